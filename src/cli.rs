@@ -1,0 +1,187 @@
+//! The command line (clap derive). Flags only; `lib::run` turns them into validated domain values.
+
+use crate::presets::Override;
+use crate::report::Format;
+use clap::{Args, Parser, Subcommand};
+
+const EXAMPLES: &str = "\
+Examples:
+  gpt4calc sweep --preset gpt4-8k --gpu h100
+  gpt4calc sweep -m gpt4-8k -g a100-40g --tp 8 --pp 16 --batch 1..4096 --dtype fp16
+  gpt4calc estimate -m gpt4-8k -g h100 --tp 8 --pp 16 --batch 512 --dtype fp8 --explain
+  gpt4calc sweep --require 'output_tokens_per_s_per_user>=20' --format json
+  gpt4calc presets show gpt4-8k --format json
+
+Exit codes: 0 success, 1 error, 2 usage, 3 no configuration fits or satisfies --require.";
+
+/// Size GPU clusters for GPT-4-class (Mixture-of-Experts) LLM inference from first principles.
+#[derive(Debug, Parser)]
+#[command(name = "gpt4calc", version, about, after_help = EXAMPLES)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Evaluate every combination of the inference axes and print the best rows.
+    Sweep(SweepArgs),
+    /// Evaluate one inference configuration (`--explain` shows where time and memory go).
+    Estimate(EstimateArgs),
+    /// List or show the built-in model and GPU presets.
+    #[command(subcommand)]
+    Presets(PresetsCommand),
+}
+
+/// Model, GPU and overrides.
+#[derive(Debug, Args)]
+pub struct Selection {
+    /// Model: a built-in preset name or a path to a TOML file.
+    #[arg(short = 'm', long = "preset", default_value = "gpt4-8k", value_name = "NAME|PATH")]
+    pub preset: String,
+    /// Accelerator and its node: a built-in preset name or a path to a TOML file.
+    #[arg(short = 'g', long, default_value = "h100", value_name = "NAME|PATH")]
+    pub gpu: String,
+    /// Override any preset field, e.g. model.experts=32 or gpu.price.usd_per_gpu_hour=1 (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<Override>,
+    /// Prompt tokens processed per prefill chunk.
+    #[arg(long, default_value_t = crate::perf::DEFAULT_PREFILL_CHUNK_TOKENS, value_name = "TOKENS",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub prefill_chunk: u64,
+}
+
+/// Output options shared by sweep and estimate.
+#[derive(Debug, Args)]
+pub struct Output {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Keep only rows satisfying FIELD OP VALUE, e.g. 'ttft_s<=2' (repeatable; exit 3 if none do).
+    #[arg(long, value_name = "EXPR")]
+    pub require: Vec<String>,
+}
+
+/// `sweep` flags. Axes take a comma list (1,2,4,8) or a doubling range (1..4096).
+#[derive(Debug, Args)]
+pub struct SweepArgs {
+    /// Model, GPU and overrides.
+    #[command(flatten)]
+    pub selection: Selection,
+    /// Tensor-parallel degrees.
+    #[arg(long, default_value = "1,2,4,8", value_name = "AXIS")]
+    pub tp: String,
+    /// Pipeline-parallel degrees.
+    #[arg(long, default_value = "1,2,4,8,16", value_name = "AXIS")]
+    pub pp: String,
+    /// Expert-parallel degrees (inside the TP group).
+    #[arg(long, default_value = "1", value_name = "AXIS")]
+    pub ep: String,
+    /// Concurrent sequences per replica.
+    #[arg(long, default_value = "1,8,64,256,1024,4096", value_name = "AXIS")]
+    pub batch: String,
+    /// Prompt tokens per request.
+    #[arg(long, default_value = "2048", value_name = "AXIS")]
+    pub input_len: String,
+    /// Generated tokens per request.
+    #[arg(long, default_value = "256", value_name = "AXIS")]
+    pub output_len: String,
+    /// Weight and matmul precisions: fp32, bf16, fp16, fp8, int8, int4.
+    #[arg(long, default_value = "bf16", value_name = "LIST")]
+    pub dtype: String,
+    /// KV-cache precisions (default: each weight dtype; int4 weights keep a 16-bit cache).
+    #[arg(long, value_name = "LIST")]
+    pub kv_dtype: Option<String>,
+    /// Output options.
+    #[command(flatten)]
+    pub output: Output,
+    /// Rank by this row field; append :asc or :desc to force a direction.
+    #[arg(long, default_value = "usd_per_1m_output_tokens", value_name = "FIELD")]
+    pub sort: String,
+    /// Rows to print (default: 20 for table/markdown, all for json/csv).
+    #[arg(long, value_name = "N")]
+    pub top: Option<usize>,
+    /// Include configurations that do not fit in memory.
+    #[arg(long)]
+    pub all: bool,
+}
+
+/// `estimate` flags: one value per axis.
+#[derive(Debug, Args)]
+pub struct EstimateArgs {
+    /// Model, GPU and overrides.
+    #[command(flatten)]
+    pub selection: Selection,
+    /// Tensor-parallel degree.
+    #[arg(long, default_value_t = 1)]
+    pub tp: u64,
+    /// Pipeline-parallel degree.
+    #[arg(long, default_value_t = 1)]
+    pub pp: u64,
+    /// Expert-parallel degree (inside the TP group).
+    #[arg(long, default_value_t = 1)]
+    pub ep: u64,
+    /// Concurrent sequences per replica.
+    #[arg(long, default_value_t = 1)]
+    pub batch: u64,
+    /// Prompt tokens per request.
+    #[arg(long, default_value_t = 2048)]
+    pub input_len: u64,
+    /// Generated tokens per request.
+    #[arg(long, default_value_t = 256)]
+    pub output_len: u64,
+    /// Weight and matmul precision.
+    #[arg(long, default_value = "bf16")]
+    pub dtype: crate::dtype::Dtype,
+    /// KV-cache precision (default: the weight dtype; int4 weights keep a 16-bit cache).
+    #[arg(long)]
+    pub kv_dtype: Option<crate::dtype::Dtype>,
+    /// Output options.
+    #[command(flatten)]
+    pub output: Output,
+    /// Explain where the time, bytes, FLOPs and memory go.
+    #[arg(long)]
+    pub explain: bool,
+}
+
+/// `presets` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum PresetsCommand {
+    /// List the built-in presets.
+    List,
+    /// Print a preset's TOML, or with --format json the preset and its derived summary.
+    Show(ShowArgs),
+}
+
+/// `presets show` flags.
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// A built-in model or GPU preset name, or a path to a TOML file.
+    pub name: String,
+    /// toml or json.
+    #[arg(long, value_enum, default_value_t = ShowFormat::Toml)]
+    pub format: ShowFormat,
+    /// Override fields before showing, e.g. model.experts=32.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<Override>,
+}
+
+/// `presets show` output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ShowFormat {
+    /// The preset file.
+    Toml,
+    /// The preset and its derived summary.
+    Json,
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn verify_cli() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,317 @@
+//! The subcommands: turn flags into domain values, call the model, hand rows to `report`.
+//! Notes and the summary line go to stderr; data goes to stdout.
+
+use crate::axis::{parse_dtype_axis, parse_u64_axis};
+use crate::cli::{EstimateArgs, PresetsCommand, Selection, ShowArgs, ShowFormat, SweepArgs};
+use crate::dtype::Dtype;
+use crate::exit_code::{NO_FEASIBLE, OK};
+use crate::hardware::GpuPreset;
+use crate::model::{ModelCounts, ModelPreset};
+use crate::perf::{Config, Context, Reject, estimate as evaluate};
+use crate::presets::{self, Kind};
+use crate::report::{self, Format, explain::explain, row::Row};
+use crate::require::Require;
+use crate::sweep::{self, Axes, Plan, SortKey};
+use anyhow::{Result, anyhow, bail};
+use serde::Serialize;
+use std::io::{BufWriter, Write};
+
+struct Loaded {
+    model: ModelPreset,
+    gpu: GpuPreset,
+    ctx: Context,
+}
+
+fn load(sel: &Selection) -> Result<Loaded> {
+    presets::check_override_prefixes(&sel.set)?;
+    let model = presets::load_model(&sel.preset, &sel.set)?;
+    let gpu = presets::load_gpu(&sel.gpu, &sel.set)?;
+    let ctx = Context::new(&model.model, &gpu.gpu, sel.prefill_chunk);
+    Ok(Loaded { model, gpu, ctx })
+}
+
+fn parse_requires(texts: &[String]) -> Result<Vec<Require>> {
+    texts.iter().map(|t| t.parse::<Require>().map_err(|e| anyhow!(e))).collect()
+}
+
+#[derive(Serialize)]
+struct SweepInputs<'a> {
+    model: &'a str,
+    gpu: &'a str,
+    tp: &'a [u64],
+    pp: &'a [u64],
+    ep: &'a [u64],
+    batch: &'a [u64],
+    input_len: &'a [u64],
+    output_len: &'a [u64],
+    dtype: Vec<&'static str>,
+    kv_dtype: Vec<&'static str>,
+    sort: &'a str,
+    top: Option<usize>,
+    all: bool,
+    require: &'a [String],
+    set: Vec<String>,
+    prefill_chunk: u64,
+}
+
+#[derive(Serialize)]
+struct SweepSummary {
+    configurations: u64,
+    evaluated: u64,
+    fit: u64,
+    passed: u64,
+    shown: usize,
+    skipped: u64,
+}
+
+fn names(ds: &[Dtype]) -> Vec<&'static str> {
+    ds.iter().map(|d| d.name()).collect()
+}
+
+/// `gpt4calc sweep`.
+pub fn sweep(a: SweepArgs) -> Result<u8> {
+    let l = load(&a.selection)?;
+    let axes = Axes {
+        tp: parse_u64_axis("tp", &a.tp).map_err(|e| anyhow!(e))?,
+        pp: parse_u64_axis("pp", &a.pp).map_err(|e| anyhow!(e))?,
+        ep: parse_u64_axis("ep", &a.ep).map_err(|e| anyhow!(e))?,
+        batch: parse_u64_axis("batch", &a.batch).map_err(|e| anyhow!(e))?,
+        input_len: parse_u64_axis("input-len", &a.input_len).map_err(|e| anyhow!(e))?,
+        output_len: parse_u64_axis("output-len", &a.output_len).map_err(|e| anyhow!(e))?,
+        dtype: parse_dtype_axis("dtype", &a.dtype).map_err(|e| anyhow!(e))?,
+        kv_dtype: match &a.kv_dtype {
+            Some(t) => parse_dtype_axis("kv-dtype", t).map_err(|e| anyhow!(e))?,
+            None => Vec::new(),
+        },
+    };
+    let sort: SortKey = a.sort.parse().map_err(|e: String| anyhow!(e))?;
+    let top = match (a.top, a.output.format) {
+        (Some(n), _) => Some(n),
+        (None, Format::Table | Format::Markdown) => Some(20),
+        (None, _) => None,
+    };
+    let plan = Plan { sort, top, include_unfit: a.all, require: parse_requires(&a.output.require)? };
+    let total = axes.len();
+    let bar = crate::progress::bar(total);
+    let (model_name, gpu_name) = (l.model.name.as_str(), l.gpu.name.as_str());
+    let result = sweep::run(&l.ctx, &axes, &plan, (model_name, gpu_name), &mut |n| bar.set_position(n));
+    bar.finish_and_clear();
+    let (kept, summary) = result.map_err(|e| anyhow!(e))?;
+    for (reason, n) in &summary.skipped {
+        eprintln!("note: skipped {n} configuration(s): {reason}");
+    }
+    let rows: Vec<Row> = kept.iter().map(|e| Row::new(model_name, gpu_name, e)).collect();
+    let inputs = SweepInputs {
+        model: model_name,
+        gpu: gpu_name,
+        tp: &axes.tp,
+        pp: &axes.pp,
+        ep: &axes.ep,
+        batch: &axes.batch,
+        input_len: &axes.input_len,
+        output_len: &axes.output_len,
+        dtype: names(&axes.dtype),
+        kv_dtype: names(&axes.kv_dtype),
+        sort: &a.sort,
+        top,
+        all: a.all,
+        require: &a.output.require,
+        set: a.selection.set.iter().map(|o| format!("{}={}", o.key, o.raw)).collect(),
+        prefill_chunk: a.selection.prefill_chunk,
+    };
+    let skipped: u64 = summary.skipped.values().sum();
+    let doc_summary = SweepSummary {
+        configurations: total,
+        evaluated: summary.evaluated,
+        fit: summary.fit,
+        passed: summary.passed,
+        shown: rows.len(),
+        skipped,
+    };
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    report::render(a.output.format, &rows, &inputs, &doc_summary, &mut out)?;
+    out.flush()?;
+    let direction = if sort.descending { "highest" } else { "lowest" };
+    let require_note =
+        if plan.require.is_empty() { String::new() } else { format!(", {} pass --require", summary.passed) };
+    eprintln!(
+        "{} configurations evaluated, {} fit in memory{require_note}; showing {} ({direction} {} first){}",
+        summary.evaluated,
+        summary.fit,
+        rows.len(),
+        sort.field.name(),
+        if a.all { ", including rows that do not fit" } else { "" }
+    );
+    if rows.is_empty() {
+        let why = if summary.fit == 0 && !a.all {
+            "no configuration fits in memory; try more GPUs (--tp, --pp), a smaller --dtype, or --all to see them"
+        } else if summary.evaluated == 0 {
+            "no configuration could be evaluated"
+        } else {
+            "no configuration satisfies every --require"
+        };
+        eprintln!("{why}");
+        return Ok(NO_FEASIBLE);
+    }
+    Ok(OK)
+}
+
+#[derive(Serialize)]
+struct EstimateInputs<'a> {
+    model: &'a str,
+    gpu: &'a str,
+    set: Vec<String>,
+    prefill_chunk: u64,
+}
+
+/// `gpt4calc estimate`.
+pub fn estimate(a: EstimateArgs) -> Result<u8> {
+    let l = load(&a.selection)?;
+    let c = Config {
+        tp: a.tp,
+        pp: a.pp,
+        ep: a.ep,
+        batch: a.batch,
+        input_len: a.input_len,
+        output_len: a.output_len,
+        dtype: a.dtype,
+        kv_dtype: a.kv_dtype.unwrap_or(a.dtype.default_kv()),
+    };
+    match l.ctx.check(&c) {
+        Err(Reject::Invalid(msg)) => bail!(msg),
+        Err(Reject::Skip(msg)) => {
+            eprintln!("note: skipped: {msg}");
+            return Ok(NO_FEASIBLE);
+        }
+        Ok(()) => {}
+    }
+    let requires = parse_requires(&a.output.require)?;
+    let e = evaluate(&l.ctx, &c);
+    let (m, g) = (l.model.name.as_str(), l.gpu.name.as_str());
+    let rows = vec![Row::new(m, g, &e)];
+    let inputs = EstimateInputs {
+        model: m,
+        gpu: g,
+        set: a.selection.set.iter().map(|o| format!("{}={}", o.key, o.raw)).collect(),
+        prefill_chunk: a.selection.prefill_chunk,
+    };
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    report::render(a.output.format, &rows, &inputs, &serde_json::json!({}), &mut out)?;
+    if a.explain {
+        match a.output.format {
+            Format::Table | Format::Markdown => write!(out, "\n{}", explain(&l.ctx, m, g, &e))?,
+            _ => eprintln!("note: --explain prints with --format table or markdown"),
+        }
+    }
+    out.flush()?;
+    if !e.fits {
+        eprintln!("this configuration does not fit in memory (exit code 3)");
+        return Ok(NO_FEASIBLE);
+    }
+    if !requires.iter().all(|r| r.accepts(&e, m, g)) {
+        let failed: Vec<&str> = requires.iter().filter(|r| !r.accepts(&e, m, g)).map(Require::text).collect();
+        eprintln!("the configuration does not satisfy --require {}", failed.join(", "));
+        return Ok(NO_FEASIBLE);
+    }
+    Ok(OK)
+}
+
+/// `gpt4calc presets`.
+pub fn presets(cmd: PresetsCommand) -> Result<u8> {
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    match cmd {
+        PresetsCommand::List => {
+            let mut t = comfy_table::Table::new();
+            t.load_preset(comfy_table::presets::NOTHING);
+            t.set_header(["kind", "name", "description"]);
+            for (kind, list) in [("model", presets::MODELS), ("gpu", presets::GPUS)] {
+                for (name, text) in list {
+                    let desc = toml::from_str::<toml::Table>(text)
+                        .ok()
+                        .and_then(|t| t.get("description").and_then(|d| d.as_str().map(str::to_string)))
+                        .unwrap_or_default();
+                    t.add_row([kind, name, desc.as_str()]);
+                }
+            }
+            writeln!(out, "{t}")?;
+        }
+        PresetsCommand::Show(args) => show(args, &mut out)?,
+    }
+    out.flush()?;
+    Ok(OK)
+}
+
+fn kind_of(name: &str) -> Result<Kind> {
+    if presets::MODELS.iter().any(|(n, _)| *n == name) {
+        return Ok(Kind::Model);
+    }
+    if presets::GPUS.iter().any(|(n, _)| *n == name) {
+        return Ok(Kind::Gpu);
+    }
+    if std::path::Path::new(name).is_file() {
+        let text = std::fs::read_to_string(name)?;
+        return Ok(if text.lines().any(|l| l.trim_start().starts_with("[gpu")) { Kind::Gpu } else { Kind::Model });
+    }
+    let all: Vec<&str> = presets::MODELS.iter().chain(presets::GPUS).map(|(n, _)| *n).collect();
+    let near = presets::nearest(name, &all);
+    let hint = if near.is_empty() { String::new() } else { format!("did you mean {}? ", near.join(" or ")) };
+    bail!("unknown preset `{name}`: {hint}built-in presets: {}", all.join(", "))
+}
+
+#[derive(Serialize)]
+struct ModelSummary {
+    total_params: f64,
+    active_params: f64,
+    attention_params: f64,
+    params_per_expert: f64,
+    flops_per_token: f64,
+    kv_bytes_per_token: f64,
+    kv_dtype: &'static str,
+}
+
+fn show(args: ShowArgs, out: &mut dyn Write) -> Result<()> {
+    presets::check_override_prefixes(&args.set)?;
+    let kind = kind_of(&args.name)?;
+    match (kind, args.format) {
+        (_, ShowFormat::Toml) if args.set.is_empty() => {
+            let (_, text) = presets::read_source(kind, &args.name)?;
+            write!(out, "{text}")?;
+        }
+        (Kind::Model, ShowFormat::Toml) => {
+            write!(out, "{}", toml::to_string_pretty(&presets::load_model(&args.name, &args.set)?)?)?
+        }
+        (Kind::Gpu, ShowFormat::Toml) => {
+            write!(out, "{}", toml::to_string_pretty(&presets::load_gpu(&args.name, &args.set)?)?)?
+        }
+        (Kind::Model, ShowFormat::Json) => {
+            let p = presets::load_model(&args.name, &args.set)?;
+            let c = ModelCounts::new(&p.model);
+            let summary = ModelSummary {
+                total_params: c.total_params(),
+                active_params: c.active_params(),
+                attention_params: c.attention_params(),
+                params_per_expert: c.params_per_expert(),
+                flops_per_token: c.flops_per_token(),
+                kv_bytes_per_token: c.kv_bytes_per_token(Dtype::Bf16.bytes()),
+                kv_dtype: Dtype::Bf16.name(),
+            };
+            let doc = serde_json::json!({"schema_version": report::SCHEMA_VERSION, "kind": "model", "preset": p, "summary": summary});
+            serde_json::to_writer_pretty(&mut *out, &doc)?;
+            writeln!(out)?;
+        }
+        (Kind::Gpu, ShowFormat::Json) => {
+            let p = presets::load_gpu(&args.name, &args.set)?;
+            let hw = crate::hardware::Hardware::new(&p.gpu);
+            let summary = serde_json::json!({
+                "memory_bytes": hw.mem_bytes,
+                "memory_bw_bytes_per_s": hw.mem_bw_bytes_per_s,
+                "bf16_flops_per_s": crate::units::tflops_to_flops_per_s(p.gpu.tflops.bf16),
+                "ridge_flops_per_byte_bf16": crate::units::tflops_to_flops_per_s(p.gpu.tflops.bf16) / hw.mem_bw_bytes_per_s,
+            });
+            let doc = serde_json::json!({"schema_version": report::SCHEMA_VERSION, "kind": "gpu", "preset": p, "summary": summary});
+            serde_json::to_writer_pretty(&mut *out, &doc)?;
+            writeln!(out)?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,251 @@
+//! Hardware description: the `[gpu]` table of a GPU preset (accelerator, node, price and the
+//! achievable-rate parameters), validated, and its conversion to SI rates (`Hardware`).
+
+use crate::dtype::Dtype;
+use crate::units;
+use anyhow::{Result, ensure};
+use serde::{Deserialize, Serialize};
+
+/// A GPU preset file: metadata plus the accelerator.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct GpuPreset {
+    /// Preset name, e.g. `h100`.
+    pub name: String,
+    /// One line on what the accelerator and node are.
+    pub description: String,
+    /// Where its numbers come from.
+    pub source: String,
+    /// The accelerator.
+    pub gpu: GpuSpec,
+}
+
+/// One accelerator in its node.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct GpuSpec {
+    /// Usable HBM capacity, GiB.
+    pub memory_gib: f64,
+    /// Peak HBM bandwidth, TB/s (1e12 bytes/s).
+    pub memory_bw_tb_s: f64,
+    /// Dense peak TFLOP/s per precision (no sparsity).
+    pub tflops: Tflops,
+    /// Node and network.
+    pub node: Node,
+    /// Price.
+    pub price: Price,
+    /// Achievable fractions of the peaks.
+    pub efficiency: Efficiency,
+    /// Fixed costs: latencies, per-layer overhead, runtime memory.
+    pub overheads: Overheads,
+}
+
+/// Dense peak TFLOP/s per precision; a missing precision is unsupported by the tensor cores.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tflops {
+    /// FP32 (non-tensor) rate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fp32: Option<f64>,
+    /// BF16 dense rate.
+    pub bf16: f64,
+    /// FP16 dense rate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fp16: Option<f64>,
+    /// FP8 dense rate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fp8: Option<f64>,
+    /// INT8 dense rate (TOPS).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub int8: Option<f64>,
+}
+
+/// Node and network.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Node {
+    /// GPUs joined by the scale-up fabric (NVLink/NVSwitch).
+    pub gpus_per_node: u64,
+    /// Scale-up bandwidth per GPU, one direction, GB/s.
+    pub scaleup_gb_s: f64,
+    /// Scale-out NIC bandwidth per GPU, Gbit/s.
+    pub scaleout_gbit_s: f64,
+}
+
+/// Price.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Price {
+    /// Rental price per GPU-hour, USD.
+    pub usd_per_gpu_hour: f64,
+}
+
+/// Achievable fractions of the peak rates (each in (0, 1]).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Efficiency {
+    /// Large-GEMM fraction of dense peak FLOP/s.
+    pub matmul: f64,
+    /// Fraction of peak HBM bandwidth reached by large streaming reads.
+    pub memory: f64,
+    /// Collective bus-bandwidth fraction of the scale-up link.
+    pub scaleup: f64,
+    /// Collective bus-bandwidth fraction of the NIC.
+    pub scaleout: f64,
+}
+
+/// Fixed costs.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Overheads {
+    /// Fixed time per transformer layer per forward step (kernel launches, small ops), µs.
+    pub per_layer_us: f64,
+    /// Start-up latency α of a collective over the scale-up fabric, µs.
+    pub scaleup_latency_us: f64,
+    /// Start-up latency α of a transfer over the NIC, µs.
+    pub scaleout_latency_us: f64,
+    /// Memory the runtime holds per GPU (CUDA context, workspaces, NCCL buffers), GiB.
+    pub runtime_gib: f64,
+    /// Fraction of HBM the serving engine may use (vLLM `gpu_memory_utilization`).
+    pub memory_utilization: f64,
+}
+
+impl GpuSpec {
+    /// Check every field; the error names the field, its value and what is allowed.
+    pub fn validate(&self) -> Result<()> {
+        let positive = [
+            ("gpu.memory_gib", self.memory_gib),
+            ("gpu.memory_bw_tb_s", self.memory_bw_tb_s),
+            ("gpu.tflops.bf16", self.tflops.bf16),
+            ("gpu.node.scaleup_gb_s", self.node.scaleup_gb_s),
+            ("gpu.node.scaleout_gbit_s", self.node.scaleout_gbit_s),
+        ];
+        for (name, v) in positive {
+            ensure!(v.is_finite() && v > 0.0, "{name} = {v}: must be a positive finite number");
+        }
+        for (name, v) in [
+            ("gpu.tflops.fp32", self.tflops.fp32),
+            ("gpu.tflops.fp16", self.tflops.fp16),
+            ("gpu.tflops.fp8", self.tflops.fp8),
+            ("gpu.tflops.int8", self.tflops.int8),
+        ] {
+            if let Some(v) = v {
+                ensure!(v.is_finite() && v > 0.0, "{name} = {v}: must be a positive finite number");
+            }
+        }
+        ensure!(
+            self.node.gpus_per_node > 0,
+            "gpu.node.gpus_per_node = 0: must be a positive integer"
+        );
+        let price = self.price.usd_per_gpu_hour;
+        ensure!(
+            price.is_finite() && price >= 0.0,
+            "gpu.price.usd_per_gpu_hour = {price}: must be a finite number >= 0"
+        );
+        for (name, v) in [
+            ("gpu.efficiency.matmul", self.efficiency.matmul),
+            ("gpu.efficiency.memory", self.efficiency.memory),
+            ("gpu.efficiency.scaleup", self.efficiency.scaleup),
+            ("gpu.efficiency.scaleout", self.efficiency.scaleout),
+            ("gpu.overheads.memory_utilization", self.overheads.memory_utilization),
+        ] {
+            ensure!(v.is_finite() && v > 0.0 && v <= 1.0, "{name} = {v}: must be in (0, 1]");
+        }
+        for (name, v) in [
+            ("gpu.overheads.per_layer_us", self.overheads.per_layer_us),
+            ("gpu.overheads.scaleup_latency_us", self.overheads.scaleup_latency_us),
+            ("gpu.overheads.scaleout_latency_us", self.overheads.scaleout_latency_us),
+            ("gpu.overheads.runtime_gib", self.overheads.runtime_gib),
+        ] {
+            ensure!(v.is_finite() && v >= 0.0, "{name} = {v}: must be a finite number >= 0");
+        }
+        Ok(())
+    }
+
+    /// Dense peak TFLOP/s for matmuls in `dtype`, if the tensor cores support it.
+    pub fn tflops_for(&self, dtype: Dtype) -> Option<f64> {
+        match dtype {
+            Dtype::Fp32 => self.tflops.fp32,
+            Dtype::Bf16 => Some(self.tflops.bf16),
+            Dtype::Fp16 => self.tflops.fp16,
+            Dtype::Fp8 => self.tflops.fp8,
+            Dtype::Int8 => self.tflops.int8,
+            Dtype::Int4 => None,
+        }
+    }
+}
+
+/// A link's achievable rate and start-up latency.
+#[derive(Clone, Copy, Debug)]
+pub struct Link {
+    /// Achievable bytes/s per GPU, one direction (peak × efficiency).
+    pub bytes_per_s: f64,
+    /// Start-up latency α, seconds.
+    pub latency_s: f64,
+}
+
+/// The hardware in SI units, ready for the performance model.
+#[derive(Clone, Copy, Debug)]
+pub struct Hardware {
+    /// HBM capacity, bytes.
+    pub mem_bytes: f64,
+    /// Bytes the engine may allocate (capacity × memory utilisation).
+    pub usable_mem_bytes: f64,
+    /// Runtime memory per GPU, bytes.
+    pub runtime_bytes: f64,
+    /// Peak HBM bandwidth, bytes/s.
+    pub mem_bw_bytes_per_s: f64,
+    /// Achievable HBM bandwidth, bytes/s.
+    pub eff_mem_bw_bytes_per_s: f64,
+    /// Matmul efficiency (fraction of peak).
+    pub matmul_efficiency: f64,
+    /// GPUs per scale-up domain.
+    pub gpus_per_node: u64,
+    /// Scale-up link.
+    pub scaleup: Link,
+    /// Scale-out link.
+    pub scaleout: Link,
+    /// Fixed time per layer per forward step, seconds.
+    pub per_layer_s: f64,
+    /// USD per GPU-hour.
+    pub usd_per_gpu_hour: f64,
+}
+
+impl Hardware {
+    /// Convert a validated spec to SI.
+    pub fn new(g: &GpuSpec) -> Self {
+        let mem_bytes = units::gib_to_bytes(g.memory_gib);
+        let bw = units::tb_per_s_to_bytes_per_s(g.memory_bw_tb_s);
+        Self {
+            mem_bytes,
+            usable_mem_bytes: mem_bytes * g.overheads.memory_utilization,
+            runtime_bytes: units::gib_to_bytes(g.overheads.runtime_gib),
+            mem_bw_bytes_per_s: bw,
+            eff_mem_bw_bytes_per_s: bw * g.efficiency.memory,
+            matmul_efficiency: g.efficiency.matmul,
+            gpus_per_node: g.node.gpus_per_node,
+            scaleup: Link {
+                bytes_per_s: units::gb_per_s_to_bytes_per_s(g.node.scaleup_gb_s)
+                    * g.efficiency.scaleup,
+                latency_s: units::us_to_s(g.overheads.scaleup_latency_us),
+            },
+            scaleout: Link {
+                bytes_per_s: units::gbit_per_s_to_bytes_per_s(g.node.scaleout_gbit_s)
+                    * g.efficiency.scaleout,
+                latency_s: units::us_to_s(g.overheads.scaleout_latency_us),
+            },
+            per_layer_s: units::us_to_s(g.overheads.per_layer_us),
+            usd_per_gpu_hour: g.price.usd_per_gpu_hour,
+        }
+    }
+
+    /// The link joining `group` GPUs that sit in consecutive ranks: the scale-up fabric while
+    /// they fit in one node, the NIC otherwise.
+    pub fn link_for_group(&self, group: u64) -> Link {
+        if group <= self.gpus_per_node {
+            self.scaleup
+        } else {
+            self.scaleout
+        }
+    }
+}

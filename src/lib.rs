@@ -1,0 +1,45 @@
+//! gpt4calc: size GPU clusters for GPT-4-class (Mixture-of-Experts) LLM inference from first
+//! principles. The binary is a thin shell over [`run`]; everything below `model`, `hardware`,
+//! `perf` and `sweep` is a pure function of plain data.
+//!
+//! Module map: `model` (architecture, parameter/FLOP/KV counts), `hardware` (accelerator and
+//! node), `presets` (built-in TOML, `--set`), `perf` (roofline, MoE routing, communication,
+//! pipeline, memory, the estimate), `sweep` (axes, best-N), `report` (table/JSON/CSV/Markdown,
+//! `--explain`), `cli` (flags), `units` (the only unit conversions).
+
+pub mod axis;
+pub mod cli;
+pub mod commands;
+pub mod dtype;
+pub mod exit_code;
+pub mod hardware;
+pub mod model;
+pub mod perf;
+pub mod presets;
+pub mod progress;
+pub mod report;
+pub mod require;
+pub mod sweep;
+pub mod testutil;
+pub mod units;
+
+use cli::{Cli, Command};
+use std::process::ExitCode;
+
+/// Run a parsed command line; returns the exit code, or an error to print once in `main`.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let code = match cli.command {
+        Command::Sweep(args) => commands::sweep(args)?,
+        Command::Estimate(args) => commands::estimate(args)?,
+        Command::Presets(cmd) => commands::presets(cmd)?,
+    };
+    Ok(ExitCode::from(code))
+}
+
+/// True when the error is a closed pipe (e.g. `gpt4calc sweep | head`), which is not a failure.
+pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}

@@ -1,0 +1,169 @@
+//! Model description: the `[model]` table of a model preset, validated, and the parameter,
+//! FLOP and KV-cache counts derived from it (`params`).
+
+pub mod params;
+
+use anyhow::{Result, bail, ensure};
+use serde::{Deserialize, Serialize};
+
+pub use params::ModelCounts;
+
+/// A model preset file: metadata plus the architecture.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelPreset {
+    /// Preset name, e.g. `gpt4-8k`.
+    pub name: String,
+    /// One line on what the model is.
+    pub description: String,
+    /// Where its numbers come from.
+    pub source: String,
+    /// The architecture.
+    pub model: ModelSpec,
+}
+
+/// Attention variant.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum AttentionKind {
+    /// Multi-head, grouped-query or multi-query attention (by `kv_heads`).
+    #[default]
+    Standard,
+    /// Multi-head latent attention (DeepSeek-V2/V3): low-rank K/V, a compressed cache.
+    Mla,
+}
+
+/// Ranks of multi-head latent attention (DeepSeek-V2, arXiv 2405.04434, §2.1).
+#[derive(Clone, Copy, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MlaSpec {
+    /// Query compression rank d_c' (0 = no query compression).
+    pub q_lora_rank: u64,
+    /// KV compression rank d_c (the cached latent).
+    pub kv_lora_rank: u64,
+    /// Per-head query/key dimension without rotary position.
+    pub qk_nope_head_dim: u64,
+    /// Decoupled rotary dimension d_R (shared key, cached).
+    pub qk_rope_head_dim: u64,
+    /// Per-head value dimension.
+    pub v_head_dim: u64,
+}
+
+/// The architecture of a (dense or Mixture-of-Experts) decoder-only transformer.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSpec {
+    /// Transformer layers L.
+    pub layers: u64,
+    /// Residual width d.
+    pub d_model: u64,
+    /// Query heads n_h.
+    pub heads: u64,
+    /// Key/value heads n_kv: = heads for MHA, 1 for MQA, between for GQA.
+    pub kv_heads: u64,
+    /// Per-head dimension d_h.
+    pub head_dim: u64,
+    /// FFN inner width (per expert for MoE).
+    pub ffn_dim: u64,
+    /// Gated FFN (SwiGLU/GeGLU: three matrices) or plain (two).
+    pub ffn_gated: bool,
+    /// Vocabulary size V.
+    pub vocab: u64,
+    /// Input embedding shared with the output head.
+    pub tied_embeddings: bool,
+    /// Routed experts E (1 = dense).
+    pub experts: u64,
+    /// Experts per token k.
+    pub top_k: u64,
+    /// Always-on shared experts E_s.
+    pub shared_experts: u64,
+    /// Longest sequence (prompt + output) the model accepts.
+    pub max_context: u64,
+    /// Override of the attention parameters per layer (for FLOP and weight counts only; the KV
+    /// cache still follows `kv_heads`). GPT-4 uses it: the article's 55B of attention is
+    /// MHA-shaped while its KV cache is MQA.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attention_params_per_layer: Option<u64>,
+    /// Leading dense (non-MoE) layers, e.g. DeepSeek-V3's first 3.
+    #[serde(default)]
+    pub dense_layers: u64,
+    /// FFN width of the leading dense layers (defaults to `ffn_dim`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dense_ffn_dim: Option<u64>,
+    /// Attention variant.
+    #[serde(default)]
+    pub attention: AttentionKind,
+    /// MLA ranks (required when `attention = "mla"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mla: Option<MlaSpec>,
+}
+
+impl ModelSpec {
+    /// Check that every field is in range; the error names the field, its value and what is allowed.
+    pub fn validate(&self) -> Result<()> {
+        let positive = [
+            ("model.layers", self.layers),
+            ("model.d_model", self.d_model),
+            ("model.heads", self.heads),
+            ("model.kv_heads", self.kv_heads),
+            ("model.head_dim", self.head_dim),
+            ("model.ffn_dim", self.ffn_dim),
+            ("model.vocab", self.vocab),
+            ("model.experts", self.experts),
+            ("model.top_k", self.top_k),
+            ("model.max_context", self.max_context),
+        ];
+        for (name, v) in positive {
+            ensure!(v > 0, "{name} = {v}: must be a positive integer");
+        }
+        ensure!(
+            self.kv_heads <= self.heads && self.heads % self.kv_heads == 0,
+            "model.kv_heads = {}: must divide model.heads = {}",
+            self.kv_heads,
+            self.heads
+        );
+        ensure!(
+            self.top_k <= self.experts,
+            "model.top_k = {}: must be at most model.experts = {}",
+            self.top_k,
+            self.experts
+        );
+        ensure!(
+            self.dense_layers < self.layers || (self.experts == 1 && self.dense_layers <= self.layers),
+            "model.dense_layers = {}: must be less than model.layers = {}",
+            self.dense_layers,
+            self.layers
+        );
+        if let Some(v) = self.attention_params_per_layer {
+            ensure!(v > 0, "model.attention_params_per_layer = {v}: must be positive");
+        }
+        if let Some(v) = self.dense_ffn_dim {
+            ensure!(v > 0, "model.dense_ffn_dim = {v}: must be positive");
+        }
+        match (self.attention, &self.mla) {
+            (AttentionKind::Mla, None) => {
+                bail!("model.attention = \"mla\" needs a [model.mla] table with its ranks")
+            }
+            (AttentionKind::Standard, Some(_)) => {
+                bail!("model.mla is set but model.attention is not \"mla\"")
+            }
+            (AttentionKind::Mla, Some(m)) => {
+                for (name, v) in [
+                    ("model.mla.kv_lora_rank", m.kv_lora_rank),
+                    ("model.mla.qk_nope_head_dim", m.qk_nope_head_dim),
+                    ("model.mla.qk_rope_head_dim", m.qk_rope_head_dim),
+                    ("model.mla.v_head_dim", m.v_head_dim),
+                ] {
+                    ensure!(v > 0, "{name} = {v}: must be a positive integer");
+                }
+            }
+            (AttentionKind::Standard, None) => {}
+        }
+        Ok(())
+    }
+
+    /// True for a Mixture-of-Experts model (more than one routed expert).
+    pub fn is_moe(&self) -> bool {
+        self.experts > 1
+    }
+}

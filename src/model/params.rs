@@ -1,0 +1,177 @@
+//! Parameter, FLOP and KV-cache counts from the architecture (static; no hardware).
+//!
+//! Formulas (model-spec §1–2, docs/methodology.md §1):
+//! - attention per layer: `2·d·n_h·d_h + 2·d·n_kv·d_h` (W_Q, W_O, W_K, W_V); MLA per DeepSeek-V2;
+//! - FFN per expert per layer: `m·d·d_ff`, m = 3 gated, 2 plain;
+//! - router `d·E` per MoE layer, norms `2·d` per layer, embeddings `V·d` (twice if untied);
+//! - forward FLOP per token = `2·P_active_nonembed + 2·d·V` (Kaplan et al. 2020, Table 1);
+//! - KV elements per token per layer = `2·n_kv·d_h`, or `d_c + d_R` for MLA.
+
+use super::{AttentionKind, ModelSpec};
+
+/// Everything about a model that does not depend on hardware or parallelism, as f64 counts.
+#[derive(Clone, Copy, Debug)]
+pub struct ModelCounts {
+    /// Layers L.
+    pub layers: f64,
+    /// Leading dense layers.
+    pub dense_layers: f64,
+    /// MoE layers (L − dense layers; 0 for a dense model).
+    pub moe_layers: f64,
+    /// d_model.
+    pub d_model: f64,
+    /// Vocabulary.
+    pub vocab: f64,
+    /// Routed experts E.
+    pub experts: f64,
+    /// Experts per token k.
+    pub top_k: f64,
+    /// Shared experts E_s.
+    pub shared_experts: f64,
+    /// Query heads.
+    pub heads: f64,
+    /// KV heads (1 for MLA: the latent is shared by all heads).
+    pub kv_heads: f64,
+    /// Attention parameters per layer (override applied).
+    pub attn_params_per_layer: f64,
+    /// FFN parameters of one expert in one MoE layer (or of the FFN of a dense layer).
+    pub ffn_params_per_expert_per_layer: f64,
+    /// FFN parameters of one leading dense layer.
+    pub dense_ffn_params_per_layer: f64,
+    /// Router parameters per MoE layer.
+    pub router_params_per_layer: f64,
+    /// Norm gains per layer.
+    pub norm_params_per_layer: f64,
+    /// Input embedding parameters.
+    pub embed_in_params: f64,
+    /// Output head parameters (0 when tied: the head reuses the input embedding).
+    pub embed_out_params: f64,
+    /// Attention-score FLOP per token per unit of context per layer: `4·n_h·d_h`
+    /// (2 for QKᵀ, 2 for AV); for MLA `2·n_h·(d_qk + d_v)`.
+    pub attn_score_flops_per_ctx_per_layer: f64,
+    /// KV-cache elements per token per layer, before any sharding.
+    pub kv_elems_per_token_per_layer: f64,
+}
+
+impl ModelCounts {
+    /// Derive the counts from a validated spec.
+    pub fn new(m: &ModelSpec) -> Self {
+        let d = m.d_model as f64;
+        let ffn_mats = if m.ffn_gated { 3.0 } else { 2.0 };
+        let (computed_attn, score_width, kv_elems, kv_heads) = match (m.attention, &m.mla) {
+            (AttentionKind::Mla, Some(mla)) => {
+                let h = m.heads as f64;
+                let qk = (mla.qk_nope_head_dim + mla.qk_rope_head_dim) as f64;
+                let v = mla.v_head_dim as f64;
+                let dc = mla.kv_lora_rank as f64;
+                let dr = mla.qk_rope_head_dim as f64;
+                let q = if mla.q_lora_rank > 0 {
+                    let dcq = mla.q_lora_rank as f64;
+                    d * dcq + dcq * h * qk
+                } else {
+                    d * h * qk
+                };
+                let kv = d * (dc + dr) + dc * h * (mla.qk_nope_head_dim as f64 + v);
+                let o = h * v * d;
+                (q + kv + o, 2.0 * h * (qk + v), dc + dr, 1.0)
+            }
+            _ => {
+                let attn_width = (m.heads * m.head_dim) as f64;
+                let kv_width = (m.kv_heads * m.head_dim) as f64;
+                (
+                    2.0 * d * attn_width + 2.0 * d * kv_width,
+                    4.0 * attn_width,
+                    2.0 * kv_width,
+                    m.kv_heads as f64,
+                )
+            }
+        };
+        let moe = m.is_moe();
+        let dense_layers = if moe { m.dense_layers as f64 } else { m.layers as f64 };
+        Self {
+            layers: m.layers as f64,
+            dense_layers,
+            moe_layers: m.layers as f64 - dense_layers,
+            d_model: d,
+            vocab: m.vocab as f64,
+            experts: m.experts as f64,
+            top_k: m.top_k as f64,
+            shared_experts: m.shared_experts as f64,
+            heads: m.heads as f64,
+            kv_heads,
+            attn_params_per_layer: m
+                .attention_params_per_layer
+                .map_or(computed_attn, |v| v as f64),
+            ffn_params_per_expert_per_layer: ffn_mats * d * m.ffn_dim as f64,
+            dense_ffn_params_per_layer: ffn_mats * d * m.dense_ffn_dim.unwrap_or(m.ffn_dim) as f64,
+            router_params_per_layer: if moe { d * m.experts as f64 } else { 0.0 },
+            norm_params_per_layer: 2.0 * d,
+            embed_in_params: m.vocab as f64 * d,
+            embed_out_params: if m.tied_embeddings { 0.0 } else { m.vocab as f64 * d },
+            attn_score_flops_per_ctx_per_layer: score_width,
+            kv_elems_per_token_per_layer: kv_elems,
+        }
+    }
+
+    /// Parameters of one MoE layer with `experts_counted` routed experts present.
+    fn moe_layer_params(&self, experts_counted: f64) -> f64 {
+        self.attn_params_per_layer
+            + (experts_counted + self.shared_experts) * self.ffn_params_per_expert_per_layer
+            + self.router_params_per_layer
+            + self.norm_params_per_layer
+    }
+
+    /// Parameters of one leading dense layer.
+    fn dense_layer_params(&self) -> f64 {
+        self.attn_params_per_layer + self.dense_ffn_params_per_layer + self.norm_params_per_layer
+    }
+
+    /// Embedding and head parameters.
+    pub fn embedding_params(&self) -> f64 {
+        self.embed_in_params + self.embed_out_params
+    }
+
+    /// Total parameters.
+    pub fn total_params(&self) -> f64 {
+        self.dense_layers * self.dense_layer_params()
+            + self.moe_layers * self.moe_layer_params(self.experts)
+            + self.embedding_params()
+    }
+
+    /// Parameters touched by one token (top-k routed plus shared experts).
+    pub fn active_params(&self) -> f64 {
+        self.active_nonembed_params() + self.embedding_params()
+    }
+
+    /// Active parameters outside the embeddings.
+    pub fn active_nonembed_params(&self) -> f64 {
+        self.dense_layers * self.dense_layer_params()
+            + self.moe_layers * self.moe_layer_params(self.top_k)
+    }
+
+    /// Attention parameters over all layers.
+    pub fn attention_params(&self) -> f64 {
+        self.layers * self.attn_params_per_layer
+    }
+
+    /// Parameters of one routed expert over all MoE layers (0 for a dense model).
+    pub fn params_per_expert(&self) -> f64 {
+        self.moe_layers * self.ffn_params_per_expert_per_layer
+    }
+
+    /// Forward matmul FLOP per token: `2·P_active_nonembed + 2·d·V` (the logits; the input
+    /// embedding is a lookup).
+    pub fn flops_per_token(&self) -> f64 {
+        2.0 * self.active_nonembed_params() + 2.0 * self.d_model * self.vocab
+    }
+
+    /// Attention-score FLOP per token at context `ctx_tokens` over all layers (`4·L·c·n_h·d_h`).
+    pub fn attention_flops_per_token(&self, ctx_tokens: f64) -> f64 {
+        self.layers * self.attn_score_flops_per_ctx_per_layer * ctx_tokens
+    }
+
+    /// KV-cache bytes per token over all layers at `kv_bytes_per_elem` bytes per element.
+    pub fn kv_bytes_per_token(&self, kv_bytes_per_elem: f64) -> f64 {
+        self.layers * self.kv_elems_per_token_per_layer * kv_bytes_per_elem
+    }
+}

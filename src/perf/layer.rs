@@ -1,0 +1,124 @@
+//! One forward step of one transformer layer on one GPU of a tensor-parallel group: the
+//! operators (attention projections, attention scores over the KV cache, FFN or MoE experts),
+//! the two tensor-parallel all-reduces and the fixed per-layer overhead (docs/methodology.md §4).
+
+use super::comm::all_reduce_s;
+use super::moe::{busiest_rank_factor, distinct_experts};
+use super::roofline::{Bound, Op, OpTime, roofline};
+use super::{Context, Rates};
+
+/// What a step processes in one layer.
+#[derive(Clone, Copy, Debug)]
+pub struct StepShape {
+    /// Tokens through the GEMMs (decode: sequences in the micro-batch; prefill: chunk tokens).
+    pub tokens: f64,
+    /// KV-cache tokens read (decode: Σ context over the sequences; prefill: the prior context once).
+    pub kv_tokens_read: f64,
+    /// Query-key pairs scored (decode: tokens × context; prefill chunk: tokens × mean causal context).
+    pub attn_pairs: f64,
+}
+
+/// The cost of one layer step on the critical-path GPU.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LayerStep {
+    /// QKV and output projections.
+    pub attn_proj: OpTime,
+    /// Attention scores and weighted sum over the KV cache.
+    pub attn_core: OpTime,
+    /// FFN (dense) or routed + shared experts (MoE), with the router.
+    pub ffn: OpTime,
+    /// Two tensor-parallel all-reduces (after attention and after the FFN).
+    pub all_reduce_s: f64,
+    /// Fixed per-layer overhead.
+    pub overhead_s: f64,
+    /// Expected distinct routed experts read (1 for a dense layer).
+    pub experts_read: f64,
+}
+
+impl LayerStep {
+    /// Wall time of the step: operators, communication and overhead in sequence.
+    pub fn time_s(&self) -> f64 {
+        self.attn_proj.time_s()
+            + self.attn_core.time_s()
+            + self.ffn.time_s()
+            + self.all_reduce_s
+            + self.overhead_s
+    }
+    /// HBM bytes moved.
+    pub fn bytes(&self) -> f64 {
+        self.attn_proj.op.bytes + self.attn_core.op.bytes + self.ffn.op.bytes
+    }
+    /// FLOPs performed.
+    pub fn flops(&self) -> f64 {
+        self.attn_proj.op.flops + self.attn_core.op.flops + self.ffn.op.flops
+    }
+    /// Time of the operators limited by memory, by compute, and spent communicating.
+    pub fn split_s(&self) -> (f64, f64, f64) {
+        let (mut mem, mut comp) = (0.0, 0.0);
+        for op in [self.attn_proj, self.attn_core, self.ffn] {
+            match op.bound() {
+                Bound::Memory => mem += op.time_s(),
+                Bound::Compute => comp += op.time_s(),
+            }
+        }
+        (mem, comp, self.all_reduce_s)
+    }
+}
+
+/// One layer step; `moe` selects a routed-expert layer, otherwise the dense FFN.
+pub fn layer_step(ctx: &Context, r: &Rates, shape: StepShape, moe: bool) -> LayerStep {
+    let m = &ctx.model;
+    let tp = r.tp as f64;
+    let b = shape.tokens;
+    let attn_proj = roofline(
+        Op {
+            flops: 2.0 * b * m.attn_params_per_layer / tp,
+            bytes: r.weight_bytes * (m.attn_params_per_layer + m.norm_params_per_layer) / tp,
+        },
+        r.matmul_flops_per_s,
+        r.mem_bytes_per_s,
+    );
+    let attn_core = roofline(
+        Op {
+            flops: shape.attn_pairs * m.attn_score_flops_per_ctx_per_layer / tp,
+            bytes: r.kv_bytes_per_token_per_layer_per_gpu * shape.kv_tokens_read,
+        },
+        r.attn_flops_per_s,
+        r.mem_bytes_per_s,
+    );
+    let (ffn_op, experts_read) = if moe {
+        let d = distinct_experts(m.experts, m.top_k, b);
+        let imbalance = busiest_rank_factor(m.experts, m.top_k, b, r.ep);
+        let pe = m.ffn_params_per_expert_per_layer;
+        let op = Op {
+            flops: 2.0 * b * (m.top_k * pe * imbalance + m.shared_experts * pe) / tp
+                + 2.0 * b * m.router_params_per_layer,
+            bytes: r.weight_bytes * ((d + m.shared_experts) * pe / tp + m.router_params_per_layer),
+        };
+        (op, d)
+    } else {
+        let p = m.dense_ffn_params_per_layer;
+        (Op { flops: 2.0 * b * p / tp, bytes: r.weight_bytes * p / tp }, 1.0)
+    };
+    let ffn = roofline(ffn_op, r.matmul_flops_per_s, r.mem_bytes_per_s);
+    let message_bytes = b * m.d_model * r.act_bytes;
+    LayerStep {
+        attn_proj,
+        attn_core,
+        ffn,
+        all_reduce_s: 2.0 * all_reduce_s(message_bytes, r.tp, r.tp_link),
+        overhead_s: ctx.hw.per_layer_s,
+        experts_read,
+    }
+}
+
+/// The output head (logits) for `tokens` tokens on the last stage.
+pub fn head_step(ctx: &Context, r: &Rates, tokens: f64) -> OpTime {
+    let m = &ctx.model;
+    let params = m.d_model * m.vocab;
+    roofline(
+        Op { flops: 2.0 * tokens * params / r.tp as f64, bytes: r.weight_bytes * params / r.tp as f64 },
+        r.matmul_flops_per_s,
+        r.mem_bytes_per_s,
+    )
+}

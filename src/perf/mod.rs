@@ -1,0 +1,481 @@
+//! The inference performance model as pure functions: one configuration in, one `Estimate` out
+//! (docs/methodology.md §3–§9). No I/O.
+//!
+//! Decode: each pipeline stage runs micro-batches of `b = ⌈B/pp⌉` sequences; a layer step is the
+//! sum of per-operator rooflines, two TP all-reduces and a fixed overhead. TPOT is the time for a
+//! token to cross every stage — `max(Σ stages + hops, n_mb · slowest stage)` — and throughput is
+//! `B / TPOT`. Prefill runs the prompt in chunks through the pipeline:
+//! `TTFT = Σ stages(chunk) + (n_chunks − 1) · slowest stage(chunk) + hops`.
+
+pub mod comm;
+pub mod layer;
+pub mod memory;
+pub mod moe;
+pub mod pipeline;
+pub mod roofline;
+
+use crate::dtype::{ALL as ALL_DTYPES, Dtype};
+use crate::hardware::{GpuSpec, Hardware, Link};
+use crate::model::{ModelCounts, ModelSpec};
+use crate::units;
+use layer::{LayerStep, StepShape, head_step, layer_step};
+use memory::{Memory, stage_memory};
+use roofline::OpTime;
+
+/// Default prefill chunk, tokens per chunk (vLLM/Sarathi `max_num_batched_tokens` order).
+pub const DEFAULT_PREFILL_CHUNK_TOKENS: u64 = 2048;
+
+/// One inference configuration.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Config {
+    /// Tensor-parallel degree.
+    pub tp: u64,
+    /// Pipeline-parallel degree.
+    pub pp: u64,
+    /// Expert-parallel degree inside the TP group.
+    pub ep: u64,
+    /// Concurrent sequences on one replica.
+    pub batch: u64,
+    /// Prompt tokens per request.
+    pub input_len: u64,
+    /// Generated tokens per request.
+    pub output_len: u64,
+    /// Weight and matmul precision.
+    pub dtype: Dtype,
+    /// KV-cache precision.
+    pub kv_dtype: Dtype,
+}
+
+impl Config {
+    /// GPUs in one replica.
+    pub fn gpus(&self) -> u64 {
+        self.tp * self.pp
+    }
+}
+
+/// Why a configuration cannot be evaluated.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Reject {
+    /// Invalid for this model or hardware: an error for the user.
+    Invalid(String),
+    /// Outside the model's context, or an axis combination that does not apply: skipped with a note.
+    Skip(String),
+}
+
+/// The decision of what a decode step is limited by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DecodeBound {
+    /// Weight and KV reads.
+    Memory,
+    /// Matmul FLOPs.
+    Compute,
+    /// Collectives and pipeline hand-offs.
+    Communication,
+}
+
+impl DecodeBound {
+    /// Name as printed.
+    pub fn name(self) -> &'static str {
+        match self {
+            DecodeBound::Memory => "memory",
+            DecodeBound::Compute => "compute",
+            DecodeBound::Communication => "communication",
+        }
+    }
+}
+
+/// Model and hardware, prepared once for many configurations.
+#[derive(Clone, Debug)]
+pub struct Context {
+    /// Model counts.
+    pub model: ModelCounts,
+    /// Layers as an integer.
+    pub layers: u64,
+    /// Leading dense layers as an integer (all layers for a dense model).
+    pub dense_layers: u64,
+    /// Query heads.
+    pub heads: u64,
+    /// Routed experts.
+    pub experts: u64,
+    /// Longest sequence the model takes.
+    pub max_context: u64,
+    /// Hardware in SI.
+    pub hw: Hardware,
+    /// Per weight dtype: (the dtype the matmuls run in, its dense peak FLOP/s), if runnable.
+    math: [Option<(Dtype, f64)>; 6],
+    /// Dense peak for 16-bit math (attention scores run in 16 bits), FLOP/s.
+    attn_peak_flops_per_s: f64,
+    /// Prefill chunk, tokens.
+    pub prefill_chunk_tokens: u64,
+}
+
+/// Rates and sizes for one configuration's dtypes and parallelism.
+#[derive(Clone, Copy, Debug)]
+pub struct Rates {
+    /// Tensor-parallel degree.
+    pub tp: u64,
+    /// Expert-parallel degree.
+    pub ep: u64,
+    /// Link for the TP all-reduces.
+    pub tp_link: Link,
+    /// Link for pipeline hand-offs.
+    pub pp_link: Link,
+    /// Bytes per weight.
+    pub weight_bytes: f64,
+    /// Bytes per activation element.
+    pub act_bytes: f64,
+    /// KV bytes per token per layer held by one GPU.
+    pub kv_bytes_per_token_per_layer_per_gpu: f64,
+    /// The precision the matmuls run in.
+    pub math_dtype: Dtype,
+    /// Dense peak FLOP/s of the matmul precision (the MFU denominator).
+    pub peak_flops_per_s: f64,
+    /// Achievable matmul FLOP/s.
+    pub matmul_flops_per_s: f64,
+    /// Achievable attention-score FLOP/s.
+    pub attn_flops_per_s: f64,
+    /// Achievable HBM bytes/s.
+    pub mem_bytes_per_s: f64,
+}
+
+impl Context {
+    /// Prepare a validated model and GPU.
+    pub fn new(model: &ModelSpec, gpu: &GpuSpec, prefill_chunk_tokens: u64) -> Self {
+        let math = ALL_DTYPES.map(|d| math_for(gpu, d));
+        let counts = ModelCounts::new(model);
+        Self {
+            model: counts,
+            layers: model.layers,
+            dense_layers: if model.is_moe() { model.dense_layers } else { model.layers },
+            heads: model.heads,
+            experts: model.experts,
+            max_context: model.max_context,
+            hw: Hardware::new(gpu),
+            math,
+            attn_peak_flops_per_s: units::tflops_to_flops_per_s(
+                gpu.tflops.fp16.unwrap_or(gpu.tflops.bf16).max(gpu.tflops.bf16),
+            ),
+            prefill_chunk_tokens: prefill_chunk_tokens.max(1),
+        }
+    }
+
+    /// Check a configuration against the model and hardware.
+    pub fn check(&self, c: &Config) -> Result<(), Reject> {
+        let bad = |field: &str, v: u64| Reject::Invalid(format!("--{field} {v}: must be at least 1"));
+        for (f, v) in [("tp", c.tp), ("pp", c.pp), ("ep", c.ep), ("batch", c.batch)] {
+            if v == 0 {
+                return Err(bad(f, v));
+            }
+        }
+        if c.input_len == 0 {
+            return Err(bad("input-len", 0));
+        }
+        if c.output_len == 0 {
+            return Err(bad("output-len", 0));
+        }
+        if self.heads % c.tp != 0 {
+            return Err(Reject::Invalid(format!(
+                "--tp {}: must divide the model's {} attention heads",
+                c.tp, self.heads
+            )));
+        }
+        if self.experts % c.ep != 0 {
+            return Err(Reject::Invalid(format!(
+                "--ep {}: must divide the model's {} experts",
+                c.ep, self.experts
+            )));
+        }
+        if c.pp > self.layers {
+            return Err(Reject::Invalid(format!(
+                "--pp {}: must be at most the model's {} layers",
+                c.pp, self.layers
+            )));
+        }
+        if self.math[dtype_index(c.dtype)].is_none() {
+            return Err(Reject::Invalid(format!(
+                "--dtype {}: this GPU has no {} matmul rate (gpu.tflops.{} is not set)",
+                c.dtype, c.dtype, c.dtype
+            )));
+        }
+        if c.tp % c.ep != 0 {
+            return Err(Reject::Skip(format!(
+                "ep {} does not divide tp {} (experts are placed inside the TP group)",
+                c.ep, c.tp
+            )));
+        }
+        let seq = c.input_len + c.output_len;
+        if seq > self.max_context {
+            return Err(Reject::Skip(format!(
+                "input {} + output {} = {seq} tokens exceeds the model's {}-token context",
+                c.input_len, c.output_len, self.max_context
+            )));
+        }
+        Ok(())
+    }
+
+    /// Rates for a configuration (assumes `check` passed).
+    pub fn rates(&self, c: &Config) -> Rates {
+        let (math_dtype, peak) = self.math[dtype_index(c.dtype)].unwrap_or((Dtype::Bf16, f64::NAN));
+        let kv_heads_per_gpu = (self.model.kv_heads / c.tp as f64).max(1.0);
+        let kv_elems =
+            self.model.kv_elems_per_token_per_layer * kv_heads_per_gpu / self.model.kv_heads;
+        Rates {
+            tp: c.tp,
+            ep: c.ep,
+            tp_link: self.hw.link_for_group(c.tp),
+            pp_link: self.hw.link_for_group(c.tp * c.pp),
+            weight_bytes: c.dtype.bytes(),
+            act_bytes: if c.dtype == Dtype::Fp32 { 4.0 } else { 2.0 },
+            kv_bytes_per_token_per_layer_per_gpu: kv_elems * c.kv_dtype.bytes(),
+            math_dtype,
+            peak_flops_per_s: peak,
+            matmul_flops_per_s: peak * self.hw.matmul_efficiency,
+            attn_flops_per_s: self.attn_peak_flops_per_s * self.hw.matmul_efficiency,
+            mem_bytes_per_s: self.hw.eff_mem_bw_bytes_per_s,
+        }
+    }
+}
+
+fn dtype_index(d: Dtype) -> usize {
+    ALL_DTYPES.iter().position(|x| *x == d).expect("every dtype is in ALL")
+}
+
+/// The precision matmuls run in for weights in `d`, and its peak: native where the tensor cores
+/// support it; otherwise weight-only quantisation with 16-bit math (int4 always is).
+fn math_for(gpu: &GpuSpec, d: Dtype) -> Option<(Dtype, f64)> {
+    let sixteen = gpu.tflops_for(Dtype::Fp16).map_or((Dtype::Bf16, gpu.tflops.bf16), |f| (Dtype::Fp16, f));
+    let (dtype, tflops) = match (d, gpu.tflops_for(d)) {
+        (Dtype::Int4, _) => sixteen,
+        (Dtype::Fp16 | Dtype::Bf16, None) => (Dtype::Bf16, gpu.tflops.bf16),
+        (Dtype::Fp32, None) => return None,
+        (Dtype::Fp8 | Dtype::Int8, None) => sixteen,
+        (d, Some(t)) => (d, t),
+    };
+    Some((dtype, units::tflops_to_flops_per_s(tflops)))
+}
+
+/// Where the time, bytes and memory go (for `--explain`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Breakdown {
+    /// Sequences per decode micro-batch.
+    pub micro_batch: f64,
+    /// Micro-batches in flight.
+    pub micro_batches: f64,
+    /// One MoE (or dense-model) layer's decode step.
+    pub decode_layer: LayerStep,
+    /// One leading dense layer's decode step (MoE models with dense layers).
+    pub decode_dense_layer: LayerStep,
+    /// The output head in a decode step.
+    pub decode_head: OpTime,
+    /// Pipeline hand-off per decode micro-batch.
+    pub decode_hop_s: f64,
+    /// Σ over stages of one decode micro-batch step.
+    pub decode_stages_sum_s: f64,
+    /// The slowest stage's decode step.
+    pub decode_stage_max_s: f64,
+    /// Weight + KV bytes one GPU reads per decode micro-batch step, averaged over stages.
+    pub decode_bytes_per_gpu_step: f64,
+    /// Prefill chunk, tokens.
+    pub prefill_chunk: f64,
+    /// Chunks per prompt.
+    pub prefill_chunks: f64,
+    /// One MoE (or dense-model) layer's step on a prefill chunk.
+    pub prefill_layer: LayerStep,
+    /// The slowest stage on one chunk.
+    pub prefill_stage_max_s: f64,
+    /// Σ over stages on one chunk.
+    pub prefill_stages_sum_s: f64,
+    /// Prefill throughput of the replica with its pipeline full, tokens/s.
+    pub prefill_tokens_per_s: f64,
+    /// Memory of the heaviest GPU.
+    pub memory: Memory,
+    /// Mean weight bytes per GPU over the replica (total weights / GPUs).
+    pub mean_weights_bytes_per_gpu: f64,
+    /// Time per token cycle in memory-bound ops, compute-bound ops, communication, overhead.
+    pub time_split_s: [f64; 4],
+    /// The matmul precision.
+    pub math_dtype: Option<Dtype>,
+}
+
+/// The result for one configuration (every row field of the contract, in SI units).
+#[derive(Clone, Copy, Debug)]
+pub struct Estimate {
+    /// The configuration.
+    pub config: Config,
+    /// Fits in memory.
+    pub fits: bool,
+    /// Weights on the heaviest GPU.
+    pub weights_bytes_per_gpu: f64,
+    /// KV cache on the heaviest GPU.
+    pub kv_bytes_per_gpu: f64,
+    /// Everything on the heaviest GPU.
+    pub mem_bytes_per_gpu: f64,
+    /// HBM capacity.
+    pub gpu_mem_bytes: f64,
+    /// Time to first token, s.
+    pub ttft_s: f64,
+    /// Time per output token per user, s.
+    pub tpot_s: f64,
+    /// Request latency, s.
+    pub e2e_s: f64,
+    /// Replica output tokens/s.
+    pub output_tokens_per_s: f64,
+    /// Per GPU.
+    pub output_tokens_per_s_per_gpu: f64,
+    /// Per user.
+    pub output_tokens_per_s_per_user: f64,
+    /// Model FLOPs utilisation in decode.
+    pub mfu: f64,
+    /// Memory bandwidth utilisation in decode.
+    pub mbu: f64,
+    /// Largest term of a decode step.
+    pub decode_bound: DecodeBound,
+    /// Distinct experts read per MoE layer per decode step.
+    pub experts_per_step: f64,
+    /// Replica price per hour.
+    pub cost_per_hour_usd: f64,
+    /// USD per million generated tokens.
+    pub usd_per_1m_output_tokens: f64,
+    /// USD per million prompt tokens (prefill throughput).
+    pub usd_per_1m_input_tokens: f64,
+    /// Details.
+    pub breakdown: Breakdown,
+}
+
+/// Per-stage sums of a step: (Σ stage times, slowest stage time, Σ bytes).
+fn stages(ctx: &Context, pp: u64, layer: &LayerStep, dense: &LayerStep, head: &OpTime) -> (f64, f64, f64) {
+    let (mut sum, mut max, mut bytes) = (0.0, 0.0_f64, 0.0);
+    let (lt, dt, ht) = (layer.time_s(), dense.time_s(), head.time_s());
+    for s in 0..pp {
+        let st = pipeline::stage(ctx.layers, ctx.dense_layers, pp, s);
+        let mut t = st.moe_layers * lt + st.dense_layers * dt;
+        let mut b = st.moe_layers * layer.bytes() + st.dense_layers * dense.bytes();
+        if st.last {
+            t += ht;
+            b += head.op.bytes;
+        }
+        sum += t;
+        max = max.max(t);
+        bytes += b;
+    }
+    (sum, max, bytes)
+}
+
+/// Evaluate one configuration (call `Context::check` first).
+pub fn estimate(ctx: &Context, c: &Config) -> Estimate {
+    let r = ctx.rates(c);
+    let m = &ctx.model;
+    let moe_model = ctx.dense_layers != ctx.layers;
+    let (batch, pp) = (c.batch as f64, c.pp as f64);
+    let (s_in, n_out) = (c.input_len as f64, c.output_len as f64);
+
+    // Decode.
+    let b = (batch / pp).ceil();
+    let n_mb = (batch / b).ceil();
+    let ctx_mean = s_in + n_out / 2.0;
+    let shape = StepShape { tokens: b, kv_tokens_read: b * ctx_mean, attn_pairs: b * ctx_mean };
+    let layer = layer_step(ctx, &r, shape, moe_model);
+    let dense = layer_step(ctx, &r, shape, false);
+    let head = head_step(ctx, &r, b);
+    let hop_s = comm::p2p_s(b * m.d_model * r.act_bytes / r.tp as f64, r.pp_link);
+    let (sum_s, max_s, bytes_all_stages) = stages(ctx, c.pp, &layer, &dense, &head);
+    let hops_s = (pp - 1.0) * hop_s;
+    let tpot_s = (sum_s + hops_s).max(n_mb * max_s);
+    let output_tps = batch / tpot_s;
+    let gpus = c.gpus() as f64;
+
+    // Time split over a token's path (for decode_bound and --explain).
+    let (lm, lc, la) = layer.split_s();
+    let (dm, dc, da) = dense.split_s();
+    let (moe_n, dense_n) = if moe_model {
+        (m.moe_layers, m.dense_layers)
+    } else {
+        (0.0, m.layers)
+    };
+    let head_is_mem = head.memory_s >= head.compute_s;
+    let mem_s = moe_n * lm + dense_n * dm + if head_is_mem { head.time_s() } else { 0.0 };
+    let comp_s = moe_n * lc + dense_n * dc + if head_is_mem { 0.0 } else { head.time_s() };
+    let comm_s = moe_n * la + dense_n * da + hops_s;
+    let overhead_s = m.layers * ctx.hw.per_layer_s;
+    let decode_bound = if comm_s > mem_s && comm_s > comp_s {
+        DecodeBound::Communication
+    } else if comp_s > mem_s {
+        DecodeBound::Compute
+    } else {
+        DecodeBound::Memory
+    };
+
+    // Prefill (chunked through the pipeline).
+    let chunk = s_in.min(ctx.prefill_chunk_tokens as f64);
+    let n_chunks = (s_in / chunk).ceil();
+    let pshape = StepShape {
+        tokens: chunk,
+        kv_tokens_read: s_in / 2.0 + chunk,
+        attn_pairs: chunk * (s_in / 2.0).max(chunk / 2.0),
+    };
+    let player = layer_step(ctx, &r, pshape, moe_model);
+    let pdense = layer_step(ctx, &r, pshape, false);
+    let phead = head_step(ctx, &r, 1.0);
+    let phop_s = comm::p2p_s(chunk * m.d_model * r.act_bytes / r.tp as f64, r.pp_link);
+    let (psum_s, pmax_s, _) = stages(ctx, c.pp, &player, &pdense, &phead);
+    let ttft_s = psum_s + (n_chunks - 1.0) * pmax_s + (pp - 1.0) * phop_s;
+    let prefill_tps = chunk / pmax_s.max(phop_s);
+
+    // Memory on the heaviest GPU.
+    let mut mem = Memory::default();
+    for s in 0..c.pp {
+        let st = pipeline::stage(ctx.layers, ctx.dense_layers, c.pp, s);
+        let sm = stage_memory(ctx, &r, st, batch, s_in + n_out, chunk.max(b), b);
+        if sm.total_bytes() > mem.total_bytes() {
+            mem = sm;
+        }
+    }
+    let mean_weights = r.weight_bytes * m.total_params() / gpus;
+
+    let flops_per_token = m.flops_per_token() + m.attention_flops_per_token(ctx_mean);
+    let cost_per_hour_usd = gpus * ctx.hw.usd_per_gpu_hour;
+    let cost_per_s = cost_per_hour_usd / units::S_PER_HOUR;
+    let bytes_per_gpu_step = bytes_all_stages / pp;
+    Estimate {
+        config: *c,
+        fits: mem.total_bytes() <= ctx.hw.usable_mem_bytes,
+        weights_bytes_per_gpu: mem.weights_bytes,
+        kv_bytes_per_gpu: mem.kv_bytes,
+        mem_bytes_per_gpu: mem.total_bytes(),
+        gpu_mem_bytes: ctx.hw.mem_bytes,
+        ttft_s,
+        tpot_s,
+        e2e_s: ttft_s + (n_out - 1.0) * tpot_s,
+        output_tokens_per_s: output_tps,
+        output_tokens_per_s_per_gpu: output_tps / gpus,
+        output_tokens_per_s_per_user: 1.0 / tpot_s,
+        mfu: output_tps * flops_per_token / (gpus * r.peak_flops_per_s),
+        mbu: n_mb * bytes_per_gpu_step / (tpot_s * ctx.hw.mem_bw_bytes_per_s),
+        decode_bound,
+        experts_per_step: if moe_model { layer.experts_read } else { 1.0 },
+        cost_per_hour_usd,
+        usd_per_1m_output_tokens: cost_per_s / output_tps * 1e6,
+        usd_per_1m_input_tokens: cost_per_s / prefill_tps * 1e6,
+        breakdown: Breakdown {
+            micro_batch: b,
+            micro_batches: n_mb,
+            decode_layer: layer,
+            decode_dense_layer: dense,
+            decode_head: head,
+            decode_hop_s: hop_s,
+            decode_stages_sum_s: sum_s,
+            decode_stage_max_s: max_s,
+            decode_bytes_per_gpu_step: bytes_per_gpu_step,
+            prefill_chunk: chunk,
+            prefill_chunks: n_chunks,
+            prefill_layer: player,
+            prefill_stage_max_s: pmax_s,
+            prefill_stages_sum_s: psum_s,
+            prefill_tokens_per_s: prefill_tps,
+            memory: mem,
+            mean_weights_bytes_per_gpu: mean_weights,
+            time_split_s: [mem_s, comp_s, comm_s, overhead_s],
+            math_dtype: Some(r.math_dtype),
+        },
+    }
+}

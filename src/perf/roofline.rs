@@ -1,0 +1,48 @@
+//! Per-operator roofline: an operator's time is the larger of its FLOPs at the achievable
+//! FLOP/s and its bytes at the achievable HBM bandwidth (Williams et al. 2009; per-op max summed
+//! over ops as in LLM-Viewer, GenZ and aiconfigurator; docs/methodology.md §4).
+
+/// What the operator is limited by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Bound {
+    /// FLOPs dominate.
+    Compute,
+    /// Bytes dominate.
+    Memory,
+}
+
+/// The work of one operator on one GPU.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Op {
+    /// Floating-point operations.
+    pub flops: f64,
+    /// Bytes read or written in HBM.
+    pub bytes: f64,
+}
+
+/// An operator's time under the roofline.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct OpTime {
+    /// The work.
+    pub op: Op,
+    /// FLOPs / achievable FLOP/s.
+    pub compute_s: f64,
+    /// Bytes / achievable bandwidth.
+    pub memory_s: f64,
+}
+
+impl OpTime {
+    /// Time the operator takes: the larger of the two.
+    pub fn time_s(&self) -> f64 {
+        self.compute_s.max(self.memory_s)
+    }
+    /// Which term sets the time.
+    pub fn bound(&self) -> Bound {
+        if self.compute_s > self.memory_s { Bound::Compute } else { Bound::Memory }
+    }
+}
+
+/// Time `op` at `flops_per_s` and `bytes_per_s` (both achievable rates).
+pub fn roofline(op: Op, flops_per_s: f64, bytes_per_s: f64) -> OpTime {
+    OpTime { op, compute_s: op.flops / flops_per_s, memory_s: op.bytes / bytes_per_s }
+}

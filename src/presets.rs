@@ -1,0 +1,252 @@
+//! Preset registry and loading: the built-in TOML files under presets/ (compiled into the
+//! binary), loading from a path, `--set KEY=VALUE` overrides, and one-line parse errors.
+
+use crate::hardware::GpuPreset;
+use crate::model::ModelPreset;
+use anyhow::{Context, Result, anyhow, bail};
+use serde::de::DeserializeOwned;
+use std::path::Path;
+
+macro_rules! builtin {
+    ($dir:literal: $($name:literal),* $(,)?) => {
+        &[$(($name, include_str!(concat!("../presets/", $dir, "/", $name, ".toml")))),*]
+    };
+}
+
+/// Built-in model presets: (name, TOML text).
+pub const MODELS: &[(&str, &str)] = builtin!("models":
+    "gpt4-8k", "gpt4-32k", "gpt3-175b", "dense-1t", "palm-540b", "llama2-70b", "llama3-8b",
+    "llama3-70b", "llama3-405b", "mixtral-8x7b", "deepseek-v3");
+
+/// Built-in GPU presets: (name, TOML text).
+pub const GPUS: &[(&str, &str)] =
+    builtin!("gpus": "a100-40g", "a100-80g", "h100", "h200", "b200", "mi300x", "tpu-v4");
+
+/// Which kind of preset.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// A model preset (`[model]`).
+    Model,
+    /// A GPU preset (`[gpu]`).
+    Gpu,
+}
+
+impl Kind {
+    fn table(self) -> &'static str {
+        match self {
+            Kind::Model => "model",
+            Kind::Gpu => "gpu",
+        }
+    }
+    fn builtins(self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            Kind::Model => MODELS,
+            Kind::Gpu => GPUS,
+        }
+    }
+}
+
+/// A `--set KEY=VALUE` override, parsed.
+#[derive(Clone, Debug)]
+pub struct Override {
+    /// Dotted key, e.g. `model.experts` or `gpu.price.usd_per_gpu_hour`.
+    pub key: String,
+    /// Value as written.
+    pub raw: String,
+}
+
+impl std::str::FromStr for Override {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (key, raw) = s
+            .split_once('=')
+            .ok_or_else(|| format!("`{s}`: expected KEY=VALUE, e.g. model.experts=32"))?;
+        let key = key.trim();
+        if key.is_empty() {
+            return Err(format!("`{s}`: the key before `=` is empty"));
+        }
+        Ok(Override { key: key.to_string(), raw: raw.trim().to_string() })
+    }
+}
+
+/// Read a preset's TOML text: a built-in name, or a path to a file. Returns (origin, text).
+pub fn read_source(kind: Kind, name_or_path: &str) -> Result<(String, String)> {
+    if let Some((_, text)) = kind.builtins().iter().find(|(n, _)| *n == name_or_path) {
+        return Ok((format!("built-in preset `{name_or_path}`"), (*text).to_string()));
+    }
+    let looks_like_path = name_or_path.contains('/')
+        || name_or_path.contains('\\')
+        || name_or_path.ends_with(".toml")
+        || Path::new(name_or_path).is_file();
+    if looks_like_path {
+        let text = std::fs::read_to_string(name_or_path)
+            .with_context(|| format!("cannot read {} preset file `{name_or_path}`", kind.table()))?;
+        return Ok((name_or_path.to_string(), text));
+    }
+    let names: Vec<&str> = kind.builtins().iter().map(|(n, _)| *n).collect();
+    let near = nearest(name_or_path, &names);
+    let hint = if near.is_empty() {
+        String::new()
+    } else {
+        format!("did you mean {}? ", near.join(" or "))
+    };
+    bail!(
+        "unknown {} preset `{name_or_path}`: {hint}built-in presets: {} (or give a path to a .toml file)",
+        kind.table(),
+        names.join(", ")
+    )
+}
+
+/// Load a model preset with the `model.*` overrides applied, validated.
+pub fn load_model(name_or_path: &str, overrides: &[Override]) -> Result<ModelPreset> {
+    let preset: ModelPreset = load(Kind::Model, name_or_path, overrides)?;
+    preset.model.validate().with_context(|| context_for(&preset.name, overrides, Kind::Model))?;
+    Ok(preset)
+}
+
+/// Load a GPU preset with the `gpu.*` overrides applied, validated.
+pub fn load_gpu(name_or_path: &str, overrides: &[Override]) -> Result<GpuPreset> {
+    let preset: GpuPreset = load(Kind::Gpu, name_or_path, overrides)?;
+    preset.gpu.validate().with_context(|| context_for(&preset.name, overrides, Kind::Gpu))?;
+    Ok(preset)
+}
+
+fn context_for(name: &str, overrides: &[Override], kind: Kind) -> String {
+    let sets: Vec<String> = overrides
+        .iter()
+        .filter(|o| o.key.starts_with(kind.table()))
+        .map(|o| format!("{}={}", o.key, o.raw))
+        .collect();
+    if sets.is_empty() {
+        format!("{} preset `{name}`", kind.table())
+    } else {
+        format!("{} preset `{name}` with --set {}", kind.table(), sets.join(" --set "))
+    }
+}
+
+/// Check that every override names a model or GPU field (prefix `model.` or `gpu.`).
+pub fn check_override_prefixes(overrides: &[Override]) -> Result<()> {
+    for o in overrides {
+        if !(o.key.starts_with("model.") || o.key.starts_with("gpu.")) {
+            bail!(
+                "--set {}: unknown key `{}`; keys start with `model.` (e.g. model.experts) or `gpu.` (e.g. gpu.memory_gib)",
+                o.key,
+                o.key
+            );
+        }
+    }
+    Ok(())
+}
+
+fn load<T: DeserializeOwned>(kind: Kind, name_or_path: &str, overrides: &[Override]) -> Result<T> {
+    let (origin, text) = read_source(kind, name_or_path)?;
+    let mut value: toml::Table =
+        toml::from_str(&text).map_err(|e| anyhow!("{}", located(&origin, &text, &e)))?;
+    // Parse once untouched so that an error in the file is blamed on the file, not on --set.
+    T::deserialize(toml::Value::Table(value.clone()))
+        .map_err(|e| anyhow!("{origin}: {}", e.message().trim()))?;
+    let mine: Vec<&Override> =
+        overrides.iter().filter(|o| o.key.split('.').next() == Some(kind.table())).collect();
+    for o in &mine {
+        apply(&mut value, o)?;
+        T::deserialize(toml::Value::Table(value.clone()))
+            .map_err(|e| anyhow!("--set {}={}: {}", o.key, o.raw, e.message().trim()))?;
+    }
+    T::deserialize(toml::Value::Table(value)).map_err(|e| anyhow!("{origin}: {}", e.message()))
+}
+
+/// Put `o` into the table at its dotted path, creating intermediate tables.
+fn apply(table: &mut toml::Table, o: &Override) -> Result<()> {
+    let parts: Vec<&str> = o.key.split('.').collect();
+    let (last, parents) = parts.split_last().expect("split always yields one part");
+    let mut cur = table;
+    for p in parents {
+        let entry =
+            cur.entry((*p).to_string()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        cur = entry.as_table_mut().ok_or_else(|| {
+            anyhow!("--set {}: `{p}` is a value, not a table of fields", o.key)
+        })?;
+    }
+    cur.insert((*last).to_string(), parse_value(&o.raw));
+    Ok(())
+}
+
+/// A `--set` value as TOML (number, boolean, string, …); bare words become strings.
+fn parse_value(raw: &str) -> toml::Value {
+    toml::from_str::<toml::Table>(&format!("v = {raw}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.to_string()))
+}
+
+/// `origin:line:column: message` for a TOML syntax error.
+fn located(origin: &str, text: &str, e: &toml::de::Error) -> String {
+    let msg = e.message().trim();
+    match e.span() {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let col = before.rfind('\n').map_or(before.len(), |i| before.len() - i - 1) + 1;
+            format!("{origin}:{line}:{col}: {msg}")
+        }
+        None => format!("{origin}: {msg}"),
+    }
+}
+
+/// Names within edit distance 3 of `s`, nearest first (at most 3).
+pub fn nearest<'a>(s: &str, names: &[&'a str]) -> Vec<&'a str> {
+    let mut scored: Vec<(usize, &str)> = names
+        .iter()
+        .map(|n| (levenshtein(&s.to_lowercase(), n), *n))
+        .filter(|(d, n)| *d <= 3.max(n.len() / 3) || n.contains(&s.to_lowercase()))
+        .collect();
+    scored.sort();
+    scored.into_iter().take(3).map(|(_, n)| n).collect()
+}
+
+fn levenshtein(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_builtin_preset_parses_and_validates() {
+        for (name, _) in MODELS {
+            let p = load_model(name, &[]).unwrap();
+            assert_eq!(&p.name, name, "preset file name and `name` field differ");
+        }
+        for (name, _) in GPUS {
+            let p = load_gpu(name, &[]).unwrap();
+            assert_eq!(&p.name, name, "preset file name and `name` field differ");
+        }
+    }
+
+    #[test]
+    fn nearest_suggests_close_names() {
+        assert_eq!(nearest("gpt4-8", &["gpt4-8k", "gpt4-32k", "llama3-8b"])[0], "gpt4-8k");
+        assert_eq!(nearest("h10", &["a100-40g", "h100", "h200"])[0], "h100");
+    }
+
+    #[test]
+    fn set_overrides_a_field_and_rejects_unknown_ones() {
+        let o: Override = "model.experts=32".parse().unwrap();
+        let p = load_model("gpt4-8k", &[o]).unwrap();
+        assert_eq!(p.model.experts, 32);
+        let bad: Override = "model.expertz=32".parse().unwrap();
+        let err = load_model("gpt4-8k", &[bad]).unwrap_err().to_string();
+        assert!(err.contains("expertz") && err.contains("experts"), "{err}");
+    }
+}

@@ -1,0 +1,141 @@
+//! Output: rows to table, JSON, CSV or Markdown on any writer; `--explain` text.
+//! Data goes to the writer given (stdout); nothing here prints notes or progress.
+
+pub mod explain;
+pub mod row;
+
+use crate::units;
+use anyhow::Result;
+use comfy_table::{CellAlignment, ContentArrangement, Table, presets};
+use row::{FIELDS, Row};
+use serde::Serialize;
+use std::io::Write;
+
+/// Output format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// A table for people.
+    Table,
+    /// `{"schema_version", "inputs", "results"}`.
+    Json,
+    /// A header line, then one line a row, SI units.
+    Csv,
+    /// A Markdown table for people.
+    Markdown,
+}
+
+/// The JSON schema version of every JSON document this tool prints.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Write rows in `format`. `inputs` and `summary` go into the JSON document only.
+pub fn render<I: Serialize, S: Serialize>(
+    format: Format,
+    rows: &[Row],
+    inputs: &I,
+    summary: &S,
+    out: &mut dyn Write,
+) -> Result<()> {
+    match format {
+        Format::Json => {
+            #[derive(Serialize)]
+            struct Doc<'a, I, S> {
+                schema_version: u32,
+                inputs: &'a I,
+                summary: &'a S,
+                results: &'a [Row],
+            }
+            let doc = Doc { schema_version: SCHEMA_VERSION, inputs, summary, results: rows };
+            serde_json::to_writer_pretty(&mut *out, &doc)?;
+            writeln!(out)?;
+        }
+        Format::Csv => write_csv(rows, out)?,
+        Format::Table => writeln!(out, "{}", human_table(rows, false))?,
+        Format::Markdown => writeln!(out, "{}", human_table(rows, true))?,
+    }
+    Ok(())
+}
+
+fn write_csv(rows: &[Row], out: &mut dyn Write) -> Result<()> {
+    writeln!(out, "{}", FIELDS.join(","))?;
+    for r in rows {
+        let v = serde_json::to_value(r)?;
+        let obj = v.as_object().expect("a row serialises to an object");
+        let cells: Vec<String> = FIELDS
+            .iter()
+            .map(|f| match &obj[*f] {
+                serde_json::Value::String(s) if s.contains([',', '"', '\n']) => {
+                    format!("\"{}\"", s.replace('"', "\"\""))
+                }
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            })
+            .collect();
+        writeln!(out, "{}", cells.join(","))?;
+    }
+    Ok(())
+}
+
+/// A number with about three significant digits, for people.
+pub fn human(x: f64) -> String {
+    let a = x.abs();
+    if !x.is_finite() {
+        "-".to_string()
+    } else if a >= 100.0 || a == 0.0 {
+        format!("{x:.0}")
+    } else if a >= 10.0 {
+        format!("{x:.1}")
+    } else if a >= 1.0 {
+        format!("{x:.2}")
+    } else {
+        let digits = (2.0 - a.log10().floor()).clamp(3.0, 8.0) as usize;
+        format!("{x:.digits$}")
+    }
+}
+
+fn human_table(rows: &[Row], markdown: bool) -> String {
+    let any_unfit = rows.iter().any(|r| !r.fits);
+    let mut header = vec![
+        "tp×pp×ep", "GPUs", "batch", "dtype\nw/kv", "mem/GPU\n[GiB]", "TTFT\n[s]", "TPOT\n[ms]",
+        "tok/s\n/user", "tok/s\n/GPU", "MFU\n[%]", "MBU\n[%]", "bound", "$/1M\nout", "$/1M\nin",
+    ];
+    if any_unfit {
+        header.push("fits");
+    }
+    let mut t = Table::new();
+    if markdown {
+        t.load_preset(presets::ASCII_MARKDOWN);
+        t.set_header(header.iter().map(|h| h.replace('\n', " ")));
+    } else {
+        t.load_preset(presets::UTF8_BORDERS_ONLY);
+        t.set_header(header.clone());
+    }
+    t.set_content_arrangement(ContentArrangement::Disabled);
+    for r in rows {
+        let mut cells = vec![
+            format!("{}×{}×{}", r.tp, r.pp, r.ep),
+            r.gpus.to_string(),
+            r.batch.to_string(),
+            if r.dtype == r.kv_dtype { r.dtype.to_string() } else { format!("{}/{}", r.dtype, r.kv_dtype) },
+            human(units::bytes_to_gib(r.mem_bytes_per_gpu)),
+            human(r.ttft_s),
+            human(units::s_to_ms(r.tpot_s)),
+            human(r.output_tokens_per_s_per_user),
+            human(r.output_tokens_per_s_per_gpu),
+            human(100.0 * r.mfu),
+            human(100.0 * r.mbu),
+            if r.decode_bound == "communication" { "comm".into() } else { r.decode_bound.to_string() },
+            human(r.usd_per_1m_output_tokens),
+            human(r.usd_per_1m_input_tokens),
+        ];
+        if any_unfit {
+            cells.push(if r.fits { "yes".into() } else { "NO".into() });
+        }
+        t.add_row(cells);
+    }
+    for i in 0..header.len() {
+        if let Some(col) = t.column_mut(i) {
+            col.set_cell_alignment(if i == 3 || i == 11 { CellAlignment::Left } else { CellAlignment::Right });
+        }
+    }
+    t.to_string()
+}

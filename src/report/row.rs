@@ -1,0 +1,224 @@
+//! The inference row: the contract's field names in the contract's order, SI units, and access to
+//! any field by name (for `--sort` and `--require`).
+
+use crate::perf::Estimate;
+use serde::Serialize;
+
+/// One output row (`sweep`, `estimate`), serialised as-is to JSON and CSV.
+#[derive(Clone, Debug, Serialize)]
+#[allow(missing_docs)] // the field names are the contract (docs/output.md)
+pub struct Row {
+    pub model: String,
+    pub gpu: String,
+    pub gpus: u64,
+    pub tp: u64,
+    pub pp: u64,
+    pub ep: u64,
+    pub batch: u64,
+    pub input_len: u64,
+    pub output_len: u64,
+    pub dtype: &'static str,
+    pub kv_dtype: &'static str,
+    pub fits: bool,
+    pub weights_bytes_per_gpu: f64,
+    pub kv_bytes_per_gpu: f64,
+    pub mem_bytes_per_gpu: f64,
+    pub gpu_mem_bytes: f64,
+    pub ttft_s: f64,
+    pub tpot_s: f64,
+    pub e2e_s: f64,
+    pub output_tokens_per_s: f64,
+    pub output_tokens_per_s_per_gpu: f64,
+    pub output_tokens_per_s_per_user: f64,
+    pub mfu: f64,
+    pub mbu: f64,
+    pub decode_bound: &'static str,
+    pub experts_per_step: f64,
+    pub cost_per_hour_usd: f64,
+    pub usd_per_1m_output_tokens: f64,
+    pub usd_per_1m_input_tokens: f64,
+}
+
+impl Row {
+    /// A row for an estimate of `model` on `gpu`.
+    pub fn new(model: &str, gpu: &str, e: &Estimate) -> Self {
+        let c = &e.config;
+        Row {
+            model: model.to_string(),
+            gpu: gpu.to_string(),
+            gpus: c.gpus(),
+            tp: c.tp,
+            pp: c.pp,
+            ep: c.ep,
+            batch: c.batch,
+            input_len: c.input_len,
+            output_len: c.output_len,
+            dtype: c.dtype.name(),
+            kv_dtype: c.kv_dtype.name(),
+            fits: e.fits,
+            weights_bytes_per_gpu: e.weights_bytes_per_gpu,
+            kv_bytes_per_gpu: e.kv_bytes_per_gpu,
+            mem_bytes_per_gpu: e.mem_bytes_per_gpu,
+            gpu_mem_bytes: e.gpu_mem_bytes,
+            ttft_s: e.ttft_s,
+            tpot_s: e.tpot_s,
+            e2e_s: e.e2e_s,
+            output_tokens_per_s: e.output_tokens_per_s,
+            output_tokens_per_s_per_gpu: e.output_tokens_per_s_per_gpu,
+            output_tokens_per_s_per_user: e.output_tokens_per_s_per_user,
+            mfu: e.mfu,
+            mbu: e.mbu,
+            decode_bound: e.decode_bound.name(),
+            experts_per_step: e.experts_per_step,
+            cost_per_hour_usd: e.cost_per_hour_usd,
+            usd_per_1m_output_tokens: e.usd_per_1m_output_tokens,
+            usd_per_1m_input_tokens: e.usd_per_1m_input_tokens,
+        }
+    }
+}
+
+/// Every row field name, in order (the CSV header).
+pub const FIELDS: [&str; 29] = [
+    "model", "gpu", "gpus", "tp", "pp", "ep", "batch", "input_len", "output_len", "dtype",
+    "kv_dtype", "fits", "weights_bytes_per_gpu", "kv_bytes_per_gpu", "mem_bytes_per_gpu",
+    "gpu_mem_bytes", "ttft_s", "tpot_s", "e2e_s", "output_tokens_per_s",
+    "output_tokens_per_s_per_gpu", "output_tokens_per_s_per_user", "mfu", "mbu", "decode_bound",
+    "experts_per_step", "cost_per_hour_usd", "usd_per_1m_output_tokens", "usd_per_1m_input_tokens",
+];
+
+/// A field's value, for comparisons.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Value<'a> {
+    /// Numbers (and integers).
+    Num(f64),
+    /// Booleans.
+    Bool(bool),
+    /// Strings.
+    Str(&'a str),
+}
+
+/// A row field resolved from its name once, then read from many estimates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Field(usize);
+
+impl Field {
+    /// Resolve a field name; the error lists the valid names.
+    pub fn parse(name: &str) -> Result<Field, String> {
+        FIELDS.iter().position(|f| *f == name).map(Field).ok_or_else(|| {
+            let near = crate::presets::nearest(name, &FIELDS);
+            let hint = if near.is_empty() { String::new() } else { format!("did you mean {}? ", near.join(" or ")) };
+            format!("unknown field `{name}`: {hint}fields: {}", FIELDS.join(", "))
+        })
+    }
+
+    /// The field's name.
+    pub fn name(self) -> &'static str {
+        FIELDS[self.0]
+    }
+
+    /// Read the field from an estimate (model and GPU names are not stored in estimates).
+    pub fn get<'a>(self, e: &Estimate, model: &'a str, gpu: &'a str) -> Value<'a> {
+        let c = &e.config;
+        let n = |x: u64| Value::Num(x as f64);
+        match self.0 {
+            0 => Value::Str(model),
+            1 => Value::Str(gpu),
+            2 => n(c.gpus()),
+            3 => n(c.tp),
+            4 => n(c.pp),
+            5 => n(c.ep),
+            6 => n(c.batch),
+            7 => n(c.input_len),
+            8 => n(c.output_len),
+            9 => Value::Str(c.dtype.name()),
+            10 => Value::Str(c.kv_dtype.name()),
+            11 => Value::Bool(e.fits),
+            12 => Value::Num(e.weights_bytes_per_gpu),
+            13 => Value::Num(e.kv_bytes_per_gpu),
+            14 => Value::Num(e.mem_bytes_per_gpu),
+            15 => Value::Num(e.gpu_mem_bytes),
+            16 => Value::Num(e.ttft_s),
+            17 => Value::Num(e.tpot_s),
+            18 => Value::Num(e.e2e_s),
+            19 => Value::Num(e.output_tokens_per_s),
+            20 => Value::Num(e.output_tokens_per_s_per_gpu),
+            21 => Value::Num(e.output_tokens_per_s_per_user),
+            22 => Value::Num(e.mfu),
+            23 => Value::Num(e.mbu),
+            24 => Value::Str(e.decode_bound.name()),
+            25 => Value::Num(e.experts_per_step),
+            26 => Value::Num(e.cost_per_hour_usd),
+            27 => Value::Num(e.usd_per_1m_output_tokens),
+            _ => Value::Num(e.usd_per_1m_input_tokens),
+        }
+    }
+
+    /// The field's type, as a placeholder value of that type.
+    pub fn kind(self) -> Value<'static> {
+        match self.0 {
+            0 | 1 | 9 | 10 | 24 => Value::Str(""),
+            11 => Value::Bool(false),
+            _ => Value::Num(0.0),
+        }
+    }
+
+    /// Whether bigger is better for this field (throughput, utilisation, fitting).
+    pub fn higher_is_better(self) -> bool {
+        matches!(
+            self.name(),
+            "fits"
+                | "output_tokens_per_s"
+                | "output_tokens_per_s_per_gpu"
+                | "output_tokens_per_s_per_user"
+                | "mfu"
+                | "mbu"
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_match_the_serialised_row() {
+        let json = serde_json::to_value(Row {
+            model: "m".into(),
+            gpu: "g".into(),
+            gpus: 0,
+            tp: 0,
+            pp: 0,
+            ep: 0,
+            batch: 0,
+            input_len: 0,
+            output_len: 0,
+            dtype: "",
+            kv_dtype: "",
+            fits: false,
+            weights_bytes_per_gpu: 0.0,
+            kv_bytes_per_gpu: 0.0,
+            mem_bytes_per_gpu: 0.0,
+            gpu_mem_bytes: 0.0,
+            ttft_s: 0.0,
+            tpot_s: 0.0,
+            e2e_s: 0.0,
+            output_tokens_per_s: 0.0,
+            output_tokens_per_s_per_gpu: 0.0,
+            output_tokens_per_s_per_user: 0.0,
+            mfu: 0.0,
+            mbu: 0.0,
+            decode_bound: "",
+            experts_per_step: 0.0,
+            cost_per_hour_usd: 0.0,
+            usd_per_1m_output_tokens: 0.0,
+            usd_per_1m_input_tokens: 0.0,
+        })
+        .unwrap();
+        let keys: Vec<&str> = json.as_object().unwrap().keys().map(String::as_str).collect();
+        let mut want = FIELDS.to_vec();
+        let mut got = keys.clone();
+        want.sort_unstable();
+        got.sort_unstable();
+        assert_eq!(got, want);
+    }
+}

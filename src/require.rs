@@ -1,0 +1,94 @@
+//! `--require EXPR` filters: `FIELD OP VALUE` with OP one of `>= <= > < == !=`, e.g.
+//! `output_tokens_per_s_per_user>=33.3`, `fits==true`, `decode_bound!=compute`.
+
+use crate::perf::Estimate;
+use crate::report::row::{Field, Value};
+
+/// A parsed requirement.
+#[derive(Clone, Debug)]
+pub struct Require {
+    field: Field,
+    op: Op,
+    value: Literal,
+    text: String,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Op {
+    Ge,
+    Le,
+    Gt,
+    Lt,
+    Eq,
+    Ne,
+}
+
+#[derive(Clone, Debug)]
+enum Literal {
+    Num(f64),
+    Bool(bool),
+    Str(String),
+}
+
+impl std::str::FromStr for Require {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        const OPS: [(&str, Op); 7] = [
+            (">=", Op::Ge),
+            ("<=", Op::Le),
+            ("==", Op::Eq),
+            ("!=", Op::Ne),
+            (">", Op::Gt),
+            ("<", Op::Lt),
+            ("=", Op::Eq),
+        ];
+        let (pos, sym, op) = OPS
+            .iter()
+            .filter_map(|(s, op)| text.find(s).map(|p| (p, *s, *op)))
+            .min_by_key(|(p, s, _)| (*p, usize::MAX - s.len()))
+            .ok_or_else(|| format!("--require `{text}`: expected FIELD OP VALUE with OP one of >= <= > < == !="))?;
+        let name = text[..pos].trim();
+        let raw = text[pos + sym.len()..].trim();
+        let field = Field::parse(name).map_err(|e| format!("--require `{text}`: {e}"))?;
+        let value = match field.kind() {
+            Value::Num(_) => Literal::Num(raw.parse::<f64>().ok().filter(|v| !v.is_nan()).ok_or_else(|| {
+                format!("--require `{text}`: `{raw}` is not a number (field `{name}` is numeric)")
+            })?),
+            Value::Bool(_) => Literal::Bool(raw.parse::<bool>().map_err(|_| {
+                format!("--require `{text}`: `{raw}` is not true or false (field `{name}` is a boolean)")
+            })?),
+            Value::Str(_) => Literal::Str(raw.trim_matches(|c| c == '"' || c == '\'').to_string()),
+        };
+        if matches!(value, Literal::Bool(_) | Literal::Str(_)) && !matches!(op, Op::Eq | Op::Ne) {
+            return Err(format!("--require `{text}`: field `{name}` takes only == or !="));
+        }
+        Ok(Require { field, op, value, text: text.to_string() })
+    }
+}
+
+impl Require {
+    /// Whether an estimate satisfies the requirement.
+    pub fn accepts(&self, e: &Estimate, model: &str, gpu: &str) -> bool {
+        let ord = match (self.field.get(e, model, gpu), &self.value) {
+            (Value::Num(a), Literal::Num(b)) => a.partial_cmp(b),
+            (Value::Bool(a), Literal::Bool(b)) => Some(a.cmp(b)),
+            (Value::Str(a), Literal::Str(b)) => Some(a.cmp(b.as_str())),
+            _ => None,
+        };
+        let Some(ord) = ord else { return false };
+        use std::cmp::Ordering::*;
+        match self.op {
+            Op::Ge => ord != Less,
+            Op::Le => ord != Greater,
+            Op::Gt => ord == Greater,
+            Op::Lt => ord == Less,
+            Op::Eq => ord == Equal,
+            Op::Ne => ord != Equal,
+        }
+    }
+
+    /// The expression as given.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+}

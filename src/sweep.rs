@@ -1,0 +1,216 @@
+//! Sweeps: every combination of the inference axes, evaluated one at a time, filtered (fits,
+//! `--require`) and kept in a bounded best-N heap, so memory stays flat however large the sweep.
+
+use crate::dtype::Dtype;
+use crate::perf::{Config, Context, Estimate, Reject, estimate};
+use crate::report::row::{Field, Value};
+use crate::require::Require;
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, BinaryHeap};
+
+/// The axes of a sweep.
+#[derive(Clone, Debug)]
+pub struct Axes {
+    /// Tensor-parallel degrees.
+    pub tp: Vec<u64>,
+    /// Pipeline-parallel degrees.
+    pub pp: Vec<u64>,
+    /// Expert-parallel degrees.
+    pub ep: Vec<u64>,
+    /// Concurrent sequences per replica.
+    pub batch: Vec<u64>,
+    /// Prompt lengths.
+    pub input_len: Vec<u64>,
+    /// Output lengths.
+    pub output_len: Vec<u64>,
+    /// Weight precisions.
+    pub dtype: Vec<Dtype>,
+    /// KV precisions; empty = follow each weight dtype.
+    pub kv_dtype: Vec<Dtype>,
+}
+
+impl Axes {
+    /// Number of configurations the axes span.
+    pub fn len(&self) -> u64 {
+        let kv = self.kv_dtype.len().max(1);
+        [self.tp.len(), self.pp.len(), self.ep.len(), self.batch.len(), self.input_len.len(), self.output_len.len(), self.dtype.len(), kv]
+            .iter()
+            .map(|n| *n as u64)
+            .product()
+    }
+
+    /// True when an axis has no values.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Call `f` on every configuration, in a fixed order.
+    pub fn for_each(&self, mut f: impl FnMut(Config)) {
+        for &dtype in &self.dtype {
+            let kvs: &[Dtype] = if self.kv_dtype.is_empty() { &[] } else { &self.kv_dtype };
+            let default_kv = [dtype.default_kv()];
+            let kvs = if kvs.is_empty() { &default_kv[..] } else { kvs };
+            for &kv_dtype in kvs {
+                for &tp in &self.tp {
+                    for &pp in &self.pp {
+                        for &ep in &self.ep {
+                            for &input_len in &self.input_len {
+                                for &output_len in &self.output_len {
+                                    for &batch in &self.batch {
+                                        f(Config { tp, pp, ep, batch, input_len, output_len, dtype, kv_dtype });
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// How to rank rows.
+#[derive(Clone, Copy, Debug)]
+pub struct SortKey {
+    /// The field.
+    pub field: Field,
+    /// Largest first.
+    pub descending: bool,
+}
+
+impl std::str::FromStr for SortKey {
+    type Err = String;
+    /// `FIELD`, `FIELD:asc` or `FIELD:desc`; without a direction, throughput and utilisation
+    /// fields sort largest first and everything else smallest first.
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (name, dir) = match s.rsplit_once(':') {
+            Some((n, d)) => (n, Some(d)),
+            None => (s, None),
+        };
+        let field = Field::parse(name.trim()).map_err(|e| format!("--sort `{s}`: {e}"))?;
+        if matches!(field.kind(), Value::Str(_)) {
+            return Err(format!("--sort `{s}`: `{name}` is text; sort by a numeric field"));
+        }
+        let descending = match dir {
+            None => field.higher_is_better(),
+            Some("asc") => false,
+            Some("desc") => true,
+            Some(d) => return Err(format!("--sort `{s}`: direction `{d}` must be asc or desc")),
+        };
+        Ok(SortKey { field, descending })
+    }
+}
+
+/// What a sweep keeps and how.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    /// Ranking.
+    pub sort: SortKey,
+    /// Keep at most this many (None = all).
+    pub top: Option<usize>,
+    /// Keep rows that do not fit.
+    pub include_unfit: bool,
+    /// Filters.
+    pub require: Vec<Require>,
+}
+
+/// Counts and notes from a sweep.
+#[derive(Clone, Debug, Default)]
+pub struct Summary {
+    /// Configurations evaluated.
+    pub evaluated: u64,
+    /// Of those, fitting in memory.
+    pub fit: u64,
+    /// Of the kept kind (fitting unless --all), passing every --require.
+    pub passed: u64,
+    /// Skipped, by reason.
+    pub skipped: BTreeMap<String, u64>,
+}
+
+struct Ranked {
+    key: f64,
+    seq: u64,
+    est: Estimate,
+}
+
+impl PartialEq for Ranked {
+    fn eq(&self, o: &Self) -> bool {
+        self.cmp(o) == Ordering::Equal
+    }
+}
+impl Eq for Ranked {}
+impl PartialOrd for Ranked {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Ranked {
+    /// Worse rows compare greater: a larger key (after direction), then a later position.
+    fn cmp(&self, o: &Self) -> Ordering {
+        self.key.total_cmp(&o.key).then(self.seq.cmp(&o.seq))
+    }
+}
+
+/// Run a sweep. `progress` is called with the number of configurations done so far, now and then.
+/// Returns the kept estimates, best first, or the first invalid configuration's message.
+pub fn run(
+    ctx: &Context,
+    axes: &Axes,
+    plan: &Plan,
+    names: (&str, &str),
+    progress: &mut dyn FnMut(u64),
+) -> Result<(Vec<Estimate>, Summary), String> {
+    let mut heap: BinaryHeap<Ranked> = BinaryHeap::new();
+    let mut summary = Summary::default();
+    let mut error: Option<String> = None;
+    let mut seq = 0u64;
+    axes.for_each(|c| {
+        if error.is_some() {
+            return;
+        }
+        seq += 1;
+        if seq % 8192 == 0 {
+            progress(seq);
+        }
+        match ctx.check(&c) {
+            Err(Reject::Invalid(msg)) => {
+                error = Some(msg);
+                return;
+            }
+            Err(Reject::Skip(msg)) => {
+                *summary.skipped.entry(msg).or_default() += 1;
+                return;
+            }
+            Ok(()) => {}
+        }
+        let e = estimate(ctx, &c);
+        summary.evaluated += 1;
+        summary.fit += u64::from(e.fits);
+        if !(e.fits || plan.include_unfit) || !plan.require.iter().all(|r| r.accepts(&e, names.0, names.1)) {
+            return;
+        }
+        summary.passed += 1;
+        let raw = match plan.sort.field.get(&e, names.0, names.1) {
+            Value::Num(v) => v,
+            Value::Bool(b) => f64::from(u8::from(b)),
+            Value::Str(_) => 0.0,
+        };
+        let key = if raw.is_nan() { f64::INFINITY } else if plan.sort.descending { -raw } else { raw };
+        let item = Ranked { key, seq, est: e };
+        match plan.top {
+            Some(n) if heap.len() >= n => {
+                if n > 0 && heap.peek().is_some_and(|worst| item < *worst) {
+                    heap.pop();
+                    heap.push(item);
+                }
+            }
+            _ => heap.push(item),
+        }
+    });
+    progress(seq);
+    if let Some(msg) = error {
+        return Err(msg);
+    }
+    let rows = heap.into_sorted_vec().into_iter().map(|r| r.est).collect();
+    Ok((rows, summary))
+}
