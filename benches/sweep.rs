@@ -1,1 +1,84 @@
-fn main(){}
+//! Benchmarks of the inference model: one configuration, and the sweeps the issue targets
+//! (figures in docs/performance.md). Run with `cargo bench`.
+#![allow(missing_docs)]
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use gpt4calc::dtype::Dtype;
+use gpt4calc::perf::{Config, Context, DEFAULT_PREFILL_CHUNK_TOKENS, estimate};
+use gpt4calc::presets::{load_gpu, load_model};
+use gpt4calc::report::row::Field;
+use gpt4calc::sweep::{self, Axes, Plan, SortKey};
+use std::hint::black_box;
+
+fn context() -> Context {
+    let m = load_model("gpt4-8k", &[]).unwrap();
+    let g = load_gpu("h100", &[]).unwrap();
+    Context::new(&m.model, &g.gpu, DEFAULT_PREFILL_CHUNK_TOKENS)
+}
+
+/// 4 tp × 5 pp × 2 ep × 15 batch × 5 input × 4 output × 5 dtype = 60,000 configurations.
+pub fn axes_60k() -> Axes {
+    let doubling = |lo: u64, n: u32| (0..n).map(|i| lo << i).collect::<Vec<_>>();
+    Axes {
+        tp: doubling(1, 4),
+        pp: doubling(1, 5),
+        ep: vec![1, 2],
+        batch: doubling(1, 15),
+        input_len: doubling(256, 5),
+        output_len: doubling(64, 4),
+        dtype: vec![
+            Dtype::Fp32,
+            Dtype::Bf16,
+            Dtype::Fp16,
+            Dtype::Fp8,
+            Dtype::Int4,
+        ],
+        kv_dtype: vec![],
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let ctx = context();
+    let cfg = Config {
+        tp: 8,
+        pp: 16,
+        ep: 1,
+        batch: 1024,
+        input_len: 2048,
+        output_len: 256,
+        dtype: Dtype::Fp8,
+        kv_dtype: Dtype::Fp8,
+    };
+    let mut g = c.benchmark_group("inference");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("estimate_gpt4_8k_one_config", |b| {
+        b.iter(|| estimate(black_box(&ctx), black_box(&cfg)))
+    });
+    let axes = axes_60k();
+    assert_eq!(axes.len(), 60_000);
+    let plan = Plan {
+        sort: "usd_per_1m_output_tokens".parse::<SortKey>().unwrap(),
+        top: Some(20),
+        include_unfit: false,
+        require: vec![],
+    };
+    let _ = Field::parse("tpot_s").unwrap();
+    g.throughput(Throughput::Elements(axes.len()));
+    g.sample_size(20);
+    g.bench_function("sweep_gpt4_8k_60k_top20", |b| {
+        b.iter(|| {
+            sweep::run(
+                &ctx,
+                black_box(&axes),
+                &plan,
+                ("gpt4-8k", "h100"),
+                &mut |_| {},
+            )
+            .unwrap()
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

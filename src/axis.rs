@@ -13,7 +13,9 @@ pub fn parse_u64_axis(flag: &str, text: &str) -> Result<Vec<u64>, String> {
             let lo = parse_count(flag, a.trim_end_matches('='))?;
             let hi = parse_count(flag, b.trim_start_matches('='))?;
             if lo > hi {
-                return Err(format!("--{flag} `{part}`: the range is empty (start {lo} > end {hi})"));
+                return Err(format!(
+                    "--{flag} `{part}`: the range is empty (start {lo} > end {hi})"
+                ));
             }
             let mut v = lo;
             while v <= hi {
@@ -47,17 +49,23 @@ fn parse_count(flag: &str, s: &str) -> Result<u64, String> {
     if v == 0 {
         return Err(format!("--{flag} `{s}`: must be at least 1"));
     }
-    v.checked_mul(mult).ok_or_else(|| format!("--{flag} `{s}`: too large"))
+    v.checked_mul(mult)
+        .ok_or_else(|| format!("--{flag} `{s}`: too large"))
 }
 
 /// Parse a comma list of dtypes.
 pub fn parse_dtype_axis(flag: &str, text: &str) -> Result<Vec<crate::dtype::Dtype>, String> {
     let mut out = Vec::new();
     for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        out.push(part.parse().map_err(|e| format!("--{flag} `{part}`: {e}"))?);
+        out.push(
+            part.parse()
+                .map_err(|e| format!("--{flag} `{part}`: {e}"))?,
+        );
     }
     if out.is_empty() {
-        return Err(format!("--{flag} `{text}`: no values; e.g. bf16 or fp8,bf16"));
+        return Err(format!(
+            "--{flag} `{text}`: no values; e.g. bf16 or fp8,bf16"
+        ));
     }
     out.dedup();
     Ok(out)
@@ -70,9 +78,15 @@ mod tests {
     #[test]
     fn lists_ranges_and_suffixes() {
         assert_eq!(parse_u64_axis("tp", "1,2,4,8").unwrap(), vec![1, 2, 4, 8]);
-        assert_eq!(parse_u64_axis("batch", "1..16").unwrap(), vec![1, 2, 4, 8, 16]);
+        assert_eq!(
+            parse_u64_axis("batch", "1..16").unwrap(),
+            vec![1, 2, 4, 8, 16]
+        );
         assert_eq!(parse_u64_axis("batch", "3..20").unwrap(), vec![3, 6, 12]);
-        assert_eq!(parse_u64_axis("input-len", "2k,8k").unwrap(), vec![2048, 8192]);
+        assert_eq!(
+            parse_u64_axis("input-len", "2k,8k").unwrap(),
+            vec![2048, 8192]
+        );
         assert_eq!(parse_u64_axis("pp", "4,1..2").unwrap(), vec![1, 2, 4]);
     }
 

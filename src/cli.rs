@@ -39,7 +39,12 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct Selection {
     /// Model: a built-in preset name or a path to a TOML file.
-    #[arg(short = 'm', long = "preset", default_value = "gpt4-8k", value_name = "NAME|PATH")]
+    #[arg(
+        short = 'm',
+        long = "preset",
+        default_value = "gpt4-8k",
+        value_name = "NAME|PATH"
+    )]
     pub preset: String,
     /// Accelerator and its node: a built-in preset name or a path to a TOML file.
     #[arg(short = 'g', long, default_value = "h100", value_name = "NAME|PATH")]

@@ -31,7 +31,10 @@ fn load(sel: &Selection) -> Result<Loaded> {
 }
 
 fn parse_requires(texts: &[String]) -> Result<Vec<Require>> {
-    texts.iter().map(|t| t.parse::<Require>().map_err(|e| anyhow!(e))).collect()
+    texts
+        .iter()
+        .map(|t| t.parse::<Require>().map_err(|e| anyhow!(e)))
+        .collect()
 }
 
 #[derive(Serialize)]
@@ -90,17 +93,27 @@ pub fn sweep(a: SweepArgs) -> Result<u8> {
         (None, Format::Table | Format::Markdown) => Some(20),
         (None, _) => None,
     };
-    let plan = Plan { sort, top, include_unfit: a.all, require: parse_requires(&a.output.require)? };
+    let plan = Plan {
+        sort,
+        top,
+        include_unfit: a.all,
+        require: parse_requires(&a.output.require)?,
+    };
     let total = axes.len();
     let bar = crate::progress::bar(total);
     let (model_name, gpu_name) = (l.model.name.as_str(), l.gpu.name.as_str());
-    let result = sweep::run(&l.ctx, &axes, &plan, (model_name, gpu_name), &mut |n| bar.set_position(n));
+    let result = sweep::run(&l.ctx, &axes, &plan, (model_name, gpu_name), &mut |n| {
+        bar.set_position(n)
+    });
     bar.finish_and_clear();
     let (kept, summary) = result.map_err(|e| anyhow!(e))?;
     for (reason, n) in &summary.skipped {
         eprintln!("note: skipped {n} configuration(s): {reason}");
     }
-    let rows: Vec<Row> = kept.iter().map(|e| Row::new(model_name, gpu_name, e)).collect();
+    let rows: Vec<Row> = kept
+        .iter()
+        .map(|e| Row::new(model_name, gpu_name, e))
+        .collect();
     let inputs = SweepInputs {
         model: model_name,
         gpu: gpu_name,
@@ -116,7 +129,12 @@ pub fn sweep(a: SweepArgs) -> Result<u8> {
         top,
         all: a.all,
         require: &a.output.require,
-        set: a.selection.set.iter().map(|o| format!("{}={}", o.key, o.raw)).collect(),
+        set: a
+            .selection
+            .set
+            .iter()
+            .map(|o| format!("{}={}", o.key, o.raw))
+            .collect(),
         prefill_chunk: a.selection.prefill_chunk,
     };
     let skipped: u64 = summary.skipped.values().sum();
@@ -132,15 +150,22 @@ pub fn sweep(a: SweepArgs) -> Result<u8> {
     report::render(a.output.format, &rows, &inputs, &doc_summary, &mut out)?;
     out.flush()?;
     let direction = if sort.descending { "highest" } else { "lowest" };
-    let require_note =
-        if plan.require.is_empty() { String::new() } else { format!(", {} pass --require", summary.passed) };
+    let require_note = if plan.require.is_empty() {
+        String::new()
+    } else {
+        format!(", {} pass --require", summary.passed)
+    };
     eprintln!(
         "{} configurations evaluated, {} fit in memory{require_note}; showing {} ({direction} {} first){}",
         summary.evaluated,
         summary.fit,
         rows.len(),
         sort.field.name(),
-        if a.all { ", including rows that do not fit" } else { "" }
+        if a.all {
+            ", including rows that do not fit"
+        } else {
+            ""
+        }
     );
     if rows.is_empty() {
         let why = if summary.fit == 0 && !a.all {
@@ -192,11 +217,22 @@ pub fn estimate(a: EstimateArgs) -> Result<u8> {
     let inputs = EstimateInputs {
         model: m,
         gpu: g,
-        set: a.selection.set.iter().map(|o| format!("{}={}", o.key, o.raw)).collect(),
+        set: a
+            .selection
+            .set
+            .iter()
+            .map(|o| format!("{}={}", o.key, o.raw))
+            .collect(),
         prefill_chunk: a.selection.prefill_chunk,
     };
     let mut out = BufWriter::new(std::io::stdout().lock());
-    report::render(a.output.format, &rows, &inputs, &serde_json::json!({}), &mut out)?;
+    report::render(
+        a.output.format,
+        &rows,
+        &inputs,
+        &serde_json::json!({}),
+        &mut out,
+    )?;
     if a.explain {
         match a.output.format {
             Format::Table | Format::Markdown => write!(out, "\n{}", explain(&l.ctx, m, g, &e))?,
@@ -209,8 +245,15 @@ pub fn estimate(a: EstimateArgs) -> Result<u8> {
         return Ok(NO_FEASIBLE);
     }
     if !requires.iter().all(|r| r.accepts(&e, m, g)) {
-        let failed: Vec<&str> = requires.iter().filter(|r| !r.accepts(&e, m, g)).map(Require::text).collect();
-        eprintln!("the configuration does not satisfy --require {}", failed.join(", "));
+        let failed: Vec<&str> = requires
+            .iter()
+            .filter(|r| !r.accepts(&e, m, g))
+            .map(Require::text)
+            .collect();
+        eprintln!(
+            "the configuration does not satisfy --require {}",
+            failed.join(", ")
+        );
         return Ok(NO_FEASIBLE);
     }
     Ok(OK)
@@ -228,7 +271,10 @@ pub fn presets(cmd: PresetsCommand) -> Result<u8> {
                 for (name, text) in list {
                     let desc = toml::from_str::<toml::Table>(text)
                         .ok()
-                        .and_then(|t| t.get("description").and_then(|d| d.as_str().map(str::to_string)))
+                        .and_then(|t| {
+                            t.get("description")
+                                .and_then(|d| d.as_str().map(str::to_string))
+                        })
                         .unwrap_or_default();
                     t.add_row([kind, name, desc.as_str()]);
                 }
@@ -250,12 +296,29 @@ fn kind_of(name: &str) -> Result<Kind> {
     }
     if std::path::Path::new(name).is_file() {
         let text = std::fs::read_to_string(name)?;
-        return Ok(if text.lines().any(|l| l.trim_start().starts_with("[gpu")) { Kind::Gpu } else { Kind::Model });
+        return Ok(
+            if text.lines().any(|l| l.trim_start().starts_with("[gpu")) {
+                Kind::Gpu
+            } else {
+                Kind::Model
+            },
+        );
     }
-    let all: Vec<&str> = presets::MODELS.iter().chain(presets::GPUS).map(|(n, _)| *n).collect();
+    let all: Vec<&str> = presets::MODELS
+        .iter()
+        .chain(presets::GPUS)
+        .map(|(n, _)| *n)
+        .collect();
     let near = presets::nearest(name, &all);
-    let hint = if near.is_empty() { String::new() } else { format!("did you mean {}? ", near.join(" or ")) };
-    bail!("unknown preset `{name}`: {hint}built-in presets: {}", all.join(", "))
+    let hint = if near.is_empty() {
+        String::new()
+    } else {
+        format!("did you mean {}? ", near.join(" or "))
+    };
+    bail!(
+        "unknown preset `{name}`: {hint}built-in presets: {}",
+        all.join(", ")
+    )
 }
 
 #[derive(Serialize)]
@@ -277,12 +340,16 @@ fn show(args: ShowArgs, out: &mut dyn Write) -> Result<()> {
             let (_, text) = presets::read_source(kind, &args.name)?;
             write!(out, "{text}")?;
         }
-        (Kind::Model, ShowFormat::Toml) => {
-            write!(out, "{}", toml::to_string_pretty(&presets::load_model(&args.name, &args.set)?)?)?
-        }
-        (Kind::Gpu, ShowFormat::Toml) => {
-            write!(out, "{}", toml::to_string_pretty(&presets::load_gpu(&args.name, &args.set)?)?)?
-        }
+        (Kind::Model, ShowFormat::Toml) => write!(
+            out,
+            "{}",
+            toml::to_string_pretty(&presets::load_model(&args.name, &args.set)?)?
+        )?,
+        (Kind::Gpu, ShowFormat::Toml) => write!(
+            out,
+            "{}",
+            toml::to_string_pretty(&presets::load_gpu(&args.name, &args.set)?)?
+        )?,
         (Kind::Model, ShowFormat::Json) => {
             let p = presets::load_model(&args.name, &args.set)?;
             let c = ModelCounts::new(&p.model);

@@ -121,7 +121,10 @@ impl GpuSpec {
             ("gpu.node.scaleout_gbit_s", self.node.scaleout_gbit_s),
         ];
         for (name, v) in positive {
-            ensure!(v.is_finite() && v > 0.0, "{name} = {v}: must be a positive finite number");
+            ensure!(
+                v.is_finite() && v > 0.0,
+                "{name} = {v}: must be a positive finite number"
+            );
         }
         for (name, v) in [
             ("gpu.tflops.fp32", self.tflops.fp32),
@@ -130,7 +133,10 @@ impl GpuSpec {
             ("gpu.tflops.int8", self.tflops.int8),
         ] {
             if let Some(v) = v {
-                ensure!(v.is_finite() && v > 0.0, "{name} = {v}: must be a positive finite number");
+                ensure!(
+                    v.is_finite() && v > 0.0,
+                    "{name} = {v}: must be a positive finite number"
+                );
             }
         }
         ensure!(
@@ -147,17 +153,32 @@ impl GpuSpec {
             ("gpu.efficiency.memory", self.efficiency.memory),
             ("gpu.efficiency.scaleup", self.efficiency.scaleup),
             ("gpu.efficiency.scaleout", self.efficiency.scaleout),
-            ("gpu.overheads.memory_utilization", self.overheads.memory_utilization),
+            (
+                "gpu.overheads.memory_utilization",
+                self.overheads.memory_utilization,
+            ),
         ] {
-            ensure!(v.is_finite() && v > 0.0 && v <= 1.0, "{name} = {v}: must be in (0, 1]");
+            ensure!(
+                v.is_finite() && v > 0.0 && v <= 1.0,
+                "{name} = {v}: must be in (0, 1]"
+            );
         }
         for (name, v) in [
             ("gpu.overheads.per_layer_us", self.overheads.per_layer_us),
-            ("gpu.overheads.scaleup_latency_us", self.overheads.scaleup_latency_us),
-            ("gpu.overheads.scaleout_latency_us", self.overheads.scaleout_latency_us),
+            (
+                "gpu.overheads.scaleup_latency_us",
+                self.overheads.scaleup_latency_us,
+            ),
+            (
+                "gpu.overheads.scaleout_latency_us",
+                self.overheads.scaleout_latency_us,
+            ),
             ("gpu.overheads.runtime_gib", self.overheads.runtime_gib),
         ] {
-            ensure!(v.is_finite() && v >= 0.0, "{name} = {v}: must be a finite number >= 0");
+            ensure!(
+                v.is_finite() && v >= 0.0,
+                "{name} = {v}: must be a finite number >= 0"
+            );
         }
         Ok(())
     }

@@ -65,22 +65,29 @@ impl std::str::FromStr for Override {
         if key.is_empty() {
             return Err(format!("`{s}`: the key before `=` is empty"));
         }
-        Ok(Override { key: key.to_string(), raw: raw.trim().to_string() })
+        Ok(Override {
+            key: key.to_string(),
+            raw: raw.trim().to_string(),
+        })
     }
 }
 
 /// Read a preset's TOML text: a built-in name, or a path to a file. Returns (origin, text).
 pub fn read_source(kind: Kind, name_or_path: &str) -> Result<(String, String)> {
     if let Some((_, text)) = kind.builtins().iter().find(|(n, _)| *n == name_or_path) {
-        return Ok((format!("built-in preset `{name_or_path}`"), (*text).to_string()));
+        return Ok((
+            format!("built-in preset `{name_or_path}`"),
+            (*text).to_string(),
+        ));
     }
     let looks_like_path = name_or_path.contains('/')
         || name_or_path.contains('\\')
         || name_or_path.ends_with(".toml")
         || Path::new(name_or_path).is_file();
     if looks_like_path {
-        let text = std::fs::read_to_string(name_or_path)
-            .with_context(|| format!("cannot read {} preset file `{name_or_path}`", kind.table()))?;
+        let text = std::fs::read_to_string(name_or_path).with_context(|| {
+            format!("cannot read {} preset file `{name_or_path}`", kind.table())
+        })?;
         return Ok((name_or_path.to_string(), text));
     }
     let names: Vec<&str> = kind.builtins().iter().map(|(n, _)| *n).collect();
@@ -100,14 +107,20 @@ pub fn read_source(kind: Kind, name_or_path: &str) -> Result<(String, String)> {
 /// Load a model preset with the `model.*` overrides applied, validated.
 pub fn load_model(name_or_path: &str, overrides: &[Override]) -> Result<ModelPreset> {
     let preset: ModelPreset = load(Kind::Model, name_or_path, overrides)?;
-    preset.model.validate().with_context(|| context_for(&preset.name, overrides, Kind::Model))?;
+    preset
+        .model
+        .validate()
+        .with_context(|| context_for(&preset.name, overrides, Kind::Model))?;
     Ok(preset)
 }
 
 /// Load a GPU preset with the `gpu.*` overrides applied, validated.
 pub fn load_gpu(name_or_path: &str, overrides: &[Override]) -> Result<GpuPreset> {
     let preset: GpuPreset = load(Kind::Gpu, name_or_path, overrides)?;
-    preset.gpu.validate().with_context(|| context_for(&preset.name, overrides, Kind::Gpu))?;
+    preset
+        .gpu
+        .validate()
+        .with_context(|| context_for(&preset.name, overrides, Kind::Gpu))?;
     Ok(preset)
 }
 
@@ -120,7 +133,11 @@ fn context_for(name: &str, overrides: &[Override], kind: Kind) -> String {
     if sets.is_empty() {
         format!("{} preset `{name}`", kind.table())
     } else {
-        format!("{} preset `{name}` with --set {}", kind.table(), sets.join(" --set "))
+        format!(
+            "{} preset `{name}` with --set {}",
+            kind.table(),
+            sets.join(" --set ")
+        )
     }
 }
 
@@ -144,15 +161,18 @@ fn load<T: DeserializeOwned>(kind: Kind, name_or_path: &str, overrides: &[Overri
         toml::from_str(&text).map_err(|e| anyhow!("{}", located(&origin, &text, &e)))?;
     // Parse once untouched so that an error in the file is blamed on the file, not on --set.
     T::deserialize(toml::Value::Table(value.clone()))
-        .map_err(|e| anyhow!("{origin}: {}", e.message().trim()))?;
-    let mine: Vec<&Override> =
-        overrides.iter().filter(|o| o.key.split('.').next() == Some(kind.table())).collect();
+        .map_err(|e| anyhow!("{origin}: {}", one_line(e.message())))?;
+    let mine: Vec<&Override> = overrides
+        .iter()
+        .filter(|o| o.key.split('.').next() == Some(kind.table()))
+        .collect();
     for o in &mine {
         apply(&mut value, o)?;
         T::deserialize(toml::Value::Table(value.clone()))
-            .map_err(|e| anyhow!("--set {}={}: {}", o.key, o.raw, e.message().trim()))?;
+            .map_err(|e| anyhow!("--set {}={}: {}", o.key, o.raw, one_line(e.message())))?;
     }
-    T::deserialize(toml::Value::Table(value)).map_err(|e| anyhow!("{origin}: {}", e.message()))
+    T::deserialize(toml::Value::Table(value))
+        .map_err(|e| anyhow!("{origin}: {}", one_line(e.message())))
 }
 
 /// Put `o` into the table at its dotted path, creating intermediate tables.
@@ -161,11 +181,12 @@ fn apply(table: &mut toml::Table, o: &Override) -> Result<()> {
     let (last, parents) = parts.split_last().expect("split always yields one part");
     let mut cur = table;
     for p in parents {
-        let entry =
-            cur.entry((*p).to_string()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
-        cur = entry.as_table_mut().ok_or_else(|| {
-            anyhow!("--set {}: `{p}` is a value, not a table of fields", o.key)
-        })?;
+        let entry = cur
+            .entry((*p).to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        cur = entry
+            .as_table_mut()
+            .ok_or_else(|| anyhow!("--set {}: `{p}` is a value, not a table of fields", o.key))?;
     }
     cur.insert((*last).to_string(), parse_value(&o.raw));
     Ok(())
@@ -181,27 +202,40 @@ fn parse_value(raw: &str) -> toml::Value {
 
 /// `origin:line:column: message` for a TOML syntax error.
 fn located(origin: &str, text: &str, e: &toml::de::Error) -> String {
-    let msg = e.message().trim();
+    let msg = one_line(e.message());
     match e.span() {
         Some(span) => {
             let before = &text[..span.start.min(text.len())];
             let line = before.matches('\n').count() + 1;
-            let col = before.rfind('\n').map_or(before.len(), |i| before.len() - i - 1) + 1;
+            let col = before
+                .rfind('\n')
+                .map_or(before.len(), |i| before.len() - i - 1)
+                + 1;
             format!("{origin}:{line}:{col}: {msg}")
         }
         None => format!("{origin}: {msg}"),
     }
 }
 
+/// A message on one line: its lines joined with "; ".
+fn one_line(msg: &str) -> String {
+    msg.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 /// Names within edit distance 3 of `s`, nearest first (at most 3).
 pub fn nearest<'a>(s: &str, names: &[&'a str]) -> Vec<&'a str> {
-    let mut scored: Vec<(usize, &str)> = names
+    let lower = s.to_lowercase();
+    let mut scored: Vec<(bool, usize, &str)> = names
         .iter()
-        .map(|n| (levenshtein(&s.to_lowercase(), n), *n))
-        .filter(|(d, n)| *d <= 3.max(n.len() / 3) || n.contains(&s.to_lowercase()))
+        .map(|n| (!n.starts_with(&lower), levenshtein(&lower, n), *n))
+        .filter(|(_, d, n)| *d <= 3.max(n.len() / 3) || n.contains(&lower))
         .collect();
     scored.sort();
-    scored.into_iter().take(3).map(|(_, n)| n).collect()
+    scored.into_iter().take(3).map(|(_, _, n)| n).collect()
 }
 
 fn levenshtein(a: &str, b: &str) -> usize {
@@ -236,7 +270,10 @@ mod tests {
 
     #[test]
     fn nearest_suggests_close_names() {
-        assert_eq!(nearest("gpt4-8", &["gpt4-8k", "gpt4-32k", "llama3-8b"])[0], "gpt4-8k");
+        assert_eq!(
+            nearest("gpt4-8", &["gpt4-8k", "gpt4-32k", "llama3-8b"])[0],
+            "gpt4-8k"
+        );
         assert_eq!(nearest("h10", &["a100-40g", "h100", "h200"])[0], "h100");
     }
 

@@ -46,7 +46,11 @@ impl std::str::FromStr for Require {
             .iter()
             .filter_map(|(s, op)| text.find(s).map(|p| (p, *s, *op)))
             .min_by_key(|(p, s, _)| (*p, usize::MAX - s.len()))
-            .ok_or_else(|| format!("--require `{text}`: expected FIELD OP VALUE with OP one of >= <= > < == !="))?;
+            .ok_or_else(|| {
+                format!(
+                    "--require `{text}`: expected FIELD OP VALUE with OP one of >= <= > < == !="
+                )
+            })?;
         let name = text[..pos].trim();
         let raw = text[pos + sym.len()..].trim();
         let field = Field::parse(name).map_err(|e| format!("--require `{text}`: {e}"))?;
@@ -60,9 +64,16 @@ impl std::str::FromStr for Require {
             Value::Str(_) => Literal::Str(raw.trim_matches(|c| c == '"' || c == '\'').to_string()),
         };
         if matches!(value, Literal::Bool(_) | Literal::Str(_)) && !matches!(op, Op::Eq | Op::Ne) {
-            return Err(format!("--require `{text}`: field `{name}` takes only == or !="));
+            return Err(format!(
+                "--require `{text}`: field `{name}` takes only == or !="
+            ));
         }
-        Ok(Require { field, op, value, text: text.to_string() })
+        Ok(Require {
+            field,
+            op,
+            value,
+            text: text.to_string(),
+        })
     }
 }
 

@@ -33,10 +33,19 @@ impl Axes {
     /// Number of configurations the axes span.
     pub fn len(&self) -> u64 {
         let kv = self.kv_dtype.len().max(1);
-        [self.tp.len(), self.pp.len(), self.ep.len(), self.batch.len(), self.input_len.len(), self.output_len.len(), self.dtype.len(), kv]
-            .iter()
-            .map(|n| *n as u64)
-            .product()
+        [
+            self.tp.len(),
+            self.pp.len(),
+            self.ep.len(),
+            self.batch.len(),
+            self.input_len.len(),
+            self.output_len.len(),
+            self.dtype.len(),
+            kv,
+        ]
+        .iter()
+        .map(|n| *n as u64)
+        .product()
     }
 
     /// True when an axis has no values.
@@ -47,7 +56,11 @@ impl Axes {
     /// Call `f` on every configuration, in a fixed order.
     pub fn for_each(&self, mut f: impl FnMut(Config)) {
         for &dtype in &self.dtype {
-            let kvs: &[Dtype] = if self.kv_dtype.is_empty() { &[] } else { &self.kv_dtype };
+            let kvs: &[Dtype] = if self.kv_dtype.is_empty() {
+                &[]
+            } else {
+                &self.kv_dtype
+            };
             let default_kv = [dtype.default_kv()];
             let kvs = if kvs.is_empty() { &default_kv[..] } else { kvs };
             for &kv_dtype in kvs {
@@ -57,7 +70,16 @@ impl Axes {
                             for &input_len in &self.input_len {
                                 for &output_len in &self.output_len {
                                     for &batch in &self.batch {
-                                        f(Config { tp, pp, ep, batch, input_len, output_len, dtype, kv_dtype });
+                                        f(Config {
+                                            tp,
+                                            pp,
+                                            ep,
+                                            batch,
+                                            input_len,
+                                            output_len,
+                                            dtype,
+                                            kv_dtype,
+                                        });
                                     }
                                 }
                             }
@@ -89,7 +111,9 @@ impl std::str::FromStr for SortKey {
         };
         let field = Field::parse(name.trim()).map_err(|e| format!("--sort `{s}`: {e}"))?;
         if matches!(field.kind(), Value::Str(_)) {
-            return Err(format!("--sort `{s}`: `{name}` is text; sort by a numeric field"));
+            return Err(format!(
+                "--sort `{s}`: `{name}` is text; sort by a numeric field"
+            ));
         }
         let descending = match dir {
             None => field.higher_is_better(),
@@ -186,7 +210,9 @@ pub fn run(
         let e = estimate(ctx, &c);
         summary.evaluated += 1;
         summary.fit += u64::from(e.fits);
-        if !(e.fits || plan.include_unfit) || !plan.require.iter().all(|r| r.accepts(&e, names.0, names.1)) {
+        if !(e.fits || plan.include_unfit)
+            || !plan.require.iter().all(|r| r.accepts(&e, names.0, names.1))
+        {
             return;
         }
         summary.passed += 1;
@@ -195,7 +221,13 @@ pub fn run(
             Value::Bool(b) => f64::from(u8::from(b)),
             Value::Str(_) => 0.0,
         };
-        let key = if raw.is_nan() { f64::INFINITY } else if plan.sort.descending { -raw } else { raw };
+        let key = if raw.is_nan() {
+            f64::INFINITY
+        } else if plan.sort.descending {
+            -raw
+        } else {
+            raw
+        };
         let item = Ranked { key, seq, est: e };
         match plan.top {
             Some(n) if heap.len() >= n => {

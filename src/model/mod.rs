@@ -129,13 +129,17 @@ impl ModelSpec {
             self.experts
         );
         ensure!(
-            self.dense_layers < self.layers || (self.experts == 1 && self.dense_layers <= self.layers),
+            self.dense_layers < self.layers
+                || (self.experts == 1 && self.dense_layers <= self.layers),
             "model.dense_layers = {}: must be less than model.layers = {}",
             self.dense_layers,
             self.layers
         );
         if let Some(v) = self.attention_params_per_layer {
-            ensure!(v > 0, "model.attention_params_per_layer = {v}: must be positive");
+            ensure!(
+                v > 0,
+                "model.attention_params_per_layer = {v}: must be positive"
+            );
         }
         if let Some(v) = self.dense_ffn_dim {
             ensure!(v > 0, "model.dense_ffn_dim = {v}: must be positive");

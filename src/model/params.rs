@@ -87,7 +87,11 @@ impl ModelCounts {
             }
         };
         let moe = m.is_moe();
-        let dense_layers = if moe { m.dense_layers as f64 } else { m.layers as f64 };
+        let dense_layers = if moe {
+            m.dense_layers as f64
+        } else {
+            m.layers as f64
+        };
         Self {
             layers: m.layers as f64,
             dense_layers,
@@ -107,7 +111,11 @@ impl ModelCounts {
             router_params_per_layer: if moe { d * m.experts as f64 } else { 0.0 },
             norm_params_per_layer: 2.0 * d,
             embed_in_params: m.vocab as f64 * d,
-            embed_out_params: if m.tied_embeddings { 0.0 } else { m.vocab as f64 * d },
+            embed_out_params: if m.tied_embeddings {
+                0.0
+            } else {
+                m.vocab as f64 * d
+            },
             attn_score_flops_per_ctx_per_layer: score_width,
             kv_elems_per_token_per_layer: kv_elems,
         }

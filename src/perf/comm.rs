@@ -27,7 +27,10 @@ mod tests {
     fn gpt4_tp8_decode_all_reduce_on_a100_nvlink() {
         // model-spec §7.1: b = 1, 21.5 KB per all-reduce over 8 GPUs at 0.65 × 300 GB/s and
         // α = 10 µs → 10.2 µs; b = 128, 2.75 MB → 34.7 µs.
-        let link = Link { bytes_per_s: 0.65 * 300e9, latency_s: 10e-6 };
+        let link = Link {
+            bytes_per_s: 0.65 * 300e9,
+            latency_s: 10e-6,
+        };
         assert_close(all_reduce_s(10752.0 * 2.0, 8, link), 10.2e-6, 0.01);
         assert_close(all_reduce_s(128.0 * 10752.0 * 2.0, 8, link), 34.7e-6, 0.01);
         assert_close(all_reduce_s(1e9, 1, link), 0.0, 1e-12);

@@ -98,7 +98,13 @@ pub fn layer_step(ctx: &Context, r: &Rates, shape: StepShape, moe: bool) -> Laye
         (op, d)
     } else {
         let p = m.dense_ffn_params_per_layer;
-        (Op { flops: 2.0 * b * p / tp, bytes: r.weight_bytes * p / tp }, 1.0)
+        (
+            Op {
+                flops: 2.0 * b * p / tp,
+                bytes: r.weight_bytes * p / tp,
+            },
+            1.0,
+        )
     };
     let ffn = roofline(ffn_op, r.matmul_flops_per_s, r.mem_bytes_per_s);
     let message_bytes = b * m.d_model * r.act_bytes;
@@ -117,7 +123,10 @@ pub fn head_step(ctx: &Context, r: &Rates, tokens: f64) -> OpTime {
     let m = &ctx.model;
     let params = m.d_model * m.vocab;
     roofline(
-        Op { flops: 2.0 * tokens * params / r.tp as f64, bytes: r.weight_bytes * params / r.tp as f64 },
+        Op {
+            flops: 2.0 * tokens * params / r.tp as f64,
+            bytes: r.weight_bytes * params / r.tp as f64,
+        },
         r.matmul_flops_per_s,
         r.mem_bytes_per_s,
     )

@@ -55,7 +55,11 @@ pub fn stage_memory(
     let layers = stage.dense_layers + stage.moe_layers;
     let ffn_width = m.ffn_params_per_expert_per_layer / m.d_model * (m.top_k + m.shared_experts);
     let activation = r.act_bytes * step_tokens * (4.0 * m.d_model + ffn_width / tp);
-    let logits = if stage.last { 4.0 * micro_batch * m.vocab / tp } else { 0.0 };
+    let logits = if stage.last {
+        4.0 * micro_batch * m.vocab / tp
+    } else {
+        0.0
+    };
     Memory {
         weights_bytes: r.weight_bytes * params,
         kv_bytes: r.kv_bytes_per_token_per_layer_per_gpu * layers * context_tokens * sequences,

@@ -146,14 +146,21 @@ impl Context {
         Self {
             model: counts,
             layers: model.layers,
-            dense_layers: if model.is_moe() { model.dense_layers } else { model.layers },
+            dense_layers: if model.is_moe() {
+                model.dense_layers
+            } else {
+                model.layers
+            },
             heads: model.heads,
             experts: model.experts,
             max_context: model.max_context,
             hw: Hardware::new(gpu),
             math,
             attn_peak_flops_per_s: units::tflops_to_flops_per_s(
-                gpu.tflops.fp16.unwrap_or(gpu.tflops.bf16).max(gpu.tflops.bf16),
+                gpu.tflops
+                    .fp16
+                    .unwrap_or(gpu.tflops.bf16)
+                    .max(gpu.tflops.bf16),
             ),
             prefill_chunk_tokens: prefill_chunk_tokens.max(1),
         }
@@ -161,7 +168,8 @@ impl Context {
 
     /// Check a configuration against the model and hardware.
     pub fn check(&self, c: &Config) -> Result<(), Reject> {
-        let bad = |field: &str, v: u64| Reject::Invalid(format!("--{field} {v}: must be at least 1"));
+        let bad =
+            |field: &str, v: u64| Reject::Invalid(format!("--{field} {v}: must be at least 1"));
         for (f, v) in [("tp", c.tp), ("pp", c.pp), ("ep", c.ep), ("batch", c.batch)] {
             if v == 0 {
                 return Err(bad(f, v));
@@ -237,13 +245,18 @@ impl Context {
 }
 
 fn dtype_index(d: Dtype) -> usize {
-    ALL_DTYPES.iter().position(|x| *x == d).expect("every dtype is in ALL")
+    ALL_DTYPES
+        .iter()
+        .position(|x| *x == d)
+        .expect("every dtype is in ALL")
 }
 
 /// The precision matmuls run in for weights in `d`, and its peak: native where the tensor cores
 /// support it; otherwise weight-only quantisation with 16-bit math (int4 always is).
 fn math_for(gpu: &GpuSpec, d: Dtype) -> Option<(Dtype, f64)> {
-    let sixteen = gpu.tflops_for(Dtype::Fp16).map_or((Dtype::Bf16, gpu.tflops.bf16), |f| (Dtype::Fp16, f));
+    let sixteen = gpu
+        .tflops_for(Dtype::Fp16)
+        .map_or((Dtype::Bf16, gpu.tflops.bf16), |f| (Dtype::Fp16, f));
     let (dtype, tflops) = match (d, gpu.tflops_for(d)) {
         (Dtype::Int4, _) => sixteen,
         (Dtype::Fp16 | Dtype::Bf16, None) => (Dtype::Bf16, gpu.tflops.bf16),
@@ -343,7 +356,13 @@ pub struct Estimate {
 }
 
 /// Per-stage sums of a step: (Σ stage times, slowest stage time, Σ bytes).
-fn stages(ctx: &Context, pp: u64, layer: &LayerStep, dense: &LayerStep, head: &OpTime) -> (f64, f64, f64) {
+fn stages(
+    ctx: &Context,
+    pp: u64,
+    layer: &LayerStep,
+    dense: &LayerStep,
+    head: &OpTime,
+) -> (f64, f64, f64) {
     let (mut sum, mut max, mut bytes) = (0.0, 0.0_f64, 0.0);
     let (lt, dt, ht) = (layer.time_s(), dense.time_s(), head.time_s());
     for s in 0..pp {
@@ -373,7 +392,11 @@ pub fn estimate(ctx: &Context, c: &Config) -> Estimate {
     let b = (batch / pp).ceil();
     let n_mb = (batch / b).ceil();
     let ctx_mean = s_in + n_out / 2.0;
-    let shape = StepShape { tokens: b, kv_tokens_read: b * ctx_mean, attn_pairs: b * ctx_mean };
+    let shape = StepShape {
+        tokens: b,
+        kv_tokens_read: b * ctx_mean,
+        attn_pairs: b * ctx_mean,
+    };
     let layer = layer_step(ctx, &r, shape, moe_model);
     let dense = layer_step(ctx, &r, shape, false);
     let head = head_step(ctx, &r, b);

@@ -90,7 +90,13 @@ mod tests {
     #[test]
     fn distinct_experts_match_monte_carlo_table() {
         // model-spec §3.1 (formula = Monte Carlo), E = 16, k = 2; the table rounds to 2 decimals.
-        for (b, want) in [(1.0, 2.0), (2.0, 3.75), (8.0, 10.50), (16.0, 14.11), (32.0, 15.78)] {
+        for (b, want) in [
+            (1.0, 2.0),
+            (2.0, 3.75),
+            (8.0, 10.50),
+            (16.0, 14.11),
+            (32.0, 15.78),
+        ] {
             assert_close(distinct_experts(16.0, 2.0, b), want, 0.001);
         }
         assert_close(distinct_experts(1.0, 1.0, 64.0), 1.0, 1e-12);

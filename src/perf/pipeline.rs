@@ -46,7 +46,7 @@ mod tests {
             }
             assert!((d - dense as f64).abs() < 1e-9 && (d + m - layers as f64).abs() < 1e-9);
         }
-        assert_eq!(stage(120, 0, 16, 0).moe_layers, 8.0);
-        assert_eq!(stage(120, 0, 16, 15).moe_layers, 7.0);
+        crate::testutil::assert_close(stage(120, 0, 16, 0).moe_layers, 8.0, 0.0);
+        crate::testutil::assert_close(stage(120, 0, 16, 15).moe_layers, 7.0, 0.0);
     }
 }

@@ -38,11 +38,19 @@ impl OpTime {
     }
     /// Which term sets the time.
     pub fn bound(&self) -> Bound {
-        if self.compute_s > self.memory_s { Bound::Compute } else { Bound::Memory }
+        if self.compute_s > self.memory_s {
+            Bound::Compute
+        } else {
+            Bound::Memory
+        }
     }
 }
 
 /// Time `op` at `flops_per_s` and `bytes_per_s` (both achievable rates).
 pub fn roofline(op: Op, flops_per_s: f64, bytes_per_s: f64) -> OpTime {
-    OpTime { op, compute_s: op.flops / flops_per_s, memory_s: op.bytes / bytes_per_s }
+    OpTime {
+        op,
+        compute_s: op.flops / flops_per_s,
+        memory_s: op.bytes / bytes_per_s,
+    }
 }

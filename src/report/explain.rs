@@ -38,7 +38,12 @@ fn layer_block(out: &mut String, title: &str, l: &LayerStep) {
     op_line(out, "attention projections", &l.attn_proj);
     op_line(out, "attention over KV", &l.attn_core);
     op_line(out, "FFN / experts", &l.ffn);
-    let _ = writeln!(out, "    {:<22} {:>54}", "TP all-reduces (2)", us(l.all_reduce_s));
+    let _ = writeln!(
+        out,
+        "    {:<22} {:>54}",
+        "TP all-reduces (2)",
+        us(l.all_reduce_s)
+    );
     let _ = writeln!(out, "    {:<22} {:>54}", "fixed overhead", us(l.overhead_s));
     let _ = writeln!(out, "    {:<22} {:>54}", "layer total", us(l.time_s()));
 }
@@ -52,46 +57,142 @@ pub fn explain(ctx: &Context, model: &str, gpu: &str, e: &Estimate) -> String {
     let _ = writeln!(
         o,
         "{model} on {gpu}: tp {} × pp {} × ep {} = {} GPUs, batch {}, input {} + output {} tokens, weights {} (matmuls in {math}), KV {}",
-        c.tp, c.pp, c.ep, c.gpus(), c.batch, c.input_len, c.output_len, c.dtype, c.kv_dtype
+        c.tp,
+        c.pp,
+        c.ep,
+        c.gpus(),
+        c.batch,
+        c.input_len,
+        c.output_len,
+        c.dtype,
+        c.kv_dtype
     );
     let moe = ctx.dense_layers != ctx.layers;
-    let _ = writeln!(o, "\nDecode step (one micro-batch of {} sequences, {} micro-batches in flight, mean context {} tokens)",
-        b.micro_batch, b.micro_batches, c.input_len as f64 + c.output_len as f64 / 2.0);
+    let _ = writeln!(
+        o,
+        "\nDecode step (one micro-batch of {} sequences, {} micro-batches in flight, mean context {} tokens)",
+        b.micro_batch,
+        b.micro_batches,
+        c.input_len as f64 + c.output_len as f64 / 2.0
+    );
     if moe {
-        let _ = writeln!(o, "  experts read per MoE layer: {:.2} of {} (uniform routing, E·(1−(1−k/E)^b))",
-            b.decode_layer.experts_read, ctx.experts);
+        let _ = writeln!(
+            o,
+            "  experts read per MoE layer: {:.2} of {} (uniform routing, E·(1−(1−k/E)^b))",
+            b.decode_layer.experts_read, ctx.experts
+        );
     }
-    layer_block(&mut o, if moe { "per MoE layer, per GPU:" } else { "per layer, per GPU:" }, &b.decode_layer);
+    layer_block(
+        &mut o,
+        if moe {
+            "per MoE layer, per GPU:"
+        } else {
+            "per layer, per GPU:"
+        },
+        &b.decode_layer,
+    );
     if moe && ctx.dense_layers > 0 {
-        layer_block(&mut o, "per leading dense layer, per GPU:", &b.decode_dense_layer);
+        layer_block(
+            &mut o,
+            "per leading dense layer, per GPU:",
+            &b.decode_dense_layer,
+        );
     }
-    let _ = writeln!(o, "  output head (last stage): {} µs", us(b.decode_head.time_s()));
-    let _ = writeln!(o, "  pipeline hand-off per stage boundary: {} µs", us(b.decode_hop_s));
-    let _ = writeln!(o, "  stages: slowest {} ms, sum {} ms", human(s_to_ms(b.decode_stage_max_s)), human(s_to_ms(b.decode_stages_sum_s)));
+    let _ = writeln!(
+        o,
+        "  output head (last stage): {} µs",
+        us(b.decode_head.time_s())
+    );
+    let _ = writeln!(
+        o,
+        "  pipeline hand-off per stage boundary: {} µs",
+        us(b.decode_hop_s)
+    );
+    let _ = writeln!(
+        o,
+        "  stages: slowest {} ms, sum {} ms",
+        human(s_to_ms(b.decode_stage_max_s)),
+        human(s_to_ms(b.decode_stages_sum_s))
+    );
     let [mem, comp, comm, over] = b.time_split_s;
     let total = mem + comp + comm + over;
     let pct = |x: f64| human(100.0 * x / total);
-    let _ = writeln!(o, "  a token's path through all {} layers: {} ms = memory-bound ops {} ms ({}%) + compute-bound ops {} ms ({}%) + communication {} ms ({}%) + overhead {} ms ({}%)",
-        ctx.layers, human(s_to_ms(total)), human(s_to_ms(mem)), pct(mem), human(s_to_ms(comp)), pct(comp),
-        human(s_to_ms(comm)), pct(comm), human(s_to_ms(over)), pct(over));
-    let _ = writeln!(o, "  TPOT = max(Σ stages + hops, micro-batches × slowest stage) = {} ms → {} tok/s per user; decode is {}-bound",
-        human(s_to_ms(e.tpot_s)), human(e.output_tokens_per_s_per_user), e.decode_bound.name());
-    let _ = writeln!(o, "  bytes read per GPU per micro-batch step: {} GB; MBU {}%, MFU {}%",
-        human(bytes_to_gb(b.decode_bytes_per_gpu_step)), human(100.0 * e.mbu), human(100.0 * e.mfu));
+    let _ = writeln!(
+        o,
+        "  a token's path through all {} layers: {} ms = memory-bound ops {} ms ({}%) + compute-bound ops {} ms ({}%) + communication {} ms ({}%) + overhead {} ms ({}%)",
+        ctx.layers,
+        human(s_to_ms(total)),
+        human(s_to_ms(mem)),
+        pct(mem),
+        human(s_to_ms(comp)),
+        pct(comp),
+        human(s_to_ms(comm)),
+        pct(comm),
+        human(s_to_ms(over)),
+        pct(over)
+    );
+    let _ = writeln!(
+        o,
+        "  TPOT = max(Σ stages + hops, micro-batches × slowest stage) = {} ms → {} tok/s per user; decode is {}-bound",
+        human(s_to_ms(e.tpot_s)),
+        human(e.output_tokens_per_s_per_user),
+        e.decode_bound.name()
+    );
+    let _ = writeln!(
+        o,
+        "  bytes read per GPU per micro-batch step: {} GB; MBU {}%, MFU {}%",
+        human(bytes_to_gb(b.decode_bytes_per_gpu_step)),
+        human(100.0 * e.mbu),
+        human(100.0 * e.mfu)
+    );
 
-    let _ = writeln!(o, "\nPrefill ({} chunk(s) of {} tokens through {} stage(s))", b.prefill_chunks, b.prefill_chunk, c.pp);
-    layer_block(&mut o, if moe { "per MoE layer, per GPU, one chunk:" } else { "per layer, per GPU, one chunk:" }, &b.prefill_layer);
-    let _ = writeln!(o, "  TTFT = Σ stages + (chunks − 1) × slowest stage + hops = {} s; prefill throughput {} tok/s",
-        human(e.ttft_s), human(b.prefill_tokens_per_s));
+    let _ = writeln!(
+        o,
+        "\nPrefill ({} chunk(s) of {} tokens through {} stage(s))",
+        b.prefill_chunks, b.prefill_chunk, c.pp
+    );
+    layer_block(
+        &mut o,
+        if moe {
+            "per MoE layer, per GPU, one chunk:"
+        } else {
+            "per layer, per GPU, one chunk:"
+        },
+        &b.prefill_layer,
+    );
+    let _ = writeln!(
+        o,
+        "  TTFT = Σ stages + (chunks − 1) × slowest stage + hops = {} s; prefill throughput {} tok/s",
+        human(e.ttft_s),
+        human(b.prefill_tokens_per_s)
+    );
 
     let m = &b.memory;
-    let _ = writeln!(o, "\nMemory on the heaviest GPU (GiB): weights {} + KV cache {} + activations {} + runtime {} = {} of {} usable ({} total) → {}",
-        human(bytes_to_gib(m.weights_bytes)), human(bytes_to_gib(m.kv_bytes)), human(bytes_to_gib(m.activation_bytes)),
-        human(bytes_to_gib(m.runtime_bytes)), human(bytes_to_gib(e.mem_bytes_per_gpu)), human(bytes_to_gib(ctx.hw.usable_mem_bytes)),
-        human(bytes_to_gib(e.gpu_mem_bytes)), if e.fits { "fits" } else { "DOES NOT FIT" });
-    let _ = writeln!(o, "  mean weights per GPU over the replica: {} GB (the heaviest stage holds more when layers do not split evenly)",
-        human(bytes_to_gb(b.mean_weights_bytes_per_gpu)));
-    let _ = writeln!(o, "\nCost: {} GPUs × ${}/h = ${}/h → ${} per 1M output tokens, ${} per 1M input tokens",
-        c.gpus(), human(ctx.hw.usd_per_gpu_hour), human(e.cost_per_hour_usd), human(e.usd_per_1m_output_tokens), human(e.usd_per_1m_input_tokens));
+    let _ = writeln!(
+        o,
+        "\nMemory on the heaviest GPU (GiB): weights {} + KV cache {} + activations {} + runtime {} = {} of {} usable ({} total) → {}",
+        human(bytes_to_gib(m.weights_bytes)),
+        human(bytes_to_gib(m.kv_bytes)),
+        human(bytes_to_gib(m.activation_bytes)),
+        human(bytes_to_gib(m.runtime_bytes)),
+        human(bytes_to_gib(e.mem_bytes_per_gpu)),
+        human(bytes_to_gib(ctx.hw.usable_mem_bytes)),
+        human(bytes_to_gib(e.gpu_mem_bytes)),
+        if e.fits { "fits" } else { "DOES NOT FIT" }
+    );
+    let _ = writeln!(
+        o,
+        "  mean weights per GPU over the replica: {} GB (the heaviest stage holds more when layers do not split evenly)",
+        human(bytes_to_gb(b.mean_weights_bytes_per_gpu))
+    );
+    let _ = writeln!(
+        o,
+        "\nCost: {} GPUs × ${}/h = ${}/h → ${} per 1M output tokens, ${} per 1M input tokens",
+        c.gpus(),
+        human(ctx.hw.usd_per_gpu_hour),
+        human(e.cost_per_hour_usd),
+        human(e.usd_per_1m_output_tokens),
+        human(e.usd_per_1m_input_tokens)
+    );
     o
 }

@@ -44,7 +44,12 @@ pub fn render<I: Serialize, S: Serialize>(
                 summary: &'a S,
                 results: &'a [Row],
             }
-            let doc = Doc { schema_version: SCHEMA_VERSION, inputs, summary, results: rows };
+            let doc = Doc {
+                schema_version: SCHEMA_VERSION,
+                inputs,
+                summary,
+                results: rows,
+            };
             serde_json::to_writer_pretty(&mut *out, &doc)?;
             writeln!(out)?;
         }
@@ -95,8 +100,20 @@ pub fn human(x: f64) -> String {
 fn human_table(rows: &[Row], markdown: bool) -> String {
     let any_unfit = rows.iter().any(|r| !r.fits);
     let mut header = vec![
-        "tp×pp×ep", "GPUs", "batch", "dtype\nw/kv", "mem/GPU\n[GiB]", "TTFT\n[s]", "TPOT\n[ms]",
-        "tok/s\n/user", "tok/s\n/GPU", "MFU\n[%]", "MBU\n[%]", "bound", "$/1M\nout", "$/1M\nin",
+        "tp×pp×ep",
+        "GPUs",
+        "batch",
+        "dtype\nw/kv",
+        "mem/GPU\n[GiB]",
+        "TTFT\n[s]",
+        "TPOT\n[ms]",
+        "tok/s\n/user",
+        "tok/s\n/GPU",
+        "MFU\n[%]",
+        "MBU\n[%]",
+        "bound",
+        "$/1M\nout",
+        "$/1M\nin",
     ];
     if any_unfit {
         header.push("fits");
@@ -115,7 +132,11 @@ fn human_table(rows: &[Row], markdown: bool) -> String {
             format!("{}×{}×{}", r.tp, r.pp, r.ep),
             r.gpus.to_string(),
             r.batch.to_string(),
-            if r.dtype == r.kv_dtype { r.dtype.to_string() } else { format!("{}/{}", r.dtype, r.kv_dtype) },
+            if r.dtype == r.kv_dtype {
+                r.dtype.to_string()
+            } else {
+                format!("{}/{}", r.dtype, r.kv_dtype)
+            },
             human(units::bytes_to_gib(r.mem_bytes_per_gpu)),
             human(r.ttft_s),
             human(units::s_to_ms(r.tpot_s)),
@@ -123,7 +144,11 @@ fn human_table(rows: &[Row], markdown: bool) -> String {
             human(r.output_tokens_per_s_per_gpu),
             human(100.0 * r.mfu),
             human(100.0 * r.mbu),
-            if r.decode_bound == "communication" { "comm".into() } else { r.decode_bound.to_string() },
+            if r.decode_bound == "communication" {
+                "comm".into()
+            } else {
+                r.decode_bound.to_string()
+            },
             human(r.usd_per_1m_output_tokens),
             human(r.usd_per_1m_input_tokens),
         ];
@@ -134,7 +159,11 @@ fn human_table(rows: &[Row], markdown: bool) -> String {
     }
     for i in 0..header.len() {
         if let Some(col) = t.column_mut(i) {
-            col.set_cell_alignment(if i == 3 || i == 11 { CellAlignment::Left } else { CellAlignment::Right });
+            col.set_cell_alignment(if i == 3 || i == 11 {
+                CellAlignment::Left
+            } else {
+                CellAlignment::Right
+            });
         }
     }
     t.to_string()

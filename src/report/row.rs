@@ -79,11 +79,35 @@ impl Row {
 
 /// Every row field name, in order (the CSV header).
 pub const FIELDS: [&str; 29] = [
-    "model", "gpu", "gpus", "tp", "pp", "ep", "batch", "input_len", "output_len", "dtype",
-    "kv_dtype", "fits", "weights_bytes_per_gpu", "kv_bytes_per_gpu", "mem_bytes_per_gpu",
-    "gpu_mem_bytes", "ttft_s", "tpot_s", "e2e_s", "output_tokens_per_s",
-    "output_tokens_per_s_per_gpu", "output_tokens_per_s_per_user", "mfu", "mbu", "decode_bound",
-    "experts_per_step", "cost_per_hour_usd", "usd_per_1m_output_tokens", "usd_per_1m_input_tokens",
+    "model",
+    "gpu",
+    "gpus",
+    "tp",
+    "pp",
+    "ep",
+    "batch",
+    "input_len",
+    "output_len",
+    "dtype",
+    "kv_dtype",
+    "fits",
+    "weights_bytes_per_gpu",
+    "kv_bytes_per_gpu",
+    "mem_bytes_per_gpu",
+    "gpu_mem_bytes",
+    "ttft_s",
+    "tpot_s",
+    "e2e_s",
+    "output_tokens_per_s",
+    "output_tokens_per_s_per_gpu",
+    "output_tokens_per_s_per_user",
+    "mfu",
+    "mbu",
+    "decode_bound",
+    "experts_per_step",
+    "cost_per_hour_usd",
+    "usd_per_1m_output_tokens",
+    "usd_per_1m_input_tokens",
 ];
 
 /// A field's value, for comparisons.
@@ -104,11 +128,22 @@ pub struct Field(usize);
 impl Field {
     /// Resolve a field name; the error lists the valid names.
     pub fn parse(name: &str) -> Result<Field, String> {
-        FIELDS.iter().position(|f| *f == name).map(Field).ok_or_else(|| {
-            let near = crate::presets::nearest(name, &FIELDS);
-            let hint = if near.is_empty() { String::new() } else { format!("did you mean {}? ", near.join(" or ")) };
-            format!("unknown field `{name}`: {hint}fields: {}", FIELDS.join(", "))
-        })
+        FIELDS
+            .iter()
+            .position(|f| *f == name)
+            .map(Field)
+            .ok_or_else(|| {
+                let near = crate::presets::nearest(name, &FIELDS);
+                let hint = if near.is_empty() {
+                    String::new()
+                } else {
+                    format!("did you mean {}? ", near.join(" or "))
+                };
+                format!(
+                    "unknown field `{name}`: {hint}fields: {}",
+                    FIELDS.join(", ")
+                )
+            })
     }
 
     /// The field's name.
@@ -214,7 +249,12 @@ mod tests {
             usd_per_1m_input_tokens: 0.0,
         })
         .unwrap();
-        let keys: Vec<&str> = json.as_object().unwrap().keys().map(String::as_str).collect();
+        let keys: Vec<&str> = json
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
         let mut want = FIELDS.to_vec();
         let mut got = keys.clone();
         want.sort_unstable();

@@ -1,0 +1,394 @@
+//! The binary as users and scripts see it: formats, exit codes, one-line errors.
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use std::io::Write;
+
+fn gpt4calc() -> Command {
+    Command::cargo_bin("gpt4calc").expect("binary builds")
+}
+
+/// Run with `args`, expect exit `code`, and return (stdout, stderr).
+fn run(args: &[&str], code: i32) -> (String, String) {
+    let out = gpt4calc().args(args).output().expect("runs");
+    let (stdout, stderr) = (
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "args {args:?}\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    (stdout, stderr)
+}
+
+/// A bad input: exit 1, one line on stderr starting `error:` that contains every `needles`, no panic.
+fn fails(args: &[&str], needles: &[&str]) {
+    let (stdout, stderr) = run(args, 1);
+    assert!(
+        stdout.is_empty(),
+        "stdout should be empty on error: {stdout}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "want one line, got:\n{stderr}");
+    assert!(stderr.starts_with("error: "), "{stderr}");
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("backtrace"),
+        "{stderr}"
+    );
+    for n in needles {
+        assert!(stderr.contains(n), "stderr lacks `{n}`:\n{stderr}");
+    }
+}
+
+#[test]
+fn default_sweep_prints_a_readable_table_within_120_columns() {
+    let (stdout, stderr) = run(&["sweep", "--preset", "gpt4-8k", "--gpu", "h100"], 0);
+    assert!(
+        stdout.contains("TPOT") && stdout.contains("[ms]") && stdout.contains("$/1M"),
+        "{stdout}"
+    );
+    let widest = stdout.lines().map(|l| l.chars().count()).max().unwrap();
+    assert!(widest <= 120, "table is {widest} columns wide");
+    assert!(
+        stderr.contains("configurations evaluated")
+            && stderr.contains("fit in memory")
+            && stderr.contains("showing"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn json_parses_with_schema_version_inputs_and_rows() {
+    let (stdout, _) = run(&["sweep", "--format", "json", "--batch", "64,256"], 0);
+    let doc: serde_json::Value =
+        serde_json::from_str(&stdout).expect("stdout is one JSON document");
+    assert_eq!(doc["schema_version"], 1);
+    assert_eq!(doc["inputs"]["model"], "gpt4-8k");
+    let rows = doc["results"].as_array().unwrap();
+    assert!(!rows.is_empty());
+    for field in gpt4calc::report::row::FIELDS {
+        assert!(rows[0].get(field).is_some(), "row lacks {field}");
+    }
+    // Sorted cheapest first by default.
+    let costs: Vec<f64> = rows
+        .iter()
+        .map(|r| r["usd_per_1m_output_tokens"].as_f64().unwrap())
+        .collect();
+    assert!(costs.windows(2).all(|w| w[0] <= w[1]), "{costs:?}");
+}
+
+#[test]
+fn csv_has_the_contract_header_and_one_line_a_row() {
+    let (stdout, _) = run(&["sweep", "--format", "csv", "--top", "5"], 0);
+    let mut lines = stdout.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        gpt4calc::report::row::FIELDS.join(",")
+    );
+    let rows: Vec<&str> = lines.collect();
+    assert_eq!(rows.len(), 5);
+    for r in rows {
+        assert_eq!(
+            r.split(',').count(),
+            gpt4calc::report::row::FIELDS.len(),
+            "{r}"
+        );
+        assert!(r.starts_with("gpt4-8k,h100,"), "{r}");
+    }
+}
+
+#[test]
+fn markdown_is_a_pipe_table() {
+    let (stdout, _) = run(&["sweep", "--format", "markdown", "--top", "3"], 0);
+    let lines: Vec<&str> = stdout.lines().filter(|l| !l.is_empty()).collect();
+    assert_eq!(lines.len(), 5, "header, rule, 3 rows:\n{stdout}");
+    assert!(lines.iter().all(|l| l.starts_with('|')), "{stdout}");
+}
+
+#[test]
+fn require_that_nothing_meets_exits_3() {
+    let (_, stderr) = run(
+        &["sweep", "--require", "output_tokens_per_s_per_user>=1e9"],
+        3,
+    );
+    assert!(stderr.contains("--require"), "{stderr}");
+    run(
+        &[
+            "sweep",
+            "--require",
+            "output_tokens_per_s_per_user>=5",
+            "--require",
+            "ttft_s<=2",
+        ],
+        0,
+    );
+}
+
+#[test]
+fn require_filters_rows() {
+    let (stdout, _) = run(
+        &[
+            "sweep",
+            "--format",
+            "json",
+            "--require",
+            "batch>=256",
+            "--require",
+            "decode_bound==memory",
+        ],
+        0,
+    );
+    let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    for r in doc["results"].as_array().unwrap() {
+        assert!(r["batch"].as_u64().unwrap() >= 256);
+        assert_eq!(r["decode_bound"], "memory");
+    }
+}
+
+#[test]
+fn nothing_fits_exits_3_and_all_shows_the_rows() {
+    run(&["sweep", "--tp", "1", "--pp", "1"], 3);
+    let (stdout, _) = run(
+        &[
+            "sweep", "--tp", "1", "--pp", "1", "--all", "--format", "json",
+        ],
+        0,
+    );
+    let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert!(
+        doc["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["fits"] == false)
+    );
+}
+
+#[test]
+fn estimate_explains_where_time_and_memory_go() {
+    let (stdout, _) = run(
+        &[
+            "estimate",
+            "-m",
+            "gpt4-8k",
+            "-g",
+            "h100",
+            "--tp",
+            "8",
+            "--pp",
+            "16",
+            "--batch",
+            "512",
+            "--dtype",
+            "fp8",
+            "--explain",
+        ],
+        0,
+    );
+    for needle in [
+        "experts read per MoE layer",
+        "attention over KV",
+        "TP all-reduces",
+        "TPOT =",
+        "TTFT =",
+        "Memory on the heaviest GPU",
+        "memory-bound",
+    ] {
+        assert!(
+            stdout.contains(needle),
+            "explain lacks `{needle}`:\n{stdout}"
+        );
+    }
+}
+
+#[test]
+fn estimate_that_does_not_fit_is_a_row_with_exit_3() {
+    let (stdout, _) = run(&["estimate", "--format", "json"], 3);
+    let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(doc["results"][0]["fits"], false);
+}
+
+#[test]
+fn estimate_takes_one_value_per_axis() {
+    gpt4calc()
+        .args(["estimate", "--tp", "1,2"])
+        .assert()
+        .code(2);
+}
+
+#[test]
+fn piped_stdout_holds_only_data() {
+    // assert_cmd pipes stdout: no progress bar, no ANSI escapes, no notes.
+    let (stdout, stderr) = run(&["sweep", "--format", "csv", "--input-len", "2048,8192"], 0);
+    assert!(!stdout.contains('\u{1b}'), "ANSI escape in stdout");
+    assert!(
+        stdout.lines().skip(1).all(|l| l.starts_with("gpt4-8k,")),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("note: skipped"),
+        "the over-long context note belongs on stderr: {stderr}"
+    );
+}
+
+#[test]
+fn unknown_preset_suggests_the_nearest_names() {
+    fails(
+        &["sweep", "--preset", "gpt4-8"],
+        &["unknown model preset `gpt4-8`", "did you mean gpt4-8k"],
+    );
+    fails(
+        &["sweep", "--gpu", "h10"],
+        &["unknown gpu preset `h10`", "h100"],
+    );
+}
+
+#[test]
+fn malformed_toml_names_file_line_and_column() {
+    let mut f = tempfile();
+    writeln!(
+        f.1,
+        "name = \"x\"\ndescription = \"d\"\nsource = \"s\"\n[model]\nlayers = = 3"
+    )
+    .unwrap();
+    fails(&["sweep", "--preset", &f.0], &[&f.0, ":5:"]);
+}
+
+#[test]
+fn unknown_key_in_a_preset_file_is_named() {
+    let text = gpt4calc::presets::MODELS[0]
+        .1
+        .replace("layers = 120", "layers = 120\nlayerz = 3");
+    let mut f = tempfile();
+    write!(f.1, "{text}").unwrap();
+    fails(&["sweep", "--preset", &f.0], &["layerz"]);
+}
+
+#[test]
+fn bad_numbers_are_rejected_with_the_field() {
+    for (set, field) in [
+        ("gpu.memory_gib=0", "gpu.memory_gib"),
+        ("gpu.memory_gib=-80", "gpu.memory_gib"),
+        ("gpu.memory_bw_tb_s=nan", "gpu.memory_bw_tb_s"),
+        ("gpu.memory_bw_tb_s=inf", "gpu.memory_bw_tb_s"),
+        ("gpu.efficiency.matmul=1.5", "gpu.efficiency.matmul"),
+        ("model.layers=0", "model.layers"),
+        ("model.layers=-3", "model.layers"),
+        ("model.top_k=17", "model.top_k"),
+    ] {
+        fails(&["sweep", "--set", set], &[field]);
+    }
+}
+
+#[test]
+fn tp_must_divide_heads_and_ep_must_divide_experts() {
+    fails(&["sweep", "--tp", "5"], &["--tp 5", "96 attention heads"]);
+    fails(
+        &["estimate", "--tp", "8", "--ep", "3"],
+        &["--ep 3", "16 experts"],
+    );
+}
+
+#[test]
+fn an_axis_that_parses_to_nothing_is_an_error() {
+    fails(&["sweep", "--batch", ","], &["--batch"]);
+    fails(&["sweep", "--batch", "64..8"], &["--batch", "empty"]);
+    fails(&["sweep", "--tp", "0"], &["--tp"]);
+    fails(&["sweep", "--dtype", "fp7"], &["--dtype", "fp7", "bf16"]);
+}
+
+#[test]
+fn unknown_set_key_and_sort_field_are_named() {
+    fails(
+        &["sweep", "--set", "model.expertz=32"],
+        &["model.expertz", "experts"],
+    );
+    fails(&["sweep", "--set", "foo.bar=1"], &["foo.bar", "model."]);
+    fails(&["sweep", "--sort", "tpot"], &["tpot", "tpot_s"]);
+    fails(&["sweep", "--require", "tpot<1"], &["tpot"]);
+}
+
+#[test]
+fn set_changes_the_answer() {
+    let cost = |extra: &[&str]| -> f64 {
+        let mut args = vec![
+            "estimate", "--tp", "8", "--pp", "16", "--batch", "256", "--format", "json",
+        ];
+        args.extend_from_slice(extra);
+        let (stdout, _) = run(&args, 0);
+        let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        doc["results"][0]["usd_per_1m_output_tokens"]
+            .as_f64()
+            .unwrap()
+    };
+    let base = cost(&[]);
+    let half = cost(&["--set", "gpu.price.usd_per_gpu_hour=1"]);
+    gpt4calc::testutil::assert_close(half, base / 2.0, 1e-9);
+}
+
+#[test]
+fn presets_list_and_show() {
+    let (stdout, _) = run(&["presets", "list"], 0);
+    for name in ["gpt4-8k", "gpt4-32k", "deepseek-v3", "a100-40g", "tpu-v4"] {
+        assert!(stdout.contains(name), "{stdout}");
+    }
+    let (toml_text, _) = run(&["presets", "show", "gpt4-8k"], 0);
+    assert!(
+        toml_text.contains("[model]") && toml_text.contains("source ="),
+        "{toml_text}"
+    );
+    let (json, _) = run(&["presets", "show", "gpt4-8k", "--format", "json"], 0);
+    let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
+    for k in [
+        "total_params",
+        "active_params",
+        "attention_params",
+        "params_per_expert",
+        "flops_per_token",
+        "kv_bytes_per_token",
+    ] {
+        assert!(doc["summary"][k].as_f64().unwrap() > 0.0, "{k}");
+    }
+    let (json32, _) = run(
+        &[
+            "presets",
+            "show",
+            "gpt4-8k",
+            "--format",
+            "json",
+            "--set",
+            "model.experts=32",
+        ],
+        0,
+    );
+    let doc32: serde_json::Value = serde_json::from_str(&json32).unwrap();
+    assert!(
+        doc32["summary"]["total_params"].as_f64().unwrap()
+            > 1.9 * doc["summary"]["total_params"].as_f64().unwrap()
+    );
+    fails(&["presets", "show", "gpt5"], &["gpt5"]);
+}
+
+#[test]
+fn help_and_version() {
+    gpt4calc()
+        .arg("--help")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("sweep"));
+    gpt4calc().arg("--version").assert().success();
+}
+
+/// A temp file that lives as long as the returned handle (no extra dependency).
+fn tempfile() -> (String, std::fs::File) {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let path = std::env::temp_dir().join(format!(
+        "gpt4calc-test-{}-{}.toml",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let file = std::fs::File::create(&path).unwrap();
+    (path.to_string_lossy().into_owned(), file)
+}

@@ -1,0 +1,296 @@
+//! Invariants over many generated configurations: properties that must hold for every model,
+//! GPU and parallel layout, whatever the calibration.
+
+mod common;
+
+use common::{context, run};
+use gpt4calc::dtype::Dtype;
+use gpt4calc::perf::{Config, Context, Estimate, Reject};
+use gpt4calc::presets::{GPUS, MODELS};
+
+const TP: [u64; 4] = [1, 2, 4, 8];
+const PP: [u64; 5] = [1, 2, 4, 8, 16];
+const BATCH: [u64; 5] = [1, 8, 64, 512, 4096];
+const DTYPES: [Dtype; 3] = [Dtype::Bf16, Dtype::Fp8, Dtype::Int4];
+const GPUS_USED: [&str; 3] = ["a100-40g", "h100", "mi300x"];
+
+fn try_run(ctx: &Context, c: &Config) -> Option<Estimate> {
+    match ctx.check(c) {
+        Ok(()) => Some(gpt4calc::perf::estimate(ctx, c)),
+        Err(Reject::Skip(_) | Reject::Invalid(_)) => None,
+    }
+}
+
+fn cfg(tp: u64, pp: u64, batch: u64, dtype: Dtype) -> Config {
+    Config {
+        tp,
+        pp,
+        ep: 1,
+        batch,
+        input_len: 1024,
+        output_len: 256,
+        dtype,
+        kv_dtype: dtype.default_kv(),
+    }
+}
+
+/// Every (model, gpu, dtype, batch) with every valid tp and pp, as a grid indexed [tp][pp].
+fn for_each_grid(mut f: impl FnMut(&str, &Context, Dtype, u64, &[[Option<Estimate>; 5]; 4])) {
+    for (model, _) in MODELS {
+        for gpu in GPUS_USED {
+            let ctx = context(model, gpu, &[]);
+            for dtype in DTYPES {
+                for batch in BATCH {
+                    let mut grid = [[None; 5]; 4];
+                    for (i, tp) in TP.iter().enumerate() {
+                        for (j, pp) in PP.iter().enumerate() {
+                            grid[i][j] = try_run(&ctx, &cfg(*tp, *pp, batch, dtype));
+                        }
+                    }
+                    f(model, &ctx, dtype, batch, &grid);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn more_tp_or_pp_never_raises_weights_per_gpu() {
+    let mut checked = 0;
+    for_each_grid(|model, _, dtype, batch, g| {
+        for i in 0..TP.len() {
+            for j in 0..PP.len() {
+                let Some(e) = g[i][j] else { continue };
+                for (a, b) in [(i + 1, j), (i, j + 1)] {
+                    if let Some(more) = g.get(a).and_then(|r| r.get(b)).copied().flatten() {
+                        checked += 1;
+                        assert!(
+                            more.weights_bytes_per_gpu <= e.weights_bytes_per_gpu * (1.0 + 1e-12),
+                            "{model} {dtype} batch {batch}: tp {}→{} pp {}→{} raised weights {} → {}",
+                            TP[i],
+                            TP[a.min(3)],
+                            PP[j],
+                            PP[b.min(4)],
+                            e.weights_bytes_per_gpu,
+                            more.weights_bytes_per_gpu
+                        );
+                    }
+                }
+            }
+        }
+    });
+    assert!(checked > 1000, "only {checked} comparisons");
+}
+
+#[test]
+fn decode_is_never_faster_than_bytes_over_peak_bandwidth() {
+    let mut checked = 0;
+    for_each_grid(|model, ctx, _, _, g| {
+        for e in g.iter().flatten().flatten() {
+            checked += 1;
+            let b = &e.breakdown;
+            let floor_s = b.decode_bytes_per_gpu_step / ctx.hw.mem_bw_bytes_per_s;
+            assert!(
+                b.decode_stage_max_s >= floor_s,
+                "{model}: stage {} s < floor {floor_s} s",
+                b.decode_stage_max_s
+            );
+            assert!(
+                e.mbu <= 1.0 && e.mbu > 0.0,
+                "{model}: MBU {} outside (0, 1]",
+                e.mbu
+            );
+            assert!(
+                e.mfu <= 1.0 && e.mfu > 0.0,
+                "{model}: MFU {} outside (0, 1]",
+                e.mfu
+            );
+        }
+    });
+    assert!(checked > 1000, "only {checked} configurations");
+}
+
+#[test]
+fn one_expert_moe_equals_the_dense_model() {
+    // Mixtral with one expert routed top-1 is Mistral-shaped dense: every output must match the
+    // same architecture written as a dense preset.
+    let moe = context(
+        "mixtral-8x7b",
+        "h100",
+        &["model.experts=1", "model.top_k=1"],
+    );
+    let dense = context(
+        "llama3-8b",
+        "h100",
+        &["model.vocab=32000", "model.max_context=32768"],
+    );
+    for c in [
+        cfg(1, 1, 1, Dtype::Bf16),
+        cfg(2, 4, 64, Dtype::Fp8),
+        cfg(8, 2, 4096, Dtype::Int4),
+    ] {
+        let (a, b) = (run(&moe, &c), run(&dense, &c));
+        for (name, x, y) in [
+            ("tpot", a.tpot_s, b.tpot_s),
+            ("ttft", a.ttft_s, b.ttft_s),
+            ("mem", a.mem_bytes_per_gpu, b.mem_bytes_per_gpu),
+            ("mfu", a.mfu, b.mfu),
+        ] {
+            gpt4calc::testutil::assert_close(x, y, 1e-12);
+            let _ = name;
+        }
+        assert!((a.experts_per_step - 1.0).abs() < 1e-12);
+    }
+}
+
+#[test]
+fn moe_with_every_expert_active_matches_dense_of_same_width() {
+    // Top-E of E experts of width d_ff/E is a dense FFN of width d_ff, up to the router (d·E per
+    // layer, < 0.1% of the layer here): same TPOT and memory within 0.5%.
+    let moe = context(
+        "llama3-8b",
+        "h100",
+        &["model.experts=4", "model.top_k=4", "model.ffn_dim=3584"],
+    );
+    let dense = context("llama3-8b", "h100", &[]);
+    for c in [cfg(1, 1, 1, Dtype::Bf16), cfg(4, 2, 256, Dtype::Bf16)] {
+        let (a, b) = (run(&moe, &c), run(&dense, &c));
+        gpt4calc::testutil::assert_close(a.tpot_s, b.tpot_s, 0.005);
+        gpt4calc::testutil::assert_close(a.mem_bytes_per_gpu, b.mem_bytes_per_gpu, 0.005);
+    }
+}
+
+#[test]
+fn doubling_memory_bandwidth_never_raises_tpot() {
+    let mut checked = 0;
+    for gpu in GPUS.iter().map(|(n, _)| *n) {
+        for model in ["gpt4-8k", "llama3-70b", "deepseek-v3", "mixtral-8x7b"] {
+            let base = context(model, gpu, &[]);
+            let bw: f64 = gpt4calc::presets::load_gpu(gpu, &[])
+                .unwrap()
+                .gpu
+                .memory_bw_tb_s;
+            let fast = context(model, gpu, &[&format!("gpu.memory_bw_tb_s={}", 2.0 * bw)]);
+            for tp in TP {
+                for pp in PP {
+                    for batch in BATCH {
+                        let c = cfg(tp, pp, batch, Dtype::Bf16);
+                        if let (Some(a), Some(b)) = (try_run(&base, &c), try_run(&fast, &c)) {
+                            checked += 1;
+                            assert!(
+                                b.tpot_s <= a.tpot_s,
+                                "{model} {gpu} {c:?}: {} > {}",
+                                b.tpot_s,
+                                a.tpot_s
+                            );
+                            assert!(b.ttft_s <= a.ttft_s, "{model} {gpu} {c:?}: TTFT rose");
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert!(checked > 500, "only {checked} configurations");
+}
+
+#[test]
+fn more_pp_never_lowers_tpot_at_a_fixed_micro_batch() {
+    // PP adds capacity and throughput, never latency (methodology §7): with the same micro-batch
+    // per stage (batch = pp × b), a token still crosses every layer, plus the hand-offs.
+    let mut checked = 0;
+    for (model, _) in MODELS {
+        let ctx = context(model, "h100", &[]);
+        for tp in TP {
+            for b in [1, 4, 32, 256] {
+                let mut prev: Option<f64> = None;
+                for pp in PP {
+                    let Some(e) = try_run(&ctx, &cfg(tp, pp, pp * b, Dtype::Bf16)) else {
+                        continue;
+                    };
+                    if let Some(p) = prev {
+                        checked += 1;
+                        assert!(
+                            e.tpot_s >= p * (1.0 - 1e-12),
+                            "{model} tp {tp} b {b}: pp {pp} lowered TPOT {p} → {}",
+                            e.tpot_s
+                        );
+                    }
+                    prev = Some(e.tpot_s);
+                }
+            }
+        }
+    }
+    assert!(checked > 100, "only {checked} comparisons");
+}
+
+#[test]
+fn memory_grows_with_batch_and_context() {
+    for (model, _) in MODELS {
+        let ctx = context(model, "h200", &[]);
+        let mut prev = 0.0;
+        for batch in BATCH {
+            let Some(e) = try_run(&ctx, &cfg(8, 2, batch, Dtype::Bf16)) else {
+                continue;
+            };
+            assert!(
+                e.kv_bytes_per_gpu > prev,
+                "{model}: KV did not grow with batch"
+            );
+            prev = e.kv_bytes_per_gpu;
+        }
+        let short = try_run(
+            &ctx,
+            &Config {
+                input_len: 512,
+                ..cfg(8, 2, 64, Dtype::Bf16)
+            },
+        );
+        let long = try_run(
+            &ctx,
+            &Config {
+                input_len: 1536,
+                ..cfg(8, 2, 64, Dtype::Bf16)
+            },
+        );
+        if let (Some(s), Some(l)) = (short, long) {
+            gpt4calc::testutil::assert_close(
+                l.kv_bytes_per_gpu / s.kv_bytes_per_gpu,
+                (1536.0 + 256.0) / (512.0 + 256.0),
+                1e-9,
+            );
+            assert!(
+                l.ttft_s > s.ttft_s,
+                "{model}: a longer prompt did not raise TTFT"
+            );
+        }
+    }
+}
+
+#[test]
+fn throughput_equals_batch_over_tpot_and_cost_follows() {
+    for_each_grid(|model, ctx, _, _, g| {
+        for e in g.iter().flatten().flatten() {
+            let c = &e.config;
+            gpt4calc::testutil::assert_close(
+                e.output_tokens_per_s * e.tpot_s,
+                c.batch as f64,
+                1e-9,
+            );
+            let usd_per_s = c.gpus() as f64 * ctx.hw.usd_per_gpu_hour / 3600.0;
+            gpt4calc::testutil::assert_close(
+                e.usd_per_1m_output_tokens,
+                usd_per_s / e.output_tokens_per_s * 1e6,
+                1e-9,
+            );
+            gpt4calc::testutil::assert_close(
+                e.e2e_s,
+                e.ttft_s + (c.output_len as f64 - 1.0) * e.tpot_s,
+                1e-9,
+            );
+            assert!(
+                e.ttft_s > 0.0 && e.tpot_s > 0.0,
+                "{model}: non-positive latency"
+            );
+        }
+    });
+}

@@ -1,0 +1,137 @@
+//! Known answers: each test names its source and tolerance (docs/methodology.md §12).
+
+mod common;
+
+use common::{context, counts, run};
+use gpt4calc::dtype::Dtype;
+use gpt4calc::perf::Config;
+use gpt4calc::perf::moe::distinct_experts;
+use gpt4calc::testutil::{assert_close, assert_within};
+
+fn config(tp: u64, pp: u64, batch: u64, input_len: u64, output_len: u64, dtype: Dtype) -> Config {
+    Config {
+        tp,
+        pp,
+        ep: 1,
+        batch,
+        input_len,
+        output_len,
+        dtype,
+        kv_dtype: dtype.default_kv(),
+    }
+}
+
+#[test]
+fn gpt4_total_parameters_1_833t() {
+    // SemiAnalysis 2023 "~1.8T"; GPT4-A reconstruction (methodology §1.2): 1.833T, ±1%.
+    assert_close(counts("gpt4-8k", &[]).total_params(), 1.833e12, 0.01);
+}
+
+#[test]
+fn gpt4_active_parameters_279_6b() {
+    // SemiAnalysis 2023 "~280B" active; GPT4-A: 279.6B, ±1%.
+    assert_close(counts("gpt4-8k", &[]).active_params(), 279.6e9, 0.01);
+}
+
+#[test]
+fn gpt4_forward_flops_per_token_559_gflop() {
+    // SemiAnalysis 2023 "~560 TFLOP" (a unit slip for GFLOP); GPT4-A 2 × 279.6B = 559 GFLOP, ±1%.
+    assert_close(counts("gpt4-8k", &[]).flops_per_token(), 559e9, 0.01);
+}
+
+#[test]
+fn gpt4_attention_and_expert_parameters() {
+    // SemiAnalysis 2023: ~55B shared attention, ~111B per expert; GPT4-A 55.49B and 110.98B, ±0.5%.
+    let c = counts("gpt4-8k", &[]);
+    assert_close(c.attention_params(), 55.49e9, 0.005);
+    assert_close(c.params_per_expert(), 110.98e9, 0.005);
+}
+
+#[test]
+fn distinct_experts_e16_k2() {
+    // Uniform routing, E = 16, k = 2: D(b) = 16·(1 − (7/8)^b) = 10.50, 14.11, 15.78 (methodology
+    // §3.1, matching Monte Carlo); ±0.1%.
+    for (b, want) in [(8.0, 10.50), (16.0, 14.11), (32.0, 15.78)] {
+        assert_close(distinct_experts(16.0, 2.0, b), want, 0.001);
+    }
+}
+
+#[test]
+fn gpt4_decode_reports_experts_per_step() {
+    // The row's experts_per_step is the same D(b) for a micro-batch of b = batch / pp.
+    let ctx = context("gpt4-8k", "h100", &[]);
+    let e = run(&ctx, &config(8, 1, 8, 2048, 256, Dtype::Bf16));
+    assert_close(e.experts_per_step, 10.50, 0.001);
+    let e1 = run(&ctx, &config(8, 1, 1, 2048, 256, Dtype::Bf16));
+    assert_close(e1.experts_per_step, 2.0, 1e-9);
+}
+
+#[test]
+fn palm_540b_mha_kv_cache_6_08_tb() {
+    // Pope et al. 2022 (arXiv 2211.05102) intro: batch 512 at context 2048 on a 500B+ MHA model;
+    // with PaLM-540B dimensions in bf16, K and V: 2·118·48·256·2 B·2048·512 = 6.08 TB, ±1%.
+    let c = counts("palm-540b", &["model.kv_heads=48"]);
+    assert_close(c.kv_bytes_per_token(2.0) * 2048.0 * 512.0, 6.08e12, 0.01);
+    // The same through the memory model: one GPU, 2047 prompt + 1 output token.
+    let ctx = context("palm-540b", "h100", &["model.kv_heads=48"]);
+    let e = run(&ctx, &config(1, 1, 512, 2047, 1, Dtype::Bf16));
+    assert_close(e.kv_bytes_per_gpu, 6.08e12, 0.01);
+    // int8 KV halves it to the article's "3 TB".
+    let e8 = run(
+        &ctx,
+        &Config {
+            kv_dtype: Dtype::Int8,
+            ..config(1, 1, 512, 2047, 1, Dtype::Bf16)
+        },
+    );
+    assert_close(e8.kv_bytes_per_gpu, 3.04e12, 0.01);
+}
+
+#[test]
+fn gpt4_fp16_weights_on_tp8_pp16_28_6_gb_per_gpu() {
+    // SemiAnalysis 2023: "less than 30GB per GPU at FP16" on 128 GPUs; 1.833T × 2 B / 128 = 28.6 GB,
+    // ±2%. 120 layers do not split evenly over 16 stages: the heaviest stage holds 8 layers plus
+    // the input embedding, (8 × 15.26B + 1.08B) × 2 B / 8 = 30.8 GB, ±1%.
+    let ctx = context("gpt4-8k", "a100-40g", &[]);
+    let e = run(&ctx, &config(8, 16, 1, 2048, 256, Dtype::Fp16));
+    assert_close(e.breakdown.mean_weights_bytes_per_gpu, 28.6e9, 0.02);
+    assert_close(e.weights_bytes_per_gpu, 30.8e9, 0.01);
+    // At fp8 the mean halves (the article: "<15GB").
+    let e8 = run(&ctx, &config(8, 16, 1, 2048, 256, Dtype::Fp8));
+    assert_close(e8.breakdown.mean_weights_bytes_per_gpu, 14.3e9, 0.02);
+}
+
+#[test]
+fn gpt4_runs_on_128_a100_40g_at_fp16() {
+    // SemiAnalysis 2023: TP8 × PP16 "can run on 40GB A100s"; weights 30.8 GB + runtime on the
+    // heaviest GPU leave room for a KV cache.
+    let ctx = context("gpt4-8k", "a100-40g", &[]);
+    let e = run(&ctx, &config(8, 16, 64, 2048, 256, Dtype::Fp16));
+    assert!(
+        e.fits,
+        "gpt4-8k fp16 TP8×PP16 batch 64 should fit on A100-40G: {} bytes",
+        e.mem_bytes_per_gpu
+    );
+}
+
+#[test]
+fn batch_one_decode_is_bandwidth_bound_at_roofline() {
+    // Batch 1 on one 8-GPU stage (pp = 1) of Llama-3-70B, H100 bf16: TPOT ≈ weights / (8 × BW × η_m)
+    // plus 80 layers × (overhead + 2 all-reduces). The memory term alone is a floor (scaling-book
+    // "T_min"); with 80 × (10 µs + 2 × 10 µs all-reduce) ≈ 2.4 ms of fixed costs on 5.9 ms of
+    // reads, the whole must stay within 50% of the floor at batch 1.
+    let ctx = context("llama3-70b", "h100", &[]);
+    let e = run(&ctx, &config(8, 1, 1, 128, 128, Dtype::Bf16));
+    let floor_s = 2.0 * 70.55e9 / (8.0 * 3.35e12 * 0.90);
+    assert_within(e.tpot_s, floor_s, 1.5 * floor_s);
+    assert_eq!(e.decode_bound.name(), "memory");
+}
+
+#[test]
+fn large_batch_dense_decode_becomes_compute_bound() {
+    // The dense critical batch on H100 bf16 is F/BW·w/2 ≈ 295 tokens (methodology §4): at 4096
+    // sequences of short context the FFN GEMMs are compute-bound.
+    let ctx = context("llama3-70b", "h100", &[]);
+    let e = run(&ctx, &config(8, 1, 4096, 128, 128, Dtype::Bf16));
+    assert_eq!(e.decode_bound.name(), "compute");
+}
