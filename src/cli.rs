@@ -106,8 +106,8 @@ pub struct SweepArgs {
     #[arg(long, default_value = "usd_per_1m_output_tokens", value_name = "FIELD")]
     pub sort: String,
     /// Rows to print (default: 20 for table/markdown, all for json/csv).
-    #[arg(long, value_name = "N")]
-    pub top: Option<usize>,
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub top: Option<u64>,
     /// Include configurations that do not fit in memory.
     #[arg(long)]
     pub all: bool,

@@ -89,7 +89,7 @@ pub fn sweep(a: SweepArgs) -> Result<u8> {
     };
     let sort: SortKey = a.sort.parse().map_err(|e: String| anyhow!(e))?;
     let top = match (a.top, a.output.format) {
-        (Some(n), _) => Some(n),
+        (Some(n), _) => Some(usize::try_from(n).unwrap_or(usize::MAX)),
         (None, Format::Table | Format::Markdown) => Some(20),
         (None, _) => None,
     };

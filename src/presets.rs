@@ -106,38 +106,34 @@ pub fn read_source(kind: Kind, name_or_path: &str) -> Result<(String, String)> {
 
 /// Load a model preset with the `model.*` overrides applied, validated.
 pub fn load_model(name_or_path: &str, overrides: &[Override]) -> Result<ModelPreset> {
-    let preset: ModelPreset = load(Kind::Model, name_or_path, overrides)?;
+    let (preset, origin): (ModelPreset, _) = load(Kind::Model, name_or_path, overrides)?;
     preset
         .model
         .validate()
-        .with_context(|| context_for(&preset.name, overrides, Kind::Model))?;
+        .with_context(|| context_for(&origin, overrides, Kind::Model))?;
     Ok(preset)
 }
 
 /// Load a GPU preset with the `gpu.*` overrides applied, validated.
 pub fn load_gpu(name_or_path: &str, overrides: &[Override]) -> Result<GpuPreset> {
-    let preset: GpuPreset = load(Kind::Gpu, name_or_path, overrides)?;
+    let (preset, origin): (GpuPreset, _) = load(Kind::Gpu, name_or_path, overrides)?;
     preset
         .gpu
         .validate()
-        .with_context(|| context_for(&preset.name, overrides, Kind::Gpu))?;
+        .with_context(|| context_for(&origin, overrides, Kind::Gpu))?;
     Ok(preset)
 }
 
-fn context_for(name: &str, overrides: &[Override], kind: Kind) -> String {
+fn context_for(origin: &str, overrides: &[Override], kind: Kind) -> String {
     let sets: Vec<String> = overrides
         .iter()
         .filter(|o| o.key.starts_with(kind.table()))
         .map(|o| format!("{}={}", o.key, o.raw))
         .collect();
     if sets.is_empty() {
-        format!("{} preset `{name}`", kind.table())
+        origin.to_string()
     } else {
-        format!(
-            "{} preset `{name}` with --set {}",
-            kind.table(),
-            sets.join(" --set ")
-        )
+        format!("{origin} with --set {}", sets.join(" --set "))
     }
 }
 
@@ -155,7 +151,11 @@ pub fn check_override_prefixes(overrides: &[Override]) -> Result<()> {
     Ok(())
 }
 
-fn load<T: DeserializeOwned>(kind: Kind, name_or_path: &str, overrides: &[Override]) -> Result<T> {
+fn load<T: DeserializeOwned>(
+    kind: Kind,
+    name_or_path: &str,
+    overrides: &[Override],
+) -> Result<(T, String)> {
     let (origin, text) = read_source(kind, name_or_path)?;
     let mut value: toml::Table =
         toml::from_str(&text).map_err(|e| anyhow!("{}", located(&origin, &text, &e)))?;
@@ -171,8 +171,9 @@ fn load<T: DeserializeOwned>(kind: Kind, name_or_path: &str, overrides: &[Overri
         T::deserialize(toml::Value::Table(value.clone()))
             .map_err(|e| anyhow!("--set {}={}: {}", o.key, o.raw, one_line(e.message())))?;
     }
-    T::deserialize(toml::Value::Table(value))
-        .map_err(|e| anyhow!("{origin}: {}", one_line(e.message())))
+    let preset = T::deserialize(toml::Value::Table(value))
+        .map_err(|e| anyhow!("{origin}: {}", one_line(e.message())))?;
+    Ok((preset, origin))
 }
 
 /// Put `o` into the table at its dotted path, creating intermediate tables.
