@@ -4,10 +4,11 @@
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use gpt4calc::dtype::Dtype;
+use gpt4calc::fields::SortKey;
 use gpt4calc::perf::{Config, Context, DEFAULT_PREFILL_CHUNK_TOKENS, estimate};
 use gpt4calc::presets::{load_gpu, load_model};
-use gpt4calc::report::row::Field;
-use gpt4calc::sweep::{self, Axes, Plan, SortKey};
+use gpt4calc::report::row::Named;
+use gpt4calc::sweep::{self, Axes, Plan};
 use std::hint::black_box;
 
 fn context() -> Context {
@@ -57,12 +58,11 @@ fn bench(c: &mut Criterion) {
     let axes = axes_60k();
     assert_eq!(axes.len(), 60_000);
     let plan = Plan {
-        sort: "usd_per_1m_output_tokens".parse::<SortKey>().unwrap(),
+        sort: SortKey::parse::<Named>("usd_per_1m_output_tokens").unwrap(),
         top: Some(20),
         include_unfit: false,
         require: vec![],
     };
-    let _ = Field::parse("tpot_s").unwrap();
     g.throughput(Throughput::Elements(axes.len()));
     g.sample_size(20);
     g.bench_function("sweep_gpt4_8k_60k_top20", |b| {

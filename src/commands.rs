@@ -5,13 +5,15 @@ use crate::axis::{parse_dtype_axis, parse_u64_axis};
 use crate::cli::{EstimateArgs, PresetsCommand, Selection, ShowArgs, ShowFormat, SweepArgs};
 use crate::dtype::Dtype;
 use crate::exit_code::{NO_FEASIBLE, OK};
+use crate::fields::SortKey;
 use crate::hardware::GpuPreset;
 use crate::model::{ModelCounts, ModelPreset};
 use crate::perf::{Config, Context, Reject, estimate as evaluate};
 use crate::presets::{self, Kind};
+use crate::report::row::Named;
 use crate::report::{self, Format, explain::explain, row::Row};
 use crate::require::Require;
-use crate::sweep::{self, Axes, Plan, SortKey};
+use crate::sweep::{self, Axes, Plan};
 use anyhow::{Result, anyhow, bail};
 use serde::Serialize;
 use std::io::{BufWriter, Write};
@@ -30,11 +32,8 @@ fn load(sel: &Selection) -> Result<Loaded> {
     Ok(Loaded { model, gpu, ctx })
 }
 
-fn parse_requires(texts: &[String]) -> Result<Vec<Require>> {
-    texts
-        .iter()
-        .map(|t| t.parse::<Require>().map_err(|e| anyhow!(e)))
-        .collect()
+fn parse_requires<R: crate::fields::Record>(texts: &[String]) -> Result<Vec<Require>> {
+    Require::parse_all::<R>(texts).map_err(|e| anyhow!(e))
 }
 
 #[derive(Serialize)]
@@ -87,7 +86,7 @@ pub fn sweep(a: SweepArgs) -> Result<u8> {
             None => Vec::new(),
         },
     };
-    let sort: SortKey = a.sort.parse().map_err(|e: String| anyhow!(e))?;
+    let sort = SortKey::parse::<Named>(&a.sort).map_err(|e| anyhow!(e))?;
     let top = match (a.top, a.output.format) {
         (Some(n), _) => Some(usize::try_from(n).unwrap_or(usize::MAX)),
         (None, Format::Table | Format::Markdown) => Some(20),
@@ -97,7 +96,7 @@ pub fn sweep(a: SweepArgs) -> Result<u8> {
         sort,
         top,
         include_unfit: a.all,
-        require: parse_requires(&a.output.require)?,
+        require: parse_requires::<Named>(&a.output.require)?,
     };
     let total = axes.len();
     let bar = crate::progress::bar(total);
@@ -210,7 +209,7 @@ pub fn estimate(a: EstimateArgs) -> Result<u8> {
         }
         Ok(()) => {}
     }
-    let requires = parse_requires(&a.output.require)?;
+    let requires = parse_requires::<Named>(&a.output.require)?;
     let e = evaluate(&l.ctx, &c);
     let (m, g) = (l.model.name.as_str(), l.gpu.name.as_str());
     let rows = vec![Row::new(m, g, &e)];
@@ -244,10 +243,15 @@ pub fn estimate(a: EstimateArgs) -> Result<u8> {
         eprintln!("this configuration does not fit in memory (exit code 3)");
         return Ok(NO_FEASIBLE);
     }
-    if !requires.iter().all(|r| r.accepts(&e, m, g)) {
+    let named = Named {
+        est: &e,
+        model: m,
+        gpu: g,
+    };
+    if !requires.iter().all(|r| r.accepts(&named)) {
         let failed: Vec<&str> = requires
             .iter()
-            .filter(|r| !r.accepts(&e, m, g))
+            .filter(|r| !r.accepts(&named))
             .map(Require::text)
             .collect();
         eprintln!(

@@ -12,6 +12,7 @@ pub mod cli;
 pub mod commands;
 pub mod dtype;
 pub mod exit_code;
+pub mod fields;
 pub mod hardware;
 pub mod model;
 pub mod perf;

@@ -1,8 +1,7 @@
 //! `--require EXPR` filters: `FIELD OP VALUE` with OP one of `>= <= > < == !=`, e.g.
 //! `output_tokens_per_s_per_user>=33.3`, `fits==true`, `decode_bound!=compute`.
 
-use crate::perf::Estimate;
-use crate::report::row::{Field, Value};
+use crate::fields::{Field, Kind, Record, Value};
 
 /// A parsed requirement.
 #[derive(Clone, Debug)]
@@ -30,9 +29,9 @@ enum Literal {
     Str(String),
 }
 
-impl std::str::FromStr for Require {
-    type Err = String;
-    fn from_str(text: &str) -> Result<Self, String> {
+impl Require {
+    /// Parse an expression over the fields of record type `R`.
+    pub fn parse<R: Record>(text: &str) -> Result<Self, String> {
         const OPS: [(&str, Op); 7] = [
             (">=", Op::Ge),
             ("<=", Op::Le),
@@ -53,15 +52,21 @@ impl std::str::FromStr for Require {
             })?;
         let name = text[..pos].trim();
         let raw = text[pos + sym.len()..].trim();
-        let field = Field::parse(name).map_err(|e| format!("--require `{text}`: {e}"))?;
+        let field = Field::parse::<R>(name).map_err(|e| format!("--require `{text}`: {e}"))?;
         let value = match field.kind() {
-            Value::Num(_) => Literal::Num(raw.parse::<f64>().ok().filter(|v| !v.is_nan()).ok_or_else(|| {
-                format!("--require `{text}`: `{raw}` is not a number (field `{name}` is numeric)")
+            Kind::Num => Literal::Num(raw.parse::<f64>().ok().filter(|v| !v.is_nan()).ok_or_else(
+                || {
+                    format!(
+                        "--require `{text}`: `{raw}` is not a number (field `{name}` is numeric)"
+                    )
+                },
+            )?),
+            Kind::Bool => Literal::Bool(raw.parse::<bool>().map_err(|_| {
+                format!(
+                    "--require `{text}`: `{raw}` is not true or false (field `{name}` is a boolean)"
+                )
             })?),
-            Value::Bool(_) => Literal::Bool(raw.parse::<bool>().map_err(|_| {
-                format!("--require `{text}`: `{raw}` is not true or false (field `{name}` is a boolean)")
-            })?),
-            Value::Str(_) => Literal::Str(raw.trim_matches(|c| c == '"' || c == '\'').to_string()),
+            Kind::Str => Literal::Str(raw.trim_matches(|c| c == '"' || c == '\'').to_string()),
         };
         if matches!(value, Literal::Bool(_) | Literal::Str(_)) && !matches!(op, Op::Eq | Op::Ne) {
             return Err(format!(
@@ -75,12 +80,15 @@ impl std::str::FromStr for Require {
             text: text.to_string(),
         })
     }
-}
 
-impl Require {
-    /// Whether an estimate satisfies the requirement.
-    pub fn accepts(&self, e: &Estimate, model: &str, gpu: &str) -> bool {
-        let ord = match (self.field.get(e, model, gpu), &self.value) {
+    /// Parse several.
+    pub fn parse_all<R: Record>(texts: &[String]) -> Result<Vec<Self>, String> {
+        texts.iter().map(|t| Self::parse::<R>(t)).collect()
+    }
+
+    /// Whether a row satisfies the requirement.
+    pub fn accepts<R: Record>(&self, r: &R) -> bool {
+        let ord = match (self.field.get(r), &self.value) {
             (Value::Num(a), Literal::Num(b)) => a.partial_cmp(b),
             (Value::Bool(a), Literal::Bool(b)) => Some(a.cmp(b)),
             (Value::Str(a), Literal::Str(b)) => Some(a.cmp(b.as_str())),

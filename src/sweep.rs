@@ -2,8 +2,9 @@
 //! `--require`) and kept in a bounded best-N heap, so memory stays flat however large the sweep.
 
 use crate::dtype::Dtype;
+use crate::fields::SortKey;
 use crate::perf::{Config, Context, Estimate, Reject, estimate};
-use crate::report::row::{Field, Value};
+use crate::report::row::Named;
 use crate::require::Require;
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BinaryHeap};
@@ -88,40 +89,6 @@ impl Axes {
                 }
             }
         }
-    }
-}
-
-/// How to rank rows.
-#[derive(Clone, Copy, Debug)]
-pub struct SortKey {
-    /// The field.
-    pub field: Field,
-    /// Largest first.
-    pub descending: bool,
-}
-
-impl std::str::FromStr for SortKey {
-    type Err = String;
-    /// `FIELD`, `FIELD:asc` or `FIELD:desc`; without a direction, throughput and utilisation
-    /// fields sort largest first and everything else smallest first.
-    fn from_str(s: &str) -> Result<Self, String> {
-        let (name, dir) = match s.rsplit_once(':') {
-            Some((n, d)) => (n, Some(d)),
-            None => (s, None),
-        };
-        let field = Field::parse(name.trim()).map_err(|e| format!("--sort `{s}`: {e}"))?;
-        if matches!(field.kind(), Value::Str(_)) {
-            return Err(format!(
-                "--sort `{s}`: `{name}` is text; sort by a numeric field"
-            ));
-        }
-        let descending = match dir {
-            None => field.higher_is_better(),
-            Some("asc") => false,
-            Some("desc") => true,
-            Some(d) => return Err(format!("--sort `{s}`: direction `{d}` must be asc or desc")),
-        };
-        Ok(SortKey { field, descending })
     }
 }
 
@@ -210,24 +177,16 @@ pub fn run(
         let e = estimate(ctx, &c);
         summary.evaluated += 1;
         summary.fit += u64::from(e.fits);
-        if !(e.fits || plan.include_unfit)
-            || !plan.require.iter().all(|r| r.accepts(&e, names.0, names.1))
-        {
+        let named = Named {
+            est: &e,
+            model: names.0,
+            gpu: names.1,
+        };
+        if !(e.fits || plan.include_unfit) || !plan.require.iter().all(|r| r.accepts(&named)) {
             return;
         }
         summary.passed += 1;
-        let raw = match plan.sort.field.get(&e, names.0, names.1) {
-            Value::Num(v) => v,
-            Value::Bool(b) => f64::from(u8::from(b)),
-            Value::Str(_) => 0.0,
-        };
-        let key = if raw.is_nan() {
-            f64::INFINITY
-        } else if plan.sort.descending {
-            -raw
-        } else {
-            raw
-        };
+        let key = plan.sort.key(&named);
         let item = Ranked { key, seq, est: e };
         match plan.top {
             Some(n) if heap.len() >= n => {

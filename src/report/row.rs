@@ -1,6 +1,7 @@
 //! The inference row: the contract's field names in the contract's order, SI units, and access to
 //! any field by name (for `--sort` and `--require`).
 
+use crate::fields::{Kind, Record, Value};
 use crate::perf::Estimate;
 use serde::Serialize;
 
@@ -110,54 +111,26 @@ pub const FIELDS: [&str; 29] = [
     "usd_per_1m_input_tokens",
 ];
 
-/// A field's value, for comparisons.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Value<'a> {
-    /// Numbers (and integers).
-    Num(f64),
-    /// Booleans.
-    Bool(bool),
-    /// Strings.
-    Str(&'a str),
+/// An estimate with the names a row carries: the record `--sort` and `--require` read.
+#[derive(Clone, Copy, Debug)]
+pub struct Named<'a> {
+    /// The estimate.
+    pub est: &'a Estimate,
+    /// Model preset name.
+    pub model: &'a str,
+    /// GPU preset name.
+    pub gpu: &'a str,
 }
 
-/// A row field resolved from its name once, then read from many estimates.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Field(usize);
+impl Record for Named<'_> {
+    const FIELDS: &'static [&'static str] = &FIELDS;
 
-impl Field {
-    /// Resolve a field name; the error lists the valid names.
-    pub fn parse(name: &str) -> Result<Field, String> {
-        FIELDS
-            .iter()
-            .position(|f| *f == name)
-            .map(Field)
-            .ok_or_else(|| {
-                let near = crate::presets::nearest(name, &FIELDS);
-                let hint = if near.is_empty() {
-                    String::new()
-                } else {
-                    format!("did you mean {}? ", near.join(" or "))
-                };
-                format!(
-                    "unknown field `{name}`: {hint}fields: {}",
-                    FIELDS.join(", ")
-                )
-            })
-    }
-
-    /// The field's name.
-    pub fn name(self) -> &'static str {
-        FIELDS[self.0]
-    }
-
-    /// Read the field from an estimate (model and GPU names are not stored in estimates).
-    pub fn get<'a>(self, e: &Estimate, model: &'a str, gpu: &'a str) -> Value<'a> {
-        let c = &e.config;
+    fn value(&self, index: usize) -> Value<'_> {
+        let (e, c) = (self.est, &self.est.config);
         let n = |x: u64| Value::Num(x as f64);
-        match self.0 {
-            0 => Value::Str(model),
-            1 => Value::Str(gpu),
+        match index {
+            0 => Value::Str(self.model),
+            1 => Value::Str(self.gpu),
             2 => n(c.gpus()),
             3 => n(c.tp),
             4 => n(c.pp),
@@ -188,26 +161,16 @@ impl Field {
         }
     }
 
-    /// The field's type, as a placeholder value of that type.
-    pub fn kind(self) -> Value<'static> {
-        match self.0 {
-            0 | 1 | 9 | 10 | 24 => Value::Str(""),
-            11 => Value::Bool(false),
-            _ => Value::Num(0.0),
+    fn kind(index: usize) -> Kind {
+        match index {
+            0 | 1 | 9 | 10 | 24 => Kind::Str,
+            11 => Kind::Bool,
+            _ => Kind::Num,
         }
     }
 
-    /// Whether bigger is better for this field (throughput, utilisation, fitting).
-    pub fn higher_is_better(self) -> bool {
-        matches!(
-            self.name(),
-            "fits"
-                | "output_tokens_per_s"
-                | "output_tokens_per_s_per_gpu"
-                | "output_tokens_per_s_per_user"
-                | "mfu"
-                | "mbu"
-        )
+    fn higher_is_better(index: usize) -> bool {
+        matches!(index, 11 | 19 | 20 | 21 | 22 | 23)
     }
 }
 
