@@ -30,6 +30,8 @@ pub enum Command {
     Sweep(SweepArgs),
     /// Evaluate one inference configuration (`--explain` shows where time and memory go).
     Estimate(EstimateArgs),
+    /// Plan a training run: FLOPs, memory per GPU, step time, MFU, days, GPU-hours and cost.
+    Train(TrainArgs),
     /// List or show the built-in model and GPU presets.
     #[command(subcommand)]
     Presets(PresetsCommand),
@@ -52,6 +54,11 @@ pub struct Selection {
     /// Override any preset field, e.g. model.experts=32 or gpu.price.usd_per_gpu_hour=1 (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<Override>,
+}
+
+/// Inference options shared by sweep and estimate.
+#[derive(Debug, Args)]
+pub struct Serving {
     /// Prompt tokens processed per prefill chunk.
     #[arg(long, default_value_t = crate::perf::DEFAULT_PREFILL_CHUNK_TOKENS, value_name = "TOKENS",
           value_parser = clap::value_parser!(u64).range(1..))]
@@ -75,6 +82,9 @@ pub struct SweepArgs {
     /// Model, GPU and overrides.
     #[command(flatten)]
     pub selection: Selection,
+    /// Serving options.
+    #[command(flatten)]
+    pub serving: Serving,
     /// Tensor-parallel degrees.
     #[arg(long, default_value = "1,2,4,8", value_name = "AXIS")]
     pub tp: String,
@@ -119,6 +129,9 @@ pub struct EstimateArgs {
     /// Model, GPU and overrides.
     #[command(flatten)]
     pub selection: Selection,
+    /// Serving options.
+    #[command(flatten)]
+    pub serving: Serving,
     /// Tensor-parallel degree.
     #[arg(long, default_value_t = 1)]
     pub tp: u64,
@@ -149,6 +162,86 @@ pub struct EstimateArgs {
     /// Explain where the time, bytes, FLOPs and memory go.
     #[arg(long)]
     pub explain: bool,
+}
+
+/// `train` flags. Axes (tp, pp, ep, micro-batch, zero, recompute) take lists; dp = gpus / (tp·pp).
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Model, GPU and overrides.
+    #[command(flatten)]
+    pub selection: Selection,
+    /// GPUs in the job.
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..))]
+    pub gpus: u64,
+    /// Tensor-parallel degrees.
+    #[arg(long, default_value = "1,2,4,8", value_name = "AXIS")]
+    pub tp: String,
+    /// Pipeline-parallel degrees.
+    #[arg(long, default_value = "1,2,4,8,16", value_name = "AXIS")]
+    pub pp: String,
+    /// Expert-parallel degrees (carved out of the data-parallel ranks).
+    #[arg(long, default_value = "1", value_name = "AXIS")]
+    pub ep: String,
+    /// Sequences per micro-batch.
+    #[arg(long, default_value = "1", value_name = "AXIS")]
+    pub micro_batch: String,
+    /// ZeRO stages (0-3).
+    #[arg(long, default_value = "1", value_name = "AXIS")]
+    pub zero: String,
+    /// Activation recomputation: none, selective, full (comma list).
+    #[arg(long, default_value = "selective", value_name = "LIST")]
+    pub recompute: String,
+    /// Training tokens (e.g. 13e12).
+    #[arg(long, default_value_t = 1e12)]
+    pub tokens: f64,
+    /// Tokens per optimizer step (e.g. 60e6).
+    #[arg(long, default_value_t = 4_194_304.0)]
+    pub global_batch_tokens: f64,
+    /// Tokens per sequence (default: the model's context, at most 8192).
+    #[arg(long)]
+    pub seq_len: Option<u64>,
+    /// Matmul precision: fp32, bf16, fp16 or fp8.
+    #[arg(long, default_value = "bf16")]
+    pub dtype: crate::dtype::Dtype,
+    /// Model chunks per GPU in the interleaved 1F1B schedule (1 = plain 1F1B).
+    #[arg(long, default_value_t = 1)]
+    pub interleave: u64,
+    /// Fraction of data-parallel gradient traffic hidden behind the backward pass.
+    #[arg(long, default_value_t = 0.0)]
+    pub dp_overlap: f64,
+    /// Attention kernel: flash (fused, causal) or eager (scores materialised, as in Megatron-LM 2021).
+    #[arg(long, value_enum, default_value_t = crate::train::AttentionImpl::Flash)]
+    pub attention: crate::train::AttentionImpl,
+    /// Sequence parallelism: shard norms, dropouts and residuals across the TP group (false = Megatron-LM 2021).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub sequence_parallel: bool,
+    /// Impose this MFU (0-1) instead of modelling the step time.
+    #[arg(long)]
+    pub mfu: Option<f64>,
+    /// Mean time between failures of one GPU, hours (turns on the failure/checkpoint model).
+    #[arg(long, value_name = "HOURS")]
+    pub gpu_mtbf_hours: Option<f64>,
+    /// Seconds between checkpoints (default: Young's optimum).
+    #[arg(long, value_name = "S")]
+    pub checkpoint_interval_s: Option<f64>,
+    /// Seconds one checkpoint stalls training.
+    #[arg(long, default_value_t = 60.0, value_name = "S")]
+    pub checkpoint_write_s: f64,
+    /// Seconds from a failure to training again.
+    #[arg(long, default_value_t = 600.0, value_name = "S")]
+    pub restart_s: f64,
+    /// Output options.
+    #[command(flatten)]
+    pub output: Output,
+    /// Rank by this row field; append :asc or :desc to force a direction.
+    #[arg(long, default_value = "train_days", value_name = "FIELD")]
+    pub sort: String,
+    /// Rows to print (default: 20 for table/markdown, all for json/csv).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub top: Option<u64>,
+    /// Include configurations that do not fit in memory.
+    #[arg(long)]
+    pub all: bool,
 }
 
 /// `presets` subcommands.

@@ -136,3 +136,81 @@ impl SortKey {
         }
     }
 }
+
+/// Conversion of a row field to a [`Value`], for [`record!`](crate::record).
+pub trait AsValue {
+    /// The value.
+    fn as_value(&self) -> Value<'_>;
+    /// The type.
+    const KIND: Kind;
+}
+
+impl AsValue for f64 {
+    fn as_value(&self) -> Value<'_> {
+        Value::Num(*self)
+    }
+    const KIND: Kind = Kind::Num;
+}
+
+impl AsValue for u64 {
+    fn as_value(&self) -> Value<'_> {
+        Value::Num(*self as f64)
+    }
+    const KIND: Kind = Kind::Num;
+}
+
+impl AsValue for bool {
+    fn as_value(&self) -> Value<'_> {
+        Value::Bool(*self)
+    }
+    const KIND: Kind = Kind::Bool;
+}
+
+impl AsValue for String {
+    fn as_value(&self) -> Value<'_> {
+        Value::Str(self)
+    }
+    const KIND: Kind = Kind::Str;
+}
+
+impl AsValue for &'static str {
+    fn as_value(&self) -> Value<'_> {
+        Value::Str(self)
+    }
+    const KIND: Kind = Kind::Str;
+}
+
+/// Declare a flat, serialisable row struct and implement [`Record`] for it from one field list.
+/// Fields named in `higher` sort largest first by default.
+#[macro_export]
+macro_rules! record {
+    ($(#[$meta:meta])* pub struct $name:ident { $($(#[$fmeta:meta])* $field:ident : $ty:ty),* $(,)? }
+     higher: [$($high:ident),* $(,)?]) => {
+        $(#[$meta])*
+        #[derive(Clone, Debug, serde::Serialize)]
+        pub struct $name { $($(#[$fmeta])* pub $field: $ty),* }
+
+        impl $crate::fields::Record for $name {
+            const FIELDS: &'static [&'static str] = &[$(stringify!($field)),*];
+            fn value(&self, index: usize) -> $crate::fields::Value<'_> {
+                let mut i = 0usize;
+                $(
+                    if i == index {
+                        return $crate::fields::AsValue::as_value(&self.$field);
+                    }
+                    i += 1;
+                )*
+                let _ = i;
+                $crate::fields::Value::Num(f64::NAN)
+            }
+            fn kind(index: usize) -> $crate::fields::Kind {
+                let kinds = [$(<$ty as $crate::fields::AsValue>::KIND),*];
+                kinds.get(index).copied().unwrap_or($crate::fields::Kind::Num)
+            }
+            fn higher_is_better(index: usize) -> bool {
+                let high: &[&str] = &[$(stringify!($high)),*];
+                Self::FIELDS.get(index).is_some_and(|f| high.contains(f))
+            }
+        }
+    };
+}

@@ -84,8 +84,11 @@ pub struct Price {
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Efficiency {
-    /// Large-GEMM fraction of dense peak FLOP/s.
+    /// Large-GEMM fraction of dense peak FLOP/s (16-bit and fp32 math).
     pub matmul: f64,
+    /// Large-GEMM fraction of dense peak for 8-bit math (fp8, int8); defaults to `matmul`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub matmul_fp8: Option<f64>,
     /// Fraction of peak HBM bandwidth reached by large streaming reads.
     pub memory: f64,
     /// Collective bus-bandwidth fraction of the scale-up link.
@@ -150,6 +153,10 @@ impl GpuSpec {
         );
         for (name, v) in [
             ("gpu.efficiency.matmul", self.efficiency.matmul),
+            (
+                "gpu.efficiency.matmul_fp8",
+                self.efficiency.matmul_fp8.unwrap_or(self.efficiency.matmul),
+            ),
             ("gpu.efficiency.memory", self.efficiency.memory),
             ("gpu.efficiency.scaleup", self.efficiency.scaleup),
             ("gpu.efficiency.scaleout", self.efficiency.scaleout),
@@ -218,8 +225,10 @@ pub struct Hardware {
     pub mem_bw_bytes_per_s: f64,
     /// Achievable HBM bandwidth, bytes/s.
     pub eff_mem_bw_bytes_per_s: f64,
-    /// Matmul efficiency (fraction of peak).
+    /// Matmul efficiency for 16-bit and fp32 math (fraction of peak).
     pub matmul_efficiency: f64,
+    /// Matmul efficiency for 8-bit math.
+    pub matmul_fp8_efficiency: f64,
     /// GPUs per scale-up domain.
     pub gpus_per_node: u64,
     /// Scale-up link.
@@ -244,6 +253,7 @@ impl Hardware {
             mem_bw_bytes_per_s: bw,
             eff_mem_bw_bytes_per_s: bw * g.efficiency.memory,
             matmul_efficiency: g.efficiency.matmul,
+            matmul_fp8_efficiency: g.efficiency.matmul_fp8.unwrap_or(g.efficiency.matmul),
             gpus_per_node: g.node.gpus_per_node,
             scaleup: Link {
                 bytes_per_s: units::gb_per_s_to_bytes_per_s(g.node.scaleup_gb_s)
@@ -257,6 +267,14 @@ impl Hardware {
             },
             per_layer_s: units::us_to_s(g.overheads.per_layer_us),
             usd_per_gpu_hour: g.price.usd_per_gpu_hour,
+        }
+    }
+
+    /// Matmul efficiency for math in `dtype`.
+    pub fn matmul_efficiency_for(&self, dtype: Dtype) -> f64 {
+        match dtype {
+            Dtype::Fp8 | Dtype::Int8 => self.matmul_fp8_efficiency,
+            _ => self.matmul_efficiency,
         }
     }
 

@@ -22,6 +22,7 @@ pub mod report;
 pub mod require;
 pub mod sweep;
 pub mod testutil;
+pub mod train;
 pub mod units;
 
 use cli::{Cli, Command};
@@ -32,6 +33,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let code = match cli.command {
         Command::Sweep(args) => commands::sweep(args)?,
         Command::Estimate(args) => commands::estimate(args)?,
+        Command::Train(args) => commands::train(args)?,
         Command::Presets(cmd) => commands::presets(cmd)?,
     };
     Ok(ExitCode::from(code))

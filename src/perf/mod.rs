@@ -221,6 +221,17 @@ impl Context {
         Ok(())
     }
 
+    /// The precision matmuls run in for weights in `dtype` and its dense peak FLOP/s, if the GPU
+    /// can run it (§4.2 of docs/methodology.md).
+    pub fn math(&self, dtype: Dtype) -> Option<(Dtype, f64)> {
+        self.math[dtype_index(dtype)]
+    }
+
+    /// Dense peak FLOP/s of 16-bit math (attention scores run in 16 bits).
+    pub fn attn_peak_flops_per_s(&self) -> f64 {
+        self.attn_peak_flops_per_s
+    }
+
     /// Rates for a configuration (assumes `check` passed).
     pub fn rates(&self, c: &Config) -> Rates {
         let (math_dtype, peak) = self.math[dtype_index(c.dtype)].unwrap_or((Dtype::Bf16, f64::NAN));
@@ -237,7 +248,7 @@ impl Context {
             kv_bytes_per_token_per_layer_per_gpu: kv_elems * c.kv_dtype.bytes(),
             math_dtype,
             peak_flops_per_s: peak,
-            matmul_flops_per_s: peak * self.hw.matmul_efficiency,
+            matmul_flops_per_s: peak * self.hw.matmul_efficiency_for(math_dtype),
             attn_flops_per_s: self.attn_peak_flops_per_s * self.hw.matmul_efficiency,
             mem_bytes_per_s: self.hw.eff_mem_bw_bytes_per_s,
         }

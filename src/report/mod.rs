@@ -3,6 +3,7 @@
 
 pub mod explain;
 pub mod row;
+pub mod train_row;
 
 use crate::units;
 use anyhow::Result;
@@ -27,7 +28,7 @@ pub enum Format {
 /// The JSON schema version of every JSON document this tool prints.
 pub const SCHEMA_VERSION: u32 = 1;
 
-/// Write rows in `format`. `inputs` and `summary` go into the JSON document only.
+/// Write inference rows in `format`. `inputs` and `summary` go into the JSON document only.
 pub fn render<I: Serialize, S: Serialize>(
     format: Format,
     rows: &[Row],
@@ -35,14 +36,28 @@ pub fn render<I: Serialize, S: Serialize>(
     summary: &S,
     out: &mut dyn Write,
 ) -> Result<()> {
+    render_with(format, rows, &FIELDS, human_table, inputs, summary, out)
+}
+
+/// Write any rows in `format`: JSON and CSV from the rows' serialisation in `fields` order, the
+/// table and Markdown from `table(rows, markdown)`.
+pub fn render_with<R: Serialize, I: Serialize, S: Serialize>(
+    format: Format,
+    rows: &[R],
+    fields: &[&str],
+    table: impl Fn(&[R], bool) -> String,
+    inputs: &I,
+    summary: &S,
+    out: &mut dyn Write,
+) -> Result<()> {
     match format {
         Format::Json => {
             #[derive(Serialize)]
-            struct Doc<'a, I, S> {
+            struct Doc<'a, R, I, S> {
                 schema_version: u32,
                 inputs: &'a I,
                 summary: &'a S,
-                results: &'a [Row],
+                results: &'a [R],
             }
             let doc = Doc {
                 schema_version: SCHEMA_VERSION,
@@ -53,19 +68,19 @@ pub fn render<I: Serialize, S: Serialize>(
             serde_json::to_writer_pretty(&mut *out, &doc)?;
             writeln!(out)?;
         }
-        Format::Csv => write_csv(rows, out)?,
-        Format::Table => writeln!(out, "{}", human_table(rows, false))?,
-        Format::Markdown => writeln!(out, "{}", human_table(rows, true))?,
+        Format::Csv => write_csv(rows, fields, out)?,
+        Format::Table => writeln!(out, "{}", table(rows, false))?,
+        Format::Markdown => writeln!(out, "{}", table(rows, true))?,
     }
     Ok(())
 }
 
-fn write_csv(rows: &[Row], out: &mut dyn Write) -> Result<()> {
-    writeln!(out, "{}", FIELDS.join(","))?;
+fn write_csv<R: Serialize>(rows: &[R], fields: &[&str], out: &mut dyn Write) -> Result<()> {
+    writeln!(out, "{}", fields.join(","))?;
     for r in rows {
         let v = serde_json::to_value(r)?;
         let obj = v.as_object().expect("a row serialises to an object");
-        let cells: Vec<String> = FIELDS
+        let cells: Vec<String> = fields
             .iter()
             .map(|f| match &obj[*f] {
                 serde_json::Value::String(s) if s.contains([',', '"', '\n']) => {
@@ -78,6 +93,33 @@ fn write_csv(rows: &[Row], out: &mut dyn Write) -> Result<()> {
         writeln!(out, "{}", cells.join(","))?;
     }
     Ok(())
+}
+
+/// A comfy-table in the house style (borders only, or Markdown), headers given.
+pub fn new_table(header: &[&str], markdown: bool) -> Table {
+    let mut t = Table::new();
+    if markdown {
+        t.load_preset(presets::ASCII_MARKDOWN);
+        t.set_header(header.iter().map(|h| h.replace('\n', " ")));
+    } else {
+        t.load_preset(presets::UTF8_BORDERS_ONLY);
+        t.set_header(header.to_vec());
+    }
+    t.set_content_arrangement(ContentArrangement::Disabled);
+    t
+}
+
+/// Right-align every column but the `left` ones.
+pub fn align(t: &mut Table, columns: usize, left: &[usize]) {
+    for i in 0..columns {
+        if let Some(col) = t.column_mut(i) {
+            col.set_cell_alignment(if left.contains(&i) {
+                CellAlignment::Left
+            } else {
+                CellAlignment::Right
+            });
+        }
+    }
 }
 
 /// A number with about three significant digits, for people.
@@ -118,15 +160,7 @@ fn human_table(rows: &[Row], markdown: bool) -> String {
     if any_unfit {
         header.push("fits");
     }
-    let mut t = Table::new();
-    if markdown {
-        t.load_preset(presets::ASCII_MARKDOWN);
-        t.set_header(header.iter().map(|h| h.replace('\n', " ")));
-    } else {
-        t.load_preset(presets::UTF8_BORDERS_ONLY);
-        t.set_header(header.clone());
-    }
-    t.set_content_arrangement(ContentArrangement::Disabled);
+    let mut t = new_table(&header, markdown);
     for r in rows {
         let mut cells = vec![
             format!("{}×{}×{}", r.tp, r.pp, r.ep),

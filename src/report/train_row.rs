@@ -1,0 +1,239 @@
+//! The training row (contract field names and order, then the time and memory breakdown), its
+//! table, and the explanation printed for a single configuration.
+
+use super::{align, human, new_table};
+use crate::train::TrainEstimate;
+use crate::units::{bytes_to_gib, s_to_ms};
+use std::fmt::Write;
+
+crate::record! {
+    /// One training row (`train`), serialised as-is to JSON and CSV.
+    #[allow(missing_docs)] // the field names are the contract (docs/usage.md)
+    pub struct TrainRow {
+        model: String,
+        gpu: String,
+        gpus: u64,
+        tp: u64,
+        pp: u64,
+        dp: u64,
+        ep: u64,
+        micro_batch: u64,
+        global_batch_tokens: f64,
+        seq_len: u64,
+        dtype: &'static str,
+        zero_stage: u64,
+        recompute: &'static str,
+        fits: bool,
+        mem_bytes_per_gpu: f64,
+        total_flops: f64,
+        step_time_s: f64,
+        tokens_per_s: f64,
+        tflops_per_gpu: f64,
+        mfu: f64,
+        hw_tflops_per_gpu: f64,
+        hfu: f64,
+        bubble_fraction: f64,
+        train_days: f64,
+        gpu_hours: f64,
+        cost_usd: f64,
+        micro_batches: f64,
+        attention_flops: f64,
+        compute_s: f64,
+        bubble_s: f64,
+        tp_comm_s: f64,
+        pp_comm_s: f64,
+        dp_comm_s: f64,
+        ep_comm_s: f64,
+        optimizer_s: f64,
+        goodput: f64,
+        weights_bytes_per_gpu: f64,
+        grads_bytes_per_gpu: f64,
+        optimizer_bytes_per_gpu: f64,
+        activation_bytes_per_gpu: f64,
+    }
+    higher: [fits, tokens_per_s, tflops_per_gpu, mfu, hw_tflops_per_gpu, hfu, goodput]
+}
+
+impl TrainRow {
+    /// A row for `model` on `gpu`.
+    pub fn new(model: &str, gpu: &str, e: &TrainEstimate) -> Self {
+        let c = &e.config;
+        let (s, m) = (&e.step, &e.memory);
+        TrainRow {
+            model: model.to_string(),
+            gpu: gpu.to_string(),
+            gpus: c.used_gpus(),
+            tp: c.tp,
+            pp: c.pp,
+            dp: c.dp(),
+            ep: c.ep,
+            micro_batch: c.micro_batch,
+            global_batch_tokens: c.global_batch_tokens,
+            seq_len: c.seq_len,
+            dtype: c.dtype.name(),
+            zero_stage: u64::from(c.zero),
+            recompute: c.recompute.name(),
+            fits: e.fits,
+            mem_bytes_per_gpu: m.total_bytes(),
+            total_flops: e.total_flops,
+            step_time_s: e.step_time_s,
+            tokens_per_s: e.tokens_per_s,
+            tflops_per_gpu: e.tflops_per_gpu,
+            mfu: e.mfu,
+            hw_tflops_per_gpu: e.hw_tflops_per_gpu,
+            hfu: e.hfu,
+            bubble_fraction: e.bubble_fraction,
+            train_days: e.train_days,
+            gpu_hours: e.gpu_hours,
+            cost_usd: e.cost_usd,
+            micro_batches: e.micro_batches,
+            attention_flops: e.attention_flops,
+            compute_s: s.compute_s,
+            bubble_s: s.bubble_s,
+            tp_comm_s: s.tp_comm_s,
+            pp_comm_s: s.pp_comm_s,
+            dp_comm_s: s.dp_comm_s,
+            ep_comm_s: s.ep_comm_s,
+            optimizer_s: s.optimizer_s,
+            goodput: e.goodput,
+            weights_bytes_per_gpu: m.weights_bytes,
+            grads_bytes_per_gpu: m.grads_bytes,
+            optimizer_bytes_per_gpu: m.optimizer_bytes,
+            activation_bytes_per_gpu: m.activation_bytes,
+        }
+    }
+}
+
+/// The training table.
+pub fn table(rows: &[TrainRow], markdown: bool) -> String {
+    let any_unfit = rows.iter().any(|r| !r.fits);
+    let mut header = vec![
+        "tp×pp×dp",
+        "ep",
+        "mb",
+        "zero",
+        "recompute",
+        "mem/GPU\n[GiB]",
+        "step\n[s]",
+        "MFU\n[%]",
+        "HFU\n[%]",
+        "bubble\n[%]",
+        "comm\n[%]",
+        "days",
+        "GPU-hours\n[M]",
+        "cost\n[$M]",
+    ];
+    if any_unfit {
+        header.push("fits");
+    }
+    let mut t = new_table(&header, markdown);
+    for r in rows {
+        let comm = r.tp_comm_s + r.pp_comm_s + r.dp_comm_s + r.ep_comm_s;
+        let mut cells = vec![
+            format!("{}×{}×{}", r.tp, r.pp, r.dp),
+            r.ep.to_string(),
+            r.micro_batch.to_string(),
+            r.zero_stage.to_string(),
+            r.recompute.to_string(),
+            human(bytes_to_gib(r.mem_bytes_per_gpu)),
+            human(r.step_time_s),
+            human(100.0 * r.mfu),
+            human(100.0 * r.hfu),
+            human(100.0 * r.bubble_fraction),
+            human(100.0 * comm / r.step_time_s),
+            human(r.train_days),
+            human(r.gpu_hours / 1e6),
+            human(r.cost_usd / 1e6),
+        ];
+        if any_unfit {
+            cells.push(if r.fits { "yes".into() } else { "NO".into() });
+        }
+        t.add_row(cells);
+    }
+    align(&mut t, header.len(), &[4]);
+    t.to_string()
+}
+
+/// Where one configuration's step time and memory go.
+pub fn explain(r: &TrainRow, usable_hbm_bytes: f64) -> String {
+    let mut o = String::new();
+    let st = r.step_time_s;
+    let pct = |x: f64| human(100.0 * x / st);
+    let _ = writeln!(
+        o,
+        "{} on {} × {}: tp {} × pp {} × dp {}, ep {}, micro-batch {} × {} tokens, {} micro-batches per step, ZeRO-{}, {} recomputation, {}",
+        r.model,
+        r.gpus,
+        r.gpu,
+        r.tp,
+        r.pp,
+        r.dp,
+        r.ep,
+        r.micro_batch,
+        r.seq_len,
+        r.micro_batches,
+        r.zero_stage,
+        r.recompute,
+        r.dtype
+    );
+    let _ = writeln!(
+        o,
+        "\nStep time {} s ({} tokens):",
+        human(st),
+        human(r.global_batch_tokens)
+    );
+    for (name, v) in [
+        (
+            "compute (matmuls, attention, elementwise, recompute)",
+            r.compute_s,
+        ),
+        ("pipeline bubble", r.bubble_s),
+        ("tensor-parallel collectives", r.tp_comm_s),
+        ("pipeline sends", r.pp_comm_s),
+        ("data-parallel sync, exposed", r.dp_comm_s),
+        ("expert-parallel all-to-all", r.ep_comm_s),
+        ("optimizer update", r.optimizer_s),
+    ] {
+        let _ = writeln!(
+            o,
+            "  {name:<54} {:>10} ms  {:>6}%",
+            human(s_to_ms(v)),
+            pct(v)
+        );
+    }
+    let _ = writeln!(
+        o,
+        "  bubble fraction (p−1)/(v·m+p−1) = {}%; MFU {}% ({} TFLOP/s per GPU), HFU {}% ({} TFLOP/s)",
+        human(100.0 * r.bubble_fraction),
+        human(100.0 * r.mfu),
+        human(r.tflops_per_gpu),
+        human(100.0 * r.hfu),
+        human(r.hw_tflops_per_gpu)
+    );
+    let _ = writeln!(
+        o,
+        "\nMemory on the heaviest GPU (GiB): weights {} + gradients {} + optimizer {} + activations {} + runtime = {} of {} → {}",
+        human(bytes_to_gib(r.weights_bytes_per_gpu)),
+        human(bytes_to_gib(r.grads_bytes_per_gpu)),
+        human(bytes_to_gib(r.optimizer_bytes_per_gpu)),
+        human(bytes_to_gib(r.activation_bytes_per_gpu)),
+        human(bytes_to_gib(r.mem_bytes_per_gpu)),
+        human(bytes_to_gib(usable_hbm_bytes)),
+        if r.fits { "fits" } else { "DOES NOT FIT" }
+    );
+    let _ = writeln!(
+        o,
+        "\nRun: {} FLOP (6·N·D) + {} FLOP of attention → {} days{}, {} M GPU-hours, ${} M",
+        human(r.total_flops / 1e24) + "e24",
+        human(r.attention_flops / 1e24) + "e24",
+        human(r.train_days),
+        if r.goodput < 1.0 {
+            format!(" at {}% goodput", human(100.0 * r.goodput))
+        } else {
+            String::new()
+        },
+        human(r.gpu_hours / 1e6),
+        human(r.cost_usd / 1e6)
+    );
+    o
+}

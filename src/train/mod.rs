@@ -1,0 +1,323 @@
+//! The training model as pure functions (docs/methodology.md §13–§17): FLOPs (6·N·D, plus
+//! attention and recomputation as hardware FLOPs), memory per GPU under ZeRO and activation
+//! recomputation, step time from compute, the pipeline bubble and the TP, PP, DP and EP
+//! communication, and the wall-clock days a run takes with failures and checkpoints.
+
+pub mod goodput;
+pub mod memory;
+pub mod step;
+
+use crate::dtype::Dtype;
+use crate::perf::Context;
+use crate::units;
+pub use goodput::Reliability;
+pub use memory::TrainMemory;
+pub use step::StepTime;
+
+/// Activation recomputation (Korthikanti et al. 2022).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, clap::ValueEnum)]
+pub enum Recompute {
+    /// Keep every activation (attention scores materialised).
+    None,
+    /// Recompute the attention core (FlashAttention behaves the same way).
+    Selective,
+    /// Keep only each layer's input; recompute the whole forward pass in the backward pass.
+    Full,
+}
+
+impl Recompute {
+    /// Name as printed.
+    pub fn name(self) -> &'static str {
+        match self {
+            Recompute::None => "none",
+            Recompute::Selective => "selective",
+            Recompute::Full => "full",
+        }
+    }
+}
+
+/// How attention is computed in training.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum AttentionImpl {
+    /// Fused, tiled, causal (FlashAttention, Dao et al. 2022): scores never reach HBM and the
+    /// masked half is skipped.
+    Flash,
+    /// Unfused (Megatron-LM 2021): the full s×s scores are computed, written, soft-maxed and
+    /// dropped out in HBM.
+    Eager,
+}
+
+/// One training configuration.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TrainConfig {
+    /// GPUs in the job.
+    pub gpus: u64,
+    /// Tensor-parallel degree (with sequence parallelism).
+    pub tp: u64,
+    /// Pipeline-parallel degree.
+    pub pp: u64,
+    /// Expert-parallel degree, carved out of the data-parallel (and, past dp, the TP) ranks.
+    pub ep: u64,
+    /// Sequences per micro-batch.
+    pub micro_batch: u64,
+    /// Tokens per optimizer step.
+    pub global_batch_tokens: f64,
+    /// Tokens per sequence.
+    pub seq_len: u64,
+    /// ZeRO stage 0–3.
+    pub zero: u8,
+    /// Activation recomputation.
+    pub recompute: Recompute,
+    /// Matmul precision (mixed precision: bf16 weights and grads, fp32 optimizer states).
+    pub dtype: Dtype,
+    /// Tokens in the whole run.
+    pub tokens: f64,
+    /// Model chunks per GPU in the interleaved 1F1B schedule (1 = plain 1F1B).
+    pub interleave: u64,
+    /// Fraction of the data-parallel gradient traffic hidden behind the backward pass.
+    pub dp_overlap: f64,
+    /// Attention kernel.
+    pub attention: AttentionImpl,
+    /// Sequence parallelism (Korthikanti et al. 2022): norms, dropouts and residuals sharded
+    /// across the TP group instead of replicated.
+    pub sequence_parallel: bool,
+    /// Impose this MFU instead of modelling the step time.
+    pub mfu: Option<f64>,
+    /// Failures, checkpoints and restarts (None = a run that never fails).
+    pub reliability: Option<Reliability>,
+}
+
+impl TrainConfig {
+    /// Data-parallel degree: ⌊gpus / (tp · pp)⌋.
+    pub fn dp(&self) -> u64 {
+        self.gpus / (self.tp * self.pp).max(1)
+    }
+    /// GPUs that train: dp · tp · pp (the rest of `gpus`, if any, idle).
+    pub fn used_gpus(&self) -> u64 {
+        self.dp() * self.tp * self.pp
+    }
+    /// GPUs sharing one expert shard's parameters: tp · min(ep, dp).
+    pub fn expert_shards(&self) -> u64 {
+        self.tp * self.ep.min(self.dp())
+    }
+}
+
+/// The result of one training configuration.
+#[derive(Clone, Copy, Debug)]
+pub struct TrainEstimate {
+    /// The configuration.
+    pub config: TrainConfig,
+    /// Micro-batches per step per pipeline.
+    pub micro_batches: f64,
+    /// Memory on the heaviest GPU.
+    pub memory: TrainMemory,
+    /// Fits in HBM.
+    pub fits: bool,
+    /// Model FLOPs of the whole run: 6·N·D (3 × the forward parameter FLOPs per token × tokens).
+    pub total_flops: f64,
+    /// Attention-score FLOPs of the whole run (forward and backward, causal).
+    pub attention_flops: f64,
+    /// Where one step's time goes.
+    pub step: StepTime,
+    /// Seconds per optimizer step.
+    pub step_time_s: f64,
+    /// Training tokens per second.
+    pub tokens_per_s: f64,
+    /// Model TFLOP/s per GPU.
+    pub tflops_per_gpu: f64,
+    /// Model FLOPs utilisation against the dense peak of the chosen dtype.
+    pub mfu: f64,
+    /// Hardware TFLOP/s per GPU (adds attention and recomputation).
+    pub hw_tflops_per_gpu: f64,
+    /// Hardware FLOPs utilisation.
+    pub hfu: f64,
+    /// (p−1)/(v·m + p − 1).
+    pub bubble_fraction: f64,
+    /// Useful fraction of wall time after failures and checkpoints.
+    pub goodput: f64,
+    /// Wall-clock days.
+    pub train_days: f64,
+    /// GPU-hours.
+    pub gpu_hours: f64,
+    /// USD.
+    pub cost_usd: f64,
+}
+
+/// Why a training configuration cannot be evaluated.
+pub use crate::perf::Reject;
+
+/// Check a training configuration against the model and hardware.
+pub fn check(ctx: &Context, c: &TrainConfig) -> Result<(), Reject> {
+    let invalid = |s: String| Err(Reject::Invalid(s));
+    for (f, v) in [
+        ("gpus", c.gpus),
+        ("tp", c.tp),
+        ("pp", c.pp),
+        ("ep", c.ep),
+        ("micro-batch", c.micro_batch),
+        ("seq-len", c.seq_len),
+        ("interleave", c.interleave),
+    ] {
+        if v == 0 {
+            return invalid(format!("--{f} 0: must be at least 1"));
+        }
+    }
+    for (f, v) in [
+        ("global-batch-tokens", c.global_batch_tokens),
+        ("tokens", c.tokens),
+    ] {
+        if !(v.is_finite() && v > 0.0) {
+            return invalid(format!("--{f} {v}: must be a positive finite number"));
+        }
+    }
+    if !(0.0..=1.0).contains(&c.dp_overlap) {
+        return invalid(format!("--dp-overlap {}: must be in [0, 1]", c.dp_overlap));
+    }
+    if let Some(m) = c.mfu
+        && !(m.is_finite() && m > 0.0 && m <= 1.0)
+    {
+        return invalid(format!("--mfu {m}: must be in (0, 1]"));
+    }
+    if c.zero > 3 {
+        return invalid(format!("--zero {}: must be 0, 1, 2 or 3", c.zero));
+    }
+    if matches!(c.dtype, Dtype::Int8 | Dtype::Int4) {
+        return invalid(format!(
+            "--dtype {}: training runs in fp32, bf16, fp16 or fp8",
+            c.dtype
+        ));
+    }
+    match ctx.math(c.dtype) {
+        Some((d, _)) if d == c.dtype => {}
+        _ => {
+            return invalid(format!(
+                "--dtype {}: this GPU has no {} tensor-core rate (gpu.tflops.{})",
+                c.dtype, c.dtype, c.dtype
+            ));
+        }
+    }
+    if ctx.heads % c.tp != 0 {
+        return invalid(format!(
+            "--tp {}: must divide the model's {} attention heads",
+            c.tp, ctx.heads
+        ));
+    }
+    if c.pp > ctx.layers {
+        return invalid(format!(
+            "--pp {}: must be at most the model's {} layers",
+            c.pp, ctx.layers
+        ));
+    }
+    if ctx.experts % c.ep != 0 {
+        return invalid(format!(
+            "--ep {}: must divide the model's {} experts",
+            c.ep, ctx.experts
+        ));
+    }
+    if c.seq_len > ctx.max_context {
+        return invalid(format!(
+            "--seq-len {}: exceeds the model's {}-token context (raise it with --set model.max_context=N)",
+            c.seq_len, ctx.max_context
+        ));
+    }
+    let skip = |s: String| Err(Reject::Skip(s));
+    if c.gpus < c.tp * c.pp {
+        return skip(format!(
+            "--gpus {} is fewer than tp {} × pp {}",
+            c.gpus, c.tp, c.pp
+        ));
+    }
+    let dp = c.dp();
+    let ep_fits = if c.ep <= dp {
+        dp % c.ep == 0
+    } else {
+        c.ep % dp == 0 && c.tp % (c.ep / dp) == 0
+    };
+    if !ep_fits {
+        return skip(format!(
+            "ep {} does not divide dp {} (or dp × tp)",
+            c.ep, dp
+        ));
+    }
+    let seqs = c.global_batch_tokens / c.seq_len as f64;
+    if seqs < (dp * c.micro_batch) as f64 {
+        return skip(format!(
+            "a global batch of {seqs} sequences cannot feed dp {dp} × micro-batch {}",
+            c.micro_batch
+        ));
+    }
+    if c.interleave > 1 && ctx.layers / c.pp < c.interleave {
+        return skip(format!(
+            "interleave {} exceeds the {} layers per stage",
+            c.interleave,
+            ctx.layers / c.pp
+        ));
+    }
+    Ok(())
+}
+
+/// Evaluate one training configuration (call `check` first).
+pub fn estimate(ctx: &Context, c: &TrainConfig) -> TrainEstimate {
+    let m = &ctx.model;
+    let (_, peak) = ctx.math(c.dtype).unwrap_or((c.dtype, f64::NAN));
+    let gpus = c.used_gpus() as f64;
+    let dp = c.dp() as f64;
+    let seqs = c.global_batch_tokens / c.seq_len as f64;
+    let micro_batches = (seqs / (dp * c.micro_batch as f64)).ceil();
+    let steps = c.tokens / c.global_batch_tokens;
+
+    let model_flops_per_token = 3.0 * m.flops_per_token();
+    let attn_flops_per_token = 3.0 * m.attention_flops_per_token(step::attention_context(c));
+    let recompute_flops_per_token = match c.recompute {
+        Recompute::None => 0.0,
+        Recompute::Selective => attn_flops_per_token / 3.0,
+        Recompute::Full => (model_flops_per_token + attn_flops_per_token) / 3.0,
+    };
+    let model_flops_step = model_flops_per_token * c.global_batch_tokens;
+    let hw_flops_step = (model_flops_per_token + attn_flops_per_token + recompute_flops_per_token)
+        * c.global_batch_tokens;
+
+    let memory = memory::train_memory(ctx, c, micro_batches);
+    let modelled = step::step_time(ctx, c, micro_batches);
+    let (step, step_time_s) = match c.mfu {
+        Some(mfu) => {
+            let t = model_flops_step / (gpus * peak * mfu);
+            (
+                StepTime {
+                    compute_s: t,
+                    ..StepTime::default()
+                },
+                t,
+            )
+        }
+        None => (modelled, modelled.total_s()),
+    };
+    let goodput = c
+        .reliability
+        .map_or(1.0, |r| r.goodput(c.used_gpus(), step_time_s));
+    let train_days = steps * step_time_s / goodput / units::S_PER_DAY;
+    let gpu_hours = gpus * train_days * 24.0;
+    let pp = c.pp as f64;
+    let v = c.interleave as f64;
+    TrainEstimate {
+        config: *c,
+        micro_batches,
+        memory,
+        fits: memory.total_bytes() <= ctx.hw.mem_bytes,
+        total_flops: model_flops_step * steps,
+        attention_flops: attn_flops_per_token * c.tokens,
+        step,
+        step_time_s,
+        tokens_per_s: c.global_batch_tokens / step_time_s,
+        tflops_per_gpu: units::flops_per_s_to_tflops(model_flops_step / step_time_s / gpus),
+        mfu: model_flops_step / (step_time_s * gpus * peak),
+        hw_tflops_per_gpu: units::flops_per_s_to_tflops(hw_flops_step / step_time_s / gpus),
+        hfu: hw_flops_step / (step_time_s * gpus * peak),
+        bubble_fraction: (pp - 1.0) / (v * micro_batches + pp - 1.0),
+        goodput,
+        train_days,
+        gpu_hours,
+        cost_usd: gpu_hours * ctx.hw.usd_per_gpu_hour,
+    }
+}

@@ -1,0 +1,197 @@
+//! Training step time (docs/methodology.md §16). Per micro-batch and layer on the critical stage:
+//! forward and backward matmuls (backward = 2× forward) at the achievable matmul rate, causal
+//! attention at the 16-bit rate, elementwise traffic at the achievable bandwidth, TP collectives
+//! (not overlapped), EP all-to-alls, and recomputation. The 1F1B pipeline runs `m` micro-batches
+//! plus a bubble of `(p−1)/v` stage times; the data-parallel gradient traffic is partly hidden.
+
+use super::memory::{layer_activation_bytes, stage, stage_params};
+use super::{AttentionImpl, Recompute, TrainConfig};
+use crate::dtype::Dtype;
+use crate::perf::Context;
+use crate::perf::comm::{all_reduce_s, p2p_s};
+use crate::perf::moe::busiest_rank_factor;
+
+/// Bytes the optimizer step reads and writes per locally updated parameter (fp32 master, m, v
+/// read and written; bf16 gradient read, bf16 weight written).
+pub const OPTIMIZER_BYTES_PER_PARAM: f64 = 30.0;
+
+/// Bytes of HBM traffic per attention-score element in one eager forward pass: the QKᵀ GEMM
+/// writes it (2), the fused scale-mask-softmax reads and writes it (4), dropout reads it and writes
+/// it and its mask (5), the AV GEMM reads it (2).
+pub const EAGER_SCORE_BYTES: f64 = 13.0;
+
+/// Mean keys per query whose scores are computed: s/2 for causal flash, s for eager.
+pub fn attention_context(c: &TrainConfig) -> f64 {
+    match c.attention {
+        AttentionImpl::Flash => c.seq_len as f64 / 2.0,
+        AttentionImpl::Eager => c.seq_len as f64,
+    }
+}
+
+/// Where one optimizer step's time goes on the critical GPU, seconds.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct StepTime {
+    /// Matmuls, attention, elementwise ops and recomputation of all micro-batches.
+    pub compute_s: f64,
+    /// Pipeline fill and drain.
+    pub bubble_s: f64,
+    /// Tensor-parallel collectives.
+    pub tp_comm_s: f64,
+    /// Pipeline sends and receives.
+    pub pp_comm_s: f64,
+    /// Data-parallel gradient (and ZeRO parameter) traffic not hidden behind compute.
+    pub dp_comm_s: f64,
+    /// Expert-parallel all-to-alls.
+    pub ep_comm_s: f64,
+    /// The optimizer update.
+    pub optimizer_s: f64,
+}
+
+impl StepTime {
+    /// The step.
+    pub fn total_s(&self) -> f64 {
+        self.compute_s
+            + self.bubble_s
+            + self.tp_comm_s
+            + self.pp_comm_s
+            + self.dp_comm_s
+            + self.ep_comm_s
+            + self.optimizer_s
+    }
+}
+
+/// One micro-batch through one layer: (compute, TP communication, EP communication), seconds.
+fn layer_mb(ctx: &Context, c: &TrainConfig, moe: bool) -> (f64, f64, f64) {
+    let m = &ctx.model;
+    let (_, peak) = ctx.math(c.dtype).unwrap_or((c.dtype, f64::NAN));
+    let matmul_rate = peak * ctx.hw.matmul_efficiency_for(c.dtype);
+    let attn_rate = ctx.attn_peak_flops_per_s() * ctx.hw.matmul_efficiency;
+    let tp = c.tp as f64;
+    let tokens = (c.seq_len * c.micro_batch) as f64;
+    let ffn_flops = if moe {
+        let imbalance = busiest_rank_factor(
+            m.experts,
+            m.top_k,
+            tokens * c.dp().min(c.ep) as f64,
+            c.ep.min(c.dp()),
+        );
+        2.0 * tokens
+            * (m.top_k * m.ffn_params_per_expert_per_layer * imbalance
+                + m.shared_experts * m.ffn_params_per_expert_per_layer)
+            / tp
+            + 2.0 * tokens * m.router_params_per_layer
+    } else {
+        2.0 * tokens * m.dense_ffn_params_per_layer / tp
+    };
+    let matmul_fwd = (2.0 * tokens * m.attn_params_per_layer / tp + ffn_flops) / matmul_rate;
+    let attn_fwd =
+        tokens * attention_context(c) * m.attn_score_flops_per_ctx_per_layer / tp / attn_rate;
+    let score_bytes = match c.attention {
+        AttentionImpl::Flash => 0.0,
+        AttentionImpl::Eager => EAGER_SCORE_BYTES * m.heads / tp * tokens * c.seq_len as f64,
+    };
+    let elem_fwd = (2.0 * layer_activation_bytes(ctx, c, moe, false) + score_bytes)
+        / ctx.hw.eff_mem_bw_bytes_per_s;
+    let fwd = matmul_fwd + attn_fwd + elem_fwd;
+    let recompute = match c.recompute {
+        Recompute::None => 0.0,
+        Recompute::Selective => attn_fwd,
+        Recompute::Full => fwd,
+    };
+    let compute = fwd + 2.0 * fwd + recompute;
+    let passes = if c.recompute == Recompute::Full {
+        3.0
+    } else {
+        2.0
+    };
+    let act_bytes = if c.dtype == Dtype::Fp32 { 4.0 } else { 2.0 };
+    let tp_comm = passes
+        * 2.0
+        * all_reduce_s(
+            tokens * m.d_model * act_bytes,
+            c.tp,
+            ctx.hw.link_for_group(c.tp),
+        );
+    let ep_comm = if moe && c.ep > 1 {
+        let n = c.ep as f64;
+        let link = ctx.hw.link_for_group(c.ep.min(c.dp()) * c.tp);
+        let bytes = tokens / tp * m.top_k * m.d_model * act_bytes;
+        passes * 2.0 * (link.latency_s + (n - 1.0) / n * bytes / link.bytes_per_s)
+    } else {
+        0.0
+    };
+    (compute, tp_comm, ep_comm)
+}
+
+/// The modelled step time.
+pub fn step_time(ctx: &Context, c: &TrainConfig, micro_batches: f64) -> StepTime {
+    let m = &ctx.model;
+    let (moe_c, moe_tp, moe_ep) = layer_mb(ctx, c, true);
+    let (dense_c, dense_tp, _) = layer_mb(ctx, c, false);
+    let tokens = (c.seq_len * c.micro_batch) as f64;
+    let tp = c.tp as f64;
+    let (_, peak) = ctx.math(c.dtype).unwrap_or((c.dtype, f64::NAN));
+    let head_compute = 3.0 * 2.0 * tokens * m.d_model * m.vocab
+        / tp
+        / (peak * ctx.hw.matmul_efficiency_for(c.dtype))
+        + 3.0 * 4.0 * tokens * m.vocab / tp / ctx.hw.eff_mem_bw_bytes_per_s;
+    // The critical stage: the one with the longest micro-batch time.
+    let (mut crit, mut crit_total) = ((0.0, 0.0, 0.0), 0.0);
+    for s in 0..c.pp {
+        let st = stage(ctx, c.pp, s);
+        let (moe_layers, dense_layers) = (st.moe_layers, st.dense_layers);
+        let compute =
+            moe_layers * moe_c + dense_layers * dense_c + if st.last { head_compute } else { 0.0 };
+        let tpc = moe_layers * moe_tp + dense_layers * dense_tp;
+        let epc = moe_layers * moe_ep;
+        if compute + tpc + epc > crit_total {
+            crit = (compute, tpc, epc);
+            crit_total = compute + tpc + epc;
+        }
+    }
+    let act_bytes = if c.dtype == Dtype::Fp32 { 4.0 } else { 2.0 };
+    let hop = if c.pp > 1 {
+        2.0 * c.interleave as f64
+            * p2p_s(
+                tokens * m.d_model * act_bytes / tp,
+                ctx.hw.link_for_group(c.tp * c.pp),
+            )
+    } else {
+        0.0
+    };
+    let (pp, v) = (c.pp as f64, c.interleave as f64);
+    let per_mb = crit_total + hop;
+
+    // Data parallelism: gradients (and ZeRO-3 parameters) of the heaviest stage.
+    let (pd, pe) = (0..c.pp)
+        .map(|s| stage_params(ctx, c, stage(ctx, c.pp, s)))
+        .fold((0.0_f64, 0.0_f64), |a, b| {
+            if b.0 + b.1 > a.0 + a.1 { b } else { a }
+        });
+    let dp = c.dp();
+    let expert_dp = c.dp() * c.tp / c.expert_shards();
+    let grad_bytes = if c.dtype == Dtype::Fp32 { 4.0 } else { 2.0 };
+    let passes = if c.zero >= 3 { 3.0 } else { 2.0 };
+    let link = ctx.hw.link_for_group(c.gpus.min(c.tp * c.pp * dp));
+    let sync = |params: f64, n: u64| {
+        if n <= 1 {
+            0.0
+        } else {
+            let n = n as f64;
+            link.latency_s + passes * (n - 1.0) / n * grad_bytes * params / link.bytes_per_s
+        }
+    };
+    let dp_s = sync(pd, dp) + sync(pe, expert_dp);
+    let shard = |n: u64| if c.zero >= 1 { n as f64 } else { 1.0 };
+    let optimizer_s = OPTIMIZER_BYTES_PER_PARAM * (pd / shard(dp) + pe / shard(expert_dp))
+        / ctx.hw.eff_mem_bw_bytes_per_s;
+    StepTime {
+        compute_s: micro_batches * crit.0,
+        bubble_s: (pp - 1.0) / v * per_mb,
+        tp_comm_s: micro_batches * crit.1,
+        pp_comm_s: micro_batches * hop,
+        dp_comm_s: (1.0 - c.dp_overlap) * dp_s,
+        ep_comm_s: micro_batches * crit.2,
+        optimizer_s,
+    }
+}

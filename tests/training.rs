@@ -1,0 +1,310 @@
+//! Training planner: known answers from the article and Megatron-LM, and invariants.
+
+mod common;
+
+use common::context;
+use gpt4calc::dtype::Dtype;
+use gpt4calc::perf::Context;
+use gpt4calc::testutil::{assert_close, assert_within};
+use gpt4calc::train::{self, AttentionImpl, Recompute, Reliability, TrainConfig, TrainEstimate};
+
+fn gpt4(
+    gpus: u64,
+    tp: u64,
+    pp: u64,
+    zero: u8,
+    recompute: Recompute,
+    dtype: Dtype,
+    mfu: Option<f64>,
+) -> TrainConfig {
+    TrainConfig {
+        gpus,
+        tp,
+        pp,
+        ep: 1,
+        micro_batch: 1,
+        global_batch_tokens: 60e6,
+        seq_len: 8192,
+        zero,
+        recompute,
+        dtype,
+        tokens: 13e12,
+        interleave: 1,
+        dp_overlap: 0.0,
+        attention: AttentionImpl::Flash,
+        sequence_parallel: true,
+        mfu,
+        reliability: None,
+    }
+}
+
+fn run(ctx: &Context, c: &TrainConfig) -> TrainEstimate {
+    train::check(ctx, c).unwrap_or_else(|r| panic!("{c:?} rejected: {r:?}"));
+    train::estimate(ctx, c)
+}
+
+#[test]
+fn gpt4_training_flops_2_18e25() {
+    // 6 · 279.6B active · 13T tokens = 2.18e25, ±2% (the article: 2.15e25). Parameter FLOPs only;
+    // attention is reported apart (`attention_flops`, methodology §13).
+    let ctx = context("gpt4-8k", "a100-40g", &[]);
+    let e = run(
+        &ctx,
+        &gpt4(25_000, 8, 15, 1, Recompute::Selective, Dtype::Bf16, None),
+    );
+    assert_close(e.total_flops, 2.18e25, 0.02);
+    assert!(
+        e.attention_flops > 0.03 * e.total_flops,
+        "causal attention at 8k adds ~3.8%"
+    );
+}
+
+#[test]
+fn gpt4_on_25k_a100_at_34_percent_mfu() {
+    // The article: 25,000 A100s for 90–100 days at 32–36% MFU, ~$63M at $1/A100-hour. With an
+    // imposed MFU of 0.34: 91–96 days and $54–58M (methodology §17).
+    let ctx = context("gpt4-8k", "a100-40g", &["gpu.price.usd_per_gpu_hour=1"]);
+    let e = run(
+        &ctx,
+        &gpt4(
+            25_000,
+            8,
+            15,
+            1,
+            Recompute::Selective,
+            Dtype::Bf16,
+            Some(0.34),
+        ),
+    );
+    assert_within(e.train_days, 91.0, 96.0);
+    assert_within(e.cost_usd, 54e6, 58e6);
+    assert_close(e.mfu, 0.34, 1e-9);
+}
+
+#[test]
+fn gpt4_on_8192_h100_fp8_at_28_percent_mfu() {
+    // The article: 8,192 H100s for ~55 days, ~$21.5M at $2/hour; an fp8 MFU of 0.28 reproduces it, ±5%.
+    let ctx = context("gpt4-8k", "h100", &["gpu.price.usd_per_gpu_hour=2"]);
+    let e = run(
+        &ctx,
+        &gpt4(8192, 8, 16, 1, Recompute::Selective, Dtype::Fp8, Some(0.28)),
+    );
+    assert_close(e.train_days, 55.0, 0.05);
+    assert_close(e.cost_usd, 21.5e6, 0.05);
+}
+
+#[test]
+fn gpt4_modelled_mfu_and_bubble() {
+    // Modelled (not imposed) MFU for the article's layout: within 0.25–0.45, with the bubble
+    // (p−1)/(m+p−1) = 14/(36+14) = 0.28 for 36 micro-batches per pipeline.
+    let ctx = context("gpt4-8k", "a100-40g", &[]);
+    let e = run(
+        &ctx,
+        &gpt4(25_000, 8, 15, 1, Recompute::Selective, Dtype::Bf16, None),
+    );
+    assert_within(e.mfu, 0.25, 0.45);
+    assert_close(e.bubble_fraction, 14.0 / 50.0, 1e-9);
+    assert!(
+        e.step.bubble_s > 0.2 * e.step_time_s,
+        "the bubble is a large share of the step"
+    );
+    // The layout that fits 40 GB (ZeRO-2, full recomputation) lands in the article's 32–36% MFU
+    // band and its 90–100 days.
+    let fit = run(
+        &ctx,
+        &gpt4(25_000, 8, 15, 2, Recompute::Full, Dtype::Bf16, None),
+    );
+    assert!(fit.fits);
+    assert_within(fit.mfu, 0.25, 0.45);
+    assert!(fit.mfu < e.mfu, "full recomputation costs MFU");
+}
+
+#[test]
+fn gpt4_tp8_pp15_zero1_without_recomputation_does_not_fit_40gb() {
+    // 1.833T / 120 GPUs = 15.3B parameters per GPU: bf16 weights + bf16 gradients = 61 GB > 40 GB.
+    let ctx = context("gpt4-8k", "a100-40g", &[]);
+    let e = run(
+        &ctx,
+        &gpt4(25_000, 8, 15, 1, Recompute::None, Dtype::Bf16, None),
+    );
+    assert!(!e.fits);
+    assert_close(
+        e.memory.weights_bytes + e.memory.grads_bytes,
+        4.0 * 1.833e12 / 120.0,
+        0.06,
+    );
+}
+
+/// A Megatron GPT with the shape of Narayanan et al. 2021, Table 1.
+fn megatron(layers: u64, d: u64, heads: u64) -> Context {
+    context(
+        "gpt3-175b",
+        "a100-80g",
+        &[
+            &format!("model.layers={layers}"),
+            &format!("model.d_model={d}"),
+            &format!("model.heads={heads}"),
+            &format!("model.kv_heads={heads}"),
+            &format!("model.ffn_dim={}", 4 * d),
+            "model.vocab=51200",
+        ],
+    )
+}
+
+#[test]
+fn megatron_table1_hardware_tflops_within_15_percent() {
+    // Narayanan et al. 2021 (arXiv 2104.04473), Table 1: measured TFLOP/s per A100 counted with
+    // their Eq. 3 (recomputation included, so hw_tflops_per_gpu). 2021 Megatron-LM: fp16, full
+    // recomputation, unfused attention, no sequence parallelism. ±15%.
+    for (layers, d, heads, gpus, tp, pp, batch_seqs, published) in [
+        (36, 4096, 32, 128, 4, 1, 512.0, 142.0),
+        (80, 12288, 96, 1536, 8, 8, 2304.0, 148.0),
+        (96, 16384, 128, 1920, 8, 16, 2160.0, 155.0),
+    ] {
+        let ctx = megatron(layers, d, heads);
+        let c = TrainConfig {
+            global_batch_tokens: batch_seqs * 2048.0,
+            seq_len: 2048,
+            zero: 0,
+            recompute: Recompute::Full,
+            dtype: Dtype::Fp16,
+            tokens: 300e9,
+            attention: AttentionImpl::Eager,
+            sequence_parallel: false,
+            ..gpt4(gpus, tp, pp, 0, Recompute::Full, Dtype::Fp16, None)
+        };
+        let e = run(&ctx, &c);
+        assert_close(e.hw_tflops_per_gpu, published, 0.15);
+    }
+}
+
+#[test]
+fn invariants_over_layouts() {
+    let ctx = context("llama3-70b", "h100", &[]);
+    for tp in [1, 2, 4, 8] {
+        for pp in [1, 2, 4, 8] {
+            for zero in 0..=3u8 {
+                for rc in [Recompute::None, Recompute::Selective, Recompute::Full] {
+                    let c = TrainConfig {
+                        global_batch_tokens: 4_194_304.0,
+                        ..gpt4(1024, tp, pp, zero, rc, Dtype::Bf16, None)
+                    };
+                    if train::check(&ctx, &c).is_err() {
+                        continue;
+                    }
+                    let e = train::estimate(&ctx, &c);
+                    // Time conserves: the parts add up to the step, MFU ≤ HFU ≤ 1.
+                    assert_close(e.step.total_s(), e.step_time_s, 1e-12);
+                    assert!(
+                        e.mfu <= e.hfu && e.hfu <= 1.0,
+                        "{c:?}: mfu {} hfu {}",
+                        e.mfu,
+                        e.hfu
+                    );
+                    assert_close(
+                        e.gpu_hours,
+                        c.used_gpus() as f64 * e.train_days * 24.0,
+                        1e-12,
+                    );
+                    // Recomputation never saves time and never costs memory.
+                    if rc != Recompute::None {
+                        let none = train::estimate(
+                            &ctx,
+                            &TrainConfig {
+                                recompute: Recompute::None,
+                                ..c
+                            },
+                        );
+                        assert!(e.step_time_s >= none.step_time_s, "{c:?}");
+                        assert!(
+                            e.memory.activation_bytes <= none.memory.activation_bytes,
+                            "{c:?}"
+                        );
+                    }
+                    // A higher ZeRO stage never holds more state.
+                    if zero < 3 {
+                        let more = train::estimate(
+                            &ctx,
+                            &TrainConfig {
+                                zero: zero + 1,
+                                ..c
+                            },
+                        );
+                        let state = |x: &TrainEstimate| {
+                            x.memory.weights_bytes + x.memory.grads_bytes + x.memory.optimizer_bytes
+                        };
+                        assert!(state(&more) <= state(&e), "{c:?}");
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn failures_stretch_the_run() {
+    let ctx = context("gpt4-8k", "a100-40g", &[]);
+    let base = gpt4(25_000, 8, 15, 2, Recompute::Full, Dtype::Bf16, None);
+    let ideal = run(&ctx, &base);
+    let r = Reliability {
+        gpu_mtbf_hours: 50_000.0,
+        checkpoint_interval_s: None,
+        checkpoint_write_s: 60.0,
+        restart_s: 600.0,
+    };
+    let real = run(
+        &ctx,
+        &TrainConfig {
+            reliability: Some(r),
+            ..base
+        },
+    );
+    assert!(
+        real.goodput < 1.0 && real.goodput > 0.5,
+        "goodput {}",
+        real.goodput
+    );
+    assert_close(real.train_days, ideal.train_days / real.goodput, 1e-12);
+    assert_close(real.mfu, ideal.mfu, 1e-12); // MFU is per step; failures cost days, not MFU
+}
+
+#[test]
+fn bad_training_inputs_are_named() {
+    let ctx = context("gpt4-8k", "a100-40g", &[]);
+    let bad = |c: TrainConfig, needle: &str| match train::check(&ctx, &c) {
+        Err(train::Reject::Invalid(m)) | Err(train::Reject::Skip(m)) => {
+            assert!(m.contains(needle), "{m}")
+        }
+        Ok(()) => panic!("{c:?} accepted"),
+    };
+    let c = gpt4(25_000, 8, 15, 1, Recompute::Selective, Dtype::Bf16, None);
+    bad(
+        TrainConfig {
+            dtype: Dtype::Fp8,
+            ..c
+        },
+        "fp8",
+    );
+    bad(TrainConfig { tp: 7, ..c }, "--tp 7");
+    bad(
+        TrainConfig {
+            seq_len: 16384,
+            ..c
+        },
+        "--seq-len",
+    );
+    bad(
+        TrainConfig {
+            mfu: Some(1.5),
+            ..c
+        },
+        "--mfu",
+    );
+    bad(
+        TrainConfig {
+            global_batch_tokens: 1e6,
+            ..c
+        },
+        "cannot feed",
+    );
+}
