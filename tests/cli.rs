@@ -392,3 +392,144 @@ fn tempfile() -> (String, std::fs::File) {
     let file = std::fs::File::create(&path).unwrap();
     (path.to_string_lossy().into_owned(), file)
 }
+
+#[test]
+fn train_prints_days_mfu_gpu_hours_cost_and_breakdown() {
+    let args = [
+        "train",
+        "--preset",
+        "gpt4-8k",
+        "--gpu",
+        "a100-40g",
+        "--gpus",
+        "25000",
+        "--tp",
+        "8",
+        "--pp",
+        "15",
+        "--tokens",
+        "13e12",
+        "--global-batch-tokens",
+        "60e6",
+        "--seq-len",
+        "8192",
+    ];
+    // The article's layout with ZeRO-1 does not fit 40 GB: printed, then exit 3.
+    let (stdout, stderr) = run(&args, 3);
+    for needle in [
+        "days",
+        "MFU",
+        "GPU-hours",
+        "cost",
+        "pipeline bubble",
+        "tensor-parallel collectives",
+        "data-parallel sync",
+        "DOES NOT FIT",
+    ] {
+        assert!(stdout.contains(needle), "lacks `{needle}`:\n{stdout}");
+    }
+    assert!(stderr.contains("40 of 25000 GPUs idle"), "{stderr}");
+    let mut fitting = args.to_vec();
+    fitting.extend(["--zero", "2", "--recompute", "full"]);
+    let (stdout, _) = run(&fitting, 0);
+    assert!(stdout.contains("→ fits"), "{stdout}");
+}
+
+#[test]
+fn train_sweeps_and_formats() {
+    let (stdout, stderr) = run(
+        &[
+            "train",
+            "-m",
+            "llama3-8b",
+            "-g",
+            "h100",
+            "--gpus",
+            "64",
+            "--zero",
+            "0,1,2,3",
+            "--recompute",
+            "none,full",
+            "--format",
+            "json",
+        ],
+        0,
+    );
+    let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let rows = doc["results"].as_array().unwrap();
+    assert!(rows.len() > 10);
+    let days: Vec<f64> = rows
+        .iter()
+        .map(|r| r["train_days"].as_f64().unwrap())
+        .collect();
+    assert!(days.windows(2).all(|w| w[0] <= w[1]), "fastest first");
+    for f in [
+        "tflops_per_gpu",
+        "hw_tflops_per_gpu",
+        "hfu",
+        "bubble_fraction",
+        "gpu_hours",
+        "cost_usd",
+        "zero_stage",
+        "dp",
+    ] {
+        assert!(rows[0].get(f).is_some(), "lacks {f}");
+    }
+    assert!(rows.iter().all(|r| r["fits"] == true));
+    assert!(stderr.contains("configurations evaluated"), "{stderr}");
+    let (csv, _) = run(
+        &[
+            "train",
+            "-m",
+            "llama3-8b",
+            "-g",
+            "h100",
+            "--gpus",
+            "64",
+            "--format",
+            "csv",
+            "--top",
+            "3",
+        ],
+        0,
+    );
+    assert_eq!(csv.lines().count(), 4);
+    assert!(
+        csv.starts_with("model,gpu,gpus,tp,pp,dp,ep,micro_batch"),
+        "{csv}"
+    );
+    run(
+        &[
+            "train",
+            "-m",
+            "llama3-8b",
+            "-g",
+            "h100",
+            "--gpus",
+            "64",
+            "--require",
+            "mfu>=0.99",
+        ],
+        3,
+    );
+}
+
+#[test]
+fn train_bad_inputs() {
+    fails(&["train", "--zero", "4"], &["--zero", "0, 1, 2 or 3"]);
+    fails(
+        &["train", "--recompute", "some"],
+        &["--recompute", "selective"],
+    );
+    fails(
+        &[
+            "train", "-g", "a100-40g", "--dtype", "fp8", "--tp", "8", "--pp", "8",
+        ],
+        &["fp8"],
+    );
+    fails(
+        &["train", "--mfu", "2", "--tp", "8", "--pp", "8"],
+        &["--mfu"],
+    );
+    fails(&["train", "--sort", "days"], &["days", "train_days"]);
+}

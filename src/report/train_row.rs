@@ -223,9 +223,9 @@ pub fn explain(r: &TrainRow, usable_hbm_bytes: f64) -> String {
     );
     let _ = writeln!(
         o,
-        "\nRun: {} FLOP (6·N·D) + {} FLOP of attention → {} days{}, {} M GPU-hours, ${} M",
-        human(r.total_flops / 1e24) + "e24",
-        human(r.attention_flops / 1e24) + "e24",
+        "\nRun: {:.3e} FLOP (6·N·D) + {:.3e} FLOP of attention → {} days{}, {} M GPU-hours, ${} M",
+        r.total_flops,
+        r.attention_flops,
         human(r.train_days),
         if r.goodput < 1.0 {
             format!(" at {}% goodput", human(100.0 * r.goodput))
