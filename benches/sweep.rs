@@ -35,6 +35,7 @@ pub fn axes_60k() -> Axes {
             Dtype::Int4,
         ],
         kv_dtype: vec![],
+        batching: gpt4calc::perf::Batching::Continuous,
     }
 }
 
@@ -49,6 +50,7 @@ fn bench(c: &mut Criterion) {
         output_len: 256,
         dtype: Dtype::Fp8,
         kv_dtype: Dtype::Fp8,
+        batching: gpt4calc::perf::Batching::Continuous,
     };
     let mut g = c.benchmark_group("inference");
     g.throughput(Throughput::Elements(1));

@@ -32,6 +32,8 @@ pub enum Command {
     Estimate(EstimateArgs),
     /// Plan a training run: FLOPs, memory per GPU, step time, MFU, days, GPU-hours and cost.
     Train(TrainArgs),
+    /// Compare predictions with published measurements (built-in set, or --cases FILE).
+    Validate(ValidateArgs),
     /// List or show the built-in model and GPU presets.
     #[command(subcommand)]
     Presets(PresetsCommand),
@@ -59,6 +61,9 @@ pub struct Selection {
 /// Inference options shared by sweep and estimate.
 #[derive(Debug, Args)]
 pub struct Serving {
+    /// continuous (iteration-level, prefills interleaved with decode) or static (prefill the batch, decode it to the end).
+    #[arg(long, value_enum, default_value_t = crate::perf::Batching::Continuous)]
+    pub batching: crate::perf::Batching,
     /// Prompt tokens processed per prefill chunk.
     #[arg(long, default_value_t = crate::perf::DEFAULT_PREFILL_CHUNK_TOKENS, value_name = "TOKENS",
           value_parser = clap::value_parser!(u64).range(1..))]
@@ -242,6 +247,20 @@ pub struct TrainArgs {
     /// Include configurations that do not fit in memory.
     #[arg(long)]
     pub all: bool,
+}
+
+/// `validate` flags.
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// A TOML file of [[case]] tables (default: the built-in public set).
+    #[arg(long, value_name = "FILE")]
+    pub cases: Option<String>,
+    /// table, json, csv or markdown.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Override any preset field for every case, e.g. gpu.efficiency.memory=0.8 (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<Override>,
 }
 
 /// `presets` subcommands.

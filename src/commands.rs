@@ -59,6 +59,7 @@ struct SweepInputs<'a> {
     require: &'a [String],
     set: Vec<String>,
     prefill_chunk: u64,
+    batching: crate::perf::Batching,
 }
 
 #[derive(Serialize)]
@@ -90,6 +91,7 @@ pub fn sweep(a: SweepArgs) -> Result<u8> {
             Some(t) => parse_dtype_axis("kv-dtype", t).map_err(|e| anyhow!(e))?,
             None => Vec::new(),
         },
+        batching: a.serving.batching,
     };
     let sort = SortKey::parse::<Named>(&a.sort).map_err(|e| anyhow!(e))?;
     let top = match (a.top, a.output.format) {
@@ -140,6 +142,7 @@ pub fn sweep(a: SweepArgs) -> Result<u8> {
             .map(|o| format!("{}={}", o.key, o.raw))
             .collect(),
         prefill_chunk: a.serving.prefill_chunk,
+        batching: a.serving.batching,
     };
     let skipped: u64 = summary.skipped.values().sum();
     let doc_summary = SweepSummary {
@@ -205,6 +208,7 @@ pub fn estimate(a: EstimateArgs) -> Result<u8> {
         output_len: a.output_len,
         dtype: a.dtype,
         kv_dtype: a.kv_dtype.unwrap_or(a.dtype.default_kv()),
+        batching: a.serving.batching,
     };
     match l.ctx.check(&c) {
         Err(Reject::Invalid(msg)) => bail!(msg),
@@ -636,5 +640,52 @@ pub fn train(a: TrainArgs) -> Result<u8> {
         );
         return Ok(NO_FEASIBLE);
     }
+    Ok(OK)
+}
+
+/// `gpt4calc validate`.
+pub fn validate(a: crate::cli::ValidateArgs) -> Result<u8> {
+    presets::check_override_prefixes(&a.set)?;
+    let cases = crate::validate::load_cases(a.cases.as_deref())?;
+    let results = crate::validate::run_cases(&cases, &a.set);
+    let summary = crate::validate::summarize(&results);
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    match a.format {
+        Format::Json => {
+            let doc = serde_json::json!({"schema_version": report::SCHEMA_VERSION, "cases": results, "summary": summary});
+            serde_json::to_writer_pretty(&mut out, &doc)?;
+            writeln!(out)?;
+        }
+        Format::Csv => {
+            writeln!(
+                out,
+                "id,kind,family,gpu,metric,actual,predicted,error,fits,reason"
+            )?;
+            for r in &results {
+                let opt = |x: Option<f64>| x.map_or(String::new(), |v| v.to_string());
+                let reason = r.reason.as_deref().unwrap_or("").replace('"', "'");
+                writeln!(
+                    out,
+                    "{},{},{},{},{},{},{},{},{},\"{}\"",
+                    r.id,
+                    r.kind,
+                    r.family,
+                    r.gpu,
+                    r.metric,
+                    r.actual,
+                    opt(r.predicted),
+                    opt(r.error),
+                    r.fits.map_or(String::new(), |f| f.to_string()),
+                    reason
+                )?;
+            }
+        }
+        f => write!(
+            out,
+            "{}",
+            crate::report::validation::render(&results, &summary, f == Format::Markdown)
+        )?,
+    }
+    out.flush()?;
     Ok(OK)
 }

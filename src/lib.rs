@@ -24,6 +24,7 @@ pub mod sweep;
 pub mod testutil;
 pub mod train;
 pub mod units;
+pub mod validate;
 
 use cli::{Cli, Command};
 use std::process::ExitCode;
@@ -34,6 +35,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Sweep(args) => commands::sweep(args)?,
         Command::Estimate(args) => commands::estimate(args)?,
         Command::Train(args) => commands::train(args)?,
+        Command::Validate(args) => commands::validate(args)?,
         Command::Presets(cmd) => commands::presets(cmd)?,
     };
     Ok(ExitCode::from(code))

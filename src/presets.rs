@@ -106,17 +106,24 @@ pub fn read_source(kind: Kind, name_or_path: &str) -> Result<(String, String)> {
 
 /// Load a model preset with the `model.*` overrides applied, validated.
 pub fn load_model(name_or_path: &str, overrides: &[Override]) -> Result<ModelPreset> {
-    let (preset, origin): (ModelPreset, _) = load(Kind::Model, name_or_path, overrides)?;
+    let (origin, text) = read_source(Kind::Model, name_or_path)?;
+    load_model_text(&origin, &text, overrides)
+}
+
+/// Load a model preset from TOML text (`origin` names it in errors), overrides applied, validated.
+pub fn load_model_text(origin: &str, text: &str, overrides: &[Override]) -> Result<ModelPreset> {
+    let preset: ModelPreset = load(Kind::Model, origin, text, overrides)?;
     preset
         .model
         .validate()
-        .with_context(|| context_for(&origin, overrides, Kind::Model))?;
+        .with_context(|| context_for(origin, overrides, Kind::Model))?;
     Ok(preset)
 }
 
 /// Load a GPU preset with the `gpu.*` overrides applied, validated.
 pub fn load_gpu(name_or_path: &str, overrides: &[Override]) -> Result<GpuPreset> {
-    let (preset, origin): (GpuPreset, _) = load(Kind::Gpu, name_or_path, overrides)?;
+    let (origin, text) = read_source(Kind::Gpu, name_or_path)?;
+    let preset: GpuPreset = load(Kind::Gpu, &origin, &text, overrides)?;
     preset
         .gpu
         .validate()
@@ -153,12 +160,12 @@ pub fn check_override_prefixes(overrides: &[Override]) -> Result<()> {
 
 fn load<T: DeserializeOwned>(
     kind: Kind,
-    name_or_path: &str,
+    origin: &str,
+    text: &str,
     overrides: &[Override],
-) -> Result<(T, String)> {
-    let (origin, text) = read_source(kind, name_or_path)?;
+) -> Result<T> {
     let mut value: toml::Table =
-        toml::from_str(&text).map_err(|e| anyhow!("{}", located(&origin, &text, &e)))?;
+        toml::from_str(text).map_err(|e| anyhow!("{}", located(origin, text, &e)))?;
     // Parse once untouched so that an error in the file is blamed on the file, not on --set.
     T::deserialize(toml::Value::Table(value.clone()))
         .map_err(|e| anyhow!("{origin}: {}", one_line(e.message())))?;
@@ -171,9 +178,8 @@ fn load<T: DeserializeOwned>(
         T::deserialize(toml::Value::Table(value.clone()))
             .map_err(|e| anyhow!("--set {}={}: {}", o.key, o.raw, one_line(e.message())))?;
     }
-    let preset = T::deserialize(toml::Value::Table(value))
-        .map_err(|e| anyhow!("{origin}: {}", one_line(e.message())))?;
-    Ok((preset, origin))
+    T::deserialize(toml::Value::Table(value))
+        .map_err(|e| anyhow!("{origin}: {}", one_line(e.message())))
 }
 
 /// Put `o` into the table at its dotted path, creating intermediate tables.

@@ -3,7 +3,7 @@
 
 use crate::dtype::Dtype;
 use crate::fields::SortKey;
-use crate::perf::{Config, Context, Estimate, Reject, estimate};
+use crate::perf::{Batching, Config, Context, Estimate, Reject, estimate};
 use crate::report::row::Named;
 use crate::require::Require;
 use std::cmp::Ordering;
@@ -28,6 +28,8 @@ pub struct Axes {
     pub dtype: Vec<Dtype>,
     /// KV precisions; empty = follow each weight dtype.
     pub kv_dtype: Vec<Dtype>,
+    /// How requests are batched.
+    pub batching: Batching,
 }
 
 impl Axes {
@@ -80,6 +82,7 @@ impl Axes {
                                             output_len,
                                             dtype,
                                             kv_dtype,
+                                            batching: self.batching,
                                         });
                                     }
                                 }

@@ -5,7 +5,7 @@ mod common;
 
 use common::{context, run};
 use gpt4calc::dtype::Dtype;
-use gpt4calc::perf::{Config, Context, Estimate, Reject};
+use gpt4calc::perf::{Batching, Config, Context, Estimate, Reject};
 use gpt4calc::presets::{GPUS, MODELS};
 
 const TP: [u64; 4] = [1, 2, 4, 8];
@@ -31,6 +31,7 @@ fn cfg(tp: u64, pp: u64, batch: u64, dtype: Dtype) -> Config {
         output_len: 256,
         dtype,
         kv_dtype: dtype.default_kv(),
+        batching: Batching::Continuous,
     }
 }
 
@@ -276,11 +277,20 @@ fn throughput_equals_batch_over_tpot_and_cost_follows() {
                 c.batch as f64,
                 1e-9,
             );
+            // Output tokens pay for the decode steps, input tokens for the prefill: together they
+            // account for every second of the replica (continuous batching, methodology §7.3).
             let usd_per_s = c.gpus() as f64 * ctx.hw.usd_per_gpu_hour / 3600.0;
+            let (n_in, n_out) = (c.input_len as f64, c.output_len as f64);
+            let usd_per_request =
+                (n_out * e.usd_per_1m_output_tokens + n_in * e.usd_per_1m_input_tokens) / 1e6;
             gpt4calc::testutil::assert_close(
-                e.usd_per_1m_output_tokens,
-                usd_per_s / e.output_tokens_per_s * 1e6,
+                usd_per_request * e.output_tokens_per_s / n_out,
+                usd_per_s,
                 1e-9,
+            );
+            assert!(
+                e.tpot_s >= e.breakdown.decode_step_s,
+                "{model}: prefill interleaving cannot speed decode"
             );
             gpt4calc::testutil::assert_close(
                 e.e2e_s,

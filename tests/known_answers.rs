@@ -4,8 +4,8 @@ mod common;
 
 use common::{context, counts, run};
 use gpt4calc::dtype::Dtype;
-use gpt4calc::perf::Config;
 use gpt4calc::perf::moe::distinct_experts;
+use gpt4calc::perf::{Batching, Config};
 use gpt4calc::testutil::{assert_close, assert_within};
 
 fn config(tp: u64, pp: u64, batch: u64, input_len: u64, output_len: u64, dtype: Dtype) -> Config {
@@ -18,6 +18,7 @@ fn config(tp: u64, pp: u64, batch: u64, input_len: u64, output_len: u64, dtype: 
         output_len,
         dtype,
         kv_dtype: dtype.default_kv(),
+        batching: Batching::Continuous,
     }
 }
 

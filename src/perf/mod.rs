@@ -44,6 +44,41 @@ pub struct Config {
     pub dtype: Dtype,
     /// KV-cache precision.
     pub kv_dtype: Dtype,
+    /// How requests share the replica.
+    pub batching: Batching,
+}
+
+/// How requests are batched (docs/methodology.md §7.3).
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Batching {
+    /// Iteration-level (Orca, vLLM, TRT-LLM in-flight): a finished sequence's slot is refilled at
+    /// the next step, and the newcomer's prefill runs between decode steps.
+    #[default]
+    Continuous,
+    /// Request-level: the whole batch is prefilled, then decoded together to the end
+    /// (gptSessionBenchmark, FasterTransformer).
+    Static,
+}
+
+impl Batching {
+    /// Name as printed.
+    pub fn name(self) -> &'static str {
+        match self {
+            Batching::Continuous => "continuous",
+            Batching::Static => "static",
+        }
+    }
 }
 
 impl Config {
@@ -293,6 +328,8 @@ pub struct Breakdown {
     pub decode_head: OpTime,
     /// Pipeline hand-off per decode micro-batch.
     pub decode_hop_s: f64,
+    /// Time of one decode step of the whole batch (TPOT without prefill interleaving).
+    pub decode_step_s: f64,
     /// Σ over stages of one decode micro-batch step.
     pub decode_stages_sum_s: f64,
     /// The slowest stage's decode step.
@@ -414,8 +451,7 @@ pub fn estimate(ctx: &Context, c: &Config) -> Estimate {
     let hop_s = comm::p2p_s(b * m.d_model * r.act_bytes / r.tp as f64, r.pp_link);
     let (sum_s, max_s, bytes_all_stages) = stages(ctx, c.pp, &layer, &dense, &head);
     let hops_s = (pp - 1.0) * hop_s;
-    let tpot_s = (sum_s + hops_s).max(n_mb * max_s);
-    let output_tps = batch / tpot_s;
+    let decode_step_s = (sum_s + hops_s).max(n_mb * max_s);
     let gpus = c.gpus() as f64;
 
     // Time split over a token's path (for decode_bound and --explain).
@@ -440,8 +476,14 @@ pub fn estimate(ctx: &Context, c: &Config) -> Estimate {
     };
 
     // Prefill (chunked through the pipeline).
-    let chunk = s_in.min(ctx.prefill_chunk_tokens as f64);
-    let n_chunks = (s_in / chunk).ceil();
+    // Static batching prefills every prompt of the batch before the first token; continuous
+    // batching prefills one request's prompt.
+    let prompt_tokens = match c.batching {
+        Batching::Static => batch * s_in,
+        Batching::Continuous => s_in,
+    };
+    let chunk = prompt_tokens.min(ctx.prefill_chunk_tokens as f64);
+    let n_chunks = (prompt_tokens / chunk).ceil();
     let pshape = StepShape {
         tokens: chunk,
         kv_tokens_read: s_in / 2.0 + chunk,
@@ -454,6 +496,19 @@ pub fn estimate(ctx: &Context, c: &Config) -> Estimate {
     let (psum_s, pmax_s, _) = stages(ctx, c.pp, &player, &pdense, &phead);
     let ttft_s = psum_s + (n_chunks - 1.0) * pmax_s + (pp - 1.0) * phop_s;
     let prefill_tps = chunk / pmax_s.max(phop_s);
+    // Every request's prompt costs the replica s_in / prefill_tps seconds. Under continuous
+    // batching B/N requests finish and are replaced per decode step, so each step also carries
+    // their prefills; under static batching the prefill comes first, once per batch.
+    let (tpot_s, e2e_s, output_tps) = match c.batching {
+        Batching::Continuous => {
+            let t = decode_step_s + batch / n_out * s_in / prefill_tps;
+            (t, ttft_s + (n_out - 1.0) * t, batch / t)
+        }
+        Batching::Static => {
+            let e2e = ttft_s + (n_out - 1.0) * decode_step_s;
+            (decode_step_s, e2e, batch * n_out / e2e)
+        }
+    };
 
     // Memory on the heaviest GPU.
     let mut mem = Memory::default();
@@ -479,16 +534,16 @@ pub fn estimate(ctx: &Context, c: &Config) -> Estimate {
         gpu_mem_bytes: ctx.hw.mem_bytes,
         ttft_s,
         tpot_s,
-        e2e_s: ttft_s + (n_out - 1.0) * tpot_s,
+        e2e_s,
         output_tokens_per_s: output_tps,
         output_tokens_per_s_per_gpu: output_tps / gpus,
         output_tokens_per_s_per_user: 1.0 / tpot_s,
-        mfu: output_tps * flops_per_token / (gpus * r.peak_flops_per_s),
-        mbu: n_mb * bytes_per_gpu_step / (tpot_s * ctx.hw.mem_bw_bytes_per_s),
+        mfu: batch / decode_step_s * flops_per_token / (gpus * r.peak_flops_per_s),
+        mbu: n_mb * bytes_per_gpu_step / (decode_step_s * ctx.hw.mem_bw_bytes_per_s),
         decode_bound,
         experts_per_step: if moe_model { layer.experts_read } else { 1.0 },
         cost_per_hour_usd,
-        usd_per_1m_output_tokens: cost_per_s / output_tps * 1e6,
+        usd_per_1m_output_tokens: cost_per_s * decode_step_s / batch * 1e6,
         usd_per_1m_input_tokens: cost_per_s / prefill_tps * 1e6,
         breakdown: Breakdown {
             micro_batch: b,
@@ -497,6 +552,7 @@ pub fn estimate(ctx: &Context, c: &Config) -> Estimate {
             decode_dense_layer: dense,
             decode_head: head,
             decode_hop_s: hop_s,
+            decode_step_s,
             decode_stages_sum_s: sum_s,
             decode_stage_max_s: max_s,
             decode_bytes_per_gpu_step: bytes_per_gpu_step,

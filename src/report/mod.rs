@@ -4,6 +4,7 @@
 pub mod explain;
 pub mod row;
 pub mod train_row;
+pub mod validation;
 
 use crate::units;
 use anyhow::Result;
@@ -127,6 +128,8 @@ pub fn human(x: f64) -> String {
     let a = x.abs();
     if !x.is_finite() {
         "-".to_string()
+    } else if a >= 1e7 {
+        format!("{x:.3e}")
     } else if a >= 100.0 || a == 0.0 {
         format!("{x:.0}")
     } else if a >= 10.0 {

@@ -1,0 +1,79 @@
+//! The `validate` report for people: one line a case, then the summary by metric family and GPU.
+
+use super::{align, human, new_table};
+use crate::validate::{CaseResult, Stats, Summary};
+
+fn pct(x: Option<f64>) -> String {
+    x.map_or("-".into(), |v| format!("{:+.0}%", 100.0 * v))
+}
+
+fn share(x: Option<f64>) -> String {
+    x.map_or("-".into(), |v| format!("{:.0}%", 100.0 * v))
+}
+
+fn stats_row(name: &str, s: &Stats) -> Vec<String> {
+    vec![
+        name.to_string(),
+        s.cases.to_string(),
+        s.evaluated.to_string(),
+        s.median_abs_error
+            .map_or("-".into(), |v| format!("{:.1}%", 100.0 * v)),
+        s.mean_abs_error
+            .map_or("-".into(), |v| format!("{:.1}%", 100.0 * v)),
+        share(s.within_10pct),
+        share(s.within_25pct),
+        s.worst_factor.map_or("-".into(), |v| format!("{v:.2}×")),
+    ]
+}
+
+/// Render the case table and the summary.
+pub fn render(results: &[CaseResult], summary: &Summary, markdown: bool) -> String {
+    let header = ["case", "metric", "actual", "predicted", "error", "fits"];
+    let mut t = new_table(&header, markdown);
+    let mut notes = Vec::new();
+    for r in results {
+        let fits = match r.fits {
+            Some(true) => "yes",
+            Some(false) => "NO",
+            None => "-",
+        };
+        t.add_row(vec![
+            r.id.clone(),
+            r.metric.clone(),
+            human(r.actual),
+            r.predicted.map_or("n/a".into(), human),
+            pct(r.error),
+            fits.to_string(),
+        ]);
+        if let Some(reason) = &r.reason {
+            notes.push(format!("  {}: not evaluated: {reason}", r.id));
+        }
+    }
+    align(&mut t, header.len(), &[0, 1]);
+    let sh = [
+        "group",
+        "cases",
+        "evaluated",
+        "median |err|",
+        "mean |err|",
+        "≤10%",
+        "≤25%",
+        "worst",
+    ];
+    let mut s = new_table(&sh, markdown);
+    s.add_row(stats_row("all", &summary.overall));
+    for (k, v) in &summary.by_family {
+        s.add_row(stats_row(k, v));
+    }
+    for (k, v) in &summary.by_gpu {
+        s.add_row(stats_row(&format!("gpu {k}"), v));
+    }
+    align(&mut s, sh.len(), &[0]);
+    let mut out = format!("{t}\n");
+    if !notes.is_empty() {
+        out.push_str(&notes.join("\n"));
+        out.push('\n');
+    }
+    out.push_str(&format!("\n{s}\n"));
+    out
+}

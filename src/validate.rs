@@ -1,0 +1,420 @@
+//! `gpt4calc validate`: predictions against published measurements. Each case names an operating
+//! point (model, GPU, precision, layout, workload) and a measured row field; the case is run
+//! through the same model as `estimate` and `train` and compared: `error = predicted/actual − 1`.
+
+use crate::dtype::Dtype;
+use crate::fields::{Field, Value};
+use crate::perf::{Config, Context, DEFAULT_PREFILL_CHUNK_TOKENS, Reject, estimate};
+use crate::presets::{self, Override};
+use crate::report::row::Named;
+use crate::report::train_row::TrainRow;
+use crate::train::{self, AttentionImpl, Recompute, TrainConfig};
+use anyhow::{Context as _, Result, anyhow, bail};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The built-in public cases (validation/public.toml).
+pub const PUBLIC_CASES: &str = include_str!("../validation/public.toml");
+
+/// A case file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaseFile {
+    /// The cases.
+    pub case: Vec<Case>,
+}
+
+/// One published measurement and its operating point (schema: docs/usage.md, "Validation cases").
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)] // field names are the schema
+pub struct Case {
+    pub id: String,
+    pub source: String,
+    pub kind: String,
+    pub model: Option<String>,
+    pub model_spec: Option<toml::Table>,
+    pub gpu: String,
+    pub dtype: Dtype,
+    pub kv_dtype: Option<Dtype>,
+    pub tp: Option<u64>,
+    pub pp: Option<u64>,
+    pub ep: Option<u64>,
+    pub batch: Option<u64>,
+    pub input_len: Option<u64>,
+    pub output_len: Option<u64>,
+    pub mode: Option<String>,
+    #[serde(default)]
+    pub set: Vec<String>,
+    pub metric: String,
+    pub value: f64,
+    pub confidence: Option<String>,
+    pub note: Option<String>,
+    // Training.
+    pub gpus: Option<u64>,
+    pub dp: Option<u64>,
+    pub zero: Option<u8>,
+    pub micro_batch: Option<u64>,
+    pub global_batch_tokens: Option<f64>,
+    pub seq_len: Option<u64>,
+    pub recompute: Option<String>,
+    pub tokens: Option<f64>,
+    pub attention: Option<String>,
+    pub sequence_parallel: Option<bool>,
+    pub interleave: Option<u64>,
+    pub batching: Option<crate::perf::Batching>,
+}
+
+impl<'de> Deserialize<'de> for Dtype {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// The outcome of one case.
+#[derive(Clone, Debug, Serialize)]
+pub struct CaseResult {
+    /// Case id.
+    pub id: String,
+    /// inference or training.
+    pub kind: String,
+    /// Metric family (throughput, ttft, latency, memory, training).
+    pub family: &'static str,
+    /// GPU preset.
+    pub gpu: String,
+    /// Row field compared.
+    pub metric: String,
+    /// Published value.
+    pub actual: f64,
+    /// Predicted value, or null when the case cannot be evaluated.
+    pub predicted: Option<f64>,
+    /// predicted/actual − 1.
+    pub error: Option<f64>,
+    /// Whether the predicted configuration fits in memory.
+    pub fits: Option<bool>,
+    /// Why the case cannot be evaluated.
+    pub reason: Option<String>,
+    /// Source of the measurement.
+    pub source: String,
+    /// How far the reading of the source can be trusted.
+    pub confidence: Option<String>,
+}
+
+/// Statistics over a group of cases.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Stats {
+    /// Cases in the group.
+    pub cases: usize,
+    /// Of which evaluated.
+    pub evaluated: usize,
+    /// Median |error|.
+    pub median_abs_error: Option<f64>,
+    /// Mean |error|.
+    pub mean_abs_error: Option<f64>,
+    /// Share with |error| ≤ 10%.
+    pub within_10pct: Option<f64>,
+    /// Share with |error| ≤ 25%.
+    pub within_25pct: Option<f64>,
+    /// Largest |log(predicted/actual)| as a factor (2 = two times off either way).
+    pub worst_factor: Option<f64>,
+}
+
+/// The summary: overall, by metric family, by GPU.
+#[derive(Clone, Debug, Serialize)]
+pub struct Summary {
+    /// All cases.
+    pub overall: Stats,
+    /// By metric family.
+    pub by_family: BTreeMap<&'static str, Stats>,
+    /// By GPU preset.
+    pub by_gpu: BTreeMap<String, Stats>,
+}
+
+/// Group statistics.
+pub fn stats<'a>(results: impl IntoIterator<Item = &'a CaseResult>) -> Stats {
+    let mut n = 0;
+    let mut errs: Vec<f64> = Vec::new();
+    let mut worst: f64 = 1.0;
+    for r in results {
+        n += 1;
+        if let (Some(e), Some(p)) = (r.error, r.predicted) {
+            errs.push(e.abs());
+            let f = p / r.actual;
+            worst = worst.max(f.max(1.0 / f));
+        }
+    }
+    if errs.is_empty() {
+        return Stats {
+            cases: n,
+            ..Stats::default()
+        };
+    }
+    errs.sort_by(f64::total_cmp);
+    let k = errs.len();
+    let median = if k % 2 == 1 {
+        errs[k / 2]
+    } else {
+        (errs[k / 2 - 1] + errs[k / 2]) / 2.0
+    };
+    let share = |lim: f64| errs.iter().filter(|e| **e <= lim).count() as f64 / k as f64;
+    Stats {
+        cases: n,
+        evaluated: k,
+        median_abs_error: Some(median),
+        mean_abs_error: Some(errs.iter().sum::<f64>() / k as f64),
+        within_10pct: Some(share(0.10)),
+        within_25pct: Some(share(0.25)),
+        worst_factor: Some(worst),
+    }
+}
+
+/// Summarise results.
+pub fn summarize(results: &[CaseResult]) -> Summary {
+    let mut by_family: BTreeMap<&'static str, Vec<&CaseResult>> = BTreeMap::new();
+    let mut by_gpu: BTreeMap<String, Vec<&CaseResult>> = BTreeMap::new();
+    for r in results {
+        by_family.entry(r.family).or_default().push(r);
+        by_gpu.entry(r.gpu.clone()).or_default().push(r);
+    }
+    Summary {
+        overall: stats(results),
+        by_family: by_family.into_iter().map(|(k, v)| (k, stats(v))).collect(),
+        by_gpu: by_gpu.into_iter().map(|(k, v)| (k, stats(v))).collect(),
+    }
+}
+
+/// Parse a case file.
+pub fn parse_cases(origin: &str, text: &str) -> Result<Vec<Case>> {
+    let file: CaseFile = toml::from_str(text).map_err(|e| {
+        let msg = e.message().lines().collect::<Vec<_>>().join("; ");
+        match e.span() {
+            Some(sp) => {
+                let line = text[..sp.start.min(text.len())].matches('\n').count() + 1;
+                anyhow!("{origin}:{line}: {msg}")
+            }
+            None => anyhow!("{origin}: {msg}"),
+        }
+    })?;
+    Ok(file.case)
+}
+
+fn family(kind: &str, metric: &str) -> &'static str {
+    match (kind, metric) {
+        ("training", _) => "training",
+        (_, "ttft_s") => "ttft",
+        (_, "tpot_s" | "e2e_s") => "latency",
+        (_, m) if m.starts_with("mem") || m.ends_with("_bytes_per_gpu") => "memory",
+        _ => "throughput",
+    }
+}
+
+/// Evaluate every case (`extra` overrides are appended to each case's own `set`, for calibration).
+pub fn run_cases(cases: &[Case], extra: &[Override]) -> Vec<CaseResult> {
+    cases
+        .iter()
+        .map(|c| {
+            let outcome = evaluate(c, extra);
+            let (predicted, fits, reason) = match outcome {
+                Ok((p, f)) => (Some(p), Some(f), None),
+                Err(e) => (None, None, Some(format!("{e:#}"))),
+            };
+            CaseResult {
+                id: c.id.clone(),
+                kind: c.kind.clone(),
+                family: family(&c.kind, &c.metric),
+                gpu: c.gpu.clone(),
+                metric: c.metric.clone(),
+                actual: c.value,
+                error: predicted.map(|p| p / c.value - 1.0),
+                predicted,
+                fits,
+                reason,
+                source: c.source.clone(),
+                confidence: c.confidence.clone(),
+            }
+        })
+        .collect()
+}
+
+fn context_for(c: &Case, extra: &[Override]) -> Result<(Context, String)> {
+    let mut overrides: Vec<Override> = c
+        .set
+        .iter()
+        .map(|s| s.parse::<Override>().map_err(|e| anyhow!(e)))
+        .collect::<Result<_>>()?;
+    overrides.extend_from_slice(extra);
+    let model = match (&c.model, &c.model_spec) {
+        (Some(name), None) => presets::load_model(name, &overrides)?,
+        (None, Some(spec)) => {
+            let mut spec = spec.clone();
+            let name = spec
+                .remove("name")
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_else(|| c.id.clone());
+            let mut doc = toml::Table::new();
+            doc.insert("name".into(), name.clone().into());
+            doc.insert(
+                "description".into(),
+                format!("model of case {}", c.id).into(),
+            );
+            doc.insert("source".into(), c.source.clone().into());
+            doc.insert("model".into(), toml::Value::Table(spec));
+            let text = toml::to_string(&doc)?;
+            presets::load_model_text(&format!("case {} model_spec", c.id), &text, &overrides)?
+        }
+        _ => bail!("give exactly one of `model` and `model_spec`"),
+    };
+    let gpu = presets::load_gpu(&c.gpu, &overrides)?;
+    Ok((
+        Context::new(&model.model, &gpu.gpu, DEFAULT_PREFILL_CHUNK_TOKENS),
+        model.name,
+    ))
+}
+
+fn number(v: Value<'_>, metric: &str) -> Result<f64> {
+    match v {
+        Value::Num(x) => Ok(x),
+        _ => bail!("metric `{metric}` is not numeric"),
+    }
+}
+
+/// Predicted value and fit of one case.
+fn evaluate(c: &Case, extra: &[Override]) -> Result<(f64, bool)> {
+    let (ctx, model) = context_for(c, extra)?;
+    match c.kind.as_str() {
+        "inference" => evaluate_inference(c, &ctx, &model),
+        "training" => evaluate_training(c, &ctx, &model),
+        k => bail!("kind `{k}` must be inference or training"),
+    }
+}
+
+/// Batch sizes tried for `mode = "max-throughput"`: 1, 2, 3, 4, 6, 8, 12, … up to 65,536.
+fn throughput_batches() -> impl Iterator<Item = u64> {
+    (0..17)
+        .flat_map(|i| [1u64 << i, 3u64 << i >> 1])
+        .filter(|b| *b >= 1)
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+}
+
+fn evaluate_inference(c: &Case, ctx: &Context, model: &str) -> Result<(f64, bool)> {
+    let field = Field::parse::<Named>(&c.metric).map_err(|e| anyhow!(e))?;
+    let need = |v: Option<u64>, f: &str| v.ok_or_else(|| anyhow!("inference case lacks `{f}`"));
+    let base = Config {
+        tp: c.tp.unwrap_or(1),
+        pp: c.pp.unwrap_or(1),
+        ep: c.ep.unwrap_or(1),
+        batch: c.batch.unwrap_or(1),
+        input_len: need(c.input_len, "input_len")?,
+        output_len: need(c.output_len, "output_len")?,
+        dtype: c.dtype,
+        kv_dtype: c.kv_dtype.unwrap_or(c.dtype.default_kv()),
+        batching: c.batching.unwrap_or_default(),
+    };
+    let run = |cfg: &Config| -> Result<crate::perf::Estimate> {
+        match ctx.check(cfg) {
+            Ok(()) => Ok(estimate(ctx, cfg)),
+            Err(Reject::Invalid(m) | Reject::Skip(m)) => Err(anyhow!(m)),
+        }
+    };
+    let est = match c.mode.as_deref().unwrap_or("fixed") {
+        "fixed" => run(&Config {
+            batch: need(c.batch, "batch")?,
+            ..base
+        })?,
+        "max-throughput" => throughput_batches()
+            .filter_map(|b| run(&Config { batch: b, ..base }).ok())
+            .filter(|e| e.fits)
+            .max_by(|a, b| a.output_tokens_per_s.total_cmp(&b.output_tokens_per_s))
+            .ok_or_else(|| anyhow!("no batch size fits in memory"))?,
+        m => bail!("mode `{m}` must be fixed or max-throughput"),
+    };
+    let named = Named {
+        est: &est,
+        model,
+        gpu: &c.gpu,
+    };
+    Ok((number(field.get(&named), &c.metric)?, est.fits))
+}
+
+fn evaluate_training(c: &Case, ctx: &Context, model: &str) -> Result<(f64, bool)> {
+    let field = Field::parse::<TrainRow>(&c.metric).map_err(|e| anyhow!(e))?;
+    let gpus = c
+        .gpus
+        .ok_or_else(|| anyhow!("training case lacks `gpus`"))?;
+    let recompute = match c.recompute.as_deref() {
+        None => Recompute::Selective,
+        Some(r) => <Recompute as clap::ValueEnum>::from_str(r, true)
+            .map_err(|_| anyhow!("recompute `{r}`"))?,
+    };
+    let attention = match c.attention.as_deref() {
+        None | Some("flash") => AttentionImpl::Flash,
+        Some("eager") => AttentionImpl::Eager,
+        Some(a) => bail!("attention `{a}` must be flash or eager"),
+    };
+    let base = TrainConfig {
+        gpus,
+        tp: 1,
+        pp: 1,
+        ep: c.ep.unwrap_or(1),
+        micro_batch: c.micro_batch.unwrap_or(1),
+        global_batch_tokens: c.global_batch_tokens.unwrap_or(4_194_304.0),
+        seq_len: c.seq_len.unwrap_or(2048),
+        zero: c.zero.unwrap_or(1),
+        recompute,
+        dtype: c.dtype,
+        tokens: c.tokens.unwrap_or(1e12),
+        interleave: c.interleave.unwrap_or(1),
+        dp_overlap: 0.0,
+        attention,
+        sequence_parallel: c.sequence_parallel.unwrap_or(true),
+        mfu: None,
+        reliability: None,
+    };
+    // A case without a layout is run at the planner's fastest layout that fits.
+    let layouts: Vec<(u64, u64)> = match (c.tp, c.pp) {
+        (Some(tp), Some(pp)) => vec![(tp, pp)],
+        _ => [1, 2, 4, 8]
+            .iter()
+            .flat_map(|t| [1, 2, 4, 8, 16].map(|p| (*t, p)))
+            .collect(),
+    };
+    let mut best: Option<crate::train::TrainEstimate> = None;
+    let mut last_err = None;
+    for (tp, pp) in layouts {
+        let cfg = TrainConfig { tp, pp, ..base };
+        if let (Some(dp), true) = (c.dp, c.tp.is_some()) {
+            if dp != cfg.dp() {
+                bail!("dp {dp} ≠ gpus {gpus} / (tp {tp} × pp {pp}) = {}", cfg.dp());
+            }
+        }
+        match train::check(ctx, &cfg) {
+            Ok(()) => {
+                let e = train::estimate(ctx, &cfg);
+                let better = best
+                    .as_ref()
+                    .is_none_or(|b| (e.fits, -e.step_time_s) > (b.fits, -b.step_time_s));
+                if better {
+                    best = Some(e);
+                }
+            }
+            Err(Reject::Invalid(m) | Reject::Skip(m)) => last_err = Some(m),
+        }
+    }
+    let e = best.ok_or_else(|| anyhow!(last_err.unwrap_or_else(|| "no layout".into())))?;
+    let row = TrainRow::new(model, &c.gpu, &e);
+    Ok((number(field.get(&row), &c.metric)?, e.fits))
+}
+
+/// Read cases from a file path, or the built-in set.
+pub fn load_cases(path: Option<&str>) -> Result<Vec<Case>> {
+    match path {
+        None => parse_cases("built-in validation/public.toml", PUBLIC_CASES),
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .with_context(|| format!("cannot read case file `{p}`"))?;
+            parse_cases(p, &text)
+        }
+    }
+}
