@@ -91,6 +91,13 @@ pub struct Efficiency {
     pub matmul_fp8: Option<f64>,
     /// Fraction of peak HBM bandwidth reached by large streaming reads.
     pub memory: f64,
+    /// Routed-expert (grouped) GEMM efficiency relative to dense GEMMs (default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub moe: Option<f64>,
+    /// Compute/memory overlap inside one operator: time = max + (1 − overlap)·min (default 1,
+    /// the pure roofline).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overlap: Option<f64>,
     /// Collective bus-bandwidth fraction of the scale-up link.
     pub scaleup: f64,
     /// Collective bus-bandwidth fraction of the NIC.
@@ -158,6 +165,11 @@ impl GpuSpec {
                 self.efficiency.matmul_fp8.unwrap_or(self.efficiency.matmul),
             ),
             ("gpu.efficiency.memory", self.efficiency.memory),
+            ("gpu.efficiency.moe", self.efficiency.moe.unwrap_or(1.0)),
+            (
+                "gpu.efficiency.overlap",
+                self.efficiency.overlap.unwrap_or(1.0),
+            ),
             ("gpu.efficiency.scaleup", self.efficiency.scaleup),
             ("gpu.efficiency.scaleout", self.efficiency.scaleout),
             (
@@ -229,6 +241,10 @@ pub struct Hardware {
     pub matmul_efficiency: f64,
     /// Matmul efficiency for 8-bit math.
     pub matmul_fp8_efficiency: f64,
+    /// Grouped (routed-expert) GEMM efficiency relative to dense.
+    pub moe_efficiency: f64,
+    /// Compute/memory overlap inside an operator.
+    pub overlap: f64,
     /// GPUs per scale-up domain.
     pub gpus_per_node: u64,
     /// Scale-up link.
@@ -254,6 +270,8 @@ impl Hardware {
             eff_mem_bw_bytes_per_s: bw * g.efficiency.memory,
             matmul_efficiency: g.efficiency.matmul,
             matmul_fp8_efficiency: g.efficiency.matmul_fp8.unwrap_or(g.efficiency.matmul),
+            moe_efficiency: g.efficiency.moe.unwrap_or(1.0),
+            overlap: g.efficiency.overlap.unwrap_or(1.0),
             gpus_per_node: g.node.gpus_per_node,
             scaleup: Link {
                 bytes_per_s: units::gb_per_s_to_bytes_per_s(g.node.scaleup_gb_s)
@@ -278,10 +296,26 @@ impl Hardware {
         }
     }
 
-    /// The link joining `group` GPUs that sit in consecutive ranks: the scale-up fabric while
-    /// they fit in one node, the NIC otherwise.
+    /// The link for a collective over `group` consecutive GPUs (TP, EP, a pipeline's stages):
+    /// the scale-up fabric inside a node. Across nodes NCCL runs one ring per NIC, so a group
+    /// that spans whole nodes moves data at the node's NICs together, `gpus_per_node ×` one NIC,
+    /// capped by the scale-up fabric (docs/methodology.md §6).
     pub fn link_for_group(&self, group: u64) -> Link {
         if group <= self.gpus_per_node {
+            self.scaleup
+        } else {
+            Link {
+                bytes_per_s: (self.scaleout.bytes_per_s * self.gpus_per_node as f64)
+                    .min(self.scaleup.bytes_per_s),
+                latency_s: self.scaleout.latency_s,
+            }
+        }
+    }
+
+    /// The link for a collective whose members sit one per node (data parallelism across
+    /// model-parallel replicas that fill their nodes): each GPU's own NIC.
+    pub fn link_across_nodes(&self, group_span: u64) -> Link {
+        if group_span <= self.gpus_per_node {
             self.scaleup
         } else {
             self.scaleout

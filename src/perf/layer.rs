@@ -77,6 +77,7 @@ pub fn layer_step(ctx: &Context, r: &Rates, shape: StepShape, moe: bool) -> Laye
         },
         r.matmul_flops_per_s,
         r.mem_bytes_per_s,
+        ctx.hw.overlap,
     );
     let attn_core = roofline(
         Op {
@@ -85,28 +86,40 @@ pub fn layer_step(ctx: &Context, r: &Rates, shape: StepShape, moe: bool) -> Laye
         },
         r.attn_flops_per_s,
         r.mem_bytes_per_s,
+        ctx.hw.overlap,
     );
-    let (ffn_op, experts_read) = if moe {
+    let (ffn, experts_read) = if moe {
         let d = distinct_experts(m.experts, m.top_k, b);
         let imbalance = busiest_rank_factor(m.experts, m.top_k, b, r.ep);
         let pe = m.ffn_params_per_expert_per_layer;
+        let routed_flops = 2.0 * b * m.top_k * pe * imbalance / tp;
+        let dense_flops =
+            2.0 * b * m.shared_experts * pe / tp + 2.0 * b * m.router_params_per_layer;
         let op = Op {
-            flops: 2.0 * b * (m.top_k * pe * imbalance + m.shared_experts * pe) / tp
-                + 2.0 * b * m.router_params_per_layer,
+            flops: routed_flops + dense_flops,
             bytes: r.weight_bytes * ((d + m.shared_experts) * pe / tp + m.router_params_per_layer),
         };
-        (op, d)
+        // Routed experts run as grouped GEMMs, slower than dense ones (efficiency.moe).
+        let compute_s = routed_flops / (r.matmul_flops_per_s * ctx.hw.moe_efficiency)
+            + dense_flops / r.matmul_flops_per_s;
+        let t = OpTime {
+            op,
+            compute_s,
+            memory_s: op.bytes / r.mem_bytes_per_s,
+            overlap: ctx.hw.overlap,
+        };
+        (t, d)
     } else {
         let p = m.dense_ffn_params_per_layer;
+        let op = Op {
+            flops: 2.0 * b * p / tp,
+            bytes: r.weight_bytes * p / tp,
+        };
         (
-            Op {
-                flops: 2.0 * b * p / tp,
-                bytes: r.weight_bytes * p / tp,
-            },
+            roofline(op, r.matmul_flops_per_s, r.mem_bytes_per_s, ctx.hw.overlap),
             1.0,
         )
     };
-    let ffn = roofline(ffn_op, r.matmul_flops_per_s, r.mem_bytes_per_s);
     let message_bytes = b * m.d_model * r.act_bytes;
     LayerStep {
         attn_proj,
@@ -129,5 +142,6 @@ pub fn head_step(ctx: &Context, r: &Rates, tokens: f64) -> OpTime {
         },
         r.matmul_flops_per_s,
         r.mem_bytes_per_s,
+        ctx.hw.overlap,
     )
 }

@@ -277,7 +277,7 @@ impl Context {
             tp: c.tp,
             ep: c.ep,
             tp_link: self.hw.link_for_group(c.tp),
-            pp_link: self.hw.link_for_group(c.tp * c.pp),
+            pp_link: self.hw.link_across_nodes(c.tp * c.pp),
             weight_bytes: c.dtype.bytes(),
             act_bytes: if c.dtype == Dtype::Fp32 { 4.0 } else { 2.0 },
             kv_bytes_per_token_per_layer_per_gpu: kv_elems * c.kv_dtype.bytes(),

@@ -1,6 +1,7 @@
 //! Per-operator roofline: an operator's time is the larger of its FLOPs at the achievable
 //! FLOP/s and its bytes at the achievable HBM bandwidth (Williams et al. 2009; per-op max summed
-//! over ops as in LLM-Viewer, GenZ and aiconfigurator; docs/methodology.md §4).
+//! over ops as in LLM-Viewer, GenZ and aiconfigurator; docs/methodology.md §4), plus the part of
+//! the smaller term a real kernel does not hide: `max + (1 − overlap)·min`.
 
 /// What the operator is limited by.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,12 +30,14 @@ pub struct OpTime {
     pub compute_s: f64,
     /// Bytes / achievable bandwidth.
     pub memory_s: f64,
+    /// Share of the smaller term hidden under the larger (1 = pure roofline).
+    pub overlap: f64,
 }
 
 impl OpTime {
-    /// Time the operator takes: the larger of the two.
+    /// Time the operator takes: the larger term plus the unhidden part of the smaller.
     pub fn time_s(&self) -> f64 {
-        self.compute_s.max(self.memory_s)
+        self.compute_s.max(self.memory_s) + (1.0 - self.overlap) * self.compute_s.min(self.memory_s)
     }
     /// Which term sets the time.
     pub fn bound(&self) -> Bound {
@@ -46,11 +49,12 @@ impl OpTime {
     }
 }
 
-/// Time `op` at `flops_per_s` and `bytes_per_s` (both achievable rates).
-pub fn roofline(op: Op, flops_per_s: f64, bytes_per_s: f64) -> OpTime {
+/// Time `op` at `flops_per_s` and `bytes_per_s` (both achievable rates) with `overlap`.
+pub fn roofline(op: Op, flops_per_s: f64, bytes_per_s: f64, overlap: f64) -> OpTime {
     OpTime {
         op,
         compute_s: op.flops / flops_per_s,
         memory_s: op.bytes / bytes_per_s,
+        overlap,
     }
 }

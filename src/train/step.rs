@@ -68,22 +68,25 @@ fn layer_mb(ctx: &Context, c: &TrainConfig, moe: bool) -> (f64, f64, f64) {
     let attn_rate = ctx.attn_peak_flops_per_s() * ctx.hw.matmul_efficiency;
     let tp = c.tp as f64;
     let tokens = (c.seq_len * c.micro_batch) as f64;
-    let ffn_flops = if moe {
+    // Training's routed experts are large balanced grouped GEMMs: dense efficiency, with the
+    // busiest expert-parallel rank's load (efficiency.moe is measured on inference kernels).
+    let (routed_flops, dense_ffn_flops) = if moe {
         let imbalance = busiest_rank_factor(
             m.experts,
             m.top_k,
             tokens * c.dp().min(c.ep) as f64,
             c.ep.min(c.dp()),
         );
-        2.0 * tokens
-            * (m.top_k * m.ffn_params_per_expert_per_layer * imbalance
-                + m.shared_experts * m.ffn_params_per_expert_per_layer)
-            / tp
-            + 2.0 * tokens * m.router_params_per_layer
+        let pe = m.ffn_params_per_expert_per_layer;
+        (
+            2.0 * tokens * m.top_k * pe * imbalance / tp,
+            2.0 * tokens * m.shared_experts * pe / tp + 2.0 * tokens * m.router_params_per_layer,
+        )
     } else {
-        2.0 * tokens * m.dense_ffn_params_per_layer / tp
+        (0.0, 2.0 * tokens * m.dense_ffn_params_per_layer / tp)
     };
-    let matmul_fwd = (2.0 * tokens * m.attn_params_per_layer / tp + ffn_flops) / matmul_rate;
+    let matmul_fwd = (2.0 * tokens * m.attn_params_per_layer / tp + dense_ffn_flops) / matmul_rate
+        + routed_flops / matmul_rate;
     let attn_fwd =
         tokens * attention_context(c) * m.attn_score_flops_per_ctx_per_layer / tp / attn_rate;
     let score_bytes = match c.attention {
@@ -154,7 +157,7 @@ pub fn step_time(ctx: &Context, c: &TrainConfig, micro_batches: f64) -> StepTime
         2.0 * c.interleave as f64
             * p2p_s(
                 tokens * m.d_model * act_bytes / tp,
-                ctx.hw.link_for_group(c.tp * c.pp),
+                ctx.hw.link_across_nodes(c.tp * c.pp),
             )
     } else {
         0.0
@@ -172,14 +175,25 @@ pub fn step_time(ctx: &Context, c: &TrainConfig, micro_batches: f64) -> StepTime
     let expert_dp = c.dp() * c.tp / c.expert_shards();
     let grad_bytes = if c.dtype == Dtype::Fp32 { 4.0 } else { 2.0 };
     let passes = if c.zero >= 3 { 3.0 } else { 2.0 };
-    let link = ctx.hw.link_for_group(c.gpus.min(c.tp * c.pp * dp));
+    // Hierarchical: the ranks of a DP group that share a node reduce over the scale-up fabric,
+    // and only 1/g of the data crosses the NICs between nodes.
+    let per_node = (ctx.hw.gpus_per_node / (c.tp * c.pp).max(1)).max(1);
     let sync = |params: f64, n: u64| {
         if n <= 1 {
-            0.0
-        } else {
-            let n = n as f64;
-            link.latency_s + passes * (n - 1.0) / n * grad_bytes * params / link.bytes_per_s
+            return 0.0;
         }
+        let bytes = grad_bytes * params;
+        let g = per_node.min(n);
+        let nodes = n.div_ceil(g);
+        let level = |bytes: f64, n: u64, link: crate::hardware::Link| {
+            if n <= 1 {
+                0.0
+            } else {
+                let n = n as f64;
+                link.latency_s + passes * (n - 1.0) / n * bytes / link.bytes_per_s
+            }
+        };
+        level(bytes, g, ctx.hw.scaleup) + level(bytes / g as f64, nodes, ctx.hw.scaleout)
     };
     let dp_s = sync(pd, dp) + sync(pe, expert_dp);
     let shard = |n: u64| if c.zero >= 1 { n as f64 } else { 1.0 };
