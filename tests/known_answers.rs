@@ -6,7 +6,7 @@ use common::{context, counts, run};
 use gpt4calc::dtype::Dtype;
 use gpt4calc::perf::moe::distinct_experts;
 use gpt4calc::perf::{Batching, Config};
-use gpt4calc::testutil::{assert_close, assert_within};
+use gpt4calc::testutil::assert_close;
 
 fn config(tp: u64, pp: u64, batch: u64, input_len: u64, output_len: u64, dtype: Dtype) -> Config {
     Config {
