@@ -116,8 +116,9 @@ pub struct Overheads {
     pub scaleout_latency_us: f64,
     /// Memory the runtime holds per GPU (CUDA context, workspaces, NCCL buffers), GiB.
     pub runtime_gib: f64,
-    /// Fraction of HBM the serving engine may use (vLLM `gpu_memory_utilization`).
-    pub memory_utilization: f64,
+    /// Share of the memory left after weights, activations and the runtime that the KV cache may
+    /// take (TensorRT-LLM `kv_cache_free_gpu_mem_fraction`).
+    pub kv_cache_free_fraction: f64,
 }
 
 impl GpuSpec {
@@ -173,8 +174,8 @@ impl GpuSpec {
             ("gpu.efficiency.scaleup", self.efficiency.scaleup),
             ("gpu.efficiency.scaleout", self.efficiency.scaleout),
             (
-                "gpu.overheads.memory_utilization",
-                self.overheads.memory_utilization,
+                "gpu.overheads.kv_cache_free_fraction",
+                self.overheads.kv_cache_free_fraction,
             ),
         ] {
             ensure!(
@@ -229,8 +230,8 @@ pub struct Link {
 pub struct Hardware {
     /// HBM capacity, bytes.
     pub mem_bytes: f64,
-    /// Bytes the engine may allocate (capacity × memory utilisation).
-    pub usable_mem_bytes: f64,
+    /// Share of the free memory the KV cache may take.
+    pub kv_cache_free_fraction: f64,
     /// Runtime memory per GPU, bytes.
     pub runtime_bytes: f64,
     /// Peak HBM bandwidth, bytes/s.
@@ -264,7 +265,7 @@ impl Hardware {
         let bw = units::tb_per_s_to_bytes_per_s(g.memory_bw_tb_s);
         Self {
             mem_bytes,
-            usable_mem_bytes: mem_bytes * g.overheads.memory_utilization,
+            kv_cache_free_fraction: g.overheads.kv_cache_free_fraction,
             runtime_bytes: units::gib_to_bytes(g.overheads.runtime_gib),
             mem_bw_bytes_per_s: bw,
             eff_mem_bw_bytes_per_s: bw * g.efficiency.memory,
@@ -286,6 +287,14 @@ impl Hardware {
             per_layer_s: units::us_to_s(g.overheads.per_layer_us),
             usd_per_gpu_hour: g.price.usd_per_gpu_hour,
         }
+    }
+
+    /// Whether an inference memory plan fits: everything within HBM, and the KV cache within its
+    /// share of what weights, activations and the runtime leave free.
+    pub fn fits(&self, m: &crate::perf::memory::Memory) -> bool {
+        let fixed = m.weights_bytes + m.activation_bytes + m.runtime_bytes;
+        fixed <= self.mem_bytes
+            && m.kv_bytes <= self.kv_cache_free_fraction * (self.mem_bytes - fixed)
     }
 
     /// Matmul efficiency for math in `dtype`.

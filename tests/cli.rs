@@ -533,3 +533,68 @@ fn train_bad_inputs() {
     );
     fails(&["train", "--sort", "days"], &["days", "train_days"]);
 }
+
+#[test]
+fn validate_prints_cases_and_summary() {
+    let (stdout, _) = run(&["validate"], 0);
+    for needle in ["megatron-t1-7.5b", "median |err|", "throughput", "gpu h100", "not evaluated"] {
+        assert!(stdout.contains(needle), "lacks `{needle}`");
+    }
+    let (json, _) = run(&["validate", "--format", "json"], 0);
+    let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(doc["schema_version"], 1);
+    let cases = doc["cases"].as_array().unwrap();
+    assert!(cases.len() >= 57);
+    for c in cases {
+        for k in ["id", "metric", "actual", "predicted", "error"] {
+            assert!(c.get(k).is_some(), "case lacks {k}");
+        }
+        if c["predicted"].is_null() {
+            assert!(c["reason"].as_str().is_some_and(|s| !s.is_empty()));
+        }
+    }
+    assert!(doc["summary"]["by_family"]["throughput"]["median_abs_error"].as_f64().is_some());
+}
+
+#[test]
+fn validate_runs_a_case_file() {
+    let mut f = tempfile();
+    writeln!(
+        f.1,
+        r#"[[case]]
+id = "mine"
+source = "a test"
+kind = "inference"
+model = "llama3-8b"
+gpu = "h100"
+dtype = "bf16"
+tp = 1
+pp = 1
+batch = 1
+input_len = 128
+output_len = 128
+mode = "fixed"
+metric = "tpot_s"
+value = 0.01
+[[case]]
+id = "broken"
+source = "a test"
+kind = "inference"
+model = "nope"
+gpu = "h100"
+dtype = "bf16"
+input_len = 1
+output_len = 1
+metric = "tpot_s"
+value = 1.0"#
+    )
+    .unwrap();
+    let (json, _) = run(&["validate", "--cases", &f.0, "--format", "json"], 0);
+    let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert!(doc["cases"][0]["predicted"].as_f64().unwrap() > 0.0);
+    assert!(doc["cases"][1]["predicted"].is_null());
+    assert!(doc["cases"][1]["reason"].as_str().unwrap().contains("unknown model preset"));
+    let mut bad = tempfile();
+    writeln!(bad.1, "[[case]]\nid = 3").unwrap();
+    fails(&["validate", "--cases", &bad.0], &[&bad.0]);
+}

@@ -482,20 +482,33 @@ pub fn estimate(ctx: &Context, c: &Config) -> Estimate {
         Batching::Static => batch * s_in,
         Batching::Continuous => s_in,
     };
-    let chunk = prompt_tokens.min(ctx.prefill_chunk_tokens as f64);
-    let n_chunks = (prompt_tokens / chunk).ceil();
-    let pshape = StepShape {
-        tokens: chunk,
-        kv_tokens_read: s_in / 2.0 + chunk,
-        attn_pairs: chunk * (s_in / 2.0).max(chunk / 2.0),
+    // One chunk of `chunk` prompt tokens through every stage: (layer, Σ stages, slowest, hop).
+    let prefill = |chunk: f64| {
+        let shape = StepShape {
+            tokens: chunk,
+            kv_tokens_read: s_in / 2.0 + chunk,
+            attn_pairs: chunk * (s_in / 2.0).max(chunk.min(s_in) / 2.0),
+        };
+        let layer = layer_step(ctx, &r, shape, moe_model);
+        let dense = layer_step(ctx, &r, shape, false);
+        let head = head_step(ctx, &r, 1.0);
+        let hop_s = comm::p2p_s(chunk * m.d_model * r.act_bytes / r.tp as f64, r.pp_link);
+        let (sum_s, max_s, _) = stages(ctx, c.pp, &layer, &dense, &head);
+        (layer, sum_s, max_s, hop_s)
     };
-    let player = layer_step(ctx, &r, pshape, moe_model);
-    let pdense = layer_step(ctx, &r, pshape, false);
-    let phead = head_step(ctx, &r, 1.0);
-    let phop_s = comm::p2p_s(chunk * m.d_model * r.act_bytes / r.tp as f64, r.pp_link);
-    let (psum_s, pmax_s, _) = stages(ctx, c.pp, &player, &pdense, &phead);
+    let budget = ctx.prefill_chunk_tokens as f64;
+    let chunk = prompt_tokens.min(budget);
+    let n_chunks = (prompt_tokens / chunk).ceil();
+    let (player, psum_s, pmax_s, phop_s) = prefill(chunk);
     let ttft_s = psum_s + (n_chunks - 1.0) * pmax_s + (pp - 1.0) * phop_s;
-    let prefill_tps = chunk / pmax_s.max(phop_s);
+    // Under load the engine batches several requests' prompts into each chunk, up to the budget.
+    let busy_chunk = (batch * s_in).min(budget);
+    let (_, _, busy_max_s, busy_hop_s) = if busy_chunk > chunk {
+        prefill(busy_chunk)
+    } else {
+        (player, psum_s, pmax_s, phop_s)
+    };
+    let prefill_tps = busy_chunk.max(chunk) / busy_max_s.max(busy_hop_s);
     // Every request's prompt costs the replica s_in / prefill_tps seconds. Under continuous
     // batching B/N requests finish and are replaced per decode step, so each step also carries
     // their prefills; under static batching the prefill comes first, once per batch.
@@ -527,7 +540,7 @@ pub fn estimate(ctx: &Context, c: &Config) -> Estimate {
     let bytes_per_gpu_step = bytes_all_stages / pp;
     Estimate {
         config: *c,
-        fits: mem.total_bytes() <= ctx.hw.usable_mem_bytes,
+        fits: ctx.hw.fits(&mem),
         weights_bytes_per_gpu: mem.weights_bytes,
         kv_bytes_per_gpu: mem.kv_bytes,
         mem_bytes_per_gpu: mem.total_bytes(),

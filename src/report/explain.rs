@@ -170,14 +170,17 @@ pub fn explain(ctx: &Context, model: &str, gpu: &str, e: &Estimate) -> String {
     let m = &b.memory;
     let _ = writeln!(
         o,
-        "\nMemory on the heaviest GPU (GiB): weights {} + KV cache {} + activations {} + runtime {} = {} of {} usable ({} total) → {}",
+        "\nMemory on the heaviest GPU (GiB): weights {} + KV cache {} + activations {} + runtime {} = {} of {} total; the KV cache may take {} → {}",
         human(bytes_to_gib(m.weights_bytes)),
         human(bytes_to_gib(m.kv_bytes)),
         human(bytes_to_gib(m.activation_bytes)),
         human(bytes_to_gib(m.runtime_bytes)),
         human(bytes_to_gib(e.mem_bytes_per_gpu)),
-        human(bytes_to_gib(ctx.hw.usable_mem_bytes)),
         human(bytes_to_gib(e.gpu_mem_bytes)),
+        human(bytes_to_gib(
+            ctx.hw.kv_cache_free_fraction
+                * (ctx.hw.mem_bytes - m.weights_bytes - m.activation_bytes - m.runtime_bytes)
+        )),
         if e.fits { "fits" } else { "DOES NOT FIT" }
     );
     let _ = writeln!(
