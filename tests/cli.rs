@@ -537,7 +537,13 @@ fn train_bad_inputs() {
 #[test]
 fn validate_prints_cases_and_summary() {
     let (stdout, _) = run(&["validate"], 0);
-    for needle in ["megatron-t1-7.5b", "median |err|", "throughput", "gpu h100", "not evaluated"] {
+    for needle in [
+        "megatron-t1-7.5b",
+        "median |err|",
+        "throughput",
+        "gpu h100",
+        "not evaluated",
+    ] {
         assert!(stdout.contains(needle), "lacks `{needle}`");
     }
     let (json, _) = run(&["validate", "--format", "json"], 0);
@@ -553,7 +559,11 @@ fn validate_prints_cases_and_summary() {
             assert!(c["reason"].as_str().is_some_and(|s| !s.is_empty()));
         }
     }
-    assert!(doc["summary"]["by_family"]["throughput"]["median_abs_error"].as_f64().is_some());
+    assert!(
+        doc["summary"]["by_family"]["throughput"]["median_abs_error"]
+            .as_f64()
+            .is_some()
+    );
 }
 
 #[test]
@@ -593,7 +603,12 @@ value = 1.0"#
     let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert!(doc["cases"][0]["predicted"].as_f64().unwrap() > 0.0);
     assert!(doc["cases"][1]["predicted"].is_null());
-    assert!(doc["cases"][1]["reason"].as_str().unwrap().contains("unknown model preset"));
+    assert!(
+        doc["cases"][1]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("unknown model preset")
+    );
     let mut bad = tempfile();
     writeln!(bad.1, "[[case]]\nid = 3").unwrap();
     fails(&["validate", "--cases", &bad.0], &[&bad.0]);

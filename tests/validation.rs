@@ -25,7 +25,10 @@ fn throughput_median_error_within_15_percent_and_none_2x_off() {
     let s = stats(rs.iter().filter(|r| r.family == "throughput"));
     assert_eq!(s.evaluated, s.cases, "every throughput case evaluates");
     let median = s.median_abs_error.unwrap();
-    assert!(median <= 0.15, "throughput median |error| {median:.3} > 0.15");
+    assert!(
+        median <= 0.15,
+        "throughput median |error| {median:.3} > 0.15"
+    );
     let worst = s.worst_factor.unwrap();
     assert!(worst < 2.0, "a throughput case is {worst:.2}× off");
 }
@@ -36,9 +39,17 @@ fn training_and_overall_errors_do_not_regress() {
     let sum = summarize(&rs);
     let med = |name: &str| sum.by_family[name].median_abs_error.unwrap();
     // Levels measured when calibrated (docs/calibration.md), with a little room.
-    assert!(med("training") <= 0.18, "training median {:.3}", med("training"));
+    assert!(
+        med("training") <= 0.18,
+        "training median {:.3}",
+        med("training")
+    );
     assert!(med("ttft") <= 0.36, "ttft median {:.3}", med("ttft"));
-    assert!(med("latency") <= 0.30, "latency median {:.3}", med("latency"));
+    assert!(
+        med("latency") <= 0.30,
+        "latency median {:.3}",
+        med("latency")
+    );
     let all = sum.overall.median_abs_error.unwrap();
     assert!(all <= 0.17, "overall median {all:.3}");
 }
@@ -47,7 +58,10 @@ fn training_and_overall_errors_do_not_regress() {
 fn megatron_table1_rows_within_15_percent_through_validate() {
     // Narayanan et al. 2021, Table 1, as shipped in the public cases.
     let rs = results();
-    let rows: Vec<&CaseResult> = rs.iter().filter(|r| r.id.starts_with("megatron-t1-")).collect();
+    let rows: Vec<&CaseResult> = rs
+        .iter()
+        .filter(|r| r.id.starts_with("megatron-t1-"))
+        .collect();
     assert_eq!(rows.len(), 3);
     for r in rows {
         let e = r.error.expect("evaluated");

@@ -1,0 +1,233 @@
+//! The calibration, reproduced: every achievable-rate default in presets/gpus/ that comes from
+//! NVIDIA's measured kernels (validation/kernels/, aiconfigurator-core 0.12.0 data) is re-derived
+//! here from the shipped CSVs and compared with the preset. Change a preset or the data and this
+//! test says which number moved (docs/calibration.md explains each derivation).
+
+use gpt4calc::presets::load_gpu;
+use std::collections::HashMap;
+
+fn read(name: &str) -> Vec<HashMap<String, String>> {
+    let path = format!("{}/validation/kernels/{name}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().expect("header").split(',').collect();
+    lines
+        .map(|l| {
+            header
+                .iter()
+                .zip(l.split(','))
+                .map(|(h, v)| (h.to_string(), v.to_string()))
+                .collect()
+        })
+        .collect()
+}
+
+fn num(r: &HashMap<String, String>, k: &str) -> f64 {
+    r[k].parse().unwrap_or_else(|_| panic!("{k} = {}", r[k]))
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    assert!(!v.is_empty(), "no samples");
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// (kernel gpu name, preset name, bf16 peak TFLOP/s, fp8 peak, HBM TB/s, NVLink GB/s per direction)
+const GPUS: [(&str, &str, f64, f64, f64, f64); 4] = [
+    ("a100_sxm", "a100-80g", 312.0, 0.0, 2.039, 300.0),
+    ("h100_sxm", "h100", 989.4, 1978.9, 3.35, 450.0),
+    ("h200_sxm", "h200", 989.4, 1978.9, 4.8, 450.0),
+    ("b200_sxm", "b200", 2250.0, 4500.0, 8.0, 900.0),
+];
+
+fn gemm_eff(r: &HashMap<String, String>, peak_tflops: f64) -> f64 {
+    2.0 * num(r, "m") * num(r, "n") * num(r, "k")
+        / (num(r, "latency_ms") * 1e-3)
+        / (peak_tflops * 1e12)
+}
+
+#[test]
+fn gemm_efficiencies_match_the_measured_kernels() {
+    let rows = read("gemm.csv");
+    for (kgpu, preset, bf16, fp8, _, _) in GPUS {
+        let gpu = load_gpu(preset, &[]).unwrap().gpu;
+        let large = |dtype: &str, peak: f64| {
+            median(
+                rows.iter()
+                    .filter(|r| r["gpu"] == kgpu && r["gemm_dtype"] == dtype)
+                    .filter(|r| {
+                        num(r, "m") >= 1024.0
+                            && num(r, "n") >= 4096.0
+                            && num(r, "k") >= 1024.0
+                            && num(r, "n") < 65536.0
+                    })
+                    .map(|r| gemm_eff(r, peak))
+                    .collect(),
+            )
+        };
+        if kgpu == "a100_sxm" {
+            // The four GEMMs of a TP8-sharded d = 12288 layer at m = 2048 (QKV measured at the
+            // nearest shape n = 6144), FLOP-weighted harmonic mean.
+            let at = |n: f64, k: f64| {
+                rows.iter()
+                    .find(|r| {
+                        r["gpu"] == kgpu
+                            && num(r, "m") == 2048.0
+                            && num(r, "n") == n
+                            && num(r, "k") == k
+                    })
+                    .map(|r| gemm_eff(r, bf16))
+                    .expect("shape measured")
+            };
+            let parts = [
+                (0.25, at(6144.0, 12288.0)),
+                (1.0 / 12.0, at(12288.0, 1536.0)),
+                (1.0 / 3.0, at(6144.0, 12288.0)),
+                (1.0 / 3.0, at(12288.0, 6144.0)),
+            ];
+            let weighted = 1.0 / parts.iter().map(|(w, e)| w / e).sum::<f64>();
+            assert!(
+                (weighted - gpu.efficiency.matmul).abs() <= 0.01,
+                "{preset}: layer GEMMs {weighted:.3} vs preset {}",
+                gpu.efficiency.matmul
+            );
+            assert!((large("bfloat16", bf16) - 0.828).abs() <= 0.005);
+        } else {
+            let b = large("bfloat16", bf16);
+            assert!(
+                (b - gpu.efficiency.matmul).abs() <= 0.01,
+                "{preset}: bf16 median {b:.3} vs preset {}",
+                gpu.efficiency.matmul
+            );
+            let f = large("fp8", fp8);
+            let preset_fp8 = gpu.efficiency.matmul_fp8.expect("fp8 efficiency set");
+            assert!(
+                (f - preset_fp8).abs() <= 0.01,
+                "{preset}: fp8 median {f:.3} vs preset {preset_fp8}"
+            );
+        }
+    }
+}
+
+#[test]
+fn memory_efficiency_is_the_measured_weight_streaming_bandwidth() {
+    let rows = read("gemm.csv");
+    for (kgpu, preset, _, _, tb_s, _) in GPUS {
+        let gpu = load_gpu(preset, &[]).unwrap().gpu;
+        let eff = median(
+            rows.iter()
+                .filter(|r| r["gpu"] == kgpu && r["gemm_dtype"] == "bfloat16")
+                .filter(|r| {
+                    num(r, "m") <= 16.0
+                        && num(r, "n") >= 2048.0
+                        && num(r, "k") >= 2048.0
+                        && num(r, "n") < 65536.0
+                })
+                .map(|r| {
+                    let (m, n, k) = (num(r, "m"), num(r, "n"), num(r, "k"));
+                    (2.0 * n * k + 2.0 * m * (n + k))
+                        / (num(r, "latency_ms") * 1e-3)
+                        / (tb_s * 1e12)
+                })
+                .collect(),
+        );
+        assert!(
+            (eff - gpu.efficiency.memory).abs() <= 0.01,
+            "{preset}: streaming {eff:.3} vs preset {}",
+            gpu.efficiency.memory
+        );
+    }
+}
+
+#[test]
+fn nvlink_all_reduce_latency_and_bandwidth_match_nccl_measurements() {
+    // message_size counts fp16 elements (2 bytes): that reading gives A100 its known ~220 GB/s.
+    let rows = read("collectives.csv");
+    for (kgpu, preset, _, _, _, nvlink_gb_s) in GPUS {
+        let gpu = load_gpu(preset, &[]).unwrap().gpu;
+        let mut ar: Vec<&HashMap<String, String>> = rows
+            .iter()
+            .filter(|r| {
+                r["gpu"] == kgpu
+                    && r["op_name"] == "all_reduce"
+                    && r["num_gpus"] == "8"
+                    && r["nccl_dtype"] == "half"
+            })
+            .collect();
+        ar.sort_by(|a, b| num(a, "message_size").total_cmp(&num(b, "message_size")));
+        let alpha_us = num(ar[0], "latency_ms") * 1e3;
+        assert!(
+            (alpha_us - gpu.overheads.scaleup_latency_us).abs() <= 1.5,
+            "{preset}: α {alpha_us:.1} µs vs preset {}",
+            gpu.overheads.scaleup_latency_us
+        );
+        let big = ar.last().unwrap();
+        let bus_gb_s = 2.0 * 7.0 / 8.0 * 2.0 * num(big, "message_size")
+            / (num(big, "latency_ms") * 1e-3)
+            / 1e9;
+        let eff = (bus_gb_s / nvlink_gb_s).min(1.0);
+        assert!(
+            (eff - gpu.efficiency.scaleup).abs() <= 0.02,
+            "{preset}: bus {bus_gb_s:.0} GB/s = {eff:.2} vs preset {}",
+            gpu.efficiency.scaleup
+        );
+    }
+}
+
+#[test]
+fn grouped_moe_gemms_are_slower_than_dense_ones() {
+    // Fused MoE layers at >= 8192 tokens, no TP/EP: achieved share of peak / the large dense GEMM
+    // median. A100: Mixtral-shaped experts (4096 × 14336, 8 experts, top-2, bf16); H100: the bf16
+    // and fp8 1024 × 2688 × 512-expert shapes measured there.
+    let rows = read("moe.csv");
+    let eff = |kgpu: &str, dtype: &str, h: &str, i: &str, peak: f64| {
+        median(
+            rows.iter()
+                .filter(|r| {
+                    r["gpu"] == kgpu
+                        && r["moe_dtype"] == dtype
+                        && r["hidden_size"] == h
+                        && r["inter_size"] == i
+                })
+                .filter(|r| {
+                    r["moe_tp_size"] == "1"
+                        && r["moe_ep_size"] == "1"
+                        && num(r, "num_tokens") >= 8192.0
+                })
+                .map(|r| {
+                    2.0 * num(r, "num_tokens")
+                        * num(r, "topk")
+                        * 3.0
+                        * num(r, "hidden_size")
+                        * num(r, "inter_size")
+                        / (num(r, "latency_ms") * 1e-3)
+                        / (peak * 1e12)
+                })
+                .collect(),
+        )
+    };
+    let a100 = eff("a100_sxm", "bfloat16", "4096", "14336", 312.0) / 0.828;
+    let preset = load_gpu("a100-80g", &[])
+        .unwrap()
+        .gpu
+        .efficiency
+        .moe
+        .unwrap();
+    assert!(
+        (a100 - preset).abs() <= 0.02,
+        "a100 grouped/dense {a100:.3} vs preset {preset}"
+    );
+    let h100_bf16 = eff("h100_sxm", "bfloat16", "1024", "2688", 989.4) / 0.767;
+    let h100_fp8 = eff("h100_sxm", "fp8", "1024", "2688", 1978.9) / 0.580;
+    let preset = load_gpu("h100", &[]).unwrap().gpu.efficiency.moe.unwrap();
+    let mean = (h100_bf16 + h100_fp8) / 2.0;
+    assert!(
+        (mean - preset).abs() <= 0.05,
+        "h100 grouped/dense bf16 {h100_bf16:.3} fp8 {h100_fp8:.3} vs preset {preset}"
+    );
+}
