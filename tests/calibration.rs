@@ -73,22 +73,17 @@ fn gemm_efficiencies_match_the_measured_kernels() {
         if kgpu == "a100_sxm" {
             // The four GEMMs of a TP8-sharded d = 12288 layer at m = 2048 (QKV measured at the
             // nearest shape n = 6144), FLOP-weighted harmonic mean.
-            let at = |n: f64, k: f64| {
+            let at = |n: &str, k: &str| {
                 rows.iter()
-                    .find(|r| {
-                        r["gpu"] == kgpu
-                            && num(r, "m") == 2048.0
-                            && num(r, "n") == n
-                            && num(r, "k") == k
-                    })
+                    .find(|r| r["gpu"] == kgpu && r["m"] == "2048" && r["n"] == n && r["k"] == k)
                     .map(|r| gemm_eff(r, bf16))
                     .expect("shape measured")
             };
             let parts = [
-                (0.25, at(6144.0, 12288.0)),
-                (1.0 / 12.0, at(12288.0, 1536.0)),
-                (1.0 / 3.0, at(6144.0, 12288.0)),
-                (1.0 / 3.0, at(12288.0, 6144.0)),
+                (0.25, at("6144", "12288")),
+                (1.0 / 12.0, at("12288", "1536")),
+                (1.0 / 3.0, at("6144", "12288")),
+                (1.0 / 3.0, at("12288", "6144")),
             ];
             let weighted = 1.0 / parts.iter().map(|(w, e)| w / e).sum::<f64>();
             assert!(
