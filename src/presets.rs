@@ -72,6 +72,12 @@ impl std::str::FromStr for Override {
     }
 }
 
+impl std::fmt::Display for Override {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}={}", self.key, self.raw)
+    }
+}
+
 /// Read a preset's TOML text: a built-in name, or a path to a file. Returns (origin, text).
 pub fn read_source(kind: Kind, name_or_path: &str) -> Result<(String, String)> {
     if let Some((_, text)) = kind.builtins().iter().find(|(n, _)| *n == name_or_path) {
@@ -135,7 +141,7 @@ fn context_for(origin: &str, overrides: &[Override], kind: Kind) -> String {
     let sets: Vec<String> = overrides
         .iter()
         .filter(|o| o.key.starts_with(kind.table()))
-        .map(|o| format!("{}={}", o.key, o.raw))
+        .map(ToString::to_string)
         .collect();
     if sets.is_empty() {
         origin.to_string()

@@ -1,0 +1,233 @@
+//! `sweep` and `estimate`.
+
+use super::{load, parse_requires, rows_to_show};
+use crate::axis::{parse_dtype_axis, parse_u64_axis};
+use crate::cli::{EstimateArgs, SweepArgs};
+use crate::dtype::Dtype;
+use crate::exit_code::{NO_FEASIBLE, OK};
+use crate::fields::SortKey;
+use crate::perf::{Config, Reject, estimate as evaluate};
+use crate::report::row::Named;
+use crate::report::{self, Format, explain::explain, row::Row};
+use crate::require::Require;
+use crate::sweep::{self, Axes, Plan};
+use anyhow::{Result, anyhow, bail};
+use serde::Serialize;
+use std::io::{BufWriter, Write};
+
+#[derive(Serialize)]
+struct SweepInputs<'a> {
+    model: &'a str,
+    gpu: &'a str,
+    tp: &'a [u64],
+    pp: &'a [u64],
+    ep: &'a [u64],
+    batch: &'a [u64],
+    input_len: &'a [u64],
+    output_len: &'a [u64],
+    dtype: Vec<&'static str>,
+    kv_dtype: Vec<&'static str>,
+    sort: &'a str,
+    top: Option<usize>,
+    all: bool,
+    require: &'a [String],
+    set: Vec<String>,
+    prefill_chunk: u64,
+    batching: crate::perf::Batching,
+}
+
+#[derive(Serialize)]
+struct SweepSummary {
+    configurations: u64,
+    evaluated: u64,
+    fit: u64,
+    passed: u64,
+    shown: usize,
+    skipped: u64,
+}
+
+fn names(ds: &[Dtype]) -> Vec<&'static str> {
+    ds.iter().map(|d| d.name()).collect()
+}
+
+/// `gpt4calc sweep`.
+pub fn sweep(a: SweepArgs) -> Result<u8> {
+    let l = load(&a.selection, a.serving.prefill_chunk)?;
+    let axes = Axes {
+        tp: parse_u64_axis("tp", &a.tp).map_err(|e| anyhow!(e))?,
+        pp: parse_u64_axis("pp", &a.pp).map_err(|e| anyhow!(e))?,
+        ep: parse_u64_axis("ep", &a.ep).map_err(|e| anyhow!(e))?,
+        batch: parse_u64_axis("batch", &a.batch).map_err(|e| anyhow!(e))?,
+        input_len: parse_u64_axis("input-len", &a.input_len).map_err(|e| anyhow!(e))?,
+        output_len: parse_u64_axis("output-len", &a.output_len).map_err(|e| anyhow!(e))?,
+        dtype: parse_dtype_axis("dtype", &a.dtype).map_err(|e| anyhow!(e))?,
+        kv_dtype: match &a.kv_dtype {
+            Some(t) => parse_dtype_axis("kv-dtype", t).map_err(|e| anyhow!(e))?,
+            None => Vec::new(),
+        },
+        batching: a.serving.batching,
+    };
+    let sort = SortKey::parse::<Named>(&a.sort).map_err(|e| anyhow!(e))?;
+    let top = rows_to_show(a.top, a.output.format);
+    let plan = Plan {
+        sort,
+        top,
+        include_unfit: a.all,
+        require: parse_requires::<Named>(&a.output.require)?,
+    };
+    let total = axes.len();
+    let bar = crate::progress::bar(total);
+    let (model_name, gpu_name) = (l.model.name.as_str(), l.gpu.name.as_str());
+    let result = sweep::run(&l.ctx, &axes, &plan, (model_name, gpu_name), &mut |n| {
+        bar.set_position(n)
+    });
+    bar.finish_and_clear();
+    let (kept, summary) = result.map_err(|e| anyhow!(e))?;
+    for (reason, n) in &summary.skipped {
+        eprintln!("note: skipped {n} configuration(s): {reason}");
+    }
+    let rows: Vec<Row> = kept
+        .iter()
+        .map(|e| Row::new(model_name, gpu_name, e))
+        .collect();
+    let inputs = SweepInputs {
+        model: model_name,
+        gpu: gpu_name,
+        tp: &axes.tp,
+        pp: &axes.pp,
+        ep: &axes.ep,
+        batch: &axes.batch,
+        input_len: &axes.input_len,
+        output_len: &axes.output_len,
+        dtype: names(&axes.dtype),
+        kv_dtype: names(&axes.kv_dtype),
+        sort: &a.sort,
+        top,
+        all: a.all,
+        require: &a.output.require,
+        set: a.selection.set.iter().map(ToString::to_string).collect(),
+        prefill_chunk: a.serving.prefill_chunk,
+        batching: a.serving.batching,
+    };
+    let skipped: u64 = summary.skipped.values().sum();
+    let doc_summary = SweepSummary {
+        configurations: total,
+        evaluated: summary.evaluated,
+        fit: summary.fit,
+        passed: summary.passed,
+        shown: rows.len(),
+        skipped,
+    };
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    report::render(a.output.format, &rows, &inputs, &doc_summary, &mut out)?;
+    out.flush()?;
+    let direction = if sort.descending { "highest" } else { "lowest" };
+    let require_note = if plan.require.is_empty() {
+        String::new()
+    } else {
+        format!(", {} pass --require", summary.passed)
+    };
+    eprintln!(
+        "{} configurations evaluated, {} fit in memory{require_note}; showing {} ({direction} {} first){}",
+        summary.evaluated,
+        summary.fit,
+        rows.len(),
+        sort.field.name(),
+        if a.all {
+            ", including rows that do not fit"
+        } else {
+            ""
+        }
+    );
+    if rows.is_empty() {
+        let why = if summary.fit == 0 && !a.all {
+            "no configuration fits in memory; try more GPUs (--tp, --pp), a smaller --dtype, or --all to see them"
+        } else if summary.evaluated == 0 {
+            "no configuration could be evaluated"
+        } else {
+            "no configuration satisfies every --require"
+        };
+        eprintln!("{why}");
+        return Ok(NO_FEASIBLE);
+    }
+    Ok(OK)
+}
+
+#[derive(Serialize)]
+struct EstimateInputs<'a> {
+    model: &'a str,
+    gpu: &'a str,
+    set: Vec<String>,
+    prefill_chunk: u64,
+}
+
+/// `gpt4calc estimate`.
+pub fn estimate(a: EstimateArgs) -> Result<u8> {
+    let l = load(&a.selection, a.serving.prefill_chunk)?;
+    let c = Config {
+        tp: a.tp,
+        pp: a.pp,
+        ep: a.ep,
+        batch: a.batch,
+        input_len: a.input_len,
+        output_len: a.output_len,
+        dtype: a.dtype,
+        kv_dtype: a.kv_dtype.unwrap_or(a.dtype.default_kv()),
+        batching: a.serving.batching,
+    };
+    match l.ctx.check(&c) {
+        Err(Reject::Invalid(msg)) => bail!(msg),
+        Err(Reject::Skip(msg)) => {
+            eprintln!("note: skipped: {msg}");
+            return Ok(NO_FEASIBLE);
+        }
+        Ok(()) => {}
+    }
+    let requires = parse_requires::<Named>(&a.output.require)?;
+    let e = evaluate(&l.ctx, &c);
+    let (m, g) = (l.model.name.as_str(), l.gpu.name.as_str());
+    let rows = vec![Row::new(m, g, &e)];
+    let inputs = EstimateInputs {
+        model: m,
+        gpu: g,
+        set: a.selection.set.iter().map(ToString::to_string).collect(),
+        prefill_chunk: a.serving.prefill_chunk,
+    };
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    report::render(
+        a.output.format,
+        &rows,
+        &inputs,
+        &serde_json::json!({}),
+        &mut out,
+    )?;
+    if a.explain {
+        match a.output.format {
+            Format::Table | Format::Markdown => write!(out, "\n{}", explain(&l.ctx, m, g, &e))?,
+            _ => eprintln!("note: --explain prints with --format table or markdown"),
+        }
+    }
+    out.flush()?;
+    if !e.fits {
+        eprintln!("this configuration does not fit in memory (exit code 3)");
+        return Ok(NO_FEASIBLE);
+    }
+    let named = Named {
+        est: &e,
+        model: m,
+        gpu: g,
+    };
+    if !requires.iter().all(|r| r.accepts(&named)) {
+        let failed: Vec<&str> = requires
+            .iter()
+            .filter(|r| !r.accepts(&named))
+            .map(Require::text)
+            .collect();
+        eprintln!(
+            "the configuration does not satisfy --require {}",
+            failed.join(", ")
+        );
+        return Ok(NO_FEASIBLE);
+    }
+    Ok(OK)
+}

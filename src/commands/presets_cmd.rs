@@ -1,0 +1,135 @@
+//! `presets list` and `presets show`.
+
+use crate::cli::{PresetsCommand, ShowArgs, ShowFormat};
+use crate::dtype::Dtype;
+use crate::exit_code::OK;
+use crate::model::ModelCounts;
+use crate::presets::{self, Kind};
+use crate::report;
+use anyhow::{Result, bail};
+use serde::Serialize;
+use std::io::{BufWriter, Write};
+
+/// `gpt4calc presets`.
+pub fn presets(cmd: PresetsCommand) -> Result<u8> {
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    match cmd {
+        PresetsCommand::List => {
+            let mut t = comfy_table::Table::new();
+            t.load_preset(comfy_table::presets::NOTHING);
+            t.set_header(["kind", "name", "description"]);
+            for (kind, list) in [("model", presets::MODELS), ("gpu", presets::GPUS)] {
+                for (name, text) in list {
+                    let desc = toml::from_str::<toml::Table>(text)
+                        .ok()
+                        .and_then(|t| {
+                            t.get("description")
+                                .and_then(|d| d.as_str().map(str::to_string))
+                        })
+                        .unwrap_or_default();
+                    t.add_row([kind, name, desc.as_str()]);
+                }
+            }
+            writeln!(out, "{t}")?;
+        }
+        PresetsCommand::Show(args) => show(args, &mut out)?,
+    }
+    out.flush()?;
+    Ok(OK)
+}
+
+fn kind_of(name: &str) -> Result<Kind> {
+    if presets::MODELS.iter().any(|(n, _)| *n == name) {
+        return Ok(Kind::Model);
+    }
+    if presets::GPUS.iter().any(|(n, _)| *n == name) {
+        return Ok(Kind::Gpu);
+    }
+    if std::path::Path::new(name).is_file() {
+        let text = std::fs::read_to_string(name)?;
+        return Ok(
+            if text.lines().any(|l| l.trim_start().starts_with("[gpu")) {
+                Kind::Gpu
+            } else {
+                Kind::Model
+            },
+        );
+    }
+    let all: Vec<&str> = presets::MODELS
+        .iter()
+        .chain(presets::GPUS)
+        .map(|(n, _)| *n)
+        .collect();
+    let near = presets::nearest(name, &all);
+    let hint = if near.is_empty() {
+        String::new()
+    } else {
+        format!("did you mean {}? ", near.join(" or "))
+    };
+    bail!(
+        "unknown preset `{name}`: {hint}built-in presets: {}",
+        all.join(", ")
+    )
+}
+
+#[derive(Serialize)]
+struct ModelSummary {
+    total_params: f64,
+    active_params: f64,
+    attention_params: f64,
+    params_per_expert: f64,
+    flops_per_token: f64,
+    kv_bytes_per_token: f64,
+    kv_dtype: &'static str,
+}
+
+fn show(args: ShowArgs, out: &mut dyn Write) -> Result<()> {
+    presets::check_override_prefixes(&args.set)?;
+    let kind = kind_of(&args.name)?;
+    match (kind, args.format) {
+        (_, ShowFormat::Toml) if args.set.is_empty() => {
+            let (_, text) = presets::read_source(kind, &args.name)?;
+            write!(out, "{text}")?;
+        }
+        (Kind::Model, ShowFormat::Toml) => write!(
+            out,
+            "{}",
+            toml::to_string_pretty(&presets::load_model(&args.name, &args.set)?)?
+        )?,
+        (Kind::Gpu, ShowFormat::Toml) => write!(
+            out,
+            "{}",
+            toml::to_string_pretty(&presets::load_gpu(&args.name, &args.set)?)?
+        )?,
+        (Kind::Model, ShowFormat::Json) => {
+            let p = presets::load_model(&args.name, &args.set)?;
+            let c = ModelCounts::new(&p.model);
+            let summary = ModelSummary {
+                total_params: c.total_params(),
+                active_params: c.active_params(),
+                attention_params: c.attention_params(),
+                params_per_expert: c.params_per_expert(),
+                flops_per_token: c.flops_per_token(),
+                kv_bytes_per_token: c.kv_bytes_per_token(Dtype::Bf16.bytes()),
+                kv_dtype: Dtype::Bf16.name(),
+            };
+            let doc = serde_json::json!({"schema_version": report::SCHEMA_VERSION, "kind": "model", "preset": p, "summary": summary});
+            serde_json::to_writer_pretty(&mut *out, &doc)?;
+            writeln!(out)?;
+        }
+        (Kind::Gpu, ShowFormat::Json) => {
+            let p = presets::load_gpu(&args.name, &args.set)?;
+            let hw = crate::hardware::Hardware::new(&p.gpu);
+            let summary = serde_json::json!({
+                "memory_bytes": hw.mem_bytes,
+                "memory_bw_bytes_per_s": hw.mem_bw_bytes_per_s,
+                "bf16_flops_per_s": crate::units::tflops_to_flops_per_s(p.gpu.tflops.bf16),
+                "ridge_flops_per_byte_bf16": crate::units::tflops_to_flops_per_s(p.gpu.tflops.bf16) / hw.mem_bw_bytes_per_s,
+            });
+            let doc = serde_json::json!({"schema_version": report::SCHEMA_VERSION, "kind": "gpu", "preset": p, "summary": summary});
+            serde_json::to_writer_pretty(&mut *out, &doc)?;
+            writeln!(out)?;
+        }
+    }
+    Ok(())
+}

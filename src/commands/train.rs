@@ -1,0 +1,251 @@
+//! `train`.
+
+use super::{load, parse_requires, rows_to_show};
+use crate::axis::parse_u64_axis;
+use crate::cli::TrainArgs;
+use crate::exit_code::{NO_FEASIBLE, OK};
+use crate::fields::{Record, SortKey};
+use crate::perf::Reject;
+use crate::report::train_row::{self, TrainRow};
+use crate::report::{self, Format};
+use crate::train::{self, Recompute, Reliability, TrainConfig};
+use anyhow::{Result, anyhow, bail};
+use serde::Serialize;
+use std::io::{BufWriter, Write};
+
+fn parse_zero_axis(text: &str) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    for p in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        match p.parse::<u8>() {
+            Ok(z) if z <= 3 => out.push(z),
+            _ => bail!("--zero `{p}`: must be 0, 1, 2 or 3"),
+        }
+    }
+    if out.is_empty() {
+        bail!("--zero `{text}`: no values; e.g. 1 or 0,1,2,3");
+    }
+    out.sort_unstable();
+    out.dedup();
+    Ok(out)
+}
+
+fn parse_recompute_axis(text: &str) -> Result<Vec<Recompute>> {
+    let mut out = Vec::new();
+    for p in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        out.push(
+            <Recompute as clap::ValueEnum>::from_str(p, true)
+                .map_err(|_| anyhow!("--recompute `{p}`: must be none, selective or full"))?,
+        );
+    }
+    if out.is_empty() {
+        bail!("--recompute `{text}`: no values; e.g. selective or none,selective,full");
+    }
+    out.sort_unstable();
+    out.dedup();
+    Ok(out)
+}
+
+#[derive(Serialize)]
+struct TrainInputs<'a> {
+    model: &'a str,
+    gpu: &'a str,
+    gpus: u64,
+    tp: &'a [u64],
+    pp: &'a [u64],
+    ep: &'a [u64],
+    micro_batch: &'a [u64],
+    zero: &'a [u8],
+    recompute: Vec<&'static str>,
+    tokens: f64,
+    global_batch_tokens: f64,
+    seq_len: u64,
+    dtype: &'static str,
+    interleave: u64,
+    dp_overlap: f64,
+    attention: crate::train::AttentionImpl,
+    sequence_parallel: bool,
+    mfu: Option<f64>,
+    reliability: Option<Reliability>,
+    sort: &'a str,
+    require: &'a [String],
+    set: Vec<String>,
+}
+
+/// `gpt4calc train`.
+pub fn train(a: TrainArgs) -> Result<u8> {
+    let l = load(&a.selection, crate::perf::DEFAULT_PREFILL_CHUNK_TOKENS)?;
+    let axis = |flag: &str, text: &str| parse_u64_axis(flag, text).map_err(|e| anyhow!(e));
+    let (tps, pps, eps, mbs) = (
+        axis("tp", &a.tp)?,
+        axis("pp", &a.pp)?,
+        axis("ep", &a.ep)?,
+        axis("micro-batch", &a.micro_batch)?,
+    );
+    let zeros = parse_zero_axis(&a.zero)?;
+    let recomputes = parse_recompute_axis(&a.recompute)?;
+    let seq_len = a.seq_len.unwrap_or(l.ctx.max_context.min(8192));
+    let reliability = a.gpu_mtbf_hours.map(|h| Reliability {
+        gpu_mtbf_hours: h,
+        checkpoint_interval_s: a.checkpoint_interval_s,
+        checkpoint_write_s: a.checkpoint_write_s,
+        restart_s: a.restart_s,
+    });
+    if let Some(r) = &reliability {
+        for (flag, v) in [
+            ("gpu-mtbf-hours", r.gpu_mtbf_hours),
+            ("checkpoint-write-s", r.checkpoint_write_s),
+            ("restart-s", r.restart_s),
+            (
+                "checkpoint-interval-s",
+                r.checkpoint_interval_s.unwrap_or(1.0),
+            ),
+        ] {
+            if !(v.is_finite() && v >= 0.0)
+                || (flag != "restart-s" && flag != "checkpoint-write-s" && v <= 0.0)
+            {
+                bail!("--{flag} {v}: must be a positive finite number");
+            }
+        }
+    }
+    let sort = SortKey::parse::<TrainRow>(&a.sort).map_err(|e| anyhow!(e))?;
+    let requires = parse_requires::<TrainRow>(&a.output.require)?;
+    let (m, g) = (l.model.name.as_str(), l.gpu.name.as_str());
+    let mut rows: Vec<TrainRow> = Vec::new();
+    let mut skipped: std::collections::BTreeMap<String, u64> = Default::default();
+    let (mut evaluated, mut fit) = (0u64, 0u64);
+    for &tp in &tps {
+        for &pp in &pps {
+            for &ep in &eps {
+                for &micro_batch in &mbs {
+                    for &zero in &zeros {
+                        for &recompute in &recomputes {
+                            let c = TrainConfig {
+                                gpus: a.gpus,
+                                tp,
+                                pp,
+                                ep,
+                                micro_batch,
+                                global_batch_tokens: a.global_batch_tokens,
+                                seq_len,
+                                zero,
+                                recompute,
+                                dtype: a.dtype,
+                                tokens: a.tokens,
+                                interleave: a.interleave,
+                                dp_overlap: a.dp_overlap,
+                                attention: a.attention,
+                                sequence_parallel: a.sequence_parallel,
+                                mfu: a.mfu,
+                                reliability,
+                            };
+                            match train::check(&l.ctx, &c) {
+                                Err(Reject::Invalid(msg)) => bail!(msg),
+                                Err(Reject::Skip(msg)) => {
+                                    *skipped.entry(msg).or_default() += 1;
+                                    continue;
+                                }
+                                Ok(()) => {}
+                            }
+                            if c.used_gpus() < c.gpus {
+                                *skipped
+                                    .entry(format!(
+                                        "note-idle: tp {tp} × pp {pp} leaves {} of {} GPUs idle (dp {} uses {})",
+                                        c.gpus - c.used_gpus(),
+                                        c.gpus,
+                                        c.dp(),
+                                        c.used_gpus()
+                                    ))
+                                    .or_default() += 0;
+                            }
+                            let e = train::estimate(&l.ctx, &c);
+                            evaluated += 1;
+                            fit += u64::from(e.fits);
+                            let row = TrainRow::new(m, g, &e);
+                            rows.push(row);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    for (reason, n) in &skipped {
+        match reason.strip_prefix("note-idle: ") {
+            Some(idle) => eprintln!("note: {idle}"),
+            None => eprintln!("note: skipped {n} configuration(s): {reason}"),
+        }
+    }
+    let single = evaluated == 1;
+    rows.retain(|r| (r.fits || a.all || single) && requires.iter().all(|q| q.accepts(r)));
+    let passed = rows.len();
+    rows.sort_by(|x, y| sort.key(x).total_cmp(&sort.key(y)));
+    rows.truncate(rows_to_show(a.top, a.output.format).unwrap_or(usize::MAX));
+    let inputs = TrainInputs {
+        model: m,
+        gpu: g,
+        gpus: a.gpus,
+        tp: &tps,
+        pp: &pps,
+        ep: &eps,
+        micro_batch: &mbs,
+        zero: &zeros,
+        recompute: recomputes.iter().map(|r| r.name()).collect(),
+        tokens: a.tokens,
+        global_batch_tokens: a.global_batch_tokens,
+        seq_len,
+        dtype: a.dtype.name(),
+        interleave: a.interleave,
+        dp_overlap: a.dp_overlap,
+        attention: a.attention,
+        sequence_parallel: a.sequence_parallel,
+        mfu: a.mfu,
+        reliability,
+        sort: &a.sort,
+        require: &a.output.require,
+        set: a.selection.set.iter().map(ToString::to_string).collect(),
+    };
+    let summary = serde_json::json!({"evaluated": evaluated, "fit": fit, "passed": passed, "shown": rows.len()});
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    report::render_with(
+        a.output.format,
+        &rows,
+        TrainRow::FIELDS,
+        train_row::table,
+        &inputs,
+        &summary,
+        &mut out,
+    )?;
+    if single && matches!(a.output.format, Format::Table | Format::Markdown) && !rows.is_empty() {
+        write!(
+            out,
+            "\n{}",
+            train_row::explain(&rows[0], l.ctx.hw.mem_bytes)
+        )?;
+    }
+    out.flush()?;
+    if !single {
+        eprintln!(
+            "{evaluated} configurations evaluated, {fit} fit in memory; showing {} ({} {} first)",
+            rows.len(),
+            if sort.descending { "highest" } else { "lowest" },
+            sort.field.name()
+        );
+    }
+    if rows.is_empty() {
+        eprintln!(
+            "{}",
+            if fit == 0 && !a.all {
+                "no configuration fits in memory; try --zero 2 or 3, --recompute full, more --pp, or --all to see them"
+            } else {
+                "no configuration satisfies every --require"
+            }
+        );
+        return Ok(NO_FEASIBLE);
+    }
+    if single && !rows[0].fits {
+        eprintln!(
+            "this configuration does not fit in memory (exit code 3); try --zero 2 or 3, --recompute full or more --pp"
+        );
+        return Ok(NO_FEASIBLE);
+    }
+    Ok(OK)
+}
