@@ -2,6 +2,7 @@
 //! operators (attention projections, attention scores over the KV cache, FFN or MoE experts),
 //! the two tensor-parallel all-reduces and the fixed per-layer overhead (docs/methodology.md §4).
 
+use super::activations;
 use super::comm::all_reduce_s;
 use super::moe::{busiest_rank_factor, distinct_experts};
 use super::roofline::{Bound, Op, OpTime, roofline};
@@ -27,6 +28,8 @@ pub struct LayerStep {
     pub attn_core: OpTime,
     /// FFN (dense) or routed + shared experts (MoE), with the router.
     pub ffn: OpTime,
+    /// Norms, activation functions and residual adds: memory traffic of the layer's activations.
+    pub elementwise: OpTime,
     /// Two tensor-parallel all-reduces (after attention and after the FFN).
     pub all_reduce_s: f64,
     /// Fixed per-layer overhead.
@@ -41,12 +44,16 @@ impl LayerStep {
         self.attn_proj.time_s()
             + self.attn_core.time_s()
             + self.ffn.time_s()
+            + self.elementwise.time_s()
             + self.all_reduce_s
             + self.overhead_s
     }
     /// HBM bytes moved.
     pub fn bytes(&self) -> f64 {
-        self.attn_proj.op.bytes + self.attn_core.op.bytes + self.ffn.op.bytes
+        self.attn_proj.op.bytes
+            + self.attn_core.op.bytes
+            + self.ffn.op.bytes
+            + self.elementwise.op.bytes
     }
     /// FLOPs performed.
     pub fn flops(&self) -> f64 {
@@ -55,7 +62,7 @@ impl LayerStep {
     /// Time of the operators limited by memory, by compute, and spent communicating.
     pub fn split_s(&self) -> (f64, f64, f64) {
         let (mut mem, mut comp) = (0.0, 0.0);
-        for op in [self.attn_proj, self.attn_core, self.ffn] {
+        for op in [self.attn_proj, self.attn_core, self.ffn, self.elementwise] {
             match op.bound() {
                 Bound::Memory => mem += op.time_s(),
                 Bound::Compute => comp += op.time_s(),
@@ -120,11 +127,35 @@ pub fn layer_step(ctx: &Context, r: &Rates, shape: StepShape, moe: bool) -> Laye
             1.0,
         )
     };
+    // Every activation is written once and read once by the next operator (inference engines
+    // replicate the norms across TP: no sequence parallelism).
+    let act = activations::layer_bytes(
+        m,
+        activations::LayerPass {
+            tokens: b,
+            tp: r.tp,
+            seq_len: 0.0,
+            moe,
+            sequence_parallel: false,
+            keep_scores: false,
+        },
+    ) * r.act_bytes
+        / 2.0;
+    let elementwise = roofline(
+        Op {
+            flops: 0.0,
+            bytes: 2.0 * act,
+        },
+        r.matmul_flops_per_s,
+        r.mem_bytes_per_s,
+        ctx.hw.overlap,
+    );
     let message_bytes = b * m.d_model * r.act_bytes;
     LayerStep {
         attn_proj,
         attn_core,
         ffn,
+        elementwise,
         all_reduce_s: 2.0 * all_reduce_s(message_bytes, r.tp, r.tp_link),
         overhead_s: ctx.hw.per_layer_s,
         experts_read,

@@ -1,8 +1,9 @@
 //! Memory per GPU for inference (docs/methodology.md §5): weights of the stage's layers sharded
 //! by TP (experts by EP × expert-TP), the KV cache of the stage's layers for every sequence in
-//! flight (heads sharded by TP, replicated when `kv_heads < tp`), the activations of the largest
-//! step, and the runtime's own memory.
+//! flight (heads sharded by TP, replicated when `kv_heads < tp`), the activations of one layer
+//! for the largest step (`activations`), and the runtime's own memory.
 
+use super::activations;
 use super::pipeline::Stage;
 use super::{Context, Rates};
 
@@ -53,8 +54,19 @@ pub fn stage_memory(
         params += embed;
     }
     let layers = stage.dense_layers + stage.moe_layers;
-    let ffn_width = m.ffn_params_per_expert_per_layer / m.d_model * (m.top_k + m.shared_experts);
-    let activation = r.act_bytes * step_tokens * (4.0 * m.d_model + ffn_width / tp);
+    // One layer's activations are live at a time in inference.
+    let activation = activations::layer_bytes(
+        m,
+        activations::LayerPass {
+            tokens: step_tokens,
+            tp: r.tp,
+            seq_len: 0.0,
+            moe: stage.moe_layers > 0.0,
+            sequence_parallel: false,
+            keep_scores: false,
+        },
+    ) * r.act_bytes
+        / 2.0;
     let logits = if stage.last {
         4.0 * micro_batch * m.vocab / tp
     } else {

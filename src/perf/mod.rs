@@ -7,6 +7,7 @@
 //! `B / TPOT`. Prefill runs the prompt in chunks through the pipeline:
 //! `TTFT = Σ stages(chunk) + (n_chunks − 1) · slowest stage(chunk) + hops`.
 
+pub mod activations;
 pub mod comm;
 pub mod layer;
 pub mod memory;

@@ -38,6 +38,7 @@ fn layer_block(out: &mut String, title: &str, l: &LayerStep) {
     op_line(out, "attention projections", &l.attn_proj);
     op_line(out, "attention over KV", &l.attn_core);
     op_line(out, "FFN / experts", &l.ffn);
+    op_line(out, "norms, activations", &l.elementwise);
     let _ = writeln!(
         out,
         "    {:<22} {:>54}",

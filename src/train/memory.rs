@@ -4,6 +4,7 @@
 
 use super::{AttentionImpl, Recompute, TrainConfig};
 use crate::dtype::Dtype;
+use crate::perf::activations::{self, LayerPass};
 use crate::perf::{Context, pipeline};
 
 /// Bytes of fp32 master weights plus Adam's two moments per parameter.
@@ -62,39 +63,20 @@ pub fn stage(ctx: &Context, pp: u64, s: u64) -> pipeline::Stage {
     pipeline::stage(ctx.layers, ctx.dense_layers, pp, s)
 }
 
-/// Activation bytes one layer stores for one micro-batch of `tokens` tokens, in units from
-/// Korthikanti et al. 2022 (Table 2, with sequence parallelism): `s·b·h/t · (11 + 4 + MLP)` with
-/// `MLP = 3 + 16·r` per expert-token (`r` = FFN size relative to a 4h MLP), `+ 5·a·s/h` when the
-/// attention scores are kept (no recomputation).
+/// Activation bytes one layer stores for one micro-batch (`perf::activations`).
 pub fn layer_activation_bytes(ctx: &Context, c: &TrainConfig, moe: bool, keep_scores: bool) -> f64 {
-    let m = &ctx.model;
-    let (h, t, s) = (m.d_model, c.tp as f64, c.seq_len as f64);
-    let tokens = s * c.micro_batch as f64;
-    let (ffn, per_token) = if moe {
-        (
-            m.ffn_params_per_expert_per_layer,
-            m.top_k + m.shared_experts,
-        )
-    } else {
-        (m.dense_ffn_params_per_layer, 1.0)
-    };
-    let r = ffn / (8.0 * h * h);
-    let mut units = 15.0 + per_token * (3.0 + 16.0 * r);
-    if keep_scores {
-        units += 5.0 * m.heads * s / h;
-    }
-    if c.sequence_parallel {
-        tokens * h / t * units
-    } else {
-        // Without sequence parallelism the norms' inputs, the dropout masks and the residual
-        // inputs (10·s·b·h) are replicated on every TP rank (Korthikanti et al. 2022, eq. 2).
-        tokens * h * (REPLICATED_WITHOUT_SP + (units - REPLICATED_WITHOUT_SP) / t)
-    }
+    activations::layer_bytes(
+        &ctx.model,
+        LayerPass {
+            tokens: (c.seq_len * c.micro_batch) as f64,
+            tp: c.tp,
+            seq_len: c.seq_len as f64,
+            moe,
+            sequence_parallel: c.sequence_parallel,
+            keep_scores,
+        },
+    )
 }
-
-/// Activation bytes per token per hidden unit that stay replicated across TP without sequence
-/// parallelism (Korthikanti et al. 2022: `sbh·(10 + 24/t + 5as/(ht))`).
-pub const REPLICATED_WITHOUT_SP: f64 = 10.0;
 
 /// Memory of the heaviest GPU.
 pub fn train_memory(ctx: &Context, c: &TrainConfig, micro_batches: f64) -> TrainMemory {
