@@ -27,17 +27,55 @@ impl Memory {
     }
 }
 
-/// Memory of one GPU in `stage` with `sequences` in flight, each reserving `context_tokens`,
-/// whose largest step has `step_tokens` tokens and whose decode micro-batch has `micro_batch`.
-pub fn stage_memory(
-    ctx: &Context,
-    r: &Rates,
-    stage: Stage,
-    sequences: f64,
-    context_tokens: f64,
-    step_tokens: f64,
-    micro_batch: f64,
-) -> Memory {
+/// What the sequences in flight put on every stage.
+#[derive(Clone, Copy, Debug)]
+pub struct Load {
+    /// Sequences in flight on the replica.
+    pub sequences: f64,
+    /// Tokens reserved per sequence.
+    pub context_tokens: f64,
+    /// Sequences in one decode micro-batch (their fp32 logits sit on the last stage).
+    pub micro_batch: f64,
+    /// Activation bytes of one layer for the largest step: (dense layer, MoE layer).
+    pub live_activation_bytes: (f64, f64),
+}
+
+impl Load {
+    /// A load whose largest step has `step_tokens` tokens.
+    pub fn new(
+        ctx: &Context,
+        r: &Rates,
+        sequences: f64,
+        context_tokens: f64,
+        step_tokens: f64,
+        micro_batch: f64,
+    ) -> Self {
+        // One layer's activations are live at a time in inference.
+        let live = |moe: bool| {
+            activations::layer_bytes(
+                &ctx.model,
+                activations::LayerPass {
+                    tokens: step_tokens,
+                    tp: r.tp,
+                    seq_len: 0.0,
+                    moe,
+                    sequence_parallel: false,
+                    keep_scores: false,
+                },
+            ) * r.act_bytes
+                / 2.0
+        };
+        Load {
+            sequences,
+            context_tokens,
+            micro_batch,
+            live_activation_bytes: (live(false), live(true)),
+        }
+    }
+}
+
+/// Memory of one GPU in `stage` under `load`.
+pub fn stage_memory(ctx: &Context, r: &Rates, stage: Stage, load: &Load) -> Memory {
     let m = &ctx.model;
     let tp = r.tp as f64;
     let attn = (m.attn_params_per_layer + m.norm_params_per_layer) / tp;
@@ -54,27 +92,22 @@ pub fn stage_memory(
         params += embed;
     }
     let layers = stage.dense_layers + stage.moe_layers;
-    // One layer's activations are live at a time in inference.
-    let activation = activations::layer_bytes(
-        m,
-        activations::LayerPass {
-            tokens: step_tokens,
-            tp: r.tp,
-            seq_len: 0.0,
-            moe: stage.moe_layers > 0.0,
-            sequence_parallel: false,
-            keep_scores: false,
-        },
-    ) * r.act_bytes
-        / 2.0;
+    let activation = if stage.moe_layers > 0.0 {
+        load.live_activation_bytes.1
+    } else {
+        load.live_activation_bytes.0
+    };
     let logits = if stage.last {
-        4.0 * micro_batch * m.vocab / tp
+        4.0 * load.micro_batch * m.vocab / tp
     } else {
         0.0
     };
     Memory {
         weights_bytes: r.weight_bytes * params,
-        kv_bytes: r.kv_bytes_per_token_per_layer_per_gpu * layers * context_tokens * sequences,
+        kv_bytes: r.kv_bytes_per_token_per_layer_per_gpu
+            * layers
+            * load.context_tokens
+            * load.sequences,
         activation_bytes: activation + logits,
         runtime_bytes: ctx.hw.runtime_bytes,
     }

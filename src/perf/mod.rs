@@ -20,7 +20,7 @@ use crate::hardware::{GpuSpec, Hardware, Link};
 use crate::model::{ModelCounts, ModelSpec};
 use crate::units;
 use layer::{LayerStep, StepShape, head_step, layer_step};
-use memory::{Memory, stage_memory};
+use memory::{Load, Memory, stage_memory};
 use roofline::OpTime;
 
 /// Default prefill chunk, tokens per chunk (vLLM/Sarathi `max_num_batched_tokens` order).
@@ -525,10 +525,18 @@ pub fn estimate(ctx: &Context, c: &Config) -> Estimate {
     };
 
     // Memory on the heaviest GPU.
+    let load = Load::new(
+        ctx,
+        &r,
+        batch,
+        s_in + n_out,
+        chunk.max(busy_chunk).max(b),
+        b,
+    );
     let mut mem = Memory::default();
     for s in 0..c.pp {
         let st = pipeline::stage(ctx.layers, ctx.dense_layers, c.pp, s);
-        let sm = stage_memory(ctx, &r, st, batch, s_in + n_out, chunk.max(b), b);
+        let sm = stage_memory(ctx, &r, st, &load);
         if sm.total_bytes() > mem.total_bytes() {
             mem = sm;
         }
