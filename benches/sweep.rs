@@ -36,6 +36,7 @@ pub fn axes_60k() -> Axes {
         ],
         kv_dtype: vec![],
         batching: gpt4calc::perf::Batching::Continuous,
+        speculation: None,
     }
 }
 
@@ -51,6 +52,7 @@ fn bench(c: &mut Criterion) {
         dtype: Dtype::Fp8,
         kv_dtype: Dtype::Fp8,
         batching: gpt4calc::perf::Batching::Continuous,
+        speculation: None,
     };
     let mut g = c.benchmark_group("inference");
     g.throughput(Throughput::Elements(1));
@@ -71,6 +73,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             sweep::run(
                 &ctx,
+                None,
                 black_box(&axes),
                 &plan,
                 ("gpt4-8k", "h100"),

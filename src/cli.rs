@@ -61,6 +61,18 @@ pub struct Selection {
 /// Inference options shared by sweep and estimate.
 #[derive(Debug, Args)]
 pub struct Serving {
+    /// Speculative decoding: draft tokens per verification step (γ).
+    #[arg(long, value_name = "GAMMA", value_parser = clap::value_parser!(u64).range(1..=64))]
+    pub speculate: Option<u64>,
+    /// Speculative decoding: per-token acceptance probability (α).
+    #[arg(long, default_value_t = 0.8, value_name = "ALPHA")]
+    pub acceptance: f64,
+    /// Speculative decoding: the draft model (a preset or TOML path), run on the same GPUs.
+    #[arg(long, value_name = "NAME|PATH", conflicts_with = "draft_ratio")]
+    pub draft: Option<String>,
+    /// Speculative decoding: a draft step's cost as a fraction of a plain target step.
+    #[arg(long, value_name = "RATIO")]
+    pub draft_ratio: Option<f64>,
     /// continuous (iteration-level, prefills interleaved with decode) or static (prefill the batch, decode it to the end).
     #[arg(long, value_enum, default_value_t = crate::perf::Batching::Continuous)]
     pub batching: crate::perf::Batching,

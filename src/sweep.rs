@@ -3,7 +3,7 @@
 
 use crate::dtype::Dtype;
 use crate::fields::SortKey;
-use crate::perf::{Batching, Config, Context, Estimate, Reject, estimate};
+use crate::perf::{Batching, Config, Context, Estimate, Reject, Speculation, estimate_with_draft};
 use crate::report::row::Named;
 use crate::require::Require;
 use std::cmp::Ordering;
@@ -30,6 +30,8 @@ pub struct Axes {
     pub kv_dtype: Vec<Dtype>,
     /// How requests are batched.
     pub batching: Batching,
+    /// Speculative decoding.
+    pub speculation: Option<Speculation>,
 }
 
 impl Axes {
@@ -83,6 +85,7 @@ impl Axes {
                                             dtype,
                                             kv_dtype,
                                             batching: self.batching,
+                                            speculation: self.speculation,
                                         });
                                     }
                                 }
@@ -149,6 +152,7 @@ impl Ord for Ranked {
 /// Returns the kept estimates, best first, or the first invalid configuration's message.
 pub fn run(
     ctx: &Context,
+    draft: Option<&Context>,
     axes: &Axes,
     plan: &Plan,
     names: (&str, &str),
@@ -177,7 +181,7 @@ pub fn run(
             }
             Ok(()) => {}
         }
-        let e = estimate(ctx, &c);
+        let e = estimate_with_draft(ctx, draft, &c);
         summary.evaluated += 1;
         summary.fit += u64::from(e.fits);
         let named = Named {

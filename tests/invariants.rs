@@ -32,6 +32,7 @@ fn cfg(tp: u64, pp: u64, batch: u64, dtype: Dtype) -> Config {
         dtype,
         kv_dtype: dtype.default_kv(),
         batching: Batching::Continuous,
+        speculation: None,
     }
 }
 

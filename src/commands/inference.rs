@@ -6,7 +6,7 @@ use crate::cli::{EstimateArgs, SweepArgs};
 use crate::dtype::Dtype;
 use crate::exit_code::{NO_FEASIBLE, OK};
 use crate::fields::SortKey;
-use crate::perf::{Config, Reject, estimate as evaluate};
+use crate::perf::{Config, Reject, estimate_with_draft};
 use crate::report::row::Named;
 use crate::report::{self, Format, explain::explain, row::Row};
 use crate::require::Require;
@@ -53,6 +53,7 @@ fn names(ds: &[Dtype]) -> Vec<&'static str> {
 /// `gpt4calc sweep`.
 pub fn sweep(a: SweepArgs) -> Result<u8> {
     let l = load(&a.selection, a.serving.prefill_chunk)?;
+    let (speculation, draft) = super::speculation(&a.serving, &a.selection)?;
     let axes = Axes {
         tp: parse_u64_axis("tp", &a.tp).map_err(|e| anyhow!(e))?,
         pp: parse_u64_axis("pp", &a.pp).map_err(|e| anyhow!(e))?,
@@ -66,6 +67,7 @@ pub fn sweep(a: SweepArgs) -> Result<u8> {
             None => Vec::new(),
         },
         batching: a.serving.batching,
+        speculation,
     };
     let sort = SortKey::parse::<Named>(&a.sort).map_err(|e| anyhow!(e))?;
     let top = rows_to_show(a.top, a.output.format);
@@ -78,9 +80,14 @@ pub fn sweep(a: SweepArgs) -> Result<u8> {
     let total = axes.len();
     let bar = crate::progress::bar(total);
     let (model_name, gpu_name) = (l.model.name.as_str(), l.gpu.name.as_str());
-    let result = sweep::run(&l.ctx, &axes, &plan, (model_name, gpu_name), &mut |n| {
-        bar.set_position(n)
-    });
+    let result = sweep::run(
+        &l.ctx,
+        draft.as_ref(),
+        &axes,
+        &plan,
+        (model_name, gpu_name),
+        &mut |n| bar.set_position(n),
+    );
     bar.finish_and_clear();
     let (kept, summary) = result.map_err(|e| anyhow!(e))?;
     for (reason, n) in &summary.skipped {
@@ -164,6 +171,7 @@ struct EstimateInputs<'a> {
 /// `gpt4calc estimate`.
 pub fn estimate(a: EstimateArgs) -> Result<u8> {
     let l = load(&a.selection, a.serving.prefill_chunk)?;
+    let (speculation, draft) = super::speculation(&a.serving, &a.selection)?;
     let c = Config {
         tp: a.tp,
         pp: a.pp,
@@ -174,6 +182,7 @@ pub fn estimate(a: EstimateArgs) -> Result<u8> {
         dtype: a.dtype,
         kv_dtype: a.kv_dtype.unwrap_or(a.dtype.default_kv()),
         batching: a.serving.batching,
+        speculation,
     };
     match l.ctx.check(&c) {
         Err(Reject::Invalid(msg)) => bail!(msg),
@@ -184,7 +193,7 @@ pub fn estimate(a: EstimateArgs) -> Result<u8> {
         Ok(()) => {}
     }
     let requires = parse_requires::<Named>(&a.output.require)?;
-    let e = evaluate(&l.ctx, &c);
+    let e = estimate_with_draft(&l.ctx, draft.as_ref(), &c);
     let (m, g) = (l.model.name.as_str(), l.gpu.name.as_str());
     let rows = vec![Row::new(m, g, &e)];
     let inputs = EstimateInputs {

@@ -34,6 +34,48 @@ pub(crate) fn load(sel: &Selection, prefill_chunk: u64) -> Result<Loaded> {
     Ok(Loaded { model, gpu, ctx })
 }
 
+/// The speculative-decoding settings and, with `--draft`, the draft model's context.
+pub(crate) fn speculation(
+    s: &crate::cli::Serving,
+    sel: &Selection,
+) -> Result<(Option<crate::perf::Speculation>, Option<Context>)> {
+    use crate::perf::{DraftCost, Speculation};
+    let Some(gamma) = s.speculate else {
+        if s.draft.is_some() || s.draft_ratio.is_some() {
+            anyhow::bail!("--draft and --draft-ratio need --speculate GAMMA");
+        }
+        return Ok((None, None));
+    };
+    if !(0.0..=1.0).contains(&s.acceptance) {
+        anyhow::bail!("--acceptance {}: must be in [0, 1]", s.acceptance);
+    }
+    let (draft, ctx) = match (&s.draft, s.draft_ratio) {
+        (Some(name), _) => {
+            let model = presets::load_model(name, &[])?;
+            let gpu = presets::load_gpu(&sel.gpu, &sel.set)?;
+            (
+                DraftCost::Model,
+                Some(Context::new(&model.model, &gpu.gpu, s.prefill_chunk)),
+            )
+        }
+        (None, Some(x)) if x.is_finite() && x >= 0.0 => (DraftCost::Ratio(x), None),
+        (None, Some(x)) => anyhow::bail!("--draft-ratio {x}: must be a finite number >= 0"),
+        (None, None) => (DraftCost::Ratio(DEFAULT_DRAFT_RATIO), None),
+    };
+    Ok((
+        Some(Speculation {
+            gamma,
+            acceptance: s.acceptance,
+            draft,
+        }),
+        ctx,
+    ))
+}
+
+/// A draft step's cost relative to a plain target step when neither `--draft` nor
+/// `--draft-ratio` is given (model-spec §11's c = 0.05).
+pub const DEFAULT_DRAFT_RATIO: f64 = 0.05;
+
 pub(crate) fn parse_requires<R: crate::fields::Record>(texts: &[String]) -> Result<Vec<Require>> {
     Require::parse_all::<R>(texts).map_err(|e| anyhow!(e))
 }

@@ -47,6 +47,49 @@ pub struct Config {
     pub kv_dtype: Dtype,
     /// How requests share the replica.
     pub batching: Batching,
+    /// Speculative decoding, if any.
+    pub speculation: Option<Speculation>,
+}
+
+/// Speculative decoding (Leviathan et al. 2023): a draft proposes `gamma` tokens, the target
+/// verifies them in one step of `gamma + 1` tokens per sequence, accepting each with
+/// probability `acceptance` (docs/methodology.md §7.4).
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+pub struct Speculation {
+    /// Draft tokens per verification step.
+    pub gamma: u64,
+    /// Per-token acceptance probability α in [0, 1].
+    pub acceptance: f64,
+    /// What one draft step costs.
+    pub draft: DraftCost,
+}
+
+/// The cost of one draft step.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DraftCost {
+    /// A fixed fraction of the target's plain decode step.
+    Ratio(f64),
+    /// The draft model's own decode step (the draft context given to `estimate_with_draft`).
+    Model,
+}
+
+impl Speculation {
+    /// Expected tokens per verification step: (1 − α^(γ+1)) / (1 − α), γ + 1 at α = 1.
+    pub fn expected_tokens(&self) -> f64 {
+        expected_tokens(self.gamma, self.acceptance)
+    }
+}
+
+/// Expected tokens per target step with `gamma` draft tokens accepted i.i.d. with probability
+/// `acceptance` (Leviathan et al. 2023, eq. 1).
+pub fn expected_tokens(gamma: u64, acceptance: f64) -> f64 {
+    let g = gamma as f64;
+    if acceptance >= 1.0 {
+        g + 1.0
+    } else {
+        (1.0 - acceptance.powf(g + 1.0)) / (1.0 - acceptance)
+    }
 }
 
 /// How requests are batched (docs/methodology.md §7.3).
@@ -329,8 +372,17 @@ pub struct Breakdown {
     pub decode_head: OpTime,
     /// Pipeline hand-off per decode micro-batch.
     pub decode_hop_s: f64,
-    /// Time of one decode step of the whole batch (TPOT without prefill interleaving).
+    /// Time per generated token of the whole batch in steady decode (TPOT without prefill
+    /// interleaving; with speculation, a verify step and γ draft steps over the tokens accepted).
     pub decode_step_s: f64,
+    /// The plain (non-speculative) decode step.
+    pub plain_decode_step_s: f64,
+    /// One target step: the plain step, or the verification of γ+1 tokens per sequence.
+    pub verify_step_s: f64,
+    /// One draft step (0 without speculation).
+    pub draft_step_s: f64,
+    /// Tokens generated per sequence per target step (1 without speculation).
+    pub tokens_per_step: f64,
     /// Σ over stages of one decode micro-batch step.
     pub decode_stages_sum_s: f64,
     /// The slowest stage's decode step.
@@ -431,6 +483,11 @@ fn stages(
 
 /// Evaluate one configuration (call `Context::check` first).
 pub fn estimate(ctx: &Context, c: &Config) -> Estimate {
+    estimate_with_draft(ctx, None, c)
+}
+
+/// Evaluate one configuration whose speculative draft, if `DraftCost::Model`, is `draft`.
+pub fn estimate_with_draft(ctx: &Context, draft: Option<&Context>, c: &Config) -> Estimate {
     let r = ctx.rates(c);
     let m = &ctx.model;
     let moe_model = ctx.dense_layers != ctx.layers;
@@ -446,13 +503,55 @@ pub fn estimate(ctx: &Context, c: &Config) -> Estimate {
         kv_tokens_read: b * ctx_mean,
         attn_pairs: b * ctx_mean,
     };
-    let layer = layer_step(ctx, &r, shape, moe_model);
-    let dense = layer_step(ctx, &r, shape, false);
-    let head = head_step(ctx, &r, b);
-    let hop_s = comm::p2p_s(b * m.d_model * r.act_bytes / r.tp as f64, r.pp_link);
-    let (sum_s, max_s, bytes_all_stages) = stages(ctx, c.pp, &layer, &dense, &head);
+    // One pass of `per_seq` tokens per sequence through every stage: (layer, dense layer, head,
+    // hop, Σ stages, slowest stage, Σ bytes, cycle time).
+    let pass = |per_seq: f64| {
+        let shape = StepShape {
+            tokens: b * per_seq,
+            attn_pairs: b * per_seq * ctx_mean,
+            ..shape
+        };
+        let layer = layer_step(ctx, &r, shape, moe_model);
+        let dense = layer_step(ctx, &r, shape, false);
+        let head = head_step(ctx, &r, b * per_seq);
+        let hop_s = comm::p2p_s(
+            b * per_seq * m.d_model * r.act_bytes / r.tp as f64,
+            r.pp_link,
+        );
+        let (sum_s, max_s, bytes) = stages(ctx, c.pp, &layer, &dense, &head);
+        let cycle_s = (sum_s + (pp - 1.0) * hop_s).max(n_mb * max_s);
+        (layer, dense, head, hop_s, sum_s, max_s, bytes, cycle_s)
+    };
+    let plain = pass(1.0);
+    let (layer, dense, head, hop_s, sum_s, max_s, bytes_all_stages, verify_step_s) =
+        match c.speculation {
+            // The verify step scores γ+1 tokens of every sequence: more distinct experts, same KV.
+            Some(sp) => pass(sp.gamma as f64 + 1.0),
+            None => plain,
+        };
+    let plain_step_s = plain.7;
     let hops_s = (pp - 1.0) * hop_s;
-    let decode_step_s = (sum_s + hops_s).max(n_mb * max_s);
+    let (draft_step_s, tokens_per_step) = match c.speculation {
+        None => (0.0, 1.0),
+        Some(sp) => {
+            let draft_s = match (sp.draft, draft) {
+                (DraftCost::Ratio(x), _) => x * plain_step_s,
+                (DraftCost::Model, Some(d)) => {
+                    let dc = Config {
+                        pp: 1,
+                        speculation: None,
+                        ..*c
+                    };
+                    estimate(d, &dc).breakdown.decode_step_s
+                }
+                (DraftCost::Model, None) => f64::NAN,
+            };
+            (draft_s, sp.expected_tokens())
+        }
+    };
+    let gamma = c.speculation.map_or(0.0, |sp| sp.gamma as f64);
+    // Time per generated token of every sequence in steady decode.
+    let decode_step_s = (verify_step_s + gamma * draft_step_s) / tokens_per_step;
     let gpus = c.gpus() as f64;
 
     // Time split over a token's path (for decode_bound and --explain).
@@ -561,7 +660,7 @@ pub fn estimate(ctx: &Context, c: &Config) -> Estimate {
         output_tokens_per_s_per_gpu: output_tps / gpus,
         output_tokens_per_s_per_user: 1.0 / tpot_s,
         mfu: batch / decode_step_s * flops_per_token / (gpus * r.peak_flops_per_s),
-        mbu: n_mb * bytes_per_gpu_step / (decode_step_s * ctx.hw.mem_bw_bytes_per_s),
+        mbu: n_mb * bytes_per_gpu_step / (verify_step_s * ctx.hw.mem_bw_bytes_per_s),
         decode_bound,
         experts_per_step: if moe_model { layer.experts_read } else { 1.0 },
         cost_per_hour_usd,
@@ -575,6 +674,10 @@ pub fn estimate(ctx: &Context, c: &Config) -> Estimate {
             decode_head: head,
             decode_hop_s: hop_s,
             decode_step_s,
+            plain_decode_step_s: plain_step_s,
+            verify_step_s,
+            draft_step_s,
+            tokens_per_step,
             decode_stages_sum_s: sum_s,
             decode_stage_max_s: max_s,
             decode_bytes_per_gpu_step: bytes_per_gpu_step,

@@ -146,6 +146,23 @@ pub fn explain(ctx: &Context, model: &str, gpu: &str, e: &Estimate) -> String {
         human(100.0 * e.mbu),
         human(100.0 * e.mfu)
     );
+    if let Some(sp) = c.speculation {
+        let _ = writeln!(
+            o,
+            "  speculative decoding: γ = {} draft tokens, α = {} → {:.2} tokens per verification; the verify step ({} tokens per micro-batch, {:.2} experts per MoE layer) takes {} ms against a plain step's {} ms, plus {} × {} ms of draft steps → {} ms per token ({:.2}× the plain decode)",
+            sp.gamma,
+            sp.acceptance,
+            b.tokens_per_step,
+            b.micro_batch * (sp.gamma as f64 + 1.0),
+            b.decode_layer.experts_read,
+            human(s_to_ms(b.verify_step_s)),
+            human(s_to_ms(b.plain_decode_step_s)),
+            sp.gamma,
+            human(s_to_ms(b.draft_step_s)),
+            human(s_to_ms(b.decode_step_s)),
+            b.plain_decode_step_s / b.decode_step_s
+        );
+    }
 
     let _ = writeln!(
         o,

@@ -1,0 +1,90 @@
+//! Serving dynamics: speculative decoding, batching, the SLO frontier.
+
+mod common;
+
+use common::{context, run};
+use gpt4calc::dtype::Dtype;
+use gpt4calc::perf::{Batching, Config, DraftCost, Speculation, expected_tokens};
+use gpt4calc::testutil::assert_close;
+
+fn gpt4(batch: u64, speculation: Option<Speculation>) -> Config {
+    Config {
+        tp: 8,
+        pp: 16,
+        ep: 1,
+        batch,
+        input_len: 2048,
+        output_len: 256,
+        dtype: Dtype::Fp8,
+        kv_dtype: Dtype::Fp8,
+        batching: Batching::Continuous,
+        speculation,
+    }
+}
+
+#[test]
+fn expected_tokens_per_verification() {
+    // Leviathan et al. 2023: (1 − α^(γ+1)) / (1 − α); model-spec §11 table, ±0.01.
+    for (alpha, want) in [(0.6, 2.31), (0.8, 3.36), (0.9, 4.10)] {
+        assert!(
+            (expected_tokens(4, alpha) - want).abs() <= 0.01,
+            "α {alpha}"
+        );
+    }
+    assert_close(expected_tokens(4, 1.0), 5.0, 1e-12);
+    assert_close(expected_tokens(4, 0.0), 1.0, 1e-12);
+}
+
+#[test]
+fn speculation_helps_gpt4_only_once_the_batch_touches_every_expert() {
+    // model-spec §11: at batch 16 (one sequence per micro-batch) verifying 5 tokens reads ~3.8×
+    // the experts, so speculation barely helps; at batch 2048 every expert is read anyway and the
+    // decode speeds up by more than 1.5×.
+    let ctx = context("gpt4-8k", "h100", &[]);
+    let spec = Some(Speculation {
+        gamma: 4,
+        acceptance: 0.8,
+        draft: DraftCost::Ratio(0.05),
+    });
+    let speedup = |batch: u64| {
+        let plain = run(&ctx, &gpt4(batch, None)).breakdown.decode_step_s;
+        let fast = run(&ctx, &gpt4(batch, spec));
+        assert!(
+            fast.breakdown.verify_step_s > plain,
+            "verification costs more than one step"
+        );
+        plain / fast.breakdown.decode_step_s
+    };
+    let (small, large) = (speedup(16), speedup(2048));
+    assert!(large > 1.5, "batch 2048 speed-up {large:.2}");
+    assert!(
+        small < large,
+        "batch 16 speed-up {small:.2} ≥ batch 2048 {large:.2}"
+    );
+    assert!(small < 1.5, "batch 16 speed-up {small:.2}");
+}
+
+#[test]
+fn a_draft_model_costs_its_own_decode_step() {
+    let ctx = context("gpt4-8k", "h100", &[]);
+    let draft = context("llama3-8b", "h100", &[]);
+    let spec = Some(Speculation {
+        gamma: 4,
+        acceptance: 0.8,
+        draft: DraftCost::Model,
+    });
+    let e = gpt4calc::perf::estimate_with_draft(&ctx, Some(&draft), &gpt4(256, spec));
+    let c = Config {
+        pp: 1,
+        speculation: None,
+        ..gpt4(256, None)
+    };
+    let draft_step = run(&draft, &c).breakdown.decode_step_s;
+    assert_close(e.breakdown.draft_step_s, draft_step, 1e-12);
+    let b = &e.breakdown;
+    assert_close(
+        b.decode_step_s,
+        (b.verify_step_s + 4.0 * b.draft_step_s) / 3.36,
+        0.001,
+    );
+}
