@@ -37,6 +37,7 @@ pub fn axes_60k() -> Axes {
         kv_dtype: vec![],
         batching: gpt4calc::perf::Batching::Continuous,
         speculation: None,
+        output_dist: Default::default(),
     }
 }
 
@@ -53,6 +54,7 @@ fn bench(c: &mut Criterion) {
         kv_dtype: Dtype::Fp8,
         batching: gpt4calc::perf::Batching::Continuous,
         speculation: None,
+        output_dist: Default::default(),
     };
     let mut g = c.benchmark_group("inference");
     g.throughput(Throughput::Elements(1));
@@ -66,6 +68,7 @@ fn bench(c: &mut Criterion) {
         top: Some(20),
         include_unfit: false,
         require: vec![],
+        pareto: false,
     };
     g.throughput(Throughput::Elements(axes.len()));
     g.sample_size(20);

@@ -61,6 +61,9 @@ pub struct Selection {
 /// Inference options shared by sweep and estimate.
 #[derive(Debug, Args)]
 pub struct Serving {
+    /// Distribution of generated tokens per request; --output-len is its mean.
+    #[arg(long, value_enum, default_value_t = crate::perf::lengths::LengthDist::Fixed)]
+    pub output_len_dist: crate::perf::lengths::LengthDist,
     /// Speculative decoding: draft tokens per verification step (γ).
     #[arg(long, value_name = "GAMMA", value_parser = clap::value_parser!(u64).range(1..=64))]
     pub speculate: Option<u64>,
@@ -138,6 +141,9 @@ pub struct SweepArgs {
     /// Include configurations that do not fit in memory.
     #[arg(long)]
     pub all: bool,
+    /// Keep only the frontier of output tokens/s per GPU against output tokens/s per user.
+    #[arg(long)]
+    pub pareto: bool,
 }
 
 /// `estimate` flags: one value per axis.

@@ -32,6 +32,8 @@ pub struct Axes {
     pub batching: Batching,
     /// Speculative decoding.
     pub speculation: Option<Speculation>,
+    /// Output-length distribution.
+    pub output_dist: crate::perf::lengths::LengthDist,
 }
 
 impl Axes {
@@ -86,6 +88,7 @@ impl Axes {
                                             kv_dtype,
                                             batching: self.batching,
                                             speculation: self.speculation,
+                                            output_dist: self.output_dist,
                                         });
                                     }
                                 }
@@ -109,6 +112,14 @@ pub struct Plan {
     pub include_unfit: bool,
     /// Filters.
     pub require: Vec<Require>,
+    /// Keep only the rows no other row beats on both output tokens/s per GPU and per user.
+    pub pareto: bool,
+}
+
+/// True when `a` is at least as good as `b` on both frontier axes (tokens/s per GPU, per user).
+fn dominates(a: &Estimate, b: &Estimate) -> bool {
+    a.output_tokens_per_s_per_gpu >= b.output_tokens_per_s_per_gpu
+        && a.output_tokens_per_s_per_user >= b.output_tokens_per_s_per_user
 }
 
 /// Counts and notes from a sweep.
@@ -159,6 +170,7 @@ pub fn run(
     progress: &mut dyn FnMut(u64),
 ) -> Result<(Vec<Estimate>, Summary), String> {
     let mut heap: BinaryHeap<Ranked> = BinaryHeap::new();
+    let mut frontier: Vec<Estimate> = Vec::new();
     let mut summary = Summary::default();
     let mut error: Option<String> = None;
     let mut seq = 0u64;
@@ -193,6 +205,15 @@ pub fn run(
             return;
         }
         summary.passed += 1;
+        if plan.pareto {
+            // The frontier stays small, so a linear scan per candidate keeps memory flat.
+            if frontier.iter().any(|f| dominates(f, &e)) {
+                return;
+            }
+            frontier.retain(|f| !dominates(&e, f));
+            frontier.push(e);
+            return;
+        }
         let key = plan.sort.key(&named);
         let item = Ranked { key, seq, est: e };
         match plan.top {
@@ -208,6 +229,13 @@ pub fn run(
     progress(seq);
     if let Some(msg) = error {
         return Err(msg);
+    }
+    if plan.pareto {
+        let (model, gpu) = names;
+        let key = |e: &Estimate| plan.sort.key(&Named { est: e, model, gpu });
+        frontier.sort_by(|a, b| key(a).total_cmp(&key(b)));
+        frontier.truncate(plan.top.unwrap_or(usize::MAX));
+        return Ok((frontier, summary));
     }
     let rows = heap.into_sorted_vec().into_iter().map(|r| r.est).collect();
     Ok((rows, summary))

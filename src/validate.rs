@@ -312,6 +312,7 @@ fn evaluate_inference(c: &Case, ctx: &Context, model: &str) -> Result<(f64, bool
         kv_dtype: c.kv_dtype.unwrap_or(c.dtype.default_kv()),
         batching: c.batching.unwrap_or_default(),
         speculation: None,
+        output_dist: Default::default(),
     };
     let run = |cfg: &Config| -> Result<crate::perf::Estimate> {
         match ctx.check(cfg) {

@@ -613,3 +613,131 @@ value = 1.0"#
     writeln!(bad.1, "[[case]]\nid = 3").unwrap();
     fails(&["validate", "--cases", &bad.0], &[&bad.0]);
 }
+
+#[test]
+fn pareto_rows_are_mutually_non_dominated() {
+    let (stdout, stderr) = run(
+        &[
+            "sweep",
+            "-m",
+            "llama3-70b",
+            "-g",
+            "h100",
+            "--batch",
+            "1..4096",
+            "--dtype",
+            "bf16,fp8",
+            "--pareto",
+            "--format",
+            "json",
+        ],
+        0,
+    );
+    assert!(stderr.contains("frontier"), "{stderr}");
+    let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let pts: Vec<(f64, f64)> = doc["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["output_tokens_per_s_per_gpu"].as_f64().unwrap(),
+                r["output_tokens_per_s_per_user"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    assert!(pts.len() >= 3, "a frontier of {} points", pts.len());
+    for (i, a) in pts.iter().enumerate() {
+        for (j, b) in pts.iter().enumerate() {
+            if i != j {
+                assert!(!(a.0 >= b.0 && a.1 >= b.1), "{a:?} dominates {b:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn speculation_and_batching_flags() {
+    let (stdout, _) = run(
+        &[
+            "estimate",
+            "-m",
+            "gpt4-8k",
+            "--tp",
+            "8",
+            "--pp",
+            "16",
+            "--dtype",
+            "fp8",
+            "--batch",
+            "2048",
+            "--speculate",
+            "4",
+            "--acceptance",
+            "0.8",
+            "--explain",
+        ],
+        0,
+    );
+    assert!(
+        stdout.contains("speculative decoding: γ = 4")
+            && stdout.contains("3.36 tokens per verification"),
+        "{stdout}"
+    );
+    let (stdout, _) = run(
+        &[
+            "estimate",
+            "-m",
+            "gpt4-8k",
+            "--tp",
+            "8",
+            "--pp",
+            "16",
+            "--dtype",
+            "fp8",
+            "--batch",
+            "64",
+            "--speculate",
+            "4",
+            "--draft",
+            "llama3-8b",
+            "--format",
+            "json",
+        ],
+        0,
+    );
+    assert!(stdout.contains("\"tpot_s\""));
+    fails(&["estimate", "--draft-ratio", "0.1"], &["--speculate"]);
+    fails(
+        &[
+            "estimate",
+            "--tp",
+            "8",
+            "--pp",
+            "16",
+            "--speculate",
+            "4",
+            "--acceptance",
+            "1.5",
+        ],
+        &["--acceptance"],
+    );
+    let (stdout, _) = run(
+        &[
+            "estimate",
+            "-m",
+            "llama3-70b",
+            "--tp",
+            "8",
+            "--batch",
+            "64",
+            "--batching",
+            "static",
+            "--output-len-dist",
+            "geometric",
+            "--explain",
+        ],
+        0,
+    );
+    assert!(stdout.contains("useful"), "{stdout}");
+}

@@ -33,6 +33,7 @@ fn cfg(tp: u64, pp: u64, batch: u64, dtype: Dtype) -> Config {
         kv_dtype: dtype.default_kv(),
         batching: Batching::Continuous,
         speculation: None,
+        output_dist: Default::default(),
     }
 }
 

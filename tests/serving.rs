@@ -4,6 +4,7 @@ mod common;
 
 use common::{context, run};
 use gpt4calc::dtype::Dtype;
+use gpt4calc::perf::lengths::LengthDist;
 use gpt4calc::perf::{Batching, Config, DraftCost, Speculation, expected_tokens};
 use gpt4calc::testutil::assert_close;
 
@@ -19,6 +20,7 @@ fn gpt4(batch: u64, speculation: Option<Speculation>) -> Config {
         kv_dtype: Dtype::Fp8,
         batching: Batching::Continuous,
         speculation,
+        output_dist: Default::default(),
     }
 }
 
@@ -77,6 +79,7 @@ fn a_draft_model_costs_its_own_decode_step() {
     let c = Config {
         pp: 1,
         speculation: None,
+        output_dist: Default::default(),
         ..gpt4(256, None)
     };
     let draft_step = run(&draft, &c).breakdown.decode_step_s;
@@ -87,4 +90,54 @@ fn a_draft_model_costs_its_own_decode_step() {
         (b.verify_step_s + 4.0 * b.draft_step_s) / 3.36,
         0.001,
     );
+}
+
+#[test]
+fn static_batching_wastes_slots_on_the_longest_request() {
+    // model-spec §10: batch 64 with geometric output lengths (mean 256): a static batch runs until
+    // its longest request ends, so ≈ 0.26 of its slot-steps are useful (±0.05); continuous
+    // batching refills slots and more than doubles the throughput.
+    let ctx = context("llama3-70b", "h100", &[]);
+    let base = Config {
+        tp: 8,
+        pp: 1,
+        ep: 1,
+        batch: 64,
+        input_len: 512,
+        output_len: 256,
+        dtype: Dtype::Fp8,
+        kv_dtype: Dtype::Fp8,
+        batching: Batching::Static,
+        speculation: None,
+        output_dist: LengthDist::Geometric,
+    };
+    let stat = run(&ctx, &base);
+    assert!(
+        (stat.breakdown.useful_fraction - 0.26).abs() <= 0.05,
+        "{}",
+        stat.breakdown.useful_fraction
+    );
+    let cont = run(
+        &ctx,
+        &Config {
+            batching: Batching::Continuous,
+            ..base
+        },
+    );
+    assert!(
+        cont.output_tokens_per_s > 2.0 * stat.output_tokens_per_s,
+        "continuous {} vs static {}",
+        cont.output_tokens_per_s,
+        stat.output_tokens_per_s
+    );
+    // With every request the same length, static batching wastes nothing.
+    let fixed = run(
+        &ctx,
+        &Config {
+            output_dist: LengthDist::Fixed,
+            ..base
+        },
+    );
+    assert_close(fixed.breakdown.useful_fraction, 1.0, 1e-12);
+    assert!(fixed.output_tokens_per_s > stat.output_tokens_per_s);
 }

@@ -34,6 +34,9 @@ struct SweepInputs<'a> {
     set: Vec<String>,
     prefill_chunk: u64,
     batching: crate::perf::Batching,
+    output_len_dist: &'static str,
+    speculation: Option<crate::perf::Speculation>,
+    pareto: bool,
 }
 
 #[derive(Serialize)]
@@ -68,6 +71,7 @@ pub fn sweep(a: SweepArgs) -> Result<u8> {
         },
         batching: a.serving.batching,
         speculation,
+        output_dist: a.serving.output_len_dist,
     };
     let sort = SortKey::parse::<Named>(&a.sort).map_err(|e| anyhow!(e))?;
     let top = rows_to_show(a.top, a.output.format);
@@ -76,6 +80,7 @@ pub fn sweep(a: SweepArgs) -> Result<u8> {
         top,
         include_unfit: a.all,
         require: parse_requires::<Named>(&a.output.require)?,
+        pareto: a.pareto,
     };
     let total = axes.len();
     let bar = crate::progress::bar(total);
@@ -115,6 +120,9 @@ pub fn sweep(a: SweepArgs) -> Result<u8> {
         set: a.selection.set.iter().map(ToString::to_string).collect(),
         prefill_chunk: a.serving.prefill_chunk,
         batching: a.serving.batching,
+        output_len_dist: a.serving.output_len_dist.name(),
+        speculation,
+        pareto: a.pareto,
     };
     let skipped: u64 = summary.skipped.values().sum();
     let doc_summary = SweepSummary {
@@ -135,10 +143,15 @@ pub fn sweep(a: SweepArgs) -> Result<u8> {
         format!(", {} pass --require", summary.passed)
     };
     eprintln!(
-        "{} configurations evaluated, {} fit in memory{require_note}; showing {} ({direction} {} first){}",
+        "{} configurations evaluated, {} fit in memory{require_note}; showing {}{} ({direction} {} first){}",
         summary.evaluated,
         summary.fit,
         rows.len(),
+        if a.pareto {
+            " on the tokens/s-per-GPU vs tokens/s-per-user frontier"
+        } else {
+            ""
+        },
         sort.field.name(),
         if a.all {
             ", including rows that do not fit"
@@ -183,6 +196,7 @@ pub fn estimate(a: EstimateArgs) -> Result<u8> {
         kv_dtype: a.kv_dtype.unwrap_or(a.dtype.default_kv()),
         batching: a.serving.batching,
         speculation,
+        output_dist: a.serving.output_len_dist,
     };
     match l.ctx.check(&c) {
         Err(Reject::Invalid(msg)) => bail!(msg),

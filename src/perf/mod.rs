@@ -10,6 +10,7 @@
 pub mod activations;
 pub mod comm;
 pub mod layer;
+pub mod lengths;
 pub mod memory;
 pub mod moe;
 pub mod pipeline;
@@ -49,6 +50,8 @@ pub struct Config {
     pub batching: Batching,
     /// Speculative decoding, if any.
     pub speculation: Option<Speculation>,
+    /// Distribution of generated tokens per request (mean `output_len`).
+    pub output_dist: lengths::LengthDist,
 }
 
 /// Speculative decoding (Leviathan et al. 2023): a draft proposes `gamma` tokens, the target
@@ -383,6 +386,8 @@ pub struct Breakdown {
     pub draft_step_s: f64,
     /// Tokens generated per sequence per target step (1 without speculation).
     pub tokens_per_step: f64,
+    /// Share of a static batch's slot-steps that produce tokens (1 for continuous batching).
+    pub useful_fraction: f64,
     /// Σ over stages of one decode micro-batch step.
     pub decode_stages_sum_s: f64,
     /// The slowest stage's decode step.
@@ -618,8 +623,15 @@ pub fn estimate_with_draft(ctx: &Context, draft: Option<&Context>, c: &Config) -
             (t, ttft_s + (n_out - 1.0) * t, batch / t)
         }
         Batching::Static => {
-            let e2e = ttft_s + (n_out - 1.0) * decode_step_s;
-            (decode_step_s, e2e, batch * n_out / e2e)
+            // The batch decodes until its longest request ends (E[max] steps); a request's own
+            // latency ends with its own last token.
+            let (mean_n, max_n) = c.output_dist.mean_and_max(n_out, batch);
+            let batch_s = ttft_s + (max_n - 1.0) * decode_step_s;
+            (
+                decode_step_s,
+                ttft_s + (mean_n - 1.0) * decode_step_s,
+                batch * mean_n / batch_s,
+            )
         }
     };
 
@@ -678,6 +690,13 @@ pub fn estimate_with_draft(ctx: &Context, draft: Option<&Context>, c: &Config) -
             verify_step_s,
             draft_step_s,
             tokens_per_step,
+            useful_fraction: match c.batching {
+                Batching::Static => {
+                    let (mean_n, max_n) = c.output_dist.mean_and_max(n_out, batch);
+                    mean_n / max_n
+                }
+                Batching::Continuous => 1.0,
+            },
             decode_stages_sum_s: sum_s,
             decode_stage_max_s: max_s,
             decode_bytes_per_gpu_step: bytes_per_gpu_step,

@@ -146,6 +146,14 @@ pub fn explain(ctx: &Context, model: &str, gpu: &str, e: &Estimate) -> String {
         human(100.0 * e.mbu),
         human(100.0 * e.mfu)
     );
+    if c.batching == crate::perf::Batching::Static {
+        let _ = writeln!(
+            o,
+            "  static batching, {} output lengths: the batch decodes until its longest request ends; {}% of its slot-steps are useful",
+            c.output_dist.name(),
+            human(100.0 * b.useful_fraction)
+        );
+    }
     if let Some(sp) = c.speculation {
         let _ = writeln!(
             o,
