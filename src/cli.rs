@@ -61,6 +61,18 @@ pub struct Selection {
 /// Inference options shared by sweep and estimate.
 #[derive(Debug, Args)]
 pub struct Serving {
+    /// Simulate a Poisson stream of this many requests per second (percentiles of TTFT, TPOT, E2E).
+    #[arg(long, value_name = "REQ_PER_S")]
+    pub rate: Option<f64>,
+    /// Requests to simulate with --rate.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    pub requests: u64,
+    /// Seed of the simulation's random arrivals and lengths.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Simulation iterations before giving up (reported when it runs out).
+    #[arg(long, default_value_t = 2_000_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub step_budget: u64,
     /// Distribution of generated tokens per request; --output-len is its mean.
     #[arg(long, value_enum, default_value_t = crate::perf::lengths::LengthDist::Fixed)]
     pub output_len_dist: crate::perf::lengths::LengthDist,

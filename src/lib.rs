@@ -20,6 +20,7 @@ pub mod presets;
 pub mod progress;
 pub mod report;
 pub mod require;
+pub mod sim;
 pub mod sweep;
 pub mod testutil;
 pub mod train;

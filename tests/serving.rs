@@ -141,3 +141,57 @@ fn static_batching_wastes_slots_on_the_longest_request() {
     assert_close(fixed.breakdown.useful_fraction, 1.0, 1e-12);
     assert!(fixed.output_tokens_per_s > stat.output_tokens_per_s);
 }
+
+#[test]
+fn simulation_matches_the_closed_form_at_low_load_and_flags_overload() {
+    use gpt4calc::sim::{Workload, simulate};
+    let ctx = context("llama3-70b", "h100", &[]);
+    let c = Config {
+        tp: 8,
+        pp: 1,
+        ep: 1,
+        batch: 64,
+        input_len: 1024,
+        output_len: 256,
+        dtype: Dtype::Fp8,
+        kv_dtype: Dtype::Fp8,
+        batching: Batching::Continuous,
+        speculation: None,
+        output_dist: LengthDist::Fixed,
+    };
+    // One request at a time: the simulated TTFT and TPOT are the closed form's at batch 1, ±5%.
+    let quiet = Workload {
+        rate_per_s: 0.02,
+        requests: 200,
+        seed: 7,
+        step_budget: 1_000_000,
+    };
+    let s = simulate(&ctx, &c, &quiet);
+    let alone = run(&ctx, &Config { batch: 1, ..c });
+    assert_eq!(s.completed, 200);
+    assert_close(s.ttft_s.p50, alone.ttft_s, 0.05);
+    assert_close(s.tpot_s.p50, alone.tpot_s, 0.05);
+    assert!(!s.overloaded);
+    // Deterministic for a seed.
+    assert_eq!(simulate(&ctx, &c, &quiet), s);
+    // Far beyond capacity the queue grows and the result says so.
+    let flood = Workload {
+        rate_per_s: 100.0,
+        requests: 400,
+        seed: 7,
+        step_budget: 1_000_000,
+    };
+    let f = simulate(&ctx, &c, &flood);
+    assert!(f.overloaded && f.backlog > 64, "backlog {}", f.backlog);
+    assert!(f.ttft_s.p99 > 10.0 * s.ttft_s.p99);
+    // A tiny step budget is reported, not hidden.
+    let cut = simulate(
+        &ctx,
+        &c,
+        &Workload {
+            step_budget: 100,
+            ..flood
+        },
+    );
+    assert!(cut.budget_exhausted && cut.completed < 400);
+}

@@ -216,14 +216,19 @@ pub fn estimate(a: EstimateArgs) -> Result<u8> {
         set: a.selection.set.iter().map(ToString::to_string).collect(),
         prefill_chunk: a.serving.prefill_chunk,
     };
+    let workload = super::workload(&a.serving)?;
+    let sim = workload.map(|w| crate::sim::simulate(&l.ctx, &c, &w));
     let mut out = BufWriter::new(std::io::stdout().lock());
     report::render(
         a.output.format,
         &rows,
         &inputs,
-        &serde_json::json!({}),
+        &serde_json::json!({ "workload": workload, "simulation": sim }),
         &mut out,
     )?;
+    if let (Some(w), Some(s), Format::Table | Format::Markdown) = (workload, sim, a.output.format) {
+        write!(out, "\n{}", crate::report::explain::simulation(&w, &s))?;
+    }
     if a.explain {
         match a.output.format {
             Format::Table | Format::Markdown => write!(out, "\n{}", explain(&l.ctx, m, g, &e))?,

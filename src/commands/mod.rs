@@ -76,6 +76,22 @@ pub(crate) fn speculation(
 /// `--draft-ratio` is given (model-spec §11's c = 0.05).
 pub const DEFAULT_DRAFT_RATIO: f64 = 0.05;
 
+/// The simulated workload, if `--rate` is given.
+pub(crate) fn workload(s: &crate::cli::Serving) -> Result<Option<crate::sim::Workload>> {
+    match s.rate {
+        None => Ok(None),
+        Some(r) if r.is_finite() && r > 0.0 => Ok(Some(crate::sim::Workload {
+            rate_per_s: r,
+            requests: s.requests,
+            seed: s.seed,
+            step_budget: s.step_budget,
+        })),
+        Some(r) => {
+            anyhow::bail!("--rate {r}: must be a positive finite number of requests per second")
+        }
+    }
+}
+
 pub(crate) fn parse_requires<R: crate::fields::Record>(texts: &[String]) -> Result<Vec<Require>> {
     Require::parse_all::<R>(texts).map_err(|e| anyhow!(e))
 }

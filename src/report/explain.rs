@@ -225,3 +225,48 @@ pub fn explain(ctx: &Context, model: &str, gpu: &str, e: &Estimate) -> String {
     );
     o
 }
+
+/// The simulation's outcome, for people.
+pub fn simulation(w: &crate::sim::Workload, s: &crate::sim::SimResult) -> String {
+    let mut o = String::new();
+    let p = |x: &crate::sim::Percentiles, scale: f64| {
+        format!(
+            "p50 {} · p90 {} · p99 {}",
+            human(x.p50 * scale),
+            human(x.p90 * scale),
+            human(x.p99 * scale)
+        )
+    };
+    let _ = writeln!(
+        o,
+        "Simulated {} requests at {} req/s (Poisson, seed {}): {} finished, mean {} running per iteration",
+        w.requests,
+        human(w.rate_per_s),
+        w.seed,
+        s.completed,
+        human(s.mean_batch)
+    );
+    let _ = writeln!(o, "  TTFT [s]:  {}", p(&s.ttft_s, 1.0));
+    let _ = writeln!(o, "  TPOT [ms]: {}", p(&s.tpot_s, 1e3));
+    let _ = writeln!(o, "  E2E [s]:   {}", p(&s.e2e_s, 1.0));
+    let _ = writeln!(
+        o,
+        "  output {} tok/s; mean wait in queue {} s",
+        human(s.output_tokens_per_s),
+        human(s.mean_queue_s)
+    );
+    if s.overloaded {
+        let _ = writeln!(
+            o,
+            "  OVERLOADED: the queue grew while requests arrived ({} waiting when the last one came); lower --rate or add replicas",
+            s.backlog
+        );
+    }
+    if s.budget_exhausted {
+        let _ = writeln!(
+            o,
+            "  the step budget ran out before every request finished (raise --step-budget)"
+        );
+    }
+    o
+}
