@@ -38,6 +38,7 @@ pub fn axes_60k() -> Axes {
         batching: gpt4calc::perf::Batching::Continuous,
         speculation: None,
         output_dist: Default::default(),
+        disaggregate: None,
     }
 }
 
@@ -55,6 +56,7 @@ fn bench(c: &mut Criterion) {
         batching: gpt4calc::perf::Batching::Continuous,
         speculation: None,
         output_dist: Default::default(),
+        disaggregate: None,
     };
     let mut g = c.benchmark_group("inference");
     g.throughput(Throughput::Elements(1));

@@ -61,6 +61,9 @@ pub struct Selection {
 /// Inference options shared by sweep and estimate.
 #[derive(Debug, Args)]
 pub struct Serving {
+    /// Disaggregated serving: PREFILL:DECODE replicas of this layout (e.g. 1:3); KV crosses the NIC.
+    #[arg(long, value_name = "P:D", value_parser = parse_pools)]
+    pub disaggregate: Option<crate::perf::Disaggregation>,
     /// Simulate a Poisson stream of this many requests per second (percentiles of TTFT, TPOT, E2E).
     #[arg(long, value_name = "REQ_PER_S")]
     pub rate: Option<f64>,
@@ -322,6 +325,23 @@ pub enum ShowFormat {
     Toml,
     /// The preset and its derived summary.
     Json,
+}
+
+/// `P:D`, both at least 1.
+fn parse_pools(s: &str) -> Result<crate::perf::Disaggregation, String> {
+    let (p, d) = s
+        .split_once(':')
+        .ok_or_else(|| format!("`{s}`: expected PREFILL:DECODE replicas, e.g. 1:3"))?;
+    let n = |x: &str| x.trim().parse::<u64>().ok().filter(|v| *v >= 1);
+    match (n(p), n(d)) {
+        (Some(prefill_replicas), Some(decode_replicas)) => Ok(crate::perf::Disaggregation {
+            prefill_replicas,
+            decode_replicas,
+        }),
+        _ => Err(format!(
+            "`{s}`: both replica counts must be positive integers, e.g. 1:3"
+        )),
+    }
 }
 
 #[cfg(test)]

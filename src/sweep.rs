@@ -34,6 +34,8 @@ pub struct Axes {
     pub speculation: Option<Speculation>,
     /// Output-length distribution.
     pub output_dist: crate::perf::lengths::LengthDist,
+    /// Disaggregated pools.
+    pub disaggregate: Option<crate::perf::Disaggregation>,
 }
 
 impl Axes {
@@ -89,6 +91,7 @@ impl Axes {
                                             batching: self.batching,
                                             speculation: self.speculation,
                                             output_dist: self.output_dist,
+                                            disaggregate: self.disaggregate,
                                         });
                                     }
                                 }

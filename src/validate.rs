@@ -313,6 +313,7 @@ fn evaluate_inference(c: &Case, ctx: &Context, model: &str) -> Result<(f64, bool
         batching: c.batching.unwrap_or_default(),
         speculation: None,
         output_dist: Default::default(),
+        disaggregate: None,
     };
     let run = |cfg: &Config| -> Result<crate::perf::Estimate> {
         match ctx.check(cfg) {

@@ -34,6 +34,7 @@ fn cfg(tp: u64, pp: u64, batch: u64, dtype: Dtype) -> Config {
         batching: Batching::Continuous,
         speculation: None,
         output_dist: Default::default(),
+        disaggregate: None,
     }
 }
 

@@ -21,6 +21,7 @@ fn config(tp: u64, pp: u64, batch: u64, input_len: u64, output_len: u64, dtype: 
         batching: Batching::Continuous,
         speculation: None,
         output_dist: Default::default(),
+        disaggregate: None,
     }
 }
 

@@ -21,6 +21,7 @@ fn gpt4(batch: u64, speculation: Option<Speculation>) -> Config {
         batching: Batching::Continuous,
         speculation,
         output_dist: Default::default(),
+        disaggregate: None,
     }
 }
 
@@ -80,6 +81,7 @@ fn a_draft_model_costs_its_own_decode_step() {
         pp: 1,
         speculation: None,
         output_dist: Default::default(),
+        disaggregate: None,
         ..gpt4(256, None)
     };
     let draft_step = run(&draft, &c).breakdown.decode_step_s;
@@ -110,6 +112,7 @@ fn static_batching_wastes_slots_on_the_longest_request() {
         batching: Batching::Static,
         speculation: None,
         output_dist: LengthDist::Geometric,
+        disaggregate: None,
     };
     let stat = run(&ctx, &base);
     assert!(
@@ -158,6 +161,7 @@ fn simulation_matches_the_closed_form_at_low_load_and_flags_overload() {
         batching: Batching::Continuous,
         speculation: None,
         output_dist: LengthDist::Fixed,
+        disaggregate: None,
     };
     // One request at a time: the simulated TTFT and TPOT are the closed form's at batch 1, ±5%.
     let quiet = Workload {
@@ -194,4 +198,47 @@ fn simulation_matches_the_closed_form_at_low_load_and_flags_overload() {
         },
     );
     assert!(cut.budget_exhausted && cut.completed < 400);
+}
+
+#[test]
+fn disaggregation_trades_gpus_for_a_clean_decode() {
+    use gpt4calc::perf::Disaggregation;
+    let ctx = context("llama3-70b", "h100", &[]);
+    let c = Config {
+        tp: 8,
+        pp: 1,
+        ep: 1,
+        batch: 128,
+        input_len: 2048,
+        output_len: 256,
+        dtype: Dtype::Fp8,
+        kv_dtype: Dtype::Fp8,
+        batching: Batching::Continuous,
+        speculation: None,
+        output_dist: LengthDist::Fixed,
+        disaggregate: None,
+    };
+    let co = run(&ctx, &c);
+    let pools = Some(Disaggregation {
+        prefill_replicas: 2,
+        decode_replicas: 1,
+    });
+    let dis = run(
+        &ctx,
+        &Config {
+            disaggregate: pools,
+            ..c
+        },
+    );
+    // Decode steps no longer wait for prefills; the first token waits for the KV transfer.
+    assert_close(dis.tpot_s, co.breakdown.decode_step_s, 1e-12);
+    assert!(dis.tpot_s < co.tpot_s);
+    let kv = gpt4calc::perf::kv_transfer_s(&ctx, &c, 2048.0);
+    assert_close(dis.ttft_s, co.ttft_s + kv, 1e-9);
+    assert!(kv > 0.0 && kv < 0.01, "KV transfer {kv} s");
+    assert_eq!(dis.gpus, 24);
+    // The slower pool sets the throughput.
+    let decode_rate = 128.0 / dis.breakdown.decode_step_s;
+    let prefill_rate = 2.0 * dis.breakdown.prefill_tokens_per_s / 2048.0 * 256.0;
+    assert_close(dis.output_tokens_per_s, decode_rate.min(prefill_rate), 1e-9);
 }

@@ -36,6 +36,7 @@ struct SweepInputs<'a> {
     batching: crate::perf::Batching,
     output_len_dist: &'static str,
     speculation: Option<crate::perf::Speculation>,
+    disaggregate: Option<crate::perf::Disaggregation>,
     pareto: bool,
 }
 
@@ -72,6 +73,7 @@ pub fn sweep(a: SweepArgs) -> Result<u8> {
         batching: a.serving.batching,
         speculation,
         output_dist: a.serving.output_len_dist,
+        disaggregate: a.serving.disaggregate,
     };
     let sort = SortKey::parse::<Named>(&a.sort).map_err(|e| anyhow!(e))?;
     let top = rows_to_show(a.top, a.output.format);
@@ -122,6 +124,7 @@ pub fn sweep(a: SweepArgs) -> Result<u8> {
         batching: a.serving.batching,
         output_len_dist: a.serving.output_len_dist.name(),
         speculation,
+        disaggregate: a.serving.disaggregate,
         pareto: a.pareto,
     };
     let skipped: u64 = summary.skipped.values().sum();
@@ -197,6 +200,7 @@ pub fn estimate(a: EstimateArgs) -> Result<u8> {
         batching: a.serving.batching,
         speculation,
         output_dist: a.serving.output_len_dist,
+        disaggregate: a.serving.disaggregate,
     };
     match l.ctx.check(&c) {
         Err(Reject::Invalid(msg)) => bail!(msg),

@@ -52,6 +52,19 @@ pub struct Config {
     pub speculation: Option<Speculation>,
     /// Distribution of generated tokens per request (mean `output_len`).
     pub output_dist: lengths::LengthDist,
+    /// Separate prefill and decode pools, if any.
+    pub disaggregate: Option<Disaggregation>,
+}
+
+/// Disaggregated serving (DistServe, Splitwise): `prefill_replicas` replicas of the same layout
+/// only prefill and ship each request's KV cache over the NIC to `decode_replicas` replicas that
+/// only decode (docs/methodology.md §7.5).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Disaggregation {
+    /// Prefill-only replicas.
+    pub prefill_replicas: u64,
+    /// Decode-only replicas.
+    pub decode_replicas: u64,
 }
 
 /// Speculative decoding (Leviathan et al. 2023): a draft proposes `gamma` tokens, the target
@@ -431,6 +444,8 @@ pub struct Estimate {
     pub mem_bytes_per_gpu: f64,
     /// HBM capacity.
     pub gpu_mem_bytes: f64,
+    /// GPUs serving: one replica, or both pools when disaggregated.
+    pub gpus: u64,
     /// Time to first token, s.
     pub ttft_s: f64,
     /// Time per output token per user, s.
@@ -459,6 +474,13 @@ pub struct Estimate {
     pub usd_per_1m_input_tokens: f64,
     /// Details.
     pub breakdown: Breakdown,
+}
+
+/// Seconds to ship one request's KV cache (`s_in` tokens, all layers) from a prefill replica to
+/// a decode replica: every GPU of the replica sends its share over its own NIC.
+pub fn kv_transfer_s(ctx: &Context, c: &Config, s_in: f64) -> f64 {
+    let bytes = ctx.model.kv_bytes_per_token(c.kv_dtype.bytes()) * s_in;
+    ctx.hw.scaleout.latency_s + bytes / (ctx.hw.scaleout.bytes_per_s * c.gpus() as f64)
 }
 
 /// Per-stage sums of a step: (Σ stage times, slowest stage time, Σ bytes).
@@ -557,7 +579,9 @@ pub fn estimate_with_draft(ctx: &Context, draft: Option<&Context>, c: &Config) -
     let gamma = c.speculation.map_or(0.0, |sp| sp.gamma as f64);
     // Time per generated token of every sequence in steady decode.
     let decode_step_s = (verify_step_s + gamma * draft_step_s) / tokens_per_step;
-    let gpus = c.gpus() as f64;
+    let gpus = (c.gpus()
+        * c.disaggregate
+            .map_or(1, |d| d.prefill_replicas + d.decode_replicas)) as f64;
 
     // Time split over a token's path (for decode_bound and --explain).
     let (lm, lc, la) = layer.split_s();
@@ -617,12 +641,25 @@ pub fn estimate_with_draft(ctx: &Context, draft: Option<&Context>, c: &Config) -
     // Every request's prompt costs the replica s_in / prefill_tps seconds. Under continuous
     // batching B/N requests finish and are replaced per decode step, so each step also carries
     // their prefills; under static batching the prefill comes first, once per batch.
-    let (tpot_s, e2e_s, output_tps) = match c.batching {
-        Batching::Continuous => {
+    let (tpot_s, e2e_s, output_tps) = match (c.disaggregate, c.batching) {
+        (Some(d), _) => {
+            // TTFT: the prompt on an idle prefill replica, then its KV cache crosses the NICs of
+            // the replica's GPUs. TPOT: decode steps with no prefill in between. Throughput: the
+            // slower pool.
+            let t = ttft_s + kv_transfer_s(ctx, c, s_in);
+            let decode_rate = d.decode_replicas as f64 * batch / decode_step_s;
+            let prefill_rate = d.prefill_replicas as f64 * prefill_tps / s_in * n_out;
+            (
+                decode_step_s,
+                t + (n_out - 1.0) * decode_step_s,
+                decode_rate.min(prefill_rate),
+            )
+        }
+        (None, Batching::Continuous) => {
             let t = decode_step_s + batch / n_out * s_in / prefill_tps;
             (t, ttft_s + (n_out - 1.0) * t, batch / t)
         }
-        Batching::Static => {
+        (None, Batching::Static) => {
             // The batch decodes until its longest request ends (E[max] steps); a request's own
             // latency ends with its own last token.
             let (mean_n, max_n) = c.output_dist.mean_and_max(n_out, batch);
@@ -634,6 +671,8 @@ pub fn estimate_with_draft(ctx: &Context, draft: Option<&Context>, c: &Config) -
             )
         }
     };
+
+    let ttft_s = ttft_s + c.disaggregate.map_or(0.0, |_| kv_transfer_s(ctx, c, s_in));
 
     // Memory on the heaviest GPU.
     let load = Load::new(
@@ -665,19 +704,33 @@ pub fn estimate_with_draft(ctx: &Context, draft: Option<&Context>, c: &Config) -
         kv_bytes_per_gpu: mem.kv_bytes,
         mem_bytes_per_gpu: mem.total_bytes(),
         gpu_mem_bytes: ctx.hw.mem_bytes,
+        gpus: gpus as u64,
         ttft_s,
         tpot_s,
         e2e_s,
         output_tokens_per_s: output_tps,
         output_tokens_per_s_per_gpu: output_tps / gpus,
         output_tokens_per_s_per_user: 1.0 / tpot_s,
-        mfu: batch / decode_step_s * flops_per_token / (gpus * r.peak_flops_per_s),
+        mfu: batch / decode_step_s * flops_per_token / (c.gpus() as f64 * r.peak_flops_per_s),
         mbu: n_mb * bytes_per_gpu_step / (verify_step_s * ctx.hw.mem_bw_bytes_per_s),
         decode_bound,
         experts_per_step: if moe_model { layer.experts_read } else { 1.0 },
         cost_per_hour_usd,
-        usd_per_1m_output_tokens: cost_per_s * decode_step_s / batch * 1e6,
-        usd_per_1m_input_tokens: cost_per_s / prefill_tps * 1e6,
+        usd_per_1m_output_tokens: match c.disaggregate {
+            // Each pool's cost over the tokens it handles at the system's rate.
+            Some(d) => {
+                cost_per_s * d.decode_replicas as f64 / gpus * c.gpus() as f64 / output_tps * 1e6
+            }
+            None => cost_per_s * decode_step_s / batch * 1e6,
+        },
+        usd_per_1m_input_tokens: match c.disaggregate {
+            Some(d) => {
+                cost_per_s * d.prefill_replicas as f64 / gpus * c.gpus() as f64
+                    / (output_tps / n_out * s_in)
+                    * 1e6
+            }
+            None => cost_per_s / prefill_tps * 1e6,
+        },
         breakdown: Breakdown {
             micro_batch: b,
             micro_batches: n_mb,

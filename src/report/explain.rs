@@ -146,6 +146,20 @@ pub fn explain(ctx: &Context, model: &str, gpu: &str, e: &Estimate) -> String {
         human(100.0 * e.mbu),
         human(100.0 * e.mfu)
     );
+    if let Some(d) = c.disaggregate {
+        let _ = writeln!(
+            o,
+            "  disaggregated: {} prefill + {} decode replicas of {} GPUs; decode steps run without prefills, and each prompt's KV cache ({} ms over the NICs) joins the TTFT",
+            d.prefill_replicas,
+            d.decode_replicas,
+            c.gpus(),
+            human(s_to_ms(crate::perf::kv_transfer_s(
+                ctx,
+                c,
+                c.input_len as f64
+            )))
+        );
+    }
     if c.batching == crate::perf::Batching::Static {
         let _ = writeln!(
             o,

@@ -47,7 +47,7 @@ impl Row {
         Row {
             model: model.to_string(),
             gpu: gpu.to_string(),
-            gpus: c.gpus(),
+            gpus: e.gpus,
             tp: c.tp,
             pp: c.pp,
             ep: c.ep,
@@ -131,7 +131,7 @@ impl Record for Named<'_> {
         match index {
             0 => Value::Str(self.model),
             1 => Value::Str(self.gpu),
-            2 => n(c.gpus()),
+            2 => n(e.gpus),
             3 => n(c.tp),
             4 => n(c.pp),
             5 => n(c.ep),
