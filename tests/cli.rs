@@ -741,3 +741,55 @@ fn speculation_and_batching_flags() {
     );
     assert!(stdout.contains("useful"), "{stdout}");
 }
+
+#[test]
+fn rate_simulates_estimates_and_sweep_rows() {
+    let (stdout, _) = run(
+        &[
+            "estimate",
+            "-m",
+            "llama3-70b",
+            "--tp",
+            "8",
+            "--batch",
+            "64",
+            "--dtype",
+            "fp8",
+            "--rate",
+            "5",
+            "--requests",
+            "200",
+        ],
+        0,
+    );
+    assert!(
+        stdout.contains("TTFT [s]:  p50") && stdout.contains("Simulated 200 requests"),
+        "{stdout}"
+    );
+    let (json, _) = run(
+        &[
+            "sweep",
+            "-m",
+            "llama3-70b",
+            "--dtype",
+            "fp8",
+            "--batch",
+            "64",
+            "--rate",
+            "5",
+            "--requests",
+            "200",
+            "--format",
+            "json",
+            "--top",
+            "3",
+        ],
+        0,
+    );
+    let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
+    for r in doc["results"].as_array().unwrap() {
+        assert_eq!(r["simulation"]["completed"], 200);
+        assert!(r["simulation"]["ttft_s"]["p99"].as_f64().unwrap() > 0.0);
+    }
+    fails(&["estimate", "--rate", "0"], &["--rate"]);
+}

@@ -100,9 +100,14 @@ pub fn sweep(a: SweepArgs) -> Result<u8> {
     for (reason, n) in &summary.skipped {
         eprintln!("note: skipped {n} configuration(s): {reason}");
     }
+    // With --rate, every row shown is also simulated (a few milliseconds each).
+    let workload = super::workload(&a.serving)?;
     let rows: Vec<Row> = kept
         .iter()
-        .map(|e| Row::new(model_name, gpu_name, e))
+        .map(|e| Row {
+            simulation: workload.map(|w| crate::sim::simulate(&l.ctx, &e.config, &w)),
+            ..Row::new(model_name, gpu_name, e)
+        })
         .collect();
     let inputs = SweepInputs {
         model: model_name,
@@ -138,6 +143,13 @@ pub fn sweep(a: SweepArgs) -> Result<u8> {
     };
     let mut out = BufWriter::new(std::io::stdout().lock());
     report::render(a.output.format, &rows, &inputs, &doc_summary, &mut out)?;
+    if let (Some(w), Format::Table | Format::Markdown) = (workload, a.output.format) {
+        write!(
+            out,
+            "{}",
+            crate::report::simulated_rows(&w, &rows, a.output.format == Format::Markdown)
+        )?;
+    }
     out.flush()?;
     let direction = if sort.descending { "highest" } else { "lowest" };
     let require_note = if plan.require.is_empty() {

@@ -205,3 +205,50 @@ fn human_table(rows: &[Row], markdown: bool) -> String {
     }
     t.to_string()
 }
+
+/// With `--rate`: each shown row's simulated latencies, one line a row.
+pub fn simulated_rows(w: &crate::sim::Workload, rows: &[Row], markdown: bool) -> String {
+    let header = [
+        "tp×pp×ep",
+        "batch",
+        "dtype",
+        "TTFT p50\n[s]",
+        "TTFT p99\n[s]",
+        "TPOT p50\n[ms]",
+        "TPOT p99\n[ms]",
+        "E2E p99\n[s]",
+        "tok/s",
+        "queue\n[s]",
+        "load",
+    ];
+    let mut t = new_table(&header, markdown);
+    for r in rows {
+        let Some(s) = r.simulation else { continue };
+        t.add_row(vec![
+            format!("{}×{}×{}", r.tp, r.pp, r.ep),
+            r.batch.to_string(),
+            r.dtype.to_string(),
+            human(s.ttft_s.p50),
+            human(s.ttft_s.p99),
+            human(units::s_to_ms(s.tpot_s.p50)),
+            human(units::s_to_ms(s.tpot_s.p99)),
+            human(s.e2e_s.p99),
+            human(s.output_tokens_per_s),
+            human(s.mean_queue_s),
+            if s.overloaded {
+                "OVERLOADED".into()
+            } else if s.budget_exhausted {
+                "budget out".into()
+            } else {
+                "ok".into()
+            },
+        ]);
+    }
+    align(&mut t, header.len(), &[2, 10]);
+    format!(
+        "\nSimulated {} requests at {} req/s (Poisson, seed {}) on each row:\n{t}\n",
+        w.requests,
+        human(w.rate_per_s),
+        w.seed
+    )
+}

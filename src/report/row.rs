@@ -38,6 +38,9 @@ pub struct Row {
     pub cost_per_hour_usd: f64,
     pub usd_per_1m_output_tokens: f64,
     pub usd_per_1m_input_tokens: f64,
+    /// With `--rate`: the simulated request stream on this configuration (JSON only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub simulation: Option<crate::sim::SimResult>,
 }
 
 impl Row {
@@ -74,6 +77,7 @@ impl Row {
             cost_per_hour_usd: e.cost_per_hour_usd,
             usd_per_1m_output_tokens: e.usd_per_1m_output_tokens,
             usd_per_1m_input_tokens: e.usd_per_1m_input_tokens,
+            simulation: None,
         }
     }
 }
@@ -210,6 +214,7 @@ mod tests {
             cost_per_hour_usd: 0.0,
             usd_per_1m_output_tokens: 0.0,
             usd_per_1m_input_tokens: 0.0,
+            simulation: None,
         })
         .unwrap();
         let keys: Vec<&str> = json
