@@ -32,6 +32,8 @@ pub enum Command {
     Estimate(EstimateArgs),
     /// Plan a training run: FLOPs, memory per GPU, step time, MFU, days, GPU-hours and cost.
     Train(TrainArgs),
+    /// Every quantitative claim of the GPT-4 article next to what the calculator computes.
+    Reproduce(ReproduceArgs),
     /// Compare predictions with published measurements (built-in set, or --cases FILE).
     Validate(ValidateArgs),
     /// List or show the built-in model and GPU presets.
@@ -280,6 +282,17 @@ pub struct TrainArgs {
     /// Include configurations that do not fit in memory.
     #[arg(long)]
     pub all: bool,
+}
+
+/// `reproduce` flags.
+#[derive(Debug, Args)]
+pub struct ReproduceArgs {
+    /// table, json, csv or markdown (docs/seed-claims.md is the markdown).
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Override preset fields first (model.* applies to GPT-4), e.g. model.experts=32.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<Override>,
 }
 
 /// `validate` flags.

@@ -19,6 +19,7 @@ pub mod perf;
 pub mod presets;
 pub mod progress;
 pub mod report;
+pub mod reproduce;
 pub mod require;
 pub mod sim;
 pub mod sweep;
@@ -37,6 +38,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Estimate(args) => commands::estimate(args)?,
         Command::Train(args) => commands::train(args)?,
         Command::Validate(args) => commands::validate(args)?,
+        Command::Reproduce(args) => commands::reproduce(args)?,
         Command::Presets(cmd) => commands::presets(cmd)?,
     };
     Ok(ExitCode::from(code))

@@ -793,3 +793,30 @@ fn rate_simulates_estimates_and_sweep_rows() {
     }
     fails(&["estimate", "--rate", "0"], &["--rate"]);
 }
+
+#[test]
+fn reproduce_prints_claims() {
+    let (stdout, _) = run(&["reproduce"], 0);
+    assert!(
+        stdout.contains("total-params") && stdout.contains("claims reproduced"),
+        "{stdout}"
+    );
+    let (json, _) = run(&["reproduce", "--format", "json"], 0);
+    let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(doc["schema_version"], 1);
+    for c in doc["claims"].as_array().unwrap() {
+        for k in [
+            "id",
+            "claim",
+            "seed_value",
+            "computed_value",
+            "unit",
+            "ratio",
+            "verdict",
+            "explanation",
+        ] {
+            assert!(c.get(k).is_some(), "claim lacks {k}");
+        }
+    }
+    fails(&["reproduce", "--set", "model.expertz=3"], &["expertz"]);
+}

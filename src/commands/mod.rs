@@ -3,11 +3,13 @@
 
 mod inference;
 mod presets_cmd;
+mod reproduce;
 mod train;
 mod validate;
 
 pub use inference::{estimate, sweep};
 pub use presets_cmd::presets;
+pub use reproduce::reproduce;
 pub use train::train;
 pub use validate::validate;
 

@@ -1,6 +1,7 @@
 //! Output: rows to table, JSON, CSV or Markdown on any writer; `--explain` text.
 //! Data goes to the writer given (stdout); nothing here prints notes or progress.
 
+pub mod claims;
 pub mod explain;
 pub mod row;
 pub mod train_row;
