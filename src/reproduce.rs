@@ -11,7 +11,7 @@ use crate::perf::{
     Batching, Config, Context, DraftCost, Estimate, Speculation, estimate, expected_tokens,
 };
 use crate::presets::{self, Override};
-use crate::train::{self, AttentionImpl, Recompute, TrainConfig};
+use crate::train::{self, Recompute, TrainConfig};
 use anyhow::Result;
 use serde::Serialize;
 
@@ -111,22 +111,10 @@ fn ctx(model: &str, gpu: &str, set: &[Override], extra: &[&str]) -> Result<(Cont
 }
 
 fn infer(tp: u64, pp: u64, batch: u64, input_len: u64, output_len: u64, dtype: Dtype) -> Config {
-    Config {
-        tp,
-        pp,
-        ep: 1,
-        batch,
-        input_len,
-        output_len,
-        dtype,
-        kv_dtype: dtype.default_kv(),
-        batching: Batching::Continuous,
-        speculation: None,
-        output_dist: LengthDist::Fixed,
-        disaggregate: None,
-    }
+    Config::new(tp, pp, batch, input_len, output_len, dtype)
 }
 
+/// The article's run: 60M-token batches of 8k sequences, 13T tokens.
 fn gpt4_training(
     gpus: u64,
     tp: u64,
@@ -137,23 +125,10 @@ fn gpt4_training(
     mfu: Option<f64>,
 ) -> TrainConfig {
     TrainConfig {
-        gpus,
-        tp,
-        pp,
-        ep: 1,
-        micro_batch: 1,
-        global_batch_tokens: 60e6,
-        seq_len: 8192,
         zero,
         recompute,
-        dtype,
-        tokens: 13e12,
-        interleave: 1,
-        dp_overlap: 0.0,
-        attention: AttentionImpl::Flash,
-        sequence_parallel: true,
         mfu,
-        reliability: None,
+        ..TrainConfig::new(gpus, tp, pp, 60e6, 8192, 13e12, dtype)
     }
 }
 

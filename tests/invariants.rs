@@ -5,7 +5,7 @@ mod common;
 
 use common::{context, run};
 use gpt4calc::dtype::Dtype;
-use gpt4calc::perf::{Batching, Config, Context, Estimate, Reject};
+use gpt4calc::perf::{Config, Context, Estimate, Reject};
 use gpt4calc::presets::{GPUS, MODELS};
 
 const TP: [u64; 4] = [1, 2, 4, 8];
@@ -22,20 +22,7 @@ fn try_run(ctx: &Context, c: &Config) -> Option<Estimate> {
 }
 
 fn cfg(tp: u64, pp: u64, batch: u64, dtype: Dtype) -> Config {
-    Config {
-        tp,
-        pp,
-        ep: 1,
-        batch,
-        input_len: 1024,
-        output_len: 256,
-        dtype,
-        kv_dtype: dtype.default_kv(),
-        batching: Batching::Continuous,
-        speculation: None,
-        output_dist: Default::default(),
-        disaggregate: None,
-    }
+    Config::new(tp, pp, batch, 1024, 256, dtype)
 }
 
 /// Every (model, gpu, dtype, batch) with every valid tp and pp, as a grid indexed [tp][pp].

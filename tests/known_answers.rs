@@ -4,25 +4,12 @@ mod common;
 
 use common::{context, counts, run};
 use gpt4calc::dtype::Dtype;
+use gpt4calc::perf::Config;
 use gpt4calc::perf::moe::distinct_experts;
-use gpt4calc::perf::{Batching, Config};
 use gpt4calc::testutil::assert_close;
 
 fn config(tp: u64, pp: u64, batch: u64, input_len: u64, output_len: u64, dtype: Dtype) -> Config {
-    Config {
-        tp,
-        pp,
-        ep: 1,
-        batch,
-        input_len,
-        output_len,
-        dtype,
-        kv_dtype: dtype.default_kv(),
-        batching: Batching::Continuous,
-        speculation: None,
-        output_dist: Default::default(),
-        disaggregate: None,
-    }
+    Config::new(tp, pp, batch, input_len, output_len, dtype)
 }
 
 #[test]

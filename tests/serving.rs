@@ -10,18 +10,8 @@ use gpt4calc::testutil::assert_close;
 
 fn gpt4(batch: u64, speculation: Option<Speculation>) -> Config {
     Config {
-        tp: 8,
-        pp: 16,
-        ep: 1,
-        batch,
-        input_len: 2048,
-        output_len: 256,
-        dtype: Dtype::Fp8,
-        kv_dtype: Dtype::Fp8,
-        batching: Batching::Continuous,
         speculation,
-        output_dist: Default::default(),
-        disaggregate: None,
+        ..Config::new(8, 16, batch, 2048, 256, Dtype::Fp8)
     }
 }
 
@@ -101,18 +91,9 @@ fn static_batching_wastes_slots_on_the_longest_request() {
     // batching refills slots and more than doubles the throughput.
     let ctx = context("llama3-70b", "h100", &[]);
     let base = Config {
-        tp: 8,
-        pp: 1,
-        ep: 1,
-        batch: 64,
-        input_len: 512,
-        output_len: 256,
-        dtype: Dtype::Fp8,
-        kv_dtype: Dtype::Fp8,
         batching: Batching::Static,
-        speculation: None,
         output_dist: LengthDist::Geometric,
-        disaggregate: None,
+        ..Config::new(8, 1, 64, 512, 256, Dtype::Fp8)
     };
     let stat = run(&ctx, &base);
     assert!(
@@ -149,20 +130,7 @@ fn static_batching_wastes_slots_on_the_longest_request() {
 fn simulation_matches_the_closed_form_at_low_load_and_flags_overload() {
     use gpt4calc::sim::{Workload, simulate};
     let ctx = context("llama3-70b", "h100", &[]);
-    let c = Config {
-        tp: 8,
-        pp: 1,
-        ep: 1,
-        batch: 64,
-        input_len: 1024,
-        output_len: 256,
-        dtype: Dtype::Fp8,
-        kv_dtype: Dtype::Fp8,
-        batching: Batching::Continuous,
-        speculation: None,
-        output_dist: LengthDist::Fixed,
-        disaggregate: None,
-    };
+    let c = Config::new(8, 1, 64, 1024, 256, Dtype::Fp8);
     // One request at a time: the simulated TTFT and TPOT are the closed form's at batch 1, ±5%.
     let quiet = Workload {
         rate_per_s: 0.02,
@@ -204,20 +172,7 @@ fn simulation_matches_the_closed_form_at_low_load_and_flags_overload() {
 fn disaggregation_trades_gpus_for_a_clean_decode() {
     use gpt4calc::perf::Disaggregation;
     let ctx = context("llama3-70b", "h100", &[]);
-    let c = Config {
-        tp: 8,
-        pp: 1,
-        ep: 1,
-        batch: 128,
-        input_len: 2048,
-        output_len: 256,
-        dtype: Dtype::Fp8,
-        kv_dtype: Dtype::Fp8,
-        batching: Batching::Continuous,
-        speculation: None,
-        output_dist: LengthDist::Fixed,
-        disaggregate: None,
-    };
+    let c = Config::new(8, 1, 128, 2048, 256, Dtype::Fp8);
     let co = run(&ctx, &c);
     let pools = Some(Disaggregation {
         prefill_replicas: 2,

@@ -18,23 +18,10 @@ fn gpt4(
     mfu: Option<f64>,
 ) -> TrainConfig {
     TrainConfig {
-        gpus,
-        tp,
-        pp,
-        ep: 1,
-        micro_batch: 1,
-        global_batch_tokens: 60e6,
-        seq_len: 8192,
         zero,
         recompute,
-        dtype,
-        tokens: 13e12,
-        interleave: 1,
-        dp_overlap: 0.0,
-        attention: AttentionImpl::Flash,
-        sequence_parallel: true,
         mfu,
-        reliability: None,
+        ..TrainConfig::new(gpus, tp, pp, 60e6, 8192, 13e12, dtype)
     }
 }
 

@@ -142,6 +142,32 @@ impl Batching {
 }
 
 impl Config {
+    /// A plain configuration: no expert parallelism, KV cache in the default precision for
+    /// `dtype`, continuous batching, fixed output lengths, no speculation, co-located serving.
+    pub fn new(
+        tp: u64,
+        pp: u64,
+        batch: u64,
+        input_len: u64,
+        output_len: u64,
+        dtype: Dtype,
+    ) -> Self {
+        Config {
+            tp,
+            pp,
+            ep: 1,
+            batch,
+            input_len,
+            output_len,
+            dtype,
+            kv_dtype: dtype.default_kv(),
+            batching: Batching::Continuous,
+            speculation: None,
+            output_dist: lengths::LengthDist::Fixed,
+            disaggregate: None,
+        }
+    }
+
     /// GPUs in one replica.
     pub fn gpus(&self) -> u64 {
         self.tp * self.pp

@@ -89,6 +89,39 @@ pub struct TrainConfig {
 }
 
 impl TrainConfig {
+    /// A configuration with the common defaults: no expert parallelism, one sequence per
+    /// micro-batch, ZeRO-1, selective recomputation, plain 1F1B, no DP overlap, FlashAttention,
+    /// sequence parallelism, a modelled (not imposed) MFU and no failures.
+    pub fn new(
+        gpus: u64,
+        tp: u64,
+        pp: u64,
+        global_batch_tokens: f64,
+        seq_len: u64,
+        tokens: f64,
+        dtype: Dtype,
+    ) -> Self {
+        TrainConfig {
+            gpus,
+            tp,
+            pp,
+            ep: 1,
+            micro_batch: 1,
+            global_batch_tokens,
+            seq_len,
+            zero: 1,
+            recompute: Recompute::Selective,
+            dtype,
+            tokens,
+            interleave: 1,
+            dp_overlap: 0.0,
+            attention: AttentionImpl::Flash,
+            sequence_parallel: true,
+            mfu: None,
+            reliability: None,
+        }
+    }
+
     /// Data-parallel degree: ⌊gpus / (tp · pp)⌋.
     pub fn dp(&self) -> u64 {
         self.gpus / (self.tp * self.pp).max(1)
