@@ -110,6 +110,12 @@ pub struct Efficiency {
 pub struct Overheads {
     /// Fixed time per transformer layer per forward step (kernel launches, small ops), µs.
     pub per_layer_us: f64,
+    /// Fixed time of one GEMM beyond its FLOPs at the achievable rate (16-bit and fp32), µs.
+    #[serde(default)]
+    pub gemm_us: f64,
+    /// The same for 8-bit GEMMs, µs (defaults to `gemm_us`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gemm_fp8_us: Option<f64>,
     /// Start-up latency α of a collective over the scale-up fabric, µs.
     pub scaleup_latency_us: f64,
     /// Start-up latency α of a transfer over the NIC, µs.
@@ -185,6 +191,11 @@ impl GpuSpec {
         }
         for (name, v) in [
             ("gpu.overheads.per_layer_us", self.overheads.per_layer_us),
+            ("gpu.overheads.gemm_us", self.overheads.gemm_us),
+            (
+                "gpu.overheads.gemm_fp8_us",
+                self.overheads.gemm_fp8_us.unwrap_or(0.0),
+            ),
             (
                 "gpu.overheads.scaleup_latency_us",
                 self.overheads.scaleup_latency_us,
@@ -254,6 +265,10 @@ pub struct Hardware {
     pub scaleout: Link,
     /// Fixed time per layer per forward step, seconds.
     pub per_layer_s: f64,
+    /// Fixed time per GEMM (16-bit/fp32 math), seconds.
+    pub gemm_s: f64,
+    /// Fixed time per GEMM (8-bit math), seconds.
+    pub gemm_fp8_s: f64,
     /// USD per GPU-hour.
     pub usd_per_gpu_hour: f64,
 }
@@ -285,7 +300,17 @@ impl Hardware {
                 latency_s: units::us_to_s(g.overheads.scaleout_latency_us),
             },
             per_layer_s: units::us_to_s(g.overheads.per_layer_us),
+            gemm_s: units::us_to_s(g.overheads.gemm_us),
+            gemm_fp8_s: units::us_to_s(g.overheads.gemm_fp8_us.unwrap_or(g.overheads.gemm_us)),
             usd_per_gpu_hour: g.price.usd_per_gpu_hour,
+        }
+    }
+
+    /// Fixed time of one GEMM whose math runs in `dtype`.
+    pub fn gemm_overhead_s(&self, dtype: Dtype) -> f64 {
+        match dtype {
+            Dtype::Fp8 | Dtype::Int8 => self.gemm_fp8_s,
+            _ => self.gemm_s,
         }
     }
 

@@ -51,59 +51,65 @@ fn gemm_eff(r: &HashMap<String, String>, peak_tflops: f64) -> f64 {
         / (peak_tflops * 1e12)
 }
 
+/// Least-squares fit of `t = F / rate + t0` (relative error) over GEMMs with m ≥ 1024:
+/// (efficiency = rate / peak, t0 in µs).
+fn fit(rows: &[HashMap<String, String>], kgpu: &str, dtype: &str, peak_tflops: f64) -> (f64, f64) {
+    let pts: Vec<(f64, f64)> = rows
+        .iter()
+        .filter(|r| r["gpu"] == kgpu && r["gemm_dtype"] == dtype)
+        .filter(|r| {
+            num(r, "m") >= 1024.0
+                && num(r, "n") >= 512.0
+                && num(r, "k") >= 512.0
+                && num(r, "n") < 65536.0
+        })
+        .map(|r| {
+            (
+                2.0 * num(r, "m") * num(r, "n") * num(r, "k"),
+                num(r, "latency_ms") * 1e-3,
+            )
+        })
+        .collect();
+    let s = |f: &dyn Fn(f64, f64) -> f64| pts.iter().map(|(x, t)| f(*x, *t)).sum::<f64>();
+    let (a11, a12, a22) = (
+        s(&|x, t| (x / t).powi(2)),
+        s(&|x, t| x / (t * t)),
+        s(&|_, t| 1.0 / (t * t)),
+    );
+    let (b1, b2) = (s(&|x, t| x / t), s(&|_, t| 1.0 / t));
+    let det = a11 * a22 - a12 * a12;
+    let a = (b1 * a22 - b2 * a12) / det;
+    let t0 = (a11 * b2 - a12 * b1) / det;
+    (1.0 / (a * peak_tflops * 1e12), t0 * 1e6)
+}
+
 #[test]
-fn gemm_efficiencies_match_the_measured_kernels() {
+fn gemm_rate_and_fixed_time_match_the_measured_kernels() {
     let rows = read("gemm.csv");
     for (kgpu, preset, bf16, fp8, _, _) in GPUS {
         let gpu = load_gpu(preset, &[]).unwrap().gpu;
-        let large = |dtype: &str, peak: f64| {
-            median(
-                rows.iter()
-                    .filter(|r| r["gpu"] == kgpu && r["gemm_dtype"] == dtype)
-                    .filter(|r| {
-                        num(r, "m") >= 1024.0
-                            && num(r, "n") >= 4096.0
-                            && num(r, "k") >= 1024.0
-                            && num(r, "n") < 65536.0
-                    })
-                    .map(|r| gemm_eff(r, peak))
-                    .collect(),
-            )
-        };
-        if kgpu == "a100_sxm" {
-            // The four GEMMs of a TP8-sharded d = 12288 layer at m = 2048 (QKV measured at the
-            // nearest shape n = 6144), FLOP-weighted harmonic mean.
-            let at = |n: &str, k: &str| {
-                rows.iter()
-                    .find(|r| r["gpu"] == kgpu && r["m"] == "2048" && r["n"] == n && r["k"] == k)
-                    .map(|r| gemm_eff(r, bf16))
-                    .expect("shape measured")
-            };
-            let parts = [
-                (0.25, at("6144", "12288")),
-                (1.0 / 12.0, at("12288", "1536")),
-                (1.0 / 3.0, at("6144", "12288")),
-                (1.0 / 3.0, at("12288", "6144")),
-            ];
-            let weighted = 1.0 / parts.iter().map(|(w, e)| w / e).sum::<f64>();
-            assert!(
-                (weighted - gpu.efficiency.matmul).abs() <= 0.01,
-                "{preset}: layer GEMMs {weighted:.3} vs preset {}",
-                gpu.efficiency.matmul
-            );
-            assert!((large("bfloat16", bf16) - 0.828).abs() <= 0.005);
-        } else {
-            let b = large("bfloat16", bf16);
-            assert!(
-                (b - gpu.efficiency.matmul).abs() <= 0.01,
-                "{preset}: bf16 median {b:.3} vs preset {}",
-                gpu.efficiency.matmul
-            );
-            let f = large("fp8", fp8);
+        let (eff, t0) = fit(&rows, kgpu, "bfloat16", bf16);
+        assert!(
+            (eff - gpu.efficiency.matmul).abs() <= 0.005,
+            "{preset}: fitted {eff:.3} vs preset {}",
+            gpu.efficiency.matmul
+        );
+        assert!(
+            (t0 - gpu.overheads.gemm_us).abs() <= 0.2,
+            "{preset}: fitted {t0:.1} µs vs preset {}",
+            gpu.overheads.gemm_us
+        );
+        if fp8 > 0.0 {
+            let (eff8, t08) = fit(&rows, kgpu, "fp8", fp8);
             let preset_fp8 = gpu.efficiency.matmul_fp8.expect("fp8 efficiency set");
             assert!(
-                (f - preset_fp8).abs() <= 0.01,
-                "{preset}: fp8 median {f:.3} vs preset {preset_fp8}"
+                (eff8 - preset_fp8).abs() <= 0.005,
+                "{preset}: fp8 fitted {eff8:.3} vs preset {preset_fp8}"
+            );
+            let preset_t0 = gpu.overheads.gemm_fp8_us.expect("fp8 GEMM time set");
+            assert!(
+                (t08 - preset_t0).abs() <= 0.2,
+                "{preset}: fp8 fitted {t08:.1} µs vs preset {preset_t0}"
             );
         }
     }
@@ -206,7 +212,7 @@ fn grouped_moe_gemms_are_slower_than_dense_ones() {
                 .collect(),
         )
     };
-    let a100 = eff("a100_sxm", "bfloat16", "4096", "14336", 312.0) / 0.828;
+    let a100 = eff("a100_sxm", "bfloat16", "4096", "14336", 312.0) / 0.828; // large-GEMM median
     let preset = load_gpu("a100-80g", &[])
         .unwrap()
         .gpu

@@ -138,7 +138,7 @@ fn one_expert_moe_equals_the_dense_model() {
 fn moe_with_every_expert_active_matches_dense_of_same_width() {
     // Top-E of E experts of width d_ff/E is a dense FFN of width d_ff, up to the router (d·E per
     // layer, < 0.1% of the layer here) and the copy of each token's input dispatched to every
-    // expert (elementwise traffic, ~1.5% of a batch-1 step): same TPOT and memory within 2% when
+    // expert (elementwise traffic, ~2% of a batch-1 step): same TPOT and memory within 3% when
     // grouped GEMMs run as fast as dense ones (efficiency.moe = 1); slower grouped GEMMs only
     // ever add time.
     let moe = context(
@@ -159,7 +159,7 @@ fn moe_with_every_expert_active_matches_dense_of_same_width() {
     let dense = context("llama3-8b", "h100", &[]);
     for c in [cfg(1, 1, 1, Dtype::Bf16), cfg(4, 2, 256, Dtype::Bf16)] {
         let (a, b) = (run(&moe, &c), run(&dense, &c));
-        gpt4calc::testutil::assert_close(a.tpot_s, b.tpot_s, 0.02);
+        gpt4calc::testutil::assert_close(a.tpot_s, b.tpot_s, 0.03);
         gpt4calc::testutil::assert_close(a.mem_bytes_per_gpu, b.mem_bytes_per_gpu, 0.005);
         assert!(run(&grouped, &c).tpot_s >= a.tpot_s);
     }

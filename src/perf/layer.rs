@@ -77,7 +77,8 @@ pub fn layer_step(ctx: &Context, r: &Rates, shape: StepShape, moe: bool) -> Laye
     let m = &ctx.model;
     let tp = r.tp as f64;
     let b = shape.tokens;
-    let attn_proj = roofline(
+    // Two GEMMs (QKV, output projection), each with its fixed time on the compute side.
+    let mut attn_proj = roofline(
         Op {
             flops: 2.0 * b * m.attn_params_per_layer / tp,
             bytes: r.weight_bytes * (m.attn_params_per_layer + m.norm_params_per_layer) / tp,
@@ -86,6 +87,7 @@ pub fn layer_step(ctx: &Context, r: &Rates, shape: StepShape, moe: bool) -> Laye
         r.mem_bytes_per_s,
         ctx.hw.overlap,
     );
+    attn_proj.compute_s += 2.0 * r.gemm_s;
     let attn_core = roofline(
         Op {
             flops: shape.attn_pairs * m.attn_score_flops_per_ctx_per_layer / tp,
@@ -108,7 +110,8 @@ pub fn layer_step(ctx: &Context, r: &Rates, shape: StepShape, moe: bool) -> Laye
         };
         // Routed experts run as grouped GEMMs, slower than dense ones (efficiency.moe).
         let compute_s = routed_flops / (r.matmul_flops_per_s * ctx.hw.moe_efficiency)
-            + dense_flops / r.matmul_flops_per_s;
+            + dense_flops / r.matmul_flops_per_s
+            + 2.0 * r.gemm_s;
         let t = OpTime {
             op,
             compute_s,
@@ -166,7 +169,7 @@ pub fn layer_step(ctx: &Context, r: &Rates, shape: StepShape, moe: bool) -> Laye
 pub fn head_step(ctx: &Context, r: &Rates, tokens: f64) -> OpTime {
     let m = &ctx.model;
     let params = m.d_model * m.vocab;
-    roofline(
+    let mut t = roofline(
         Op {
             flops: 2.0 * tokens * params / r.tp as f64,
             bytes: r.weight_bytes * params / r.tp as f64,
@@ -174,5 +177,7 @@ pub fn head_step(ctx: &Context, r: &Rates, tokens: f64) -> OpTime {
         r.matmul_flops_per_s,
         r.mem_bytes_per_s,
         ctx.hw.overlap,
-    )
+    );
+    t.compute_s += r.gemm_s;
+    t
 }

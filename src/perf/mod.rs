@@ -257,6 +257,8 @@ pub struct Rates {
     pub attn_flops_per_s: f64,
     /// Achievable HBM bytes/s.
     pub mem_bytes_per_s: f64,
+    /// Fixed time of one GEMM in the matmul precision.
+    pub gemm_s: f64,
 }
 
 impl Context {
@@ -372,6 +374,7 @@ impl Context {
             matmul_flops_per_s: peak * self.hw.matmul_efficiency_for(math_dtype),
             attn_flops_per_s: self.attn_peak_flops_per_s * self.hw.matmul_efficiency,
             mem_bytes_per_s: self.hw.eff_mem_bw_bytes_per_s,
+            gemm_s: self.hw.gemm_overhead_s(math_dtype),
         }
     }
 }

@@ -85,8 +85,10 @@ fn layer_mb(ctx: &Context, c: &TrainConfig, moe: bool) -> (f64, f64, f64) {
     } else {
         (0.0, 2.0 * tokens * m.dense_ffn_params_per_layer / tp)
     };
+    // Four GEMMs per layer (QKV, output, up, down), each with its fixed time.
     let matmul_fwd = (2.0 * tokens * m.attn_params_per_layer / tp + dense_ffn_flops) / matmul_rate
-        + routed_flops / matmul_rate;
+        + routed_flops / matmul_rate
+        + 4.0 * ctx.hw.gemm_overhead_s(c.dtype);
     let attn_fwd =
         tokens * attention_context(c) * m.attn_score_flops_per_ctx_per_layer / tp / attn_rate;
     let score_bytes = match c.attention {
