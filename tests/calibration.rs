@@ -45,12 +45,6 @@ const GPUS: [(&str, &str, f64, f64, f64, f64); 4] = [
     ("b200_sxm", "b200", 2250.0, 4500.0, 8.0, 900.0),
 ];
 
-fn gemm_eff(r: &HashMap<String, String>, peak_tflops: f64) -> f64 {
-    2.0 * num(r, "m") * num(r, "n") * num(r, "k")
-        / (num(r, "latency_ms") * 1e-3)
-        / (peak_tflops * 1e12)
-}
-
 /// Least-squares fit of `t = F / rate + t0` (relative error) over GEMMs with m ≥ 1024:
 /// (efficiency = rate / peak, t0 in µs).
 fn fit(rows: &[HashMap<String, String>], kgpu: &str, dtype: &str, peak_tflops: f64) -> (f64, f64) {
