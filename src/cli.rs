@@ -10,6 +10,9 @@ Examples:
   gpt4calc sweep -m gpt4-8k -g a100-40g --tp 8 --pp 16 --batch 1..4096 --dtype fp16
   gpt4calc estimate -m gpt4-8k -g h100 --tp 8 --pp 16 --batch 512 --dtype fp8 --explain
   gpt4calc sweep --require 'output_tokens_per_s_per_user>=20' --format json
+  gpt4calc train -m gpt4-8k -g a100-40g --gpus 25000 --tp 8 --pp 15 --tokens 13e12 --global-batch-tokens 60e6 --zero 2 --recompute full
+  gpt4calc reproduce
+  gpt4calc validate --format json
   gpt4calc presets show gpt4-8k --format json
 
 Exit codes: 0 success, 1 error, 2 usage, 3 no configuration fits or satisfies --require.";
@@ -43,6 +46,7 @@ pub enum Command {
 
 /// Model, GPU and overrides.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Model and hardware")]
 pub struct Selection {
     /// Model: a built-in preset name or a path to a TOML file.
     #[arg(
@@ -62,6 +66,7 @@ pub struct Selection {
 
 /// Inference options shared by sweep and estimate.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Serving")]
 pub struct Serving {
     /// Disaggregated serving: PREFILL:DECODE replicas of this layout (e.g. 1:3); KV crosses the NIC.
     #[arg(long, value_name = "P:D", value_parser = parse_pools)]
@@ -104,6 +109,7 @@ pub struct Serving {
 
 /// Output options shared by sweep and estimate.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Output")]
 pub struct Output {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
@@ -123,43 +129,78 @@ pub struct SweepArgs {
     #[command(flatten)]
     pub serving: Serving,
     /// Tensor-parallel degrees.
-    #[arg(long, default_value = "1,2,4,8", value_name = "AXIS")]
+    #[arg(
+        long,
+        help_heading = "Axes",
+        default_value = "1,2,4,8",
+        value_name = "AXIS"
+    )]
     pub tp: String,
     /// Pipeline-parallel degrees.
-    #[arg(long, default_value = "1,2,4,8,16", value_name = "AXIS")]
+    #[arg(
+        long,
+        help_heading = "Axes",
+        default_value = "1,2,4,8,16",
+        value_name = "AXIS"
+    )]
     pub pp: String,
     /// Expert-parallel degrees (inside the TP group).
-    #[arg(long, default_value = "1", value_name = "AXIS")]
+    #[arg(long, help_heading = "Axes", default_value = "1", value_name = "AXIS")]
     pub ep: String,
     /// Concurrent sequences per replica.
-    #[arg(long, default_value = "1,8,64,256,1024,4096", value_name = "AXIS")]
+    #[arg(
+        long,
+        help_heading = "Axes",
+        default_value = "1,8,64,256,1024,4096",
+        value_name = "AXIS"
+    )]
     pub batch: String,
     /// Prompt tokens per request.
-    #[arg(long, default_value = "2048", value_name = "AXIS")]
+    #[arg(
+        long,
+        help_heading = "Axes",
+        default_value = "2048",
+        value_name = "AXIS"
+    )]
     pub input_len: String,
     /// Generated tokens per request.
-    #[arg(long, default_value = "256", value_name = "AXIS")]
+    #[arg(
+        long,
+        help_heading = "Axes",
+        default_value = "256",
+        value_name = "AXIS"
+    )]
     pub output_len: String,
     /// Weight and matmul precisions: fp32, bf16, fp16, fp8, int8, int4.
-    #[arg(long, default_value = "bf16", value_name = "LIST")]
+    #[arg(
+        long,
+        help_heading = "Axes",
+        default_value = "bf16",
+        value_name = "LIST"
+    )]
     pub dtype: String,
     /// KV-cache precisions (default: each weight dtype; int4 weights keep a 16-bit cache).
-    #[arg(long, value_name = "LIST")]
+    #[arg(long, help_heading = "Axes", value_name = "LIST")]
     pub kv_dtype: Option<String>,
     /// Output options.
     #[command(flatten)]
     pub output: Output,
     /// Rank by this row field; append :asc or :desc to force a direction.
-    #[arg(long, default_value = "usd_per_1m_output_tokens", value_name = "FIELD")]
+    #[arg(
+        long,
+        help_heading = "Output",
+        default_value = "usd_per_1m_output_tokens",
+        value_name = "FIELD"
+    )]
     pub sort: String,
     /// Rows to print (default: 20 for table/markdown, all for json/csv).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, help_heading = "Output", value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub top: Option<u64>,
     /// Include configurations that do not fit in memory.
-    #[arg(long)]
+    #[arg(long, help_heading = "Output")]
     pub all: bool,
     /// Keep only the frontier of output tokens/s per GPU against output tokens/s per user.
-    #[arg(long)]
+    #[arg(long, help_heading = "Output")]
     pub pareto: bool,
 }
 
@@ -173,28 +214,28 @@ pub struct EstimateArgs {
     #[command(flatten)]
     pub serving: Serving,
     /// Tensor-parallel degree.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, help_heading = "Axes", default_value_t = 1)]
     pub tp: u64,
     /// Pipeline-parallel degree.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, help_heading = "Axes", default_value_t = 1)]
     pub pp: u64,
     /// Expert-parallel degree (inside the TP group).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, help_heading = "Axes", default_value_t = 1)]
     pub ep: u64,
     /// Concurrent sequences per replica.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, help_heading = "Axes", default_value_t = 1)]
     pub batch: u64,
     /// Prompt tokens per request.
-    #[arg(long, default_value_t = 2048)]
+    #[arg(long, help_heading = "Axes", default_value_t = 2048)]
     pub input_len: u64,
     /// Generated tokens per request.
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, help_heading = "Axes", default_value_t = 256)]
     pub output_len: u64,
     /// Weight and matmul precision.
-    #[arg(long, default_value = "bf16")]
+    #[arg(long, help_heading = "Axes", default_value = "bf16")]
     pub dtype: crate::dtype::Dtype,
     /// KV-cache precision (default: the weight dtype; int4 weights keep a 16-bit cache).
-    #[arg(long)]
+    #[arg(long, help_heading = "Axes")]
     pub kv_dtype: Option<crate::dtype::Dtype>,
     /// Output options.
     #[command(flatten)]
@@ -211,64 +252,89 @@ pub struct TrainArgs {
     #[command(flatten)]
     pub selection: Selection,
     /// GPUs in the job.
-    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, help_heading = "Axes", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..))]
     pub gpus: u64,
     /// Tensor-parallel degrees.
-    #[arg(long, default_value = "1,2,4,8", value_name = "AXIS")]
+    #[arg(
+        long,
+        help_heading = "Axes",
+        default_value = "1,2,4,8",
+        value_name = "AXIS"
+    )]
     pub tp: String,
     /// Pipeline-parallel degrees.
-    #[arg(long, default_value = "1,2,4,8,16", value_name = "AXIS")]
+    #[arg(
+        long,
+        help_heading = "Axes",
+        default_value = "1,2,4,8,16",
+        value_name = "AXIS"
+    )]
     pub pp: String,
     /// Expert-parallel degrees (carved out of the data-parallel ranks).
-    #[arg(long, default_value = "1", value_name = "AXIS")]
+    #[arg(long, help_heading = "Axes", default_value = "1", value_name = "AXIS")]
     pub ep: String,
     /// Sequences per micro-batch.
-    #[arg(long, default_value = "1", value_name = "AXIS")]
+    #[arg(long, help_heading = "Axes", default_value = "1", value_name = "AXIS")]
     pub micro_batch: String,
     /// ZeRO stages (0-3).
-    #[arg(long, default_value = "1", value_name = "AXIS")]
+    #[arg(long, help_heading = "Axes", default_value = "1", value_name = "AXIS")]
     pub zero: String,
     /// Activation recomputation: none, selective, full (comma list).
-    #[arg(long, default_value = "selective", value_name = "LIST")]
+    #[arg(
+        long,
+        help_heading = "Axes",
+        default_value = "selective",
+        value_name = "LIST"
+    )]
     pub recompute: String,
     /// Training tokens (e.g. 13e12).
-    #[arg(long, default_value_t = 1e12)]
+    #[arg(long, help_heading = "Training", default_value_t = 1e12)]
     pub tokens: f64,
     /// Tokens per optimizer step (e.g. 60e6).
-    #[arg(long, default_value_t = 4_194_304.0)]
+    #[arg(long, help_heading = "Training", default_value_t = 4_194_304.0)]
     pub global_batch_tokens: f64,
     /// Tokens per sequence (default: the model's context, at most 8192).
-    #[arg(long)]
+    #[arg(long, help_heading = "Training")]
     pub seq_len: Option<u64>,
     /// Matmul precision: fp32, bf16, fp16 or fp8.
-    #[arg(long, default_value = "bf16")]
+    #[arg(long, help_heading = "Training", default_value = "bf16")]
     pub dtype: crate::dtype::Dtype,
     /// Model chunks per GPU in the interleaved 1F1B schedule (1 = plain 1F1B).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, help_heading = "Training", default_value_t = 1)]
     pub interleave: u64,
     /// Fraction of data-parallel gradient traffic hidden behind the backward pass.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, help_heading = "Training", default_value_t = 0.0)]
     pub dp_overlap: f64,
     /// Attention kernel: flash (fused, causal) or eager (scores materialised, as in Megatron-LM 2021).
-    #[arg(long, value_enum, default_value_t = crate::train::AttentionImpl::Flash)]
+    #[arg(long, help_heading = "Training", value_enum, default_value_t = crate::train::AttentionImpl::Flash)]
     pub attention: crate::train::AttentionImpl,
     /// Sequence parallelism: shard norms, dropouts and residuals across the TP group (false = Megatron-LM 2021).
-    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    #[arg(long, help_heading = "Training", default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
     pub sequence_parallel: bool,
     /// Impose this MFU (0-1) instead of modelling the step time.
-    #[arg(long)]
+    #[arg(long, help_heading = "Training")]
     pub mfu: Option<f64>,
     /// Mean time between failures of one GPU, hours (turns on the failure/checkpoint model).
-    #[arg(long, value_name = "HOURS")]
+    #[arg(long, help_heading = "Training", value_name = "HOURS")]
     pub gpu_mtbf_hours: Option<f64>,
     /// Seconds between checkpoints (default: Young's optimum).
-    #[arg(long, value_name = "S")]
+    #[arg(long, help_heading = "Training", value_name = "S")]
     pub checkpoint_interval_s: Option<f64>,
     /// Seconds one checkpoint stalls training.
-    #[arg(long, default_value_t = 60.0, value_name = "S")]
+    #[arg(
+        long,
+        help_heading = "Training",
+        default_value_t = 60.0,
+        value_name = "S"
+    )]
     pub checkpoint_write_s: f64,
     /// Seconds from a failure to training again.
-    #[arg(long, default_value_t = 600.0, value_name = "S")]
+    #[arg(
+        long,
+        help_heading = "Training",
+        default_value_t = 600.0,
+        value_name = "S"
+    )]
     pub restart_s: f64,
     /// Output options.
     #[command(flatten)]
