@@ -233,7 +233,9 @@ pub fn train(a: TrainArgs) -> Result<u8> {
     if rows.is_empty() {
         eprintln!(
             "{}",
-            if fit == 0 && !a.all {
+            if evaluated == 0 {
+                "no configuration could be evaluated (see the notes above)"
+            } else if fit == 0 && !a.all {
                 "no configuration fits in memory; try --zero 2 or 3, --recompute full, more --pp, or --all to see them"
             } else {
                 "no configuration satisfies every --require"

@@ -71,6 +71,8 @@ pub fn render_with<R: Serialize, I: Serialize, S: Serialize>(
             writeln!(out)?;
         }
         Format::Csv => write_csv(rows, fields, out)?,
+        // No rows, no table: the reason goes to stderr.
+        Format::Table | Format::Markdown if rows.is_empty() => {}
         Format::Table => writeln!(out, "{}", table(rows, false))?,
         Format::Markdown => writeln!(out, "{}", table(rows, true))?,
     }
