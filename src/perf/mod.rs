@@ -667,20 +667,19 @@ pub fn estimate_with_draft(ctx: &Context, draft: Option<&Context>, c: &Config) -
         (player, psum_s, pmax_s, phop_s)
     };
     let prefill_tps = busy_chunk.max(chunk) / busy_max_s.max(busy_hop_s);
+    // Disaggregated: the prompt's KV cache then crosses the NICs to a decode replica.
+    let ttft_s = ttft_s + c.disaggregate.map_or(0.0, |_| kv_transfer_s(ctx, c, s_in));
     // Every request's prompt costs the replica s_in / prefill_tps seconds. Under continuous
     // batching B/N requests finish and are replaced per decode step, so each step also carries
     // their prefills; under static batching the prefill comes first, once per batch.
     let (tpot_s, e2e_s, output_tps) = match (c.disaggregate, c.batching) {
         (Some(d), _) => {
-            // TTFT: the prompt on an idle prefill replica, then its KV cache crosses the NICs of
-            // the replica's GPUs. TPOT: decode steps with no prefill in between. Throughput: the
-            // slower pool.
-            let t = ttft_s + kv_transfer_s(ctx, c, s_in);
+            // TPOT: decode steps with no prefill in between. Throughput: the slower pool.
             let decode_rate = d.decode_replicas as f64 * batch / decode_step_s;
             let prefill_rate = d.prefill_replicas as f64 * prefill_tps / s_in * n_out;
             (
                 decode_step_s,
-                t + (n_out - 1.0) * decode_step_s,
+                ttft_s + (n_out - 1.0) * decode_step_s,
                 decode_rate.min(prefill_rate),
             )
         }
@@ -700,8 +699,6 @@ pub fn estimate_with_draft(ctx: &Context, draft: Option<&Context>, c: &Config) -
             )
         }
     };
-
-    let ttft_s = ttft_s + c.disaggregate.map_or(0.0, |_| kv_transfer_s(ctx, c, s_in));
 
     // Memory on the heaviest GPU.
     let load = Load::new(
