@@ -110,7 +110,7 @@ fn batch_one_decode_is_bandwidth_bound_at_roofline() {
     // Batch 1 on one 8-GPU stage (pp = 1) of Llama-3-70B, H100 bf16. The weights read at the
     // achievable bandwidth are a floor (scaling-book "T_min"): 2 B × 70.55B / (8 × BW × η_m).
     // On top come 80 layers × (fixed overhead + 2 all-reduces of one token, α-bound), each
-    // 10 µs + 2 × (α + 2·7/8·16 KB / bus bandwidth): TPOT = floor + fixed, ±3%. Then the decode
+    // the per-layer time + 2 × (α + 2·7/8·16 KB / bus bandwidth): TPOT = floor + fixed, ±3%. Then the decode
     // is memory-bound.
     let ctx = context("llama3-70b", "h100", &[]);
     let e = run(&ctx, &config(8, 1, 1, 128, 128, Dtype::Bf16));

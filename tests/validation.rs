@@ -44,7 +44,11 @@ fn training_and_overall_errors_do_not_regress() {
         "training median {:.3}",
         med("training")
     );
-    assert!(med("ttft") <= 0.20, "ttft median {:.3}", med("ttft"));
+    assert!(
+        med("ttft") <= 0.15,
+        "ttft median {:.3} > 15% (the accuracy target)",
+        med("ttft")
+    );
     assert!(
         med("latency") <= 0.30,
         "latency median {:.3}",
