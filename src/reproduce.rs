@@ -114,8 +114,9 @@ fn infer(tp: u64, pp: u64, batch: u64, input_len: u64, output_len: u64, dtype: D
     Config::new(tp, pp, batch, input_len, output_len, dtype)
 }
 
-/// The article's run: 60M-token batches of 8k sequences, 13T tokens.
-fn gpt4_training(
+/// The article's GPT-4 training run: 60M-token batches of 8k sequences, 13T tokens, on `gpus`
+/// GPUs as TP `tp` × PP `pp`.
+pub fn gpt4_training(
     gpus: u64,
     tp: u64,
     pp: u64,

@@ -8,22 +8,7 @@ use gpt4calc::perf::Context;
 use gpt4calc::testutil::{assert_close, assert_within};
 use gpt4calc::train::{self, AttentionImpl, Recompute, Reliability, TrainConfig, TrainEstimate};
 
-fn gpt4(
-    gpus: u64,
-    tp: u64,
-    pp: u64,
-    zero: u8,
-    recompute: Recompute,
-    dtype: Dtype,
-    mfu: Option<f64>,
-) -> TrainConfig {
-    TrainConfig {
-        zero,
-        recompute,
-        mfu,
-        ..TrainConfig::new(gpus, tp, pp, 60e6, 8192, 13e12, dtype)
-    }
-}
+use gpt4calc::reproduce::gpt4_training as gpt4;
 
 fn run(ctx: &Context, c: &TrainConfig) -> TrainEstimate {
     train::check(ctx, c).unwrap_or_else(|r| panic!("{c:?} rejected: {r:?}"));
