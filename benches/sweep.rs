@@ -39,24 +39,16 @@ pub fn axes_60k() -> Axes {
         speculation: None,
         output_dist: Default::default(),
         disaggregate: None,
+        kv_sharding: Default::default(),
+        sequence_parallel: false,
     }
 }
 
 fn bench(c: &mut Criterion) {
     let ctx = context();
     let cfg = Config {
-        tp: 8,
-        pp: 16,
-        ep: 1,
-        batch: 1024,
-        input_len: 2048,
-        output_len: 256,
-        dtype: Dtype::Fp8,
         kv_dtype: Dtype::Fp8,
-        batching: gpt4calc::perf::Batching::Continuous,
-        speculation: None,
-        output_dist: Default::default(),
-        disaggregate: None,
+        ..Config::new(8, 16, 1024, 2048, 256, Dtype::Fp8)
     };
     let mut g = c.benchmark_group("inference");
     g.throughput(Throughput::Elements(1));

@@ -101,6 +101,12 @@ pub struct Serving {
     /// continuous (iteration-level, prefills interleaved with decode) or static (prefill the batch, decode it to the end).
     #[arg(long, value_enum, default_value_t = crate::perf::Batching::Continuous)]
     pub batching: crate::perf::Batching,
+    /// How TP splits the KV cache and decode attention: heads (replicated when KV heads < TP) or batch (by sequence, Pope et al.; TP need not divide the heads).
+    #[arg(long, value_enum, default_value_t = crate::perf::KvSharding::Heads)]
+    pub kv_sharding: crate::perf::KvSharding,
+    /// Sequence parallelism: activations stay sharded over TP between layers (reduce-scatter + all-gather instead of all-reduce).
+    #[arg(long, default_value_t = false, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub sequence_parallel: bool,
     /// Prompt tokens processed per prefill chunk.
     #[arg(long, default_value_t = crate::perf::DEFAULT_PREFILL_CHUNK_TOKENS, value_name = "TOKENS",
           value_parser = clap::value_parser!(u64).range(1..))]

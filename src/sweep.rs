@@ -36,6 +36,10 @@ pub struct Axes {
     pub output_dist: crate::perf::lengths::LengthDist,
     /// Disaggregated pools.
     pub disaggregate: Option<crate::perf::Disaggregation>,
+    /// KV-cache layout over the TP group.
+    pub kv_sharding: crate::perf::KvSharding,
+    /// Activations sharded over TP between layers.
+    pub sequence_parallel: bool,
 }
 
 impl Axes {
@@ -92,6 +96,8 @@ impl Axes {
                                             speculation: self.speculation,
                                             output_dist: self.output_dist,
                                             disaggregate: self.disaggregate,
+                                            kv_sharding: self.kv_sharding,
+                                            sequence_parallel: self.sequence_parallel,
                                         });
                                     }
                                 }

@@ -63,6 +63,7 @@ pub struct Case {
     pub sequence_parallel: Option<bool>,
     pub interleave: Option<u64>,
     pub batching: Option<crate::perf::Batching>,
+    pub kv_sharding: Option<crate::perf::KvSharding>,
 }
 
 impl<'de> Deserialize<'de> for Dtype {
@@ -314,6 +315,8 @@ fn evaluate_inference(c: &Case, ctx: &Context, model: &str) -> Result<(f64, bool
         speculation: None,
         output_dist: Default::default(),
         disaggregate: None,
+        kv_sharding: c.kv_sharding.unwrap_or_default(),
+        sequence_parallel: c.sequence_parallel.unwrap_or(false),
     };
     let run = |cfg: &Config| -> Result<crate::perf::Estimate> {
         match ctx.check(cfg) {

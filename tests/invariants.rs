@@ -309,3 +309,52 @@ fn throughput_equals_batch_over_tpot_and_cost_follows() {
         }
     });
 }
+
+#[test]
+fn kv_cache_split_by_sequence_is_conserved_and_never_larger_than_replicated_heads() {
+    use gpt4calc::perf::KvSharding;
+    let mut checked = 0;
+    for (model, _) in MODELS {
+        let ctx = context(model, "h100", &[]);
+        for tp in TP {
+            for batch in [8, 64, 512] {
+                let by_heads = cfg(tp, 1, batch, Dtype::Fp8);
+                let by_seq = Config {
+                    kv_sharding: KvSharding::Batch,
+                    ..by_heads
+                };
+                let (Some(h), Some(s)) = (try_run(&ctx, &by_heads), try_run(&ctx, &by_seq)) else {
+                    continue;
+                };
+                // Conservation: split by sequence, the TP group holds the cache exactly once.
+                let total = ctx.model.kv_elems_per_token_per_layer
+                    * Dtype::Fp8.bytes()
+                    * ctx.model.layers
+                    * (1024.0 + 256.0)
+                    * batch as f64;
+                let tol = 1e-9 * total;
+                assert!(
+                    (s.kv_bytes_per_gpu * tp as f64 - total).abs() < tol,
+                    "{model} tp {tp} batch {batch}: {} × {tp} ≠ {total}",
+                    s.kv_bytes_per_gpu
+                );
+                // Split by heads the group holds it at least once (more when n_kv < TP), and
+                // the two agree when the KV heads divide evenly.
+                assert!(
+                    h.kv_bytes_per_gpu * tp as f64 >= total - tol,
+                    "{model} tp {tp}"
+                );
+                if ctx.model.kv_heads >= tp as f64 {
+                    assert!((h.kv_bytes_per_gpu - s.kv_bytes_per_gpu).abs() < tol);
+                }
+                // Fewer bytes read per decode step never slows it.
+                assert!(
+                    s.breakdown.decode_layer.attn_core.memory_s
+                        <= h.breakdown.decode_layer.attn_core.memory_s * (1.0 + 1e-12)
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 50, "only {checked} configurations checked");
+}

@@ -34,6 +34,8 @@ struct SweepInputs<'a> {
     set: Vec<String>,
     prefill_chunk: u64,
     batching: crate::perf::Batching,
+    kv_sharding: crate::perf::KvSharding,
+    sequence_parallel: bool,
     output_len_dist: &'static str,
     speculation: Option<crate::perf::Speculation>,
     disaggregate: Option<crate::perf::Disaggregation>,
@@ -74,6 +76,8 @@ pub fn sweep(a: SweepArgs) -> Result<u8> {
         speculation,
         output_dist: a.serving.output_len_dist,
         disaggregate: a.serving.disaggregate,
+        kv_sharding: a.serving.kv_sharding,
+        sequence_parallel: a.serving.sequence_parallel,
     };
     let sort = SortKey::parse::<Named>(&a.sort).map_err(|e| anyhow!(e))?;
     let top = rows_to_show(a.top, a.output.format);
@@ -127,6 +131,8 @@ pub fn sweep(a: SweepArgs) -> Result<u8> {
         set: a.selection.set.iter().map(ToString::to_string).collect(),
         prefill_chunk: a.serving.prefill_chunk,
         batching: a.serving.batching,
+        kv_sharding: a.serving.kv_sharding,
+        sequence_parallel: a.serving.sequence_parallel,
         output_len_dist: a.serving.output_len_dist.name(),
         speculation,
         disaggregate: a.serving.disaggregate,
@@ -194,6 +200,8 @@ struct EstimateInputs<'a> {
     gpu: &'a str,
     set: Vec<String>,
     prefill_chunk: u64,
+    kv_sharding: crate::perf::KvSharding,
+    sequence_parallel: bool,
 }
 
 /// `gpt4calc estimate`.
@@ -213,6 +221,8 @@ pub fn estimate(a: EstimateArgs) -> Result<u8> {
         speculation,
         output_dist: a.serving.output_len_dist,
         disaggregate: a.serving.disaggregate,
+        kv_sharding: a.serving.kv_sharding,
+        sequence_parallel: a.serving.sequence_parallel,
     };
     match l.ctx.check(&c) {
         Err(Reject::Invalid(msg)) => bail!(msg),
@@ -231,6 +241,8 @@ pub fn estimate(a: EstimateArgs) -> Result<u8> {
         gpu: g,
         set: a.selection.set.iter().map(ToString::to_string).collect(),
         prefill_chunk: a.serving.prefill_chunk,
+        kv_sharding: a.serving.kv_sharding,
+        sequence_parallel: a.serving.sequence_parallel,
     };
     let workload = super::workload(&a.serving)?;
     let sim = workload.map(|w| crate::sim::simulate(&l.ctx, &c, &w));

@@ -32,6 +32,9 @@ pub struct ModelCounts {
     pub heads: f64,
     /// KV heads (1 for MLA: the latent is shared by all heads).
     pub kv_heads: f64,
+    /// Width of the attention output, `n_h·d_h` (MLA: `n_h·d_v`): the per-token activation an
+    /// attention layout reshards.
+    pub attn_width: f64,
     /// Attention parameters per layer (override applied).
     pub attn_params_per_layer: f64,
     /// FFN parameters of one expert in one MoE layer (or of the FFN of a dense layer).
@@ -58,34 +61,36 @@ impl ModelCounts {
     pub fn new(m: &ModelSpec) -> Self {
         let d = m.d_model as f64;
         let ffn_mats = if m.ffn_gated { 3.0 } else { 2.0 };
-        let (computed_attn, score_width, kv_elems, kv_heads) = match (m.attention, &m.mla) {
-            (AttentionKind::Mla, Some(mla)) => {
-                let h = m.heads as f64;
-                let qk = (mla.qk_nope_head_dim + mla.qk_rope_head_dim) as f64;
-                let v = mla.v_head_dim as f64;
-                let dc = mla.kv_lora_rank as f64;
-                let dr = mla.qk_rope_head_dim as f64;
-                let q = if mla.q_lora_rank > 0 {
-                    let dcq = mla.q_lora_rank as f64;
-                    d * dcq + dcq * h * qk
-                } else {
-                    d * h * qk
-                };
-                let kv = d * (dc + dr) + dc * h * (mla.qk_nope_head_dim as f64 + v);
-                let o = h * v * d;
-                (q + kv + o, 2.0 * h * (qk + v), dc + dr, 1.0)
-            }
-            _ => {
-                let attn_width = (m.heads * m.head_dim) as f64;
-                let kv_width = (m.kv_heads * m.head_dim) as f64;
-                (
-                    2.0 * d * attn_width + 2.0 * d * kv_width,
-                    4.0 * attn_width,
-                    2.0 * kv_width,
-                    m.kv_heads as f64,
-                )
-            }
-        };
+        let (computed_attn, score_width, kv_elems, kv_heads, attn_width) =
+            match (m.attention, &m.mla) {
+                (AttentionKind::Mla, Some(mla)) => {
+                    let h = m.heads as f64;
+                    let qk = (mla.qk_nope_head_dim + mla.qk_rope_head_dim) as f64;
+                    let v = mla.v_head_dim as f64;
+                    let dc = mla.kv_lora_rank as f64;
+                    let dr = mla.qk_rope_head_dim as f64;
+                    let q = if mla.q_lora_rank > 0 {
+                        let dcq = mla.q_lora_rank as f64;
+                        d * dcq + dcq * h * qk
+                    } else {
+                        d * h * qk
+                    };
+                    let kv = d * (dc + dr) + dc * h * (mla.qk_nope_head_dim as f64 + v);
+                    let o = h * v * d;
+                    (q + kv + o, 2.0 * h * (qk + v), dc + dr, 1.0, h * v)
+                }
+                _ => {
+                    let attn_width = (m.heads * m.head_dim) as f64;
+                    let kv_width = (m.kv_heads * m.head_dim) as f64;
+                    (
+                        2.0 * d * attn_width + 2.0 * d * kv_width,
+                        4.0 * attn_width,
+                        2.0 * kv_width,
+                        m.kv_heads as f64,
+                        attn_width,
+                    )
+                }
+            };
         let moe = m.is_moe();
         let dense_layers = if moe {
             m.dense_layers as f64
@@ -103,6 +108,7 @@ impl ModelCounts {
             shared_experts: m.shared_experts as f64,
             heads: m.heads as f64,
             kv_heads,
+            attn_width,
             attn_params_per_layer: m
                 .attention_params_per_layer
                 .map_or(computed_attn, |v| v as f64),

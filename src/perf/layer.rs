@@ -3,10 +3,10 @@
 //! the two tensor-parallel all-reduces and the fixed per-layer overhead (docs/methodology.md §4).
 
 use super::activations;
-use super::comm::all_reduce_s;
+use super::comm::{all_reduce_s, all_to_all_s};
 use super::moe::{busiest_rank_factor, distinct_experts};
 use super::roofline::{Bound, Op, OpTime, roofline};
-use super::{Context, Rates};
+use super::{Context, KvSharding, Rates};
 
 /// What a step processes in one layer.
 #[derive(Clone, Copy, Debug)]
@@ -17,6 +17,10 @@ pub struct StepShape {
     pub kv_tokens_read: f64,
     /// Query-key pairs scored (decode: tokens × context; prefill chunk: tokens × mean causal context).
     pub attn_pairs: f64,
+    /// Sequences in the step (decode: the micro-batch; prefill: one prompt's chunk).
+    pub sequences: f64,
+    /// A decode step (its attention may be sharded by sequence); otherwise a prefill chunk.
+    pub decode: bool,
 }
 
 /// The cost of one layer step on the critical-path GPU.
@@ -30,8 +34,12 @@ pub struct LayerStep {
     pub ffn: OpTime,
     /// Norms, activation functions and residual adds: memory traffic of the layer's activations.
     pub elementwise: OpTime,
-    /// Two tensor-parallel all-reduces (after attention and after the FFN).
+    /// Two tensor-parallel all-reduces (after attention and after the FFN); with sequence
+    /// parallelism, two reduce-scatter + all-gather pairs (the same bytes, twice the start-ups).
     pub all_reduce_s: f64,
+    /// Two all-to-alls between the head and sequence layouts of the attention (KV sharded by
+    /// sequence, decode only).
+    pub all_to_all_s: f64,
     /// Fixed per-layer overhead.
     pub overhead_s: f64,
     /// Expected distinct routed experts read (1 for a dense layer).
@@ -46,6 +54,7 @@ impl LayerStep {
             + self.ffn.time_s()
             + self.elementwise.time_s()
             + self.all_reduce_s
+            + self.all_to_all_s
             + self.overhead_s
     }
     /// HBM bytes moved.
@@ -68,7 +77,7 @@ impl LayerStep {
                 Bound::Compute => comp += op.time_s(),
             }
         }
-        (mem, comp, self.all_reduce_s)
+        (mem, comp, self.all_reduce_s + self.all_to_all_s)
     }
 }
 
@@ -88,10 +97,19 @@ pub fn layer_step(ctx: &Context, r: &Rates, shape: StepShape, moe: bool) -> Laye
         ctx.hw.overlap,
     );
     attn_proj.compute_s += 2.0 * r.gemm_s;
+    // Decode attention sharded by sequence: the busiest GPU scores and reads ⌈b/TP⌉ sequences
+    // with every head. Otherwise split by heads: ⌈n_h/TP⌉ query heads, ⌈n_kv/TP⌉ KV heads.
+    let by_sequence = shape.decode && r.kv_sharding == KvSharding::Batch;
+    let (score_share, kv_share) = if by_sequence {
+        let s = r.kv_share(shape.sequences);
+        (s, s)
+    } else {
+        (r.head_share, r.kv_head_share)
+    };
     let attn_core = roofline(
         Op {
-            flops: shape.attn_pairs * m.attn_score_flops_per_ctx_per_layer / tp,
-            bytes: r.kv_bytes_per_token_per_layer_per_gpu * shape.kv_tokens_read,
+            flops: shape.attn_pairs * m.attn_score_flops_per_ctx_per_layer * score_share,
+            bytes: r.kv_bytes_per_token_per_layer * kv_share * shape.kv_tokens_read,
         },
         r.attn_flops_per_s,
         r.mem_bytes_per_s,
@@ -131,7 +149,7 @@ pub fn layer_step(ctx: &Context, r: &Rates, shape: StepShape, moe: bool) -> Laye
         )
     };
     // Every activation is written once and read once by the next operator (inference engines
-    // replicate the norms across TP: no sequence parallelism).
+    // replicate the norms across TP unless activations stay sharded: sequence parallelism).
     let act = activations::layer_bytes(
         m,
         activations::LayerPass {
@@ -139,7 +157,7 @@ pub fn layer_step(ctx: &Context, r: &Rates, shape: StepShape, moe: bool) -> Laye
             tp: r.tp,
             seq_len: 0.0,
             moe,
-            sequence_parallel: false,
+            sequence_parallel: r.sequence_parallel,
             keep_scores: false,
         },
     ) * r.act_bytes
@@ -159,7 +177,18 @@ pub fn layer_step(ctx: &Context, r: &Rates, shape: StepShape, moe: bool) -> Laye
         attn_core,
         ffn,
         elementwise,
-        all_reduce_s: 2.0 * all_reduce_s(message_bytes, r.tp, r.tp_link),
+        all_reduce_s: 2.0 * all_reduce_s(message_bytes, r.tp, r.tp_link)
+            + if r.sequence_parallel && r.tp > 1 {
+                2.0 * r.tp_link.latency_s
+            } else {
+                0.0
+            },
+        // Queries to the sequence layout, attention outputs back to the head layout.
+        all_to_all_s: if by_sequence {
+            2.0 * all_to_all_s(b * m.attn_width * r.act_bytes / tp, r.tp, r.tp_link)
+        } else {
+            0.0
+        },
         overhead_s: ctx.hw.per_layer_s,
         experts_read,
     }

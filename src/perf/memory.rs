@@ -59,7 +59,7 @@ impl Load {
                     tp: r.tp,
                     seq_len: 0.0,
                     moe,
-                    sequence_parallel: false,
+                    sequence_parallel: r.sequence_parallel,
                     keep_scores: false,
                 },
             ) * r.act_bytes
@@ -104,7 +104,8 @@ pub fn stage_memory(ctx: &Context, r: &Rates, stage: Stage, load: &Load) -> Memo
     };
     Memory {
         weights_bytes: r.weight_bytes * params,
-        kv_bytes: r.kv_bytes_per_token_per_layer_per_gpu
+        kv_bytes: r.kv_bytes_per_token_per_layer
+            * r.kv_share(load.sequences)
             * layers
             * load.context_tokens
             * load.sequences,

@@ -54,6 +54,47 @@ pub struct Config {
     pub output_dist: lengths::LengthDist,
     /// Separate prefill and decode pools, if any.
     pub disaggregate: Option<Disaggregation>,
+    /// How the KV cache and the decode attention split over the TP group.
+    pub kv_sharding: KvSharding,
+    /// Activations stay sharded across the TP group between layers (reduce-scatter + all-gather
+    /// instead of all-reduce; norms and residuals on 1/TP of the tokens).
+    pub sequence_parallel: bool,
+}
+
+/// How the tensor-parallel group splits the KV cache and the decode attention
+/// (docs/methodology.md §5.1).
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum KvSharding {
+    /// By KV head (Megatron TP; vLLM, TensorRT-LLM): a GPU holds ⌈n_kv/TP⌉ heads of every
+    /// sequence, so with fewer KV heads than GPUs the cache is replicated.
+    #[default]
+    Heads,
+    /// By sequence (Pope et al. 2022, multi-query batch sharding): a GPU holds every KV head of
+    /// ⌈B/TP⌉ sequences and runs their decode attention; two all-to-alls per layer move the
+    /// queries and attention outputs between the head and batch layouts. Prefill attention stays
+    /// split by heads.
+    Batch,
+}
+
+impl KvSharding {
+    /// Name as printed.
+    pub fn name(self) -> &'static str {
+        match self {
+            KvSharding::Heads => "heads",
+            KvSharding::Batch => "batch",
+        }
+    }
 }
 
 /// Disaggregated serving (DistServe, Splitwise): `prefill_replicas` replicas of the same layout
@@ -165,6 +206,8 @@ impl Config {
             speculation: None,
             output_dist: lengths::LengthDist::Fixed,
             disaggregate: None,
+            kv_sharding: KvSharding::Heads,
+            sequence_parallel: false,
         }
     }
 
@@ -216,6 +259,8 @@ pub struct Context {
     pub dense_layers: u64,
     /// Query heads.
     pub heads: u64,
+    /// Query width `n_h·d_h`, the dimension the attention projections split over.
+    pub attn_width: u64,
     /// Routed experts.
     pub experts: u64,
     /// Longest sequence the model takes.
@@ -245,8 +290,16 @@ pub struct Rates {
     pub weight_bytes: f64,
     /// Bytes per activation element.
     pub act_bytes: f64,
-    /// KV bytes per token per layer held by one GPU.
-    pub kv_bytes_per_token_per_layer_per_gpu: f64,
+    /// KV bytes per token per layer, all KV heads.
+    pub kv_bytes_per_token_per_layer: f64,
+    /// How the KV cache splits over the TP group.
+    pub kv_sharding: KvSharding,
+    /// Share of the KV heads one GPU holds when split by heads: ⌈n_kv/TP⌉ / n_kv.
+    pub kv_head_share: f64,
+    /// Share of the query heads one GPU computes: ⌈n_h/TP⌉ / n_h.
+    pub head_share: f64,
+    /// Activations sharded across TP between layers.
+    pub sequence_parallel: bool,
     /// The precision the matmuls run in.
     pub math_dtype: Dtype,
     /// Dense peak FLOP/s of the matmul precision (the MFU denominator).
@@ -275,6 +328,7 @@ impl Context {
                 model.layers
             },
             heads: model.heads,
+            attn_width: model.heads * model.head_dim,
             experts: model.experts,
             max_context: model.max_context,
             hw: Hardware::new(gpu),
@@ -304,11 +358,20 @@ impl Context {
         if c.output_len == 0 {
             return Err(bad("output-len", 0));
         }
-        if self.heads % c.tp != 0 {
-            return Err(Reject::Invalid(format!(
-                "--tp {}: must divide the model's {} attention heads",
-                c.tp, self.heads
-            )));
+        match c.kv_sharding {
+            KvSharding::Heads if self.heads % c.tp != 0 => {
+                return Err(Reject::Invalid(format!(
+                    "--tp {}: must divide the model's {} attention heads (or use --kv-sharding batch)",
+                    c.tp, self.heads
+                )));
+            }
+            KvSharding::Batch if self.attn_width % c.tp != 0 => {
+                return Err(Reject::Invalid(format!(
+                    "--tp {}: must divide the model's query width heads × head_dim = {}",
+                    c.tp, self.attn_width
+                )));
+            }
+            _ => {}
         }
         if self.experts % c.ep != 0 {
             return Err(Reject::Invalid(format!(
@@ -358,9 +421,8 @@ impl Context {
     /// Rates for a configuration (assumes `check` passed).
     pub fn rates(&self, c: &Config) -> Rates {
         let (math_dtype, peak) = self.math[dtype_index(c.dtype)].unwrap_or((Dtype::Bf16, f64::NAN));
-        let kv_heads_per_gpu = (self.model.kv_heads / c.tp as f64).max(1.0);
-        let kv_elems =
-            self.model.kv_elems_per_token_per_layer * kv_heads_per_gpu / self.model.kv_heads;
+        let tp = c.tp as f64;
+        let (kv_heads, heads) = (self.model.kv_heads, self.model.heads);
         Rates {
             tp: c.tp,
             ep: c.ep,
@@ -368,13 +430,30 @@ impl Context {
             pp_link: self.hw.link_across_nodes(c.tp * c.pp),
             weight_bytes: c.dtype.bytes(),
             act_bytes: if c.dtype == Dtype::Fp32 { 4.0 } else { 2.0 },
-            kv_bytes_per_token_per_layer_per_gpu: kv_elems * c.kv_dtype.bytes(),
+            kv_bytes_per_token_per_layer: self.model.kv_elems_per_token_per_layer
+                * c.kv_dtype.bytes(),
+            kv_sharding: c.kv_sharding,
+            kv_head_share: (kv_heads / tp).ceil() / kv_heads,
+            head_share: (heads / tp).ceil() / heads,
+            sequence_parallel: c.sequence_parallel,
             math_dtype,
             peak_flops_per_s: peak,
             matmul_flops_per_s: peak * self.hw.matmul_efficiency_for(math_dtype),
             attn_flops_per_s: self.attn_peak_flops_per_s * self.hw.matmul_efficiency,
             mem_bytes_per_s: self.hw.eff_mem_bw_bytes_per_s,
             gemm_s: self.hw.gemm_overhead_s(math_dtype),
+        }
+    }
+}
+
+impl Rates {
+    /// Share of the KV cache of `sequences` sequences that one GPU holds and reads in decode:
+    /// its KV heads' share (replicated when n_kv < TP), or ⌈sequences/TP⌉ / sequences when the
+    /// cache is sharded by sequence.
+    pub fn kv_share(&self, sequences: f64) -> f64 {
+        match self.kv_sharding {
+            KvSharding::Heads => self.kv_head_share,
+            KvSharding::Batch => (sequences / self.tp as f64).ceil() / sequences.max(1.0),
         }
     }
 }
@@ -558,6 +637,8 @@ pub fn estimate_with_draft(ctx: &Context, draft: Option<&Context>, c: &Config) -
         tokens: b,
         kv_tokens_read: b * ctx_mean,
         attn_pairs: b * ctx_mean,
+        sequences: b,
+        decode: true,
     };
     // One pass of `per_seq` tokens per sequence through every stage: (layer, dense layer, head,
     // hop, Σ stages, slowest stage, Σ bytes, cycle time).
@@ -646,6 +727,8 @@ pub fn estimate_with_draft(ctx: &Context, draft: Option<&Context>, c: &Config) -
             tokens: chunk,
             kv_tokens_read: s_in / 2.0 + chunk,
             attn_pairs: chunk * (s_in / 2.0).max(chunk.min(s_in) / 2.0),
+            sequences: 1.0,
+            decode: false,
         };
         let layer = layer_step(ctx, &r, shape, moe_model);
         let dense = layer_step(ctx, &r, shape, false);
