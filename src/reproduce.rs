@@ -8,7 +8,8 @@ use crate::model::ModelCounts;
 use crate::perf::lengths::LengthDist;
 use crate::perf::moe::{busiest_rank_factor, distinct_experts};
 use crate::perf::{
-    Batching, Config, Context, DraftCost, Estimate, Speculation, estimate, expected_tokens,
+    Batching, Config, Context, DraftCost, Estimate, KvSharding, Speculation, estimate,
+    expected_tokens,
 };
 use crate::presets::{self, Override};
 use crate::train::{self, Recompute, TrainConfig};
@@ -568,21 +569,39 @@ pub fn claims(set: &[Override]) -> Result<Vec<Claim>> {
             output_len: 512,
             ..infer(8, 16, 1, 1792, 512, dtype)
         };
-        match batch_for_price(c, base, price) {
-            Some(e) => b.add(id, claim, Some(price), e.usd_per_1m_output_tokens, "USD per 1M tokens", Check::Near(0.07),
-                format!("Reached at batch {} ({}, mean context 2,048): {:.1} tokens/s per user, MBU {:.0}%.", e.config.batch, dtype, e.output_tokens_per_s_per_user, 100.0 * e.mbu), ""),
+        // First with the cache split by KV head (replicated across TP8, as vLLM and TRT-LLM
+        // lay out MQA), then split by sequence (Pope et al. 2022).
+        let by_seq = Config {
+            kv_sharding: KvSharding::Batch,
+            ..base
+        };
+        let reached = batch_for_price(c, base, price)
+            .map(|e| (e, ""))
+            .or_else(|| {
+                batch_for_price(c, by_seq, price).map(|e| {
+                    (
+                        e,
+                        ", with the MQA cache split by sequence (`--kv-sharding batch`)",
+                    )
+                })
+            });
+        match reached {
+            Some((e, how)) => b.add(id, claim, Some(price), e.usd_per_1m_output_tokens, "USD per 1M tokens", Check::Near(0.07),
+                format!("Reached at batch {} ({}, mean context 2,048{how}): {:.1} tokens/s per user, MBU {:.0}%.", e.config.batch, dtype, e.output_tokens_per_s_per_user, 100.0 * e.mbu),
+                if how.is_empty() { "" } else { "Only with the cache split by sequence: replicated on every TP rank it caps the batch below what this price needs." }),
             None => {
                 let best = (0..160)
                     .map(|i| (16.0 * 1.06_f64.powi(i)).round() as u64)
-                    .map(|b| estimate(c, &Config { batch: b, ..base }))
+                    .flat_map(|b| [Config { batch: b, ..base }, Config { batch: b, ..by_seq }])
+                    .map(|cfg| estimate(c, &cfg))
                     .filter(|e| e.fits)
                     .min_by(|x, y| x.usd_per_1m_output_tokens.total_cmp(&y.usd_per_1m_output_tokens));
                 let (cost, how) = match best {
-                    Some(e) => (e.usd_per_1m_output_tokens, format!("The cheapest batch that fits is {} ({}, mean context 2,048): {:.1} tokens/s per user.", e.config.batch, dtype, e.output_tokens_per_s_per_user)),
+                    Some(e) => (e.usd_per_1m_output_tokens, format!("The cheapest batch that fits is {} ({}, mean context 2,048, KV split by {}): {:.1} tokens/s per user.", e.config.batch, dtype, e.config.kv_sharding.name(), e.output_tokens_per_s_per_user)),
                     None => (f64::NAN, "Nothing fits.".into()),
                 };
                 b.add(id, claim, Some(price), cost, "USD per 1M tokens", Check::Near(0.07), how,
-                    "The KV cache (MQA, replicated on every TP rank) caps the batch below the ~2,800 sequences this price needs; sharding the cache by batch (Pope et al. 2022) would lift the cap.")
+                    "Out of reach with either KV layout at these efficiencies.")
             }
         }
     }
