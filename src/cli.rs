@@ -317,6 +317,9 @@ pub struct TrainArgs {
     /// Sequence parallelism: shard norms, dropouts and residuals across the TP group (false = Megatron-LM 2021).
     #[arg(long, help_heading = "Training", default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
     pub sequence_parallel: bool,
+    /// ZeRO-3 parameter gathers: block (one collective per layer, FSDP) or module (one per weight matrix and norm, DeepSpeed 2021).
+    #[arg(long, help_heading = "Training", value_enum, default_value_t = crate::train::Zero3Fetch::Block)]
+    pub zero3_fetch: crate::train::Zero3Fetch,
     /// Impose this MFU (0-1) instead of modelling the step time.
     #[arg(long, help_heading = "Training")]
     pub mfu: Option<f64>,

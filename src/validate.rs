@@ -64,6 +64,7 @@ pub struct Case {
     pub interleave: Option<u64>,
     pub batching: Option<crate::perf::Batching>,
     pub kv_sharding: Option<crate::perf::KvSharding>,
+    pub zero3_fetch: Option<crate::train::Zero3Fetch>,
 }
 
 impl<'de> Deserialize<'de> for Dtype {
@@ -364,7 +365,7 @@ fn evaluate_training(c: &Case, ctx: &Context, model: &str) -> Result<(f64, bool)
         tp: 1,
         pp: 1,
         ep: c.ep.unwrap_or(1),
-        micro_batch: c.micro_batch.unwrap_or(1),
+        micro_batch: 1,
         global_batch_tokens: c.global_batch_tokens.unwrap_or(4_194_304.0),
         seq_len: c.seq_len.unwrap_or(2048),
         zero: c.zero.unwrap_or(1),
@@ -375,21 +376,32 @@ fn evaluate_training(c: &Case, ctx: &Context, model: &str) -> Result<(f64, bool)
         dp_overlap: 0.0,
         attention,
         sequence_parallel: c.sequence_parallel.unwrap_or(true),
+        zero3_fetch: c.zero3_fetch.unwrap_or_default(),
         mfu: None,
         reliability: None,
     };
-    // A case without a layout is run at the planner's fastest layout that fits.
-    let layouts: Vec<(u64, u64)> = match (c.tp, c.pp) {
-        (Some(tp), Some(pp)) => vec![(tp, pp)],
+    // A case without a layout (or micro-batch) is run at the planner's fastest one that fits.
+    let micro_batches: Vec<u64> = match c.micro_batch {
+        Some(mb) => vec![mb],
+        None => vec![1, 2, 4, 8, 16],
+    };
+    let layouts: Vec<(u64, u64, u64)> = match (c.tp, c.pp) {
+        (Some(tp), Some(pp)) => micro_batches.iter().map(|mb| (tp, pp, *mb)).collect(),
         _ => [1, 2, 4, 8]
             .iter()
             .flat_map(|t| [1, 2, 4, 8, 16].map(|p| (*t, p)))
+            .flat_map(|(t, p)| micro_batches.iter().map(move |mb| (t, p, *mb)))
             .collect(),
     };
     let mut best: Option<crate::train::TrainEstimate> = None;
     let mut last_err = None;
-    for (tp, pp) in layouts {
-        let cfg = TrainConfig { tp, pp, ..base };
+    for (tp, pp, micro_batch) in layouts {
+        let cfg = TrainConfig {
+            tp,
+            pp,
+            micro_batch,
+            ..base
+        };
         if let (Some(dp), true) = (c.dp, c.tp.is_some()) {
             if dp != cfg.dp() {
                 bail!("dp {dp} ≠ gpus {gpus} / (tp {tp} × pp {pp}) = {}", cfg.dp());

@@ -64,6 +64,7 @@ struct TrainInputs<'a> {
     dp_overlap: f64,
     attention: crate::train::AttentionImpl,
     sequence_parallel: bool,
+    zero3_fetch: crate::train::Zero3Fetch,
     mfu: Option<f64>,
     reliability: Option<Reliability>,
     sort: &'a str,
@@ -135,6 +136,7 @@ pub fn train(a: TrainArgs) -> Result<u8> {
                                 dp_overlap: a.dp_overlap,
                                 attention: a.attention,
                                 sequence_parallel: a.sequence_parallel,
+                                zero3_fetch: a.zero3_fetch,
                                 mfu: a.mfu,
                                 reliability,
                             };
@@ -197,6 +199,7 @@ pub fn train(a: TrainArgs) -> Result<u8> {
         dp_overlap: a.dp_overlap,
         attention: a.attention,
         sequence_parallel: a.sequence_parallel,
+        zero3_fetch: a.zero3_fetch,
         mfu: a.mfu,
         reliability,
         sort: &a.sort,

@@ -48,6 +48,39 @@ pub enum AttentionImpl {
     Eager,
 }
 
+/// How ZeRO-3 gathers parameters: how many collectives per layer and pass.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    serde::Deserialize,
+    clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Zero3Fetch {
+    /// One collective per transformer block (PyTorch FSDP wrapped per block; DeepSpeed with
+    /// coalesced prefetch).
+    #[default]
+    Block,
+    /// One per parameterised module: QKV, attention output, the two FFN matrices and the two
+    /// norms (DeepSpeed ZeRO-3 as in 2021).
+    Module,
+}
+
+impl Zero3Fetch {
+    /// Collectives per layer and pass.
+    pub fn per_layer(self) -> f64 {
+        match self {
+            Zero3Fetch::Block => 1.0,
+            Zero3Fetch::Module => 6.0,
+        }
+    }
+}
+
 /// One training configuration.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct TrainConfig {
@@ -82,6 +115,8 @@ pub struct TrainConfig {
     /// Sequence parallelism (Korthikanti et al. 2022): norms, dropouts and residuals sharded
     /// across the TP group instead of replicated.
     pub sequence_parallel: bool,
+    /// ZeRO-3 parameter-gather granularity.
+    pub zero3_fetch: Zero3Fetch,
     /// Impose this MFU instead of modelling the step time.
     pub mfu: Option<f64>,
     /// Failures, checkpoints and restarts (None = a run that never fails).
@@ -117,6 +152,7 @@ impl TrainConfig {
             dp_overlap: 0.0,
             attention: AttentionImpl::Flash,
             sequence_parallel: true,
+            zero3_fetch: Zero3Fetch::Block,
             mfu: None,
             reliability: None,
         }

@@ -20,6 +20,21 @@ pub const OPTIMIZER_BYTES_PER_PARAM: f64 = 30.0;
 /// it and its mask (5), the AV GEMM reads it (2).
 pub const EAGER_SCORE_BYTES: f64 = 13.0;
 
+/// Start-up time of one ring collective over `n` ranks, `g` of them per node: `n − 1` steps, of
+/// which `nodes − 1` cross the network at the NIC's α and the rest cross NVLink at the per-step
+/// share of the measured 8-GPU all-reduce start-up (`2(g−1)` steps).
+pub fn ring_latency_s(ctx: &Context, n: u64, g: u64) -> f64 {
+    if n <= 1 {
+        return 0.0;
+    }
+    let nodes = n.div_ceil(g.max(1));
+    let inter = nodes.saturating_sub(1) as f64;
+    let intra = (n - 1) as f64 - inter;
+    let node = ctx.hw.gpus_per_node.max(2) as f64;
+    let nvlink_step_s = ctx.hw.scaleup.latency_s / (2.0 * (node - 1.0));
+    intra * nvlink_step_s + inter * ctx.hw.scaleout.latency_s
+}
+
 /// Mean keys per query whose scores are computed: s/2 for causal flash, s for eager.
 pub fn attention_context(c: &TrainConfig) -> f64 {
     match c.attention {
@@ -176,7 +191,22 @@ pub fn step_time(ctx: &Context, c: &TrainConfig, micro_batches: f64) -> StepTime
     let dp = c.dp();
     let expert_dp = c.dp() * c.tp / c.expert_shards();
     let grad_bytes = if c.dtype == Dtype::Fp32 { 4.0 } else { 2.0 };
-    let passes = if c.zero >= 3 { 3.0 } else { 2.0 };
+    // ZeRO-0–2: one gradient all-reduce (two passes of the data) per step. ZeRO-3 re-gathers the
+    // parameters before every micro-batch's forward pass, again before the recomputed forward
+    // (full recomputation) and before its backward pass, and reduce-scatters its gradients: one
+    // pass of the data each, every micro-batch (DeepSpeed ZeRO-3, PyTorch FSDP).
+    let zero3 = c.zero >= 3;
+    let (passes, rounds) = if zero3 {
+        let gathers = if c.recompute == Recompute::Full {
+            3.0
+        } else {
+            2.0
+        };
+        (gathers + 1.0, micro_batches)
+    } else {
+        (2.0, 1.0)
+    };
+    let stage_layers = (m.layers / c.pp as f64).ceil();
     // Hierarchical: the ranks of a DP group that share a node reduce over the scale-up fabric,
     // and only 1/g of the data crosses the NICs between nodes.
     let per_node = (ctx.hw.gpus_per_node / (c.tp * c.pp).max(1)).max(1);
@@ -192,10 +222,19 @@ pub fn step_time(ctx: &Context, c: &TrainConfig, micro_batches: f64) -> StepTime
                 0.0
             } else {
                 let n = n as f64;
-                link.latency_s + passes * (n - 1.0) / n * bytes / link.bytes_per_s
+                rounds * (link.latency_s + passes * (n - 1.0) / n * bytes / link.bytes_per_s)
             }
         };
-        level(bytes, g, ctx.hw.scaleup) + level(bytes / g as f64, nodes, ctx.hw.scaleout)
+        let bandwidth_s =
+            level(bytes, g, ctx.hw.scaleup) + level(bytes / g as f64, nodes, ctx.hw.scaleout);
+        if !zero3 {
+            return bandwidth_s;
+        }
+        // ZeRO-3's collectives are rings over the whole DP group, one or more per layer
+        // (`zero3_fetch`) and pass: each pays the ring's start-up, n − 1 hops of
+        // which nodes − 1 cross the network (NCCL's ring latency model, tuning.cc).
+        ring_latency_s(ctx, n, g) * rounds * passes * stage_layers * c.zero3_fetch.per_layer()
+            + bandwidth_s
     };
     let dp_s = sync(pd, dp) + sync(pe, expert_dp);
     let shard = |n: u64| if c.zero >= 1 { n as f64 } else { 1.0 };
