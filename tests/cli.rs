@@ -848,3 +848,17 @@ fn reproduce_prints_claims() {
     }
     fails(&["reproduce", "--set", "model.expertz=3"], &["expertz"]);
 }
+
+#[test]
+fn markdown_tables_keep_their_columns() {
+    // A `|` inside a cell (the summary's "median |err|") must be escaped, or the table breaks.
+    let (md, _) = run(&["validate", "--format", "markdown"], 0);
+    let cells = |line: &str| line.replace("\\|", "").matches('|').count();
+    for table in md.split("\n\n").filter(|t| t.trim_start().starts_with('|')) {
+        let mut lines = table.lines().filter(|l| l.starts_with('|'));
+        let header = cells(lines.next().unwrap());
+        for l in lines {
+            assert_eq!(cells(l), header, "{l}");
+        }
+    }
+}

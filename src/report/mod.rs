@@ -104,7 +104,12 @@ pub fn new_table(header: &[&str], markdown: bool) -> Table {
     let mut t = Table::new();
     if markdown {
         t.load_preset(presets::ASCII_MARKDOWN);
-        t.set_header(header.iter().map(|h| h.replace('\n', " ")));
+        // A literal `|` would end the cell.
+        t.set_header(
+            header
+                .iter()
+                .map(|h| h.replace('\n', " ").replace('|', "\\|")),
+        );
     } else {
         t.load_preset(presets::UTF8_BORDERS_ONLY);
         t.set_header(header.to_vec());
