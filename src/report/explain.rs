@@ -45,6 +45,14 @@ fn layer_block(out: &mut String, title: &str, l: &LayerStep) {
         "TP all-reduces (2)",
         us(l.all_reduce_s)
     );
+    if l.all_to_all_s > 0.0 {
+        let _ = writeln!(
+            out,
+            "    {:<22} {:>54}",
+            "KV-layout all-to-alls",
+            us(l.all_to_all_s)
+        );
+    }
     let _ = writeln!(out, "    {:<22} {:>54}", "fixed overhead", us(l.overhead_s));
     let _ = writeln!(out, "    {:<22} {:>54}", "layer total", us(l.time_s()));
 }
@@ -57,7 +65,7 @@ pub fn explain(ctx: &Context, model: &str, gpu: &str, e: &Estimate) -> String {
     let math = b.math_dtype.map_or("?", |d| d.name());
     let _ = writeln!(
         o,
-        "{model} on {gpu}: tp {} × pp {} × ep {} = {} GPUs, batch {}, input {} + output {} tokens, weights {} (matmuls in {math}), KV {}",
+        "{model} on {gpu}: tp {} × pp {} × ep {} = {} GPUs, batch {}, input {} + output {} tokens, weights {} (matmuls in {math}), KV {} split by {}{}",
         c.tp,
         c.pp,
         c.ep,
@@ -66,7 +74,13 @@ pub fn explain(ctx: &Context, model: &str, gpu: &str, e: &Estimate) -> String {
         c.input_len,
         c.output_len,
         c.dtype,
-        c.kv_dtype
+        c.kv_dtype,
+        c.kv_sharding.name(),
+        if c.sequence_parallel {
+            ", activations sharded over TP"
+        } else {
+            ""
+        }
     );
     let moe = ctx.dense_layers != ctx.layers;
     let _ = writeln!(
