@@ -259,7 +259,7 @@ pub struct Context {
     pub dense_layers: u64,
     /// Query heads.
     pub heads: u64,
-    /// Query width `n_h·d_h`, the dimension the attention projections split over.
+    /// Query width `n_h·d_h` (MLA: `n_h·d_v`), the dimension the attention projections split over.
     pub attn_width: u64,
     /// Routed experts.
     pub experts: u64,
@@ -328,7 +328,7 @@ impl Context {
                 model.layers
             },
             heads: model.heads,
-            attn_width: model.heads * model.head_dim,
+            attn_width: counts.attn_width as u64,
             experts: model.experts,
             max_context: model.max_context,
             hw: Hardware::new(gpu),

@@ -222,7 +222,9 @@ pub fn step_time(ctx: &Context, c: &TrainConfig, micro_batches: f64) -> StepTime
                 0.0
             } else {
                 let n = n as f64;
-                rounds * (link.latency_s + passes * (n - 1.0) / n * bytes / link.bytes_per_s)
+                // ZeRO-3's start-ups are its rings' (below), not one α per level.
+                let start_s = if zero3 { 0.0 } else { link.latency_s };
+                rounds * (start_s + passes * (n - 1.0) / n * bytes / link.bytes_per_s)
             }
         };
         let bandwidth_s =
