@@ -344,6 +344,10 @@ fn kv_cache_split_by_sequence_is_conserved_and_never_larger_than_replicated_head
                     h.kv_bytes_per_gpu * tp as f64 >= total - tol,
                     "{model} tp {tp}"
                 );
+                assert!(
+                    s.kv_bytes_per_gpu <= h.kv_bytes_per_gpu + tol,
+                    "{model} tp {tp} batch {batch}: split by sequence holds more"
+                );
                 if ctx.model.kv_heads >= tp as f64 {
                     assert!((h.kv_bytes_per_gpu - s.kv_bytes_per_gpu).abs() < tol);
                 }
