@@ -38,6 +38,23 @@ pub struct GpuSpec {
     pub efficiency: Efficiency,
     /// Fixed costs: latencies, per-layer overhead, runtime memory.
     pub overheads: Overheads,
+    /// Measured shape of the all-reduce inside one node, per group size (optional).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub all_reduce_shape: Vec<AllReduceShape>,
+}
+
+/// NCCL's measured all-reduce time over `gpus` GPUs of one node, divided by the α–β model of
+/// the same preset, by message size: the shape the single α and bus efficiency miss (protocol
+/// changes, small-group latencies; docs/methodology.md §6).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AllReduceShape {
+    /// GPUs in the group.
+    pub gpus: u64,
+    /// Message sizes per rank, bytes, increasing.
+    pub bytes: Vec<f64>,
+    /// Measured time / α–β time at each size.
+    pub over_alpha_beta: Vec<f64>,
 }
 
 /// Dense peak TFLOP/s per precision; a missing precision is unsupported by the tensor cores.
@@ -211,6 +228,29 @@ impl GpuSpec {
                 "{name} = {v}: must be a finite number >= 0"
             );
         }
+        for (i, sh) in self.all_reduce_shape.iter().enumerate() {
+            let name = format!("gpu.all_reduce_shape[{i}]");
+            ensure!(
+                sh.gpus >= 2,
+                "{name}.gpus = {}: must be at least 2",
+                sh.gpus
+            );
+            ensure!(
+                sh.bytes.len() >= 2 && sh.bytes.len() == sh.over_alpha_beta.len(),
+                "{name}: bytes ({}) and over_alpha_beta ({}) must have the same length, at least 2",
+                sh.bytes.len(),
+                sh.over_alpha_beta.len()
+            );
+            ensure!(
+                sh.bytes.iter().all(|b| b.is_finite() && *b > 0.0)
+                    && sh.bytes.windows(2).all(|w| w[0] < w[1]),
+                "{name}.bytes: must be positive and increasing"
+            );
+            ensure!(
+                sh.over_alpha_beta.iter().all(|r| r.is_finite() && *r > 0.0),
+                "{name}.over_alpha_beta: must be positive finite numbers"
+            );
+        }
         Ok(())
     }
 
@@ -236,8 +276,35 @@ pub struct Link {
     pub latency_s: f64,
 }
 
+/// A measured all-reduce shape, ready for interpolation.
+#[derive(Clone, Debug)]
+struct Shape {
+    gpus: u64,
+    log2_bytes: Vec<f64>,
+    factor: Vec<f64>,
+}
+
+impl Shape {
+    /// The factor at `bytes`: linear in log2(bytes) between the measured sizes, the end values
+    /// outside them.
+    fn at(&self, bytes: f64) -> f64 {
+        let x = bytes.max(1.0).log2();
+        let (xs, ys) = (&self.log2_bytes, &self.factor);
+        let last = xs.len() - 1;
+        if x <= xs[0] {
+            return ys[0];
+        }
+        if x >= xs[last] {
+            return ys[last];
+        }
+        let i = xs.partition_point(|v| *v <= x).clamp(1, last);
+        let t = (x - xs[i - 1]) / (xs[i] - xs[i - 1]);
+        ys[i - 1] + t * (ys[i] - ys[i - 1])
+    }
+}
+
 /// The hardware in SI units, ready for the performance model.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Hardware {
     /// HBM capacity, bytes.
     pub mem_bytes: f64,
@@ -271,6 +338,8 @@ pub struct Hardware {
     pub gemm_fp8_s: f64,
     /// USD per GPU-hour.
     pub usd_per_gpu_hour: f64,
+    /// Measured all-reduce shapes inside a node, by increasing group size.
+    all_reduce_shapes: Vec<Shape>,
 }
 
 impl Hardware {
@@ -303,6 +372,34 @@ impl Hardware {
             gemm_s: units::us_to_s(g.overheads.gemm_us),
             gemm_fp8_s: units::us_to_s(g.overheads.gemm_fp8_us.unwrap_or(g.overheads.gemm_us)),
             usd_per_gpu_hour: g.price.usd_per_gpu_hour,
+            all_reduce_shapes: {
+                let mut v: Vec<Shape> = g
+                    .all_reduce_shape
+                    .iter()
+                    .map(|s| Shape {
+                        gpus: s.gpus,
+                        log2_bytes: s.bytes.iter().map(|b| b.log2()).collect(),
+                        factor: s.over_alpha_beta.clone(),
+                    })
+                    .collect();
+                v.sort_by_key(|s| s.gpus);
+                v
+            },
+        }
+    }
+
+    /// An all-reduce of `bytes` per rank over `n` consecutive GPUs (tensor parallelism): the
+    /// α–β ring over the group's link (`link_for_group`), times the preset's measured NCCL
+    /// shape at that message size when the group sits inside one node — the shape of the
+    /// smallest measured group that holds `n` GPUs.
+    pub fn all_reduce_s(&self, bytes: f64, n: u64) -> f64 {
+        let t = crate::perf::comm::all_reduce_s(bytes, n, self.link_for_group(n));
+        if n <= 1 || n > self.gpus_per_node {
+            return t;
+        }
+        match self.all_reduce_shapes.iter().find(|s| s.gpus >= n) {
+            Some(shape) => t * shape.at(bytes),
+            None => t,
         }
     }
 
@@ -354,5 +451,46 @@ impl Hardware {
         } else {
             self.scaleout
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::presets::{Override, load_gpu};
+    use crate::testutil::assert_close;
+
+    fn h100(set: &[&str]) -> Hardware {
+        let o: Vec<Override> = set.iter().map(|s| s.parse().unwrap()).collect();
+        Hardware::new(&load_gpu("h100", &o).unwrap().gpu)
+    }
+
+    #[test]
+    fn the_shape_interpolates_in_log_size_and_holds_its_ends() {
+        let s = Shape {
+            gpus: 8,
+            log2_bytes: vec![10.0, 20.0],
+            factor: vec![1.0, 2.0],
+        };
+        assert_close(s.at(1024.0), 1.0, 1e-12);
+        assert_close(s.at(32.0 * 1024.0), 1.5, 1e-12); // 2^15, halfway in log2
+        assert_close(s.at(1.0), 1.0, 1e-12);
+        assert_close(s.at(1e12), 2.0, 1e-12);
+    }
+
+    #[test]
+    fn what_ifs_on_the_link_still_move_a_shaped_all_reduce() {
+        // The measured shape multiplies the α–β time, so a faster NVLink or a lower α still
+        // shortens an all-reduce inside the node; across nodes the shape does not apply.
+        let (base, fast) = (h100(&[]), h100(&["gpu.node.scaleup_gb_s=900"]));
+        let big = 256e6;
+        assert!(fast.all_reduce_s(big, 8) < 0.6 * base.all_reduce_s(big, 8));
+        let low_alpha = h100(&["gpu.overheads.scaleup_latency_us=5"]);
+        assert!(low_alpha.all_reduce_s(512.0, 8) < 0.5 * base.all_reduce_s(512.0, 8));
+        let across = crate::perf::comm::all_reduce_s(big, 16, base.link_for_group(16));
+        assert_close(base.all_reduce_s(big, 16), across, 1e-12);
+        // A 3-GPU group takes the 4-GPU shape; one GPU needs no collective.
+        assert!(base.all_reduce_s(1e6, 3) > 0.0);
+        assert_close(base.all_reduce_s(1e6, 1), 0.0, 1e-12);
     }
 }

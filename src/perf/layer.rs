@@ -3,7 +3,7 @@
 //! the two tensor-parallel all-reduces and the fixed per-layer overhead (docs/methodology.md §4).
 
 use super::activations;
-use super::comm::{all_reduce_s, all_to_all_s};
+use super::comm::all_to_all_s;
 use super::moe::{busiest_rank_factor, distinct_experts};
 use super::roofline::{Bound, Op, OpTime, roofline};
 use super::{Context, KvSharding, Rates};
@@ -177,7 +177,7 @@ pub fn layer_step(ctx: &Context, r: &Rates, shape: StepShape, moe: bool) -> Laye
         attn_core,
         ffn,
         elementwise,
-        all_reduce_s: 2.0 * all_reduce_s(message_bytes, r.tp, r.tp_link)
+        all_reduce_s: 2.0 * ctx.hw.all_reduce_s(message_bytes, r.tp)
             + if r.sequence_parallel && r.tp > 1 {
                 2.0 * r.tp_link.latency_s
             } else {

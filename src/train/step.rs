@@ -8,7 +8,7 @@ use super::memory::{layer_activation_bytes, stage, stage_params};
 use super::{AttentionImpl, Recompute, TrainConfig};
 use crate::dtype::Dtype;
 use crate::perf::Context;
-use crate::perf::comm::{all_reduce_s, p2p_s};
+use crate::perf::comm::p2p_s;
 use crate::perf::moe::busiest_rank_factor;
 
 /// Bytes the optimizer step reads and writes per locally updated parameter (fp32 master, m, v
@@ -125,13 +125,7 @@ fn layer_mb(ctx: &Context, c: &TrainConfig, moe: bool) -> (f64, f64, f64) {
         2.0
     };
     let act_bytes = if c.dtype == Dtype::Fp32 { 4.0 } else { 2.0 };
-    let tp_comm = passes
-        * 2.0
-        * all_reduce_s(
-            tokens * m.d_model * act_bytes,
-            c.tp,
-            ctx.hw.link_for_group(c.tp),
-        );
+    let tp_comm = passes * 2.0 * ctx.hw.all_reduce_s(tokens * m.d_model * act_bytes, c.tp);
     let ep_comm = if moe && c.ep > 1 {
         let n = c.ep as f64;
         let link = ctx.hw.link_for_group(c.ep.min(c.dp()) * c.tp);
