@@ -280,25 +280,24 @@ pub struct Link {
 #[derive(Clone, Debug)]
 struct Shape {
     gpus: u64,
-    log2_bytes: Vec<f64>,
+    bytes: Vec<f64>,
     factor: Vec<f64>,
 }
 
 impl Shape {
-    /// The factor at `bytes`: linear in log2(bytes) between the measured sizes, the end values
-    /// outside them.
+    /// The factor at `bytes`: linear in bytes between the measured sizes (a binary search, no
+    /// logarithm: this runs in every layer step), the end values outside them.
     fn at(&self, bytes: f64) -> f64 {
-        let x = bytes.max(1.0).log2();
-        let (xs, ys) = (&self.log2_bytes, &self.factor);
+        let (xs, ys) = (&self.bytes, &self.factor);
         let last = xs.len() - 1;
-        if x <= xs[0] {
+        if bytes <= xs[0] {
             return ys[0];
         }
-        if x >= xs[last] {
+        if bytes >= xs[last] {
             return ys[last];
         }
-        let i = xs.partition_point(|v| *v <= x).clamp(1, last);
-        let t = (x - xs[i - 1]) / (xs[i] - xs[i - 1]);
+        let i = xs.partition_point(|v| *v <= bytes).clamp(1, last);
+        let t = (bytes - xs[i - 1]) / (xs[i] - xs[i - 1]);
         ys[i - 1] + t * (ys[i] - ys[i - 1])
     }
 }
@@ -378,7 +377,7 @@ impl Hardware {
                     .iter()
                     .map(|s| Shape {
                         gpus: s.gpus,
-                        log2_bytes: s.bytes.iter().map(|b| b.log2()).collect(),
+                        bytes: s.bytes.clone(),
                         factor: s.over_alpha_beta.clone(),
                     })
                     .collect();
@@ -466,16 +465,17 @@ mod tests {
     }
 
     #[test]
-    fn the_shape_interpolates_in_log_size_and_holds_its_ends() {
+    fn the_shape_interpolates_between_sizes_and_holds_its_ends() {
         let s = Shape {
             gpus: 8,
-            log2_bytes: vec![10.0, 20.0],
-            factor: vec![1.0, 2.0],
+            bytes: vec![1000.0, 2000.0, 4000.0],
+            factor: vec![1.0, 2.0, 0.5],
         };
-        assert_close(s.at(1024.0), 1.0, 1e-12);
-        assert_close(s.at(32.0 * 1024.0), 1.5, 1e-12); // 2^15, halfway in log2
+        assert_close(s.at(1000.0), 1.0, 1e-12);
+        assert_close(s.at(1500.0), 1.5, 1e-12);
+        assert_close(s.at(3000.0), 1.25, 1e-12);
         assert_close(s.at(1.0), 1.0, 1e-12);
-        assert_close(s.at(1e12), 2.0, 1e-12);
+        assert_close(s.at(1e12), 0.5, 1e-12);
     }
 
     #[test]
