@@ -862,3 +862,24 @@ fn markdown_tables_keep_their_columns() {
         }
     }
 }
+
+#[test]
+fn a_bad_all_reduce_shape_is_one_clear_error() {
+    let h100 = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/presets/gpus/h100.toml"
+    ))
+    .unwrap();
+    let broken = h100.replacen(
+        "gpus = 8\nbytes = [512, 1024,",
+        "gpus = 8\nbytes = [1024, 512,",
+        1,
+    );
+    assert_ne!(broken, h100, "the preset's 8-GPU shape moved");
+    let mut f = tempfile();
+    write!(f.1, "{broken}").unwrap();
+    fails(
+        &["estimate", "--gpu", &f.0],
+        &["gpu.all_reduce_shape[2].bytes", "increasing"],
+    );
+}
