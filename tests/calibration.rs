@@ -338,3 +338,72 @@ fn the_all_reduce_shape_in_the_presets_is_the_measured_one() {
         assert_eq!(checked, 63, "{preset}");
     }
 }
+
+#[test]
+fn the_moe_layer_model_against_the_measured_fused_moe_kernels() {
+    // The inference model's routed-expert operator (src/perf/layer.rs: distinct experts read,
+    // grouped-GEMM FLOPs at efficiency.moe, two fixed GEMM times, the roofline overlap) against
+    // NVIDIA's measured fused-MoE layers on H100 and H200: 512 experts, top-22, non-gated, balanced
+    // routing, experts split over TP 1 or 2 (EP 1), 1 to 16k tokens. The median model/measured
+    // at every token count stays within 0.65–1.3 (measured 0.70–1.25). Beyond TP 2 these small
+    // experts (inter 2688–5120) are sliced into narrow GEMMs and the routed tokens' activations,
+    // which TP does not divide, dominate: at TP 8–32 and ≥ 4k tokens the model is 2–5× too fast
+    // (docs/calibration.md). That regime is left out here and stated as a limit.
+    use gpt4calc::dtype::Dtype;
+    use gpt4calc::model::ModelSpec;
+    use gpt4calc::perf::layer::{StepShape, layer_step};
+    use gpt4calc::perf::{Config, Context};
+    let rows = read("moe.csv");
+    for (kgpu, preset) in [("h100_sxm", "h100"), ("h200_sxm", "h200")] {
+        let gpu = load_gpu(preset, &[]).unwrap().gpu;
+        let mut by_tokens: std::collections::BTreeMap<u64, Vec<f64>> = Default::default();
+        for r in rows.iter().filter(|r| {
+            r["gpu"] == kgpu
+                && r["distribution"] == "balanced"
+                && r["moe_ep_size"] == "1"
+                && r["num_experts"] == "512"
+        }) {
+            let (hidden, inter) = (num(r, "hidden_size") as u64, num(r, "inter_size") as u64);
+            let spec: ModelSpec = toml::from_str(&format!(
+                "layers = 1\nd_model = {hidden}\nheads = 8\nkv_heads = 8\nhead_dim = {}\n\
+                 ffn_dim = {inter}\nffn_gated = false\nvocab = 1024\ntied_embeddings = true\n\
+                 experts = 512\ntop_k = {}\nshared_experts = 0\nmax_context = 4096\n",
+                hidden / 8,
+                r["topk"]
+            ))
+            .unwrap();
+            let ctx = Context::new(&spec, &gpu, 2048);
+            let dtype = if r["moe_dtype"] == "fp8" {
+                Dtype::Fp8
+            } else {
+                Dtype::Bf16
+            };
+            let tp = num(r, "moe_tp_size") as u64;
+            let rates = ctx.rates(&Config::new(tp, 1, 1, 1, 1, dtype));
+            let tokens = num(r, "num_tokens");
+            let shape = StepShape {
+                tokens,
+                kv_tokens_read: 0.0,
+                attn_pairs: 0.0,
+                sequences: 1.0,
+                decode: false,
+            };
+            let model_s = layer_step(&ctx, &rates, shape, true).ffn.time_s();
+            if tp > 2 {
+                continue;
+            }
+            by_tokens
+                .entry(tokens as u64)
+                .or_default()
+                .push(model_s / (num(r, "latency_ms") * 1e-3));
+        }
+        assert!(by_tokens.len() >= 15, "{preset}: token counts");
+        for (t, v) in by_tokens {
+            let med = median(v);
+            assert!(
+                (0.65..=1.3).contains(&med),
+                "{preset}, {t} tokens: model/measured {med:.2}"
+            );
+        }
+    }
+}
