@@ -127,6 +127,10 @@ pub struct Efficiency {
 pub struct Overheads {
     /// Fixed time per transformer layer per forward step (kernel launches, small ops), µs.
     pub per_layer_us: f64,
+    /// Fixed time a request (a static batch) pays in the serving runtime before its prefill
+    /// starts, µs: request handling and hand-out to the ranks. 0 for the TensorRT-LLM defaults.
+    #[serde(default)]
+    pub per_request_us: f64,
     /// Fixed time of one GEMM beyond its FLOPs at the achievable rate (16-bit and fp32), µs.
     #[serde(default)]
     pub gemm_us: f64,
@@ -208,6 +212,10 @@ impl GpuSpec {
         }
         for (name, v) in [
             ("gpu.overheads.per_layer_us", self.overheads.per_layer_us),
+            (
+                "gpu.overheads.per_request_us",
+                self.overheads.per_request_us,
+            ),
             ("gpu.overheads.gemm_us", self.overheads.gemm_us),
             (
                 "gpu.overheads.gemm_fp8_us",
@@ -331,6 +339,8 @@ pub struct Hardware {
     pub scaleout: Link,
     /// Fixed time per layer per forward step, seconds.
     pub per_layer_s: f64,
+    /// Fixed time per request before its prefill, seconds.
+    pub per_request_s: f64,
     /// Fixed time per GEMM (16-bit/fp32 math), seconds.
     pub gemm_s: f64,
     /// Fixed time per GEMM (8-bit math), seconds.
@@ -368,6 +378,7 @@ impl Hardware {
                 latency_s: units::us_to_s(g.overheads.scaleout_latency_us),
             },
             per_layer_s: units::us_to_s(g.overheads.per_layer_us),
+            per_request_s: units::us_to_s(g.overheads.per_request_us),
             gemm_s: units::us_to_s(g.overheads.gemm_us),
             gemm_fp8_s: units::us_to_s(g.overheads.gemm_fp8_us.unwrap_or(g.overheads.gemm_us)),
             usd_per_gpu_hour: g.price.usd_per_gpu_hour,

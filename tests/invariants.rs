@@ -362,3 +362,44 @@ fn kv_cache_split_by_sequence_is_conserved_and_never_larger_than_replicated_head
     }
     assert!(checked > 50, "only {checked} configurations checked");
 }
+
+#[test]
+fn a_parallel_block_reduces_once_per_layer_and_changes_nothing_else() {
+    // PaLM §2 / Pope et al. 2022: attention and FFN partial sums are added before one reduction.
+    let mut checked = 0;
+    for (model, _) in MODELS {
+        let serial = context(model, "h100", &["model.parallel_block=false"]);
+        let parallel = context(model, "h100", &["model.parallel_block=true"]);
+        for tp in TP {
+            for batch in [1, 64, 512] {
+                let c = cfg(tp, 1, batch, Dtype::Bf16);
+                let (Some(s), Some(p)) = (try_run(&serial, &c), try_run(&parallel, &c)) else {
+                    continue;
+                };
+                for (a, b) in [
+                    (&s.breakdown.decode_layer, &p.breakdown.decode_layer),
+                    (&s.breakdown.prefill_layer, &p.breakdown.prefill_layer),
+                ] {
+                    let tol = 1e-12 * a.all_reduce_s.max(1e-9);
+                    assert!(
+                        (b.all_reduce_s - a.all_reduce_s / 2.0).abs() <= tol,
+                        "{model} tp {tp} batch {batch}: {} vs half of {}",
+                        b.all_reduce_s,
+                        a.all_reduce_s
+                    );
+                    gpt4calc::testutil::assert_close(b.flops(), a.flops(), 1e-12);
+                    gpt4calc::testutil::assert_close(b.bytes(), a.bytes(), 1e-12);
+                    if tp == 1 {
+                        assert!(a.all_reduce_s.abs() < 1e-15, "{model}: TP 1 reduces");
+                    }
+                }
+                assert!(
+                    p.tpot_s <= s.tpot_s,
+                    "{model} tp {tp}: slower with fewer reductions"
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 50, "only {checked} configurations checked");
+}

@@ -46,6 +46,24 @@ fn throughput_median_error_within_15_percent_and_none_2x_off() {
 }
 
 #[test]
+fn latency_metrics_median_error_within_15_percent() {
+    // The accuracy issue's target for latency metrics: TTFT, TPOT and end-to-end latency.
+    let rs = results();
+    let s = stats(rs.iter().filter(|r| r.family == "ttft"));
+    let ttft = s.median_abs_error.unwrap();
+    assert!(ttft <= 0.15, "ttft median |error| {ttft:.3} > 0.15");
+    let s = stats(
+        rs.iter()
+            .filter(|r| r.family == "ttft" || r.family == "latency"),
+    );
+    let all = s.median_abs_error.unwrap();
+    assert!(
+        all <= 0.15,
+        "latency metrics median |error| {all:.3} > 0.15"
+    );
+}
+
+#[test]
 fn training_and_overall_errors_do_not_regress() {
     let rs = results();
     let sum = summarize(&rs);
@@ -56,16 +74,15 @@ fn training_and_overall_errors_do_not_regress() {
         "training median {:.3}",
         med("training")
     );
-    // TTFT and end-to-end latency sit at 16.6% and 16.9%, just past the 15% target: the TPU
-    // prefill and the 2022 FasterTransformer rows (docs/calibration.md). Held there.
-    assert!(med("ttft") <= 0.17, "ttft median {:.3}", med("ttft"));
+    // The end-to-end/decode family alone sits at 16.3%, past the 15% target: MT-NLG 530B over
+    // four nodes (−16%) and the TPU decode rows (docs/calibration.md). Held there.
     assert!(
-        med("latency") <= 0.18,
+        med("latency") <= 0.17,
         "latency median {:.3}",
         med("latency")
     );
     let all = sum.overall.median_abs_error.unwrap();
-    assert!(all <= 0.14, "overall median {all:.3}");
+    assert!(all <= 0.13, "overall median {all:.3}");
     // Throughput also holds most cases within ±25%.
     let tp = &sum.by_family["throughput"];
     assert!(

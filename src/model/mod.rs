@@ -96,6 +96,11 @@ pub struct ModelSpec {
     /// MLA ranks (required when `attention = "mla"`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mla: Option<MlaSpec>,
+    /// Parallel attention and FFN (GPT-J, PaLM): both read the same normed input and add to
+    /// the residual together, so tensor parallelism reduces their partial sums once per layer
+    /// instead of twice (PaLM §2; Pope et al. 2022).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub parallel_block: bool,
 }
 
 impl ModelSpec {

@@ -54,6 +54,9 @@ pub struct ModelCounts {
     pub attn_score_flops_per_ctx_per_layer: f64,
     /// KV-cache elements per token per layer, before any sharding.
     pub kv_elems_per_token_per_layer: f64,
+    /// Tensor-parallel reductions of a layer's activations per pass: 2 (after attention, after
+    /// the FFN), 1 for a parallel attention/FFN block.
+    pub tp_reductions_per_layer: f64,
 }
 
 impl ModelCounts {
@@ -124,6 +127,7 @@ impl ModelCounts {
             },
             attn_score_flops_per_ctx_per_layer: score_width,
             kv_elems_per_token_per_layer: kv_elems,
+            tp_reductions_per_layer: if m.parallel_block { 1.0 } else { 2.0 },
         }
     }
 

@@ -1,6 +1,6 @@
 //! One forward step of one transformer layer on one GPU of a tensor-parallel group: the
 //! operators (attention projections, attention scores over the KV cache, FFN or MoE experts),
-//! the two tensor-parallel all-reduces and the fixed per-layer overhead (docs/methodology.md §4).
+//! the tensor-parallel all-reduces and the fixed per-layer overhead (docs/methodology.md §4).
 
 use super::activations;
 use super::comm::all_to_all_s;
@@ -34,9 +34,12 @@ pub struct LayerStep {
     pub ffn: OpTime,
     /// Norms, activation functions and residual adds: memory traffic of the layer's activations.
     pub elementwise: OpTime,
-    /// Two tensor-parallel all-reduces (after attention and after the FFN); with sequence
-    /// parallelism, two reduce-scatter + all-gather pairs (the same bytes, twice the start-ups).
+    /// Tensor-parallel all-reduces: two (after attention and after the FFN), one for a parallel
+    /// attention/FFN block; with sequence parallelism each is a reduce-scatter + all-gather pair
+    /// (the same bytes, twice the start-ups).
     pub all_reduce_s: f64,
+    /// How many tensor-parallel reductions `all_reduce_s` holds (2, or 1 for a parallel block).
+    pub all_reduces: f64,
     /// Two all-to-alls between the head and sequence layouts of the attention (KV sharded by
     /// sequence, decode only).
     pub all_to_all_s: f64,
@@ -177,12 +180,13 @@ pub fn layer_step(ctx: &Context, r: &Rates, shape: StepShape, moe: bool) -> Laye
         attn_core,
         ffn,
         elementwise,
-        all_reduce_s: 2.0 * ctx.hw.all_reduce_s(message_bytes, r.tp)
+        all_reduce_s: m.tp_reductions_per_layer * ctx.hw.all_reduce_s(message_bytes, r.tp)
             + if r.sequence_parallel && r.tp > 1 {
-                2.0 * r.tp_link.latency_s
+                m.tp_reductions_per_layer * r.tp_link.latency_s
             } else {
                 0.0
             },
+        all_reduces: m.tp_reductions_per_layer,
         // Queries to the sequence layout, attention outputs back to the head layout.
         all_to_all_s: if by_sequence {
             2.0 * all_to_all_s(b * m.attn_width * r.act_bytes / tp, r.tp, r.tp_link)

@@ -2,10 +2,11 @@
 //! (docs/methodology.md §3–§9). No I/O.
 //!
 //! Decode: each pipeline stage runs micro-batches of `b = ⌈B/pp⌉` sequences; a layer step is the
-//! sum of per-operator rooflines, two TP all-reduces and a fixed overhead. TPOT is the time for a
+//! sum of per-operator rooflines, the TP all-reduces and a fixed overhead. TPOT is the time for a
 //! token to cross every stage — `max(Σ stages + hops, n_mb · slowest stage)` — and throughput is
 //! `B / TPOT`. Prefill runs the prompt in chunks through the pipeline:
-//! `TTFT = Σ stages(chunk) + (n_chunks − 1) · slowest stage(chunk) + hops`.
+//! `TTFT = request overhead + Σ stages(chunk) + (n_full − 1) · slowest stage(chunk)
+//! + slowest stage(rest) + hops`.
 
 pub mod activations;
 pub mod comm;
@@ -741,7 +742,12 @@ pub fn estimate_with_draft(ctx: &Context, draft: Option<&Context>, c: &Config) -
     let chunk = prompt_tokens.min(budget);
     let n_chunks = (prompt_tokens / chunk).ceil();
     let (player, psum_s, pmax_s, phop_s) = prefill(chunk);
-    let ttft_s = psum_s + (n_chunks - 1.0) * pmax_s + (pp - 1.0) * phop_s;
+    // Full chunks, then the remainder as a smaller last chunk (not another full one).
+    let full_chunks = (prompt_tokens / chunk).floor();
+    let rest = prompt_tokens - full_chunks * chunk;
+    let rest_s = if rest >= 1.0 { prefill(rest).2 } else { 0.0 };
+    let ttft_s =
+        ctx.hw.per_request_s + psum_s + (full_chunks - 1.0) * pmax_s + rest_s + (pp - 1.0) * phop_s;
     // Under load the engine batches several requests' prompts into each chunk, up to the budget.
     let busy_chunk = (batch * s_in).min(budget);
     let (_, _, busy_max_s, busy_hop_s) = if busy_chunk > chunk {

@@ -42,7 +42,7 @@ fn layer_block(out: &mut String, title: &str, l: &LayerStep) {
     let _ = writeln!(
         out,
         "    {:<22} {:>54}",
-        "TP all-reduces (2)",
+        format!("TP all-reduces ({})", l.all_reduces),
         us(l.all_reduce_s)
     );
     if l.all_to_all_s > 0.0 {
@@ -214,9 +214,17 @@ pub fn explain(ctx: &Context, model: &str, gpu: &str, e: &Estimate) -> String {
         },
         &b.prefill_layer,
     );
+    let request = if ctx.hw.per_request_s > 0.0 {
+        format!(
+            " + request overhead {} ms",
+            human(crate::units::s_to_ms(ctx.hw.per_request_s))
+        )
+    } else {
+        String::new()
+    };
     let _ = writeln!(
         o,
-        "  TTFT = Σ stages + (chunks − 1) × slowest stage + hops = {} s; prefill throughput {} tok/s",
+        "  TTFT = Σ stages + (chunks − 1) × slowest stage + hops{request} = {} s; prefill throughput {} tok/s",
         human(e.ttft_s),
         human(b.prefill_tokens_per_s)
     );

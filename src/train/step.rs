@@ -125,7 +125,9 @@ fn layer_mb(ctx: &Context, c: &TrainConfig, moe: bool) -> (f64, f64, f64) {
         2.0
     };
     let act_bytes = if c.dtype == Dtype::Fp32 { 4.0 } else { 2.0 };
-    let tp_comm = passes * 2.0 * ctx.hw.all_reduce_s(tokens * m.d_model * act_bytes, c.tp);
+    let tp_comm = passes
+        * m.tp_reductions_per_layer
+        * ctx.hw.all_reduce_s(tokens * m.d_model * act_bytes, c.tp);
     let ep_comm = if moe && c.ep > 1 {
         let n = c.ep as f64;
         let link = ctx.hw.link_for_group(c.ep.min(c.dp()) * c.tp);
