@@ -883,3 +883,36 @@ fn a_bad_all_reduce_shape_is_one_clear_error() {
         &["gpu.all_reduce_shape[2].bytes", "increasing"],
     );
 }
+
+#[test]
+fn a_request_overhead_shows_in_ttft_and_a_negative_one_is_one_clear_error() {
+    let args = |set: &'static str| {
+        vec![
+            "estimate",
+            "-m",
+            "llama3-70b",
+            "-g",
+            "h100",
+            "--tp",
+            "8",
+            "--batch",
+            "1",
+            "--format",
+            "json",
+            "--set",
+            set,
+        ]
+    };
+    let ttft = |set: &'static str| -> f64 {
+        let (out, _) = run(&args(set), 0);
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        v["results"][0]["ttft_s"].as_f64().expect("ttft_s")
+    };
+    let base = ttft("gpu.overheads.per_request_us=0");
+    let slow = ttft("gpu.overheads.per_request_us=50000");
+    assert!((slow - base - 0.05).abs() < 1e-9, "{base} → {slow}");
+    fails(
+        &args("gpu.overheads.per_request_us=-1"),
+        &["gpu.overheads.per_request_us", "-1", ">= 0"],
+    );
+}
