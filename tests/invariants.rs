@@ -403,3 +403,22 @@ fn a_parallel_block_reduces_once_per_layer_and_changes_nothing_else() {
     }
     assert!(checked > 50, "only {checked} configurations checked");
 }
+
+#[test]
+fn a_prompt_just_past_a_chunk_costs_a_small_last_chunk_not_a_full_one() {
+    // 2,048-token chunks (DEFAULT_PREFILL_CHUNK_TOKENS): 2,048 + 64 tokens run one full chunk and
+    // a 64-token one, so TTFT rises by far less than a second full chunk, and never falls.
+    let ctx = context("llama3-70b", "h100", &[]);
+    let ttft = |input: u64| run(&ctx, &Config::new(8, 1, 1, input, 16, Dtype::Fp8)).ttft_s;
+    let (one, just_past, two) = (ttft(2048), ttft(2048 + 64), ttft(4096));
+    assert!(
+        one < just_past && just_past < two,
+        "{one} {just_past} {two}"
+    );
+    assert!(
+        just_past - one < 0.25 * (two - one),
+        "64 extra tokens cost {} s, a full chunk {} s",
+        just_past - one,
+        two - one
+    );
+}
