@@ -398,13 +398,19 @@ impl Hardware {
         }
     }
 
-    /// An all-reduce of `bytes` per rank over `n` consecutive GPUs (tensor parallelism): the
-    /// α–β ring over the group's link (`link_for_group`), times the preset's measured NCCL
-    /// shape at that message size when the group sits inside one node — the shape of the
-    /// smallest measured group that holds `n` GPUs.
+    /// An all-reduce of `bytes` per rank over `n` consecutive GPUs (tensor parallelism).
+    /// Inside one node: the α–β ring over the scale-up link, times the preset's measured NCCL
+    /// shape at that message size — the shape of the smallest measured group that holds `n`
+    /// GPUs. Across nodes, where nothing was measured: NCCL's own cost model over the nodes'
+    /// NICs (`comm::all_reduce_across_nodes_s`), whose latency grows with the ring's steps.
     pub fn all_reduce_s(&self, bytes: f64, n: u64) -> f64 {
+        if n > self.gpus_per_node {
+            let nodes = n.div_ceil(self.gpus_per_node);
+            let bus = self.link_for_group(n).bytes_per_s;
+            return crate::perf::comm::all_reduce_across_nodes_s(bytes, n, nodes, bus);
+        }
         let t = crate::perf::comm::all_reduce_s(bytes, n, self.link_for_group(n));
-        if n <= 1 || n > self.gpus_per_node {
+        if n <= 1 {
             return t;
         }
         match self.all_reduce_shapes.iter().find(|s| s.gpus >= n) {
@@ -498,7 +504,8 @@ mod tests {
         assert!(fast.all_reduce_s(big, 8) < 0.6 * base.all_reduce_s(big, 8));
         let low_alpha = h100(&["gpu.overheads.scaleup_latency_us=5"]);
         assert!(low_alpha.all_reduce_s(512.0, 8) < 0.5 * base.all_reduce_s(512.0, 8));
-        let across = crate::perf::comm::all_reduce_s(big, 16, base.link_for_group(16));
+        let bus = base.link_for_group(16).bytes_per_s;
+        let across = crate::perf::comm::all_reduce_across_nodes_s(big, 16, 2, bus);
         assert_close(base.all_reduce_s(big, 16), across, 1e-12);
         // A 3-GPU group takes the 4-GPU shape; one GPU needs no collective.
         assert!(base.all_reduce_s(1e6, 3) > 0.0);

@@ -52,6 +52,11 @@ fn latency_metrics_median_error_within_15_percent() {
     let s = stats(rs.iter().filter(|r| r.family == "ttft"));
     let ttft = s.median_abs_error.unwrap();
     assert!(ttft <= 0.15, "ttft median |error| {ttft:.3} > 0.15");
+    // The end-to-end/decode family alone: FasterTransformer's GPT-3 and MT-NLG rows and the
+    // TPU decode rows (docs/calibration.md).
+    let s = stats(rs.iter().filter(|r| r.family == "latency"));
+    let e2e = s.median_abs_error.unwrap();
+    assert!(e2e <= 0.15, "latency family median |error| {e2e:.3} > 0.15");
     let s = stats(
         rs.iter()
             .filter(|r| r.family == "ttft" || r.family == "latency"),
@@ -74,15 +79,8 @@ fn training_and_overall_errors_do_not_regress() {
         "training median {:.3}",
         med("training")
     );
-    // The end-to-end/decode family alone sits at 16.3%, past the 15% target: MT-NLG 530B over
-    // four nodes (−16%) and the TPU decode rows (docs/calibration.md). Held there.
-    assert!(
-        med("latency") <= 0.17,
-        "latency median {:.3}",
-        med("latency")
-    );
     let all = sum.overall.median_abs_error.unwrap();
-    assert!(all <= 0.13, "overall median {all:.3}");
+    assert!(all <= 0.125, "overall median {all:.3}");
     // Throughput also holds most cases within ±25%.
     let tp = &sum.by_family["throughput"];
     assert!(

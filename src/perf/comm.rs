@@ -23,6 +23,107 @@ pub fn all_to_all_s(bytes: f64, n: u64, link: Link) -> f64 {
     link.latency_s + (n - 1.0) / n * bytes / link.bytes_per_s
 }
 
+/// One NCCL algorithm/protocol pair in NCCL's own cost model (src/graph/tuning.cc,
+/// `ncclTopoTuneModel`, 2.18–2.21): a fixed latency, a latency per step inside a node (NVLink)
+/// and per step across the network, and the share of the bus bandwidth the protocol reaches.
+struct NcclProtocol {
+    tree: bool,
+    /// Row of `TREE_CORRECTION` (0 LL, 1 LL128, 2 Simple).
+    protocol: usize,
+    base_us: f64,
+    nvlink_step_us: f64,
+    net_step_us: f64,
+    bandwidth_factor: f64,
+}
+
+const fn nccl(tree: bool, protocol: usize, us: [f64; 3], bandwidth_factor: f64) -> NcclProtocol {
+    NcclProtocol {
+        tree,
+        protocol,
+        base_us: us[0],
+        nvlink_step_us: us[1],
+        net_step_us: us[2],
+        bandwidth_factor,
+    }
+}
+
+/// NCCL's constants for the ring and the tree, each in its LL, LL128 and Simple protocol:
+/// `[baseLat, hwLat[NVLINK], hwLat[NET]]` in µs, and the bus-bandwidth refinements (ring LL
+/// ¼, LL128 0.92; tree 0.92, LL ÷ 3.8, LL128 × 120/128). A ring step inside a node of a
+/// multi-node ring costs at least NCCL's 1 µs network post overhead (3 µs for Simple).
+const NCCL_ALL_REDUCE: [NcclProtocol; 6] = [
+    nccl(false, 0, [6.6, 1.0, 2.7], 0.25),
+    nccl(false, 1, [14.0, 1.9, 4.0], 0.92),
+    nccl(false, 2, [8.4, 3.4, 14.0], 1.0),
+    nccl(true, 0, [6.8, 0.6, 5.0], 0.92 / 3.8),
+    nccl(true, 1, [14.0, 1.25, 8.5], 0.92 * 120.0 / 128.0),
+    nccl(true, 2, [0.0, 28.0, 28.0], 0.92),
+];
+
+/// NCCL's static correction of tree bandwidth at medium sizes (`treeCorrectionFactor`, by
+/// protocol, for messages of 64 B · 2^i up to 256 MB); 1 above.
+const TREE_CORRECTION: [[f64; 23]; 3] = [
+    [
+        1.0, 1.0, 1.0, 1.0, 0.9, 0.8, 0.7, 0.7, 0.7, 0.7, 0.6, 0.5, 0.4, 0.4, 0.5, 0.6, 0.7, 0.8,
+        0.9, 1.0, 1.0, 1.0, 1.0,
+    ],
+    [
+        1.0, 1.0, 1.0, 1.0, 1.0, 0.9, 0.8, 0.8, 0.8, 0.7, 0.6, 0.6, 0.6, 0.6, 0.6, 0.6, 0.8, 0.9,
+        0.9, 0.9, 0.9, 1.0, 1.0,
+    ],
+    [
+        0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.8, 0.7, 0.6, 0.6, 0.5, 0.5, 0.5, 0.5, 0.6, 0.7, 0.8,
+        0.7, 0.7, 0.8, 0.9, 0.9,
+    ],
+];
+
+/// NCCL's "plateau effect of ring": a Simple ring across nodes takes 1.4 × its modelled
+/// latency on Ampere and newer.
+const RING_SIMPLE_PLATEAU: f64 = 1.4;
+
+/// An all-reduce of `bytes` per rank over `ranks` GPUs that fill `nodes` nodes, at
+/// `bus_bytes_per_s` of bus bandwidth across them, as NCCL's tuner prices it: the fastest of
+/// ring and tree in each protocol. A ring pays a step latency for each of its `2(n − 1)` steps,
+/// `2·nodes` of them over the network; a tree pays `2((n/nodes − 1)` NVLink steps
+/// `+ log₂ nodes` network steps`)`. A ring moves `2(n − 1)/n` of the message per rank, a tree
+/// twice the message at half the bus bandwidth (docs/methodology.md §6).
+pub fn all_reduce_across_nodes_s(bytes: f64, ranks: u64, nodes: u64, bus_bytes_per_s: f64) -> f64 {
+    if ranks <= 1 {
+        return 0.0;
+    }
+    let (n, k) = (ranks as f64, nodes.max(1) as f64);
+    let ring_steps = 2.0 * (n - 1.0);
+    let ring_net_steps = if nodes > 1 { 2.0 * k } else { 0.0 }.min(ring_steps);
+    let per_node = (n / k).ceil();
+    NCCL_ALL_REDUCE
+        .iter()
+        .map(|p| {
+            let bw = bus_bytes_per_s * p.bandwidth_factor;
+            let (latency_us, wire_bytes) = if p.tree {
+                let steps = (per_node - 1.0) * p.nvlink_step_us + k.log2() * p.net_step_us;
+                (p.base_us + 2.0 * steps, 2.0 * bytes)
+            } else {
+                let steps = (ring_steps - ring_net_steps) * p.nvlink_step_us
+                    + ring_net_steps * p.net_step_us;
+                (p.base_us + steps, ring_steps / n * bytes)
+            };
+            let (latency_us, bw) = match (p.tree, p.protocol) {
+                (true, row) => (latency_us, bw * tree_correction(row, bytes)),
+                (false, 2) if nodes > 1 => (latency_us * RING_SIMPLE_PLATEAU, bw),
+                _ => (latency_us, bw),
+            };
+            crate::units::us_to_s(latency_us) + wire_bytes / bw
+        })
+        .fold(f64::INFINITY, f64::min)
+}
+
+/// `TREE_CORRECTION` for a message of `bytes`: the entry of `⌊log₂(bytes / 64)⌋`.
+fn tree_correction(protocol: usize, bytes: f64) -> f64 {
+    let row = &TREE_CORRECTION[protocol];
+    let i = (bytes / 64.0).max(1.0).log2().floor() as usize;
+    row.get(i).copied().unwrap_or(1.0)
+}
+
 /// Point-to-point send of `bytes` over `link`.
 pub fn p2p_s(bytes: f64, link: Link) -> f64 {
     link.latency_s + bytes / link.bytes_per_s
@@ -44,6 +145,41 @@ mod tests {
         assert_close(all_reduce_s(10752.0 * 2.0, 8, link), 10.2e-6, 0.01);
         assert_close(all_reduce_s(128.0 * 10752.0 * 2.0, 8, link), 34.7e-6, 0.01);
         assert_close(all_reduce_s(1e9, 1, link), 0.0, 1e-12);
+    }
+
+    #[test]
+    fn mt_nlg_tp32_decode_all_reduce_across_four_a100_nodes() {
+        // 256 × 20480 fp16 = 10.49 MB over 32 GPUs in 4 nodes, bus 8 × 25 GB/s × 0.85 = 170
+        // GB/s. Hand-computed from NCCL's tuning model: the tree in LL128 is fastest, latency
+        // 14 + 2 (7 × 1.25 + 2 × 8.5) = 65.5 µs, 2 × 10.49 MB at 170 × 0.92 × 120/128 × 0.9
+        // (correction at 2^17 × 64 B) GB/s = 158.9 µs → 224.4 µs. The ring in LL128 would take
+        // 14 + 54 × 1.9 + 8 × 4 = 148.6 µs + 129.9 µs = 278.5 µs.
+        let t = all_reduce_across_nodes_s(256.0 * 20480.0 * 2.0, 32, 4, 170e9);
+        assert_close(t, 224.4e-6, 1e-3);
+    }
+
+    #[test]
+    fn across_nodes_small_messages_pay_latency_and_large_ones_the_ring_bandwidth() {
+        let bus = 8.0 * 50e9 * 0.85; // 8 × 400 Gb/s NICs
+        // GPT-4 TP16 decode at batch 1: 43 KB. The tree in LL: 6.8 + 2 (7 × 0.6 + 5) µs = 25.2
+        // µs of latency and 1.5 µs on the wire.
+        assert_close(
+            all_reduce_across_nodes_s(43008.0, 16, 2, bus),
+            26.69e-6,
+            1e-3,
+        );
+        // 1 GB: the Simple ring, 2 × 15/16 × 1 GB / 340 GB/s = 5.515 ms + 1.4 × (8.4 + 26 × 3.4
+        // + 4 × 14) µs = 5.729 ms.
+        assert_close(all_reduce_across_nodes_s(1e9, 16, 2, bus), 5.7286e-3, 1e-3);
+        // Time grows with the message and with the number of nodes; one rank needs nothing.
+        let mut last = 0.0;
+        for bytes in (0..34).map(|i| 2f64.powi(i)) {
+            let t = all_reduce_across_nodes_s(bytes, 32, 4, bus);
+            assert!(t >= last, "{bytes} B: {t} < {last}");
+            assert!(t > all_reduce_across_nodes_s(bytes, 16, 2, bus));
+            last = t;
+        }
+        assert_close(all_reduce_across_nodes_s(1e9, 1, 1, bus), 0.0, 1e-12);
     }
 
     #[test]
