@@ -402,12 +402,15 @@ impl Hardware {
     /// Inside one node: the α–β ring over the scale-up link, times the preset's measured NCCL
     /// shape at that message size — the shape of the smallest measured group that holds `n`
     /// GPUs. Across nodes, where nothing was measured: NCCL's own cost model over the nodes'
-    /// NICs (`comm::all_reduce_across_nodes_s`), whose latency grows with the ring's steps.
+    /// NICs (`comm::all_reduce_across_nodes_s`), whose latency grows with the ring's steps. It
+    /// never undercuts the measured all-reduce of the same message over one full node, whose
+    /// steps a group spanning nodes runs too.
     pub fn all_reduce_s(&self, bytes: f64, n: u64) -> f64 {
         if n > self.gpus_per_node {
             let nodes = n.div_ceil(self.gpus_per_node);
             let bus = self.link_for_group(n).bytes_per_s;
-            return crate::perf::comm::all_reduce_across_nodes_s(bytes, n, nodes, bus);
+            let across = crate::perf::comm::all_reduce_across_nodes_s(bytes, n, nodes, bus);
+            return across.max(self.all_reduce_s(bytes, self.gpus_per_node));
         }
         let t = crate::perf::comm::all_reduce_s(bytes, n, self.link_for_group(n));
         if n <= 1 {
@@ -493,6 +496,31 @@ mod tests {
         assert_close(s.at(3000.0), 1.25, 1e-12);
         assert_close(s.at(1.0), 1.0, 1e-12);
         assert_close(s.at(1e12), 0.5, 1e-12);
+    }
+
+    #[test]
+    fn leaving_the_node_never_makes_an_all_reduce_faster() {
+        // Across nodes the NICs are slower than NVLink and every collective pays network
+        // latencies, so 16 or 32 GPUs over two or four nodes never beat 8 inside one, for any
+        // message from 1 B to 8 GB, on every built-in GPU with 8-GPU nodes. NCCL's generic
+        // constants alone would let B200's two nodes (25.3 µs) undercut its measured in-node 2 KB
+        // all-reduce (25.7 µs); the floor holds it.
+        for (name, _) in crate::presets::GPUS {
+            let hw = Hardware::new(&load_gpu(name, &[]).unwrap().gpu);
+            if hw.gpus_per_node != 8 {
+                continue;
+            }
+            for bytes in (0..34).map(|i| 2f64.powi(i)) {
+                let inside = hw.all_reduce_s(bytes, 8);
+                for n in [16, 32] {
+                    let across = hw.all_reduce_s(bytes, n);
+                    assert!(
+                        across >= inside,
+                        "{name}, {bytes} B, {n} GPUs: {across} < {inside}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

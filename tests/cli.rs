@@ -203,6 +203,32 @@ fn estimate_explains_where_time_and_memory_go() {
 }
 
 #[test]
+fn explain_says_when_the_tp_group_spans_nodes() {
+    let explain = |tp: &str| {
+        run(
+            &[
+                "estimate",
+                "-m",
+                "gpt4-8k",
+                "-g",
+                "h100",
+                "--tp",
+                tp,
+                "--pp",
+                "8",
+                "--batch",
+                "64",
+                "--explain",
+            ],
+            0,
+        )
+        .0
+    };
+    assert!(explain("16").contains("TP 16 spans 2 nodes of 8 GPUs"));
+    assert!(!explain("8").contains("spans"));
+}
+
+#[test]
 fn estimate_that_does_not_fit_is_a_row_with_exit_3() {
     let (stdout, _) = run(&["estimate", "--format", "json"], 3);
     let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap();

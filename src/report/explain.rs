@@ -82,6 +82,15 @@ pub fn explain(ctx: &Context, model: &str, gpu: &str, e: &Estimate) -> String {
             ""
         }
     );
+    if c.tp > ctx.hw.gpus_per_node {
+        let _ = writeln!(
+            o,
+            "TP {} spans {} nodes of {} GPUs: its all-reduces cross the network, priced by NCCL's ring/tree cost model (docs/methodology.md §6)",
+            c.tp,
+            c.tp.div_ceil(ctx.hw.gpus_per_node),
+            ctx.hw.gpus_per_node
+        );
+    }
     let moe = ctx.dense_layers != ctx.layers;
     let _ = writeln!(
         o,
