@@ -165,27 +165,15 @@ fn nothing_fits_exits_3_and_all_shows_the_rows() {
     );
 }
 
+/// `estimate --explain` for GPT-4 (8k) on H100 with the given axes (space-separated flags).
+fn explain_gpt4_on_h100(axes: &str) -> String {
+    let line = format!("estimate -m gpt4-8k -g h100 --explain {axes}");
+    run(&line.split_whitespace().collect::<Vec<_>>(), 0).0
+}
+
 #[test]
 fn estimate_explains_where_time_and_memory_go() {
-    let (stdout, _) = run(
-        &[
-            "estimate",
-            "-m",
-            "gpt4-8k",
-            "-g",
-            "h100",
-            "--tp",
-            "8",
-            "--pp",
-            "16",
-            "--batch",
-            "512",
-            "--dtype",
-            "fp8",
-            "--explain",
-        ],
-        0,
-    );
+    let stdout = explain_gpt4_on_h100("--tp 8 --pp 16 --batch 512 --dtype fp8");
     for needle in [
         "experts read per MoE layer",
         "attention over KV",
@@ -204,28 +192,10 @@ fn estimate_explains_where_time_and_memory_go() {
 
 #[test]
 fn explain_says_when_the_tp_group_spans_nodes() {
-    let explain = |tp: &str| {
-        run(
-            &[
-                "estimate",
-                "-m",
-                "gpt4-8k",
-                "-g",
-                "h100",
-                "--tp",
-                tp,
-                "--pp",
-                "8",
-                "--batch",
-                "64",
-                "--explain",
-            ],
-            0,
-        )
-        .0
-    };
-    assert!(explain("16").contains("TP 16 spans 2 nodes of 8 GPUs"));
-    assert!(!explain("8").contains("spans"));
+    let across = explain_gpt4_on_h100("--tp 16 --pp 8 --batch 64");
+    assert!(across.contains("TP 16 spans 2 nodes of 8 GPUs"), "{across}");
+    let inside = explain_gpt4_on_h100("--tp 8 --pp 8 --batch 64");
+    assert!(!inside.contains("spans"), "{inside}");
 }
 
 #[test]
