@@ -50,3 +50,18 @@ pub fn layer_bytes(m: &ModelCounts, p: LayerPass) -> f64 {
         p.tokens * h * (REPLICATED_WITHOUT_SP + (units - REPLICATED_WITHOUT_SP) / t)
     }
 }
+
+/// One inference layer's activations for `tokens` tokens at `act_bytes` bytes a value: attention
+/// is fused, so no scores are kept, and `layer_bytes`' 16-bit count is rescaled. The elementwise
+/// traffic of a forward step and the live activation memory both use it.
+pub fn inference_layer_bytes(m: &ModelCounts, tokens: f64, r: &super::Rates, moe: bool) -> f64 {
+    let pass = LayerPass {
+        tokens,
+        tp: r.tp,
+        seq_len: 0.0,
+        moe,
+        sequence_parallel: r.sequence_parallel,
+        keep_scores: false,
+    };
+    layer_bytes(m, pass) * r.act_bytes / 2.0
+}

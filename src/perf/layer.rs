@@ -153,18 +153,7 @@ pub fn layer_step(ctx: &Context, r: &Rates, shape: StepShape, moe: bool) -> Laye
     };
     // Every activation is written once and read once by the next operator (inference engines
     // replicate the norms across TP unless activations stay sharded: sequence parallelism).
-    let act = activations::layer_bytes(
-        m,
-        activations::LayerPass {
-            tokens: b,
-            tp: r.tp,
-            seq_len: 0.0,
-            moe,
-            sequence_parallel: r.sequence_parallel,
-            keep_scores: false,
-        },
-    ) * r.act_bytes
-        / 2.0;
+    let act = activations::inference_layer_bytes(m, b, r, moe);
     let elementwise = roofline(
         Op {
             flops: 0.0,

@@ -51,20 +51,7 @@ impl Load {
         micro_batch: f64,
     ) -> Self {
         // One layer's activations are live at a time in inference.
-        let live = |moe: bool| {
-            activations::layer_bytes(
-                &ctx.model,
-                activations::LayerPass {
-                    tokens: step_tokens,
-                    tp: r.tp,
-                    seq_len: 0.0,
-                    moe,
-                    sequence_parallel: r.sequence_parallel,
-                    keep_scores: false,
-                },
-            ) * r.act_bytes
-                / 2.0
-        };
+        let live = |moe: bool| activations::inference_layer_bytes(&ctx.model, step_tokens, r, moe);
         Load {
             sequences,
             context_tokens,
