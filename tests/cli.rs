@@ -8,6 +8,11 @@ fn gpt4calc() -> Command {
     Command::cargo_bin("gpt4calc").expect("binary builds")
 }
 
+/// `run` with the arguments of one space-separated line (no argument holds a space).
+fn run_words(line: &str, code: i32) -> (String, String) {
+    run(&line.split_whitespace().collect::<Vec<_>>(), code)
+}
+
 /// Run with `args`, expect exit `code`, and return (stdout, stderr).
 fn run(args: &[&str], code: i32) -> (String, String) {
     let out = gpt4calc().args(args).output().expect("runs");
@@ -113,30 +118,16 @@ fn require_that_nothing_meets_exits_3() {
         3,
     );
     assert!(stderr.contains("--require"), "{stderr}");
-    run(
-        &[
-            "sweep",
-            "--require",
-            "output_tokens_per_s_per_user>=5",
-            "--require",
-            "ttft_s<=2",
-        ],
+    run_words(
+        "sweep --require output_tokens_per_s_per_user>=5 --require ttft_s<=2",
         0,
     );
 }
 
 #[test]
 fn require_filters_rows() {
-    let (stdout, _) = run(
-        &[
-            "sweep",
-            "--format",
-            "json",
-            "--require",
-            "batch>=256",
-            "--require",
-            "decode_bound==memory",
-        ],
+    let (stdout, _) = run_words(
+        "sweep --format json --require batch>=256 --require decode_bound==memory",
         0,
     );
     let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap();
@@ -149,12 +140,7 @@ fn require_filters_rows() {
 #[test]
 fn nothing_fits_exits_3_and_all_shows_the_rows() {
     run(&["sweep", "--tp", "1", "--pp", "1"], 3);
-    let (stdout, _) = run(
-        &[
-            "sweep", "--tp", "1", "--pp", "1", "--all", "--format", "json",
-        ],
-        0,
-    );
+    let (stdout, _) = run_words("sweep --tp 1 --pp 1 --all --format json", 0);
     let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert!(
         doc["results"]
@@ -167,8 +153,7 @@ fn nothing_fits_exits_3_and_all_shows_the_rows() {
 
 /// `estimate --explain` for GPT-4 (8k) on H100 with the given axes (space-separated flags).
 fn explain_gpt4_on_h100(axes: &str) -> String {
-    let line = format!("estimate -m gpt4-8k -g h100 --explain {axes}");
-    run(&line.split_whitespace().collect::<Vec<_>>(), 0).0
+    run_words(&format!("estimate -m gpt4-8k -g h100 --explain {axes}"), 0).0
 }
 
 #[test]
@@ -346,16 +331,8 @@ fn presets_list_and_show() {
     ] {
         assert!(doc["summary"][k].as_f64().unwrap() > 0.0, "{k}");
     }
-    let (json32, _) = run(
-        &[
-            "presets",
-            "show",
-            "gpt4-8k",
-            "--format",
-            "json",
-            "--set",
-            "model.experts=32",
-        ],
+    let (json32, _) = run_words(
+        "presets show gpt4-8k --format json --set model.experts=32",
         0,
     );
     let doc32: serde_json::Value = serde_json::from_str(&json32).unwrap();
@@ -433,22 +410,8 @@ fn train_prints_days_mfu_gpu_hours_cost_and_breakdown() {
 
 #[test]
 fn train_sweeps_and_formats() {
-    let (stdout, stderr) = run(
-        &[
-            "train",
-            "-m",
-            "llama3-8b",
-            "-g",
-            "h100",
-            "--gpus",
-            "64",
-            "--zero",
-            "0,1,2,3",
-            "--recompute",
-            "none,full",
-            "--format",
-            "json",
-        ],
+    let (stdout, stderr) = run_words(
+        "train -m llama3-8b -g h100 --gpus 64 --zero 0,1,2,3 --recompute none,full --format json",
         0,
     );
     let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap();
@@ -473,20 +436,8 @@ fn train_sweeps_and_formats() {
     }
     assert!(rows.iter().all(|r| r["fits"] == true));
     assert!(stderr.contains("configurations evaluated"), "{stderr}");
-    let (csv, _) = run(
-        &[
-            "train",
-            "-m",
-            "llama3-8b",
-            "-g",
-            "h100",
-            "--gpus",
-            "64",
-            "--format",
-            "csv",
-            "--top",
-            "3",
-        ],
+    let (csv, _) = run_words(
+        "train -m llama3-8b -g h100 --gpus 64 --format csv --top 3",
         0,
     );
     assert_eq!(csv.lines().count(), 4);
@@ -494,18 +445,8 @@ fn train_sweeps_and_formats() {
         csv.starts_with("model,gpu,gpus,tp,pp,dp,ep,micro_batch"),
         "{csv}"
     );
-    run(
-        &[
-            "train",
-            "-m",
-            "llama3-8b",
-            "-g",
-            "h100",
-            "--gpus",
-            "64",
-            "--require",
-            "mfu>=0.99",
-        ],
+    run_words(
+        "train -m llama3-8b -g h100 --gpus 64 --require mfu>=0.99",
         3,
     );
 }
@@ -640,21 +581,8 @@ fn kv_sharding_by_batch_lifts_the_head_count_limit_and_shrinks_the_cache() {
 
 #[test]
 fn pareto_rows_are_mutually_non_dominated() {
-    let (stdout, stderr) = run(
-        &[
-            "sweep",
-            "-m",
-            "llama3-70b",
-            "-g",
-            "h100",
-            "--batch",
-            "1..4096",
-            "--dtype",
-            "bf16,fp8",
-            "--pareto",
-            "--format",
-            "json",
-        ],
+    let (stdout, stderr) = run_words(
+        "sweep -m llama3-70b -g h100 --batch 1..4096 --dtype bf16,fp8 --pareto --format json",
         0,
     );
     assert!(stderr.contains("frontier"), "{stderr}");
@@ -682,25 +610,8 @@ fn pareto_rows_are_mutually_non_dominated() {
 
 #[test]
 fn speculation_and_batching_flags() {
-    let (stdout, _) = run(
-        &[
-            "estimate",
-            "-m",
-            "gpt4-8k",
-            "--tp",
-            "8",
-            "--pp",
-            "16",
-            "--dtype",
-            "fp8",
-            "--batch",
-            "2048",
-            "--speculate",
-            "4",
-            "--acceptance",
-            "0.8",
-            "--explain",
-        ],
+    let (stdout, _) = run_words(
+        "estimate -m gpt4-8k --tp 8 --pp 16 --dtype fp8 --batch 2048 --speculate 4 --acceptance 0.8 --explain",
         0,
     );
     assert!(
@@ -708,26 +619,8 @@ fn speculation_and_batching_flags() {
             && stdout.contains("3.36 tokens per verification"),
         "{stdout}"
     );
-    let (stdout, _) = run(
-        &[
-            "estimate",
-            "-m",
-            "gpt4-8k",
-            "--tp",
-            "8",
-            "--pp",
-            "16",
-            "--dtype",
-            "fp8",
-            "--batch",
-            "64",
-            "--speculate",
-            "4",
-            "--draft",
-            "llama3-8b",
-            "--format",
-            "json",
-        ],
+    let (stdout, _) = run_words(
+        "estimate -m gpt4-8k --tp 8 --pp 16 --dtype fp8 --batch 64 --speculate 4 --draft llama3-8b --format json",
         0,
     );
     assert!(stdout.contains("\"tpot_s\""));
@@ -746,21 +639,8 @@ fn speculation_and_batching_flags() {
         ],
         &["--acceptance"],
     );
-    let (stdout, _) = run(
-        &[
-            "estimate",
-            "-m",
-            "llama3-70b",
-            "--tp",
-            "8",
-            "--batch",
-            "64",
-            "--batching",
-            "static",
-            "--output-len-dist",
-            "geometric",
-            "--explain",
-        ],
+    let (stdout, _) = run_words(
+        "estimate -m llama3-70b --tp 8 --batch 64 --batching static --output-len-dist geometric --explain",
         0,
     );
     assert!(stdout.contains("useful"), "{stdout}");
@@ -768,46 +648,16 @@ fn speculation_and_batching_flags() {
 
 #[test]
 fn rate_simulates_estimates_and_sweep_rows() {
-    let (stdout, _) = run(
-        &[
-            "estimate",
-            "-m",
-            "llama3-70b",
-            "--tp",
-            "8",
-            "--batch",
-            "64",
-            "--dtype",
-            "fp8",
-            "--rate",
-            "5",
-            "--requests",
-            "200",
-        ],
+    let (stdout, _) = run_words(
+        "estimate -m llama3-70b --tp 8 --batch 64 --dtype fp8 --rate 5 --requests 200",
         0,
     );
     assert!(
         stdout.contains("TTFT [s]:  p50") && stdout.contains("Simulated 200 requests"),
         "{stdout}"
     );
-    let (json, _) = run(
-        &[
-            "sweep",
-            "-m",
-            "llama3-70b",
-            "--dtype",
-            "fp8",
-            "--batch",
-            "64",
-            "--rate",
-            "5",
-            "--requests",
-            "200",
-            "--format",
-            "json",
-            "--top",
-            "3",
-        ],
+    let (json, _) = run_words(
+        "sweep -m llama3-70b --dtype fp8 --batch 64 --rate 5 --requests 200 --format json --top 3",
         0,
     );
     let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
