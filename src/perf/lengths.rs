@@ -3,18 +3,11 @@
 //! `E[N] / E[max_{i≤B} N_i]` of its slot-steps produce tokens; continuous batching refills a
 //! finished slot at the next step.
 
+use clap::ValueEnum;
+use serde::{Deserialize, Serialize};
+
 /// The distribution of generated tokens per request, with mean `--output-len`.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    Default,
-    PartialEq,
-    Eq,
-    clap::ValueEnum,
-    serde::Serialize,
-    serde::Deserialize,
-)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LengthDist {
     /// Every request generates exactly the mean (benchmarks).

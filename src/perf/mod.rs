@@ -21,9 +21,11 @@ use crate::dtype::{ALL as ALL_DTYPES, Dtype};
 use crate::hardware::{GpuSpec, Hardware, Link};
 use crate::model::{ModelCounts, ModelSpec};
 use crate::units;
+use clap::ValueEnum;
 use layer::{LayerStep, StepShape, head_step, layer_step};
 use memory::{Load, Memory, stage_memory};
 use roofline::OpTime;
+use serde::{Deserialize, Serialize};
 
 /// Default prefill chunk, tokens per chunk (vLLM/Sarathi `max_num_batched_tokens` order).
 pub const DEFAULT_PREFILL_CHUNK_TOKENS: u64 = 2048;
@@ -64,17 +66,7 @@ pub struct Config {
 
 /// How the tensor-parallel group splits the KV cache and the decode attention
 /// (docs/methodology.md §5.1).
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    Default,
-    PartialEq,
-    Eq,
-    clap::ValueEnum,
-    serde::Serialize,
-    serde::Deserialize,
-)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum KvSharding {
     /// By KV head (Megatron TP; vLLM, TensorRT-LLM): a GPU holds ⌈n_kv/TP⌉ heads of every
@@ -151,17 +143,7 @@ pub fn expected_tokens(gamma: u64, acceptance: f64) -> f64 {
 }
 
 /// How requests are batched (docs/methodology.md §7.3).
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    Default,
-    PartialEq,
-    Eq,
-    clap::ValueEnum,
-    serde::Serialize,
-    serde::Deserialize,
-)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Batching {
     /// Iteration-level (Orca, vLLM, TRT-LLM in-flight): a finished sequence's slot is refilled at

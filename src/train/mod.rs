@@ -10,8 +10,10 @@ pub mod step;
 use crate::dtype::Dtype;
 use crate::perf::Context;
 use crate::units;
+use clap::ValueEnum;
 pub use goodput::Reliability;
 pub use memory::TrainMemory;
+use serde::{Deserialize, Serialize};
 pub use step::StepTime;
 
 /// Activation recomputation (Korthikanti et al. 2022).
@@ -49,17 +51,7 @@ pub enum AttentionImpl {
 }
 
 /// How ZeRO-3 gathers parameters: how many collectives per layer and pass.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    Default,
-    PartialEq,
-    Eq,
-    serde::Serialize,
-    serde::Deserialize,
-    clap::ValueEnum,
-)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Zero3Fetch {
     /// One collective per transformer block (PyTorch FSDP wrapped per block; DeepSpeed with
