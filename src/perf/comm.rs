@@ -83,10 +83,10 @@ const RING_SIMPLE_PLATEAU: f64 = 1.4;
 
 /// An all-reduce of `bytes` per rank over `ranks` GPUs that fill `nodes` nodes, at
 /// `bus_bytes_per_s` of bus bandwidth across them, as NCCL's tuner prices it: the fastest of
-/// ring and tree in each protocol. A ring pays a step latency for each of its `2(n − 1)` steps,
-/// `2·nodes` of them over the network; a tree pays `2((n/nodes − 1)` NVLink steps
-/// `+ log₂ nodes` network steps`)`. A ring moves `2(n − 1)/n` of the message per rank, a tree
-/// twice the message at half the bus bandwidth (docs/methodology.md §6).
+/// ring and tree in each protocol. A ring pays a step latency for each of its 2(n − 1) steps,
+/// 2·nodes of them over the network; a tree pays 2·((n/nodes − 1) NVLink steps + log₂ nodes
+/// network steps). A ring moves 2(n − 1)/n of the message per rank; a tree moves twice the
+/// message (docs/methodology.md §6).
 pub fn all_reduce_across_nodes_s(bytes: f64, ranks: u64, nodes: u64, bus_bytes_per_s: f64) -> f64 {
     if ranks <= 1 {
         return 0.0;
