@@ -150,8 +150,7 @@ fn simulation_matches_the_closed_form_at_low_load_and_flags_overload() {
     let flood = Workload {
         rate_per_s: 100.0,
         requests: 400,
-        seed: 7,
-        step_budget: 1_000_000,
+        ..quiet
     };
     let f = simulate(&ctx, &c, &flood);
     assert!(f.overloaded && f.backlog > 64, "backlog {}", f.backlog);
