@@ -8,7 +8,7 @@ use gpt4calc::fields::SortKey;
 use gpt4calc::perf::{Config, Context, DEFAULT_PREFILL_CHUNK_TOKENS, estimate};
 use gpt4calc::presets::{load_gpu, load_model};
 use gpt4calc::report::row::Named;
-use gpt4calc::sweep::{self, Axes, Plan};
+use gpt4calc::sweep::{self, Axes, EpAxis, Plan};
 use std::hint::black_box;
 
 fn context() -> Context {
@@ -22,8 +22,13 @@ pub fn axes_60k() -> Axes {
     let doubling = |lo: u64, n: u32| (0..n).map(|i| lo << i).collect::<Vec<_>>();
     Axes {
         tp: doubling(1, 4),
+        dp: vec![1],
         pp: doubling(1, 5),
-        ep: vec![1, 2],
+        ep: EpAxis::List(vec![1, 2]),
+        expert_slots: 16,
+        redundant_experts: 0,
+        moe_dispatch: Default::default(),
+        moe_overlap: Default::default(),
         batch: doubling(1, 15),
         input_len: doubling(256, 5),
         output_len: doubling(64, 4),

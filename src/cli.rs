@@ -107,6 +107,52 @@ pub struct Serving {
     /// Sequence parallelism: activations stay sharded over TP between layers (reduce-scatter + all-gather instead of all-reduce).
     #[arg(long, default_value_t = false, action = clap::ArgAction::Set, value_name = "BOOL")]
     pub sequence_parallel: bool,
+    /// Extra expert replicas per MoE layer (EPLB's redundant experts), spread over the EP ranks.
+    #[arg(
+        long,
+        default_value_t = 0,
+        value_name = "N",
+        help_heading = "Mixture of experts"
+    )]
+    pub redundant_experts: u64,
+    /// How tokens reach the experts when attention runs data-parallel (--dp > 1): alltoall (DeepEP, wide EP), allgather (gather every token, reduce-scatter the outputs), or auto (allgather inside a node, alltoall across nodes).
+    #[arg(long, value_enum, default_value_t = crate::perf::MoeDispatch::Auto, help_heading = "Mixture of experts")]
+    pub moe_dispatch: crate::perf::MoeDispatch,
+    /// Overlap the MoE token exchange with compute: none, or two-batch (DeepSeek, SGLang TBO).
+    #[arg(long, value_enum, default_value_t = crate::perf::MoeOverlap::None, help_heading = "Mixture of experts")]
+    pub moe_overlap: crate::perf::MoeOverlap,
+    /// Layout of the disaggregated prefill pool: tensor-parallel degree (default: the decode layout's).
+    #[arg(
+        long,
+        value_name = "N",
+        requires = "disaggregate",
+        help_heading = "Disaggregated prefill pool"
+    )]
+    pub prefill_tp: Option<u64>,
+    /// Layout of the disaggregated prefill pool: attention data-parallel degree.
+    #[arg(
+        long,
+        value_name = "N",
+        requires = "disaggregate",
+        help_heading = "Disaggregated prefill pool"
+    )]
+    pub prefill_dp: Option<u64>,
+    /// Layout of the disaggregated prefill pool: pipeline-parallel degree.
+    #[arg(
+        long,
+        value_name = "N",
+        requires = "disaggregate",
+        help_heading = "Disaggregated prefill pool"
+    )]
+    pub prefill_pp: Option<u64>,
+    /// Layout of the disaggregated prefill pool: expert-parallel degree (default: all its stage's GPUs when the decode layout's experts span its stage, else the decode layout's).
+    #[arg(
+        long,
+        value_name = "N",
+        requires = "disaggregate",
+        help_heading = "Disaggregated prefill pool"
+    )]
+    pub prefill_ep: Option<u64>,
     /// Prompt tokens processed per prefill chunk.
     #[arg(long, default_value_t = crate::perf::DEFAULT_PREFILL_CHUNK_TOKENS, value_name = "TOKENS",
           value_parser = clap::value_parser!(u64).range(1..))]
@@ -134,7 +180,7 @@ pub struct SweepArgs {
     /// Serving options.
     #[command(flatten)]
     pub serving: Serving,
-    /// Tensor-parallel degrees.
+    /// Tensor-parallel degrees (inside one attention group).
     #[arg(
         long,
         help_heading = "Axes",
@@ -142,6 +188,14 @@ pub struct SweepArgs {
         value_name = "AXIS"
     )]
     pub tp: String,
+    /// Attention data-parallel degrees: attention groups per stage (auto: 1 for dense models, 1..64 for MoE).
+    #[arg(
+        long,
+        help_heading = "Axes",
+        default_value = "auto",
+        value_name = "AXIS"
+    )]
+    pub dp: String,
     /// Pipeline-parallel degrees.
     #[arg(
         long,
@@ -150,8 +204,13 @@ pub struct SweepArgs {
         value_name = "AXIS"
     )]
     pub pp: String,
-    /// Expert-parallel degrees (inside the TP group).
-    #[arg(long, help_heading = "Axes", default_value = "1", value_name = "AXIS")]
+    /// Expert-parallel degrees over the tp × dp GPUs of a stage (auto: 1 when dp = 1, else the most ranks that divide both the stage and the experts).
+    #[arg(
+        long,
+        help_heading = "Axes",
+        default_value = "auto",
+        value_name = "AXIS"
+    )]
     pub ep: String,
     /// Concurrent sequences per replica.
     #[arg(
@@ -219,13 +278,16 @@ pub struct EstimateArgs {
     /// Serving options.
     #[command(flatten)]
     pub serving: Serving,
-    /// Tensor-parallel degree.
+    /// Tensor-parallel degree (inside one attention group).
     #[arg(long, help_heading = "Axes", default_value_t = 1)]
     pub tp: u64,
+    /// Attention data-parallel degree: attention groups per stage, each with its own sequences, attention weights and KV cache.
+    #[arg(long, help_heading = "Axes", default_value_t = 1)]
+    pub dp: u64,
     /// Pipeline-parallel degree.
     #[arg(long, help_heading = "Axes", default_value_t = 1)]
     pub pp: u64,
-    /// Expert-parallel degree (inside the TP group).
+    /// Expert-parallel degree over the tp × dp GPUs of a stage (the rest splits each expert).
     #[arg(long, help_heading = "Axes", default_value_t = 1)]
     pub ep: u64,
     /// Concurrent sequences per replica.
@@ -320,6 +382,18 @@ pub struct TrainArgs {
     /// ZeRO-3 parameter gathers: block (one collective per layer, FSDP) or module (one per weight matrix and norm, DeepSpeed 2021).
     #[arg(long, help_heading = "Training", value_enum, default_value_t = crate::train::Zero3Fetch::Block)]
     pub zero3_fetch: crate::train::Zero3Fetch,
+    /// MoE token dispatcher: alltoall (Megatron-Core's default: one copy per routed expert in one NCCL all-to-all) or flex (DeepEP/HybridEP: one copy per EP rank reached, one per node over the network).
+    #[arg(long, help_heading = "Training", value_enum, default_value_t = crate::train::EpDispatcher::Alltoall)]
+    pub ep_dispatcher: crate::train::EpDispatcher,
+    /// Expert-parallel all-to-all overlap: none (Megatron-Core's default) or micro-batch (--overlap-moe-expert-parallel-comm, DualPipe: hidden under another micro-batch's compute).
+    #[arg(long, help_heading = "Training", value_enum, default_value_t = crate::train::EpOverlap::None)]
+    pub ep_overlap: crate::train::EpOverlap,
+    /// Multi-token-prediction depths trained with the model (DeepSeek-V3: 1): each adds a transformer layer, a projection and an output-head pass on the last stage.
+    #[arg(long, help_heading = "Training", default_value_t = 0)]
+    pub mtp_layers: u64,
+    /// Layers on the last pipeline stage (Megatron --decoder-last-pipeline-num-layers); the other stages split the rest (default: all stages even).
+    #[arg(long, help_heading = "Training")]
+    pub last_stage_layers: Option<u64>,
     /// Impose this MFU (0-1) instead of modelling the step time.
     #[arg(long, help_heading = "Training")]
     pub mfu: Option<f64>,
@@ -373,9 +447,12 @@ pub struct ReproduceArgs {
 /// `validate` flags.
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
-    /// A TOML file of [[case]] tables (default: the built-in public set).
+    /// A TOML file of [[case]] tables (default: the built-in suite).
     #[arg(long, value_name = "FILE")]
     pub cases: Option<String>,
+    /// Built-in cases: all, public (dense and coarse MoE, training, the article) or moe (MoE serving and training).
+    #[arg(long, value_enum, default_value_t = crate::validate::Suite::All, conflicts_with = "cases")]
+    pub suite: crate::validate::Suite,
     /// table, json, csv or markdown.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
@@ -416,7 +493,7 @@ pub enum ShowFormat {
 }
 
 /// `P:D`, both at least 1.
-fn parse_pools(s: &str) -> Result<crate::perf::Disaggregation, String> {
+pub fn parse_pools(s: &str) -> Result<crate::perf::Disaggregation, String> {
     let (p, d) = s
         .split_once(':')
         .ok_or_else(|| format!("`{s}`: expected PREFILL:DECODE replicas, e.g. 1:3"))?;
@@ -425,6 +502,7 @@ fn parse_pools(s: &str) -> Result<crate::perf::Disaggregation, String> {
         (Some(prefill_replicas), Some(decode_replicas)) => Ok(crate::perf::Disaggregation {
             prefill_replicas,
             decode_replicas,
+            prefill: crate::perf::layout::LayoutOverride::default(),
         }),
         _ => Err(format!(
             "`{s}`: both replica counts must be positive integers, e.g. 1:3"

@@ -2,7 +2,7 @@
 //! and training rows alike.
 
 /// A field's value.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Value<'a> {
     /// Numbers (and integers).
     Num(f64),
@@ -10,6 +10,8 @@ pub enum Value<'a> {
     Bool(bool),
     /// Strings.
     Str(&'a str),
+    /// Strings made for the occasion (e.g. a layout's name).
+    Owned(String),
 }
 
 /// A field's type.
@@ -125,7 +127,7 @@ impl SortKey {
         let raw = match self.field.get(r) {
             Value::Num(v) => v,
             Value::Bool(b) => f64::from(u8::from(b)),
-            Value::Str(_) => 0.0,
+            Value::Str(_) | Value::Owned(_) => 0.0,
         };
         if raw.is_nan() {
             f64::INFINITY

@@ -38,6 +38,10 @@ pub struct GpuSpec {
     pub efficiency: Efficiency,
     /// Fixed costs: latencies, per-layer overhead, runtime memory.
     pub overheads: Overheads,
+    /// The fused-MoE kernel's rates and fixed times per weight precision, fitted on measured
+    /// fused-MoE layers (optional; absent precisions fall back, see `FusedMoe`).
+    #[serde(default, skip_serializing_if = "FusedMoe::is_empty")]
+    pub fused_moe: FusedMoe,
     /// Measured shape of the all-reduce inside one node, per group size (optional).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub all_reduce_shape: Vec<AllReduceShape>,
@@ -55,6 +59,44 @@ pub struct AllReduceShape {
     pub bytes: Vec<f64>,
     /// Measured time / α–β time at each size.
     pub over_alpha_beta: Vec<f64>,
+}
+
+/// A fused-MoE layer's rates on one GPU for one weight precision (docs/methodology.md §4.4).
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FusedMoeRates {
+    /// Grouped-GEMM FLOP rate as a fraction of the dense peak of the math precision.
+    pub compute: f64,
+    /// Fraction of peak HBM bandwidth at which the layer streams expert weights and activations.
+    pub memory: f64,
+    /// Fixed time of one layer (routing, permute, activation, finalize kernels), µs.
+    pub fixed_us: f64,
+    /// Routing, sort and scatter time per token-expert assignment handled, ns.
+    pub routing_ns: f64,
+}
+
+/// Fused-MoE rates per weight precision: `bf16` (16- and 32-bit weights), `fp8` (8-bit weights and
+/// math), `int4` (4-bit weights, 16-bit math). A missing precision takes `bf16`'s; without
+/// `bf16`, the dense GEMM efficiencies and no fixed time.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FusedMoe {
+    /// 16-bit weights.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bf16: Option<FusedMoeRates>,
+    /// 8-bit weights and math.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fp8: Option<FusedMoeRates>,
+    /// 4-bit weights, 16-bit math (weight-only quantisation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub int4: Option<FusedMoeRates>,
+}
+
+impl FusedMoe {
+    /// No precision given.
+    pub fn is_empty(&self) -> bool {
+        self.bf16.is_none() && self.fp8.is_none() && self.int4.is_none()
+    }
 }
 
 /// Dense peak TFLOP/s per precision; a missing precision is unsupported by the tensor cores.
@@ -108,15 +150,28 @@ pub struct Efficiency {
     pub matmul_fp8: Option<f64>,
     /// Fraction of peak HBM bandwidth reached by large streaming reads.
     pub memory: f64,
-    /// Routed-expert (grouped) GEMM efficiency relative to dense GEMMs (default 1).
+    /// Attention kernels' (FMHA prefill, decode attention, MLA) FLOP rate as a fraction of the 16-bit
+    /// dense peak, from measured attention kernels (default `matmul`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub moe: Option<f64>,
+    pub attention: Option<f64>,
+    /// Fraction of peak HBM bandwidth decode-attention kernels read the KV cache at (default
+    /// `memory`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attention_memory: Option<f64>,
     /// Compute/memory overlap inside one operator: time = max + (1 − overlap)·min (default 1,
     /// the pure roofline).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub overlap: Option<f64>,
     /// Collective bus-bandwidth fraction of the scale-up link.
     pub scaleup: f64,
+    /// All-to-all bandwidth per GPU over the scale-up link, as a fraction of its peak: what each
+    /// GPU sends to the others per second, `(n−1)/n · bytes / time` (default `scaleup`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub all_to_all: Option<f64>,
+    /// All-gather and reduce-scatter bus bandwidth over the scale-up link, as a fraction of its
+    /// peak: `(n−1)/n · total bytes / time` (default `scaleup`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub all_gather: Option<f64>,
     /// Collective bus-bandwidth fraction of the NIC.
     pub scaleout: f64,
 }
@@ -137,8 +192,20 @@ pub struct Overheads {
     /// The same for 8-bit GEMMs, µs (defaults to `gemm_us`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gemm_fp8_us: Option<f64>,
+    /// Fixed time of one attention kernel call (a layer's decode attention or prefill chunk),
+    /// µs (default 0).
+    #[serde(default)]
+    pub attention_us: f64,
     /// Start-up latency α of a collective over the scale-up fabric, µs.
     pub scaleup_latency_us: f64,
+    /// Start-up latency α of an all-to-all over the scale-up fabric, µs (default
+    /// `scaleup_latency_us`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub all_to_all_latency_us: Option<f64>,
+    /// Start-up latency α of an all-gather or reduce-scatter over the scale-up fabric, µs
+    /// (default `scaleup_latency_us`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub all_gather_latency_us: Option<f64>,
     /// Start-up latency α of a transfer over the NIC, µs.
     pub scaleout_latency_us: f64,
     /// Memory the runtime holds per GPU (CUDA context, workspaces, NCCL buffers), GiB.
@@ -193,12 +260,27 @@ impl GpuSpec {
                 self.efficiency.matmul_fp8.unwrap_or(self.efficiency.matmul),
             ),
             ("gpu.efficiency.memory", self.efficiency.memory),
-            ("gpu.efficiency.moe", self.efficiency.moe.unwrap_or(1.0)),
+            (
+                "gpu.efficiency.attention",
+                self.efficiency.attention.unwrap_or(self.efficiency.matmul),
+            ),
+            (
+                "gpu.efficiency.attention_memory",
+                self.efficiency
+                    .attention_memory
+                    .unwrap_or(self.efficiency.memory),
+            ),
             (
                 "gpu.efficiency.overlap",
                 self.efficiency.overlap.unwrap_or(1.0),
             ),
             ("gpu.efficiency.scaleup", self.efficiency.scaleup),
+            (
+                "gpu.efficiency.all_to_all",
+                self.efficiency
+                    .all_to_all
+                    .unwrap_or(self.efficiency.scaleup),
+            ),
             ("gpu.efficiency.scaleout", self.efficiency.scaleout),
             (
                 "gpu.overheads.kv_cache_free_fraction",
@@ -217,6 +299,7 @@ impl GpuSpec {
                 self.overheads.per_request_us,
             ),
             ("gpu.overheads.gemm_us", self.overheads.gemm_us),
+            ("gpu.overheads.attention_us", self.overheads.attention_us),
             (
                 "gpu.overheads.gemm_fp8_us",
                 self.overheads.gemm_fp8_us.unwrap_or(0.0),
@@ -224,6 +307,14 @@ impl GpuSpec {
             (
                 "gpu.overheads.scaleup_latency_us",
                 self.overheads.scaleup_latency_us,
+            ),
+            (
+                "gpu.overheads.all_to_all_latency_us",
+                self.overheads.all_to_all_latency_us.unwrap_or(0.0),
+            ),
+            (
+                "gpu.overheads.all_gather_latency_us",
+                self.overheads.all_gather_latency_us.unwrap_or(0.0),
             ),
             (
                 "gpu.overheads.scaleout_latency_us",
@@ -235,6 +326,25 @@ impl GpuSpec {
                 v.is_finite() && v >= 0.0,
                 "{name} = {v}: must be a finite number >= 0"
             );
+        }
+        for (name, rates) in [
+            ("bf16", self.fused_moe.bf16),
+            ("fp8", self.fused_moe.fp8),
+            ("int4", self.fused_moe.int4),
+        ] {
+            let Some(r) = rates else { continue };
+            for (field, v) in [("compute", r.compute), ("memory", r.memory)] {
+                ensure!(
+                    v.is_finite() && v > 0.0 && v <= 1.0,
+                    "gpu.fused_moe.{name}.{field} = {v}: must be in (0, 1]"
+                );
+            }
+            for (field, v) in [("fixed_us", r.fixed_us), ("routing_ns", r.routing_ns)] {
+                ensure!(
+                    v.is_finite() && v >= 0.0,
+                    "gpu.fused_moe.{name}.{field} = {v}: must be a finite number >= 0"
+                );
+            }
         }
         for (i, sh) in self.all_reduce_shape.iter().enumerate() {
             let name = format!("gpu.all_reduce_shape[{i}]");
@@ -273,6 +383,19 @@ impl GpuSpec {
             Dtype::Int4 => None,
         }
     }
+}
+
+/// A fused-MoE kernel's rates in SI (`Hardware::fused_moe`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct MoeKernel {
+    /// Grouped-GEMM FLOP rate as a fraction of the math precision's dense peak.
+    pub compute: f64,
+    /// Streaming bandwidth, bytes/s.
+    pub mem_bytes_per_s: f64,
+    /// Fixed time per layer, seconds.
+    pub fixed_s: f64,
+    /// Routing time per token-expert assignment, seconds.
+    pub routing_s: f64,
 }
 
 /// A link's achievable rate and start-up latency.
@@ -327,8 +450,14 @@ pub struct Hardware {
     pub matmul_efficiency: f64,
     /// Matmul efficiency for 8-bit math.
     pub matmul_fp8_efficiency: f64,
-    /// Grouped (routed-expert) GEMM efficiency relative to dense.
-    pub moe_efficiency: f64,
+    /// Attention kernels' FLOP rate, fraction of the 16-bit peak.
+    pub attention_efficiency: f64,
+    /// KV-cache read bandwidth of attention kernels, bytes/s.
+    pub attention_mem_bytes_per_s: f64,
+    /// Fixed time of one attention kernel call, seconds.
+    pub attention_s: f64,
+    /// Fused-MoE rates per weight precision, in SI: [16-bit, 8-bit, 4-bit].
+    fused_moe: [MoeKernel; 3],
     /// Compute/memory overlap inside an operator.
     pub overlap: f64,
     /// GPUs per scale-up domain.
@@ -337,6 +466,10 @@ pub struct Hardware {
     pub scaleup: Link,
     /// Scale-out link.
     pub scaleout: Link,
+    /// All-to-all over the scale-up fabric: what one GPU sends to the others per second.
+    pub all_to_all: Link,
+    /// All-gather and reduce-scatter over the scale-up fabric (bus bandwidth).
+    pub all_gather: Link,
     /// Fixed time per layer per forward step, seconds.
     pub per_layer_s: f64,
     /// Fixed time per request before its prefill, seconds.
@@ -364,13 +497,54 @@ impl Hardware {
             eff_mem_bw_bytes_per_s: bw * g.efficiency.memory,
             matmul_efficiency: g.efficiency.matmul,
             matmul_fp8_efficiency: g.efficiency.matmul_fp8.unwrap_or(g.efficiency.matmul),
-            moe_efficiency: g.efficiency.moe.unwrap_or(1.0),
+            attention_efficiency: g.efficiency.attention.unwrap_or(g.efficiency.matmul),
+            attention_mem_bytes_per_s: bw
+                * g.efficiency.attention_memory.unwrap_or(g.efficiency.memory),
+            attention_s: units::us_to_s(g.overheads.attention_us),
+            fused_moe: {
+                let dense = MoeKernel {
+                    compute: 0.0,
+                    mem_bytes_per_s: bw * g.efficiency.memory,
+                    fixed_s: 0.0,
+                    routing_s: 0.0,
+                };
+                let si = |r: FusedMoeRates| MoeKernel {
+                    compute: r.compute,
+                    mem_bytes_per_s: bw * r.memory,
+                    fixed_s: units::us_to_s(r.fixed_us),
+                    routing_s: units::ns_to_s(r.routing_ns),
+                };
+                let sixteen = g.fused_moe.bf16.map_or(dense, si);
+                [
+                    sixteen,
+                    g.fused_moe.fp8.map_or(sixteen, si),
+                    g.fused_moe.int4.map_or(sixteen, si),
+                ]
+            },
             overlap: g.efficiency.overlap.unwrap_or(1.0),
             gpus_per_node: g.node.gpus_per_node,
             scaleup: Link {
                 bytes_per_s: units::gb_per_s_to_bytes_per_s(g.node.scaleup_gb_s)
                     * g.efficiency.scaleup,
                 latency_s: units::us_to_s(g.overheads.scaleup_latency_us),
+            },
+            all_to_all: Link {
+                bytes_per_s: units::gb_per_s_to_bytes_per_s(g.node.scaleup_gb_s)
+                    * g.efficiency.all_to_all.unwrap_or(g.efficiency.scaleup),
+                latency_s: units::us_to_s(
+                    g.overheads
+                        .all_to_all_latency_us
+                        .unwrap_or(g.overheads.scaleup_latency_us),
+                ),
+            },
+            all_gather: Link {
+                bytes_per_s: units::gb_per_s_to_bytes_per_s(g.node.scaleup_gb_s)
+                    * g.efficiency.all_gather.unwrap_or(g.efficiency.scaleup),
+                latency_s: units::us_to_s(
+                    g.overheads
+                        .all_gather_latency_us
+                        .unwrap_or(g.overheads.scaleup_latency_us),
+                ),
             },
             scaleout: Link {
                 bytes_per_s: units::gbit_per_s_to_bytes_per_s(g.node.scaleout_gbit_s)
@@ -398,28 +572,14 @@ impl Hardware {
         }
     }
 
-    /// An all-reduce of `bytes` per rank over `n` consecutive GPUs (tensor parallelism).
-    /// Inside one node: the α–β ring over the scale-up link, times the preset's measured NCCL
-    /// shape at that message size — the shape of the smallest measured group that holds `n`
-    /// GPUs. Across nodes, where nothing was measured: NCCL's own cost model over the nodes'
-    /// NICs (`comm::all_reduce_across_nodes_s`), whose latency grows with the ring's steps. It
-    /// never undercuts the measured all-reduce of the same message over one full node, whose
-    /// steps a group spanning nodes runs too.
-    pub fn all_reduce_s(&self, bytes: f64, n: u64) -> f64 {
-        if n > self.gpus_per_node {
-            let nodes = n.div_ceil(self.gpus_per_node);
-            let bus = self.link_for_group(n).bytes_per_s;
-            let across = crate::perf::comm::all_reduce_across_nodes_s(bytes, n, nodes, bus);
-            return across.max(self.all_reduce_s(bytes, self.gpus_per_node));
-        }
-        let t = crate::perf::comm::all_reduce_s(bytes, n, self.link_for_group(n));
-        if n <= 1 {
-            return t;
-        }
-        match self.all_reduce_shapes.iter().find(|s| s.gpus >= n) {
-            Some(shape) => t * shape.at(bytes),
-            None => t,
-        }
+    /// The measured all-reduce shape for a group of `n` GPUs inside one node at `bytes` per rank
+    /// (measured time over the α–β time): the shape of the smallest measured group that holds
+    /// `n` GPUs, or `None` when the preset measured none that large.
+    pub fn all_reduce_shape(&self, n: u64, bytes: f64) -> Option<f64> {
+        self.all_reduce_shapes
+            .iter()
+            .find(|s| s.gpus >= n)
+            .map(|s| s.at(bytes))
     }
 
     /// Fixed time of one GEMM whose math runs in `dtype`.
@@ -430,12 +590,23 @@ impl Hardware {
         }
     }
 
-    /// Whether an inference memory plan fits: everything within HBM, and the KV cache within its
-    /// share of what weights, activations and the runtime leave free.
-    pub fn fits(&self, m: &crate::perf::memory::Memory) -> bool {
-        let fixed = m.weights_bytes + m.activation_bytes + m.runtime_bytes;
-        fixed <= self.mem_bytes
-            && m.kv_bytes <= self.kv_cache_free_fraction * (self.mem_bytes - fixed)
+    /// The fused-MoE kernel for weights in `dtype` whose matmuls run in `math`: its compute
+    /// efficiency (fraction of `math`'s peak; the dense matmul efficiency when the preset gives
+    /// none), streaming bandwidth and fixed times.
+    pub fn fused_moe(&self, dtype: Dtype, math: Dtype) -> MoeKernel {
+        let k = self.fused_moe[match dtype {
+            Dtype::Fp8 | Dtype::Int8 => 1,
+            Dtype::Int4 => 2,
+            _ => 0,
+        }];
+        MoeKernel {
+            compute: if k.compute > 0.0 {
+                k.compute
+            } else {
+                self.matmul_efficiency_for(math)
+            },
+            ..k
+        }
     }
 
     /// Matmul efficiency for math in `dtype`.
@@ -445,44 +616,12 @@ impl Hardware {
             _ => self.matmul_efficiency,
         }
     }
-
-    /// The link for a collective over `group` consecutive GPUs (TP, EP, a pipeline's stages):
-    /// the scale-up fabric inside a node. Across nodes NCCL runs one ring per NIC, so a group
-    /// that spans whole nodes moves data at the node's NICs together, `gpus_per_node ×` one NIC,
-    /// capped by the scale-up fabric (docs/methodology.md §6).
-    pub fn link_for_group(&self, group: u64) -> Link {
-        if group <= self.gpus_per_node {
-            self.scaleup
-        } else {
-            Link {
-                bytes_per_s: (self.scaleout.bytes_per_s * self.gpus_per_node as f64)
-                    .min(self.scaleup.bytes_per_s),
-                latency_s: self.scaleout.latency_s,
-            }
-        }
-    }
-
-    /// The link for a collective whose members sit one per node (data parallelism across
-    /// model-parallel replicas that fill their nodes): each GPU's own NIC.
-    pub fn link_across_nodes(&self, group_span: u64) -> Link {
-        if group_span <= self.gpus_per_node {
-            self.scaleup
-        } else {
-            self.scaleout
-        }
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::presets::{Override, load_gpu};
     use crate::testutil::assert_close;
-
-    fn h100(set: &[&str]) -> Hardware {
-        let o: Vec<Override> = set.iter().map(|s| s.parse().unwrap()).collect();
-        Hardware::new(&load_gpu("h100", &o).unwrap().gpu)
-    }
 
     #[test]
     fn the_shape_interpolates_between_sizes_and_holds_its_ends() {
@@ -496,47 +635,5 @@ mod tests {
         assert_close(s.at(3000.0), 1.25, 1e-12);
         assert_close(s.at(1.0), 1.0, 1e-12);
         assert_close(s.at(1e12), 0.5, 1e-12);
-    }
-
-    #[test]
-    fn leaving_the_node_never_makes_an_all_reduce_faster() {
-        // Across nodes the NICs are slower than NVLink and every collective pays network
-        // latencies, so 16 or 32 GPUs over two or four nodes never beat 8 inside one, for any
-        // message from 1 B to 8 GB, on every built-in GPU with 8-GPU nodes. NCCL's generic
-        // constants alone would let B200's two nodes (25.3 µs) undercut its measured in-node 2 KB
-        // all-reduce (25.7 µs); the floor holds it.
-        for (name, _) in crate::presets::GPUS {
-            let hw = Hardware::new(&load_gpu(name, &[]).unwrap().gpu);
-            if hw.gpus_per_node != 8 {
-                continue;
-            }
-            for bytes in (0..34).map(|i| 2f64.powi(i)) {
-                let inside = hw.all_reduce_s(bytes, 8);
-                for n in [16, 32] {
-                    let across = hw.all_reduce_s(bytes, n);
-                    assert!(
-                        across >= inside,
-                        "{name}, {bytes} B, {n} GPUs: {across} < {inside}"
-                    );
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn what_ifs_on_the_link_still_move_a_shaped_all_reduce() {
-        // The measured shape multiplies the α–β time, so a faster NVLink or a lower α still
-        // shortens an all-reduce inside the node; across nodes the shape does not apply.
-        let (base, fast) = (h100(&[]), h100(&["gpu.node.scaleup_gb_s=900"]));
-        let big = 256e6;
-        assert!(fast.all_reduce_s(big, 8) < 0.6 * base.all_reduce_s(big, 8));
-        let low_alpha = h100(&["gpu.overheads.scaleup_latency_us=5"]);
-        assert!(low_alpha.all_reduce_s(512.0, 8) < 0.5 * base.all_reduce_s(512.0, 8));
-        let bus = base.link_for_group(16).bytes_per_s;
-        let across = crate::perf::comm::all_reduce_across_nodes_s(big, 16, 2, bus);
-        assert_close(base.all_reduce_s(big, 16), across, 1e-12);
-        // A 3-GPU group takes the 4-GPU shape; one GPU needs no collective.
-        assert!(base.all_reduce_s(1e6, 3) > 0.0);
-        assert_close(base.all_reduce_s(1e6, 1), 0.0, 1e-12);
     }
 }

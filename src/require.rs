@@ -91,7 +91,8 @@ impl Require {
         let ord = match (self.field.get(r), &self.value) {
             (Value::Num(a), Literal::Num(b)) => a.partial_cmp(b),
             (Value::Bool(a), Literal::Bool(b)) => Some(a.cmp(b)),
-            (Value::Str(a), Literal::Str(b)) => Some(a.cmp(b.as_str())),
+            (Value::Str(a), Literal::Str(b)) => Some((*a).cmp(b.as_str())),
+            (Value::Owned(a), Literal::Str(b)) => Some(a.as_str().cmp(b.as_str())),
             _ => None,
         };
         let Some(ord) = ord else { return false };

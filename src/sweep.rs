@@ -9,15 +9,74 @@ use crate::require::Require;
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BinaryHeap};
 
+/// Expert-parallel degrees to try for each (tp, dp).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EpAxis {
+    /// These degrees, wherever they divide the stage.
+    List(Vec<u64>),
+    /// 1 when `dp = 1` (experts split by the TP group); otherwise the most ranks that divide both
+    /// the stage's GPUs and the model's expert slots (wide EP).
+    Auto,
+}
+
+impl EpAxis {
+    /// The degrees for a stage of `tp × dp` GPUs and `expert_slots` experts.
+    pub fn values(&self, tp: u64, dp: u64, expert_slots: u64) -> Vec<u64> {
+        match self {
+            EpAxis::List(v) => v.clone(),
+            EpAxis::Auto => vec![widest_ep(tp, dp, expert_slots)],
+        }
+    }
+
+    /// How many degrees `values` gives (without allocating).
+    fn count(&self) -> usize {
+        match self {
+            EpAxis::List(v) => v.len(),
+            EpAxis::Auto => 1,
+        }
+    }
+}
+
+/// The `auto` expert-parallel degree: 1 for `dp = 1`, else the largest divisor of `tp × dp` that
+/// also divides `expert_slots`.
+pub fn widest_ep(tp: u64, dp: u64, expert_slots: u64) -> u64 {
+    if dp <= 1 {
+        return 1;
+    }
+    let stage = tp.saturating_mul(dp);
+    let mut g = gcd(stage, expert_slots.max(1));
+    while g > 1 && stage % g != 0 {
+        g -= 1;
+    }
+    g.max(1)
+}
+
+fn gcd(mut a: u64, mut b: u64) -> u64 {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a
+}
+
 /// The axes of a sweep.
 #[derive(Clone, Debug)]
 pub struct Axes {
     /// Tensor-parallel degrees.
     pub tp: Vec<u64>,
+    /// Attention data-parallel degrees.
+    pub dp: Vec<u64>,
     /// Pipeline-parallel degrees.
     pub pp: Vec<u64>,
     /// Expert-parallel degrees.
-    pub ep: Vec<u64>,
+    pub ep: EpAxis,
+    /// Routed experts plus redundant replicas per layer (for `EpAxis::Auto`).
+    pub expert_slots: u64,
+    /// Redundant expert replicas per layer.
+    pub redundant_experts: u64,
+    /// How tokens reach the experts under attention data parallelism.
+    pub moe_dispatch: crate::perf::MoeDispatch,
+    /// Overlap of the token exchange with compute.
+    pub moe_overlap: crate::perf::MoeOverlap,
     /// Concurrent sequences per replica.
     pub batch: Vec<u64>,
     /// Prompt lengths.
@@ -48,8 +107,9 @@ impl Axes {
         let kv = self.kv_dtype.len().max(1);
         [
             self.tp.len(),
+            self.dp.len(),
             self.pp.len(),
-            self.ep.len(),
+            self.ep.count(),
             self.batch.len(),
             self.input_len.len(),
             self.output_len.len(),
@@ -78,27 +138,34 @@ impl Axes {
             let kvs = if kvs.is_empty() { &default_kv[..] } else { kvs };
             for &kv_dtype in kvs {
                 for &tp in &self.tp {
-                    for &pp in &self.pp {
-                        for &ep in &self.ep {
-                            for &input_len in &self.input_len {
-                                for &output_len in &self.output_len {
-                                    for &batch in &self.batch {
-                                        f(Config {
-                                            tp,
-                                            pp,
-                                            ep,
-                                            batch,
-                                            input_len,
-                                            output_len,
-                                            dtype,
-                                            kv_dtype,
-                                            batching: self.batching,
-                                            speculation: self.speculation,
-                                            output_dist: self.output_dist,
-                                            disaggregate: self.disaggregate,
-                                            kv_sharding: self.kv_sharding,
-                                            sequence_parallel: self.sequence_parallel,
-                                        });
+                    for &dp in &self.dp {
+                        let eps = self.ep.values(tp, dp, self.expert_slots);
+                        for &pp in &self.pp {
+                            for &ep in &eps {
+                                for &input_len in &self.input_len {
+                                    for &output_len in &self.output_len {
+                                        for &batch in &self.batch {
+                                            f(Config {
+                                                tp,
+                                                dp,
+                                                pp,
+                                                ep,
+                                                redundant_experts: self.redundant_experts,
+                                                moe_dispatch: self.moe_dispatch,
+                                                moe_overlap: self.moe_overlap,
+                                                batch,
+                                                input_len,
+                                                output_len,
+                                                dtype,
+                                                kv_dtype,
+                                                batching: self.batching,
+                                                speculation: self.speculation,
+                                                output_dist: self.output_dist,
+                                                disaggregate: self.disaggregate,
+                                                kv_sharding: self.kv_sharding,
+                                                sequence_parallel: self.sequence_parallel,
+                                            });
+                                        }
                                     }
                                 }
                             }

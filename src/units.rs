@@ -49,6 +49,10 @@ pub fn flops_per_s_to_tflops(flops_per_s: f64) -> f64 {
 pub fn us_to_s(us: f64) -> f64 {
     us * 1e-6
 }
+/// Nanoseconds → seconds.
+pub fn ns_to_s(ns: f64) -> f64 {
+    ns * 1e-9
+}
 /// Seconds → milliseconds (display only).
 pub fn s_to_ms(s: f64) -> f64 {
     s * 1e3

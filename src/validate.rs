@@ -16,6 +16,21 @@ use std::collections::BTreeMap;
 /// The built-in public cases (validation/public.toml).
 pub const PUBLIC_CASES: &str = include_str!("../validation/public.toml");
 
+/// The built-in MoE serving and training cases (validation/moe.toml).
+pub const MOE_CASES: &str = include_str!("../validation/moe.toml");
+
+/// Which built-in cases `validate` runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Suite {
+    /// Every shipped case.
+    #[default]
+    All,
+    /// validation/public.toml: dense and coarse-MoE serving, training, the article's checks.
+    Public,
+    /// validation/moe.toml: MoE serving (attention DP + EP, fine-grained experts, MLA) and training.
+    Moe,
+}
+
 /// A case file.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -30,6 +45,11 @@ pub struct CaseFile {
 #[allow(missing_docs)] // field names are the schema
 pub struct Case {
     pub id: String,
+    /// "calibration" or "holdout" (a check never tuned on).
+    pub split: Option<String>,
+    /// The file the case came from (set when loading, not read).
+    #[serde(skip)]
+    pub suite: String,
     pub source: String,
     pub kind: String,
     pub model: Option<String>,
@@ -40,6 +60,14 @@ pub struct Case {
     pub tp: Option<u64>,
     pub pp: Option<u64>,
     pub ep: Option<u64>,
+    pub redundant_experts: Option<u64>,
+    pub moe_dispatch: Option<crate::perf::MoeDispatch>,
+    pub moe_overlap: Option<crate::perf::MoeOverlap>,
+    pub disaggregate: Option<String>,
+    pub prefill_tp: Option<u64>,
+    pub prefill_dp: Option<u64>,
+    pub prefill_pp: Option<u64>,
+    pub prefill_ep: Option<u64>,
     pub batch: Option<u64>,
     pub input_len: Option<u64>,
     pub output_len: Option<u64>,
@@ -52,6 +80,7 @@ pub struct Case {
     pub note: Option<String>,
     // Training.
     pub gpus: Option<u64>,
+    /// Inference: attention data-parallel degree; training: data-parallel degree (checked).
     pub dp: Option<u64>,
     pub zero: Option<u8>,
     pub micro_batch: Option<u64>,
@@ -65,6 +94,10 @@ pub struct Case {
     pub batching: Option<crate::perf::Batching>,
     pub kv_sharding: Option<crate::perf::KvSharding>,
     pub zero3_fetch: Option<crate::train::Zero3Fetch>,
+    pub ep_dispatcher: Option<crate::train::EpDispatcher>,
+    pub ep_overlap: Option<crate::train::EpOverlap>,
+    pub mtp_layers: Option<u64>,
+    pub last_stage_layers: Option<u64>,
 }
 
 impl<'de> Deserialize<'de> for Dtype {
@@ -83,6 +116,10 @@ pub struct CaseResult {
     pub kind: String,
     /// Metric family (throughput, ttft, latency, memory, training).
     pub family: &'static str,
+    /// The case file (public, moe, or a path).
+    pub suite: String,
+    /// calibration or holdout.
+    pub split: Option<String>,
     /// GPU preset.
     pub gpu: String,
     /// Row field compared.
@@ -131,6 +168,10 @@ pub struct Summary {
     pub by_family: BTreeMap<&'static str, Stats>,
     /// By GPU preset.
     pub by_gpu: BTreeMap<String, Stats>,
+    /// By case file.
+    pub by_suite: BTreeMap<String, Stats>,
+    /// By split (cases that declare one).
+    pub by_split: BTreeMap<String, Stats>,
 }
 
 /// Group statistics.
@@ -175,14 +216,24 @@ pub fn stats<'a>(results: impl IntoIterator<Item = &'a CaseResult>) -> Stats {
 pub fn summarize(results: &[CaseResult]) -> Summary {
     let mut by_family: BTreeMap<&'static str, Vec<&CaseResult>> = BTreeMap::new();
     let mut by_gpu: BTreeMap<String, Vec<&CaseResult>> = BTreeMap::new();
+    let mut by_suite: BTreeMap<String, Vec<&CaseResult>> = BTreeMap::new();
+    let mut by_split: BTreeMap<String, Vec<&CaseResult>> = BTreeMap::new();
     for r in results {
         by_family.entry(r.family).or_default().push(r);
         by_gpu.entry(r.gpu.clone()).or_default().push(r);
+        by_suite.entry(r.suite.clone()).or_default().push(r);
+        if let Some(s) = &r.split {
+            by_split.entry(s.clone()).or_default().push(r);
+        }
     }
+    let group =
+        |m: BTreeMap<String, Vec<&CaseResult>>| m.into_iter().map(|(k, v)| (k, stats(v))).collect();
     Summary {
         overall: stats(results),
         by_family: by_family.into_iter().map(|(k, v)| (k, stats(v))).collect(),
-        by_gpu: by_gpu.into_iter().map(|(k, v)| (k, stats(v))).collect(),
+        by_gpu: group(by_gpu),
+        by_suite: group(by_suite),
+        by_split: group(by_split),
     }
 }
 
@@ -225,6 +276,8 @@ pub fn run_cases(cases: &[Case], extra: &[Override]) -> Vec<CaseResult> {
                 id: c.id.clone(),
                 kind: c.kind.clone(),
                 family: family(&c.kind, &c.metric),
+                suite: c.suite.clone(),
+                split: c.split.clone(),
                 gpu: c.gpu.clone(),
                 metric: c.metric.clone(),
                 actual: c.value,
@@ -303,10 +356,26 @@ fn throughput_batches() -> impl Iterator<Item = u64> {
 fn evaluate_inference(c: &Case, ctx: &Context, model: &str) -> Result<(f64, bool)> {
     let field = Field::parse::<Named>(&c.metric).map_err(|e| anyhow!(e))?;
     let need = |v: Option<u64>, f: &str| v.ok_or_else(|| anyhow!("inference case lacks `{f}`"));
+    let disaggregate = match &c.disaggregate {
+        None => None,
+        Some(text) => Some(crate::perf::Disaggregation {
+            prefill: crate::perf::layout::LayoutOverride {
+                tp: c.prefill_tp,
+                dp: c.prefill_dp,
+                pp: c.prefill_pp,
+                ep: c.prefill_ep,
+            },
+            ..crate::cli::parse_pools(text).map_err(|e| anyhow!("disaggregate {e}"))?
+        }),
+    };
     let base = Config {
         tp: c.tp.unwrap_or(1),
+        dp: c.dp.unwrap_or(1),
         pp: c.pp.unwrap_or(1),
         ep: c.ep.unwrap_or(1),
+        redundant_experts: c.redundant_experts.unwrap_or(0),
+        moe_dispatch: c.moe_dispatch.unwrap_or_default(),
+        moe_overlap: c.moe_overlap.unwrap_or_default(),
         batch: c.batch.unwrap_or(1),
         input_len: need(c.input_len, "input_len")?,
         output_len: need(c.output_len, "output_len")?,
@@ -315,7 +384,7 @@ fn evaluate_inference(c: &Case, ctx: &Context, model: &str) -> Result<(f64, bool
         batching: c.batching.unwrap_or_default(),
         speculation: None,
         output_dist: Default::default(),
-        disaggregate: None,
+        disaggregate,
         kv_sharding: c.kv_sharding.unwrap_or_default(),
         sequence_parallel: c.sequence_parallel.unwrap_or(false),
     };
@@ -377,6 +446,10 @@ fn evaluate_training(c: &Case, ctx: &Context, model: &str) -> Result<(f64, bool)
         attention,
         sequence_parallel: c.sequence_parallel.unwrap_or(true),
         zero3_fetch: c.zero3_fetch.unwrap_or_default(),
+        ep_dispatcher: c.ep_dispatcher.unwrap_or_default(),
+        ep_overlap: c.ep_overlap.unwrap_or_default(),
+        mtp_layers: c.mtp_layers.unwrap_or(0),
+        last_stage_layers: c.last_stage_layers,
         mfu: None,
         reliability: None,
     };
@@ -425,14 +498,36 @@ fn evaluate_training(c: &Case, ctx: &Context, model: &str) -> Result<(f64, bool)
     Ok((number(field.get(&row), &c.metric)?, e.fits))
 }
 
-/// Read cases from a file path, or the built-in set.
+/// Read cases from a file path, or the built-in suite.
 pub fn load_cases(path: Option<&str>) -> Result<Vec<Case>> {
-    match path {
-        None => parse_cases("built-in validation/public.toml", PUBLIC_CASES),
-        Some(p) => {
+    load_suite(path, Suite::All)
+}
+
+/// Read cases from a file path, or the built-in `suite`.
+pub fn load_suite(path: Option<&str>, suite: Suite) -> Result<Vec<Case>> {
+    let tagged = |name: &str, text: &str| -> Result<Vec<Case>> {
+        let mut cases = parse_cases(&format!("built-in validation/{name}.toml"), text)?;
+        for c in &mut cases {
+            c.suite = name.to_string();
+        }
+        Ok(cases)
+    };
+    match (path, suite) {
+        (Some(p), _) => {
             let text = std::fs::read_to_string(p)
                 .with_context(|| format!("cannot read case file `{p}`"))?;
-            parse_cases(p, &text)
+            let mut cases = parse_cases(p, &text)?;
+            for c in &mut cases {
+                c.suite = p.to_string();
+            }
+            Ok(cases)
+        }
+        (None, Suite::Public) => tagged("public", PUBLIC_CASES),
+        (None, Suite::Moe) => tagged("moe", MOE_CASES),
+        (None, Suite::All) => {
+            let mut cases = tagged("public", PUBLIC_CASES)?;
+            cases.extend(tagged("moe", MOE_CASES)?);
+            Ok(cases)
         }
     }
 }

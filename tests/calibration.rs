@@ -175,77 +175,6 @@ fn nvlink_all_reduce_latency_and_bandwidth_match_nccl_measurements() {
 }
 
 #[test]
-fn grouped_moe_gemms_are_slower_than_dense_ones() {
-    // Fused MoE layers at >= 8192 tokens, no TP/EP, against the fitted dense GEMM rate. The model
-    // routes uniformly, so the balanced-routing measurements count. Hopper: the 1024 × 2688
-    // (512-expert) shapes, bf16 and fp8 averaged. A100 has only power-law-skewed (α = 1.01)
-    // measurements of Mixtral-shaped experts; Hopper's balanced/skewed ratio corrects them.
-    let rows = read("moe.csv");
-    let gemm = read("gemm.csv");
-    let eff = |kgpu: &str, dtype: &str, h: &str, i: &str, dist: &str, peak: f64| {
-        median(
-            rows.iter()
-                .filter(|r| {
-                    r["gpu"] == kgpu
-                        && r["moe_dtype"] == dtype
-                        && r["hidden_size"] == h
-                        && r["inter_size"] == i
-                })
-                .filter(|r| {
-                    r["distribution"] == dist && r["moe_tp_size"] == "1" && r["moe_ep_size"] == "1"
-                })
-                .filter(|r| num(r, "num_tokens") >= 8192.0)
-                .map(|r| {
-                    2.0 * num(r, "num_tokens")
-                        * num(r, "topk")
-                        * 3.0
-                        * num(r, "hidden_size")
-                        * num(r, "inter_size")
-                        / (num(r, "latency_ms") * 1e-3)
-                        / (peak * 1e12)
-                })
-                .collect(),
-        )
-    };
-    let mut skew = Vec::new();
-    for (kgpu, preset) in [("h100_sxm", "h100"), ("h200_sxm", "h200")] {
-        let (d16, _) = fit(&gemm, kgpu, "bfloat16", 989.4);
-        let (d8, _) = fit(&gemm, kgpu, "fp8", 1978.9);
-        let b16 = eff(kgpu, "bfloat16", "1024", "2688", "balanced", 989.4);
-        let b8 = eff(kgpu, "fp8", "1024", "2688", "balanced", 1978.9);
-        skew.push(b16 / eff(kgpu, "bfloat16", "1024", "2688", "power_law_1.01", 989.4));
-        skew.push(b8 / eff(kgpu, "fp8", "1024", "2688", "power_law_1.01", 1978.9));
-        let ratio = (b16 / d16 + b8 / d8) / 2.0;
-        let p = load_gpu(preset, &[]).unwrap().gpu.efficiency.moe.unwrap();
-        assert!(
-            (ratio - p).abs() <= 0.02,
-            "{preset}: grouped/dense {ratio:.3} vs preset {p}"
-        );
-    }
-    let skew = median(skew);
-    let (a16, _) = fit(&gemm, "a100_sxm", "bfloat16", 312.0);
-    let a100 = eff(
-        "a100_sxm",
-        "bfloat16",
-        "4096",
-        "14336",
-        "power_law_1.01",
-        312.0,
-    ) / a16
-        * skew;
-    let p = load_gpu("a100-80g", &[])
-        .unwrap()
-        .gpu
-        .efficiency
-        .moe
-        .unwrap();
-    assert!(
-        (a100 - p).abs() <= 0.02,
-        "a100 grouped/dense {a100:.3} (skew correction {skew:.2}) vs preset {p}"
-    );
-}
-
-#[test]
 fn the_gemm_operator_model_predicts_every_m_within_10_percent() {
     // The inference model's GEMM (src/perf/roofline.rs: max + (1 − overlap)·min, the fixed time
     // on the compute side) against every measured bf16 GEMM with n, k ≥ 1024, grouped by m from
@@ -327,7 +256,7 @@ fn the_all_reduce_shape_in_the_presets_is_the_measured_one() {
                 .collect();
             assert_eq!(measured.len(), shape.bytes.len(), "{preset} {n} GPUs");
             for (bytes, t) in measured {
-                let model = hw.all_reduce_s(bytes, n);
+                let model = gpt4calc::perf::comm::tp_all_reduce_s(&hw, bytes, n);
                 assert!(
                     (model / t - 1.0).abs() <= 0.002,
                     "{preset} {n} GPUs, {bytes} B: model {model:.3e} s, measured {t:.3e} s"
@@ -339,71 +268,94 @@ fn the_all_reduce_shape_in_the_presets_is_the_measured_one() {
     }
 }
 
-#[test]
-fn the_moe_layer_model_against_the_measured_fused_moe_kernels() {
-    // The inference model's routed-expert operator (src/perf/layer.rs: distinct experts read,
-    // grouped-GEMM FLOPs at efficiency.moe, two fixed GEMM times, the roofline overlap) against
-    // NVIDIA's measured fused-MoE layers on H100 and H200: 512 experts, top-22, non-gated, balanced
-    // routing, experts split over TP 1 or 2 (EP 1), 1 to 16k tokens. The median model/measured
-    // at every token count stays within 0.65–1.3 (measured 0.70–1.25). Beyond TP 2 these small
-    // experts (inter 2688–5120) are sliced into narrow GEMMs and the routed tokens' activations,
-    // which TP does not divide, dominate: at TP 8–32 and ≥ 4k tokens the model is 2–5× too fast
-    // (docs/calibration.md). That regime is left out here and stated as a limit.
+/// The routed-expert operator (src/perf/experts.rs) for one measured fused-MoE row: the layer's
+/// time on rank 0 of moe_tp × moe_ep, every token routed there (the collector's setup).
+fn fused_moe_model_s(r: &HashMap<String, String>, preset: &str) -> f64 {
     use gpt4calc::dtype::Dtype;
     use gpt4calc::model::ModelSpec;
-    use gpt4calc::perf::layer::{StepShape, layer_step};
-    use gpt4calc::perf::{Config, Context};
-    let rows = read("moe.csv");
-    for (kgpu, preset) in [("h100_sxm", "h100"), ("h200_sxm", "h200")] {
-        let gpu = load_gpu(preset, &[]).unwrap().gpu;
-        let mut by_tokens: std::collections::BTreeMap<u64, Vec<f64>> = Default::default();
-        for r in rows.iter().filter(|r| {
-            r["gpu"] == kgpu
-                && r["distribution"] == "balanced"
-                && r["moe_ep_size"] == "1"
-                && r["num_experts"] == "512"
-        }) {
-            let (hidden, inter) = (num(r, "hidden_size") as u64, num(r, "inter_size") as u64);
-            let spec: ModelSpec = toml::from_str(&format!(
-                "layers = 1\nd_model = {hidden}\nheads = 8\nkv_heads = 8\nhead_dim = {}\n\
-                 ffn_dim = {inter}\nffn_gated = false\nvocab = 1024\ntied_embeddings = true\n\
-                 experts = 512\ntop_k = {}\nshared_experts = 0\nmax_context = 4096\n",
-                hidden / 8,
-                r["topk"]
-            ))
-            .unwrap();
-            let ctx = Context::new(&spec, &gpu, 2048);
-            let dtype = if r["moe_dtype"] == "fp8" {
-                Dtype::Fp8
-            } else {
-                Dtype::Bf16
-            };
-            let tp = num(r, "moe_tp_size") as u64;
-            let rates = ctx.rates(&Config::new(tp, 1, 1, 1, 1, dtype));
-            let tokens = num(r, "num_tokens");
-            let shape = StepShape {
-                tokens,
-                kv_tokens_read: 0.0,
-                attn_pairs: 0.0,
-                sequences: 1.0,
-                decode: false,
-            };
-            let model_s = layer_step(&ctx, &rates, shape, true).ffn.time_s();
-            if tp > 2 {
-                continue;
+    use gpt4calc::perf::experts::{ExpertLoad, routed_experts};
+    use gpt4calc::perf::{Config, Context, Layout};
+    let gpu = load_gpu(preset, &[]).unwrap().gpu;
+    let (hidden, inter) = (num(r, "hidden_size") as u64, num(r, "inter_size") as u64);
+    let gated = r["kernel_source"] != "moe_torch_flow_nongated";
+    let spec: ModelSpec = toml::from_str(&format!(
+        "layers = 1\nd_model = {hidden}\nheads = 8\nkv_heads = 8\nhead_dim = {}\n\
+         ffn_dim = {inter}\nffn_gated = {gated}\nvocab = 1024\ntied_embeddings = true\n\
+         experts = {}\ntop_k = {}\nshared_experts = 0\nmax_context = 4096\n",
+        hidden / 8,
+        r["num_experts"],
+        r["topk"]
+    ))
+    .unwrap();
+    let ctx = Context::new(&spec, &gpu, 2048);
+    let dtype = match r["moe_dtype"].as_str() {
+        "fp8" => Dtype::Fp8,
+        "w4a16_mxfp4" => Dtype::Int4,
+        _ => Dtype::Bf16,
+    };
+    let (tp, ep) = (num(r, "moe_tp_size") as u64, num(r, "moe_ep_size") as u64);
+    let layout = Layout {
+        tp: 1,
+        dp: tp * ep,
+        pp: 1,
+        ep,
+    };
+    let rates = ctx.rates_for(&Config::new(1, 1, 1, 1, 1, dtype), layout);
+    let tokens = num(r, "num_tokens");
+    let load = ExpertLoad {
+        stage_tokens: tokens,
+        rows: tokens,
+    };
+    routed_experts(&ctx, &rates, load).0.time_s()
+}
+
+#[test]
+fn the_fused_moe_model_against_the_measured_kernels() {
+    // NVIDIA's measured TensorRT-LLM 1.3 fused-MoE layers on H100, H200 and B200
+    // (validation/kernels/moe_trtllm.csv: 19 shapes from Mixtral, Llama-4, Qwen3, DeepSeek,
+    // gpt-oss and Nemotron, bf16, per-tensor fp8 and 4-bit weights, balanced routing, every
+    // moe_tp × moe_ep split from 1 × 1 to 32 × 1 and 1 × 256, 1 to 16k tokens) against the operator
+    // with the presets' [gpu.fused_moe] constants. Those were fitted on the full tables
+    // (docs/calibration.md), so this checks that the form holds across shapes, splits and token
+    // counts, not an independent prediction. The model routes uniformly; the data's "balanced"
+    // routing is a round-robin that touches every expert once T·k ≥ E, so near T·k ≈ E the model
+    // reads fewer experts and runs faster (0.86–0.93 at 16 tokens).
+    let rows = read("moe_trtllm.csv");
+    for (kgpu, preset) in [
+        ("h100_sxm", "h100"),
+        ("h200_sxm", "h200"),
+        ("b200_sxm", "b200"),
+    ] {
+        for dtype in ["bfloat16", "fp8", "w4a16_mxfp4"] {
+            let mut by_tokens: std::collections::BTreeMap<u64, Vec<f64>> = Default::default();
+            let mut all = Vec::new();
+            for r in rows
+                .iter()
+                .filter(|r| r["gpu"] == kgpu && r["moe_dtype"] == dtype)
+            {
+                let ratio = fused_moe_model_s(r, preset) / (num(r, "latency_ms") * 1e-3);
+                by_tokens
+                    .entry(num(r, "num_tokens") as u64)
+                    .or_default()
+                    .push(ratio);
+                all.push(ratio);
             }
-            by_tokens
-                .entry(tokens as u64)
-                .or_default()
-                .push(model_s / (num(r, "latency_ms") * 1e-3));
-        }
-        assert!(by_tokens.len() >= 15, "{preset}: token counts");
-        for (t, v) in by_tokens {
-            let med = median(v);
+            assert!(by_tokens.len() >= 8, "{preset} {dtype}: token counts");
+            let within = all.iter().filter(|x| (0.75..=1.33).contains(*x)).count();
+            let share = within as f64 / all.len() as f64;
+            // Measured: 79–100% of each GPU's rows within ±25%, per-token-count medians 0.86–1.26.
             assert!(
-                (0.65..=1.3).contains(&med),
-                "{preset}, {t} tokens: model/measured {med:.2}"
+                share >= 0.75,
+                "{preset} {dtype}: {within} of {} rows within ±25%",
+                all.len()
             );
+            for (t, v) in by_tokens {
+                let med = median(v);
+                assert!(
+                    (0.8..=1.3).contains(&med),
+                    "{preset} {dtype}, {t} tokens: model/measured {med:.2}"
+                );
+            }
         }
     }
 }
@@ -455,13 +407,13 @@ fn fastertransformer_overheads_are_fitted_on_rows_outside_the_public_set() {
     let (per_layer_us, tp1_median) = argmin((50..=150).step_by(5), |us| {
         ft_median_abs_error(&cases, "-tp1-", &[layer(us)])
     });
-    assert_eq!(per_layer_us, 100, "per-layer fit moved");
+    assert_eq!(per_layer_us, 85, "per-layer fit moved");
     assert!(tp1_median < 0.10, "TP 1 median |error| {tp1_median:.3}");
 
     let (per_request_ms, tp8_median) = argmin((0..=150).step_by(5), |ms| {
         ft_median_abs_error(&cases, "-tp8-", &[layer(per_layer_us), request(ms)])
     });
-    assert_eq!(per_request_ms, 80, "per-request fit moved");
+    assert_eq!(per_request_ms, 75, "per-request fit moved");
     assert!(tp8_median < 0.03, "TP 8 median |error| {tp8_median:.3}");
     // Out of sample for the per-layer time: without the request time the TP 8 rows are all
     // slower than predicted by a near-constant, not by a per-step amount.
@@ -472,7 +424,8 @@ fn fastertransformer_overheads_are_fitted_on_rows_outside_the_public_set() {
     );
 
     // The public FasterTransformer latency cases carry exactly the fitted values.
-    let public = gpt4calc::validate::load_cases(None).expect("public cases parse");
+    let public = gpt4calc::validate::load_suite(None, gpt4calc::validate::Suite::Public)
+        .expect("public cases parse");
     let ft: Vec<_> = public
         .iter()
         .filter(|c| c.id.starts_with("ft-") && c.metric == "e2e_s")
@@ -484,6 +437,187 @@ fn fastertransformer_overheads_are_fitted_on_rows_outside_the_public_set() {
             vec![layer(per_layer_us), request(per_request_ms)],
             "{}",
             c.id
+        );
+    }
+}
+
+/// The attention-core operator (src/perf/layer.rs) for one decode step of one layer: `batch`
+/// sequences of `context` tokens, all heads on one GPU.
+fn decode_attention_model_s(
+    preset: &str,
+    spec: &str,
+    batch: f64,
+    context: f64,
+    kv: gpt4calc::dtype::Dtype,
+) -> f64 {
+    use gpt4calc::dtype::Dtype;
+    use gpt4calc::model::ModelSpec;
+    use gpt4calc::perf::layer::{StepShape, layer_step};
+    use gpt4calc::perf::{Config, Context};
+    let gpu = load_gpu(preset, &[]).unwrap().gpu;
+    let spec: ModelSpec = toml::from_str(spec).unwrap();
+    let ctx = Context::new(&spec, &gpu, 2048);
+    let c = Config {
+        kv_dtype: kv,
+        ..Config::new(1, 1, 1, 1, 1, Dtype::Bf16)
+    };
+    let rates = ctx.rates(&c);
+    let shape = StepShape {
+        tokens: batch,
+        moe_tokens: batch,
+        kv_tokens_read: batch * context,
+        attn_pairs: batch * context,
+        sequences: batch,
+        decode: true,
+    };
+    layer_step(&ctx, &rates, shape, false).attn_core.time_s()
+}
+
+fn kv_dtype(name: &str) -> gpt4calc::dtype::Dtype {
+    if name == "fp8" {
+        gpt4calc::dtype::Dtype::Fp8
+    } else {
+        gpt4calc::dtype::Dtype::Bf16
+    }
+}
+
+#[test]
+fn decode_attention_matches_the_measured_kernels() {
+    // TensorRT-LLM's decode attention (validation/kernels/decode_attention.csv: 1.3 on H100,
+    // H200, B200, 1.0 on A100; head dim 128, GQA 1–16, bf16 and fp8 KV, batch 1–256, context
+    // 128–16k) against the attention core with the presets' `attention_memory`, `attention` and
+    // `attention_us` (fitted on the full tables, docs/calibration.md). The median per GPU lands
+    // within 0.8–1.25 and most rows within ±35%. (A100's GQA rows are left out: they imply more
+    // than the HBM's peak bandwidth, a measurement artefact.)
+    let rows = read("decode_attention.csv");
+    for (kgpu, preset) in [
+        ("a100_sxm", "a100-80g"),
+        ("h100_sxm", "h100"),
+        ("h200_sxm", "h200"),
+        ("b200_sxm", "b200"),
+    ] {
+        let mut ratios = Vec::new();
+        for r in rows.iter().filter(|r| r["gpu"] == kgpu) {
+            let (h, kv_heads) = (
+                num(r, "num_heads") as u64,
+                num(r, "num_key_value_heads") as u64,
+            );
+            let spec = format!(
+                "layers = 1\nd_model = {}\nheads = {h}\nkv_heads = {kv_heads}\nhead_dim = 128\n\
+                 ffn_dim = 1024\nffn_gated = true\nvocab = 1024\ntied_embeddings = true\n\
+                 experts = 1\ntop_k = 1\nshared_experts = 0\nmax_context = 65536\n",
+                h * 128
+            );
+            let model = decode_attention_model_s(
+                preset,
+                &spec,
+                num(r, "batch_size"),
+                num(r, "context"),
+                kv_dtype(&r["kv_cache_dtype"]),
+            );
+            ratios.push(model / (num(r, "latency_ms") * 1e-3));
+        }
+        let n = ratios.len();
+        let within = ratios.iter().filter(|x| (0.65..=1.35).contains(*x)).count();
+        let med = median(ratios);
+        assert!(
+            (0.8..=1.25).contains(&med),
+            "{preset}: median model/measured {med:.2}"
+        );
+        assert!(
+            within as f64 >= 0.6 * n as f64,
+            "{preset}: {within} of {n} rows within ±35%"
+        );
+    }
+}
+
+#[test]
+fn mla_decode_matches_the_measured_kernels() {
+    // TensorRT-LLM 1.3's MLA decode (validation/kernels/mla_decode.csv: DeepSeek-V3's 512 + 64
+    // latent, 16 and 128 heads on one GPU, batch 8–256, context 1k–16k, bf16 and fp8 KV) against
+    // the absorbed-form attention core: 2·n_h·(2·512 + 64) FLOP per pair at `attention`, the
+    // latent read once for all heads at `attention_memory`. Median within 0.75–1.3 per GPU
+    // (measured: H100 0.97, H200 1.01, B200 1.06).
+    let rows = read("mla_decode.csv");
+    for (kgpu, preset) in [
+        ("h100_sxm", "h100"),
+        ("h200_sxm", "h200"),
+        ("b200_sxm", "b200"),
+    ] {
+        let mut ratios = Vec::new();
+        for r in rows.iter().filter(|r| r["gpu"] == kgpu) {
+            let h = num(r, "num_heads") as u64;
+            let spec = format!(
+                "layers = 1\nd_model = 7168\nheads = {h}\nkv_heads = {h}\nhead_dim = 128\n\
+                 ffn_dim = 1024\nffn_gated = true\nvocab = 1024\ntied_embeddings = true\n\
+                 experts = 1\ntop_k = 1\nshared_experts = 0\nmax_context = 65536\n\
+                 attention = \"mla\"\n[mla]\nq_lora_rank = 1536\nkv_lora_rank = 512\n\
+                 qk_nope_head_dim = 128\nqk_rope_head_dim = 64\nv_head_dim = 128\n"
+            );
+            let model = decode_attention_model_s(
+                preset,
+                &spec,
+                num(r, "batch_size"),
+                num(r, "context"),
+                kv_dtype(&r["kv_cache_dtype"]),
+            );
+            ratios.push(model / (num(r, "latency_ms") * 1e-3));
+        }
+        let med = median(ratios);
+        assert!(
+            (0.75..=1.3).contains(&med),
+            "{preset}: MLA median model/measured {med:.2}"
+        );
+    }
+}
+
+#[test]
+fn nvlink_all_to_all_and_all_gather_match_nccl_measurements() {
+    // message_size counts elements (2 bytes for half). All-to-all: what each GPU sends to the
+    // others per second, (n−1)/n · bytes / time, at the largest message on 8 GPUs; all-gather and
+    // reduce-scatter: their bus bandwidth, averaged. Latencies: the smallest message.
+    let rows = read("collectives.csv");
+    for (kgpu, preset, _, _, _, nvlink_gb_s) in GPUS {
+        let gpu = load_gpu(preset, &[]).unwrap().gpu;
+        let series = |op: &str| {
+            let mut v: Vec<&HashMap<String, String>> = rows
+                .iter()
+                .filter(|r| {
+                    r["gpu"] == kgpu
+                        && r["op_name"] == op
+                        && r["num_gpus"] == "8"
+                        && r["nccl_dtype"] == "half"
+                })
+                .collect();
+            v.sort_by(|a, b| num(a, "message_size").total_cmp(&num(b, "message_size")));
+            let big = v.last().unwrap();
+            let eff = 7.0 / 8.0 * 2.0 * num(big, "message_size")
+                / (num(big, "latency_ms") * 1e-3)
+                / (nvlink_gb_s * 1e9);
+            (eff, num(v[0], "latency_ms") * 1e3)
+        };
+        let (a2a, a2a_us) = series("alltoall");
+        let (ag, ag_us) = series("all_gather");
+        let (rs, rs_us) = series("reduce_scatter");
+        let e = &gpu.efficiency;
+        let o = &gpu.overheads;
+        assert!(
+            (a2a - e.all_to_all.unwrap()).abs() <= 0.02,
+            "{preset}: a2a {a2a:.2}"
+        );
+        assert!(
+            ((ag + rs) / 2.0 - e.all_gather.unwrap()).abs() <= 0.02,
+            "{preset}: all-gather {:.2}",
+            (ag + rs) / 2.0
+        );
+        assert!(
+            (a2a_us - o.all_to_all_latency_us.unwrap()).abs() <= 0.6,
+            "{preset}: a2a α {a2a_us:.1}"
+        );
+        assert!(
+            ((ag_us + rs_us) / 2.0 - o.all_gather_latency_us.unwrap()).abs() <= 0.6,
+            "{preset}: all-gather α {:.1}",
+            (ag_us + rs_us) / 2.0
         );
     }
 }

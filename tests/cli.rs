@@ -762,3 +762,111 @@ fn a_request_overhead_shows_in_ttft_and_a_negative_one_is_one_clear_error() {
         &["gpu.overheads.per_request_us", "-1", ">= 0"],
     );
 }
+
+#[test]
+fn attention_data_parallel_layouts_in_rows_and_errors() {
+    // DEP8: the layout's name and degrees in JSON; the table shows it compactly.
+    let (json, _) = run_words(
+        "estimate -m deepseek-v3 -g h200 --dtype fp8 --dp 8 --ep 8 --batch 1024 --format json",
+        0,
+    );
+    let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let row = &doc["results"][0];
+    assert_eq!(row["layout"], "DP8 EP8");
+    assert_eq!(row["prefill_layout"], "DP8 EP8");
+    assert_eq!((row["tp"].as_u64(), row["dp"].as_u64()), (Some(1), Some(8)));
+    assert_eq!(row["gpus"], 8);
+    assert!(row["decode_tokens_per_s_per_gpu"].as_f64().unwrap() > 0.0);
+    assert!(row["input_tokens_per_s_per_gpu"].as_f64().unwrap() > 0.0);
+    let (table, _) = run_words(
+        "estimate -m deepseek-v3 -g h200 --dtype fp8 --dp 8 --ep 8 --batch 1024 --explain",
+        0,
+    );
+    assert!(table.contains("DP8 EP8"), "{table}");
+    assert!(table.contains("MoE dispatch"), "{table}");
+    // Bad degrees: one clear line naming the flag and what is allowed.
+    fails(
+        &["estimate", "-m", "deepseek-v3", "--dp", "8", "--ep", "3"],
+        &["--ep 3", "256 experts"],
+    );
+    fails(&["estimate", "--dp", "0"], &["--dp 0", "at least 1"]);
+    fails(
+        &[
+            "estimate",
+            "-m",
+            "deepseek-v3",
+            "--dp",
+            "8",
+            "--ep",
+            "8",
+            "--redundant-experts",
+            "4",
+        ],
+        &["--ep 8", "260 expert slots"],
+    );
+    fails(
+        &["estimate", "-m", "llama3-8b", "--redundant-experts", "2"],
+        &["--redundant-experts 2", "no routed experts"],
+    );
+    // An EP degree that does not divide the stage is skipped with a note (exit 3).
+    let (_, err) = run_words("estimate -m deepseek-v3 --dp 2 --ep 4", 3);
+    assert!(err.contains("does not divide"), "{err}");
+}
+
+#[test]
+fn a_disaggregated_prefill_pool_takes_its_own_layout() {
+    let line = "estimate -m deepseek-v3 -g h200 --dtype fp8 --dp 16 --ep 16 --batch 4096 \
+                --disaggregate 1:2 --prefill-dp 8 --format json";
+    let (json, _) = run_words(line, 0);
+    let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let row = &doc["results"][0];
+    assert_eq!(row["layout"], "DP16 EP16");
+    // Experts spanning the decode stage keep spanning the prefill one.
+    assert_eq!(row["prefill_layout"], "DP8 EP8");
+    assert_eq!(row["gpus"], 8 + 2 * 16);
+    // --prefill-* without --disaggregate is a usage error.
+    let (_, err) = run_words("estimate --prefill-dp 8", 2);
+    assert!(err.contains("--disaggregate"), "{err}");
+    let (table, _) = run_words(&line.replace("--format json", ""), 0);
+    assert!(table.contains("DP16 EP16 (prefill DP8 EP8)"), "{table}");
+}
+
+#[test]
+fn sweeps_explore_attention_data_parallel_layouts_for_moe_models_only() {
+    let (json, _) = run_words(
+        "sweep -m deepseek-v3 -g h200 --dtype fp8 --format json --top 400",
+        0,
+    );
+    let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(
+        doc["inputs"]["dp"],
+        serde_json::json!([1, 2, 4, 8, 16, 32, 64])
+    );
+    let rows = doc["results"].as_array().unwrap();
+    assert!(rows.iter().any(|r| r["dp"].as_u64() > Some(1)));
+    assert!(rows.iter().any(|r| r["dp"] == 1));
+    // With dp > 1 the default EP spans the stage (up to the experts).
+    for r in rows.iter().filter(|r| r["dp"].as_u64() > Some(1)) {
+        let stage = r["tp"].as_u64().unwrap() * r["dp"].as_u64().unwrap();
+        assert_eq!(r["ep"].as_u64().unwrap(), stage.min(256), "{r}");
+    }
+    let (json, _) = run_words("sweep -m llama3-70b --format json --top 50", 0);
+    let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(doc["inputs"]["dp"], serde_json::json!([1]));
+}
+
+#[test]
+fn validate_runs_the_moe_suite_with_its_splits() {
+    let (json, _) = run_words("validate --suite moe --format json", 0);
+    let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let cases = doc["cases"].as_array().unwrap();
+    assert!(cases.len() >= 58, "{}", cases.len());
+    assert!(cases.iter().all(|c| c["suite"] == "moe"));
+    for split in ["calibration", "holdout"] {
+        assert!(doc["summary"]["by_split"][split]["cases"].as_u64() > Some(10));
+    }
+    let (table, _) = run_words("validate", 0);
+    assert!(table.contains("suite moe") && table.contains("suite public"));
+    let (_, err) = run_words("validate --suite moe --cases x.toml", 2);
+    assert!(err.contains("cannot be used with"), "{err}");
+}

@@ -136,11 +136,12 @@ fn one_expert_moe_equals_the_dense_model() {
 
 #[test]
 fn moe_with_every_expert_active_matches_dense_of_same_width() {
-    // Top-E of E experts of width d_ff/E is a dense FFN of width d_ff, up to the router (d·E per
-    // layer, < 0.1% of the layer here) and the copy of each token's input dispatched to every
-    // expert (elementwise traffic, ~2% of a batch-1 step): same TPOT and memory within 3% when
-    // grouped GEMMs run as fast as dense ones (efficiency.moe = 1); slower grouped GEMMs only
-    // ever add time.
+    // Top-E of E experts of width d_ff/E is a dense FFN of width d_ff: the same weights read and
+    // FLOPs done, so the same memory and, at batch 1, the same TPOT within 1% when the fused-MoE
+    // kernel runs at dense rates with no fixed time. At a larger batch the MoE is slower by
+    // what a fused-MoE kernel really adds: each token's activations are permuted, activated and
+    // reduced once per expert it visits (E copies instead of one, here +8% on a step), and
+    // never faster. The measured grouped kernels only ever add time.
     let moe = context(
         "llama3-8b",
         "h100",
@@ -148,7 +149,10 @@ fn moe_with_every_expert_active_matches_dense_of_same_width() {
             "model.experts=4",
             "model.top_k=4",
             "model.ffn_dim=3584",
-            "gpu.efficiency.moe=1",
+            "gpu.fused_moe.bf16.compute=0.775",
+            "gpu.fused_moe.bf16.memory=0.74",
+            "gpu.fused_moe.bf16.fixed_us=0",
+            "gpu.fused_moe.bf16.routing_ns=0",
         ],
     );
     let grouped = context(
@@ -157,9 +161,16 @@ fn moe_with_every_expert_active_matches_dense_of_same_width() {
         &["model.experts=4", "model.top_k=4", "model.ffn_dim=3584"],
     );
     let dense = context("llama3-8b", "h100", &[]);
-    for c in [cfg(1, 1, 1, Dtype::Bf16), cfg(4, 2, 256, Dtype::Bf16)] {
+    for (c, slower_at_most) in [
+        (cfg(1, 1, 1, Dtype::Bf16), 1.01),
+        (cfg(4, 2, 256, Dtype::Bf16), 1.12),
+    ] {
         let (a, b) = (run(&moe, &c), run(&dense, &c));
-        gpt4calc::testutil::assert_close(a.tpot_s, b.tpot_s, 0.03);
+        let ratio = a.tpot_s / b.tpot_s;
+        assert!(
+            (0.995..=slower_at_most).contains(&ratio),
+            "{c:?}: MoE/dense TPOT {ratio:.3}"
+        );
         gpt4calc::testutil::assert_close(a.mem_bytes_per_gpu, b.mem_bytes_per_gpu, 0.005);
         assert!(run(&grouped, &c).tpot_s >= a.tpot_s);
     }

@@ -10,7 +10,10 @@ use crate::perf::{Config, Reject, estimate_with_draft};
 use crate::report::row::Named;
 use crate::report::{self, Format, explain::explain, row::Row};
 use crate::require::Require;
-use crate::sweep::{self, Axes, Plan};
+use crate::sweep::{self, Axes, EpAxis, Plan};
+
+/// Attention data-parallel degrees a sweep tries for an MoE model by default.
+pub const DEFAULT_MOE_DP: [u64; 7] = [1, 2, 4, 8, 16, 32, 64];
 use anyhow::{Result, anyhow, bail};
 use serde::Serialize;
 use std::io::{BufWriter, Write};
@@ -20,8 +23,12 @@ struct SweepInputs<'a> {
     model: &'a str,
     gpu: &'a str,
     tp: &'a [u64],
+    dp: &'a [u64],
     pp: &'a [u64],
-    ep: &'a [u64],
+    ep: Option<&'a [u64]>,
+    redundant_experts: u64,
+    moe_dispatch: crate::perf::MoeDispatch,
+    moe_overlap: crate::perf::MoeOverlap,
     batch: &'a [u64],
     input_len: &'a [u64],
     output_len: &'a [u64],
@@ -60,10 +67,23 @@ fn names(ds: &[Dtype]) -> Vec<&'static str> {
 pub fn sweep(a: SweepArgs) -> Result<u8> {
     let l = load(&a.selection, a.serving.prefill_chunk)?;
     let (speculation, draft) = super::speculation(&a.serving, &a.selection)?;
+    let moe = l.ctx.experts > 1;
     let axes = Axes {
         tp: parse_u64_axis("tp", &a.tp).map_err(|e| anyhow!(e))?,
+        dp: match a.dp.trim() {
+            "auto" if moe => DEFAULT_MOE_DP.to_vec(),
+            "auto" => vec![1],
+            t => parse_u64_axis("dp", t).map_err(|e| anyhow!(e))?,
+        },
         pp: parse_u64_axis("pp", &a.pp).map_err(|e| anyhow!(e))?,
-        ep: parse_u64_axis("ep", &a.ep).map_err(|e| anyhow!(e))?,
+        ep: match a.ep.trim() {
+            "auto" => EpAxis::Auto,
+            t => EpAxis::List(parse_u64_axis("ep", t).map_err(|e| anyhow!(e))?),
+        },
+        expert_slots: l.ctx.experts.saturating_add(a.serving.redundant_experts),
+        redundant_experts: a.serving.redundant_experts,
+        moe_dispatch: a.serving.moe_dispatch,
+        moe_overlap: a.serving.moe_overlap,
         batch: parse_u64_axis("batch", &a.batch).map_err(|e| anyhow!(e))?,
         input_len: parse_u64_axis("input-len", &a.input_len).map_err(|e| anyhow!(e))?,
         output_len: parse_u64_axis("output-len", &a.output_len).map_err(|e| anyhow!(e))?,
@@ -75,7 +95,7 @@ pub fn sweep(a: SweepArgs) -> Result<u8> {
         batching: a.serving.batching,
         speculation,
         output_dist: a.serving.output_len_dist,
-        disaggregate: a.serving.disaggregate,
+        disaggregate: super::disaggregation(&a.serving),
         kv_sharding: a.serving.kv_sharding,
         sequence_parallel: a.serving.sequence_parallel,
     };
@@ -117,8 +137,15 @@ pub fn sweep(a: SweepArgs) -> Result<u8> {
         model: model_name,
         gpu: gpu_name,
         tp: &axes.tp,
+        dp: &axes.dp,
         pp: &axes.pp,
-        ep: &axes.ep,
+        ep: match &axes.ep {
+            EpAxis::List(v) => Some(v),
+            EpAxis::Auto => None,
+        },
+        redundant_experts: axes.redundant_experts,
+        moe_dispatch: axes.moe_dispatch,
+        moe_overlap: axes.moe_overlap,
         batch: &axes.batch,
         input_len: &axes.input_len,
         output_len: &axes.output_len,
@@ -135,7 +162,7 @@ pub fn sweep(a: SweepArgs) -> Result<u8> {
         sequence_parallel: a.serving.sequence_parallel,
         output_len_dist: a.serving.output_len_dist.name(),
         speculation,
-        disaggregate: a.serving.disaggregate,
+        disaggregate: axes.disaggregate,
         pareto: a.pareto,
     };
     let skipped: u64 = summary.skipped.values().sum();
@@ -210,8 +237,12 @@ pub fn estimate(a: EstimateArgs) -> Result<u8> {
     let (speculation, draft) = super::speculation(&a.serving, &a.selection)?;
     let c = Config {
         tp: a.tp,
+        dp: a.dp,
         pp: a.pp,
         ep: a.ep,
+        redundant_experts: a.serving.redundant_experts,
+        moe_dispatch: a.serving.moe_dispatch,
+        moe_overlap: a.serving.moe_overlap,
         batch: a.batch,
         input_len: a.input_len,
         output_len: a.output_len,
@@ -220,7 +251,7 @@ pub fn estimate(a: EstimateArgs) -> Result<u8> {
         batching: a.serving.batching,
         speculation,
         output_dist: a.serving.output_len_dist,
-        disaggregate: a.serving.disaggregate,
+        disaggregate: super::disaggregation(&a.serving),
         kv_sharding: a.serving.kv_sharding,
         sequence_parallel: a.serving.sequence_parallel,
     };

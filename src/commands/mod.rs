@@ -74,6 +74,19 @@ pub(crate) fn speculation(
     ))
 }
 
+/// `--disaggregate` with the prefill pool's `--prefill-*` degrees.
+pub(crate) fn disaggregation(s: &crate::cli::Serving) -> Option<crate::perf::Disaggregation> {
+    s.disaggregate.map(|d| crate::perf::Disaggregation {
+        prefill: crate::perf::layout::LayoutOverride {
+            tp: s.prefill_tp,
+            dp: s.prefill_dp,
+            pp: s.prefill_pp,
+            ep: s.prefill_ep,
+        },
+        ..d
+    })
+}
+
 /// A draft step's cost relative to a plain target step when neither `--draft` nor
 /// `--draft-ratio` is given (model-spec §11's c = 0.05).
 pub const DEFAULT_DRAFT_RATIO: f64 = 0.05;

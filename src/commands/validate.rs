@@ -9,7 +9,7 @@ use std::io::{BufWriter, Write};
 /// `gpt4calc validate`.
 pub fn validate(a: crate::cli::ValidateArgs) -> Result<u8> {
     presets::check_override_prefixes(&a.set)?;
-    let cases = crate::validate::load_cases(a.cases.as_deref())?;
+    let cases = crate::validate::load_suite(a.cases.as_deref(), a.suite)?;
     let results = crate::validate::run_cases(&cases, &a.set);
     let summary = crate::validate::summarize(&results);
     let mut out = BufWriter::new(std::io::stdout().lock());
@@ -22,14 +22,14 @@ pub fn validate(a: crate::cli::ValidateArgs) -> Result<u8> {
         Format::Csv => {
             writeln!(
                 out,
-                "id,kind,family,gpu,metric,actual,predicted,error,fits,reason"
+                "id,kind,family,gpu,metric,actual,predicted,error,fits,reason,suite,split"
             )?;
             for r in &results {
                 let opt = |x: Option<f64>| x.map_or(String::new(), |v| v.to_string());
                 let reason = r.reason.as_deref().unwrap_or("").replace('"', "'");
                 writeln!(
                     out,
-                    "{},{},{},{},{},{},{},{},{},\"{}\"",
+                    "{},{},{},{},{},{},{},{},{},\"{}\",{},{}",
                     r.id,
                     r.kind,
                     r.family,
@@ -39,7 +39,9 @@ pub fn validate(a: crate::cli::ValidateArgs) -> Result<u8> {
                     opt(r.predicted),
                     opt(r.error),
                     r.fits.map_or(String::new(), |f| f.to_string()),
-                    reason
+                    reason,
+                    r.suite,
+                    r.split.as_deref().unwrap_or("")
                 )?;
             }
         }

@@ -101,6 +101,22 @@ pub struct ModelSpec {
     /// instead of twice (PaLM §2; Pope et al. 2022).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub parallel_block: bool,
+    /// Group-limited routing (DeepSeek-V3 §3.2.2, `n_group`): the routed experts form this many
+    /// equal groups, and each token's experts come from `routing_groups_per_token` of them. With
+    /// expert parallelism over nodes that hold whole groups, a token reaches at most that many
+    /// nodes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub routing_groups: Option<u64>,
+    /// Groups one token may route to (`topk_group`; required with `routing_groups`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub routing_groups_per_token: Option<u64>,
+    /// Sliding-window attention (Mistral, gpt-oss, Gemma): the windowed layers attend to, and keep
+    /// in their KV cache, only the last `sliding_window` tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sliding_window: Option<u64>,
+    /// How many of the layers use the window (default: all of them; gpt-oss alternates, 18 of 36).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sliding_window_layers: Option<u64>,
 }
 
 impl ModelSpec {
@@ -149,6 +165,46 @@ impl ModelSpec {
         if let Some(v) = self.dense_ffn_dim {
             ensure!(v > 0, "model.dense_ffn_dim = {v}: must be positive");
         }
+        if let Some(w) = self.sliding_window {
+            ensure!(
+                w > 0,
+                "model.sliding_window = 0: must be a positive number of tokens"
+            );
+        }
+        if let Some(n) = self.sliding_window_layers {
+            ensure!(
+                self.sliding_window.is_some(),
+                "model.sliding_window_layers = {n}: needs model.sliding_window"
+            );
+            ensure!(
+                n <= self.layers,
+                "model.sliding_window_layers = {n}: must be at most model.layers = {}",
+                self.layers
+            );
+        }
+        match (self.routing_groups, self.routing_groups_per_token) {
+            (None, None) => {}
+            (Some(g), Some(t)) => {
+                ensure!(
+                    g > 0 && self.experts % g == 0,
+                    "model.routing_groups = {g}: must be a positive divisor of model.experts = {}",
+                    self.experts
+                );
+                ensure!(
+                    t > 0 && t <= g,
+                    "model.routing_groups_per_token = {t}: must be between 1 and model.routing_groups = {g}"
+                );
+                ensure!(
+                    t * (self.experts / g) >= self.top_k,
+                    "model.routing_groups_per_token = {t}: {t} groups of {} experts cannot hold model.top_k = {} experts",
+                    self.experts / g,
+                    self.top_k
+                );
+            }
+            _ => bail!(
+                "model.routing_groups and model.routing_groups_per_token must be given together"
+            ),
+        }
         match (self.attention, &self.mla) {
             (AttentionKind::Mla, None) => {
                 bail!("model.attention = \"mla\" needs a [model.mla] table with its ranks")
@@ -169,6 +225,11 @@ impl ModelSpec {
             (AttentionKind::Standard, None) => {}
         }
         Ok(())
+    }
+
+    /// Group-limited routing as (groups, groups per token), if declared.
+    pub fn routing(&self) -> Option<(u64, u64)> {
+        self.routing_groups.zip(self.routing_groups_per_token)
     }
 
     /// True for a Mixture-of-Experts model (more than one routed expert).

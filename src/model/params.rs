@@ -9,6 +9,16 @@
 
 use super::{AttentionKind, ModelSpec};
 
+/// Group-limited routing (DeepSeek-V3 §3.2.2): experts form `groups` groups and each token's
+/// experts come from `per_token` of them (`n_group`, `topk_group` in the model's config).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RoutingGroups {
+    /// Expert groups.
+    pub groups: f64,
+    /// Groups one token may use.
+    pub per_token: f64,
+}
+
 /// Everything about a model that does not depend on hardware or parallelism, as f64 counts.
 #[derive(Clone, Copy, Debug)]
 pub struct ModelCounts {
@@ -39,8 +49,20 @@ pub struct ModelCounts {
     pub attn_params_per_layer: f64,
     /// FFN parameters of one expert in one MoE layer (or of the FFN of a dense layer).
     pub ffn_params_per_expert_per_layer: f64,
+    /// Inner width of one expert's FFN (`ffn_dim`).
+    pub ffn_dim: f64,
+    /// Up-projection matrices of an FFN: 2 gated (gate and up), 1 plain.
+    pub ffn_up_matrices: f64,
     /// FFN parameters of one leading dense layer.
     pub dense_ffn_params_per_layer: f64,
+    /// GEMM kernels of one layer's attention projections in decode: 2 for standard attention (QKV,
+    /// output); for MLA the query path (1, or 2 with a query low rank), the latent KV projection,
+    /// the two absorbed per-head products (W_UK into the query, W_UV out of the latent) and the
+    /// output.
+    pub attn_gemms_decode: f64,
+    /// The same in prefill: MLA decompresses the latent with one up-projection instead of the two
+    /// absorbed products.
+    pub attn_gemms_prefill: f64,
     /// Router parameters per MoE layer.
     pub router_params_per_layer: f64,
     /// Norm gains per layer.
@@ -52,11 +74,21 @@ pub struct ModelCounts {
     /// Attention-score FLOP per token per unit of context per layer: `4·n_h·d_h`
     /// (2 for QKᵀ, 2 for AV); for MLA `2·n_h·(d_qk + d_v)`.
     pub attn_score_flops_per_ctx_per_layer: f64,
+    /// Attention FLOP per (query, cached key) pair per layer in decode: as `attn_score_…` for
+    /// standard attention; for MLA the absorbed form the kernels run, QK over the latent and rotary
+    /// key `2·n_h·(d_c + d_R)` and PV over the latent `2·n_h·d_c` (FlashMLA's count).
+    pub attn_decode_flops_per_ctx_per_layer: f64,
     /// KV-cache elements per token per layer, before any sharding.
     pub kv_elems_per_token_per_layer: f64,
     /// Tensor-parallel reductions of a layer's activations per pass: 2 (after attention, after
     /// the FFN), 1 for a parallel attention/FFN block.
     pub tp_reductions_per_layer: f64,
+    /// Group-limited routing, if the model declares it.
+    pub routing_groups: Option<RoutingGroups>,
+    /// Sliding window, tokens (infinite without one).
+    pub window_tokens: f64,
+    /// Share of the layers that use the window.
+    pub windowed_share: f64,
 }
 
 impl ModelCounts {
@@ -64,7 +96,7 @@ impl ModelCounts {
     pub fn new(m: &ModelSpec) -> Self {
         let d = m.d_model as f64;
         let ffn_mats = if m.ffn_gated { 3.0 } else { 2.0 };
-        let (computed_attn, score_width, kv_elems, kv_heads, attn_width) =
+        let (computed_attn, score_width, decode_width, kv_elems, kv_heads, attn_width, q_gemms) =
             match (m.attention, &m.mla) {
                 (AttentionKind::Mla, Some(mla)) => {
                     let h = m.heads as f64;
@@ -80,7 +112,15 @@ impl ModelCounts {
                     };
                     let kv = d * (dc + dr) + dc * h * (mla.qk_nope_head_dim as f64 + v);
                     let o = h * v * d;
-                    (q + kv + o, 2.0 * h * (qk + v), dc + dr, 1.0, h * v)
+                    (
+                        q + kv + o,
+                        2.0 * h * (qk + v),
+                        2.0 * h * (2.0 * dc + dr),
+                        dc + dr,
+                        1.0,
+                        h * v,
+                        if mla.q_lora_rank > 0 { 2.0 } else { 1.0 },
+                    )
                 }
                 _ => {
                     let attn_width = (m.heads * m.head_dim) as f64;
@@ -88,9 +128,11 @@ impl ModelCounts {
                     (
                         2.0 * d * attn_width + 2.0 * d * kv_width,
                         4.0 * attn_width,
+                        4.0 * attn_width,
                         2.0 * kv_width,
                         m.kv_heads as f64,
                         attn_width,
+                        0.0,
                     )
                 }
             };
@@ -116,7 +158,11 @@ impl ModelCounts {
                 .attention_params_per_layer
                 .map_or(computed_attn, |v| v as f64),
             ffn_params_per_expert_per_layer: ffn_mats * d * m.ffn_dim as f64,
+            ffn_dim: m.ffn_dim as f64,
+            ffn_up_matrices: ffn_mats - 1.0,
             dense_ffn_params_per_layer: ffn_mats * d * m.dense_ffn_dim.unwrap_or(m.ffn_dim) as f64,
+            attn_gemms_decode: if q_gemms > 0.0 { q_gemms + 4.0 } else { 2.0 },
+            attn_gemms_prefill: if q_gemms > 0.0 { q_gemms + 3.0 } else { 2.0 },
             router_params_per_layer: if moe { d * m.experts as f64 } else { 0.0 },
             norm_params_per_layer: 2.0 * d,
             embed_in_params: m.vocab as f64 * d,
@@ -126,8 +172,17 @@ impl ModelCounts {
                 m.vocab as f64 * d
             },
             attn_score_flops_per_ctx_per_layer: score_width,
+            attn_decode_flops_per_ctx_per_layer: decode_width,
             kv_elems_per_token_per_layer: kv_elems,
             tp_reductions_per_layer: if m.parallel_block { 1.0 } else { 2.0 },
+            window_tokens: m.sliding_window.map_or(f64::INFINITY, |w| w as f64),
+            windowed_share: m.sliding_window.map_or(0.0, |_| {
+                m.sliding_window_layers.unwrap_or(m.layers) as f64 / m.layers as f64
+            }),
+            routing_groups: m.routing().map(|(groups, per_token)| RoutingGroups {
+                groups: groups as f64,
+                per_token: per_token as f64,
+            }),
         }
     }
 
@@ -183,9 +238,17 @@ impl ModelCounts {
         2.0 * self.active_nonembed_params() + 2.0 * self.d_model * self.vocab
     }
 
-    /// Attention-score FLOP per token at context `ctx_tokens` over all layers (`4·L·c·n_h·d_h`).
+    /// Attention-score FLOP per token at context `ctx_tokens` over all layers (`4·L·c·n_h·d_h`;
+    /// windowed layers see at most their window).
     pub fn attention_flops_per_token(&self, ctx_tokens: f64) -> f64 {
-        self.layers * self.attn_score_flops_per_ctx_per_layer * ctx_tokens
+        self.layers * self.attn_score_flops_per_ctx_per_layer * self.attended(ctx_tokens)
+    }
+
+    /// The context one layer attends to and caches, averaged over the layers: `ctx` for a
+    /// full-attention layer, `min(ctx, window)` for a windowed one.
+    pub fn attended(&self, ctx_tokens: f64) -> f64 {
+        ctx_tokens * (1.0 - self.windowed_share)
+            + ctx_tokens.min(self.window_tokens) * self.windowed_share
     }
 
     /// KV-cache bytes per token over all layers at `kv_bytes_per_elem` bytes per element.

@@ -51,17 +51,60 @@ pub fn layer_bytes(m: &ModelCounts, p: LayerPass) -> f64 {
     }
 }
 
-/// One inference layer's activations for `tokens` tokens at `act_bytes` bytes a value: attention
-/// is fused, so no scores are kept, and `layer_bytes`' 16-bit count is rescaled. The elementwise
-/// traffic of a forward step and the live activation memory both use it.
-pub fn inference_layer_bytes(m: &ModelCounts, tokens: f64, r: &super::Rates, moe: bool) -> f64 {
-    let pass = LayerPass {
-        tokens,
-        tp: r.tp,
-        seq_len: 0.0,
-        moe,
-        sequence_parallel: r.sequence_parallel,
-        keep_scores: false,
+/// 16-bit activation units per token per hidden unit of the attention side of a layer (norms,
+/// QKV, attention output, residuals: Korthikanti's 15 = 10 replicated across TP + 5 split).
+pub const ATTENTION_SIDE_UNITS: f64 = 15.0;
+
+/// 16-bit activation units per token per hidden unit that one FFN (or one expert a token visits)
+/// adds: `3 + 16·r` (its input and dropout mask, and the two `4h·r`-wide intermediates).
+fn ffn_units(ffn_params: f64, h: f64) -> f64 {
+    3.0 + 16.0 * ffn_params / (8.0 * h * h)
+}
+
+/// Where one inference layer's activations sit on one GPU.
+#[derive(Clone, Copy, Debug)]
+pub struct InferencePass {
+    /// Tokens of the GPU's attention group (replicated or sequence-sharded across its TP).
+    pub group_tokens: f64,
+    /// Tensor-parallel degree inside the attention group.
+    pub tp: u64,
+    /// Token-expert assignments the GPU's routed experts process (MoE layer), each an expert
+    /// slice of `1/expert_tp`.
+    pub routed_assignments: f64,
+    /// GPUs each routed expert is split over.
+    pub expert_tp: u64,
+    /// A routed-expert layer (otherwise the dense FFN).
+    pub moe: bool,
+    /// Norms and residuals sharded across the TP group.
+    pub sequence_parallel: bool,
+}
+
+/// One inference layer's activations on one GPU at `act_bytes` bytes a value: attention is fused,
+/// so no scores are kept. The attention side and the dense or shared FFN follow the attention
+/// group (`10` units replicated across its TP unless sequence-parallel, the rest split); the routed
+/// experts' units follow the assignments the GPU's experts process. With `dp = 1, ep = 1` this is
+/// `layer_bytes` exactly. The elementwise traffic of a forward step and the live activation
+/// memory both use it.
+pub fn inference_layer_bytes(m: &ModelCounts, p: InferencePass, act_bytes: f64) -> f64 {
+    let h = m.d_model;
+    let t = p.tp as f64;
+    let (group_units, routed_units) = if p.moe {
+        (
+            ATTENTION_SIDE_UNITS
+                + m.shared_experts * ffn_units(m.ffn_params_per_expert_per_layer, h),
+            ffn_units(m.ffn_params_per_expert_per_layer, h),
+        )
+    } else {
+        (
+            ATTENTION_SIDE_UNITS + ffn_units(m.dense_ffn_params_per_layer, h),
+            0.0,
+        )
     };
-    layer_bytes(m, pass) * r.act_bytes / 2.0
+    let group = if p.sequence_parallel {
+        p.group_tokens * h / t * group_units
+    } else {
+        p.group_tokens * h * (REPLICATED_WITHOUT_SP + (group_units - REPLICATED_WITHOUT_SP) / t)
+    };
+    let routed = p.routed_assignments * h * routed_units / p.expert_tp.max(1) as f64;
+    (group + routed) * act_bytes / 2.0
 }

@@ -2,7 +2,55 @@
 //! NCCL bus-bandwidth factors (nccl-tests doc/PERFORMANCE.md): all-reduce moves `2(n−1)/n` of
 //! the message per rank, all-to-all `(n−1)/n`, a point-to-point send moves it once (docs/methodology.md §6).
 
-use crate::hardware::Link;
+use crate::hardware::{Hardware, Link};
+
+/// The link a ring collective (all-reduce, all-gather, reduce-scatter) over `group` consecutive
+/// GPUs runs on: the scale-up fabric inside a node. Across nodes NCCL runs one ring per NIC, so
+/// a ring over whole nodes moves data at the node's NICs together, `gpus_per_node ×` one NIC,
+/// capped by the scale-up fabric. (An all-to-all does not get this: every GPU's off-node
+/// traffic leaves through its own NIC; see `all_to_all`.)
+pub fn ring_link(hw: &Hardware, group: u64) -> Link {
+    if group <= hw.gpus_per_node {
+        hw.scaleup
+    } else {
+        Link {
+            bytes_per_s: (hw.scaleout.bytes_per_s * hw.gpus_per_node as f64)
+                .min(hw.scaleup.bytes_per_s),
+            latency_s: hw.scaleout.latency_s,
+        }
+    }
+}
+
+/// The link between pipeline stages (or between replicas) that sit `span` GPUs apart: the
+/// scale-up fabric while the span fits one node, otherwise each GPU's own NIC.
+pub fn pipeline_link(hw: &Hardware, span: u64) -> Link {
+    if span <= hw.gpus_per_node {
+        hw.scaleup
+    } else {
+        hw.scaleout
+    }
+}
+
+/// An all-reduce of `bytes` per rank over `n` consecutive GPUs (tensor parallelism).
+/// Inside one node: the α–β ring over the scale-up link, times the preset's measured NCCL
+/// shape at that message size (the shape of the smallest measured group that holds `n` GPUs).
+/// Across nodes, where nothing was measured: NCCL's own cost model over the nodes' NICs
+/// (`all_reduce_across_nodes_s`), whose latency grows with the ring's steps. It never undercuts
+/// the measured all-reduce of the same message over one full node, whose steps a group spanning
+/// nodes runs too.
+pub fn tp_all_reduce_s(hw: &Hardware, bytes: f64, n: u64) -> f64 {
+    if n > hw.gpus_per_node {
+        let nodes = n.div_ceil(hw.gpus_per_node);
+        let bus = ring_link(hw, n).bytes_per_s;
+        let across = all_reduce_across_nodes_s(bytes, n, nodes, bus);
+        return across.max(tp_all_reduce_s(hw, bytes, hw.gpus_per_node));
+    }
+    let t = all_reduce_s(bytes, n, ring_link(hw, n));
+    if n <= 1 {
+        return t;
+    }
+    t * hw.all_reduce_shape(n, bytes).unwrap_or(1.0)
+}
 
 /// Ring all-reduce of `bytes` per rank over `n` ranks joined by `link`; 0 for one rank.
 pub fn all_reduce_s(bytes: f64, n: u64, link: Link) -> f64 {
@@ -21,6 +69,16 @@ pub fn all_to_all_s(bytes: f64, n: u64, link: Link) -> f64 {
     }
     let n = n as f64;
     link.latency_s + (n - 1.0) / n * bytes / link.bytes_per_s
+}
+
+/// Ring all-gather (or reduce-scatter) whose result is `total_bytes` per rank, over `n` ranks
+/// joined by `link`: each rank receives (or sends) `(n−1)/n` of it; 0 for one rank.
+pub fn all_gather_s(total_bytes: f64, n: u64, link: Link) -> f64 {
+    if n <= 1 {
+        return 0.0;
+    }
+    let n = n as f64;
+    link.latency_s + (n - 1.0) / n * total_bytes / link.bytes_per_s
 }
 
 /// One NCCL algorithm/protocol pair in NCCL's own cost model (src/graph/tuning.cc,
@@ -132,7 +190,55 @@ pub fn p2p_s(bytes: f64, link: Link) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::presets::{Override, load_gpu};
     use crate::testutil::assert_close;
+
+    fn h100(set: &[&str]) -> Hardware {
+        let o: Vec<Override> = set.iter().map(|s| s.parse().unwrap()).collect();
+        Hardware::new(&load_gpu("h100", &o).unwrap().gpu)
+    }
+
+    #[test]
+    fn leaving_the_node_never_makes_an_all_reduce_faster() {
+        // Across nodes the NICs are slower than NVLink and every collective pays network
+        // latencies, so 16 or 32 GPUs over two or four nodes never beat 8 inside one, for any
+        // message from 1 B to 8 GB, on every built-in GPU with 8-GPU nodes. NCCL's generic
+        // constants alone would let B200's two nodes (25.3 µs) undercut its measured in-node 2 KB
+        // all-reduce (25.7 µs); the floor holds it.
+        for (name, _) in crate::presets::GPUS {
+            let hw = Hardware::new(&load_gpu(name, &[]).unwrap().gpu);
+            if hw.gpus_per_node != 8 {
+                continue;
+            }
+            for bytes in (0..34).map(|i| 2f64.powi(i)) {
+                let inside = tp_all_reduce_s(&hw, bytes, 8);
+                for n in [16, 32] {
+                    let across = tp_all_reduce_s(&hw, bytes, n);
+                    assert!(
+                        across >= inside,
+                        "{name}, {bytes} B, {n} GPUs: {across} < {inside}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn what_ifs_on_the_link_still_move_a_shaped_all_reduce() {
+        // The measured shape multiplies the α–β time, so a faster NVLink or a lower α still
+        // shortens an all-reduce inside the node; across nodes the shape does not apply.
+        let (base, fast) = (h100(&[]), h100(&["gpu.node.scaleup_gb_s=900"]));
+        let big = 256e6;
+        assert!(tp_all_reduce_s(&fast, big, 8) < 0.6 * tp_all_reduce_s(&base, big, 8));
+        let low_alpha = h100(&["gpu.overheads.scaleup_latency_us=5"]);
+        assert!(tp_all_reduce_s(&low_alpha, 512.0, 8) < 0.5 * tp_all_reduce_s(&base, 512.0, 8));
+        let bus = ring_link(&base, 16).bytes_per_s;
+        let across = all_reduce_across_nodes_s(big, 16, 2, bus);
+        assert_close(tp_all_reduce_s(&base, big, 16), across, 1e-12);
+        // A 3-GPU group takes the 4-GPU shape; one GPU needs no collective.
+        assert!(tp_all_reduce_s(&base, 1e6, 3) > 0.0);
+        assert_close(tp_all_reduce_s(&base, 1e6, 1), 0.0, 1e-12);
+    }
 
     #[test]
     fn gpt4_tp8_decode_all_reduce_on_a100_nvlink() {

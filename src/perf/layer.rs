@@ -1,18 +1,27 @@
-//! One forward step of one transformer layer on one GPU of a tensor-parallel group: the
-//! operators (attention projections, attention scores over the KV cache, FFN or MoE experts),
-//! the tensor-parallel all-reduces and the fixed per-layer overhead (docs/methodology.md §4).
+//! One forward step of one transformer layer on the critical-path GPU of a stage: the attention
+//! of the GPU's attention group (projections, scores over the KV cache), the FFN or the MoE
+//! experts, the tensor-parallel all-reduces, the MoE token exchange, the elementwise traffic and
+//! the fixed per-layer overhead (docs/methodology.md §4, §6.2).
 
-use super::activations;
-use super::comm::all_to_all_s;
-use super::moe::{busiest_rank_factor, distinct_experts};
+use super::activations::{self, InferencePass};
+use super::comm::{all_to_all_s, tp_all_reduce_s};
+use super::config::{MoeDispatch, MoeOverlap};
+use super::context::Rates;
+use super::dispatch;
+use super::experts::{ExpertLoad, routed_experts};
+use super::moe::busiest_rank_factor;
 use super::roofline::{Bound, Op, OpTime, roofline};
-use super::{Context, KvSharding, Rates};
+use super::{Context, KvSharding};
 
 /// What a step processes in one layer.
 #[derive(Clone, Copy, Debug)]
 pub struct StepShape {
-    /// Tokens through the GEMMs (decode: sequences in the micro-batch; prefill: chunk tokens).
+    /// Tokens through the attention group's GEMMs (decode: sequences in the group's micro-batch;
+    /// prefill: chunk tokens).
     pub tokens: f64,
+    /// Tokens entering the MoE layer across the stage: the group's tokens times the attention
+    /// groups that step together (every group in decode; one in a lone prefill).
+    pub moe_tokens: f64,
     /// KV-cache tokens read (decode: Σ context over the sequences; prefill: the prior context once).
     pub kv_tokens_read: f64,
     /// Query-key pairs scored (decode: tokens × context; prefill chunk: tokens × mean causal context).
@@ -23,6 +32,20 @@ pub struct StepShape {
     pub decode: bool,
 }
 
+impl StepShape {
+    /// The same step on half the tokens and sequences (one half of a two-batch overlap).
+    fn halved(self) -> Self {
+        StepShape {
+            tokens: self.tokens / 2.0,
+            moe_tokens: self.moe_tokens / 2.0,
+            kv_tokens_read: self.kv_tokens_read / 2.0,
+            attn_pairs: self.attn_pairs / 2.0,
+            sequences: self.sequences / 2.0,
+            decode: self.decode,
+        }
+    }
+}
+
 /// The cost of one layer step on the critical-path GPU.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct LayerStep {
@@ -30,66 +53,124 @@ pub struct LayerStep {
     pub attn_proj: OpTime,
     /// Attention scores and weighted sum over the KV cache.
     pub attn_core: OpTime,
-    /// FFN (dense) or routed + shared experts (MoE), with the router.
+    /// Dense FFN (dense layer), or the shared experts and the router (MoE layer).
     pub ffn: OpTime,
+    /// Routed experts on the busiest expert-parallel rank (MoE layer; zero otherwise).
+    pub experts: OpTime,
     /// Norms, activation functions and residual adds: memory traffic of the layer's activations.
     pub elementwise: OpTime,
-    /// Tensor-parallel all-reduces: two (after attention and after the FFN), one for a parallel
-    /// attention/FFN block; with sequence parallelism each is a reduce-scatter + all-gather pair
-    /// (the same bytes, twice the start-ups).
+    /// Tensor-parallel all-reduces of the attention group; with sequence parallelism each is a
+    /// reduce-scatter + all-gather pair (the same bytes, twice the start-ups).
     pub all_reduce_s: f64,
-    /// How many tensor-parallel reductions `all_reduce_s` holds (2, or 1 for a parallel block).
+    /// How many tensor-parallel reductions `all_reduce_s` holds.
     pub all_reduces: f64,
     /// Two all-to-alls between the head and sequence layouts of the attention (KV sharded by
     /// sequence, decode only).
-    pub all_to_all_s: f64,
+    pub kv_all_to_all_s: f64,
+    /// MoE token dispatch to the expert-parallel ranks (attention data-parallel layouts).
+    pub dispatch_s: f64,
+    /// MoE combine of the experts' outputs back to their tokens.
+    pub combine_s: f64,
     /// Fixed per-layer overhead.
     pub overhead_s: f64,
-    /// Expected distinct routed experts read (1 for a dense layer).
+    /// Time hidden by overlapping the token exchange with compute (two-batch overlap).
+    pub hidden_s: f64,
+    /// Expected distinct routed experts read across the stage (1 for a dense layer).
     pub experts_read: f64,
 }
 
 impl LayerStep {
-    /// Wall time of the step: operators, communication and overhead in sequence.
+    /// Wall time of the step: operators, communication and overhead in sequence, less what
+    /// overlap hides.
     pub fn time_s(&self) -> f64 {
-        self.attn_proj.time_s()
-            + self.attn_core.time_s()
-            + self.ffn.time_s()
-            + self.elementwise.time_s()
-            + self.all_reduce_s
-            + self.all_to_all_s
-            + self.overhead_s
+        self.compute_s() + self.comm_s() - self.hidden_s
+    }
+    /// Operators and the fixed overhead.
+    fn compute_s(&self) -> f64 {
+        self.ops().iter().map(OpTime::time_s).sum::<f64>() + self.overhead_s
+    }
+    /// Communication.
+    fn comm_s(&self) -> f64 {
+        self.all_reduce_s + self.kv_all_to_all_s + self.dispatch_s + self.combine_s
+    }
+    fn ops(&self) -> [OpTime; 5] {
+        [
+            self.attn_proj,
+            self.attn_core,
+            self.ffn,
+            self.experts,
+            self.elementwise,
+        ]
     }
     /// HBM bytes moved.
     pub fn bytes(&self) -> f64 {
-        self.attn_proj.op.bytes
-            + self.attn_core.op.bytes
-            + self.ffn.op.bytes
-            + self.elementwise.op.bytes
+        self.ops().iter().map(|o| o.op.bytes).sum()
     }
     /// FLOPs performed.
     pub fn flops(&self) -> f64 {
-        self.attn_proj.op.flops + self.attn_core.op.flops + self.ffn.op.flops
+        self.ops().iter().map(|o| o.op.flops).sum()
     }
-    /// Time of the operators limited by memory, by compute, and spent communicating.
+    /// Time of the operators limited by memory, by compute, and spent communicating (what
+    /// overlap hides comes off the communication).
     pub fn split_s(&self) -> (f64, f64, f64) {
         let (mut mem, mut comp) = (0.0, 0.0);
-        for op in [self.attn_proj, self.attn_core, self.ffn, self.elementwise] {
+        for op in self.ops() {
             match op.bound() {
                 Bound::Memory => mem += op.time_s(),
                 Bound::Compute => comp += op.time_s(),
             }
         }
-        (mem, comp, self.all_reduce_s + self.all_to_all_s)
+        (mem, comp, self.comm_s() - self.hidden_s)
+    }
+    /// Twice this step (the two halves of a two-batch overlap), with the exchange hidden under
+    /// the other half's compute as far as it can be.
+    fn two_halves(self) -> Self {
+        let twice = |o: OpTime| OpTime {
+            op: super::roofline::Op {
+                flops: 2.0 * o.op.flops,
+                bytes: 2.0 * o.op.bytes,
+            },
+            compute_s: 2.0 * o.compute_s,
+            memory_s: 2.0 * o.memory_s,
+            fixed_s: 2.0 * o.fixed_s,
+            ..o
+        };
+        let mut s = LayerStep {
+            attn_proj: twice(self.attn_proj),
+            attn_core: twice(self.attn_core),
+            ffn: twice(self.ffn),
+            experts: twice(self.experts),
+            elementwise: twice(self.elementwise),
+            all_reduce_s: 2.0 * self.all_reduce_s,
+            all_reduces: self.all_reduces,
+            kv_all_to_all_s: 2.0 * self.kv_all_to_all_s,
+            dispatch_s: 2.0 * self.dispatch_s,
+            combine_s: 2.0 * self.combine_s,
+            overhead_s: 2.0 * self.overhead_s,
+            hidden_s: 0.0,
+            experts_read: self.experts_read,
+        };
+        let exchange = s.dispatch_s + s.combine_s;
+        s.hidden_s = exchange.min(s.compute_s() + s.all_reduce_s + s.kv_all_to_all_s);
+        s
     }
 }
 
-/// One layer step; `moe` selects a routed-expert layer, otherwise the dense FFN.
+/// One layer step; `moe` selects a routed-expert layer, otherwise the dense FFN. With two-batch
+/// overlap on an attention data-parallel MoE layer, the step runs as two halves.
 pub fn layer_step(ctx: &Context, r: &Rates, shape: StepShape, moe: bool) -> LayerStep {
+    if moe && r.dp > 1 && r.moe_overlap == MoeOverlap::TwoBatch && shape.tokens >= 2.0 {
+        return layer_step_once(ctx, r, shape.halved(), moe).two_halves();
+    }
+    layer_step_once(ctx, r, shape, moe)
+}
+
+fn layer_step_once(ctx: &Context, r: &Rates, shape: StepShape, moe: bool) -> LayerStep {
     let m = &ctx.model;
     let tp = r.tp as f64;
     let b = shape.tokens;
-    // Two GEMMs (QKV, output projection), each with its fixed time on the compute side.
+    // The projection GEMMs (QKV and output; MLA's five or six), each with its fixed time on the
+    // compute side.
     let mut attn_proj = roofline(
         Op {
             flops: 2.0 * b * m.attn_params_per_layer / tp,
@@ -99,7 +180,12 @@ pub fn layer_step(ctx: &Context, r: &Rates, shape: StepShape, moe: bool) -> Laye
         r.mem_bytes_per_s,
         ctx.hw.overlap,
     );
-    attn_proj.compute_s += 2.0 * r.gemm_s;
+    attn_proj.compute_s += r.gemm_s
+        * if shape.decode {
+            m.attn_gemms_decode
+        } else {
+            m.attn_gemms_prefill
+        };
     // Decode attention sharded by sequence: the busiest GPU scores and reads ⌈b/TP⌉ sequences
     // with every head. Otherwise split by heads: ⌈n_h/TP⌉ query heads, ⌈n_kv/TP⌉ KV heads.
     let by_sequence = shape.decode && r.kv_sharding == KvSharding::Batch;
@@ -109,37 +195,58 @@ pub fn layer_step(ctx: &Context, r: &Rates, shape: StepShape, moe: bool) -> Laye
     } else {
         (r.head_share, r.kv_head_share)
     };
-    let attn_core = roofline(
+    // Decode runs MLA in its absorbed form (more FLOPs per pair, the latent read once for every
+    // head); prefill in the decompressed one. One attention kernel call per layer and step.
+    let flops_per_pair = if shape.decode {
+        m.attn_decode_flops_per_ctx_per_layer
+    } else {
+        m.attn_score_flops_per_ctx_per_layer
+    };
+    let mut attn_core = roofline(
         Op {
-            flops: shape.attn_pairs * m.attn_score_flops_per_ctx_per_layer * score_share,
+            flops: shape.attn_pairs * flops_per_pair * score_share,
             bytes: r.kv_bytes_per_token_per_layer * kv_share * shape.kv_tokens_read,
         },
         r.attn_flops_per_s,
-        r.mem_bytes_per_s,
+        r.attn_mem_bytes_per_s,
         ctx.hw.overlap,
     );
-    let (ffn, experts_read) = if moe {
-        let d = distinct_experts(m.experts, m.top_k, b);
-        let imbalance = busiest_rank_factor(m.experts, m.top_k, b, r.ep);
+    attn_core.fixed_s = ctx.hw.attention_s;
+    let (ffn, experts, experts_read) = if moe {
+        // Routed experts: the stage's tokens spread over the expert slots of `ep` ranks; the busiest
+        // rank runs the fused-MoE kernel on its share (`experts`).
+        let t = shape.moe_tokens;
+        let all_to_all = r.dp > 1
+            && r.moe_dispatch.resolve(r.tp * r.dp, ctx.hw.gpus_per_node) == MoeDispatch::AllToAll;
+        let rows = if all_to_all {
+            t * busiest_rank_factor(r.expert_slots, m.top_k, t, r.ep) / r.ep as f64
+        } else {
+            t
+        };
+        let (experts, touched) = routed_experts(
+            ctx,
+            r,
+            ExpertLoad {
+                stage_tokens: t,
+                rows,
+            },
+        );
         let pe = m.ffn_params_per_expert_per_layer;
-        let routed_flops = 2.0 * b * m.top_k * pe * imbalance / tp;
-        let dense_flops =
-            2.0 * b * m.shared_experts * pe / tp + 2.0 * b * m.router_params_per_layer;
-        let op = Op {
-            flops: routed_flops + dense_flops,
-            bytes: r.weight_bytes * ((d + m.shared_experts) * pe / tp + m.router_params_per_layer),
+        // Shared experts follow the attention group; the router scores every token.
+        let shared = Op {
+            flops: 2.0 * b * m.shared_experts * pe / tp + 2.0 * b * m.router_params_per_layer,
+            bytes: r.weight_bytes * (m.shared_experts * pe / tp + m.router_params_per_layer),
         };
-        // Routed experts run as grouped GEMMs, slower than dense ones (efficiency.moe).
-        let compute_s = routed_flops / (r.matmul_flops_per_s * ctx.hw.moe_efficiency)
-            + dense_flops / r.matmul_flops_per_s
-            + 2.0 * r.gemm_s;
-        let t = OpTime {
-            op,
-            compute_s,
-            memory_s: op.bytes / r.mem_bytes_per_s,
-            overlap: ctx.hw.overlap,
-        };
-        (t, d)
+        let mut ffn = roofline(
+            shared,
+            r.matmul_flops_per_s,
+            r.mem_bytes_per_s,
+            ctx.hw.overlap,
+        );
+        if m.shared_experts > 0.0 {
+            ffn.compute_s += 2.0 * r.gemm_s;
+        }
+        (ffn, experts, touched)
     } else {
         let p = m.dense_ffn_params_per_layer;
         let op = Op {
@@ -148,12 +255,25 @@ pub fn layer_step(ctx: &Context, r: &Rates, shape: StepShape, moe: bool) -> Laye
         };
         (
             roofline(op, r.matmul_flops_per_s, r.mem_bytes_per_s, ctx.hw.overlap),
+            OpTime::default(),
             1.0,
         )
     };
     // Every activation is written once and read once by the next operator (inference engines
-    // replicate the norms across TP unless activations stay sharded: sequence parallelism).
-    let act = activations::inference_layer_bytes(m, b, r, moe);
+    // replicate the norms across TP unless activations stay sharded: sequence parallelism). The
+    // routed experts' own traffic is in `experts`.
+    let act = activations::inference_layer_bytes(
+        m,
+        InferencePass {
+            group_tokens: b,
+            tp: r.tp,
+            routed_assignments: 0.0,
+            expert_tp: r.expert_tp,
+            moe,
+            sequence_parallel: r.sequence_parallel,
+        },
+        r.act_bytes,
+    );
     let elementwise = roofline(
         Op {
             flops: 0.0,
@@ -163,31 +283,50 @@ pub fn layer_step(ctx: &Context, r: &Rates, shape: StepShape, moe: bool) -> Laye
         r.mem_bytes_per_s,
         ctx.hw.overlap,
     );
+    // The attention group's reductions: after attention and after the FFN; in an attention
+    // data-parallel MoE layer the second becomes the exchange (the group splits its tokens over
+    // its TP ranks before the dispatch and gathers them after the combine: one all-reduce's
+    // worth of traffic in all).
+    let exchange = moe && r.dp > 1;
+    let all_reduces = if exchange {
+        1.0
+    } else {
+        m.tp_reductions_per_layer
+    };
     let message_bytes = b * m.d_model * r.act_bytes;
+    let (dispatch_s, combine_s) = if exchange {
+        dispatch::exchange_s(&ctx.hw, r, m, m.routing_groups, b / tp, shape.moe_tokens)
+    } else {
+        (0.0, 0.0)
+    };
     LayerStep {
         attn_proj,
         attn_core,
         ffn,
+        experts,
         elementwise,
-        all_reduce_s: m.tp_reductions_per_layer * ctx.hw.all_reduce_s(message_bytes, r.tp)
+        all_reduce_s: all_reduces * tp_all_reduce_s(&ctx.hw, message_bytes, r.tp)
             + if r.sequence_parallel && r.tp > 1 {
-                m.tp_reductions_per_layer * r.tp_link.latency_s
+                all_reduces * r.tp_link.latency_s
             } else {
                 0.0
             },
-        all_reduces: m.tp_reductions_per_layer,
+        all_reduces,
         // Queries to the sequence layout, attention outputs back to the head layout.
-        all_to_all_s: if by_sequence {
+        kv_all_to_all_s: if by_sequence {
             2.0 * all_to_all_s(b * m.attn_width * r.act_bytes / tp, r.tp, r.tp_link)
         } else {
             0.0
         },
+        dispatch_s,
+        combine_s,
         overhead_s: ctx.hw.per_layer_s,
+        hidden_s: 0.0,
         experts_read,
     }
 }
 
-/// The output head (logits) for `tokens` tokens on the last stage.
+/// The output head (logits) for `tokens` tokens on the last stage of an attention group.
 pub fn head_step(ctx: &Context, r: &Rates, tokens: f64) -> OpTime {
     let m = &ctx.model;
     let params = m.d_model * m.vocab;

@@ -1,10 +1,11 @@
-//! Memory per GPU for inference (docs/methodology.md §5): weights of the stage's layers sharded
-//! by TP (experts by EP × expert-TP), the KV cache of the stage's layers for every sequence in
-//! flight (heads sharded by TP, replicated when `kv_heads < tp`), the activations of one layer
-//! for the largest step (`activations`), and the runtime's own memory.
+//! Memory per GPU for inference (docs/methodology.md §5): weights of the stage's layers (attention,
+//! dense FFN and shared experts split over the attention group's TP and replicated across groups;
+//! routed experts split over every GPU of the stage), the KV cache of the stage's layers for the
+//! group's sequences in flight (heads split by TP, replicated when `kv_heads < tp`), the
+//! activations of one layer for the largest step (`activations`), and the runtime's own memory.
 
-use super::activations;
-use super::pipeline::Stage;
+use super::activations::{self, InferencePass};
+use super::pipeline::{Stage, stage};
 use super::{Context, Rates};
 
 /// Memory of one GPU of one stage, bytes.
@@ -27,10 +28,17 @@ impl Memory {
     }
 }
 
+/// Whether an inference memory plan fits `hw`: everything within HBM, and the KV cache within its
+/// share of what weights, activations and the runtime leave free.
+pub fn fits(hw: &crate::hardware::Hardware, m: &Memory) -> bool {
+    let fixed = m.weights_bytes + m.activation_bytes + m.runtime_bytes;
+    fixed <= hw.mem_bytes && m.kv_bytes <= hw.kv_cache_free_fraction * (hw.mem_bytes - fixed)
+}
+
 /// What the sequences in flight put on every stage.
 #[derive(Clone, Copy, Debug)]
 pub struct Load {
-    /// Sequences in flight on the replica.
+    /// Sequences in flight on one attention group.
     pub sequences: f64,
     /// Tokens reserved per sequence.
     pub context_tokens: f64,
@@ -41,7 +49,7 @@ pub struct Load {
 }
 
 impl Load {
-    /// A load whose largest step has `step_tokens` tokens.
+    /// A load whose largest step has `step_tokens` tokens on each attention group.
     pub fn new(
         ctx: &Context,
         r: &Rates,
@@ -50,8 +58,20 @@ impl Load {
         step_tokens: f64,
         micro_batch: f64,
     ) -> Self {
-        // One layer's activations are live at a time in inference.
-        let live = |moe: bool| activations::inference_layer_bytes(&ctx.model, step_tokens, r, moe);
+        // One layer's activations are live at a time in inference; a GPU's routed experts hold
+        // their share of the stage's token-expert assignments.
+        let live = |moe: bool| {
+            let m = &ctx.model;
+            let pass = InferencePass {
+                group_tokens: step_tokens,
+                tp: r.tp,
+                routed_assignments: step_tokens * r.dp as f64 * m.top_k / r.ep as f64,
+                expert_tp: r.expert_tp,
+                moe,
+                sequence_parallel: r.sequence_parallel,
+            };
+            activations::inference_layer_bytes(m, pass, r.act_bytes)
+        };
         Load {
             sequences,
             context_tokens,
@@ -66,8 +86,10 @@ pub fn stage_memory(ctx: &Context, r: &Rates, stage: Stage, load: &Load) -> Memo
     let m = &ctx.model;
     let tp = r.tp as f64;
     let attn = (m.attn_params_per_layer + m.norm_params_per_layer) / tp;
+    let stage_gpus = (r.tp * r.dp) as f64;
     let moe_layer = attn
-        + (m.experts + m.shared_experts) * m.ffn_params_per_expert_per_layer / tp
+        + r.expert_slots * m.ffn_params_per_expert_per_layer / stage_gpus
+        + m.shared_experts * m.ffn_params_per_expert_per_layer / tp
         + m.router_params_per_layer;
     let dense_layer = attn + m.dense_ffn_params_per_layer / tp;
     let embed = m.d_model * m.vocab / tp;
@@ -99,4 +121,16 @@ pub fn stage_memory(ctx: &Context, r: &Rates, stage: Stage, load: &Load) -> Memo
         activation_bytes: activation + logits,
         runtime_bytes: ctx.hw.runtime_bytes,
     }
+}
+
+/// Memory of the heaviest GPU of a replica of `pp` stages under `load`.
+pub fn replica_memory(ctx: &Context, r: &Rates, pp: u64, load: &Load) -> Memory {
+    let mut mem = Memory::default();
+    for s in 0..pp {
+        let sm = stage_memory(ctx, r, stage(ctx.layers, ctx.dense_layers, pp, s), load);
+        if sm.total_bytes() > mem.total_bytes() {
+            mem = sm;
+        }
+    }
+    mem
 }

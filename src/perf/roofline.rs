@@ -32,12 +32,17 @@ pub struct OpTime {
     pub memory_s: f64,
     /// Share of the smaller term hidden under the larger (1 = pure roofline).
     pub overlap: f64,
+    /// Fixed time beyond both terms (a kernel's floor: launch, setup, synchronisation).
+    pub fixed_s: f64,
 }
 
 impl OpTime {
-    /// Time the operator takes: the larger term plus the unhidden part of the smaller.
+    /// Time the operator takes: the larger term plus the unhidden part of the smaller, plus the
+    /// fixed time.
     pub fn time_s(&self) -> f64 {
-        self.compute_s.max(self.memory_s) + (1.0 - self.overlap) * self.compute_s.min(self.memory_s)
+        self.compute_s.max(self.memory_s)
+            + (1.0 - self.overlap) * self.compute_s.min(self.memory_s)
+            + self.fixed_s
     }
     /// Which term sets the time.
     pub fn bound(&self) -> Bound {
@@ -56,5 +61,6 @@ pub fn roofline(op: Op, flops_per_s: f64, bytes_per_s: f64, overlap: f64) -> OpT
         compute_s: op.flops / flops_per_s,
         memory_s: op.bytes / bytes_per_s,
         overlap,
+        fixed_s: 0.0,
     }
 }

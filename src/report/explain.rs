@@ -37,7 +37,12 @@ fn layer_block(out: &mut String, title: &str, l: &LayerStep) {
     );
     op_line(out, "attention projections", &l.attn_proj);
     op_line(out, "attention over KV", &l.attn_core);
-    op_line(out, "FFN / experts", &l.ffn);
+    if l.experts.op.flops > 0.0 || l.experts.op.bytes > 0.0 {
+        op_line(out, "shared experts, router", &l.ffn);
+        op_line(out, "routed experts", &l.experts);
+    } else {
+        op_line(out, "FFN", &l.ffn);
+    }
     op_line(out, "norms, activations", &l.elementwise);
     let _ = writeln!(
         out,
@@ -45,12 +50,24 @@ fn layer_block(out: &mut String, title: &str, l: &LayerStep) {
         format!("TP all-reduces ({})", l.all_reduces),
         us(l.all_reduce_s)
     );
-    if l.all_to_all_s > 0.0 {
+    if l.kv_all_to_all_s > 0.0 {
         let _ = writeln!(
             out,
             "    {:<22} {:>54}",
             "KV-layout all-to-alls",
-            us(l.all_to_all_s)
+            us(l.kv_all_to_all_s)
+        );
+    }
+    if l.dispatch_s > 0.0 {
+        let _ = writeln!(out, "    {:<22} {:>54}", "MoE dispatch", us(l.dispatch_s));
+        let _ = writeln!(out, "    {:<22} {:>54}", "MoE combine", us(l.combine_s));
+    }
+    if l.hidden_s > 0.0 {
+        let _ = writeln!(
+            out,
+            "    {:<22} {:>54}",
+            "hidden by overlap",
+            format!("−{}", us(l.hidden_s))
         );
     }
     let _ = writeln!(out, "    {:<22} {:>54}", "fixed overhead", us(l.overhead_s));
@@ -65,8 +82,10 @@ pub fn explain(ctx: &Context, model: &str, gpu: &str, e: &Estimate) -> String {
     let math = b.math_dtype.map_or("?", |d| d.name());
     let _ = writeln!(
         o,
-        "{model} on {gpu}: tp {} × pp {} × ep {} = {} GPUs, batch {}, input {} + output {} tokens, weights {} (matmuls in {math}), KV {} split by {}{}",
+        "{model} on {gpu}: {} (tp {} × dp {} × pp {}, ep {}) = {} GPUs, batch {}, input {} + output {} tokens, weights {} (matmuls in {math}), KV {} split by {}{}",
+        c.layout(),
         c.tp,
+        c.dp,
         c.pp,
         c.ep,
         c.gpus(),
@@ -92,9 +111,57 @@ pub fn explain(ctx: &Context, model: &str, gpu: &str, e: &Estimate) -> String {
         );
     }
     let moe = ctx.dense_layers != ctx.layers;
+    if moe {
+        let l = c.layout();
+        let stage = l.stage_gpus();
+        let placement = if c.dp > 1 {
+            let dispatch = c.moe_dispatch.resolve(stage, ctx.hw.gpus_per_node);
+            format!(
+                "{} attention groups of {} GPU(s) per stage, each with its own sequences, attention weights and KV cache; tokens reach the experts by {}{}",
+                c.dp,
+                c.tp,
+                match dispatch {
+                    crate::perf::MoeDispatch::AllGather =>
+                        "an all-gather and return by a reduce-scatter",
+                    _ => "an all-to-all dispatch and combine",
+                },
+                if c.moe_overlap == crate::perf::MoeOverlap::TwoBatch {
+                    ", overlapped with compute in two half batches"
+                } else {
+                    ""
+                }
+            )
+        } else {
+            "attention split over the TP group; the experts' partial sums join its all-reduce"
+                .to_string()
+        };
+        let _ = writeln!(
+            o,
+            "Experts: {} slots ({} routed{}) over {} EP rank(s) of {} GPU(s) each; {}{}",
+            ctx.experts + c.redundant_experts,
+            ctx.experts,
+            if c.redundant_experts > 0 {
+                format!(" + {} redundant", c.redundant_experts)
+            } else {
+                String::new()
+            },
+            c.ep,
+            l.expert_tp(),
+            placement,
+            if stage > ctx.hw.gpus_per_node {
+                format!(
+                    "; a stage spans {} nodes of {}, so its off-node traffic leaves through each GPU's own NIC",
+                    stage.div_ceil(ctx.hw.gpus_per_node),
+                    ctx.hw.gpus_per_node
+                )
+            } else {
+                String::new()
+            }
+        );
+    }
     let _ = writeln!(
         o,
-        "\nDecode step (one micro-batch of {} sequences, {} micro-batches in flight, mean context {} tokens)",
+        "\nDecode step (one micro-batch of {} sequences per attention group, {} micro-batches in flight, mean context {} tokens)",
         b.micro_batch,
         b.micro_batches,
         c.input_len as f64 + c.output_len as f64 / 2.0
@@ -172,9 +239,12 @@ pub fn explain(ctx: &Context, model: &str, gpu: &str, e: &Estimate) -> String {
     if let Some(d) = c.disaggregate {
         let _ = writeln!(
             o,
-            "  disaggregated: {} prefill + {} decode replicas of {} GPUs; decode steps run without prefills, and each prompt's KV cache ({} ms over the NICs) joins the TTFT",
+            "  disaggregated: {} prefill replicas of {} ({} GPUs) + {} decode replicas of {} ({} GPUs); decode steps run without prefills, and each prompt's KV cache ({} ms over the NICs) joins the TTFT",
             d.prefill_replicas,
+            c.prefill_layout(),
+            c.prefill_layout().gpus(),
             d.decode_replicas,
+            c.layout(),
             c.gpus(),
             human(s_to_ms(crate::perf::kv_transfer_s(
                 ctx,
@@ -211,8 +281,11 @@ pub fn explain(ctx: &Context, model: &str, gpu: &str, e: &Estimate) -> String {
 
     let _ = writeln!(
         o,
-        "\nPrefill ({} chunk(s) of {} tokens through {} stage(s))",
-        b.prefill_chunks, b.prefill_chunk, c.pp
+        "\nPrefill ({} chunk(s) of {} tokens through {} stage(s) of {})",
+        b.prefill_chunks,
+        b.prefill_chunk,
+        c.prefill_layout().pp,
+        c.prefill_layout()
     );
     layer_block(
         &mut o,
@@ -262,7 +335,7 @@ pub fn explain(ctx: &Context, model: &str, gpu: &str, e: &Estimate) -> String {
     let _ = writeln!(
         o,
         "\nCost: {} GPUs × ${}/h = ${}/h → ${} per 1M output tokens, ${} per 1M input tokens",
-        c.gpus(),
+        e.gpus,
         human(ctx.hw.usd_per_gpu_hour),
         human(e.cost_per_hour_usd),
         human(e.usd_per_1m_output_tokens),

@@ -153,7 +153,7 @@ pub fn human(x: f64) -> String {
 fn human_table(rows: &[Row], markdown: bool) -> String {
     let any_unfit = rows.iter().any(|r| !r.fits);
     let mut header = vec![
-        "tp×pp×ep",
+        "layout",
         "GPUs",
         "batch",
         "dtype\nw/kv",
@@ -174,7 +174,11 @@ fn human_table(rows: &[Row], markdown: bool) -> String {
     let mut t = new_table(&header, markdown);
     for r in rows {
         let mut cells = vec![
-            format!("{}×{}×{}", r.tp, r.pp, r.ep),
+            if r.prefill_layout == r.layout {
+                r.layout.clone()
+            } else {
+                format!("{} (prefill {})", r.layout, r.prefill_layout)
+            },
             r.gpus.to_string(),
             r.batch.to_string(),
             if r.dtype == r.kv_dtype {
@@ -204,11 +208,15 @@ fn human_table(rows: &[Row], markdown: bool) -> String {
     }
     for i in 0..header.len() {
         if let Some(col) = t.column_mut(i) {
-            col.set_cell_alignment(if i == 3 || i == 11 {
+            col.set_cell_alignment(if i == 0 || i == 3 || i == 11 {
                 CellAlignment::Left
             } else {
                 CellAlignment::Right
             });
+            // Two spaces between columns rather than three keeps the widest layouts in 120.
+            if i + 1 < header.len() {
+                col.set_padding((1, 0));
+            }
         }
     }
     t.to_string()
@@ -217,7 +225,7 @@ fn human_table(rows: &[Row], markdown: bool) -> String {
 /// With `--rate`: each shown row's simulated latencies, one line a row.
 pub fn simulated_rows(w: &crate::sim::Workload, rows: &[Row], markdown: bool) -> String {
     let header = [
-        "tp×pp×ep",
+        "layout",
         "batch",
         "dtype",
         "TTFT p50\n[s]",
@@ -233,7 +241,7 @@ pub fn simulated_rows(w: &crate::sim::Workload, rows: &[Row], markdown: bool) ->
     for r in rows {
         let Some(s) = r.simulation else { continue };
         t.add_row(vec![
-            format!("{}×{}×{}", r.tp, r.pp, r.ep),
+            r.layout.clone(),
             r.batch.to_string(),
             r.dtype.to_string(),
             human(s.ttft_s.p50),
@@ -252,7 +260,7 @@ pub fn simulated_rows(w: &crate::sim::Workload, rows: &[Row], markdown: bool) ->
             },
         ]);
     }
-    align(&mut t, header.len(), &[2, 10]);
+    align(&mut t, header.len(), &[0, 2, 10]);
     format!(
         "\nSimulated {} requests at {} req/s (Poisson, seed {}) on each row:\n{t}\n",
         w.requests,

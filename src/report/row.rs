@@ -12,9 +12,12 @@ pub struct Row {
     pub model: String,
     pub gpu: String,
     pub gpus: u64,
+    pub layout: String,
     pub tp: u64,
+    pub dp: u64,
     pub pp: u64,
     pub ep: u64,
+    pub prefill_layout: String,
     pub batch: u64,
     pub input_len: u64,
     pub output_len: u64,
@@ -38,6 +41,8 @@ pub struct Row {
     pub cost_per_hour_usd: f64,
     pub usd_per_1m_output_tokens: f64,
     pub usd_per_1m_input_tokens: f64,
+    pub input_tokens_per_s_per_gpu: f64,
+    pub decode_tokens_per_s_per_gpu: f64,
     /// With `--rate`: the simulated request stream on this configuration (JSON only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub simulation: Option<crate::sim::SimResult>,
@@ -51,9 +56,12 @@ impl Row {
             model: model.to_string(),
             gpu: gpu.to_string(),
             gpus: e.gpus,
+            layout: c.layout().name(),
             tp: c.tp,
+            dp: c.dp,
             pp: c.pp,
             ep: c.ep,
+            prefill_layout: c.prefill_layout().name(),
             batch: c.batch,
             input_len: c.input_len,
             output_len: c.output_len,
@@ -77,19 +85,24 @@ impl Row {
             cost_per_hour_usd: e.cost_per_hour_usd,
             usd_per_1m_output_tokens: e.usd_per_1m_output_tokens,
             usd_per_1m_input_tokens: e.usd_per_1m_input_tokens,
+            input_tokens_per_s_per_gpu: e.input_tokens_per_s_per_gpu,
+            decode_tokens_per_s_per_gpu: e.decode_tokens_per_s_per_gpu,
             simulation: None,
         }
     }
 }
 
 /// Every row field name, in order (the CSV header).
-pub const FIELDS: [&str; 29] = [
+pub const FIELDS: [&str; 34] = [
     "model",
     "gpu",
     "gpus",
+    "layout",
     "tp",
+    "dp",
     "pp",
     "ep",
+    "prefill_layout",
     "batch",
     "input_len",
     "output_len",
@@ -113,6 +126,8 @@ pub const FIELDS: [&str; 29] = [
     "cost_per_hour_usd",
     "usd_per_1m_output_tokens",
     "usd_per_1m_input_tokens",
+    "input_tokens_per_s_per_gpu",
+    "decode_tokens_per_s_per_gpu",
 ];
 
 /// An estimate with the names a row carries: the record `--sort` and `--require` read.
@@ -132,49 +147,65 @@ impl Record for Named<'_> {
     fn value(&self, index: usize) -> Value<'_> {
         let (e, c) = (self.est, &self.est.config);
         let n = |x: u64| Value::Num(x as f64);
-        match index {
-            0 => Value::Str(self.model),
-            1 => Value::Str(self.gpu),
-            2 => n(e.gpus),
-            3 => n(c.tp),
-            4 => n(c.pp),
-            5 => n(c.ep),
-            6 => n(c.batch),
-            7 => n(c.input_len),
-            8 => n(c.output_len),
-            9 => Value::Str(c.dtype.name()),
-            10 => Value::Str(c.kv_dtype.name()),
-            11 => Value::Bool(e.fits),
-            12 => Value::Num(e.weights_bytes_per_gpu),
-            13 => Value::Num(e.kv_bytes_per_gpu),
-            14 => Value::Num(e.mem_bytes_per_gpu),
-            15 => Value::Num(e.gpu_mem_bytes),
-            16 => Value::Num(e.ttft_s),
-            17 => Value::Num(e.tpot_s),
-            18 => Value::Num(e.e2e_s),
-            19 => Value::Num(e.output_tokens_per_s),
-            20 => Value::Num(e.output_tokens_per_s_per_gpu),
-            21 => Value::Num(e.output_tokens_per_s_per_user),
-            22 => Value::Num(e.mfu),
-            23 => Value::Num(e.mbu),
-            24 => Value::Str(e.decode_bound.name()),
-            25 => Value::Num(e.experts_per_step),
-            26 => Value::Num(e.cost_per_hour_usd),
-            27 => Value::Num(e.usd_per_1m_output_tokens),
-            _ => Value::Num(e.usd_per_1m_input_tokens),
+        match FIELDS[index] {
+            "model" => Value::Str(self.model),
+            "gpu" => Value::Str(self.gpu),
+            "gpus" => n(e.gpus),
+            "layout" => Value::Owned(c.layout().name()),
+            "tp" => n(c.tp),
+            "dp" => n(c.dp),
+            "pp" => n(c.pp),
+            "ep" => n(c.ep),
+            "prefill_layout" => Value::Owned(c.prefill_layout().name()),
+            "batch" => n(c.batch),
+            "input_len" => n(c.input_len),
+            "output_len" => n(c.output_len),
+            "dtype" => Value::Str(c.dtype.name()),
+            "kv_dtype" => Value::Str(c.kv_dtype.name()),
+            "fits" => Value::Bool(e.fits),
+            "weights_bytes_per_gpu" => Value::Num(e.weights_bytes_per_gpu),
+            "kv_bytes_per_gpu" => Value::Num(e.kv_bytes_per_gpu),
+            "mem_bytes_per_gpu" => Value::Num(e.mem_bytes_per_gpu),
+            "gpu_mem_bytes" => Value::Num(e.gpu_mem_bytes),
+            "ttft_s" => Value::Num(e.ttft_s),
+            "tpot_s" => Value::Num(e.tpot_s),
+            "e2e_s" => Value::Num(e.e2e_s),
+            "output_tokens_per_s" => Value::Num(e.output_tokens_per_s),
+            "output_tokens_per_s_per_gpu" => Value::Num(e.output_tokens_per_s_per_gpu),
+            "output_tokens_per_s_per_user" => Value::Num(e.output_tokens_per_s_per_user),
+            "mfu" => Value::Num(e.mfu),
+            "mbu" => Value::Num(e.mbu),
+            "decode_bound" => Value::Str(e.decode_bound.name()),
+            "experts_per_step" => Value::Num(e.experts_per_step),
+            "cost_per_hour_usd" => Value::Num(e.cost_per_hour_usd),
+            "usd_per_1m_output_tokens" => Value::Num(e.usd_per_1m_output_tokens),
+            "usd_per_1m_input_tokens" => Value::Num(e.usd_per_1m_input_tokens),
+            "input_tokens_per_s_per_gpu" => Value::Num(e.input_tokens_per_s_per_gpu),
+            _ => Value::Num(e.decode_tokens_per_s_per_gpu),
         }
     }
 
     fn kind(index: usize) -> Kind {
-        match index {
-            0 | 1 | 9 | 10 | 24 => Kind::Str,
-            11 => Kind::Bool,
+        match FIELDS[index] {
+            "model" | "gpu" | "layout" | "prefill_layout" | "dtype" | "kv_dtype"
+            | "decode_bound" => Kind::Str,
+            "fits" => Kind::Bool,
             _ => Kind::Num,
         }
     }
 
     fn higher_is_better(index: usize) -> bool {
-        matches!(index, 11 | 19 | 20 | 21 | 22 | 23)
+        matches!(
+            FIELDS[index],
+            "fits"
+                | "output_tokens_per_s"
+                | "output_tokens_per_s_per_gpu"
+                | "output_tokens_per_s_per_user"
+                | "mfu"
+                | "mbu"
+                | "input_tokens_per_s_per_gpu"
+                | "decode_tokens_per_s_per_gpu"
+        )
     }
 }
 
@@ -188,9 +219,12 @@ mod tests {
             model: "m".into(),
             gpu: "g".into(),
             gpus: 0,
+            layout: String::new(),
             tp: 0,
+            dp: 0,
             pp: 0,
             ep: 0,
+            prefill_layout: String::new(),
             batch: 0,
             input_len: 0,
             output_len: 0,
@@ -214,6 +248,8 @@ mod tests {
             cost_per_hour_usd: 0.0,
             usd_per_1m_output_tokens: 0.0,
             usd_per_1m_input_tokens: 0.0,
+            input_tokens_per_s_per_gpu: 0.0,
+            decode_tokens_per_s_per_gpu: 0.0,
             simulation: None,
         })
         .unwrap();

@@ -184,19 +184,19 @@ pub fn explain(r: &TrainRow, usable_hbm_bytes: f64) -> String {
     );
     for (name, v) in [
         (
-            "compute (matmuls, attention, elementwise, recompute)",
+            "compute (matmuls, attention, experts, elementwise, recompute)",
             r.compute_s,
         ),
         ("pipeline bubble", r.bubble_s),
         ("tensor-parallel collectives", r.tp_comm_s),
         ("pipeline sends", r.pp_comm_s),
         ("data-parallel sync, exposed", r.dp_comm_s),
-        ("expert-parallel all-to-all", r.ep_comm_s),
+        ("expert-parallel all-to-all, exposed", r.ep_comm_s),
         ("optimizer update", r.optimizer_s),
     ] {
         let _ = writeln!(
             o,
-            "  {name:<54} {:>10} ms  {:>6}%",
+            "  {name:<61} {:>10} ms  {:>6}%",
             human(s_to_ms(v)),
             pct(v)
         );

@@ -68,6 +68,14 @@ pub fn render(results: &[CaseResult], summary: &Summary, markdown: bool) -> Stri
     for (k, v) in &summary.by_gpu {
         s.add_row(stats_row(&format!("gpu {k}"), v));
     }
+    if summary.by_suite.len() > 1 {
+        for (k, v) in &summary.by_suite {
+            s.add_row(stats_row(&format!("suite {k}"), v));
+        }
+    }
+    for (k, v) in &summary.by_split {
+        s.add_row(stats_row(&format!("split {k}"), v));
+    }
     align(&mut s, sh.len(), &[0]);
     let mut out = format!("{t}\n");
     if !notes.is_empty() {

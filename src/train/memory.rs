@@ -46,6 +46,9 @@ pub fn stage_params(ctx: &Context, c: &TrainConfig, st: pipeline::Stage) -> (f64
             * (attn
                 + m.shared_experts * m.ffn_params_per_expert_per_layer / tp
                 + m.router_params_per_layer);
+    if st.last {
+        dense += c.mtp_layers as f64 * mtp_projection_params(ctx) / tp;
+    }
     let embed = m.d_model * m.vocab / tp;
     if st.first {
         dense += embed;
@@ -58,9 +61,48 @@ pub fn stage_params(ctx: &Context, c: &TrainConfig, st: pipeline::Stage) -> (f64
     (dense, experts)
 }
 
-/// Stage `s` with dense models' layers counted as dense.
-pub fn stage(ctx: &Context, pp: u64, s: u64) -> pipeline::Stage {
-    pipeline::stage(ctx.layers, ctx.dense_layers, pp, s)
+/// Stage `s` with dense models' layers counted as dense; the last stage also runs the
+/// multi-token-prediction blocks (`TrainConfig::mtp_layers`), each one more transformer layer of
+/// the model's kind (Megatron-Core places them with the loss).
+///
+/// With `last_stage_layers` (Megatron-Core `--decoder-last-pipeline-num-layers`) the last stage
+/// holds that many layers and the others split the rest evenly, extra layers first.
+pub fn stage(ctx: &Context, c: &TrainConfig, s: u64) -> pipeline::Stage {
+    let mut st = match c.last_stage_layers {
+        Some(last) if c.pp > 1 => {
+            let rest = ctx.layers.saturating_sub(last);
+            if s + 1 == c.pp {
+                let dense = ctx.dense_layers.saturating_sub(rest).min(last);
+                pipeline::Stage {
+                    dense_layers: dense as f64,
+                    moe_layers: (last - dense) as f64,
+                    first: false,
+                    last: true,
+                }
+            } else {
+                pipeline::Stage {
+                    last: false,
+                    ..pipeline::stage(rest, ctx.dense_layers.min(rest), c.pp - 1, s)
+                }
+            }
+        }
+        _ => pipeline::stage(ctx.layers, ctx.dense_layers, c.pp, s),
+    };
+    if st.last {
+        let mtp = c.mtp_layers as f64;
+        if ctx.dense_layers < ctx.layers {
+            st.moe_layers += mtp;
+        } else {
+            st.dense_layers += mtp;
+        }
+    }
+    st
+}
+
+/// Parameters of one multi-token-prediction block beyond its transformer layer: the projection
+/// of the concatenated normalised embedding and hidden state, `2d → d` (DeepSeek-V3 §2.2).
+pub fn mtp_projection_params(ctx: &Context) -> f64 {
+    2.0 * ctx.model.d_model * ctx.model.d_model
 }
 
 /// Activation bytes one layer stores for one micro-batch (`perf::activations`).
@@ -99,7 +141,7 @@ pub fn train_memory(ctx: &Context, c: &TrainConfig, micro_batches: f64) -> Train
     let tokens = (c.seq_len * c.micro_batch) as f64;
     let mut worst = TrainMemory::default();
     for s in 0..c.pp {
-        let st = stage(ctx, c.pp, s);
+        let st = stage(ctx, c, s);
         let (pd, pe) = stage_params(ctx, c, st);
         let params_over = |bytes: f64, stage_min: u8| {
             bytes * (pd / shard(stage_min, dp) + pe / shard(stage_min, expert_dp))
@@ -118,7 +160,8 @@ pub fn train_memory(ctx: &Context, c: &TrainConfig, micro_batches: f64) -> Train
             act += layer_activation_bytes(ctx, c, st.moe_layers > 0.0, false);
         }
         if st.last {
-            act += 4.0 * tokens * m.vocab / c.tp as f64; // fp32 logits for the loss
+            // fp32 logits for the loss, and again for each prediction depth.
+            act += (1.0 + c.mtp_layers as f64) * 4.0 * tokens * m.vocab / c.tp as f64;
         }
         let mem = TrainMemory {
             weights_bytes: params_over(w, 3),

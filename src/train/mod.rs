@@ -5,6 +5,7 @@
 
 pub mod goodput;
 pub mod memory;
+pub mod moe;
 pub mod step;
 
 use crate::dtype::Dtype;
@@ -13,6 +14,7 @@ use crate::units;
 use clap::ValueEnum;
 pub use goodput::Reliability;
 pub use memory::TrainMemory;
+pub use moe::MoeLayer;
 use serde::{Deserialize, Serialize};
 pub use step::StepTime;
 
@@ -73,6 +75,32 @@ impl Zero3Fetch {
     }
 }
 
+/// How tokens reach the routed experts (Megatron-Core `--moe-token-dispatcher-type`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EpDispatcher {
+    /// Megatron-Core's default: every token is permuted into one copy per routed expert and the
+    /// copies move in one NCCL all-to-all over the expert-parallel group.
+    #[default]
+    Alltoall,
+    /// `flex` (DeepEP, HybridEP): one copy per expert-parallel rank a token reaches, one per node
+    /// over the network; node-limited routing cuts the network traffic.
+    Flex,
+}
+
+/// Whether the expert-parallel all-to-alls overlap compute.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EpOverlap {
+    /// Megatron-Core's default: the all-to-alls wait for, and are waited for by, the compute.
+    #[default]
+    None,
+    /// One micro-batch's all-to-alls run under another's compute (Megatron-Core
+    /// `--overlap-moe-expert-parallel-comm` with interleaved 1F1B; DeepSeek's DualPipe), hidden
+    /// up to the layer's compute time.
+    MicroBatch,
+}
+
 /// One training configuration.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct TrainConfig {
@@ -109,6 +137,17 @@ pub struct TrainConfig {
     pub sequence_parallel: bool,
     /// ZeRO-3 parameter-gather granularity.
     pub zero3_fetch: Zero3Fetch,
+    /// How tokens reach the routed experts.
+    pub ep_dispatcher: EpDispatcher,
+    /// Whether the expert-parallel all-to-alls overlap another micro-batch's compute.
+    pub ep_overlap: EpOverlap,
+    /// Multi-token-prediction depths trained with the model (DeepSeek-V3 §2.2): each one more
+    /// transformer layer, a `2d → d` projection and another pass of the output head, on the last
+    /// pipeline stage. Not counted in the model FLOPs (6·N·D); counted in the hardware FLOPs.
+    pub mtp_layers: u64,
+    /// Layers on the last pipeline stage (Megatron-Core `--decoder-last-pipeline-num-layers`),
+    /// the others splitting the rest; None splits all layers evenly, extra layers first.
+    pub last_stage_layers: Option<u64>,
     /// Impose this MFU instead of modelling the step time.
     pub mfu: Option<f64>,
     /// Failures, checkpoints and restarts (None = a run that never fails).
@@ -118,7 +157,8 @@ pub struct TrainConfig {
 impl TrainConfig {
     /// A configuration with the common defaults: no expert parallelism, one sequence per
     /// micro-batch, ZeRO-1, selective recomputation, plain 1F1B, no DP overlap, FlashAttention,
-    /// sequence parallelism, a modelled (not imposed) MFU and no failures.
+    /// sequence parallelism, Megatron's `alltoall` dispatcher without EP overlap, a modelled (not
+    /// imposed) MFU and no failures.
     pub fn new(
         gpus: u64,
         tp: u64,
@@ -145,6 +185,10 @@ impl TrainConfig {
             attention: AttentionImpl::Flash,
             sequence_parallel: true,
             zero3_fetch: Zero3Fetch::Block,
+            ep_dispatcher: EpDispatcher::Alltoall,
+            ep_overlap: EpOverlap::None,
+            mtp_layers: 0,
+            last_stage_layers: None,
             mfu: None,
             reliability: None,
         }
@@ -308,6 +352,16 @@ pub fn check(ctx: &Context, c: &TrainConfig) -> Result<(), Reject> {
             c.micro_batch
         ));
     }
+    if let Some(last) = c.last_stage_layers
+        && c.pp > 1
+        && last + (c.pp - 1) > ctx.layers
+    {
+        return invalid(format!(
+            "--last-stage-layers {last}: leaves fewer than one of the model's {} layers for each of the other {} stages",
+            ctx.layers,
+            c.pp - 1
+        ));
+    }
     if c.interleave > 1 && ctx.layers / c.pp < c.interleave {
         return skip(format!(
             "interleave {} exceeds the {} layers per stage",
@@ -335,8 +389,25 @@ pub fn estimate(ctx: &Context, c: &TrainConfig) -> TrainEstimate {
         Recompute::Selective => attn_flops_per_token / 3.0,
         Recompute::Full => (model_flops_per_token + attn_flops_per_token) / 3.0,
     };
+    // Each prediction depth: one more layer of the model's last kind, its projection and the
+    // output head, forward and backward (hardware FLOPs only).
+    let last_layer_params = m.attn_params_per_layer
+        + if ctx.dense_layers < ctx.layers {
+            (m.top_k + m.shared_experts) * m.ffn_params_per_expert_per_layer
+                + m.router_params_per_layer
+        } else {
+            m.dense_ffn_params_per_layer
+        };
+    let mtp_flops_per_token = 3.0
+        * c.mtp_layers as f64
+        * (2.0 * (last_layer_params + memory::mtp_projection_params(ctx))
+            + 2.0 * m.d_model * m.vocab
+            + m.attn_score_flops_per_ctx_per_layer * step::attention_context(c));
     let model_flops_step = model_flops_per_token * c.global_batch_tokens;
-    let hw_flops_step = (model_flops_per_token + attn_flops_per_token + recompute_flops_per_token)
+    let hw_flops_step = (model_flops_per_token
+        + attn_flops_per_token
+        + recompute_flops_per_token
+        + mtp_flops_per_token)
         * c.global_batch_tokens;
 
     let memory = memory::train_memory(ctx, c, micro_batches);

@@ -5,11 +5,11 @@
 //! plus a bubble of `(p−1)/v` stage times; the data-parallel gradient traffic is partly hidden.
 
 use super::memory::{layer_activation_bytes, stage, stage_params};
-use super::{AttentionImpl, Recompute, TrainConfig};
+use super::{AttentionImpl, Recompute, TrainConfig, moe};
 use crate::dtype::Dtype;
 use crate::perf::Context;
+use crate::perf::activations::{self, InferencePass};
 use crate::perf::comm::p2p_s;
-use crate::perf::moe::busiest_rank_factor;
 
 /// Bytes the optimizer step reads and writes per locally updated parameter (fp32 master, m, v
 /// read and written; bf16 gradient read, bf16 weight written).
@@ -75,67 +75,96 @@ impl StepTime {
     }
 }
 
+/// FLOPs of FlashAttention's backward pass over its forward pass: five matmuls (the recomputed
+/// scores, dV, dP, dQ, dK) against two (Dao et al., flash-attention's benchmark convention).
+pub const FLASH_BACKWARD_FLOPS: f64 = 2.5;
+
 /// One micro-batch through one layer: (compute, TP communication, EP communication), seconds.
 fn layer_mb(ctx: &Context, c: &TrainConfig, moe: bool) -> (f64, f64, f64) {
     let m = &ctx.model;
     let (_, peak) = ctx.math(c.dtype).unwrap_or((c.dtype, f64::NAN));
     let matmul_rate = peak * ctx.hw.matmul_efficiency_for(c.dtype);
-    let attn_rate = ctx.attn_peak_flops_per_s() * ctx.hw.matmul_efficiency;
     let tp = c.tp as f64;
     let tokens = (c.seq_len * c.micro_batch) as f64;
-    // Training's routed experts are large balanced grouped GEMMs: dense efficiency, with the
-    // busiest expert-parallel rank's load (efficiency.moe is measured on inference kernels).
-    let (routed_flops, dense_ffn_flops) = if moe {
-        let imbalance = busiest_rank_factor(
-            m.experts,
-            m.top_k,
-            tokens * c.dp().min(c.ep) as f64,
-            c.ep.min(c.dp()),
-        );
+    // Dense FFN, or the shared experts and the router GEMM of an MoE layer (its routed experts
+    // are `moe::moe_layer`'s). GEMMs with their fixed time: QKV and output, then up and down, or
+    // the shared experts' two and the router.
+    let (ffn_flops, gemms) = if moe {
         let pe = m.ffn_params_per_expert_per_layer;
         (
-            2.0 * tokens * m.top_k * pe * imbalance / tp,
             2.0 * tokens * m.shared_experts * pe / tp + 2.0 * tokens * m.router_params_per_layer,
+            2.0 + if m.shared_experts > 0.0 { 2.0 } else { 0.0 } + 1.0,
         )
     } else {
-        (0.0, 2.0 * tokens * m.dense_ffn_params_per_layer / tp)
+        (2.0 * tokens * m.dense_ffn_params_per_layer / tp, 4.0)
     };
-    // Four GEMMs per layer (QKV, output, up, down), each with its fixed time.
-    let matmul_fwd = (2.0 * tokens * m.attn_params_per_layer / tp + dense_ffn_flops) / matmul_rate
-        + routed_flops / matmul_rate
-        + 4.0 * ctx.hw.gemm_overhead_s(c.dtype);
-    let attn_fwd =
-        tokens * attention_context(c) * m.attn_score_flops_per_ctx_per_layer / tp / attn_rate;
+    let matmul_fwd = (2.0 * tokens * m.attn_params_per_layer / tp + ffn_flops) / matmul_rate
+        + gemms * ctx.hw.gemm_overhead_s(c.dtype);
+    let attn_flops = tokens * attention_context(c) * m.attn_score_flops_per_ctx_per_layer / tp;
+    // FlashAttention at the measured attention-kernel rate with its fixed time per call, the
+    // backward pass 2.5× the forward's FLOPs; eager attention is batched GEMMs at the matmul
+    // rate, its backward twice the forward.
+    let (attn_fwd, attn_bwd) = match c.attention {
+        AttentionImpl::Flash => {
+            let rate = ctx.attn_peak_flops_per_s() * ctx.hw.attention_efficiency;
+            (
+                attn_flops / rate + ctx.hw.attention_s,
+                FLASH_BACKWARD_FLOPS * attn_flops / rate + ctx.hw.attention_s,
+            )
+        }
+        AttentionImpl::Eager => {
+            let t = attn_flops / (ctx.attn_peak_flops_per_s() * ctx.hw.matmul_efficiency);
+            (t, 2.0 * t)
+        }
+    };
     let score_bytes = match c.attention {
         AttentionImpl::Flash => 0.0,
         AttentionImpl::Eager => EAGER_SCORE_BYTES * m.heads / tp * tokens * c.seq_len as f64,
     };
-    let elem_fwd = (2.0 * layer_activation_bytes(ctx, c, moe, false) + score_bytes)
-        / ctx.hw.eff_mem_bw_bytes_per_s;
-    let fwd = matmul_fwd + attn_fwd + elem_fwd;
+    let act_bytes = if c.dtype == Dtype::Fp32 { 4.0 } else { 2.0 };
+    // Elementwise traffic: every stored activation written and read once. An MoE layer's routed
+    // experts move their own (`moe::moe_layer`); the attention side and shared experts remain.
+    let stored = if moe {
+        activations::inference_layer_bytes(
+            m,
+            InferencePass {
+                group_tokens: tokens,
+                tp: c.tp,
+                routed_assignments: 0.0,
+                expert_tp: 1,
+                moe: true,
+                sequence_parallel: c.sequence_parallel,
+            },
+            2.0,
+        )
+    } else {
+        layer_activation_bytes(ctx, c, false, false)
+    };
+    let elem_fwd = (2.0 * stored + score_bytes) / ctx.hw.eff_mem_bw_bytes_per_s;
+    let rest_fwd = matmul_fwd + elem_fwd;
     let recompute = match c.recompute {
         Recompute::None => 0.0,
         Recompute::Selective => attn_fwd,
-        Recompute::Full => fwd,
+        Recompute::Full => rest_fwd + attn_fwd,
     };
-    let compute = fwd + 2.0 * fwd + recompute;
+    // The small kernels beside the modelled operators (norms, rotary, activations, residuals,
+    // casts; §4.3's `per_layer_us`) run once per forward pass and about twice in the backward.
+    let small_kernels = (2.0 + moe::forward_passes(c)) * ctx.hw.per_layer_s;
+    let mut compute = 3.0 * rest_fwd + attn_fwd + attn_bwd + recompute + small_kernels;
     let passes = if c.recompute == Recompute::Full {
         3.0
     } else {
         2.0
     };
-    let act_bytes = if c.dtype == Dtype::Fp32 { 4.0 } else { 2.0 };
     let tp_comm = passes
         * m.tp_reductions_per_layer
-        * ctx.hw.all_reduce_s(tokens * m.d_model * act_bytes, c.tp);
-    let ep_comm = if moe && c.ep > 1 {
-        let n = c.ep as f64;
-        let link = ctx.hw.link_for_group(c.ep.min(c.dp()) * c.tp);
-        let bytes = tokens / tp * m.top_k * m.d_model * act_bytes;
-        passes * 2.0 * (link.latency_s + (n - 1.0) / n * bytes / link.bytes_per_s)
-    } else {
-        0.0
-    };
+        * crate::perf::comm::tp_all_reduce_s(&ctx.hw, tokens * m.d_model * act_bytes, c.tp);
+    let mut ep_comm = 0.0;
+    if moe {
+        let layer = moe::moe_layer(ctx, c, compute);
+        compute += layer.experts_s + layer.routing_s;
+        ep_comm = layer.exposed_all_to_all_s();
+    }
     (compute, tp_comm, ep_comm)
 }
 
@@ -147,14 +176,18 @@ pub fn step_time(ctx: &Context, c: &TrainConfig, micro_batches: f64) -> StepTime
     let tokens = (c.seq_len * c.micro_batch) as f64;
     let tp = c.tp as f64;
     let (_, peak) = ctx.math(c.dtype).unwrap_or((c.dtype, f64::NAN));
-    let head_compute = 3.0 * 2.0 * tokens * m.d_model * m.vocab
-        / tp
-        / (peak * ctx.hw.matmul_efficiency_for(c.dtype))
-        + 3.0 * 4.0 * tokens * m.vocab / tp / ctx.hw.eff_mem_bw_bytes_per_s;
+    let matmul_rate = peak * ctx.hw.matmul_efficiency_for(c.dtype);
+    // The output head and its fp32 logits, once plus once per prediction depth, and each
+    // depth's projection (its transformer block is counted with the stage's layers).
+    let mtp = c.mtp_layers as f64;
+    let head_compute = (1.0 + mtp)
+        * (3.0 * 2.0 * tokens * m.d_model * m.vocab / tp / matmul_rate
+            + 3.0 * 4.0 * tokens * m.vocab / tp / ctx.hw.eff_mem_bw_bytes_per_s)
+        + mtp * 3.0 * 2.0 * tokens * super::memory::mtp_projection_params(ctx) / tp / matmul_rate;
     // The critical stage: the one with the longest micro-batch time.
     let (mut crit, mut crit_total) = ((0.0, 0.0, 0.0), 0.0);
     for s in 0..c.pp {
-        let st = stage(ctx, c.pp, s);
+        let st = stage(ctx, c, s);
         let (moe_layers, dense_layers) = (st.moe_layers, st.dense_layers);
         let compute =
             moe_layers * moe_c + dense_layers * dense_c + if st.last { head_compute } else { 0.0 };
@@ -170,7 +203,7 @@ pub fn step_time(ctx: &Context, c: &TrainConfig, micro_batches: f64) -> StepTime
         2.0 * c.interleave as f64
             * p2p_s(
                 tokens * m.d_model * act_bytes / tp,
-                ctx.hw.link_across_nodes(c.tp * c.pp),
+                crate::perf::comm::pipeline_link(&ctx.hw, c.tp * c.pp),
             )
     } else {
         0.0
@@ -180,7 +213,7 @@ pub fn step_time(ctx: &Context, c: &TrainConfig, micro_batches: f64) -> StepTime
 
     // Data parallelism: gradients (and ZeRO-3 parameters) of the heaviest stage.
     let (pd, pe) = (0..c.pp)
-        .map(|s| stage_params(ctx, c, stage(ctx, c.pp, s)))
+        .map(|s| stage_params(ctx, c, stage(ctx, c, s)))
         .fold((0.0_f64, 0.0_f64), |a, b| {
             if b.0 + b.1 > a.0 + a.1 { b } else { a }
         });
@@ -204,9 +237,16 @@ pub fn step_time(ctx: &Context, c: &TrainConfig, micro_batches: f64) -> StepTime
     };
     let stage_layers = (m.layers / c.pp as f64).ceil();
     // Hierarchical: the ranks of a DP group that share a node reduce over the scale-up fabric,
-    // and only 1/g of the data crosses the NICs between nodes.
-    let per_node = (ctx.hw.gpus_per_node / (c.tp * c.pp).max(1)).max(1);
-    let sync = |params: f64, n: u64| {
+    // and only 1/g of the data crosses the NICs between nodes. A dense DP group has
+    // `gpus_per_node / (tp·pp)` ranks in a node (replicas fill nodes). An expert DP group follows
+    // Megatron-Core's rank order `tp-cp-ep-dp-pp`: its ranks sit `ep·etp` GPUs apart, so an EP
+    // group that fills its node leaves one expert DP rank per node. (Megatron places dense DP the
+    // same way, `tp` apart with pipeline stages outermost; that change to dense training is left to
+    // the training-fidelity work, docs/calibration.md.)
+    let gpn = ctx.hw.gpus_per_node;
+    let dense_per_node = (gpn / (c.tp * c.pp).max(1)).max(1);
+    let expert_per_node = (gpn / (c.ep * moe::expert_tp(c)).max(1)).max(1);
+    let sync = |params: f64, n: u64, per_node: u64| {
         if n <= 1 {
             return 0.0;
         }
@@ -234,7 +274,7 @@ pub fn step_time(ctx: &Context, c: &TrainConfig, micro_batches: f64) -> StepTime
         ring_latency_s(ctx, n, g) * rounds * passes * stage_layers * c.zero3_fetch.per_layer()
             + bandwidth_s
     };
-    let dp_s = sync(pd, dp) + sync(pe, expert_dp);
+    let dp_s = sync(pd, dp, dense_per_node) + sync(pe, expert_dp, expert_per_node);
     let shard = |n: u64| if c.zero >= 1 { n as f64 } else { 1.0 };
     let optimizer_s = OPTIMIZER_BYTES_PER_PARAM * (pd / shard(dp) + pe / shard(expert_dp))
         / ctx.hw.eff_mem_bw_bytes_per_s;

@@ -1,0 +1,307 @@
+//! One inference configuration and its options: the layout's degrees, the workload, precisions,
+//! batching, speculation, disaggregation and the MoE runtime choices (docs/methodology.md §5–§7).
+
+use super::layout::{Layout, LayoutOverride};
+use super::lengths;
+use crate::dtype::Dtype;
+use clap::ValueEnum;
+use serde::{Deserialize, Serialize};
+
+/// Default prefill chunk, tokens per chunk (vLLM/Sarathi `max_num_batched_tokens` order).
+pub const DEFAULT_PREFILL_CHUNK_TOKENS: u64 = 2048;
+
+/// One inference configuration.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Config {
+    /// Tensor-parallel degree inside one attention group.
+    pub tp: u64,
+    /// Attention data-parallel degree: attention groups per pipeline stage, each running
+    /// attention for its own sequences with its own copy of the attention weights.
+    pub dp: u64,
+    /// Pipeline-parallel degree.
+    pub pp: u64,
+    /// Expert-parallel degree over the `tp × dp` GPUs of a stage (the rest is expert TP).
+    pub ep: u64,
+    /// Extra expert replicas per MoE layer beyond the model's experts (EPLB's redundant experts).
+    pub redundant_experts: u64,
+    /// How tokens reach the experts when attention runs data-parallel.
+    pub moe_dispatch: MoeDispatch,
+    /// Whether the MoE token exchange overlaps compute (two-batch overlap).
+    pub moe_overlap: MoeOverlap,
+    /// Concurrent sequences on one replica.
+    pub batch: u64,
+    /// Prompt tokens per request.
+    pub input_len: u64,
+    /// Generated tokens per request.
+    pub output_len: u64,
+    /// Weight and matmul precision.
+    pub dtype: Dtype,
+    /// KV-cache precision.
+    pub kv_dtype: Dtype,
+    /// How requests share the replica.
+    pub batching: Batching,
+    /// Speculative decoding, if any.
+    pub speculation: Option<Speculation>,
+    /// Distribution of generated tokens per request (mean `output_len`).
+    pub output_dist: lengths::LengthDist,
+    /// Separate prefill and decode pools, if any.
+    pub disaggregate: Option<Disaggregation>,
+    /// How the KV cache and the decode attention split over the TP group.
+    pub kv_sharding: KvSharding,
+    /// Activations stay sharded across the TP group between layers (reduce-scatter + all-gather
+    /// instead of all-reduce; norms and residuals on 1/TP of the tokens).
+    pub sequence_parallel: bool,
+}
+
+/// How the tensor-parallel group splits the KV cache and the decode attention
+/// (docs/methodology.md §5.1).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KvSharding {
+    /// By KV head (Megatron TP; vLLM, TensorRT-LLM): a GPU holds ⌈n_kv/TP⌉ heads of every
+    /// sequence, so with fewer KV heads than GPUs the cache is replicated.
+    #[default]
+    Heads,
+    /// By sequence (Pope et al. 2022, multi-query batch sharding): a GPU holds every KV head of
+    /// ⌈B/TP⌉ sequences and runs their decode attention; two all-to-alls per layer move the
+    /// queries and attention outputs between the head and batch layouts. Prefill attention stays
+    /// split by heads.
+    Batch,
+}
+
+impl KvSharding {
+    /// Name as printed.
+    pub fn name(self) -> &'static str {
+        match self {
+            KvSharding::Heads => "heads",
+            KvSharding::Batch => "batch",
+        }
+    }
+}
+
+/// How tokens reach the experts of a layer whose attention runs data-parallel (`dp > 1`;
+/// docs/methodology.md §6.2).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MoeDispatch {
+    /// What the common runtimes do: `allgather` while the stage fits one node (TensorRT-LLM's
+    /// CUTLASS MoE, SGLang without DeepEP), `alltoall` when it spans nodes (DeepEP, wide EP).
+    #[default]
+    Auto,
+    /// Each GPU sends a token only to the expert-parallel ranks that hold its routed experts, and
+    /// gets the weighted outputs back (DeepEP, TensorRT-LLM wide EP, SGLang `--moe-a2a-backend`).
+    #[value(name = "alltoall")]
+    AllToAll,
+    /// Every GPU gathers every token of the stage, runs its local experts on the ones routed to
+    /// them, and a reduce-scatter returns the sums (TensorRT-LLM attention DP without all-to-all).
+    #[value(name = "allgather")]
+    AllGather,
+}
+
+impl MoeDispatch {
+    /// The exchange a stage of `stage_gpus` GPUs uses on nodes of `gpus_per_node`.
+    pub fn resolve(self, stage_gpus: u64, gpus_per_node: u64) -> Self {
+        match self {
+            MoeDispatch::Auto if stage_gpus <= gpus_per_node => MoeDispatch::AllGather,
+            MoeDispatch::Auto => MoeDispatch::AllToAll,
+            d => d,
+        }
+    }
+
+    /// Name as printed.
+    pub fn name(self) -> &'static str {
+        match self {
+            MoeDispatch::Auto => "auto",
+            MoeDispatch::AllToAll => "alltoall",
+            MoeDispatch::AllGather => "allgather",
+        }
+    }
+}
+
+/// Overlap of the MoE token exchange with compute (docs/methodology.md §6.2).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MoeOverlap {
+    /// Dispatch and combine run between the layer's kernels (TensorRT-LLM, vLLM and SGLang
+    /// defaults).
+    #[default]
+    None,
+    /// Two-batch overlap (DeepSeek, SGLang `--enable-two-batch-overlap`): each step runs as two
+    /// half batches, one communicating while the other computes.
+    TwoBatch,
+}
+
+impl MoeOverlap {
+    /// Name as printed.
+    pub fn name(self) -> &'static str {
+        match self {
+            MoeOverlap::None => "none",
+            MoeOverlap::TwoBatch => "two-batch",
+        }
+    }
+}
+
+/// Disaggregated serving (DistServe, Splitwise): `prefill_replicas` replicas only prefill and
+/// ship each request's KV cache over the NIC to `decode_replicas` replicas that only decode
+/// (docs/methodology.md §7.5). The prefill pool has its own layout, or the decode pool's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Disaggregation {
+    /// Prefill-only replicas.
+    pub prefill_replicas: u64,
+    /// Decode-only replicas.
+    pub decode_replicas: u64,
+    /// The prefill replicas' degrees where they differ from the decode replicas'.
+    pub prefill: LayoutOverride,
+}
+
+/// Speculative decoding (Leviathan et al. 2023): a draft proposes `gamma` tokens, the target
+/// verifies them in one step of `gamma + 1` tokens per sequence, accepting each with
+/// probability `acceptance` (docs/methodology.md §7.4).
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+pub struct Speculation {
+    /// Draft tokens per verification step.
+    pub gamma: u64,
+    /// Per-token acceptance probability α in [0, 1].
+    pub acceptance: f64,
+    /// What one draft step costs.
+    pub draft: DraftCost,
+}
+
+/// The cost of one draft step.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DraftCost {
+    /// A fixed fraction of the target's plain decode step.
+    Ratio(f64),
+    /// The draft model's own decode step (the draft context given to `estimate_with_draft`).
+    Model,
+}
+
+impl Speculation {
+    /// Expected tokens per verification step: (1 − α^(γ+1)) / (1 − α), γ + 1 at α = 1.
+    pub fn expected_tokens(&self) -> f64 {
+        expected_tokens(self.gamma, self.acceptance)
+    }
+}
+
+/// Expected tokens per target step with `gamma` draft tokens accepted i.i.d. with probability
+/// `acceptance` (Leviathan et al. 2023, eq. 1).
+pub fn expected_tokens(gamma: u64, acceptance: f64) -> f64 {
+    let g = gamma as f64;
+    if acceptance >= 1.0 {
+        g + 1.0
+    } else {
+        (1.0 - acceptance.powf(g + 1.0)) / (1.0 - acceptance)
+    }
+}
+
+/// How requests are batched (docs/methodology.md §7.3).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Batching {
+    /// Iteration-level (Orca, vLLM, TRT-LLM in-flight): a finished sequence's slot is refilled at
+    /// the next step, and the newcomer's prefill runs between decode steps.
+    #[default]
+    Continuous,
+    /// Request-level: the whole batch is prefilled, then decoded together to the end
+    /// (gptSessionBenchmark, FasterTransformer).
+    Static,
+}
+
+impl Batching {
+    /// Name as printed.
+    pub fn name(self) -> &'static str {
+        match self {
+            Batching::Continuous => "continuous",
+            Batching::Static => "static",
+        }
+    }
+}
+
+impl Config {
+    /// A plain configuration: no expert parallelism, KV cache in the default precision for
+    /// `dtype`, continuous batching, fixed output lengths, no speculation, co-located serving.
+    pub fn new(
+        tp: u64,
+        pp: u64,
+        batch: u64,
+        input_len: u64,
+        output_len: u64,
+        dtype: Dtype,
+    ) -> Self {
+        Config {
+            tp,
+            dp: 1,
+            pp,
+            ep: 1,
+            redundant_experts: 0,
+            moe_dispatch: MoeDispatch::Auto,
+            moe_overlap: MoeOverlap::None,
+            batch,
+            input_len,
+            output_len,
+            dtype,
+            kv_dtype: dtype.default_kv(),
+            batching: Batching::Continuous,
+            speculation: None,
+            output_dist: lengths::LengthDist::Fixed,
+            disaggregate: None,
+            kv_sharding: KvSharding::Heads,
+            sequence_parallel: false,
+        }
+    }
+
+    /// The replica's layout.
+    pub fn layout(&self) -> Layout {
+        Layout {
+            tp: self.tp,
+            dp: self.dp,
+            pp: self.pp,
+            ep: self.ep,
+        }
+    }
+
+    /// The prefill layout: the prefill pool's when disaggregated with its own, else the replica's.
+    pub fn prefill_layout(&self) -> Layout {
+        match self.disaggregate {
+            Some(d) => d.prefill.apply(self.layout()),
+            None => self.layout(),
+        }
+    }
+
+    /// GPUs in one replica.
+    pub fn gpus(&self) -> u64 {
+        self.layout().gpus()
+    }
+}
+
+/// Why a configuration cannot be evaluated.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Reject {
+    /// Invalid for this model or hardware: an error for the user.
+    Invalid(String),
+    /// Outside the model's context, or an axis combination that does not apply: skipped with a note.
+    Skip(String),
+}
+
+/// The decision of what a decode step is limited by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DecodeBound {
+    /// Weight and KV reads.
+    Memory,
+    /// Matmul FLOPs.
+    Compute,
+    /// Collectives and pipeline hand-offs.
+    Communication,
+}
+
+impl DecodeBound {
+    /// Name as printed.
+    pub fn name(self) -> &'static str {
+        match self {
+            DecodeBound::Memory => "memory",
+            DecodeBound::Compute => "compute",
+            DecodeBound::Communication => "communication",
+        }
+    }
+}

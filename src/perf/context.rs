@@ -1,0 +1,320 @@
+//! The model and hardware prepared once for many configurations (`Context`), the checks a
+//! configuration must pass, and the rates and sizes of one configuration (`Rates`).
+
+use super::comm;
+use super::config::{Config, KvSharding, MoeDispatch, MoeOverlap, Reject};
+use super::layout::Layout;
+use crate::dtype::{ALL as ALL_DTYPES, Dtype};
+use crate::hardware::{GpuSpec, Hardware, Link};
+use crate::model::{ModelCounts, ModelSpec};
+use crate::units;
+
+/// Model and hardware, prepared once for many configurations.
+#[derive(Clone, Debug)]
+pub struct Context {
+    /// Model counts.
+    pub model: ModelCounts,
+    /// Layers as an integer.
+    pub layers: u64,
+    /// Leading dense layers as an integer (all layers for a dense model).
+    pub dense_layers: u64,
+    /// Query heads.
+    pub heads: u64,
+    /// Query width `n_h·d_h` (MLA: `n_h·d_v`), the dimension the attention projections split over.
+    pub attn_width: u64,
+    /// Routed experts.
+    pub experts: u64,
+    /// Longest sequence the model takes.
+    pub max_context: u64,
+    /// Hardware in SI.
+    pub hw: Hardware,
+    /// Per weight dtype: (the dtype the matmuls run in, its dense peak FLOP/s), if runnable.
+    math: [Option<(Dtype, f64)>; 6],
+    /// Dense peak for 16-bit math (attention scores run in 16 bits), FLOP/s.
+    attn_peak_flops_per_s: f64,
+    /// Prefill chunk, tokens.
+    pub prefill_chunk_tokens: u64,
+}
+
+/// Rates and sizes for one configuration's dtypes and parallelism.
+#[derive(Clone, Copy, Debug)]
+pub struct Rates {
+    /// Tensor-parallel degree inside an attention group.
+    pub tp: u64,
+    /// Attention groups per stage.
+    pub dp: u64,
+    /// Expert-parallel ranks per stage.
+    pub ep: u64,
+    /// GPUs each expert is split over (`tp·dp / ep`).
+    pub expert_tp: u64,
+    /// Expert slots per MoE layer: the routed experts plus the redundant replicas.
+    pub expert_slots: f64,
+    /// How tokens reach the experts when attention runs data-parallel.
+    pub moe_dispatch: MoeDispatch,
+    /// Whether the token exchange overlaps compute.
+    pub moe_overlap: MoeOverlap,
+    /// Bytes per element of a dispatched token (the expert GEMMs' input precision: 1 for 8-bit
+    /// math, else the activation width).
+    pub dispatch_bytes: f64,
+    /// Link for the TP all-reduces.
+    pub tp_link: Link,
+    /// Link for pipeline hand-offs.
+    pub pp_link: Link,
+    /// Bytes per weight.
+    pub weight_bytes: f64,
+    /// The weight precision.
+    pub weight_dtype: Dtype,
+    /// Bytes per activation element.
+    pub act_bytes: f64,
+    /// KV bytes per token per layer, all KV heads.
+    pub kv_bytes_per_token_per_layer: f64,
+    /// How the KV cache splits over the TP group.
+    pub kv_sharding: KvSharding,
+    /// Share of the KV heads one GPU holds when split by heads: ⌈n_kv/TP⌉ / n_kv.
+    pub kv_head_share: f64,
+    /// Share of the query heads one GPU computes: ⌈n_h/TP⌉ / n_h.
+    pub head_share: f64,
+    /// Activations sharded across TP between layers.
+    pub sequence_parallel: bool,
+    /// The precision the matmuls run in.
+    pub math_dtype: Dtype,
+    /// Dense peak FLOP/s of the matmul precision (the MFU denominator).
+    pub peak_flops_per_s: f64,
+    /// Achievable matmul FLOP/s.
+    pub matmul_flops_per_s: f64,
+    /// Achievable attention-score FLOP/s.
+    pub attn_flops_per_s: f64,
+    /// Achievable KV-cache read bandwidth of attention kernels, bytes/s.
+    pub attn_mem_bytes_per_s: f64,
+    /// Achievable HBM bytes/s.
+    pub mem_bytes_per_s: f64,
+    /// Fixed time of one GEMM in the matmul precision.
+    pub gemm_s: f64,
+}
+
+impl Context {
+    /// Prepare a validated model and GPU.
+    pub fn new(model: &ModelSpec, gpu: &GpuSpec, prefill_chunk_tokens: u64) -> Self {
+        let math = ALL_DTYPES.map(|d| math_for(gpu, d));
+        let counts = ModelCounts::new(model);
+        Self {
+            model: counts,
+            layers: model.layers,
+            dense_layers: if model.is_moe() {
+                model.dense_layers
+            } else {
+                model.layers
+            },
+            heads: model.heads,
+            attn_width: counts.attn_width as u64,
+            experts: model.experts,
+            max_context: model.max_context,
+            hw: Hardware::new(gpu),
+            math,
+            attn_peak_flops_per_s: units::tflops_to_flops_per_s(
+                gpu.tflops
+                    .fp16
+                    .unwrap_or(gpu.tflops.bf16)
+                    .max(gpu.tflops.bf16),
+            ),
+            prefill_chunk_tokens: prefill_chunk_tokens.max(1),
+        }
+    }
+
+    /// Check a configuration against the model and hardware.
+    pub fn check(&self, c: &Config) -> Result<(), Reject> {
+        let bad =
+            |field: &str, v: u64| Reject::Invalid(format!("--{field} {v}: must be at least 1"));
+        for (f, v) in [
+            ("tp", c.tp),
+            ("dp", c.dp),
+            ("pp", c.pp),
+            ("ep", c.ep),
+            ("batch", c.batch),
+        ] {
+            if v == 0 {
+                return Err(bad(f, v));
+            }
+        }
+        if c.input_len == 0 {
+            return Err(bad("input-len", 0));
+        }
+        if c.output_len == 0 {
+            return Err(bad("output-len", 0));
+        }
+        if self.math[dtype_index(c.dtype)].is_none() {
+            return Err(Reject::Invalid(format!(
+                "--dtype {}: this GPU has no {} matmul rate (gpu.tflops.{} is not set)",
+                c.dtype, c.dtype, c.dtype
+            )));
+        }
+        if c.redundant_experts > 0 && self.experts <= 1 {
+            return Err(Reject::Invalid(format!(
+                "--redundant-experts {}: the model has no routed experts to replicate",
+                c.redundant_experts
+            )));
+        }
+        self.check_layout(c, c.layout(), "")?;
+        if c.disaggregate.is_some_and(|d| !d.prefill.is_empty()) {
+            self.check_layout(c, c.prefill_layout(), "prefill-")?;
+        }
+        let seq = c.input_len.saturating_add(c.output_len);
+        if seq > self.max_context {
+            return Err(Reject::Skip(format!(
+                "input {} + output {} = {seq} tokens exceeds the model's {}-token context",
+                c.input_len, c.output_len, self.max_context
+            )));
+        }
+        Ok(())
+    }
+
+    /// Check one layout (`flag` prefixes the flag names: "" or "prefill-").
+    fn check_layout(&self, c: &Config, l: Layout, flag: &str) -> Result<(), Reject> {
+        for (f, v) in [("tp", l.tp), ("dp", l.dp), ("pp", l.pp), ("ep", l.ep)] {
+            if v == 0 {
+                return Err(Reject::Invalid(format!(
+                    "--{flag}{f} 0: must be at least 1"
+                )));
+            }
+        }
+        match c.kv_sharding {
+            KvSharding::Heads if self.heads % l.tp != 0 => {
+                return Err(Reject::Invalid(format!(
+                    "--{flag}tp {}: must divide the model's {} attention heads (or use --kv-sharding batch)",
+                    l.tp, self.heads
+                )));
+            }
+            KvSharding::Batch if self.attn_width % l.tp != 0 => {
+                return Err(Reject::Invalid(format!(
+                    "--{flag}tp {}: must divide the model's query width heads × head_dim = {}",
+                    l.tp, self.attn_width
+                )));
+            }
+            _ => {}
+        }
+        let slots = self.experts.saturating_add(c.redundant_experts);
+        if slots % l.ep != 0 {
+            return Err(Reject::Invalid(if c.redundant_experts > 0 {
+                format!(
+                    "--{flag}ep {}: must divide the model's {} experts + {} redundant = {slots} expert slots",
+                    l.ep, self.experts, c.redundant_experts
+                )
+            } else {
+                format!(
+                    "--{flag}ep {}: must divide the model's {} experts",
+                    l.ep, self.experts
+                )
+            }));
+        }
+        if l.pp > self.layers {
+            return Err(Reject::Invalid(format!(
+                "--{flag}pp {}: must be at most the model's {} layers",
+                l.pp, self.layers
+            )));
+        }
+        if l.stage_gpus() % l.ep != 0 {
+            return Err(Reject::Skip(format!(
+                "ep {} does not divide tp {} × dp {} (experts are split over the GPUs of a stage)",
+                l.ep, l.tp, l.dp
+            )));
+        }
+        if self.experts > 1 && l.dp > 1 && l.expert_tp() > self.hw.gpus_per_node {
+            return Err(Reject::Skip(format!(
+                "each expert would be split over {} GPUs, more than a node's {} (expert tensor parallelism across nodes is not modelled)",
+                l.expert_tp(),
+                self.hw.gpus_per_node
+            )));
+        }
+        Ok(())
+    }
+
+    /// The precision matmuls run in for weights in `dtype` and its dense peak FLOP/s, if the GPU
+    /// can run it (§4.2 of docs/methodology.md).
+    pub fn math(&self, dtype: Dtype) -> Option<(Dtype, f64)> {
+        self.math[dtype_index(dtype)]
+    }
+
+    /// Dense peak FLOP/s of 16-bit math (attention scores run in 16 bits).
+    pub fn attn_peak_flops_per_s(&self) -> f64 {
+        self.attn_peak_flops_per_s
+    }
+
+    /// Rates for a configuration's own layout (assumes `check` passed).
+    pub fn rates(&self, c: &Config) -> Rates {
+        self.rates_for(c, c.layout())
+    }
+
+    /// Rates for a configuration's precisions and options on layout `l`.
+    pub fn rates_for(&self, c: &Config, l: Layout) -> Rates {
+        let (math_dtype, peak) = self.math[dtype_index(c.dtype)].unwrap_or((Dtype::Bf16, f64::NAN));
+        let tp = l.tp as f64;
+        let (kv_heads, heads) = (self.model.kv_heads, self.model.heads);
+        let act_bytes = if c.dtype == Dtype::Fp32 { 4.0 } else { 2.0 };
+        Rates {
+            tp: l.tp,
+            dp: l.dp,
+            ep: l.ep,
+            expert_tp: l.expert_tp(),
+            expert_slots: (self.experts + c.redundant_experts) as f64,
+            moe_dispatch: c.moe_dispatch,
+            moe_overlap: c.moe_overlap,
+            dispatch_bytes: match math_dtype {
+                Dtype::Fp8 | Dtype::Int8 => 1.0,
+                _ => act_bytes,
+            },
+            tp_link: comm::ring_link(&self.hw, l.tp),
+            pp_link: comm::pipeline_link(&self.hw, l.gpus()),
+            weight_bytes: c.dtype.bytes(),
+            weight_dtype: c.dtype,
+            act_bytes,
+            kv_bytes_per_token_per_layer: self.model.kv_elems_per_token_per_layer
+                * c.kv_dtype.bytes(),
+            kv_sharding: c.kv_sharding,
+            kv_head_share: (kv_heads / tp).ceil() / kv_heads,
+            head_share: (heads / tp).ceil() / heads,
+            sequence_parallel: c.sequence_parallel,
+            math_dtype,
+            peak_flops_per_s: peak,
+            matmul_flops_per_s: peak * self.hw.matmul_efficiency_for(math_dtype),
+            attn_flops_per_s: self.attn_peak_flops_per_s * self.hw.attention_efficiency,
+            attn_mem_bytes_per_s: self.hw.attention_mem_bytes_per_s,
+            mem_bytes_per_s: self.hw.eff_mem_bw_bytes_per_s,
+            gemm_s: self.hw.gemm_overhead_s(math_dtype),
+        }
+    }
+}
+
+impl Rates {
+    /// Share of the KV cache of `sequences` sequences that one GPU holds and reads in decode:
+    /// its KV heads' share (replicated when n_kv < TP), or ⌈sequences/TP⌉ / sequences when the
+    /// cache is sharded by sequence.
+    pub fn kv_share(&self, sequences: f64) -> f64 {
+        match self.kv_sharding {
+            KvSharding::Heads => self.kv_head_share,
+            KvSharding::Batch => (sequences / self.tp as f64).ceil() / sequences.max(1.0),
+        }
+    }
+}
+
+fn dtype_index(d: Dtype) -> usize {
+    ALL_DTYPES
+        .iter()
+        .position(|x| *x == d)
+        .expect("every dtype is in ALL")
+}
+
+/// The precision matmuls run in for weights in `d`, and its peak: native where the tensor cores
+/// support it; otherwise weight-only quantisation with 16-bit math (int4 always is).
+fn math_for(gpu: &GpuSpec, d: Dtype) -> Option<(Dtype, f64)> {
+    let sixteen = gpu
+        .tflops_for(Dtype::Fp16)
+        .map_or((Dtype::Bf16, gpu.tflops.bf16), |f| (Dtype::Fp16, f));
+    let (dtype, tflops) = match (d, gpu.tflops_for(d)) {
+        (Dtype::Int4, _) => sixteen,
+        (Dtype::Fp16 | Dtype::Bf16, None) => (Dtype::Bf16, gpu.tflops.bf16),
+        (Dtype::Fp32, None) => return None,
+        (Dtype::Fp8 | Dtype::Int8, None) => sixteen,
+        (d, Some(t)) => (d, t),
+    };
+    Some((dtype, units::tflops_to_flops_per_s(tflops)))
+}

@@ -1,0 +1,123 @@
+//! Serving throughput and cost (docs/methodology.md §7.3, §7.5, §9): how the decode and prefill
+//! phases share a replica (continuous or static batching) or split into pools (disaggregation),
+//! and what the GPUs cost per token.
+
+use super::config::{Batching, Config};
+use super::context::Context;
+use crate::units;
+
+/// What a user and the operator see of the two phases together.
+#[derive(Clone, Copy, Debug)]
+pub struct Serving {
+    /// Time per output token per user, s.
+    pub tpot_s: f64,
+    /// Request latency, s.
+    pub e2e_s: f64,
+    /// Output tokens/s of the whole system (one replica, or both pools).
+    pub output_tokens_per_s: f64,
+    /// Share of a static batch's slot-steps that produce tokens (1 for continuous batching).
+    pub useful_fraction: f64,
+}
+
+/// Combine a decode step of `decode_step_s` (every sequence gains a token), a first token after
+/// `ttft_s` and a prefill rate of `prefill_tokens_per_s` per replica.
+pub fn serving(c: &Config, decode_step_s: f64, ttft_s: f64, prefill_tokens_per_s: f64) -> Serving {
+    let batch = c.batch as f64;
+    let (s_in, n_out) = (c.input_len as f64, c.output_len as f64);
+    match (c.disaggregate, c.batching) {
+        (Some(d), _) => {
+            // TPOT: decode steps with no prefill in between. Throughput: the slower pool.
+            let decode_rate = d.decode_replicas as f64 * batch / decode_step_s;
+            let prefill_rate = d.prefill_replicas as f64 * prefill_tokens_per_s / s_in * n_out;
+            Serving {
+                tpot_s: decode_step_s,
+                e2e_s: ttft_s + (n_out - 1.0) * decode_step_s,
+                output_tokens_per_s: decode_rate.min(prefill_rate),
+                useful_fraction: 1.0,
+            }
+        }
+        (None, Batching::Continuous) => {
+            // Every request's prompt costs the replica s_in / prefill rate seconds; B/N requests
+            // finish and are replaced per decode step, so each step also carries their prefills.
+            let t = decode_step_s + batch / n_out * s_in / prefill_tokens_per_s;
+            Serving {
+                tpot_s: t,
+                e2e_s: ttft_s + (n_out - 1.0) * t,
+                output_tokens_per_s: batch / t,
+                useful_fraction: 1.0,
+            }
+        }
+        (None, Batching::Static) => {
+            // The batch decodes until its longest request ends (E[max] steps); a request's own
+            // latency ends with its own last token.
+            let (mean_n, max_n) = c.output_dist.mean_and_max(n_out, batch);
+            let batch_s = ttft_s + (max_n - 1.0) * decode_step_s;
+            Serving {
+                tpot_s: decode_step_s,
+                e2e_s: ttft_s + (mean_n - 1.0) * decode_step_s,
+                output_tokens_per_s: batch * mean_n / batch_s,
+                useful_fraction: mean_n / max_n,
+            }
+        }
+    }
+}
+
+/// GPUs and prices.
+#[derive(Clone, Copy, Debug)]
+pub struct Prices {
+    /// GPUs serving: one replica, or both pools.
+    pub gpus: u64,
+    /// Price of those GPUs per hour.
+    pub cost_per_hour_usd: f64,
+    /// USD per million generated tokens.
+    pub usd_per_1m_output_tokens: f64,
+    /// USD per million prompt tokens.
+    pub usd_per_1m_input_tokens: f64,
+    /// Prompt tokens/s per GPU of a replica that only prefills.
+    pub input_tokens_per_s_per_gpu: f64,
+}
+
+/// Prices of `c` given its decode step, system output rate and per-replica prefill rate.
+pub fn prices(
+    ctx: &Context,
+    c: &Config,
+    decode_step_s: f64,
+    output_tokens_per_s: f64,
+    prefill_tokens_per_s: f64,
+) -> Prices {
+    let usd_per_gpu_s = ctx.hw.usd_per_gpu_hour / units::S_PER_HOUR;
+    let decode_gpus = c.gpus();
+    let prefill_gpus = c.prefill_layout().gpus();
+    let (s_in, n_out) = (c.input_len as f64, c.output_len as f64);
+    let per_million = |usd_per_s: f64, tokens_per_s: f64| usd_per_s / tokens_per_s * 1e6;
+    let (gpus, out, inp) = match c.disaggregate {
+        // Each pool's cost over the tokens it handles at the system's rate.
+        Some(d) => {
+            let decode_pool = d.decode_replicas.saturating_mul(decode_gpus);
+            let prefill_pool = d.prefill_replicas.saturating_mul(prefill_gpus);
+            (
+                decode_pool.saturating_add(prefill_pool),
+                per_million(usd_per_gpu_s * decode_pool as f64, output_tokens_per_s),
+                per_million(
+                    usd_per_gpu_s * prefill_pool as f64,
+                    output_tokens_per_s / n_out * s_in,
+                ),
+            )
+        }
+        None => {
+            let replica_usd_per_s = usd_per_gpu_s * decode_gpus as f64;
+            (
+                decode_gpus,
+                per_million(replica_usd_per_s * decode_step_s, c.batch as f64),
+                per_million(replica_usd_per_s, prefill_tokens_per_s),
+            )
+        }
+    };
+    Prices {
+        gpus,
+        cost_per_hour_usd: gpus as f64 * ctx.hw.usd_per_gpu_hour,
+        usd_per_1m_output_tokens: out,
+        usd_per_1m_input_tokens: inp,
+        input_tokens_per_s_per_gpu: prefill_tokens_per_s / prefill_gpus as f64,
+    }
+}

@@ -1,0 +1,125 @@
+//! Decode (docs/methodology.md §7.1, §7.4): each attention group's sequences run through the
+//! pipeline in micro-batches; a token of every sequence takes one cycle,
+//! `max(Σ stages + hops, micro-batches × slowest stage)`. With speculative decoding the target
+//! verifies γ + 1 tokens per sequence in one step and a draft proposes them.
+
+use super::config::{Config, DraftCost};
+use super::context::{Context, Rates};
+use super::layer::StepShape;
+use super::pipeline::{Pass, pass};
+use super::{DecodeBound, estimate};
+
+/// The decode phase of one configuration.
+#[derive(Clone, Copy, Debug)]
+pub struct Decode {
+    /// Sequences per attention group in one pipeline micro-batch.
+    pub micro_batch: f64,
+    /// Micro-batches in flight.
+    pub micro_batches: f64,
+    /// Mean context a decode step reads, tokens.
+    pub mean_context: f64,
+    /// The target step through every stage (a verification of γ + 1 tokens when speculating).
+    pub pass: Pass,
+    /// One plain cycle: a token of every sequence, no speculation.
+    pub plain_step_s: f64,
+    /// One target cycle: the plain one, or the verification.
+    pub verify_step_s: f64,
+    /// One draft step (0 without speculation).
+    pub draft_step_s: f64,
+    /// Tokens each sequence gains per target step (1 without speculation).
+    pub tokens_per_step: f64,
+    /// Time per generated token of every sequence in steady decode, without prefills.
+    pub step_s: f64,
+}
+
+/// The decode phase of `c` on its own layout (rates `r`); `draft` prices a draft model.
+pub fn decode(ctx: &Context, draft: Option<&Context>, c: &Config, r: &Rates) -> Decode {
+    let (batch, pp, dp) = (c.batch as f64, c.pp as f64, c.dp as f64);
+    let (s_in, n_out) = (c.input_len as f64, c.output_len as f64);
+    let per_group = (batch / dp).ceil();
+    let b = (per_group / pp).ceil();
+    let n_mb = (per_group / b).ceil();
+    let mean_context = s_in + n_out / 2.0;
+    // One cycle of `per_seq` tokens per sequence: (the pass, the cycle time).
+    let cycle = |per_seq: f64| {
+        let shape = StepShape {
+            tokens: b * per_seq,
+            moe_tokens: b * per_seq * dp,
+            kv_tokens_read: b * ctx.model.attended(mean_context),
+            attn_pairs: b * per_seq * ctx.model.attended(mean_context),
+            sequences: b,
+            decode: true,
+        };
+        let p = pass(ctx, r, c.pp, shape, b * per_seq);
+        let cycle_s = (p.sum_s + (pp - 1.0) * p.hop_s).max(n_mb * p.max_s);
+        (p, cycle_s)
+    };
+    let (plain, plain_step_s) = cycle(1.0);
+    let (target, verify_step_s) = match c.speculation {
+        // The verify step scores γ+1 tokens of every sequence: more distinct experts, same KV.
+        Some(sp) => cycle(sp.gamma as f64 + 1.0),
+        None => (plain, plain_step_s),
+    };
+    let (draft_step_s, tokens_per_step, gamma) = match c.speculation {
+        None => (0.0, 1.0, 0.0),
+        Some(sp) => {
+            let draft_s = match (sp.draft, draft) {
+                (DraftCost::Ratio(x), _) => x * plain_step_s,
+                (DraftCost::Model, Some(d)) => {
+                    let dc = Config {
+                        pp: 1,
+                        speculation: None,
+                        ..*c
+                    };
+                    estimate(d, &dc).breakdown.decode_step_s
+                }
+                (DraftCost::Model, None) => f64::NAN,
+            };
+            (draft_s, sp.expected_tokens(), sp.gamma as f64)
+        }
+    };
+    Decode {
+        micro_batch: b,
+        micro_batches: n_mb,
+        mean_context,
+        pass: target,
+        plain_step_s,
+        verify_step_s,
+        draft_step_s,
+        tokens_per_step,
+        step_s: (verify_step_s + gamma * draft_step_s) / tokens_per_step,
+    }
+}
+
+/// Time along a token's path through every layer: memory-bound ops, compute-bound ops,
+/// communication (with the pipeline hops), fixed overhead.
+pub fn time_split_s(ctx: &Context, pp: u64, p: &Pass) -> [f64; 4] {
+    let m = &ctx.model;
+    let (lm, lc, la) = p.layer.split_s();
+    let (dm, dc, da) = p.dense.split_s();
+    let (moe_n, dense_n) = if ctx.dense_layers != ctx.layers {
+        (m.moe_layers, m.dense_layers)
+    } else {
+        (0.0, m.layers)
+    };
+    let head_is_mem = p.head.memory_s >= p.head.compute_s;
+    let head_s = p.head.time_s();
+    [
+        moe_n * lm + dense_n * dm + if head_is_mem { head_s } else { 0.0 },
+        moe_n * lc + dense_n * dc + if head_is_mem { 0.0 } else { head_s },
+        moe_n * la + dense_n * da + (pp as f64 - 1.0) * p.hop_s,
+        m.layers * ctx.hw.per_layer_s,
+    ]
+}
+
+/// The largest of the memory, compute and communication terms of a token's path.
+pub fn bound(split: [f64; 4]) -> DecodeBound {
+    let [mem, comp, comm, _] = split;
+    if comm > mem && comm > comp {
+        DecodeBound::Communication
+    } else if comp > mem {
+        DecodeBound::Compute
+    } else {
+        DecodeBound::Memory
+    }
+}

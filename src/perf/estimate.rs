@@ -1,0 +1,252 @@
+//! One configuration in, one `Estimate` out (docs/methodology.md §3–§9), in phases, each a small
+//! pure function: the layout and its rates (`context`), the layer step (`layer`), decode
+//! (`decode`), prefill (`prefill`), memory (`memory`), serving and cost (`cost`).
+
+use super::DecodeBound;
+use super::config::Config;
+use super::context::Context;
+use super::cost::{prices, serving};
+use super::decode::{bound, decode, time_split_s};
+use super::layer::LayerStep;
+use super::memory::{self, Load, Memory, replica_memory};
+use super::prefill::prefill;
+use super::roofline::OpTime;
+use crate::dtype::Dtype;
+
+/// Where the time, bytes and memory go (for `--explain`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Breakdown {
+    /// Sequences per attention group in one decode micro-batch.
+    pub micro_batch: f64,
+    /// Micro-batches in flight.
+    pub micro_batches: f64,
+    /// One MoE (or dense-model) layer's decode step.
+    pub decode_layer: LayerStep,
+    /// One leading dense layer's decode step (MoE models with dense layers).
+    pub decode_dense_layer: LayerStep,
+    /// The output head in a decode step.
+    pub decode_head: OpTime,
+    /// Pipeline hand-off per decode micro-batch.
+    pub decode_hop_s: f64,
+    /// Time per generated token of the whole batch in steady decode (TPOT without prefill
+    /// interleaving; with speculation, a verify step and γ draft steps over the tokens accepted).
+    pub decode_step_s: f64,
+    /// The plain (non-speculative) decode step.
+    pub plain_decode_step_s: f64,
+    /// One target step: the plain step, or the verification of γ+1 tokens per sequence.
+    pub verify_step_s: f64,
+    /// One draft step (0 without speculation).
+    pub draft_step_s: f64,
+    /// Tokens generated per sequence per target step (1 without speculation).
+    pub tokens_per_step: f64,
+    /// Share of a static batch's slot-steps that produce tokens (1 for continuous batching).
+    pub useful_fraction: f64,
+    /// Σ over stages of one decode micro-batch step.
+    pub decode_stages_sum_s: f64,
+    /// The slowest stage's decode step.
+    pub decode_stage_max_s: f64,
+    /// Weight + KV bytes one GPU reads per decode micro-batch step, averaged over stages.
+    pub decode_bytes_per_gpu_step: f64,
+    /// Prefill chunk, tokens.
+    pub prefill_chunk: f64,
+    /// Chunks per prompt.
+    pub prefill_chunks: f64,
+    /// One MoE (or dense-model) layer's step on a prefill chunk.
+    pub prefill_layer: LayerStep,
+    /// The slowest stage on one chunk.
+    pub prefill_stage_max_s: f64,
+    /// Σ over stages on one chunk.
+    pub prefill_stages_sum_s: f64,
+    /// Prefill throughput of one prefill replica with its pipeline full, tokens/s.
+    pub prefill_tokens_per_s: f64,
+    /// Seconds to ship one prompt's KV cache to a decode replica (0 when co-located).
+    pub kv_transfer_s: f64,
+    /// Memory of the heaviest prefill GPU (disaggregated with its own layout; else `memory`).
+    pub prefill_memory: Memory,
+    /// Memory of the heaviest GPU.
+    pub memory: Memory,
+    /// Mean weight bytes per GPU over the replica (total weights / GPUs).
+    pub mean_weights_bytes_per_gpu: f64,
+    /// Time per token cycle in memory-bound ops, compute-bound ops, communication, overhead.
+    pub time_split_s: [f64; 4],
+    /// The matmul precision.
+    pub math_dtype: Option<Dtype>,
+}
+
+/// The result for one configuration (every row field of the contract, in SI units).
+#[derive(Clone, Copy, Debug)]
+pub struct Estimate {
+    /// The configuration.
+    pub config: Config,
+    /// Fits in memory.
+    pub fits: bool,
+    /// Weights on the heaviest GPU.
+    pub weights_bytes_per_gpu: f64,
+    /// KV cache on the heaviest GPU.
+    pub kv_bytes_per_gpu: f64,
+    /// Everything on the heaviest GPU.
+    pub mem_bytes_per_gpu: f64,
+    /// HBM capacity.
+    pub gpu_mem_bytes: f64,
+    /// GPUs serving: one replica, or both pools when disaggregated.
+    pub gpus: u64,
+    /// Time to first token, s.
+    pub ttft_s: f64,
+    /// Time per output token per user, s.
+    pub tpot_s: f64,
+    /// Request latency, s.
+    pub e2e_s: f64,
+    /// Replica output tokens/s.
+    pub output_tokens_per_s: f64,
+    /// Per GPU.
+    pub output_tokens_per_s_per_gpu: f64,
+    /// Per user.
+    pub output_tokens_per_s_per_user: f64,
+    /// Model FLOPs utilisation in decode.
+    pub mfu: f64,
+    /// Memory bandwidth utilisation in decode.
+    pub mbu: f64,
+    /// Largest term of a decode step.
+    pub decode_bound: DecodeBound,
+    /// Distinct experts read per MoE layer per decode step.
+    pub experts_per_step: f64,
+    /// Replica price per hour.
+    pub cost_per_hour_usd: f64,
+    /// USD per million generated tokens.
+    pub usd_per_1m_output_tokens: f64,
+    /// USD per million prompt tokens (prefill throughput).
+    pub usd_per_1m_input_tokens: f64,
+    /// Prompt tokens/s per GPU of a replica that only prefills.
+    pub input_tokens_per_s_per_gpu: f64,
+    /// Output tokens/s per GPU of a replica that only decodes (no prefills between its steps).
+    pub decode_tokens_per_s_per_gpu: f64,
+    /// Details.
+    pub breakdown: Breakdown,
+}
+
+/// Seconds to ship one request's KV cache (`s_in` tokens, all layers) from a prefill replica to
+/// a decode replica: the request's attention group on every stage sends its share over its
+/// GPUs' own NICs, to a group as wide on the other side.
+pub fn kv_transfer_s(ctx: &Context, c: &Config, s_in: f64) -> f64 {
+    let bytes = ctx.model.kv_bytes_per_token(c.kv_dtype.bytes()) * ctx.model.attended(s_in);
+    let (p, d) = (c.prefill_layout(), c.layout());
+    let senders = (p.tp * p.pp).min(d.tp * d.pp).max(1) as f64;
+    ctx.hw.scaleout.latency_s + bytes / (ctx.hw.scaleout.bytes_per_s * senders)
+}
+
+/// Evaluate one configuration (call `Context::check` first).
+pub fn estimate(ctx: &Context, c: &Config) -> Estimate {
+    estimate_with_draft(ctx, None, c)
+}
+
+/// Evaluate one configuration whose speculative draft, if `DraftCost::Model`, is `draft`.
+pub fn estimate_with_draft(ctx: &Context, draft: Option<&Context>, c: &Config) -> Estimate {
+    let m = &ctx.model;
+    let r = ctx.rates(c);
+    let dec = decode(ctx, draft, c, &r);
+    let prefill_layout = c.prefill_layout();
+    let pr = if prefill_layout == c.layout() {
+        r
+    } else {
+        ctx.rates_for(c, prefill_layout)
+    };
+    let pre = prefill(ctx, c, &pr, prefill_layout);
+    let transfer_s = c
+        .disaggregate
+        .map_or(0.0, |_| kv_transfer_s(ctx, c, c.input_len as f64));
+    let ttft_s = pre.ttft_s + transfer_s;
+    let served = serving(c, dec.step_s, ttft_s, pre.tokens_per_s);
+    let cost = prices(
+        ctx,
+        c,
+        dec.step_s,
+        served.output_tokens_per_s,
+        pre.tokens_per_s,
+    );
+
+    // Memory on the heaviest GPU: the group's sequences at full context, the largest step.
+    let (batch, s_in, n_out) = (c.batch as f64, c.input_len as f64, c.output_len as f64);
+    let per_group = (batch / c.dp as f64).ceil();
+    let step_tokens = pre.chunk.max(pre.busy_chunk).max(dec.micro_batch);
+    let load = Load::new(
+        ctx,
+        &r,
+        per_group,
+        s_in + n_out,
+        step_tokens,
+        dec.micro_batch,
+    );
+    let mem = replica_memory(ctx, &r, c.pp, &load);
+    // A prefill pool of its own holds the prompts of one busy chunk per group.
+    let prefill_mem = if c.disaggregate.is_some() && prefill_layout != c.layout() {
+        let seqs = (pre.busy_chunk / s_in).ceil().max(1.0);
+        let load = Load::new(ctx, &pr, seqs, s_in, pre.busy_chunk, 1.0);
+        replica_memory(ctx, &pr, prefill_layout.pp, &load)
+    } else {
+        mem
+    };
+    let fits = memory::fits(&ctx.hw, &mem) && memory::fits(&ctx.hw, &prefill_mem);
+
+    let split = time_split_s(ctx, c.pp, &dec.pass);
+    let flops_per_token = m.flops_per_token() + m.attention_flops_per_token(dec.mean_context);
+    let bytes_per_gpu_step = dec.pass.bytes / c.pp as f64;
+    let moe_model = ctx.dense_layers != ctx.layers;
+    Estimate {
+        config: *c,
+        fits,
+        weights_bytes_per_gpu: mem.weights_bytes,
+        kv_bytes_per_gpu: mem.kv_bytes,
+        mem_bytes_per_gpu: mem.total_bytes(),
+        gpu_mem_bytes: ctx.hw.mem_bytes,
+        gpus: cost.gpus,
+        ttft_s,
+        tpot_s: served.tpot_s,
+        e2e_s: served.e2e_s,
+        output_tokens_per_s: served.output_tokens_per_s,
+        output_tokens_per_s_per_gpu: served.output_tokens_per_s / cost.gpus as f64,
+        output_tokens_per_s_per_user: 1.0 / served.tpot_s,
+        mfu: batch / dec.step_s * flops_per_token / (c.gpus() as f64 * r.peak_flops_per_s),
+        mbu: dec.micro_batches * bytes_per_gpu_step
+            / (dec.verify_step_s * ctx.hw.mem_bw_bytes_per_s),
+        decode_bound: bound(split),
+        experts_per_step: if moe_model {
+            dec.pass.layer.experts_read
+        } else {
+            1.0
+        },
+        cost_per_hour_usd: cost.cost_per_hour_usd,
+        usd_per_1m_output_tokens: cost.usd_per_1m_output_tokens,
+        usd_per_1m_input_tokens: cost.usd_per_1m_input_tokens,
+        input_tokens_per_s_per_gpu: cost.input_tokens_per_s_per_gpu,
+        decode_tokens_per_s_per_gpu: batch / dec.step_s / c.gpus() as f64,
+        breakdown: Breakdown {
+            micro_batch: dec.micro_batch,
+            micro_batches: dec.micro_batches,
+            decode_layer: dec.pass.layer,
+            decode_dense_layer: dec.pass.dense,
+            decode_head: dec.pass.head,
+            decode_hop_s: dec.pass.hop_s,
+            decode_step_s: dec.step_s,
+            plain_decode_step_s: dec.plain_step_s,
+            verify_step_s: dec.verify_step_s,
+            draft_step_s: dec.draft_step_s,
+            tokens_per_step: dec.tokens_per_step,
+            useful_fraction: served.useful_fraction,
+            decode_stages_sum_s: dec.pass.sum_s,
+            decode_stage_max_s: dec.pass.max_s,
+            decode_bytes_per_gpu_step: bytes_per_gpu_step,
+            prefill_chunk: pre.chunk,
+            prefill_chunks: pre.chunks,
+            prefill_layer: pre.layer,
+            prefill_stage_max_s: pre.stage_max_s,
+            prefill_stages_sum_s: pre.stages_sum_s,
+            prefill_tokens_per_s: pre.tokens_per_s,
+            kv_transfer_s: transfer_s,
+            prefill_memory: prefill_mem,
+            memory: mem,
+            mean_weights_bytes_per_gpu: r.weight_bytes * m.total_params() / c.gpus() as f64,
+            time_split_s: split,
+            math_dtype: Some(r.math_dtype),
+        },
+    }
+}

@@ -1,0 +1,340 @@
+//! The routed-expert side of one MoE layer in a training step (docs/methodology.md §16.1), per
+//! micro-batch on the busiest GPU: the expert-parallel all-to-alls, the routed experts' grouped
+//! GEMMs, and the router and permutation traffic around them.
+//!
+//! - **Placement.** Megatron-Core orders ranks `tp-cp-ep-dp-pp`: the `ep` expert-parallel ranks
+//!   (each `etp` GPUs of expert tensor parallelism) are consecutive GPUs carved out of data
+//!   parallelism, so a group of `ep·etp ≤ gpus_per_node` GPUs stays inside one node.
+//! - **Dispatchers.** Megatron's default `alltoall` dispatcher permutes every token into one copy
+//!   per routed expert and moves the copies in one NCCL all-to-all: `k·(1 − 1/ep)` copies leave
+//!   the GPU, those for other nodes through the GPU's own NIC. The `flex` dispatcher (DeepEP,
+//!   HybridEP) sends one copy per EP rank a token reaches and one per node over the network, so
+//!   node-limited routing (DeepSeek-V3's `routing_groups`) cuts it (`perf::dispatch`).
+//! - **Passes.** Forward: a dispatch and a combine; backward: the same two again; full
+//!   recomputation adds the forward's. Every all-to-all moves 16-bit activations (Megatron
+//!   dispatches in bf16 and quantises behind the dispatch).
+//! - **Routed experts.** The fused-MoE kernel model (`perf::experts`, grouped-GEMM rates, fixed
+//!   and routing time fitted on measured fused-MoE layers) prices the forward pass; the backward
+//!   pass runs twice its GEMM work (data and weight gradients) plus its permute, activation and
+//!   finalize traffic and fixed time again.
+//! - **Router and permutation.** The router's fp32 scores and the dispatcher's permute and
+//!   unpermute (Megatron's `moe_permute_fusion` kernels) are memory traffic, forward and again
+//!   backward.
+//! - **Overlap.** With `EpOverlap::MicroBatch` (Megatron's `--overlap-moe-expert-parallel-comm`,
+//!   DualPipe) one micro-batch's all-to-alls run under another's compute, hidden up to the
+//!   layer's compute time.
+
+use super::{EpDispatcher, EpOverlap, Recompute, TrainConfig};
+use crate::hardware::Hardware;
+use crate::model::ModelCounts;
+use crate::perf::dispatch::{self, EpPlacement, RoutingGroups};
+use crate::perf::experts::{ExpertLoad, expert_kernels};
+use crate::perf::moe::busiest_rank_factor;
+use crate::perf::{Config, Context, Layout};
+
+/// Bytes of router traffic per token per routed expert in one pass: the router GEMM writes the
+/// fp32 score (4), the fused top-k/softmax/aux-loss kernel reads it (4) and writes the fp32
+/// probability (4) and the routing-map byte (1) the permute reads.
+pub const ROUTER_BYTES_PER_EXPERT: f64 = 13.0;
+
+/// Bytes of one activation value the EP all-to-alls move (bf16).
+pub const DISPATCH_ELEM_BYTES: f64 = 2.0;
+
+/// GPUs each routed expert is split over: `expert_shards / ep` (the TP group when `ep ≤ dp`,
+/// fewer when the experts also take the TP ranks).
+pub fn expert_tp(c: &TrainConfig) -> u64 {
+    (c.expert_shards() / c.ep.max(1)).max(1)
+}
+
+/// Where a training EP group sits: `ep` ranks of `expert_tp` consecutive GPUs each.
+pub fn placement(hw: &Hardware, c: &TrainConfig) -> EpPlacement {
+    let etp = expert_tp(c);
+    let gpus = c.ep * etp;
+    EpPlacement {
+        ranks: c.ep as f64,
+        nodes: gpus.div_ceil(hw.gpus_per_node.max(1)).max(1) as f64,
+        gpus_per_rank: etp as f64,
+    }
+}
+
+/// Sends one token makes in one training all-to-all: (NVLink sends, network sends).
+///
+/// `alltoall`: `k` copies, each to a uniformly drawn expert's rank. A copy for another rank of the
+/// node crosses NVLink, one for another node the NIC; with expert TP the receiving rank then
+/// all-gathers it over its other `etp − 1` GPUs. Per token: NVLink `k·((etp − 1) + (r − 1)/ep)`,
+/// network `k·(ep − r)/ep`, `r` ranks per node. `flex`: `perf::dispatch::sends_per_token`.
+pub fn sends_per_token(
+    m: &ModelCounts,
+    groups: Option<RoutingGroups>,
+    p: EpPlacement,
+    dispatcher: EpDispatcher,
+) -> (f64, f64) {
+    if p.ranks <= 1.0 && p.gpus_per_rank <= 1.0 {
+        return (0.0, 0.0);
+    }
+    match dispatcher {
+        EpDispatcher::Alltoall => {
+            let k = m.top_k;
+            let ep = p.ranks;
+            let per_node = (ep / p.nodes).max(1.0);
+            (
+                k * ((p.gpus_per_rank - 1.0) + (per_node - 1.0) / ep),
+                k * (ep - per_node) / ep,
+            )
+        }
+        EpDispatcher::Flex => dispatch::sends_per_token(m, groups, p),
+    }
+}
+
+/// Tokens one GPU holds in a micro-batch: `s·b/tp` (sequence parallelism; Megatron requires it
+/// for MoE with TP).
+pub fn gpu_tokens(c: &TrainConfig) -> f64 {
+    (c.seq_len * c.micro_batch) as f64 / c.tp as f64
+}
+
+/// One all-to-all (a dispatch or a combine) of one MoE layer and micro-batch on the busiest GPU,
+/// seconds. None without expert parallelism: the experts then follow the TP group, whose
+/// collectives carry the tokens.
+pub fn all_to_all_s(ctx: &Context, c: &TrainConfig) -> f64 {
+    if c.ep <= 1 {
+        return 0.0;
+    }
+    let m = &ctx.model;
+    let p = placement(&ctx.hw, c);
+    let sends = sends_per_token(m, m.routing_groups, p, c.ep_dispatcher);
+    let t = gpu_tokens(c);
+    let group_tokens = t * p.ranks * p.gpus_per_rank;
+    let imbalance = busiest_rank_factor(m.experts, m.top_k, group_tokens, c.ep);
+    dispatch::all_to_all_s(
+        &ctx.hw,
+        sends,
+        t * m.d_model * DISPATCH_ELEM_BYTES,
+        imbalance,
+    )
+}
+
+/// Forward passes of one micro-batch through a layer: 1, or 2 with full recomputation.
+pub fn forward_passes(c: &TrainConfig) -> f64 {
+    if c.recompute == Recompute::Full {
+        2.0
+    } else {
+        1.0
+    }
+}
+
+/// The routed-expert side of one MoE layer for one micro-batch on the busiest GPU, seconds.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct MoeLayer {
+    /// Routed experts: grouped GEMMs, their glue traffic and fixed time, every pass.
+    pub experts_s: f64,
+    /// Router scores and the dispatcher's permute and unpermute, every pass.
+    pub routing_s: f64,
+    /// All-to-alls, every pass.
+    pub all_to_all_s: f64,
+    /// The part of `all_to_all_s` hidden under another micro-batch's compute.
+    pub hidden_s: f64,
+}
+
+impl MoeLayer {
+    /// All-to-all time not hidden.
+    pub fn exposed_all_to_all_s(&self) -> f64 {
+        self.all_to_all_s - self.hidden_s
+    }
+}
+
+/// The routed-expert side of one MoE layer and micro-batch; `other_compute_s` is the rest of the
+/// layer's compute (attention, shared experts, elementwise), which an overlapped all-to-all may
+/// also hide under.
+pub fn moe_layer(ctx: &Context, c: &TrainConfig, other_compute_s: f64) -> MoeLayer {
+    let m = &ctx.model;
+    let hw = &ctx.hw;
+    let etp = expert_tp(c);
+    let p = placement(hw, c);
+    let t = gpu_tokens(c);
+    let group_tokens = t * p.ranks * p.gpus_per_rank;
+    let imbalance = busiest_rank_factor(m.experts, m.top_k, group_tokens, c.ep);
+    let layout = Layout {
+        tp: 1,
+        dp: c.ep * etp,
+        pp: 1,
+        ep: c.ep,
+    };
+    let rates = ctx.rates_for(&Config::new(1, 1, 1, 1, 1, c.dtype), layout);
+    let k = expert_kernels(
+        ctx,
+        &rates,
+        ExpertLoad {
+            stage_tokens: group_tokens,
+            rows: group_tokens * imbalance / c.ep as f64,
+        },
+    );
+    let forwards = forward_passes(c);
+    let glue_and_fixed = k.glue_s + k.fixed_s;
+    let experts_s = forwards * (k.gemms_s() + glue_and_fixed) + 2.0 * k.gemms_s() + glue_and_fixed;
+    // The sender's permute (read a token, write its copies) and unpermute (the reverse), in 16
+    // bits: `k` copies under `alltoall`, one per rank reached under `flex`.
+    let copies = match c.ep_dispatcher {
+        EpDispatcher::Alltoall => m.top_k,
+        EpDispatcher::Flex => {
+            dispatch::expected_units_reached(m.experts, m.top_k, c.ep as f64, m.routing_groups)
+                .max(1.0)
+        }
+    };
+    let pass_bytes = t
+        * (ROUTER_BYTES_PER_EXPERT * m.experts
+            + 2.0 * DISPATCH_ELEM_BYTES * m.d_model * (1.0 + copies));
+    let routing_s = (forwards + 1.0) * pass_bytes / hw.eff_mem_bw_bytes_per_s;
+    let all_to_all_s = 2.0 * (forwards + 1.0) * all_to_all_s(ctx, c);
+    let hidden_s = match c.ep_overlap {
+        EpOverlap::None => 0.0,
+        EpOverlap::MicroBatch => all_to_all_s.min(experts_s + routing_s + other_compute_s),
+    };
+    MoeLayer {
+        experts_s,
+        routing_s,
+        all_to_all_s,
+        hidden_s,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dtype::Dtype;
+    use crate::presets::{load_gpu, load_model};
+    use crate::testutil::assert_close;
+
+    /// DeepSeek-V3 on H100 nodes (NVLink 450 GB/s × 0.7 measured all-to-all, α 7.2 µs; one
+    /// 400 Gb/s NIC per GPU × 0.85, α 20 µs), one 4096-token sequence per micro-batch, TP 1.
+    fn dsv3(gpus: u64, ep: u64) -> (Context, TrainConfig) {
+        let m = load_model("deepseek-v3", &[]).unwrap().model;
+        let g = load_gpu("h100", &[]).unwrap().gpu;
+        let ctx = Context::new(&m, &g, 2048);
+        let c = TrainConfig {
+            ep,
+            ..TrainConfig::new(gpus, 1, 1, 4096.0 * gpus as f64, 4096, 1e12, Dtype::Fp8)
+        };
+        (ctx, c)
+    }
+
+    /// One token's activations, 7168 × 2 bytes, for the GPU's 4096 tokens.
+    const BYTES: f64 = 4096.0 * 7168.0 * 2.0;
+    const NVLINK: f64 = 450e9 * 0.7;
+    const NIC: f64 = 400e9 / 8.0 * 0.85;
+
+    /// The busiest rank's load over the mean (§3.2) for the EP group's tokens.
+    fn imbalance(c: &TrainConfig) -> f64 {
+        busiest_rank_factor(256.0, 8.0, 4096.0 * c.ep as f64, c.ep)
+    }
+
+    #[test]
+    fn an_all_to_all_inside_one_node_moves_seven_of_eight_copies_over_nvlink() {
+        // EP 8 in one node, Megatron's alltoall dispatcher: each token's 8 copies go to uniformly
+        // drawn ranks, 7/8 of them to another GPU of the node: 7 sends of the token over NVLink,
+        // none over the network.
+        let (ctx, c) = dsv3(8, 8);
+        let p = placement(&ctx.hw, &c);
+        let sends = sends_per_token(&ctx.model, ctx.model.routing_groups, p, c.ep_dispatcher);
+        assert_close(sends.0, 7.0, 1e-12);
+        assert_close(sends.1, 0.0, 1e-12);
+        let by_hand = imbalance(&c) * (7.4e-6 + 7.0 * BYTES / NVLINK);
+        assert_close(all_to_all_s(&ctx, &c), by_hand, 1e-9);
+        // 1.3 ms: 7 × 58.7 MB at 315 GB/s, before the busiest rank's excess.
+        assert_close(7.0 * BYTES / NVLINK, 1.305e-3, 1e-3);
+    }
+
+    #[test]
+    fn an_all_to_all_across_nodes_leaves_through_one_nic_per_gpu() {
+        // EP 32 over 4 nodes: of a token's 8 copies, 8·7/32 = 1.75 go to other ranks of its node
+        // (NVLink) and 8·24/32 = 6 to other nodes, each through the sending GPU's own NIC, not
+        // the node's eight (the ring all-reduce rule would give 8 × 42.5 GB/s). The NIC is the
+        // slower side: 20 µs + 6 × 58.7 MB / 42.5 GB/s = 8.31 ms.
+        let (ctx, c) = dsv3(32, 32);
+        let p = placement(&ctx.hw, &c);
+        assert_close(p.nodes, 4.0, 1e-12);
+        let sends = sends_per_token(&ctx.model, ctx.model.routing_groups, p, c.ep_dispatcher);
+        assert_close(sends.0, 1.75, 1e-12);
+        assert_close(sends.1, 6.0, 1e-12);
+        let net_s = 20e-6 + 6.0 * BYTES / NIC;
+        assert_close(net_s, 8.311e-3, 1e-3);
+        assert!(7.4e-6 + 1.75 * BYTES / NVLINK < net_s);
+        assert_close(all_to_all_s(&ctx, &c), imbalance(&c) * net_s, 1e-9);
+        let ring_rule = 20e-6 + 6.0 * BYTES / (8.0 * NIC);
+        assert!(all_to_all_s(&ctx, &c) > 7.0 * ring_rule);
+    }
+
+    #[test]
+    fn node_limited_routing_halves_the_network_sends_of_the_flex_dispatcher() {
+        // EP 64 over 8 nodes, one expert group of 32 per node; each token within 4 of the 8
+        // groups (DeepSeek-V3 §3.2.2). The flex dispatcher sends a token once to each other node
+        // it reaches: exactly 4 nodes, 4 · 7/8 = 3.5 network sends. Inside a group a token's 2
+        // experts miss one rank's 4 with probability C(28,2)/C(32,2) = 378/496, so it reaches
+        // 64 · 0.5 · (1 − 378/496) = 7.6129 ranks: 7.6129 · 7/8 = 6.661 NVLink sends.
+        // The plain alltoall dispatcher sends 8 · 56/64 = 7 copies over the network instead.
+        let (ctx, c) = dsv3(64, 64);
+        let flex = TrainConfig {
+            ep_dispatcher: EpDispatcher::Flex,
+            ..c
+        };
+        let p = placement(&ctx.hw, &flex);
+        let sends = sends_per_token(&ctx.model, ctx.model.routing_groups, p, flex.ep_dispatcher);
+        let ranks = 64.0 * 0.5 * (1.0 - 378.0 / 496.0);
+        assert_close(sends.0, ranks * 7.0 / 8.0, 1e-9);
+        assert_close(sends.1, 3.5, 1e-12);
+        let net_s = 20e-6 + 3.5 * BYTES / NIC;
+        assert!(7.4e-6 + sends.0 * BYTES / NVLINK < net_s);
+        assert_close(all_to_all_s(&ctx, &flex), imbalance(&flex) * net_s, 1e-9);
+        let plain = sends_per_token(&ctx.model, ctx.model.routing_groups, p, c.ep_dispatcher);
+        assert_close(plain.1, 7.0, 1e-12);
+        // Without the node limit the flex dispatcher reaches 8·(1 − C(224,8)/C(256,8)) = 5.26
+        // nodes: 4.6 network sends.
+        let free = sends_per_token(&ctx.model, None, p, EpDispatcher::Flex);
+        assert!(free.1 > 4.5 && free.1 < 4.7, "{}", free.1);
+    }
+
+    #[test]
+    fn a_layer_runs_four_all_to_alls_six_with_full_recomputation_and_hides_them_on_request() {
+        let (ctx, c) = dsv3(8, 8);
+        let one = all_to_all_s(&ctx, &c);
+        assert_close(moe_layer(&ctx, &c, 0.0).all_to_all_s, 4.0 * one, 1e-12);
+        let full = TrainConfig {
+            recompute: Recompute::Full,
+            ..c
+        };
+        assert_close(moe_layer(&ctx, &full, 0.0).all_to_all_s, 6.0 * one, 1e-12);
+        assert_close(moe_layer(&ctx, &c, 0.0).hidden_s, 0.0, 0.0);
+        // Overlapped: hidden under the layer's compute, never more than there is of either.
+        let overlapped = TrainConfig {
+            ep_overlap: EpOverlap::MicroBatch,
+            ..c
+        };
+        let little = moe_layer(&ctx, &overlapped, 0.0);
+        let compute = little.experts_s + little.routing_s;
+        assert_close(little.hidden_s, little.all_to_all_s.min(compute), 1e-12);
+        let lots = moe_layer(&ctx, &overlapped, 1.0);
+        assert_close(lots.hidden_s, lots.all_to_all_s, 1e-12);
+        assert_close(lots.exposed_all_to_all_s(), 0.0, 0.0);
+    }
+
+    #[test]
+    fn the_backward_pass_runs_twice_the_expert_gemms() {
+        // Forward: GEMMs + glue + fixed; backward: 2 × GEMMs + glue + fixed.
+        let (ctx, c) = dsv3(8, 8);
+        let layer = moe_layer(&ctx, &c, 0.0);
+        let full = moe_layer(
+            &ctx,
+            &TrainConfig {
+                recompute: Recompute::Full,
+                ..c
+            },
+            0.0,
+        );
+        let forward = full.experts_s - layer.experts_s;
+        assert!(forward > 0.0);
+        let backward = layer.experts_s - forward;
+        assert!(
+            backward > forward && backward < 2.0 * forward,
+            "{forward} {backward}"
+        );
+    }
+}

@@ -1,0 +1,259 @@
+//! MoE at production scale: the token exchange computed by hand (on a node, across nodes through
+//! one NIC per GPU, with node-limited routing), what an attention data-parallel layout holds, and
+//! MLA decode turning compute-bound (docs/methodology.md §5.3, §6.2, §4.1).
+
+mod common;
+
+use common::{context, run};
+use gpt4calc::dtype::Dtype;
+use gpt4calc::perf::dispatch::{
+    EpPlacement, FP8_SCALE_BYTES_PER_ELEM, exchange_s, expected_units_reached, miss_probability,
+    sends_per_token,
+};
+use gpt4calc::perf::moe::busiest_rank_factor;
+use gpt4calc::perf::{Config, Layout, MoeDispatch};
+use gpt4calc::testutil::assert_close;
+
+/// A 16-expert top-2 model small enough to follow by hand (GPT-4's routing, d = 4096).
+const SMALL_MOE: [&str; 5] = [
+    "model.experts=16",
+    "model.top_k=2",
+    "model.d_model=4096",
+    "model.heads=32",
+    "model.head_dim=128",
+];
+
+fn dep(tp: u64, dp: u64, ep: u64, dispatch: MoeDispatch) -> Config {
+    Config {
+        dp,
+        ep,
+        moe_dispatch: dispatch,
+        ..Config::new(tp, 1, 128 * dp, 1024, 256, Dtype::Fp8)
+    }
+}
+
+#[test]
+fn all_to_all_on_one_node_by_hand() {
+    // 8 ranks of 2 experts (E = 16, k = 2) on one H100 node. A token misses a rank with
+    // probability C(14,2)/C(16,2) = 91/120, so it reaches 8 · 29/120 = 1.9333 ranks and crosses
+    // NVLink 1.9333 · (1 − 1/8) = 1.6917 times. Each GPU sends 128 tokens of 4096 fp8 values plus
+    // one fp32 scale per 128 (540,672 B a send): 914,637 B at 450 GB/s × 0.70 (NCCL's measured
+    // all-to-all) = 2.904 µs after α = 7.4 µs, times the busiest rank's load over 1024 tokens.
+    let ctx = context("gpt4-8k", "h100", &SMALL_MOE);
+    let c = dep(1, 8, 8, MoeDispatch::AllToAll);
+    let r = ctx.rates(&c);
+    let p = EpPlacement::new(&ctx.hw, 8, 8);
+    let (nv, net) = sends_per_token(&ctx.model, None, p);
+    assert_close(nv, 8.0 * 29.0 / 120.0 * 7.0 / 8.0, 1e-12);
+    assert_close(net, 0.0, 0.0);
+    let bytes = 128.0 * 4096.0 * (1.0 + FP8_SCALE_BYTES_PER_ELEM);
+    assert_close(bytes, 540_672.0, 1e-12);
+    let imbalance = busiest_rank_factor(16.0, 2.0, 1024.0, 8);
+    let want = imbalance * (7.4e-6 + nv * bytes / (450e9 * 0.70));
+    let (dispatch_s, combine_s) = exchange_s(&ctx.hw, &r, &ctx.model, None, 128.0, 1024.0);
+    assert_close(dispatch_s, want, 1e-9);
+    assert_close(want / imbalance, 10.304e-6, 1e-3);
+    // The combine carries 16-bit outputs back: 2 bytes per element, no scales.
+    let want_combine = imbalance * (7.4e-6 + nv * 128.0 * 4096.0 * 2.0 / (450e9 * 0.70));
+    assert_close(combine_s, want_combine, 1e-9);
+}
+
+#[test]
+fn all_to_all_across_nodes_leaves_through_one_nic_per_gpu() {
+    // 16 ranks of one expert over two H100 nodes. A token reaches k = 2 ranks (16 · 15/120) and
+    // 2 · (1 − C(8,2)/C(16,2)) = 1.5333 nodes: it crosses NVLink 2 · (1 − 1/8) = 1.75 times and
+    // the network 1.5333 · (1 − 1/2) = 0.7667 times. The network part goes through the sending
+    // GPU's own 400 Gb/s NIC (× 0.85 = 42.5 GB/s, α 20 µs), not the node's eight: with 128 tokens
+    // of 4096 fp8 values, 20 + 0.7667 · 540,672 / 42.5e9 s = 29.75 µs, which outlasts NVLink's
+    // 7.4 + 1.75 · 540,672 / 315e9 s = 10.4 µs. Eight NICs would have made it 21.2 µs.
+    let ctx = context("gpt4-8k", "h100", &SMALL_MOE);
+    let c = dep(1, 16, 16, MoeDispatch::AllToAll);
+    let r = ctx.rates(&c);
+    let p = EpPlacement::new(&ctx.hw, 16, 16);
+    let (nv, net) = sends_per_token(&ctx.model, None, p);
+    assert_close(nv, 2.0 * 7.0 / 8.0, 1e-12);
+    assert_close(net, 2.0 * (1.0 - 28.0 / 120.0) * 0.5, 1e-12);
+    let bytes = 128.0 * 4096.0 * (1.0 + FP8_SCALE_BYTES_PER_ELEM);
+    let nic = 50e9 * 0.85;
+    let one_nic_s = 20e-6 + net * bytes / nic;
+    assert_close(one_nic_s, 29.755e-6, 1e-3);
+    let imbalance = busiest_rank_factor(16.0, 2.0, 2048.0, 16);
+    let (dispatch_s, _) = exchange_s(&ctx.hw, &r, &ctx.model, None, 128.0, 2048.0);
+    assert_close(dispatch_s, imbalance * one_nic_s, 1e-9);
+    let eight_nics_s = 20e-6 + net * bytes / (8.0 * nic);
+    assert!(dispatch_s > 1.3 * eight_nics_s);
+}
+
+#[test]
+fn node_limited_routing_caps_the_nodes_a_token_reaches() {
+    // DeepSeek-V3 (256 experts, top-8, 8 groups of which 4 per token; report §3.2.2) with EP 64
+    // over 8 nodes, one expert group per node: a token reaches exactly the 4 chosen groups' nodes,
+    // so it crosses the network 4 · (1 − 1/8) = 3.5 times. Without the limit it would reach
+    // 8 · (1 − C(224,8)/C(256,8)) = 5.29 nodes, 4.6 network sends.
+    let ctx = context("deepseek-v3", "h100", &[]);
+    let p = EpPlacement::new(&ctx.hw, 64, 64);
+    let groups = ctx.model.routing_groups;
+    assert!(groups.is_some(), "deepseek-v3 declares its routing groups");
+    let (_, net) = sends_per_token(&ctx.model, groups, p);
+    assert_close(net, 3.5, 1e-12);
+    let (_, free) = sends_per_token(&ctx.model, None, p);
+    let nodes = 8.0 * (1.0 - miss_probability(256.0, 32.0, 8.0));
+    assert_close(free, nodes * 7.0 / 8.0, 1e-12);
+    assert_close(nodes, 5.295, 0.001);
+    assert_close(expected_units_reached(256.0, 8.0, 8.0, groups), 4.0, 1e-12);
+    // End to end, the limit shortens DeepSeek's wide-EP dispatch.
+    let c = dep(1, 64, 64, MoeDispatch::AllToAll);
+    let r = ctx.rates(&c);
+    let with = exchange_s(&ctx.hw, &r, &ctx.model, groups, 128.0, 8192.0).0;
+    let without = exchange_s(&ctx.hw, &r, &ctx.model, None, 128.0, 8192.0).0;
+    assert!(with < 0.85 * without, "{with} vs {without}");
+}
+
+#[test]
+fn an_attention_data_parallel_layout_replicates_attention_and_keeps_its_own_kv() {
+    // DeepSeek-V3 on 8 H200, fp8: TP8 splits the attention weights 8 ways but, MLA's latent
+    // being one KV head, copies every sequence's cache to all 8 GPUs. DEP8 (tp 1, dp 8, ep 8)
+    // holds all attention weights on every GPU (and what follows the attention group: the three
+    // leading dense FFNs, the shared expert, the embeddings and head) and only its own 1/8 of the
+    // sequences' cache. The routed experts are split 8 ways in both.
+    let ctx = context("deepseek-v3", "h200", &[]);
+    let m = ctx.model;
+    let tp8 = Config {
+        ep: 8,
+        ..Config::new(8, 1, 256, 2048, 256, Dtype::Fp8)
+    };
+    let dep8 = Config {
+        dp: 8,
+        ep: 8,
+        ..Config::new(1, 1, 256, 2048, 256, Dtype::Fp8)
+    };
+    let (a, b) = (run(&ctx, &tp8), run(&ctx, &dep8));
+    let attn_per_layer = m.attn_params_per_layer + m.norm_params_per_layer;
+    let weights_gap = b.weights_bytes_per_gpu - a.weights_bytes_per_gpu;
+    // Replicated instead of split by 8: attention (61 layers), the 3 dense FFNs, the shared
+    // expert of the 58 MoE layers, the embeddings and the head (V·d each).
+    let replicated = m.layers * attn_per_layer
+        + m.dense_layers * m.dense_ffn_params_per_layer
+        + m.moe_layers * m.shared_experts * m.ffn_params_per_expert_per_layer
+        + 2.0 * m.vocab * m.d_model;
+    let want = replicated * (1.0 - 1.0 / 8.0);
+    assert_close(weights_gap, want, 1e-9);
+    // Each GPU's KV cache: every sequence under TP8 (a replicated latent), its own 32 under DEP8.
+    assert_close(a.kv_bytes_per_gpu / b.kv_bytes_per_gpu, 8.0, 1e-9);
+    let per_seq = m.kv_bytes_per_token(1.0) * (2048.0 + 256.0);
+    assert_close(b.kv_bytes_per_gpu, 32.0 * per_seq, 1e-9);
+    // The layouts' names and GPU counts.
+    assert_eq!(dep8.layout().name(), "DP8 EP8");
+    assert_eq!(tp8.layout().name(), "TP8 EP8");
+    assert_eq!(dep8.gpus(), 8);
+}
+
+#[test]
+fn mla_decode_turns_compute_bound_at_long_context() {
+    // DeepSeek-V3 decode runs MLA absorbed: 2·128·(2·512 + 64) = 278,528 FLOP per layer for each
+    // (sequence, cached token) pair against 576 cached bytes (fp8), 484 FLOP a byte, above the
+    // H200's attention ridge. With all 128 heads on a GPU (DEP8), the attention core is
+    // compute-bound at any context, and as the context grows it takes over the step: the decode
+    // step is memory-bound at 1k and compute-bound at 32k.
+    let ctx = context("deepseek-v3", "h200", &[]);
+    assert_close(
+        ctx.model.attn_decode_flops_per_ctx_per_layer,
+        2.0 * 128.0 * (2.0 * 512.0 + 64.0),
+        1e-12,
+    );
+    let at = |input_len: u64| {
+        let c = Config {
+            dp: 8,
+            ep: 8,
+            kv_dtype: Dtype::Fp8,
+            ..Config::new(1, 1, 256, input_len, 256, Dtype::Fp8)
+        };
+        run(&ctx, &c)
+    };
+    let (short, long) = (at(1024), at(32768));
+    let core = long.breakdown.decode_layer.attn_core;
+    assert!(core.compute_s > core.memory_s, "{core:?}");
+    assert_eq!(short.decode_bound.name(), "memory");
+    assert_eq!(long.decode_bound.name(), "compute");
+    // Prefill keeps the decompressed form: 2·128·(192 + 128) per pair.
+    assert_close(
+        ctx.model.attn_score_flops_per_ctx_per_layer,
+        2.0 * 128.0 * 320.0,
+        1e-12,
+    );
+}
+
+#[test]
+fn wide_ep_splits_the_experts_over_every_gpu_of_the_stage() {
+    // Qwen3-like fine-grained MoE on DeepSeek: DEP 32 over four nodes holds 256/32 = 8 experts
+    // per GPU; with 32 redundant replicas 288/32 = 9. Expert TP is tp·dp/ep.
+    let ctx = context("deepseek-v3", "h100", &[]);
+    let base = Config {
+        dp: 32,
+        ep: 32,
+        ..Config::new(1, 1, 1024, 2048, 256, Dtype::Fp8)
+    };
+    let redundant = Config {
+        redundant_experts: 32,
+        ..base
+    };
+    let (a, b) = (run(&ctx, &base), run(&ctx, &redundant));
+    let expert_layer = ctx.model.ffn_params_per_expert_per_layer * ctx.model.moe_layers;
+    assert_close(
+        b.weights_bytes_per_gpu - a.weights_bytes_per_gpu,
+        expert_layer,
+        1e-9,
+    );
+    let l = Layout {
+        tp: 2,
+        dp: 16,
+        pp: 1,
+        ep: 8,
+    };
+    assert_eq!(l.expert_tp(), 4);
+    assert_eq!(l.gpus(), 32);
+}
+
+#[test]
+fn the_all_to_all_reproduces_deepep_normal_kernels_across_nodes() {
+    // DeepEP README (deepseek-ai/DeepEP, April 2025 table): normal kernels on H800 (NVLink 200 GB/s
+    // a direction) with one 400 Gb/s CX7 NIC per GPU, 4096 tokens per GPU, hidden 7168, top-8 of
+    // 256 experts, fp8 dispatch and bf16 combine, the test's group-limited routing (as many groups
+    // as nodes, at most 4 per token). Measured: EP32 dispatch 1888 µs, combine 3726 µs; EP64
+    // dispatch 2365 µs, combine 4678 µs. The model, with the H100 preset's NIC efficiency (0.85)
+    // and NCCL's measured NVLink all-to-all efficiency, gives 1.045, 1.022, 1.076 and 1.051 of
+    // them (checked within −5%…+15%): the NIC, each GPU's own, is the bottleneck.
+    for (ep, groups, dispatch_us, combine_us) in [(32, 4, 1888.0, 3726.0), (64, 8, 2365.0, 4678.0)]
+    {
+        let g = format!("model.routing_groups={groups}");
+        let ctx = context(
+            "deepseek-v3",
+            "h100",
+            &[
+                "gpu.node.scaleup_gb_s=200",
+                &g,
+                "model.routing_groups_per_token=4",
+            ],
+        );
+        let c = dep(1, ep, ep, MoeDispatch::AllToAll);
+        let r = ctx.rates(&c);
+        let tokens = 4096.0;
+        let (d, cb) = exchange_s(
+            &ctx.hw,
+            &r,
+            &ctx.model,
+            ctx.model.routing_groups,
+            tokens,
+            tokens * ep as f64,
+        );
+        for (what, model_s, measured_us) in
+            [("dispatch", d, dispatch_us), ("combine", cb, combine_us)]
+        {
+            let ratio = model_s / (measured_us * 1e-6);
+            assert!(
+                (0.95..=1.15).contains(&ratio),
+                "EP{ep} {what}: model/measured {ratio:.3}"
+            );
+        }
+    }
+}
