@@ -90,12 +90,16 @@ pub struct FusedMoe {
     /// 4-bit weights, 16-bit math (weight-only quantisation).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub int4: Option<FusedMoeRates>,
+    /// 8-bit weights and math with one scale per 128×128 block (DeepSeek's checkpoints); absent,
+    /// `fp8`'s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fp8_block: Option<FusedMoeRates>,
 }
 
 impl FusedMoe {
     /// No precision given.
     pub fn is_empty(&self) -> bool {
-        self.bf16.is_none() && self.fp8.is_none() && self.int4.is_none()
+        self.bf16.is_none() && self.fp8.is_none() && self.int4.is_none() && self.fp8_block.is_none()
     }
 }
 
@@ -331,6 +335,7 @@ impl GpuSpec {
             ("bf16", self.fused_moe.bf16),
             ("fp8", self.fused_moe.fp8),
             ("int4", self.fused_moe.int4),
+            ("fp8_block", self.fused_moe.fp8_block),
         ] {
             let Some(r) = rates else { continue };
             for (field, v) in [("compute", r.compute), ("memory", r.memory)] {
@@ -457,7 +462,7 @@ pub struct Hardware {
     /// Fixed time of one attention kernel call, seconds.
     pub attention_s: f64,
     /// Fused-MoE rates per weight precision, in SI: [16-bit, 8-bit, 4-bit].
-    fused_moe: [MoeKernel; 3],
+    fused_moe: [MoeKernel; 4],
     /// Compute/memory overlap inside an operator.
     pub overlap: f64,
     /// GPUs per scale-up domain.
@@ -515,10 +520,12 @@ impl Hardware {
                     routing_s: units::ns_to_s(r.routing_ns),
                 };
                 let sixteen = g.fused_moe.bf16.map_or(dense, si);
+                let eight = g.fused_moe.fp8.map_or(sixteen, si);
                 [
                     sixteen,
-                    g.fused_moe.fp8.map_or(sixteen, si),
+                    eight,
                     g.fused_moe.int4.map_or(sixteen, si),
+                    g.fused_moe.fp8_block.map_or(eight, si),
                 ]
             },
             overlap: g.efficiency.overlap.unwrap_or(1.0),
@@ -592,9 +599,11 @@ impl Hardware {
 
     /// The fused-MoE kernel for weights in `dtype` whose matmuls run in `math`: its compute
     /// efficiency (fraction of `math`'s peak; the dense matmul efficiency when the preset gives
-    /// none), streaming bandwidth and fixed times.
-    pub fn fused_moe(&self, dtype: Dtype, math: Dtype) -> MoeKernel {
+    /// none), streaming bandwidth and fixed times. `block_scaled` fp8 weights (one scale per
+    /// 128×128 block) take the block-scaled kernel.
+    pub fn fused_moe(&self, dtype: Dtype, math: Dtype, block_scaled: bool) -> MoeKernel {
         let k = self.fused_moe[match dtype {
+            Dtype::Fp8 if block_scaled => 3,
             Dtype::Fp8 | Dtype::Int8 => 1,
             Dtype::Int4 => 2,
             _ => 0,

@@ -271,25 +271,31 @@ fn the_all_reduce_shape_in_the_presets_is_the_measured_one() {
 /// The routed-expert operator (src/perf/experts.rs) for one measured fused-MoE row: the layer's
 /// time on rank 0 of moe_tp × moe_ep, every token routed there (the collector's setup).
 fn fused_moe_model_s(r: &HashMap<String, String>, preset: &str) -> f64 {
+    fused_moe_model_on_s(r, &load_gpu(preset, &[]).unwrap().gpu)
+}
+
+/// `fused_moe_model_s` on a loaded GPU preset.
+fn fused_moe_model_on_s(r: &HashMap<String, String>, gpu: &gpt4calc::hardware::GpuSpec) -> f64 {
     use gpt4calc::dtype::Dtype;
     use gpt4calc::model::ModelSpec;
     use gpt4calc::perf::experts::{ExpertLoad, routed_experts};
     use gpt4calc::perf::{Config, Context, Layout};
-    let gpu = load_gpu(preset, &[]).unwrap().gpu;
     let (hidden, inter) = (num(r, "hidden_size") as u64, num(r, "inter_size") as u64);
     let gated = r["kernel_source"] != "moe_torch_flow_nongated";
     let spec: ModelSpec = toml::from_str(&format!(
         "layers = 1\nd_model = {hidden}\nheads = 8\nkv_heads = 8\nhead_dim = {}\n\
          ffn_dim = {inter}\nffn_gated = {gated}\nvocab = 1024\ntied_embeddings = true\n\
-         experts = {}\ntop_k = {}\nshared_experts = 0\nmax_context = 4096\n",
+         experts = {}\ntop_k = {}\nshared_experts = 0\nmax_context = 4096\n\
+         fp8_block_scaled = {}\n",
         hidden / 8,
         r["num_experts"],
-        r["topk"]
+        r["topk"],
+        r["moe_dtype"] == "fp8_block"
     ))
     .unwrap();
-    let ctx = Context::new(&spec, &gpu, 2048);
+    let ctx = Context::new(&spec, gpu, 2048);
     let dtype = match r["moe_dtype"].as_str() {
-        "fp8" => Dtype::Fp8,
+        "fp8" | "fp8_block" => Dtype::Fp8,
         "w4a16_mxfp4" => Dtype::Int4,
         _ => Dtype::Bf16,
     };
@@ -320,13 +326,17 @@ fn the_fused_moe_model_against_the_measured_kernels() {
     // counts, not an independent prediction. The model routes uniformly; the data's "balanced"
     // routing is a round-robin that touches every expert once T·k ≥ E, so near T·k ≈ E the model
     // reads fewer experts and runs faster (0.86–0.93 at 16 tokens).
-    let rows = read("moe_trtllm.csv");
+    let mut rows = read("moe_trtllm.csv");
+    rows.extend(read("moe_trtllm_fp8_block.csv"));
     for (kgpu, preset) in [
         ("h100_sxm", "h100"),
         ("h200_sxm", "h200"),
         ("b200_sxm", "b200"),
     ] {
-        for dtype in ["bfloat16", "fp8", "w4a16_mxfp4"] {
+        for dtype in ["bfloat16", "fp8", "w4a16_mxfp4", "fp8_block"] {
+            if kgpu == "b200_sxm" && dtype == "fp8_block" {
+                continue; // not measured on B200
+            }
             let mut by_tokens: std::collections::BTreeMap<u64, Vec<f64>> = Default::default();
             let mut all = Vec::new();
             for r in rows
@@ -343,9 +353,12 @@ fn the_fused_moe_model_against_the_measured_kernels() {
             assert!(by_tokens.len() >= 8, "{preset} {dtype}: token counts");
             let within = all.iter().filter(|x| (0.75..=1.33).contains(*x)).count();
             let share = within as f64 / all.len() as f64;
-            // Measured: 79–100% of each GPU's rows within ±25%, per-token-count medians 0.86–1.26.
+            // Measured: 79–100% of each GPU's rows within ±25%, per-token-count medians 0.86–1.26;
+            // the block-scaled rows, unscreened and fitted on one constant, 74% (H200) and 76%
+            // (H100).
+            let floor = if dtype == "fp8_block" { 0.72 } else { 0.75 };
             assert!(
-                share >= 0.75,
+                share >= floor,
                 "{preset} {dtype}: {within} of {} rows within ±25%",
                 all.len()
             );
@@ -619,5 +632,49 @@ fn nvlink_all_to_all_and_all_gather_match_nccl_measurements() {
             "{preset}: all-gather α {:.1}",
             (ag_us + rs_us) / 2.0
         );
+    }
+}
+
+#[test]
+fn the_block_scaled_fp8_moe_rate_is_the_least_squares_fit() {
+    // `[gpu.fused_moe.fp8_block] compute` on H100 and H200: the grouped-GEMM rate that minimises
+    // Σ ln²(model / measured) over NVIDIA's measured TensorRT-LLM 1.3 block-scaled (128×128) fp8
+    // fused-MoE layers (validation/kernels/moe_trtllm_fp8_block.csv, 3,832 rows a GPU: 17 shapes,
+    // every moe_tp × moe_ep split, 1–16k tokens, balanced routing), the other constants being
+    // per-tensor fp8's. Fitted on a 0.01 grid from 0.15 to 0.50: 0.24 (H100) and 0.25 (H200) of
+    // the fp8 peak, against 0.65 and 0.62 per-tensor. Here: the shipped value beats both
+    // neighbours on the grid.
+    let rows = read("moe_trtllm_fp8_block.csv");
+    for (kgpu, preset) in [("h100_sxm", "h100"), ("h200_sxm", "h200")] {
+        let mine: Vec<_> = rows.iter().filter(|r| r["gpu"] == kgpu).collect();
+        assert!(mine.len() > 3000, "{preset}: {} rows", mine.len());
+        let cost = |c: f64| -> f64 {
+            let ov: Vec<gpt4calc::presets::Override> = vec![
+                format!("gpu.fused_moe.fp8_block.compute={c}")
+                    .parse()
+                    .unwrap(),
+            ];
+            let gpu = load_gpu(preset, &ov).unwrap().gpu;
+            mine.iter()
+                .map(|r| {
+                    let t = fused_moe_model_on_s(r, &gpu);
+                    (t / (num(r, "latency_ms") * 1e-3)).ln().powi(2)
+                })
+                .sum()
+        };
+        let shipped = load_gpu(preset, &[])
+            .unwrap()
+            .gpu
+            .fused_moe
+            .fp8_block
+            .expect("fp8_block rates")
+            .compute;
+        let at = cost(shipped);
+        for other in [shipped - 0.01, shipped + 0.01] {
+            assert!(
+                at < cost(other),
+                "{preset}: compute {other:.2} fits better than the shipped {shipped:.2}"
+            );
+        }
     }
 }

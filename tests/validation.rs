@@ -143,8 +143,9 @@ fn megatron_table1_rows_within_15_percent_through_validate() {
 fn moe_suite_holds_its_levels() {
     // validation/moe.toml: MoE serving at production scale (attention DP + EP, wide EP, MLA,
     // fine-grained experts) and MoE training. The issue's target (median ≤ 15%, none off by more
-    // than 1.5×) is not met yet; these are today's levels, so a change cannot make them worse
-    // unnoticed (docs/calibration.md, "MoE at production scale").
+    // than 1.5×) is not met yet; these are today's levels (inference 15.3%, holdout 10.5%, worst
+    // 1.83×; all 16.7%), so a change cannot make them worse unnoticed (docs/calibration.md, "MoE
+    // at production scale").
     let rs = run_cases(
         &load_suite(None, Suite::Moe).expect("built-in MoE cases parse"),
         &[],
@@ -160,9 +161,9 @@ fn moe_suite_holds_its_levels() {
     }
     let inference = stats(rs.iter().filter(|r| r.kind == "inference"));
     let m = inference.median_abs_error.unwrap();
-    assert!(m <= 0.175, "MoE inference median {m:.3}");
+    assert!(m <= 0.16, "MoE inference median {m:.3}");
     assert!(
-        inference.worst_factor.unwrap() < 2.0,
+        inference.worst_factor.unwrap() < 1.9,
         "{:?}",
         inference.worst_factor
     );
@@ -171,7 +172,7 @@ fn moe_suite_holds_its_levels() {
             .filter(|r| r.kind == "inference" && r.split.as_deref() == Some("holdout")),
     );
     let h = holdout.median_abs_error.unwrap();
-    assert!(h <= 0.15, "MoE inference holdout median {h:.3}");
+    assert!(h <= 0.12, "MoE inference holdout median {h:.3}");
     let all = stats(&rs).median_abs_error.unwrap();
-    assert!(all <= 0.26, "MoE suite median {all:.3}");
+    assert!(all <= 0.18, "MoE suite median {all:.3}");
 }

@@ -117,6 +117,11 @@ pub struct ModelSpec {
     /// How many of the layers use the window (default: all of them; gpt-oss alternates, 18 of 36).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sliding_window_layers: Option<u64>,
+    /// The checkpoint's fp8 weights carry one scale per 128×128 block (DeepSeek-V3 §3.3.2), not
+    /// one per tensor: run in fp8, its routed experts take the block-scaled fused-MoE kernel
+    /// (`[gpu.fused_moe.fp8_block]`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub fp8_block_scaled: bool,
 }
 
 impl ModelSpec {

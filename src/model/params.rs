@@ -89,6 +89,8 @@ pub struct ModelCounts {
     pub window_tokens: f64,
     /// Share of the layers that use the window.
     pub windowed_share: f64,
+    /// fp8 weights scaled per 128×128 block (`ModelSpec::fp8_block_scaled`).
+    pub fp8_block_scaled: bool,
 }
 
 impl ModelCounts {
@@ -179,6 +181,7 @@ impl ModelCounts {
             windowed_share: m.sliding_window.map_or(0.0, |_| {
                 m.sliding_window_layers.unwrap_or(m.layers) as f64 / m.layers as f64
             }),
+            fp8_block_scaled: m.fp8_block_scaled,
             routing_groups: m.routing().map(|(groups, per_token)| RoutingGroups {
                 groups: groups as f64,
                 per_token: per_token as f64,

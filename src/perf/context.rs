@@ -64,6 +64,9 @@ pub struct Rates {
     pub weight_bytes: f64,
     /// The weight precision.
     pub weight_dtype: Dtype,
+    /// fp8 weights with 128×128 block scales run the block-scaled fused-MoE kernel
+    /// (`ModelSpec::fp8_block_scaled`).
+    pub fp8_block_scaled: bool,
     /// Bytes per activation element.
     pub act_bytes: f64,
     /// KV bytes per token per layer, all KV heads.
@@ -266,6 +269,7 @@ impl Context {
             pp_link: comm::pipeline_link(&self.hw, l.gpus()),
             weight_bytes: c.dtype.bytes(),
             weight_dtype: c.dtype,
+            fp8_block_scaled: self.model.fp8_block_scaled,
             act_bytes,
             kv_bytes_per_token_per_layer: self.model.kv_elems_per_token_per_layer
                 * c.kv_dtype.bytes(),

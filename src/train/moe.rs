@@ -159,7 +159,11 @@ pub fn moe_layer(ctx: &Context, c: &TrainConfig, other_compute_s: f64) -> MoeLay
         pp: 1,
         ep: c.ep,
     };
-    let rates = ctx.rates_for(&Config::new(1, 1, 1, 1, 1, c.dtype), layout);
+    let mut rates = ctx.rates_for(&Config::new(1, 1, 1, 1, 1, c.dtype), layout);
+    // `[gpu.fused_moe.fp8_block]` is TensorRT-LLM's block-scaled inference kernel, measured;
+    // training runs its grouped GEMMs in Transformer Engine (or DeepSeek's own kernels), whose
+    // block-scaled rate no table here holds, so it keeps the per-tensor fp8 rates.
+    rates.fp8_block_scaled = false;
     let k = expert_kernels(
         ctx,
         &rates,
