@@ -402,3 +402,53 @@ fn deepseek_v3_megatron_layout_puts_one_layer_and_the_mtp_block_on_the_last_stag
     };
     assert!(train::check(&ctx, &bad).is_err());
 }
+
+#[test]
+fn fp8_training_quantises_each_linear_input_and_output_gradient() {
+    use common::counts;
+    use gpt4calc::train::step::{FP8_QUANT_BYTES_PER_ELEM, ffn_linear_io, fp8_quant_s};
+    // Σ (in + out) widths of the attention projections, by hand. Llama-3-8B (d 4096, 32 × 128
+    // query, 8 × 128 KV): QKV 4096 + 6144, output 4096 + 4096 = 18,432. DeepSeek-V3's MLA
+    // (d 7168, q rank 1536, kv rank 512, rope 64, 128 heads of 128 + 64 query/key, 128 value):
+    // q down 7168 + 1536, q up 1536 + 24,576, kv down 7168 + 576, kv up 512 + 32,768, output
+    // 16,384 + 7168 = 99,392.
+    assert_close(
+        counts("llama3-8b", &[]).attn_linear_io_per_layer,
+        18_432.0,
+        1e-12,
+    );
+    assert_close(
+        counts("deepseek-v3", &[]).attn_linear_io_per_layer,
+        99_392.0,
+        1e-12,
+    );
+    // A gated FFN: gate and up (d in, 2·inner out), down (inner in, d out).
+    assert_close(
+        ffn_linear_io(4096.0, 2.0, 14_336.0),
+        4096.0 * 2.0 + 3.0 * 14_336.0,
+        1e-12,
+    );
+    // 4 bytes per element a pass (read 16-bit, write two 8-bit copies), at the achievable
+    // bandwidth; nothing in bf16; full recomputation quantises the forward inputs again.
+    let ctx = context("llama3-8b", "h100", &[]);
+    let c = TrainConfig {
+        recompute: Recompute::None,
+        ..TrainConfig::new(8, 1, 1, 4e6, 8192, 1e12, Dtype::Fp8)
+    };
+    let by_hand = FP8_QUANT_BYTES_PER_ELEM * 8192.0 * 18_432.0 / ctx.hw.eff_mem_bw_bytes_per_s;
+    assert_close(fp8_quant_s(&ctx, &c, 8192.0, 18_432.0), by_hand, 1e-12);
+    let bf16 = TrainConfig {
+        dtype: Dtype::Bf16,
+        ..c
+    };
+    assert_close(fp8_quant_s(&ctx, &bf16, 8192.0, 18_432.0), 0.0, 1e-12);
+    let full = TrainConfig {
+        recompute: Recompute::Full,
+        ..c
+    };
+    assert_close(
+        fp8_quant_s(&ctx, &full, 8192.0, 18_432.0),
+        1.5 * by_hand,
+        1e-12,
+    );
+}

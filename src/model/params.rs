@@ -47,6 +47,9 @@ pub struct ModelCounts {
     pub attn_width: f64,
     /// Attention parameters per layer (override applied).
     pub attn_params_per_layer: f64,
+    /// Σ (input width + output width) over the attention projections of a layer (QKV and output;
+    /// MLA's down- and up-projections): what an fp8 training step quantises per token.
+    pub attn_linear_io_per_layer: f64,
     /// FFN parameters of one expert in one MoE layer (or of the FFN of a dense layer).
     pub ffn_params_per_expert_per_layer: f64,
     /// Inner width of one expert's FFN (`ffn_dim`).
@@ -98,22 +101,32 @@ impl ModelCounts {
     pub fn new(m: &ModelSpec) -> Self {
         let d = m.d_model as f64;
         let ffn_mats = if m.ffn_gated { 3.0 } else { 2.0 };
-        let (computed_attn, score_width, decode_width, kv_elems, kv_heads, attn_width, q_gemms) =
-            match (m.attention, &m.mla) {
-                (AttentionKind::Mla, Some(mla)) => {
-                    let h = m.heads as f64;
-                    let qk = (mla.qk_nope_head_dim + mla.qk_rope_head_dim) as f64;
-                    let v = mla.v_head_dim as f64;
-                    let dc = mla.kv_lora_rank as f64;
-                    let dr = mla.qk_rope_head_dim as f64;
-                    let q = if mla.q_lora_rank > 0 {
-                        let dcq = mla.q_lora_rank as f64;
-                        d * dcq + dcq * h * qk
-                    } else {
-                        d * h * qk
-                    };
-                    let kv = d * (dc + dr) + dc * h * (mla.qk_nope_head_dim as f64 + v);
-                    let o = h * v * d;
+        let (
+            (computed_attn, score_width, decode_width, kv_elems, kv_heads, attn_width, q_gemms),
+            attn_io,
+        ) = match (m.attention, &m.mla) {
+            (AttentionKind::Mla, Some(mla)) => {
+                let h = m.heads as f64;
+                let qk = (mla.qk_nope_head_dim + mla.qk_rope_head_dim) as f64;
+                let v = mla.v_head_dim as f64;
+                let dc = mla.kv_lora_rank as f64;
+                let dr = mla.qk_rope_head_dim as f64;
+                let q = if mla.q_lora_rank > 0 {
+                    let dcq = mla.q_lora_rank as f64;
+                    d * dcq + dcq * h * qk
+                } else {
+                    d * h * qk
+                };
+                let kv = d * (dc + dr) + dc * h * (mla.qk_nope_head_dim as f64 + v);
+                let o = h * v * d;
+                let q_io = if mla.q_lora_rank > 0 {
+                    let dcq = mla.q_lora_rank as f64;
+                    d + 2.0 * dcq + h * qk
+                } else {
+                    d + h * qk
+                };
+                let kv_io = d + 2.0 * dc + dr + h * (mla.qk_nope_head_dim as f64 + v);
+                (
                     (
                         q + kv + o,
                         2.0 * h * (qk + v),
@@ -122,11 +135,14 @@ impl ModelCounts {
                         1.0,
                         h * v,
                         if mla.q_lora_rank > 0 { 2.0 } else { 1.0 },
-                    )
-                }
-                _ => {
-                    let attn_width = (m.heads * m.head_dim) as f64;
-                    let kv_width = (m.kv_heads * m.head_dim) as f64;
+                    ),
+                    q_io + kv_io + h * v + d,
+                )
+            }
+            _ => {
+                let attn_width = (m.heads * m.head_dim) as f64;
+                let kv_width = (m.kv_heads * m.head_dim) as f64;
+                (
                     (
                         2.0 * d * attn_width + 2.0 * d * kv_width,
                         4.0 * attn_width,
@@ -135,9 +151,12 @@ impl ModelCounts {
                         m.kv_heads as f64,
                         attn_width,
                         0.0,
-                    )
-                }
-            };
+                    ),
+                    // QKV (d in, q + 2·kv out) and the output projection.
+                    2.0 * d + 2.0 * attn_width + 2.0 * kv_width,
+                )
+            }
+        };
         let moe = m.is_moe();
         let dense_layers = if moe {
             m.dense_layers as f64
@@ -159,6 +178,7 @@ impl ModelCounts {
             attn_params_per_layer: m
                 .attention_params_per_layer
                 .map_or(computed_attn, |v| v as f64),
+            attn_linear_io_per_layer: attn_io,
             ffn_params_per_expert_per_layer: ffn_mats * d * m.ffn_dim as f64,
             ffn_dim: m.ffn_dim as f64,
             ffn_up_matrices: ffn_mats - 1.0,

@@ -174,7 +174,17 @@ pub fn moe_layer(ctx: &Context, c: &TrainConfig, other_compute_s: f64) -> MoeLay
     );
     let forwards = forward_passes(c);
     let glue_and_fixed = k.glue_s + k.fixed_s;
-    let experts_s = forwards * (k.gemms_s() + glue_and_fixed) + 2.0 * k.gemms_s() + glue_and_fixed;
+    // fp8: every token-expert assignment's up and down GEMM inputs and output gradients are
+    // quantised (`step::fp8_quant_s`).
+    let assignments = group_tokens * m.top_k * imbalance / c.ep as f64;
+    let quant_s = super::step::fp8_quant_s(
+        ctx,
+        c,
+        assignments,
+        super::step::ffn_linear_io(m.d_model, m.ffn_up_matrices, m.ffn_dim / etp as f64),
+    );
+    let experts_s =
+        forwards * (k.gemms_s() + glue_and_fixed) + 2.0 * k.gemms_s() + glue_and_fixed + quant_s;
     // The sender's permute (read a token, write its copies) and unpermute (the reverse), in 16
     // bits: `k` copies under `alltoall`, one per rank reached under `flex`.
     let copies = match c.ep_dispatcher {

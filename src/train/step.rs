@@ -20,6 +20,30 @@ pub const OPTIMIZER_BYTES_PER_PARAM: f64 = 30.0;
 /// it and its mask (5), the AV GEMM reads it (2).
 pub const EAGER_SCORE_BYTES: f64 = 13.0;
 
+/// Bytes an fp8 training step's quantisation kernels move per token and element of linear width
+/// (Transformer Engine's fp8 recipes): the forward pass reads each GEMM input in 16 bits and writes
+/// it twice in 8 bits, row-wise for the forward GEMM and column-wise (transposed) for the weight
+/// gradient, 2 + 1 + 1 bytes per input element; the backward pass does the same to each output
+/// gradient. MXFP8 on Blackwell needs both copies too (their scales run along different axes).
+pub const FP8_QUANT_BYTES_PER_ELEM: f64 = 4.0;
+
+/// Σ (input + output width) of one FFN of inner width `inner`: the up projection(s) (`d` in,
+/// `g·inner` out) and the down projection (`inner` in, `d` out).
+pub fn ffn_linear_io(d: f64, up_matrices: f64, inner: f64) -> f64 {
+    2.0 * d + (up_matrices + 1.0) * inner
+}
+
+/// Time of the fp8 quantisation kernels for `tokens` tokens through linears of total width
+/// `io` (Σ input + output), all passes of one micro-batch, on one GPU: 0 unless the step runs in
+/// fp8. Full recomputation quantises the forward's inputs again (taken as half the width).
+pub fn fp8_quant_s(ctx: &Context, c: &TrainConfig, tokens: f64, io: f64) -> f64 {
+    if c.dtype != Dtype::Fp8 {
+        return 0.0;
+    }
+    let passes = 1.0 + (moe::forward_passes(c) - 1.0) / 2.0;
+    passes * FP8_QUANT_BYTES_PER_ELEM * tokens * io / ctx.hw.eff_mem_bw_bytes_per_s
+}
+
 /// Start-up time of one ring collective over `n` ranks, `g` of them per node: `n − 1` steps, of
 /// which `nodes − 1` cross the network at the NIC's α and the rest cross NVLink at the per-step
 /// share of the measured 8-GPU all-reduce start-up (`2(g−1)` steps).
@@ -98,6 +122,15 @@ fn layer_mb(ctx: &Context, c: &TrainConfig, moe: bool) -> (f64, f64, f64) {
     } else {
         (2.0 * tokens * m.dense_ffn_params_per_layer / tp, 4.0)
     };
+    // The linears' fp8 quantisation (attention projections, and the dense FFN or shared experts).
+    let g = m.ffn_up_matrices;
+    let ffn_io = if moe {
+        m.shared_experts * ffn_linear_io(m.d_model, g, m.ffn_dim)
+    } else {
+        let inner = m.dense_ffn_params_per_layer / ((g + 1.0) * m.d_model);
+        ffn_linear_io(m.d_model, g, inner)
+    };
+    let quant = fp8_quant_s(ctx, c, tokens / tp, m.attn_linear_io_per_layer + ffn_io);
     let matmul_fwd = (2.0 * tokens * m.attn_params_per_layer / tp + ffn_flops) / matmul_rate
         + gemms * ctx.hw.gemm_overhead_s(c.dtype);
     let attn_flops = tokens * attention_context(c) * m.attn_score_flops_per_ctx_per_layer / tp;
@@ -150,7 +183,7 @@ fn layer_mb(ctx: &Context, c: &TrainConfig, moe: bool) -> (f64, f64, f64) {
     // The small kernels beside the modelled operators (norms, rotary, activations, residuals,
     // casts; §4.3's `per_layer_us`) run once per forward pass and about twice in the backward.
     let small_kernels = (2.0 + moe::forward_passes(c)) * ctx.hw.per_layer_s;
-    let mut compute = 3.0 * rest_fwd + attn_fwd + attn_bwd + recompute + small_kernels;
+    let mut compute = 3.0 * rest_fwd + attn_fwd + attn_bwd + recompute + small_kernels + quant;
     let passes = if c.recompute == Recompute::Full {
         3.0
     } else {
