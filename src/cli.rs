@@ -126,7 +126,8 @@ pub struct Serving {
         long,
         value_name = "N",
         requires = "disaggregate",
-        help_heading = "Disaggregated prefill pool"
+        help_heading = "Disaggregated prefill pool",
+        value_parser = crate::axis::one_value("prefill-tp")
     )]
     pub prefill_tp: Option<u64>,
     /// Layout of the disaggregated prefill pool: attention data-parallel degree.
@@ -134,7 +135,8 @@ pub struct Serving {
         long,
         value_name = "N",
         requires = "disaggregate",
-        help_heading = "Disaggregated prefill pool"
+        help_heading = "Disaggregated prefill pool",
+        value_parser = crate::axis::one_value("prefill-dp")
     )]
     pub prefill_dp: Option<u64>,
     /// Layout of the disaggregated prefill pool: pipeline-parallel degree.
@@ -142,7 +144,8 @@ pub struct Serving {
         long,
         value_name = "N",
         requires = "disaggregate",
-        help_heading = "Disaggregated prefill pool"
+        help_heading = "Disaggregated prefill pool",
+        value_parser = crate::axis::one_value("prefill-pp")
     )]
     pub prefill_pp: Option<u64>,
     /// Layout of the disaggregated prefill pool: expert-parallel degree (default: all its stage's GPUs when the decode layout's experts span its stage, else the decode layout's).
@@ -150,12 +153,13 @@ pub struct Serving {
         long,
         value_name = "N",
         requires = "disaggregate",
-        help_heading = "Disaggregated prefill pool"
+        help_heading = "Disaggregated prefill pool",
+        value_parser = crate::axis::one_value("prefill-ep")
     )]
     pub prefill_ep: Option<u64>,
     /// Prompt tokens processed per prefill chunk.
     #[arg(long, default_value_t = crate::perf::DEFAULT_PREFILL_CHUNK_TOKENS, value_name = "TOKENS",
-          value_parser = clap::value_parser!(u64).range(1..))]
+          value_parser = crate::axis::one_value("prefill-chunk"))]
     pub prefill_chunk: u64,
 }
 
@@ -279,25 +283,25 @@ pub struct EstimateArgs {
     #[command(flatten)]
     pub serving: Serving,
     /// Tensor-parallel degree (inside one attention group).
-    #[arg(long, help_heading = "Axes", default_value_t = 1)]
+    #[arg(long, help_heading = "Axes", default_value_t = 1, value_name = "N", value_parser = crate::axis::one_value("tp"))]
     pub tp: u64,
     /// Attention data-parallel degree: attention groups per stage, each with its own sequences, attention weights and KV cache.
-    #[arg(long, help_heading = "Axes", default_value_t = 1)]
+    #[arg(long, help_heading = "Axes", default_value_t = 1, value_name = "N", value_parser = crate::axis::one_value("dp"))]
     pub dp: u64,
     /// Pipeline-parallel degree.
-    #[arg(long, help_heading = "Axes", default_value_t = 1)]
+    #[arg(long, help_heading = "Axes", default_value_t = 1, value_name = "N", value_parser = crate::axis::one_value("pp"))]
     pub pp: u64,
     /// Expert-parallel degree over the tp × dp GPUs of a stage (the rest splits each expert).
-    #[arg(long, help_heading = "Axes", default_value_t = 1)]
+    #[arg(long, help_heading = "Axes", default_value_t = 1, value_name = "N", value_parser = crate::axis::one_value("ep"))]
     pub ep: u64,
     /// Concurrent sequences per replica.
-    #[arg(long, help_heading = "Axes", default_value_t = 1)]
+    #[arg(long, help_heading = "Axes", default_value_t = 1, value_name = "N", value_parser = crate::axis::one_value("batch"))]
     pub batch: u64,
     /// Prompt tokens per request.
-    #[arg(long, help_heading = "Axes", default_value_t = 2048)]
+    #[arg(long, help_heading = "Axes", default_value_t = 2048, value_name = "N", value_parser = crate::axis::one_value("input-len"))]
     pub input_len: u64,
     /// Generated tokens per request.
-    #[arg(long, help_heading = "Axes", default_value_t = 256)]
+    #[arg(long, help_heading = "Axes", default_value_t = 256, value_name = "N", value_parser = crate::axis::one_value("output-len"))]
     pub output_len: u64,
     /// Weight and matmul precision.
     #[arg(long, help_heading = "Axes", default_value = "bf16")]
@@ -320,7 +324,7 @@ pub struct TrainArgs {
     #[command(flatten)]
     pub selection: Selection,
     /// GPUs in the job.
-    #[arg(long, help_heading = "Axes", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, help_heading = "Axes", default_value_t = 1024, value_parser = crate::axis::one_value("gpus"))]
     pub gpus: u64,
     /// Tensor-parallel degrees.
     #[arg(
@@ -362,7 +366,7 @@ pub struct TrainArgs {
     #[arg(long, help_heading = "Training", default_value_t = 4_194_304.0)]
     pub global_batch_tokens: f64,
     /// Tokens per sequence (default: the model's context, at most 8192).
-    #[arg(long, help_heading = "Training")]
+    #[arg(long, help_heading = "Training", value_parser = crate::axis::one_value("seq-len"))]
     pub seq_len: Option<u64>,
     /// Matmul precision: fp32, bf16, fp16 or fp8.
     #[arg(long, help_heading = "Training", default_value = "bf16")]
@@ -497,7 +501,13 @@ pub fn parse_pools(s: &str) -> Result<crate::perf::Disaggregation, String> {
     let (p, d) = s
         .split_once(':')
         .ok_or_else(|| format!("`{s}`: expected PREFILL:DECODE replicas, e.g. 1:3"))?;
-    let n = |x: &str| x.trim().parse::<u64>().ok().filter(|v| *v >= 1);
+    let range = crate::limits::flag_range("disaggregate");
+    let n = |x: &str| {
+        x.trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|v| range.check("", *v).is_ok())
+    };
     match (n(p), n(d)) {
         (Some(prefill_replicas), Some(decode_replicas)) => Ok(crate::perf::Disaggregation {
             prefill_replicas,
@@ -505,7 +515,7 @@ pub fn parse_pools(s: &str) -> Result<crate::perf::Disaggregation, String> {
             prefill: crate::perf::layout::LayoutOverride::default(),
         }),
         _ => Err(format!(
-            "`{s}`: both replica counts must be positive integers, e.g. 1:3"
+            "`{s}`: both replica counts must be integers from 1 to 65,536, e.g. 1:3"
         )),
     }
 }
