@@ -84,17 +84,19 @@ fn parse_count(flag: &str, s: &str) -> Result<u64, String> {
 pub fn parse_dtype_axis(flag: &str, text: &str) -> Result<Vec<crate::dtype::Dtype>, String> {
     let mut out = Vec::new();
     for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        out.push(
-            part.parse()
-                .map_err(|e| format!("--{flag} `{part}`: {e}"))?,
-        );
+        let d = part
+            .parse()
+            .map_err(|e| format!("--{flag} `{part}`: {e}"))?;
+        // A repeated value would only repeat rows: keep the first.
+        if !out.contains(&d) {
+            out.push(d);
+        }
     }
     if out.is_empty() {
         return Err(format!(
             "--{flag} `{text}`: no values; e.g. bf16 or fp8,bf16"
         ));
     }
-    out.dedup();
     Ok(out)
 }
 
@@ -135,6 +137,15 @@ mod tests {
             let err = parse_u64_axis("batch", bad).unwrap_err();
             assert!(err.starts_with("--batch"), "{err}");
         }
+    }
+
+    #[test]
+    fn dtypes_dedupe_in_first_seen_order() {
+        use crate::dtype::Dtype;
+        assert_eq!(
+            parse_dtype_axis("dtype", "bf16,fp8,bf16").unwrap(),
+            vec![Dtype::Bf16, Dtype::Fp8]
+        );
     }
 
     #[test]
