@@ -90,7 +90,12 @@ pub struct Serving {
     #[arg(long, value_name = "GAMMA", value_parser = clap::value_parser!(u64).range(1..=64))]
     pub speculate: Option<u64>,
     /// Speculative decoding: per-token acceptance probability (α).
-    #[arg(long, default_value_t = 0.8, value_name = "ALPHA")]
+    #[arg(
+        long,
+        default_value_t = 0.8,
+        value_name = "ALPHA",
+        requires = "speculate"
+    )]
     pub acceptance: f64,
     /// Speculative decoding: the draft model (a preset or TOML path), run on the same GPUs.
     #[arg(long, value_name = "NAME|PATH", conflicts_with = "draft_ratio")]

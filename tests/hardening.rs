@@ -51,17 +51,16 @@ fn bad(args: &[&str], needles: &[&str]) {
     }
 }
 
-/// A usage error: exit 2, the first line names the problem (clap adds a usage hint after it).
+/// A usage error: exit 2, clap's message (the error, then a usage hint) holding every needle.
 fn usage(args: &[&str], needles: &[&str]) {
     let (stdout, stderr) = run(args, 2);
     assert!(
         stdout.is_empty(),
         "stdout should be empty on error: {stdout}"
     );
-    let first = stderr.lines().next().unwrap_or_default();
-    assert!(first.starts_with("error: "), "{stderr}");
+    assert!(stderr.starts_with("error: "), "{stderr}");
     for n in needles {
-        assert!(first.contains(n), "first line lacks `{n}`:\n{stderr}");
+        assert!(stderr.contains(n), "stderr lacks `{n}`:\n{stderr}");
     }
 }
 
@@ -325,5 +324,65 @@ fn estimate_reads_axis_values_as_sweep_does() {
     usage(
         &["estimate", "--batch", "x"],
         &["--batch", "not an integer"],
+    );
+}
+
+#[test]
+fn repeated_axis_values_give_no_duplicate_rows() {
+    let rows = |dtype: &str| {
+        let (json, _) = run(
+            &[
+                "sweep",
+                "-m",
+                "llama3-8b",
+                "--tp",
+                "1",
+                "--pp",
+                "1",
+                "--batch",
+                "1,1,8",
+                "--dtype",
+                dtype,
+                "--format",
+                "json",
+            ],
+            0,
+        );
+        let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
+        let rows: Vec<(String, u64)> = doc["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["dtype"].as_str().unwrap().to_string(),
+                    r["batch"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        rows
+    };
+    let repeated = rows("bf16,fp8,bf16");
+    assert_eq!(repeated.len(), 4, "{repeated:?}");
+    let mut unique = repeated.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), repeated.len(), "{repeated:?}");
+}
+
+#[test]
+fn acceptance_needs_speculate() {
+    usage(&["estimate", "--acceptance", "0.5"], &["--speculate"]);
+    run(
+        &[
+            "estimate",
+            "-m",
+            "llama3-8b",
+            "--speculate",
+            "4",
+            "--acceptance",
+            "0.5",
+        ],
+        0,
     );
 }
