@@ -60,7 +60,7 @@ pub struct Selection {
     #[arg(short = 'g', long, default_value = "h100", value_name = "NAME|PATH")]
     pub gpu: String,
     /// Override any preset field, e.g. model.experts=32 or gpu.price.usd_per_gpu_hour=1 (repeatable).
-    #[arg(long = "set", value_name = "KEY=VALUE")]
+    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = crate::presets::OverrideParser)]
     pub set: Vec<Override>,
 }
 
@@ -449,7 +449,7 @@ pub struct ReproduceArgs {
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
     /// Override preset fields first (model.* applies to GPT-4), e.g. model.experts=32.
-    #[arg(long = "set", value_name = "KEY=VALUE")]
+    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = crate::presets::OverrideParser)]
     pub set: Vec<Override>,
 }
 
@@ -466,7 +466,7 @@ pub struct ValidateArgs {
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
     /// Override any preset field for every case, e.g. gpu.efficiency.memory=0.8 (repeatable).
-    #[arg(long = "set", value_name = "KEY=VALUE")]
+    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = crate::presets::OverrideParser)]
     pub set: Vec<Override>,
 }
 
@@ -488,7 +488,7 @@ pub struct ShowArgs {
     #[arg(long, value_enum, default_value_t = ShowFormat::Toml)]
     pub format: ShowFormat,
     /// Override fields before showing, e.g. model.experts=32.
-    #[arg(long = "set", value_name = "KEY=VALUE")]
+    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = crate::presets::OverrideParser)]
     pub set: Vec<Override>,
 }
 

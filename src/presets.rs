@@ -55,20 +55,94 @@ pub struct Override {
     pub raw: String,
 }
 
+/// Longest `--set` key, in bytes.
+pub const MAX_SET_KEY_LEN: usize = 200;
+/// Most dotted parts of a `--set` key (the deepest preset field has 4: `gpu.fused_moe.bf16.compute`).
+pub const MAX_SET_KEY_DEPTH: usize = 8;
+/// Longest `--set` value, in bytes.
+pub const MAX_SET_VALUE_LEN: usize = 1000;
+/// Largest preset or case file, in bytes (1 MiB).
+pub const MAX_FILE_BYTES: u64 = 1 << 20;
+
 impl std::str::FromStr for Override {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
+        // Quote at most the start of a long argument.
+        let shown: String = s.chars().take(60).collect();
+        let shown = if shown.len() < s.len() {
+            format!("{}…", shown.escape_debug())
+        } else {
+            shown.escape_debug().to_string()
+        };
         let (key, raw) = s
             .split_once('=')
-            .ok_or_else(|| format!("`{s}`: expected KEY=VALUE, e.g. model.experts=32"))?;
+            .ok_or_else(|| format!("`{shown}`: expected KEY=VALUE, e.g. model.experts=32"))?;
         let key = key.trim();
         if key.is_empty() {
-            return Err(format!("`{s}`: the key before `=` is empty"));
+            return Err(format!("`{shown}`: the key before `=` is empty"));
+        }
+        if key.len() > MAX_SET_KEY_LEN {
+            return Err(format!(
+                "`{shown}`: the key is {} bytes long; keys are at most {MAX_SET_KEY_LEN}, e.g. gpu.efficiency.memory",
+                key.len()
+            ));
+        }
+        let depth = key.split('.').count();
+        if depth > MAX_SET_KEY_DEPTH {
+            return Err(format!(
+                "`{shown}`: the key has {depth} dotted parts; keys have at most {MAX_SET_KEY_DEPTH}"
+            ));
+        }
+        if key
+            .split('.')
+            .any(|p| p.is_empty() || !p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+        {
+            return Err(format!(
+                "`{shown}`: the key must be dotted names of letters, digits and `_`, e.g. model.top_k"
+            ));
+        }
+        if raw.len() > MAX_SET_VALUE_LEN {
+            return Err(format!(
+                "`{shown}`: the value is {} bytes long; values are at most {MAX_SET_VALUE_LEN}",
+                raw.len()
+            ));
+        }
+        if raw.chars().any(char::is_control) {
+            return Err(format!(
+                "`{shown}`: the value holds a newline or another control character; give one line"
+            ));
         }
         Ok(Override {
             key: key.to_string(),
             raw: raw.trim().to_string(),
         })
+    }
+}
+
+/// clap's parser for `--set`: its error is our one line, without clap's echo of the whole
+/// argument (which can be megabytes long).
+#[derive(Clone, Copy, Debug)]
+pub struct OverrideParser;
+
+impl clap::builder::TypedValueParser for OverrideParser {
+    type Value = Override;
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        _arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<Override, clap::Error> {
+        let fail = |msg: String| {
+            clap::Error::raw(
+                clap::error::ErrorKind::ValueValidation,
+                format!("--set {msg}\n"),
+            )
+            .with_cmd(cmd)
+        };
+        let text = value
+            .to_str()
+            .ok_or_else(|| fail("holds bytes that are not UTF-8".into()))?;
+        text.parse().map_err(fail)
     }
 }
 
@@ -91,9 +165,7 @@ pub fn read_source(kind: Kind, name_or_path: &str) -> Result<(String, String)> {
         || name_or_path.ends_with(".toml")
         || Path::new(name_or_path).is_file();
     if looks_like_path {
-        let text = std::fs::read_to_string(name_or_path).with_context(|| {
-            format!("cannot read {} preset file `{name_or_path}`", kind.table())
-        })?;
+        let text = read_file(name_or_path, &format!("{} preset", kind.table()))?;
         return Ok((name_or_path.to_string(), text));
     }
     let names: Vec<&str> = kind.builtins().iter().map(|(n, _)| *n).collect();
@@ -108,6 +180,43 @@ pub fn read_source(kind: Kind, name_or_path: &str) -> Result<(String, String)> {
         kind.table(),
         names.join(", ")
     )
+}
+
+/// Read a preset or case file (`what` names it in errors): a regular file of at most 1 MiB of
+/// UTF-8. A directory, FIFO, device or socket is refused by its type, before any read.
+pub fn read_file(path: &str, what: &str) -> Result<String> {
+    use std::io::Read;
+    let meta =
+        std::fs::metadata(path).with_context(|| format!("cannot read {what} file `{path}`"))?;
+    if !meta.is_file() {
+        let kind = if meta.is_dir() {
+            "a directory"
+        } else {
+            "not a regular file (a device, FIFO or socket)"
+        };
+        bail!("{what} file `{path}`: {kind}; give a TOML file");
+    }
+    let too_big = |len: u64| {
+        anyhow!(
+            "{what} file `{path}`: {len} bytes; files are at most {MAX_FILE_BYTES} bytes (1 MiB)"
+        )
+    };
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(too_big(meta.len()));
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes))
+        .with_context(|| format!("cannot read {what} file `{path}`"))?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(too_big(bytes.len() as u64));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        anyhow!(
+            "{what} file `{path}`: not UTF-8 text (invalid byte at offset {})",
+            e.utf8_error().valid_up_to()
+        )
+    })
 }
 
 /// Load a model preset with the `model.*` overrides applied, validated.

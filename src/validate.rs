@@ -9,7 +9,7 @@ use crate::presets::{self, Override};
 use crate::report::row::Named;
 use crate::report::train_row::TrainRow;
 use crate::train::{self, AttentionImpl, Recompute, TrainConfig};
-use anyhow::{Context as _, Result, anyhow, bail};
+use anyhow::{Result, anyhow, bail};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -514,8 +514,7 @@ pub fn load_suite(path: Option<&str>, suite: Suite) -> Result<Vec<Case>> {
     };
     match (path, suite) {
         (Some(p), _) => {
-            let text = std::fs::read_to_string(p)
-                .with_context(|| format!("cannot read case file `{p}`"))?;
+            let text = crate::presets::read_file(p, "case")?;
             let mut cases = parse_cases(p, &text)?;
             for c in &mut cases {
                 c.suite = p.to_string();
