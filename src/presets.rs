@@ -259,6 +259,27 @@ fn context_for(origin: &str, overrides: &[Override], kind: Kind) -> String {
     }
 }
 
+/// Check `--set` overrides that apply to presets chosen later (`validate`'s cases): each must be
+/// a known field of the right type, and a GPU field must be in its range, as applied to the
+/// built-in `gpt4-8k` and `h100`. (A model field's range can depend on the model's other
+/// fields, so the cases check it.)
+pub fn check_overrides_alone(overrides: &[Override]) -> Result<()> {
+    check_override_prefixes(overrides)?;
+    let (origin, text) = read_source(Kind::Model, "gpt4-8k")?;
+    load::<ModelPreset>(Kind::Model, &origin, &text, overrides)?;
+    for o in overrides.iter().filter(|o| o.key.starts_with("gpu.")) {
+        load_gpu("h100", std::slice::from_ref(o)).map_err(|e| {
+            let why = e.root_cause().to_string();
+            if why.starts_with("--set") {
+                anyhow!(why)
+            } else {
+                anyhow!("--set {o}: {why}")
+            }
+        })?;
+    }
+    Ok(())
+}
+
 /// Check that every override names a model or GPU field (prefix `model.` or `gpu.`).
 pub fn check_override_prefixes(overrides: &[Override]) -> Result<()> {
     for o in overrides {

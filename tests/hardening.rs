@@ -386,3 +386,204 @@ fn acceptance_needs_speculate() {
         0,
     );
 }
+
+fn temp_file(name: &str, text: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("gpt4calc-hardening-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn files_are_refused_by_type_and_size_before_reading() {
+    bad(
+        &["estimate", "-m", "/dev/zero"],
+        &["/dev/zero", "not a regular file"],
+    );
+    bad(
+        &["validate", "--cases", "/dev/zero"],
+        &["/dev/zero", "not a regular file"],
+    );
+    bad(
+        &["presets", "show", "/dev/zero"],
+        &["/dev/zero", "not a regular file"],
+    );
+    let dir = std::env::temp_dir();
+    let dir = dir.to_str().unwrap();
+    bad(&["estimate", "-g", dir], &["a directory"]);
+    bad(&["validate", "--cases", dir], &["a directory"]);
+    let big = temp_file("big.toml", &"# padding\n".repeat(110_000));
+    let big = big.to_str().unwrap();
+    bad(&["estimate", "-m", big], &["1100000 bytes", "1 MiB"]);
+    bad(&["validate", "--cases", big], &["1100000 bytes", "1 MiB"]);
+    // Deep nesting inside the size limit is a parse error, not a stack overflow.
+    let deep = temp_file("deep.toml", &format!("a = {}", "[".repeat(500_000)));
+    bad(
+        &["estimate", "-m", deep.to_str().unwrap()],
+        &["recursion limit"],
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn a_fifo_is_refused_without_blocking() {
+    let dir = std::env::temp_dir().join(format!("gpt4calc-fifo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let fifo = dir.join("preset.toml");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    if !made.is_ok_and(|s| s.success()) {
+        eprintln!("mkfifo unavailable; skipped");
+        return;
+    }
+    bad(
+        &["estimate", "-g", fifo.to_str().unwrap()],
+        &["not a regular file"],
+    );
+}
+
+#[test]
+fn set_keys_and_values_are_bounded() {
+    let deep = format!("model.{}=1", vec!["a"; 60_000].join("."));
+    let (_, stderr) = run(&["estimate", "--set", &deep], 2);
+    assert!(
+        stderr.len() < 1000,
+        "the error echoes the argument: {} bytes",
+        stderr.len()
+    );
+    assert!(stderr.contains("keys are at most 200"), "{stderr}");
+    usage(
+        &["estimate", "--set", "model.a.b.c.d.e.f.g.h=1"],
+        &["9 dotted parts", "at most 8"],
+    );
+    usage(
+        &["estimate", "--set", "model..experts=8"],
+        &["dotted names"],
+    );
+    usage(
+        &["estimate", "--set", "model.experts=8\n[gpu]"],
+        &["newline"],
+    );
+    usage(
+        &[
+            "estimate",
+            "--set",
+            &format!("model.experts={}", "9".repeat(2000)),
+        ],
+        &["at most 1000"],
+    );
+}
+
+#[test]
+fn presets_show_prints_only_valid_presets() {
+    bad(
+        &["presets", "show", "Cargo.toml"],
+        &["Cargo.toml", "unknown field"],
+    );
+    let bad_gpu = temp_file(
+        "bad-gpu.toml",
+        &gpt4calc::presets::GPUS
+            .iter()
+            .find(|(n, _)| *n == "h100")
+            .unwrap()
+            .1
+            .replace("memory_gib = 79.65", "memory_gib = 1e300"),
+    );
+    bad(
+        &["presets", "show", bad_gpu.to_str().unwrap()],
+        &["gpu.memory_gib = 1e300"],
+    );
+    let (toml, _) = run(&["presets", "show", "h100"], 0);
+    let good = temp_file("good-gpu.toml", &toml);
+    let (shown, _) = run(&["presets", "show", good.to_str().unwrap()], 0);
+    assert_eq!(shown, toml);
+}
+
+const CASE: &str = r#"
+[[case]]
+id = "ID"
+source = "test"
+kind = "inference"
+model = "llama3-8b"
+gpu = "h100"
+dtype = "bf16"
+tp = 1
+batch = 1
+input_len = 128
+output_len = 128
+metric = "METRIC"
+value = VALUE
+"#;
+
+fn case(id: &str, metric: &str, value: &str) -> String {
+    CASE.replace("ID", id)
+        .replace("METRIC", metric)
+        .replace("VALUE", value)
+}
+
+#[test]
+fn validate_refuses_impossible_cases_naming_them() {
+    let good = case("ok", "output_tokens_per_s", "100.0");
+    let file = temp_file("good-cases.toml", &good);
+    run(&["validate", "--cases", file.to_str().unwrap()], 0);
+    for (name, text, needles) in [
+        (
+            "zero",
+            case("zero-case", "output_tokens_per_s", "0.0"),
+            vec!["zero-case", "value = 0"],
+        ),
+        (
+            "neg",
+            case("neg-case", "ttft_s", "-1.0"),
+            vec!["neg-case", "value = -1"],
+        ),
+        (
+            "nan",
+            case("nan-case", "ttft_s", "nan"),
+            vec!["nan-case", "NaN"],
+        ),
+        (
+            "inf",
+            case("inf-case", "ttft_s", "inf"),
+            vec!["inf-case", "inf"],
+        ),
+        (
+            "metric",
+            case("typo-case", "ttft_z", "1.0"),
+            vec!["typo-case", "ttft_z", "ttft_s"],
+        ),
+        (
+            "text",
+            case("text-case", "decode_bound", "1.0"),
+            vec!["text-case", "not numeric"],
+        ),
+        (
+            "dup",
+            format!(
+                "{}{}",
+                case("twice", "ttft_s", "1.0"),
+                case("twice", "tpot_s", "1.0")
+            ),
+            vec!["twice", "unique"],
+        ),
+    ] {
+        let file = temp_file(&format!("{name}-cases.toml"), &text);
+        bad(&["validate", "--cases", file.to_str().unwrap()], &needles);
+    }
+}
+
+#[test]
+fn validate_set_must_apply() {
+    bad(
+        &["validate", "--set", "gpu.memory_gib=abc"],
+        &["gpu.memory_gib=abc", "expected f64"],
+    );
+    bad(
+        &["validate", "--set", "gpu.memory_gib=1e300"],
+        &["gpu.memory_gib = 1e300"],
+    );
+    bad(
+        &["validate", "--set", "model.expertz=3"],
+        &["expertz", "experts"],
+    );
+}
