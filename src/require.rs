@@ -3,6 +3,18 @@
 
 use crate::fields::{Field, Kind, Record, Value};
 
+/// The values a text field can take, where they form a fixed set (`model`, `gpu` and the layouts
+/// are open).
+fn allowed_values(field: &str) -> Option<&'static [&'static str]> {
+    const DTYPES: &[&str] = &["fp32", "bf16", "fp16", "fp8", "int8", "int4"];
+    match field {
+        "decode_bound" => Some(&["memory", "compute", "communication"]),
+        "dtype" | "kv_dtype" => Some(DTYPES),
+        "recompute" => Some(&["none", "selective", "full"]),
+        _ => None,
+    }
+}
+
 /// A parsed requirement.
 #[derive(Clone, Debug)]
 pub struct Require {
@@ -66,7 +78,18 @@ impl Require {
                     "--require `{text}`: `{raw}` is not true or false (field `{name}` is a boolean)"
                 )
             })?),
-            Kind::Str => Literal::Str(raw.trim_matches(|c| c == '"' || c == '\'').to_string()),
+            Kind::Str => {
+                let v = raw.trim_matches(|c| c == '"' || c == '\'');
+                if let Some(allowed) = allowed_values(field.name())
+                    && !allowed.contains(&v)
+                {
+                    return Err(format!(
+                        "--require `{text}`: `{v}` is not a value of `{name}`; allowed: {}",
+                        allowed.join(", ")
+                    ));
+                }
+                Literal::Str(v.to_string())
+            }
         };
         if matches!(value, Literal::Bool(_) | Literal::Str(_)) && !matches!(op, Op::Eq | Op::Ne) {
             return Err(format!(

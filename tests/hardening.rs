@@ -587,3 +587,35 @@ fn validate_set_must_apply() {
         &["expertz", "experts"],
     );
 }
+
+#[test]
+fn require_checks_the_values_of_text_fields() {
+    bad(
+        &[
+            "estimate",
+            "-m",
+            "llama3-8b",
+            "--require",
+            "decode_bound!=memroy",
+        ],
+        &["memroy", "memory, compute, communication"],
+    );
+    bad(
+        &["sweep", "-m", "llama3-8b", "--require", "dtype==bf61"],
+        &["bf61", "bf16"],
+    );
+    bad(
+        &["train", "-m", "llama3-8b", "--require", "recompute==ful"],
+        &["ful", "selective"],
+    );
+    run(
+        &[
+            "estimate",
+            "-m",
+            "llama3-8b",
+            "--require",
+            "decode_bound!=compute",
+        ],
+        0,
+    );
+}
