@@ -619,3 +619,24 @@ fn require_checks_the_values_of_text_fields() {
         0,
     );
 }
+
+#[test]
+fn estimate_that_does_not_fit_says_what_to_try() {
+    let (stdout, stderr) = run(&["estimate", "-m", "llama3-405b", "--tp", "1"], 3);
+    assert!(!stdout.is_empty(), "the row is still printed");
+    assert!(stderr.contains("does not fit"), "{stderr}");
+    assert!(stderr.contains("try "), "{stderr}");
+}
+
+#[test]
+fn the_readme_mfu_example_runs() {
+    let readme = include_str!("../README.md");
+    let line = readme
+        .lines()
+        .find(|l| l.contains("# impose an MFU"))
+        .expect("README has the example");
+    let command = line.split('#').next().unwrap();
+    let args: Vec<&str> = command.split_whitespace().skip(1).collect();
+    assert_eq!(args.first(), Some(&"train"), "{line}");
+    run(&args, 0);
+}
