@@ -238,11 +238,16 @@ pub fn load_model_text(origin: &str, text: &str, overrides: &[Override]) -> Resu
 /// Load a GPU preset with the `gpu.*` overrides applied, validated.
 pub fn load_gpu(name_or_path: &str, overrides: &[Override]) -> Result<GpuPreset> {
     let (origin, text) = read_source(Kind::Gpu, name_or_path)?;
-    let preset: GpuPreset = load(Kind::Gpu, &origin, &text, overrides)?;
+    load_gpu_text(&origin, &text, overrides)
+}
+
+/// Load a GPU preset from TOML text (`origin` names it in errors), overrides applied, validated.
+pub fn load_gpu_text(origin: &str, text: &str, overrides: &[Override]) -> Result<GpuPreset> {
+    let preset: GpuPreset = load(Kind::Gpu, origin, text, overrides)?;
     preset
         .gpu
         .validate()
-        .with_context(|| context_for(&origin, overrides, Kind::Gpu))?;
+        .with_context(|| context_for(origin, overrides, Kind::Gpu))?;
     Ok(preset)
 }
 
