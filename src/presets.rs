@@ -107,7 +107,7 @@ impl std::str::FromStr for Override {
                 raw.len()
             ));
         }
-        if raw.chars().any(char::is_control) {
+        if raw.trim().chars().any(char::is_control) {
             return Err(format!(
                 "`{shown}`: the value holds a newline or another control character; give one line"
             ));
@@ -264,23 +264,41 @@ fn context_for(origin: &str, overrides: &[Override], kind: Kind) -> String {
     }
 }
 
-/// Check `--set` overrides that apply to presets chosen later (`validate`'s cases): each must be
-/// a known field of the right type, and a GPU field must be in its range, as applied to the
-/// built-in `gpt4-8k` and `h100`. (A model field's range can depend on the model's other
-/// fields, so the cases check it.)
+/// Check `--set` overrides that apply to presets chosen later (`validate`'s cases): each must
+/// load, alone, into at least one built-in preset of its kind: a known field, the right type, a
+/// value in range. The error is the first built-in's (`gpt4-8k` or `a100-40g`).
 pub fn check_overrides_alone(overrides: &[Override]) -> Result<()> {
     check_override_prefixes(overrides)?;
-    let (origin, text) = read_source(Kind::Model, "gpt4-8k")?;
-    load::<ModelPreset>(Kind::Model, &origin, &text, overrides)?;
-    for o in overrides.iter().filter(|o| o.key.starts_with("gpu.")) {
-        load_gpu("h100", std::slice::from_ref(o)).map_err(|e| {
+    for o in overrides {
+        let one = std::slice::from_ref(o);
+        let (kind, names) = if o.key.starts_with("model.") {
+            (Kind::Model, MODELS)
+        } else {
+            (Kind::Gpu, GPUS)
+        };
+        let mut first_err = None;
+        for (name, _) in names {
+            let loaded = match kind {
+                Kind::Model => load_model(name, one).map(drop),
+                Kind::Gpu => load_gpu(name, one).map(drop),
+            };
+            match loaded {
+                Ok(()) => {
+                    first_err = None;
+                    break;
+                }
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        if let Some(e) = first_err {
             let why = e.root_cause().to_string();
             if why.starts_with("--set") {
-                anyhow!(why)
-            } else {
-                anyhow!("--set {o}: {why}")
+                bail!(why);
             }
-        })?;
+            bail!("--set {o}: {why}");
+        }
     }
     Ok(())
 }

@@ -640,3 +640,20 @@ fn the_readme_mfu_example_runs() {
     assert_eq!(args.first(), Some(&"train"), "{line}");
     run(&args, 0);
 }
+
+#[test]
+fn validate_set_may_target_fields_some_presets_lack() {
+    // Only the MLA model has [model.mla]; the override still applies to its cases.
+    run(
+        &[
+            "validate",
+            "--suite",
+            "moe",
+            "--set",
+            "model.mla.kv_lora_rank=512",
+            "--format",
+            "json",
+        ],
+        0,
+    );
+}
