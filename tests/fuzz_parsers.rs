@@ -3,6 +3,7 @@
 //! panic. What loads is then evaluated once, which must not panic either (release builds check
 //! overflow). Case counts are modest so that this runs in seconds in `cargo test`.
 
+use gpt4calc::axis::parse_u64_axis;
 use gpt4calc::dtype::Dtype;
 use gpt4calc::perf::{Config, Context, DEFAULT_PREFILL_CHUNK_TOKENS, estimate};
 use gpt4calc::presets::{self, GPUS, MODELS, Override};
@@ -185,6 +186,24 @@ proptest! {
             let g = presets::load_gpu("h100", &sets);
             if let (Ok(m), Ok(g)) = (m, g) {
                 evaluate(&m.model, &g.gpu);
+            }
+        }
+    }
+
+    #[test]
+    fn axes_stay_in_range_and_small(
+        flag in prop::sample::select(vec!["tp", "batch", "input-len", "micro-batch", "gpus"]),
+        text in prop_oneof![
+            "[0-9km,.]{0,30}",
+            "[ -~]{0,30}",
+            (any::<u64>(), any::<u64>()).prop_map(|(a, b)| format!("{a}..{b}")),
+        ],
+    ) {
+        let range = gpt4calc::limits::flag_range(flag);
+        if let Ok(values) = parse_u64_axis(flag, &text) {
+            prop_assert!(!values.is_empty() && values.len() <= 64 * text.len().max(1));
+            for v in values {
+                prop_assert!(range.min <= v && v <= range.max, "{flag} {text}: {v}");
             }
         }
     }
