@@ -1,5 +1,6 @@
-//! Hostile and extreme inputs (issue 14): every one exits 1 (bad value) or 2 (usage) with one
-//! clear line, quickly, and never with a panic or a number made from a wrapped integer.
+//! Hostile and extreme inputs (issue 14, items 1, 3, 5, 6): every one exits 1 (bad value) or
+//! 2 (usage) with one clear line, quickly, and never with a panic or a number made from a wrapped
+//! integer.
 
 use assert_cmd::Command;
 use std::time::{Duration, Instant};
