@@ -208,6 +208,18 @@ pub fn short(v: f64) -> String {
     }
 }
 
+/// User text quoted in a message: at most 60 characters, escaped, with its length when cut, so
+/// that a megabyte-long argument makes a one-line error.
+pub fn clip(text: &str) -> String {
+    const KEEP: usize = 60;
+    if text.chars().count() <= KEEP {
+        text.escape_debug().to_string()
+    } else {
+        let head: String = text.chars().take(KEEP).collect();
+        format!("{}… ({} bytes)", head.escape_debug(), text.len())
+    }
+}
+
 /// Check an integer flag by name: "--tp 100000: must be an integer from 1 to 65,536".
 pub fn check_flag(flag: &str, v: u64) -> Result<u64, String> {
     flag_range(flag).check(&format!("--{flag}"), v)
@@ -244,6 +256,15 @@ mod tests {
         );
         let err = check_float_flag("rate", f64::INFINITY).unwrap_err();
         assert_eq!(err, "--rate inf: must be a finite number from 1e-6 to 1e6");
+    }
+
+    #[test]
+    fn clip_keeps_messages_short() {
+        assert_eq!(clip("h100"), "h100");
+        assert_eq!(clip("a\nb"), "a\\nb");
+        let long = "x".repeat(100_000);
+        let c = clip(&long);
+        assert!(c.len() < 100 && c.ends_with("(100000 bytes)"), "{c}");
     }
 
     #[test]

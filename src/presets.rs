@@ -68,12 +68,7 @@ impl std::str::FromStr for Override {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         // Quote at most the start of a long argument.
-        let shown: String = s.chars().take(60).collect();
-        let shown = if shown.len() < s.len() {
-            format!("{}…", shown.escape_debug())
-        } else {
-            shown.escape_debug().to_string()
-        };
+        let shown = crate::limits::clip(s);
         let (key, raw) = s
             .split_once('=')
             .ok_or_else(|| format!("`{shown}`: expected KEY=VALUE, e.g. model.experts=32"))?;
@@ -176,8 +171,9 @@ pub fn read_source(kind: Kind, name_or_path: &str) -> Result<(String, String)> {
         format!("did you mean {}? ", near.join(" or "))
     };
     bail!(
-        "unknown {} preset `{name_or_path}`: {hint}built-in presets: {} (or give a path to a .toml file)",
+        "unknown {} preset `{}`: {hint}built-in presets: {} (or give a path to a .toml file)",
         kind.table(),
+        crate::limits::clip(name_or_path),
         names.join(", ")
     )
 }
@@ -186,19 +182,20 @@ pub fn read_source(kind: Kind, name_or_path: &str) -> Result<(String, String)> {
 /// UTF-8. A directory, FIFO, device or socket is refused by its type, before any read.
 pub fn read_file(path: &str, what: &str) -> Result<String> {
     use std::io::Read;
+    let shown = crate::limits::clip(path);
     let meta =
-        std::fs::metadata(path).with_context(|| format!("cannot read {what} file `{path}`"))?;
+        std::fs::metadata(path).with_context(|| format!("cannot read {what} file `{shown}`"))?;
     if !meta.is_file() {
         let kind = if meta.is_dir() {
             "a directory"
         } else {
             "not a regular file (a device, FIFO or socket)"
         };
-        bail!("{what} file `{path}`: {kind}; give a TOML file");
+        bail!("{what} file `{shown}`: {kind}; give a TOML file");
     }
     let too_big = |len: u64| {
         anyhow!(
-            "{what} file `{path}`: {len} bytes; files are at most {MAX_FILE_BYTES} bytes (1 MiB)"
+            "{what} file `{shown}`: {len} bytes; files are at most {MAX_FILE_BYTES} bytes (1 MiB)"
         )
     };
     if meta.len() > MAX_FILE_BYTES {
@@ -207,13 +204,13 @@ pub fn read_file(path: &str, what: &str) -> Result<String> {
     let mut bytes = Vec::new();
     std::fs::File::open(path)
         .and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes))
-        .with_context(|| format!("cannot read {what} file `{path}`"))?;
+        .with_context(|| format!("cannot read {what} file `{shown}`"))?;
     if bytes.len() as u64 > MAX_FILE_BYTES {
         return Err(too_big(bytes.len() as u64));
     }
     String::from_utf8(bytes).map_err(|e| {
         anyhow!(
-            "{what} file `{path}`: not UTF-8 text (invalid byte at offset {})",
+            "{what} file `{shown}`: not UTF-8 text (invalid byte at offset {})",
             e.utf8_error().valid_up_to()
         )
     })

@@ -658,3 +658,30 @@ fn validate_set_may_target_fields_some_presets_lack() {
         0,
     );
 }
+
+#[test]
+fn a_huge_argument_makes_a_short_error() {
+    let long = "a".repeat(100_000);
+    let path = format!("/tmp/{long}");
+    let require = format!("ttft_s<={long}");
+    let set = format!("model.{long}=1");
+    for args in [
+        vec!["estimate", "-m", long.as_str()],
+        vec!["estimate", "-g", path.as_str()],
+        vec!["estimate", "--require", long.as_str()],
+        vec!["estimate", "--require", require.as_str()],
+        vec!["estimate", "--sort", long.as_str()],
+        vec!["sweep", "--sort", long.as_str()],
+        vec!["presets", "show", long.as_str()],
+        vec!["estimate", "--set", set.as_str()],
+    ] {
+        let out = gpt4calc().args(&args).output().expect("runs");
+        assert!(matches!(out.status.code(), Some(1 | 2)), "{:?}", out.status);
+        assert!(
+            out.stderr.len() < 2000,
+            "{} bytes of stderr for {}",
+            out.stderr.len(),
+            args[..2].join(" ")
+        );
+    }
+}

@@ -67,7 +67,8 @@ fn kind_of(name: &str) -> Result<Kind> {
         format!("did you mean {}? ", near.join(" or "))
     };
     bail!(
-        "unknown preset `{name}`: {hint}built-in presets: {}",
+        "unknown preset `{}`: {hint}built-in presets: {}",
+        crate::limits::clip(name),
         all.join(", ")
     )
 }
