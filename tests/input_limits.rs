@@ -418,6 +418,7 @@ fn files_are_refused_by_type_and_size_before_reading() {
     let big = big.to_str().unwrap();
     bad(&["estimate", "-m", big], &["1100000 bytes", "1 MiB"]);
     bad(&["validate", "--cases", big], &["1100000 bytes", "1 MiB"]);
+    std::fs::remove_file(big).unwrap();
     // Deep nesting inside the size limit is a parse error, not a stack overflow.
     let deep = temp_file("deep.toml", &format!("a = {}", "[".repeat(500_000)));
     bad(
