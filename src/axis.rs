@@ -3,7 +3,15 @@
 //! (`2k` = 2048 tokens).
 
 /// Parse an axis of positive integers. The error names the flag, the text and what is allowed.
+/// Every value, and both ends of a range, must lie in the flag's range (`limits::flag_range`).
 pub fn parse_u64_axis(flag: &str, text: &str) -> Result<Vec<u64>, String> {
+    let range = crate::limits::flag_range(flag);
+    let parse_count = |flag: &str, s: &str| {
+        let v = parse_count(flag, s)?;
+        range
+            .check(&format!("--{flag}"), v)
+            .map_err(|_| format!("--{flag} `{}`: {}", s.trim(), range.allowed()))
+    };
     let mut out = Vec::new();
     for part in text.split(',').map(str::trim) {
         if part.is_empty() {
@@ -36,38 +44,59 @@ pub fn parse_u64_axis(flag: &str, text: &str) -> Result<Vec<u64>, String> {
     Ok(out)
 }
 
-fn parse_count(flag: &str, s: &str) -> Result<u64, String> {
-    let s = s.trim();
+/// One value of an axis (`estimate`, `train --gpus`): the axis syntax (`8`, `2k`) without lists or
+/// ranges. For clap's `value_parser`, which names the flag itself. The flag's range is checked
+/// with the configuration (exit 1, one line naming the flag, the value and the range).
+pub fn one_value(flag: &'static str) -> impl Fn(&str) -> Result<u64, String> + Clone + Send + Sync {
+    move |text: &str| {
+        if text.contains(',') || text.contains("..") {
+            return Err(format!(
+                "`{text}`: --{flag} takes one value here; sweep takes lists and ranges"
+            ));
+        }
+        parse_number(text.trim())
+            .ok_or_else(|| format!("`{text}`: not an integer (allowed: e.g. 8, 2k or 1m)"))
+    }
+}
+
+/// `8`, `2k` (×1024), `1m` (×1048576); `None` when not a number or beyond u64.
+fn parse_number(s: &str) -> Option<u64> {
     let (digits, mult) = match s.chars().last() {
         Some('k' | 'K') => (&s[..s.len() - 1], 1024),
         Some('m' | 'M') => (&s[..s.len() - 1], 1024 * 1024),
         _ => (s, 1),
     };
-    let v: u64 = digits.parse().map_err(|_| {
+    digits.parse::<u64>().ok()?.checked_mul(mult)
+}
+
+fn parse_count(flag: &str, s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let v = parse_number(s).ok_or_else(|| {
         format!("--{flag} `{s}`: not a positive integer (allowed: 8, 2k, 1,2,4 or 1..64)")
     })?;
     if v == 0 {
         return Err(format!("--{flag} `{s}`: must be at least 1"));
     }
-    v.checked_mul(mult)
-        .ok_or_else(|| format!("--{flag} `{s}`: too large"))
+    Ok(v)
 }
 
 /// Parse a comma list of dtypes.
 pub fn parse_dtype_axis(flag: &str, text: &str) -> Result<Vec<crate::dtype::Dtype>, String> {
     let mut out = Vec::new();
     for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        out.push(
-            part.parse()
-                .map_err(|e| format!("--{flag} `{part}`: {e}"))?,
-        );
+        let d = part
+            .parse()
+            .map_err(|e| format!("--{flag} `{part}`: {e}"))?;
+        // A repeated value would only repeat rows: keep the first.
+        if !out.contains(&d) {
+            out.push(d);
+        }
     }
     if out.is_empty() {
         return Err(format!(
             "--{flag} `{text}`: no values; e.g. bf16 or fp8,bf16"
         ));
     }
-    out.dedup();
     Ok(out)
 }
 
@@ -92,9 +121,41 @@ mod tests {
 
     #[test]
     fn rejects_empty_zero_and_garbage() {
-        for bad in ["", ",", "8..4", "0", "-1", "x", "1.5", "2..x"] {
+        for bad in [
+            "",
+            ",",
+            "8..4",
+            "0",
+            "-1",
+            "x",
+            "1.5",
+            "2..x",
+            "1..18446744073709551615",
+            "2000000",
+            "18446744073709551615m",
+        ] {
             let err = parse_u64_axis("batch", bad).unwrap_err();
             assert!(err.starts_with("--batch"), "{err}");
         }
+    }
+
+    #[test]
+    fn dtypes_dedupe_in_first_seen_order() {
+        use crate::dtype::Dtype;
+        assert_eq!(
+            parse_dtype_axis("dtype", "bf16,fp8,bf16").unwrap(),
+            vec![Dtype::Bf16, Dtype::Fp8]
+        );
+    }
+
+    #[test]
+    fn one_value_takes_the_axis_syntax_without_lists() {
+        let len = one_value("input-len");
+        assert_eq!(len("8k"), Ok(8192));
+        assert_eq!(len("0"), Ok(0));
+        assert!(len("1,2").is_err());
+        assert!(len("1..4").is_err());
+        assert!(len("x").is_err());
+        assert!(len("18446744073709551615k").is_err());
     }
 }

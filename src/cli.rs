@@ -60,7 +60,7 @@ pub struct Selection {
     #[arg(short = 'g', long, default_value = "h100", value_name = "NAME|PATH")]
     pub gpu: String,
     /// Override any preset field, e.g. model.experts=32 or gpu.price.usd_per_gpu_hour=1 (repeatable).
-    #[arg(long = "set", value_name = "KEY=VALUE")]
+    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = crate::presets::OverrideParser)]
     pub set: Vec<Override>,
 }
 
@@ -90,7 +90,12 @@ pub struct Serving {
     #[arg(long, value_name = "GAMMA", value_parser = clap::value_parser!(u64).range(1..=64))]
     pub speculate: Option<u64>,
     /// Speculative decoding: per-token acceptance probability (α).
-    #[arg(long, default_value_t = 0.8, value_name = "ALPHA")]
+    #[arg(
+        long,
+        default_value_t = 0.8,
+        value_name = "ALPHA",
+        requires = "speculate"
+    )]
     pub acceptance: f64,
     /// Speculative decoding: the draft model (a preset or TOML path), run on the same GPUs.
     #[arg(long, value_name = "NAME|PATH", conflicts_with = "draft_ratio")]
@@ -126,7 +131,8 @@ pub struct Serving {
         long,
         value_name = "N",
         requires = "disaggregate",
-        help_heading = "Disaggregated prefill pool"
+        help_heading = "Disaggregated prefill pool",
+        value_parser = crate::axis::one_value("prefill-tp")
     )]
     pub prefill_tp: Option<u64>,
     /// Layout of the disaggregated prefill pool: attention data-parallel degree.
@@ -134,7 +140,8 @@ pub struct Serving {
         long,
         value_name = "N",
         requires = "disaggregate",
-        help_heading = "Disaggregated prefill pool"
+        help_heading = "Disaggregated prefill pool",
+        value_parser = crate::axis::one_value("prefill-dp")
     )]
     pub prefill_dp: Option<u64>,
     /// Layout of the disaggregated prefill pool: pipeline-parallel degree.
@@ -142,7 +149,8 @@ pub struct Serving {
         long,
         value_name = "N",
         requires = "disaggregate",
-        help_heading = "Disaggregated prefill pool"
+        help_heading = "Disaggregated prefill pool",
+        value_parser = crate::axis::one_value("prefill-pp")
     )]
     pub prefill_pp: Option<u64>,
     /// Layout of the disaggregated prefill pool: expert-parallel degree (default: all its stage's GPUs when the decode layout's experts span its stage, else the decode layout's).
@@ -150,12 +158,13 @@ pub struct Serving {
         long,
         value_name = "N",
         requires = "disaggregate",
-        help_heading = "Disaggregated prefill pool"
+        help_heading = "Disaggregated prefill pool",
+        value_parser = crate::axis::one_value("prefill-ep")
     )]
     pub prefill_ep: Option<u64>,
     /// Prompt tokens processed per prefill chunk.
     #[arg(long, default_value_t = crate::perf::DEFAULT_PREFILL_CHUNK_TOKENS, value_name = "TOKENS",
-          value_parser = clap::value_parser!(u64).range(1..))]
+          value_parser = crate::axis::one_value("prefill-chunk"))]
     pub prefill_chunk: u64,
 }
 
@@ -279,25 +288,25 @@ pub struct EstimateArgs {
     #[command(flatten)]
     pub serving: Serving,
     /// Tensor-parallel degree (inside one attention group).
-    #[arg(long, help_heading = "Axes", default_value_t = 1)]
+    #[arg(long, help_heading = "Axes", default_value_t = 1, value_name = "N", value_parser = crate::axis::one_value("tp"))]
     pub tp: u64,
     /// Attention data-parallel degree: attention groups per stage, each with its own sequences, attention weights and KV cache.
-    #[arg(long, help_heading = "Axes", default_value_t = 1)]
+    #[arg(long, help_heading = "Axes", default_value_t = 1, value_name = "N", value_parser = crate::axis::one_value("dp"))]
     pub dp: u64,
     /// Pipeline-parallel degree.
-    #[arg(long, help_heading = "Axes", default_value_t = 1)]
+    #[arg(long, help_heading = "Axes", default_value_t = 1, value_name = "N", value_parser = crate::axis::one_value("pp"))]
     pub pp: u64,
     /// Expert-parallel degree over the tp × dp GPUs of a stage (the rest splits each expert).
-    #[arg(long, help_heading = "Axes", default_value_t = 1)]
+    #[arg(long, help_heading = "Axes", default_value_t = 1, value_name = "N", value_parser = crate::axis::one_value("ep"))]
     pub ep: u64,
     /// Concurrent sequences per replica.
-    #[arg(long, help_heading = "Axes", default_value_t = 1)]
+    #[arg(long, help_heading = "Axes", default_value_t = 1, value_name = "N", value_parser = crate::axis::one_value("batch"))]
     pub batch: u64,
     /// Prompt tokens per request.
-    #[arg(long, help_heading = "Axes", default_value_t = 2048)]
+    #[arg(long, help_heading = "Axes", default_value_t = 2048, value_name = "N", value_parser = crate::axis::one_value("input-len"))]
     pub input_len: u64,
     /// Generated tokens per request.
-    #[arg(long, help_heading = "Axes", default_value_t = 256)]
+    #[arg(long, help_heading = "Axes", default_value_t = 256, value_name = "N", value_parser = crate::axis::one_value("output-len"))]
     pub output_len: u64,
     /// Weight and matmul precision.
     #[arg(long, help_heading = "Axes", default_value = "bf16")]
@@ -320,7 +329,7 @@ pub struct TrainArgs {
     #[command(flatten)]
     pub selection: Selection,
     /// GPUs in the job.
-    #[arg(long, help_heading = "Axes", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, help_heading = "Axes", default_value_t = 1024, value_parser = crate::axis::one_value("gpus"))]
     pub gpus: u64,
     /// Tensor-parallel degrees.
     #[arg(
@@ -362,7 +371,7 @@ pub struct TrainArgs {
     #[arg(long, help_heading = "Training", default_value_t = 4_194_304.0)]
     pub global_batch_tokens: f64,
     /// Tokens per sequence (default: the model's context, at most 8192).
-    #[arg(long, help_heading = "Training")]
+    #[arg(long, help_heading = "Training", value_parser = crate::axis::one_value("seq-len"))]
     pub seq_len: Option<u64>,
     /// Matmul precision: fp32, bf16, fp16 or fp8.
     #[arg(long, help_heading = "Training", default_value = "bf16")]
@@ -440,7 +449,7 @@ pub struct ReproduceArgs {
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
     /// Override preset fields first (model.* applies to GPT-4), e.g. model.experts=32.
-    #[arg(long = "set", value_name = "KEY=VALUE")]
+    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = crate::presets::OverrideParser)]
     pub set: Vec<Override>,
 }
 
@@ -457,7 +466,7 @@ pub struct ValidateArgs {
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
     /// Override any preset field for every case, e.g. gpu.efficiency.memory=0.8 (repeatable).
-    #[arg(long = "set", value_name = "KEY=VALUE")]
+    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = crate::presets::OverrideParser)]
     pub set: Vec<Override>,
 }
 
@@ -479,7 +488,7 @@ pub struct ShowArgs {
     #[arg(long, value_enum, default_value_t = ShowFormat::Toml)]
     pub format: ShowFormat,
     /// Override fields before showing, e.g. model.experts=32.
-    #[arg(long = "set", value_name = "KEY=VALUE")]
+    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = crate::presets::OverrideParser)]
     pub set: Vec<Override>,
 }
 
@@ -497,7 +506,13 @@ pub fn parse_pools(s: &str) -> Result<crate::perf::Disaggregation, String> {
     let (p, d) = s
         .split_once(':')
         .ok_or_else(|| format!("`{s}`: expected PREFILL:DECODE replicas, e.g. 1:3"))?;
-    let n = |x: &str| x.trim().parse::<u64>().ok().filter(|v| *v >= 1);
+    let range = crate::limits::flag_range("disaggregate");
+    let n = |x: &str| {
+        x.trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|v| range.check("", *v).is_ok())
+    };
     match (n(p), n(d)) {
         (Some(prefill_replicas), Some(decode_replicas)) => Ok(crate::perf::Disaggregation {
             prefill_replicas,
@@ -505,7 +520,7 @@ pub fn parse_pools(s: &str) -> Result<crate::perf::Disaggregation, String> {
             prefill: crate::perf::layout::LayoutOverride::default(),
         }),
         _ => Err(format!(
-            "`{s}`: both replica counts must be positive integers, e.g. 1:3"
+            "`{s}`: both replica counts must be integers from 1 to 65,536, e.g. 1:3"
         )),
     }
 }

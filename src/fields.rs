@@ -57,7 +57,8 @@ impl Field {
                 format!("did you mean {}? ", near.join(" or "))
             };
             format!(
-                "unknown field `{name}`: {hint}fields: {}",
+                "unknown field `{}`: {hint}fields: {}",
+                crate::limits::clip(name),
                 R::FIELDS.join(", ")
             )
         })?;
@@ -103,21 +104,29 @@ impl SortKey {
     /// `FIELD`, `FIELD:asc` or `FIELD:desc`; without a direction, throughput and utilisation
     /// fields sort largest first and everything else smallest first.
     pub fn parse<R: Record>(s: &str) -> Result<Self, String> {
-        let (name, dir) = match s.rsplit_once(':') {
+        let full = s;
+        let s = &crate::limits::clip(full);
+        let (name, dir) = match full.rsplit_once(':') {
             Some((n, d)) => (n, Some(d)),
-            None => (s, None),
+            None => (full, None),
         };
         let field = Field::parse::<R>(name.trim()).map_err(|e| format!("--sort `{s}`: {e}"))?;
         if field.kind() == Kind::Str {
             return Err(format!(
-                "--sort `{s}`: `{name}` is text; sort by a numeric field"
+                "--sort `{s}`: `{}` is text; sort by a numeric field",
+                crate::limits::clip(name)
             ));
         }
         let descending = match dir {
             None => field.higher_is_better(),
             Some("asc") => false,
             Some("desc") => true,
-            Some(d) => return Err(format!("--sort `{s}`: direction `{d}` must be asc or desc")),
+            Some(d) => {
+                return Err(format!(
+                    "--sort `{s}`: direction `{}` must be asc or desc",
+                    crate::limits::clip(d)
+                ));
+            }
         };
         Ok(SortKey { field, descending })
     }

@@ -2,6 +2,7 @@
 //! achievable-rate parameters), validated, and its conversion to SI rates (`Hardware`).
 
 use crate::dtype::Dtype;
+use crate::limits;
 use crate::units;
 use anyhow::{Result, ensure};
 use serde::{Deserialize, Serialize};
@@ -229,11 +230,20 @@ impl GpuSpec {
             ("gpu.node.scaleup_gb_s", self.node.scaleup_gb_s),
             ("gpu.node.scaleout_gbit_s", self.node.scaleout_gbit_s),
         ];
+        // The documented ranges (docs/usage.md): physical, and far from overflow and underflow.
+        let range = |key: &str, name: &str, v: f64| -> Result<()> {
+            limits::gpu_float(key)
+                .check(&format!("{name} ="), v)
+                .map(|_| ())
+                .map_err(anyhow::Error::msg)
+        };
         for (name, v) in positive {
-            ensure!(
-                v.is_finite() && v > 0.0,
-                "{name} = {v}: must be a positive finite number"
-            );
+            let key = if name.starts_with("gpu.tflops.") {
+                "gpu.tflops.*"
+            } else {
+                name
+            };
+            range(key, name, v)?;
         }
         for (name, v) in [
             ("gpu.tflops.fp32", self.tflops.fp32),
@@ -242,21 +252,22 @@ impl GpuSpec {
             ("gpu.tflops.int8", self.tflops.int8),
         ] {
             if let Some(v) = v {
-                ensure!(
-                    v.is_finite() && v > 0.0,
-                    "{name} = {v}: must be a positive finite number"
-                );
+                range("gpu.tflops.*", name, v)?;
             }
         }
-        ensure!(
-            self.node.gpus_per_node > 0,
-            "gpu.node.gpus_per_node = 0: must be a positive integer"
-        );
-        let price = self.price.usd_per_gpu_hour;
-        ensure!(
-            price.is_finite() && price >= 0.0,
-            "gpu.price.usd_per_gpu_hour = {price}: must be a finite number >= 0"
-        );
+        limits::model_int("gpu.node.gpus_per_node")
+            .check("gpu.node.gpus_per_node =", self.node.gpus_per_node)
+            .map_err(anyhow::Error::msg)?;
+        range(
+            "gpu.price.usd_per_gpu_hour",
+            "gpu.price.usd_per_gpu_hour",
+            self.price.usd_per_gpu_hour,
+        )?;
+        range(
+            "gpu.overheads.runtime_gib",
+            "gpu.overheads.runtime_gib",
+            self.overheads.runtime_gib,
+        )?;
         for (name, v) in [
             ("gpu.efficiency.matmul", self.efficiency.matmul),
             (
@@ -285,16 +296,21 @@ impl GpuSpec {
                     .all_to_all
                     .unwrap_or(self.efficiency.scaleup),
             ),
+            (
+                "gpu.efficiency.all_gather",
+                self.efficiency
+                    .all_gather
+                    .unwrap_or(self.efficiency.scaleup),
+            ),
             ("gpu.efficiency.scaleout", self.efficiency.scaleout),
             (
                 "gpu.overheads.kv_cache_free_fraction",
                 self.overheads.kv_cache_free_fraction,
             ),
         ] {
-            ensure!(
-                v.is_finite() && v > 0.0 && v <= 1.0,
-                "{name} = {v}: must be in (0, 1]"
-            );
+            limits::FRACTION
+                .check(&format!("{name} ="), v)
+                .map_err(anyhow::Error::msg)?;
         }
         for (name, v) in [
             ("gpu.overheads.per_layer_us", self.overheads.per_layer_us),
@@ -324,12 +340,10 @@ impl GpuSpec {
                 "gpu.overheads.scaleout_latency_us",
                 self.overheads.scaleout_latency_us,
             ),
-            ("gpu.overheads.runtime_gib", self.overheads.runtime_gib),
         ] {
-            ensure!(
-                v.is_finite() && v >= 0.0,
-                "{name} = {v}: must be a finite number >= 0"
-            );
+            limits::FIXED_TIME
+                .check(&format!("{name} ="), v)
+                .map_err(anyhow::Error::msg)?;
         }
         for (name, rates) in [
             ("bf16", self.fused_moe.bf16),
@@ -339,40 +353,41 @@ impl GpuSpec {
         ] {
             let Some(r) = rates else { continue };
             for (field, v) in [("compute", r.compute), ("memory", r.memory)] {
-                ensure!(
-                    v.is_finite() && v > 0.0 && v <= 1.0,
-                    "gpu.fused_moe.{name}.{field} = {v}: must be in (0, 1]"
-                );
+                limits::FRACTION
+                    .check(&format!("gpu.fused_moe.{name}.{field} ="), v)
+                    .map_err(anyhow::Error::msg)?;
             }
             for (field, v) in [("fixed_us", r.fixed_us), ("routing_ns", r.routing_ns)] {
-                ensure!(
-                    v.is_finite() && v >= 0.0,
-                    "gpu.fused_moe.{name}.{field} = {v}: must be a finite number >= 0"
-                );
+                limits::FIXED_TIME
+                    .check(&format!("gpu.fused_moe.{name}.{field} ="), v)
+                    .map_err(anyhow::Error::msg)?;
             }
         }
         for (i, sh) in self.all_reduce_shape.iter().enumerate() {
             let name = format!("gpu.all_reduce_shape[{i}]");
-            ensure!(
-                sh.gpus >= 2,
-                "{name}.gpus = {}: must be at least 2",
-                sh.gpus
-            );
+            limits::model_int("gpu.all_reduce_shape.gpus")
+                .check(&format!("{name}.gpus ="), sh.gpus)
+                .map_err(anyhow::Error::msg)?;
             ensure!(
                 sh.bytes.len() >= 2 && sh.bytes.len() == sh.over_alpha_beta.len(),
                 "{name}: bytes ({}) and over_alpha_beta ({}) must have the same length, at least 2",
                 sh.bytes.len(),
                 sh.over_alpha_beta.len()
             );
+            for b in &sh.bytes {
+                range("gpu.all_reduce_shape.bytes", &format!("{name}.bytes"), *b)?;
+            }
             ensure!(
-                sh.bytes.iter().all(|b| b.is_finite() && *b > 0.0)
-                    && sh.bytes.windows(2).all(|w| w[0] < w[1]),
-                "{name}.bytes: must be positive and increasing"
+                sh.bytes.windows(2).all(|w| w[0] < w[1]),
+                "{name}.bytes: must be increasing"
             );
-            ensure!(
-                sh.over_alpha_beta.iter().all(|r| r.is_finite() && *r > 0.0),
-                "{name}.over_alpha_beta: must be positive finite numbers"
-            );
+            for r in &sh.over_alpha_beta {
+                range(
+                    "gpu.all_reduce_shape.over_alpha_beta",
+                    &format!("{name}.over_alpha_beta"),
+                    *r,
+                )?;
+            }
         }
         Ok(())
     }

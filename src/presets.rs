@@ -55,20 +55,89 @@ pub struct Override {
     pub raw: String,
 }
 
+/// Longest `--set` key, in bytes.
+pub const MAX_SET_KEY_LEN: usize = 200;
+/// Most dotted parts of a `--set` key (the deepest preset field has 4: `gpu.fused_moe.bf16.compute`).
+pub const MAX_SET_KEY_DEPTH: usize = 8;
+/// Longest `--set` value, in bytes.
+pub const MAX_SET_VALUE_LEN: usize = 1000;
+/// Largest preset or case file, in bytes (1 MiB).
+pub const MAX_FILE_BYTES: u64 = 1 << 20;
+
 impl std::str::FromStr for Override {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
+        // Quote at most the start of a long argument.
+        let shown = crate::limits::clip(s);
         let (key, raw) = s
             .split_once('=')
-            .ok_or_else(|| format!("`{s}`: expected KEY=VALUE, e.g. model.experts=32"))?;
+            .ok_or_else(|| format!("`{shown}`: expected KEY=VALUE, e.g. model.experts=32"))?;
         let key = key.trim();
         if key.is_empty() {
-            return Err(format!("`{s}`: the key before `=` is empty"));
+            return Err(format!("`{shown}`: the key before `=` is empty"));
+        }
+        if key.len() > MAX_SET_KEY_LEN {
+            return Err(format!(
+                "`{shown}`: the key is {} bytes long; keys are at most {MAX_SET_KEY_LEN}, e.g. gpu.efficiency.memory",
+                key.len()
+            ));
+        }
+        let depth = key.split('.').count();
+        if depth > MAX_SET_KEY_DEPTH {
+            return Err(format!(
+                "`{shown}`: the key has {depth} dotted parts; keys have at most {MAX_SET_KEY_DEPTH}"
+            ));
+        }
+        if key
+            .split('.')
+            .any(|p| p.is_empty() || !p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+        {
+            return Err(format!(
+                "`{shown}`: the key must be dotted names of letters, digits and `_`, e.g. model.top_k"
+            ));
+        }
+        if raw.len() > MAX_SET_VALUE_LEN {
+            return Err(format!(
+                "`{shown}`: the value is {} bytes long; values are at most {MAX_SET_VALUE_LEN}",
+                raw.len()
+            ));
+        }
+        if raw.trim().chars().any(char::is_control) {
+            return Err(format!(
+                "`{shown}`: the value holds a newline or another control character; give one line"
+            ));
         }
         Ok(Override {
             key: key.to_string(),
             raw: raw.trim().to_string(),
         })
+    }
+}
+
+/// clap's parser for `--set`: its error is our one line, without clap's echo of the whole
+/// argument (which can be megabytes long).
+#[derive(Clone, Copy, Debug)]
+pub struct OverrideParser;
+
+impl clap::builder::TypedValueParser for OverrideParser {
+    type Value = Override;
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        _arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<Override, clap::Error> {
+        let fail = |msg: String| {
+            clap::Error::raw(
+                clap::error::ErrorKind::ValueValidation,
+                format!("--set {msg}\n"),
+            )
+            .with_cmd(cmd)
+        };
+        let text = value
+            .to_str()
+            .ok_or_else(|| fail("holds bytes that are not UTF-8".into()))?;
+        text.parse().map_err(fail)
     }
 }
 
@@ -91,9 +160,7 @@ pub fn read_source(kind: Kind, name_or_path: &str) -> Result<(String, String)> {
         || name_or_path.ends_with(".toml")
         || Path::new(name_or_path).is_file();
     if looks_like_path {
-        let text = std::fs::read_to_string(name_or_path).with_context(|| {
-            format!("cannot read {} preset file `{name_or_path}`", kind.table())
-        })?;
+        let text = read_file(name_or_path, &format!("{} preset", kind.table()))?;
         return Ok((name_or_path.to_string(), text));
     }
     let names: Vec<&str> = kind.builtins().iter().map(|(n, _)| *n).collect();
@@ -104,10 +171,49 @@ pub fn read_source(kind: Kind, name_or_path: &str) -> Result<(String, String)> {
         format!("did you mean {}? ", near.join(" or "))
     };
     bail!(
-        "unknown {} preset `{name_or_path}`: {hint}built-in presets: {} (or give a path to a .toml file)",
+        "unknown {} preset `{}`: {hint}built-in presets: {} (or give a path to a .toml file)",
         kind.table(),
+        crate::limits::clip(name_or_path),
         names.join(", ")
     )
+}
+
+/// Read a preset or case file (`what` names it in errors): a regular file of at most 1 MiB of
+/// UTF-8. A directory, FIFO, device or socket is refused by its type, before any read.
+pub fn read_file(path: &str, what: &str) -> Result<String> {
+    use std::io::Read;
+    let shown = crate::limits::clip(path);
+    let meta =
+        std::fs::metadata(path).with_context(|| format!("cannot read {what} file `{shown}`"))?;
+    if !meta.is_file() {
+        let kind = if meta.is_dir() {
+            "a directory"
+        } else {
+            "not a regular file (a device, FIFO or socket)"
+        };
+        bail!("{what} file `{shown}`: {kind}; give a TOML file");
+    }
+    let too_big = |len: u64| {
+        anyhow!(
+            "{what} file `{shown}`: {len} bytes; files are at most {MAX_FILE_BYTES} bytes (1 MiB)"
+        )
+    };
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(too_big(meta.len()));
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes))
+        .with_context(|| format!("cannot read {what} file `{shown}`"))?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(too_big(bytes.len() as u64));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        anyhow!(
+            "{what} file `{shown}`: not UTF-8 text (invalid byte at offset {})",
+            e.utf8_error().valid_up_to()
+        )
+    })
 }
 
 /// Load a model preset with the `model.*` overrides applied, validated.
@@ -129,11 +235,16 @@ pub fn load_model_text(origin: &str, text: &str, overrides: &[Override]) -> Resu
 /// Load a GPU preset with the `gpu.*` overrides applied, validated.
 pub fn load_gpu(name_or_path: &str, overrides: &[Override]) -> Result<GpuPreset> {
     let (origin, text) = read_source(Kind::Gpu, name_or_path)?;
-    let preset: GpuPreset = load(Kind::Gpu, &origin, &text, overrides)?;
+    load_gpu_text(&origin, &text, overrides)
+}
+
+/// Load a GPU preset from TOML text (`origin` names it in errors), overrides applied, validated.
+pub fn load_gpu_text(origin: &str, text: &str, overrides: &[Override]) -> Result<GpuPreset> {
+    let preset: GpuPreset = load(Kind::Gpu, origin, text, overrides)?;
     preset
         .gpu
         .validate()
-        .with_context(|| context_for(&origin, overrides, Kind::Gpu))?;
+        .with_context(|| context_for(origin, overrides, Kind::Gpu))?;
     Ok(preset)
 }
 
@@ -148,6 +259,45 @@ fn context_for(origin: &str, overrides: &[Override], kind: Kind) -> String {
     } else {
         format!("{origin} with --set {}", sets.join(" --set "))
     }
+}
+
+/// Check `--set` overrides that apply to presets chosen later (`validate`'s cases): each must
+/// load, alone, into at least one built-in preset of its kind: a known field, the right type, a
+/// value in range. The error is the first built-in's (`gpt4-8k` or `a100-40g`).
+pub fn check_overrides_alone(overrides: &[Override]) -> Result<()> {
+    check_override_prefixes(overrides)?;
+    for o in overrides {
+        let one = std::slice::from_ref(o);
+        let (kind, names) = if o.key.starts_with("model.") {
+            (Kind::Model, MODELS)
+        } else {
+            (Kind::Gpu, GPUS)
+        };
+        let mut first_err = None;
+        for (name, _) in names {
+            let loaded = match kind {
+                Kind::Model => load_model(name, one).map(drop),
+                Kind::Gpu => load_gpu(name, one).map(drop),
+            };
+            match loaded {
+                Ok(()) => {
+                    first_err = None;
+                    break;
+                }
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        if let Some(e) = first_err {
+            let why = e.root_cause().to_string();
+            if why.starts_with("--set") {
+                bail!(why);
+            }
+            bail!("--set {o}: {why}");
+        }
+    }
+    Ok(())
 }
 
 /// Check that every override names a model or GPU field (prefix `model.` or `gpu.`).

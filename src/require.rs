@@ -3,6 +3,18 @@
 
 use crate::fields::{Field, Kind, Record, Value};
 
+/// The values a text field can take, where they form a fixed set (`model`, `gpu` and the layouts
+/// are open).
+fn allowed_values(field: &str) -> Option<&'static [&'static str]> {
+    const DTYPES: &[&str] = &["fp32", "bf16", "fp16", "fp8", "int8", "int4"];
+    match field {
+        "decode_bound" => Some(&["memory", "compute", "communication"]),
+        "dtype" | "kv_dtype" => Some(DTYPES),
+        "recompute" => Some(&["none", "selective", "full"]),
+        _ => None,
+    }
+}
+
 /// A parsed requirement.
 #[derive(Clone, Debug)]
 pub struct Require {
@@ -41,36 +53,51 @@ impl Require {
             ("<", Op::Lt),
             ("=", Op::Eq),
         ];
+        // User text in messages is clipped: a megabyte-long argument makes a one-line error.
+        let shown = crate::limits::clip(text);
         let (pos, sym, op) = OPS
             .iter()
             .filter_map(|(s, op)| text.find(s).map(|p| (p, *s, *op)))
             .min_by_key(|(p, s, _)| (*p, usize::MAX - s.len()))
             .ok_or_else(|| {
                 format!(
-                    "--require `{text}`: expected FIELD OP VALUE with OP one of >= <= > < == !="
+                    "--require `{shown}`: expected FIELD OP VALUE with OP one of >= <= > < == !="
                 )
             })?;
         let name = text[..pos].trim();
         let raw = text[pos + sym.len()..].trim();
-        let field = Field::parse::<R>(name).map_err(|e| format!("--require `{text}`: {e}"))?;
+        let (name_shown, raw_shown) = (crate::limits::clip(name), crate::limits::clip(raw));
+        let field = Field::parse::<R>(name).map_err(|e| format!("--require `{shown}`: {e}"))?;
         let value = match field.kind() {
             Kind::Num => Literal::Num(raw.parse::<f64>().ok().filter(|v| !v.is_nan()).ok_or_else(
                 || {
                     format!(
-                        "--require `{text}`: `{raw}` is not a number (field `{name}` is numeric)"
+                        "--require `{shown}`: `{raw_shown}` is not a number (field `{name_shown}` is numeric)"
                     )
                 },
             )?),
             Kind::Bool => Literal::Bool(raw.parse::<bool>().map_err(|_| {
                 format!(
-                    "--require `{text}`: `{raw}` is not true or false (field `{name}` is a boolean)"
+                    "--require `{shown}`: `{raw_shown}` is not true or false (field `{name_shown}` is a boolean)"
                 )
             })?),
-            Kind::Str => Literal::Str(raw.trim_matches(|c| c == '"' || c == '\'').to_string()),
+            Kind::Str => {
+                let v = raw.trim_matches(|c| c == '"' || c == '\'');
+                if let Some(allowed) = allowed_values(field.name())
+                    && !allowed.contains(&v)
+                {
+                    return Err(format!(
+                        "--require `{shown}`: `{}` is not a value of `{name_shown}`; allowed: {}",
+                        crate::limits::clip(v),
+                        allowed.join(", ")
+                    ));
+                }
+                Literal::Str(v.to_string())
+            }
         };
         if matches!(value, Literal::Bool(_) | Literal::Str(_)) && !matches!(op, Op::Eq | Op::Ne) {
             return Err(format!(
-                "--require `{text}`: field `{name}` takes only == or !="
+                "--require `{shown}`: field `{name_shown}` takes only == or !="
             ));
         }
         Ok(Require {

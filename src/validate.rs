@@ -9,7 +9,7 @@ use crate::presets::{self, Override};
 use crate::report::row::Named;
 use crate::report::train_row::TrainRow;
 use crate::train::{self, AttentionImpl, Recompute, TrainConfig};
-use anyhow::{Context as _, Result, anyhow, bail};
+use anyhow::{Result, anyhow, bail};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -249,7 +249,39 @@ pub fn parse_cases(origin: &str, text: &str) -> Result<Vec<Case>> {
             None => anyhow!("{origin}: {msg}"),
         }
     })?;
+    check_cases(origin, &file.case)?;
     Ok(file.case)
+}
+
+/// Every case has a unique id, a known kind, a numeric metric of its kind's rows and a positive,
+/// finite measured value; the error names the case.
+fn check_cases(origin: &str, cases: &[Case]) -> Result<()> {
+    let mut seen = std::collections::HashSet::new();
+    for c in cases {
+        let id = &c.id;
+        if !seen.insert(id.as_str()) {
+            bail!("{origin}: case `{id}`: the id is used by an earlier case; ids must be unique");
+        }
+        let field = match c.kind.as_str() {
+            "inference" => Field::parse::<Named>(&c.metric),
+            "training" => Field::parse::<TrainRow>(&c.metric),
+            k => bail!("{origin}: case `{id}`: kind `{k}` must be inference or training"),
+        }
+        .map_err(|e| anyhow!("{origin}: case `{id}`: metric: {e}"))?;
+        if field.kind() != crate::fields::Kind::Num {
+            bail!(
+                "{origin}: case `{id}`: metric `{}` is not numeric",
+                c.metric
+            );
+        }
+        if !(c.value.is_finite() && c.value > 0.0) {
+            bail!(
+                "{origin}: case `{id}`: value = {}: must be a positive finite number",
+                c.value
+            );
+        }
+    }
+    Ok(())
 }
 
 fn family(kind: &str, metric: &str) -> &'static str {
@@ -514,8 +546,7 @@ pub fn load_suite(path: Option<&str>, suite: Suite) -> Result<Vec<Case>> {
     };
     match (path, suite) {
         (Some(p), _) => {
-            let text = std::fs::read_to_string(p)
-                .with_context(|| format!("cannot read case file `{p}`"))?;
+            let text = crate::presets::read_file(p, "case")?;
             let mut cases = parse_cases(p, &text)?;
             for c in &mut cases {
                 c.suite = p.to_string();

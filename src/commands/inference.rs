@@ -296,7 +296,9 @@ pub fn estimate(a: EstimateArgs) -> Result<u8> {
     }
     out.flush()?;
     if !e.fits {
-        eprintln!("this configuration does not fit in memory (exit code 3)");
+        eprintln!(
+            "this configuration does not fit in memory (exit code 3); try more GPUs (--tp, --pp, --dp with --ep), a smaller --dtype or --kv-dtype, or a smaller --batch"
+        );
         return Ok(NO_FEASIBLE);
     }
     let named = Named {

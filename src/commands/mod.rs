@@ -29,6 +29,7 @@ pub(crate) struct Loaded {
 }
 
 pub(crate) fn load(sel: &Selection, prefill_chunk: u64) -> Result<Loaded> {
+    crate::limits::check_flag("prefill-chunk", prefill_chunk).map_err(|e| anyhow!(e))?;
     presets::check_override_prefixes(&sel.set)?;
     let model = presets::load_model(&sel.preset, &sel.set)?;
     let gpu = presets::load_gpu(&sel.gpu, &sel.set)?;
@@ -48,9 +49,7 @@ pub(crate) fn speculation(
         }
         return Ok((None, None));
     };
-    if !(0.0..=1.0).contains(&s.acceptance) {
-        anyhow::bail!("--acceptance {}: must be in [0, 1]", s.acceptance);
-    }
+    crate::limits::check_float_flag("acceptance", s.acceptance).map_err(|e| anyhow!(e))?;
     let (draft, ctx) = match (&s.draft, s.draft_ratio) {
         (Some(name), _) => {
             let model = presets::load_model(name, &[])?;
@@ -60,8 +59,12 @@ pub(crate) fn speculation(
                 Some(Context::new(&model.model, &gpu.gpu, s.prefill_chunk)),
             )
         }
-        (None, Some(x)) if x.is_finite() && x >= 0.0 => (DraftCost::Ratio(x), None),
-        (None, Some(x)) => anyhow::bail!("--draft-ratio {x}: must be a finite number >= 0"),
+        (None, Some(x)) => (
+            DraftCost::Ratio(
+                crate::limits::check_float_flag("draft-ratio", x).map_err(|e| anyhow!(e))?,
+            ),
+            None,
+        ),
         (None, None) => (DraftCost::Ratio(DEFAULT_DRAFT_RATIO), None),
     };
     Ok((
@@ -95,15 +98,12 @@ pub const DEFAULT_DRAFT_RATIO: f64 = 0.05;
 pub(crate) fn workload(s: &crate::cli::Serving) -> Result<Option<crate::sim::Workload>> {
     match s.rate {
         None => Ok(None),
-        Some(r) if r.is_finite() && r > 0.0 => Ok(Some(crate::sim::Workload {
-            rate_per_s: r,
+        Some(r) => Ok(Some(crate::sim::Workload {
+            rate_per_s: crate::limits::check_float_flag("rate", r).map_err(|e| anyhow!(e))?,
             requests: s.requests,
             seed: s.seed,
             step_budget: s.step_budget,
         })),
-        Some(r) => {
-            anyhow::bail!("--rate {r}: must be a positive finite number of requests per second")
-        }
     }
 }
 

@@ -45,8 +45,8 @@ fn kind_of(name: &str) -> Result<Kind> {
     if presets::GPUS.iter().any(|(n, _)| *n == name) {
         return Ok(Kind::Gpu);
     }
-    if std::path::Path::new(name).is_file() {
-        let text = std::fs::read_to_string(name)?;
+    if std::path::Path::new(name).exists() {
+        let text = presets::read_file(name, "preset")?;
         return Ok(
             if text.lines().any(|l| l.trim_start().starts_with("[gpu")) {
                 Kind::Gpu
@@ -67,7 +67,8 @@ fn kind_of(name: &str) -> Result<Kind> {
         format!("did you mean {}? ", near.join(" or "))
     };
     bail!(
-        "unknown preset `{name}`: {hint}built-in presets: {}",
+        "unknown preset `{}`: {hint}built-in presets: {}",
+        crate::limits::clip(name),
         all.join(", ")
     )
 }
@@ -88,6 +89,11 @@ fn show(args: ShowArgs, out: &mut dyn Write) -> Result<()> {
     let kind = kind_of(&args.name)?;
     match (kind, args.format) {
         (_, ShowFormat::Toml) if args.set.is_empty() => {
+            // Print the file as written, once it has loaded as a valid preset.
+            match kind {
+                Kind::Model => drop(presets::load_model(&args.name, &[])?),
+                Kind::Gpu => drop(presets::load_gpu(&args.name, &[])?),
+            }
             let (_, text) = presets::read_source(kind, &args.name)?;
             write!(out, "{text}")?;
         }

@@ -105,11 +105,7 @@ pub fn train(a: TrainArgs) -> Result<u8> {
                 r.checkpoint_interval_s.unwrap_or(1.0),
             ),
         ] {
-            if !(v.is_finite() && v >= 0.0)
-                || (flag != "restart-s" && flag != "checkpoint-write-s" && v <= 0.0)
-            {
-                bail!("--{flag} {v}: must be a positive finite number");
-            }
+            crate::limits::check_float_flag(flag, v).map_err(|e| anyhow!(e))?;
         }
     }
     let sort = SortKey::parse::<TrainRow>(&a.sort).map_err(|e| anyhow!(e))?;

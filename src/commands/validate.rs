@@ -8,7 +8,7 @@ use std::io::{BufWriter, Write};
 
 /// `gpt4calc validate`.
 pub fn validate(a: crate::cli::ValidateArgs) -> Result<u8> {
-    presets::check_override_prefixes(&a.set)?;
+    presets::check_overrides_alone(&a.set)?;
     let cases = crate::validate::load_suite(a.cases.as_deref(), a.suite)?;
     let results = crate::validate::run_cases(&cases, &a.set);
     let summary = crate::validate::summarize(&results);

@@ -142,6 +142,41 @@ impl ModelSpec {
         for (name, v) in positive {
             ensure!(v > 0, "{name} = {v}: must be a positive integer");
         }
+        // The documented ranges (docs/usage.md), which keep every product of them exact.
+        let mla = self.mla.as_ref();
+        for (name, v) in positive.into_iter().map(|(n, v)| (n, Some(v))).chain([
+            ("model.shared_experts", Some(self.shared_experts)),
+            (
+                "model.attention_params_per_layer",
+                self.attention_params_per_layer,
+            ),
+            ("model.dense_layers", Some(self.dense_layers)),
+            ("model.dense_ffn_dim", self.dense_ffn_dim),
+            ("model.routing_groups", self.routing_groups),
+            (
+                "model.routing_groups_per_token",
+                self.routing_groups_per_token,
+            ),
+            ("model.sliding_window", self.sliding_window),
+            ("model.sliding_window_layers", self.sliding_window_layers),
+            ("model.mla.q_lora_rank", mla.map(|m| m.q_lora_rank)),
+            ("model.mla.kv_lora_rank", mla.map(|m| m.kv_lora_rank)),
+            (
+                "model.mla.qk_nope_head_dim",
+                mla.map(|m| m.qk_nope_head_dim),
+            ),
+            (
+                "model.mla.qk_rope_head_dim",
+                mla.map(|m| m.qk_rope_head_dim),
+            ),
+            ("model.mla.v_head_dim", mla.map(|m| m.v_head_dim)),
+        ]) {
+            if let Some(v) = v {
+                crate::limits::model_int(name)
+                    .check(&format!("{name} ="), v)
+                    .map_err(anyhow::Error::msg)?;
+            }
+        }
         ensure!(
             self.kv_heads <= self.heads && self.heads % self.kv_heads == 0,
             "model.kv_heads = {}: must divide model.heads = {}",

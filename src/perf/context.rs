@@ -145,6 +145,24 @@ impl Context {
         if c.output_len == 0 {
             return Err(bad("output-len", 0));
         }
+        // The documented ranges (a validation case or a library caller bypasses the flags').
+        for (f, v) in [
+            ("tp", c.tp),
+            ("dp", c.dp),
+            ("pp", c.pp),
+            ("ep", c.ep),
+            ("batch", c.batch),
+            ("input-len", c.input_len),
+            ("output-len", c.output_len),
+            ("redundant-experts", c.redundant_experts),
+        ] {
+            crate::limits::check_flag(f, v).map_err(Reject::Invalid)?;
+        }
+        if let Some(d) = c.disaggregate {
+            for v in [d.prefill_replicas, d.decode_replicas] {
+                crate::limits::check_flag("disaggregate", v).map_err(Reject::Invalid)?;
+            }
+        }
         if self.math[dtype_index(c.dtype)].is_none() {
             return Err(Reject::Invalid(format!(
                 "--dtype {}: this GPU has no {} matmul rate (gpu.tflops.{} is not set)",
@@ -179,6 +197,19 @@ impl Context {
                     "--{flag}{f} 0: must be at least 1"
                 )));
             }
+            crate::limits::check_flag(f, v)
+                .map_err(|e| Reject::Invalid(format!("--{flag}{}", &e[2..])))?;
+        }
+        // Each degree is at most 65,536, so the product is exact in u64.
+        if l.gpus() > crate::limits::MAX_GPUS {
+            return Err(Reject::Invalid(format!(
+                "--{flag}tp {} × --{flag}dp {} × --{flag}pp {} = {} GPUs per replica: must be at most {}",
+                l.tp,
+                l.dp,
+                l.pp,
+                l.gpus(),
+                crate::limits::grouped(crate::limits::MAX_GPUS)
+            )));
         }
         match c.kv_sharding {
             KvSharding::Heads if self.heads % l.tp != 0 => {

@@ -268,21 +268,53 @@ pub fn check(ctx: &Context, c: &TrainConfig) -> Result<(), Reject> {
             return invalid(format!("--{f} 0: must be at least 1"));
         }
     }
+    // The documented ranges (a validation case bypasses the flags' own checks).
+    for (f, v) in [
+        ("gpus", c.gpus),
+        ("tp", c.tp),
+        ("pp", c.pp),
+        ("ep", c.ep),
+        ("micro-batch", c.micro_batch),
+        ("seq-len", c.seq_len),
+        ("interleave", c.interleave),
+        ("mtp-layers", c.mtp_layers),
+    ] {
+        if let Err(e) = crate::limits::check_flag(f, v) {
+            return invalid(e);
+        }
+    }
     for (f, v) in [
         ("global-batch-tokens", c.global_batch_tokens),
         ("tokens", c.tokens),
+        ("dp-overlap", c.dp_overlap),
     ] {
-        if !(v.is_finite() && v > 0.0) {
-            return invalid(format!("--{f} {v}: must be a positive finite number"));
+        if let Err(e) = crate::limits::check_float_flag(f, v) {
+            return invalid(e);
         }
     }
-    if !(0.0..=1.0).contains(&c.dp_overlap) {
-        return invalid(format!("--dp-overlap {}: must be in [0, 1]", c.dp_overlap));
+    if let Some(last) = c.last_stage_layers
+        && let Err(e) = crate::limits::check_flag("last-stage-layers", last)
+    {
+        return invalid(e);
     }
     if let Some(m) = c.mfu
-        && !(m.is_finite() && m > 0.0 && m <= 1.0)
+        && let Err(e) = crate::limits::check_float_flag("mfu", m)
     {
-        return invalid(format!("--mfu {m}: must be in (0, 1]"));
+        return invalid(e);
+    }
+    if let Some(r) = &c.reliability {
+        for (f, v) in [
+            ("gpu-mtbf-hours", Some(r.gpu_mtbf_hours)),
+            ("checkpoint-interval-s", r.checkpoint_interval_s),
+            ("checkpoint-write-s", Some(r.checkpoint_write_s)),
+            ("restart-s", Some(r.restart_s)),
+        ] {
+            if let Some(v) = v
+                && let Err(e) = crate::limits::check_float_flag(f, v)
+            {
+                return invalid(e);
+            }
+        }
     }
     if c.zero > 3 {
         return invalid(format!("--zero {}: must be 0, 1, 2 or 3", c.zero));
