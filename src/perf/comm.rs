@@ -45,11 +45,10 @@ pub fn tp_all_reduce_s(hw: &Hardware, bytes: f64, n: u64) -> f64 {
         let across = all_reduce_across_nodes_s(bytes, n, nodes, bus);
         return across.max(tp_all_reduce_s(hw, bytes, hw.gpus_per_node));
     }
-    let t = all_reduce_s(bytes, n, ring_link(hw, n));
     if n <= 1 {
-        return t;
+        return 0.0;
     }
-    t * hw.all_reduce_shape(n, bytes).unwrap_or(1.0)
+    hw.all_reduce_in_node_s(n, bytes)
 }
 
 /// Ring all-reduce of `bytes` per rank over `n` ranks joined by `link`; 0 for one rank.
