@@ -270,6 +270,10 @@ pub fn run(
             Ok(()) => {}
         }
         let e = estimate_with_draft(ctx, draft, &c);
+        if let Err(msg) = e.check_finite(names.0, names.1) {
+            error = Some(msg);
+            return;
+        }
         summary.evaluated += 1;
         summary.fit += u64::from(e.fits);
         let named = Named {

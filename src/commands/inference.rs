@@ -266,6 +266,7 @@ pub fn estimate(a: EstimateArgs) -> Result<u8> {
     let requires = parse_requires::<Named>(&a.output.require)?;
     let e = estimate_with_draft(&l.ctx, draft.as_ref(), &c);
     let (m, g) = (l.model.name.as_str(), l.gpu.name.as_str());
+    e.check_finite(m, g).map_err(|msg| anyhow!(msg))?;
     let rows = vec![Row::new(m, g, &e)];
     let inputs = EstimateInputs {
         model: m,

@@ -168,6 +168,7 @@ pub fn train(a: TrainArgs) -> Result<u8> {
                                     .or_default() += 0;
                             }
                             let e = train::estimate(&l.ctx, &c);
+                            e.check_finite(m, g).map_err(|msg| anyhow!(msg))?;
                             evaluated += 1;
                             fit += u64::from(e.fits);
                             let row = TrainRow::new(m, g, &e);

@@ -124,6 +124,65 @@ pub struct Estimate {
     pub breakdown: Breakdown,
 }
 
+impl Estimate {
+    /// The first number field that is not finite or is negative, with its value: an impossible
+    /// result, which the commands report as an error instead of printing.
+    pub fn impossible_field(&self) -> Option<(&'static str, f64)> {
+        [
+            ("weights_bytes_per_gpu", self.weights_bytes_per_gpu),
+            ("kv_bytes_per_gpu", self.kv_bytes_per_gpu),
+            ("mem_bytes_per_gpu", self.mem_bytes_per_gpu),
+            ("gpu_mem_bytes", self.gpu_mem_bytes),
+            ("ttft_s", self.ttft_s),
+            ("tpot_s", self.tpot_s),
+            ("e2e_s", self.e2e_s),
+            ("output_tokens_per_s", self.output_tokens_per_s),
+            (
+                "output_tokens_per_s_per_gpu",
+                self.output_tokens_per_s_per_gpu,
+            ),
+            (
+                "output_tokens_per_s_per_user",
+                self.output_tokens_per_s_per_user,
+            ),
+            ("mfu", self.mfu),
+            ("mbu", self.mbu),
+            ("experts_per_step", self.experts_per_step),
+            ("cost_per_hour_usd", self.cost_per_hour_usd),
+            ("usd_per_1m_output_tokens", self.usd_per_1m_output_tokens),
+            ("usd_per_1m_input_tokens", self.usd_per_1m_input_tokens),
+            (
+                "input_tokens_per_s_per_gpu",
+                self.input_tokens_per_s_per_gpu,
+            ),
+            (
+                "decode_tokens_per_s_per_gpu",
+                self.decode_tokens_per_s_per_gpu,
+            ),
+        ]
+        .into_iter()
+        .find(|(_, v)| !(v.is_finite() && *v >= 0.0))
+    }
+
+    /// `Err` with one line naming the impossible field, its value and the configuration, when
+    /// `impossible_field` finds one.
+    pub fn check_finite(&self, model: &str, gpu: &str) -> Result<(), String> {
+        let Some((field, v)) = self.impossible_field() else {
+            return Ok(());
+        };
+        let c = &self.config;
+        Err(format!(
+            "{field} came out as {v} for {model} on {gpu}, {} batch {}, input {} + output {} tokens, {} weights, {} KV: an input is outside the range the model handles (check --set values and preset fields)",
+            c.layout(),
+            c.batch,
+            c.input_len,
+            c.output_len,
+            c.dtype,
+            c.kv_dtype
+        ))
+    }
+}
+
 /// Seconds to ship one request's KV cache (`s_in` tokens, all layers) from a prefill replica to
 /// a decode replica: the request's attention group on every stage sends its share over its
 /// GPUs' own NICs, to a group as wide on the other side.
@@ -205,7 +264,7 @@ pub fn estimate_with_draft(ctx: &Context, draft: Option<&Context>, c: &Config) -
         output_tokens_per_s: served.output_tokens_per_s,
         output_tokens_per_s_per_gpu: served.output_tokens_per_s / cost.gpus as f64,
         output_tokens_per_s_per_user: 1.0 / served.tpot_s,
-        mfu: batch / dec.step_s * flops_per_token / (c.gpus() as f64 * r.peak_flops_per_s),
+        mfu: batch / dec.step_s * flops_per_token / (c.gpus() as f64 * r.mfu_peak_flops_per_s),
         mbu: dec.micro_batches * bytes_per_gpu_step
             / (dec.verify_step_s * ctx.hw.mem_bw_bytes_per_s),
         decode_bound: bound(split),
