@@ -109,6 +109,7 @@ pub fn sweep(a: SweepArgs) -> Result<u8> {
         pareto: a.pareto,
     };
     let total = axes.len();
+    sweep::check_work(total, a.max_configurations, "the sweep's axes").map_err(|e| anyhow!(e))?;
     let bar = crate::progress::bar(total);
     let (model_name, gpu_name) = (l.model.name.as_str(), l.gpu.name.as_str());
     let result = sweep::run(
@@ -121,8 +122,8 @@ pub fn sweep(a: SweepArgs) -> Result<u8> {
     );
     bar.finish_and_clear();
     let (kept, summary) = result.map_err(|e| anyhow!(e))?;
-    for (reason, n) in &summary.skipped {
-        eprintln!("note: skipped {n} configuration(s): {reason}");
+    for line in summary.skipped.lines() {
+        eprintln!("note: {line}");
     }
     // With --rate, every row shown is also simulated (a few milliseconds each).
     let workload = super::workload(&a.serving)?;
@@ -165,7 +166,7 @@ pub fn sweep(a: SweepArgs) -> Result<u8> {
         disaggregate: axes.disaggregate,
         pareto: a.pareto,
     };
-    let skipped: u64 = summary.skipped.values().sum();
+    let skipped: u64 = summary.skipped.total();
     let doc_summary = SweepSummary {
         configurations: total,
         evaluated: summary.evaluated,

@@ -410,6 +410,10 @@ pub fn check(ctx: &Context, c: &TrainConfig) -> Result<(), Reject> {
     Ok(())
 }
 
+/// The most configurations `train` evaluates unless `--max-configurations` raises it (it keeps
+/// every row it evaluates; docs/usage.md, "Work limits").
+pub const DEFAULT_MAX_CONFIGURATIONS: u64 = 100_000;
+
 /// Evaluate one training configuration (call `check` first).
 pub fn estimate(ctx: &Context, c: &TrainConfig) -> TrainEstimate {
     let m = &ctx.model;

@@ -1,0 +1,112 @@
+//! Issue 14 (bounded work, no impossible numbers, consistency): the binary stops early with one
+//! clear line instead of working without bound, and never prints an impossible number.
+
+use assert_cmd::Command;
+use std::time::Duration;
+
+/// Run with `args` (with a generous timeout as a backstop), expect exit `code`, return (stdout,
+/// stderr).
+fn run(args: &[&str], code: i32) -> (String, String) {
+    let out = Command::cargo_bin("gpt4calc")
+        .expect("binary builds")
+        .args(args)
+        .timeout(Duration::from_secs(60))
+        .output()
+        .expect("runs");
+    let (stdout, stderr) = (
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "args {args:?}\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    (stdout, stderr)
+}
+
+fn words(line: &str) -> Vec<&str> {
+    line.split_whitespace().collect()
+}
+
+/// Exit 1, nothing on stdout, one `error:` line holding every needle.
+fn fails(line: &str, needles: &[&str]) {
+    let (stdout, stderr) = run(&words(line), 1);
+    assert!(stdout.is_empty(), "{stdout}");
+    assert_eq!(stderr.lines().count(), 1, "want one line, got:\n{stderr}");
+    assert!(stderr.starts_with("error: "), "{stderr}");
+    for n in needles {
+        assert!(stderr.contains(n), "{n:?} not in {stderr}");
+    }
+}
+
+#[test]
+fn a_range_to_the_largest_integer_is_64_values() {
+    // It used to double forever at u64::MAX, building its list until memory ran out.
+    let (_, stderr) = run(
+        &words("sweep -m llama3-8b --tp 1 --pp 1 --batch 1..18446744073709551615 --format csv"),
+        0,
+    );
+    assert!(stderr.contains("64 configurations evaluated"), "{stderr}");
+}
+
+#[test]
+fn too_many_configurations_stop_before_any_work_with_the_count_and_the_flag() {
+    fails(
+        "sweep --batch 1..18446744073709551615 --input-len 1..1m --output-len 1..1m",
+        &[
+            "3951360 configurations",
+            "limit of 2000000",
+            "--max-configurations 3951360",
+        ],
+    );
+    fails(
+        "sweep -m llama3-8b --tp 1,2 --pp 1 --batch 1..8 --max-configurations 7",
+        &["8 configurations", "limit of 7", "--max-configurations 8"],
+    );
+    run(
+        &words("sweep -m llama3-8b --tp 1,2 --pp 1 --batch 1..8 --max-configurations 8"),
+        0,
+    );
+    fails(
+        "train -m llama3-8b --gpus 64 --tp 1,2 --pp 1,2 --max-configurations 3",
+        &["4 configurations", "--max-configurations 4"],
+    );
+}
+
+#[test]
+fn skip_notes_are_one_line_per_reason() {
+    // 21 × 21 prompt and output lengths, most beyond the context: one note for all of them.
+    let (_, stderr) = run(
+        &words("sweep -m llama3-8b --tp 1 --pp 1 --batch 1 --input-len 1..1m --output-len 1..1m"),
+        0,
+    );
+    let notes: Vec<&str> = stderr.lines().filter(|l| l.starts_with("note:")).collect();
+    assert_eq!(notes.len(), 1, "{stderr}");
+    assert!(notes[0].contains("exceeds the model's"), "{stderr}");
+}
+
+#[test]
+fn a_non_finite_result_is_an_error_naming_the_field() {
+    fails(
+        "estimate -m llama3-8b --set gpu.memory_bw_tb_s=1e-320",
+        &["came out as", "llama3-8b on h100"],
+    );
+}
+
+#[test]
+fn mfu_stays_below_one_for_an_fp32_model_at_long_context() {
+    // Attention was timed at the 16-bit rate and divided by the fp32 peak: MFU 1.7–3.6.
+    let (stdout, _) = run(
+        &words(
+            "estimate -m deepseek-v3 -g a100-80g --tp 1 --batch 1024 --input-len 130000 --output-len 1000 --dtype fp32 --kv-dtype fp8 --format json",
+        ),
+        3,
+    );
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let r = &v["results"][0];
+    for f in ["mfu", "mbu"] {
+        let x = r[f].as_f64().unwrap();
+        assert!(x > 0.0 && x <= 1.0, "{f} = {x}");
+    }
+}
