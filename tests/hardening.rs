@@ -110,3 +110,94 @@ fn mfu_stays_below_one_for_an_fp32_model_at_long_context() {
         assert!(x > 0.0 && x <= 1.0, "{f} = {x}");
     }
 }
+
+fn estimate_json(line: &str, code: i32) -> serde_json::Value {
+    let (stdout, _) = run(&words(line), code);
+    serde_json::from_str(&stdout).unwrap()
+}
+
+#[test]
+fn the_simulation_saturates_at_the_closed_form_throughput_with_a_pipeline() {
+    // Each iteration's prefill used to cost the chunk's whole trip through the pipeline, not its
+    // slowest stage: at PP 4–8 the simulation saturated at a fraction of the closed form.
+    for pp in [1, 4, 8] {
+        let d = estimate_json(
+            &format!(
+                "estimate -m llama3-8b --pp {pp} --batch 64 --dtype fp8 --rate 200 --requests 2000 --format json"
+            ),
+            0,
+        );
+        let closed = d["results"][0]["output_tokens_per_s"].as_f64().unwrap();
+        let sim = &d["summary"]["simulation"];
+        let simulated = sim["output_tokens_per_s"].as_f64().unwrap();
+        assert!(
+            (simulated / closed - 1.0).abs() < 0.05,
+            "pp {pp}: simulated {simulated}, closed form {closed}"
+        );
+        assert_eq!(
+            sim["overloaded"], true,
+            "pp {pp}: 200 req/s is far beyond it"
+        );
+    }
+}
+
+#[test]
+fn overload_is_judged_by_what_is_served_not_by_the_queue_for_a_slot() {
+    // Batch 256 admits every request at once, so none waits for a slot, but prefills starve:
+    // 1024 output tok/s offered, about 650 served, TTFT in tens of seconds.
+    let d = estimate_json(
+        "estimate -m llama3-70b --tp 8 --batch 256 --dtype fp8 --input-len 7000 --output-len 256 --rate 4 --requests 500 --format json",
+        0,
+    );
+    let s = &d["summary"]["simulation"];
+    assert_eq!(s["overloaded"], true, "{s}");
+    assert!(s["served_output_tokens_per_s"].as_f64().unwrap() < 0.8 * 1024.0);
+    // Half the rate is served in full.
+    let d = estimate_json(
+        "estimate -m llama3-70b --tp 8 --batch 256 --dtype fp8 --input-len 7000 --output-len 256 --rate 2 --requests 500 --format json",
+        0,
+    );
+    assert_eq!(d["summary"]["simulation"]["overloaded"], false);
+}
+
+#[test]
+fn a_configuration_that_does_not_fit_is_not_simulated() {
+    let (stdout, stderr) = run(
+        &words(
+            "estimate -m llama3-70b --tp 8 --batch 1024 --dtype fp8 --input-len 7000 --rate 1 --format json",
+        ),
+        3,
+    );
+    let d: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert!(d["summary"]["simulation"].is_null());
+    assert!(stderr.contains("not simulated"), "{stderr}");
+}
+
+#[test]
+fn simulations_are_bounded() {
+    // 10M requests took 2 GB; the limit is 1M, which finishes in about a second.
+    let (_, stderr) = run(
+        &words("estimate -m llama3-8b --rate 5 --requests 10000000"),
+        2,
+    );
+    assert!(stderr.contains("1..=1000000"), "{stderr}");
+    let d = estimate_json(
+        "estimate -m llama3-8b --batch 64 --rate 20 --requests 1000000 --format json",
+        0,
+    );
+    assert!(d["summary"]["simulation"]["completed"].as_u64().unwrap() > 0);
+    // A sweep simulates at most 20 rows.
+    let (json, stderr) = run(
+        &words("sweep -m llama3-8b --dtype fp8 --rate 5 --requests 100 --format json --all"),
+        0,
+    );
+    let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let simulated = doc["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r.get("simulation").is_some())
+        .count();
+    assert!(simulated <= 20 && simulated > 0, "{simulated}");
+    assert!(stderr.contains("not simulated"), "{stderr}");
+}

@@ -12,6 +12,21 @@ use crate::report::{self, Format, explain::explain, row::Row};
 use crate::require::Require;
 use crate::sweep::{self, Axes, EpAxis, Plan};
 
+/// Rows of a sweep that `--rate` simulates (each simulation is bounded by `--step-budget`).
+pub const SIMULATED_ROWS: usize = 20;
+
+/// Simulate with a progress bar on a terminal.
+fn simulate_with_bar(
+    ctx: &crate::perf::Context,
+    c: &Config,
+    w: &crate::sim::Workload,
+) -> crate::sim::SimResult {
+    let bar = crate::progress::simulation_bar(w.requests, &c.layout().name());
+    let s = crate::sim::simulate_with_progress(ctx, c, w, &mut |n| bar.set_position(n));
+    bar.finish_and_clear();
+    s
+}
+
 /// Attention data-parallel degrees a sweep tries for an MoE model by default.
 pub const DEFAULT_MOE_DP: [u64; 7] = [1, 2, 4, 8, 16, 32, 64];
 use anyhow::{Result, anyhow, bail};
@@ -125,15 +140,46 @@ pub fn sweep(a: SweepArgs) -> Result<u8> {
     for line in summary.skipped.lines() {
         eprintln!("note: {line}");
     }
-    // With --rate, every row shown is also simulated (a few milliseconds each).
+    // With --rate, the first SIMULATED_ROWS rows shown that fit are also simulated.
     let workload = super::workload(&a.serving)?;
+    let mut simulated = 0usize;
+    let mut unsimulated = (0usize, 0usize);
     let rows: Vec<Row> = kept
         .iter()
-        .map(|e| Row {
-            simulation: workload.map(|w| crate::sim::simulate(&l.ctx, &e.config, &w)),
-            ..Row::new(model_name, gpu_name, e)
+        .map(|e| {
+            let simulation = match workload {
+                Some(_) if !e.fits => {
+                    unsimulated.0 += 1;
+                    None
+                }
+                Some(_) if simulated >= SIMULATED_ROWS => {
+                    unsimulated.1 += 1;
+                    None
+                }
+                Some(w) => {
+                    simulated += 1;
+                    Some(simulate_with_bar(&l.ctx, &e.config, &w))
+                }
+                None => None,
+            };
+            Row {
+                simulation,
+                ..Row::new(model_name, gpu_name, e)
+            }
         })
         .collect();
+    if unsimulated.0 > 0 {
+        eprintln!(
+            "note: --rate: {} row(s) that do not fit in memory are not simulated",
+            unsimulated.0
+        );
+    }
+    if unsimulated.1 > 0 {
+        eprintln!(
+            "note: --rate simulates the first {SIMULATED_ROWS} rows that fit; {} more row(s) are not simulated (narrow the sweep or use estimate --rate)",
+            unsimulated.1
+        );
+    }
     let inputs = SweepInputs {
         model: model_name,
         gpu: gpu_name,
@@ -278,7 +324,16 @@ pub fn estimate(a: EstimateArgs) -> Result<u8> {
         sequence_parallel: a.serving.sequence_parallel,
     };
     let workload = super::workload(&a.serving)?;
-    let sim = workload.map(|w| crate::sim::simulate(&l.ctx, &c, &w));
+    let sim = match workload {
+        Some(_) if !e.fits => {
+            eprintln!(
+                "note: --rate: the configuration does not fit in memory, so it is not simulated"
+            );
+            None
+        }
+        Some(w) => Some(simulate_with_bar(&l.ctx, &c, &w)),
+        None => None,
+    };
     let mut out = BufWriter::new(std::io::stdout().lock());
     report::render(
         a.output.format,

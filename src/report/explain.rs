@@ -373,10 +373,18 @@ pub fn simulation(w: &crate::sim::Workload, s: &crate::sim::SimResult) -> String
         human(s.output_tokens_per_s),
         human(s.mean_queue_s)
     );
+    let _ = writeln!(
+        o,
+        "  while requests arrived: served {} of {} offered output tok/s; {} requests in the replica at the middle arrival, {} at the last",
+        human(s.served_output_tokens_per_s),
+        human(s.offered_output_tokens_per_s),
+        s.in_system_at_half,
+        s.in_system_at_last
+    );
     if s.overloaded {
         let _ = writeln!(
             o,
-            "  OVERLOADED: the queue grew while requests arrived ({} waiting when the last one came); lower --rate or add replicas",
+            "  OVERLOADED: the replica fell behind the arrivals (served below the offered rate, or the requests in it kept growing; {} waiting for a slot when the last one came); lower --rate or add replicas",
             s.backlog
         );
     }
