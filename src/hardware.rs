@@ -675,6 +675,12 @@ impl Hardware {
     }
 }
 
+/// Ring all-reduce of `bytes` per rank over `n` ranks joined by `link` under the α–β model.
+fn all_reduce_alpha_beta_s(bytes: f64, n: u64, link: Link) -> f64 {
+    let n = n as f64;
+    link.latency_s + 2.0 * (n - 1.0) / n * bytes / link.bytes_per_s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -713,10 +719,4 @@ mod tests {
             }
         }
     }
-}
-
-/// Ring all-reduce of `bytes` per rank over `n` ranks joined by `link` under the α–β model.
-fn all_reduce_alpha_beta_s(bytes: f64, n: u64, link: Link) -> f64 {
-    let n = n as f64;
-    link.latency_s + 2.0 * (n - 1.0) / n * bytes / link.bytes_per_s
 }

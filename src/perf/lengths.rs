@@ -73,9 +73,9 @@ impl LengthDist {
         }
         // A sweep asks for the same (distribution, mean, batch) under every layout and dtype:
         // remember the last few thousand answers (bounded memory).
+        type Cache = std::collections::HashMap<(u8, u64, u64), (f64, f64)>;
         thread_local! {
-            static CACHE: std::cell::RefCell<std::collections::HashMap<(u8, u64, u64), (f64, f64)>> =
-                std::cell::RefCell::new(std::collections::HashMap::new());
+            static CACHE: std::cell::RefCell<Cache> = std::cell::RefCell::new(Cache::new());
         }
         let key = (self as u8, mean.to_bits(), batch.to_bits());
         if let Some(hit) = CACHE.with(|c| c.borrow().get(&key).copied()) {
