@@ -8,7 +8,7 @@ use super::context::Context;
 use super::cost::{prices, serving};
 use super::decode::{bound, decode, time_split_s};
 use super::layer::LayerStep;
-use super::memory::{self, Load, Memory, replica_memory};
+use super::memory::{self, Load, Memory, replica_memory, replica_memory_and_mean_weights};
 use super::prefill::prefill;
 use super::roofline::OpTime;
 use crate::dtype::Dtype;
@@ -65,7 +65,8 @@ pub struct Breakdown {
     pub prefill_memory: Memory,
     /// Memory of the heaviest GPU.
     pub memory: Memory,
-    /// Mean weight bytes per GPU over the replica (total weights / GPUs).
+    /// Mean weight bytes per GPU over the replica (replicated attention weights counted on every
+    /// attention group that holds them).
     pub mean_weights_bytes_per_gpu: f64,
     /// Time per token cycle in memory-bound ops, compute-bound ops, communication, overhead.
     pub time_split_s: [f64; 4],
@@ -219,6 +220,7 @@ pub fn estimate_with_draft(ctx: &Context, draft: Option<&Context>, c: &Config) -
         ctx,
         c,
         dec.step_s,
+        served.useful_fraction,
         served.output_tokens_per_s,
         pre.tokens_per_s,
     );
@@ -235,7 +237,7 @@ pub fn estimate_with_draft(ctx: &Context, draft: Option<&Context>, c: &Config) -
         step_tokens,
         dec.micro_batch,
     );
-    let mem = replica_memory(ctx, &r, c.pp, &load);
+    let (mem, mean_weights_bytes) = replica_memory_and_mean_weights(ctx, &r, c.pp, &load);
     // A prefill pool of its own holds the prompts of one busy chunk per group.
     let prefill_mem = if c.disaggregate.is_some() && prefill_layout != c.layout() {
         let seqs = (pre.busy_chunk / s_in).ceil().max(1.0);
@@ -303,7 +305,7 @@ pub fn estimate_with_draft(ctx: &Context, draft: Option<&Context>, c: &Config) -
             kv_transfer_s: transfer_s,
             prefill_memory: prefill_mem,
             memory: mem,
-            mean_weights_bytes_per_gpu: r.weight_bytes * m.total_params() / c.gpus() as f64,
+            mean_weights_bytes_per_gpu: mean_weights_bytes,
             time_split_s: split,
             math_dtype: Some(r.math_dtype),
         },
