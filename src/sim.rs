@@ -236,7 +236,9 @@ pub fn simulate_with_progress(
     let mut prefilling: VecDeque<(Request, u64)> = VecDeque::new();
     // Decoding requests: their finishing iteration, and the request with its first-token time.
     let mut decoding: BinaryHeap<Reverse<(u64, u64)>> = BinaryHeap::new();
-    let mut live: HashMap<u64, (Request, f64)> = HashMap::new();
+    // Each with its first-token time and its pipeline fill (its tokens leave the last stage
+    // that much after the iteration that computes them).
+    let mut live: HashMap<u64, (Request, f64, f64)> = HashMap::new();
     let mut next_id = 0u64;
     let mut samples = Samples::default();
     let (mut now, mut kv_used, mut steps, mut batch_sum, mut out_tokens) =
@@ -312,16 +314,16 @@ pub fn simulate_with_progress(
         // Prompts done in this iteration have their first token (after the pipeline fill) and
         // decode from the next iteration on: a request of N tokens ends N − 1 iterations later.
         // Prompts are filled in admission order, so the finished ones lead the queue.
-        let mut ended: Vec<(Request, f64)> = Vec::new();
+        let mut ended: Vec<(Request, f64, f64)> = Vec::new();
         for _ in 0..finished_prefill {
             let (r, _) = prefilling.pop_front().expect("finished prompts lead");
             out_tokens += 1;
             let first = now + fill_s;
             if r.output <= 1 {
-                ended.push((r, first));
+                ended.push((r, first, fill_s));
             } else {
                 decoding.push(Reverse((steps + r.output - 1, next_id)));
-                live.insert(next_id, (r, first));
+                live.insert(next_id, (r, first, fill_s));
                 next_id += 1;
             }
         }
@@ -332,8 +334,8 @@ pub fn simulate_with_progress(
             decoding.pop();
             ended.push(live.remove(&id).expect("a decoding request is live"));
         }
-        for (r, first) in &ended {
-            let finish = now.max(*first);
+        for (r, first, fill) in &ended {
+            let finish = now + fill;
             samples.ttft.push(first - r.arrival_s);
             samples.e2e.push(finish - r.arrival_s);
             samples.wait.push(r.admitted_s - r.arrival_s);
