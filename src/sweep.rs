@@ -222,6 +222,8 @@ fn dominates(a: &Estimate, b: &Estimate) -> bool {
 #[derive(Clone, Debug, Default)]
 pub struct SkipNotes {
     by_reason: BTreeMap<String, SkipNote>,
+    /// The last message and its reason, as a sweep's inner axes repeat a message many times.
+    last: Option<(String, String)>,
 }
 
 /// One reason's note.
@@ -235,16 +237,23 @@ struct SkipNote {
 impl SkipNotes {
     /// Count one configuration skipped with message `msg`.
     pub fn add(&mut self, msg: &str) {
-        let mut key = String::with_capacity(msg.len());
-        for ch in msg.chars() {
-            if ch.is_ascii_digit() {
-                if !key.ends_with('#') {
-                    key.push('#');
+        let key = match &self.last {
+            Some((m, k)) if m == msg => k.clone(),
+            _ => {
+                let mut key = String::with_capacity(msg.len());
+                for ch in msg.chars() {
+                    if ch.is_ascii_digit() {
+                        if !key.ends_with('#') {
+                            key.push('#');
+                        }
+                    } else {
+                        key.push(ch);
+                    }
                 }
-            } else {
-                key.push(ch);
+                self.last = Some((msg.to_string(), key.clone()));
+                key
             }
-        }
+        };
         match self.by_reason.get_mut(&key) {
             Some(n) => {
                 n.count += 1;

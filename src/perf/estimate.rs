@@ -129,6 +129,31 @@ impl Estimate {
     /// The first number field that is not finite or is negative, with its value: an impossible
     /// result, which the commands report as an error instead of printing.
     pub fn impossible_field(&self) -> Option<(&'static str, f64)> {
+        // The common case first, without the names (this runs for every configuration of a
+        // sweep): a sum of finite numbers ≥ 0 is finite, and NaN fails every comparison.
+        let v = [
+            self.weights_bytes_per_gpu,
+            self.kv_bytes_per_gpu,
+            self.mem_bytes_per_gpu,
+            self.gpu_mem_bytes,
+            self.ttft_s,
+            self.tpot_s,
+            self.e2e_s,
+            self.output_tokens_per_s,
+            self.output_tokens_per_s_per_gpu,
+            self.output_tokens_per_s_per_user,
+            self.mfu,
+            self.mbu,
+            self.experts_per_step,
+            self.cost_per_hour_usd,
+            self.usd_per_1m_output_tokens,
+            self.usd_per_1m_input_tokens,
+            self.input_tokens_per_s_per_gpu,
+            self.decode_tokens_per_s_per_gpu,
+        ];
+        if v.iter().sum::<f64>().is_finite() && v.iter().fold(true, |ok, x| ok & (*x >= 0.0)) {
+            return None;
+        }
         [
             ("weights_bytes_per_gpu", self.weights_bytes_per_gpu),
             ("kv_bytes_per_gpu", self.kv_bytes_per_gpu),
