@@ -44,7 +44,7 @@ prop_compose! {
     fn case()(
         model in 0..MODELS.len(),
         gpu in 0..GPUS.len(),
-        tp in pow2(3),
+        tp in prop_oneof![4 => pow2(3), 1 => pow2(5)],
         dp in pow2(3),
         pp in pow2(3),
         ep_wide in any::<bool>(),
