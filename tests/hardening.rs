@@ -1,6 +1,8 @@
 //! Issue 14 (bounded work, no impossible numbers, consistency): the binary stops early with one
 //! clear line instead of working without bound, and never prints an impossible number.
 
+mod common;
+
 use assert_cmd::Command;
 use std::time::Duration;
 
@@ -200,4 +202,106 @@ fn simulations_are_bounded() {
         .count();
     assert!(simulated <= 20 && simulated > 0, "{simulated}");
     assert!(stderr.contains("not simulated"), "{stderr}");
+}
+
+mod consistency {
+    //! Issue 14 §6: the numbers of one configuration agree with each other.
+
+    use super::common::{context, run};
+    use gpt4calc::dtype::Dtype;
+    use gpt4calc::perf::lengths::LengthDist;
+    use gpt4calc::perf::{Batching, Config};
+
+    #[test]
+    fn a_static_batch_pays_for_its_idle_slots_in_the_output_price() {
+        // Geometric lengths leave 26% of a static batch's slot-steps useful: the output tokens it
+        // does produce carry the rest (the price used to stay at the fixed-length one).
+        let ctx = context("llama3-70b", "h100", &[]);
+        let fixed = Config {
+            batching: Batching::Static,
+            ..Config::new(8, 1, 64, 2048, 256, Dtype::Fp8)
+        };
+        let geo = Config {
+            output_dist: LengthDist::Geometric,
+            ..fixed
+        };
+        let (f, g) = (run(&ctx, &fixed), run(&ctx, &geo));
+        let u = g.breakdown.useful_fraction;
+        assert!(u < 0.3, "{u}");
+        let ratio = g.usd_per_1m_output_tokens / f.usd_per_1m_output_tokens;
+        assert!((ratio * u - 1.0).abs() < 1e-9, "ratio {ratio}, useful {u}");
+    }
+
+    #[test]
+    fn mean_weights_per_gpu_count_the_replicated_attention() {
+        // DP72 EP72: every GPU holds the attention and dense layers and 1/72 of the experts, so
+        // with one stage the mean is the heaviest GPU's (it was total parameters / 72, 3× less).
+        let ctx = context("deepseek-v3", "h100", &[]);
+        let c = Config {
+            dp: 72,
+            ep: 72,
+            redundant_experts: 32,
+            ..Config::new(1, 1, 18432, 2000, 100, Dtype::Fp8)
+        };
+        let e = run(&ctx, &c);
+        let mean = e.breakdown.mean_weights_bytes_per_gpu;
+        assert!(
+            (mean / e.weights_bytes_per_gpu - 1.0).abs() < 1e-9,
+            "{mean}"
+        );
+    }
+
+    #[test]
+    fn tpot_is_the_decode_step_plus_the_interleaved_prefills() {
+        // The terms --explain prints add up to the TPOT it prints.
+        let ctx = context("llama3-70b", "h100", &[]);
+        let c = Config::new(8, 2, 64, 2048, 256, Dtype::Fp8);
+        let e = run(&ctx, &c);
+        let b = &e.breakdown;
+        let sum = b.decode_step_s + 64.0 / 256.0 * 2048.0 / b.prefill_tokens_per_s;
+        assert!(
+            (sum / e.tpot_s - 1.0).abs() < 1e-12,
+            "{sum} vs {}",
+            e.tpot_s
+        );
+    }
+}
+
+#[test]
+fn explain_prints_the_interleaved_prefill_and_both_pools() {
+    let (stdout, _) = run(
+        &words("estimate -m llama3-70b --tp 8 --pp 2 --batch 64 --dtype fp8 --explain"),
+        0,
+    );
+    assert!(stdout.contains("TPOT = decode step + "), "{stdout}");
+    let (stdout, _) = run(
+        &words(
+            "estimate -m llama3-70b --tp 8 --batch 128 --dtype fp8 --disaggregate 3:1 --prefill-tp 4 --explain",
+        ),
+        0,
+    );
+    assert!(
+        stdout.contains("20 GPUs (3 prefill replica(s) × 4 GPUs + 1 decode replica(s) × 8 GPUs)"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn weight_only_fp8_says_so_in_the_row() {
+    let d = estimate_json(
+        "estimate -m llama3-70b -g a100-80g --tp 8 --dtype fp8 --batch 8 --format json",
+        0,
+    );
+    assert_eq!(d["results"][0]["dtype"], "fp8");
+    assert_eq!(d["results"][0]["matmul_dtype"], "fp16");
+    let (table, _) = run(
+        &words("estimate -m llama3-70b -g a100-80g --tp 8 --dtype fp8 --batch 8"),
+        0,
+    );
+    assert!(table.contains("fp8 w-only"), "{table}");
+    let d = estimate_json(
+        "estimate -m llama3-70b --tp 8 --dtype fp8 --batch 8 --format json",
+        0,
+    );
+    assert_eq!(d["results"][0]["matmul_dtype"], "fp8");
 }

@@ -82,13 +82,18 @@ pub fn explain(ctx: &Context, model: &str, gpu: &str, e: &Estimate) -> String {
     let math = b.math_dtype.map_or("?", |d| d.name());
     let _ = writeln!(
         o,
-        "{model} on {gpu}: {} (tp {} × dp {} × pp {}, ep {}) = {} GPUs, batch {}, input {} + output {} tokens, weights {} (matmuls in {math}), KV {} split by {}{}",
+        "{model} on {gpu}: {} (tp {} × dp {} × pp {}, ep {}) = {} GPUs{}, batch {}, input {} + output {} tokens, weights {} (matmuls in {math}), KV {} split by {}{}",
         c.layout(),
         c.tp,
         c.dp,
         c.pp,
         c.ep,
         c.gpus(),
+        if c.disaggregate.is_some() {
+            format!(" a decode replica ({} in all)", e.gpus)
+        } else {
+            String::new()
+        },
         c.batch,
         c.input_len,
         c.output_len,
