@@ -79,6 +79,46 @@ pub struct SimResult {
     pub budget_exhausted: bool,
 }
 
+impl SimResult {
+    /// `Err` with one line naming the first number that is not finite or is negative (a rate
+    /// so low that the first arrival never comes, for one): never printed.
+    pub fn check_finite(&self, w: &Workload) -> Result<(), String> {
+        let p = |x: Percentiles| [x.p50, x.p90, x.p99];
+        let [a, b, c] = p(self.ttft_s);
+        let [d, e, f] = p(self.tpot_s);
+        let [g, h, i] = p(self.e2e_s);
+        let fields = [
+            ("ttft_s", a),
+            ("ttft_s", b),
+            ("ttft_s", c),
+            ("tpot_s", d),
+            ("tpot_s", e),
+            ("tpot_s", f),
+            ("e2e_s", g),
+            ("e2e_s", h),
+            ("e2e_s", i),
+            ("mean_queue_s", self.mean_queue_s),
+            ("output_tokens_per_s", self.output_tokens_per_s),
+            ("mean_batch", self.mean_batch),
+            (
+                "offered_output_tokens_per_s",
+                self.offered_output_tokens_per_s,
+            ),
+            (
+                "served_output_tokens_per_s",
+                self.served_output_tokens_per_s,
+            ),
+        ];
+        match fields.iter().find(|(_, v)| !(v.is_finite() && *v >= 0.0)) {
+            None => Ok(()),
+            Some((name, v)) => Err(format!(
+                "--rate {:?}: the simulation's {name} came out as {v}; give a rate the replica sees at least one request at within a finite time",
+                w.rate_per_s
+            )),
+        }
+    }
+}
+
 /// splitmix64: a tiny, well-mixed deterministic generator.
 struct Rng(u64);
 

@@ -305,3 +305,13 @@ fn weight_only_fp8_says_so_in_the_row() {
     );
     assert_eq!(d["results"][0]["matmul_dtype"], "fp8");
 }
+
+#[test]
+fn a_simulation_that_cannot_produce_a_number_is_an_error() {
+    // A rate so low the first arrival never comes: NaN latencies, never printed.
+    fails(
+        "estimate -m llama3-8b --rate 1e-310",
+        &["--rate 1e-310", "came out as"],
+    );
+    fails("sweep -m llama3-8b --rate 1e-310", &["--rate 1e-310"]);
+}

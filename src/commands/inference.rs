@@ -20,11 +20,12 @@ fn simulate_with_bar(
     ctx: &crate::perf::Context,
     c: &Config,
     w: &crate::sim::Workload,
-) -> crate::sim::SimResult {
+) -> Result<crate::sim::SimResult> {
     let bar = crate::progress::simulation_bar(w.requests, &c.layout().name());
     let s = crate::sim::simulate_with_progress(ctx, c, w, &mut |n| bar.set_position(n));
     bar.finish_and_clear();
-    s
+    s.check_finite(w).map_err(|e| anyhow!(e))?;
+    Ok(s)
 }
 
 /// Attention data-parallel degrees a sweep tries for an MoE model by default.
@@ -158,16 +159,16 @@ pub fn sweep(a: SweepArgs) -> Result<u8> {
                 }
                 Some(w) => {
                     simulated += 1;
-                    Some(simulate_with_bar(&l.ctx, &e.config, &w))
+                    Some(simulate_with_bar(&l.ctx, &e.config, &w)?)
                 }
                 None => None,
             };
-            Row {
+            Ok(Row {
                 simulation,
                 ..Row::new(model_name, gpu_name, e)
-            }
+            })
         })
-        .collect();
+        .collect::<Result<_>>()?;
     if unsimulated.0 > 0 {
         eprintln!(
             "note: --rate: {} row(s) that do not fit in memory are not simulated",
@@ -331,7 +332,7 @@ pub fn estimate(a: EstimateArgs) -> Result<u8> {
             );
             None
         }
-        Some(w) => Some(simulate_with_bar(&l.ctx, &c, &w)),
+        Some(w) => Some(simulate_with_bar(&l.ctx, &c, &w)?),
         None => None,
     };
     let mut out = BufWriter::new(std::io::stdout().lock());
