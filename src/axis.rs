@@ -25,10 +25,14 @@ pub fn parse_u64_axis(flag: &str, text: &str) -> Result<Vec<u64>, String> {
                     "--{flag} `{part}`: the range is empty (start {lo} > end {hi})"
                 ));
             }
+            // At most 64 doublings: stop when the next one would pass `hi` or overflow.
             let mut v = lo;
             while v <= hi {
                 out.push(v);
-                v = v.saturating_mul(2);
+                match v.checked_mul(2) {
+                    Some(next) => v = next,
+                    None => break,
+                }
             }
         } else {
             out.push(parse_count(flag, part)?);
@@ -117,6 +121,13 @@ mod tests {
             vec![2048, 8192]
         );
         assert_eq!(parse_u64_axis("pp", "4,1..2").unwrap(), vec![1, 2, 4]);
+    }
+
+    #[test]
+    fn a_range_to_the_largest_integer_ends() {
+        let v = parse_u64_axis("batch", "1..18446744073709551615").unwrap();
+        assert_eq!(v.len(), 64);
+        assert_eq!(*v.last().unwrap(), 1 << 63);
     }
 
     #[test]

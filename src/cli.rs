@@ -74,14 +74,14 @@ pub struct Serving {
     /// Simulate a Poisson stream of this many requests per second (percentiles of TTFT, TPOT, E2E).
     #[arg(long, value_name = "REQ_PER_S")]
     pub rate: Option<f64>,
-    /// Requests to simulate with --rate.
-    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    /// Requests to simulate with --rate (at most 1,000,000).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=crate::sim::MAX_REQUESTS))]
     pub requests: u64,
     /// Seed of the simulation's random arrivals and lengths.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Simulation iterations before giving up (reported when it runs out).
-    #[arg(long, default_value_t = 2_000_000, value_parser = clap::value_parser!(u64).range(1..))]
+    /// Simulation iterations before giving up (reported when it runs out; at most 20,000,000).
+    #[arg(long, default_value_t = 2_000_000, value_parser = clap::value_parser!(u64).range(1..=crate::sim::MAX_STEP_BUDGET))]
     pub step_budget: u64,
     /// Distribution of generated tokens per request; --output-len is its mean.
     #[arg(long, value_enum, default_value_t = crate::perf::lengths::LengthDist::Fixed)]
@@ -276,6 +276,9 @@ pub struct SweepArgs {
     /// Keep only the frontier of output tokens/s per GPU against output tokens/s per user.
     #[arg(long, help_heading = "Output")]
     pub pareto: bool,
+    /// Stop before any work when the axes span more configurations than this (about 1 s per million).
+    #[arg(long, help_heading = "Work limits", value_name = "N", default_value_t = crate::sweep::DEFAULT_MAX_CONFIGURATIONS, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_configurations: u64,
 }
 
 /// `estimate` flags: one value per axis.
@@ -440,6 +443,9 @@ pub struct TrainArgs {
     /// Include configurations that do not fit in memory.
     #[arg(long)]
     pub all: bool,
+    /// Stop before any work when the axes span more configurations than this (train keeps every row it evaluates).
+    #[arg(long, help_heading = "Work limits", value_name = "N", default_value_t = crate::train::DEFAULT_MAX_CONFIGURATIONS, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_configurations: u64,
 }
 
 /// `reproduce` flags.

@@ -433,23 +433,30 @@ struct Shape {
     gpus: u64,
     bytes: Vec<f64>,
     factor: Vec<f64>,
+    /// Smallest group size that uses this shape (one more than the next smaller shape's).
+    min_gpus: u64,
+    /// For each group size `min_gpus..=gpus` and each measured size k: the least modelled time
+    /// of an all-reduce of `bytes[j]`, j ≥ k (α–β times the factor), seconds. A message is never
+    /// priced above a larger one: it could be padded to it.
+    suffix_min_s: Vec<Vec<f64>>,
 }
 
 impl Shape {
     /// The factor at `bytes`: linear in bytes between the measured sizes (a binary search, no
-    /// logarithm: this runs in every layer step), the end values outside them.
-    fn at(&self, bytes: f64) -> f64 {
+    /// logarithm: this runs in every layer step), the end values outside them; and the index of
+    /// the first measured size above `bytes`.
+    fn at(&self, bytes: f64) -> (f64, usize) {
         let (xs, ys) = (&self.bytes, &self.factor);
         let last = xs.len() - 1;
-        if bytes <= xs[0] {
-            return ys[0];
+        if bytes < xs[0] {
+            return (ys[0], 0);
         }
         if bytes >= xs[last] {
-            return ys[last];
+            return (ys[last], last + 1);
         }
         let i = xs.partition_point(|v| *v <= bytes).clamp(1, last);
         let t = (bytes - xs[i - 1]) / (xs[i] - xs[i - 1]);
-        ys[i - 1] + t * (ys[i] - ys[i - 1])
+        (ys[i - 1] + t * (ys[i] - ys[i - 1]), i)
     }
 }
 
@@ -579,16 +586,46 @@ impl Hardware {
             gemm_fp8_s: units::us_to_s(g.overheads.gemm_fp8_us.unwrap_or(g.overheads.gemm_us)),
             usd_per_gpu_hour: g.price.usd_per_gpu_hour,
             all_reduce_shapes: {
+                let scaleup = Link {
+                    bytes_per_s: units::gb_per_s_to_bytes_per_s(g.node.scaleup_gb_s)
+                        * g.efficiency.scaleup,
+                    latency_s: units::us_to_s(g.overheads.scaleup_latency_us),
+                };
                 let mut v: Vec<Shape> = g
                     .all_reduce_shape
                     .iter()
+                    .filter(|s| !s.bytes.is_empty() && s.bytes.len() == s.over_alpha_beta.len())
                     .map(|s| Shape {
                         gpus: s.gpus,
                         bytes: s.bytes.clone(),
                         factor: s.over_alpha_beta.clone(),
+                        min_gpus: 2,
+                        suffix_min_s: Vec::new(),
                     })
                     .collect();
                 v.sort_by_key(|s| s.gpus);
+                let mut lo = 2;
+                for s in &mut v {
+                    s.min_gpus = lo;
+                    s.suffix_min_s = (lo..=s.gpus.max(lo))
+                        .map(|n| {
+                            let mut m = f64::INFINITY;
+                            let mut out: Vec<f64> = s
+                                .bytes
+                                .iter()
+                                .zip(&s.factor)
+                                .rev()
+                                .map(|(b, f)| {
+                                    m = m.min(all_reduce_alpha_beta_s(*b, n, scaleup) * f);
+                                    m
+                                })
+                                .collect();
+                            out.reverse();
+                            out
+                        })
+                        .collect();
+                    lo = s.gpus.max(lo) + 1;
+                }
                 v
             },
         }
@@ -601,7 +638,27 @@ impl Hardware {
         self.all_reduce_shapes
             .iter()
             .find(|s| s.gpus >= n)
-            .map(|s| s.at(bytes))
+            .map(|s| s.at(bytes).0)
+    }
+
+    /// An all-reduce of `bytes` per rank over `n` GPUs inside one node (`2 ≤ n`): the α–β ring
+    /// over the scale-up link times the measured shape, never more than the same model gives a
+    /// larger measured message (the measured curve dips in places; a message can be padded).
+    pub fn all_reduce_in_node_s(&self, n: u64, bytes: f64) -> f64 {
+        let t = all_reduce_alpha_beta_s(bytes, n, self.scaleup);
+        let Some(s) = self.all_reduce_shapes.iter().find(|s| s.gpus >= n) else {
+            return t;
+        };
+        let (factor, next) = s.at(bytes);
+        let t = t * factor;
+        match s
+            .suffix_min_s
+            .get(n.saturating_sub(s.min_gpus) as usize)
+            .and_then(|v| v.get(next))
+        {
+            Some(&m) => t.min(m),
+            None => t,
+        }
     }
 
     /// Fixed time of one GEMM whose math runs in `dtype`.
@@ -642,6 +699,12 @@ impl Hardware {
     }
 }
 
+/// Ring all-reduce of `bytes` per rank over `n` ranks joined by `link` under the α–β model.
+fn all_reduce_alpha_beta_s(bytes: f64, n: u64, link: Link) -> f64 {
+    let n = n as f64;
+    link.latency_s + 2.0 * (n - 1.0) / n * bytes / link.bytes_per_s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -653,11 +716,31 @@ mod tests {
             gpus: 8,
             bytes: vec![1000.0, 2000.0, 4000.0],
             factor: vec![1.0, 2.0, 0.5],
+            min_gpus: 2,
+            suffix_min_s: Vec::new(),
         };
-        assert_close(s.at(1000.0), 1.0, 1e-12);
-        assert_close(s.at(1500.0), 1.5, 1e-12);
-        assert_close(s.at(3000.0), 1.25, 1e-12);
-        assert_close(s.at(1.0), 1.0, 1e-12);
-        assert_close(s.at(1e12), 0.5, 1e-12);
+        assert_close(s.at(1000.0).0, 1.0, 1e-12);
+        assert_close(s.at(1500.0).0, 1.5, 1e-12);
+        assert_close(s.at(3000.0).0, 1.25, 1e-12);
+        assert_close(s.at(1.0).0, 1.0, 1e-12);
+        assert_close(s.at(1e12).0, 0.5, 1e-12);
+    }
+
+    #[test]
+    fn an_all_reduce_never_takes_less_time_for_a_larger_message() {
+        // H100's measured 4-GPU shape dips (0.796 at 16 KiB, 0.71 at 32 KiB): priced as is, a
+        // 128 KiB all-reduce took less than a 16 KiB one, and TTFT fell as the prompt grew.
+        let g = crate::presets::load_gpu("h100", &[]).unwrap();
+        let hw = Hardware::new(&g.gpu);
+        for n in [2, 3, 4, 6, 8] {
+            let mut prev = 0.0;
+            let mut bytes = 64.0;
+            while bytes < 1e9 {
+                let t = hw.all_reduce_in_node_s(n, bytes);
+                assert!(t >= prev, "n {n}, {bytes} B: {t} < {prev}");
+                prev = t;
+                bytes *= 1.09;
+            }
+        }
     }
 }

@@ -20,3 +20,19 @@ pub fn bar(total: u64) -> ProgressBar {
     );
     bar
 }
+
+/// A bar for a simulation of `requests` requests, on a terminal only.
+pub fn simulation_bar(requests: u64, label: &str) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(requests), ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template(&format!(
+            "{{spinner}} simulating {label}: {{pos}}/{{len}} requests [{{wide_bar}}] {{eta}}"
+        ))
+        .expect("the template is valid")
+        .progress_chars("=> "),
+    );
+    bar
+}

@@ -1,11 +1,23 @@
 //! A small discrete-event simulation of one replica serving a Poisson stream of requests
 //! (model-spec §10; Orca/vLLM/Sarathi-style scheduling). Each iteration decodes one token for
 //! every running request and prefills up to a token budget of waiting prompts; its time comes from
-//! the performance model (`perf`). Deterministic for a seed; bounded by a step budget.
+//! the performance model (`perf`). Deterministic for a seed.
+//!
+//! Bounded (docs/usage.md, "Work limits"): arrivals are drawn one at a time, the requests that
+//! decode advance together (a heap of their finishing iterations, not a pass over each), so an
+//! iteration costs O(log running) and the run at most `step_budget` iterations; memory is the
+//! running requests plus four numbers per finished request.
 
 use crate::perf::lengths::LengthDist;
 use crate::perf::{Batching, Config, Context, estimate};
-use std::collections::{HashMap, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+
+/// The most requests one simulation runs (`--requests`): 32 MB of latency samples.
+pub const MAX_REQUESTS: u64 = 1_000_000;
+
+/// The most iterations one simulation runs (`--step-budget`): a few seconds.
+pub const MAX_STEP_BUDGET: u64 = 20_000_000;
 
 /// What to simulate.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
@@ -50,10 +62,61 @@ pub struct SimResult {
     pub mean_batch: f64,
     /// Requests still waiting when the last request arrived (or at the end, if the budget ran out).
     pub backlog: u64,
-    /// The arrival rate exceeds what the replica serves: a backlog built up while requests arrived.
+    /// Output tokens per second the arrivals ask for: rate × mean output length.
+    pub offered_output_tokens_per_s: f64,
+    /// Output tokens per second served while requests arrived (up to the last arrival seen).
+    pub served_output_tokens_per_s: f64,
+    /// Requests in the replica (waiting, prefilling or decoding) at the middle arrival (of those
+    /// that arrived before the end of the run).
+    pub in_system_at_half: u64,
+    /// The same at the last arrival.
+    pub in_system_at_last: u64,
+    /// The arrival rate exceeds what the replica serves: the requests in the replica grew by more
+    /// than 5% of the requests between the middle and the last arrival (the queue trend), or less
+    /// than 80% of the offered tokens were served while requests arrived.
     pub overloaded: bool,
     /// The step budget ran out before every request finished.
     pub budget_exhausted: bool,
+}
+
+impl SimResult {
+    /// `Err` with one line naming the first number that is not finite or is negative (a rate
+    /// so low that the first arrival never comes, for one): never printed.
+    pub fn check_finite(&self, w: &Workload) -> Result<(), String> {
+        let p = |x: Percentiles| [x.p50, x.p90, x.p99];
+        let [a, b, c] = p(self.ttft_s);
+        let [d, e, f] = p(self.tpot_s);
+        let [g, h, i] = p(self.e2e_s);
+        let fields = [
+            ("ttft_s", a),
+            ("ttft_s", b),
+            ("ttft_s", c),
+            ("tpot_s", d),
+            ("tpot_s", e),
+            ("tpot_s", f),
+            ("e2e_s", g),
+            ("e2e_s", h),
+            ("e2e_s", i),
+            ("mean_queue_s", self.mean_queue_s),
+            ("output_tokens_per_s", self.output_tokens_per_s),
+            ("mean_batch", self.mean_batch),
+            (
+                "offered_output_tokens_per_s",
+                self.offered_output_tokens_per_s,
+            ),
+            (
+                "served_output_tokens_per_s",
+                self.served_output_tokens_per_s,
+            ),
+        ];
+        match fields.iter().find(|(_, v)| !(v.is_finite() && *v >= 0.0)) {
+            None => Ok(()),
+            Some((name, v)) => Err(format!(
+                "--rate {:?}: the simulation's {name} came out as {v}; give a rate the replica sees at least one request at within a finite time",
+                w.rate_per_s
+            )),
+        }
+    }
 }
 
 /// splitmix64: a tiny, well-mixed deterministic generator.
@@ -87,14 +150,21 @@ impl Rng {
     }
 }
 
+/// A request in the replica.
+#[derive(Clone, Copy)]
 struct Request {
     arrival_s: f64,
     output: u64,
-    prefilled: u64,
-    generated: u64,
     admitted_s: f64,
-    first_token_s: f64,
-    finish_s: f64,
+}
+
+/// Latency samples of finished requests.
+#[derive(Default)]
+struct Samples {
+    ttft: Vec<f64>,
+    tpot: Vec<f64>,
+    e2e: Vec<f64>,
+    wait: Vec<f64>,
 }
 
 fn percentiles(mut v: Vec<f64>) -> Percentiles {
@@ -113,6 +183,18 @@ fn percentiles(mut v: Vec<f64>) -> Percentiles {
 /// Simulate `w` on the replica `c` (its `batch` caps running requests; its KV memory caps
 /// admission). `c.output_len` is the mean output length, drawn from `c.output_dist`.
 pub fn simulate(ctx: &Context, c: &Config, w: &Workload) -> SimResult {
+    simulate_with_progress(ctx, c, w, &mut |_| {})
+}
+
+/// `simulate`, calling `progress` with the requests finished so far now and then.
+pub fn simulate_with_progress(
+    ctx: &Context,
+    c: &Config,
+    w: &Workload,
+    progress: &mut dyn FnMut(u64),
+) -> SimResult {
+    let requests = w.requests.min(MAX_REQUESTS);
+    let step_budget = w.step_budget.min(MAX_STEP_BUDGET);
     let mut rng = Rng(w.seed);
     let prompt = c.input_len;
     let mean_out = c.output_len as f64;
@@ -126,11 +208,15 @@ pub fn simulate(ctx: &Context, c: &Config, w: &Workload) -> SimResult {
         (ctx.hw.kv_cache_free_fraction * (ctx.hw.mem_bytes - fixed) / kv_per_token).max(0.0);
     let budget = ctx.prefill_chunk_tokens;
     let mut step_cache: HashMap<u64, f64> = HashMap::new();
-    let mut prefill_cache: HashMap<u64, f64> = HashMap::new();
-    // Prefill of `n` prompt tokens in one iteration: the model's TTFT for an n-token prompt.
-    let mut prefill = |n: u64| -> f64 {
+    let mut prefill_cache: HashMap<u64, (f64, f64)> = HashMap::new();
+    // Prefill of `n` prompt tokens in one iteration: (what it adds to the iteration, the extra
+    // latency before a prompt finished in it has its first token). The iteration pays the
+    // request overhead and the chunk's slowest pipeline stage: with PP > 1 the stages work on
+    // different micro-batches at once, as for the closed form's prefill rate. The first token
+    // also waits for the chunk's trip through the other stages and the hand-offs (0 at PP 1).
+    let mut prefill = |n: u64| -> (f64, f64) {
         if n == 0 {
-            return 0.0;
+            return (0.0, 0.0);
         }
         *prefill_cache.entry(n).or_insert_with(|| {
             let cfg = Config {
@@ -141,7 +227,22 @@ pub fn simulate(ctx: &Context, c: &Config, w: &Workload) -> SimResult {
                 speculation: None,
                 ..*c
             };
-            estimate(ctx, &cfg).ttft_s
+            let e = estimate(ctx, &cfg);
+            // The fill of one chunk: its TTFT less the overhead and its slowest stage.
+            let one = if n > budget {
+                estimate(
+                    ctx,
+                    &Config {
+                        input_len: budget,
+                        ..cfg
+                    },
+                )
+            } else {
+                e
+            };
+            let fill_s =
+                (one.ttft_s - ctx.hw.per_request_s - one.breakdown.prefill_stage_max_s).max(0.0);
+            ((e.ttft_s - fill_s).max(0.0), fill_s)
         })
     };
     let mut decode_step = |b: u64| -> f64 {
@@ -155,115 +256,173 @@ pub fn simulate(ctx: &Context, c: &Config, w: &Workload) -> SimResult {
         })
     };
 
-    let mut arrivals: VecDeque<Request> = VecDeque::with_capacity(w.requests as usize);
-    let mut t = 0.0;
-    for _ in 0..w.requests {
-        t += rng.exponential(1.0 / w.rate_per_s);
-        arrivals.push_back(Request {
-            arrival_s: t,
+    // Arrivals, drawn one at a time.
+    let (mut drawn, mut arrival_t) = (0u64, 0.0_f64);
+    let mut next_arrival = |rng: &mut Rng, drawn: &mut u64| -> Option<Request> {
+        if *drawn >= requests {
+            return None;
+        }
+        *drawn += 1;
+        arrival_t += rng.exponential(1.0 / w.rate_per_s);
+        Some(Request {
+            arrival_s: arrival_t,
             output: rng.length(c.output_dist, mean_out),
-            prefilled: 0,
-            generated: 0,
             admitted_s: 0.0,
-            first_token_s: 0.0,
-            finish_s: 0.0,
-        });
-    }
+        })
+    };
+    let mut pending = next_arrival(&mut rng, &mut drawn);
     let mut queue: VecDeque<Request> = VecDeque::new();
-    let mut running: Vec<Request> = Vec::new();
-    let mut done: Vec<Request> = Vec::new();
+    // Admitted requests still prefilling, in admission order: (request, prompt tokens done).
+    let mut prefilling: VecDeque<(Request, u64)> = VecDeque::new();
+    // Decoding requests: their finishing iteration, and the request with its first-token time.
+    let mut decoding: BinaryHeap<Reverse<(u64, u64)>> = BinaryHeap::new();
+    // Each with its first-token time and its pipeline fill (its tokens leave the last stage
+    // that much after the iteration that computes them).
+    let mut live: HashMap<u64, (Request, f64, f64)> = HashMap::new();
+    let mut next_id = 0u64;
+    let mut samples = Samples::default();
     let (mut now, mut kv_used, mut steps, mut batch_sum, mut out_tokens) =
         (0.0_f64, 0.0_f64, 0u64, 0.0, 0u64);
+    let (mut completed, mut arrived) = (0u64, 0u64);
     let mut queue_at_last_arrival: Option<usize> = None;
-    while (done.len() as u64) < w.requests && steps < w.step_budget {
-        while arrivals.front().is_some_and(|r| r.arrival_s <= now) {
-            queue.push_back(arrivals.pop_front().expect("checked"));
+    // Requests in the replica at each arrival (4 bytes each), and the tokens served by the latest.
+    let mut in_system_at: Vec<u32> = Vec::new();
+    let (mut tokens_at_last, mut time_at_last) = (0u64, 0.0_f64);
+    while completed < requests && steps < step_budget {
+        while pending.is_some_and(|r| r.arrival_s <= now) {
+            queue.push_back(pending.take().expect("checked"));
+            arrived += 1;
+            pending = next_arrival(&mut rng, &mut drawn);
+            let in_system = queue.len() + prefilling.len() + decoding.len();
+            in_system_at.push(u32::try_from(in_system).unwrap_or(u32::MAX));
+            tokens_at_last = out_tokens;
+            time_at_last = now;
         }
-        if running.is_empty() && queue.is_empty() {
-            now = arrivals.front().map_or(now, |r| r.arrival_s);
+        let running = (prefilling.len() + decoding.len()) as u64;
+        if running == 0 && queue.is_empty() {
+            now = pending.map_or(now, |r| r.arrival_s);
             continue;
         }
         // Admission: continuous batching refills free slots while the KV cache has room for the
         // prompt and the mean output; static batching only starts a new batch when it is empty.
-        let may_admit = c.batching == Batching::Continuous || running.is_empty();
-        while may_admit && (running.len() as u64) < c.batch {
+        let may_admit = c.batching == Batching::Continuous || running == 0;
+        let mut running = running;
+        while may_admit && running < c.batch {
             let need = (prompt as f64) + mean_out;
             match queue.front() {
-                Some(_) if kv_used + need <= kv_capacity_tokens || running.is_empty() => {
+                Some(_) if kv_used + need <= kv_capacity_tokens || running == 0 => {
                     let mut r = queue.pop_front().expect("checked");
                     r.admitted_s = now;
                     kv_used += need;
-                    running.push(r);
+                    prefilling.push_back((r, 0));
+                    running += 1;
                 }
                 _ => break,
             }
         }
         // One iteration: prefill up to the token budget (all prompts at once when static), then
-        // one decode token for every request whose prompt is done.
-        let mut prefill_tokens = 0u64;
+        // one decode token for every request whose prompt was already done.
         let chunk_cap = if c.batching == Batching::Static {
             u64::MAX
         } else {
             budget
         };
-        for r in running.iter_mut().filter(|r| r.prefilled < prompt) {
-            let take = (prompt - r.prefilled).min(chunk_cap.saturating_sub(prefill_tokens));
-            r.prefilled += take;
+        let mut prefill_tokens = 0u64;
+        let mut finished_prefill = 0usize;
+        for (_, done) in prefilling.iter_mut() {
+            if prefill_tokens >= chunk_cap {
+                break;
+            }
+            let take = (prompt - *done).min(chunk_cap - prefill_tokens);
+            *done += take;
             prefill_tokens += take;
+            if *done >= prompt {
+                finished_prefill += 1;
+            }
         }
-        let decoding = running
-            .iter()
-            .filter(|r| r.prefilled >= prompt && r.generated > 0)
-            .count() as u64;
-        let t = if decoding > 0 {
-            decode_step(decoding)
+        let n_decoding = decoding.len() as u64;
+        let (prefill_s, fill_s) = prefill(prefill_tokens);
+        let t = if n_decoding > 0 {
+            decode_step(n_decoding)
         } else {
             0.0
-        } + prefill(prefill_tokens);
+        } + prefill_s;
         now += t.max(1e-6);
         steps += 1;
-        batch_sum += decoding as f64;
-        for r in running.iter_mut().filter(|r| r.prefilled >= prompt) {
-            if r.generated == 0 {
-                r.first_token_s = now;
-            }
-            r.generated += 1;
+        batch_sum += n_decoding as f64;
+        out_tokens += n_decoding;
+        // Prompts done in this iteration have their first token (after the pipeline fill) and
+        // decode from the next iteration on: a request of N tokens ends N − 1 iterations later.
+        // Prompts are filled in admission order, so the finished ones lead the queue.
+        let mut ended: Vec<(Request, f64, f64)> = Vec::new();
+        for _ in 0..finished_prefill {
+            let (r, _) = prefilling.pop_front().expect("finished prompts lead");
             out_tokens += 1;
+            let first = now + fill_s;
+            if r.output <= 1 {
+                ended.push((r, first, fill_s));
+            } else {
+                decoding.push(Reverse((steps + r.output - 1, next_id)));
+                live.insert(next_id, (r, first, fill_s));
+                next_id += 1;
+            }
         }
-        let (mut finished, still): (Vec<Request>, Vec<Request>) =
-            running.drain(..).partition(|r| r.generated >= r.output);
-        running = still;
-        for r in &mut finished {
-            r.finish_s = now;
+        while let Some(&Reverse((end, id))) = decoding.peek() {
+            if end > steps {
+                break;
+            }
+            decoding.pop();
+            ended.push(live.remove(&id).expect("a decoding request is live"));
         }
+        for (r, first, fill) in &ended {
+            let finish = now + fill;
+            samples.ttft.push(first - r.arrival_s);
+            samples.e2e.push(finish - r.arrival_s);
+            samples.wait.push(r.admitted_s - r.arrival_s);
+            if r.output > 1 {
+                samples.tpot.push((finish - first) / (r.output - 1) as f64);
+            }
+        }
+        completed += ended.len() as u64;
         match c.batching {
-            Batching::Continuous => kv_used -= finished.len() as f64 * (prompt as f64 + mean_out),
+            Batching::Continuous => kv_used -= ended.len() as f64 * (prompt as f64 + mean_out),
             // A static batch holds its memory until its last request ends.
-            Batching::Static if running.is_empty() => kv_used = 0.0,
+            Batching::Static if prefilling.is_empty() && decoding.is_empty() => kv_used = 0.0,
             Batching::Static => {}
         }
-        done.extend(finished);
-        if arrivals.is_empty() && queue_at_last_arrival.is_none() {
+        if pending.is_none() && queue_at_last_arrival.is_none() {
             queue_at_last_arrival = Some(queue.len());
         }
+        if steps % 65_536 == 0 {
+            progress(completed);
+        }
     }
-    let ttft: Vec<f64> = done.iter().map(|r| r.first_token_s - r.arrival_s).collect();
-    let e2e: Vec<f64> = done.iter().map(|r| r.finish_s - r.arrival_s).collect();
-    let tpot: Vec<f64> = done
-        .iter()
-        .filter(|r| r.output > 1)
-        .map(|r| (r.finish_s - r.first_token_s) / (r.output - 1) as f64)
-        .collect();
-    let waits: Vec<f64> = done.iter().map(|r| r.admitted_s - r.arrival_s).collect();
-    // Overloaded: when the last request arrived, a backlog of more than a batch (and more than 5%
-    // of the requests) was still waiting — arrivals outran service.
+    progress(completed);
     let backlog = queue_at_last_arrival.unwrap_or(queue.len()) as u64;
-    let overloaded = backlog > c.batch.max(w.requests / 20);
+    let offered = w.rate_per_s * c.output_dist.mean_and_max(mean_out, 1.0).0;
+    let served = if time_at_last > 0.0 {
+        tokens_at_last as f64 / time_at_last
+    } else {
+        offered
+    };
+    // Between the middle and the last arrival seen (all of them unless the budget ran out).
+    let (half, last) = match in_system_at.len() {
+        0 => (0, 0),
+        n => (
+            u64::from(in_system_at[(n - 1) / 2]),
+            u64::from(in_system_at[n - 1]),
+        ),
+    };
+    // Growth beyond the fluctuation of a stable queue (about √n), and beyond 5% of the arrivals.
+    let growing = last.saturating_sub(half) as f64
+        > (0.05 * arrived as f64).max(3.0 * (half as f64).sqrt() + 2.0);
+    let overloaded = growing || served < 0.8 * offered;
+    let waits = std::mem::take(&mut samples.wait);
     SimResult {
-        completed: done.len() as u64,
-        ttft_s: percentiles(ttft),
-        tpot_s: percentiles(tpot),
-        e2e_s: percentiles(e2e),
+        completed,
+        ttft_s: percentiles(samples.ttft),
+        tpot_s: percentiles(samples.tpot),
+        e2e_s: percentiles(samples.e2e),
         mean_queue_s: if waits.is_empty() {
             0.0
         } else {
@@ -271,12 +430,16 @@ pub fn simulate(ctx: &Context, c: &Config, w: &Workload) -> SimResult {
         },
         output_tokens_per_s: out_tokens as f64 / now.max(f64::MIN_POSITIVE),
         mean_batch: batch_sum / steps.max(1) as f64,
-        backlog: if (done.len() as u64) < w.requests {
-            (queue.len() + arrivals.len()) as u64
+        backlog: if completed < requests {
+            (queue.len() as u64) + (requests - drawn) + u64::from(pending.is_some())
         } else {
             backlog
         },
+        offered_output_tokens_per_s: offered,
+        served_output_tokens_per_s: served,
+        in_system_at_half: half,
+        in_system_at_last: last,
         overloaded,
-        budget_exhausted: (done.len() as u64) < w.requests,
+        budget_exhausted: completed < requests,
     }
 }

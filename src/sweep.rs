@@ -9,6 +9,26 @@ use crate::require::Require;
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BinaryHeap};
 
+/// The most configurations a sweep evaluates unless `--max-configurations` raises it: about 1–2 s
+/// of work at 1–2 million configurations per second (docs/usage.md, "Work limits").
+pub const DEFAULT_MAX_CONFIGURATIONS: u64 = 2_000_000;
+
+/// `Err` with one line giving the count, the limit and how to proceed when `count` exceeds
+/// `limit`; `what` names the axes' product for the message.
+pub fn check_work(count: u64, limit: u64, what: &str) -> Result<(), String> {
+    if count <= limit {
+        return Ok(());
+    }
+    let count_text = if count == u64::MAX {
+        "more than 18446744073709551614".to_string()
+    } else {
+        count.to_string()
+    };
+    Err(format!(
+        "{what} span {count_text} configurations, above the limit of {limit}: narrow an axis, or raise the limit with --max-configurations {count}"
+    ))
+}
+
 /// Expert-parallel degrees to try for each (tp, dp).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum EpAxis {
@@ -102,7 +122,7 @@ pub struct Axes {
 }
 
 impl Axes {
-    /// Number of configurations the axes span.
+    /// Number of configurations the axes span (saturating at `u64::MAX`).
     pub fn len(&self) -> u64 {
         let kv = self.kv_dtype.len().max(1);
         [
@@ -117,8 +137,7 @@ impl Axes {
             kv,
         ]
         .iter()
-        .map(|n| *n as u64)
-        .product()
+        .fold(1u64, |acc, n| acc.saturating_mul(*n as u64))
     }
 
     /// True when an axis has no values.
@@ -198,6 +217,105 @@ fn dominates(a: &Estimate, b: &Estimate) -> bool {
         && a.output_tokens_per_s_per_user >= b.output_tokens_per_s_per_user
 }
 
+/// Skip notes grouped by reason: configurations skipped for the same reason with different
+/// values (every digit run aside) make one note with a count, however many there are.
+#[derive(Clone, Debug, Default)]
+pub struct SkipNotes {
+    by_reason: BTreeMap<String, SkipNote>,
+    /// The last message and its reason, as a sweep's inner axes repeat a message many times.
+    last: Option<(String, String)>,
+}
+
+/// One reason's note.
+#[derive(Clone, Debug)]
+struct SkipNote {
+    count: u64,
+    example: String,
+    varied: bool,
+}
+
+impl SkipNotes {
+    /// Count one configuration skipped with message `msg`.
+    pub fn add(&mut self, msg: &str) {
+        let key = match &self.last {
+            Some((m, k)) if m == msg => k.clone(),
+            _ => {
+                let mut key = String::with_capacity(msg.len());
+                for ch in msg.chars() {
+                    if ch.is_ascii_digit() {
+                        if !key.ends_with('#') {
+                            key.push('#');
+                        }
+                    } else {
+                        key.push(ch);
+                    }
+                }
+                self.last = Some((msg.to_string(), key.clone()));
+                key
+            }
+        };
+        match self.by_reason.get_mut(&key) {
+            Some(n) => {
+                n.count += 1;
+                n.varied |= n.example != msg;
+            }
+            None => {
+                self.by_reason.insert(
+                    key,
+                    SkipNote {
+                        count: 1,
+                        example: msg.to_string(),
+                        varied: false,
+                    },
+                );
+            }
+        }
+    }
+
+    /// One line per kind of note that is not a skip (train's idle GPUs): the first message, and
+    /// how many configurations share the kind when there are others.
+    pub fn idle_lines(&self) -> Vec<String> {
+        self.by_reason
+            .values()
+            .map(|n| {
+                if n.varied {
+                    format!(
+                        "{} (and {} more configuration(s) like it)",
+                        n.example,
+                        n.count - 1
+                    )
+                } else {
+                    n.example.clone()
+                }
+            })
+            .collect()
+    }
+
+    /// Configurations skipped.
+    pub fn total(&self) -> u64 {
+        self.by_reason.values().map(|n| n.count).sum()
+    }
+
+    /// One line per reason: `skipped N configuration(s): <the first message>[, and the like]`.
+    pub fn lines(&self) -> Vec<String> {
+        self.by_reason
+            .values()
+            .map(|n| {
+                format!(
+                    "skipped {} configuration(s): {}{}",
+                    n.count,
+                    n.example,
+                    if n.varied {
+                        " (the first; the others differ only in their values)"
+                    } else {
+                        ""
+                    }
+                )
+            })
+            .collect()
+    }
+}
+
 /// Counts and notes from a sweep.
 #[derive(Clone, Debug, Default)]
 pub struct Summary {
@@ -208,7 +326,7 @@ pub struct Summary {
     /// Of the kept kind (fitting unless --all), passing every --require.
     pub passed: u64,
     /// Skipped, by reason.
-    pub skipped: BTreeMap<String, u64>,
+    pub skipped: SkipNotes,
 }
 
 struct Ranked {
@@ -264,12 +382,16 @@ pub fn run(
                 return;
             }
             Err(Reject::Skip(msg)) => {
-                *summary.skipped.entry(msg).or_default() += 1;
+                summary.skipped.add(&msg);
                 return;
             }
             Ok(()) => {}
         }
         let e = estimate_with_draft(ctx, draft, &c);
+        if let Err(msg) = e.check_finite(names.0, names.1) {
+            error = Some(msg);
+            return;
+        }
         summary.evaluated += 1;
         summary.fit += u64::from(e.fits);
         let named = Named {

@@ -225,7 +225,10 @@ fn the_all_reduce_shape_in_the_presets_is_the_measured_one() {
     // Every preset's all_reduce_shape is NCCL's measured fp16 all-reduce time (2, 4 and 8 GPUs of
     // one node, 21 sizes from 512 B to 512 MB; message_size counts fp16 elements) over the
     // preset's own α–β model. The A100-40G preset carries the A100 SXM measurements (same
-    // NVLink 3). So the model reproduces every measured all-reduce to the table's rounding.
+    // NVLink 3). So the model reproduces every measured all-reduce to the table's rounding,
+    // except where the measured time dips below a smaller message's: there it gives the least
+    // time measured at that size or larger (a message can be padded), so time never falls as a
+    // message grows.
     use gpt4calc::hardware::Hardware;
     let rows = read("collectives.csv");
     for (kgpu, preset) in [
@@ -255,7 +258,11 @@ fn the_all_reduce_shape_in_the_presets_is_the_measured_one() {
                 .map(|r| (2.0 * num(r, "message_size"), num(r, "latency_ms") * 1e-3))
                 .collect();
             assert_eq!(measured.len(), shape.bytes.len(), "{preset} {n} GPUs");
-            for (bytes, t) in measured {
+            let mut envelope = measured.clone();
+            for i in (0..envelope.len().saturating_sub(1)).rev() {
+                envelope[i].1 = envelope[i].1.min(envelope[i + 1].1);
+            }
+            for (bytes, t) in envelope {
                 let model = gpt4calc::perf::comm::tp_all_reduce_s(&hw, bytes, n);
                 assert!(
                     (model / t - 1.0).abs() <= 0.002,

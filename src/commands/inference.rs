@@ -12,6 +12,22 @@ use crate::report::{self, Format, explain::explain, row::Row};
 use crate::require::Require;
 use crate::sweep::{self, Axes, EpAxis, Plan};
 
+/// Rows of a sweep that `--rate` simulates (each simulation is bounded by `--step-budget`).
+pub const SIMULATED_ROWS: usize = 20;
+
+/// Simulate with a progress bar on a terminal.
+fn simulate_with_bar(
+    ctx: &crate::perf::Context,
+    c: &Config,
+    w: &crate::sim::Workload,
+) -> Result<crate::sim::SimResult> {
+    let bar = crate::progress::simulation_bar(w.requests, &c.layout().name());
+    let s = crate::sim::simulate_with_progress(ctx, c, w, &mut |n| bar.set_position(n));
+    bar.finish_and_clear();
+    s.check_finite(w).map_err(|e| anyhow!(e))?;
+    Ok(s)
+}
+
 /// Attention data-parallel degrees a sweep tries for an MoE model by default.
 pub const DEFAULT_MOE_DP: [u64; 7] = [1, 2, 4, 8, 16, 32, 64];
 use anyhow::{Result, anyhow, bail};
@@ -109,6 +125,7 @@ pub fn sweep(a: SweepArgs) -> Result<u8> {
         pareto: a.pareto,
     };
     let total = axes.len();
+    sweep::check_work(total, a.max_configurations, "the sweep's axes").map_err(|e| anyhow!(e))?;
     let bar = crate::progress::bar(total);
     let (model_name, gpu_name) = (l.model.name.as_str(), l.gpu.name.as_str());
     let result = sweep::run(
@@ -121,18 +138,49 @@ pub fn sweep(a: SweepArgs) -> Result<u8> {
     );
     bar.finish_and_clear();
     let (kept, summary) = result.map_err(|e| anyhow!(e))?;
-    for (reason, n) in &summary.skipped {
-        eprintln!("note: skipped {n} configuration(s): {reason}");
+    for line in summary.skipped.lines() {
+        eprintln!("note: {line}");
     }
-    // With --rate, every row shown is also simulated (a few milliseconds each).
+    // With --rate, the first SIMULATED_ROWS rows shown that fit are also simulated.
     let workload = super::workload(&a.serving)?;
+    let mut simulated = 0usize;
+    let mut unsimulated = (0usize, 0usize);
     let rows: Vec<Row> = kept
         .iter()
-        .map(|e| Row {
-            simulation: workload.map(|w| crate::sim::simulate(&l.ctx, &e.config, &w)),
-            ..Row::new(model_name, gpu_name, e)
+        .map(|e| {
+            let simulation = match workload {
+                Some(_) if !e.fits => {
+                    unsimulated.0 += 1;
+                    None
+                }
+                Some(_) if simulated >= SIMULATED_ROWS => {
+                    unsimulated.1 += 1;
+                    None
+                }
+                Some(w) => {
+                    simulated += 1;
+                    Some(simulate_with_bar(&l.ctx, &e.config, &w)?)
+                }
+                None => None,
+            };
+            Ok(Row {
+                simulation,
+                ..Row::new(model_name, gpu_name, e)
+            })
         })
-        .collect();
+        .collect::<Result<_>>()?;
+    if unsimulated.0 > 0 {
+        eprintln!(
+            "note: --rate: {} row(s) that do not fit in memory are not simulated",
+            unsimulated.0
+        );
+    }
+    if unsimulated.1 > 0 {
+        eprintln!(
+            "note: --rate simulates the first {SIMULATED_ROWS} rows that fit; {} more row(s) are not simulated (narrow the sweep or use estimate --rate)",
+            unsimulated.1
+        );
+    }
     let inputs = SweepInputs {
         model: model_name,
         gpu: gpu_name,
@@ -165,7 +213,7 @@ pub fn sweep(a: SweepArgs) -> Result<u8> {
         disaggregate: axes.disaggregate,
         pareto: a.pareto,
     };
-    let skipped: u64 = summary.skipped.values().sum();
+    let skipped: u64 = summary.skipped.total();
     let doc_summary = SweepSummary {
         configurations: total,
         evaluated: summary.evaluated,
@@ -266,6 +314,7 @@ pub fn estimate(a: EstimateArgs) -> Result<u8> {
     let requires = parse_requires::<Named>(&a.output.require)?;
     let e = estimate_with_draft(&l.ctx, draft.as_ref(), &c);
     let (m, g) = (l.model.name.as_str(), l.gpu.name.as_str());
+    e.check_finite(m, g).map_err(|msg| anyhow!(msg))?;
     let rows = vec![Row::new(m, g, &e)];
     let inputs = EstimateInputs {
         model: m,
@@ -276,7 +325,16 @@ pub fn estimate(a: EstimateArgs) -> Result<u8> {
         sequence_parallel: a.serving.sequence_parallel,
     };
     let workload = super::workload(&a.serving)?;
-    let sim = workload.map(|w| crate::sim::simulate(&l.ctx, &c, &w));
+    let sim = match workload {
+        Some(_) if !e.fits => {
+            eprintln!(
+                "note: --rate: the configuration does not fit in memory, so it is not simulated"
+            );
+            None
+        }
+        Some(w) => Some(simulate_with_bar(&l.ctx, &c, &w)?),
+        None => None,
+    };
     let mut out = BufWriter::new(std::io::stdout().lock());
     report::render(
         a.output.format,

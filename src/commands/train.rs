@@ -88,6 +88,18 @@ pub fn train(a: TrainArgs) -> Result<u8> {
     );
     let zeros = parse_zero_axis(&a.zero)?;
     let recomputes = parse_recompute_axis(&a.recompute)?;
+    let count = [
+        tps.len(),
+        pps.len(),
+        eps.len(),
+        mbs.len(),
+        zeros.len(),
+        recomputes.len(),
+    ]
+    .iter()
+    .fold(1u64, |acc, n| acc.saturating_mul(*n as u64));
+    crate::sweep::check_work(count, a.max_configurations, "the training axes")
+        .map_err(|e| anyhow!(e))?;
     let seq_len = a.seq_len.unwrap_or(l.ctx.max_context.min(8192));
     let reliability = a.gpu_mtbf_hours.map(|h| Reliability {
         gpu_mtbf_hours: h,
@@ -112,7 +124,8 @@ pub fn train(a: TrainArgs) -> Result<u8> {
     let requires = parse_requires::<TrainRow>(&a.output.require)?;
     let (m, g) = (l.model.name.as_str(), l.gpu.name.as_str());
     let mut rows: Vec<TrainRow> = Vec::new();
-    let mut skipped: std::collections::BTreeMap<String, u64> = Default::default();
+    let mut skipped = crate::sweep::SkipNotes::default();
+    let mut idle = crate::sweep::SkipNotes::default();
     let (mut evaluated, mut fit) = (0u64, 0u64);
     for &tp in &tps {
         for &pp in &pps {
@@ -147,23 +160,22 @@ pub fn train(a: TrainArgs) -> Result<u8> {
                             match train::check(&l.ctx, &c) {
                                 Err(Reject::Invalid(msg)) => bail!(msg),
                                 Err(Reject::Skip(msg)) => {
-                                    *skipped.entry(msg).or_default() += 1;
+                                    skipped.add(&msg);
                                     continue;
                                 }
                                 Ok(()) => {}
                             }
                             if c.used_gpus() < c.gpus {
-                                *skipped
-                                    .entry(format!(
-                                        "note-idle: tp {tp} × pp {pp} leaves {} of {} GPUs idle (dp {} uses {})",
-                                        c.gpus - c.used_gpus(),
-                                        c.gpus,
-                                        c.dp(),
-                                        c.used_gpus()
-                                    ))
-                                    .or_default() += 0;
+                                idle.add(&format!(
+                                    "tp {tp} × pp {pp} leaves {} of {} GPUs idle (dp {} uses {})",
+                                    c.gpus - c.used_gpus(),
+                                    c.gpus,
+                                    c.dp(),
+                                    c.used_gpus()
+                                ));
                             }
                             let e = train::estimate(&l.ctx, &c);
+                            e.check_finite(m, g).map_err(|msg| anyhow!(msg))?;
                             evaluated += 1;
                             fit += u64::from(e.fits);
                             let row = TrainRow::new(m, g, &e);
@@ -174,11 +186,11 @@ pub fn train(a: TrainArgs) -> Result<u8> {
             }
         }
     }
-    for (reason, n) in &skipped {
-        match reason.strip_prefix("note-idle: ") {
-            Some(idle) => eprintln!("note: {idle}"),
-            None => eprintln!("note: skipped {n} configuration(s): {reason}"),
-        }
+    for line in idle.idle_lines() {
+        eprintln!("note: {line}");
+    }
+    for line in skipped.lines() {
+        eprintln!("note: {line}");
     }
     let single = evaluated == 1;
     rows.retain(|r| (r.fits || a.all || single) && requires.iter().all(|q| q.accepts(r)));

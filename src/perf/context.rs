@@ -30,7 +30,8 @@ pub struct Context {
     pub hw: Hardware,
     /// Per weight dtype: (the dtype the matmuls run in, its dense peak FLOP/s), if runnable.
     math: [Option<(Dtype, f64)>; 6],
-    /// Dense peak for 16-bit math (attention scores run in 16 bits), FLOP/s.
+    /// Dense peak for 16-bit math (attention scores run in 16 bits unless the model runs in
+    /// fp32), FLOP/s.
     attn_peak_flops_per_s: f64,
     /// Prefill chunk, tokens.
     pub prefill_chunk_tokens: u64,
@@ -81,8 +82,11 @@ pub struct Rates {
     pub sequence_parallel: bool,
     /// The precision the matmuls run in.
     pub math_dtype: Dtype,
-    /// Dense peak FLOP/s of the matmul precision (the MFU denominator).
+    /// Dense peak FLOP/s of the matmul precision.
     pub peak_flops_per_s: f64,
+    /// The MFU denominator: the dense peak of the fastest precision the step computes in (the
+    /// matmuls' or the attention's), so no operator can run faster than it and MFU ≤ 1.
+    pub mfu_peak_flops_per_s: f64,
     /// Achievable matmul FLOP/s.
     pub matmul_flops_per_s: f64,
     /// Achievable attention-score FLOP/s.
@@ -268,9 +272,20 @@ impl Context {
         self.math[dtype_index(dtype)]
     }
 
-    /// Dense peak FLOP/s of 16-bit math (attention scores run in 16 bits).
-    pub fn attn_peak_flops_per_s(&self) -> f64 {
-        self.attn_peak_flops_per_s
+    /// Dense peak FLOP/s of the precision attention computes in for weights in `dtype`: fp32
+    /// for an fp32 model (its activations are fp32), else 16 bits (FlashAttention).
+    pub fn attn_peak_flops_for(&self, dtype: Dtype) -> f64 {
+        match (dtype, self.math(Dtype::Fp32)) {
+            (Dtype::Fp32, Some((_, fp32))) => fp32,
+            _ => self.attn_peak_flops_per_s,
+        }
+    }
+
+    /// The utilisation denominator for weights in `dtype`: the dense peak of the fastest
+    /// precision its step computes in (matmuls or attention), so MFU ≤ 1 by construction.
+    pub fn mfu_peak_flops_for(&self, dtype: Dtype) -> f64 {
+        let matmul = self.math(dtype).map_or(f64::NAN, |(_, p)| p);
+        matmul.max(self.attn_peak_flops_for(dtype))
     }
 
     /// Rates for a configuration's own layout (assumes `check` passed).
@@ -310,8 +325,9 @@ impl Context {
             sequence_parallel: c.sequence_parallel,
             math_dtype,
             peak_flops_per_s: peak,
+            mfu_peak_flops_per_s: peak.max(self.attn_peak_flops_for(c.dtype)),
             matmul_flops_per_s: peak * self.hw.matmul_efficiency_for(math_dtype),
-            attn_flops_per_s: self.attn_peak_flops_per_s * self.hw.attention_efficiency,
+            attn_flops_per_s: self.attn_peak_flops_for(c.dtype) * self.hw.attention_efficiency,
             attn_mem_bytes_per_s: self.hw.attention_mem_bytes_per_s,
             mem_bytes_per_s: self.hw.eff_mem_bw_bytes_per_s,
             gemm_s: self.hw.gemm_overhead_s(math_dtype),

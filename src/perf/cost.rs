@@ -77,11 +77,13 @@ pub struct Prices {
     pub input_tokens_per_s_per_gpu: f64,
 }
 
-/// Prices of `c` given its decode step, system output rate and per-replica prefill rate.
+/// Prices of `c` given its decode step, the share of a static batch's slot-steps that produce
+/// tokens (1 for continuous batching), the system output rate and the per-replica prefill rate.
 pub fn prices(
     ctx: &Context,
     c: &Config,
     decode_step_s: f64,
+    useful_fraction: f64,
     output_tokens_per_s: f64,
     prefill_tokens_per_s: f64,
 ) -> Prices {
@@ -108,7 +110,11 @@ pub fn prices(
             let replica_usd_per_s = usd_per_gpu_s * decode_gpus as f64;
             (
                 decode_gpus,
-                per_million(replica_usd_per_s * decode_step_s, c.batch as f64),
+                // A static batch's idle slot-steps are paid for by the tokens it does produce.
+                per_million(
+                    replica_usd_per_s * decode_step_s,
+                    c.batch as f64 * useful_fraction,
+                ),
                 per_million(replica_usd_per_s, prefill_tokens_per_s),
             )
         }

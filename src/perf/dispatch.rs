@@ -143,20 +143,21 @@ pub fn sends_per_token(
 /// One all-to-all (a dispatch or a combine) on the busiest GPU, seconds: the GPU's tokens,
 /// `bytes` of them in all, each make `sends.0` NVLink sends and `sends.1` network sends. NVLink
 /// runs at the measured all-to-all rate, the network through the GPU's own NIC; the two run
-/// concurrently, and the busiest rank receives `imbalance ×` the mean.
+/// concurrently, and the busiest rank receives `imbalance ×` the mean bytes (its start-up
+/// latency is paid once, however many bytes it receives).
 pub fn all_to_all_s(hw: &Hardware, sends: (f64, f64), bytes: f64, imbalance: f64) -> f64 {
     let (nv, net) = sends;
     let nv_s = if nv > 0.0 {
-        hw.all_to_all.latency_s + nv * bytes / hw.all_to_all.bytes_per_s
+        hw.all_to_all.latency_s + imbalance * nv * bytes / hw.all_to_all.bytes_per_s
     } else {
         0.0
     };
     let net_s = if net > 0.0 {
-        hw.scaleout.latency_s + net * bytes / hw.scaleout.bytes_per_s
+        hw.scaleout.latency_s + imbalance * net * bytes / hw.scaleout.bytes_per_s
     } else {
         0.0
     };
-    imbalance * nv_s.max(net_s)
+    nv_s.max(net_s)
 }
 
 /// One MoE layer's token exchange on the busiest GPU, seconds: (dispatch, combine).

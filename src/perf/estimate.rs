@@ -8,7 +8,7 @@ use super::context::Context;
 use super::cost::{prices, serving};
 use super::decode::{bound, decode, time_split_s};
 use super::layer::LayerStep;
-use super::memory::{self, Load, Memory, replica_memory};
+use super::memory::{self, Load, Memory, replica_memory, replica_memory_and_mean_weights};
 use super::prefill::prefill;
 use super::roofline::OpTime;
 use crate::dtype::Dtype;
@@ -65,7 +65,8 @@ pub struct Breakdown {
     pub prefill_memory: Memory,
     /// Memory of the heaviest GPU.
     pub memory: Memory,
-    /// Mean weight bytes per GPU over the replica (total weights / GPUs).
+    /// Mean weight bytes per GPU over the replica (replicated attention weights counted on every
+    /// attention group that holds them).
     pub mean_weights_bytes_per_gpu: f64,
     /// Time per token cycle in memory-bound ops, compute-bound ops, communication, overhead.
     pub time_split_s: [f64; 4],
@@ -124,6 +125,90 @@ pub struct Estimate {
     pub breakdown: Breakdown,
 }
 
+impl Estimate {
+    /// The first number field that is not finite or is negative, with its value: an impossible
+    /// result, which the commands report as an error instead of printing.
+    pub fn impossible_field(&self) -> Option<(&'static str, f64)> {
+        // The common case first, without the names (this runs for every configuration of a
+        // sweep): a sum of finite numbers ≥ 0 is finite, and NaN fails every comparison.
+        let v = [
+            self.weights_bytes_per_gpu,
+            self.kv_bytes_per_gpu,
+            self.mem_bytes_per_gpu,
+            self.gpu_mem_bytes,
+            self.ttft_s,
+            self.tpot_s,
+            self.e2e_s,
+            self.output_tokens_per_s,
+            self.output_tokens_per_s_per_gpu,
+            self.output_tokens_per_s_per_user,
+            self.mfu,
+            self.mbu,
+            self.experts_per_step,
+            self.cost_per_hour_usd,
+            self.usd_per_1m_output_tokens,
+            self.usd_per_1m_input_tokens,
+            self.input_tokens_per_s_per_gpu,
+            self.decode_tokens_per_s_per_gpu,
+        ];
+        if v.iter().sum::<f64>().is_finite() && v.iter().fold(true, |ok, x| ok & (*x >= 0.0)) {
+            return None;
+        }
+        [
+            ("weights_bytes_per_gpu", self.weights_bytes_per_gpu),
+            ("kv_bytes_per_gpu", self.kv_bytes_per_gpu),
+            ("mem_bytes_per_gpu", self.mem_bytes_per_gpu),
+            ("gpu_mem_bytes", self.gpu_mem_bytes),
+            ("ttft_s", self.ttft_s),
+            ("tpot_s", self.tpot_s),
+            ("e2e_s", self.e2e_s),
+            ("output_tokens_per_s", self.output_tokens_per_s),
+            (
+                "output_tokens_per_s_per_gpu",
+                self.output_tokens_per_s_per_gpu,
+            ),
+            (
+                "output_tokens_per_s_per_user",
+                self.output_tokens_per_s_per_user,
+            ),
+            ("mfu", self.mfu),
+            ("mbu", self.mbu),
+            ("experts_per_step", self.experts_per_step),
+            ("cost_per_hour_usd", self.cost_per_hour_usd),
+            ("usd_per_1m_output_tokens", self.usd_per_1m_output_tokens),
+            ("usd_per_1m_input_tokens", self.usd_per_1m_input_tokens),
+            (
+                "input_tokens_per_s_per_gpu",
+                self.input_tokens_per_s_per_gpu,
+            ),
+            (
+                "decode_tokens_per_s_per_gpu",
+                self.decode_tokens_per_s_per_gpu,
+            ),
+        ]
+        .into_iter()
+        .find(|(_, v)| !(v.is_finite() && *v >= 0.0))
+    }
+
+    /// `Err` with one line naming the impossible field, its value and the configuration, when
+    /// `impossible_field` finds one.
+    pub fn check_finite(&self, model: &str, gpu: &str) -> Result<(), String> {
+        let Some((field, v)) = self.impossible_field() else {
+            return Ok(());
+        };
+        let c = &self.config;
+        Err(format!(
+            "{field} came out as {v} for {model} on {gpu}, {} batch {}, input {} + output {} tokens, {} weights, {} KV: an input is outside the range the model handles (check --set values and preset fields)",
+            c.layout(),
+            c.batch,
+            c.input_len,
+            c.output_len,
+            c.dtype,
+            c.kv_dtype
+        ))
+    }
+}
+
 /// Seconds to ship one request's KV cache (`s_in` tokens, all layers) from a prefill replica to
 /// a decode replica: the request's attention group on every stage sends its share over its
 /// GPUs' own NICs, to a group as wide on the other side.
@@ -160,6 +245,7 @@ pub fn estimate_with_draft(ctx: &Context, draft: Option<&Context>, c: &Config) -
         ctx,
         c,
         dec.step_s,
+        served.useful_fraction,
         served.output_tokens_per_s,
         pre.tokens_per_s,
     );
@@ -176,7 +262,7 @@ pub fn estimate_with_draft(ctx: &Context, draft: Option<&Context>, c: &Config) -
         step_tokens,
         dec.micro_batch,
     );
-    let mem = replica_memory(ctx, &r, c.pp, &load);
+    let (mem, mean_weights_bytes) = replica_memory_and_mean_weights(ctx, &r, c.pp, &load);
     // A prefill pool of its own holds the prompts of one busy chunk per group.
     let prefill_mem = if c.disaggregate.is_some() && prefill_layout != c.layout() {
         let seqs = (pre.busy_chunk / s_in).ceil().max(1.0);
@@ -205,7 +291,7 @@ pub fn estimate_with_draft(ctx: &Context, draft: Option<&Context>, c: &Config) -
         output_tokens_per_s: served.output_tokens_per_s,
         output_tokens_per_s_per_gpu: served.output_tokens_per_s / cost.gpus as f64,
         output_tokens_per_s_per_user: 1.0 / served.tpot_s,
-        mfu: batch / dec.step_s * flops_per_token / (c.gpus() as f64 * r.peak_flops_per_s),
+        mfu: batch / dec.step_s * flops_per_token / (c.gpus() as f64 * r.mfu_peak_flops_per_s),
         mbu: dec.micro_batches * bytes_per_gpu_step
             / (dec.verify_step_s * ctx.hw.mem_bw_bytes_per_s),
         decode_bound: bound(split),
@@ -244,7 +330,7 @@ pub fn estimate_with_draft(ctx: &Context, draft: Option<&Context>, c: &Config) -
             kv_transfer_s: transfer_s,
             prefill_memory: prefill_mem,
             memory: mem,
-            mean_weights_bytes_per_gpu: r.weight_bytes * m.total_params() / c.gpus() as f64,
+            mean_weights_bytes_per_gpu: mean_weights_bytes,
             time_split_s: split,
             math_dtype: Some(r.math_dtype),
         },

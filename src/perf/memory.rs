@@ -125,12 +125,26 @@ pub fn stage_memory(ctx: &Context, r: &Rates, stage: Stage, load: &Load) -> Memo
 
 /// Memory of the heaviest GPU of a replica of `pp` stages under `load`.
 pub fn replica_memory(ctx: &Context, r: &Rates, pp: u64, load: &Load) -> Memory {
+    replica_memory_and_mean_weights(ctx, r, pp, load).0
+}
+
+/// `replica_memory`, and the weight bytes per GPU averaged over the replica's GPUs (every GPU
+/// of a stage holds as much: its attention group's share of the replicated attention and dense
+/// weights, and its share of the stage's experts).
+pub fn replica_memory_and_mean_weights(
+    ctx: &Context,
+    r: &Rates,
+    pp: u64,
+    load: &Load,
+) -> (Memory, f64) {
     let mut mem = Memory::default();
+    let mut weights = 0.0;
     for s in 0..pp {
         let sm = stage_memory(ctx, r, stage(ctx.layers, ctx.dense_layers, pp, s), load);
+        weights += sm.weights_bytes;
         if sm.total_bytes() > mem.total_bytes() {
             mem = sm;
         }
     }
-    mem
+    (mem, weights / pp.max(1) as f64)
 }

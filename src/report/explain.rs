@@ -82,13 +82,18 @@ pub fn explain(ctx: &Context, model: &str, gpu: &str, e: &Estimate) -> String {
     let math = b.math_dtype.map_or("?", |d| d.name());
     let _ = writeln!(
         o,
-        "{model} on {gpu}: {} (tp {} × dp {} × pp {}, ep {}) = {} GPUs, batch {}, input {} + output {} tokens, weights {} (matmuls in {math}), KV {} split by {}{}",
+        "{model} on {gpu}: {} (tp {} × dp {} × pp {}, ep {}) = {} GPUs{}, batch {}, input {} + output {} tokens, weights {} (matmuls in {math}), KV {} split by {}{}",
         c.layout(),
         c.tp,
         c.dp,
         c.pp,
         c.ep,
         c.gpus(),
+        if c.disaggregate.is_some() {
+            format!(" a decode replica ({} in all)", e.gpus)
+        } else {
+            String::new()
+        },
         c.batch,
         c.input_len,
         c.output_len,
@@ -224,11 +229,51 @@ pub fn explain(ctx: &Context, model: &str, gpu: &str, e: &Estimate) -> String {
     );
     let _ = writeln!(
         o,
-        "  TPOT = max(Σ stages + hops, micro-batches × slowest stage) = {} ms → {} tok/s per user; decode is {}-bound",
-        human(s_to_ms(e.tpot_s)),
-        human(e.output_tokens_per_s_per_user),
-        e.decode_bound.name()
+        "  decode step = max(Σ stages + hops, micro-batches × slowest stage) = max({} + {}, {} × {}) = {} ms{}",
+        human(s_to_ms(b.decode_stages_sum_s)),
+        human(s_to_ms((c.pp as f64 - 1.0) * b.decode_hop_s)),
+        b.micro_batches,
+        human(s_to_ms(b.decode_stage_max_s)),
+        human(s_to_ms(b.verify_step_s)),
+        if c.speculation.is_some() {
+            format!(
+                " per verification; {} ms per token with the draft steps (below)",
+                human(s_to_ms(b.decode_step_s))
+            )
+        } else {
+            String::new()
+        }
     );
+    let interleaved = c.disaggregate.is_none() && c.batching == crate::perf::Batching::Continuous;
+    if interleaved {
+        let _ = writeln!(
+            o,
+            "  TPOT = decode step + the replacements' prefills between steps, (B/N)·S/P = {} + ({}/{})·{}/{} tok/s = {} + {} = {} ms → {} tok/s per user; decode is {}-bound",
+            human(s_to_ms(b.decode_step_s)),
+            c.batch,
+            c.output_len,
+            c.input_len,
+            human(b.prefill_tokens_per_s),
+            human(s_to_ms(b.decode_step_s)),
+            human(s_to_ms(e.tpot_s - b.decode_step_s)),
+            human(s_to_ms(e.tpot_s)),
+            human(e.output_tokens_per_s_per_user),
+            e.decode_bound.name()
+        );
+    } else {
+        let _ = writeln!(
+            o,
+            "  TPOT = decode step ({}) = {} ms → {} tok/s per user; decode is {}-bound",
+            if c.disaggregate.is_some() {
+                "no prefills between decode steps in a decode pool"
+            } else {
+                "a static batch is prefilled before it decodes"
+            },
+            human(s_to_ms(e.tpot_s)),
+            human(e.output_tokens_per_s_per_user),
+            e.decode_bound.name()
+        );
+    }
     let _ = writeln!(
         o,
         "  bytes read per GPU per micro-batch step: {} GB; MBU {}%, MFU {}%",
@@ -329,17 +374,40 @@ pub fn explain(ctx: &Context, model: &str, gpu: &str, e: &Estimate) -> String {
     );
     let _ = writeln!(
         o,
-        "  mean weights per GPU over the replica: {} GB (the heaviest stage holds more when layers do not split evenly)",
+        "  mean weights per GPU over the {}replica: {} GB (the heaviest stage holds more when layers do not split evenly)",
+        if c.disaggregate.is_some() {
+            "decode "
+        } else {
+            ""
+        },
         human(bytes_to_gb(b.mean_weights_bytes_per_gpu))
     );
+    let pools = match c.disaggregate {
+        Some(d) => format!(
+            " ({} prefill replica(s) × {} GPUs + {} decode replica(s) × {} GPUs)",
+            d.prefill_replicas,
+            c.prefill_layout().gpus(),
+            d.decode_replicas,
+            c.gpus()
+        ),
+        None => String::new(),
+    };
     let _ = writeln!(
         o,
-        "\nCost: {} GPUs × ${}/h = ${}/h → ${} per 1M output tokens, ${} per 1M input tokens",
+        "\nCost: {} GPUs{pools} × ${}/h = ${}/h → ${} per 1M output tokens, ${} per 1M input tokens{}",
         e.gpus,
         human(ctx.hw.usd_per_gpu_hour),
         human(e.cost_per_hour_usd),
         human(e.usd_per_1m_output_tokens),
-        human(e.usd_per_1m_input_tokens)
+        human(e.usd_per_1m_input_tokens),
+        if c.batching == crate::perf::Batching::Static && b.useful_fraction < 1.0 {
+            format!(
+                " (output tokens pay for the static batch's idle slot-steps: ÷ {})",
+                human(b.useful_fraction)
+            )
+        } else {
+            String::new()
+        }
     );
     o
 }
@@ -373,10 +441,18 @@ pub fn simulation(w: &crate::sim::Workload, s: &crate::sim::SimResult) -> String
         human(s.output_tokens_per_s),
         human(s.mean_queue_s)
     );
+    let _ = writeln!(
+        o,
+        "  while requests arrived: served {} of {} offered output tok/s; {} requests in the replica at the middle arrival, {} at the last",
+        human(s.served_output_tokens_per_s),
+        human(s.offered_output_tokens_per_s),
+        s.in_system_at_half,
+        s.in_system_at_last
+    );
     if s.overloaded {
         let _ = writeln!(
             o,
-            "  OVERLOADED: the queue grew while requests arrived ({} waiting when the last one came); lower --rate or add replicas",
+            "  OVERLOADED: the replica fell behind the arrivals (served below the offered rate, or the requests in it kept growing; {} waiting for a slot when the last one came); lower --rate or add replicas",
             s.backlog
         );
     }

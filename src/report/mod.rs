@@ -150,6 +150,12 @@ pub fn human(x: f64) -> String {
     }
 }
 
+/// An 8-bit weight dtype run as weight-only quantisation with 16-bit math (no 8-bit rate on the
+/// GPU): the table says so next to the dtype.
+fn weight_only_8bit(r: &Row) -> bool {
+    matches!(r.dtype, "fp8" | "int8") && r.matmul_dtype != r.dtype
+}
+
 fn human_table(rows: &[Row], markdown: bool) -> String {
     let any_unfit = rows.iter().any(|r| !r.fits);
     let mut header = vec![
@@ -181,10 +187,17 @@ fn human_table(rows: &[Row], markdown: bool) -> String {
             },
             r.gpus.to_string(),
             r.batch.to_string(),
-            if r.dtype == r.kv_dtype {
-                r.dtype.to_string()
-            } else {
-                format!("{}/{}", r.dtype, r.kv_dtype)
+            {
+                let w = if weight_only_8bit(r) {
+                    format!("{} w-only", r.dtype)
+                } else {
+                    r.dtype.to_string()
+                };
+                if r.dtype == r.kv_dtype {
+                    w
+                } else {
+                    format!("{w}/{}", r.kv_dtype)
+                }
             },
             human(units::bytes_to_gib(r.mem_bytes_per_gpu)),
             human(r.ttft_s),

@@ -43,6 +43,9 @@ pub struct Row {
     pub usd_per_1m_input_tokens: f64,
     pub input_tokens_per_s_per_gpu: f64,
     pub decode_tokens_per_s_per_gpu: f64,
+    /// The precision the matmuls run in: the weight dtype, or 16 bits for weight-only
+    /// quantisation (int4 everywhere; fp8 and int8 on a GPU without an 8-bit rate).
+    pub matmul_dtype: &'static str,
     /// With `--rate`: the simulated request stream on this configuration (JSON only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub simulation: Option<crate::sim::SimResult>,
@@ -87,13 +90,14 @@ impl Row {
             usd_per_1m_input_tokens: e.usd_per_1m_input_tokens,
             input_tokens_per_s_per_gpu: e.input_tokens_per_s_per_gpu,
             decode_tokens_per_s_per_gpu: e.decode_tokens_per_s_per_gpu,
+            matmul_dtype: e.breakdown.math_dtype.map_or(c.dtype.name(), |d| d.name()),
             simulation: None,
         }
     }
 }
 
 /// Every row field name, in order (the CSV header).
-pub const FIELDS: [&str; 34] = [
+pub const FIELDS: [&str; 35] = [
     "model",
     "gpu",
     "gpus",
@@ -128,6 +132,7 @@ pub const FIELDS: [&str; 34] = [
     "usd_per_1m_input_tokens",
     "input_tokens_per_s_per_gpu",
     "decode_tokens_per_s_per_gpu",
+    "matmul_dtype",
 ];
 
 /// An estimate with the names a row carries: the record `--sort` and `--require` read.
@@ -181,6 +186,9 @@ impl Record for Named<'_> {
             "usd_per_1m_output_tokens" => Value::Num(e.usd_per_1m_output_tokens),
             "usd_per_1m_input_tokens" => Value::Num(e.usd_per_1m_input_tokens),
             "input_tokens_per_s_per_gpu" => Value::Num(e.input_tokens_per_s_per_gpu),
+            "matmul_dtype" => {
+                Value::Str(e.breakdown.math_dtype.map_or(c.dtype.name(), |d| d.name()))
+            }
             _ => Value::Num(e.decode_tokens_per_s_per_gpu),
         }
     }
@@ -188,7 +196,7 @@ impl Record for Named<'_> {
     fn kind(index: usize) -> Kind {
         match FIELDS[index] {
             "model" | "gpu" | "layout" | "prefill_layout" | "dtype" | "kv_dtype"
-            | "decode_bound" => Kind::Str,
+            | "decode_bound" | "matmul_dtype" => Kind::Str,
             "fits" => Kind::Bool,
             _ => Kind::Num,
         }
@@ -250,6 +258,7 @@ mod tests {
             usd_per_1m_input_tokens: 0.0,
             input_tokens_per_s_per_gpu: 0.0,
             decode_tokens_per_s_per_gpu: 0.0,
+            matmul_dtype: "",
             simulation: None,
         })
         .unwrap();

@@ -249,6 +249,44 @@ pub struct TrainEstimate {
     pub cost_usd: f64,
 }
 
+impl TrainEstimate {
+    /// `Err` with one line naming the first number field that is not finite or is negative, its
+    /// value and the configuration: an impossible result is an error, never printed.
+    pub fn check_finite(&self, model: &str, gpu: &str) -> Result<(), String> {
+        let m = &self.memory;
+        let found = [
+            ("mem_bytes_per_gpu", m.total_bytes()),
+            ("total_flops", self.total_flops),
+            ("step_time_s", self.step_time_s),
+            ("tokens_per_s", self.tokens_per_s),
+            ("tflops_per_gpu", self.tflops_per_gpu),
+            ("mfu", self.mfu),
+            ("hw_tflops_per_gpu", self.hw_tflops_per_gpu),
+            ("hfu", self.hfu),
+            ("bubble_fraction", self.bubble_fraction),
+            ("goodput", self.goodput),
+            ("train_days", self.train_days),
+            ("gpu_hours", self.gpu_hours),
+            ("cost_usd", self.cost_usd),
+        ]
+        .into_iter()
+        .find(|(_, v)| !(v.is_finite() && *v >= 0.0));
+        let Some((field, v)) = found else {
+            return Ok(());
+        };
+        let c = &self.config;
+        Err(format!(
+            "{field} came out as {v} for {model} on {gpu}, {} GPUs, tp {} × pp {} × dp {}, micro-batch {}, {}: an input is outside the range the model handles (check --set values and preset fields)",
+            c.gpus,
+            c.tp,
+            c.pp,
+            c.dp(),
+            c.micro_batch,
+            c.dtype
+        ))
+    }
+}
+
 /// Why a training configuration cannot be evaluated.
 pub use crate::perf::Reject;
 
@@ -404,10 +442,15 @@ pub fn check(ctx: &Context, c: &TrainConfig) -> Result<(), Reject> {
     Ok(())
 }
 
+/// The most configurations `train` evaluates unless `--max-configurations` raises it (it keeps
+/// every row it evaluates; docs/usage.md, "Work limits").
+pub const DEFAULT_MAX_CONFIGURATIONS: u64 = 100_000;
+
 /// Evaluate one training configuration (call `check` first).
 pub fn estimate(ctx: &Context, c: &TrainConfig) -> TrainEstimate {
     let m = &ctx.model;
-    let (_, peak) = ctx.math(c.dtype).unwrap_or((c.dtype, f64::NAN));
+    // The fastest precision the step computes in: no operator beats it, so MFU, HFU ≤ 1.
+    let peak = ctx.mfu_peak_flops_for(c.dtype);
     let gpus = c.used_gpus() as f64;
     let dp = c.dp() as f64;
     let seqs = c.global_batch_tokens / c.seq_len as f64;

@@ -139,14 +139,14 @@ fn layer_mb(ctx: &Context, c: &TrainConfig, moe: bool) -> (f64, f64, f64) {
     // rate, its backward twice the forward.
     let (attn_fwd, attn_bwd) = match c.attention {
         AttentionImpl::Flash => {
-            let rate = ctx.attn_peak_flops_per_s() * ctx.hw.attention_efficiency;
+            let rate = ctx.attn_peak_flops_for(c.dtype) * ctx.hw.attention_efficiency;
             (
                 attn_flops / rate + ctx.hw.attention_s,
                 FLASH_BACKWARD_FLOPS * attn_flops / rate + ctx.hw.attention_s,
             )
         }
         AttentionImpl::Eager => {
-            let t = attn_flops / (ctx.attn_peak_flops_per_s() * ctx.hw.matmul_efficiency);
+            let t = attn_flops / (ctx.attn_peak_flops_for(c.dtype) * ctx.hw.matmul_efficiency);
             (t, 2.0 * t)
         }
     };

@@ -1,0 +1,317 @@
+//! Issue 14 (bounded work, no impossible numbers, consistency): the binary stops early with one
+//! clear line instead of working without bound, and never prints an impossible number.
+
+mod common;
+
+use assert_cmd::Command;
+use std::time::Duration;
+
+/// Run with `args` (with a generous timeout as a backstop), expect exit `code`, return (stdout,
+/// stderr).
+fn run(args: &[&str], code: i32) -> (String, String) {
+    let out = Command::cargo_bin("gpt4calc")
+        .expect("binary builds")
+        .args(args)
+        .timeout(Duration::from_secs(60))
+        .output()
+        .expect("runs");
+    let (stdout, stderr) = (
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "args {args:?}\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    (stdout, stderr)
+}
+
+fn words(line: &str) -> Vec<&str> {
+    line.split_whitespace().collect()
+}
+
+/// Exit 1, nothing on stdout, one `error:` line holding every needle.
+fn fails(line: &str, needles: &[&str]) {
+    let (stdout, stderr) = run(&words(line), 1);
+    assert!(stdout.is_empty(), "{stdout}");
+    assert_eq!(stderr.lines().count(), 1, "want one line, got:\n{stderr}");
+    assert!(stderr.starts_with("error: "), "{stderr}");
+    for n in needles {
+        assert!(stderr.contains(n), "{n:?} not in {stderr}");
+    }
+}
+
+#[test]
+fn a_range_to_the_largest_integer_is_64_values() {
+    // It used to double forever at u64::MAX, building its list until memory ran out.
+    let (_, stderr) = run(
+        &words("sweep -m llama3-8b --tp 1 --pp 1 --batch 1..18446744073709551615 --format csv"),
+        0,
+    );
+    assert!(stderr.contains("64 configurations evaluated"), "{stderr}");
+}
+
+#[test]
+fn too_many_configurations_stop_before_any_work_with_the_count_and_the_flag() {
+    fails(
+        "sweep --batch 1..18446744073709551615 --input-len 1..1m --output-len 1..1m",
+        &[
+            "3951360 configurations",
+            "limit of 2000000",
+            "--max-configurations 3951360",
+        ],
+    );
+    fails(
+        "sweep -m llama3-8b --tp 1,2 --pp 1 --batch 1..8 --max-configurations 7",
+        &["8 configurations", "limit of 7", "--max-configurations 8"],
+    );
+    run(
+        &words("sweep -m llama3-8b --tp 1,2 --pp 1 --batch 1..8 --max-configurations 8"),
+        0,
+    );
+    fails(
+        "train -m llama3-8b --gpus 64 --tp 1,2 --pp 1,2 --max-configurations 3",
+        &["4 configurations", "--max-configurations 4"],
+    );
+}
+
+#[test]
+fn skip_notes_are_one_line_per_reason() {
+    // 21 × 21 prompt and output lengths, most beyond the context: one note for all of them.
+    let (_, stderr) = run(
+        &words("sweep -m llama3-8b --tp 1 --pp 1 --batch 1 --input-len 1..1m --output-len 1..1m"),
+        0,
+    );
+    let notes: Vec<&str> = stderr.lines().filter(|l| l.starts_with("note:")).collect();
+    assert_eq!(notes.len(), 1, "{stderr}");
+    assert!(notes[0].contains("exceeds the model's"), "{stderr}");
+}
+
+#[test]
+fn a_non_finite_result_is_an_error_naming_the_field() {
+    fails(
+        "estimate -m llama3-8b --set gpu.memory_bw_tb_s=1e-320",
+        &["came out as", "llama3-8b on h100"],
+    );
+}
+
+#[test]
+fn mfu_stays_below_one_for_an_fp32_model_at_long_context() {
+    // Attention was timed at the 16-bit rate and divided by the fp32 peak: MFU 1.7–3.6.
+    let (stdout, _) = run(
+        &words(
+            "estimate -m deepseek-v3 -g a100-80g --tp 1 --batch 1024 --input-len 130000 --output-len 1000 --dtype fp32 --kv-dtype fp8 --format json",
+        ),
+        3,
+    );
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let r = &v["results"][0];
+    for f in ["mfu", "mbu"] {
+        let x = r[f].as_f64().unwrap();
+        assert!(x > 0.0 && x <= 1.0, "{f} = {x}");
+    }
+}
+
+fn estimate_json(line: &str, code: i32) -> serde_json::Value {
+    let (stdout, _) = run(&words(line), code);
+    serde_json::from_str(&stdout).unwrap()
+}
+
+#[test]
+fn the_simulation_saturates_at_the_closed_form_throughput_with_a_pipeline() {
+    // Each iteration's prefill used to cost the chunk's whole trip through the pipeline, not its
+    // slowest stage: at PP 4–8 the simulation saturated at a fraction of the closed form.
+    for pp in [1, 4, 8] {
+        let d = estimate_json(
+            &format!(
+                "estimate -m llama3-8b --pp {pp} --batch 64 --dtype fp8 --rate 200 --requests 2000 --format json"
+            ),
+            0,
+        );
+        let closed = d["results"][0]["output_tokens_per_s"].as_f64().unwrap();
+        let sim = &d["summary"]["simulation"];
+        let simulated = sim["output_tokens_per_s"].as_f64().unwrap();
+        assert!(
+            (simulated / closed - 1.0).abs() < 0.05,
+            "pp {pp}: simulated {simulated}, closed form {closed}"
+        );
+        assert_eq!(
+            sim["overloaded"], true,
+            "pp {pp}: 200 req/s is far beyond it"
+        );
+    }
+}
+
+#[test]
+fn overload_is_judged_by_what_is_served_not_by_the_queue_for_a_slot() {
+    // Batch 256 admits every request at once, so none waits for a slot, but prefills starve:
+    // 1024 output tok/s offered, about 650 served, TTFT in tens of seconds.
+    let d = estimate_json(
+        "estimate -m llama3-70b --tp 8 --batch 256 --dtype fp8 --input-len 7000 --output-len 256 --rate 4 --requests 500 --format json",
+        0,
+    );
+    let s = &d["summary"]["simulation"];
+    assert_eq!(s["overloaded"], true, "{s}");
+    assert!(s["served_output_tokens_per_s"].as_f64().unwrap() < 0.8 * 1024.0);
+    // Half the rate is served in full.
+    let d = estimate_json(
+        "estimate -m llama3-70b --tp 8 --batch 256 --dtype fp8 --input-len 7000 --output-len 256 --rate 2 --requests 500 --format json",
+        0,
+    );
+    assert_eq!(d["summary"]["simulation"]["overloaded"], false);
+}
+
+#[test]
+fn a_configuration_that_does_not_fit_is_not_simulated() {
+    let (stdout, stderr) = run(
+        &words(
+            "estimate -m llama3-70b --tp 8 --batch 1024 --dtype fp8 --input-len 7000 --rate 1 --format json",
+        ),
+        3,
+    );
+    let d: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert!(d["summary"]["simulation"].is_null());
+    assert!(stderr.contains("not simulated"), "{stderr}");
+}
+
+#[test]
+fn simulations_are_bounded() {
+    // 10M requests took 2 GB; the limit is 1M, which finishes in about a second.
+    let (_, stderr) = run(
+        &words("estimate -m llama3-8b --rate 5 --requests 10000000"),
+        2,
+    );
+    assert!(stderr.contains("1..=1000000"), "{stderr}");
+    let d = estimate_json(
+        "estimate -m llama3-8b --batch 64 --rate 20 --requests 1000000 --format json",
+        0,
+    );
+    assert!(d["summary"]["simulation"]["completed"].as_u64().unwrap() > 0);
+    // A sweep simulates at most 20 rows.
+    let (json, stderr) = run(
+        &words("sweep -m llama3-8b --dtype fp8 --rate 5 --requests 100 --format json --all"),
+        0,
+    );
+    let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let simulated = doc["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r.get("simulation").is_some())
+        .count();
+    assert!(simulated <= 20 && simulated > 0, "{simulated}");
+    assert!(stderr.contains("not simulated"), "{stderr}");
+}
+
+mod consistency {
+    //! Issue 14 §6: the numbers of one configuration agree with each other.
+
+    use super::common::{context, run};
+    use gpt4calc::dtype::Dtype;
+    use gpt4calc::perf::lengths::LengthDist;
+    use gpt4calc::perf::{Batching, Config};
+
+    #[test]
+    fn a_static_batch_pays_for_its_idle_slots_in_the_output_price() {
+        // Geometric lengths leave 26% of a static batch's slot-steps useful: the output tokens it
+        // does produce carry the rest (the price used to stay at the fixed-length one).
+        let ctx = context("llama3-70b", "h100", &[]);
+        let fixed = Config {
+            batching: Batching::Static,
+            ..Config::new(8, 1, 64, 2048, 256, Dtype::Fp8)
+        };
+        let geo = Config {
+            output_dist: LengthDist::Geometric,
+            ..fixed
+        };
+        let (f, g) = (run(&ctx, &fixed), run(&ctx, &geo));
+        let u = g.breakdown.useful_fraction;
+        assert!(u < 0.3, "{u}");
+        let ratio = g.usd_per_1m_output_tokens / f.usd_per_1m_output_tokens;
+        assert!((ratio * u - 1.0).abs() < 1e-9, "ratio {ratio}, useful {u}");
+    }
+
+    #[test]
+    fn mean_weights_per_gpu_count_the_replicated_attention() {
+        // DP72 EP72: every GPU holds the attention and dense layers and 1/72 of the experts, so
+        // with one stage the mean is the heaviest GPU's (it was total parameters / 72, 3× less).
+        let ctx = context("deepseek-v3", "h100", &[]);
+        let c = Config {
+            dp: 72,
+            ep: 72,
+            redundant_experts: 32,
+            ..Config::new(1, 1, 18432, 2000, 100, Dtype::Fp8)
+        };
+        let e = run(&ctx, &c);
+        let mean = e.breakdown.mean_weights_bytes_per_gpu;
+        assert!(
+            (mean / e.weights_bytes_per_gpu - 1.0).abs() < 1e-9,
+            "{mean}"
+        );
+    }
+
+    #[test]
+    fn tpot_is_the_decode_step_plus_the_interleaved_prefills() {
+        // The terms --explain prints add up to the TPOT it prints.
+        let ctx = context("llama3-70b", "h100", &[]);
+        let c = Config::new(8, 2, 64, 2048, 256, Dtype::Fp8);
+        let e = run(&ctx, &c);
+        let b = &e.breakdown;
+        let sum = b.decode_step_s + 64.0 / 256.0 * 2048.0 / b.prefill_tokens_per_s;
+        assert!(
+            (sum / e.tpot_s - 1.0).abs() < 1e-12,
+            "{sum} vs {}",
+            e.tpot_s
+        );
+    }
+}
+
+#[test]
+fn explain_prints_the_interleaved_prefill_and_both_pools() {
+    let (stdout, _) = run(
+        &words("estimate -m llama3-70b --tp 8 --pp 2 --batch 64 --dtype fp8 --explain"),
+        0,
+    );
+    assert!(stdout.contains("TPOT = decode step + "), "{stdout}");
+    let (stdout, _) = run(
+        &words(
+            "estimate -m llama3-70b --tp 8 --batch 128 --dtype fp8 --disaggregate 3:1 --prefill-tp 4 --explain",
+        ),
+        0,
+    );
+    assert!(
+        stdout.contains("20 GPUs (3 prefill replica(s) × 4 GPUs + 1 decode replica(s) × 8 GPUs)"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn weight_only_fp8_says_so_in_the_row() {
+    let d = estimate_json(
+        "estimate -m llama3-70b -g a100-80g --tp 8 --dtype fp8 --batch 8 --format json",
+        0,
+    );
+    assert_eq!(d["results"][0]["dtype"], "fp8");
+    assert_eq!(d["results"][0]["matmul_dtype"], "fp16");
+    let (table, _) = run(
+        &words("estimate -m llama3-70b -g a100-80g --tp 8 --dtype fp8 --batch 8"),
+        0,
+    );
+    assert!(table.contains("fp8 w-only"), "{table}");
+    let d = estimate_json(
+        "estimate -m llama3-70b --tp 8 --dtype fp8 --batch 8 --format json",
+        0,
+    );
+    assert_eq!(d["results"][0]["matmul_dtype"], "fp8");
+}
+
+#[test]
+fn a_simulation_that_cannot_produce_a_number_is_an_error() {
+    // A rate so low the first arrival never comes: NaN latencies, never printed.
+    fails(
+        "estimate -m llama3-8b --rate 1e-310",
+        &["--rate 1e-310", "came out as"],
+    );
+    fails("sweep -m llama3-8b --rate 1e-310", &["--rate 1e-310"]);
+}
