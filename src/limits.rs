@@ -222,7 +222,12 @@ pub fn clip(text: &str) -> String {
 
 /// Check an integer flag by name: "--tp 100000: must be an integer from 1 to 65,536".
 pub fn check_flag(flag: &str, v: u64) -> Result<u64, String> {
-    flag_range(flag).check(&format!("--{flag}"), v)
+    let range = flag_range(flag);
+    if (range.min..=range.max).contains(&v) {
+        // The hot path (every configuration of a sweep): no message built.
+        return Ok(v);
+    }
+    range.check(&format!("--{flag}"), v)
 }
 
 /// Check a float flag by name.

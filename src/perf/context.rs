@@ -149,7 +149,18 @@ impl Context {
         if c.output_len == 0 {
             return Err(bad("output-len", 0));
         }
-        // The documented ranges (a validation case or a library caller bypasses the flags').
+        // The documented ranges (a validation case or a library caller bypasses the flags'). The
+        // sweep checks every configuration, so the common case is one comparison per field and
+        // the named messages are built only when one is out of range.
+        use crate::limits::{MAX_BATCH, MAX_DEGREE, MAX_TOKENS};
+        let degrees_ok = [c.tp, c.dp, c.pp, c.ep]
+            .iter()
+            .all(|v| (1..=MAX_DEGREE).contains(v))
+            && c.redundant_experts <= MAX_DEGREE;
+        let in_range = degrees_ok
+            && (1..=MAX_BATCH).contains(&c.batch)
+            && c.input_len <= MAX_TOKENS
+            && c.output_len <= MAX_TOKENS;
         for (f, v) in [
             ("tp", c.tp),
             ("dp", c.dp),
@@ -159,7 +170,10 @@ impl Context {
             ("input-len", c.input_len),
             ("output-len", c.output_len),
             ("redundant-experts", c.redundant_experts),
-        ] {
+        ]
+        .into_iter()
+        .filter(|_| !in_range)
+        {
             crate::limits::check_flag(f, v).map_err(Reject::Invalid)?;
         }
         if let Some(d) = c.disaggregate {
@@ -201,8 +215,10 @@ impl Context {
                     "--{flag}{f} 0: must be at least 1"
                 )));
             }
-            crate::limits::check_flag(f, v)
-                .map_err(|e| Reject::Invalid(format!("--{flag}{}", &e[2..])))?;
+            if v > crate::limits::MAX_DEGREE {
+                crate::limits::check_flag(f, v)
+                    .map_err(|e| Reject::Invalid(format!("--{flag}{}", &e[2..])))?;
+            }
         }
         // Each degree is at most 65,536, so the product is exact in u64.
         if l.gpus() > crate::limits::MAX_GPUS {
