@@ -789,7 +789,7 @@ fn attention_data_parallel_layouts_in_rows_and_errors() {
         &["estimate", "-m", "deepseek-v3", "--dp", "8", "--ep", "3"],
         &["--ep 3", "256 experts"],
     );
-    fails(&["estimate", "--dp", "0"], &["--dp 0", "at least 1"]);
+    fails(&["estimate", "--dp", "0"], &["--dp 0", "from 1 to 65,536"]);
     fails(
         &[
             "estimate",

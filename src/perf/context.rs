@@ -130,25 +130,6 @@ impl Context {
 
     /// Check a configuration against the model and hardware.
     pub fn check(&self, c: &Config) -> Result<(), Reject> {
-        let bad =
-            |field: &str, v: u64| Reject::Invalid(format!("--{field} {v}: must be at least 1"));
-        for (f, v) in [
-            ("tp", c.tp),
-            ("dp", c.dp),
-            ("pp", c.pp),
-            ("ep", c.ep),
-            ("batch", c.batch),
-        ] {
-            if v == 0 {
-                return Err(bad(f, v));
-            }
-        }
-        if c.input_len == 0 {
-            return Err(bad("input-len", 0));
-        }
-        if c.output_len == 0 {
-            return Err(bad("output-len", 0));
-        }
         // The documented ranges (a validation case or a library caller bypasses the flags'). The
         // sweep checks every configuration, so the common case is one comparison per field and
         // the named messages are built only when one is out of range.
@@ -159,8 +140,8 @@ impl Context {
             && c.redundant_experts <= MAX_DEGREE;
         let in_range = degrees_ok
             && (1..=MAX_BATCH).contains(&c.batch)
-            && c.input_len <= MAX_TOKENS
-            && c.output_len <= MAX_TOKENS;
+            && (1..=MAX_TOKENS).contains(&c.input_len)
+            && (1..=MAX_TOKENS).contains(&c.output_len);
         for (f, v) in [
             ("tp", c.tp),
             ("dp", c.dp),
@@ -210,14 +191,10 @@ impl Context {
     /// Check one layout (`flag` prefixes the flag names: "" or "prefill-").
     fn check_layout(&self, c: &Config, l: Layout, flag: &str) -> Result<(), Reject> {
         for (f, v) in [("tp", l.tp), ("dp", l.dp), ("pp", l.pp), ("ep", l.ep)] {
-            if v == 0 {
-                return Err(Reject::Invalid(format!(
-                    "--{flag}{f} 0: must be at least 1"
-                )));
-            }
-            if v > crate::limits::MAX_DEGREE {
-                crate::limits::check_flag(f, v)
-                    .map_err(|e| Reject::Invalid(format!("--{flag}{}", &e[2..])))?;
+            if !(1..=crate::limits::MAX_DEGREE).contains(&v) {
+                crate::limits::flag_range(f)
+                    .check(&format!("--{flag}{f}"), v)
+                    .map_err(Reject::Invalid)?;
             }
         }
         // Each degree is at most 65,536, so the product is exact in u64.

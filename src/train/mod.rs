@@ -293,20 +293,8 @@ pub use crate::perf::Reject;
 /// Check a training configuration against the model and hardware.
 pub fn check(ctx: &Context, c: &TrainConfig) -> Result<(), Reject> {
     let invalid = |s: String| Err(Reject::Invalid(s));
-    for (f, v) in [
-        ("gpus", c.gpus),
-        ("tp", c.tp),
-        ("pp", c.pp),
-        ("ep", c.ep),
-        ("micro-batch", c.micro_batch),
-        ("seq-len", c.seq_len),
-        ("interleave", c.interleave),
-    ] {
-        if v == 0 {
-            return invalid(format!("--{f} 0: must be at least 1"));
-        }
-    }
-    // The documented ranges (a validation case bypasses the flags' own checks).
+    // The documented ranges, each from 1 but `mtp-layers` from 0 (a validation case bypasses the
+    // flags' own checks).
     for (f, v) in [
         ("gpus", c.gpus),
         ("tp", c.tp),
