@@ -78,9 +78,6 @@ fn parse_count(flag: &str, s: &str) -> Result<u64, String> {
     let v = parse_number(s).ok_or_else(|| {
         format!("--{flag} `{s}`: not a positive integer (allowed: 8, 2k, 1,2,4 or 1..64)")
     })?;
-    if v == 0 {
-        return Err(format!("--{flag} `{s}`: must be at least 1"));
-    }
     Ok(v)
 }
 

@@ -77,8 +77,9 @@ pub struct FusedMoeRates {
 }
 
 /// Fused-MoE rates per weight precision: `bf16` (16- and 32-bit weights), `fp8` (8-bit weights and
-/// math), `int4` (4-bit weights, 16-bit math). A missing precision takes `bf16`'s; without
-/// `bf16`, the dense GEMM efficiencies and no fixed time.
+/// math), `int4` (4-bit weights, 16-bit math), `fp8_block` (8-bit with 128×128 block scales). A
+/// missing precision takes `bf16`'s (`fp8_block` takes `fp8`'s); without `bf16`, the dense GEMM
+/// efficiencies and no fixed time.
 #[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct FusedMoe {
@@ -483,7 +484,7 @@ pub struct Hardware {
     pub attention_mem_bytes_per_s: f64,
     /// Fixed time of one attention kernel call, seconds.
     pub attention_s: f64,
-    /// Fused-MoE rates per weight precision, in SI: [16-bit, 8-bit, 4-bit].
+    /// Fused-MoE rates per weight precision, in SI: [16-bit, 8-bit, 4-bit, 8-bit block-scaled].
     fused_moe: [MoeKernel; 4],
     /// Compute/memory overlap inside an operator.
     pub overlap: f64,

@@ -158,7 +158,7 @@ pub fn read_source(kind: Kind, name_or_path: &str) -> Result<(String, String)> {
     let looks_like_path = name_or_path.contains('/')
         || name_or_path.contains('\\')
         || name_or_path.ends_with(".toml")
-        || Path::new(name_or_path).is_file();
+        || Path::new(name_or_path).exists();
     if looks_like_path {
         let text = read_file(name_or_path, &format!("{} preset", kind.table()))?;
         return Ok((name_or_path.to_string(), text));

@@ -9,7 +9,7 @@ fn allowed_values(field: &str) -> Option<&'static [&'static str]> {
     const DTYPES: &[&str] = &["fp32", "bf16", "fp16", "fp8", "int8", "int4"];
     match field {
         "decode_bound" => Some(&["memory", "compute", "communication"]),
-        "dtype" | "kv_dtype" => Some(DTYPES),
+        "dtype" | "kv_dtype" | "matmul_dtype" => Some(DTYPES),
         "recompute" => Some(&["none", "selective", "full"]),
         _ => None,
     }

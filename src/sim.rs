@@ -64,7 +64,8 @@ pub struct SimResult {
     pub backlog: u64,
     /// Output tokens per second the arrivals ask for: rate × mean output length.
     pub offered_output_tokens_per_s: f64,
-    /// Output tokens per second served while requests arrived (up to the last arrival seen).
+    /// Output tokens per second served between the middle and the last arrival seen (the
+    /// offered rate when the run never settled, below).
     pub served_output_tokens_per_s: f64,
     /// Requests in the replica (waiting, prefilling or decoding) at the middle arrival (of those
     /// that arrived before the end of the run).
@@ -73,16 +74,28 @@ pub struct SimResult {
     pub in_system_at_last: u64,
     /// The arrival rate exceeds what the replica serves: the requests in the replica grew by more
     /// than 5% of the requests between the middle and the last arrival (the queue trend), or less
-    /// than 80% of the offered tokens were served while requests arrived.
+    /// than 80% of the offered tokens were served in that window (judged only once the run has
+    /// settled, i.e. a request finished before the middle arrival); or, however short the run,
+    /// more requests wait for a slot at the last arrival than the batch holds and than 5% of the
+    /// arrivals.
     pub overloaded: bool,
     /// The step budget ran out before every request finished.
     pub budget_exhausted: bool,
+    /// A request finished before the middle arrival, so the window from the middle to the last
+    /// arrival sees the replica in its steady state and overload can be judged.
+    pub settled: bool,
 }
 
 impl SimResult {
     /// `Err` with one line naming the first number that is not finite or is negative (a rate
     /// so low that the first arrival never comes, for one): never printed.
     pub fn check_finite(&self, w: &Workload) -> Result<(), String> {
+        if self.completed == 0 {
+            return Err(format!(
+                "--rate {:?}: no request finished within the step budget, so there is no latency to report; raise --step-budget or --rate",
+                w.rate_per_s
+            ));
+        }
         let p = |x: Percentiles| [x.p50, x.p90, x.p99];
         let [a, b, c] = p(self.ttft_s);
         let [d, e, f] = p(self.tpot_s);
@@ -288,6 +301,10 @@ pub fn simulate_with_progress(
     // Requests in the replica at each arrival (4 bytes each), and the tokens served by the latest.
     let mut in_system_at: Vec<u32> = Vec::new();
     let (mut tokens_at_last, mut time_at_last) = (0u64, 0.0_f64);
+    // The same at the middle arrival, and when the first request finished.
+    let mid_arrival = requests.div_ceil(2).max(1);
+    let (mut tokens_at_mid, mut time_at_mid) = (0u64, 0.0_f64);
+    let mut first_finish_s = f64::INFINITY;
     while completed < requests && steps < step_budget {
         while pending.is_some_and(|r| r.arrival_s <= now) {
             queue.push_back(pending.take().expect("checked"));
@@ -297,6 +314,9 @@ pub fn simulate_with_progress(
             in_system_at.push(u32::try_from(in_system).unwrap_or(u32::MAX));
             tokens_at_last = out_tokens;
             time_at_last = now;
+            if arrived == mid_arrival {
+                (tokens_at_mid, time_at_mid) = (out_tokens, now);
+            }
         }
         let running = (prefilling.len() + decoding.len()) as u64;
         if running == 0 && queue.is_empty() {
@@ -376,6 +396,7 @@ pub fn simulate_with_progress(
         }
         for (r, first, fill) in &ended {
             let finish = now + fill;
+            first_finish_s = first_finish_s.min(finish);
             samples.ttft.push(first - r.arrival_s);
             samples.e2e.push(finish - r.arrival_s);
             samples.wait.push(r.admitted_s - r.arrival_s);
@@ -400,8 +421,9 @@ pub fn simulate_with_progress(
     progress(completed);
     let backlog = queue_at_last_arrival.unwrap_or(queue.len()) as u64;
     let offered = w.rate_per_s * c.output_dist.mean_and_max(mean_out, 1.0).0;
-    let served = if time_at_last > 0.0 {
-        tokens_at_last as f64 / time_at_last
+    let settled = first_finish_s <= time_at_mid && time_at_last > time_at_mid;
+    let served = if settled {
+        (tokens_at_last - tokens_at_mid) as f64 / (time_at_last - time_at_mid)
     } else {
         offered
     };
@@ -416,7 +438,10 @@ pub fn simulate_with_progress(
     // Growth beyond the fluctuation of a stable queue (about √n), and beyond 5% of the arrivals.
     let growing = last.saturating_sub(half) as f64
         > (0.05 * arrived as f64).max(3.0 * (half as f64).sqrt() + 2.0);
-    let overloaded = growing || served < 0.8 * offered;
+    // However short the run, more requests waiting for a slot than the replica runs at once (and
+    // than 5% of the arrivals) when the last one comes is a queue piling up.
+    let piling_up = backlog as f64 > (c.batch as f64).max(0.05 * arrived as f64);
+    let overloaded = piling_up || (settled && (growing || served < 0.8 * offered));
     let waits = std::mem::take(&mut samples.wait);
     SimResult {
         completed,
@@ -441,5 +466,6 @@ pub fn simulate_with_progress(
         in_system_at_last: last,
         overloaded,
         budget_exhausted: completed < requests,
+        settled,
     }
 }

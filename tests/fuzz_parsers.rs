@@ -1,7 +1,7 @@
 //! Fuzzing by property (issue 14, item 7): the preset and case parsers and `--set` take arbitrary
 //! text and bytes, and mutated built-in presets, and answer with a value or an error, never a
-//! panic. What loads is then evaluated once, which must not panic either (release builds check
-//! overflow). Case counts are modest so that this runs in seconds in `cargo test`.
+//! panic. What loads is then evaluated once, which must not panic either (the test profile checks
+//! overflow; release builds rely on the input ranges, docs/performance.md). Case counts are modest so that this runs in seconds in `cargo test`.
 
 use gpt4calc::axis::parse_u64_axis;
 use gpt4calc::dtype::Dtype;

@@ -169,6 +169,18 @@ fn simulation_matches_the_closed_form_at_low_load_and_flags_overload() {
         },
     );
     assert!(cut.budget_exhausted && cut.completed < 400);
+    // A light load whose arrivals all come within one request's time is too short to judge: it
+    // used to read as overloaded because nothing had finished yet (review of issue 14).
+    let short = simulate(
+        &context("llama3-8b", "h100", &[]),
+        &Config::new(1, 1, 256, 512, 2000, Dtype::Fp8),
+        &Workload {
+            rate_per_s: 5.0,
+            requests: 100,
+            ..quiet
+        },
+    );
+    assert!(!short.settled && !short.overloaded && short.backlog == 0);
 }
 
 #[test]

@@ -139,9 +139,6 @@ impl ModelSpec {
             ("model.top_k", self.top_k),
             ("model.max_context", self.max_context),
         ];
-        for (name, v) in positive {
-            ensure!(v > 0, "{name} = {v}: must be a positive integer");
-        }
         // The documented ranges (docs/usage.md), which keep every product of them exact.
         let mla = self.mla.as_ref();
         for (name, v) in positive.into_iter().map(|(n, v)| (n, Some(v))).chain([

@@ -441,14 +441,21 @@ pub fn simulation(w: &crate::sim::Workload, s: &crate::sim::SimResult) -> String
         human(s.output_tokens_per_s),
         human(s.mean_queue_s)
     );
-    let _ = writeln!(
-        o,
-        "  while requests arrived: served {} of {} offered output tok/s; {} requests in the replica at the middle arrival, {} at the last",
-        human(s.served_output_tokens_per_s),
-        human(s.offered_output_tokens_per_s),
-        s.in_system_at_half,
-        s.in_system_at_last
-    );
+    if s.settled {
+        let _ = writeln!(
+            o,
+            "  from the middle to the last arrival: served {} of {} offered output tok/s; {} requests in the replica at the middle arrival, {} at the last",
+            human(s.served_output_tokens_per_s),
+            human(s.offered_output_tokens_per_s),
+            s.in_system_at_half,
+            s.in_system_at_last
+        );
+    } else {
+        let _ = writeln!(
+            o,
+            "  too short to judge overload: no request finished before the middle arrival (raise --requests)"
+        );
+    }
     if s.overloaded {
         let _ = writeln!(
             o,
