@@ -1,12 +1,10 @@
 //! The binary as users and scripts see it: formats, exit codes, one-line errors.
 
-use assert_cmd::Command;
+mod common;
+
+use common::gpt4calc;
 use predicates::prelude::*;
 use std::io::Write;
-
-fn gpt4calc() -> Command {
-    Command::cargo_bin("gpt4calc").expect("binary builds")
-}
 
 /// `run` with the arguments of one space-separated line (no argument holds a space).
 fn run_words(line: &str, code: i32) -> (String, String) {
@@ -15,35 +13,12 @@ fn run_words(line: &str, code: i32) -> (String, String) {
 
 /// Run with `args`, expect exit `code`, and return (stdout, stderr).
 fn run(args: &[&str], code: i32) -> (String, String) {
-    let out = gpt4calc().args(args).output().expect("runs");
-    let (stdout, stderr) = (
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    );
-    assert_eq!(
-        out.status.code(),
-        Some(code),
-        "args {args:?}\nstdout:\n{stdout}\nstderr:\n{stderr}"
-    );
-    (stdout, stderr)
+    common::run_cli(args, code)
 }
 
 /// A bad input: exit 1, one line on stderr starting `error:` that contains every `needles`, no panic.
 fn fails(args: &[&str], needles: &[&str]) {
-    let (stdout, stderr) = run(args, 1);
-    assert!(
-        stdout.is_empty(),
-        "stdout should be empty on error: {stdout}"
-    );
-    assert_eq!(stderr.lines().count(), 1, "want one line, got:\n{stderr}");
-    assert!(stderr.starts_with("error: "), "{stderr}");
-    assert!(
-        !stderr.contains("panicked") && !stderr.contains("backtrace"),
-        "{stderr}"
-    );
-    for n in needles {
-        assert!(stderr.contains(n), "stderr lacks `{n}`:\n{stderr}");
-    }
+    common::fails_cli(args, needles)
 }
 
 #[test]

@@ -3,28 +3,8 @@
 
 mod common;
 
-use assert_cmd::Command;
-use std::time::Duration;
-
-/// Run with `args` (with a generous timeout as a backstop), expect exit `code`, return (stdout,
-/// stderr).
 fn run(args: &[&str], code: i32) -> (String, String) {
-    let out = Command::cargo_bin("gpt4calc")
-        .expect("binary builds")
-        .args(args)
-        .timeout(Duration::from_secs(60))
-        .output()
-        .expect("runs");
-    let (stdout, stderr) = (
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    );
-    assert_eq!(
-        out.status.code(),
-        Some(code),
-        "args {args:?}\nstdout:\n{stdout}\nstderr:\n{stderr}"
-    );
-    (stdout, stderr)
+    common::run_cli(args, code)
 }
 
 fn words(line: &str) -> Vec<&str> {
@@ -33,13 +13,7 @@ fn words(line: &str) -> Vec<&str> {
 
 /// Exit 1, nothing on stdout, one `error:` line holding every needle.
 fn fails(line: &str, needles: &[&str]) {
-    let (stdout, stderr) = run(&words(line), 1);
-    assert!(stdout.is_empty(), "{stdout}");
-    assert_eq!(stderr.lines().count(), 1, "want one line, got:\n{stderr}");
-    assert!(stderr.starts_with("error: "), "{stderr}");
-    for n in needles {
-        assert!(stderr.contains(n), "{n:?} not in {stderr}");
-    }
+    common::fails_cli(&words(line), needles)
 }
 
 #[test]

@@ -2,49 +2,17 @@
 //! 2 (usage) with one clear line, quickly, and never with a panic or a number made from a wrapped
 //! integer.
 
-use assert_cmd::Command;
-use std::time::Duration;
+mod common;
 
-fn gpt4calc() -> Command {
-    Command::cargo_bin("gpt4calc").expect("binary builds")
-}
+use common::gpt4calc;
 
-/// Run with `args` (killed after 20 s: a hang fails the test), expect exit `code`, return
-/// (stdout, stderr).
 fn run(args: &[&str], code: i32) -> (String, String) {
-    let out = gpt4calc()
-        .args(args)
-        .timeout(Duration::from_secs(20))
-        .output()
-        .expect("runs");
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    );
-    assert_eq!(
-        out.status.code(),
-        Some(code),
-        "args {args:?}\nstdout:\n{stdout}\nstderr:\n{stderr}"
-    );
-    assert!(
-        !stderr.contains("panicked") && !stderr.contains("backtrace"),
-        "{stderr}"
-    );
-    (stdout, stderr)
+    common::run_cli(args, code)
 }
 
 /// A bad value: exit 1, nothing on stdout, one `error:` line holding every needle.
 fn bad(args: &[&str], needles: &[&str]) {
-    let (stdout, stderr) = run(args, 1);
-    assert!(
-        stdout.is_empty(),
-        "stdout should be empty on error: {stdout}"
-    );
-    assert_eq!(stderr.lines().count(), 1, "want one line, got:\n{stderr}");
-    assert!(stderr.starts_with("error: "), "{stderr}");
-    for n in needles {
-        assert!(stderr.contains(n), "stderr lacks `{n}`:\n{stderr}");
-    }
+    common::fails_cli(args, needles)
 }
 
 /// A usage error: exit 2, clap's message (the error, then a usage hint) holding every needle.
