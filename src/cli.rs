@@ -385,6 +385,9 @@ pub struct TrainArgs {
     /// Fraction of data-parallel gradient traffic hidden behind the backward pass.
     #[arg(long, help_heading = "Training", default_value_t = 0.0)]
     pub dp_overlap: f64,
+    /// Precision of the data-parallel gradient reduction: auto (Megatron-LM's rule: fp32, fp16 in fp16 runs), fp32 (NeMo, Megatron-Bridge, torchtitan) or param (the weights' own: PyTorch FSDP PURE, DeepSpeed).
+    #[arg(long, help_heading = "Training", value_enum, default_value_t = crate::train::GradReduce::Auto)]
+    pub grad_reduce: crate::train::GradReduce,
     /// Attention kernel: flash (fused, causal) or eager (scores materialised, as in Megatron-LM 2021).
     #[arg(long, help_heading = "Training", value_enum, default_value_t = crate::train::AttentionImpl::Flash)]
     pub attention: crate::train::AttentionImpl,

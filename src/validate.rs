@@ -94,6 +94,8 @@ pub struct Case {
     pub batching: Option<crate::perf::Batching>,
     pub kv_sharding: Option<crate::perf::KvSharding>,
     pub zero3_fetch: Option<crate::train::Zero3Fetch>,
+    /// Gradient-reduction precision (default fp32).
+    pub grad_reduce: Option<crate::train::GradReduce>,
     pub ep_dispatcher: Option<crate::train::EpDispatcher>,
     pub ep_overlap: Option<crate::train::EpOverlap>,
     pub mtp_layers: Option<u64>,
@@ -475,6 +477,7 @@ fn evaluate_training(c: &Case, ctx: &Context, model: &str) -> Result<(f64, bool)
         tokens: c.tokens.unwrap_or(1e12),
         interleave: c.interleave.unwrap_or(1),
         dp_overlap: 0.0,
+        grad_reduce: c.grad_reduce.unwrap_or_default(),
         attention,
         sequence_parallel: c.sequence_parallel.unwrap_or(true),
         zero3_fetch: c.zero3_fetch.unwrap_or_default(),

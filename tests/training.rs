@@ -334,9 +334,9 @@ fn zero3_regathers_parameters_every_micro_batch() {
 fn expert_gradients_of_an_ep_group_that_fills_its_node_cross_the_nics() {
     // Mixtral 8x7B on 16 H100s: TP 1, EP 8, DP 16. Megatron orders ranks tp-cp-ep-dp-pp, so the
     // eight EP ranks fill a node and the two expert-DP ranks of each expert sit on two nodes: the
-    // expert gradients (bf16) reduce-scatter and all-gather over one NIC per GPU,
-    // α + 2 · (1/2) · bytes / 42.5 GB/s. The dense DP group's 16 ranks are 8 per node: NVLink, then
-    // 1/8 of the bytes over the NICs.
+    // expert gradients reduce-scatter in fp32 and the bf16 weights all-gather over one NIC per
+    // GPU, α + (1/2) · (4 + 2) bytes / 42.5 GB/s. The dense DP group's 16 ranks are 8 per node:
+    // NVLink, then 1/8 of the bytes over the NICs.
     let ctx = context("mixtral-8x7b", "h100", &[]);
     let c = TrainConfig {
         ep: 8,
@@ -348,13 +348,52 @@ fn expert_gradients_of_an_ep_group_that_fills_its_node_cross_the_nics() {
     assert_close(experts, 32.0 * 3.0 * 4096.0 * 14336.0, 1e-9);
     let (nic, nic_alpha) = (400e9 / 8.0 * 0.85, 20e-6);
     let (nvlink, nvlink_alpha) = (450e9 * 0.99, 15.6e-6);
-    let expert_sync = nic_alpha + 2.0 * 0.5 * 2.0 * experts / nic;
+    let expert_sync = nic_alpha + 0.5 * (4.0 + 2.0) * experts / nic;
     let dense_sync = nvlink_alpha
-        + 2.0 * 7.0 / 8.0 * 2.0 * dense / nvlink
+        + 7.0 / 8.0 * (4.0 + 2.0) * dense / nvlink
         + nic_alpha
-        + 2.0 * 0.5 * 2.0 * dense / 8.0 / nic;
+        + 0.5 * (4.0 + 2.0) * dense / 8.0 / nic;
     assert_close(e.step.dp_comm_s, expert_sync + dense_sync, 1e-9);
-    assert!(expert_sync > 0.25, "{expert_sync}");
+    assert!(expert_sync > 0.37, "{expert_sync}");
+}
+
+#[test]
+fn gradients_reduce_in_fp32_unless_asked_or_the_run_is_fp16() {
+    // Llama-3-8B on 16 H100s (two nodes), DP 16, TP 1: one hierarchical sync of all 8.03 B
+    // parameters. Bytes per parameter moved per rank, by ZeRO stage and reduction precision:
+    // ZeRO-1 reduce-scatters the gradients and all-gathers the weights (fp32 4 + bf16 2 = 6;
+    // `param`: 2 + 2 = 4); ZeRO-0 all-reduces the gradients (2 × 4 = 8). An fp16 run reduces in
+    // fp16 under `auto` (Megatron-LM forces fp32 accumulation for bf16 only): 2 + 2 = 4.
+    let ctx = context("llama3-8b", "h100", &[]);
+    let at = |zero: u8, dtype: Dtype, grad_reduce: train::GradReduce| {
+        let c = TrainConfig {
+            zero,
+            grad_reduce,
+            ..TrainConfig::new(16, 1, 1, 16.0 * 8192.0, 8192, 1e12, dtype)
+        };
+        run(&ctx, &c).step.dp_comm_s
+    };
+    use train::GradReduce::{Auto, Fp32, Param};
+    // The sync is start-ups plus a bandwidth term proportional to the bytes per parameter:
+    // 4, 6 and 8 bytes lie on one line, 2 bytes apart.
+    let (four, six, eight) = (
+        at(1, Dtype::Bf16, Param),
+        at(1, Dtype::Bf16, Auto),
+        at(0, Dtype::Bf16, Auto),
+    );
+    let per_byte_s = (six - four) / 2.0;
+    assert_close(eight - six, 2.0 * per_byte_s, 1e-9);
+    // One byte of each of the 8.03 B parameters: 7/8 of it over NVLink (450 GB/s × 0.99), then
+    // half of the eighth that crosses nodes over a 42.5 GB/s NIC: 15.8 + 11.8 = 27.6 ms.
+    let n = ctx.model.total_params();
+    assert_close(
+        per_byte_s,
+        7.0 / 8.0 * n / (450e9 * 0.99) + 0.5 * n / 8.0 / (400e9 / 8.0 * 0.85),
+        1e-9,
+    );
+    assert_close(at(1, Dtype::Bf16, Fp32), six, 1e-12);
+    assert_close(at(1, Dtype::Fp16, Auto), four, 1e-12);
+    assert_close(at(1, Dtype::Fp16, Fp32), six, 1e-12);
 }
 
 #[test]

@@ -75,6 +75,35 @@ impl Zero3Fetch {
     }
 }
 
+/// The precision data-parallel gradients are reduced in.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GradReduce {
+    /// Megatron-LM's rule: fp32 unless the run trains in fp16, whose gradients are reduced in fp16
+    /// (Megatron forces `accumulate_allreduce_grads_in_fp32` for bf16 only).
+    #[default]
+    Auto,
+    /// fp32 (4 bytes a value): Megatron-LM with bf16, NeMo and Megatron-Bridge
+    /// (`grad_reduce_in_fp32=True`), torchtitan, Llama 3 (§3.3.2), PyTorch FSDP's `DEFAULT` mixed
+    /// precision.
+    Fp32,
+    /// The weights' precision (2 bytes in bf16/fp16/fp8 training): PyTorch FSDP `PURE`
+    /// (llm-foundry's MPT configurations), DeepSpeed's default.
+    Param,
+}
+
+impl GradReduce {
+    /// Bytes of one reduced gradient value in a run whose matmuls run in `dtype` and whose weights
+    /// take `weight_bytes`.
+    pub fn bytes(self, dtype: Dtype, weight_bytes: f64) -> f64 {
+        match self {
+            GradReduce::Auto if dtype == Dtype::Fp16 => weight_bytes,
+            GradReduce::Auto | GradReduce::Fp32 => 4.0,
+            GradReduce::Param => weight_bytes,
+        }
+    }
+}
+
 /// How tokens reach the routed experts (Megatron-Core `--moe-token-dispatcher-type`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -130,6 +159,8 @@ pub struct TrainConfig {
     pub interleave: u64,
     /// Fraction of the data-parallel gradient traffic hidden behind the backward pass.
     pub dp_overlap: f64,
+    /// The precision gradients are reduced in.
+    pub grad_reduce: GradReduce,
     /// Attention kernel.
     pub attention: AttentionImpl,
     /// Sequence parallelism (Korthikanti et al. 2022): norms, dropouts and residuals sharded
@@ -156,7 +187,8 @@ pub struct TrainConfig {
 
 impl TrainConfig {
     /// A configuration with the common defaults: no expert parallelism, one sequence per
-    /// micro-batch, ZeRO-1, selective recomputation, plain 1F1B, no DP overlap, FlashAttention,
+    /// micro-batch, ZeRO-1, selective recomputation, plain 1F1B, no DP overlap, gradients reduced
+    /// in fp32 (fp16 in fp16 runs), FlashAttention,
     /// sequence parallelism, Megatron's `alltoall` dispatcher without EP overlap, a modelled (not
     /// imposed) MFU and no failures.
     pub fn new(
@@ -182,6 +214,7 @@ impl TrainConfig {
             tokens,
             interleave: 1,
             dp_overlap: 0.0,
+            grad_reduce: GradReduce::Auto,
             attention: AttentionImpl::Flash,
             sequence_parallel: true,
             zero3_fetch: Zero3Fetch::Block,

@@ -252,21 +252,33 @@ pub fn step_time(ctx: &Context, c: &TrainConfig, micro_batches: f64) -> StepTime
         });
     let dp = c.dp();
     let expert_dp = c.dp() * c.tp / c.expert_shards();
-    let grad_bytes = if c.dtype == Dtype::Fp32 { 4.0 } else { 2.0 };
-    // ZeRO-0–2: one gradient all-reduce (two passes of the data) per step. ZeRO-3 re-gathers the
-    // parameters before every micro-batch's forward pass, again before the recomputed forward
-    // (full recomputation) and before its backward pass, and reduce-scatters its gradients: one
-    // pass of the data each, every micro-batch (DeepSpeed ZeRO-3, PyTorch FSDP).
+    // Bytes per parameter of one pass: the weights' all-gathers move them in their own precision,
+    // the gradients' reductions in `grad_reduce` (fp32 unless the run is fp16, `GradReduce`).
+    let weight_bytes = if c.dtype == Dtype::Fp32 { 4.0 } else { 2.0 };
+    let reduce_bytes = c.grad_reduce.bytes(c.dtype, weight_bytes);
+    // ZeRO-0: one gradient all-reduce per step, a reduce-scatter and an all-gather of the
+    // gradients. ZeRO-1/2 (Megatron's distributed optimizer): the gradients are reduce-scattered
+    // and the updated weights all-gathered. ZeRO-3 re-gathers the weights before every
+    // micro-batch's forward pass, again before the recomputed forward (full recomputation) and
+    // before its backward pass, and reduce-scatters its gradients: one pass of the data each,
+    // every micro-batch (DeepSpeed ZeRO-3, PyTorch FSDP).
     let zero3 = c.zero >= 3;
-    let (passes, rounds) = if zero3 {
+    // (bytes per parameter over all passes, passes, rounds per step)
+    let (pass_bytes, passes, rounds) = if zero3 {
         let gathers = if c.recompute == Recompute::Full {
             3.0
         } else {
             2.0
         };
-        (gathers + 1.0, micro_batches)
+        (
+            gathers * weight_bytes + reduce_bytes,
+            gathers + 1.0,
+            micro_batches,
+        )
+    } else if c.zero == 0 {
+        (2.0 * reduce_bytes, 2.0, 1.0)
     } else {
-        (2.0, 1.0)
+        (reduce_bytes + weight_bytes, 2.0, 1.0)
     };
     let stage_layers = (m.layers / c.pp as f64).ceil();
     // Hierarchical: the ranks of a DP group that share a node reduce over the scale-up fabric,
@@ -283,7 +295,7 @@ pub fn step_time(ctx: &Context, c: &TrainConfig, micro_batches: f64) -> StepTime
         if n <= 1 {
             return 0.0;
         }
-        let bytes = grad_bytes * params;
+        let bytes = pass_bytes * params;
         let g = per_node.min(n);
         let nodes = n.div_ceil(g);
         let level = |bytes: f64, n: u64, link: crate::hardware::Link| {
@@ -293,7 +305,7 @@ pub fn step_time(ctx: &Context, c: &TrainConfig, micro_batches: f64) -> StepTime
                 let n = n as f64;
                 // ZeRO-3's start-ups are its rings' (below), not one α per level.
                 let start_s = if zero3 { 0.0 } else { link.latency_s };
-                rounds * (start_s + passes * (n - 1.0) / n * bytes / link.bytes_per_s)
+                rounds * (start_s + (n - 1.0) / n * bytes / link.bytes_per_s)
             }
         };
         let bandwidth_s =
