@@ -46,6 +46,20 @@ pub struct GpuSpec {
     /// Measured shape of the all-reduce inside one node, per group size (optional).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub all_reduce_shape: Vec<AllReduceShape>,
+    /// Set when no kernel or collective has been measured on this accelerator: what its
+    /// efficiencies are borrowed from. `--explain` and the JSON inputs print it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uncalibrated: Option<String>,
+}
+
+impl GpuSpec {
+    /// `measured`, or `uncalibrated: <what the efficiencies are borrowed from>`.
+    pub fn calibration(&self) -> String {
+        match &self.uncalibrated {
+            None => "measured".to_string(),
+            Some(note) => format!("uncalibrated: {note}"),
+        }
+    }
 }
 
 /// NCCL's measured all-reduce time over `gpus` GPUs of one node, divided by the α–β model of
@@ -123,14 +137,24 @@ pub struct Tflops {
     /// INT8 dense rate (TOPS).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub int8: Option<f64>,
+    /// FP4 (NVFP4/MXFP4) dense rate, where the tensor cores run 4-bit floats.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fp4: Option<f64>,
 }
 
 /// Node and network.
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Node {
-    /// GPUs joined by the scale-up fabric (NVLink/NVSwitch).
+    /// GPUs in one host, sharing its CPUs and NICs (8 in an HGX server, 4 in a GB200 compute tray).
     pub gpus_per_node: u64,
+    /// GPUs joined by one scale-up fabric (NVLink/NVSwitch, ICI) at `scaleup_gb_s` each: 8 in an
+    /// HGX node, 72 in an NVL72 rack, a pod for TPUs. Default: `gpus_per_node`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scaleup_domain: Option<u64>,
+    /// The scale-up fabric's name as printed (default `NVLink`; `Infinity Fabric`, `ICI`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fabric: Option<String>,
     /// Scale-up bandwidth per GPU, one direction, GB/s.
     pub scaleup_gb_s: f64,
     /// Scale-out NIC bandwidth per GPU, Gbit/s.
@@ -251,6 +275,7 @@ impl GpuSpec {
             ("gpu.tflops.fp16", self.tflops.fp16),
             ("gpu.tflops.fp8", self.tflops.fp8),
             ("gpu.tflops.int8", self.tflops.int8),
+            ("gpu.tflops.fp4", self.tflops.fp4),
         ] {
             if let Some(v) = v {
                 range("gpu.tflops.*", name, v)?;
@@ -259,6 +284,17 @@ impl GpuSpec {
         limits::model_int("gpu.node.gpus_per_node")
             .check("gpu.node.gpus_per_node =", self.node.gpus_per_node)
             .map_err(anyhow::Error::msg)?;
+        if let Some(domain) = self.node.scaleup_domain {
+            limits::model_int("gpu.node.scaleup_domain")
+                .check("gpu.node.scaleup_domain =", domain)
+                .map_err(anyhow::Error::msg)?;
+            if domain % self.node.gpus_per_node != 0 {
+                anyhow::bail!(
+                    "gpu.node.scaleup_domain = {domain} must be a whole number of nodes of gpus_per_node = {}",
+                    self.node.gpus_per_node
+                );
+            }
+        }
         range(
             "gpu.price.usd_per_gpu_hour",
             "gpu.price.usd_per_gpu_hour",
@@ -402,6 +438,7 @@ impl GpuSpec {
             Dtype::Fp8 => self.tflops.fp8,
             Dtype::Int8 => self.tflops.int8,
             Dtype::Int4 => None,
+            Dtype::Nvfp4 | Dtype::Mxfp4 => self.tflops.fp4,
         }
     }
 }
@@ -488,8 +525,15 @@ pub struct Hardware {
     fused_moe: [MoeKernel; 4],
     /// Compute/memory overlap inside an operator.
     pub overlap: f64,
-    /// GPUs per scale-up domain.
+    /// GPUs in one host (sharing its CPUs and NICs).
     pub gpus_per_node: u64,
+    /// GPUs on one scale-up fabric (NVLink domain, TPU pod): collectives and all-to-alls inside it
+    /// run at the scale-up link, across it at the NICs.
+    pub scaleup_gpus: u64,
+    /// The scale-up fabric's name as printed.
+    pub fabric: String,
+    /// What the efficiencies are borrowed from, when nothing was measured on this accelerator.
+    pub uncalibrated: Option<String>,
     /// Scale-up link.
     pub scaleup: Link,
     /// Scale-out link.
@@ -553,6 +597,13 @@ impl Hardware {
             },
             overlap: g.efficiency.overlap.unwrap_or(1.0),
             gpus_per_node: g.node.gpus_per_node,
+            scaleup_gpus: g.node.scaleup_domain.unwrap_or(g.node.gpus_per_node),
+            fabric: g
+                .node
+                .fabric
+                .clone()
+                .unwrap_or_else(|| "NVLink".to_string()),
+            uncalibrated: g.uncalibrated.clone(),
             scaleup: Link {
                 bytes_per_s: units::gb_per_s_to_bytes_per_s(g.node.scaleup_gb_s)
                     * g.efficiency.scaleup,
@@ -662,10 +713,11 @@ impl Hardware {
         }
     }
 
-    /// Fixed time of one GEMM whose math runs in `dtype`.
+    /// Fixed time of one GEMM whose math runs in `dtype` (FP4 GEMMs, scaled like fp8 ones, take
+    /// the fp8 GEMMs' measured time until FP4 GEMMs are measured).
     pub fn gemm_overhead_s(&self, dtype: Dtype) -> f64 {
         match dtype {
-            Dtype::Fp8 | Dtype::Int8 => self.gemm_fp8_s,
+            Dtype::Fp8 | Dtype::Int8 | Dtype::Nvfp4 | Dtype::Mxfp4 => self.gemm_fp8_s,
             _ => self.gemm_s,
         }
     }
@@ -673,12 +725,15 @@ impl Hardware {
     /// The fused-MoE kernel for weights in `dtype` whose matmuls run in `math`: its compute
     /// efficiency (fraction of `math`'s peak; the dense matmul efficiency when the preset gives
     /// none), streaming bandwidth and fixed times. `block_scaled` fp8 weights (one scale per
-    /// 128×128 block) take the block-scaled kernel.
+    /// 128×128 block) take the block-scaled kernel. FP4 weights take the 8-bit kernel's fractions
+    /// where the math runs in FP4 (no FP4 fused-MoE table is measured yet, docs/calibration.md),
+    /// and the 4-bit weight-only kernel's where it runs in 16 bits.
     pub fn fused_moe(&self, dtype: Dtype, math: Dtype, block_scaled: bool) -> MoeKernel {
         let k = self.fused_moe[match dtype {
             Dtype::Fp8 if block_scaled => 3,
             Dtype::Fp8 | Dtype::Int8 => 1,
-            Dtype::Int4 => 2,
+            Dtype::Nvfp4 | Dtype::Mxfp4 if math.is_fp4() => 1,
+            Dtype::Int4 | Dtype::Nvfp4 | Dtype::Mxfp4 => 2,
             _ => 0,
         }];
         MoeKernel {
@@ -691,10 +746,11 @@ impl Hardware {
         }
     }
 
-    /// Matmul efficiency for math in `dtype`.
+    /// Matmul efficiency for math in `dtype` (FP4 math takes the fp8 fraction of its own peak until
+    /// FP4 GEMMs are measured).
     pub fn matmul_efficiency_for(&self, dtype: Dtype) -> f64 {
         match dtype {
-            Dtype::Fp8 | Dtype::Int8 => self.matmul_fp8_efficiency,
+            Dtype::Fp8 | Dtype::Int8 | Dtype::Nvfp4 | Dtype::Mxfp4 => self.matmul_fp8_efficiency,
             _ => self.matmul_efficiency,
         }
     }

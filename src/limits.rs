@@ -110,6 +110,7 @@ pub const MODEL_INTS: &[(&str, IntRange)] = &[
 /// GPU preset integer fields.
 pub const GPU_INTS: &[(&str, IntRange)] = &[
     ("gpu.node.gpus_per_node", int(1, MAX_DEGREE)),
+    ("gpu.node.scaleup_domain", int(1, MAX_DEGREE)),
     ("gpu.all_reduce_shape.gpus", int(2, MAX_DEGREE)),
 ];
 

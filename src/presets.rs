@@ -19,8 +19,8 @@ pub const MODELS: &[(&str, &str)] = builtin!("models":
     "llama3-70b", "llama3-405b", "mixtral-8x7b", "deepseek-v3");
 
 /// Built-in GPU presets: (name, TOML text).
-pub const GPUS: &[(&str, &str)] =
-    builtin!("gpus": "a100-40g", "a100-80g", "h100", "h200", "b200", "mi300x", "tpu-v4");
+pub const GPUS: &[(&str, &str)] = builtin!("gpus": "a100-40g", "a100-80g", "h100", "h800", "h200", "b200", "b300", "gb200-nvl72",
+        "gb300-nvl72", "mi300x", "mi325x", "mi355x", "tpu-v4", "tpu-v5e", "tpu-v5p", "tpu-v6e");
 
 /// Which kind of preset.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

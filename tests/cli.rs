@@ -153,9 +153,54 @@ fn estimate_explains_where_time_and_memory_go() {
 #[test]
 fn explain_says_when_the_tp_group_spans_nodes() {
     let across = explain_gpt4_on_h100("--tp 16 --pp 8 --batch 64");
-    assert!(across.contains("TP 16 spans 2 nodes of 8 GPUs"), "{across}");
+    assert!(
+        across.contains("TP 16 spans 2 scale-up domains of 8 GPUs"),
+        "{across}"
+    );
     let inside = explain_gpt4_on_h100("--tp 8 --pp 8 --batch 64");
     assert!(!inside.contains("spans"), "{inside}");
+}
+
+#[test]
+fn explain_puts_wide_ep_inside_an_nvl72_rack_on_nvlink_and_on_hgx_at_the_nics() {
+    // DeepSeek-V3, DP32 EP32: one NVL72 rack holds the whole stage, so the token exchange stays
+    // on NVLink; eight-GPU HGX B200 nodes split it over four nodes and their NICs.
+    let run = |gpu: &str| {
+        common::run_cli(
+            &[
+                "estimate",
+                "-m",
+                "deepseek-v3",
+                "-g",
+                gpu,
+                "--dtype",
+                "fp4",
+                "--dp",
+                "32",
+                "--ep",
+                "32",
+                "--batch",
+                "512",
+                "--explain",
+            ],
+            0,
+        )
+        .0
+    };
+    let rack = run("gb200-nvl72");
+    assert!(
+        rack.contains(
+            "the stage's 32 GPUs sit in one 72-GPU scale-up domain, so the exchange runs on NVLink"
+        ),
+        "{rack}"
+    );
+    assert!(rack.contains("gb200-nvl72 is uncalibrated"), "{rack}");
+    let hgx = run("b200");
+    assert!(
+        hgx.contains("a stage spans 4 scale-up domains of 8, so its traffic to other domains leaves through each GPU's own NIC"),
+        "{hgx}"
+    );
+    assert!(!hgx.contains("uncalibrated"), "{hgx}");
 }
 
 #[test]

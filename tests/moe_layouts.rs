@@ -258,3 +258,81 @@ fn the_all_to_all_reproduces_deepep_normal_kernels_across_nodes() {
         }
     }
 }
+
+#[test]
+fn the_same_wide_ep_layout_stays_on_nvlink_in_an_nvl72_rack_and_pays_the_nics_on_hgx() {
+    // DeepSeek-V3 in NVFP4, attention DP 32 + EP 32 (8 experts a rank), 128 tokens a GPU sent
+    // as fp8 with one fp32 scale per 128 values.
+    // - GB200 NVL72: the 32 GPUs sit in one 72-GPU NVLink domain (8 of its 4-GPU trays), so no
+    //   token leaves NVLink. A token reaches `expected_units_reached` ranks under the routing
+    //   groups' limit, every one but its own an NVLink send at NVLink 5's 900 GB/s × 0.63 (the
+    //   B200 all-to-all measurement the uncalibrated preset borrows), after α = 10.7 µs.
+    // - HGX B200: the same layout spans 4 nodes of 8, two routing groups a node. A token's 4 groups
+    //   land on 4 · (1 − C(6,4)/C(8,4)) = 3.143 nodes: 3.143 · (1 − 1/4) = 2.357 network sends
+    //   through the GPU's own 400 Gb/s NIC (× 0.85), after α = 20 µs, several times slower.
+    let sent = 128.0;
+    let bytes = sent * 7168.0 * (1.0 + FP8_SCALE_BYTES_PER_ELEM);
+    let at = |gpu: &str| {
+        let ctx = context("deepseek-v3", gpu, &[]);
+        let c = Config {
+            dp: 32,
+            ep: 32,
+            ..Config::new(1, 1, 128 * 32, 1024, 256, Dtype::Nvfp4)
+        };
+        let r = ctx.rates(&c);
+        let groups = ctx.model.routing_groups;
+        let p = EpPlacement::new(&ctx.hw, 32, 32);
+        let sends = sends_per_token(&ctx.model, groups, p);
+        let imbalance = busiest_rank_factor(256.0, 8.0, 128.0 * 32.0, 32);
+        let (dispatch_s, _) = exchange_s(&ctx.hw, &r, &ctx.model, groups, sent, sent * 32.0);
+        (sends, imbalance, dispatch_s)
+    };
+    let ((nv, net), imbalance, rack_s) = at("gb200-nvl72");
+    assert_close(net, 0.0, 0.0);
+    let ranks = expected_units_reached(256.0, 8.0, 32.0, Some(gpt4calc_groups()));
+    assert_close(nv, ranks * 31.0 / 32.0, 1e-12);
+    assert_close(
+        rack_s,
+        10.7e-6 + imbalance * nv * bytes / (900e9 * 0.63),
+        1e-9,
+    );
+    let ((_, hgx_net), hgx_imbalance, hgx_s) = at("b200");
+    let nodes = 4.0 * (1.0 - 15.0 / 70.0);
+    assert_close(hgx_net, nodes * (1.0 - 1.0 / 4.0), 1e-12);
+    assert_close(hgx_net, 2.357, 1e-3);
+    assert_close(
+        hgx_s,
+        20e-6 + hgx_imbalance * hgx_net * bytes / (50e9 * 0.85),
+        1e-9,
+    );
+    assert!(hgx_s > 3.0 * rack_s, "HGX {hgx_s} vs NVL72 {rack_s}");
+}
+
+/// DeepSeek-V3's node-limited routing: 8 groups, a token within 4 of them.
+fn gpt4calc_groups() -> gpt4calc::perf::dispatch::RoutingGroups {
+    context("deepseek-v3", "h100", &[])
+        .model
+        .routing_groups
+        .expect("deepseek-v3 declares routing groups")
+}
+
+#[test]
+fn fp4_weights_run_fp4_math_only_where_the_tensor_cores_have_it() {
+    // B200 (9 PF dense FP4) and MI355X (10.07 PF MXFP4) multiply in FP4; H200 has no FP4 tensor
+    // cores, so its FP4 weights are dequantised into 16-bit math (989.4 TFLOP/s).
+    for (gpu, dtype, math, tflops) in [
+        ("b200", Dtype::Nvfp4, Dtype::Nvfp4, 9000.0),
+        ("gb300-nvl72", Dtype::Nvfp4, Dtype::Nvfp4, 15000.0),
+        ("mi355x", Dtype::Mxfp4, Dtype::Mxfp4, 10066.3),
+        ("h200", Dtype::Nvfp4, Dtype::Fp16, 989.4),
+    ] {
+        let ctx = context("deepseek-v3", gpu, &[]);
+        let (d, peak) = ctx.math(dtype).expect("a math precision");
+        assert_eq!(d, math, "{gpu}");
+        assert_close(peak, tflops * 1e12, 1e-12);
+    }
+    // The weights take 4.5 bits a value whichever math runs them.
+    let ctx = context("deepseek-v3", "h200", &[]);
+    let r = ctx.rates(&Config::new(8, 1, 1, 1024, 256, Dtype::Nvfp4));
+    assert_close(r.weight_bytes, 0.5625, 1e-12);
+}

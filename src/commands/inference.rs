@@ -38,6 +38,7 @@ use std::io::{BufWriter, Write};
 struct SweepInputs<'a> {
     model: &'a str,
     gpu: &'a str,
+    gpu_calibration: String,
     tp: &'a [u64],
     dp: &'a [u64],
     pp: &'a [u64],
@@ -184,6 +185,7 @@ pub fn sweep(a: SweepArgs) -> Result<u8> {
     let inputs = SweepInputs {
         model: model_name,
         gpu: gpu_name,
+        gpu_calibration: l.gpu.gpu.calibration(),
         tp: &axes.tp,
         dp: &axes.dp,
         pp: &axes.pp,
@@ -273,6 +275,7 @@ pub fn sweep(a: SweepArgs) -> Result<u8> {
 struct EstimateInputs<'a> {
     model: &'a str,
     gpu: &'a str,
+    gpu_calibration: String,
     set: Vec<String>,
     prefill_chunk: u64,
     kv_sharding: crate::perf::KvSharding,
@@ -319,6 +322,7 @@ pub fn estimate(a: EstimateArgs) -> Result<u8> {
     let inputs = EstimateInputs {
         model: m,
         gpu: g,
+        gpu_calibration: l.gpu.gpu.calibration(),
         set: a.selection.set.iter().map(ToString::to_string).collect(),
         prefill_chunk: a.serving.prefill_chunk,
         kv_sharding: a.serving.kv_sharding,

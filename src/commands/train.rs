@@ -49,6 +49,7 @@ fn parse_recompute_axis(text: &str) -> Result<Vec<Recompute>> {
 struct TrainInputs<'a> {
     model: &'a str,
     gpu: &'a str,
+    gpu_calibration: String,
     gpus: u64,
     tp: &'a [u64],
     pp: &'a [u64],
@@ -202,6 +203,7 @@ pub fn train(a: TrainArgs) -> Result<u8> {
     let inputs = TrainInputs {
         model: m,
         gpu: g,
+        gpu_calibration: l.gpu.gpu.calibration(),
         gpus: a.gpus,
         tp: &tps,
         pp: &pps,

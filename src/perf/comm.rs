@@ -6,15 +6,15 @@ use crate::hardware::{Hardware, Link};
 
 /// The link a ring collective (all-reduce, all-gather, reduce-scatter) over `group` consecutive
 /// GPUs runs on: the scale-up fabric inside a node. Across nodes NCCL runs one ring per NIC, so
-/// a ring over whole nodes moves data at the node's NICs together, `gpus_per_node ×` one NIC,
+/// a ring over whole nodes moves data at the node's NICs together, `scaleup_gpus ×` one NIC,
 /// capped by the scale-up fabric. (An all-to-all does not get this: every GPU's off-node
 /// traffic leaves through its own NIC; see `all_to_all`.)
 pub fn ring_link(hw: &Hardware, group: u64) -> Link {
-    if group <= hw.gpus_per_node {
+    if group <= hw.scaleup_gpus {
         hw.scaleup
     } else {
         Link {
-            bytes_per_s: (hw.scaleout.bytes_per_s * hw.gpus_per_node as f64)
+            bytes_per_s: (hw.scaleout.bytes_per_s * hw.scaleup_gpus as f64)
                 .min(hw.scaleup.bytes_per_s),
             latency_s: hw.scaleout.latency_s,
         }
@@ -24,7 +24,7 @@ pub fn ring_link(hw: &Hardware, group: u64) -> Link {
 /// The link between pipeline stages (or between replicas) that sit `span` GPUs apart: the
 /// scale-up fabric while the span fits one node, otherwise each GPU's own NIC.
 pub fn pipeline_link(hw: &Hardware, span: u64) -> Link {
-    if span <= hw.gpus_per_node {
+    if span <= hw.scaleup_gpus {
         hw.scaleup
     } else {
         hw.scaleout
@@ -39,11 +39,11 @@ pub fn pipeline_link(hw: &Hardware, span: u64) -> Link {
 /// the measured all-reduce of the same message over one full node, whose steps a group spanning
 /// nodes runs too.
 pub fn tp_all_reduce_s(hw: &Hardware, bytes: f64, n: u64) -> f64 {
-    if n > hw.gpus_per_node {
-        let nodes = n.div_ceil(hw.gpus_per_node);
+    if n > hw.scaleup_gpus {
+        let nodes = n.div_ceil(hw.scaleup_gpus);
         let bus = ring_link(hw, n).bytes_per_s;
         let across = all_reduce_across_nodes_s(bytes, n, nodes, bus);
-        return across.max(tp_all_reduce_s(hw, bytes, hw.gpus_per_node));
+        return across.max(tp_all_reduce_s(hw, bytes, hw.scaleup_gpus));
     }
     if n <= 1 {
         return 0.0;
@@ -222,7 +222,7 @@ mod tests {
         // all-reduce (25.7 µs); the floor holds it.
         for (name, _) in crate::presets::GPUS {
             let hw = Hardware::new(&load_gpu(name, &[]).unwrap().gpu);
-            if hw.gpus_per_node != 8 {
+            if hw.scaleup_gpus != 8 {
                 continue;
             }
             for bytes in (0..34).map(|i| 2f64.powi(i)) {

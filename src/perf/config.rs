@@ -99,10 +99,12 @@ pub enum MoeDispatch {
 }
 
 impl MoeDispatch {
-    /// The exchange a stage of `stage_gpus` GPUs uses on nodes of `gpus_per_node`.
-    pub fn resolve(self, stage_gpus: u64, gpus_per_node: u64) -> Self {
+    /// The exchange a stage of `stage_gpus` GPUs uses on hosts of `host_gpus`: the runtimes'
+    /// all-gather path while the stage fits one host (8 on HGX, 4 on a GB200 tray), their
+    /// all-to-all kernels beyond it (DeepEP; TensorRT-LLM's wide EP, on NVL72 over NVLink).
+    pub fn resolve(self, stage_gpus: u64, host_gpus: u64) -> Self {
         match self {
-            MoeDispatch::Auto if stage_gpus <= gpus_per_node => MoeDispatch::AllGather,
+            MoeDispatch::Auto if stage_gpus <= host_gpus => MoeDispatch::AllGather,
             MoeDispatch::Auto => MoeDispatch::AllToAll,
             d => d,
         }

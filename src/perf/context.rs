@@ -29,7 +29,7 @@ pub struct Context {
     /// Hardware in SI.
     pub hw: Hardware,
     /// Per weight dtype: (the dtype the matmuls run in, its dense peak FLOP/s), if runnable.
-    math: [Option<(Dtype, f64)>; 6],
+    math: [Option<(Dtype, f64)>; ALL_DTYPES.len()],
     /// Dense peak for 16-bit math (attention scores run in 16 bits unless the model runs in
     /// fp32), FLOP/s.
     attn_peak_flops_per_s: f64,
@@ -249,11 +249,11 @@ impl Context {
                 l.ep, l.tp, l.dp
             )));
         }
-        if self.experts > 1 && l.dp > 1 && l.expert_tp() > self.hw.gpus_per_node {
+        if self.experts > 1 && l.dp > 1 && l.expert_tp() > self.hw.scaleup_gpus {
             return Err(Reject::Skip(format!(
                 "each expert would be split over {} GPUs, more than a node's {} (expert tensor parallelism across nodes is not modelled)",
                 l.expert_tp(),
-                self.hw.gpus_per_node
+                self.hw.scaleup_gpus
             )));
         }
         Ok(())
@@ -300,8 +300,9 @@ impl Context {
             expert_slots: (self.experts + c.redundant_experts) as f64,
             moe_dispatch: c.moe_dispatch,
             moe_overlap: c.moe_overlap,
+            // Low-precision models dispatch fp8 tokens (DeepEP; TensorRT-LLM's wide EP), FP4 ones too.
             dispatch_bytes: match math_dtype {
-                Dtype::Fp8 | Dtype::Int8 => 1.0,
+                Dtype::Fp8 | Dtype::Int8 | Dtype::Nvfp4 | Dtype::Mxfp4 => 1.0,
                 _ => act_bytes,
             },
             tp_link: comm::ring_link(&self.hw, l.tp),
@@ -348,7 +349,8 @@ fn dtype_index(d: Dtype) -> usize {
 }
 
 /// The precision matmuls run in for weights in `d`, and its peak: native where the tensor cores
-/// support it; otherwise weight-only quantisation with 16-bit math (int4 always is).
+/// support it (FP4 formats at the preset's `tflops.fp4`); otherwise weight-only quantisation with
+/// 16-bit math (int4 always is).
 fn math_for(gpu: &GpuSpec, d: Dtype) -> Option<(Dtype, f64)> {
     let sixteen = gpu
         .tflops_for(Dtype::Fp16)
@@ -357,7 +359,7 @@ fn math_for(gpu: &GpuSpec, d: Dtype) -> Option<(Dtype, f64)> {
         (Dtype::Int4, _) => sixteen,
         (Dtype::Fp16 | Dtype::Bf16, None) => (Dtype::Bf16, gpu.tflops.bf16),
         (Dtype::Fp32, None) => return None,
-        (Dtype::Fp8 | Dtype::Int8, None) => sixteen,
+        (Dtype::Fp8 | Dtype::Int8 | Dtype::Nvfp4 | Dtype::Mxfp4, None) => sixteen,
         (d, Some(t)) => (d, t),
     };
     Some((dtype, units::tflops_to_flops_per_s(tflops)))

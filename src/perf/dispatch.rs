@@ -107,7 +107,7 @@ pub struct EpPlacement {
 impl EpPlacement {
     /// The placement of a stage of `stage_gpus` GPUs split into `ep` ranks on `hw`'s nodes.
     pub fn new(hw: &Hardware, stage_gpus: u64, ep: u64) -> Self {
-        let nodes = stage_gpus.div_ceil(hw.gpus_per_node.max(1)).max(1);
+        let nodes = stage_gpus.div_ceil(hw.scaleup_gpus.max(1)).max(1);
         EpPlacement {
             ranks: ep as f64,
             nodes: nodes as f64,
@@ -194,7 +194,7 @@ pub fn exchange_s(
         }
         _ => {
             // Gather the other groups' tokens in 16 bits, reduce-scatter the outputs.
-            let link = if stage_gpus <= hw.gpus_per_node {
+            let link = if stage_gpus <= hw.scaleup_gpus {
                 hw.all_gather
             } else {
                 comm::ring_link(hw, stage_gpus)

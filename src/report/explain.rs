@@ -106,13 +106,19 @@ pub fn explain(ctx: &Context, model: &str, gpu: &str, e: &Estimate) -> String {
             ""
         }
     );
-    if c.tp > ctx.hw.gpus_per_node {
+    if let Some(note) = &ctx.hw.uncalibrated {
         let _ = writeln!(
             o,
-            "TP {} spans {} nodes of {} GPUs: its all-reduces cross the network, priced by NCCL's ring/tree cost model (docs/methodology.md §6)",
+            "{gpu} is uncalibrated: no kernel was measured on it; {note}"
+        );
+    }
+    if c.tp > ctx.hw.scaleup_gpus {
+        let _ = writeln!(
+            o,
+            "TP {} spans {} scale-up domains of {} GPUs: its all-reduces cross the network, priced by NCCL's ring/tree cost model (docs/methodology.md §6)",
             c.tp,
-            c.tp.div_ceil(ctx.hw.gpus_per_node),
-            ctx.hw.gpus_per_node
+            c.tp.div_ceil(ctx.hw.scaleup_gpus),
+            ctx.hw.scaleup_gpus
         );
     }
     let moe = ctx.dense_layers != ctx.layers;
@@ -153,11 +159,16 @@ pub fn explain(ctx: &Context, model: &str, gpu: &str, e: &Estimate) -> String {
             c.ep,
             l.expert_tp(),
             placement,
-            if stage > ctx.hw.gpus_per_node {
+            if stage > ctx.hw.scaleup_gpus {
                 format!(
-                    "; a stage spans {} nodes of {}, so its off-node traffic leaves through each GPU's own NIC",
-                    stage.div_ceil(ctx.hw.gpus_per_node),
-                    ctx.hw.gpus_per_node
+                    "; a stage spans {} scale-up domains of {}, so its traffic to other domains leaves through each GPU's own NIC",
+                    stage.div_ceil(ctx.hw.scaleup_gpus),
+                    ctx.hw.scaleup_gpus
+                )
+            } else if stage > 1 {
+                format!(
+                    "; the stage's {stage} GPUs sit in one {}-GPU scale-up domain, so the exchange runs on {}",
+                    ctx.hw.scaleup_gpus, ctx.hw.fabric
                 )
             } else {
                 String::new()

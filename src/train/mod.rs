@@ -378,7 +378,10 @@ pub fn check(ctx: &Context, c: &TrainConfig) -> Result<(), Reject> {
     if c.zero > 3 {
         return invalid(format!("--zero {}: must be 0, 1, 2 or 3", c.zero));
     }
-    if matches!(c.dtype, Dtype::Int8 | Dtype::Int4) {
+    if matches!(
+        c.dtype,
+        Dtype::Int8 | Dtype::Int4 | Dtype::Nvfp4 | Dtype::Mxfp4
+    ) {
         return invalid(format!(
             "--dtype {}: training runs in fp32, bf16, fp16 or fp8",
             c.dtype

@@ -4,7 +4,7 @@
 //!
 //! - **Placement.** Megatron-Core orders ranks `tp-cp-ep-dp-pp`: the `ep` expert-parallel ranks
 //!   (each `etp` GPUs of expert tensor parallelism) are consecutive GPUs carved out of data
-//!   parallelism, so a group of `ep·etp ≤ gpus_per_node` GPUs stays inside one node.
+//!   parallelism, so a group of `ep·etp ≤ scaleup_gpus` GPUs stays inside one scale-up domain.
 //! - **Dispatchers.** Megatron's default `alltoall` dispatcher permutes every token into one copy
 //!   per routed expert and moves the copies in one NCCL all-to-all: `k·(1 − 1/ep)` copies leave
 //!   the GPU, those for other nodes through the GPU's own NIC. The `flex` dispatcher (DeepEP,
@@ -52,7 +52,7 @@ pub fn placement(hw: &Hardware, c: &TrainConfig) -> EpPlacement {
     let gpus = c.ep * etp;
     EpPlacement {
         ranks: c.ep as f64,
-        nodes: gpus.div_ceil(hw.gpus_per_node.max(1)).max(1) as f64,
+        nodes: gpus.div_ceil(hw.scaleup_gpus.max(1)).max(1) as f64,
         gpus_per_rank: etp as f64,
     }
 }

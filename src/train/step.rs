@@ -54,7 +54,7 @@ pub fn ring_latency_s(ctx: &Context, n: u64, g: u64) -> f64 {
     let nodes = n.div_ceil(g.max(1));
     let inter = nodes.saturating_sub(1) as f64;
     let intra = (n - 1) as f64 - inter;
-    let node = ctx.hw.gpus_per_node.max(2) as f64;
+    let node = ctx.hw.scaleup_gpus.max(2) as f64;
     let nvlink_step_s = ctx.hw.scaleup.latency_s / (2.0 * (node - 1.0));
     intra * nvlink_step_s + inter * ctx.hw.scaleout.latency_s
 }
@@ -281,14 +281,14 @@ pub fn step_time(ctx: &Context, c: &TrainConfig, micro_batches: f64) -> StepTime
         (reduce_bytes + weight_bytes, 2.0, 1.0)
     };
     let stage_layers = (m.layers / c.pp as f64).ceil();
-    // Hierarchical: the ranks of a DP group that share a node reduce over the scale-up fabric,
-    // and only 1/g of the data crosses the NICs between nodes. A dense DP group has
-    // `gpus_per_node / (tp·pp)` ranks in a node (replicas fill nodes). An expert DP group follows
-    // Megatron-Core's rank order `tp-cp-ep-dp-pp`: its ranks sit `ep·etp` GPUs apart, so an EP
-    // group that fills its node leaves one expert DP rank per node. (Megatron places dense DP the
+    // Hierarchical: the ranks of a DP group that share a scale-up domain (an HGX node, an NVL72
+    // rack) reduce over its fabric, and only 1/g of the data crosses the NICs between domains. A
+    // dense DP group has `scaleup_gpus / (tp·pp)` ranks in a domain (replicas fill domains). An
+    // expert DP group follows Megatron-Core's rank order `tp-cp-ep-dp-pp`: its ranks sit `ep·etp`
+    // GPUs apart, so an EP group that fills its domain leaves one expert DP rank per domain. (Megatron places dense DP the
     // same way, `tp` apart with pipeline stages outermost; that change to dense training is left to
     // the training-fidelity work, docs/calibration.md.)
-    let gpn = ctx.hw.gpus_per_node;
+    let gpn = ctx.hw.scaleup_gpus;
     let dense_per_node = (gpn / (c.tp * c.pp).max(1)).max(1);
     let expert_per_node = (gpn / (c.ep * moe::expert_tp(c)).max(1)).max(1);
     let sync = |params: f64, n: u64, per_node: u64| {
