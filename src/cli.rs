@@ -97,8 +97,8 @@ pub struct Serving {
         requires = "speculate"
     )]
     pub acceptance: f64,
-    /// Speculative decoding: the draft model (a preset or TOML path), run on the same GPUs.
-    #[arg(long, value_name = "NAME|PATH", conflicts_with = "draft_ratio")]
+    /// Speculative decoding: the draft model (a preset or TOML path) run on the same GPUs, or `mtp` for the model's own multi-token-prediction layer (DeepSeek-V3: one layer and the output head per draft token).
+    #[arg(long, value_name = "NAME|PATH|mtp", conflicts_with = "draft_ratio")]
     pub draft: Option<String>,
     /// Speculative decoding: a draft step's cost as a fraction of a plain target step.
     #[arg(long, value_name = "RATIO")]
@@ -468,7 +468,7 @@ pub struct ValidateArgs {
     /// A TOML file of [[case]] tables (default: the built-in suite).
     #[arg(long, value_name = "FILE")]
     pub cases: Option<String>,
-    /// Built-in cases: all, public (dense and coarse MoE, training, the article) or moe (MoE serving and training).
+    /// Built-in cases: all (public and moe), public (dense and coarse MoE, training, the article), moe (MoE serving and training) or frontier (best tokens/s per GPU at an interactivity floor, InferenceX; not part of all).
     #[arg(long, value_enum, default_value_t = crate::validate::Suite::All, conflicts_with = "cases")]
     pub suite: crate::validate::Suite,
     /// table, json, csv or markdown.

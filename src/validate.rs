@@ -18,17 +18,24 @@ pub const PUBLIC_CASES: &str = include_str!("../validation/public.toml");
 
 /// The built-in MoE serving and training cases (validation/moe.toml).
 pub const MOE_CASES: &str = include_str!("../validation/moe.toml");
+/// The built-in frontier cases (validation/frontier.toml).
+pub const FRONTIER_CASES: &str = include_str!("../validation/frontier.toml");
 
 /// Which built-in cases `validate` runs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum Suite {
-    /// Every shipped case.
+    /// The public and MoE suites: every shipped point measurement.
     #[default]
     All,
     /// validation/public.toml: dense and coarse-MoE serving, training, the article's checks.
     Public,
     /// validation/moe.toml: MoE serving (attention DP + EP, fine-grained experts, MLA) and training.
     Moe,
+    /// validation/frontier.toml: the best output tokens/s per GPU at an interactivity floor
+    /// (SemiAnalysis InferenceX, DeepSeek-R1 on Hopper, Blackwell, NVL72 racks and MI3xx). Run on
+    /// request: a frontier point is a search, and a floor the model cannot reach leaves the case
+    /// unevaluated.
+    Frontier,
 }
 
 /// A case file.
@@ -72,6 +79,8 @@ pub struct Case {
     pub input_len: Option<u64>,
     pub output_len: Option<u64>,
     pub mode: Option<String>,
+    /// `mode = "frontier"`: the interactivity floor, output tokens/s per user (1 / TPOT).
+    pub interactivity: Option<f64>,
     #[serde(default)]
     pub set: Vec<String>,
     pub metric: String,
@@ -96,6 +105,13 @@ pub struct Case {
     pub zero3_fetch: Option<crate::train::Zero3Fetch>,
     /// Gradient-reduction precision (default fp32).
     pub grad_reduce: Option<crate::train::GradReduce>,
+    /// Speculative decoding: draft tokens per verification step.
+    pub speculate: Option<u64>,
+    /// Speculative decoding: per-token acceptance (default 0.8, as `--acceptance`).
+    pub acceptance: Option<f64>,
+    /// Speculative decoding: `mtp` (the model's own MTP layer) or a draft-step ratio as text
+    /// (default: `--draft-ratio`'s default).
+    pub draft: Option<String>,
     pub ep_dispatcher: Option<crate::train::EpDispatcher>,
     pub ep_overlap: Option<crate::train::EpOverlap>,
     pub mtp_layers: Option<u64>,
@@ -387,6 +403,37 @@ fn throughput_batches() -> impl Iterator<Item = u64> {
         .into_iter()
 }
 
+/// A case's speculative decoding, if it names `speculate`.
+fn speculation(c: &Case) -> Result<Option<crate::perf::Speculation>> {
+    use crate::perf::DraftCost;
+    let Some(gamma) = c.speculate else {
+        if c.acceptance.is_some() || c.draft.is_some() {
+            bail!("`acceptance` and `draft` need `speculate`");
+        }
+        return Ok(None);
+    };
+    if !(1..=64).contains(&gamma) {
+        bail!("speculate = {gamma} must be 1 to 64 draft tokens");
+    }
+    let acceptance = c.acceptance.unwrap_or(0.8);
+    if !(0.0..=1.0).contains(&acceptance) {
+        bail!("acceptance = {acceptance} must be between 0 and 1");
+    }
+    let draft = match c.draft.as_deref() {
+        None => DraftCost::Ratio(crate::commands::DEFAULT_DRAFT_RATIO),
+        Some("mtp") => DraftCost::Mtp,
+        Some(x) => match x.parse::<f64>() {
+            Ok(r) if r > 0.0 && r <= 1.0 => DraftCost::Ratio(r),
+            _ => bail!("draft = `{x}` must be `mtp` or a draft-step ratio in (0, 1]"),
+        },
+    };
+    Ok(Some(crate::perf::Speculation {
+        gamma,
+        acceptance,
+        draft,
+    }))
+}
+
 fn evaluate_inference(c: &Case, ctx: &Context, model: &str) -> Result<(f64, bool)> {
     let field = Field::parse::<Named>(&c.metric).map_err(|e| anyhow!(e))?;
     let need = |v: Option<u64>, f: &str| v.ok_or_else(|| anyhow!("inference case lacks `{f}`"));
@@ -416,7 +463,7 @@ fn evaluate_inference(c: &Case, ctx: &Context, model: &str) -> Result<(f64, bool
         dtype: c.dtype,
         kv_dtype: c.kv_dtype.unwrap_or(c.dtype.default_kv()),
         batching: c.batching.unwrap_or_default(),
-        speculation: None,
+        speculation: speculation(c)?,
         output_dist: Default::default(),
         disaggregate,
         kv_sharding: c.kv_sharding.unwrap_or_default(),
@@ -438,7 +485,41 @@ fn evaluate_inference(c: &Case, ctx: &Context, model: &str) -> Result<(f64, bool
             .filter(|e| e.fits)
             .max_by(|a, b| a.output_tokens_per_s.total_cmp(&b.output_tokens_per_s))
             .ok_or_else(|| anyhow!("no batch size fits in memory"))?,
-        m => bail!("mode `{m}` must be fixed or max-throughput"),
+        "frontier" => {
+            let floor = c.interactivity.ok_or_else(|| {
+                anyhow!("frontier case lacks `interactivity` (tokens/s per user)")
+            })?;
+            if !(floor.is_finite() && floor > 0.0) {
+                bail!("interactivity = {floor} must be a positive number of tokens/s per user");
+            }
+            // The metric as a number, to maximise (non-numeric metrics are refused below).
+            let value = |e: &crate::perf::Estimate| match field.get(&Named {
+                est: e,
+                model,
+                gpu: &c.gpu,
+            }) {
+                Value::Num(x) => x,
+                _ => f64::NAN,
+            };
+            frontier_layouts(c)?
+                .into_iter()
+                .flat_map(|(tp, dp, ep)| {
+                    throughput_batches().map(move |batch| Config {
+                        tp,
+                        dp,
+                        ep,
+                        batch,
+                        ..base
+                    })
+                })
+                .filter_map(|cfg| run(&cfg).ok())
+                .filter(|e| e.fits && e.output_tokens_per_s_per_user >= floor)
+                .max_by(|a, b| value(a).total_cmp(&value(b)))
+                .ok_or_else(|| {
+                    anyhow!("no layout and batch that fits reaches {floor} tokens/s per user")
+                })?
+        }
+        m => bail!("mode `{m}` must be fixed, max-throughput or frontier"),
     };
     let named = Named {
         est: &est,
@@ -446,6 +527,30 @@ fn evaluate_inference(c: &Case, ctx: &Context, model: &str) -> Result<(f64, bool
         gpu: &c.gpu,
     };
     Ok((number(field.get(&named), &c.metric)?, est.fits))
+}
+
+/// The (tp, dp, ep) layouts a frontier case allows: its own where it states `tp`, `dp` and `ep`;
+/// otherwise every single-stage layout of its `gpus` GPUs, attention TP 1–8 times attention DP,
+/// the experts over the whole stage (and, with DP 1, also split by the TP group).
+fn frontier_layouts(c: &Case) -> Result<Vec<(u64, u64, u64)>> {
+    if let (Some(tp), Some(dp), Some(ep)) = (c.tp, c.dp, c.ep) {
+        return Ok(vec![(tp, dp, ep)]);
+    }
+    let gpus = c.gpus.ok_or_else(|| {
+        anyhow!("frontier case needs `tp`, `dp` and `ep`, or `gpus` to search layouts over")
+    })?;
+    Ok([1u64, 2, 4, 8]
+        .into_iter()
+        .filter(|tp| gpus % tp == 0)
+        .flat_map(|tp| {
+            let dp = gpus / tp;
+            if dp == 1 {
+                vec![(tp, 1, 1), (tp, 1, tp)]
+            } else {
+                vec![(tp, dp, gpus)]
+            }
+        })
+        .collect())
 }
 
 fn evaluate_training(c: &Case, ctx: &Context, model: &str) -> Result<(f64, bool)> {
@@ -558,6 +663,7 @@ pub fn load_suite(path: Option<&str>, suite: Suite) -> Result<Vec<Case>> {
         }
         (None, Suite::Public) => tagged("public", PUBLIC_CASES),
         (None, Suite::Moe) => tagged("moe", MOE_CASES),
+        (None, Suite::Frontier) => tagged("frontier", FRONTIER_CASES),
         (None, Suite::All) => {
             let mut cases = tagged("public", PUBLIC_CASES)?;
             cases.extend(tagged("moe", MOE_CASES)?);

@@ -213,3 +213,47 @@ fn disaggregation_trades_gpus_for_a_clean_decode() {
     let prefill_rate = 2.0 * dis.breakdown.prefill_tokens_per_s / 2048.0 * 256.0;
     assert_close(dis.output_tokens_per_s, decode_rate.min(prefill_rate), 1e-9);
 }
+
+#[test]
+fn mtp_drafts_with_one_layer_and_the_head_of_the_model_itself() {
+    // DeepSeek-V3 on 8 B200s, TP8 with EP2, batch 1, NVFP4, MTP with γ = 3 and α = 0.85 (the
+    // report's 85–90% second-token acceptance): each draft token is one pass of the MTP module,
+    // an MoE layer and the output head at the plain step's shape; the verify step scores 4 tokens.
+    let ctx = context("deepseek-v3", "b200", &[]);
+    let mtp = Speculation {
+        gamma: 3,
+        acceptance: 0.85,
+        draft: DraftCost::Mtp,
+    };
+    let plain_c = Config {
+        ep: 2,
+        ..Config::new(8, 1, 1, 1024, 2048, Dtype::Nvfp4)
+    };
+    let spec_c = Config {
+        speculation: Some(mtp),
+        ..plain_c
+    };
+    let plain = gpt4calc::perf::decode::decode(&ctx, None, &plain_c, &ctx.rates(&plain_c));
+    let spec = gpt4calc::perf::decode::decode(&ctx, None, &spec_c, &ctx.rates(&spec_c));
+    let one_layer_and_head = plain.pass.layer.time_s() + plain.pass.head.time_s();
+    assert_close(spec.draft_step_s, one_layer_and_head, 1e-12);
+    // A 61-layer model's draft costs about 1/61 of its step plus the head.
+    assert!(spec.draft_step_s < plain.step_s / 20.0, "{spec:?}");
+    let tokens = expected_tokens(3, 0.85);
+    assert_close(tokens, (1.0 - 0.85f64.powi(4)) / 0.15, 1e-12);
+    assert_close(
+        spec.step_s,
+        (spec.verify_step_s + 3.0 * spec.draft_step_s) / tokens,
+        1e-12,
+    );
+    // At batch 1 the verify step costs about what a plain step does, so MTP pays: 17.7 → 6.2 ms
+    // a token.
+    assert!(
+        spec.step_s < plain.step_s / 2.0,
+        "{} vs {}",
+        spec.step_s,
+        plain.step_s
+    );
+    let e = run(&ctx, &spec_c);
+    assert!(e.output_tokens_per_s_per_user > 1.9 / plain.step_s);
+}

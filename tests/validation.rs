@@ -143,14 +143,15 @@ fn megatron_table1_rows_within_15_percent_through_validate() {
 fn moe_suite_holds_its_levels() {
     // validation/moe.toml: MoE serving at production scale (attention DP + EP, wide EP, MLA,
     // fine-grained experts) and MoE training. The issue's target (median ≤ 15%, none off by more
-    // than 1.5×) is not met yet; these are today's levels (inference 15.3%, holdout 10.5%, worst
+    // than 1.5×) is not met yet; these are today's levels (inference 16.2%, holdout 10.5%, worst
     // 1.83×; all 16.7%), so a change cannot make them worse unnoticed (docs/calibration.md, "MoE
-    // at production scale").
+    // at production scale"). The inference median rose from 15.3% when the 13 Blackwell FP4 and 2
+    // GB200 serving cases joined (median 27% and 32% on their own).
     let rs = run_cases(
         &load_suite(None, Suite::Moe).expect("built-in MoE cases parse"),
         &[],
     );
-    assert!(rs.len() >= 58);
+    assert!(rs.len() >= 78);
     for r in &rs {
         assert!(
             r.predicted.is_some(),
@@ -161,7 +162,7 @@ fn moe_suite_holds_its_levels() {
     }
     let inference = stats(rs.iter().filter(|r| r.kind == "inference"));
     let m = inference.median_abs_error.unwrap();
-    assert!(m <= 0.16, "MoE inference median {m:.3}");
+    assert!(m <= 0.163, "MoE inference median {m:.3}");
     assert!(
         inference.worst_factor.unwrap() < 1.9,
         "{:?}",
@@ -175,4 +176,81 @@ fn moe_suite_holds_its_levels() {
     assert!(h <= 0.12, "MoE inference holdout median {h:.3}");
     let all = stats(&rs).median_abs_error.unwrap();
     assert!(all <= 0.18, "MoE suite median {all:.3}");
+}
+
+#[test]
+fn a_frontier_case_answers_with_the_best_batch_above_the_interactivity_floor() {
+    // DeepSeek-V3 on one H200 node in TP8, fp8, 1k/1k: the case's answer is the most output
+    // tokens/s per GPU over the batches whose 1/TPOT reaches 30 tokens/s per user, which a brute
+    // force over the same batches reproduces.
+    let text = r#"
+[[case]]
+id = "frontier-by-hand"
+source = "a test"
+kind = "inference"
+model = "deepseek-v3"
+gpu = "h200"
+dtype = "fp8"
+tp = 8
+dp = 1
+ep = 1
+input_len = 1024
+output_len = 1024
+mode = "frontier"
+interactivity = 30.0
+metric = "output_tokens_per_s_per_gpu"
+value = 200.0
+"#;
+    let cases = gpt4calc::validate::parse_cases("test", text).unwrap();
+    let got = run_cases(&cases, &[])[0].predicted.expect("evaluated");
+    let m = gpt4calc::presets::load_model("deepseek-v3", &[])
+        .unwrap()
+        .model;
+    let g = gpt4calc::presets::load_gpu("h200", &[]).unwrap().gpu;
+    let ctx = gpt4calc::perf::Context::new(&m, &g, gpt4calc::perf::DEFAULT_PREFILL_CHUNK_TOKENS);
+    let best = (0..17)
+        .flat_map(|i| [1u64 << i, 3u64 << i >> 1])
+        .filter(|b| *b >= 1)
+        .map(|batch| {
+            let c =
+                gpt4calc::perf::Config::new(8, 1, batch, 1024, 1024, gpt4calc::dtype::Dtype::Fp8);
+            gpt4calc::perf::estimate(&ctx, &c)
+        })
+        .filter(|e| e.fits && e.output_tokens_per_s_per_user >= 30.0)
+        .map(|e| e.output_tokens_per_s_per_gpu)
+        .fold(f64::NAN, f64::max);
+    gpt4calc::testutil::assert_close(got, best, 1e-12);
+    // A floor no batch reaches leaves the case unevaluated, with the reason.
+    let out_of_reach = text.replace("interactivity = 30.0", "interactivity = 5000.0");
+    let cases = gpt4calc::validate::parse_cases("test", &out_of_reach).unwrap();
+    let r = &run_cases(&cases, &[])[0];
+    assert!(r.predicted.is_none());
+    assert!(
+        r.reason
+            .as_deref()
+            .unwrap_or("")
+            .contains("reaches 5000 tokens/s per user"),
+        "{:?}",
+        r.reason
+    );
+}
+
+#[test]
+fn the_frontier_suite_holds_its_levels() {
+    // validation/frontier.toml (InferenceX, DeepSeek-R1): the rack-scale issue's target (median
+    // ≤ 20%, none beyond 2×) is far from met. Today 49 of 92 cases evaluate (the rest ask for more
+    // tokens/s per user than the model's decode floor allows) at a median |error| of 93%; these
+    // guards keep it from getting worse unnoticed (docs/calibration.md, "Frontier").
+    let rs = run_cases(
+        &load_suite(None, Suite::Frontier).expect("built-in frontier cases parse"),
+        &[],
+    );
+    assert!(rs.len() >= 92);
+    let s = stats(&rs);
+    assert!(s.evaluated >= 49, "{} evaluated", s.evaluated);
+    assert!(
+        s.median_abs_error.unwrap() <= 0.94,
+        "{:?}",
+        s.median_abs_error
+    );
 }

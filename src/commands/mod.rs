@@ -51,6 +51,7 @@ pub(crate) fn speculation(
     };
     crate::limits::check_float_flag("acceptance", s.acceptance).map_err(|e| anyhow!(e))?;
     let (draft, ctx) = match (&s.draft, s.draft_ratio) {
+        (Some(name), _) if name == "mtp" => (DraftCost::Mtp, None),
         (Some(name), _) => {
             let model = presets::load_model(name, &[])?;
             let gpu = presets::load_gpu(&sel.gpu, &sel.set)?;

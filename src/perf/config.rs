@@ -177,6 +177,10 @@ pub enum DraftCost {
     Ratio(f64),
     /// The draft model's own decode step (the draft context given to `estimate_with_draft`).
     Model,
+    /// Multi-token prediction (DeepSeek-V3 §2.2; TensorRT-LLM and SGLang `MTP`): the model's own
+    /// extra transformer layer drafts each token, one pass of one layer and the shared output
+    /// head at the same batch.
+    Mtp,
 }
 
 impl Speculation {

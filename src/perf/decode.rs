@@ -74,6 +74,9 @@ pub fn decode(ctx: &Context, draft: Option<&Context>, c: &Config, r: &Rates) -> 
                     estimate(d, &dc).breakdown.decode_step_s
                 }
                 (DraftCost::Model, None) => f64::NAN,
+                // One pass of the MTP module: an MoE (or dense) layer like the model's own, on every
+                // stage's micro-batch in turn, and the output head.
+                (DraftCost::Mtp, _) => n_mb * (plain.layer.time_s() + plain.head.time_s()),
             };
             (draft_s, sp.expected_tokens(), sp.gamma as f64)
         }
