@@ -491,3 +491,50 @@ fn fp8_training_quantises_each_linear_input_and_output_gradient() {
         1e-12,
     );
 }
+
+#[test]
+fn flop_conventions_reproduce_the_published_flops_per_token() {
+    // Published TFLOP/s ÷ published tokens/s pins each source's FLOP convention (issue 13):
+    // Megatron-Bridge's Qwen3-235B-A22B row (25.11, H100, seq 4096) counts causal attention,
+    // 147.9 GFLOP a token; NeMo 24.07's Llama-3-8B row (H100, seq 8192) counts full attention,
+    // 57.9 GFLOP a token. Each field divided by the modelled tokens/s per GPU must give the same.
+    let per_token = |ctx: &Context, c: &TrainConfig| {
+        let e = run(ctx, c);
+        let tokens_per_gpu = e.tokens_per_s / c.used_gpus() as f64;
+        (
+            e.tflops_per_gpu * 1e12 / tokens_per_gpu,
+            e.tflops_per_gpu_causal * 1e12 / tokens_per_gpu,
+            e.tflops_per_gpu_full_attn * 1e12 / tokens_per_gpu,
+        )
+    };
+    let qwen = context(
+        "mixtral-8x7b",
+        "h100",
+        &[
+            "model.layers=94",
+            "model.d_model=4096",
+            "model.heads=64",
+            "model.kv_heads=4",
+            "model.head_dim=128",
+            "model.ffn_dim=1536",
+            "model.vocab=151936",
+            "model.experts=128",
+            "model.top_k=8",
+            "model.max_context=40960",
+        ],
+    );
+    let c = TrainConfig {
+        ep: 32,
+        ..TrainConfig::new(256, 2, 8, 2048.0 * 4096.0, 4096, 1e12, Dtype::Fp8)
+    };
+    let (_, causal, _) = per_token(&qwen, &c);
+    assert_close(causal, 147.9e9, 0.01);
+    let llama = context("llama3-8b", "h100", &[]);
+    let c = TrainConfig::new(8, 1, 1, 128.0 * 8192.0, 8192, 1e12, Dtype::Fp8);
+    let (six_n, causal, full) = per_token(&llama, &c);
+    assert_close(full, 57.9e9, 0.01);
+    // The three conventions differ only by the attention scores: 12·L·d·s over the sequence
+    // (4·32·4096·8192 × 3 = 12.88 GFLOP), half of it causal.
+    assert_close(full - six_n, 12.0 * 32.0 * 4096.0 * 8192.0, 1e-9);
+    assert_close(causal - six_n, (full - six_n) / 2.0, 1e-9);
+}

@@ -50,8 +50,13 @@ crate::record! {
         grads_bytes_per_gpu: f64,
         optimizer_bytes_per_gpu: f64,
         activation_bytes_per_gpu: f64,
+        tflops_per_gpu_causal: f64,
+        mfu_causal: f64,
+        tflops_per_gpu_full_attn: f64,
+        mfu_full_attn: f64,
     }
-    higher: [fits, tokens_per_s, tflops_per_gpu, mfu, hw_tflops_per_gpu, hfu, goodput]
+    higher: [fits, tokens_per_s, tflops_per_gpu, mfu, hw_tflops_per_gpu, hfu, goodput,
+        tflops_per_gpu_causal, mfu_causal, tflops_per_gpu_full_attn, mfu_full_attn]
 }
 
 impl TrainRow {
@@ -100,6 +105,10 @@ impl TrainRow {
             grads_bytes_per_gpu: m.grads_bytes,
             optimizer_bytes_per_gpu: m.optimizer_bytes,
             activation_bytes_per_gpu: m.activation_bytes,
+            tflops_per_gpu_causal: e.tflops_per_gpu_causal,
+            mfu_causal: e.mfu_causal,
+            tflops_per_gpu_full_attn: e.tflops_per_gpu_full_attn,
+            mfu_full_attn: e.mfu_full_attn,
         }
     }
 }

@@ -280,6 +280,16 @@ pub struct TrainEstimate {
     pub gpu_hours: f64,
     /// USD.
     pub cost_usd: f64,
+    /// Model TFLOP/s per GPU counting causal attention as Megatron-LM (2024 on) and
+    /// Megatron-Bridge do: `tflops_per_gpu` plus `3·4·L·n_h·d_h·(s/2)` per token.
+    pub tflops_per_gpu_causal: f64,
+    /// MFU under the same convention.
+    pub mfu_causal: f64,
+    /// Model TFLOP/s per GPU counting full (non-causal) attention as NeMo 24.x, MegaScale,
+    /// llm-foundry and PaLM do (`6N + 12·L·d·s`): `tflops_per_gpu` plus `3·4·L·n_h·d_h·s` per token.
+    pub tflops_per_gpu_full_attn: f64,
+    /// MFU under the same convention.
+    pub mfu_full_attn: f64,
 }
 
 impl TrainEstimate {
@@ -301,6 +311,10 @@ impl TrainEstimate {
             ("train_days", self.train_days),
             ("gpu_hours", self.gpu_hours),
             ("cost_usd", self.cost_usd),
+            ("tflops_per_gpu_causal", self.tflops_per_gpu_causal),
+            ("mfu_causal", self.mfu_causal),
+            ("tflops_per_gpu_full_attn", self.tflops_per_gpu_full_attn),
+            ("mfu_full_attn", self.mfu_full_attn),
         ]
         .into_iter()
         .find(|(_, v)| !(v.is_finite() && *v >= 0.0));
@@ -503,6 +517,13 @@ pub fn estimate(ctx: &Context, c: &TrainConfig) -> TrainEstimate {
             + 2.0 * m.d_model * m.vocab
             + m.attn_score_flops_per_ctx_per_layer * step::attention_context(c));
     let model_flops_step = model_flops_per_token * c.global_batch_tokens;
+    // The sources' other conventions: model FLOPs plus forward and backward attention scores
+    // over half the sequence (causal) or all of it (full attention).
+    let seq = c.seq_len as f64;
+    let causal_flops_step = (model_flops_per_token + 3.0 * m.attention_flops_per_token(seq / 2.0))
+        * c.global_batch_tokens;
+    let full_attn_flops_step =
+        (model_flops_per_token + 3.0 * m.attention_flops_per_token(seq)) * c.global_batch_tokens;
     let hw_flops_step = (model_flops_per_token
         + attn_flops_per_token
         + recompute_flops_per_token
@@ -550,5 +571,11 @@ pub fn estimate(ctx: &Context, c: &TrainConfig) -> TrainEstimate {
         train_days,
         gpu_hours,
         cost_usd: gpu_hours * ctx.hw.usd_per_gpu_hour,
+        tflops_per_gpu_causal: units::flops_per_s_to_tflops(causal_flops_step / step_time_s / gpus),
+        mfu_causal: causal_flops_step / (step_time_s * gpus * peak),
+        tflops_per_gpu_full_attn: units::flops_per_s_to_tflops(
+            full_attn_flops_step / step_time_s / gpus,
+        ),
+        mfu_full_attn: full_attn_flops_step / (step_time_s * gpus * peak),
     }
 }
