@@ -379,9 +379,14 @@ pub struct TrainArgs {
     /// Matmul precision: fp32, bf16, fp16 or fp8.
     #[arg(long, help_heading = "Training", default_value = "bf16")]
     pub dtype: crate::dtype::Dtype,
-    /// Model chunks per GPU in the interleaved 1F1B schedule (1 = plain 1F1B).
-    #[arg(long, help_heading = "Training", default_value_t = 1)]
-    pub interleave: u64,
+    /// Model chunks per GPU in the interleaved 1F1B schedule (1 = plain 1F1B); auto searches 1, 2, 4 and 8 when pp > 1 (Megatron's virtual pipeline stages).
+    #[arg(
+        long,
+        help_heading = "Axes",
+        default_value = "auto",
+        value_name = "AXIS"
+    )]
+    pub interleave: String,
     /// Fraction of data-parallel gradient traffic hidden behind the backward pass.
     #[arg(long, help_heading = "Training", default_value_t = 0.0)]
     pub dp_overlap: f64,

@@ -46,8 +46,13 @@ fn too_many_configurations_stop_before_any_work_with_the_count_and_the_flag() {
         0,
     );
     fails(
-        "train -m llama3-8b --gpus 64 --tp 1,2 --pp 1,2 --max-configurations 3",
+        "train -m llama3-8b --gpus 64 --tp 1,2 --pp 1,2 --interleave 1 --max-configurations 3",
         &["4 configurations", "--max-configurations 4"],
+    );
+    // `--interleave auto` tries 1, 2, 4 and 8 virtual stages wherever pp > 1: 2 × (1 + 4).
+    fails(
+        "train -m llama3-8b --gpus 64 --tp 1,2 --pp 1,2 --max-configurations 3",
+        &["10 configurations", "--max-configurations 10"],
     );
 }
 

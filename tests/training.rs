@@ -538,3 +538,29 @@ fn flop_conventions_reproduce_the_published_flops_per_token() {
     assert_close(full - six_n, 12.0 * 32.0 * 4096.0 * 8192.0, 1e-9);
     assert_close(causal - six_n, (full - six_n) / 2.0, 1e-9);
 }
+
+#[test]
+fn two_virtual_stages_halve_the_bubble_to_p_minus_1_over_2m() {
+    // Narayanan et al. 2021 §2.2: interleaved 1F1B with v chunks per GPU idles (p − 1)/(v·m) of
+    // the ideal time. Llama-3-70B on 256 H100s, TP8 × PP4, 64 micro-batches a step.
+    let ctx = context("llama3-70b", "h100", &[]);
+    let at = |interleave: u64| {
+        let c = TrainConfig {
+            interleave,
+            ..TrainConfig::new(256, 8, 4, 8.0 * 64.0 * 8192.0, 8192, 1e12, Dtype::Bf16)
+        };
+        run(&ctx, &c)
+    };
+    for v in [1u64, 2] {
+        let e = at(v);
+        let st = &e.step;
+        let m = e.micro_batches;
+        assert_close(m, 64.0, 1e-12);
+        // One micro-batch's pass through the critical stage, as the step model prices it.
+        let per_mb = (st.compute_s + st.tp_comm_s + st.pp_comm_s + st.ep_comm_s) / m;
+        assert_close(st.bubble_s / (m * per_mb), 3.0 / (v as f64 * 64.0), 1e-9);
+        assert_close(e.bubble_fraction, 3.0 / (v as f64 * 64.0 + 3.0), 1e-12);
+    }
+    // Interleaving pays twice the stage hand-offs.
+    assert_close(at(2).step.pp_comm_s, 2.0 * at(1).step.pp_comm_s, 1e-12);
+}

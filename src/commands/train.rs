@@ -61,7 +61,8 @@ struct TrainInputs<'a> {
     global_batch_tokens: f64,
     seq_len: u64,
     dtype: &'static str,
-    interleave: u64,
+    /// None: `auto` (1, 2, 4 and 8 virtual stages when pp > 1).
+    interleave: Option<&'a [u64]>,
     dp_overlap: f64,
     attention: crate::train::AttentionImpl,
     sequence_parallel: bool,
@@ -88,18 +89,47 @@ pub fn train(a: TrainArgs) -> Result<u8> {
         axis("ep", &a.ep)?,
         axis("micro-batch", &a.micro_batch)?,
     );
+    // `auto`: plain 1F1B without a pipeline, else 1, 2, 4 and 8 virtual stages that split a
+    // stage's layers evenly (Megatron-Core asserts it for an even layout). An explicit list is
+    // taken as given (`train::check` skips more stages than layers).
+    let interleaves = if a.interleave.trim().eq_ignore_ascii_case("auto") {
+        None
+    } else {
+        Some(axis("interleave", &a.interleave)?)
+    };
+    let interleaves_for = |pp: u64| -> Vec<u64> {
+        match &interleaves {
+            Some(v) => v.clone(),
+            None if pp > 1 => {
+                let per_stage = l.ctx.layers / pp;
+                [1, 2, 4, 8]
+                    .into_iter()
+                    .filter(|v| *v == 1 || (per_stage >= *v && per_stage % v == 0))
+                    .collect()
+            }
+            None => vec![1],
+        }
+    };
     let zeros = parse_zero_axis(&a.zero)?;
     let recomputes = parse_recompute_axis(&a.recompute)?;
+    // Pipeline degrees times the virtual-stage counts each one takes (at most 4 under `auto`).
+    let pp_points = pps.iter().fold(0u64, |acc, pp| {
+        let v = match &interleaves {
+            Some(v) => v.len() as u64,
+            None if *pp > 1 => 4,
+            None => 1,
+        };
+        acc.saturating_add(v)
+    });
     let count = [
         tps.len(),
-        pps.len(),
         eps.len(),
         mbs.len(),
         zeros.len(),
         recomputes.len(),
     ]
     .iter()
-    .fold(1u64, |acc, n| acc.saturating_mul(*n as u64));
+    .fold(pp_points, |acc, n| acc.saturating_mul(*n as u64));
     crate::sweep::check_work(count, a.max_configurations, "the training axes")
         .map_err(|e| anyhow!(e))?;
     let seq_len = a.seq_len.unwrap_or(l.ctx.max_context.min(8192));
@@ -129,64 +159,69 @@ pub fn train(a: TrainArgs) -> Result<u8> {
     let mut skipped = crate::sweep::SkipNotes::default();
     let mut idle = crate::sweep::SkipNotes::default();
     let (mut evaluated, mut fit) = (0u64, 0u64);
-    for &tp in &tps {
-        for &pp in &pps {
-            for &ep in &eps {
-                for &micro_batch in &mbs {
-                    for &zero in &zeros {
-                        for &recompute in &recomputes {
-                            let c = TrainConfig {
-                                gpus: a.gpus,
-                                tp,
-                                pp,
-                                ep,
-                                micro_batch,
-                                global_batch_tokens: a.global_batch_tokens,
-                                seq_len,
-                                zero,
-                                recompute,
-                                dtype: a.dtype,
-                                tokens: a.tokens,
-                                interleave: a.interleave,
-                                dp_overlap: a.dp_overlap,
-                                grad_reduce: a.grad_reduce,
-                                attention: a.attention,
-                                sequence_parallel: a.sequence_parallel,
-                                zero3_fetch: a.zero3_fetch,
-                                ep_dispatcher: a.ep_dispatcher,
-                                ep_overlap: a.ep_overlap,
-                                mtp_layers: a.mtp_layers,
-                                last_stage_layers: a.last_stage_layers,
-                                mfu: a.mfu,
-                                reliability,
-                            };
-                            match train::check(&l.ctx, &c) {
-                                Err(Reject::Invalid(msg)) => bail!(msg),
-                                Err(Reject::Skip(msg)) => {
-                                    skipped.add(&msg);
-                                    continue;
-                                }
-                                Ok(()) => {}
-                            }
-                            if c.used_gpus() < c.gpus {
-                                idle.add(&format!(
-                                    "tp {tp} × pp {pp} leaves {} of {} GPUs idle (dp {} uses {})",
-                                    c.gpus - c.used_gpus(),
-                                    c.gpus,
-                                    c.dp(),
-                                    c.used_gpus()
-                                ));
-                            }
-                            let e = train::estimate(&l.ctx, &c);
-                            e.check_finite(m, g).map_err(|msg| anyhow!(msg))?;
-                            evaluated += 1;
-                            fit += u64::from(e.fits);
-                            let row = TrainRow::new(m, g, &e);
-                            rows.push(row);
-                        }
-                    }
+    // Every point of the axes, virtual stages innermost (their choices depend on pp).
+    let (ps, es, ms, zs, rs) = (&pps, &eps, &mbs, &zeros, &recomputes);
+    let points = tps.iter().flat_map(|&tp| {
+        ps.iter().flat_map(move |&pp| {
+            es.iter().flat_map(move |&ep| {
+                ms.iter().flat_map(move |&micro_batch| {
+                    zs.iter().flat_map(move |&zero| {
+                        rs.iter()
+                            .map(move |&recompute| (tp, pp, ep, micro_batch, zero, recompute))
+                    })
+                })
+            })
+        })
+    });
+    for (tp, pp, ep, micro_batch, zero, recompute) in points {
+        for interleave in interleaves_for(pp) {
+            let c = TrainConfig {
+                gpus: a.gpus,
+                tp,
+                pp,
+                ep,
+                micro_batch,
+                global_batch_tokens: a.global_batch_tokens,
+                seq_len,
+                zero,
+                recompute,
+                dtype: a.dtype,
+                tokens: a.tokens,
+                interleave,
+                dp_overlap: a.dp_overlap,
+                grad_reduce: a.grad_reduce,
+                attention: a.attention,
+                sequence_parallel: a.sequence_parallel,
+                zero3_fetch: a.zero3_fetch,
+                ep_dispatcher: a.ep_dispatcher,
+                ep_overlap: a.ep_overlap,
+                mtp_layers: a.mtp_layers,
+                last_stage_layers: a.last_stage_layers,
+                mfu: a.mfu,
+                reliability,
+            };
+            match train::check(&l.ctx, &c) {
+                Err(Reject::Invalid(msg)) => bail!(msg),
+                Err(Reject::Skip(msg)) => {
+                    skipped.add(&msg);
+                    continue;
                 }
+                Ok(()) => {}
             }
+            if c.used_gpus() < c.gpus {
+                idle.add(&format!(
+                    "tp {tp} × pp {pp} leaves {} of {} GPUs idle (dp {} uses {})",
+                    c.gpus - c.used_gpus(),
+                    c.gpus,
+                    c.dp(),
+                    c.used_gpus()
+                ));
+            }
+            let e = train::estimate(&l.ctx, &c);
+            e.check_finite(m, g).map_err(|msg| anyhow!(msg))?;
+            evaluated += 1;
+            fit += u64::from(e.fits);
+            rows.push(TrainRow::new(m, g, &e));
         }
     }
     for line in idle.idle_lines() {
@@ -195,7 +230,35 @@ pub fn train(a: TrainArgs) -> Result<u8> {
     for line in skipped.lines() {
         eprintln!("note: {line}");
     }
-    let single = evaluated == 1;
+    // One layout with `--interleave auto` is still one configuration: the virtual-stage count that
+    // does best (fitting first) stands for it, explained as a single configuration is.
+    let pinned = [
+        tps.len(),
+        pps.len(),
+        eps.len(),
+        mbs.len(),
+        zeros.len(),
+        recomputes.len(),
+    ]
+    .iter()
+    .all(|n| *n == 1);
+    if pinned && interleaves.is_none() && rows.len() > 1 {
+        rows.sort_by(|x, y| {
+            y.fits
+                .cmp(&x.fits)
+                .then(sort.key(x).total_cmp(&sort.key(y)))
+        });
+        eprintln!(
+            "note: --interleave auto: {} virtual stage(s) per GPU did best of {}",
+            rows[0].interleave,
+            rows.iter()
+                .map(|r| r.interleave.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        rows.truncate(1);
+    }
+    let single = evaluated == 1 || (pinned && interleaves.is_none() && rows.len() == 1);
     rows.retain(|r| (r.fits || a.all || single) && requires.iter().all(|q| q.accepts(r)));
     let passed = rows.len();
     rows.sort_by(|x, y| sort.key(x).total_cmp(&sort.key(y)));
@@ -215,7 +278,7 @@ pub fn train(a: TrainArgs) -> Result<u8> {
         global_batch_tokens: a.global_batch_tokens,
         seq_len,
         dtype: a.dtype.name(),
-        interleave: a.interleave,
+        interleave: interleaves.as_deref(),
         dp_overlap: a.dp_overlap,
         grad_reduce: a.grad_reduce,
         attention: a.attention,

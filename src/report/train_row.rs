@@ -37,6 +37,7 @@ crate::record! {
         gpu_hours: f64,
         cost_usd: f64,
         micro_batches: f64,
+        interleave: u64,
         attention_flops: f64,
         compute_s: f64,
         bubble_s: f64,
@@ -92,6 +93,7 @@ impl TrainRow {
             gpu_hours: e.gpu_hours,
             cost_usd: e.cost_usd,
             micro_batches: e.micro_batches,
+            interleave: c.interleave,
             attention_flops: e.attention_flops,
             compute_s: s.compute_s,
             bubble_s: s.bubble_s,
@@ -118,6 +120,7 @@ pub fn table(rows: &[TrainRow], markdown: bool) -> String {
     let any_unfit = rows.iter().any(|r| !r.fits);
     let mut header = vec![
         "tp×pp×dp",
+        "v",
         "ep",
         "mb",
         "zero",
@@ -140,6 +143,7 @@ pub fn table(rows: &[TrainRow], markdown: bool) -> String {
         let comm = r.tp_comm_s + r.pp_comm_s + r.dp_comm_s + r.ep_comm_s;
         let mut cells = vec![
             format!("{}×{}×{}", r.tp, r.pp, r.dp),
+            r.interleave.to_string(),
             r.ep.to_string(),
             r.micro_batch.to_string(),
             r.zero_stage.to_string(),
@@ -159,7 +163,7 @@ pub fn table(rows: &[TrainRow], markdown: bool) -> String {
         }
         t.add_row(cells);
     }
-    align(&mut t, header.len(), &[4]);
+    align(&mut t, header.len(), &[5]);
     t.to_string()
 }
 
@@ -170,13 +174,21 @@ pub fn explain(r: &TrainRow, usable_hbm_bytes: f64) -> String {
     let pct = |x: f64| human(100.0 * x / st);
     let _ = writeln!(
         o,
-        "{} on {} × {}: tp {} × pp {} × dp {}, ep {}, micro-batch {} × {} tokens, {} micro-batches per step, ZeRO-{}, {} recomputation, {}",
+        "{} on {} × {}: tp {} × pp {} × dp {}{}, ep {}, micro-batch {} × {} tokens, {} micro-batches per step, ZeRO-{}, {} recomputation, {}",
         r.model,
         r.gpus,
         r.gpu,
         r.tp,
         r.pp,
         r.dp,
+        if r.interleave > 1 {
+            format!(
+                " ({} virtual stages per GPU, interleaved 1F1B)",
+                r.interleave
+            )
+        } else {
+            String::new()
+        },
         r.ep,
         r.micro_batch,
         r.seq_len,
