@@ -4,10 +4,12 @@
 use super::comm;
 use super::config::{Config, KvSharding, MoeDispatch, MoeOverlap, Reject};
 use super::layout::Layout;
+use super::pipeline::StageRuns;
 use crate::dtype::{ALL as ALL_DTYPES, Dtype};
 use crate::hardware::{GpuSpec, Hardware, Link};
 use crate::model::{ModelCounts, ModelSpec};
 use crate::units;
+use std::borrow::Cow;
 
 /// Model and hardware, prepared once for many configurations.
 #[derive(Clone, Debug)]
@@ -35,6 +37,8 @@ pub struct Context {
     attn_peak_flops_per_s: f64,
     /// Prefill chunk, tokens.
     pub prefill_chunk_tokens: u64,
+    /// The stages of every pipeline depth from 1 to `layers`, as runs (index `pp − 1`).
+    stage_runs: Vec<StageRuns>,
 }
 
 /// Rates and sizes for one configuration's dtypes and parallelism.
@@ -104,14 +108,15 @@ impl Context {
     pub fn new(model: &ModelSpec, gpu: &GpuSpec, prefill_chunk_tokens: u64) -> Self {
         let math = ALL_DTYPES.map(|d| math_for(gpu, d));
         let counts = ModelCounts::new(model);
+        let dense_layers = if model.is_moe() {
+            model.dense_layers
+        } else {
+            model.layers
+        };
         Self {
             model: counts,
             layers: model.layers,
-            dense_layers: if model.is_moe() {
-                model.dense_layers
-            } else {
-                model.layers
-            },
+            dense_layers,
             heads: model.heads,
             attn_width: counts.attn_width as u64,
             experts: model.experts,
@@ -125,6 +130,18 @@ impl Context {
                     .max(gpu.tflops.bf16),
             ),
             prefill_chunk_tokens: prefill_chunk_tokens.max(1),
+            stage_runs: (1..=model.layers)
+                .map(|pp| StageRuns::new(model.layers, dense_layers, pp))
+                .collect(),
+        }
+    }
+
+    /// The `pp` stages as runs of identical stages (`check` allows `pp` up to the layers; any
+    /// other depth is worked out here).
+    pub fn stage_runs(&self, pp: u64) -> Cow<'_, StageRuns> {
+        match self.stage_runs.get((pp as usize).wrapping_sub(1)) {
+            Some(runs) => Cow::Borrowed(runs),
+            None => Cow::Owned(StageRuns::new(self.layers, self.dense_layers, pp)),
         }
     }
 
