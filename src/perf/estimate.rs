@@ -230,12 +230,14 @@ pub fn estimate_with_draft(ctx: &Context, draft: Option<&Context>, c: &Config) -
     let r = ctx.rates(c);
     let dec = decode(ctx, draft, c, &r);
     let prefill_layout = c.prefill_layout();
+    let own_rates;
     let pr = if prefill_layout == c.layout() {
-        r
+        &r
     } else {
-        ctx.rates_for(c, prefill_layout)
+        own_rates = ctx.rates_for(c, prefill_layout);
+        &own_rates
     };
-    let pre = prefill(ctx, c, &pr, prefill_layout);
+    let pre = prefill(ctx, c, pr, prefill_layout);
     let transfer_s = c
         .disaggregate
         .map_or(0.0, |_| kv_transfer_s(ctx, c, c.input_len as f64));
@@ -266,8 +268,8 @@ pub fn estimate_with_draft(ctx: &Context, draft: Option<&Context>, c: &Config) -
     // A prefill pool of its own holds the prompts of one busy chunk per group.
     let prefill_mem = if c.disaggregate.is_some() && prefill_layout != c.layout() {
         let seqs = (pre.busy_chunk / s_in).ceil().max(1.0);
-        let load = Load::new(ctx, &pr, seqs, s_in, pre.busy_chunk, 1.0);
-        replica_memory(ctx, &pr, prefill_layout.pp, &load)
+        let load = Load::new(ctx, pr, seqs, s_in, pre.busy_chunk, 1.0);
+        replica_memory(ctx, pr, prefill_layout.pp, &load)
     } else {
         mem
     };
