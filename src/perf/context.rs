@@ -4,6 +4,7 @@
 use super::comm;
 use super::config::{Config, KvSharding, MoeDispatch, MoeOverlap, Reject};
 use super::layout::Layout;
+use super::moe;
 use super::pipeline::StageRuns;
 use crate::dtype::{ALL as ALL_DTYPES, Dtype};
 use crate::hardware::{GpuSpec, Hardware, Link};
@@ -39,6 +40,8 @@ pub struct Context {
     pub prefill_chunk_tokens: u64,
     /// The stages of every pipeline depth from 1 to `layers`, as runs (index `pp − 1`).
     stage_runs: Vec<StageRuns>,
+    /// Stage tokens above which a step touches every routed expert (no redundant experts).
+    all_experts_tokens: f64,
 }
 
 /// Rates and sizes for one configuration's dtypes and parallelism.
@@ -54,6 +57,8 @@ pub struct Rates {
     pub expert_tp: u64,
     /// Expert slots per MoE layer: the routed experts plus the redundant replicas.
     pub expert_slots: f64,
+    /// Stage tokens above which a step touches every expert slot (`moe::all_experts_tokens`).
+    pub all_slots_tokens: f64,
     /// How tokens reach the experts when attention runs data-parallel.
     pub moe_dispatch: MoeDispatch,
     /// Whether the token exchange overlaps compute.
@@ -133,6 +138,7 @@ impl Context {
             stage_runs: (1..=model.layers)
                 .map(|pp| StageRuns::new(model.layers, dense_layers, pp))
                 .collect(),
+            all_experts_tokens: moe::all_experts_tokens(model.experts as f64, counts.top_k),
         }
     }
 
@@ -309,12 +315,18 @@ impl Context {
         let tp = l.tp as f64;
         let (kv_heads, heads) = (self.model.kv_heads, self.model.heads);
         let act_bytes = if c.dtype == Dtype::Fp32 { 4.0 } else { 2.0 };
+        let slots = (self.experts + c.redundant_experts) as f64;
         Rates {
             tp: l.tp,
             dp: l.dp,
             ep: l.ep,
             expert_tp: l.expert_tp(),
-            expert_slots: (self.experts + c.redundant_experts) as f64,
+            expert_slots: slots,
+            all_slots_tokens: if c.redundant_experts == 0 {
+                self.all_experts_tokens
+            } else {
+                moe::all_experts_tokens(slots, self.model.top_k)
+            },
             moe_dispatch: c.moe_dispatch,
             moe_overlap: c.moe_overlap,
             dispatch_bytes: match math_dtype {
