@@ -165,20 +165,19 @@ impl Context {
             && (1..=MAX_BATCH).contains(&c.batch)
             && (1..=MAX_TOKENS).contains(&c.input_len)
             && (1..=MAX_TOKENS).contains(&c.output_len);
-        for (f, v) in [
-            ("tp", c.tp),
-            ("dp", c.dp),
-            ("pp", c.pp),
-            ("ep", c.ep),
-            ("batch", c.batch),
-            ("input-len", c.input_len),
-            ("output-len", c.output_len),
-            ("redundant-experts", c.redundant_experts),
-        ]
-        .into_iter()
-        .filter(|_| !in_range)
-        {
-            crate::limits::check_flag(f, v).map_err(Reject::Invalid)?;
+        if !in_range {
+            for (f, v) in [
+                ("tp", c.tp),
+                ("dp", c.dp),
+                ("pp", c.pp),
+                ("ep", c.ep),
+                ("batch", c.batch),
+                ("input-len", c.input_len),
+                ("output-len", c.output_len),
+                ("redundant-experts", c.redundant_experts),
+            ] {
+                crate::limits::check_flag(f, v).map_err(Reject::Invalid)?;
+            }
         }
         if let Some(d) = c.disaggregate {
             for v in [d.prefill_replicas, d.decode_replicas] {
@@ -213,11 +212,14 @@ impl Context {
 
     /// Check one layout (`flag` prefixes the flag names: "" or "prefill-").
     fn check_layout(&self, c: &Config, l: Layout, flag: &str) -> Result<(), Reject> {
-        for (f, v) in [("tp", l.tp), ("dp", l.dp), ("pp", l.pp), ("ep", l.ep)] {
-            if !(1..=crate::limits::MAX_DEGREE).contains(&v) {
-                crate::limits::flag_range(f)
-                    .check(&format!("--{flag}{f}"), v)
-                    .map_err(Reject::Invalid)?;
+        let degree_ok = |v: u64| (1..=crate::limits::MAX_DEGREE).contains(&v);
+        if !(degree_ok(l.tp) && degree_ok(l.dp) && degree_ok(l.pp) && degree_ok(l.ep)) {
+            for (f, v) in [("tp", l.tp), ("dp", l.dp), ("pp", l.pp), ("ep", l.ep)] {
+                if !degree_ok(v) {
+                    crate::limits::flag_range(f)
+                        .check(&format!("--{flag}{f}"), v)
+                        .map_err(Reject::Invalid)?;
+                }
             }
         }
         // Each degree is at most 65,536, so the product is exact in u64.
