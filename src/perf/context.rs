@@ -12,6 +12,10 @@ use crate::model::{ModelCounts, ModelSpec};
 use crate::units;
 use std::borrow::Cow;
 
+/// Pipeline depths whose stage runs `Context` tables (a model may have up to 65,536 layers;
+/// 200 bytes a depth).
+const TABLED_DEPTHS: u64 = 512;
+
 /// Model and hardware, prepared once for many configurations.
 #[derive(Clone, Debug)]
 pub struct Context {
@@ -38,7 +42,8 @@ pub struct Context {
     attn_peak_flops_per_s: f64,
     /// Prefill chunk, tokens.
     pub prefill_chunk_tokens: u64,
-    /// The stages of every pipeline depth from 1 to `layers`, as runs (index `pp − 1`).
+    /// The stages of every pipeline depth from 1 to `layers` (at most `TABLED_DEPTHS`), as runs
+    /// (index `pp − 1`).
     stage_runs: Vec<StageRuns>,
     /// Stage tokens above which a step touches every routed expert (no redundant experts).
     all_experts_tokens: f64,
@@ -135,15 +140,15 @@ impl Context {
                     .max(gpu.tflops.bf16),
             ),
             prefill_chunk_tokens: prefill_chunk_tokens.max(1),
-            stage_runs: (1..=model.layers)
+            stage_runs: (1..=model.layers.min(TABLED_DEPTHS))
                 .map(|pp| StageRuns::new(model.layers, dense_layers, pp))
                 .collect(),
             all_experts_tokens: moe::all_experts_tokens(model.experts as f64, counts.top_k),
         }
     }
 
-    /// The `pp` stages as runs of identical stages (`check` allows `pp` up to the layers; any
-    /// other depth is worked out here).
+    /// The `pp` stages as runs of identical stages: from the table up to `TABLED_DEPTHS` stages
+    /// (`check` allows `pp` up to the layers), worked out here beyond it.
     pub fn stage_runs(&self, pp: u64) -> Cow<'_, StageRuns> {
         match self.stage_runs.get((pp as usize).wrapping_sub(1)) {
             Some(runs) => Cow::Borrowed(runs),

@@ -195,4 +195,26 @@ mod tests {
             }
         }
     }
+
+    #[test]
+    fn the_context_gives_the_runs_of_every_depth_in_and_beyond_its_table() {
+        use crate::presets::{Override, load_gpu, load_model};
+        let set: Vec<Override> = ["model.layers=700", "model.dense_layers=3"]
+            .iter()
+            .map(|s| s.parse().unwrap())
+            .collect();
+        let m = load_model("deepseek-v3", &set).unwrap();
+        let g = load_gpu("h100", &[]).unwrap();
+        let ctx = Context::new(&m.model, &g.gpu, 2048);
+        for pp in [1, 2, 3, 61, 511, 512, 513, 699, 700] {
+            let mut s = 0;
+            for &(st, n) in ctx.stage_runs(pp).as_slice() {
+                for _ in 0..n {
+                    assert_eq!(st, stage(700, 3, pp, s), "pp {pp}, stage {s}");
+                    s += 1;
+                }
+            }
+            assert_eq!(s, pp);
+        }
+    }
 }
