@@ -4,10 +4,17 @@
 use super::comm;
 use super::config::{Config, KvSharding, MoeDispatch, MoeOverlap, Reject};
 use super::layout::Layout;
+use super::moe;
+use super::pipeline::StageRuns;
 use crate::dtype::{ALL as ALL_DTYPES, Dtype};
 use crate::hardware::{GpuSpec, Hardware, Link};
 use crate::model::{ModelCounts, ModelSpec};
 use crate::units;
+use std::borrow::Cow;
+
+/// Pipeline depths whose stage runs `Context` tables (a model may have up to 65,536 layers;
+/// 200 bytes a depth).
+const TABLED_DEPTHS: u64 = 512;
 
 /// Model and hardware, prepared once for many configurations.
 #[derive(Clone, Debug)]
@@ -35,6 +42,11 @@ pub struct Context {
     attn_peak_flops_per_s: f64,
     /// Prefill chunk, tokens.
     pub prefill_chunk_tokens: u64,
+    /// The stages of every pipeline depth from 1 to `layers` (at most `TABLED_DEPTHS`), as runs
+    /// (index `pp − 1`).
+    stage_runs: Vec<StageRuns>,
+    /// Stage tokens above which a step touches every routed expert (no redundant experts).
+    all_experts_tokens: f64,
 }
 
 /// Rates and sizes for one configuration's dtypes and parallelism.
@@ -50,6 +62,8 @@ pub struct Rates {
     pub expert_tp: u64,
     /// Expert slots per MoE layer: the routed experts plus the redundant replicas.
     pub expert_slots: f64,
+    /// Stage tokens above which a step touches every expert slot (`moe::all_experts_tokens`).
+    pub all_slots_tokens: f64,
     /// How tokens reach the experts when attention runs data-parallel.
     pub moe_dispatch: MoeDispatch,
     /// Whether the token exchange overlaps compute.
@@ -104,14 +118,15 @@ impl Context {
     pub fn new(model: &ModelSpec, gpu: &GpuSpec, prefill_chunk_tokens: u64) -> Self {
         let math = ALL_DTYPES.map(|d| math_for(gpu, d));
         let counts = ModelCounts::new(model);
+        let dense_layers = if model.is_moe() {
+            model.dense_layers
+        } else {
+            model.layers
+        };
         Self {
             model: counts,
             layers: model.layers,
-            dense_layers: if model.is_moe() {
-                model.dense_layers
-            } else {
-                model.layers
-            },
+            dense_layers,
             heads: model.heads,
             attn_width: counts.attn_width as u64,
             experts: model.experts,
@@ -125,6 +140,19 @@ impl Context {
                     .max(gpu.tflops.bf16),
             ),
             prefill_chunk_tokens: prefill_chunk_tokens.max(1),
+            stage_runs: (1..=model.layers.min(TABLED_DEPTHS))
+                .map(|pp| StageRuns::new(model.layers, dense_layers, pp))
+                .collect(),
+            all_experts_tokens: moe::all_experts_tokens(model.experts as f64, counts.top_k),
+        }
+    }
+
+    /// The `pp` stages as runs of identical stages: from the table up to `TABLED_DEPTHS` stages
+    /// (`check` allows `pp` up to the layers), worked out here beyond it.
+    pub fn stage_runs(&self, pp: u64) -> Cow<'_, StageRuns> {
+        match self.stage_runs.get((pp as usize).wrapping_sub(1)) {
+            Some(runs) => Cow::Borrowed(runs),
+            None => Cow::Owned(StageRuns::new(self.layers, self.dense_layers, pp)),
         }
     }
 
@@ -142,20 +170,19 @@ impl Context {
             && (1..=MAX_BATCH).contains(&c.batch)
             && (1..=MAX_TOKENS).contains(&c.input_len)
             && (1..=MAX_TOKENS).contains(&c.output_len);
-        for (f, v) in [
-            ("tp", c.tp),
-            ("dp", c.dp),
-            ("pp", c.pp),
-            ("ep", c.ep),
-            ("batch", c.batch),
-            ("input-len", c.input_len),
-            ("output-len", c.output_len),
-            ("redundant-experts", c.redundant_experts),
-        ]
-        .into_iter()
-        .filter(|_| !in_range)
-        {
-            crate::limits::check_flag(f, v).map_err(Reject::Invalid)?;
+        if !in_range {
+            for (f, v) in [
+                ("tp", c.tp),
+                ("dp", c.dp),
+                ("pp", c.pp),
+                ("ep", c.ep),
+                ("batch", c.batch),
+                ("input-len", c.input_len),
+                ("output-len", c.output_len),
+                ("redundant-experts", c.redundant_experts),
+            ] {
+                crate::limits::check_flag(f, v).map_err(Reject::Invalid)?;
+            }
         }
         if let Some(d) = c.disaggregate {
             for v in [d.prefill_replicas, d.decode_replicas] {
@@ -190,11 +217,14 @@ impl Context {
 
     /// Check one layout (`flag` prefixes the flag names: "" or "prefill-").
     fn check_layout(&self, c: &Config, l: Layout, flag: &str) -> Result<(), Reject> {
-        for (f, v) in [("tp", l.tp), ("dp", l.dp), ("pp", l.pp), ("ep", l.ep)] {
-            if !(1..=crate::limits::MAX_DEGREE).contains(&v) {
-                crate::limits::flag_range(f)
-                    .check(&format!("--{flag}{f}"), v)
-                    .map_err(Reject::Invalid)?;
+        let degree_ok = |v: u64| (1..=crate::limits::MAX_DEGREE).contains(&v);
+        if !(degree_ok(l.tp) && degree_ok(l.dp) && degree_ok(l.pp) && degree_ok(l.ep)) {
+            for (f, v) in [("tp", l.tp), ("dp", l.dp), ("pp", l.pp), ("ep", l.ep)] {
+                if !degree_ok(v) {
+                    crate::limits::flag_range(f)
+                        .check(&format!("--{flag}{f}"), v)
+                        .map_err(Reject::Invalid)?;
+                }
             }
         }
         // Each degree is at most 65,536, so the product is exact in u64.
@@ -292,12 +322,18 @@ impl Context {
         let tp = l.tp as f64;
         let (kv_heads, heads) = (self.model.kv_heads, self.model.heads);
         let act_bytes = if c.dtype == Dtype::Fp32 { 4.0 } else { 2.0 };
+        let slots = (self.experts + c.redundant_experts) as f64;
         Rates {
             tp: l.tp,
             dp: l.dp,
             ep: l.ep,
             expert_tp: l.expert_tp(),
-            expert_slots: (self.experts + c.redundant_experts) as f64,
+            expert_slots: slots,
+            all_slots_tokens: if c.redundant_experts == 0 {
+                self.all_experts_tokens
+            } else {
+                moe::all_experts_tokens(slots, self.model.top_k)
+            },
             moe_dispatch: c.moe_dispatch,
             moe_overlap: c.moe_overlap,
             // Low-precision models dispatch fp8 tokens (DeepEP; TensorRT-LLM's wide EP), FP4 ones too.

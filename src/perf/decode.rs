@@ -40,8 +40,8 @@ pub fn decode(ctx: &Context, draft: Option<&Context>, c: &Config, r: &Rates) -> 
     let b = (per_group / pp).ceil();
     let n_mb = (per_group / b).ceil();
     let mean_context = s_in + n_out / 2.0;
-    // One cycle of `per_seq` tokens per sequence: (the pass, the cycle time).
-    let cycle = |per_seq: f64| {
+    // One step of `per_seq` tokens per sequence through the pipeline, and its cycle time.
+    let step = |per_seq: f64| {
         let shape = StepShape {
             tokens: b * per_seq,
             moe_tokens: b * per_seq * dp,
@@ -50,15 +50,19 @@ pub fn decode(ctx: &Context, draft: Option<&Context>, c: &Config, r: &Rates) -> 
             sequences: b,
             decode: true,
         };
-        let p = pass(ctx, r, c.pp, shape, b * per_seq);
-        let cycle_s = (p.sum_s + (pp - 1.0) * p.hop_s).max(n_mb * p.max_s);
-        (p, cycle_s)
+        pass(ctx, r, c.pp, shape, b * per_seq)
     };
-    let (plain, plain_step_s) = cycle(1.0);
-    let (target, verify_step_s) = match c.speculation {
+    let cycle_s = |p: &Pass| (p.sum_s + (pp - 1.0) * p.hop_s).max(n_mb * p.max_s);
+    // The plain pass is the target's too unless speculating (no copy of it then).
+    let mut target = step(1.0);
+    let plain_step_s = cycle_s(&target);
+    let verify_step_s = match c.speculation {
         // The verify step scores γ+1 tokens of every sequence: more distinct experts, same KV.
-        Some(sp) => cycle(sp.gamma as f64 + 1.0),
-        None => (plain, plain_step_s),
+        Some(sp) => {
+            target = step(sp.gamma as f64 + 1.0);
+            cycle_s(&target)
+        }
+        None => plain_step_s,
     };
     let (draft_step_s, tokens_per_step, gamma) = match c.speculation {
         None => (0.0, 1.0, 0.0),

@@ -130,7 +130,8 @@ impl Estimate {
     /// result, which the commands report as an error instead of printing.
     pub fn impossible_field(&self) -> Option<(&'static str, f64)> {
         // The common case first, without the names (this runs for every configuration of a
-        // sweep): a sum of finite numbers ≥ 0 is finite, and NaN fails every comparison.
+        // sweep): every value in [0, MAX] (NaN fails every comparison). Independent comparisons,
+        // not a sum: a chain of 18 additions cost more than the rest of the check.
         let v = [
             self.weights_bytes_per_gpu,
             self.kv_bytes_per_gpu,
@@ -151,7 +152,9 @@ impl Estimate {
             self.input_tokens_per_s_per_gpu,
             self.decode_tokens_per_s_per_gpu,
         ];
-        if v.iter().sum::<f64>().is_finite() && v.iter().fold(true, |ok, x| ok & (*x >= 0.0)) {
+        if v.iter()
+            .fold(true, |ok, x| ok & (0.0..=f64::MAX).contains(x))
+        {
             return None;
         }
         [
@@ -230,12 +233,14 @@ pub fn estimate_with_draft(ctx: &Context, draft: Option<&Context>, c: &Config) -
     let r = ctx.rates(c);
     let dec = decode(ctx, draft, c, &r);
     let prefill_layout = c.prefill_layout();
+    let own_rates;
     let pr = if prefill_layout == c.layout() {
-        r
+        &r
     } else {
-        ctx.rates_for(c, prefill_layout)
+        own_rates = ctx.rates_for(c, prefill_layout);
+        &own_rates
     };
-    let pre = prefill(ctx, c, &pr, prefill_layout);
+    let pre = prefill(ctx, c, pr, prefill_layout);
     let transfer_s = c
         .disaggregate
         .map_or(0.0, |_| kv_transfer_s(ctx, c, c.input_len as f64));
@@ -266,8 +271,8 @@ pub fn estimate_with_draft(ctx: &Context, draft: Option<&Context>, c: &Config) -
     // A prefill pool of its own holds the prompts of one busy chunk per group.
     let prefill_mem = if c.disaggregate.is_some() && prefill_layout != c.layout() {
         let seqs = (pre.busy_chunk / s_in).ceil().max(1.0);
-        let load = Load::new(ctx, &pr, seqs, s_in, pre.busy_chunk, 1.0);
-        replica_memory(ctx, &pr, prefill_layout.pp, &load)
+        let load = Load::new(ctx, pr, seqs, s_in, pre.busy_chunk, 1.0);
+        replica_memory(ctx, pr, prefill_layout.pp, &load)
     } else {
         mem
     };

@@ -82,7 +82,12 @@ pub fn expert_kernels(ctx: &Context, r: &Rates, load: ExpertLoad) -> ExpertKerne
     let t = load.stage_tokens;
     let slots = r.expert_slots;
     let ep = r.ep as f64;
-    let touched = distinct_experts(slots, m.top_k, t);
+    // Past `all_slots_tokens` every slot is touched exactly: no `powf`.
+    let touched = if t > r.all_slots_tokens {
+        slots
+    } else {
+        distinct_experts(slots, m.top_k, t)
+    };
     let touched_local = touched / ep;
     let imbalance = busiest_rank_factor(slots, m.top_k, t, r.ep);
     let assignments = t * m.top_k * imbalance / ep;

@@ -5,7 +5,7 @@
 //! activations of one layer for the largest step (`activations`), and the runtime's own memory.
 
 use super::activations::{self, InferencePass};
-use super::pipeline::{Stage, stage};
+use super::pipeline::Stage;
 use super::{Context, Rates};
 
 /// Memory of one GPU of one stage, bytes.
@@ -139,9 +139,12 @@ pub fn replica_memory_and_mean_weights(
 ) -> (Memory, f64) {
     let mut mem = Memory::default();
     let mut weights = 0.0;
-    for s in 0..pp {
-        let sm = stage_memory(ctx, r, stage(ctx.layers, ctx.dense_layers, pp, s), load);
-        weights += sm.weights_bytes;
+    // Identical stages hold identical memory: one evaluation per run of them.
+    for &(st, n) in ctx.stage_runs(pp).as_slice() {
+        let sm = stage_memory(ctx, r, st, load);
+        for _ in 0..n {
+            weights += sm.weights_bytes;
+        }
         if sm.total_bytes() > mem.total_bytes() {
             mem = sm;
         }

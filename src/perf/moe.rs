@@ -19,6 +19,22 @@ pub fn distinct_experts(experts: f64, top_k: f64, tokens: f64) -> f64 {
     experts * (1.0 - (1.0 - top_k / experts).powf(tokens))
 }
 
+/// `−ln` of the largest miss chance `(1 − k/E)^tokens` at which `distinct_experts` is exactly
+/// `E`: e^-40 < 2^-54, and below 2^-54 the difference `1 − miss` rounds to 1.
+const ALL_EXPERTS_NEG_LN_MISS: f64 = 40.0;
+
+/// Tokens above which `distinct_experts(experts, top_k, tokens)` is exactly `experts` (every
+/// expert touched to the last bit), so a caller can skip its `powf`; infinite when there is no
+/// such count. Prepared once per model and redundancy, it saves most steps' `powf`.
+pub fn all_experts_tokens(experts: f64, top_k: f64) -> f64 {
+    let miss = 1.0 - top_k / experts;
+    if (0.0..1.0).contains(&miss) {
+        ALL_EXPERTS_NEG_LN_MISS / -miss.ln()
+    } else {
+        f64::INFINITY
+    }
+}
+
 /// Expected load of the busiest of `ep` expert-parallel ranks divided by the mean load.
 /// 1 when there is no expert parallelism.
 pub fn busiest_rank_factor(experts: f64, top_k: f64, tokens: f64, ep: u64) -> f64 {
@@ -100,6 +116,35 @@ mod tests {
             assert_close(distinct_experts(16.0, 2.0, b), want, 0.001);
         }
         assert_close(distinct_experts(1.0, 1.0, 64.0), 1.0, 1e-12);
+    }
+
+    #[test]
+    fn past_all_experts_tokens_every_expert_is_touched_exactly() {
+        for (e, k) in [
+            (8.0, 2.0),
+            (16.0, 2.0),
+            (16.0, 16.0),
+            (64.0, 6.0),
+            (256.0, 8.0),
+            (288.0, 8.0),
+            (320.0, 8.0),
+            (1024.0, 1.0),
+            (4096.0, 1.0),
+        ] {
+            let from = all_experts_tokens(e, k);
+            assert!(from.is_finite() && from >= 0.0, "{e} {k}: {from}");
+            // Every token count past the threshold, and a few thousand more.
+            let first = from.floor() + 1.0;
+            for t in (0..5000)
+                .map(|i| first + i as f64)
+                .chain([first + 0.5, 1e6, 1e9])
+            {
+                let d = distinct_experts(e, k, t);
+                assert!(d.to_bits() == e.to_bits(), "{e} {k} {t}: {d}");
+            }
+        }
+        assert!(all_experts_tokens(16.0, 0.0).is_infinite());
+        assert!(all_experts_tokens(1.0, 2.0).is_infinite());
     }
 
     #[test]

@@ -38,6 +38,59 @@ pub fn stage(layers: u64, dense_layers: u64, pp: u64, s: u64) -> Stage {
     }
 }
 
+/// The most runs `StageRuns` holds.
+const MAX_RUNS: usize = 6;
+
+/// The `pp` stages in order as runs of identical stages: `(stage, stages in the run)`. A run
+/// ends only where a stage can differ from the one before it (after the first stage, where the
+/// stages of `base + 1` layers end, around the stage where the dense layers end, before the last
+/// stage), so there are at most six runs whatever `pp`: a sum over the stages costs one addition
+/// per stage and everything else once per run. `Context` holds them for every valid `pp`.
+#[derive(Clone, Copy, Debug)]
+pub struct StageRuns {
+    runs: [(Stage, u64); MAX_RUNS],
+    len: usize,
+}
+
+impl StageRuns {
+    /// The runs of `pp` stages for a model of `layers` layers whose first `dense_layers` are
+    /// dense (`stage` for each stage, grouped).
+    pub fn new(layers: u64, dense_layers: u64, pp: u64) -> Self {
+        let mut runs = StageRuns {
+            runs: [(Stage::default(), 0); MAX_RUNS],
+            len: 0,
+        };
+        if pp == 0 {
+            return runs;
+        }
+        let (base, rem) = (layers / pp, layers % pp);
+        // Stages holding only dense layers: the first `rem` stages hold `base + 1` layers, the
+        // others `base`.
+        let wide = rem * (base + 1);
+        let dense_stages = if dense_layers < wide {
+            dense_layers / (base + 1)
+        } else {
+            rem + (dense_layers - wide) / base.max(1)
+        };
+        let breaks = [1, rem, dense_stages, dense_stages + 1, pp - 1];
+        let mut s = 0;
+        while s < pp {
+            let end = breaks
+                .iter()
+                .fold(pp, |e, &b| if b > s { e.min(b) } else { e });
+            runs.runs[runs.len] = (stage(layers, dense_layers, pp, s), end - s);
+            runs.len += 1;
+            s = end;
+        }
+        runs
+    }
+
+    /// The runs, first stage first.
+    pub fn as_slice(&self) -> &[(Stage, u64)] {
+        &self.runs[..self.len]
+    }
+}
+
 /// One step through every stage of the pipeline.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Pass {
@@ -59,43 +112,45 @@ pub struct Pass {
 
 /// A step of `shape` through the `pp` stages of a replica with rates `r`: the head scores
 /// `head_tokens` tokens and each hand-off carries `shape.tokens` activations (split over TP).
+#[allow(clippy::field_reassign_with_default)]
 pub fn pass(ctx: &Context, r: &Rates, pp: u64, shape: StepShape, head_tokens: f64) -> Pass {
     let moe_model = ctx.dense_layers != ctx.layers;
-    let layer = layer_step(ctx, r, shape, moe_model);
+    // Filled in place, field by field: a layer step is a few hundred bytes, and built in a
+    // local and moved in (or with `..Default::default()`), it is copied field by field.
+    let mut p = Pass::default();
+    p.layer = layer_step(ctx, r, shape, moe_model);
     // A dense model's layers are all `layer`; an MoE model without leading dense layers has none.
-    let dense = match (moe_model, ctx.dense_layers) {
-        (false, _) => layer,
-        (true, 0) => LayerStep::default(),
-        (true, _) => layer_step(ctx, r, shape, false),
+    let (dt, db) = if !moe_model {
+        p.dense = p.layer;
+        (p.dense.time_s(), p.dense.bytes())
+    } else if ctx.dense_layers > 0 {
+        p.dense = layer_step(ctx, r, shape, false);
+        (p.dense.time_s(), p.dense.bytes())
+    } else {
+        (0.0, 0.0)
     };
-    let head = head_step(ctx, r, head_tokens);
-    let hop_s = p2p_s(
+    p.head = head_step(ctx, r, head_tokens);
+    p.hop_s = p2p_s(
         shape.tokens * ctx.model.d_model * r.act_bytes / r.tp as f64,
         r.pp_link,
     );
-    let (mut sum_s, mut max_s, mut bytes) = (0.0, 0.0_f64, 0.0);
-    let (lt, dt, ht) = (layer.time_s(), dense.time_s(), head.time_s());
-    for s in 0..pp {
-        let st = stage(ctx.layers, ctx.dense_layers, pp, s);
+    let (lt, ht) = (p.layer.time_s(), p.head.time_s());
+    let (lb, hb) = (p.layer.bytes(), p.head.op.bytes);
+    for &(st, n) in ctx.stage_runs(pp).as_slice() {
         let mut t = st.moe_layers * lt + st.dense_layers * dt;
-        let mut b = st.moe_layers * layer.bytes() + st.dense_layers * dense.bytes();
+        let mut b = st.moe_layers * lb + st.dense_layers * db;
         if st.last {
             t += ht;
-            b += head.op.bytes;
+            b += hb;
         }
-        sum_s += t;
-        max_s = max_s.max(t);
-        bytes += b;
+        p.max_s = p.max_s.max(t);
+        // Stage by stage, in order, as the sums always ran.
+        for _ in 0..n {
+            p.sum_s += t;
+            p.bytes += b;
+        }
     }
-    Pass {
-        layer,
-        dense,
-        head,
-        hop_s,
-        sum_s,
-        max_s,
-        bytes,
-    }
+    p
 }
 
 #[cfg(test)]
@@ -115,5 +170,51 @@ mod tests {
         }
         crate::testutil::assert_close(stage(120, 0, 16, 0).moe_layers, 8.0, 0.0);
         crate::testutil::assert_close(stage(120, 0, 16, 15).moe_layers, 7.0, 0.0);
+    }
+
+    #[test]
+    fn stage_runs_list_every_stage_in_order() {
+        for layers in 1..=130 {
+            for pp in 1..=layers.min(70) {
+                for dense in [0, 1, 2, 3, 5, 7, layers / 2, layers - 1, layers] {
+                    let dense = dense.min(layers);
+                    let mut s = 0;
+                    for &(st, n) in StageRuns::new(layers, dense, pp).as_slice() {
+                        assert!(n >= 1);
+                        for _ in 0..n {
+                            assert_eq!(
+                                st,
+                                stage(layers, dense, pp, s),
+                                "{layers} {dense} {pp} {s}"
+                            );
+                            s += 1;
+                        }
+                    }
+                    assert_eq!(s, pp, "{layers} {dense} {pp}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_context_gives_the_runs_of_every_depth_in_and_beyond_its_table() {
+        use crate::presets::{Override, load_gpu, load_model};
+        let set: Vec<Override> = ["model.layers=700", "model.dense_layers=3"]
+            .iter()
+            .map(|s| s.parse().unwrap())
+            .collect();
+        let m = load_model("deepseek-v3", &set).unwrap();
+        let g = load_gpu("h100", &[]).unwrap();
+        let ctx = Context::new(&m.model, &g.gpu, 2048);
+        for pp in [1, 2, 3, 61, 511, 512, 513, 699, 700] {
+            let mut s = 0;
+            for &(st, n) in ctx.stage_runs(pp).as_slice() {
+                for _ in 0..n {
+                    assert_eq!(st, stage(700, 3, pp, s), "pp {pp}, stage {s}");
+                    s += 1;
+                }
+            }
+            assert_eq!(s, pp);
+        }
     }
 }

@@ -72,10 +72,12 @@ pub fn prefill(ctx: &Context, c: &Config, r: &Rates, l: Layout) -> Prefill {
         + (pp - 1.0) * first.hop_s;
     // Under load every group batches prompts into each chunk, up to the budget.
     let busy_chunk = (per_group * s_in).min(budget).max(chunk);
+    let busy_pass;
     let busy = if busy_chunk > chunk || groups < dp {
-        run(busy_chunk, dp)
+        busy_pass = run(busy_chunk, dp);
+        &busy_pass
     } else {
-        first
+        &first
     };
     Prefill {
         chunk,
