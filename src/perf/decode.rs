@@ -56,6 +56,8 @@ pub fn decode(ctx: &Context, draft: Option<&Context>, c: &Config, r: &Rates) -> 
     // The plain pass is the target's too unless speculating (no copy of it then).
     let mut target = step(1.0);
     let plain_step_s = cycle_s(&target);
+    // An MTP draft token: one more layer like the model's and the output head, at the plain shape.
+    let mtp_layer_and_head_s = target.layer.time_s() + target.head.time_s();
     let verify_step_s = match c.speculation {
         // The verify step scores γ+1 tokens of every sequence: more distinct experts, same KV.
         Some(sp) => {
@@ -80,7 +82,7 @@ pub fn decode(ctx: &Context, draft: Option<&Context>, c: &Config, r: &Rates) -> 
                 (DraftCost::Model, None) => f64::NAN,
                 // One pass of the MTP module: an MoE (or dense) layer like the model's own, on every
                 // stage's micro-batch in turn, and the output head.
-                (DraftCost::Mtp, _) => n_mb * (plain.layer.time_s() + plain.head.time_s()),
+                (DraftCost::Mtp, _) => n_mb * mtp_layer_and_head_s,
             };
             (draft_s, sp.expected_tokens(), sp.gamma as f64)
         }
