@@ -46,6 +46,10 @@ pub struct GpuSpec {
     /// Measured shape of the all-reduce inside one node, per group size (optional).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub all_reduce_shape: Vec<AllReduceShape>,
+    /// The serving runtimes' own all-reduce kernels inside one node, measured, per group size
+    /// (optional): inference TP all-reduces take the faster of these and NCCL.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub custom_all_reduce: Vec<CustomAllReduce>,
     /// Set when no kernel or collective has been measured on this accelerator: what its
     /// efficiencies are borrowed from. `--explain` and the JSON inputs print it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -74,6 +78,20 @@ pub struct AllReduceShape {
     pub bytes: Vec<f64>,
     /// Measured time / α–β time at each size.
     pub over_alpha_beta: Vec<f64>,
+}
+
+/// A serving runtime's own all-reduce over `gpus` GPUs of one node, measured (TensorRT-LLM's
+/// one-shot and two-shot kernels for small messages, NCCL for large ones; SGLang's and vLLM's
+/// custom all-reduce are within a few µs of it): its time by message size (docs/methodology.md §6).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomAllReduce {
+    /// GPUs in the group.
+    pub gpus: u64,
+    /// Message sizes per rank, bytes, increasing.
+    pub bytes: Vec<f64>,
+    /// Measured time at each size, µs.
+    pub us: Vec<f64>,
 }
 
 /// A fused-MoE layer's rates on one GPU for one weight precision (docs/methodology.md §4.4).
@@ -426,6 +444,28 @@ impl GpuSpec {
                 )?;
             }
         }
+        for (i, c) in self.custom_all_reduce.iter().enumerate() {
+            let name = format!("gpu.custom_all_reduce[{i}]");
+            limits::model_int("gpu.custom_all_reduce.gpus")
+                .check(&format!("{name}.gpus ="), c.gpus)
+                .map_err(anyhow::Error::msg)?;
+            ensure!(
+                c.bytes.len() >= 2 && c.bytes.len() == c.us.len(),
+                "{name}: bytes ({}) and us ({}) must have the same length, at least 2",
+                c.bytes.len(),
+                c.us.len()
+            );
+            for b in &c.bytes {
+                range("gpu.custom_all_reduce.bytes", &format!("{name}.bytes"), *b)?;
+            }
+            ensure!(
+                c.bytes.windows(2).all(|w| w[0] < w[1]),
+                "{name}.bytes: must be increasing"
+            );
+            for t in &c.us {
+                range("gpu.custom_all_reduce.us", &format!("{name}.us"), *t)?;
+            }
+        }
         Ok(())
     }
 
@@ -498,6 +538,52 @@ impl Shape {
     }
 }
 
+/// A measured custom all-reduce curve, ready for interpolation: the least time measured at each
+/// size or any larger one (a message can be padded), in seconds.
+#[derive(Clone, Debug)]
+struct CustomCurve {
+    gpus: u64,
+    bytes: Vec<f64>,
+    envelope_s: Vec<f64>,
+}
+
+impl CustomCurve {
+    fn new(c: &CustomAllReduce) -> Self {
+        let mut m = f64::INFINITY;
+        let mut envelope_s: Vec<f64> =
+            c.us.iter()
+                .rev()
+                .map(|t| {
+                    m = m.min(units::us_to_s(*t));
+                    m
+                })
+                .collect();
+        envelope_s.reverse();
+        Self {
+            gpus: c.gpus,
+            bytes: c.bytes.clone(),
+            envelope_s,
+        }
+    }
+
+    /// The time at `bytes`: the smallest size's below it, linear in bytes between measured sizes,
+    /// and in proportion to the message beyond the largest (bandwidth-bound there). Never less
+    /// for a larger message, and continuous.
+    fn at(&self, bytes: f64) -> f64 {
+        let (xs, ys) = (&self.bytes, &self.envelope_s);
+        let last = xs.len() - 1;
+        if bytes <= xs[0] {
+            return ys[0];
+        }
+        if bytes >= xs[last] {
+            return ys[last] * bytes / xs[last];
+        }
+        let i = xs.partition_point(|v| *v <= bytes).clamp(1, last);
+        let t = (bytes - xs[i - 1]) / (xs[i] - xs[i - 1]);
+        ys[i - 1] + t * (ys[i] - ys[i - 1])
+    }
+}
+
 /// The hardware in SI units, ready for the performance model.
 #[derive(Clone, Debug)]
 pub struct Hardware {
@@ -554,6 +640,8 @@ pub struct Hardware {
     pub usd_per_gpu_hour: f64,
     /// Measured all-reduce shapes inside a node, by increasing group size.
     all_reduce_shapes: Vec<Shape>,
+    /// The serving runtime's measured custom all-reduce inside a node, by increasing group size.
+    custom_all_reduce: Vec<CustomCurve>,
 }
 
 impl Hardware {
@@ -680,7 +768,27 @@ impl Hardware {
                 }
                 v
             },
+            custom_all_reduce: {
+                let mut v: Vec<CustomCurve> = g
+                    .custom_all_reduce
+                    .iter()
+                    .filter(|c| !c.bytes.is_empty() && c.bytes.len() == c.us.len())
+                    .map(CustomCurve::new)
+                    .collect();
+                v.sort_by_key(|c| c.gpus);
+                v
+            },
         }
+    }
+
+    /// The serving runtime's own all-reduce of `bytes` per rank over `n` GPUs inside one node, as
+    /// measured (the curve of the smallest measured group that holds `n` GPUs), or `None` when the
+    /// preset measured none that large.
+    pub fn custom_all_reduce_s(&self, n: u64, bytes: f64) -> Option<f64> {
+        self.custom_all_reduce
+            .iter()
+            .find(|c| c.gpus >= n)
+            .map(|c| c.at(bytes))
     }
 
     /// The measured all-reduce shape for a group of `n` GPUs inside one node at `bytes` per rank
@@ -781,6 +889,22 @@ mod tests {
         assert_close(s.at(3000.0).0, 1.25, 1e-12);
         assert_close(s.at(1.0).0, 1.0, 1e-12);
         assert_close(s.at(1e12).0, 0.5, 1e-12);
+    }
+
+    #[test]
+    fn the_custom_curve_interpolates_takes_its_envelope_and_scales_beyond_its_end() {
+        let c = CustomCurve::new(&CustomAllReduce {
+            gpus: 8,
+            bytes: vec![1000.0, 2000.0, 4000.0, 8000.0],
+            us: vec![3.0, 5.0, 4.0, 8.0],
+        });
+        // The 2000 B point (5 µs) is above the 4000 B one: the envelope takes 4 µs there.
+        assert_close(c.at(10.0), 3e-6, 1e-12);
+        assert_close(c.at(1500.0), 3.5e-6, 1e-12);
+        assert_close(c.at(2000.0), 4e-6, 1e-12);
+        assert_close(c.at(3000.0), 4e-6, 1e-12);
+        assert_close(c.at(6000.0), 6e-6, 1e-12);
+        assert_close(c.at(16000.0), 16e-6, 1e-12);
     }
 
     #[test]

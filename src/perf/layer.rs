@@ -4,7 +4,7 @@
 //! the fixed per-layer overhead (docs/methodology.md §4, §6.2).
 
 use super::activations::{self, InferencePass};
-use super::comm::{all_to_all_s, tp_all_reduce_s};
+use super::comm::{all_to_all_s, serving_tp_all_reduce_s, tp_all_reduce_s};
 use super::config::{MoeDispatch, MoeOverlap};
 use super::context::Rates;
 use super::dispatch;
@@ -305,12 +305,14 @@ fn layer_step_once(ctx: &Context, r: &Rates, shape: StepShape, moe: bool) -> Lay
         ffn,
         experts,
         elementwise,
-        all_reduce_s: all_reduces * tp_all_reduce_s(&ctx.hw, message_bytes, r.tp)
-            + if r.sequence_parallel && r.tp > 1 {
-                all_reduces * r.tp_link.latency_s
-            } else {
-                0.0
-            },
+        // With sequence parallelism each reduction is NCCL's reduce-scatter + all-gather (the same
+        // bytes, a second start-up); otherwise the runtime's all-reduce (its own kernel for small
+        // messages).
+        all_reduce_s: if r.sequence_parallel && r.tp > 1 {
+            all_reduces * (tp_all_reduce_s(&ctx.hw, message_bytes, r.tp) + r.tp_link.latency_s)
+        } else {
+            all_reduces * serving_tp_all_reduce_s(&ctx.hw, message_bytes, r.tp)
+        },
         all_reduces,
         // Queries to the sequence layout, attention outputs back to the head layout.
         kv_all_to_all_s: if by_sequence {
