@@ -240,6 +240,13 @@ pub struct Overheads {
     /// The same for 8-bit GEMMs, µs (defaults to `gemm_us`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gemm_fp8_us: Option<f64>,
+    /// Fixed time of one memory-bound (small-m) GEMM beyond its weight stream (16-bit and fp32),
+    /// µs: the floor of GEMMs with at most 64 rows (default `gemm_us`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gemm_memory_us: Option<f64>,
+    /// The same for 8-bit GEMMs, µs (defaults to `gemm_fp8_us`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gemm_fp8_memory_us: Option<f64>,
     /// Fixed time of one attention kernel call (a layer's decode attention or prefill chunk),
     /// µs (default 0).
     #[serde(default)]
@@ -378,6 +385,14 @@ impl GpuSpec {
             (
                 "gpu.overheads.gemm_fp8_us",
                 self.overheads.gemm_fp8_us.unwrap_or(0.0),
+            ),
+            (
+                "gpu.overheads.gemm_memory_us",
+                self.overheads.gemm_memory_us.unwrap_or(0.0),
+            ),
+            (
+                "gpu.overheads.gemm_fp8_memory_us",
+                self.overheads.gemm_fp8_memory_us.unwrap_or(0.0),
             ),
             (
                 "gpu.overheads.scaleup_latency_us",
@@ -636,6 +651,10 @@ pub struct Hardware {
     pub gemm_s: f64,
     /// Fixed time per GEMM (8-bit math), seconds.
     pub gemm_fp8_s: f64,
+    /// Fixed time per memory-bound (small-m) GEMM (16-bit/fp32 math), seconds.
+    pub gemm_memory_s: f64,
+    /// Fixed time per memory-bound (small-m) GEMM (8-bit math), seconds.
+    pub gemm_fp8_memory_s: f64,
     /// USD per GPU-hour.
     pub usd_per_gpu_hour: f64,
     /// Measured all-reduce shapes inside a node, by increasing group size.
@@ -724,6 +743,15 @@ impl Hardware {
             per_request_s: units::us_to_s(g.overheads.per_request_us),
             gemm_s: units::us_to_s(g.overheads.gemm_us),
             gemm_fp8_s: units::us_to_s(g.overheads.gemm_fp8_us.unwrap_or(g.overheads.gemm_us)),
+            gemm_memory_s: units::us_to_s(
+                g.overheads.gemm_memory_us.unwrap_or(g.overheads.gemm_us),
+            ),
+            gemm_fp8_memory_s: units::us_to_s(
+                g.overheads
+                    .gemm_fp8_memory_us
+                    .or(g.overheads.gemm_fp8_us)
+                    .unwrap_or(g.overheads.gemm_us),
+            ),
             usd_per_gpu_hour: g.price.usd_per_gpu_hour,
             all_reduce_shapes: {
                 let scaleup = Link {
@@ -821,13 +849,30 @@ impl Hardware {
         }
     }
 
-    /// Fixed time of one GEMM whose math runs in `dtype` (FP4 GEMMs, scaled like fp8 ones, take
-    /// the fp8 GEMMs' measured time until FP4 GEMMs are measured).
+    /// Fixed time of one compute-bound GEMM (m ≥ 1024 rows) whose math runs in `dtype` (FP4 GEMMs,
+    /// scaled like fp8 ones, take the fp8 GEMMs' measured time until FP4 GEMMs are measured).
     pub fn gemm_overhead_s(&self, dtype: Dtype) -> f64 {
         match dtype {
             Dtype::Fp8 | Dtype::Int8 | Dtype::Nvfp4 | Dtype::Mxfp4 => self.gemm_fp8_s,
             _ => self.gemm_s,
         }
+    }
+
+    /// Fixed time of one memory-bound GEMM (m ≤ 64 rows) whose math runs in `dtype`.
+    pub fn gemm_memory_overhead_s(&self, dtype: Dtype) -> f64 {
+        match dtype {
+            Dtype::Fp8 | Dtype::Int8 | Dtype::Nvfp4 | Dtype::Mxfp4 => self.gemm_fp8_memory_s,
+            _ => self.gemm_memory_s,
+        }
+    }
+
+    /// Fixed time of one GEMM of `m` rows whose math runs in `dtype` (docs/methodology.md §4.1).
+    pub fn gemm_fixed_s(&self, dtype: Dtype, m: f64) -> f64 {
+        gemm_fixed_s(
+            self.gemm_memory_overhead_s(dtype),
+            self.gemm_overhead_s(dtype),
+            m,
+        )
     }
 
     /// The fused-MoE kernel for weights in `dtype` whose matmuls run in `math`: its compute
@@ -862,6 +907,22 @@ impl Hardware {
             _ => self.matmul_efficiency,
         }
     }
+}
+
+/// GEMMs of at most this many rows (tokens) are in the memory-bound regime: they stream their
+/// weights, and their fixed time is the measured small-m floor (`gemm_memory_us`, fitted on m ≤ 64).
+pub const GEMM_MEMORY_ROWS: f64 = 64.0;
+/// GEMMs of at least this many rows are in the compute-bound regime: their fixed time is the
+/// intercept of the large-GEMM fit (`gemm_us`, fitted on m ≥ 1024).
+pub const GEMM_COMPUTE_ROWS: f64 = 1024.0;
+
+/// The fixed time of one GEMM of `m` rows between the two measured regimes: the small-m floor
+/// `memory_s` up to 64 rows, the large-GEMM intercept `compute_s` from 1024 rows (never below the
+/// floor), linear in m between the two fitted ranges, so the time is continuous and never falls as
+/// m grows.
+pub fn gemm_fixed_s(memory_s: f64, compute_s: f64, m: f64) -> f64 {
+    let share = ((m - GEMM_MEMORY_ROWS) / (GEMM_COMPUTE_ROWS - GEMM_MEMORY_ROWS)).clamp(0.0, 1.0);
+    memory_s + share * (compute_s.max(memory_s) - memory_s)
 }
 
 /// Ring all-reduce of `bytes` per rank over `n` ranks joined by `link` under the α–β model.

@@ -109,6 +109,103 @@ fn gemm_rate_and_fixed_time_match_the_measured_kernels() {
     }
 }
 
+/// The inference model's variable GEMM time (src/perf/roofline.rs: `max + (1 − overlap)·min` of
+/// the FLOP and byte terms, no fixed time) for one measured GEMM in `dtype` ("bfloat16" or "fp8":
+/// 8-bit weights and inputs, 16-bit outputs).
+fn gemm_roofline_s(
+    r: &HashMap<String, String>,
+    hw: &gpt4calc::hardware::Hardware,
+    peak_tflops: f64,
+    dtype: &str,
+) -> f64 {
+    use gpt4calc::dtype::Dtype;
+    use gpt4calc::perf::roofline::{Op, roofline};
+    let (m, n, k) = (num(r, "m"), num(r, "n"), num(r, "k"));
+    let (math, w) = if dtype == "fp8" {
+        (Dtype::Fp8, 1.0)
+    } else {
+        (Dtype::Bf16, 2.0)
+    };
+    roofline(
+        Op {
+            flops: 2.0 * m * n * k,
+            bytes: w * (n * k + m * k) + 2.0 * m * n,
+        },
+        peak_tflops * 1e12 * hw.matmul_efficiency_for(math),
+        hw.eff_mem_bw_bytes_per_s,
+        hw.overlap,
+    )
+    .time_s()
+}
+
+/// Least-squares fit (relative error) of `t = roofline + t0` over the memory-bound GEMMs (m ≤ 64,
+/// n, k ≥ 512, n < 65536) of one GPU and dtype, the rates held at the preset's: t0 in µs.
+fn fit_memory_floor(
+    rows: &[HashMap<String, String>],
+    kgpu: &str,
+    preset: &str,
+    dtype: &str,
+    peak_tflops: f64,
+) -> f64 {
+    let hw = gpt4calc::hardware::Hardware::new(&load_gpu(preset, &[]).unwrap().gpu);
+    let (mut num_sum, mut den) = (0.0, 0.0);
+    for r in rows
+        .iter()
+        .filter(|r| r["gpu"] == kgpu && r["gemm_dtype"] == dtype)
+        .filter(|r| {
+            num(r, "m") <= 64.0
+                && num(r, "n") >= 512.0
+                && num(r, "k") >= 512.0
+                && num(r, "n") < 65536.0
+        })
+    {
+        let t = num(r, "latency_ms") * 1e-3;
+        num_sum += (t - gemm_roofline_s(r, &hw, peak_tflops, dtype)) / (t * t);
+        den += 1.0 / (t * t);
+    }
+    assert!(den > 0.0, "{preset} {dtype}: no small-m GEMMs");
+    num_sum / den * 1e6
+}
+
+#[test]
+fn small_m_gemm_floor_matches_the_measured_kernels() {
+    // The fixed time of a memory-bound GEMM (`gemm_memory_us`, `gemm_fp8_memory_us`): the
+    // least-squares fit (relative error) of `t = roofline(FLOP, bytes) + t0` over NVIDIA's measured
+    // GEMMs with m ≤ 64 (validation/kernels/gemm.csv), with the preset's matmul, memory and overlap
+    // efficiencies. 8-bit GEMMs floor at 12.3–14.1 µs (TensorRT-LLM's per-tensor fp8 linear
+    // quantises its input in its own kernels), 16-bit ones at 2.3–4.4 µs; the compute-bound
+    // intercepts (`gemm_us`, `gemm_fp8_us`, fitted on m ≥ 1024) are 3.0–9.5 and 17.2–20.4 µs.
+    let rows = read("gemm.csv");
+    for (kgpu, preset, bf16, fp8, _, _) in GPUS {
+        let gpu = load_gpu(preset, &[]).unwrap().gpu;
+        let t0 = fit_memory_floor(&rows, kgpu, preset, "bfloat16", bf16);
+        let shipped = gpu.overheads.gemm_memory_us.expect("16-bit GEMM floor set");
+        assert!(
+            (t0 - shipped).abs() <= 0.05,
+            "{preset}: fitted {t0:.2} µs vs preset {shipped}"
+        );
+        assert!(
+            shipped <= gpu.overheads.gemm_us,
+            "{preset}: floor above the intercept"
+        );
+        if fp8 > 0.0 {
+            let t08 = fit_memory_floor(&rows, kgpu, preset, "fp8", fp8);
+            let shipped = gpu
+                .overheads
+                .gemm_fp8_memory_us
+                .expect("fp8 GEMM floor set");
+            assert!(
+                (t08 - shipped).abs() <= 0.05,
+                "{preset}: fp8 fitted {t08:.2} µs vs preset {shipped}"
+            );
+            assert!(
+                shipped <= gpu.overheads.gemm_fp8_us.unwrap(),
+                "{preset}: fp8 floor above the intercept"
+            );
+        }
+    }
+}
+
 #[test]
 fn memory_efficiency_is_the_measured_weight_streaming_bandwidth() {
     let rows = read("gemm.csv");
@@ -175,47 +272,70 @@ fn nvlink_all_reduce_latency_and_bandwidth_match_nccl_measurements() {
 }
 
 #[test]
-fn the_gemm_operator_model_predicts_every_m_within_10_percent() {
-    // The inference model's GEMM (src/perf/roofline.rs: max + (1 − overlap)·min, the fixed time
-    // on the compute side) against every measured bf16 GEMM with n, k ≥ 1024, grouped by m from
-    // 1 (decode, bandwidth-bound) through the ridge to 32k (prefill, compute-bound). The median
-    // predicted/measured of every m stays within ±10%: GEMM efficiency needs no m-dependent curve
-    // beyond the roofline, the overlap and the fixed time (docs/calibration.md).
+fn the_gemm_operator_model_predicts_every_m() {
+    // The inference model's GEMM (src/perf/roofline.rs: max + (1 − overlap)·min of the FLOP and
+    // byte terms, plus the fixed time of a GEMM of m rows: the small-m floor up to m = 64, the
+    // large-GEMM intercept from m = 1024, linear between; methodology §4.1) against every
+    // measured bf16 and fp8 GEMM with n, k ≥ 1024, grouped by m from 1 (decode, bandwidth-bound)
+    // through the ridge to 32k (prefill, compute-bound).
+    //
+    // - The GEMMs a GPU runs in a decode step (up to 64M weights, 128 MB in bf16) are within
+    //   0.90–1.15 in median at every m, both precisions (measured 0.90–1.15).
+    // - Over every size, the median of each m is within 0.93–1.17 (bf16) and 0.96–1.16 (fp8).
+    //   Before the small-m floor it was 0.96–1.08 for bf16 (fp8 0.95–1.22), but only because
+    //   errors cancelled: at m ≤ 64, bf16 GEMMs of 1–16M weights were predicted at 0.7–0.77× their
+    //   measured time (the 16-bit fixed time hid under the weight stream) and fp8 ones at
+    //   1.1–1.4× (the compute-bound intercept instead of the measured floor), while GEMMs above
+    //   64M weights were and are 1.1–1.35× (their weight stream runs faster than
+    //   `efficiency.memory`, the median over m ≤ 16, n, k ≥ 2048). The floor fixes the first two;
+    //   the third is the memory efficiency's, untouched here.
+    // - Share of the GEMMs within ±25%: 83–99% per GPU and precision (before: 77–94%).
     use gpt4calc::dtype::Dtype;
     use gpt4calc::hardware::Hardware;
-    use gpt4calc::perf::roofline::{Op, roofline};
     let rows = read("gemm.csv");
-    for (kgpu, preset, peak_tflops, _, _, _) in GPUS {
+    for (kgpu, preset, bf16, fp8, _, _) in GPUS {
         let hw = Hardware::new(&load_gpu(preset, &[]).unwrap().gpu);
-        let flops_per_s = peak_tflops * 1e12 * hw.matmul_efficiency_for(Dtype::Bf16);
-        let mut by_m: std::collections::BTreeMap<u64, Vec<f64>> = Default::default();
-        for r in rows
-            .iter()
-            .filter(|r| r["gpu"] == kgpu && r["gemm_dtype"] == "bfloat16")
-            .filter(|r| num(r, "n") >= 1024.0 && num(r, "k") >= 1024.0)
-        {
-            let (m, n, k) = (num(r, "m"), num(r, "n"), num(r, "k"));
-            let mut t = roofline(
-                Op {
-                    flops: 2.0 * m * n * k,
-                    bytes: 2.0 * (n * k + m * k + m * n),
-                },
-                flops_per_s,
-                hw.eff_mem_bw_bytes_per_s,
-                hw.overlap,
-            );
-            t.compute_s += hw.gemm_overhead_s(Dtype::Bf16);
-            by_m.entry(m as u64)
-                .or_default()
-                .push(t.time_s() / (num(r, "latency_ms") * 1e-3));
-        }
-        assert!(by_m.len() >= 10, "{preset}: only {} m values", by_m.len());
-        for (m, ratios) in by_m {
-            let med = median(ratios);
+        for (dtype, math, peak) in [("bfloat16", Dtype::Bf16, bf16), ("fp8", Dtype::Fp8, fp8)] {
+            if peak == 0.0 {
+                continue;
+            }
+            let mut by_m: std::collections::BTreeMap<u64, Vec<f64>> = Default::default();
+            let mut decode_sized: std::collections::BTreeMap<u64, Vec<f64>> = Default::default();
+            for r in rows
+                .iter()
+                .filter(|r| r["gpu"] == kgpu && r["gemm_dtype"] == dtype)
+                .filter(|r| num(r, "n") >= 1024.0 && num(r, "k") >= 1024.0)
+            {
+                let m = num(r, "m");
+                let t = gemm_roofline_s(r, &hw, peak, dtype) + hw.gemm_fixed_s(math, m);
+                let ratio = t / (num(r, "latency_ms") * 1e-3);
+                by_m.entry(m as u64).or_default().push(ratio);
+                if num(r, "n") * num(r, "k") <= 67_108_864.0 {
+                    decode_sized.entry(m as u64).or_default().push(ratio);
+                }
+            }
+            assert!(by_m.len() >= 10, "{preset}: only {} m values", by_m.len());
+            let all: Vec<f64> = by_m.values().flatten().copied().collect();
+            let within = all.iter().filter(|x| (0.75..=1.25).contains(*x)).count();
             assert!(
-                (0.9..=1.1).contains(&med),
-                "{preset} m = {m}: predicted/measured {med:.3}"
+                within as f64 >= 0.82 * all.len() as f64,
+                "{preset} {dtype}: {within} of {} within ±25%",
+                all.len()
             );
+            for (m, ratios) in by_m {
+                let med = median(ratios);
+                assert!(
+                    (0.9..=1.2).contains(&med),
+                    "{preset} {dtype} m = {m}: predicted/measured {med:.3}"
+                );
+            }
+            for (m, ratios) in decode_sized {
+                let med = median(ratios);
+                assert!(
+                    (0.88..=1.16).contains(&med),
+                    "{preset} {dtype} m = {m}, up to 64M weights: predicted/measured {med:.3}"
+                );
+            }
         }
     }
 }
@@ -543,7 +663,7 @@ fn fastertransformer_overheads_are_fitted_on_rows_outside_the_public_set() {
     let (per_layer_us, tp1_median) = argmin((50..=150).step_by(5), |us| {
         ft_median_abs_error(&cases, "-tp1-", &[layer(us)])
     });
-    assert_eq!(per_layer_us, 85, "per-layer fit moved");
+    assert_eq!(per_layer_us, 80, "per-layer fit moved");
     assert!(tp1_median < 0.10, "TP 1 median |error| {tp1_median:.3}");
 
     let (per_request_ms, tp8_median) = argmin((0..=150).step_by(5), |ms| {

@@ -95,8 +95,10 @@ pub struct Rates {
     pub attn_mem_bytes_per_s: f64,
     /// Achievable HBM bytes/s.
     pub mem_bytes_per_s: f64,
-    /// Fixed time of one GEMM in the matmul precision.
+    /// Fixed time of one compute-bound GEMM in the matmul precision.
     pub gemm_s: f64,
+    /// Fixed time of one memory-bound (small-m) GEMM in the matmul precision.
+    pub gemm_memory_s: f64,
 }
 
 impl Context {
@@ -325,11 +327,18 @@ impl Context {
             attn_mem_bytes_per_s: self.hw.attention_mem_bytes_per_s,
             mem_bytes_per_s: self.hw.eff_mem_bw_bytes_per_s,
             gemm_s: self.hw.gemm_overhead_s(math_dtype),
+            gemm_memory_s: self.hw.gemm_memory_overhead_s(math_dtype),
         }
     }
 }
 
 impl Rates {
+    /// Fixed time of one GEMM of `m` rows in the matmul precision: the small-m floor while it
+    /// streams weights, the large-GEMM intercept once compute-bound (docs/methodology.md §4.1).
+    pub fn gemm_fixed_s(&self, m: f64) -> f64 {
+        crate::hardware::gemm_fixed_s(self.gemm_memory_s, self.gemm_s, m)
+    }
+
     /// Share of the KV cache of `sequences` sequences that one GPU holds and reads in decode:
     /// its KV heads' share (replicated when n_kv < TP), or ⌈sequences/TP⌉ / sequences when the
     /// cache is sharded by sequence.

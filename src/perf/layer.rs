@@ -169,8 +169,8 @@ fn layer_step_once(ctx: &Context, r: &Rates, shape: StepShape, moe: bool) -> Lay
     let m = &ctx.model;
     let tp = r.tp as f64;
     let b = shape.tokens;
-    // The projection GEMMs (QKV and output; MLA's five or six), each with its fixed time on the
-    // compute side.
+    // The projection GEMMs (QKV and output; MLA's five or six), each with the fixed time of a GEMM
+    // of b rows.
     let mut attn_proj = roofline(
         Op {
             flops: 2.0 * b * m.attn_params_per_layer / tp,
@@ -180,7 +180,7 @@ fn layer_step_once(ctx: &Context, r: &Rates, shape: StepShape, moe: bool) -> Lay
         r.mem_bytes_per_s,
         ctx.hw.overlap,
     );
-    attn_proj.compute_s += r.gemm_s
+    attn_proj.fixed_s = r.gemm_fixed_s(b)
         * if shape.decode {
             m.attn_gemms_decode
         } else {
@@ -244,7 +244,7 @@ fn layer_step_once(ctx: &Context, r: &Rates, shape: StepShape, moe: bool) -> Lay
             ctx.hw.overlap,
         );
         if m.shared_experts > 0.0 {
-            ffn.compute_s += 2.0 * r.gemm_s;
+            ffn.fixed_s = 2.0 * r.gemm_fixed_s(b);
         }
         (ffn, experts, touched)
     } else {
@@ -341,6 +341,6 @@ pub fn head_step(ctx: &Context, r: &Rates, tokens: f64) -> OpTime {
         r.mem_bytes_per_s,
         ctx.hw.overlap,
     );
-    t.compute_s += r.gemm_s;
+    t.fixed_s = r.gemm_fixed_s(tokens);
     t
 }
