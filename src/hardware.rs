@@ -196,6 +196,10 @@ pub struct Efficiency {
     /// Large-GEMM fraction of dense peak for 8-bit math (fp8, int8); defaults to `matmul`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub matmul_fp8: Option<f64>,
+    /// The same for fp8 weights with one scale per 128×128 block (DeepSeek's checkpoints) in
+    /// serving; defaults to `matmul_fp8`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub matmul_fp8_block: Option<f64>,
     /// Fraction of peak HBM bandwidth reached by large streaming reads.
     pub memory: f64,
     /// Attention kernels' (FMHA prefill, decode attention, MLA) FLOP rate as a fraction of the 16-bit
@@ -247,6 +251,14 @@ pub struct Overheads {
     /// The same for 8-bit GEMMs, µs (defaults to `gemm_fp8_us`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gemm_fp8_memory_us: Option<f64>,
+    /// Fixed time of one compute-bound GEMM on fp8 weights with 128×128 block scales, µs
+    /// (defaults to `gemm_fp8_us`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gemm_fp8_block_us: Option<f64>,
+    /// Fixed time of one memory-bound GEMM on fp8 weights with 128×128 block scales, µs (defaults
+    /// to `gemm_fp8_memory_us`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gemm_fp8_block_memory_us: Option<f64>,
     /// Fixed time of one attention kernel call (a layer's decode attention or prefill chunk),
     /// µs (default 0).
     #[serde(default)]
@@ -336,6 +348,13 @@ impl GpuSpec {
                 "gpu.efficiency.matmul_fp8",
                 self.efficiency.matmul_fp8.unwrap_or(self.efficiency.matmul),
             ),
+            (
+                "gpu.efficiency.matmul_fp8_block",
+                self.efficiency
+                    .matmul_fp8_block
+                    .or(self.efficiency.matmul_fp8)
+                    .unwrap_or(self.efficiency.matmul),
+            ),
             ("gpu.efficiency.memory", self.efficiency.memory),
             (
                 "gpu.efficiency.attention",
@@ -393,6 +412,14 @@ impl GpuSpec {
             (
                 "gpu.overheads.gemm_fp8_memory_us",
                 self.overheads.gemm_fp8_memory_us.unwrap_or(0.0),
+            ),
+            (
+                "gpu.overheads.gemm_fp8_block_us",
+                self.overheads.gemm_fp8_block_us.unwrap_or(0.0),
+            ),
+            (
+                "gpu.overheads.gemm_fp8_block_memory_us",
+                self.overheads.gemm_fp8_block_memory_us.unwrap_or(0.0),
             ),
             (
                 "gpu.overheads.scaleup_latency_us",
@@ -616,6 +643,8 @@ pub struct Hardware {
     pub matmul_efficiency: f64,
     /// Matmul efficiency for 8-bit math.
     pub matmul_fp8_efficiency: f64,
+    /// Matmul efficiency for fp8 weights with 128×128 block scales (serving).
+    pub matmul_fp8_block_efficiency: f64,
     /// Attention kernels' FLOP rate, fraction of the 16-bit peak.
     pub attention_efficiency: f64,
     /// KV-cache read bandwidth of attention kernels, bytes/s.
@@ -655,6 +684,10 @@ pub struct Hardware {
     pub gemm_memory_s: f64,
     /// Fixed time per memory-bound (small-m) GEMM (8-bit math), seconds.
     pub gemm_fp8_memory_s: f64,
+    /// Fixed time per compute-bound GEMM on block-scaled fp8 weights, seconds.
+    pub gemm_fp8_block_s: f64,
+    /// Fixed time per memory-bound GEMM on block-scaled fp8 weights, seconds.
+    pub gemm_fp8_block_memory_s: f64,
     /// USD per GPU-hour.
     pub usd_per_gpu_hour: f64,
     /// Measured all-reduce shapes inside a node, by increasing group size.
@@ -676,6 +709,11 @@ impl Hardware {
             eff_mem_bw_bytes_per_s: bw * g.efficiency.memory,
             matmul_efficiency: g.efficiency.matmul,
             matmul_fp8_efficiency: g.efficiency.matmul_fp8.unwrap_or(g.efficiency.matmul),
+            matmul_fp8_block_efficiency: g
+                .efficiency
+                .matmul_fp8_block
+                .or(g.efficiency.matmul_fp8)
+                .unwrap_or(g.efficiency.matmul),
             attention_efficiency: g.efficiency.attention.unwrap_or(g.efficiency.matmul),
             attention_mem_bytes_per_s: bw
                 * g.efficiency.attention_memory.unwrap_or(g.efficiency.memory),
@@ -749,6 +787,19 @@ impl Hardware {
             gemm_fp8_memory_s: units::us_to_s(
                 g.overheads
                     .gemm_fp8_memory_us
+                    .or(g.overheads.gemm_fp8_us)
+                    .unwrap_or(g.overheads.gemm_us),
+            ),
+            gemm_fp8_block_s: units::us_to_s(
+                g.overheads
+                    .gemm_fp8_block_us
+                    .or(g.overheads.gemm_fp8_us)
+                    .unwrap_or(g.overheads.gemm_us),
+            ),
+            gemm_fp8_block_memory_s: units::us_to_s(
+                g.overheads
+                    .gemm_fp8_block_memory_us
+                    .or(g.overheads.gemm_fp8_memory_us)
                     .or(g.overheads.gemm_fp8_us)
                     .unwrap_or(g.overheads.gemm_us),
             ),

@@ -294,6 +294,10 @@ impl Context {
         let tp = l.tp as f64;
         let (kv_heads, heads) = (self.model.kv_heads, self.model.heads);
         let act_bytes = if c.dtype == Dtype::Fp32 { 4.0 } else { 2.0 };
+        // fp8 weights with 128×128 block scales run the block-scaled GEMMs, measured apart
+        // (DeepSeek's checkpoints; docs/methodology.md §4.2).
+        let block_scaled =
+            self.model.fp8_block_scaled && c.dtype == Dtype::Fp8 && math_dtype == Dtype::Fp8;
         Rates {
             tp: l.tp,
             dp: l.dp,
@@ -322,12 +326,25 @@ impl Context {
             math_dtype,
             peak_flops_per_s: peak,
             mfu_peak_flops_per_s: peak.max(self.attn_peak_flops_for(c.dtype)),
-            matmul_flops_per_s: peak * self.hw.matmul_efficiency_for(math_dtype),
+            matmul_flops_per_s: peak
+                * if block_scaled {
+                    self.hw.matmul_fp8_block_efficiency
+                } else {
+                    self.hw.matmul_efficiency_for(math_dtype)
+                },
             attn_flops_per_s: self.attn_peak_flops_for(c.dtype) * self.hw.attention_efficiency,
             attn_mem_bytes_per_s: self.hw.attention_mem_bytes_per_s,
             mem_bytes_per_s: self.hw.eff_mem_bw_bytes_per_s,
-            gemm_s: self.hw.gemm_overhead_s(math_dtype),
-            gemm_memory_s: self.hw.gemm_memory_overhead_s(math_dtype),
+            gemm_s: if block_scaled {
+                self.hw.gemm_fp8_block_s
+            } else {
+                self.hw.gemm_overhead_s(math_dtype)
+            },
+            gemm_memory_s: if block_scaled {
+                self.hw.gemm_fp8_block_memory_s
+            } else {
+                self.hw.gemm_memory_overhead_s(math_dtype)
+            },
         }
     }
 }
