@@ -50,8 +50,9 @@ pub struct GpuSpec {
     /// (optional): inference TP all-reduces take the faster of these and NCCL.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub custom_all_reduce: Vec<CustomAllReduce>,
-    /// Set when no kernel or collective has been measured on this accelerator: what its
-    /// efficiencies are borrowed from. `--explain` and the JSON inputs print it.
+    /// Set when not every kernel and collective has been measured on this accelerator: what is
+    /// measured and what is borrowed (and from which preset). `--explain` and the JSON inputs
+    /// print it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uncalibrated: Option<String>,
 }

@@ -45,6 +45,18 @@ const GPUS: [(&str, &str, f64, f64, f64, f64); 4] = [
     ("b200_sxm", "b200", 2250.0, 4500.0, 8.0, 900.0),
 ];
 
+/// The GPUs whose GEMMs were measured: the four above (every shape), and B300, GB200 and GB300
+/// (TensorRT-LLM 1.3.0rc20; the shapes the fits use: m ≤ 64 or m ≥ 1024, n, k ≥ 512).
+const GEMM_GPUS: [(&str, &str, f64, f64, f64, f64); 7] = [
+    GPUS[0],
+    GPUS[1],
+    GPUS[2],
+    GPUS[3],
+    ("b300_sxm", "b300", 2250.0, 4500.0, 8.0, 900.0),
+    ("gb200", "gb200-nvl72", 2500.0, 5000.0, 8.0, 900.0),
+    ("gb300", "gb300-nvl72", 2500.0, 5000.0, 8.0, 900.0),
+];
+
 /// Least-squares fit of `t = F / rate + t0` (relative error) over GEMMs with m ≥ 1024:
 /// (efficiency = rate / peak, t0 in µs).
 fn fit(rows: &[HashMap<String, String>], kgpu: &str, dtype: &str, peak_tflops: f64) -> (f64, f64) {
@@ -80,7 +92,7 @@ fn fit(rows: &[HashMap<String, String>], kgpu: &str, dtype: &str, peak_tflops: f
 #[test]
 fn gemm_rate_and_fixed_time_match_the_measured_kernels() {
     let rows = read("gemm.csv");
-    for (kgpu, preset, bf16, fp8, _, _) in GPUS {
+    for (kgpu, preset, bf16, fp8, _, _) in GEMM_GPUS {
         let gpu = load_gpu(preset, &[]).unwrap().gpu;
         let (eff, t0) = fit(&rows, kgpu, "bfloat16", bf16);
         assert!(
@@ -196,7 +208,7 @@ fn small_m_gemm_floor_matches_the_measured_kernels() {
     // quantises its input in its own kernels), 16-bit ones at 2.3–4.4 µs; the compute-bound
     // intercepts (`gemm_us`, `gemm_fp8_us`, fitted on m ≥ 1024) are 3.0–9.5 and 17.2–20.4 µs.
     let rows = read("gemm.csv");
-    for (kgpu, preset, bf16, fp8, _, _) in GPUS {
+    for (kgpu, preset, bf16, fp8, _, _) in GEMM_GPUS {
         let gpu = load_gpu(preset, &[]).unwrap().gpu;
         let t0 = fit_memory_floor(&rows, kgpu, preset, "bfloat16", bf16);
         let shipped = gpu.overheads.gemm_memory_us.expect("16-bit GEMM floor set");
@@ -242,7 +254,7 @@ fn small_m_gemm_floor_matches_the_measured_kernels() {
 #[test]
 fn memory_efficiency_is_the_measured_weight_streaming_bandwidth() {
     let rows = read("gemm.csv");
-    for (kgpu, preset, _, _, tb_s, _) in GPUS {
+    for (kgpu, preset, _, _, tb_s, _) in GEMM_GPUS {
         let gpu = load_gpu(preset, &[]).unwrap().gpu;
         let eff = median(
             rows.iter()
@@ -458,11 +470,19 @@ fn the_custom_all_reduce_in_the_presets_is_the_measured_one() {
         ("h200_sxm", "h200"),
         ("b200_sxm", "b200"),
         ("b300_sxm", "b300"),
+        ("gb200", "gb200-nvl72"),
+        ("gb300", "gb300-nvl72"),
     ] {
         let spec = load_gpu(preset, &[]).unwrap().gpu;
         let hw = Hardware::new(&spec);
         let mut checked = 0;
         for n in [2u64, 4, 8] {
+            // A GB200/GB300 tray holds 4 GPUs: its 8-GPU curve is B200's, borrowed.
+            let kgpu = if n > 4 && kgpu.starts_with("gb") {
+                "b200_sxm"
+            } else {
+                kgpu
+            };
             let table = spec
                 .custom_all_reduce
                 .iter()
@@ -872,6 +892,50 @@ fn mla_decode_matches_the_measured_kernels() {
             "{preset}: MLA median model/measured {med:.2}"
         );
     }
+}
+
+#[test]
+fn blackwell_presets_borrow_b200_nccl_where_their_own_curves_match_it() {
+    // B300 (8 GPUs), GB200 and GB300 (a 4-GPU tray) have no NCCL constants of their own: they take
+    // B200's (α, bus bandwidth, the measured shape). Their own NCCL 2.29.2 measurements
+    // (validation/kernels/collectives.csv) say that is sound: every op and group size is within
+    // 0.95–1.04 of B200's in median over the 21 message sizes.
+    let rows = read("collectives.csv");
+    let series = |gpu: &str, op: &str, n: u64| -> HashMap<String, f64> {
+        rows.iter()
+            .filter(|r| {
+                r["gpu"] == gpu
+                    && r["op_name"] == op
+                    && r["nccl_dtype"] == "half"
+                    && r["num_gpus"] == n.to_string()
+            })
+            .map(|r| (r["message_size"].clone(), num(r, "latency_ms")))
+            .collect()
+    };
+    let mut checked = 0;
+    for (gpu, groups) in [
+        ("b300_sxm", &[2u64, 4, 8][..]),
+        ("gb200", &[2, 4][..]),
+        ("gb300", &[2, 4][..]),
+    ] {
+        for op in ["all_reduce", "all_gather", "reduce_scatter", "alltoall"] {
+            for &n in groups {
+                let (own, b200) = (series(gpu, op, n), series("b200_sxm", op, n));
+                let ratios: Vec<f64> = own
+                    .iter()
+                    .filter_map(|(size, t)| b200.get(size).map(|b| t / b))
+                    .collect();
+                assert!(ratios.len() >= 20, "{gpu} {op} {n}: {} sizes", ratios.len());
+                let med = median(ratios);
+                assert!(
+                    (0.93..=1.07).contains(&med),
+                    "{gpu} {op} {n} GPUs: own / B200 {med:.3}"
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert_eq!(checked, 28);
 }
 
 #[test]
