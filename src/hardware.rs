@@ -556,6 +556,8 @@ struct Shape {
     factor: Vec<f64>,
     /// Smallest group size that uses this shape (one more than the next smaller shape's).
     min_gpus: u64,
+    /// The least factor: α times it bounds the modelled all-reduce from below at any size.
+    min_factor: f64,
     /// For each group size `min_gpus..=gpus` and each measured size k: the least modelled time
     /// of an all-reduce of `bytes[j]`, j ≥ k (α–β times the factor), seconds. A message is never
     /// priced above a larger one: it could be padded to it.
@@ -820,6 +822,11 @@ impl Hardware {
                         bytes: s.bytes.clone(),
                         factor: s.over_alpha_beta.clone(),
                         min_gpus: 2,
+                        min_factor: s
+                            .over_alpha_beta
+                            .iter()
+                            .copied()
+                            .fold(f64::INFINITY, f64::min),
                         suffix_min_s: Vec::new(),
                     })
                     .collect();
@@ -879,6 +886,17 @@ impl Hardware {
             .iter()
             .find(|s| s.gpus >= n)
             .map(|s| s.at(bytes).0)
+    }
+
+    /// A lower bound of `all_reduce_in_node_s(n, ·)` at every message size: α times the least
+    /// measured factor of the group's shape (α alone without one).
+    pub fn all_reduce_in_node_floor_s(&self, n: u64) -> f64 {
+        self.scaleup.latency_s
+            * self
+                .all_reduce_shapes
+                .iter()
+                .find(|s| s.gpus >= n)
+                .map_or(1.0, |s| s.min_factor)
     }
 
     /// An all-reduce of `bytes` per rank over `n` GPUs inside one node (`2 ≤ n`): the α–β ring
@@ -995,6 +1013,7 @@ mod tests {
             bytes: vec![1000.0, 2000.0, 4000.0],
             factor: vec![1.0, 2.0, 0.5],
             min_gpus: 2,
+            min_factor: 0.5,
             suffix_min_s: Vec::new(),
         };
         assert_close(s.at(1000.0).0, 1.0, 1e-12);
@@ -1032,6 +1051,10 @@ mod tests {
             while bytes < 1e9 {
                 let t = hw.all_reduce_in_node_s(n, bytes);
                 assert!(t >= prev, "n {n}, {bytes} B: {t} < {prev}");
+                assert!(
+                    t >= hw.all_reduce_in_node_floor_s(n),
+                    "n {n}, {bytes} B: below the floor"
+                );
                 prev = t;
                 bytes *= 1.09;
             }

@@ -57,12 +57,15 @@ pub fn tp_all_reduce_s(hw: &Hardware, bytes: f64, n: u64) -> f64 {
 /// NVLink, in 3–6 µs where NCCL starts up in 16–25 µs; docs/methodology.md §6). Training keeps
 /// NCCL (Megatron-LM's and NeMo's tensor-parallel collectives are NCCL's).
 pub fn serving_tp_all_reduce_s(hw: &Hardware, bytes: f64, n: u64) -> f64 {
-    let nccl = tp_all_reduce_s(hw, bytes, n);
     if n <= 1 || n > hw.scaleup_gpus {
-        return nccl;
+        return tp_all_reduce_s(hw, bytes, n);
     }
-    hw.custom_all_reduce_s(n, bytes)
-        .map_or(nccl, |custom| custom.min(nccl))
+    match hw.custom_all_reduce_s(n, bytes) {
+        // Below NCCL's least time at any size, the runtime's kernel wins without pricing NCCL.
+        Some(custom) if custom <= hw.all_reduce_in_node_floor_s(n) => custom,
+        Some(custom) => custom.min(tp_all_reduce_s(hw, bytes, n)),
+        None => tp_all_reduce_s(hw, bytes, n),
+    }
 }
 
 /// Ring all-reduce of `bytes` per rank over `n` ranks joined by `link`; 0 for one rank.
