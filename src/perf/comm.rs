@@ -318,7 +318,7 @@ mod tests {
         }
         let base = h100(&[]);
         // H100, 8 GPUs, a 14 KB decode message: TensorRT-LLM's one-shot kernel, 3.5 µs measured
-        // at 16 KiB (NCCL: 17.8 µs); 3 GPUs take the 4-GPU curve; one GPU needs none.
+        // at 16 KiB (NCCL: 18.3 µs); 3 GPUs take the 4-GPU curve; one GPU needs none.
         assert!(serving_tp_all_reduce_s(&base, 14336.0, 8) < 4e-6);
         assert_eq!(
             base.custom_all_reduce_s(3, 1e4),
