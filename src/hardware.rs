@@ -46,8 +46,13 @@ pub struct GpuSpec {
     /// Measured shape of the all-reduce inside one node, per group size (optional).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub all_reduce_shape: Vec<AllReduceShape>,
-    /// Set when no kernel or collective has been measured on this accelerator: what its
-    /// efficiencies are borrowed from. `--explain` and the JSON inputs print it.
+    /// The serving runtimes' own all-reduce kernels inside one node, measured, per group size
+    /// (optional): inference TP all-reduces take the faster of these and NCCL.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub custom_all_reduce: Vec<CustomAllReduce>,
+    /// Set when not every kernel and collective has been measured on this accelerator: what is
+    /// measured and what is borrowed (and from which preset). `--explain` and the JSON inputs
+    /// print it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uncalibrated: Option<String>,
 }
@@ -74,6 +79,20 @@ pub struct AllReduceShape {
     pub bytes: Vec<f64>,
     /// Measured time / α–β time at each size.
     pub over_alpha_beta: Vec<f64>,
+}
+
+/// A serving runtime's own all-reduce over `gpus` GPUs of one node, measured (TensorRT-LLM's
+/// one-shot and two-shot kernels for small messages, NCCL for large ones; SGLang's and vLLM's
+/// custom all-reduce are within a few µs of it): its time by message size (docs/methodology.md §6).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomAllReduce {
+    /// GPUs in the group.
+    pub gpus: u64,
+    /// Message sizes per rank, bytes, increasing.
+    pub bytes: Vec<f64>,
+    /// Measured time at each size, µs.
+    pub us: Vec<f64>,
 }
 
 /// A fused-MoE layer's rates on one GPU for one weight precision (docs/methodology.md §4.4).
@@ -178,6 +197,10 @@ pub struct Efficiency {
     /// Large-GEMM fraction of dense peak for 8-bit math (fp8, int8); defaults to `matmul`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub matmul_fp8: Option<f64>,
+    /// The same for fp8 weights with one scale per 128×128 block (DeepSeek's checkpoints) in
+    /// serving; defaults to `matmul_fp8`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub matmul_fp8_block: Option<f64>,
     /// Fraction of peak HBM bandwidth reached by large streaming reads.
     pub memory: f64,
     /// Attention kernels' (FMHA prefill, decode attention, MLA) FLOP rate as a fraction of the 16-bit
@@ -222,6 +245,21 @@ pub struct Overheads {
     /// The same for 8-bit GEMMs, µs (defaults to `gemm_us`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gemm_fp8_us: Option<f64>,
+    /// Fixed time of one memory-bound (small-m) GEMM beyond its weight stream (16-bit and fp32),
+    /// µs: the floor of GEMMs with at most 64 rows (default `gemm_us`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gemm_memory_us: Option<f64>,
+    /// The same for 8-bit GEMMs, µs (defaults to `gemm_fp8_us`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gemm_fp8_memory_us: Option<f64>,
+    /// Fixed time of one compute-bound GEMM on fp8 weights with 128×128 block scales, µs
+    /// (defaults to `gemm_fp8_us`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gemm_fp8_block_us: Option<f64>,
+    /// Fixed time of one memory-bound GEMM on fp8 weights with 128×128 block scales, µs (defaults
+    /// to `gemm_fp8_memory_us`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gemm_fp8_block_memory_us: Option<f64>,
     /// Fixed time of one attention kernel call (a layer's decode attention or prefill chunk),
     /// µs (default 0).
     #[serde(default)]
@@ -311,6 +349,13 @@ impl GpuSpec {
                 "gpu.efficiency.matmul_fp8",
                 self.efficiency.matmul_fp8.unwrap_or(self.efficiency.matmul),
             ),
+            (
+                "gpu.efficiency.matmul_fp8_block",
+                self.efficiency
+                    .matmul_fp8_block
+                    .or(self.efficiency.matmul_fp8)
+                    .unwrap_or(self.efficiency.matmul),
+            ),
             ("gpu.efficiency.memory", self.efficiency.memory),
             (
                 "gpu.efficiency.attention",
@@ -360,6 +405,22 @@ impl GpuSpec {
             (
                 "gpu.overheads.gemm_fp8_us",
                 self.overheads.gemm_fp8_us.unwrap_or(0.0),
+            ),
+            (
+                "gpu.overheads.gemm_memory_us",
+                self.overheads.gemm_memory_us.unwrap_or(0.0),
+            ),
+            (
+                "gpu.overheads.gemm_fp8_memory_us",
+                self.overheads.gemm_fp8_memory_us.unwrap_or(0.0),
+            ),
+            (
+                "gpu.overheads.gemm_fp8_block_us",
+                self.overheads.gemm_fp8_block_us.unwrap_or(0.0),
+            ),
+            (
+                "gpu.overheads.gemm_fp8_block_memory_us",
+                self.overheads.gemm_fp8_block_memory_us.unwrap_or(0.0),
             ),
             (
                 "gpu.overheads.scaleup_latency_us",
@@ -426,6 +487,28 @@ impl GpuSpec {
                 )?;
             }
         }
+        for (i, c) in self.custom_all_reduce.iter().enumerate() {
+            let name = format!("gpu.custom_all_reduce[{i}]");
+            limits::model_int("gpu.custom_all_reduce.gpus")
+                .check(&format!("{name}.gpus ="), c.gpus)
+                .map_err(anyhow::Error::msg)?;
+            ensure!(
+                c.bytes.len() >= 2 && c.bytes.len() == c.us.len(),
+                "{name}: bytes ({}) and us ({}) must have the same length, at least 2",
+                c.bytes.len(),
+                c.us.len()
+            );
+            for b in &c.bytes {
+                range("gpu.custom_all_reduce.bytes", &format!("{name}.bytes"), *b)?;
+            }
+            ensure!(
+                c.bytes.windows(2).all(|w| w[0] < w[1]),
+                "{name}.bytes: must be increasing"
+            );
+            for t in &c.us {
+                range("gpu.custom_all_reduce.us", &format!("{name}.us"), *t)?;
+            }
+        }
         Ok(())
     }
 
@@ -473,6 +556,8 @@ struct Shape {
     factor: Vec<f64>,
     /// Smallest group size that uses this shape (one more than the next smaller shape's).
     min_gpus: u64,
+    /// The least factor: α times it bounds the modelled all-reduce from below at any size.
+    min_factor: f64,
     /// For each group size `min_gpus..=gpus` and each measured size k: the least modelled time
     /// of an all-reduce of `bytes[j]`, j ≥ k (α–β times the factor), seconds. A message is never
     /// priced above a larger one: it could be padded to it.
@@ -498,6 +583,52 @@ impl Shape {
     }
 }
 
+/// A measured custom all-reduce curve, ready for interpolation: the least time measured at each
+/// size or any larger one (a message can be padded), in seconds.
+#[derive(Clone, Debug)]
+struct CustomCurve {
+    gpus: u64,
+    bytes: Vec<f64>,
+    envelope_s: Vec<f64>,
+}
+
+impl CustomCurve {
+    fn new(c: &CustomAllReduce) -> Self {
+        let mut m = f64::INFINITY;
+        let mut envelope_s: Vec<f64> =
+            c.us.iter()
+                .rev()
+                .map(|t| {
+                    m = m.min(units::us_to_s(*t));
+                    m
+                })
+                .collect();
+        envelope_s.reverse();
+        Self {
+            gpus: c.gpus,
+            bytes: c.bytes.clone(),
+            envelope_s,
+        }
+    }
+
+    /// The time at `bytes`: the smallest size's below it, linear in bytes between measured sizes,
+    /// and in proportion to the message beyond the largest (bandwidth-bound there). Never less
+    /// for a larger message, and continuous.
+    fn at(&self, bytes: f64) -> f64 {
+        let (xs, ys) = (&self.bytes, &self.envelope_s);
+        let last = xs.len() - 1;
+        if bytes <= xs[0] {
+            return ys[0];
+        }
+        if bytes >= xs[last] {
+            return ys[last] * bytes / xs[last];
+        }
+        let i = xs.partition_point(|v| *v <= bytes).clamp(1, last);
+        let t = (bytes - xs[i - 1]) / (xs[i] - xs[i - 1]);
+        ys[i - 1] + t * (ys[i] - ys[i - 1])
+    }
+}
+
 /// The hardware in SI units, ready for the performance model.
 #[derive(Clone, Debug)]
 pub struct Hardware {
@@ -515,6 +646,8 @@ pub struct Hardware {
     pub matmul_efficiency: f64,
     /// Matmul efficiency for 8-bit math.
     pub matmul_fp8_efficiency: f64,
+    /// Matmul efficiency for fp8 weights with 128×128 block scales (serving).
+    pub matmul_fp8_block_efficiency: f64,
     /// Attention kernels' FLOP rate, fraction of the 16-bit peak.
     pub attention_efficiency: f64,
     /// KV-cache read bandwidth of attention kernels, bytes/s.
@@ -550,10 +683,20 @@ pub struct Hardware {
     pub gemm_s: f64,
     /// Fixed time per GEMM (8-bit math), seconds.
     pub gemm_fp8_s: f64,
+    /// Fixed time per memory-bound (small-m) GEMM (16-bit/fp32 math), seconds.
+    pub gemm_memory_s: f64,
+    /// Fixed time per memory-bound (small-m) GEMM (8-bit math), seconds.
+    pub gemm_fp8_memory_s: f64,
+    /// Fixed time per compute-bound GEMM on block-scaled fp8 weights, seconds.
+    pub gemm_fp8_block_s: f64,
+    /// Fixed time per memory-bound GEMM on block-scaled fp8 weights, seconds.
+    pub gemm_fp8_block_memory_s: f64,
     /// USD per GPU-hour.
     pub usd_per_gpu_hour: f64,
     /// Measured all-reduce shapes inside a node, by increasing group size.
     all_reduce_shapes: Vec<Shape>,
+    /// The serving runtime's measured custom all-reduce inside a node, by increasing group size.
+    custom_all_reduce: Vec<CustomCurve>,
 }
 
 impl Hardware {
@@ -569,6 +712,11 @@ impl Hardware {
             eff_mem_bw_bytes_per_s: bw * g.efficiency.memory,
             matmul_efficiency: g.efficiency.matmul,
             matmul_fp8_efficiency: g.efficiency.matmul_fp8.unwrap_or(g.efficiency.matmul),
+            matmul_fp8_block_efficiency: g
+                .efficiency
+                .matmul_fp8_block
+                .or(g.efficiency.matmul_fp8)
+                .unwrap_or(g.efficiency.matmul),
             attention_efficiency: g.efficiency.attention.unwrap_or(g.efficiency.matmul),
             attention_mem_bytes_per_s: bw
                 * g.efficiency.attention_memory.unwrap_or(g.efficiency.memory),
@@ -636,6 +784,28 @@ impl Hardware {
             per_request_s: units::us_to_s(g.overheads.per_request_us),
             gemm_s: units::us_to_s(g.overheads.gemm_us),
             gemm_fp8_s: units::us_to_s(g.overheads.gemm_fp8_us.unwrap_or(g.overheads.gemm_us)),
+            gemm_memory_s: units::us_to_s(
+                g.overheads.gemm_memory_us.unwrap_or(g.overheads.gemm_us),
+            ),
+            gemm_fp8_memory_s: units::us_to_s(
+                g.overheads
+                    .gemm_fp8_memory_us
+                    .or(g.overheads.gemm_fp8_us)
+                    .unwrap_or(g.overheads.gemm_us),
+            ),
+            gemm_fp8_block_s: units::us_to_s(
+                g.overheads
+                    .gemm_fp8_block_us
+                    .or(g.overheads.gemm_fp8_us)
+                    .unwrap_or(g.overheads.gemm_us),
+            ),
+            gemm_fp8_block_memory_s: units::us_to_s(
+                g.overheads
+                    .gemm_fp8_block_memory_us
+                    .or(g.overheads.gemm_fp8_memory_us)
+                    .or(g.overheads.gemm_fp8_us)
+                    .unwrap_or(g.overheads.gemm_us),
+            ),
             usd_per_gpu_hour: g.price.usd_per_gpu_hour,
             all_reduce_shapes: {
                 let scaleup = Link {
@@ -652,6 +822,11 @@ impl Hardware {
                         bytes: s.bytes.clone(),
                         factor: s.over_alpha_beta.clone(),
                         min_gpus: 2,
+                        min_factor: s
+                            .over_alpha_beta
+                            .iter()
+                            .copied()
+                            .fold(f64::INFINITY, f64::min),
                         suffix_min_s: Vec::new(),
                     })
                     .collect();
@@ -680,7 +855,27 @@ impl Hardware {
                 }
                 v
             },
+            custom_all_reduce: {
+                let mut v: Vec<CustomCurve> = g
+                    .custom_all_reduce
+                    .iter()
+                    .filter(|c| !c.bytes.is_empty() && c.bytes.len() == c.us.len())
+                    .map(CustomCurve::new)
+                    .collect();
+                v.sort_by_key(|c| c.gpus);
+                v
+            },
         }
+    }
+
+    /// The serving runtime's own all-reduce of `bytes` per rank over `n` GPUs inside one node, as
+    /// measured (the curve of the smallest measured group that holds `n` GPUs), or `None` when the
+    /// preset measured none that large.
+    pub fn custom_all_reduce_s(&self, n: u64, bytes: f64) -> Option<f64> {
+        self.custom_all_reduce
+            .iter()
+            .find(|c| c.gpus >= n)
+            .map(|c| c.at(bytes))
     }
 
     /// The measured all-reduce shape for a group of `n` GPUs inside one node at `bytes` per rank
@@ -691,6 +886,17 @@ impl Hardware {
             .iter()
             .find(|s| s.gpus >= n)
             .map(|s| s.at(bytes).0)
+    }
+
+    /// A lower bound of `all_reduce_in_node_s(n, ·)` at every message size: α times the least
+    /// measured factor of the group's shape (α alone without one).
+    pub fn all_reduce_in_node_floor_s(&self, n: u64) -> f64 {
+        self.scaleup.latency_s
+            * self
+                .all_reduce_shapes
+                .iter()
+                .find(|s| s.gpus >= n)
+                .map_or(1.0, |s| s.min_factor)
     }
 
     /// An all-reduce of `bytes` per rank over `n` GPUs inside one node (`2 ≤ n`): the α–β ring
@@ -713,13 +919,30 @@ impl Hardware {
         }
     }
 
-    /// Fixed time of one GEMM whose math runs in `dtype` (FP4 GEMMs, scaled like fp8 ones, take
-    /// the fp8 GEMMs' measured time until FP4 GEMMs are measured).
+    /// Fixed time of one compute-bound GEMM (m ≥ 1024 rows) whose math runs in `dtype` (FP4 GEMMs,
+    /// scaled like fp8 ones, take the fp8 GEMMs' measured time until FP4 GEMMs are measured).
     pub fn gemm_overhead_s(&self, dtype: Dtype) -> f64 {
         match dtype {
             Dtype::Fp8 | Dtype::Int8 | Dtype::Nvfp4 | Dtype::Mxfp4 => self.gemm_fp8_s,
             _ => self.gemm_s,
         }
+    }
+
+    /// Fixed time of one memory-bound GEMM (m ≤ 64 rows) whose math runs in `dtype`.
+    pub fn gemm_memory_overhead_s(&self, dtype: Dtype) -> f64 {
+        match dtype {
+            Dtype::Fp8 | Dtype::Int8 | Dtype::Nvfp4 | Dtype::Mxfp4 => self.gemm_fp8_memory_s,
+            _ => self.gemm_memory_s,
+        }
+    }
+
+    /// Fixed time of one GEMM of `m` rows whose math runs in `dtype` (docs/methodology.md §4.1).
+    pub fn gemm_fixed_s(&self, dtype: Dtype, m: f64) -> f64 {
+        gemm_fixed_s(
+            self.gemm_memory_overhead_s(dtype),
+            self.gemm_overhead_s(dtype),
+            m,
+        )
     }
 
     /// The fused-MoE kernel for weights in `dtype` whose matmuls run in `math`: its compute
@@ -756,6 +979,22 @@ impl Hardware {
     }
 }
 
+/// GEMMs of at most this many rows (tokens) are in the memory-bound regime: they stream their
+/// weights, and their fixed time is the measured small-m floor (`gemm_memory_us`, fitted on m ≤ 64).
+pub const GEMM_MEMORY_ROWS: f64 = 64.0;
+/// GEMMs of at least this many rows are in the compute-bound regime: their fixed time is the
+/// intercept of the large-GEMM fit (`gemm_us`, fitted on m ≥ 1024).
+pub const GEMM_COMPUTE_ROWS: f64 = 1024.0;
+
+/// The fixed time of one GEMM of `m` rows between the two measured regimes: the small-m floor
+/// `memory_s` up to 64 rows, the large-GEMM intercept `compute_s` from 1024 rows (never below the
+/// floor), linear in m between the two fitted ranges, so the time is continuous and never falls as
+/// m grows.
+pub fn gemm_fixed_s(memory_s: f64, compute_s: f64, m: f64) -> f64 {
+    let share = ((m - GEMM_MEMORY_ROWS) / (GEMM_COMPUTE_ROWS - GEMM_MEMORY_ROWS)).clamp(0.0, 1.0);
+    memory_s + share * (compute_s.max(memory_s) - memory_s)
+}
+
 /// Ring all-reduce of `bytes` per rank over `n` ranks joined by `link` under the α–β model.
 fn all_reduce_alpha_beta_s(bytes: f64, n: u64, link: Link) -> f64 {
     let n = n as f64;
@@ -774,6 +1013,7 @@ mod tests {
             bytes: vec![1000.0, 2000.0, 4000.0],
             factor: vec![1.0, 2.0, 0.5],
             min_gpus: 2,
+            min_factor: 0.5,
             suffix_min_s: Vec::new(),
         };
         assert_close(s.at(1000.0).0, 1.0, 1e-12);
@@ -781,6 +1021,22 @@ mod tests {
         assert_close(s.at(3000.0).0, 1.25, 1e-12);
         assert_close(s.at(1.0).0, 1.0, 1e-12);
         assert_close(s.at(1e12).0, 0.5, 1e-12);
+    }
+
+    #[test]
+    fn the_custom_curve_interpolates_takes_its_envelope_and_scales_beyond_its_end() {
+        let c = CustomCurve::new(&CustomAllReduce {
+            gpus: 8,
+            bytes: vec![1000.0, 2000.0, 4000.0, 8000.0],
+            us: vec![3.0, 5.0, 4.0, 8.0],
+        });
+        // The 2000 B point (5 µs) is above the 4000 B one: the envelope takes 4 µs there.
+        assert_close(c.at(10.0), 3e-6, 1e-12);
+        assert_close(c.at(1500.0), 3.5e-6, 1e-12);
+        assert_close(c.at(2000.0), 4e-6, 1e-12);
+        assert_close(c.at(3000.0), 4e-6, 1e-12);
+        assert_close(c.at(6000.0), 6e-6, 1e-12);
+        assert_close(c.at(16000.0), 16e-6, 1e-12);
     }
 
     #[test]
@@ -795,6 +1051,10 @@ mod tests {
             while bytes < 1e9 {
                 let t = hw.all_reduce_in_node_s(n, bytes);
                 assert!(t >= prev, "n {n}, {bytes} B: {t} < {prev}");
+                assert!(
+                    t >= hw.all_reduce_in_node_floor_s(n),
+                    "n {n}, {bytes} B: below the floor"
+                );
                 prev = t;
                 bytes *= 1.09;
             }

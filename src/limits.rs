@@ -112,6 +112,7 @@ pub const GPU_INTS: &[(&str, IntRange)] = &[
     ("gpu.node.gpus_per_node", int(1, MAX_DEGREE)),
     ("gpu.node.scaleup_domain", int(1, MAX_DEGREE)),
     ("gpu.all_reduce_shape.gpus", int(2, MAX_DEGREE)),
+    ("gpu.custom_all_reduce.gpus", int(2, MAX_DEGREE)),
 ];
 
 /// Efficiencies and fractions: (0, 1], at least 0.001 so that no rate divides to infinity.
@@ -131,6 +132,9 @@ pub const GPU_FLOATS: &[(&str, FloatRange)] = &[
     ("gpu.overheads.runtime_gib", float(0.0, 1024.0)),
     ("gpu.all_reduce_shape.bytes", float(1.0, 1e15)),
     ("gpu.all_reduce_shape.over_alpha_beta", float(0.01, 100.0)),
+    ("gpu.custom_all_reduce.bytes", float(1.0, 1e15)),
+    // 10 ns to 1 s, like the other fixed times but positive.
+    ("gpu.custom_all_reduce.us", float(0.01, 1e6)),
 ];
 
 /// The range of a GPU float field listed in [`GPU_FLOATS`].

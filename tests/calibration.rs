@@ -45,6 +45,18 @@ const GPUS: [(&str, &str, f64, f64, f64, f64); 4] = [
     ("b200_sxm", "b200", 2250.0, 4500.0, 8.0, 900.0),
 ];
 
+/// The GPUs whose GEMMs were measured: the four above (every shape), and B300, GB200 and GB300
+/// (TensorRT-LLM 1.3.0rc20; the shapes the fits use: m ≤ 64 or m ≥ 1024, n, k ≥ 512).
+const GEMM_GPUS: [(&str, &str, f64, f64, f64, f64); 7] = [
+    GPUS[0],
+    GPUS[1],
+    GPUS[2],
+    GPUS[3],
+    ("b300_sxm", "b300", 2250.0, 4500.0, 8.0, 900.0),
+    ("gb200", "gb200-nvl72", 2500.0, 5000.0, 8.0, 900.0),
+    ("gb300", "gb300-nvl72", 2500.0, 5000.0, 8.0, 900.0),
+];
+
 /// Least-squares fit of `t = F / rate + t0` (relative error) over GEMMs with m ≥ 1024:
 /// (efficiency = rate / peak, t0 in µs).
 fn fit(rows: &[HashMap<String, String>], kgpu: &str, dtype: &str, peak_tflops: f64) -> (f64, f64) {
@@ -80,7 +92,7 @@ fn fit(rows: &[HashMap<String, String>], kgpu: &str, dtype: &str, peak_tflops: f
 #[test]
 fn gemm_rate_and_fixed_time_match_the_measured_kernels() {
     let rows = read("gemm.csv");
-    for (kgpu, preset, bf16, fp8, _, _) in GPUS {
+    for (kgpu, preset, bf16, fp8, _, _) in GEMM_GPUS {
         let gpu = load_gpu(preset, &[]).unwrap().gpu;
         let (eff, t0) = fit(&rows, kgpu, "bfloat16", bf16);
         assert!(
@@ -105,6 +117,136 @@ fn gemm_rate_and_fixed_time_match_the_measured_kernels() {
                 (t08 - preset_t0).abs() <= 0.2,
                 "{preset}: fp8 fitted {t08:.1} µs vs preset {preset_t0}"
             );
+            // fp8 with 128×128 block scales (TensorRT-LLM's block-scaled linear on Hopper,
+            // DeepGEMM on B200): a slower rate and a smaller intercept than per-tensor fp8.
+            let (effb, t0b) = fit(&rows, kgpu, "fp8_block", fp8);
+            let preset_eff = gpu
+                .efficiency
+                .matmul_fp8_block
+                .expect("fp8_block efficiency");
+            assert!(
+                (effb - preset_eff).abs() <= 0.005,
+                "{preset}: fp8_block fitted {effb:.3} vs preset {preset_eff}"
+            );
+            let preset_t0 = gpu
+                .overheads
+                .gemm_fp8_block_us
+                .expect("fp8_block GEMM time");
+            assert!(
+                (t0b - preset_t0).abs() <= 0.2,
+                "{preset}: fp8_block fitted {t0b:.1} µs vs preset {preset_t0}"
+            );
+        }
+    }
+}
+
+/// The inference model's variable GEMM time (src/perf/roofline.rs: `max + (1 − overlap)·min` of
+/// the FLOP and byte terms, no fixed time) for one measured GEMM in `dtype` ("bfloat16", or "fp8"
+/// and "fp8_block": 8-bit weights and inputs, 16-bit outputs; the block scales' 1/16384 byte a
+/// weight left out).
+fn gemm_roofline_s(
+    r: &HashMap<String, String>,
+    hw: &gpt4calc::hardware::Hardware,
+    peak_tflops: f64,
+    dtype: &str,
+) -> f64 {
+    use gpt4calc::dtype::Dtype;
+    use gpt4calc::perf::roofline::{Op, roofline};
+    let (m, n, k) = (num(r, "m"), num(r, "n"), num(r, "k"));
+    let (efficiency, w) = match dtype {
+        "fp8" => (hw.matmul_efficiency_for(Dtype::Fp8), 1.0),
+        "fp8_block" => (hw.matmul_fp8_block_efficiency, 1.0),
+        _ => (hw.matmul_efficiency_for(Dtype::Bf16), 2.0),
+    };
+    roofline(
+        Op {
+            flops: 2.0 * m * n * k,
+            bytes: w * (n * k + m * k) + 2.0 * m * n,
+        },
+        peak_tflops * 1e12 * efficiency,
+        hw.eff_mem_bw_bytes_per_s,
+        hw.overlap,
+    )
+    .time_s()
+}
+
+/// Least-squares fit (relative error) of `t = roofline + t0` over the memory-bound GEMMs (m ≤ 64,
+/// n, k ≥ 512, n < 65536) of one GPU and dtype, the rates held at the preset's: t0 in µs.
+fn fit_memory_floor(
+    rows: &[HashMap<String, String>],
+    kgpu: &str,
+    preset: &str,
+    dtype: &str,
+    peak_tflops: f64,
+) -> f64 {
+    let hw = gpt4calc::hardware::Hardware::new(&load_gpu(preset, &[]).unwrap().gpu);
+    let (mut num_sum, mut den) = (0.0, 0.0);
+    for r in rows
+        .iter()
+        .filter(|r| r["gpu"] == kgpu && r["gemm_dtype"] == dtype)
+        .filter(|r| {
+            num(r, "m") <= 64.0
+                && num(r, "n") >= 512.0
+                && num(r, "k") >= 512.0
+                && num(r, "n") < 65536.0
+        })
+    {
+        let t = num(r, "latency_ms") * 1e-3;
+        num_sum += (t - gemm_roofline_s(r, &hw, peak_tflops, dtype)) / (t * t);
+        den += 1.0 / (t * t);
+    }
+    assert!(den > 0.0, "{preset} {dtype}: no small-m GEMMs");
+    num_sum / den * 1e6
+}
+
+#[test]
+fn small_m_gemm_floor_matches_the_measured_kernels() {
+    // The fixed time of a memory-bound GEMM (`gemm_memory_us`, `gemm_fp8_memory_us`): the
+    // least-squares fit (relative error) of `t = roofline(FLOP, bytes) + t0` over NVIDIA's measured
+    // GEMMs with m ≤ 64 (validation/kernels/gemm.csv), with the preset's matmul, memory and overlap
+    // efficiencies. 8-bit GEMMs floor at 12.3–14.1 µs (TensorRT-LLM's per-tensor fp8 linear
+    // quantises its input in its own kernels), 16-bit ones at 2.3–4.4 µs; the compute-bound
+    // intercepts (`gemm_us`, `gemm_fp8_us`, fitted on m ≥ 1024) are 3.0–9.5 and 17.2–20.4 µs.
+    let rows = read("gemm.csv");
+    for (kgpu, preset, bf16, fp8, _, _) in GEMM_GPUS {
+        let gpu = load_gpu(preset, &[]).unwrap().gpu;
+        let t0 = fit_memory_floor(&rows, kgpu, preset, "bfloat16", bf16);
+        let shipped = gpu.overheads.gemm_memory_us.expect("16-bit GEMM floor set");
+        assert!(
+            (t0 - shipped).abs() <= 0.05,
+            "{preset}: fitted {t0:.2} µs vs preset {shipped}"
+        );
+        assert!(
+            shipped <= gpu.overheads.gemm_us,
+            "{preset}: floor above the intercept"
+        );
+        if fp8 > 0.0 {
+            let t08 = fit_memory_floor(&rows, kgpu, preset, "fp8", fp8);
+            let shipped = gpu
+                .overheads
+                .gemm_fp8_memory_us
+                .expect("fp8 GEMM floor set");
+            assert!(
+                (t08 - shipped).abs() <= 0.05,
+                "{preset}: fp8 fitted {t08:.2} µs vs preset {shipped}"
+            );
+            assert!(
+                shipped <= gpu.overheads.gemm_fp8_us.unwrap(),
+                "{preset}: fp8 floor above the intercept"
+            );
+            let t0b = fit_memory_floor(&rows, kgpu, preset, "fp8_block", fp8);
+            let shipped = gpu
+                .overheads
+                .gemm_fp8_block_memory_us
+                .expect("fp8_block floor set");
+            assert!(
+                (t0b - shipped).abs() <= 0.05,
+                "{preset}: fp8_block fitted {t0b:.2} µs vs preset {shipped}"
+            );
+            assert!(
+                shipped <= gpu.overheads.gemm_fp8_block_us.unwrap(),
+                "{preset}: fp8_block floor above the intercept"
+            );
         }
     }
 }
@@ -112,7 +254,7 @@ fn gemm_rate_and_fixed_time_match_the_measured_kernels() {
 #[test]
 fn memory_efficiency_is_the_measured_weight_streaming_bandwidth() {
     let rows = read("gemm.csv");
-    for (kgpu, preset, _, _, tb_s, _) in GPUS {
+    for (kgpu, preset, _, _, tb_s, _) in GEMM_GPUS {
         let gpu = load_gpu(preset, &[]).unwrap().gpu;
         let eff = median(
             rows.iter()
@@ -175,47 +317,84 @@ fn nvlink_all_reduce_latency_and_bandwidth_match_nccl_measurements() {
 }
 
 #[test]
-fn the_gemm_operator_model_predicts_every_m_within_10_percent() {
-    // The inference model's GEMM (src/perf/roofline.rs: max + (1 − overlap)·min, the fixed time
-    // on the compute side) against every measured bf16 GEMM with n, k ≥ 1024, grouped by m from
-    // 1 (decode, bandwidth-bound) through the ridge to 32k (prefill, compute-bound). The median
-    // predicted/measured of every m stays within ±10%: GEMM efficiency needs no m-dependent curve
-    // beyond the roofline, the overlap and the fixed time (docs/calibration.md).
+fn the_gemm_operator_model_predicts_every_m() {
+    // The inference model's GEMM (src/perf/roofline.rs: max + (1 − overlap)·min of the FLOP and
+    // byte terms, plus the fixed time of a GEMM of m rows: the small-m floor up to m = 64, the
+    // large-GEMM intercept from m = 1024, linear between; methodology §4.1) against every
+    // measured bf16 and fp8 GEMM with n, k ≥ 1024, grouped by m from 1 (decode, bandwidth-bound)
+    // through the ridge to 32k (prefill, compute-bound).
+    //
+    // - The GEMMs a GPU runs in a decode step (up to 64M weights, 128 MB in bf16) are within
+    //   0.90–1.15 in median at every m, bf16 and fp8 (measured 0.90–1.15); block-scaled fp8
+    //   (H100, H200, B200) within 0.94–1.11 but at Hopper's m = 32 (below).
+    // - Over every size, the median of each m is within 0.93–1.17 (bf16) and 0.96–1.16 (fp8).
+    //   Before the small-m floor it was 0.96–1.08 for bf16 (fp8 0.95–1.22), but only because
+    //   errors cancelled: at m ≤ 64, bf16 GEMMs of 1–16M weights were predicted at 0.7–0.77× their
+    //   measured time (the 16-bit fixed time hid under the weight stream) and fp8 ones at
+    //   1.1–1.4× (the compute-bound intercept instead of the measured floor), while GEMMs above
+    //   64M weights were and are 1.1–1.35× (their weight stream runs faster than
+    //   `efficiency.memory`, the median over m ≤ 16, n, k ≥ 2048). The floor fixes the first two;
+    //   the third is the memory efficiency's, untouched here.
+    // - Share of the GEMMs within ±25%: 83–99% per GPU and precision (before: 77–94%); block-scaled
+    //   fp8 85–90%.
     use gpt4calc::dtype::Dtype;
     use gpt4calc::hardware::Hardware;
-    use gpt4calc::perf::roofline::{Op, roofline};
     let rows = read("gemm.csv");
-    for (kgpu, preset, peak_tflops, _, _, _) in GPUS {
+    for (kgpu, preset, bf16, fp8, _, _) in GPUS {
         let hw = Hardware::new(&load_gpu(preset, &[]).unwrap().gpu);
-        let flops_per_s = peak_tflops * 1e12 * hw.matmul_efficiency_for(Dtype::Bf16);
-        let mut by_m: std::collections::BTreeMap<u64, Vec<f64>> = Default::default();
-        for r in rows
-            .iter()
-            .filter(|r| r["gpu"] == kgpu && r["gemm_dtype"] == "bfloat16")
-            .filter(|r| num(r, "n") >= 1024.0 && num(r, "k") >= 1024.0)
-        {
-            let (m, n, k) = (num(r, "m"), num(r, "n"), num(r, "k"));
-            let mut t = roofline(
-                Op {
-                    flops: 2.0 * m * n * k,
-                    bytes: 2.0 * (n * k + m * k + m * n),
-                },
-                flops_per_s,
-                hw.eff_mem_bw_bytes_per_s,
-                hw.overlap,
-            );
-            t.compute_s += hw.gemm_overhead_s(Dtype::Bf16);
-            by_m.entry(m as u64)
-                .or_default()
-                .push(t.time_s() / (num(r, "latency_ms") * 1e-3));
-        }
-        assert!(by_m.len() >= 10, "{preset}: only {} m values", by_m.len());
-        for (m, ratios) in by_m {
-            let med = median(ratios);
+        for (dtype, peak) in [("bfloat16", bf16), ("fp8", fp8), ("fp8_block", fp8)] {
+            if peak == 0.0 {
+                continue;
+            }
+            let fixed = |m: f64| match dtype {
+                "fp8_block" => gpt4calc::hardware::gemm_fixed_s(
+                    hw.gemm_fp8_block_memory_s,
+                    hw.gemm_fp8_block_s,
+                    m,
+                ),
+                "fp8" => hw.gemm_fixed_s(Dtype::Fp8, m),
+                _ => hw.gemm_fixed_s(Dtype::Bf16, m),
+            };
+            let mut by_m: std::collections::BTreeMap<u64, Vec<f64>> = Default::default();
+            let mut decode_sized: std::collections::BTreeMap<u64, Vec<f64>> = Default::default();
+            for r in rows
+                .iter()
+                .filter(|r| r["gpu"] == kgpu && r["gemm_dtype"] == dtype)
+                .filter(|r| num(r, "n") >= 1024.0 && num(r, "k") >= 1024.0)
+            {
+                let m = num(r, "m");
+                let t = gemm_roofline_s(r, &hw, peak, dtype) + fixed(m);
+                let ratio = t / (num(r, "latency_ms") * 1e-3);
+                by_m.entry(m as u64).or_default().push(ratio);
+                if num(r, "n") * num(r, "k") <= 67_108_864.0 {
+                    decode_sized.entry(m as u64).or_default().push(ratio);
+                }
+            }
+            assert!(by_m.len() >= 10, "{preset}: only {} m values", by_m.len());
+            let all: Vec<f64> = by_m.values().flatten().copied().collect();
+            let within = all.iter().filter(|x| (0.75..=1.25).contains(*x)).count();
             assert!(
-                (0.9..=1.1).contains(&med),
-                "{preset} m = {m}: predicted/measured {med:.3}"
+                within as f64 >= 0.82 * all.len() as f64,
+                "{preset} {dtype}: {within} of {} within ±25%",
+                all.len()
             );
+            for (m, ratios) in by_m {
+                let med = median(ratios);
+                assert!(
+                    (0.9..=1.2).contains(&med),
+                    "{preset} {dtype} m = {m}: predicted/measured {med:.3}"
+                );
+            }
+            // TensorRT-LLM's Hopper block-scaled GEMMs take 1.2–1.4× longer at m = 32 than at
+            // m = 16 or 64 (a tile choice of the kernel): 0.84–0.90 there.
+            let low = if dtype == "fp8_block" { 0.8 } else { 0.88 };
+            for (m, ratios) in decode_sized {
+                let med = median(ratios);
+                assert!(
+                    (low..=1.16).contains(&med),
+                    "{preset} {dtype} m = {m}, up to 64M weights: predicted/measured {med:.3}"
+                );
+            }
         }
     }
 }
@@ -272,6 +451,130 @@ fn the_all_reduce_shape_in_the_presets_is_the_measured_one() {
             }
         }
         assert_eq!(checked, 63, "{preset}");
+    }
+}
+
+#[test]
+fn the_custom_all_reduce_in_the_presets_is_the_measured_one() {
+    // Every preset's custom_all_reduce is TensorRT-LLM 1.3.0rc20's measured all-reduce
+    // (validation/kernels/custom_all_reduce.csv: bf16, 2, 4 and 8 GPUs of one node, 23 sizes from
+    // 256 B to 1 GiB; message_size counts bf16 elements): its one-shot and two-shot kernels for
+    // small messages, NCCL for large ones, as the runtime picks them. The model returns the
+    // measured time at every measured size, or the least time measured at a larger size where the
+    // curve dips; a serving TP all-reduce is the faster of that and NCCL's, training's NCCL's.
+    use gpt4calc::hardware::Hardware;
+    use gpt4calc::perf::comm::{serving_tp_all_reduce_s, tp_all_reduce_s};
+    let rows = read("custom_all_reduce.csv");
+    for (kgpu, preset) in [
+        ("h100_sxm", "h100"),
+        ("h200_sxm", "h200"),
+        ("b200_sxm", "b200"),
+        ("b300_sxm", "b300"),
+        ("gb200", "gb200-nvl72"),
+        ("gb300", "gb300-nvl72"),
+    ] {
+        let spec = load_gpu(preset, &[]).unwrap().gpu;
+        let hw = Hardware::new(&spec);
+        let mut checked = 0;
+        for n in [2u64, 4, 8] {
+            // A GB200/GB300 tray holds 4 GPUs: its 8-GPU curve is B200's, borrowed.
+            let kgpu = if n > 4 && kgpu.starts_with("gb") {
+                "b200_sxm"
+            } else {
+                kgpu
+            };
+            let table = spec
+                .custom_all_reduce
+                .iter()
+                .find(|c| c.gpus == n)
+                .unwrap_or_else(|| panic!("{preset}: no custom all-reduce for {n} GPUs"));
+            let mut measured: Vec<(f64, f64)> = rows
+                .iter()
+                .filter(|r| {
+                    r["gpu"] == kgpu
+                        && r["software"] == "TensorRT-LLM 1.3.0rc20"
+                        && r["num_gpus"] == n.to_string()
+                })
+                .map(|r| (2.0 * num(r, "message_size"), num(r, "latency_ms") * 1e-3))
+                .collect();
+            measured.sort_by(|a, b| a.0.total_cmp(&b.0));
+            assert_eq!(measured.len(), table.bytes.len(), "{preset} {n} GPUs");
+            for ((bytes, t), (pb, pus)) in measured.iter().zip(table.bytes.iter().zip(&table.us)) {
+                assert!((bytes - pb).abs() < 0.5, "{preset} {n} GPUs: sizes");
+                assert!(
+                    (pus * 1e-6 / t - 1.0).abs() <= 5e-4,
+                    "{preset} {n} GPUs, {bytes} B: preset {pus} µs, measured {t:.4e} s"
+                );
+            }
+            let mut envelope = measured.clone();
+            for i in (0..envelope.len() - 1).rev() {
+                envelope[i].1 = envelope[i].1.min(envelope[i + 1].1);
+            }
+            for (bytes, t) in envelope {
+                let model = hw.custom_all_reduce_s(n, bytes).expect("measured group");
+                assert!(
+                    (model / t - 1.0).abs() <= 5e-4,
+                    "{preset} {n} GPUs, {bytes} B: model {model:.4e} s, measured {t:.4e} s"
+                );
+                let nccl = tp_all_reduce_s(&hw, bytes, n);
+                let serving = serving_tp_all_reduce_s(&hw, bytes, n);
+                assert!(
+                    (serving - model.min(nccl)).abs() <= 1e-15,
+                    "{preset} {n} GPUs, {bytes} B"
+                );
+                checked += 1;
+            }
+        }
+        assert_eq!(checked, 69, "{preset}");
+        // The small messages of a decode step: 4–14 times faster than NCCL's start-up.
+        let (custom, nccl) = (
+            serving_tp_all_reduce_s(&hw, 14336.0, 8),
+            tp_all_reduce_s(&hw, 14336.0, 8),
+        );
+        assert!(
+            custom < nccl / 3.0,
+            "{preset}: {custom:.2e} s vs NCCL {nccl:.2e} s"
+        );
+    }
+}
+
+#[test]
+fn sglang_custom_all_reduce_is_within_a_quarter_of_tensorrt_llm_s() {
+    // One measured table stands for the serving runtimes: SGLang 0.5.14's custom all-reduce
+    // (CUDA graphs, the same collector) is, in median over the messages up to 1 MiB, within
+    // 0.8–1.25 of TensorRT-LLM 1.3.0rc20's on every GPU and group size measured (0.81–1.04;
+    // single sizes 0.5–1.4, and one 12× outlier at H100's 8-GPU 1 KiB point).
+    let rows = read("custom_all_reduce.csv");
+    let mut by: HashMap<(String, String, String), (f64, f64)> = HashMap::new();
+    for r in rows
+        .iter()
+        .filter(|r| 2.0 * num(r, "message_size") <= 1048576.0)
+    {
+        let e = by
+            .entry((
+                r["gpu"].clone(),
+                r["num_gpus"].clone(),
+                r["message_size"].clone(),
+            ))
+            .or_insert((f64::NAN, f64::NAN));
+        if r["software"].starts_with("SGLang") {
+            e.1 = num(r, "latency_ms");
+        } else {
+            e.0 = num(r, "latency_ms");
+        }
+    }
+    let mut groups: HashMap<(String, String), Vec<f64>> = HashMap::new();
+    for ((gpu, n, _), (trt, sgl)) in by {
+        assert!(trt > 0.0 && sgl > 0.0, "{gpu} {n}: both runtimes measured");
+        groups.entry((gpu, n)).or_default().push(sgl / trt);
+    }
+    assert_eq!(groups.len(), 16);
+    for ((gpu, n), ratios) in groups {
+        let med = median(ratios);
+        assert!(
+            (0.8..=1.25).contains(&med),
+            "{gpu} {n} GPUs: SGLang / TensorRT-LLM {med:.2}"
+        );
     }
 }
 
@@ -427,7 +730,7 @@ fn fastertransformer_overheads_are_fitted_on_rows_outside_the_public_set() {
     let (per_layer_us, tp1_median) = argmin((50..=150).step_by(5), |us| {
         ft_median_abs_error(&cases, "-tp1-", &[layer(us)])
     });
-    assert_eq!(per_layer_us, 85, "per-layer fit moved");
+    assert_eq!(per_layer_us, 80, "per-layer fit moved");
     assert!(tp1_median < 0.10, "TP 1 median |error| {tp1_median:.3}");
 
     let (per_request_ms, tp8_median) = argmin((0..=150).step_by(5), |ms| {
@@ -589,6 +892,50 @@ fn mla_decode_matches_the_measured_kernels() {
             "{preset}: MLA median model/measured {med:.2}"
         );
     }
+}
+
+#[test]
+fn blackwell_presets_borrow_b200_nccl_where_their_own_curves_match_it() {
+    // B300 (8 GPUs), GB200 and GB300 (a 4-GPU tray) have no NCCL constants of their own: they take
+    // B200's (α, bus bandwidth, the measured shape). Their own NCCL 2.29.2 measurements
+    // (validation/kernels/collectives.csv) say that is sound: every op and group size is within
+    // 0.95–1.04 of B200's in median over the 21 message sizes.
+    let rows = read("collectives.csv");
+    let series = |gpu: &str, op: &str, n: u64| -> HashMap<String, f64> {
+        rows.iter()
+            .filter(|r| {
+                r["gpu"] == gpu
+                    && r["op_name"] == op
+                    && r["nccl_dtype"] == "half"
+                    && r["num_gpus"] == n.to_string()
+            })
+            .map(|r| (r["message_size"].clone(), num(r, "latency_ms")))
+            .collect()
+    };
+    let mut checked = 0;
+    for (gpu, groups) in [
+        ("b300_sxm", &[2u64, 4, 8][..]),
+        ("gb200", &[2, 4][..]),
+        ("gb300", &[2, 4][..]),
+    ] {
+        for op in ["all_reduce", "all_gather", "reduce_scatter", "alltoall"] {
+            for &n in groups {
+                let (own, b200) = (series(gpu, op, n), series("b200_sxm", op, n));
+                let ratios: Vec<f64> = own
+                    .iter()
+                    .filter_map(|(size, t)| b200.get(size).map(|b| t / b))
+                    .collect();
+                assert!(ratios.len() >= 20, "{gpu} {op} {n}: {} sizes", ratios.len());
+                let med = median(ratios);
+                assert!(
+                    (0.93..=1.07).contains(&med),
+                    "{gpu} {op} {n} GPUs: own / B200 {med:.3}"
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert_eq!(checked, 28);
 }
 
 #[test]

@@ -143,10 +143,11 @@ fn megatron_table1_rows_within_15_percent_through_validate() {
 fn moe_suite_holds_its_levels() {
     // validation/moe.toml: MoE serving at production scale (attention DP + EP, wide EP, MLA,
     // fine-grained experts) and MoE training. The issue's target (median ≤ 15%, none off by more
-    // than 1.5×) is not met yet; these are today's levels (inference 16.2%, holdout 10.5%, worst
+    // than 1.5×) is not met yet; these are today's levels (inference 15.2%, holdout 9.6%, worst
     // 1.83×; all 16.7%), so a change cannot make them worse unnoticed (docs/calibration.md, "MoE
     // at production scale"). The inference median rose from 15.3% when the 13 Blackwell FP4 and 2
-    // GB200 serving cases joined (median 27% and 32% on their own).
+    // GB200 serving cases joined (median 27% and 32% on their own); the runtimes' custom
+    // all-reduce and the measured small-m GEMM floors took it from 16.2% to 15.2%.
     let rs = run_cases(
         &load_suite(None, Suite::Moe).expect("built-in MoE cases parse"),
         &[],
@@ -162,7 +163,7 @@ fn moe_suite_holds_its_levels() {
     }
     let inference = stats(rs.iter().filter(|r| r.kind == "inference"));
     let m = inference.median_abs_error.unwrap();
-    assert!(m <= 0.163, "MoE inference median {m:.3}");
+    assert!(m <= 0.155, "MoE inference median {m:.3}");
     assert!(
         inference.worst_factor.unwrap() < 1.9,
         "{:?}",
@@ -173,7 +174,7 @@ fn moe_suite_holds_its_levels() {
             .filter(|r| r.kind == "inference" && r.split.as_deref() == Some("holdout")),
     );
     let h = holdout.median_abs_error.unwrap();
-    assert!(h <= 0.12, "MoE inference holdout median {h:.3}");
+    assert!(h <= 0.105, "MoE inference holdout median {h:.3}");
     let all = stats(&rs).median_abs_error.unwrap();
     assert!(all <= 0.18, "MoE suite median {all:.3}");
 }
@@ -238,18 +239,19 @@ value = 200.0
 #[test]
 fn the_frontier_suite_holds_its_levels() {
     // validation/frontier.toml (InferenceX, DeepSeek-R1): the rack-scale issue's target (median
-    // ≤ 20%, none beyond 2×) is far from met. Today 49 of 92 cases evaluate (the rest ask for more
-    // tokens/s per user than the model's decode floor allows) at a median |error| of 93%; these
-    // guards keep it from getting worse unnoticed (docs/calibration.md, "Frontier").
+    // ≤ 20%, none beyond 2×) is far from met. Today 65 of 92 cases evaluate (the rest ask for more
+    // tokens/s per user than the model's decode floor allows) at a median |error| of 64%; these
+    // guards keep it from getting worse unnoticed (docs/calibration.md, "Frontier"). It was 49 at
+    // 93% before the runtimes' custom all-reduce and the measured small-m GEMM floors.
     let rs = run_cases(
         &load_suite(None, Suite::Frontier).expect("built-in frontier cases parse"),
         &[],
     );
     assert!(rs.len() >= 92);
     let s = stats(&rs);
-    assert!(s.evaluated >= 49, "{} evaluated", s.evaluated);
+    assert!(s.evaluated >= 65, "{} evaluated", s.evaluated);
     assert!(
-        s.median_abs_error.unwrap() <= 0.94,
+        s.median_abs_error.unwrap() <= 0.65,
         "{:?}",
         s.median_abs_error
     );

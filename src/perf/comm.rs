@@ -51,6 +51,23 @@ pub fn tp_all_reduce_s(hw: &Hardware, bytes: f64, n: u64) -> f64 {
     hw.all_reduce_in_node_s(n, bytes)
 }
 
+/// A tensor-parallel all-reduce in a serving runtime: the faster of NCCL (`tp_all_reduce_s`) and
+/// the runtime's own all-reduce kernel, where the preset measured one for a group that large inside
+/// one node (TensorRT-LLM, SGLang and vLLM reduce small messages with one-shot kernels over
+/// NVLink, in 3–6 µs where NCCL starts up in 16–25 µs; docs/methodology.md §6). Training keeps
+/// NCCL (Megatron-LM's and NeMo's tensor-parallel collectives are NCCL's).
+pub fn serving_tp_all_reduce_s(hw: &Hardware, bytes: f64, n: u64) -> f64 {
+    if n <= 1 || n > hw.scaleup_gpus {
+        return tp_all_reduce_s(hw, bytes, n);
+    }
+    match hw.custom_all_reduce_s(n, bytes) {
+        // Below NCCL's least time at any size, the runtime's kernel wins without pricing NCCL.
+        Some(custom) if custom <= hw.all_reduce_in_node_floor_s(n) => custom,
+        Some(custom) => custom.min(tp_all_reduce_s(hw, bytes, n)),
+        None => tp_all_reduce_s(hw, bytes, n),
+    }
+}
+
 /// Ring all-reduce of `bytes` per rank over `n` ranks joined by `link`; 0 for one rank.
 pub fn all_reduce_s(bytes: f64, n: u64, link: Link) -> f64 {
     if n <= 1 {
@@ -272,6 +289,43 @@ mod tests {
         // A 3-GPU group takes the 4-GPU shape; one GPU needs no collective.
         assert!(tp_all_reduce_s(&base, 1e6, 3) > 0.0);
         assert_close(tp_all_reduce_s(&base, 1e6, 1), 0.0, 1e-12);
+    }
+
+    #[test]
+    fn a_serving_all_reduce_takes_the_runtime_kernel_inside_a_node_only() {
+        // Inside the node: the faster of the measured custom all-reduce and NCCL, never slower
+        // than NCCL, and non-decreasing in the message on every built-in GPU. Beyond the largest
+        // measured group, across nodes, and on a GPU without a table: NCCL's.
+        for (name, _) in crate::presets::GPUS {
+            let hw = Hardware::new(&load_gpu(name, &[]).unwrap().gpu);
+            for n in [2, 3, 4, 6, 8, 16, 72] {
+                let mut prev = 0.0;
+                let mut bytes = 16.0;
+                while bytes < 4e9 {
+                    let (t, nccl) = (
+                        serving_tp_all_reduce_s(&hw, bytes, n),
+                        tp_all_reduce_s(&hw, bytes, n),
+                    );
+                    assert!(t <= nccl, "{name}, {n} GPUs, {bytes} B: {t} > NCCL {nccl}");
+                    assert!(t >= prev, "{name}, {n} GPUs, {bytes} B: {t} < {prev}");
+                    if n > hw.scaleup_gpus || hw.custom_all_reduce_s(n, bytes).is_none() {
+                        assert_close(t, nccl, 1e-12);
+                    }
+                    prev = t;
+                    bytes *= 1.07;
+                }
+            }
+        }
+        let base = h100(&[]);
+        // H100, 8 GPUs, a 14 KB decode message: TensorRT-LLM's one-shot kernel, 3.5 µs measured
+        // at 16 KiB (NCCL: 18.3 µs); 3 GPUs take the 4-GPU curve; one GPU needs none.
+        assert!(serving_tp_all_reduce_s(&base, 14336.0, 8) < 4e-6);
+        assert_eq!(
+            base.custom_all_reduce_s(3, 1e4),
+            base.custom_all_reduce_s(4, 1e4)
+        );
+        assert_close(serving_tp_all_reduce_s(&base, 14336.0, 1), 0.0, 1e-12);
+        assert!(base.custom_all_reduce_s(16, 1e4).is_none());
     }
 
     #[test]

@@ -109,8 +109,10 @@ pub struct Rates {
     pub attn_mem_bytes_per_s: f64,
     /// Achievable HBM bytes/s.
     pub mem_bytes_per_s: f64,
-    /// Fixed time of one GEMM in the matmul precision.
+    /// Fixed time of one compute-bound GEMM in the matmul precision.
     pub gemm_s: f64,
+    /// Fixed time of one memory-bound (small-m) GEMM in the matmul precision.
+    pub gemm_memory_s: f64,
 }
 
 impl Context {
@@ -323,6 +325,10 @@ impl Context {
         let (kv_heads, heads) = (self.model.kv_heads, self.model.heads);
         let act_bytes = if c.dtype == Dtype::Fp32 { 4.0 } else { 2.0 };
         let slots = (self.experts + c.redundant_experts) as f64;
+        // fp8 weights with 128×128 block scales run the block-scaled GEMMs, measured apart
+        // (DeepSeek's checkpoints; docs/methodology.md §4.2).
+        let block_scaled =
+            self.model.fp8_block_scaled && c.dtype == Dtype::Fp8 && math_dtype == Dtype::Fp8;
         Rates {
             tp: l.tp,
             dp: l.dp,
@@ -356,16 +362,36 @@ impl Context {
             math_dtype,
             peak_flops_per_s: peak,
             mfu_peak_flops_per_s: peak.max(self.attn_peak_flops_for(c.dtype)),
-            matmul_flops_per_s: peak * self.hw.matmul_efficiency_for(math_dtype),
+            matmul_flops_per_s: peak
+                * if block_scaled {
+                    self.hw.matmul_fp8_block_efficiency
+                } else {
+                    self.hw.matmul_efficiency_for(math_dtype)
+                },
             attn_flops_per_s: self.attn_peak_flops_for(c.dtype) * self.hw.attention_efficiency,
             attn_mem_bytes_per_s: self.hw.attention_mem_bytes_per_s,
             mem_bytes_per_s: self.hw.eff_mem_bw_bytes_per_s,
-            gemm_s: self.hw.gemm_overhead_s(math_dtype),
+            gemm_s: if block_scaled {
+                self.hw.gemm_fp8_block_s
+            } else {
+                self.hw.gemm_overhead_s(math_dtype)
+            },
+            gemm_memory_s: if block_scaled {
+                self.hw.gemm_fp8_block_memory_s
+            } else {
+                self.hw.gemm_memory_overhead_s(math_dtype)
+            },
         }
     }
 }
 
 impl Rates {
+    /// Fixed time of one GEMM of `m` rows in the matmul precision: the small-m floor while it
+    /// streams weights, the large-GEMM intercept once compute-bound (docs/methodology.md §4.1).
+    pub fn gemm_fixed_s(&self, m: f64) -> f64 {
+        crate::hardware::gemm_fixed_s(self.gemm_memory_s, self.gemm_s, m)
+    }
+
     /// Share of the KV cache of `sequences` sequences that one GPU holds and reads in decode:
     /// its KV heads' share (replicated when n_kv < TP), or ⌈sequences/TP⌉ / sequences when the
     /// cache is sharded by sequence.

@@ -4,7 +4,7 @@
 //! the fixed per-layer overhead (docs/methodology.md §4, §6.2).
 
 use super::activations::{self, InferencePass};
-use super::comm::{all_to_all_s, tp_all_reduce_s};
+use super::comm::{all_to_all_s, serving_tp_all_reduce_s, tp_all_reduce_s};
 use super::config::{MoeDispatch, MoeOverlap};
 use super::context::Rates;
 use super::dispatch;
@@ -169,8 +169,8 @@ fn layer_step_once(ctx: &Context, r: &Rates, shape: StepShape, moe: bool) -> Lay
     let m = &ctx.model;
     let tp = r.tp as f64;
     let b = shape.tokens;
-    // The projection GEMMs (QKV and output; MLA's five or six), each with its fixed time on the
-    // compute side.
+    // The projection GEMMs (QKV and output; MLA's five or six), each with the fixed time of a GEMM
+    // of b rows.
     let mut attn_proj = roofline(
         Op {
             flops: 2.0 * b * m.attn_params_per_layer / tp,
@@ -180,7 +180,7 @@ fn layer_step_once(ctx: &Context, r: &Rates, shape: StepShape, moe: bool) -> Lay
         r.mem_bytes_per_s,
         ctx.hw.overlap,
     );
-    attn_proj.compute_s += r.gemm_s
+    attn_proj.fixed_s = r.gemm_fixed_s(b)
         * if shape.decode {
             m.attn_gemms_decode
         } else {
@@ -244,7 +244,7 @@ fn layer_step_once(ctx: &Context, r: &Rates, shape: StepShape, moe: bool) -> Lay
             ctx.hw.overlap,
         );
         if m.shared_experts > 0.0 {
-            ffn.compute_s += 2.0 * r.gemm_s;
+            ffn.fixed_s = 2.0 * r.gemm_fixed_s(b);
         }
         (ffn, experts, touched)
     } else {
@@ -305,12 +305,14 @@ fn layer_step_once(ctx: &Context, r: &Rates, shape: StepShape, moe: bool) -> Lay
         ffn,
         experts,
         elementwise,
-        all_reduce_s: all_reduces * tp_all_reduce_s(&ctx.hw, message_bytes, r.tp)
-            + if r.sequence_parallel && r.tp > 1 {
-                all_reduces * r.tp_link.latency_s
-            } else {
-                0.0
-            },
+        // With sequence parallelism each reduction is NCCL's reduce-scatter + all-gather (the same
+        // bytes, a second start-up); otherwise the runtime's all-reduce (its own kernel for small
+        // messages).
+        all_reduce_s: if r.sequence_parallel && r.tp > 1 {
+            all_reduces * (tp_all_reduce_s(&ctx.hw, message_bytes, r.tp) + r.tp_link.latency_s)
+        } else {
+            all_reduces * serving_tp_all_reduce_s(&ctx.hw, message_bytes, r.tp)
+        },
         all_reduces,
         // Queries to the sequence layout, attention outputs back to the head layout.
         kv_all_to_all_s: if by_sequence {
@@ -339,6 +341,6 @@ pub fn head_step(ctx: &Context, r: &Rates, tokens: f64) -> OpTime {
         r.mem_bytes_per_s,
         ctx.hw.overlap,
     );
-    t.compute_s += r.gemm_s;
+    t.fixed_s = r.gemm_fixed_s(tokens);
     t
 }

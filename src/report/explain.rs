@@ -107,9 +107,16 @@ pub fn explain(ctx: &Context, model: &str, gpu: &str, e: &Estimate) -> String {
         }
     );
     if let Some(note) = &ctx.hw.uncalibrated {
+        let _ = writeln!(o, "{gpu} is uncalibrated: {note}");
+    }
+    if c.tp > 1
+        && !c.sequence_parallel
+        && c.tp <= ctx.hw.scaleup_gpus
+        && ctx.hw.custom_all_reduce_s(c.tp, 1.0).is_some()
+    {
         let _ = writeln!(
             o,
-            "{gpu} is uncalibrated: no kernel was measured on it; {note}"
+            "TP all-reduces: the faster of NCCL and the serving runtime's own all-reduce kernel, as measured (docs/methodology.md §6)"
         );
     }
     if c.tp > ctx.hw.scaleup_gpus {
