@@ -500,7 +500,11 @@ pub fn estimate(ctx: &Context, c: &TrainConfig) -> TrainEstimate {
     let recompute_flops_per_token = match c.recompute {
         Recompute::None => 0.0,
         Recompute::Selective => attn_flops_per_token / 3.0,
-        Recompute::Full => (model_flops_per_token + attn_flops_per_token) / 3.0,
+        // The output head is not recomputed (Megatron recomputes the transformer layers only;
+        // its Eq. 3 counts the logits' 2·d·V three times, forward and backward).
+        Recompute::Full => {
+            (model_flops_per_token + attn_flops_per_token) / 3.0 - 2.0 * m.d_model * m.vocab
+        }
     };
     // Each prediction depth: one more layer of the model's last kind, its projection and the
     // output head, forward and backward (hardware FLOPs only).
