@@ -296,6 +296,19 @@ fn weight_only_fp8_says_so_in_the_row() {
         0,
     );
     assert_eq!(d["results"][0]["matmul_dtype"], "fp8");
+    // FP4 weights on Hopper (no FP4 tensor cores) run 16-bit math and say so; on B200 they do not.
+    let (table, _) = run(
+        &words("estimate -m llama3-70b -g h100 --tp 2 --dtype nvfp4 --batch 8"),
+        0,
+    );
+    assert!(table.contains("nvfp4 w-only/fp8"), "{table}");
+    let d = estimate_json(
+        "estimate -m llama3-70b -g b200 --tp 2 --dtype fp4 --batch 8 --format json",
+        0,
+    );
+    assert_eq!(d["results"][0]["dtype"], "nvfp4");
+    assert_eq!(d["results"][0]["matmul_dtype"], "nvfp4");
+    assert_eq!(d["results"][0]["kv_dtype"], "fp8");
 }
 
 #[test]

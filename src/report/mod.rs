@@ -152,8 +152,10 @@ pub fn human(x: f64) -> String {
 
 /// An 8-bit weight dtype run as weight-only quantisation with 16-bit math (no 8-bit rate on the
 /// GPU): the table says so next to the dtype.
-fn weight_only_8bit(r: &Row) -> bool {
-    matches!(r.dtype, "fp8" | "int8") && r.matmul_dtype != r.dtype
+/// 8-bit or FP4 weights whose matmuls run in 16 bits on this GPU (no native rate): the table
+/// marks them `w-only`. (int4 always runs so and is not marked.)
+fn weight_only(r: &Row) -> bool {
+    matches!(r.dtype, "fp8" | "int8" | "nvfp4" | "mxfp4") && r.matmul_dtype != r.dtype
 }
 
 fn human_table(rows: &[Row], markdown: bool) -> String {
@@ -188,7 +190,7 @@ fn human_table(rows: &[Row], markdown: bool) -> String {
             r.gpus.to_string(),
             r.batch.to_string(),
             {
-                let w = if weight_only_8bit(r) {
+                let w = if weight_only(r) {
                     format!("{} w-only", r.dtype)
                 } else {
                     r.dtype.to_string()
