@@ -395,7 +395,7 @@ fn evaluate(c: &Case, extra: &[Override]) -> Result<(f64, bool)> {
 }
 
 /// Batch sizes tried for `mode = "max-throughput"`: 1, 2, 3, 4, 6, 8, 12, … up to 65,536.
-fn throughput_batches() -> impl Iterator<Item = u64> {
+pub fn throughput_batches() -> impl Iterator<Item = u64> {
     (0..17)
         .flat_map(|i| [1u64 << i, 3u64 << i >> 1])
         .filter(|b| *b >= 1)
@@ -420,7 +420,7 @@ fn speculation(c: &Case) -> Result<Option<crate::perf::Speculation>> {
         bail!("acceptance = {acceptance} must be between 0 and 1");
     }
     let draft = match c.draft.as_deref() {
-        None => DraftCost::Ratio(crate::commands::DEFAULT_DRAFT_RATIO),
+        None => DraftCost::Ratio(crate::perf::DEFAULT_DRAFT_RATIO),
         Some("mtp") => DraftCost::Mtp,
         Some(x) => match x.parse::<f64>() {
             Ok(r) if r > 0.0 && r <= 1.0 => DraftCost::Ratio(r),
@@ -544,10 +544,11 @@ fn frontier_layouts(c: &Case) -> Result<Vec<(u64, u64, u64)>> {
         .filter(|tp| gpus % tp == 0)
         .flat_map(|tp| {
             let dp = gpus / tp;
-            if dp == 1 {
-                vec![(tp, 1, 1), (tp, 1, tp)]
-            } else {
-                vec![(tp, dp, gpus)]
+            match (tp, dp) {
+                // One GPU: the experts are whole either way.
+                (1, 1) => vec![(1, 1, 1)],
+                (_, 1) => vec![(tp, 1, 1), (tp, 1, tp)],
+                _ => vec![(tp, dp, gpus)],
             }
         })
         .collect())

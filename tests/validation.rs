@@ -209,9 +209,7 @@ value = 200.0
         .model;
     let g = gpt4calc::presets::load_gpu("h200", &[]).unwrap().gpu;
     let ctx = gpt4calc::perf::Context::new(&m, &g, gpt4calc::perf::DEFAULT_PREFILL_CHUNK_TOKENS);
-    let best = (0..17)
-        .flat_map(|i| [1u64 << i, 3u64 << i >> 1])
-        .filter(|b| *b >= 1)
+    let best = gpt4calc::validate::throughput_batches()
         .map(|batch| {
             let c =
                 gpt4calc::perf::Config::new(8, 1, batch, 1024, 1024, gpt4calc::dtype::Dtype::Fp8);

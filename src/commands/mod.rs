@@ -66,7 +66,7 @@ pub(crate) fn speculation(
             ),
             None,
         ),
-        (None, None) => (DraftCost::Ratio(DEFAULT_DRAFT_RATIO), None),
+        (None, None) => (DraftCost::Ratio(crate::perf::DEFAULT_DRAFT_RATIO), None),
     };
     Ok((
         Some(Speculation {
@@ -90,10 +90,6 @@ pub(crate) fn disaggregation(s: &crate::cli::Serving) -> Option<crate::perf::Dis
         ..d
     })
 }
-
-/// A draft step's cost relative to a plain target step when neither `--draft` nor
-/// `--draft-ratio` is given (model-spec §11's c = 0.05).
-pub const DEFAULT_DRAFT_RATIO: f64 = 0.05;
 
 /// The simulated workload, if `--rate` is given.
 pub(crate) fn workload(s: &crate::cli::Serving) -> Result<Option<crate::sim::Workload>> {

@@ -169,6 +169,10 @@ pub struct Speculation {
     pub draft: DraftCost,
 }
 
+/// A draft step's cost relative to a plain target step when neither a draft model nor a ratio is
+/// given (model-spec §11's c = 0.05).
+pub const DEFAULT_DRAFT_RATIO: f64 = 0.05;
+
 /// The cost of one draft step.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
