@@ -264,6 +264,12 @@ pub struct Overheads {
     /// µs (default 0).
     #[serde(default)]
     pub attention_us: f64,
+    /// CPU time the host spends issuing one framework operator in eager PyTorch (the Python
+    /// call, dispatch and kernel launch), µs: what bounds a training MoE layer whose dropless
+    /// dispatch waits on the GPU (docs/methodology.md §16.1). Default 0: no host bound (XLA
+    /// compiles the step on TPUs).
+    #[serde(default)]
+    pub host_op_us: f64,
     /// Start-up latency α of a collective over the scale-up fabric, µs.
     pub scaleup_latency_us: f64,
     /// Start-up latency α of an all-to-all over the scale-up fabric, µs (default
@@ -402,6 +408,7 @@ impl GpuSpec {
             ),
             ("gpu.overheads.gemm_us", self.overheads.gemm_us),
             ("gpu.overheads.attention_us", self.overheads.attention_us),
+            ("gpu.overheads.host_op_us", self.overheads.host_op_us),
             (
                 "gpu.overheads.gemm_fp8_us",
                 self.overheads.gemm_fp8_us.unwrap_or(0.0),
@@ -677,6 +684,8 @@ pub struct Hardware {
     pub all_gather: Link,
     /// Fixed time per layer per forward step, seconds.
     pub per_layer_s: f64,
+    /// Host CPU time to issue one eager framework operator, seconds.
+    pub host_op_s: f64,
     /// Fixed time per request before its prefill, seconds.
     pub per_request_s: f64,
     /// Fixed time per GEMM (16-bit/fp32 math), seconds.
@@ -781,6 +790,7 @@ impl Hardware {
                 latency_s: units::us_to_s(g.overheads.scaleout_latency_us),
             },
             per_layer_s: units::us_to_s(g.overheads.per_layer_us),
+            host_op_s: units::us_to_s(g.overheads.host_op_us),
             per_request_s: units::us_to_s(g.overheads.per_request_us),
             gemm_s: units::us_to_s(g.overheads.gemm_us),
             gemm_fp8_s: units::us_to_s(g.overheads.gemm_fp8_us.unwrap_or(g.overheads.gemm_us)),

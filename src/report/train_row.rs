@@ -45,6 +45,7 @@ crate::record! {
         pp_comm_s: f64,
         dp_comm_s: f64,
         ep_comm_s: f64,
+        host_s: f64,
         optimizer_s: f64,
         goodput: f64,
         weights_bytes_per_gpu: f64,
@@ -101,6 +102,7 @@ impl TrainRow {
             pp_comm_s: s.pp_comm_s,
             dp_comm_s: s.dp_comm_s,
             ep_comm_s: s.ep_comm_s,
+            host_s: s.host_s,
             optimizer_s: s.optimizer_s,
             goodput: e.goodput,
             weights_bytes_per_gpu: m.weights_bytes,
@@ -213,6 +215,7 @@ pub fn explain(r: &TrainRow, usable_hbm_bytes: f64) -> String {
         ("pipeline sends", r.pp_comm_s),
         ("data-parallel sync, exposed", r.dp_comm_s),
         ("expert-parallel all-to-all, exposed", r.ep_comm_s),
+        ("host-bound MoE layers (GPU waiting for the CPU)", r.host_s),
         ("optimizer update", r.optimizer_s),
     ] {
         let _ = writeln!(

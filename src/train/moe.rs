@@ -13,13 +13,20 @@
 //! - **Passes.** Forward: a dispatch and a combine; backward: the same two again; full
 //!   recomputation adds the forward's. Every all-to-all moves 16-bit activations (Megatron
 //!   dispatches in bf16 and quantises behind the dispatch).
-//! - **Routed experts.** The fused-MoE kernel model (`perf::experts`, grouped-GEMM rates, fixed
-//!   and routing time fitted on measured fused-MoE layers) prices the forward pass; the backward
-//!   pass runs twice its GEMM work (data and weight gradients) plus its permute, activation and
-//!   finalize traffic and fixed time again.
+//! - **Routed experts.** The fused-MoE kernel model (`perf::experts`, grouped-GEMM rates fitted
+//!   on measured fused-MoE layers) prices the forward pass's GEMM work and glue traffic; the
+//!   backward pass runs twice its GEMM work (data and weight gradients) plus the glue again.
+//!   Transformer Engine launches one GEMM per local expert, so every expert GEMM pays the
+//!   measured per-GEMM fixed time (`gemm_us`, `gemm_fp8_us`): `2·E_local` forward, `4·E_local`
+//!   backward.
 //! - **Router and permutation.** The router's fp32 scores and the dispatcher's permute and
 //!   unpermute (Megatron's `moe_permute_fusion` kernels) are memory traffic, forward and again
 //!   backward.
+//! - **Host.** Megatron's dropless dispatch needs the token counts on the host (to size the
+//!   all-to-all and the experts' GEMMs), so the CPU waits for the GPU once a layer and cannot run
+//!   ahead: a layer takes at least the time the host needs to issue its operators, one eager
+//!   PyTorch call each (`host_s`). Transformer Engine's grouped linear issues one GEMM per local
+//!   expert, so fine-grained experts at a small micro-batch are host-bound.
 //! - **Overlap.** With `EpOverlap::MicroBatch` (Megatron's `--overlap-moe-expert-parallel-comm`,
 //!   DualPipe) one micro-batch's all-to-alls run under another's compute, hidden up to the
 //!   layer's compute time.
@@ -39,6 +46,41 @@ pub const ROUTER_BYTES_PER_EXPERT: f64 = 13.0;
 
 /// Bytes of one activation value the EP all-to-alls move (bf16).
 pub const DISPATCH_ELEM_BYTES: f64 = 2.0;
+
+/// Operators the host issues for one MoE layer's forward pass outside its experts: the attention
+/// block (norms, QKV and output projections, rotary, attention, residual: ~10), the router
+/// (GEMM, scores, top-k, auxiliary loss: ~8), the dispatcher (token counts and split sizes, their
+/// device-to-host copies, permute, all-to-all, chunk sort: ~14), unpermute and combine (~6) and
+/// the residual (~2). Counted from Megatron-Core 0.16's MoE layer (docs/methodology.md §16.1).
+pub const HOST_OPS_FORWARD: f64 = 40.0;
+
+/// The same for the backward pass: autograd issues each forward operator's gradient, some of
+/// them fused, about 1.5× the forward's count.
+pub const HOST_OPS_BACKWARD: f64 = 60.0;
+
+/// Host operators per local expert and grouped-linear call (the up and the down projection),
+/// beside its GEMMs and quantisations: Transformer Engine's `GroupedLinear` splits the input and
+/// allocates the output per expert (two calls per GEMM, TransformerEngine issue #1499).
+pub const HOST_OPS_PER_EXPERT_CALL: f64 = 2.0;
+
+/// Operators the host issues for one MoE layer and micro-batch on one GPU, all passes: the fixed
+/// ones plus, per local expert and for each of the two grouped linears, one GEMM forward and two
+/// backward (data and weight gradients), one quantisation each way in 8-bit precisions (MXFP8 and
+/// current-scaling fp8 quantise expert by expert), and the per-expert splits and allocations.
+pub fn host_ops(m: &ModelCounts, c: &TrainConfig) -> f64 {
+    let local_experts = (m.experts / c.ep.max(1) as f64).max(1.0);
+    let quant = if c.dtype.bytes() < 2.0 { 1.0 } else { 0.0 };
+    let forward = HOST_OPS_FORWARD + local_experts * 2.0 * (1.0 + quant + HOST_OPS_PER_EXPERT_CALL);
+    let backward =
+        HOST_OPS_BACKWARD + local_experts * 2.0 * (2.0 + quant + HOST_OPS_PER_EXPERT_CALL);
+    forward_passes(c) * forward + backward
+}
+
+/// Host time to issue one MoE layer's operators for one micro-batch, seconds: the floor under
+/// the layer's GPU time.
+pub fn host_s(ctx: &Context, c: &TrainConfig) -> f64 {
+    host_ops(&ctx.model, c) * ctx.hw.host_op_s
+}
 
 /// GPUs each routed expert is split over: `expert_shards / ep` (the TP group when `ep ≤ dp`,
 /// fewer when the experts also take the TP ranks).
@@ -173,7 +215,12 @@ pub fn moe_layer(ctx: &Context, c: &TrainConfig, other_compute_s: f64) -> MoeLay
         },
     );
     let forwards = forward_passes(c);
-    let glue_and_fixed = k.glue_s + k.fixed_s;
+    // Transformer Engine's grouped linear runs one cuBLAS GEMM per local expert (multi-stream,
+    // TE 2.x), so each expert's GEMMs pay the measured per-GEMM fixed time: two forward, four
+    // backward (data and weight gradients), in place of the fused inference kernel's one.
+    let local_experts = (m.experts / c.ep.max(1) as f64).max(1.0);
+    let gemm_fixed_s = local_experts * hw.gemm_overhead_s(c.dtype);
+    let glue = k.glue_s;
     // fp8: every token-expert assignment's up and down GEMM inputs and output gradients are
     // quantised (`step::fp8_quant_s`).
     let assignments = group_tokens * m.top_k * imbalance / c.ep as f64;
@@ -183,8 +230,11 @@ pub fn moe_layer(ctx: &Context, c: &TrainConfig, other_compute_s: f64) -> MoeLay
         assignments,
         super::step::ffn_linear_io(m.d_model, m.ffn_up_matrices, m.ffn_dim / etp as f64),
     );
-    let experts_s =
-        forwards * (k.gemms_s() + glue_and_fixed) + 2.0 * k.gemms_s() + glue_and_fixed + quant_s;
+    let experts_s = forwards * (k.gemms_s() + glue + 2.0 * gemm_fixed_s)
+        + 2.0 * k.gemms_s()
+        + glue
+        + 4.0 * gemm_fixed_s
+        + quant_s;
     // The sender's permute (read a token, write its copies) and unpermute (the reverse), in 16
     // bits: `k` copies under `alltoall`, one per rank reached under `flex`.
     let copies = match c.ep_dispatcher {
@@ -358,5 +408,86 @@ mod tests {
             backward > forward && backward < 2.0 * forward,
             "{forward} {backward}"
         );
+    }
+
+    /// DeepSeek-V3 on `gpu` with the host's per-operator time set to `host_op_us`.
+    fn dsv3_host(gpu: &str, host_op_us: f64, dtype: Dtype) -> (Context, TrainConfig) {
+        let m = load_model("deepseek-v3", &[]).unwrap().model;
+        let mut g = load_gpu(gpu, &[]).unwrap().gpu;
+        g.overheads.host_op_us = host_op_us;
+        let ctx = Context::new(&m, &g, 2048);
+        let c = TrainConfig {
+            ep: 8,
+            ..TrainConfig::new(8, 1, 1, 4096.0 * 8.0, 4096, 1e12, dtype)
+        };
+        (ctx, c)
+    }
+
+    #[test]
+    fn the_host_issues_the_fixed_operators_and_ten_per_local_expert_in_fp8() {
+        // 256 experts over EP 8: 32 local. Forward: 40 + 32 · 2 · (GEMM + quantise + split and
+        // allocate: 4) = 296; backward: 60 + 32 · 2 · (two GEMMs + quantise + 2: 5) = 380.
+        let (ctx, c) = dsv3_host("h100", 13.48, Dtype::Fp8);
+        assert_close(host_ops(&ctx.model, &c), 296.0 + 380.0, 1e-12);
+        // 13.48 µs an operator on the x86 host (TransformerEngine issue #2053): 9.11 ms.
+        assert_close(host_s(&ctx, &c), 676.0 * 13.48e-6, 1e-9);
+        // bf16 quantises nothing: 40 + 32·6 and 60 + 32·8.
+        let (ctx, bf16) = dsv3_host("h100", 13.48, Dtype::Bf16);
+        assert_close(host_ops(&ctx.model, &bf16), 232.0 + 316.0, 1e-12);
+        // Full recomputation issues the forward pass twice.
+        let full = TrainConfig {
+            recompute: Recompute::Full,
+            ..c
+        };
+        assert_close(host_ops(&ctx.model, &full), 2.0 * 296.0 + 380.0, 1e-12);
+        // Wider EP, fewer local experts: EP 64 holds 4.
+        let wide = TrainConfig { ep: 64, ..c };
+        assert_close(
+            host_ops(&ctx.model, &wide),
+            40.0 + 4.0 * 8.0 + 60.0 + 4.0 * 10.0,
+            1e-12,
+        );
+    }
+
+    #[test]
+    fn a_moe_layer_lasts_at_least_as_long_as_its_host_takes_to_issue_it() {
+        use crate::train::step::step_time;
+        // No host cost: nothing host-bound.
+        let (ctx, c) = dsv3_host("b200", 0.0, Dtype::Fp8);
+        let free = step_time(&ctx, &c, 8.0);
+        assert_close(free.host_s, 0.0, 0.0);
+        // A slow host (1 ms an operator: 676 ms a layer) binds: each of the 8 micro-batches'
+        // 58 MoE layers (3 of DeepSeek-V3's 61 are dense) lasts the host's time.
+        let (ctx, c) = dsv3_host("b200", 1000.0, Dtype::Fp8);
+        let slow = step_time(&ctx, &c, 8.0);
+        assert!(slow.host_s > 0.0);
+        let gpu_s = free.compute_s + free.tp_comm_s + free.ep_comm_s;
+        let layers_s = 8.0 * 58.0 * host_s(&ctx, &c);
+        assert!(
+            slow.compute_s + slow.tp_comm_s + slow.ep_comm_s + slow.host_s >= layers_s,
+            "{} < {layers_s}",
+            slow.total_s()
+        );
+        assert!(slow.total_s() > free.total_s());
+        assert!(gpu_s < layers_s);
+    }
+
+    #[test]
+    fn each_local_expert_pays_six_gemm_fixed_times_a_micro_batch() {
+        // One GEMM per local expert (Transformer Engine): two forward, four backward, each with
+        // the measured fixed time `gemm_fp8_us`.
+        let m = load_model("deepseek-v3", &[]).unwrap().model;
+        let layer = |gemm_fp8_us: f64, ep: u64| {
+            let mut g = load_gpu("h100", &[]).unwrap().gpu;
+            g.overheads.gemm_fp8_us = Some(gemm_fp8_us);
+            let ctx = Context::new(&m, &g, 2048);
+            let c = TrainConfig {
+                ep,
+                ..TrainConfig::new(ep, 1, 1, 4096.0 * ep as f64, 4096, 1e12, Dtype::Fp8)
+            };
+            moe_layer(&ctx, &c, 0.0).experts_s
+        };
+        assert_close(layer(20.0, 8) - layer(0.0, 8), 6.0 * 32.0 * 20e-6, 1e-9);
+        assert_close(layer(20.0, 64) - layer(0.0, 64), 6.0 * 4.0 * 20e-6, 1e-9);
     }
 }

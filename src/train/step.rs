@@ -82,6 +82,8 @@ pub struct StepTime {
     pub dp_comm_s: f64,
     /// Expert-parallel all-to-alls.
     pub ep_comm_s: f64,
+    /// The GPU waiting for the host to issue MoE layers' operators (`moe::host_s`).
+    pub host_s: f64,
     /// The optimizer update.
     pub optimizer_s: f64,
 }
@@ -95,6 +97,7 @@ impl StepTime {
             + self.pp_comm_s
             + self.dp_comm_s
             + self.ep_comm_s
+            + self.host_s
             + self.optimizer_s
     }
 }
@@ -103,8 +106,9 @@ impl StepTime {
 /// scores, dV, dP, dQ, dK) against two (Dao et al., flash-attention's benchmark convention).
 pub const FLASH_BACKWARD_FLOPS: f64 = 2.5;
 
-/// One micro-batch through one layer: (compute, TP communication, EP communication), seconds.
-fn layer_mb(ctx: &Context, c: &TrainConfig, moe: bool) -> (f64, f64, f64) {
+/// One micro-batch through one layer: (compute, TP communication, EP communication, host time
+/// beyond the GPU's), seconds.
+fn layer_mb(ctx: &Context, c: &TrainConfig, moe: bool) -> (f64, f64, f64, f64) {
     let m = &ctx.model;
     let (_, peak) = ctx.math(c.dtype).unwrap_or((c.dtype, f64::NAN));
     let matmul_rate = peak * ctx.hw.matmul_efficiency_for(c.dtype);
@@ -193,19 +197,24 @@ fn layer_mb(ctx: &Context, c: &TrainConfig, moe: bool) -> (f64, f64, f64) {
         * m.tp_reductions_per_layer
         * crate::perf::comm::tp_all_reduce_s(&ctx.hw, tokens * m.d_model * act_bytes, c.tp);
     let mut ep_comm = 0.0;
+    let mut host = 0.0;
     if moe {
         let layer = moe::moe_layer(ctx, c, compute);
         compute += layer.experts_s + layer.routing_s;
         ep_comm = layer.exposed_all_to_all_s();
+        // The dropless dispatch's device-to-host sync keeps the CPU from running ahead: the layer
+        // lasts at least as long as the host takes to issue it (`moe::host_s`). Dense layers
+        // have no sync, and the CPU runs ahead of them.
+        host = (moe::host_s(ctx, c) - (compute + tp_comm + ep_comm)).max(0.0);
     }
-    (compute, tp_comm, ep_comm)
+    (compute, tp_comm, ep_comm, host)
 }
 
 /// The modelled step time.
 pub fn step_time(ctx: &Context, c: &TrainConfig, micro_batches: f64) -> StepTime {
     let m = &ctx.model;
-    let (moe_c, moe_tp, moe_ep) = layer_mb(ctx, c, true);
-    let (dense_c, dense_tp, _) = layer_mb(ctx, c, false);
+    let (moe_c, moe_tp, moe_ep, moe_host) = layer_mb(ctx, c, true);
+    let (dense_c, dense_tp, _, _) = layer_mb(ctx, c, false);
     let tokens = (c.seq_len * c.micro_batch) as f64;
     let tp = c.tp as f64;
     let (_, peak) = ctx.math(c.dtype).unwrap_or((c.dtype, f64::NAN));
@@ -218,7 +227,7 @@ pub fn step_time(ctx: &Context, c: &TrainConfig, micro_batches: f64) -> StepTime
             + 3.0 * 4.0 * tokens * m.vocab / tp / ctx.hw.eff_mem_bw_bytes_per_s)
         + mtp * 3.0 * 2.0 * tokens * super::memory::mtp_projection_params(ctx) / tp / matmul_rate;
     // The critical stage: the one with the longest micro-batch time.
-    let (mut crit, mut crit_total) = ((0.0, 0.0, 0.0), 0.0);
+    let (mut crit, mut crit_total) = ((0.0, 0.0, 0.0, 0.0), 0.0);
     for s in 0..c.pp {
         let st = stage(ctx, c, s);
         let (moe_layers, dense_layers) = (st.moe_layers, st.dense_layers);
@@ -226,9 +235,10 @@ pub fn step_time(ctx: &Context, c: &TrainConfig, micro_batches: f64) -> StepTime
             moe_layers * moe_c + dense_layers * dense_c + if st.last { head_compute } else { 0.0 };
         let tpc = moe_layers * moe_tp + dense_layers * dense_tp;
         let epc = moe_layers * moe_ep;
-        if compute + tpc + epc > crit_total {
-            crit = (compute, tpc, epc);
-            crit_total = compute + tpc + epc;
+        let host = moe_layers * moe_host;
+        if compute + tpc + epc + host > crit_total {
+            crit = (compute, tpc, epc, host);
+            crit_total = compute + tpc + epc + host;
         }
     }
     let act_bytes = if c.dtype == Dtype::Fp32 { 4.0 } else { 2.0 };
@@ -330,6 +340,7 @@ pub fn step_time(ctx: &Context, c: &TrainConfig, micro_batches: f64) -> StepTime
         pp_comm_s: micro_batches * hop,
         dp_comm_s: (1.0 - c.dp_overlap) * dp_s,
         ep_comm_s: micro_batches * crit.2,
+        host_s: micro_batches * crit.3,
         optimizer_s,
     }
 }
