@@ -40,6 +40,7 @@ pub fn axes_60k() -> Axes {
             Dtype::Int4,
         ],
         kv_dtype: vec![],
+        dense_dtype: None,
         batching: gpt4calc::perf::Batching::Continuous,
         speculation: None,
         output_dist: Default::default(),

@@ -107,6 +107,8 @@ pub struct Axes {
     pub dtype: Vec<Dtype>,
     /// KV precisions; empty = follow each weight dtype.
     pub kv_dtype: Vec<Dtype>,
+    /// Precision of the linear layers outside the routed experts; None = each weight dtype.
+    pub dense_dtype: Option<Dtype>,
     /// How requests are batched.
     pub batching: Batching,
     /// Speculative decoding.
@@ -176,6 +178,7 @@ impl Axes {
                                                 input_len,
                                                 output_len,
                                                 dtype,
+                                                dense_dtype: self.dense_dtype,
                                                 kv_dtype,
                                                 batching: self.batching,
                                                 speculation: self.speculation,

@@ -64,6 +64,8 @@ pub struct Case {
     pub gpu: String,
     pub dtype: Dtype,
     pub kv_dtype: Option<Dtype>,
+    /// Precision of the linear layers outside the routed experts (default `dtype`).
+    pub dense_dtype: Option<Dtype>,
     pub tp: Option<u64>,
     pub pp: Option<u64>,
     pub ep: Option<u64>,
@@ -461,6 +463,7 @@ fn evaluate_inference(c: &Case, ctx: &Context, model: &str) -> Result<(f64, bool
         input_len: need(c.input_len, "input_len")?,
         output_len: need(c.output_len, "output_len")?,
         dtype: c.dtype,
+        dense_dtype: c.dense_dtype,
         kv_dtype: c.kv_dtype.unwrap_or(c.dtype.default_kv()),
         batching: c.batching.unwrap_or_default(),
         speculation: speculation(c)?,

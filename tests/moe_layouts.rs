@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{context, run};
+use common::{context, run, run_cli};
 use gpt4calc::dtype::Dtype;
 use gpt4calc::perf::dispatch::{
     EpPlacement, FP8_SCALE_BYTES_PER_ELEM, exchange_s, expected_units_reached, miss_probability,
@@ -337,4 +337,108 @@ fn fp4_weights_run_fp4_math_only_where_the_tensor_cores_have_it() {
     let ctx = context("deepseek-v3", "h200", &[]);
     let r = ctx.rates(&Config::new(8, 1, 1, 1024, 256, Dtype::Nvfp4));
     assert_close(r.weight_bytes, 0.5625, 1e-12);
+}
+
+/// DeepSeek-V3 on one HGX B200 node, TP 8 × EP 8, with the routed experts in `dtype` and the
+/// other linear layers in `dense`.
+fn quantised(dtype: Dtype, dense: Option<Dtype>, batch: u64) -> Config {
+    Config {
+        ep: 8,
+        dense_dtype: dense,
+        ..Config::new(8, 1, batch, 4096, 256, dtype)
+    }
+}
+
+#[test]
+fn experts_only_quantisation_weighs_each_part_in_its_own_precision() {
+    // Weights per GPU are D·w_dense + R·w_experts (D the attention, shared-expert, dense-FFN,
+    // router and embedding parameters on the GPU, R its routed experts'). Swapping the two
+    // precisions and adding gives (D + R)·(w_a + w_b) = the all-bf16 weights · (2 + 0.5625) / 2,
+    // whatever D and R are (NVFP4: 4 bits + one fp8 scale per 16 = 0.5625 bytes).
+    let ctx = context("deepseek-v3", "b200", &[]);
+    let w =
+        |d: Dtype, dense: Option<Dtype>| run(&ctx, &quantised(d, dense, 1)).weights_bytes_per_gpu;
+    let experts_fp4 = w(Dtype::Nvfp4, Some(Dtype::Bf16));
+    let dense_fp4 = w(Dtype::Bf16, Some(Dtype::Nvfp4));
+    let all_bf16 = w(Dtype::Bf16, None);
+    assert_close(
+        experts_fp4 + dense_fp4,
+        all_bf16 * (2.0 + 0.5625) / 2.0,
+        1e-9,
+    );
+    // The routed experts are most of DeepSeek-V3 (654B of 671B): the dense part in bf16 adds
+    // about 1.4375 bytes × 16B / 8 GPUs ≈ 3 GB a GPU.
+    let all_fp4 = w(Dtype::Nvfp4, None);
+    let extra = experts_fp4 - all_fp4;
+    assert!(extra > 2.0e9 && extra < 5.0e9, "{extra}");
+}
+
+#[test]
+fn a_dense_precision_equal_to_the_weights_changes_nothing() {
+    let ctx = context("deepseek-v3", "b200", &[]);
+    for batch in [1, 64, 1024] {
+        let plain = run(&ctx, &quantised(Dtype::Nvfp4, None, batch));
+        let same = run(&ctx, &quantised(Dtype::Nvfp4, Some(Dtype::Nvfp4), batch));
+        // Bit for bit: the same rates are taken, not recomputed.
+        assert_eq!(plain.tpot_s.to_bits(), same.tpot_s.to_bits());
+        assert_eq!(plain.ttft_s.to_bits(), same.ttft_s.to_bits());
+        assert_eq!(
+            plain.weights_bytes_per_gpu.to_bits(),
+            same.weights_bytes_per_gpu.to_bits()
+        );
+    }
+}
+
+#[test]
+fn bf16_dense_layers_pay_the_smaller_bf16_gemm_floor_at_batch_one() {
+    // Batch-1 decode is floor-bound: a bf16 GEMM's measured small-m floor on B200 (2.3 µs) is
+    // below an 8- or 4-bit GEMM's (14.1 µs, the activation quantisation included), and MLA has
+    // five projections a layer, so the mixed checkpoint decodes faster than an all-FP4 one
+    // although it reads 3 GB more weights a GPU.
+    let ctx = context("deepseek-v3", "b200", &[]);
+    let fp4 = run(&ctx, &quantised(Dtype::Nvfp4, None, 1));
+    let mixed = run(&ctx, &quantised(Dtype::Nvfp4, Some(Dtype::Bf16), 1));
+    assert!(mixed.tpot_s < fp4.tpot_s, "{} {}", mixed.tpot_s, fp4.tpot_s);
+    assert!(mixed.weights_bytes_per_gpu > fp4.weights_bytes_per_gpu);
+}
+
+#[test]
+fn dense_dtype_on_the_command_line() {
+    let args = [
+        "estimate",
+        "-m",
+        "deepseek-v3",
+        "-g",
+        "b200",
+        "--dtype",
+        "nvfp4",
+        "--dense-dtype",
+        "bf16",
+        "--tp",
+        "8",
+        "--ep",
+        "8",
+        "--batch",
+        "1",
+    ];
+    let (table, _) = run_cli(&args, 0);
+    assert!(table.contains("nvfp4+bf16"), "{table}");
+    let mut json = args.to_vec();
+    json.extend(["--format", "json"]);
+    let (out, _) = run_cli(&json, 0);
+    assert!(out.contains("\"dense_dtype\": \"bf16\""), "{out}");
+    // An unknown precision is a usage error naming the flag.
+    let (_, err) = run_cli(
+        &[
+            "estimate",
+            "-m",
+            "deepseek-v3",
+            "-g",
+            "b200",
+            "--dense-dtype",
+            "fp3",
+        ],
+        2,
+    );
+    assert!(err.contains("--dense-dtype"), "{err}");
 }

@@ -51,6 +51,9 @@ struct SweepInputs<'a> {
     output_len: &'a [u64],
     dtype: Vec<&'static str>,
     kv_dtype: Vec<&'static str>,
+    /// The dense layers' precision when it differs from the experts' (`--dense-dtype`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dense_dtype: Option<&'static str>,
     sort: &'a str,
     top: Option<usize>,
     all: bool,
@@ -109,6 +112,7 @@ pub fn sweep(a: SweepArgs) -> Result<u8> {
             Some(t) => parse_dtype_axis("kv-dtype", t).map_err(|e| anyhow!(e))?,
             None => Vec::new(),
         },
+        dense_dtype: a.serving.dense_dtype,
         batching: a.serving.batching,
         speculation,
         output_dist: a.serving.output_len_dist,
@@ -201,6 +205,7 @@ pub fn sweep(a: SweepArgs) -> Result<u8> {
         output_len: &axes.output_len,
         dtype: names(&axes.dtype),
         kv_dtype: names(&axes.kv_dtype),
+        dense_dtype: axes.dense_dtype.map(|d| d.name()),
         sort: &a.sort,
         top,
         all: a.all,
@@ -298,6 +303,7 @@ pub fn estimate(a: EstimateArgs) -> Result<u8> {
         input_len: a.input_len,
         output_len: a.output_len,
         dtype: a.dtype,
+        dense_dtype: a.serving.dense_dtype,
         kv_dtype: a.kv_dtype.unwrap_or(a.dtype.default_kv()),
         batching: a.serving.batching,
         speculation,

@@ -34,8 +34,13 @@ pub struct Config {
     pub input_len: u64,
     /// Generated tokens per request.
     pub output_len: u64,
-    /// Weight and matmul precision.
+    /// Weight and matmul precision (of every linear layer, or of the routed experts when
+    /// `dense_dtype` is set).
     pub dtype: Dtype,
+    /// Weight and matmul precision of the linear layers outside the routed experts (attention
+    /// projections, shared experts, dense FFNs, the output head), where a checkpoint quantises
+    /// only its experts (NVIDIA's NVFP4 DeepSeek-R1, OpenAI's MXFP4 gpt-oss). None: `dtype`.
+    pub dense_dtype: Option<Dtype>,
     /// KV-cache precision.
     pub kv_dtype: Dtype,
     /// How requests share the replica.
@@ -251,6 +256,7 @@ impl Config {
             input_len,
             output_len,
             dtype,
+            dense_dtype: None,
             kv_dtype: dtype.default_kv(),
             batching: Batching::Continuous,
             speculation: None,
@@ -282,6 +288,11 @@ impl Config {
     /// GPUs in one replica.
     pub fn gpus(&self) -> u64 {
         self.layout().gpus()
+    }
+
+    /// The precision of the linear layers outside the routed experts.
+    pub fn dense_dtype(&self) -> Dtype {
+        self.dense_dtype.unwrap_or(self.dtype)
     }
 }
 

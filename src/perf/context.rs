@@ -49,6 +49,27 @@ pub struct Context {
     all_experts_tokens: f64,
 }
 
+/// A group of linear layers' weight size, matmul rate and GEMM fixed times.
+#[derive(Clone, Copy, Debug)]
+pub struct LinearRates {
+    /// Bytes per weight.
+    pub weight_bytes: f64,
+    /// Achievable matmul FLOP/s.
+    pub matmul_flops_per_s: f64,
+    /// Fixed time of one compute-bound GEMM.
+    pub gemm_s: f64,
+    /// Fixed time of one memory-bound (small-m) GEMM.
+    pub gemm_memory_s: f64,
+}
+
+impl LinearRates {
+    /// Fixed time of one GEMM of `m` rows: the small-m floor while it streams weights, the
+    /// large-GEMM intercept once compute-bound (docs/methodology.md §4.1).
+    pub fn gemm_fixed_s(&self, m: f64) -> f64 {
+        crate::hardware::gemm_fixed_s(self.gemm_memory_s, self.gemm_s, m)
+    }
+}
+
 /// Rates and sizes for one configuration's dtypes and parallelism.
 #[derive(Clone, Copy, Debug)]
 pub struct Rates {
@@ -113,6 +134,10 @@ pub struct Rates {
     pub gemm_s: f64,
     /// Fixed time of one memory-bound (small-m) GEMM in the matmul precision.
     pub gemm_memory_s: f64,
+    /// The linear layers outside the routed experts (attention projections, shared experts,
+    /// dense FFNs, output head): their own precision when the checkpoint quantises only its
+    /// experts (`Config::dense_dtype`), else the same as the experts'.
+    pub dense: LinearRates,
 }
 
 impl Context {
@@ -195,6 +220,13 @@ impl Context {
             return Err(Reject::Invalid(format!(
                 "--dtype {}: this GPU has no {} matmul rate (gpu.tflops.{} is not set)",
                 c.dtype, c.dtype, c.dtype
+            )));
+        }
+        if let Some(d) = c.dense_dtype
+            && self.math[dtype_index(d)].is_none()
+        {
+            return Err(Reject::Invalid(format!(
+                "--dense-dtype {d}: this GPU has no {d} matmul rate (gpu.tflops.{d} is not set)"
             )));
         }
         if c.redundant_experts > 0 && self.experts <= 1 {
@@ -327,8 +359,30 @@ impl Context {
         let slots = (self.experts + c.redundant_experts) as f64;
         // fp8 weights with 128×128 block scales run the block-scaled GEMMs, measured apart
         // (DeepSeek's checkpoints; docs/methodology.md §4.2).
-        let block_scaled =
-            self.model.fp8_block_scaled && c.dtype == Dtype::Fp8 && math_dtype == Dtype::Fp8;
+        let linear = |dtype: Dtype| {
+            let (math, peak) = self.math[dtype_index(dtype)].unwrap_or((Dtype::Bf16, f64::NAN));
+            let block = self.model.fp8_block_scaled && dtype == Dtype::Fp8 && math == Dtype::Fp8;
+            LinearRates {
+                weight_bytes: dtype.bytes(),
+                matmul_flops_per_s: peak
+                    * if block {
+                        self.hw.matmul_fp8_block_efficiency
+                    } else {
+                        self.hw.matmul_efficiency_for(math)
+                    },
+                gemm_s: if block {
+                    self.hw.gemm_fp8_block_s
+                } else {
+                    self.hw.gemm_overhead_s(math)
+                },
+                gemm_memory_s: if block {
+                    self.hw.gemm_fp8_block_memory_s
+                } else {
+                    self.hw.gemm_memory_overhead_s(math)
+                },
+            }
+        };
+        let experts = linear(c.dtype);
         Rates {
             tp: l.tp,
             dp: l.dp,
@@ -362,24 +416,15 @@ impl Context {
             math_dtype,
             peak_flops_per_s: peak,
             mfu_peak_flops_per_s: peak.max(self.attn_peak_flops_for(c.dtype)),
-            matmul_flops_per_s: peak
-                * if block_scaled {
-                    self.hw.matmul_fp8_block_efficiency
-                } else {
-                    self.hw.matmul_efficiency_for(math_dtype)
-                },
+            matmul_flops_per_s: experts.matmul_flops_per_s,
             attn_flops_per_s: self.attn_peak_flops_for(c.dtype) * self.hw.attention_efficiency,
             attn_mem_bytes_per_s: self.hw.attention_mem_bytes_per_s,
             mem_bytes_per_s: self.hw.eff_mem_bw_bytes_per_s,
-            gemm_s: if block_scaled {
-                self.hw.gemm_fp8_block_s
-            } else {
-                self.hw.gemm_overhead_s(math_dtype)
-            },
-            gemm_memory_s: if block_scaled {
-                self.hw.gemm_fp8_block_memory_s
-            } else {
-                self.hw.gemm_memory_overhead_s(math_dtype)
+            gemm_s: experts.gemm_s,
+            gemm_memory_s: experts.gemm_memory_s,
+            dense: match c.dense_dtype {
+                Some(d) if d != c.dtype => linear(d),
+                _ => experts,
             },
         }
     }

@@ -174,13 +174,13 @@ fn layer_step_once(ctx: &Context, r: &Rates, shape: StepShape, moe: bool) -> Lay
     let mut attn_proj = roofline(
         Op {
             flops: 2.0 * b * m.attn_params_per_layer / tp,
-            bytes: r.weight_bytes * (m.attn_params_per_layer + m.norm_params_per_layer) / tp,
+            bytes: r.dense.weight_bytes * (m.attn_params_per_layer + m.norm_params_per_layer) / tp,
         },
-        r.matmul_flops_per_s,
+        r.dense.matmul_flops_per_s,
         r.mem_bytes_per_s,
         ctx.hw.overlap,
     );
-    attn_proj.fixed_s = r.gemm_fixed_s(b)
+    attn_proj.fixed_s = r.dense.gemm_fixed_s(b)
         * if shape.decode {
             m.attn_gemms_decode
         } else {
@@ -235,26 +235,31 @@ fn layer_step_once(ctx: &Context, r: &Rates, shape: StepShape, moe: bool) -> Lay
         // Shared experts follow the attention group; the router scores every token.
         let shared = Op {
             flops: 2.0 * b * m.shared_experts * pe / tp + 2.0 * b * m.router_params_per_layer,
-            bytes: r.weight_bytes * (m.shared_experts * pe / tp + m.router_params_per_layer),
+            bytes: r.dense.weight_bytes * (m.shared_experts * pe / tp + m.router_params_per_layer),
         };
         let mut ffn = roofline(
             shared,
-            r.matmul_flops_per_s,
+            r.dense.matmul_flops_per_s,
             r.mem_bytes_per_s,
             ctx.hw.overlap,
         );
         if m.shared_experts > 0.0 {
-            ffn.fixed_s = 2.0 * r.gemm_fixed_s(b);
+            ffn.fixed_s = 2.0 * r.dense.gemm_fixed_s(b);
         }
         (ffn, experts, touched)
     } else {
         let p = m.dense_ffn_params_per_layer;
         let op = Op {
             flops: 2.0 * b * p / tp,
-            bytes: r.weight_bytes * p / tp,
+            bytes: r.dense.weight_bytes * p / tp,
         };
         (
-            roofline(op, r.matmul_flops_per_s, r.mem_bytes_per_s, ctx.hw.overlap),
+            roofline(
+                op,
+                r.dense.matmul_flops_per_s,
+                r.mem_bytes_per_s,
+                ctx.hw.overlap,
+            ),
             OpTime::default(),
             1.0,
         )
@@ -335,12 +340,12 @@ pub fn head_step(ctx: &Context, r: &Rates, tokens: f64) -> OpTime {
     let mut t = roofline(
         Op {
             flops: 2.0 * tokens * params / r.tp as f64,
-            bytes: r.weight_bytes * params / r.tp as f64,
+            bytes: r.dense.weight_bytes * params / r.tp as f64,
         },
-        r.matmul_flops_per_s,
+        r.dense.matmul_flops_per_s,
         r.mem_bytes_per_s,
         ctx.hw.overlap,
     );
-    t.fixed_s = r.gemm_fixed_s(tokens);
+    t.fixed_s = r.dense.gemm_fixed_s(tokens);
     t
 }

@@ -87,8 +87,9 @@ pub fn stage_memory(ctx: &Context, r: &Rates, stage: Stage, load: &Load) -> Memo
     let tp = r.tp as f64;
     let attn = (m.attn_params_per_layer + m.norm_params_per_layer) / tp;
     let stage_gpus = (r.tp * r.dp) as f64;
+    // Routed experts in the experts' precision, everything else in the dense layers'.
+    let routed = stage.moe_layers * r.expert_slots * m.ffn_params_per_expert_per_layer / stage_gpus;
     let moe_layer = attn
-        + r.expert_slots * m.ffn_params_per_expert_per_layer / stage_gpus
         + m.shared_experts * m.ffn_params_per_expert_per_layer / tp
         + m.router_params_per_layer;
     let dense_layer = attn + m.dense_ffn_params_per_layer / tp;
@@ -112,7 +113,7 @@ pub fn stage_memory(ctx: &Context, r: &Rates, stage: Stage, load: &Load) -> Memo
         0.0
     };
     Memory {
-        weights_bytes: r.weight_bytes * params,
+        weights_bytes: r.dense.weight_bytes * params + r.weight_bytes * routed,
         kv_bytes: r.kv_bytes_per_token_per_layer
             * r.kv_share(load.sequences)
             * layers

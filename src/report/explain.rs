@@ -82,7 +82,7 @@ pub fn explain(ctx: &Context, model: &str, gpu: &str, e: &Estimate) -> String {
     let math = b.math_dtype.map_or("?", |d| d.name());
     let _ = writeln!(
         o,
-        "{model} on {gpu}: {} (tp {} × dp {} × pp {}, ep {}) = {} GPUs{}, batch {}, input {} + output {} tokens, weights {} (matmuls in {math}), KV {} split by {}{}",
+        "{model} on {gpu}: {} (tp {} × dp {} × pp {}, ep {}) = {} GPUs{}, batch {}, input {} + output {} tokens, weights {} (matmuls in {math}){}, KV {} split by {}{}",
         c.layout(),
         c.tp,
         c.dp,
@@ -98,6 +98,12 @@ pub fn explain(ctx: &Context, model: &str, gpu: &str, e: &Estimate) -> String {
         c.input_len,
         c.output_len,
         c.dtype,
+        match c.dense_dtype {
+            Some(d) if d != c.dtype => format!(
+                " in the routed experts, {d} in attention, shared experts, dense FFNs and head"
+            ),
+            _ => String::new(),
+        },
         c.kv_dtype,
         c.kv_sharding.name(),
         if c.sequence_parallel {

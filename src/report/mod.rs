@@ -190,11 +190,15 @@ fn human_table(rows: &[Row], markdown: bool) -> String {
             r.gpus.to_string(),
             r.batch.to_string(),
             {
-                let w = if weight_only(r) {
+                let mut w = if weight_only(r) {
                     format!("{} w-only", r.dtype)
                 } else {
                     r.dtype.to_string()
                 };
+                // Experts-only quantisation: the dense layers' precision after a `+`.
+                if r.dense_dtype != r.dtype {
+                    w = format!("{w}+{}", r.dense_dtype);
+                }
                 if r.dtype == r.kv_dtype {
                     w
                 } else {

@@ -23,6 +23,9 @@ pub struct Row {
     pub output_len: u64,
     pub dtype: &'static str,
     pub kv_dtype: &'static str,
+    /// Precision of the linear layers outside the routed experts (= `dtype` unless the checkpoint
+    /// quantises only its experts).
+    pub dense_dtype: &'static str,
     pub fits: bool,
     pub weights_bytes_per_gpu: f64,
     pub kv_bytes_per_gpu: f64,
@@ -70,6 +73,7 @@ impl Row {
             output_len: c.output_len,
             dtype: c.dtype.name(),
             kv_dtype: c.kv_dtype.name(),
+            dense_dtype: c.dense_dtype().name(),
             fits: e.fits,
             weights_bytes_per_gpu: e.weights_bytes_per_gpu,
             kv_bytes_per_gpu: e.kv_bytes_per_gpu,
@@ -97,7 +101,7 @@ impl Row {
 }
 
 /// Every row field name, in order (the CSV header).
-pub const FIELDS: [&str; 35] = [
+pub const FIELDS: [&str; 36] = [
     "model",
     "gpu",
     "gpus",
@@ -112,6 +116,7 @@ pub const FIELDS: [&str; 35] = [
     "output_len",
     "dtype",
     "kv_dtype",
+    "dense_dtype",
     "fits",
     "weights_bytes_per_gpu",
     "kv_bytes_per_gpu",
@@ -167,6 +172,7 @@ impl Record for Named<'_> {
             "output_len" => n(c.output_len),
             "dtype" => Value::Str(c.dtype.name()),
             "kv_dtype" => Value::Str(c.kv_dtype.name()),
+            "dense_dtype" => Value::Str(c.dense_dtype().name()),
             "fits" => Value::Bool(e.fits),
             "weights_bytes_per_gpu" => Value::Num(e.weights_bytes_per_gpu),
             "kv_bytes_per_gpu" => Value::Num(e.kv_bytes_per_gpu),
@@ -196,7 +202,7 @@ impl Record for Named<'_> {
     fn kind(index: usize) -> Kind {
         match FIELDS[index] {
             "model" | "gpu" | "layout" | "prefill_layout" | "dtype" | "kv_dtype"
-            | "decode_bound" | "matmul_dtype" => Kind::Str,
+            | "dense_dtype" | "decode_bound" | "matmul_dtype" => Kind::Str,
             "fits" => Kind::Bool,
             _ => Kind::Num,
         }
@@ -238,6 +244,7 @@ mod tests {
             output_len: 0,
             dtype: "",
             kv_dtype: "",
+            dense_dtype: "",
             fits: false,
             weights_bytes_per_gpu: 0.0,
             kv_bytes_per_gpu: 0.0,
