@@ -39,7 +39,7 @@ pub enum Command {
     Reproduce(ReproduceArgs),
     /// Compare predictions with published measurements (built-in set, or --cases FILE).
     Validate(ValidateArgs),
-    /// List or show the built-in model and GPU presets.
+    /// List or show the built-in model and GPU presets, or import a Hugging Face config.json.
     #[command(subcommand)]
     Presets(PresetsCommand),
 }
@@ -491,6 +491,16 @@ pub enum PresetsCommand {
     List,
     /// Print a preset's TOML, or with --format json the preset and its derived summary.
     Show(ShowArgs),
+    /// Read a Hugging Face config.json and print the equivalent model preset TOML.
+    Import(ImportArgs),
+}
+
+/// `presets import` flags.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// A Hugging Face config.json (Llama, Mistral, Mixtral, Qwen2/3, DeepSeek-V2/V3, gpt-oss, Llama 4).
+    #[arg(value_name = "CONFIG_JSON")]
+    pub file: String,
 }
 
 /// `presets show` flags.

@@ -14,6 +14,7 @@ pub mod dtype;
 pub mod exit_code;
 pub mod fields;
 pub mod hardware;
+pub mod hf_config;
 pub mod limits;
 pub mod model;
 pub mod perf;

@@ -158,9 +158,21 @@ pub fn read_source(kind: Kind, name_or_path: &str) -> Result<(String, String)> {
     let looks_like_path = name_or_path.contains('/')
         || name_or_path.contains('\\')
         || name_or_path.ends_with(".toml")
+        || name_or_path.ends_with(".json")
         || Path::new(name_or_path).exists();
     if looks_like_path {
         let text = read_file(name_or_path, &format!("{} preset", kind.table()))?;
+        // A Hugging Face config.json, recognised by its content: read as the equivalent preset.
+        if crate::hf_config::is_json(&text) {
+            if kind == Kind::Gpu {
+                bail!(
+                    "{}: a JSON file (a Hugging Face config.json) describes a model, not a GPU; give it to --preset, or a GPU preset TOML to --gpu",
+                    crate::limits::clip(name_or_path)
+                );
+            }
+            let toml = crate::hf_config::import_toml(name_or_path, &text)?;
+            return Ok((name_or_path.to_string(), toml));
+        }
         return Ok((name_or_path.to_string(), text));
     }
     let names: Vec<&str> = kind.builtins().iter().map(|(n, _)| *n).collect();
@@ -171,7 +183,7 @@ pub fn read_source(kind: Kind, name_or_path: &str) -> Result<(String, String)> {
         format!("did you mean {}? ", near.join(" or "))
     };
     bail!(
-        "unknown {} preset `{}`: {hint}built-in presets: {} (or give a path to a .toml file)",
+        "unknown {} preset `{}`: {hint}built-in presets: {} (or give a path to a .toml preset or a Hugging Face config.json)",
         kind.table(),
         crate::limits::clip(name_or_path),
         names.join(", ")
