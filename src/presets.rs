@@ -401,30 +401,16 @@ fn one_line(msg: &str) -> String {
         .join("; ")
 }
 
-/// Names within edit distance 3 of `s`, nearest first (at most 3).
+/// Names within edit distance 3 of `s` (Levenshtein, by strsim), nearest first (at most 3).
 pub fn nearest<'a>(s: &str, names: &[&'a str]) -> Vec<&'a str> {
     let lower = s.to_lowercase();
     let mut scored: Vec<(bool, usize, &str)> = names
         .iter()
-        .map(|n| (!n.starts_with(&lower), levenshtein(&lower, n), *n))
+        .map(|n| (!n.starts_with(&lower), strsim::levenshtein(&lower, n), *n))
         .filter(|(_, d, n)| *d <= 3.max(n.len() / 3) || n.contains(&lower))
         .collect();
     scored.sort();
     scored.into_iter().take(3).map(|(_, _, n)| n).collect()
-}
-
-fn levenshtein(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != *cb);
-            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
 }
 
 #[cfg(test)]

@@ -52,11 +52,11 @@ pub fn markdown(claims: &[Claim]) -> String {
         let _ = writeln!(
             o,
             "| **{}**: {} | {} | {} | {} | {} | {} | {} |",
-            c.id,
-            c.claim,
+            super::markdown_cell(c.id),
+            super::markdown_cell(c.claim),
             value(c.seed_value),
             human(c.computed_value),
-            c.unit,
+            super::markdown_cell(c.unit),
             c.ratio.map_or("—".into(), |r| format!("{r:.3}")),
             c.verdict,
             c.explanation.replace('|', "/")

@@ -80,23 +80,52 @@ pub fn render_with<R: Serialize, I: Serialize, S: Serialize>(
 }
 
 fn write_csv<R: Serialize>(rows: &[R], fields: &[&str], out: &mut dyn Write) -> Result<()> {
-    writeln!(out, "{}", fields.join(","))?;
-    for r in rows {
+    let records = rows.iter().map(|r| {
         let v = serde_json::to_value(r)?;
         let obj = v.as_object().expect("a row serialises to an object");
-        let cells: Vec<String> = fields
+        Ok(fields
             .iter()
             .map(|f| match &obj[*f] {
-                serde_json::Value::String(s) if s.contains([',', '"', '\n']) => {
-                    format!("\"{}\"", s.replace('"', "\"\""))
-                }
                 serde_json::Value::String(s) => s.clone(),
                 other => other.to_string(),
             })
-            .collect();
-        writeln!(out, "{}", cells.join(","))?;
+            .collect())
+    });
+    write_csv_records(fields, records, out)
+}
+
+/// The one CSV writer of the tool: a header line, then one record a row, each field quoted when
+/// it holds a comma, a quote or a line break (RFC 4180, by the csv crate).
+pub fn write_csv_records(
+    header: &[&str],
+    records: impl IntoIterator<Item = Result<Vec<String>>>,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let mut w = csv::Writer::from_writer(out);
+    w.write_record(header)?;
+    for r in records {
+        w.write_record(r?)?;
     }
+    w.flush()?;
     Ok(())
+}
+
+/// A Markdown table cell: `|` escaped so that it does not end the cell, `\` so that it does not
+/// escape what follows, and line breaks as `<br>` so that the row stays on one line.
+pub fn markdown_cell(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('|', "\\|")
+        .replace("\r\n", "<br>")
+        .replace(['\n', '\r'], "<br>")
+}
+
+/// Add a row of cells, escaped for Markdown when `markdown`.
+pub fn add_row(t: &mut Table, cells: Vec<String>, markdown: bool) {
+    if markdown {
+        t.add_row(cells.iter().map(|c| markdown_cell(c)).collect::<Vec<_>>());
+    } else {
+        t.add_row(cells);
+    }
 }
 
 /// A comfy-table in the house style (borders only, or Markdown), headers given.
@@ -104,12 +133,8 @@ pub fn new_table(header: &[&str], markdown: bool) -> Table {
     let mut t = Table::new();
     if markdown {
         t.load_preset(presets::ASCII_MARKDOWN);
-        // A literal `|` would end the cell.
-        t.set_header(
-            header
-                .iter()
-                .map(|h| h.replace('\n', " ").replace('|', "\\|")),
-        );
+        // A header's line break is a space here; the rest as any cell.
+        t.set_header(header.iter().map(|h| markdown_cell(&h.replace('\n', " "))));
     } else {
         t.load_preset(presets::UTF8_BORDERS_ONLY);
         t.set_header(header.to_vec());
@@ -219,7 +244,7 @@ fn human_table(rows: &[Row], markdown: bool) -> String {
         if any_unfit {
             cells.push(if r.fits { "yes".into() } else { "NO".into() });
         }
-        t.add_row(cells);
+        add_row(&mut t, cells, markdown);
     }
     for i in 0..header.len() {
         if let Some(col) = t.column_mut(i) {
@@ -255,25 +280,29 @@ pub fn simulated_rows(w: &crate::sim::Workload, rows: &[Row], markdown: bool) ->
     let mut t = new_table(&header, markdown);
     for r in rows {
         let Some(s) = r.simulation else { continue };
-        t.add_row(vec![
-            r.layout.clone(),
-            r.batch.to_string(),
-            r.dtype.to_string(),
-            human(s.ttft_s.p50),
-            human(s.ttft_s.p99),
-            human(units::s_to_ms(s.tpot_s.p50)),
-            human(units::s_to_ms(s.tpot_s.p99)),
-            human(s.e2e_s.p99),
-            human(s.output_tokens_per_s),
-            human(s.mean_queue_s),
-            if s.overloaded {
-                "OVERLOADED".into()
-            } else if s.budget_exhausted {
-                "budget out".into()
-            } else {
-                "ok".into()
-            },
-        ]);
+        add_row(
+            &mut t,
+            vec![
+                r.layout.clone(),
+                r.batch.to_string(),
+                r.dtype.to_string(),
+                human(s.ttft_s.p50),
+                human(s.ttft_s.p99),
+                human(units::s_to_ms(s.tpot_s.p50)),
+                human(units::s_to_ms(s.tpot_s.p99)),
+                human(s.e2e_s.p99),
+                human(s.output_tokens_per_s),
+                human(s.mean_queue_s),
+                if s.overloaded {
+                    "OVERLOADED".into()
+                } else if s.budget_exhausted {
+                    "budget out".into()
+                } else {
+                    "ok".into()
+                },
+            ],
+            markdown,
+        );
     }
     align(&mut t, header.len(), &[0, 2, 10]);
     format!(

@@ -161,7 +161,7 @@ pub fn table(rows: &[TrainRow], markdown: bool) -> String {
         if any_unfit {
             cells.push(if r.fits { "yes".into() } else { "NO".into() });
         }
-        t.add_row(cells);
+        super::add_row(&mut t, cells, markdown);
     }
     align(&mut t, header.len(), &[5]);
     t.to_string()
