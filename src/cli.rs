@@ -14,12 +14,15 @@ Examples:
   gpt4calc reproduce
   gpt4calc validate --format json
   gpt4calc presets show gpt4-8k --format json
+  gpt4calc presets import path/to/config.json
+  gpt4calc completions bash > ~/.local/share/bash-completion/completions/gpt4calc
+  gpt4calc man > ~/.local/share/man/man1/gpt4calc.1
 
 Exit codes: 0 success, 1 error, 2 usage, 3 no configuration fits or satisfies --require.";
 
 /// Size GPU clusters for GPT-4-class (Mixture-of-Experts) LLM inference from first principles.
 #[derive(Debug, Parser)]
-#[command(name = "gpt4calc", version, about, after_help = EXAMPLES)]
+#[command(name = "gpt4calc", version, about, after_help = EXAMPLES, max_term_width = 100)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -42,13 +45,43 @@ pub enum Command {
     /// List or show the built-in model and GPU presets, or import a Hugging Face config.json.
     #[command(subcommand)]
     Presets(PresetsCommand),
+    /// Print shell completions: bash, zsh, fish, powershell or elvish.
+    Completions(CompletionsArgs),
+    /// Print the man page (roff), of the tool or of one command.
+    Man(ManArgs),
+}
+
+/// `completions` flags.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Set up:
+  bash:        gpt4calc completions bash > ~/.local/share/bash-completion/completions/gpt4calc
+  zsh:         gpt4calc completions zsh > ~/.zfunc/_gpt4calc   (with fpath+=~/.zfunc before compinit)
+  fish:        gpt4calc completions fish > ~/.config/fish/completions/gpt4calc.fish
+  powershell:  gpt4calc completions powershell >> $PROFILE
+  elvish:      gpt4calc completions elvish >> ~/.config/elvish/rc.elv")]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// `man` flags.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Install: gpt4calc man > ~/.local/share/man/man1/gpt4calc.1
+         gpt4calc man sweep > ~/.local/share/man/man1/gpt4calc-sweep.1")]
+pub struct ManArgs {
+    /// A command (e.g. sweep) for its own page; the tool's page by default.
+    #[arg(value_name = "COMMAND")]
+    pub command: Option<String>,
 }
 
 /// Model, GPU and overrides.
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Model and hardware")]
 pub struct Selection {
-    /// Model: a built-in preset name or a path to a TOML file.
+    /// Model: a built-in preset name, a path to a TOML preset, or a Hugging Face config.json.
     #[arg(
         short = 'm',
         long = "preset",
@@ -180,8 +213,12 @@ pub struct Output {
     pub require: Vec<String>,
 }
 
+/// How every axis flag is written, shown under `sweep --help` and `train --help`.
+pub const AXES_HELP: &str = "Axes (LIST|A..B) take a comma list (1,2,4,8), a doubling range (1..4096 = 1,2,4,...,4096), or a mix (1,3,8..64); k means x1024 (2k = 2048).";
+
 /// `sweep` flags. Axes take a comma list (1,2,4,8) or a doubling range (1..4096).
 #[derive(Debug, Args)]
+#[command(after_help = AXES_HELP)]
 pub struct SweepArgs {
     /// Model, GPU and overrides.
     #[command(flatten)]
@@ -194,7 +231,7 @@ pub struct SweepArgs {
         long,
         help_heading = "Axes",
         default_value = "1,2,4,8",
-        value_name = "AXIS"
+        value_name = "LIST|A..B"
     )]
     pub tp: String,
     /// Attention data-parallel degrees: attention groups per stage (auto: 1 for dense models, 1..64 for MoE).
@@ -202,7 +239,7 @@ pub struct SweepArgs {
         long,
         help_heading = "Axes",
         default_value = "auto",
-        value_name = "AXIS"
+        value_name = "LIST|A..B"
     )]
     pub dp: String,
     /// Pipeline-parallel degrees.
@@ -210,7 +247,7 @@ pub struct SweepArgs {
         long,
         help_heading = "Axes",
         default_value = "1,2,4,8,16",
-        value_name = "AXIS"
+        value_name = "LIST|A..B"
     )]
     pub pp: String,
     /// Expert-parallel degrees over the tp × dp GPUs of a stage (auto: 1 when dp = 1, else the most ranks that divide both the stage and the experts).
@@ -218,7 +255,7 @@ pub struct SweepArgs {
         long,
         help_heading = "Axes",
         default_value = "auto",
-        value_name = "AXIS"
+        value_name = "LIST|A..B"
     )]
     pub ep: String,
     /// Concurrent sequences per replica.
@@ -226,7 +263,7 @@ pub struct SweepArgs {
         long,
         help_heading = "Axes",
         default_value = "1,8,64,256,1024,4096",
-        value_name = "AXIS"
+        value_name = "LIST|A..B"
     )]
     pub batch: String,
     /// Prompt tokens per request.
@@ -234,7 +271,7 @@ pub struct SweepArgs {
         long,
         help_heading = "Axes",
         default_value = "2048",
-        value_name = "AXIS"
+        value_name = "LIST|A..B"
     )]
     pub input_len: String,
     /// Generated tokens per request.
@@ -242,7 +279,7 @@ pub struct SweepArgs {
         long,
         help_heading = "Axes",
         default_value = "256",
-        value_name = "AXIS"
+        value_name = "LIST|A..B"
     )]
     pub output_len: String,
     /// Weight and matmul precisions: fp32, bf16, fp16, fp8, int8, int4.
@@ -327,6 +364,7 @@ pub struct EstimateArgs {
 
 /// `train` flags. Axes (tp, pp, ep, micro-batch, zero, recompute) take lists; dp = gpus / (tp·pp).
 #[derive(Debug, Args)]
+#[command(after_help = AXES_HELP)]
 pub struct TrainArgs {
     /// Model, GPU and overrides.
     #[command(flatten)]
@@ -339,7 +377,7 @@ pub struct TrainArgs {
         long,
         help_heading = "Axes",
         default_value = "1,2,4,8",
-        value_name = "AXIS"
+        value_name = "LIST|A..B"
     )]
     pub tp: String,
     /// Pipeline-parallel degrees.
@@ -347,17 +385,32 @@ pub struct TrainArgs {
         long,
         help_heading = "Axes",
         default_value = "1,2,4,8,16",
-        value_name = "AXIS"
+        value_name = "LIST|A..B"
     )]
     pub pp: String,
     /// Expert-parallel degrees (carved out of the data-parallel ranks).
-    #[arg(long, help_heading = "Axes", default_value = "1", value_name = "AXIS")]
+    #[arg(
+        long,
+        help_heading = "Axes",
+        default_value = "1",
+        value_name = "LIST|A..B"
+    )]
     pub ep: String,
     /// Sequences per micro-batch.
-    #[arg(long, help_heading = "Axes", default_value = "1", value_name = "AXIS")]
+    #[arg(
+        long,
+        help_heading = "Axes",
+        default_value = "1",
+        value_name = "LIST|A..B"
+    )]
     pub micro_batch: String,
     /// ZeRO stages (0-3).
-    #[arg(long, help_heading = "Axes", default_value = "1", value_name = "AXIS")]
+    #[arg(
+        long,
+        help_heading = "Axes",
+        default_value = "1",
+        value_name = "LIST|A..B"
+    )]
     pub zero: String,
     /// Activation recomputation: none, selective, full (comma list).
     #[arg(
@@ -384,7 +437,7 @@ pub struct TrainArgs {
         long,
         help_heading = "Axes",
         default_value = "auto",
-        value_name = "AXIS"
+        value_name = "LIST|A..B"
     )]
     pub interleave: String,
     /// Fraction of data-parallel gradient traffic hidden behind the backward pass.

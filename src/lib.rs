@@ -42,6 +42,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Validate(args) => commands::validate(args)?,
         Command::Reproduce(args) => commands::reproduce(args)?,
         Command::Presets(cmd) => commands::presets(cmd)?,
+        Command::Completions(args) => commands::completions(args)?,
+        Command::Man(args) => commands::man(args)?,
     };
     Ok(ExitCode::from(code))
 }

@@ -1,12 +1,14 @@
 //! The subcommands: turn flags into domain values, call the model, hand rows to `report`.
 //! Notes and the summary line go to stderr; data goes to stdout. One file per command.
 
+mod docs;
 mod inference;
 mod presets_cmd;
 mod reproduce;
 mod train;
 mod validate;
 
+pub use docs::{completions, man};
 pub use inference::{estimate, sweep};
 pub use presets_cmd::presets;
 pub use reproduce::reproduce;
