@@ -224,16 +224,30 @@ pub fn sweep(a: SweepArgs) -> Result<u8> {
         shown: rows.len(),
         skipped,
     };
+    let varying = report::Varying {
+        input_len: axes.input_len.len() > 1,
+        output_len: axes.output_len.len() > 1,
+        ..report::Varying::default()
+    };
     let mut out = BufWriter::new(std::io::stdout().lock());
-    report::render(a.output.format, &rows, &inputs, &doc_summary, &mut out)?;
+    let mut hidden = report::render(
+        a.output.format,
+        &rows,
+        varying,
+        &inputs,
+        &doc_summary,
+        &mut out,
+    )?;
     if let (Some(w), Format::Table | Format::Markdown) = (workload, a.output.format) {
-        write!(
-            out,
-            "{}",
-            crate::report::simulated_rows(&w, &rows, a.output.format == Format::Markdown)
-        )?;
+        let sim =
+            crate::report::simulated_rows(&w, &rows, &report::View::new(a.output.format, varying));
+        write!(out, "{}", sim.text)?;
+        hidden.extend(sim.hidden);
     }
     out.flush()?;
+    if let Some(note) = report::hidden_note(&hidden) {
+        eprintln!("{note}");
+    }
     let direction = if sort.descending { "highest" } else { "lowest" };
     let require_note = if plan.require.is_empty() {
         String::new()
@@ -340,9 +354,10 @@ pub fn estimate(a: EstimateArgs) -> Result<u8> {
         None => None,
     };
     let mut out = BufWriter::new(std::io::stdout().lock());
-    report::render(
+    let hidden = report::render(
         a.output.format,
         &rows,
+        report::Varying::default(),
         &inputs,
         &serde_json::json!({ "workload": workload, "simulation": sim }),
         &mut out,
@@ -357,6 +372,9 @@ pub fn estimate(a: EstimateArgs) -> Result<u8> {
         }
     }
     out.flush()?;
+    if let Some(note) = report::hidden_note(&hidden) {
+        eprintln!("{note}");
+    }
     if !e.fits {
         eprintln!(
             "this configuration does not fit in memory (exit code 3); try more GPUs (--tp, --pp, --dp with --ep), a smaller --dtype or --kv-dtype, or a smaller --batch"

@@ -43,7 +43,11 @@ pub fn reproduce(a: crate::cli::ReproduceArgs) -> Result<u8> {
             )?;
         }
         Format::Markdown => write!(out, "{}", crate::report::claims::markdown(&claims))?,
-        Format::Table => write!(out, "{}", crate::report::claims::table(&claims))?,
+        Format::Table => write!(
+            out,
+            "{}",
+            crate::report::claims::table(&claims, report::terminal_width())
+        )?,
     }
     out.flush()?;
     Ok(OK)

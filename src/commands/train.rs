@@ -296,11 +296,12 @@ pub fn train(a: TrainArgs) -> Result<u8> {
     };
     let summary = serde_json::json!({"evaluated": evaluated, "fit": fit, "passed": passed, "shown": rows.len()});
     let mut out = BufWriter::new(std::io::stdout().lock());
-    report::render_with(
+    let hidden = report::render_with(
         a.output.format,
         &rows,
         TrainRow::FIELDS,
         train_row::table,
+        report::Varying::default(),
         &inputs,
         &summary,
         &mut out,
@@ -313,6 +314,9 @@ pub fn train(a: TrainArgs) -> Result<u8> {
         )?;
     }
     out.flush()?;
+    if let Some(note) = report::hidden_note(&hidden) {
+        eprintln!("{note}");
+    }
     if !single {
         eprintln!(
             "{evaluated} configurations evaluated, {fit} fit in memory; showing {} ({} {} first)",

@@ -58,7 +58,16 @@ pub fn validate(a: crate::cli::ValidateArgs) -> Result<u8> {
         f => write!(
             out,
             "{}",
-            crate::report::validation::render(&results, &summary, f == Format::Markdown)
+            crate::report::validation::render(
+                &results,
+                &summary,
+                f == Format::Markdown,
+                if f == Format::Table {
+                    report::terminal_width()
+                } else {
+                    None
+                }
+            )
         )?,
     }
     out.flush()?;

@@ -27,7 +27,12 @@ fn stats_row(name: &str, s: &Stats) -> Vec<String> {
 }
 
 /// Render the case table and the summary.
-pub fn render(results: &[CaseResult], summary: &Summary, markdown: bool) -> String {
+pub fn render(
+    results: &[CaseResult],
+    summary: &Summary,
+    markdown: bool,
+    width: Option<usize>,
+) -> String {
     let header = ["case", "metric", "actual", "predicted", "error", "fits"];
     let mut t = new_table(&header, markdown);
     let mut notes = Vec::new();
@@ -54,6 +59,7 @@ pub fn render(results: &[CaseResult], summary: &Summary, markdown: bool) -> Stri
         }
     }
     align(&mut t, header.len(), &[0, 1]);
+    super::wrap_to(&mut t, width);
     let sh = [
         "group",
         "cases",
@@ -81,6 +87,7 @@ pub fn render(results: &[CaseResult], summary: &Summary, markdown: bool) -> Stri
         super::add_row(&mut s, stats_row(&format!("split {k}"), v), markdown);
     }
     align(&mut s, sh.len(), &[0]);
+    super::wrap_to(&mut s, width);
     let mut out = format!("{t}\n");
     if !notes.is_empty() {
         out.push_str(&notes.join("\n"));
