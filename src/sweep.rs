@@ -217,6 +217,14 @@ fn dominates(a: &Estimate, b: &Estimate) -> bool {
         && a.output_tokens_per_s_per_user >= b.output_tokens_per_s_per_user
 }
 
+/// True when `a` is at least as good as `b` on both frontier axes and better on one: merging
+/// frontiers (several systems) drops `b`, and keeps both of two equal points.
+pub fn strictly_dominates(a: &Estimate, b: &Estimate) -> bool {
+    dominates(a, b)
+        && (a.output_tokens_per_s_per_gpu > b.output_tokens_per_s_per_gpu
+            || a.output_tokens_per_s_per_user > b.output_tokens_per_s_per_user)
+}
+
 /// Skip notes grouped by reason: configurations skipped for the same reason with different
 /// values (every digit run aside) make one note with a count, however many there are.
 #[derive(Clone, Debug, Default)]

@@ -80,12 +80,22 @@ fn names(ds: &[Dtype]) -> Vec<&'static str> {
     ds.iter().map(|d| d.name()).collect()
 }
 
-/// `gpt4calc sweep`.
-pub fn sweep(a: SweepArgs) -> Result<u8> {
-    let l = load(&a.selection, a.serving.prefill_chunk)?;
-    let (speculation, draft) = super::speculation(&a.serving, &a.selection)?;
-    let moe = l.ctx.experts > 1;
-    let axes = Axes {
+/// One system's share of a sweep: its estimates and where they came from.
+struct SystemRun {
+    /// Index into the loaded systems.
+    system: usize,
+    est: crate::perf::Estimate,
+}
+
+/// The axes of `a` for one loaded model (the `auto` data-parallel degrees and expert slots
+/// depend on it).
+fn axes_for(
+    a: &SweepArgs,
+    ctx: &crate::perf::Context,
+    speculation: Option<crate::perf::Speculation>,
+) -> Result<Axes> {
+    let moe = ctx.experts > 1;
+    Ok(Axes {
         tp: parse_u64_axis("tp", &a.tp).map_err(|e| anyhow!(e))?,
         dp: match a.dp.trim() {
             "auto" if moe => DEFAULT_MOE_DP.to_vec(),
@@ -97,7 +107,7 @@ pub fn sweep(a: SweepArgs) -> Result<u8> {
             "auto" => EpAxis::Auto,
             t => EpAxis::List(parse_u64_axis("ep", t).map_err(|e| anyhow!(e))?),
         },
-        expert_slots: l.ctx.experts.saturating_add(a.serving.redundant_experts),
+        expert_slots: ctx.experts.saturating_add(a.serving.redundant_experts),
         redundant_experts: a.serving.redundant_experts,
         moe_dispatch: a.serving.moe_dispatch,
         moe_overlap: a.serving.moe_overlap,
@@ -115,7 +125,19 @@ pub fn sweep(a: SweepArgs) -> Result<u8> {
         disaggregate: super::disaggregation(&a.serving),
         kv_sharding: a.serving.kv_sharding,
         sequence_parallel: a.serving.sequence_parallel,
-    };
+    })
+}
+
+/// `gpt4calc sweep`: every configuration of the axes on every (model, GPU) pair of the
+/// selection, ranked together.
+pub fn sweep(a: SweepArgs) -> Result<u8> {
+    let systems = super::load_all(&a.selection, a.serving.prefill_chunk)?;
+    let mut plans = Vec::with_capacity(systems.len());
+    for l in &systems {
+        let (speculation, draft) = super::speculation(&a.serving, &l.gpu)?;
+        let axes = axes_for(&a, &l.ctx, speculation)?;
+        plans.push((axes, draft));
+    }
     let sort = SortKey::parse::<Named>(&a.sort).map_err(|e| anyhow!(e))?;
     let top = rows_to_show(a.top, a.output.format);
     let plan = Plan {
@@ -125,30 +147,65 @@ pub fn sweep(a: SweepArgs) -> Result<u8> {
         require: parse_requires::<Named>(&a.output.require)?,
         pareto: a.pareto,
     };
-    let total = axes.len();
-    sweep::check_work(total, a.max_configurations, "the sweep's axes").map_err(|e| anyhow!(e))?;
+    let total = plans
+        .iter()
+        .fold(0u64, |acc, (axes, _)| acc.saturating_add(axes.len()));
+    let what = if systems.len() > 1 {
+        "the sweep's axes over every model and GPU"
+    } else {
+        "the sweep's axes"
+    };
+    sweep::check_work(total, a.max_configurations, what).map_err(|e| anyhow!(e))?;
     let bar = crate::progress::bar(total);
-    let (model_name, gpu_name) = (l.model.name.as_str(), l.gpu.name.as_str());
-    let result = sweep::run(
-        &l.ctx,
-        draft.as_ref(),
-        &axes,
-        &plan,
-        (model_name, gpu_name),
-        &mut |n| bar.set_position(n),
-    );
-    bar.finish_and_clear();
-    let (kept, summary) = result.map_err(|e| anyhow!(e))?;
-    for line in summary.skipped.lines() {
-        eprintln!("note: {line}");
+    let mut summary = sweep::Summary::default();
+    let mut skipped = 0u64;
+    let mut runs: Vec<SystemRun> = Vec::new();
+    let mut done = 0u64;
+    for (i, (l, (axes, draft))) in systems.iter().zip(&plans).enumerate() {
+        let names = (l.model.name.as_str(), l.gpu.name.as_str());
+        let (kept, s) = sweep::run(&l.ctx, draft.as_ref(), axes, &plan, names, &mut |n| {
+            bar.set_position(done + n)
+        })
+        .map_err(|e| anyhow!(e))?;
+        done = done.saturating_add(axes.len());
+        let prefix = if systems.len() > 1 {
+            format!("{} on {}: ", names.0, names.1)
+        } else {
+            String::new()
+        };
+        for line in s.skipped.lines() {
+            eprintln!("note: {prefix}{line}");
+        }
+        summary.evaluated += s.evaluated;
+        summary.fit += s.fit;
+        summary.passed += s.passed;
+        skipped = skipped.saturating_add(s.skipped.total());
+        runs.extend(kept.into_iter().map(|est| SystemRun { system: i, est }));
     }
+    bar.finish_and_clear();
+    // Rank the systems' best rows together (one system's are already in order; the sort is stable).
+    let key = |r: &SystemRun| {
+        plan.sort.key(&Named {
+            est: &r.est,
+            model: systems[r.system].model.name.as_str(),
+            gpu: systems[r.system].gpu.name.as_str(),
+        })
+    };
+    if a.pareto && systems.len() > 1 {
+        let all: Vec<crate::perf::Estimate> = runs.iter().map(|r| r.est).collect();
+        runs.retain(|r| !all.iter().any(|o| sweep::strictly_dominates(o, &r.est)));
+    }
+    runs.sort_by(|x, y| key(x).total_cmp(&key(y)));
+    runs.truncate(top.unwrap_or(usize::MAX));
     // With --rate, the first SIMULATED_ROWS rows shown that fit are also simulated.
     let workload = super::workload(&a.serving)?;
     let mut simulated = 0usize;
     let mut unsimulated = (0usize, 0usize);
-    let rows: Vec<Row> = kept
+    let rows: Vec<Row> = runs
         .iter()
-        .map(|e| {
+        .map(|r| {
+            let e = &r.est;
+            let l = &systems[r.system];
             let simulation = match workload {
                 Some(_) if !e.fits => {
                     unsimulated.0 += 1;
@@ -166,7 +223,7 @@ pub fn sweep(a: SweepArgs) -> Result<u8> {
             };
             Ok(Row {
                 simulation,
-                ..Row::new(model_name, gpu_name, e)
+                ..Row::new(&l.model.name, &l.gpu.name, e)
             })
         })
         .collect::<Result<_>>()?;
@@ -182,10 +239,29 @@ pub fn sweep(a: SweepArgs) -> Result<u8> {
             unsimulated.1
         );
     }
+    let (model_names, gpu_names) = (
+        super::name_list("preset", &a.selection.preset)?,
+        super::name_list("gpu", &a.selection.gpu)?,
+    );
+    // The JSON inputs name every model and GPU, comma-joined as given (one name for one system).
+    let unique = |f: &dyn Fn(&super::Loaded) -> String, sep: &str| {
+        let mut v: Vec<String> = Vec::new();
+        for l in &systems {
+            let x = f(l);
+            if !v.contains(&x) {
+                v.push(x);
+            }
+        }
+        v.join(sep)
+    };
+    let model_list = unique(&|l| l.model.name.clone(), ",");
+    let gpu_list = unique(&|l| l.gpu.name.clone(), ",");
+    let calibration = unique(&|l| l.gpu.gpu.calibration(), "; ");
+    let axes = &plans[0].0;
     let inputs = SweepInputs {
-        model: model_name,
-        gpu: gpu_name,
-        gpu_calibration: l.gpu.gpu.calibration(),
+        model: &model_list,
+        gpu: &gpu_list,
+        gpu_calibration: calibration,
         tp: &axes.tp,
         dp: &axes.dp,
         pp: &axes.pp,
@@ -211,11 +287,10 @@ pub fn sweep(a: SweepArgs) -> Result<u8> {
         kv_sharding: a.serving.kv_sharding,
         sequence_parallel: a.serving.sequence_parallel,
         output_len_dist: a.serving.output_len_dist.name(),
-        speculation,
+        speculation: axes.speculation,
         disaggregate: axes.disaggregate,
         pareto: a.pareto,
     };
-    let skipped: u64 = summary.skipped.total();
     let doc_summary = SweepSummary {
         configurations: total,
         evaluated: summary.evaluated,
@@ -225,9 +300,10 @@ pub fn sweep(a: SweepArgs) -> Result<u8> {
         skipped,
     };
     let varying = report::Varying {
+        model: model_names.len() > 1,
+        gpu: gpu_names.len() > 1,
         input_len: axes.input_len.len() > 1,
         output_len: axes.output_len.len() > 1,
-        ..report::Varying::default()
     };
     let mut out = BufWriter::new(std::io::stdout().lock());
     let mut hidden = report::render(
@@ -254,8 +330,17 @@ pub fn sweep(a: SweepArgs) -> Result<u8> {
     } else {
         format!(", {} pass --require", summary.passed)
     };
+    let systems_note = if systems.len() > 1 {
+        format!(
+            " over {} model(s) × {} GPU(s)",
+            model_names.len(),
+            gpu_names.len()
+        )
+    } else {
+        String::new()
+    };
     eprintln!(
-        "{} configurations evaluated, {} fit in memory{require_note}; showing {}{} ({direction} {} first){}",
+        "{} configurations evaluated{systems_note}, {} fit in memory{require_note}; showing {}{} ({direction} {} first){}",
         summary.evaluated,
         summary.fit,
         rows.len(),
@@ -299,7 +384,7 @@ struct EstimateInputs<'a> {
 /// `gpt4calc estimate`.
 pub fn estimate(a: EstimateArgs) -> Result<u8> {
     let l = load(&a.selection, a.serving.prefill_chunk)?;
-    let (speculation, draft) = super::speculation(&a.serving, &a.selection)?;
+    let (speculation, draft) = super::speculation(&a.serving, &l.gpu)?;
     let c = Config {
         tp: a.tp,
         dp: a.dp,
