@@ -313,6 +313,9 @@ pub struct SweepArgs {
     /// Keep only the frontier of output tokens/s per GPU against output tokens/s per user.
     #[arg(long, help_heading = "Output")]
     pub pareto: bool,
+    /// Also write an SVG chart: every configuration kept (faint) and the frontier (bold) of output tokens/s per GPU against per user, log axes; the data output is unchanged.
+    #[arg(long, help_heading = "Output", value_name = "FILE.svg")]
+    pub plot: Option<String>,
     /// Stop before any work when the axes span more configurations than this (about 1 s per million).
     #[arg(long, help_heading = "Work limits", value_name = "N", default_value_t = crate::sweep::DEFAULT_MAX_CONFIGURATIONS, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_configurations: u64,
@@ -504,6 +507,9 @@ pub struct TrainArgs {
     /// Include configurations that do not fit in memory.
     #[arg(long)]
     pub all: bool,
+    /// Also write an SVG chart: training days against cost for every configuration kept (faint) and their frontier (bold), log axes; the data output is unchanged.
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<String>,
     /// Stop before any work when the axes span more configurations than this (train keeps every row it evaluates).
     #[arg(long, help_heading = "Work limits", value_name = "N", default_value_t = crate::train::DEFAULT_MAX_CONFIGURATIONS, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_configurations: u64,

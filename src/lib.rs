@@ -18,6 +18,7 @@ pub mod hf_config;
 pub mod limits;
 pub mod model;
 pub mod perf;
+pub mod plot;
 pub mod presets;
 pub mod progress;
 pub mod report;

@@ -371,6 +371,20 @@ pub fn run(
     names: (&str, &str),
     progress: &mut dyn FnMut(u64),
 ) -> Result<(Vec<Estimate>, Summary), String> {
+    run_observed(ctx, draft, axes, plan, names, progress, &mut |_| {})
+}
+
+/// `run`, calling `observe` with every estimate that is kept's kind (fits, unless `--all`) and
+/// passes every `--require`, before ranking (what `--plot` draws).
+pub fn run_observed(
+    ctx: &Context,
+    draft: Option<&Context>,
+    axes: &Axes,
+    plan: &Plan,
+    names: (&str, &str),
+    progress: &mut dyn FnMut(u64),
+    observe: &mut dyn FnMut(&Estimate),
+) -> Result<(Vec<Estimate>, Summary), String> {
     let mut heap: BinaryHeap<Ranked> = BinaryHeap::new();
     let mut frontier: Vec<Estimate> = Vec::new();
     let mut summary = Summary::default();
@@ -411,6 +425,7 @@ pub fn run(
             return;
         }
         summary.passed += 1;
+        observe(&e);
         if plan.pareto {
             // The frontier stays small, so a linear scan per candidate keeps memory flat.
             if frontier.iter().any(|f| dominates(f, &e)) {

@@ -87,6 +87,21 @@ struct SystemRun {
     est: crate::perf::Estimate,
 }
 
+/// The distinct names of the systems, comma-joined in their order.
+pub(crate) fn unique_names(
+    systems: &[super::Loaded],
+    f: impl Fn(&super::Loaded) -> String,
+) -> String {
+    let mut v: Vec<String> = Vec::new();
+    for l in systems {
+        let x = f(l);
+        if !v.contains(&x) {
+            v.push(x);
+        }
+    }
+    v.join(",")
+}
+
 /// The axes of `a` for one loaded model (the `auto` data-parallel degrees and expert slots
 /// depend on it).
 fn axes_for(
@@ -161,11 +176,49 @@ pub fn sweep(a: SweepArgs) -> Result<u8> {
     let mut skipped = 0u64;
     let mut runs: Vec<SystemRun> = Vec::new();
     let mut done = 0u64;
+    // --plot: every kept configuration's (tokens/s per GPU, per user), and their frontier.
+    let mut plot_points: Vec<(f64, f64)> = Vec::new();
+    let mut frontier = crate::plot::Frontier::new(crate::plot::Better::Larger);
     for (i, (l, (axes, draft))) in systems.iter().zip(&plans).enumerate() {
         let names = (l.model.name.as_str(), l.gpu.name.as_str());
-        let (kept, s) = sweep::run(&l.ctx, draft.as_ref(), axes, &plan, names, &mut |n| {
-            bar.set_position(done + n)
-        })
+        let mut observe = |e: &crate::perf::Estimate| {
+            if a.plot.is_none() {
+                return;
+            }
+            let (x, y) = (
+                e.output_tokens_per_s_per_user,
+                e.output_tokens_per_s_per_gpu,
+            );
+            plot_points.push((x, y));
+            frontier.offer(x, y, || {
+                let r = Row::new(names.0, names.1, e);
+                let system = if systems.len() > 1 {
+                    format!("{} on {}: ", r.model, r.gpu)
+                } else {
+                    String::new()
+                };
+                format!(
+                    "{system}{}, batch {}, {} in / {} out, {}: {} tok/s per user, {} tok/s per GPU, ${}/1M out",
+                    r.layout,
+                    r.batch,
+                    r.input_len,
+                    r.output_len,
+                    r.dtype,
+                    report::human(x),
+                    report::human(y),
+                    report::human(r.usd_per_1m_output_tokens)
+                )
+            });
+        };
+        let (kept, s) = sweep::run_observed(
+            &l.ctx,
+            draft.as_ref(),
+            axes,
+            &plan,
+            names,
+            &mut |n| bar.set_position(done + n),
+            &mut observe,
+        )
         .map_err(|e| anyhow!(e))?;
         done = done.saturating_add(axes.len());
         let prefix = if systems.len() > 1 {
@@ -183,6 +236,29 @@ pub fn sweep(a: SweepArgs) -> Result<u8> {
         runs.extend(kept.into_iter().map(|est| SystemRun { system: i, est }));
     }
     bar.finish_and_clear();
+    if let Some(path) = &a.plot {
+        let title = format!(
+            "{} on {}: output tokens/s per GPU against per user",
+            unique_names(&systems, |l| l.model.name.clone()),
+            unique_names(&systems, |l| l.gpu.name.clone())
+        );
+        crate::plot::write_svg(
+            path,
+            &crate::plot::Chart {
+                title: &title,
+                x_desc: "output tokens/s per user",
+                y_desc: "output tokens/s per GPU",
+                points: &plot_points,
+                frontier: &frontier.points,
+            },
+        )?;
+        eprintln!(
+            "note: --plot wrote {} ({} configurations, {} on the frontier)",
+            crate::limits::clip(path),
+            plot_points.len(),
+            frontier.points.len()
+        );
+    }
     // Rank the systems' best rows together (one system's are already in order; the sort is stable).
     let key = |r: &SystemRun| {
         plan.sort.key(&Named {

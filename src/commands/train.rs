@@ -79,6 +79,58 @@ struct TrainInputs<'a> {
     set: Vec<String>,
 }
 
+/// `--plot`: days against cost of every configuration kept, and their frontier.
+fn plot(path: &str, rows: &[TrainRow], systems: &[Loaded]) -> Result<()> {
+    use crate::plot::{Better, Chart, Frontier};
+    let points: Vec<(f64, f64)> = rows.iter().map(|r| (r.train_days, r.cost_usd)).collect();
+    let mut frontier = Frontier::new(Better::Smaller);
+    for r in rows {
+        frontier.offer(r.train_days, r.cost_usd, || {
+            let system = if systems.len() > 1 {
+                format!("{} on {}: ", r.model, r.gpu)
+            } else {
+                String::new()
+            };
+            format!(
+                "{system}tp {} × pp {} × dp {}, {} virtual stage(s), ep {}, micro-batch {}, ZeRO-{}, {} recomputation: {} days, ${}M, MFU {}%",
+                r.tp,
+                r.pp,
+                r.dp,
+                r.interleave,
+                r.ep,
+                r.micro_batch,
+                r.zero_stage,
+                r.recompute,
+                report::human(r.train_days),
+                report::human(r.cost_usd / 1e6),
+                report::human(100.0 * r.mfu)
+            )
+        });
+    }
+    let title = format!(
+        "{} on {}: training days against cost",
+        super::inference::unique_names(systems, |l| l.model.name.clone()),
+        super::inference::unique_names(systems, |l| l.gpu.name.clone())
+    );
+    crate::plot::write_svg(
+        path,
+        &Chart {
+            title: &title,
+            x_desc: "training days",
+            y_desc: "cost [USD]",
+            points: &points,
+            frontier: &frontier.points,
+        },
+    )?;
+    eprintln!(
+        "note: --plot wrote {} ({} configurations, {} on the frontier)",
+        crate::limits::clip(path),
+        points.len(),
+        frontier.points.len()
+    );
+    Ok(())
+}
+
 /// `gpt4calc train`.
 pub fn train(a: TrainArgs) -> Result<u8> {
     let systems = super::load_all(&a.selection, crate::perf::DEFAULT_PREFILL_CHUNK_TOKENS)?;
@@ -274,6 +326,9 @@ pub fn train(a: TrainArgs) -> Result<u8> {
         && (evaluated == 1 || (pinned && interleaves.is_none() && rows.len() == 1));
     rows.retain(|r| (r.fits || a.all || single) && requires.iter().all(|q| q.accepts(r)));
     let passed = rows.len();
+    if let Some(path) = &a.plot {
+        plot(path, &rows, &systems)?;
+    }
     rows.sort_by(|x, y| sort.key(x).total_cmp(&sort.key(y)));
     rows.truncate(rows_to_show(a.top, a.output.format).unwrap_or(usize::MAX));
     // The JSON inputs name every model and GPU, comma-joined (one name for one system).
