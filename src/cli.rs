@@ -14,12 +14,15 @@ Examples:
   gpt4calc reproduce
   gpt4calc validate --format json
   gpt4calc presets show gpt4-8k --format json
+  gpt4calc presets import path/to/config.json
+  gpt4calc completions bash > ~/.local/share/bash-completion/completions/gpt4calc
+  gpt4calc man > ~/.local/share/man/man1/gpt4calc.1
 
 Exit codes: 0 success, 1 error, 2 usage, 3 no configuration fits or satisfies --require.";
 
 /// Size GPU clusters for GPT-4-class (Mixture-of-Experts) LLM inference from first principles.
 #[derive(Debug, Parser)]
-#[command(name = "gpt4calc", version, about, after_help = EXAMPLES)]
+#[command(name = "gpt4calc", version, about, after_help = EXAMPLES, max_term_width = 100)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -39,16 +42,46 @@ pub enum Command {
     Reproduce(ReproduceArgs),
     /// Compare predictions with published measurements (built-in set, or --cases FILE).
     Validate(ValidateArgs),
-    /// List or show the built-in model and GPU presets.
+    /// List or show the built-in model and GPU presets, or import a Hugging Face config.json.
     #[command(subcommand)]
     Presets(PresetsCommand),
+    /// Print shell completions: bash, zsh, fish, powershell or elvish.
+    Completions(CompletionsArgs),
+    /// Print the man page (roff), of the tool or of one command.
+    Man(ManArgs),
+}
+
+/// `completions` flags.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Set up:
+  bash:        gpt4calc completions bash > ~/.local/share/bash-completion/completions/gpt4calc
+  zsh:         gpt4calc completions zsh > ~/.zfunc/_gpt4calc   (with fpath+=~/.zfunc before compinit)
+  fish:        gpt4calc completions fish > ~/.config/fish/completions/gpt4calc.fish
+  powershell:  gpt4calc completions powershell >> $PROFILE
+  elvish:      gpt4calc completions elvish >> ~/.config/elvish/rc.elv")]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// `man` flags.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Install: gpt4calc man > ~/.local/share/man/man1/gpt4calc.1
+         gpt4calc man sweep > ~/.local/share/man/man1/gpt4calc-sweep.1")]
+pub struct ManArgs {
+    /// A command (e.g. sweep) for its own page; the tool's page by default.
+    #[arg(value_name = "COMMAND")]
+    pub command: Option<String>,
 }
 
 /// Model, GPU and overrides.
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Model and hardware")]
 pub struct Selection {
-    /// Model: a built-in preset name or a path to a TOML file.
+    /// Model: a built-in preset name, a path to a TOML preset, or a Hugging Face config.json.
     #[arg(
         short = 'm',
         long = "preset",
@@ -183,8 +216,12 @@ pub struct Output {
     pub require: Vec<String>,
 }
 
+/// How every axis flag is written, shown under `sweep --help` and `train --help`.
+pub const AXES_HELP: &str = "Axes (LIST|A..B) take a comma list (1,2,4,8), a doubling range (1..4096 = 1,2,4,...,4096), or a mix (1,3,8..64); k means x1024 (2k = 2048).";
+
 /// `sweep` flags. Axes take a comma list (1,2,4,8) or a doubling range (1..4096).
 #[derive(Debug, Args)]
+#[command(after_help = AXES_HELP)]
 pub struct SweepArgs {
     /// Model, GPU and overrides.
     #[command(flatten)]
@@ -197,7 +234,7 @@ pub struct SweepArgs {
         long,
         help_heading = "Axes",
         default_value = "1,2,4,8",
-        value_name = "AXIS"
+        value_name = "LIST|A..B"
     )]
     pub tp: String,
     /// Attention data-parallel degrees: attention groups per stage (auto: 1 for dense models, 1..64 for MoE).
@@ -205,7 +242,7 @@ pub struct SweepArgs {
         long,
         help_heading = "Axes",
         default_value = "auto",
-        value_name = "AXIS"
+        value_name = "LIST|A..B"
     )]
     pub dp: String,
     /// Pipeline-parallel degrees.
@@ -213,7 +250,7 @@ pub struct SweepArgs {
         long,
         help_heading = "Axes",
         default_value = "1,2,4,8,16",
-        value_name = "AXIS"
+        value_name = "LIST|A..B"
     )]
     pub pp: String,
     /// Expert-parallel degrees over the tp × dp GPUs of a stage (auto: 1 when dp = 1, else the most ranks that divide both the stage and the experts).
@@ -221,7 +258,7 @@ pub struct SweepArgs {
         long,
         help_heading = "Axes",
         default_value = "auto",
-        value_name = "AXIS"
+        value_name = "LIST|A..B"
     )]
     pub ep: String,
     /// Concurrent sequences per replica.
@@ -229,7 +266,7 @@ pub struct SweepArgs {
         long,
         help_heading = "Axes",
         default_value = "1,8,64,256,1024,4096",
-        value_name = "AXIS"
+        value_name = "LIST|A..B"
     )]
     pub batch: String,
     /// Prompt tokens per request.
@@ -237,7 +274,7 @@ pub struct SweepArgs {
         long,
         help_heading = "Axes",
         default_value = "2048",
-        value_name = "AXIS"
+        value_name = "LIST|A..B"
     )]
     pub input_len: String,
     /// Generated tokens per request.
@@ -245,7 +282,7 @@ pub struct SweepArgs {
         long,
         help_heading = "Axes",
         default_value = "256",
-        value_name = "AXIS"
+        value_name = "LIST|A..B"
     )]
     pub output_len: String,
     /// Weight and matmul precisions: fp32, bf16, fp16, fp8, int8, int4.
@@ -279,6 +316,9 @@ pub struct SweepArgs {
     /// Keep only the frontier of output tokens/s per GPU against output tokens/s per user.
     #[arg(long, help_heading = "Output")]
     pub pareto: bool,
+    /// Also write an SVG chart: every configuration kept (faint) and the frontier (bold) of output tokens/s per GPU against per user, log axes; the data output is unchanged.
+    #[arg(long, help_heading = "Output", value_name = "FILE.svg")]
+    pub plot: Option<String>,
     /// Stop before any work when the axes span more configurations than this (about 1 s per million).
     #[arg(long, help_heading = "Work limits", value_name = "N", default_value_t = crate::sweep::DEFAULT_MAX_CONFIGURATIONS, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_configurations: u64,
@@ -330,6 +370,7 @@ pub struct EstimateArgs {
 
 /// `train` flags. Axes (tp, pp, ep, micro-batch, zero, recompute) take lists; dp = gpus / (tp·pp).
 #[derive(Debug, Args)]
+#[command(after_help = AXES_HELP)]
 pub struct TrainArgs {
     /// Model, GPU and overrides.
     #[command(flatten)]
@@ -342,7 +383,7 @@ pub struct TrainArgs {
         long,
         help_heading = "Axes",
         default_value = "1,2,4,8",
-        value_name = "AXIS"
+        value_name = "LIST|A..B"
     )]
     pub tp: String,
     /// Pipeline-parallel degrees.
@@ -350,17 +391,32 @@ pub struct TrainArgs {
         long,
         help_heading = "Axes",
         default_value = "1,2,4,8,16",
-        value_name = "AXIS"
+        value_name = "LIST|A..B"
     )]
     pub pp: String,
     /// Expert-parallel degrees (carved out of the data-parallel ranks).
-    #[arg(long, help_heading = "Axes", default_value = "1", value_name = "AXIS")]
+    #[arg(
+        long,
+        help_heading = "Axes",
+        default_value = "1",
+        value_name = "LIST|A..B"
+    )]
     pub ep: String,
     /// Sequences per micro-batch.
-    #[arg(long, help_heading = "Axes", default_value = "1", value_name = "AXIS")]
+    #[arg(
+        long,
+        help_heading = "Axes",
+        default_value = "1",
+        value_name = "LIST|A..B"
+    )]
     pub micro_batch: String,
     /// ZeRO stages (0-3).
-    #[arg(long, help_heading = "Axes", default_value = "1", value_name = "AXIS")]
+    #[arg(
+        long,
+        help_heading = "Axes",
+        default_value = "1",
+        value_name = "LIST|A..B"
+    )]
     pub zero: String,
     /// Activation recomputation: none, selective, full (comma list).
     #[arg(
@@ -387,7 +443,7 @@ pub struct TrainArgs {
         long,
         help_heading = "Axes",
         default_value = "auto",
-        value_name = "AXIS"
+        value_name = "LIST|A..B"
     )]
     pub interleave: String,
     /// Fraction of data-parallel gradient traffic hidden behind the backward pass.
@@ -454,6 +510,9 @@ pub struct TrainArgs {
     /// Include configurations that do not fit in memory.
     #[arg(long)]
     pub all: bool,
+    /// Also write an SVG chart: training days against cost for every configuration kept (faint) and their frontier (bold), log axes; the data output is unchanged.
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<String>,
     /// Stop before any work when the axes span more configurations than this (train keeps every row it evaluates).
     #[arg(long, help_heading = "Work limits", value_name = "N", default_value_t = crate::train::DEFAULT_MAX_CONFIGURATIONS, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_configurations: u64,
@@ -494,6 +553,16 @@ pub enum PresetsCommand {
     List,
     /// Print a preset's TOML, or with --format json the preset and its derived summary.
     Show(ShowArgs),
+    /// Read a Hugging Face config.json and print the equivalent model preset TOML.
+    Import(ImportArgs),
+}
+
+/// `presets import` flags.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// A Hugging Face config.json (Llama, Mistral, Mixtral, Qwen2/3, DeepSeek-V2/V3, gpt-oss, Llama 4).
+    #[arg(value_name = "CONFIG_JSON")]
+    pub file: String,
 }
 
 /// `presets show` flags.

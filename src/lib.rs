@@ -14,9 +14,11 @@ pub mod dtype;
 pub mod exit_code;
 pub mod fields;
 pub mod hardware;
+pub mod hf_config;
 pub mod limits;
 pub mod model;
 pub mod perf;
+pub mod plot;
 pub mod presets;
 pub mod progress;
 pub mod report;
@@ -41,14 +43,22 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Validate(args) => commands::validate(args)?,
         Command::Reproduce(args) => commands::reproduce(args)?,
         Command::Presets(cmd) => commands::presets(cmd)?,
+        Command::Completions(args) => commands::completions(args)?,
+        Command::Man(args) => commands::man(args)?,
     };
     Ok(ExitCode::from(code))
 }
 
 /// True when the error is a closed pipe (e.g. `gpt4calc sweep | head`), which is not a failure.
 pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    use std::io::ErrorKind::BrokenPipe;
     err.chain().any(|e| {
         e.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            .is_some_and(|io| io.kind() == BrokenPipe)
+            || e.downcast_ref::<serde_json::Error>()
+                .is_some_and(|j| j.io_error_kind() == Some(BrokenPipe))
+            || e.downcast_ref::<csv::Error>().is_some_and(
+                |c| matches!(c.kind(), csv::ErrorKind::Io(io) if io.kind() == BrokenPipe),
+            )
     })
 }

@@ -158,9 +158,21 @@ pub fn read_source(kind: Kind, name_or_path: &str) -> Result<(String, String)> {
     let looks_like_path = name_or_path.contains('/')
         || name_or_path.contains('\\')
         || name_or_path.ends_with(".toml")
+        || name_or_path.ends_with(".json")
         || Path::new(name_or_path).exists();
     if looks_like_path {
         let text = read_file(name_or_path, &format!("{} preset", kind.table()))?;
+        // A Hugging Face config.json, recognised by its content: read as the equivalent preset.
+        if crate::hf_config::is_json(&text) {
+            if kind == Kind::Gpu {
+                bail!(
+                    "{}: a JSON file (a Hugging Face config.json) describes a model, not a GPU; give it to --preset, or a GPU preset TOML to --gpu",
+                    crate::limits::clip(name_or_path)
+                );
+            }
+            let toml = crate::hf_config::import_toml(name_or_path, &text)?;
+            return Ok((name_or_path.to_string(), toml));
+        }
         return Ok((name_or_path.to_string(), text));
     }
     let names: Vec<&str> = kind.builtins().iter().map(|(n, _)| *n).collect();
@@ -171,7 +183,7 @@ pub fn read_source(kind: Kind, name_or_path: &str) -> Result<(String, String)> {
         format!("did you mean {}? ", near.join(" or "))
     };
     bail!(
-        "unknown {} preset `{}`: {hint}built-in presets: {} (or give a path to a .toml file)",
+        "unknown {} preset `{}`: {hint}built-in presets: {} (or give a path to a .toml preset or a Hugging Face config.json)",
         kind.table(),
         crate::limits::clip(name_or_path),
         names.join(", ")
@@ -389,30 +401,16 @@ fn one_line(msg: &str) -> String {
         .join("; ")
 }
 
-/// Names within edit distance 3 of `s`, nearest first (at most 3).
+/// Names within edit distance 3 of `s` (Levenshtein, by strsim), nearest first (at most 3).
 pub fn nearest<'a>(s: &str, names: &[&'a str]) -> Vec<&'a str> {
     let lower = s.to_lowercase();
     let mut scored: Vec<(bool, usize, &str)> = names
         .iter()
-        .map(|n| (!n.starts_with(&lower), levenshtein(&lower, n), *n))
+        .map(|n| (!n.starts_with(&lower), strsim::levenshtein(&lower, n), *n))
         .filter(|(_, d, n)| *d <= 3.max(n.len() / 3) || n.contains(&lower))
         .collect();
     scored.sort();
     scored.into_iter().take(3).map(|(_, _, n)| n).collect()
-}
-
-fn levenshtein(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != *cb);
-            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
 }
 
 #[cfg(test)]

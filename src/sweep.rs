@@ -220,6 +220,14 @@ fn dominates(a: &Estimate, b: &Estimate) -> bool {
         && a.output_tokens_per_s_per_user >= b.output_tokens_per_s_per_user
 }
 
+/// True when `a` is at least as good as `b` on both frontier axes and better on one: merging
+/// frontiers (several systems) drops `b`, and keeps both of two equal points.
+pub fn strictly_dominates(a: &Estimate, b: &Estimate) -> bool {
+    dominates(a, b)
+        && (a.output_tokens_per_s_per_gpu > b.output_tokens_per_s_per_gpu
+            || a.output_tokens_per_s_per_user > b.output_tokens_per_s_per_user)
+}
+
 /// Skip notes grouped by reason: configurations skipped for the same reason with different
 /// values (every digit run aside) make one note with a count, however many there are.
 #[derive(Clone, Debug, Default)]
@@ -366,6 +374,20 @@ pub fn run(
     names: (&str, &str),
     progress: &mut dyn FnMut(u64),
 ) -> Result<(Vec<Estimate>, Summary), String> {
+    run_observed(ctx, draft, axes, plan, names, progress, &mut |_| {})
+}
+
+/// `run`, calling `observe` with every estimate that is kept's kind (fits, unless `--all`) and
+/// passes every `--require`, before ranking (what `--plot` draws).
+pub fn run_observed(
+    ctx: &Context,
+    draft: Option<&Context>,
+    axes: &Axes,
+    plan: &Plan,
+    names: (&str, &str),
+    progress: &mut dyn FnMut(u64),
+    observe: &mut dyn FnMut(&Estimate),
+) -> Result<(Vec<Estimate>, Summary), String> {
     let mut heap: BinaryHeap<Ranked> = BinaryHeap::new();
     let mut frontier: Vec<Estimate> = Vec::new();
     let mut summary = Summary::default();
@@ -406,6 +428,7 @@ pub fn run(
             return;
         }
         summary.passed += 1;
+        observe(&e);
         if plan.pareto {
             // The frontier stays small, so a linear scan per candidate keeps memory flat.
             if frontier.iter().any(|f| dominates(f, &e)) {

@@ -83,12 +83,37 @@ fn names(ds: &[Dtype]) -> Vec<&'static str> {
     ds.iter().map(|d| d.name()).collect()
 }
 
-/// `gpt4calc sweep`.
-pub fn sweep(a: SweepArgs) -> Result<u8> {
-    let l = load(&a.selection, a.serving.prefill_chunk)?;
-    let (speculation, draft) = super::speculation(&a.serving, &a.selection)?;
-    let moe = l.ctx.experts > 1;
-    let axes = Axes {
+/// One system's share of a sweep: its estimates and where they came from.
+struct SystemRun {
+    /// Index into the loaded systems.
+    system: usize,
+    est: crate::perf::Estimate,
+}
+
+/// The distinct names of the systems, comma-joined in their order.
+pub(crate) fn unique_names(
+    systems: &[super::Loaded],
+    f: impl Fn(&super::Loaded) -> String,
+) -> String {
+    let mut v: Vec<String> = Vec::new();
+    for l in systems {
+        let x = f(l);
+        if !v.contains(&x) {
+            v.push(x);
+        }
+    }
+    v.join(",")
+}
+
+/// The axes of `a` for one loaded model (the `auto` data-parallel degrees and expert slots
+/// depend on it).
+fn axes_for(
+    a: &SweepArgs,
+    ctx: &crate::perf::Context,
+    speculation: Option<crate::perf::Speculation>,
+) -> Result<Axes> {
+    let moe = ctx.experts > 1;
+    Ok(Axes {
         tp: parse_u64_axis("tp", &a.tp).map_err(|e| anyhow!(e))?,
         dp: match a.dp.trim() {
             "auto" if moe => DEFAULT_MOE_DP.to_vec(),
@@ -100,7 +125,7 @@ pub fn sweep(a: SweepArgs) -> Result<u8> {
             "auto" => EpAxis::Auto,
             t => EpAxis::List(parse_u64_axis("ep", t).map_err(|e| anyhow!(e))?),
         },
-        expert_slots: l.ctx.experts.saturating_add(a.serving.redundant_experts),
+        expert_slots: ctx.experts.saturating_add(a.serving.redundant_experts),
         redundant_experts: a.serving.redundant_experts,
         moe_dispatch: a.serving.moe_dispatch,
         moe_overlap: a.serving.moe_overlap,
@@ -119,7 +144,19 @@ pub fn sweep(a: SweepArgs) -> Result<u8> {
         disaggregate: super::disaggregation(&a.serving),
         kv_sharding: a.serving.kv_sharding,
         sequence_parallel: a.serving.sequence_parallel,
-    };
+    })
+}
+
+/// `gpt4calc sweep`: every configuration of the axes on every (model, GPU) pair of the
+/// selection, ranked together.
+pub fn sweep(a: SweepArgs) -> Result<u8> {
+    let systems = super::load_all(&a.selection, a.serving.prefill_chunk)?;
+    let mut plans = Vec::with_capacity(systems.len());
+    for l in &systems {
+        let (speculation, draft) = super::speculation(&a.serving, &l.gpu)?;
+        let axes = axes_for(&a, &l.ctx, speculation)?;
+        plans.push((axes, draft));
+    }
     let sort = SortKey::parse::<Named>(&a.sort).map_err(|e| anyhow!(e))?;
     let top = rows_to_show(a.top, a.output.format);
     let plan = Plan {
@@ -129,30 +166,126 @@ pub fn sweep(a: SweepArgs) -> Result<u8> {
         require: parse_requires::<Named>(&a.output.require)?,
         pareto: a.pareto,
     };
-    let total = axes.len();
-    sweep::check_work(total, a.max_configurations, "the sweep's axes").map_err(|e| anyhow!(e))?;
+    let total = plans
+        .iter()
+        .fold(0u64, |acc, (axes, _)| acc.saturating_add(axes.len()));
+    let what = if systems.len() > 1 {
+        "the sweep's axes over every model and GPU"
+    } else {
+        "the sweep's axes"
+    };
+    sweep::check_work(total, a.max_configurations, what).map_err(|e| anyhow!(e))?;
     let bar = crate::progress::bar(total);
-    let (model_name, gpu_name) = (l.model.name.as_str(), l.gpu.name.as_str());
-    let result = sweep::run(
-        &l.ctx,
-        draft.as_ref(),
-        &axes,
-        &plan,
-        (model_name, gpu_name),
-        &mut |n| bar.set_position(n),
-    );
-    bar.finish_and_clear();
-    let (kept, summary) = result.map_err(|e| anyhow!(e))?;
-    for line in summary.skipped.lines() {
-        eprintln!("note: {line}");
+    let mut summary = sweep::Summary::default();
+    let mut skipped = 0u64;
+    let mut runs: Vec<SystemRun> = Vec::new();
+    let mut done = 0u64;
+    // --plot: every kept configuration's (tokens/s per GPU, per user), and their frontier.
+    let mut plot_points: Vec<(f64, f64)> = Vec::new();
+    let mut frontier = crate::plot::Frontier::new(crate::plot::Better::Larger);
+    for (i, (l, (axes, draft))) in systems.iter().zip(&plans).enumerate() {
+        let names = (l.model.name.as_str(), l.gpu.name.as_str());
+        let mut observe = |e: &crate::perf::Estimate| {
+            if a.plot.is_none() {
+                return;
+            }
+            let (x, y) = (
+                e.output_tokens_per_s_per_user,
+                e.output_tokens_per_s_per_gpu,
+            );
+            plot_points.push((x, y));
+            frontier.offer(x, y, || {
+                let r = Row::new(names.0, names.1, e);
+                let system = if systems.len() > 1 {
+                    format!("{} on {}: ", r.model, r.gpu)
+                } else {
+                    String::new()
+                };
+                format!(
+                    "{system}{}, batch {}, {} in / {} out, {}: {} tok/s per user, {} tok/s per GPU, ${}/1M out",
+                    r.layout,
+                    r.batch,
+                    r.input_len,
+                    r.output_len,
+                    r.dtype,
+                    report::human(x),
+                    report::human(y),
+                    report::human(r.usd_per_1m_output_tokens)
+                )
+            });
+        };
+        let (kept, s) = sweep::run_observed(
+            &l.ctx,
+            draft.as_ref(),
+            axes,
+            &plan,
+            names,
+            &mut |n| bar.set_position(done + n),
+            &mut observe,
+        )
+        .map_err(|e| anyhow!(e))?;
+        done = done.saturating_add(axes.len());
+        let prefix = if systems.len() > 1 {
+            format!("{} on {}: ", names.0, names.1)
+        } else {
+            String::new()
+        };
+        for line in s.skipped.lines() {
+            eprintln!("note: {prefix}{line}");
+        }
+        summary.evaluated += s.evaluated;
+        summary.fit += s.fit;
+        summary.passed += s.passed;
+        skipped = skipped.saturating_add(s.skipped.total());
+        runs.extend(kept.into_iter().map(|est| SystemRun { system: i, est }));
     }
+    bar.finish_and_clear();
+    if let Some(path) = &a.plot {
+        let title = format!(
+            "{} on {}: output tokens/s per GPU against per user",
+            unique_names(&systems, |l| l.model.name.clone()),
+            unique_names(&systems, |l| l.gpu.name.clone())
+        );
+        crate::plot::write_svg(
+            path,
+            &crate::plot::Chart {
+                title: &title,
+                x_desc: "output tokens/s per user",
+                y_desc: "output tokens/s per GPU",
+                points: &plot_points,
+                frontier: &frontier.points,
+            },
+        )?;
+        eprintln!(
+            "note: --plot wrote {} ({} configurations, {} on the frontier)",
+            crate::limits::clip(path),
+            plot_points.len(),
+            frontier.points.len()
+        );
+    }
+    // Rank the systems' best rows together (one system's are already in order; the sort is stable).
+    let key = |r: &SystemRun| {
+        plan.sort.key(&Named {
+            est: &r.est,
+            model: systems[r.system].model.name.as_str(),
+            gpu: systems[r.system].gpu.name.as_str(),
+        })
+    };
+    if a.pareto && systems.len() > 1 {
+        let all: Vec<crate::perf::Estimate> = runs.iter().map(|r| r.est).collect();
+        runs.retain(|r| !all.iter().any(|o| sweep::strictly_dominates(o, &r.est)));
+    }
+    runs.sort_by(|x, y| key(x).total_cmp(&key(y)));
+    runs.truncate(top.unwrap_or(usize::MAX));
     // With --rate, the first SIMULATED_ROWS rows shown that fit are also simulated.
     let workload = super::workload(&a.serving)?;
     let mut simulated = 0usize;
     let mut unsimulated = (0usize, 0usize);
-    let rows: Vec<Row> = kept
+    let rows: Vec<Row> = runs
         .iter()
-        .map(|e| {
+        .map(|r| {
+            let e = &r.est;
+            let l = &systems[r.system];
             let simulation = match workload {
                 Some(_) if !e.fits => {
                     unsimulated.0 += 1;
@@ -170,7 +303,7 @@ pub fn sweep(a: SweepArgs) -> Result<u8> {
             };
             Ok(Row {
                 simulation,
-                ..Row::new(model_name, gpu_name, e)
+                ..Row::new(&l.model.name, &l.gpu.name, e)
             })
         })
         .collect::<Result<_>>()?;
@@ -186,10 +319,29 @@ pub fn sweep(a: SweepArgs) -> Result<u8> {
             unsimulated.1
         );
     }
+    let (model_names, gpu_names) = (
+        super::name_list("preset", &a.selection.preset)?,
+        super::name_list("gpu", &a.selection.gpu)?,
+    );
+    // The JSON inputs name every model and GPU, comma-joined as given (one name for one system).
+    let unique = |f: &dyn Fn(&super::Loaded) -> String, sep: &str| {
+        let mut v: Vec<String> = Vec::new();
+        for l in &systems {
+            let x = f(l);
+            if !v.contains(&x) {
+                v.push(x);
+            }
+        }
+        v.join(sep)
+    };
+    let model_list = unique(&|l| l.model.name.clone(), ",");
+    let gpu_list = unique(&|l| l.gpu.name.clone(), ",");
+    let calibration = unique(&|l| l.gpu.gpu.calibration(), "; ");
+    let axes = &plans[0].0;
     let inputs = SweepInputs {
-        model: model_name,
-        gpu: gpu_name,
-        gpu_calibration: l.gpu.gpu.calibration(),
+        model: &model_list,
+        gpu: &gpu_list,
+        gpu_calibration: calibration,
         tp: &axes.tp,
         dp: &axes.dp,
         pp: &axes.pp,
@@ -216,11 +368,10 @@ pub fn sweep(a: SweepArgs) -> Result<u8> {
         kv_sharding: a.serving.kv_sharding,
         sequence_parallel: a.serving.sequence_parallel,
         output_len_dist: a.serving.output_len_dist.name(),
-        speculation,
+        speculation: axes.speculation,
         disaggregate: axes.disaggregate,
         pareto: a.pareto,
     };
-    let skipped: u64 = summary.skipped.total();
     let doc_summary = SweepSummary {
         configurations: total,
         evaluated: summary.evaluated,
@@ -229,24 +380,48 @@ pub fn sweep(a: SweepArgs) -> Result<u8> {
         shown: rows.len(),
         skipped,
     };
+    let varying = report::Varying {
+        model: model_names.len() > 1,
+        gpu: gpu_names.len() > 1,
+        input_len: axes.input_len.len() > 1,
+        output_len: axes.output_len.len() > 1,
+    };
     let mut out = BufWriter::new(std::io::stdout().lock());
-    report::render(a.output.format, &rows, &inputs, &doc_summary, &mut out)?;
+    let mut hidden = report::render(
+        a.output.format,
+        &rows,
+        varying,
+        &inputs,
+        &doc_summary,
+        &mut out,
+    )?;
     if let (Some(w), Format::Table | Format::Markdown) = (workload, a.output.format) {
-        write!(
-            out,
-            "{}",
-            crate::report::simulated_rows(&w, &rows, a.output.format == Format::Markdown)
-        )?;
+        let sim =
+            crate::report::simulated_rows(&w, &rows, &report::View::new(a.output.format, varying));
+        write!(out, "{}", sim.text)?;
+        hidden.extend(sim.hidden);
     }
     out.flush()?;
+    if let Some(note) = report::hidden_note(&hidden) {
+        eprintln!("{note}");
+    }
     let direction = if sort.descending { "highest" } else { "lowest" };
     let require_note = if plan.require.is_empty() {
         String::new()
     } else {
         format!(", {} pass --require", summary.passed)
     };
+    let systems_note = if systems.len() > 1 {
+        format!(
+            " over {} model(s) × {} GPU(s)",
+            model_names.len(),
+            gpu_names.len()
+        )
+    } else {
+        String::new()
+    };
     eprintln!(
-        "{} configurations evaluated, {} fit in memory{require_note}; showing {}{} ({direction} {} first){}",
+        "{} configurations evaluated{systems_note}, {} fit in memory{require_note}; showing {}{} ({direction} {} first){}",
         summary.evaluated,
         summary.fit,
         rows.len(),
@@ -290,7 +465,7 @@ struct EstimateInputs<'a> {
 /// `gpt4calc estimate`.
 pub fn estimate(a: EstimateArgs) -> Result<u8> {
     let l = load(&a.selection, a.serving.prefill_chunk)?;
-    let (speculation, draft) = super::speculation(&a.serving, &a.selection)?;
+    let (speculation, draft) = super::speculation(&a.serving, &l.gpu)?;
     let c = Config {
         tp: a.tp,
         dp: a.dp,
@@ -346,9 +521,10 @@ pub fn estimate(a: EstimateArgs) -> Result<u8> {
         None => None,
     };
     let mut out = BufWriter::new(std::io::stdout().lock());
-    report::render(
+    let hidden = report::render(
         a.output.format,
         &rows,
+        report::Varying::default(),
         &inputs,
         &serde_json::json!({ "workload": workload, "simulation": sim }),
         &mut out,
@@ -363,6 +539,9 @@ pub fn estimate(a: EstimateArgs) -> Result<u8> {
         }
     }
     out.flush()?;
+    if let Some(note) = report::hidden_note(&hidden) {
+        eprintln!("{note}");
+    }
     if !e.fits {
         eprintln!(
             "this configuration does not fit in memory (exit code 3); try more GPUs (--tp, --pp, --dp with --ep), a smaller --dtype or --kv-dtype, or a smaller --batch"

@@ -1,12 +1,14 @@
 //! The subcommands: turn flags into domain values, call the model, hand rows to `report`.
 //! Notes and the summary line go to stderr; data goes to stdout. One file per command.
 
+mod docs;
 mod inference;
 mod presets_cmd;
 mod reproduce;
 mod train;
 mod validate;
 
+pub use docs::{completions, man};
 pub use inference::{estimate, sweep};
 pub use presets_cmd::presets;
 pub use reproduce::reproduce;
@@ -28,19 +30,77 @@ pub(crate) struct Loaded {
     pub ctx: Context,
 }
 
+/// Most presets in one `--preset` or `--gpu` list.
+pub const MAX_SYSTEM_NAMES: usize = 64;
+
+/// The names of a `--preset` or `--gpu` list: `a,b` → [a, b] (blank parts dropped, a repeated
+/// name once).
+pub(crate) fn name_list(flag: &str, text: &str) -> Result<Vec<String>> {
+    let mut names: Vec<String> = Vec::new();
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        if !names.iter().any(|n| n == part) {
+            names.push(part.to_string());
+        }
+    }
+    if names.is_empty() {
+        anyhow::bail!(
+            "--{flag} `{}`: no preset named; give a name or path, or a comma list",
+            crate::limits::clip(text)
+        );
+    }
+    if names.len() > MAX_SYSTEM_NAMES {
+        anyhow::bail!(
+            "--{flag}: {} presets listed; a run compares at most {MAX_SYSTEM_NAMES}",
+            names.len()
+        );
+    }
+    Ok(names)
+}
+
+/// One model on one GPU (`estimate`): a list is an error that says where lists go.
 pub(crate) fn load(sel: &Selection, prefill_chunk: u64) -> Result<Loaded> {
+    let mut all = load_all(sel, prefill_chunk)?;
+    if all.len() > 1 {
+        anyhow::bail!(
+            "--preset {} --gpu {}: estimate evaluates one model on one GPU; compare several with sweep or train",
+            crate::limits::clip(&sel.preset),
+            crate::limits::clip(&sel.gpu)
+        );
+    }
+    Ok(all.remove(0))
+}
+
+/// Every (model, GPU) pair of `--preset a,b` × `--gpu x,y`, loaded with the `--set` overrides,
+/// models outer.
+pub(crate) fn load_all(sel: &Selection, prefill_chunk: u64) -> Result<Vec<Loaded>> {
     crate::limits::check_flag("prefill-chunk", prefill_chunk).map_err(|e| anyhow!(e))?;
     presets::check_override_prefixes(&sel.set)?;
-    let model = presets::load_model(&sel.preset, &sel.set)?;
-    let gpu = presets::load_gpu(&sel.gpu, &sel.set)?;
-    let ctx = Context::new(&model.model, &gpu.gpu, prefill_chunk);
-    Ok(Loaded { model, gpu, ctx })
+    let models = name_list("preset", &sel.preset)?
+        .iter()
+        .map(|m| presets::load_model(m, &sel.set))
+        .collect::<Result<Vec<_>>>()?;
+    let gpus = name_list("gpu", &sel.gpu)?
+        .iter()
+        .map(|g| presets::load_gpu(g, &sel.set))
+        .collect::<Result<Vec<_>>>()?;
+    let mut out = Vec::with_capacity(models.len() * gpus.len());
+    for model in &models {
+        for gpu in &gpus {
+            let ctx = Context::new(&model.model, &gpu.gpu, prefill_chunk);
+            out.push(Loaded {
+                model: model.clone(),
+                gpu: gpu.clone(),
+                ctx,
+            });
+        }
+    }
+    Ok(out)
 }
 
 /// The speculative-decoding settings and, with `--draft`, the draft model's context.
 pub(crate) fn speculation(
     s: &crate::cli::Serving,
-    sel: &Selection,
+    gpu: &GpuPreset,
 ) -> Result<(Option<crate::perf::Speculation>, Option<Context>)> {
     use crate::perf::{DraftCost, Speculation};
     let Some(gamma) = s.speculate else {
@@ -54,7 +114,6 @@ pub(crate) fn speculation(
         (Some(name), _) if name == "mtp" => (DraftCost::Mtp, None),
         (Some(name), _) => {
             let model = presets::load_model(name, &[])?;
-            let gpu = presets::load_gpu(&sel.gpu, &sel.set)?;
             (
                 DraftCost::Model,
                 Some(Context::new(&model.model, &gpu.gpu, s.prefill_chunk)),

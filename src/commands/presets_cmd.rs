@@ -1,4 +1,4 @@
-//! `presets list` and `presets show`.
+//! `presets list`, `presets show` and `presets import`.
 
 use crate::cli::{PresetsCommand, ShowArgs, ShowFormat};
 use crate::dtype::Dtype;
@@ -33,9 +33,25 @@ pub fn presets(cmd: PresetsCommand) -> Result<u8> {
             writeln!(out, "{t}")?;
         }
         PresetsCommand::Show(args) => show(args, &mut out)?,
+        PresetsCommand::Import(args) => import(&args.file, &mut out)?,
     }
     out.flush()?;
     Ok(OK)
+}
+
+/// `presets import FILE`: a Hugging Face config.json as preset TOML, checked to load.
+fn import(path: &str, out: &mut dyn Write) -> Result<()> {
+    let text = presets::read_file(path, "config.json")?;
+    if !crate::hf_config::is_json(&text) {
+        bail!(
+            "{}: not a JSON object; `presets import` reads a Hugging Face config.json (a TOML preset loads as it is, see `presets show`)",
+            crate::limits::clip(path)
+        );
+    }
+    let toml = crate::hf_config::import_toml(path, &text)?;
+    presets::load_model_text(path, &toml, &[])?;
+    write!(out, "{toml}")?;
+    Ok(())
 }
 
 fn kind_of(name: &str) -> Result<Kind> {

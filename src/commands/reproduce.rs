@@ -19,23 +19,35 @@ pub fn reproduce(a: crate::cli::ReproduceArgs) -> Result<u8> {
             writeln!(out)?;
         }
         Format::Csv => {
-            writeln!(out, "id,seed_value,computed_value,unit,ratio,verdict")?;
-            for c in &claims {
-                let opt = |x: Option<f64>| x.map_or(String::new(), |v| v.to_string());
-                writeln!(
-                    out,
-                    "{},{},{},\"{}\",{},{}",
-                    c.id,
-                    opt(c.seed_value),
-                    c.computed_value,
-                    c.unit,
-                    opt(c.ratio),
-                    c.verdict
-                )?;
-            }
+            let opt = |x: Option<f64>| x.map_or(String::new(), |v| v.to_string());
+            report::write_csv_records(
+                &[
+                    "id",
+                    "seed_value",
+                    "computed_value",
+                    "unit",
+                    "ratio",
+                    "verdict",
+                ],
+                claims.iter().map(|c| {
+                    Ok(vec![
+                        c.id.to_string(),
+                        opt(c.seed_value),
+                        c.computed_value.to_string(),
+                        c.unit.to_string(),
+                        opt(c.ratio),
+                        c.verdict.to_string(),
+                    ])
+                }),
+                &mut out,
+            )?;
         }
         Format::Markdown => write!(out, "{}", crate::report::claims::markdown(&claims))?,
-        Format::Table => write!(out, "{}", crate::report::claims::table(&claims))?,
+        Format::Table => write!(
+            out,
+            "{}",
+            crate::report::claims::table(&claims, report::terminal_width())
+        )?,
     }
     out.flush()?;
     Ok(OK)

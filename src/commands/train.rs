@@ -1,6 +1,6 @@
 //! `train`.
 
-use super::{load, parse_requires, rows_to_show};
+use super::{Loaded, parse_requires, rows_to_show};
 use crate::axis::parse_u64_axis;
 use crate::cli::TrainArgs;
 use crate::exit_code::{NO_FEASIBLE, OK};
@@ -79,9 +79,61 @@ struct TrainInputs<'a> {
     set: Vec<String>,
 }
 
+/// `--plot`: days against cost of every configuration kept, and their frontier.
+fn plot(path: &str, rows: &[TrainRow], systems: &[Loaded]) -> Result<()> {
+    use crate::plot::{Better, Chart, Frontier};
+    let points: Vec<(f64, f64)> = rows.iter().map(|r| (r.train_days, r.cost_usd)).collect();
+    let mut frontier = Frontier::new(Better::Smaller);
+    for r in rows {
+        frontier.offer(r.train_days, r.cost_usd, || {
+            let system = if systems.len() > 1 {
+                format!("{} on {}: ", r.model, r.gpu)
+            } else {
+                String::new()
+            };
+            format!(
+                "{system}tp {} × pp {} × dp {}, {} virtual stage(s), ep {}, micro-batch {}, ZeRO-{}, {} recomputation: {} days, ${}M, MFU {}%",
+                r.tp,
+                r.pp,
+                r.dp,
+                r.interleave,
+                r.ep,
+                r.micro_batch,
+                r.zero_stage,
+                r.recompute,
+                report::human(r.train_days),
+                report::human(r.cost_usd / 1e6),
+                report::human(100.0 * r.mfu)
+            )
+        });
+    }
+    let title = format!(
+        "{} on {}: training days against cost",
+        super::inference::unique_names(systems, |l| l.model.name.clone()),
+        super::inference::unique_names(systems, |l| l.gpu.name.clone())
+    );
+    crate::plot::write_svg(
+        path,
+        &Chart {
+            title: &title,
+            x_desc: "training days",
+            y_desc: "cost [USD]",
+            points: &points,
+            frontier: &frontier.points,
+        },
+    )?;
+    eprintln!(
+        "note: --plot wrote {} ({} configurations, {} on the frontier)",
+        crate::limits::clip(path),
+        points.len(),
+        frontier.points.len()
+    );
+    Ok(())
+}
+
 /// `gpt4calc train`.
 pub fn train(a: TrainArgs) -> Result<u8> {
-    let l = load(&a.selection, crate::perf::DEFAULT_PREFILL_CHUNK_TOKENS)?;
+    let systems = super::load_all(&a.selection, crate::perf::DEFAULT_PREFILL_CHUNK_TOKENS)?;
     let axis = |flag: &str, text: &str| parse_u64_axis(flag, text).map_err(|e| anyhow!(e));
     let (tps, pps, eps, mbs) = (
         axis("tp", &a.tp)?,
@@ -97,7 +149,7 @@ pub fn train(a: TrainArgs) -> Result<u8> {
     } else {
         Some(axis("interleave", &a.interleave)?)
     };
-    let interleaves_for = |pp: u64| -> Vec<u64> {
+    let interleaves_for = |l: &Loaded, pp: u64| -> Vec<u64> {
         match &interleaves {
             Some(v) => v.clone(),
             None if pp > 1 => {
@@ -130,9 +182,11 @@ pub fn train(a: TrainArgs) -> Result<u8> {
     ]
     .iter()
     .fold(pp_points, |acc, n| acc.saturating_mul(*n as u64));
+    let count = count.saturating_mul(systems.len() as u64);
     crate::sweep::check_work(count, a.max_configurations, "the training axes")
         .map_err(|e| anyhow!(e))?;
-    let seq_len = a.seq_len.unwrap_or(l.ctx.max_context.min(8192));
+    // Without --seq-len, each model's own context, at most 8192.
+    let seq_len_for = |l: &Loaded| a.seq_len.unwrap_or(l.ctx.max_context.min(8192));
     let reliability = a.gpu_mtbf_hours.map(|h| Reliability {
         gpu_mtbf_hours: h,
         checkpoint_interval_s: a.checkpoint_interval_s,
@@ -154,84 +208,8 @@ pub fn train(a: TrainArgs) -> Result<u8> {
     }
     let sort = SortKey::parse::<TrainRow>(&a.sort).map_err(|e| anyhow!(e))?;
     let requires = parse_requires::<TrainRow>(&a.output.require)?;
-    let (m, g) = (l.model.name.as_str(), l.gpu.name.as_str());
     let mut rows: Vec<TrainRow> = Vec::new();
-    let mut skipped = crate::sweep::SkipNotes::default();
-    let mut idle = crate::sweep::SkipNotes::default();
     let (mut evaluated, mut fit) = (0u64, 0u64);
-    // Every point of the axes, virtual stages innermost (their choices depend on pp).
-    let (ps, es, ms, zs, rs) = (&pps, &eps, &mbs, &zeros, &recomputes);
-    let points = tps.iter().flat_map(|&tp| {
-        ps.iter().flat_map(move |&pp| {
-            es.iter().flat_map(move |&ep| {
-                ms.iter().flat_map(move |&micro_batch| {
-                    zs.iter().flat_map(move |&zero| {
-                        rs.iter()
-                            .map(move |&recompute| (tp, pp, ep, micro_batch, zero, recompute))
-                    })
-                })
-            })
-        })
-    });
-    for (tp, pp, ep, micro_batch, zero, recompute) in points {
-        for interleave in interleaves_for(pp) {
-            let c = TrainConfig {
-                gpus: a.gpus,
-                tp,
-                pp,
-                ep,
-                micro_batch,
-                global_batch_tokens: a.global_batch_tokens,
-                seq_len,
-                zero,
-                recompute,
-                dtype: a.dtype,
-                tokens: a.tokens,
-                interleave,
-                dp_overlap: a.dp_overlap,
-                grad_reduce: a.grad_reduce,
-                attention: a.attention,
-                sequence_parallel: a.sequence_parallel,
-                zero3_fetch: a.zero3_fetch,
-                ep_dispatcher: a.ep_dispatcher,
-                ep_overlap: a.ep_overlap,
-                mtp_layers: a.mtp_layers,
-                last_stage_layers: a.last_stage_layers,
-                mfu: a.mfu,
-                reliability,
-            };
-            match train::check(&l.ctx, &c) {
-                Err(Reject::Invalid(msg)) => bail!(msg),
-                Err(Reject::Skip(msg)) => {
-                    skipped.add(&msg);
-                    continue;
-                }
-                Ok(()) => {}
-            }
-            if c.used_gpus() < c.gpus {
-                idle.add(&format!(
-                    "tp {tp} × pp {pp} leaves {} of {} GPUs idle (dp {} uses {})",
-                    c.gpus - c.used_gpus(),
-                    c.gpus,
-                    c.dp(),
-                    c.used_gpus()
-                ));
-            }
-            let e = train::estimate(&l.ctx, &c);
-            e.check_finite(m, g).map_err(|msg| anyhow!(msg))?;
-            evaluated += 1;
-            fit += u64::from(e.fits);
-            rows.push(TrainRow::new(m, g, &e));
-        }
-    }
-    for line in idle.idle_lines() {
-        eprintln!("note: {line}");
-    }
-    for line in skipped.lines() {
-        eprintln!("note: {line}");
-    }
-    // One layout with `--interleave auto` is still one configuration: the virtual-stage count that
-    // does best (fitting first) stands for it, explained as a single configuration is.
     let pinned = [
         tps.len(),
         pps.len(),
@@ -242,31 +220,141 @@ pub fn train(a: TrainArgs) -> Result<u8> {
     ]
     .iter()
     .all(|n| *n == 1);
-    if pinned && interleaves.is_none() && rows.len() > 1 {
-        rows.sort_by(|x, y| {
-            y.fits
-                .cmp(&x.fits)
-                .then(sort.key(x).total_cmp(&sort.key(y)))
+    for l in &systems {
+        let (m, g) = (l.model.name.as_str(), l.gpu.name.as_str());
+        let seq_len = seq_len_for(l);
+        let mut mine: Vec<TrainRow> = Vec::new();
+        let mut skipped = crate::sweep::SkipNotes::default();
+        let mut idle = crate::sweep::SkipNotes::default();
+        // Every point of the axes, virtual stages innermost (their choices depend on pp).
+        let (ps, es, ms, zs, rs) = (&pps, &eps, &mbs, &zeros, &recomputes);
+        let points = tps.iter().flat_map(|&tp| {
+            ps.iter().flat_map(move |&pp| {
+                es.iter().flat_map(move |&ep| {
+                    ms.iter().flat_map(move |&micro_batch| {
+                        zs.iter().flat_map(move |&zero| {
+                            rs.iter()
+                                .map(move |&recompute| (tp, pp, ep, micro_batch, zero, recompute))
+                        })
+                    })
+                })
+            })
         });
-        eprintln!(
-            "note: --interleave auto: {} virtual stage(s) per GPU did best of {}",
-            rows[0].interleave,
-            rows.iter()
-                .map(|r| r.interleave.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-        rows.truncate(1);
+        for (tp, pp, ep, micro_batch, zero, recompute) in points {
+            for interleave in interleaves_for(l, pp) {
+                let c = TrainConfig {
+                    gpus: a.gpus,
+                    tp,
+                    pp,
+                    ep,
+                    micro_batch,
+                    global_batch_tokens: a.global_batch_tokens,
+                    seq_len,
+                    zero,
+                    recompute,
+                    dtype: a.dtype,
+                    tokens: a.tokens,
+                    interleave,
+                    dp_overlap: a.dp_overlap,
+                    grad_reduce: a.grad_reduce,
+                    attention: a.attention,
+                    sequence_parallel: a.sequence_parallel,
+                    zero3_fetch: a.zero3_fetch,
+                    ep_dispatcher: a.ep_dispatcher,
+                    ep_overlap: a.ep_overlap,
+                    mtp_layers: a.mtp_layers,
+                    last_stage_layers: a.last_stage_layers,
+                    mfu: a.mfu,
+                    reliability,
+                };
+                match train::check(&l.ctx, &c) {
+                    Err(Reject::Invalid(msg)) => bail!(msg),
+                    Err(Reject::Skip(msg)) => {
+                        skipped.add(&msg);
+                        continue;
+                    }
+                    Ok(()) => {}
+                }
+                if c.used_gpus() < c.gpus {
+                    idle.add(&format!(
+                        "tp {tp} × pp {pp} leaves {} of {} GPUs idle (dp {} uses {})",
+                        c.gpus - c.used_gpus(),
+                        c.gpus,
+                        c.dp(),
+                        c.used_gpus()
+                    ));
+                }
+                let e = train::estimate(&l.ctx, &c);
+                e.check_finite(m, g).map_err(|msg| anyhow!(msg))?;
+                evaluated += 1;
+                fit += u64::from(e.fits);
+                mine.push(TrainRow::new(m, g, &e));
+            }
+        }
+        let prefix = if systems.len() > 1 {
+            format!("{m} on {g}: ")
+        } else {
+            String::new()
+        };
+        for line in idle.idle_lines() {
+            eprintln!("note: {prefix}{line}");
+        }
+        for line in skipped.lines() {
+            eprintln!("note: {prefix}{line}");
+        }
+        // One layout with `--interleave auto` is still one configuration: the virtual-stage count
+        // that does best (fitting first) stands for it, explained as a single configuration is.
+        if pinned && interleaves.is_none() && mine.len() > 1 {
+            mine.sort_by(|x, y| {
+                y.fits
+                    .cmp(&x.fits)
+                    .then(sort.key(x).total_cmp(&sort.key(y)))
+            });
+            eprintln!(
+                "note: {prefix}--interleave auto: {} virtual stage(s) per GPU did best of {}",
+                mine[0].interleave,
+                mine.iter()
+                    .map(|r| r.interleave.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            mine.truncate(1);
+        }
+        rows.extend(mine);
     }
-    let single = evaluated == 1 || (pinned && interleaves.is_none() && rows.len() == 1);
+    let single = systems.len() == 1
+        && (evaluated == 1 || (pinned && interleaves.is_none() && rows.len() == 1));
     rows.retain(|r| (r.fits || a.all || single) && requires.iter().all(|q| q.accepts(r)));
     let passed = rows.len();
+    if let Some(path) = &a.plot {
+        plot(path, &rows, &systems)?;
+    }
     rows.sort_by(|x, y| sort.key(x).total_cmp(&sort.key(y)));
     rows.truncate(rows_to_show(a.top, a.output.format).unwrap_or(usize::MAX));
+    // The JSON inputs name every model and GPU, comma-joined (one name for one system).
+    let unique = |f: &dyn Fn(&Loaded) -> String, sep: &str| {
+        let mut v: Vec<String> = Vec::new();
+        for l in &systems {
+            let x = f(l);
+            if !v.contains(&x) {
+                v.push(x);
+            }
+        }
+        v.join(sep)
+    };
+    let (model_list, gpu_list) = (
+        unique(&|l| l.model.name.clone(), ","),
+        unique(&|l| l.gpu.name.clone(), ","),
+    );
+    let varying = report::Varying {
+        model: model_list.contains(','),
+        gpu: gpu_list.contains(','),
+        ..report::Varying::default()
+    };
     let inputs = TrainInputs {
-        model: m,
-        gpu: g,
-        gpu_calibration: l.gpu.gpu.calibration(),
+        model: &model_list,
+        gpu: &gpu_list,
+        gpu_calibration: unique(&|l| l.gpu.gpu.calibration(), "; "),
         gpus: a.gpus,
         tp: &tps,
         pp: &pps,
@@ -276,7 +364,7 @@ pub fn train(a: TrainArgs) -> Result<u8> {
         recompute: recomputes.iter().map(|r| r.name()).collect(),
         tokens: a.tokens,
         global_batch_tokens: a.global_batch_tokens,
-        seq_len,
+        seq_len: seq_len_for(&systems[0]),
         dtype: a.dtype.name(),
         interleave: interleaves.as_deref(),
         dp_overlap: a.dp_overlap,
@@ -296,11 +384,12 @@ pub fn train(a: TrainArgs) -> Result<u8> {
     };
     let summary = serde_json::json!({"evaluated": evaluated, "fit": fit, "passed": passed, "shown": rows.len()});
     let mut out = BufWriter::new(std::io::stdout().lock());
-    report::render_with(
+    let hidden = report::render_with(
         a.output.format,
         &rows,
         TrainRow::FIELDS,
         train_row::table,
+        varying,
         &inputs,
         &summary,
         &mut out,
@@ -309,10 +398,13 @@ pub fn train(a: TrainArgs) -> Result<u8> {
         write!(
             out,
             "\n{}",
-            train_row::explain(&rows[0], l.ctx.hw.mem_bytes)
+            train_row::explain(&rows[0], systems[0].ctx.hw.mem_bytes)
         )?;
     }
     out.flush()?;
+    if let Some(note) = report::hidden_note(&hidden) {
+        eprintln!("{note}");
+    }
     if !single {
         eprintln!(
             "{evaluated} configurations evaluated, {fit} fit in memory; showing {} ({} {} first)",

@@ -20,35 +20,54 @@ pub fn validate(a: crate::cli::ValidateArgs) -> Result<u8> {
             writeln!(out)?;
         }
         Format::Csv => {
-            writeln!(
-                out,
-                "id,kind,family,gpu,metric,actual,predicted,error,fits,reason,suite,split"
+            let opt = |x: Option<f64>| x.map_or(String::new(), |v| v.to_string());
+            report::write_csv_records(
+                &[
+                    "id",
+                    "kind",
+                    "family",
+                    "gpu",
+                    "metric",
+                    "actual",
+                    "predicted",
+                    "error",
+                    "fits",
+                    "reason",
+                    "suite",
+                    "split",
+                ],
+                results.iter().map(|r| {
+                    Ok(vec![
+                        r.id.clone(),
+                        r.kind.clone(),
+                        r.family.to_string(),
+                        r.gpu.clone(),
+                        r.metric.clone(),
+                        r.actual.to_string(),
+                        opt(r.predicted),
+                        opt(r.error),
+                        r.fits.map_or(String::new(), |f| f.to_string()),
+                        r.reason.clone().unwrap_or_default(),
+                        r.suite.clone(),
+                        r.split.clone().unwrap_or_default(),
+                    ])
+                }),
+                &mut out,
             )?;
-            for r in &results {
-                let opt = |x: Option<f64>| x.map_or(String::new(), |v| v.to_string());
-                let reason = r.reason.as_deref().unwrap_or("").replace('"', "'");
-                writeln!(
-                    out,
-                    "{},{},{},{},{},{},{},{},{},\"{}\",{},{}",
-                    r.id,
-                    r.kind,
-                    r.family,
-                    r.gpu,
-                    r.metric,
-                    r.actual,
-                    opt(r.predicted),
-                    opt(r.error),
-                    r.fits.map_or(String::new(), |f| f.to_string()),
-                    reason,
-                    r.suite,
-                    r.split.as_deref().unwrap_or("")
-                )?;
-            }
         }
         f => write!(
             out,
             "{}",
-            crate::report::validation::render(&results, &summary, f == Format::Markdown)
+            crate::report::validation::render(
+                &results,
+                &summary,
+                f == Format::Markdown,
+                if f == Format::Table {
+                    report::terminal_width()
+                } else {
+                    None
+                }
+            )
         )?,
     }
     out.flush()?;

@@ -9,7 +9,7 @@ fn value(x: Option<f64>) -> String {
 }
 
 /// For a terminal: one row a claim, then the explanations of the ones that differ.
-pub fn table(claims: &[Claim]) -> String {
+pub fn table(claims: &[Claim], width: Option<usize>) -> String {
     let header = ["claim", "article", "computed", "unit", "ratio", "verdict"];
     let mut t = new_table(&header, false);
     for c in claims {
@@ -23,6 +23,7 @@ pub fn table(claims: &[Claim]) -> String {
         ]);
     }
     align(&mut t, header.len(), &[0, 3, 5]);
+    super::wrap_to(&mut t, width);
     let mut o = format!("{t}\n");
     let reproduced = claims.iter().filter(|c| c.verdict == "reproduced").count();
     let _ = writeln!(
@@ -52,11 +53,11 @@ pub fn markdown(claims: &[Claim]) -> String {
         let _ = writeln!(
             o,
             "| **{}**: {} | {} | {} | {} | {} | {} | {} |",
-            c.id,
-            c.claim,
+            super::markdown_cell(c.id),
+            super::markdown_cell(c.claim),
             value(c.seed_value),
             human(c.computed_value),
-            c.unit,
+            super::markdown_cell(c.unit),
             c.ratio.map_or("—".into(), |r| format!("{r:.3}")),
             c.verdict,
             c.explanation.replace('|', "/")

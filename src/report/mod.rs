@@ -30,28 +30,153 @@ pub enum Format {
 /// The JSON schema version of every JSON document this tool prints.
 pub const SCHEMA_VERSION: u32 = 1;
 
-/// Write inference rows in `format`. `inputs` and `summary` go into the JSON document only.
+/// Write inference rows in `format`. `inputs` and `summary` go into the JSON document only;
+/// `varying` names the axes the table shows as columns. Returns the columns the table left out
+/// to fit the terminal (for a note on stderr).
 pub fn render<I: Serialize, S: Serialize>(
     format: Format,
     rows: &[Row],
+    varying: Varying,
     inputs: &I,
     summary: &S,
     out: &mut dyn Write,
-) -> Result<()> {
-    render_with(format, rows, &FIELDS, human_table, inputs, summary, out)
+) -> Result<Vec<String>> {
+    render_with(
+        format,
+        rows,
+        &FIELDS,
+        human_table,
+        varying,
+        inputs,
+        summary,
+        out,
+    )
+}
+
+/// Axes that take more than one value in a run: each gets a column in the table.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Varying {
+    /// Several models.
+    pub model: bool,
+    /// Several GPUs.
+    pub gpu: bool,
+    /// Several prompt lengths.
+    pub input_len: bool,
+    /// Several output lengths.
+    pub output_len: bool,
+}
+
+/// How a table for people is laid out.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct View {
+    /// A Markdown table instead of a terminal one.
+    pub markdown: bool,
+    /// Fit in this many columns (a terminal's width); `None` keeps every column.
+    pub width: Option<usize>,
+    /// Axes shown as columns.
+    pub varying: Varying,
+}
+
+impl View {
+    /// The view for `format`: on a terminal, its width.
+    pub fn new(format: Format, varying: Varying) -> Self {
+        View {
+            markdown: format == Format::Markdown,
+            width: if format == Format::Table {
+                terminal_width()
+            } else {
+                None
+            },
+            varying,
+        }
+    }
+}
+
+/// A rendered table and the columns left out to fit the width.
+#[derive(Clone, Debug, Default)]
+pub struct Fitted {
+    /// The table.
+    pub text: String,
+    /// Headers of the hidden columns, in the order they were hidden.
+    pub hidden: Vec<String>,
+}
+
+/// The width of the terminal stdout goes to, or `None` when it goes to a pipe or a file (which
+/// then gets every column).
+pub fn terminal_width() -> Option<usize> {
+    use std::io::IsTerminal;
+    if !std::io::stdout().is_terminal() {
+        return None;
+    }
+    Table::new().width().map(usize::from).filter(|&w| w > 0)
+}
+
+/// The widest line of a rendered table, in characters.
+pub fn widest_line(text: &str) -> usize {
+    text.lines().map(|l| l.chars().count()).max().unwrap_or(0)
+}
+
+/// Render `t`; with a `width`, hide the columns of `drop_order` (least needed first) one by one
+/// until every line fits, or none is left to hide.
+pub fn fit(t: &mut Table, width: Option<usize>, drop_order: &[usize]) -> Fitted {
+    let names: Vec<String> = t
+        .header()
+        .map(|h| {
+            h.cell_iter()
+                .map(|c| c.content().replace('\n', " "))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut text = t.to_string();
+    let mut hidden = Vec::new();
+    if let Some(w) = width {
+        for &i in drop_order {
+            if widest_line(&text) <= w {
+                break;
+            }
+            if let Some(col) = t.column_mut(i) {
+                col.set_constraint(comfy_table::ColumnConstraint::Hidden);
+                hidden.push(names.get(i).cloned().unwrap_or_default());
+                text = t.to_string();
+            }
+        }
+        // The last column shown keeps its right padding, whichever it is.
+        let last = (0..names.len()).rev().find(|&i| {
+            t.column(i)
+                .is_some_and(|c| c.constraint() != Some(&comfy_table::ColumnConstraint::Hidden))
+        });
+        if !hidden.is_empty()
+            && let Some(col) = last.and_then(|i| t.column_mut(i))
+        {
+            col.set_padding((1, 1));
+            text = t.to_string();
+        }
+    }
+    Fitted { text, hidden }
+}
+
+/// Wrap the cells of `t` to fit `width` (comfy-table's dynamic arrangement), for tables whose
+/// every column is needed (validate, reproduce).
+pub fn wrap_to(t: &mut Table, width: Option<usize>) {
+    if let Some(w) = width {
+        t.set_width(u16::try_from(w).unwrap_or(u16::MAX));
+        t.set_content_arrangement(ContentArrangement::Dynamic);
+    }
 }
 
 /// Write any rows in `format`: JSON and CSV from the rows' serialisation in `fields` order, the
-/// table and Markdown from `table(rows, markdown)`.
+/// table and Markdown from `table(rows, view)`. Returns the columns the table left out to fit.
+#[allow(clippy::too_many_arguments)]
 pub fn render_with<R: Serialize, I: Serialize, S: Serialize>(
     format: Format,
     rows: &[R],
     fields: &[&str],
-    table: impl Fn(&[R], bool) -> String,
+    table: impl Fn(&[R], &View) -> Fitted,
+    varying: Varying,
     inputs: &I,
     summary: &S,
     out: &mut dyn Write,
-) -> Result<()> {
+) -> Result<Vec<String>> {
     match format {
         Format::Json => {
             #[derive(Serialize)]
@@ -73,30 +198,72 @@ pub fn render_with<R: Serialize, I: Serialize, S: Serialize>(
         Format::Csv => write_csv(rows, fields, out)?,
         // No rows, no table: the reason goes to stderr.
         Format::Table | Format::Markdown if rows.is_empty() => {}
-        Format::Table => writeln!(out, "{}", table(rows, false))?,
-        Format::Markdown => writeln!(out, "{}", table(rows, true))?,
+        Format::Table | Format::Markdown => {
+            let fitted = table(rows, &View::new(format, varying));
+            writeln!(out, "{}", fitted.text)?;
+            return Ok(fitted.hidden);
+        }
     }
-    Ok(())
+    Ok(Vec::new())
+}
+
+/// The note for columns a table left out to fit the terminal, if any.
+pub fn hidden_note(hidden: &[String]) -> Option<String> {
+    (!hidden.is_empty()).then(|| {
+        format!(
+            "note: to fit the terminal the table leaves out {}; a wider terminal, a pipe, or --format csv|json|markdown shows every column",
+            hidden.join(", ")
+        )
+    })
 }
 
 fn write_csv<R: Serialize>(rows: &[R], fields: &[&str], out: &mut dyn Write) -> Result<()> {
-    writeln!(out, "{}", fields.join(","))?;
-    for r in rows {
+    let records = rows.iter().map(|r| {
         let v = serde_json::to_value(r)?;
         let obj = v.as_object().expect("a row serialises to an object");
-        let cells: Vec<String> = fields
+        Ok(fields
             .iter()
             .map(|f| match &obj[*f] {
-                serde_json::Value::String(s) if s.contains([',', '"', '\n']) => {
-                    format!("\"{}\"", s.replace('"', "\"\""))
-                }
                 serde_json::Value::String(s) => s.clone(),
                 other => other.to_string(),
             })
-            .collect();
-        writeln!(out, "{}", cells.join(","))?;
+            .collect())
+    });
+    write_csv_records(fields, records, out)
+}
+
+/// The one CSV writer of the tool: a header line, then one record a row, each field quoted when
+/// it holds a comma, a quote or a line break (RFC 4180, by the csv crate).
+pub fn write_csv_records(
+    header: &[&str],
+    records: impl IntoIterator<Item = Result<Vec<String>>>,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let mut w = csv::Writer::from_writer(out);
+    w.write_record(header)?;
+    for r in records {
+        w.write_record(r?)?;
     }
+    w.flush()?;
     Ok(())
+}
+
+/// A Markdown table cell: `|` escaped so that it does not end the cell, `\` so that it does not
+/// escape what follows, and line breaks as `<br>` so that the row stays on one line.
+pub fn markdown_cell(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('|', "\\|")
+        .replace("\r\n", "<br>")
+        .replace(['\n', '\r'], "<br>")
+}
+
+/// Add a row of cells, escaped for Markdown when `markdown`.
+pub fn add_row(t: &mut Table, cells: Vec<String>, markdown: bool) {
+    if markdown {
+        t.add_row(cells.iter().map(|c| markdown_cell(c)).collect::<Vec<_>>());
+    } else {
+        t.add_row(cells);
+    }
 }
 
 /// A comfy-table in the house style (borders only, or Markdown), headers given.
@@ -104,12 +271,8 @@ pub fn new_table(header: &[&str], markdown: bool) -> Table {
     let mut t = Table::new();
     if markdown {
         t.load_preset(presets::ASCII_MARKDOWN);
-        // A literal `|` would end the cell.
-        t.set_header(
-            header
-                .iter()
-                .map(|h| h.replace('\n', " ").replace('|', "\\|")),
-        );
+        // A header's line break is a space here; the rest as any cell.
+        t.set_header(header.iter().map(|h| markdown_cell(&h.replace('\n', " "))));
     } else {
         t.load_preset(presets::UTF8_BORDERS_ONLY);
         t.set_header(header.to_vec());
@@ -158,91 +321,145 @@ fn weight_only(r: &Row) -> bool {
     matches!(r.dtype, "fp8" | "int8" | "nvfp4" | "mxfp4") && r.matmul_dtype != r.dtype
 }
 
-fn human_table(rows: &[Row], markdown: bool) -> String {
-    let any_unfit = rows.iter().any(|r| !r.fits);
-    let mut header = vec![
-        "layout",
-        "GPUs",
-        "batch",
-        "dtype\nw/kv",
-        "mem/GPU\n[GiB]",
-        "TTFT\n[s]",
-        "TPOT\n[ms]",
-        "tok/s\n/user",
-        "tok/s\n/GPU",
-        "MFU\n[%]",
-        "MBU\n[%]",
-        "bound",
-        "$/1M\nout",
-        "$/1M\nin",
-    ];
-    if any_unfit {
-        header.push("fits");
+/// A column of the main table: its header, whether it is left-aligned, and its rank among the
+/// columns hidden on a narrow terminal (lower goes first; `None` never goes).
+struct Col {
+    header: &'static str,
+    left: bool,
+    drop: Option<u8>,
+    cell: fn(&Row) -> String,
+}
+
+fn dtype_cell(r: &Row) -> String {
+    let mut w = if weight_only(r) {
+        format!("{} w-only", r.dtype)
+    } else {
+        r.dtype.to_string()
+    };
+    // Experts-only quantisation: the dense layers' precision after a `+`.
+    if r.dense_dtype != r.dtype {
+        w = format!("{w}+{}", r.dense_dtype);
     }
-    let mut t = new_table(&header, markdown);
-    for r in rows {
-        let mut cells = vec![
-            if r.prefill_layout == r.layout {
-                r.layout.clone()
-            } else {
-                format!("{} (prefill {})", r.layout, r.prefill_layout)
-            },
-            r.gpus.to_string(),
-            r.batch.to_string(),
-            {
-                let mut w = if weight_only(r) {
-                    format!("{} w-only", r.dtype)
-                } else {
-                    r.dtype.to_string()
-                };
-                // Experts-only quantisation: the dense layers' precision after a `+`.
-                if r.dense_dtype != r.dtype {
-                    w = format!("{w}+{}", r.dense_dtype);
-                }
-                if r.dtype == r.kv_dtype {
-                    w
-                } else {
-                    format!("{w}/{}", r.kv_dtype)
-                }
-            },
-            human(units::bytes_to_gib(r.mem_bytes_per_gpu)),
-            human(r.ttft_s),
-            human(units::s_to_ms(r.tpot_s)),
-            human(r.output_tokens_per_s_per_user),
-            human(r.output_tokens_per_s_per_gpu),
-            human(100.0 * r.mfu),
-            human(100.0 * r.mbu),
+    if r.dtype == r.kv_dtype {
+        w
+    } else {
+        format!("{w}/{}", r.kv_dtype)
+    }
+}
+
+fn main_columns(v: Varying, any_unfit: bool) -> Vec<Col> {
+    let col = |header, left, drop, cell| Col {
+        header,
+        left,
+        drop,
+        cell,
+    };
+    let mut cols = Vec::new();
+    if v.model {
+        cols.push(col("model", true, None, |r: &Row| r.model.clone()));
+    }
+    if v.gpu {
+        cols.push(col("gpu", true, None, |r: &Row| r.gpu.clone()));
+    }
+    cols.push(col("layout", true, None, |r: &Row| {
+        if r.prefill_layout == r.layout {
+            r.layout.clone()
+        } else {
+            format!("{} (prefill {})", r.layout, r.prefill_layout)
+        }
+    }));
+    cols.push(col("GPUs", false, Some(8), |r: &Row| r.gpus.to_string()));
+    cols.push(col("batch", false, None, |r: &Row| r.batch.to_string()));
+    if v.input_len {
+        cols.push(col("in\n[tok]", false, None, |r: &Row| {
+            r.input_len.to_string()
+        }));
+    }
+    if v.output_len {
+        cols.push(col("out\n[tok]", false, None, |r: &Row| {
+            r.output_len.to_string()
+        }));
+    }
+    cols.extend([
+        col("dtype\nw/kv", true, None, dtype_cell),
+        col("mem/GPU\n[GiB]", false, Some(6), |r: &Row| {
+            human(units::bytes_to_gib(r.mem_bytes_per_gpu))
+        }),
+        col("TTFT\n[s]", false, Some(7), |r: &Row| human(r.ttft_s)),
+        // tok/s per user is 1/TPOT: the table keeps the former when it must choose.
+        col("TPOT\n[ms]", false, Some(3), |r: &Row| {
+            human(units::s_to_ms(r.tpot_s))
+        }),
+        col("tok/s\n/user", false, None, |r: &Row| {
+            human(r.output_tokens_per_s_per_user)
+        }),
+        col("tok/s\n/GPU", false, None, |r: &Row| {
+            human(r.output_tokens_per_s_per_gpu)
+        }),
+        col("MFU\n[%]", false, Some(4), |r: &Row| human(100.0 * r.mfu)),
+        col("MBU\n[%]", false, Some(2), |r: &Row| human(100.0 * r.mbu)),
+        col("bound", true, Some(5), |r: &Row| {
             if r.decode_bound == "communication" {
                 "comm".into()
             } else {
                 r.decode_bound.to_string()
-            },
-            human(r.usd_per_1m_output_tokens),
-            human(r.usd_per_1m_input_tokens),
-        ];
-        if any_unfit {
-            cells.push(if r.fits { "yes".into() } else { "NO".into() });
-        }
-        t.add_row(cells);
+            }
+        }),
+        col("$/1M\nout", false, None, |r: &Row| {
+            human(r.usd_per_1m_output_tokens)
+        }),
+        col("$/1M\nin", false, Some(1), |r: &Row| {
+            human(r.usd_per_1m_input_tokens)
+        }),
+    ]);
+    if any_unfit {
+        cols.push(col("fits", false, None, |r: &Row| {
+            if r.fits { "yes".into() } else { "NO".into() }
+        }));
     }
-    for i in 0..header.len() {
+    cols
+}
+
+/// Column indices in the order they are hidden: rank 1 first.
+fn drop_order(ranks: impl Iterator<Item = Option<u8>>) -> Vec<usize> {
+    let mut order: Vec<(u8, usize)> = ranks
+        .enumerate()
+        .filter_map(|(i, r)| r.map(|r| (r, i)))
+        .collect();
+    order.sort_unstable();
+    order.into_iter().map(|(_, i)| i).collect()
+}
+
+fn human_table(rows: &[Row], view: &View) -> Fitted {
+    let cols = main_columns(view.varying, rows.iter().any(|r| !r.fits));
+    let header: Vec<&str> = cols.iter().map(|c| c.header).collect();
+    let mut t = new_table(&header, view.markdown);
+    for r in rows {
+        add_row(
+            &mut t,
+            cols.iter().map(|c| (c.cell)(r)).collect(),
+            view.markdown,
+        );
+    }
+    for (i, c) in cols.iter().enumerate() {
         if let Some(col) = t.column_mut(i) {
-            col.set_cell_alignment(if i == 0 || i == 3 || i == 11 {
+            col.set_cell_alignment(if c.left {
                 CellAlignment::Left
             } else {
                 CellAlignment::Right
             });
             // Two spaces between columns rather than three keeps the widest layouts in 120.
-            if i + 1 < header.len() {
+            if i + 1 < cols.len() {
                 col.set_padding((1, 0));
             }
         }
     }
-    t.to_string()
+    fit(&mut t, view.width, &drop_order(cols.iter().map(|c| c.drop)))
 }
 
 /// With `--rate`: each shown row's simulated latencies, one line a row.
-pub fn simulated_rows(w: &crate::sim::Workload, rows: &[Row], markdown: bool) -> String {
+pub fn simulated_rows(w: &crate::sim::Workload, rows: &[Row], view: &View) -> Fitted {
+    let markdown = view.markdown;
     let header = [
         "layout",
         "batch",
@@ -259,31 +476,41 @@ pub fn simulated_rows(w: &crate::sim::Workload, rows: &[Row], markdown: bool) ->
     let mut t = new_table(&header, markdown);
     for r in rows {
         let Some(s) = r.simulation else { continue };
-        t.add_row(vec![
-            r.layout.clone(),
-            r.batch.to_string(),
-            r.dtype.to_string(),
-            human(s.ttft_s.p50),
-            human(s.ttft_s.p99),
-            human(units::s_to_ms(s.tpot_s.p50)),
-            human(units::s_to_ms(s.tpot_s.p99)),
-            human(s.e2e_s.p99),
-            human(s.output_tokens_per_s),
-            human(s.mean_queue_s),
-            if s.overloaded {
-                "OVERLOADED".into()
-            } else if s.budget_exhausted {
-                "budget out".into()
-            } else {
-                "ok".into()
-            },
-        ]);
+        add_row(
+            &mut t,
+            vec![
+                r.layout.clone(),
+                r.batch.to_string(),
+                r.dtype.to_string(),
+                human(s.ttft_s.p50),
+                human(s.ttft_s.p99),
+                human(units::s_to_ms(s.tpot_s.p50)),
+                human(units::s_to_ms(s.tpot_s.p99)),
+                human(s.e2e_s.p99),
+                human(s.output_tokens_per_s),
+                human(s.mean_queue_s),
+                if s.overloaded {
+                    "OVERLOADED".into()
+                } else if s.budget_exhausted {
+                    "budget out".into()
+                } else {
+                    "ok".into()
+                },
+            ],
+            markdown,
+        );
     }
     align(&mut t, header.len(), &[0, 2, 10]);
-    format!(
-        "\nSimulated {} requests at {} req/s (Poisson, seed {}) on each row:\n{t}\n",
-        w.requests,
-        human(w.rate_per_s),
-        w.seed
-    )
+    // Hidden first on a narrow terminal: queue, E2E p99, the p50s.
+    let fitted = fit(&mut t, view.width, &[9, 7, 3, 5]);
+    Fitted {
+        text: format!(
+            "\nSimulated {} requests at {} req/s (Poisson, seed {}) on each row:\n{}\n",
+            w.requests,
+            human(w.rate_per_s),
+            w.seed,
+            fitted.text
+        ),
+        hidden: fitted.hidden,
+    }
 }

@@ -118,9 +118,16 @@ impl TrainRow {
 }
 
 /// The training table.
-pub fn table(rows: &[TrainRow], markdown: bool) -> String {
+pub fn table(rows: &[TrainRow], view: &super::View) -> super::Fitted {
+    let markdown = view.markdown;
     let any_unfit = rows.iter().any(|r| !r.fits);
-    let mut header = vec![
+    // Model and GPU columns when the run compares several.
+    let lead: Vec<&str> = [("model", view.varying.model), ("gpu", view.varying.gpu)]
+        .into_iter()
+        .filter_map(|(h, on)| on.then_some(h))
+        .collect();
+    let mut header = lead.clone();
+    header.extend([
         "tp×pp×dp",
         "v",
         "ep",
@@ -136,14 +143,18 @@ pub fn table(rows: &[TrainRow], markdown: bool) -> String {
         "days",
         "GPU-hours\n[M]",
         "cost\n[$M]",
-    ];
+    ]);
     if any_unfit {
         header.push("fits");
     }
     let mut t = new_table(&header, markdown);
     for r in rows {
         let comm = r.tp_comm_s + r.pp_comm_s + r.dp_comm_s + r.ep_comm_s;
-        let mut cells = vec![
+        let mut cells: Vec<String> = lead
+            .iter()
+            .map(|h| if *h == "model" { &r.model } else { &r.gpu }.clone())
+            .collect();
+        cells.extend([
             format!("{}×{}×{}", r.tp, r.pp, r.dp),
             r.interleave.to_string(),
             r.ep.to_string(),
@@ -159,14 +170,22 @@ pub fn table(rows: &[TrainRow], markdown: bool) -> String {
             human(r.train_days),
             human(r.gpu_hours / 1e6),
             human(r.cost_usd / 1e6),
-        ];
+        ]);
         if any_unfit {
             cells.push(if r.fits { "yes".into() } else { "NO".into() });
         }
-        t.add_row(cells);
+        super::add_row(&mut t, cells, markdown);
     }
-    align(&mut t, header.len(), &[5]);
-    t.to_string()
+    let n = lead.len();
+    let left: Vec<usize> = (0..n).chain([n + 5]).collect();
+    align(&mut t, header.len(), &left);
+    // Hidden first on a narrow terminal: HFU, bubble, comm, GPU-hours, interleave, memory, step
+    // time, then the smaller axes.
+    let order: Vec<usize> = [9, 10, 11, 13, 1, 6, 7, 4, 3, 2]
+        .iter()
+        .map(|i| i + n)
+        .collect();
+    super::fit(&mut t, view.width, &order)
 }
 
 /// Where one configuration's step time and memory go.

@@ -27,7 +27,12 @@ fn stats_row(name: &str, s: &Stats) -> Vec<String> {
 }
 
 /// Render the case table and the summary.
-pub fn render(results: &[CaseResult], summary: &Summary, markdown: bool) -> String {
+pub fn render(
+    results: &[CaseResult],
+    summary: &Summary,
+    markdown: bool,
+    width: Option<usize>,
+) -> String {
     let header = ["case", "metric", "actual", "predicted", "error", "fits"];
     let mut t = new_table(&header, markdown);
     let mut notes = Vec::new();
@@ -37,19 +42,24 @@ pub fn render(results: &[CaseResult], summary: &Summary, markdown: bool) -> Stri
             Some(false) => "NO",
             None => "-",
         };
-        t.add_row(vec![
-            r.id.clone(),
-            r.metric.clone(),
-            human(r.actual),
-            r.predicted.map_or("n/a".into(), human),
-            pct(r.error),
-            fits.to_string(),
-        ]);
+        super::add_row(
+            &mut t,
+            vec![
+                r.id.clone(),
+                r.metric.clone(),
+                human(r.actual),
+                r.predicted.map_or("n/a".into(), human),
+                pct(r.error),
+                fits.to_string(),
+            ],
+            markdown,
+        );
         if let Some(reason) = &r.reason {
             notes.push(format!("  {}: not evaluated: {reason}", r.id));
         }
     }
     align(&mut t, header.len(), &[0, 1]);
+    super::wrap_to(&mut t, width);
     let sh = [
         "group",
         "cases",
@@ -61,22 +71,23 @@ pub fn render(results: &[CaseResult], summary: &Summary, markdown: bool) -> Stri
         "worst",
     ];
     let mut s = new_table(&sh, markdown);
-    s.add_row(stats_row("all", &summary.overall));
+    super::add_row(&mut s, stats_row("all", &summary.overall), markdown);
     for (k, v) in &summary.by_family {
-        s.add_row(stats_row(k, v));
+        super::add_row(&mut s, stats_row(k, v), markdown);
     }
     for (k, v) in &summary.by_gpu {
-        s.add_row(stats_row(&format!("gpu {k}"), v));
+        super::add_row(&mut s, stats_row(&format!("gpu {k}"), v), markdown);
     }
     if summary.by_suite.len() > 1 {
         for (k, v) in &summary.by_suite {
-            s.add_row(stats_row(&format!("suite {k}"), v));
+            super::add_row(&mut s, stats_row(&format!("suite {k}"), v), markdown);
         }
     }
     for (k, v) in &summary.by_split {
-        s.add_row(stats_row(&format!("split {k}"), v));
+        super::add_row(&mut s, stats_row(&format!("split {k}"), v), markdown);
     }
     align(&mut s, sh.len(), &[0]);
+    super::wrap_to(&mut s, width);
     let mut out = format!("{t}\n");
     if !notes.is_empty() {
         out.push_str(&notes.join("\n"));

@@ -1,0 +1,315 @@
+//! Hugging Face `config.json` import: known parameter counts, agreement with the shipped TOML
+//! presets, the CLI (`--preset config.json` on every command, `presets import`), and one-line
+//! errors. The fixtures under tests/fixtures/hf/ are hand-copied from the public configs on the
+//! Hugging Face Hub (the repository named in each test); nothing is fetched.
+
+mod common;
+
+use common::{fails_cli, run_cli};
+use gpt4calc::model::{ModelCounts, ModelPreset};
+use gpt4calc::presets;
+use gpt4calc::testutil::{assert_close, assert_within};
+
+fn fixture(name: &str) -> String {
+    format!(
+        "{}/tests/fixtures/hf/{name}.json",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+fn load(name: &str) -> ModelPreset {
+    presets::load_model(&fixture(name), &[]).expect("fixture loads")
+}
+
+fn counts(name: &str) -> ModelCounts {
+    ModelCounts::new(&load(name).model)
+}
+
+/// Active parameters as DeepSeek and OpenAI count them: the output head but not the input
+/// embedding (a lookup, no FLOPs). `active_params()` counts both.
+fn active_with_head_only(c: &ModelCounts) -> f64 {
+    c.active_params() - c.embed_in_params
+}
+
+/// A published figure rounded to `digits` significant digits: the tolerance of its last digit
+/// (half a unit), relative.
+fn rounding_tol(published: f64, unit: f64) -> f64 {
+    0.5 * unit / published
+}
+
+#[test]
+fn llama3_8b_has_8_03b_parameters() {
+    // meta-llama/Meta-Llama-3-8B: 8.03B (Hugging Face safetensors: 8,030,261,248), ±0.5%.
+    assert_close(counts("Meta-Llama-3-8B").total_params(), 8.03e9, 0.005);
+    // Llama 3.1 only lengthens the context (rope_scaling "llama3", 131072 positions).
+    let m = load("Llama-3.1-8B");
+    assert_eq!(m.model.max_context, 131_072);
+    assert_close(ModelCounts::new(&m.model).total_params(), 8.03e9, 0.005);
+}
+
+#[test]
+fn llama3_70b_has_70_6b_parameters() {
+    // meta-llama/Meta-Llama-3-70B: 70.6B (safetensors: 70,553,706,496), ±0.5%.
+    assert_close(counts("Meta-Llama-3-70B").total_params(), 70.6e9, 0.005);
+}
+
+#[test]
+fn mistral_7b_has_7_24b_parameters_and_a_4k_window() {
+    // mistralai/Mistral-7B-v0.1: 7.24B (safetensors: 7,241,732,096), ±0.5%; sliding window 4096.
+    let m = load("Mistral-7B-v0.1");
+    assert_eq!(m.model.sliding_window, Some(4096));
+    assert_close(ModelCounts::new(&m.model).total_params(), 7.24e9, 0.005);
+}
+
+#[test]
+fn mixtral_8x7b_has_46_7b_total_and_12_9b_active() {
+    // Mistral AI, "Mixtral of experts" (2023-12-11): 46.7B total, 12.9B used per token, ±0.5%.
+    // Mistral counts both embeddings in the active figure.
+    let c = counts("Mixtral-8x7B-v0.1");
+    assert_close(c.total_params(), 46.7e9, 0.005);
+    assert_close(c.active_params(), 12.9e9, 0.005);
+}
+
+#[test]
+fn deepseek_v3_has_671b_total_and_37b_active() {
+    // DeepSeek-V3 Technical Report (arXiv 2412.19437) §1: 671B total, 37B activated per token;
+    // the multi-token-prediction module (14B) is not in the 671B. Total ±0.5%. The active figure
+    // is given to two digits: 36.63B with the output head but not the input embedding lookup
+    // rounds to it, within its last digit (±0.5B, 1.35%); counting both embeddings gives 37.55B.
+    let c = counts("DeepSeek-V3");
+    assert_close(c.total_params(), 671e9, 0.005);
+    assert_close(active_with_head_only(&c), 37e9, rounding_tol(37e9, 1e9));
+    assert_close(active_with_head_only(&c), 36.63e9, 0.001);
+}
+
+#[test]
+fn deepseek_v2_lite_has_15_7b_parameters_and_no_query_compression() {
+    // deepseek-ai/DeepSeek-V2-Lite model card: 15.7B total, ±0.5%; q_lora_rank null.
+    let m = load("DeepSeek-V2-Lite");
+    assert_eq!(m.model.mla.unwrap().q_lora_rank, 0);
+    assert_eq!(m.model.routing(), None, "n_group 1 is no group limit");
+    assert_eq!((m.model.dense_layers, m.model.shared_experts), (1, 2));
+    assert_close(ModelCounts::new(&m.model).total_params(), 15.7e9, 0.005);
+}
+
+#[test]
+fn qwen3_235b_a22b_has_235b_total_and_22b_active() {
+    // Qwen/Qwen3-235B-A22B model card: 235B total (234B non-embedding), 22B activated. Total
+    // ±0.5%; the non-embedding total ±0.5%; the active figure to its last digit (±0.5B): 22.19B.
+    let c = counts("Qwen3-235B-A22B");
+    assert_close(c.total_params(), 235e9, 0.005);
+    assert_close(c.total_params() - c.embedding_params(), 234e9, 0.005);
+    assert_close(c.active_params(), 22e9, rounding_tol(22e9, 1e9));
+}
+
+#[test]
+fn qwen_dense_and_moe_with_shared_experts() {
+    // Qwen2-7B model card: 7.62B total, 7.07B without the input embedding (Qwen2 counts the
+    // untied head as non-embedding); Qwen3-8B: 8.2B, 6.95B without both embeddings; Qwen2-57B-A14B (Qwen2 report, arXiv 2407.10671, Table 1): 57B total, 14B
+    // activated, its shared expert 20480 wide = 8 experts of 2560. ±0.5% where four digits are
+    // published, else to the last digit.
+    let c = counts("Qwen2-7B");
+    assert_close(c.total_params(), 7.62e9, 0.005);
+    assert_close(c.total_params() - c.embed_in_params, 7.07e9, 0.005);
+    let c = counts("Qwen3-8B");
+    assert_close(c.total_params(), 8.2e9, rounding_tol(8.2e9, 0.1e9));
+    assert_close(c.total_params() - c.embedding_params(), 6.95e9, 0.005);
+    let m = load("Qwen2-57B-A14B");
+    assert_eq!((m.model.experts, m.model.shared_experts), (64, 8));
+    let c = ModelCounts::new(&m.model);
+    assert_close(c.total_params(), 57e9, rounding_tol(57e9, 1e9));
+    assert_close(c.active_params(), 14e9, rounding_tol(14e9, 1e9));
+}
+
+#[test]
+fn gpt_oss_120b_has_116_83b_total_and_5_13b_active() {
+    // OpenAI, gpt-oss-120b & gpt-oss-20b model card (2025), Table 1: 116.83B total, 5.13B active
+    // (counting the unembedding, not the embedding). The biases and attention sinks the preset
+    // schema lacks are under 0.05%. ±0.5%. Half the layers use a 128-token window.
+    let m = load("gpt-oss-120b");
+    assert_eq!(m.model.sliding_window, Some(128));
+    assert_eq!(m.model.sliding_window_layers, Some(18));
+    let c = ModelCounts::new(&m.model);
+    assert_close(c.total_params(), 116.83e9, 0.005);
+    assert_close(active_with_head_only(&c), 5.13e9, 0.005);
+}
+
+#[test]
+fn llama4_maverick_has_400b_total_and_17b_active() {
+    // Meta, Llama 4 model card: Maverick 400B total, 17B active; MoE every second layer (24 MoE
+    // layers of 128 experts plus a shared one, 24 dense layers of 16384). Total ±0.5%, active to
+    // its last digit. Chunked attention (8192) on 3 of 4 layers.
+    let m = load("Llama-4-Maverick-17B-128E");
+    assert_eq!(
+        (
+            m.model.experts,
+            m.model.shared_experts,
+            m.model.dense_layers
+        ),
+        (128, 1, 24)
+    );
+    assert_eq!(m.model.sliding_window_layers, Some(36));
+    let c = ModelCounts::new(&m.model);
+    assert_close(c.total_params(), 400e9, 0.005);
+    assert_close(c.active_params(), 17e9, rounding_tol(17e9, 1e9));
+}
+
+#[test]
+fn imports_match_the_shipped_presets() {
+    // The same model from its config.json and from presets/models/*.toml: the same architecture
+    // (the context may differ: DeepSeek-V3's config allows 163840 positions, the preset the
+    // report's 128k) and so the same counts, to rounding.
+    for (fixture_name, shipped) in [
+        ("Meta-Llama-3-8B", "llama3-8b"),
+        ("Meta-Llama-3-70B", "llama3-70b"),
+        ("Llama-2-70b-hf", "llama2-70b"),
+        ("Mixtral-8x7B-v0.1", "mixtral-8x7b"),
+        ("DeepSeek-V3", "deepseek-v3"),
+    ] {
+        let mut a = serde_json::to_value(load(fixture_name).model).unwrap();
+        let mut b = serde_json::to_value(presets::load_model(shipped, &[]).unwrap().model).unwrap();
+        a["max_context"] = 0.into();
+        b["max_context"] = 0.into();
+        assert_eq!(a, b, "{fixture_name} vs {shipped}");
+        let (ca, cb) = (counts(fixture_name), common::counts(shipped, &[]));
+        assert_close(ca.total_params(), cb.total_params(), 1e-12);
+        assert_close(ca.active_params(), cb.active_params(), 1e-12);
+        assert_close(ca.flops_per_token(), cb.flops_per_token(), 1e-12);
+        assert_close(
+            ca.kv_bytes_per_token(2.0),
+            cb.kv_bytes_per_token(2.0),
+            1e-12,
+        );
+    }
+}
+
+#[test]
+fn presets_import_prints_toml_that_loads_to_the_same_model() {
+    let path = fixture("Qwen3-235B-A22B");
+    let (toml, stderr) = run_cli(&["presets", "import", &path], 0);
+    assert!(stderr.is_empty(), "{stderr}");
+    assert!(toml.starts_with("name = \"qwen3-235b-a22b\""), "{toml}");
+    assert!(
+        toml.contains("[model]") && toml.contains("experts = 128"),
+        "{toml}"
+    );
+    let p = presets::load_model_text("imported", &toml, &[]).unwrap();
+    assert_close(
+        ModelCounts::new(&p.model).total_params(),
+        counts("Qwen3-235B-A22B").total_params(),
+        1e-12,
+    );
+}
+
+#[test]
+fn a_config_json_works_as_preset_on_every_command() {
+    let path = fixture("Mixtral-8x7B-v0.1");
+    let (json, _) = run_cli(
+        &[
+            "sweep", "--preset", &path, "--tp", "2,4", "--pp", "1", "--format", "json",
+        ],
+        0,
+    );
+    let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(doc["results"][0]["model"], "mixtral-8x7b-v0.1");
+    let (json, _) = run_cli(
+        &[
+            "estimate", "-m", &path, "--tp", "2", "--batch", "8", "--format", "json",
+        ],
+        0,
+    );
+    let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(doc["results"][0]["model"], "mixtral-8x7b-v0.1");
+    run_cli(
+        &[
+            "train", "-m", &path, "--gpus", "64", "--tp", "8", "--pp", "1", "--format", "csv",
+        ],
+        0,
+    );
+    // --set applies on top, and presets show reads the config too.
+    let (json, _) = run_cli(
+        &[
+            "presets",
+            "show",
+            &path,
+            "--format",
+            "json",
+            "--set",
+            "model.top_k=1",
+        ],
+        0,
+    );
+    let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(doc["preset"]["model"]["top_k"], 1);
+    let active = doc["summary"]["active_params"].as_f64().unwrap();
+    assert_within(active, 7e9, 7.5e9);
+}
+
+#[test]
+fn unknown_architecture_missing_field_and_bad_json_are_one_line_errors() {
+    fails_cli(
+        &["presets", "import", &fixture("unknown-gpt2")],
+        &[
+            "model_type \"gpt2\"",
+            "GPT2LMHeadModel",
+            "not a supported architecture",
+            "llama",
+        ],
+    );
+    fails_cli(
+        &["sweep", "--preset", &fixture("missing-field")],
+        &[
+            "missing-field.json",
+            "missing field \"num_hidden_layers\"",
+            "llama",
+        ],
+    );
+    let dir = std::env::temp_dir().join(format!("gpt4calc-hf-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("config.json");
+    std::fs::write(
+        &bad,
+        "{\n  \"model_type\": \"llama\",\n  \"hidden_size\": \"4096\"\n}\n",
+    )
+    .unwrap();
+    let bad = bad.to_string_lossy().into_owned();
+    fails_cli(
+        &["estimate", "--preset", &bad],
+        &[
+            "field \"hidden_size\" =",
+            "4096",
+            "expected a non-negative integer",
+        ],
+    );
+    std::fs::write(
+        &bad,
+        "{\n  \"model_type\": \"llama\",\n  \"hidden_size\": 4096,,\n}\n",
+    )
+    .unwrap();
+    fails_cli(
+        &["estimate", "--preset", &bad],
+        &["config.json:3:", "not a valid config.json"],
+    );
+    fails_cli(
+        &["estimate", "--gpu", &fixture("Meta-Llama-3-8B")],
+        &["describes a model, not a GPU"],
+    );
+    std::fs::write(&bad, "name = \"x\"\n").unwrap();
+    fails_cli(&["presets", "import", &bad], &["not a JSON object"]);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn a_config_without_a_name_takes_its_folders() {
+    // `models/<name>/config.json`, the Hub's layout: the preset is named after the folder.
+    let dir = std::env::temp_dir().join(format!(
+        "gpt4calc-hf-name-{}/My-Model-8B",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = dir.join("config.json");
+    std::fs::copy(fixture("Meta-Llama-3-8B"), &cfg).unwrap();
+    let (toml, _) = run_cli(&["presets", "import", &cfg.to_string_lossy()], 0);
+    assert!(toml.starts_with("name = \"my-model-8b\""), "{toml}");
+    std::fs::remove_dir_all(dir.parent().unwrap()).ok();
+}
