@@ -26,15 +26,33 @@ pub(crate) struct Loaded {
     pub model: ModelPreset,
     pub gpu: GpuPreset,
     pub ctx: Context,
+    /// The runtime profile in force (`--runtime`).
+    pub runtime: crate::runtime::RuntimePreset,
 }
 
 pub(crate) fn load(sel: &Selection, prefill_chunk: u64) -> Result<Loaded> {
     crate::limits::check_flag("prefill-chunk", prefill_chunk).map_err(|e| anyhow!(e))?;
     presets::check_override_prefixes(&sel.set)?;
+    let runtime = crate::runtime::load(&sel.runtime)?;
     let model = presets::load_model(&sel.preset, &sel.set)?;
-    let gpu = presets::load_gpu(&sel.gpu, &sel.set)?;
+    let gpu = load_gpu(sel, &runtime)?;
     let ctx = Context::new(&model.model, &gpu.gpu, prefill_chunk);
-    Ok(Loaded { model, gpu, ctx })
+    Ok(Loaded {
+        model,
+        gpu,
+        ctx,
+        runtime,
+    })
+}
+
+/// The GPU preset with the `--set` overrides and the runtime profile's fixed costs (`--set` wins).
+fn load_gpu(sel: &Selection, runtime: &crate::runtime::RuntimePreset) -> Result<GpuPreset> {
+    let mut gpu = presets::load_gpu(&sel.gpu, &sel.set)?;
+    runtime
+        .runtime
+        .apply_to_gpu(&mut gpu, &sel.set)
+        .map_err(|e| anyhow!("runtime `{}`: {e}", runtime.name))?;
+    Ok(gpu)
 }
 
 /// The speculative-decoding settings and, with `--draft`, the draft model's context.
@@ -54,7 +72,7 @@ pub(crate) fn speculation(
         (Some(name), _) if name == "mtp" => (DraftCost::Mtp, None),
         (Some(name), _) => {
             let model = presets::load_model(name, &[])?;
-            let gpu = presets::load_gpu(&sel.gpu, &sel.set)?;
+            let gpu = load_gpu(sel, &crate::runtime::load(&sel.runtime)?)?;
             (
                 DraftCost::Model,
                 Some(Context::new(&model.model, &gpu.gpu, s.prefill_chunk)),

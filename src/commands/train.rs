@@ -63,6 +63,7 @@ struct TrainInputs<'a> {
     dtype: &'static str,
     /// None: `auto` (1, 2, 4 and 8 virtual stages when pp > 1).
     interleave: Option<&'a [u64]>,
+    runtime: crate::runtime::InForce,
     dp_overlap: f64,
     attention: crate::train::AttentionImpl,
     sequence_parallel: bool,
@@ -133,6 +134,17 @@ pub fn train(a: TrainArgs) -> Result<u8> {
     crate::sweep::check_work(count, a.max_configurations, "the training axes")
         .map_err(|e| anyhow!(e))?;
     let seq_len = a.seq_len.unwrap_or(l.ctx.max_context.min(8192));
+    // The runtime profile's software, where no flag names it.
+    let rt = &l.runtime.runtime;
+    let dp_overlap = a.dp_overlap.unwrap_or_else(|| rt.dp_overlap());
+    let grad_reduce = a.grad_reduce.unwrap_or_else(|| rt.grad_reduce());
+    let attention = a.attention.unwrap_or_else(|| rt.attention());
+    let sequence_parallel = a
+        .sequence_parallel
+        .unwrap_or_else(|| rt.train_sequence_parallel());
+    let zero3_fetch = a.zero3_fetch.unwrap_or_else(|| rt.zero3_fetch());
+    let ep_dispatcher = a.ep_dispatcher.unwrap_or_else(|| rt.ep_dispatcher());
+    let ep_overlap = a.ep_overlap.unwrap_or_else(|| rt.ep_overlap());
     let reliability = a.gpu_mtbf_hours.map(|h| Reliability {
         gpu_mtbf_hours: h,
         checkpoint_interval_s: a.checkpoint_interval_s,
@@ -188,13 +200,13 @@ pub fn train(a: TrainArgs) -> Result<u8> {
                 dtype: a.dtype,
                 tokens: a.tokens,
                 interleave,
-                dp_overlap: a.dp_overlap,
-                grad_reduce: a.grad_reduce,
-                attention: a.attention,
-                sequence_parallel: a.sequence_parallel,
-                zero3_fetch: a.zero3_fetch,
-                ep_dispatcher: a.ep_dispatcher,
-                ep_overlap: a.ep_overlap,
+                dp_overlap,
+                grad_reduce,
+                attention,
+                sequence_parallel,
+                zero3_fetch,
+                ep_dispatcher,
+                ep_overlap,
                 mtp_layers: a.mtp_layers,
                 last_stage_layers: a.last_stage_layers,
                 mfu: a.mfu,
@@ -279,13 +291,14 @@ pub fn train(a: TrainArgs) -> Result<u8> {
         seq_len,
         dtype: a.dtype.name(),
         interleave: interleaves.as_deref(),
-        dp_overlap: a.dp_overlap,
-        grad_reduce: a.grad_reduce,
-        attention: a.attention,
-        sequence_parallel: a.sequence_parallel,
-        zero3_fetch: a.zero3_fetch,
-        ep_dispatcher: a.ep_dispatcher,
-        ep_overlap: a.ep_overlap,
+        runtime: (&l.runtime).into(),
+        dp_overlap,
+        grad_reduce,
+        attention,
+        sequence_parallel,
+        zero3_fetch,
+        ep_dispatcher,
+        ep_overlap,
         mtp_layers: a.mtp_layers,
         last_stage_layers: a.last_stage_layers,
         mfu: a.mfu,
@@ -311,6 +324,7 @@ pub fn train(a: TrainArgs) -> Result<u8> {
             "\n{}",
             train_row::explain(&rows[0], l.ctx.hw.mem_bytes)
         )?;
+        writeln!(out, "\nruntime profile: {}", l.runtime.summary())?;
     }
     out.flush()?;
     if !single {
