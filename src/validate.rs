@@ -397,9 +397,7 @@ fn number(v: Value<'_>, metric: &str) -> Result<f64> {
 
 /// Predicted value and fit of one case (`runtime`: the profile if the case names none).
 fn evaluate(c: &Case, extra: &[Override], runtime: &str) -> Result<(f64, bool)> {
-    let rt = crate::runtime::load(c.runtime.as_deref().unwrap_or(runtime))
-        .map_err(|e| anyhow!("runtime: {e}"))?
-        .runtime;
+    let rt = crate::runtime::load(c.runtime.as_deref().unwrap_or(runtime))?.runtime;
     let (ctx, model) = context_for(c, extra, &rt)?;
     match c.kind.as_str() {
         "inference" => evaluate_inference(c, &ctx, &model, &rt),
