@@ -1,4 +1,4 @@
-//! Runtime profiles (docs/methodology.md §17): the software a run used, as a named TOML preset
+//! Runtime profiles (docs/methodology.md §18): the software a run used, as a named TOML preset
 //! under presets/runtimes/ (compiled into the binary) or a path. A profile states the software
 //! facts that change the prediction: the attention kernel, sequence parallelism, gradient and
 //! all-to-all overlap, the MoE dispatcher, the gradient-reduction precision, the batching, and the

@@ -1,5 +1,5 @@
 //! Runtime profiles (`--runtime`, a case's `runtime`) and fixed-batch semantics
-//! (docs/methodology.md §17, docs/calibration.md "Runtime profiles and benchmark modes").
+//! (docs/methodology.md §18, docs/calibration.md "Runtime profiles and benchmark modes").
 
 // Exact equality is the claim: a profile and the flags it stands for run the same arithmetic.
 #![allow(clippy::float_cmp)]
