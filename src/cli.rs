@@ -42,7 +42,7 @@ pub enum Command {
     Reproduce(ReproduceArgs),
     /// Compare predictions with published measurements (built-in set, or --cases FILE).
     Validate(ValidateArgs),
-    /// List or show the built-in model and GPU presets, or import a Hugging Face config.json.
+    /// List or show the built-in model, GPU and runtime presets, or import a Hugging Face config.json.
     #[command(subcommand)]
     Presets(PresetsCommand),
     /// Print shell completions: bash, zsh, fish, powershell or elvish.
@@ -95,6 +95,9 @@ pub struct Selection {
     /// Override any preset field, e.g. model.experts=32 or gpu.price.usd_per_gpu_hour=1 (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE", value_parser = crate::presets::OverrideParser)]
     pub set: Vec<Override>,
+    /// Runtime profile: the software the run uses (attention kernel, batching, overlaps, fixed costs), a built-in name (`gpt4calc presets list`) or a path to a TOML file; explicit flags override it.
+    #[arg(long, default_value = crate::runtime::DEFAULT_RUNTIME, value_name = "NAME|PATH")]
+    pub runtime: String,
 }
 
 /// Inference options shared by sweep and estimate.
@@ -136,18 +139,18 @@ pub struct Serving {
     /// Speculative decoding: a draft step's cost as a fraction of a plain target step.
     #[arg(long, value_name = "RATIO")]
     pub draft_ratio: Option<f64>,
-    /// continuous (iteration-level, prefills interleaved with decode) or static (prefill the batch, decode it to the end).
-    #[arg(long, value_enum, default_value_t = crate::perf::Batching::Continuous)]
-    pub batching: crate::perf::Batching,
+    /// continuous (iteration-level, prefills interleaved with decode) or static (a fixed batch of --batch identical requests submitted together: prefill the batch, decode it to the end, as gptSessionBenchmark and FasterTransformer run). Default: the runtime profile's (modern: continuous).
+    #[arg(long, value_enum)]
+    pub batching: Option<crate::perf::Batching>,
     /// How TP splits the KV cache and decode attention: heads (replicated when KV heads < TP) or batch (by sequence, Pope et al.; TP need not divide the heads).
     #[arg(long, value_enum, default_value_t = crate::perf::KvSharding::Heads)]
     pub kv_sharding: crate::perf::KvSharding,
     /// Precision of the linear layers outside the routed experts (attention, shared experts, dense FFNs, output head) when a checkpoint quantises only its experts, e.g. --dtype nvfp4 --dense-dtype bf16 (default: --dtype).
     #[arg(long, value_name = "DTYPE")]
     pub dense_dtype: Option<crate::dtype::Dtype>,
-    /// Sequence parallelism: activations stay sharded over TP between layers (reduce-scatter + all-gather instead of all-reduce).
-    #[arg(long, default_value_t = false, action = clap::ArgAction::Set, value_name = "BOOL")]
-    pub sequence_parallel: bool,
+    /// Sequence parallelism: activations stay sharded over TP between layers (reduce-scatter + all-gather instead of all-reduce). Default: the runtime profile's (modern: false).
+    #[arg(long, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub sequence_parallel: Option<bool>,
     /// Extra expert replicas per MoE layer (EPLB's redundant experts), spread over the EP ranks.
     #[arg(
         long,
@@ -156,12 +159,12 @@ pub struct Serving {
         help_heading = "Mixture of experts"
     )]
     pub redundant_experts: u64,
-    /// How tokens reach the experts when attention runs data-parallel (--dp > 1): alltoall (DeepEP, wide EP), allgather (gather every token, reduce-scatter the outputs), or auto (allgather inside a node, alltoall across nodes).
-    #[arg(long, value_enum, default_value_t = crate::perf::MoeDispatch::Auto, help_heading = "Mixture of experts")]
-    pub moe_dispatch: crate::perf::MoeDispatch,
-    /// Overlap the MoE token exchange with compute: none, or two-batch (DeepSeek, SGLang TBO).
-    #[arg(long, value_enum, default_value_t = crate::perf::MoeOverlap::None, help_heading = "Mixture of experts")]
-    pub moe_overlap: crate::perf::MoeOverlap,
+    /// How tokens reach the experts when attention runs data-parallel (--dp > 1): alltoall (DeepEP, wide EP), allgather (gather every token, reduce-scatter the outputs), or auto (allgather inside a node, alltoall across nodes). Default: the runtime profile's (modern: auto).
+    #[arg(long, value_enum, help_heading = "Mixture of experts")]
+    pub moe_dispatch: Option<crate::perf::MoeDispatch>,
+    /// Overlap the MoE token exchange with compute: none, or two-batch (DeepSeek, SGLang TBO). Default: the runtime profile's (modern: none).
+    #[arg(long, value_enum, help_heading = "Mixture of experts")]
+    pub moe_overlap: Option<crate::perf::MoeOverlap>,
     /// Layout of the disaggregated prefill pool: tensor-parallel degree (default: the decode layout's).
     #[arg(
         long,
@@ -446,27 +449,27 @@ pub struct TrainArgs {
         value_name = "LIST|A..B"
     )]
     pub interleave: String,
-    /// Fraction of data-parallel gradient traffic hidden behind the backward pass.
-    #[arg(long, help_heading = "Training", default_value_t = 0.0)]
-    pub dp_overlap: f64,
-    /// Precision of the data-parallel gradient reduction: auto (Megatron-LM's rule: fp32, fp16 in fp16 runs), fp32 (NeMo, Megatron-Bridge, torchtitan) or param (the weights' own: PyTorch FSDP PURE, DeepSpeed).
-    #[arg(long, help_heading = "Training", value_enum, default_value_t = crate::train::GradReduce::Auto)]
-    pub grad_reduce: crate::train::GradReduce,
-    /// Attention kernel: flash (fused, causal) or eager (scores materialised, as in Megatron-LM 2021).
-    #[arg(long, help_heading = "Training", value_enum, default_value_t = crate::train::AttentionImpl::Flash)]
-    pub attention: crate::train::AttentionImpl,
-    /// Sequence parallelism: shard norms, dropouts and residuals across the TP group (false = Megatron-LM 2021).
-    #[arg(long, help_heading = "Training", default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
-    pub sequence_parallel: bool,
-    /// ZeRO-3 parameter gathers: block (one collective per layer, FSDP) or module (one per weight matrix and norm, DeepSpeed 2021).
-    #[arg(long, help_heading = "Training", value_enum, default_value_t = crate::train::Zero3Fetch::Block)]
-    pub zero3_fetch: crate::train::Zero3Fetch,
-    /// MoE token dispatcher: alltoall (Megatron-Core's default: one copy per routed expert in one NCCL all-to-all) or flex (DeepEP/HybridEP: one copy per EP rank reached, one per node over the network).
-    #[arg(long, help_heading = "Training", value_enum, default_value_t = crate::train::EpDispatcher::Alltoall)]
-    pub ep_dispatcher: crate::train::EpDispatcher,
-    /// Expert-parallel all-to-all overlap: none (Megatron-Core's default) or micro-batch (--overlap-moe-expert-parallel-comm, DualPipe: hidden under another micro-batch's compute).
-    #[arg(long, help_heading = "Training", value_enum, default_value_t = crate::train::EpOverlap::None)]
-    pub ep_overlap: crate::train::EpOverlap,
+    /// Fraction of data-parallel gradient traffic hidden behind the backward pass. Default: the runtime profile's (modern: 0).
+    #[arg(long, help_heading = "Training")]
+    pub dp_overlap: Option<f64>,
+    /// Precision of the data-parallel gradient reduction: auto (Megatron-LM's rule: fp32, fp16 in fp16 runs), fp32 (NeMo, Megatron-Bridge, torchtitan) or param (the weights' own: PyTorch FSDP PURE, DeepSpeed). Default: the runtime profile's (modern: auto).
+    #[arg(long, help_heading = "Training", value_enum)]
+    pub grad_reduce: Option<crate::train::GradReduce>,
+    /// Attention kernel: flash (fused, causal) or eager (scores materialised, as in Megatron-LM 2021). Default: the runtime profile's (modern: flash).
+    #[arg(long, help_heading = "Training", value_enum)]
+    pub attention: Option<crate::train::AttentionImpl>,
+    /// Sequence parallelism: shard norms, dropouts and residuals across the TP group (false = Megatron-LM 2021). Default: the runtime profile's (modern: true).
+    #[arg(long, help_heading = "Training", action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub sequence_parallel: Option<bool>,
+    /// ZeRO-3 parameter gathers: block (one collective per layer, FSDP) or module (one per weight matrix and norm, DeepSpeed 2021). Default: the runtime profile's (modern: block).
+    #[arg(long, help_heading = "Training", value_enum)]
+    pub zero3_fetch: Option<crate::train::Zero3Fetch>,
+    /// MoE token dispatcher: alltoall (Megatron-Core's default: one copy per routed expert in one NCCL all-to-all) or flex (DeepEP/HybridEP: one copy per EP rank reached, one per node over the network). Default: the runtime profile's (modern: alltoall).
+    #[arg(long, help_heading = "Training", value_enum)]
+    pub ep_dispatcher: Option<crate::train::EpDispatcher>,
+    /// Expert-parallel all-to-all overlap: none (Megatron-Core's default) or micro-batch (--overlap-moe-expert-parallel-comm, DualPipe: hidden under another micro-batch's compute). Default: the runtime profile's (modern: none).
+    #[arg(long, help_heading = "Training", value_enum)]
+    pub ep_overlap: Option<crate::train::EpOverlap>,
     /// Multi-token-prediction depths trained with the model (DeepSeek-V3: 1): each adds a transformer layer, a projection and an output-head pass on the last stage.
     #[arg(long, help_heading = "Training", default_value_t = 0)]
     pub mtp_layers: u64,
@@ -527,6 +530,9 @@ pub struct ReproduceArgs {
     /// Override preset fields first (model.* applies to GPT-4), e.g. model.experts=32.
     #[arg(long = "set", value_name = "KEY=VALUE", value_parser = crate::presets::OverrideParser)]
     pub set: Vec<Override>,
+    /// Runtime profile of every computed claim: a built-in name or a path to a TOML file.
+    #[arg(long, default_value = crate::runtime::DEFAULT_RUNTIME, value_name = "NAME|PATH")]
+    pub runtime: String,
 }
 
 /// `validate` flags.
@@ -544,6 +550,9 @@ pub struct ValidateArgs {
     /// Override any preset field for every case, e.g. gpu.efficiency.memory=0.8 (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE", value_parser = crate::presets::OverrideParser)]
     pub set: Vec<Override>,
+    /// Runtime profile of the cases that name none (a case's own `runtime` field wins): a built-in name or a path to a TOML file.
+    #[arg(long, default_value = crate::runtime::DEFAULT_RUNTIME, value_name = "NAME|PATH")]
+    pub runtime: String,
 }
 
 /// `presets` subcommands.
@@ -568,7 +577,7 @@ pub struct ImportArgs {
 /// `presets show` flags.
 #[derive(Debug, Args)]
 pub struct ShowArgs {
-    /// A built-in model or GPU preset name, or a path to a TOML file.
+    /// A built-in model, GPU or runtime preset name, or a path to a TOML file.
     pub name: String,
     /// toml or json.
     #[arg(long, value_enum, default_value_t = ShowFormat::Toml)]

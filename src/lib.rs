@@ -3,7 +3,7 @@
 //! `perf` and `sweep` is a pure function of plain data.
 //!
 //! Module map: `model` (architecture, parameter/FLOP/KV counts), `hardware` (accelerator and
-//! node), `presets` (built-in TOML, `--set`), `perf` (roofline, MoE routing, communication,
+//! node), `presets` (built-in TOML, `--set`), `runtime` (runtime profiles, `--runtime`), `perf` (roofline, MoE routing, communication,
 //! pipeline, memory, the estimate), `sweep` (axes, best-N), `report` (table/JSON/CSV/Markdown,
 //! `--explain`), `cli` (flags), `units` (the only unit conversions).
 
@@ -24,6 +24,7 @@ pub mod progress;
 pub mod report;
 pub mod reproduce;
 pub mod require;
+pub mod runtime;
 pub mod sim;
 pub mod sweep;
 pub mod testutil;

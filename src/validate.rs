@@ -8,6 +8,7 @@ use crate::perf::{Config, Context, DEFAULT_PREFILL_CHUNK_TOKENS, Reject, estimat
 use crate::presets::{self, Override};
 use crate::report::row::Named;
 use crate::report::train_row::TrainRow;
+use crate::runtime::Runtime;
 use crate::train::{self, AttentionImpl, Recompute, TrainConfig};
 use anyhow::{Result, anyhow, bail};
 use serde::{Deserialize, Serialize};
@@ -118,6 +119,9 @@ pub struct Case {
     pub ep_overlap: Option<crate::train::EpOverlap>,
     pub mtp_layers: Option<u64>,
     pub last_stage_layers: Option<u64>,
+    /// Runtime profile of the run (a built-in name or a path; default: `validate --runtime`,
+    /// itself `modern` by default). The case's own software fields override it.
+    pub runtime: Option<String>,
 }
 
 impl<'de> Deserialize<'de> for Dtype {
@@ -314,12 +318,18 @@ fn family(kind: &str, metric: &str) -> &'static str {
     }
 }
 
-/// Evaluate every case (`extra` overrides are appended to each case's own `set`, for calibration).
+/// Evaluate every case (`extra` overrides are appended to each case's own `set`, for calibration)
+/// under the default runtime profile for cases that name none.
 pub fn run_cases(cases: &[Case], extra: &[Override]) -> Vec<CaseResult> {
+    run_cases_with(cases, extra, crate::runtime::DEFAULT_RUNTIME)
+}
+
+/// [`run_cases`] with `runtime` as the profile of the cases that name none.
+pub fn run_cases_with(cases: &[Case], extra: &[Override], runtime: &str) -> Vec<CaseResult> {
     cases
         .iter()
         .map(|c| {
-            let outcome = evaluate(c, extra);
+            let outcome = evaluate(c, extra, runtime);
             let (predicted, fits, reason) = match outcome {
                 Ok((p, f)) => (Some(p), Some(f), None),
                 Err(e) => (None, None, Some(format!("{e:#}"))),
@@ -344,7 +354,7 @@ pub fn run_cases(cases: &[Case], extra: &[Override]) -> Vec<CaseResult> {
         .collect()
 }
 
-fn context_for(c: &Case, extra: &[Override]) -> Result<(Context, String)> {
+fn context_for(c: &Case, extra: &[Override], rt: &Runtime) -> Result<(Context, String)> {
     let mut overrides: Vec<Override> = c
         .set
         .iter()
@@ -372,7 +382,8 @@ fn context_for(c: &Case, extra: &[Override]) -> Result<(Context, String)> {
         }
         _ => bail!("give exactly one of `model` and `model_spec`"),
     };
-    let gpu = presets::load_gpu(&c.gpu, &overrides)?;
+    let mut gpu = presets::load_gpu(&c.gpu, &overrides)?;
+    rt.apply_to_gpu(&mut gpu, &overrides)?;
     Ok((
         Context::new(&model.model, &gpu.gpu, DEFAULT_PREFILL_CHUNK_TOKENS),
         model.name,
@@ -386,12 +397,13 @@ fn number(v: Value<'_>, metric: &str) -> Result<f64> {
     }
 }
 
-/// Predicted value and fit of one case.
-fn evaluate(c: &Case, extra: &[Override]) -> Result<(f64, bool)> {
-    let (ctx, model) = context_for(c, extra)?;
+/// Predicted value and fit of one case (`runtime`: the profile if the case names none).
+fn evaluate(c: &Case, extra: &[Override], runtime: &str) -> Result<(f64, bool)> {
+    let rt = crate::runtime::load(c.runtime.as_deref().unwrap_or(runtime))?.runtime;
+    let (ctx, model) = context_for(c, extra, &rt)?;
     match c.kind.as_str() {
-        "inference" => evaluate_inference(c, &ctx, &model),
-        "training" => evaluate_training(c, &ctx, &model),
+        "inference" => evaluate_inference(c, &ctx, &model, &rt),
+        "training" => evaluate_training(c, &ctx, &model, &rt),
         k => bail!("kind `{k}` must be inference or training"),
     }
 }
@@ -436,7 +448,7 @@ fn speculation(c: &Case) -> Result<Option<crate::perf::Speculation>> {
     }))
 }
 
-fn evaluate_inference(c: &Case, ctx: &Context, model: &str) -> Result<(f64, bool)> {
+fn evaluate_inference(c: &Case, ctx: &Context, model: &str, rt: &Runtime) -> Result<(f64, bool)> {
     let field = Field::parse::<Named>(&c.metric).map_err(|e| anyhow!(e))?;
     let need = |v: Option<u64>, f: &str| v.ok_or_else(|| anyhow!("inference case lacks `{f}`"));
     let disaggregate = match &c.disaggregate {
@@ -457,20 +469,22 @@ fn evaluate_inference(c: &Case, ctx: &Context, model: &str) -> Result<(f64, bool
         pp: c.pp.unwrap_or(1),
         ep: c.ep.unwrap_or(1),
         redundant_experts: c.redundant_experts.unwrap_or(0),
-        moe_dispatch: c.moe_dispatch.unwrap_or_default(),
-        moe_overlap: c.moe_overlap.unwrap_or_default(),
+        moe_dispatch: c.moe_dispatch.unwrap_or_else(|| rt.moe_dispatch()),
+        moe_overlap: c.moe_overlap.unwrap_or_else(|| rt.moe_overlap()),
         batch: c.batch.unwrap_or(1),
         input_len: need(c.input_len, "input_len")?,
         output_len: need(c.output_len, "output_len")?,
         dtype: c.dtype,
         dense_dtype: c.dense_dtype,
         kv_dtype: c.kv_dtype.unwrap_or(c.dtype.default_kv()),
-        batching: c.batching.unwrap_or_default(),
+        batching: c.batching.unwrap_or_else(|| rt.batching()),
         speculation: speculation(c)?,
         output_dist: Default::default(),
         disaggregate,
         kv_sharding: c.kv_sharding.unwrap_or_default(),
-        sequence_parallel: c.sequence_parallel.unwrap_or(false),
+        sequence_parallel: c
+            .sequence_parallel
+            .unwrap_or_else(|| rt.serve_sequence_parallel()),
     };
     let run = |cfg: &Config| -> Result<crate::perf::Estimate> {
         match ctx.check(cfg) {
@@ -557,7 +571,7 @@ fn frontier_layouts(c: &Case) -> Result<Vec<(u64, u64, u64)>> {
         .collect())
 }
 
-fn evaluate_training(c: &Case, ctx: &Context, model: &str) -> Result<(f64, bool)> {
+fn evaluate_training(c: &Case, ctx: &Context, model: &str, rt: &Runtime) -> Result<(f64, bool)> {
     let field = Field::parse::<TrainRow>(&c.metric).map_err(|e| anyhow!(e))?;
     let gpus = c
         .gpus
@@ -568,7 +582,8 @@ fn evaluate_training(c: &Case, ctx: &Context, model: &str) -> Result<(f64, bool)
             .map_err(|_| anyhow!("recompute `{r}`"))?,
     };
     let attention = match c.attention.as_deref() {
-        None | Some("flash") => AttentionImpl::Flash,
+        None => rt.attention(),
+        Some("flash") => AttentionImpl::Flash,
         Some("eager") => AttentionImpl::Eager,
         Some(a) => bail!("attention `{a}` must be flash or eager"),
     };
@@ -585,13 +600,15 @@ fn evaluate_training(c: &Case, ctx: &Context, model: &str) -> Result<(f64, bool)
         dtype: c.dtype,
         tokens: c.tokens.unwrap_or(1e12),
         interleave: c.interleave.unwrap_or(1),
-        dp_overlap: 0.0,
-        grad_reduce: c.grad_reduce.unwrap_or_default(),
+        dp_overlap: rt.dp_overlap(),
+        grad_reduce: c.grad_reduce.unwrap_or_else(|| rt.grad_reduce()),
         attention,
-        sequence_parallel: c.sequence_parallel.unwrap_or(true),
-        zero3_fetch: c.zero3_fetch.unwrap_or_default(),
-        ep_dispatcher: c.ep_dispatcher.unwrap_or_default(),
-        ep_overlap: c.ep_overlap.unwrap_or_default(),
+        sequence_parallel: c
+            .sequence_parallel
+            .unwrap_or_else(|| rt.train_sequence_parallel()),
+        zero3_fetch: c.zero3_fetch.unwrap_or_else(|| rt.zero3_fetch()),
+        ep_dispatcher: c.ep_dispatcher.unwrap_or_else(|| rt.ep_dispatcher()),
+        ep_overlap: c.ep_overlap.unwrap_or_else(|| rt.ep_overlap()),
         mtp_layers: c.mtp_layers.unwrap_or(0),
         last_stage_layers: c.last_stage_layers,
         mfu: None,

@@ -746,7 +746,17 @@ fn fastertransformer_overheads_are_fitted_on_rows_outside_the_public_set() {
         "TP 8 rows without the request time: {tp8_without:.3}"
     );
 
-    // The public FasterTransformer latency cases carry exactly the fitted values.
+    // The public FasterTransformer latency cases carry exactly the fitted values, through the
+    // `fastertransformer-5` runtime profile and no `set` of their own.
+    let profile = gpt4calc::runtime::load("fastertransformer-5").expect("built-in profile");
+    assert_eq!(
+        profile.runtime.overheads.per_layer_us,
+        Some(f64::from(per_layer_us))
+    );
+    assert_eq!(
+        profile.runtime.overheads.per_request_us,
+        Some(f64::from(per_request_ms) * 1000.0)
+    );
     let public = gpt4calc::validate::load_suite(None, gpt4calc::validate::Suite::Public)
         .expect("public cases parse");
     let ft: Vec<_> = public
@@ -756,11 +766,12 @@ fn fastertransformer_overheads_are_fitted_on_rows_outside_the_public_set() {
     assert_eq!(ft.len(), 3);
     for c in ft {
         assert_eq!(
-            c.set,
-            vec![layer(per_layer_us), request(per_request_ms)],
+            c.runtime.as_deref(),
+            Some("fastertransformer-5"),
             "{}",
             c.id
         );
+        assert!(c.set.is_empty(), "{}: {:?}", c.id, c.set);
     }
 }
 

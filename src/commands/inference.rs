@@ -60,6 +60,7 @@ struct SweepInputs<'a> {
     require: &'a [String],
     set: Vec<String>,
     prefill_chunk: u64,
+    runtime: crate::runtime::InForce,
     batching: crate::perf::Batching,
     kv_sharding: crate::perf::KvSharding,
     sequence_parallel: bool,
@@ -67,6 +68,27 @@ struct SweepInputs<'a> {
     speculation: Option<crate::perf::Speculation>,
     disaggregate: Option<crate::perf::Disaggregation>,
     pareto: bool,
+}
+
+/// The serving software in force: each flag, else the runtime profile's setting, else the default.
+struct Software {
+    batching: crate::perf::Batching,
+    sequence_parallel: bool,
+    moe_dispatch: crate::perf::MoeDispatch,
+    moe_overlap: crate::perf::MoeOverlap,
+}
+
+impl Software {
+    fn resolve(s: &crate::cli::Serving, rt: &crate::runtime::Runtime) -> Self {
+        Software {
+            batching: s.batching.unwrap_or_else(|| rt.batching()),
+            sequence_parallel: s
+                .sequence_parallel
+                .unwrap_or_else(|| rt.serve_sequence_parallel()),
+            moe_dispatch: s.moe_dispatch.unwrap_or_else(|| rt.moe_dispatch()),
+            moe_overlap: s.moe_overlap.unwrap_or_else(|| rt.moe_overlap()),
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -111,6 +133,7 @@ fn axes_for(
     a: &SweepArgs,
     ctx: &crate::perf::Context,
     speculation: Option<crate::perf::Speculation>,
+    soft: &Software,
 ) -> Result<Axes> {
     let moe = ctx.experts > 1;
     Ok(Axes {
@@ -127,8 +150,8 @@ fn axes_for(
         },
         expert_slots: ctx.experts.saturating_add(a.serving.redundant_experts),
         redundant_experts: a.serving.redundant_experts,
-        moe_dispatch: a.serving.moe_dispatch,
-        moe_overlap: a.serving.moe_overlap,
+        moe_dispatch: soft.moe_dispatch,
+        moe_overlap: soft.moe_overlap,
         batch: parse_u64_axis("batch", &a.batch).map_err(|e| anyhow!(e))?,
         input_len: parse_u64_axis("input-len", &a.input_len).map_err(|e| anyhow!(e))?,
         output_len: parse_u64_axis("output-len", &a.output_len).map_err(|e| anyhow!(e))?,
@@ -138,12 +161,12 @@ fn axes_for(
             None => Vec::new(),
         },
         dense_dtype: a.serving.dense_dtype,
-        batching: a.serving.batching,
+        batching: soft.batching,
         speculation,
         output_dist: a.serving.output_len_dist,
         disaggregate: super::disaggregation(&a.serving),
         kv_sharding: a.serving.kv_sharding,
-        sequence_parallel: a.serving.sequence_parallel,
+        sequence_parallel: soft.sequence_parallel,
     })
 }
 
@@ -151,10 +174,12 @@ fn axes_for(
 /// selection, ranked together.
 pub fn sweep(a: SweepArgs) -> Result<u8> {
     let systems = super::load_all(&a.selection, a.serving.prefill_chunk)?;
+    // One runtime profile for every system of the run.
+    let soft = Software::resolve(&a.serving, &systems[0].runtime.runtime);
     let mut plans = Vec::with_capacity(systems.len());
     for l in &systems {
         let (speculation, draft) = super::speculation(&a.serving, &l.gpu)?;
-        let axes = axes_for(&a, &l.ctx, speculation)?;
+        let axes = axes_for(&a, &l.ctx, speculation, &soft)?;
         plans.push((axes, draft));
     }
     let sort = SortKey::parse::<Named>(&a.sort).map_err(|e| anyhow!(e))?;
@@ -364,9 +389,10 @@ pub fn sweep(a: SweepArgs) -> Result<u8> {
         require: &a.output.require,
         set: a.selection.set.iter().map(ToString::to_string).collect(),
         prefill_chunk: a.serving.prefill_chunk,
-        batching: a.serving.batching,
+        runtime: (&systems[0].runtime).into(),
+        batching: soft.batching,
         kv_sharding: a.serving.kv_sharding,
-        sequence_parallel: a.serving.sequence_parallel,
+        sequence_parallel: soft.sequence_parallel,
         output_len_dist: a.serving.output_len_dist.name(),
         speculation: axes.speculation,
         disaggregate: axes.disaggregate,
@@ -458,6 +484,10 @@ struct EstimateInputs<'a> {
     gpu_calibration: String,
     set: Vec<String>,
     prefill_chunk: u64,
+    runtime: crate::runtime::InForce,
+    batching: crate::perf::Batching,
+    moe_dispatch: crate::perf::MoeDispatch,
+    moe_overlap: crate::perf::MoeOverlap,
     kv_sharding: crate::perf::KvSharding,
     sequence_parallel: bool,
 }
@@ -466,26 +496,27 @@ struct EstimateInputs<'a> {
 pub fn estimate(a: EstimateArgs) -> Result<u8> {
     let l = load(&a.selection, a.serving.prefill_chunk)?;
     let (speculation, draft) = super::speculation(&a.serving, &l.gpu)?;
+    let soft = Software::resolve(&a.serving, &l.runtime.runtime);
     let c = Config {
         tp: a.tp,
         dp: a.dp,
         pp: a.pp,
         ep: a.ep,
         redundant_experts: a.serving.redundant_experts,
-        moe_dispatch: a.serving.moe_dispatch,
-        moe_overlap: a.serving.moe_overlap,
+        moe_dispatch: soft.moe_dispatch,
+        moe_overlap: soft.moe_overlap,
         batch: a.batch,
         input_len: a.input_len,
         output_len: a.output_len,
         dtype: a.dtype,
         dense_dtype: a.serving.dense_dtype,
         kv_dtype: a.kv_dtype.unwrap_or(a.dtype.default_kv()),
-        batching: a.serving.batching,
+        batching: soft.batching,
         speculation,
         output_dist: a.serving.output_len_dist,
         disaggregate: super::disaggregation(&a.serving),
         kv_sharding: a.serving.kv_sharding,
-        sequence_parallel: a.serving.sequence_parallel,
+        sequence_parallel: soft.sequence_parallel,
     };
     match l.ctx.check(&c) {
         Err(Reject::Invalid(msg)) => bail!(msg),
@@ -506,8 +537,12 @@ pub fn estimate(a: EstimateArgs) -> Result<u8> {
         gpu_calibration: l.gpu.gpu.calibration(),
         set: a.selection.set.iter().map(ToString::to_string).collect(),
         prefill_chunk: a.serving.prefill_chunk,
+        runtime: (&l.runtime).into(),
+        batching: soft.batching,
+        moe_dispatch: soft.moe_dispatch,
+        moe_overlap: soft.moe_overlap,
         kv_sharding: a.serving.kv_sharding,
-        sequence_parallel: a.serving.sequence_parallel,
+        sequence_parallel: soft.sequence_parallel,
     };
     let workload = super::workload(&a.serving)?;
     let sim = match workload {
@@ -534,7 +569,10 @@ pub fn estimate(a: EstimateArgs) -> Result<u8> {
     }
     if a.explain {
         match a.output.format {
-            Format::Table | Format::Markdown => write!(out, "\n{}", explain(&l.ctx, m, g, &e))?,
+            Format::Table | Format::Markdown => {
+                write!(out, "\n{}", explain(&l.ctx, m, g, &e))?;
+                writeln!(out, "\nruntime profile: {}", l.runtime.summary())?;
+            }
             _ => eprintln!("note: --explain prints with --format table or markdown"),
         }
     }

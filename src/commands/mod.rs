@@ -28,6 +28,8 @@ pub(crate) struct Loaded {
     pub model: ModelPreset,
     pub gpu: GpuPreset,
     pub ctx: Context,
+    /// The runtime profile in force (`--runtime`).
+    pub runtime: crate::runtime::RuntimePreset,
 }
 
 /// Most presets in one `--preset` or `--gpu` list.
@@ -75,13 +77,14 @@ pub(crate) fn load(sel: &Selection, prefill_chunk: u64) -> Result<Loaded> {
 pub(crate) fn load_all(sel: &Selection, prefill_chunk: u64) -> Result<Vec<Loaded>> {
     crate::limits::check_flag("prefill-chunk", prefill_chunk).map_err(|e| anyhow!(e))?;
     presets::check_override_prefixes(&sel.set)?;
+    let runtime = crate::runtime::load(&sel.runtime)?;
     let models = name_list("preset", &sel.preset)?
         .iter()
         .map(|m| presets::load_model(m, &sel.set))
         .collect::<Result<Vec<_>>>()?;
     let gpus = name_list("gpu", &sel.gpu)?
         .iter()
-        .map(|g| presets::load_gpu(g, &sel.set))
+        .map(|g| load_gpu(g, sel, &runtime))
         .collect::<Result<Vec<_>>>()?;
     let mut out = Vec::with_capacity(models.len() * gpus.len());
     for model in &models {
@@ -91,10 +94,26 @@ pub(crate) fn load_all(sel: &Selection, prefill_chunk: u64) -> Result<Vec<Loaded
                 model: model.clone(),
                 gpu: gpu.clone(),
                 ctx,
+                runtime: runtime.clone(),
             });
         }
     }
     Ok(out)
+}
+
+/// GPU preset `name` with the `--set` overrides and the runtime profile's fixed costs (`--set`
+/// wins).
+fn load_gpu(
+    name: &str,
+    sel: &Selection,
+    runtime: &crate::runtime::RuntimePreset,
+) -> Result<GpuPreset> {
+    let mut gpu = presets::load_gpu(name, &sel.set)?;
+    runtime
+        .runtime
+        .apply_to_gpu(&mut gpu, &sel.set)
+        .map_err(|e| anyhow!("runtime `{}`: {e}", runtime.name))?;
+    Ok(gpu)
 }
 
 /// The speculative-decoding settings and, with `--draft`, the draft model's context.

@@ -18,7 +18,11 @@ pub fn presets(cmd: PresetsCommand) -> Result<u8> {
             let mut t = comfy_table::Table::new();
             t.load_preset(comfy_table::presets::NOTHING);
             t.set_header(["kind", "name", "description"]);
-            for (kind, list) in [("model", presets::MODELS), ("gpu", presets::GPUS)] {
+            for (kind, list) in [
+                ("model", presets::MODELS),
+                ("gpu", presets::GPUS),
+                ("runtime", crate::runtime::RUNTIMES),
+            ] {
                 for (name, text) in list {
                     let desc = toml::from_str::<toml::Table>(text)
                         .ok()
@@ -74,6 +78,7 @@ fn kind_of(name: &str) -> Result<Kind> {
     let all: Vec<&str> = presets::MODELS
         .iter()
         .chain(presets::GPUS)
+        .chain(crate::runtime::RUNTIMES)
         .map(|(n, _)| *n)
         .collect();
     let near = presets::nearest(name, &all);
@@ -100,7 +105,39 @@ struct ModelSummary {
     kv_dtype: &'static str,
 }
 
+/// Whether `name` is a runtime profile: a built-in one, or a file with a `[runtime…]` table.
+fn is_runtime(name: &str) -> bool {
+    crate::runtime::RUNTIMES.iter().any(|(n, _)| *n == name)
+        || (!presets::MODELS.iter().any(|(n, _)| *n == name)
+            && !presets::GPUS.iter().any(|(n, _)| *n == name)
+            && std::path::Path::new(name).is_file()
+            && presets::read_file(name, "preset")
+                .is_ok_and(|t| t.lines().any(|l| l.trim_start().starts_with("[runtime"))))
+}
+
+/// `presets show` of a runtime profile: the file as written, or the parsed profile as JSON.
+fn show_runtime(args: &ShowArgs, out: &mut dyn Write) -> Result<()> {
+    if !args.set.is_empty() {
+        bail!(
+            "--set: runtime profiles take no --set; override a setting with its flag (e.g. --attention eager) or write a profile file"
+        );
+    }
+    let p = crate::runtime::load(&args.name)?;
+    match args.format {
+        ShowFormat::Toml => write!(out, "{}", crate::runtime::read_source(&args.name)?.1)?,
+        ShowFormat::Json => {
+            let doc = serde_json::json!({"schema_version": report::SCHEMA_VERSION, "kind": "runtime", "preset": p});
+            serde_json::to_writer_pretty(&mut *out, &doc)?;
+            writeln!(out)?;
+        }
+    }
+    Ok(())
+}
+
 fn show(args: ShowArgs, out: &mut dyn Write) -> Result<()> {
+    if is_runtime(&args.name) {
+        return show_runtime(&args, out);
+    }
     presets::check_override_prefixes(&args.set)?;
     let kind = kind_of(&args.name)?;
     match (kind, args.format) {

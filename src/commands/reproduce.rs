@@ -9,7 +9,19 @@ use std::io::{BufWriter, Write};
 /// `gpt4calc reproduce`.
 pub fn reproduce(a: crate::cli::ReproduceArgs) -> Result<u8> {
     presets::check_override_prefixes(&a.set)?;
-    let claims = crate::reproduce::claims(&a.set)?;
+    // The profile's fixed costs go first so that an explicit --set of the same field wins. The
+    // claims fix their own software (the article's batching and training choices), so only the
+    // fixed costs of a profile apply here.
+    let runtime = crate::runtime::load(&a.runtime)?;
+    let mut set = runtime.runtime.fixed_cost_overrides()?;
+    set.extend_from_slice(&a.set);
+    if runtime.name != crate::runtime::DEFAULT_RUNTIME {
+        eprintln!(
+            "note: runtime profile: {} (reproduce applies its fixed costs; each claim fixes its own batching and training software)",
+            runtime.summary()
+        );
+    }
+    let claims = crate::reproduce::claims(&set)?;
     let mut out = BufWriter::new(std::io::stdout().lock());
     match a.format {
         Format::Json => {

@@ -63,6 +63,7 @@ struct TrainInputs<'a> {
     dtype: &'static str,
     /// None: `auto` (1, 2, 4 and 8 virtual stages when pp > 1).
     interleave: Option<&'a [u64]>,
+    runtime: crate::runtime::InForce,
     dp_overlap: f64,
     attention: crate::train::AttentionImpl,
     sequence_parallel: bool,
@@ -187,6 +188,17 @@ pub fn train(a: TrainArgs) -> Result<u8> {
         .map_err(|e| anyhow!(e))?;
     // Without --seq-len, each model's own context, at most 8192.
     let seq_len_for = |l: &Loaded| a.seq_len.unwrap_or(l.ctx.max_context.min(8192));
+    // The runtime profile's software, where no flag names it (one profile for every system).
+    let rt = &systems[0].runtime.runtime;
+    let dp_overlap = a.dp_overlap.unwrap_or_else(|| rt.dp_overlap());
+    let grad_reduce = a.grad_reduce.unwrap_or_else(|| rt.grad_reduce());
+    let attention = a.attention.unwrap_or_else(|| rt.attention());
+    let sequence_parallel = a
+        .sequence_parallel
+        .unwrap_or_else(|| rt.train_sequence_parallel());
+    let zero3_fetch = a.zero3_fetch.unwrap_or_else(|| rt.zero3_fetch());
+    let ep_dispatcher = a.ep_dispatcher.unwrap_or_else(|| rt.ep_dispatcher());
+    let ep_overlap = a.ep_overlap.unwrap_or_else(|| rt.ep_overlap());
     let reliability = a.gpu_mtbf_hours.map(|h| Reliability {
         gpu_mtbf_hours: h,
         checkpoint_interval_s: a.checkpoint_interval_s,
@@ -255,13 +267,13 @@ pub fn train(a: TrainArgs) -> Result<u8> {
                     dtype: a.dtype,
                     tokens: a.tokens,
                     interleave,
-                    dp_overlap: a.dp_overlap,
-                    grad_reduce: a.grad_reduce,
-                    attention: a.attention,
-                    sequence_parallel: a.sequence_parallel,
-                    zero3_fetch: a.zero3_fetch,
-                    ep_dispatcher: a.ep_dispatcher,
-                    ep_overlap: a.ep_overlap,
+                    dp_overlap,
+                    grad_reduce,
+                    attention,
+                    sequence_parallel,
+                    zero3_fetch,
+                    ep_dispatcher,
+                    ep_overlap,
                     mtp_layers: a.mtp_layers,
                     last_stage_layers: a.last_stage_layers,
                     mfu: a.mfu,
@@ -367,13 +379,14 @@ pub fn train(a: TrainArgs) -> Result<u8> {
         seq_len: seq_len_for(&systems[0]),
         dtype: a.dtype.name(),
         interleave: interleaves.as_deref(),
-        dp_overlap: a.dp_overlap,
-        grad_reduce: a.grad_reduce,
-        attention: a.attention,
-        sequence_parallel: a.sequence_parallel,
-        zero3_fetch: a.zero3_fetch,
-        ep_dispatcher: a.ep_dispatcher,
-        ep_overlap: a.ep_overlap,
+        runtime: (&systems[0].runtime).into(),
+        dp_overlap,
+        grad_reduce,
+        attention,
+        sequence_parallel,
+        zero3_fetch,
+        ep_dispatcher,
+        ep_overlap,
         mtp_layers: a.mtp_layers,
         last_stage_layers: a.last_stage_layers,
         mfu: a.mfu,
@@ -400,6 +413,7 @@ pub fn train(a: TrainArgs) -> Result<u8> {
             "\n{}",
             train_row::explain(&rows[0], systems[0].ctx.hw.mem_bytes)
         )?;
+        writeln!(out, "\nruntime profile: {}", systems[0].runtime.summary())?;
     }
     out.flush()?;
     if let Some(note) = report::hidden_note(&hidden) {

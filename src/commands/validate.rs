@@ -9,8 +9,10 @@ use std::io::{BufWriter, Write};
 /// `gpt4calc validate`.
 pub fn validate(a: crate::cli::ValidateArgs) -> Result<u8> {
     presets::check_overrides_alone(&a.set)?;
+    // An unknown or broken profile is the user's error, not every case's.
+    crate::runtime::load(&a.runtime)?;
     let cases = crate::validate::load_suite(a.cases.as_deref(), a.suite)?;
-    let results = crate::validate::run_cases(&cases, &a.set);
+    let results = crate::validate::run_cases_with(&cases, &a.set, &a.runtime);
     let summary = crate::validate::summarize(&results);
     let mut out = BufWriter::new(std::io::stdout().lock());
     match a.format {

@@ -41,7 +41,9 @@ impl Recompute {
 }
 
 /// How attention is computed in training.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, clap::ValueEnum)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum AttentionImpl {
     /// Fused, tiled, causal (FlashAttention, Dao et al. 2022): scores never reach HBM and the

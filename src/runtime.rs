@@ -1,0 +1,451 @@
+//! Runtime profiles (docs/methodology.md §18): the software a run used, as a named TOML preset
+//! under presets/runtimes/ (compiled into the binary) or a path. A profile states the software
+//! facts that change the prediction: the attention kernel, sequence parallelism, gradient and
+//! all-to-all overlap, the MoE dispatcher, the gradient-reduction precision, the batching, and the
+//! runtime's fixed costs. A setting a profile leaves out keeps the built-in default; an explicit
+//! flag or validation-case field wins over the profile (flag > profile > default).
+
+use crate::hardware::GpuPreset;
+use crate::perf::{Batching, MoeDispatch, MoeOverlap};
+use crate::presets::Override;
+use crate::train::{AttentionImpl, EpDispatcher, EpOverlap, GradReduce, Zero3Fetch};
+use anyhow::{Result, anyhow, bail};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+macro_rules! runtimes {
+    ($($name:literal),* $(,)?) => {
+        &[$(($name, include_str!(concat!("../presets/runtimes/", $name, ".toml")))),*]
+    };
+}
+
+/// Built-in runtime profiles: (name, TOML text).
+pub const RUNTIMES: &[(&str, &str)] = runtimes!(
+    "modern",
+    "megatron-2021",
+    "deepspeed-2022",
+    "megatron-core-2024",
+    "llm-foundry-2023",
+    "fastertransformer-5",
+    "trtllm-0.9",
+    "trtllm-1.0",
+    "vllm-0.8",
+);
+
+/// The profile in force when none is named: today's software, the built-in defaults.
+pub const DEFAULT_RUNTIME: &str = "modern";
+
+/// A runtime profile file.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuntimePreset {
+    /// Short name (the file name of a built-in profile).
+    pub name: String,
+    /// One line: which software, which versions.
+    pub description: String,
+    /// Where the settings come from (each setting also names its source in a comment).
+    pub source: String,
+    /// The settings.
+    pub runtime: Runtime,
+}
+
+/// The settings of a profile; every one optional (absent = the built-in default).
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Runtime {
+    /// Training settings (`train`, training cases).
+    #[serde(default)]
+    pub training: TrainingRuntime,
+    /// Serving settings (`sweep`, `estimate`, inference cases).
+    #[serde(default)]
+    pub serving: ServingRuntime,
+    /// Fixed costs that replace the GPU preset's `[gpu.overheads]` values.
+    #[serde(default)]
+    pub overheads: RuntimeOverheads,
+}
+
+/// Training software facts.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TrainingRuntime {
+    /// Attention kernel (default flash).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attention: Option<AttentionImpl>,
+    /// Sequence parallelism with tensor parallelism (default true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sequence_parallel: Option<bool>,
+    /// Fraction of the data-parallel gradient traffic hidden behind the backward pass (default 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dp_overlap: Option<f64>,
+    /// Precision of the data-parallel gradient reduction (default auto).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grad_reduce: Option<GradReduce>,
+    /// MoE token dispatcher (default alltoall).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ep_dispatcher: Option<EpDispatcher>,
+    /// Expert-parallel all-to-all overlap (default none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ep_overlap: Option<EpOverlap>,
+    /// ZeRO-3 parameter-gather granularity (default block).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zero3_fetch: Option<Zero3Fetch>,
+    /// Multiplier of the GPU preset's `host_op_us` (the host bound of a training MoE layer);
+    /// 0 = no host bound (full CUDA graphs, XLA). Default 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_op_scale: Option<f64>,
+}
+
+/// Serving software facts.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ServingRuntime {
+    /// continuous (in-flight) or static batching (default continuous).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batching: Option<Batching>,
+    /// Activations sharded over TP between layers (default false).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sequence_parallel: Option<bool>,
+    /// MoE token exchange under attention DP (default auto).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub moe_dispatch: Option<MoeDispatch>,
+    /// MoE exchange overlap (default none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub moe_overlap: Option<MoeOverlap>,
+}
+
+/// Fixed costs of the runtime, replacing the GPU preset's (absent = the GPU preset's value).
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RuntimeOverheads {
+    /// `gpu.overheads.per_layer_us`: fixed time per transformer layer per forward step, µs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_layer_us: Option<f64>,
+    /// `gpu.overheads.per_request_us`: fixed time a request (a static batch) pays before its
+    /// prefill, µs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_request_us: Option<f64>,
+}
+
+/// The GPU preset fields a profile's overheads replace.
+const PER_LAYER_KEY: &str = "gpu.overheads.per_layer_us";
+const PER_REQUEST_KEY: &str = "gpu.overheads.per_request_us";
+const HOST_OP_KEY: &str = "gpu.overheads.host_op_us";
+
+impl Runtime {
+    /// Training attention kernel in force.
+    pub fn attention(&self) -> AttentionImpl {
+        self.training.attention.unwrap_or(AttentionImpl::Flash)
+    }
+    /// Training sequence parallelism in force.
+    pub fn train_sequence_parallel(&self) -> bool {
+        self.training.sequence_parallel.unwrap_or(true)
+    }
+    /// DP overlap in force.
+    pub fn dp_overlap(&self) -> f64 {
+        self.training.dp_overlap.unwrap_or(0.0)
+    }
+    /// Gradient-reduction precision in force.
+    pub fn grad_reduce(&self) -> GradReduce {
+        self.training.grad_reduce.unwrap_or_default()
+    }
+    /// MoE dispatcher in force (training).
+    pub fn ep_dispatcher(&self) -> EpDispatcher {
+        self.training.ep_dispatcher.unwrap_or_default()
+    }
+    /// EP overlap in force (training).
+    pub fn ep_overlap(&self) -> EpOverlap {
+        self.training.ep_overlap.unwrap_or_default()
+    }
+    /// ZeRO-3 gather granularity in force.
+    pub fn zero3_fetch(&self) -> Zero3Fetch {
+        self.training.zero3_fetch.unwrap_or_default()
+    }
+    /// Batching in force (serving).
+    pub fn batching(&self) -> Batching {
+        self.serving.batching.unwrap_or_default()
+    }
+    /// Serving sequence parallelism in force.
+    pub fn serve_sequence_parallel(&self) -> bool {
+        self.serving.sequence_parallel.unwrap_or(false)
+    }
+    /// MoE exchange in force (serving).
+    pub fn moe_dispatch(&self) -> MoeDispatch {
+        self.serving.moe_dispatch.unwrap_or_default()
+    }
+    /// MoE overlap in force (serving).
+    pub fn moe_overlap(&self) -> MoeOverlap {
+        self.serving.moe_overlap.unwrap_or_default()
+    }
+
+    /// Put the profile's fixed costs into a loaded GPU preset, except where `user` overrides
+    /// (`--set`, a case's `set`) name the same field: those win. Validates the result.
+    pub fn apply_to_gpu(&self, gpu: &mut GpuPreset, user: &[Override]) -> Result<()> {
+        let user_sets = |key: &str| user.iter().any(|o| o.key == key);
+        let o = &mut gpu.gpu.overheads;
+        if let (Some(v), false) = (self.overheads.per_layer_us, user_sets(PER_LAYER_KEY)) {
+            o.per_layer_us = v;
+        }
+        if let (Some(v), false) = (self.overheads.per_request_us, user_sets(PER_REQUEST_KEY)) {
+            o.per_request_us = v;
+        }
+        if let (Some(k), false) = (self.training.host_op_scale, user_sets(HOST_OP_KEY)) {
+            o.host_op_us *= k;
+        }
+        gpu.gpu.validate()
+    }
+
+    /// The profile's fixed costs as `--set` overrides of every GPU preset (for `reproduce`, whose
+    /// claims fix their own software). A host-op scale other than 0 or 1 cannot be written as
+    /// one value for every GPU and is refused.
+    pub fn fixed_cost_overrides(&self) -> Result<Vec<Override>> {
+        let mut out = Vec::new();
+        let mut push = |key: &str, v: f64| -> Result<()> {
+            out.push(
+                format!("{key}={v}")
+                    .parse()
+                    .map_err(|e: String| anyhow!(e))?,
+            );
+            Ok(())
+        };
+        if let Some(v) = self.overheads.per_layer_us {
+            push(PER_LAYER_KEY, v)?;
+        }
+        if let Some(v) = self.overheads.per_request_us {
+            push(PER_REQUEST_KEY, v)?;
+        }
+        match self.training.host_op_scale {
+            None => {}
+            Some(1.0) => {}
+            Some(0.0) => push(HOST_OP_KEY, 0.0)?,
+            Some(k) => bail!(
+                "runtime.training.host_op_scale = {k}: reproduce takes 0 (no host bound) or 1 (the GPU preset's)"
+            ),
+        }
+        Ok(out)
+    }
+
+    /// Check ranges: one line naming the field, its value and what is allowed.
+    pub fn validate(&self) -> Result<()> {
+        let frac = |key: &str, v: Option<f64>| -> Result<()> {
+            match v {
+                Some(x) if !(x.is_finite() && (0.0..=1.0).contains(&x)) => {
+                    bail!("runtime.{key} = {x}: must be a fraction from 0 to 1")
+                }
+                _ => Ok(()),
+            }
+        };
+        let nonneg = |key: &str, v: Option<f64>, max: f64| -> Result<()> {
+            match v {
+                Some(x) if !(x.is_finite() && (0.0..=max).contains(&x)) => {
+                    bail!("runtime.{key} = {x}: must be a number from 0 to {max}")
+                }
+                _ => Ok(()),
+            }
+        };
+        frac("training.dp_overlap", self.training.dp_overlap)?;
+        nonneg("training.host_op_scale", self.training.host_op_scale, 100.0)?;
+        nonneg("overheads.per_layer_us", self.overheads.per_layer_us, 1e6)?;
+        nonneg(
+            "overheads.per_request_us",
+            self.overheads.per_request_us,
+            1e8,
+        )?;
+        Ok(())
+    }
+}
+
+impl RuntimePreset {
+    /// One line for `--explain` and notes: the name and every setting it states.
+    pub fn summary(&self) -> String {
+        let mut parts: Vec<String> = Vec::new();
+        let t = &self.runtime.training;
+        let s = &self.runtime.serving;
+        let o = &self.runtime.overheads;
+        let mut push = |k: &str, v: Option<String>| {
+            if let Some(v) = v {
+                parts.push(format!("{k} {v}"));
+            }
+        };
+        push("attention", t.attention.as_ref().map(value_name));
+        push(
+            "sequence-parallel (training)",
+            t.sequence_parallel.map(|v| v.to_string()),
+        );
+        push("dp-overlap", t.dp_overlap.map(|v| v.to_string()));
+        push("grad-reduce", t.grad_reduce.as_ref().map(value_name));
+        push("ep-dispatcher", t.ep_dispatcher.as_ref().map(value_name));
+        push("ep-overlap", t.ep_overlap.as_ref().map(value_name));
+        push("zero3-fetch", t.zero3_fetch.as_ref().map(value_name));
+        push("host-op ×", t.host_op_scale.map(|v| v.to_string()));
+        push("batching", s.batching.as_ref().map(value_name));
+        push(
+            "sequence-parallel (serving)",
+            s.sequence_parallel.map(|v| v.to_string()),
+        );
+        push("moe-dispatch", s.moe_dispatch.as_ref().map(value_name));
+        push("moe-overlap", s.moe_overlap.as_ref().map(value_name));
+        push("per-layer µs", o.per_layer_us.map(|v| v.to_string()));
+        push("per-request µs", o.per_request_us.map(|v| v.to_string()));
+        let settings = if parts.is_empty() {
+            "the built-in defaults".to_string()
+        } else {
+            parts.join(", ")
+        };
+        format!("{} ({}): {settings}", self.name, self.description)
+    }
+}
+
+/// An enum value as its command-line name.
+fn value_name<T: clap::ValueEnum>(v: &T) -> String {
+    v.to_possible_value()
+        .map(|p| p.get_name().to_string())
+        .unwrap_or_default()
+}
+
+/// Load a runtime profile: a built-in name or a path to a TOML file; validated.
+pub fn load(name_or_path: &str) -> Result<RuntimePreset> {
+    let (origin, text) = read_source(name_or_path)?;
+    load_text(&origin, &text)
+}
+
+/// Load a runtime profile from TOML text (`origin` names it in errors); validated.
+pub fn load_text(origin: &str, text: &str) -> Result<RuntimePreset> {
+    let p: RuntimePreset = toml::from_str(text).map_err(|e| {
+        let msg = e
+            .message()
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join("; ");
+        match e.span() {
+            Some(sp) => {
+                let line = text[..sp.start.min(text.len())].matches('\n').count() + 1;
+                anyhow!("{origin}:{line}: {msg}")
+            }
+            None => anyhow!("{origin}: {msg}"),
+        }
+    })?;
+    p.runtime.validate().map_err(|e| anyhow!("{origin}: {e}"))?;
+    Ok(p)
+}
+
+/// The profile's TOML text: a built-in name, or a path to a file. Returns (origin, text).
+pub fn read_source(name_or_path: &str) -> Result<(String, String)> {
+    if let Some((_, text)) = RUNTIMES.iter().find(|(n, _)| *n == name_or_path) {
+        return Ok((
+            format!("built-in runtime `{name_or_path}`"),
+            (*text).to_string(),
+        ));
+    }
+    let looks_like_path = name_or_path.contains('/')
+        || name_or_path.contains('\\')
+        || name_or_path.ends_with(".toml")
+        || Path::new(name_or_path).exists();
+    if looks_like_path {
+        let text = crate::presets::read_file(name_or_path, "runtime profile")?;
+        return Ok((name_or_path.to_string(), text));
+    }
+    let names: Vec<&str> = RUNTIMES.iter().map(|(n, _)| *n).collect();
+    let near = crate::presets::nearest(name_or_path, &names);
+    let hint = if near.is_empty() {
+        String::new()
+    } else {
+        format!("did you mean {}? ", near.join(" or "))
+    };
+    bail!(
+        "runtime `{}`: unknown runtime profile; {hint}built-in profiles: {} (or give a path to a .toml file)",
+        crate::limits::clip(name_or_path),
+        names.join(", ")
+    )
+}
+
+/// The JSON `inputs` entry: the profile's name, origin and the settings it states.
+#[derive(Clone, Debug, Serialize)]
+pub struct InForce {
+    /// Profile name.
+    pub name: String,
+    /// What it describes.
+    pub description: String,
+    /// The settings the profile states (flags and case fields may override them).
+    pub settings: Runtime,
+}
+
+impl From<&RuntimePreset> for InForce {
+    fn from(p: &RuntimePreset) -> Self {
+        InForce {
+            name: p.name.clone(),
+            description: p.description.clone(),
+            settings: p.runtime.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::float_cmp)] // the values are copied, not computed
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_builtin_profile_parses_and_is_named_after_its_file() {
+        for (name, _) in RUNTIMES {
+            let p = load(name).unwrap();
+            assert_eq!(&p.name, name, "profile file name and `name` field differ");
+        }
+    }
+
+    #[test]
+    fn modern_states_only_the_builtin_defaults() {
+        let m = load(DEFAULT_RUNTIME).unwrap().runtime;
+        let d = Runtime::default();
+        assert_eq!(m.attention(), d.attention());
+        assert_eq!(m.train_sequence_parallel(), d.train_sequence_parallel());
+        assert_eq!(m.dp_overlap(), d.dp_overlap());
+        assert_eq!(m.grad_reduce(), d.grad_reduce());
+        assert_eq!(m.ep_dispatcher(), d.ep_dispatcher());
+        assert_eq!(m.ep_overlap(), d.ep_overlap());
+        assert_eq!(m.zero3_fetch(), d.zero3_fetch());
+        assert_eq!(m.batching(), d.batching());
+        assert_eq!(m.serve_sequence_parallel(), d.serve_sequence_parallel());
+        assert_eq!(m.moe_dispatch(), d.moe_dispatch());
+        assert_eq!(m.moe_overlap(), d.moe_overlap());
+        assert_eq!(m.overheads, RuntimeOverheads::default());
+        assert_eq!(m.training.host_op_scale.unwrap_or(1.0), 1.0);
+    }
+
+    #[test]
+    fn unknown_names_and_bad_values_are_one_line_errors() {
+        let e = load("megatron-2012").unwrap_err().to_string();
+        assert!(e.contains("megatron-2021") && !e.contains('\n'), "{e}");
+        let bad = "name = \"x\"\ndescription = \"x\"\nsource = \"x\"\n[runtime.training]\ndp_overlap = 2.0\n";
+        let e = load_text("t.toml", bad).unwrap_err().to_string();
+        assert!(e.contains("runtime.training.dp_overlap = 2"), "{e}");
+        let bad = "name = \"x\"\ndescription = \"x\"\nsource = \"x\"\n[runtime.training]\nattention = \"fast\"\n";
+        let e = load_text("t.toml", bad).unwrap_err().to_string();
+        assert!(e.contains("fast") && e.contains("flash"), "{e}");
+    }
+
+    #[test]
+    fn user_sets_win_over_the_profile_overheads() {
+        let rt = Runtime {
+            overheads: RuntimeOverheads {
+                per_layer_us: Some(80.0),
+                per_request_us: Some(75_000.0),
+            },
+            training: TrainingRuntime {
+                host_op_scale: Some(0.0),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let mut g = crate::presets::load_gpu("h100", &[]).unwrap();
+        rt.apply_to_gpu(&mut g, &[]).unwrap();
+        assert_eq!(g.gpu.overheads.per_layer_us, 80.0);
+        assert_eq!(g.gpu.overheads.per_request_us, 75_000.0);
+        assert_eq!(g.gpu.overheads.host_op_us, 0.0);
+        let user: Vec<Override> = vec!["gpu.overheads.per_layer_us=10".parse().unwrap()];
+        let mut g = crate::presets::load_gpu("h100", &user).unwrap();
+        rt.apply_to_gpu(&mut g, &user).unwrap();
+        assert_eq!(g.gpu.overheads.per_layer_us, 10.0);
+    }
+}

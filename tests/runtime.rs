@@ -1,0 +1,375 @@
+//! Runtime profiles (`--runtime`, a case's `runtime`) and fixed-batch semantics
+//! (docs/methodology.md §18, docs/calibration.md "Runtime profiles and benchmark modes").
+
+// Exact equality is the claim: a profile and the flags it stands for run the same arithmetic.
+#![allow(clippy::float_cmp)]
+
+mod common;
+
+use common::{fails_cli, run_cli};
+use gpt4calc::validate::{Case, CaseResult, Suite, load_suite, run_cases};
+
+fn case(id: &str) -> Case {
+    load_suite(None, Suite::All)
+        .unwrap()
+        .into_iter()
+        .find(|c| c.id == id)
+        .unwrap_or_else(|| panic!("case {id} is shipped"))
+}
+
+fn one(c: &Case) -> CaseResult {
+    run_cases(std::slice::from_ref(c), &[]).remove(0)
+}
+
+fn json(args: &[&str]) -> serde_json::Value {
+    let (out, _) = run_cli(args, 0);
+    serde_json::from_str(&out).expect("JSON output")
+}
+
+/// The 2021 Megatron rows (Narayanan et al. 2021, Tables 1-2 and the Sec. 5.1 estimate) name the
+/// `megatron-2021` profile and no software field of their own, and predict exactly what the same
+/// rows predicted with the per-case flags they used to carry (eager attention, no sequence
+/// parallelism) under the modern profile. Tolerance: none (the same arithmetic).
+#[test]
+fn megatron_2021_profile_reproduces_the_2021_megatron_rows_without_per_case_flags() {
+    let ids = [
+        "megatron-t1-7.5b",
+        "megatron-t1-145.6b",
+        "megatron-t1-310.1b",
+        "megatron-t2-ptd-174.6b-384gpu",
+        "megatron-gpt3-train-time-estimate",
+    ];
+    for id in ids {
+        let c = case(id);
+        assert_eq!(c.runtime.as_deref(), Some("megatron-2021"), "{id}");
+        assert!(
+            c.attention.is_none() && c.sequence_parallel.is_none(),
+            "{id} still carries per-case software flags"
+        );
+        let by_profile = one(&c);
+        let by_flags = one(&Case {
+            runtime: None,
+            attention: Some("eager".into()),
+            sequence_parallel: Some(false),
+            ..c.clone()
+        });
+        let p = by_profile.predicted.expect("evaluated");
+        assert_eq!(Some(p), by_flags.predicted, "{id}");
+        // And the profile matters: today's software predicts something else.
+        let modern = one(&Case {
+            runtime: Some("modern".into()),
+            ..c.clone()
+        });
+        assert_ne!(Some(p), modern.predicted, "{id}");
+    }
+}
+
+/// The other families whose per-case flags moved into a profile predict what the flags did.
+#[test]
+fn deepspeed_llm_foundry_and_fastertransformer_profiles_match_the_flags_they_replace() {
+    let ds = case("megatron-t2-zero3-174.6b-1536gpu");
+    assert_eq!(ds.runtime.as_deref(), Some("deepspeed-2022"));
+    let flags = Case {
+        runtime: None,
+        attention: Some("eager".into()),
+        sequence_parallel: Some(false),
+        zero3_fetch: Some(gpt4calc::train::Zero3Fetch::Module),
+        ..ds.clone()
+    };
+    assert_eq!(one(&ds).predicted, one(&flags).predicted);
+
+    let mpt = case("mpt-h100-70b-64gpu");
+    assert_eq!(mpt.runtime.as_deref(), Some("llm-foundry-2023"));
+    let flags = Case {
+        runtime: None,
+        grad_reduce: Some(gpt4calc::train::GradReduce::Param),
+        ..mpt.clone()
+    };
+    assert_eq!(one(&mpt).predicted, one(&flags).predicted);
+
+    let ft = case("ft-gpt175b-tp8-bs32-128x8");
+    assert_eq!(ft.runtime.as_deref(), Some("fastertransformer-5"));
+    let flags = Case {
+        runtime: None,
+        set: vec![
+            "gpu.overheads.per_layer_us=80".into(),
+            "gpu.overheads.per_request_us=75000".into(),
+        ],
+        batching: Some(gpt4calc::perf::Batching::Static),
+        ..ft.clone()
+    };
+    assert_eq!(one(&ft).predicted, one(&flags).predicted);
+}
+
+/// A benchmark-style row (TensorRT-LLM 0.9 performance.md, Peak Throughput: gptSessionBenchmark,
+/// one static batch of 64 identical 2048/2048 requests on 2 H100s) is priced as a static wave:
+/// output tokens/s = B·N / (TTFT of the batch + (N − 1)·TPOT), per GPU. Tolerance 1e-9 relative.
+#[test]
+fn a_fixed_batch_benchmark_row_is_priced_as_static_waves() {
+    let c = case("trt09-h100-llama2-70b-tp2-bs64-2048x2048");
+    assert_eq!(c.batching, Some(gpt4calc::perf::Batching::Static));
+    let predicted = one(&c).predicted.expect("evaluated");
+    let args = |batching: &str| {
+        json(&[
+            "estimate",
+            "-m",
+            "llama2-70b",
+            "-g",
+            "h100",
+            "--tp",
+            "2",
+            "--batch",
+            "64",
+            "--input-len",
+            "2048",
+            "--output-len",
+            "2048",
+            "--dtype",
+            "fp8",
+            "--kv-dtype",
+            "fp8",
+            "--batching",
+            batching,
+            "--format",
+            "json",
+        ])
+    };
+    let doc = args("static");
+    assert_eq!(doc["inputs"]["batching"], "static");
+    let row = &doc["results"][0];
+    let f = |k: &str| row[k].as_f64().unwrap_or_else(|| panic!("{k}"));
+    let per_gpu = f("output_tokens_per_s_per_gpu");
+    assert!(
+        (per_gpu / predicted - 1.0).abs() < 1e-9,
+        "{per_gpu} vs {predicted}"
+    );
+    let wave = 64.0 * 2048.0 / (f("ttft_s") + 2047.0 * f("tpot_s")) / 2.0;
+    assert!((per_gpu / wave - 1.0).abs() < 1e-9, "{per_gpu} vs {wave}");
+    // Continuous batching would price the same row differently (prefills between decode steps).
+    let cont = args("continuous")["results"][0]["output_tokens_per_s_per_gpu"]
+        .as_f64()
+        .unwrap();
+    assert!((cont / per_gpu - 1.0).abs() > 1e-6);
+}
+
+/// Every shipped fixed-batch inference case states its batching mode, itself or through its
+/// runtime profile (docs/calibration.md lists which benchmark ran which mode).
+#[test]
+fn every_fixed_batch_case_states_its_batching_mode() {
+    for c in load_suite(None, Suite::All).unwrap() {
+        if c.kind != "inference" || c.mode.as_deref().unwrap_or("fixed") != "fixed" {
+            continue;
+        }
+        let by_profile = c.runtime.as_deref().is_some_and(|r| {
+            gpt4calc::runtime::load(r)
+                .unwrap()
+                .runtime
+                .serving
+                .batching
+                .is_some()
+        });
+        assert!(
+            c.batching.is_some() || by_profile,
+            "{}: fixed batch without a batching mode",
+            c.id
+        );
+    }
+}
+
+/// `train --runtime megatron-2021` equals the flags it stands for; an explicit flag wins over it.
+#[test]
+fn train_runtime_equals_its_flags_and_flags_override_it() {
+    let base = [
+        "train",
+        "-m",
+        "gpt3-175b",
+        "-g",
+        "a100-80g",
+        "--gpus",
+        "384",
+        "--tp",
+        "8",
+        "--pp",
+        "12",
+        "--interleave",
+        "1",
+        "--recompute",
+        "full",
+        "--global-batch-tokens",
+        "3145728",
+        "--seq-len",
+        "2048",
+        "--format",
+        "json",
+    ];
+    let step = |extra: &[&str]| {
+        let mut a: Vec<&str> = base.to_vec();
+        a.extend_from_slice(extra);
+        let doc = json(&a);
+        (
+            doc["results"][0]["step_time_s"].as_f64().unwrap(),
+            doc["inputs"].clone(),
+        )
+    };
+    let (profile, inputs) = step(&["--runtime", "megatron-2021"]);
+    assert_eq!(inputs["runtime"]["name"], "megatron-2021");
+    assert_eq!(inputs["attention"], "eager");
+    assert_eq!(inputs["sequence_parallel"], false);
+    let (flags, _) = step(&["--attention", "eager", "--sequence-parallel", "false"]);
+    assert_eq!(profile, flags);
+    let (overridden, inputs) = step(&["--runtime", "megatron-2021", "--attention", "flash"]);
+    assert_eq!(inputs["attention"], "flash");
+    let (expect, _) = step(&["--sequence-parallel", "false"]);
+    assert_eq!(overridden, expect);
+    let (modern, inputs) = step(&[]);
+    assert_eq!(inputs["runtime"]["name"], "modern");
+    assert_ne!(modern, profile);
+}
+
+/// A profile's fixed costs replace the GPU preset's; an explicit --set wins over the profile.
+#[test]
+fn estimate_runtime_fixed_costs_and_batching_with_set_precedence() {
+    let base = [
+        "estimate",
+        "-m",
+        "gpt3-175b",
+        "-g",
+        "a100-80g",
+        "--tp",
+        "8",
+        "--batch",
+        "32",
+        "--input-len",
+        "128",
+        "--output-len",
+        "8",
+        "--dtype",
+        "fp16",
+        "--format",
+        "json",
+    ];
+    let e2e = |extra: &[&str]| {
+        let mut a: Vec<&str> = base.to_vec();
+        a.extend_from_slice(extra);
+        json(&a)["results"][0]["e2e_s"].as_f64().unwrap()
+    };
+    let profile = e2e(&["--runtime", "fastertransformer-5"]);
+    let flags = e2e(&[
+        "--batching",
+        "static",
+        "--set",
+        "gpu.overheads.per_layer_us=80",
+        "--set",
+        "gpu.overheads.per_request_us=75000",
+    ]);
+    assert_eq!(profile, flags);
+    let set_wins = e2e(&[
+        "--runtime",
+        "fastertransformer-5",
+        "--set",
+        "gpu.overheads.per_request_us=0",
+    ]);
+    let expect = e2e(&[
+        "--batching",
+        "static",
+        "--set",
+        "gpu.overheads.per_layer_us=80",
+    ]);
+    assert_eq!(set_wins, expect);
+}
+
+#[test]
+fn explain_prints_the_profile_in_force() {
+    let (out, _) = run_cli(
+        &[
+            "estimate",
+            "-m",
+            "llama3-8b",
+            "-g",
+            "h100",
+            "--batch",
+            "8",
+            "--explain",
+        ],
+        0,
+    );
+    assert!(out.contains("runtime profile: modern"), "{out}");
+    let (out, _) = run_cli(
+        &[
+            "estimate",
+            "-m",
+            "llama3-8b",
+            "-g",
+            "h100",
+            "--batch",
+            "8",
+            "--explain",
+            "--runtime",
+            "trtllm-0.9",
+        ],
+        0,
+    );
+    assert!(out.contains("runtime profile: trtllm-0.9"), "{out}");
+}
+
+#[test]
+fn presets_list_and_show_include_the_runtime_profiles() {
+    let (out, _) = run_cli(&["presets", "list"], 0);
+    for (name, _) in gpt4calc::runtime::RUNTIMES {
+        assert!(out.contains(name), "{name} missing from presets list");
+    }
+    let doc = json(&["presets", "show", "megatron-2021", "--format", "json"]);
+    assert_eq!(doc["kind"], "runtime");
+    assert_eq!(doc["preset"]["runtime"]["training"]["attention"], "eager");
+}
+
+#[test]
+fn bad_runtime_is_one_line_naming_it_and_the_choices() {
+    for cmd in [
+        &["estimate", "--runtime", "megatron-2012"][..],
+        &["train", "--runtime", "megatron-2012"],
+        &["sweep", "--runtime", "megatron-2012"],
+        &["validate", "--runtime", "megatron-2012"],
+        &["reproduce", "--runtime", "megatron-2012"],
+    ] {
+        fails_cli(cmd, &["runtime `megatron-2012`", "megatron-2021", "modern"]);
+    }
+    let dir = std::env::temp_dir().join(format!("gpt4calc-rt-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("bad.toml");
+    std::fs::write(
+        &bad,
+        "name = \"x\"\ndescription = \"x\"\nsource = \"x\"\n[runtime.training]\ndp_overlap = 1.5\n",
+    )
+    .unwrap();
+    fails_cli(
+        &["train", "--runtime", bad.to_str().unwrap()],
+        &["runtime.training.dp_overlap = 1.5", "from 0 to 1"],
+    );
+    std::fs::write(
+        &bad,
+        "name = \"x\"\ndescription = \"x\"\nsource = \"x\"\n[runtime.serving]\nbatching = \"waves\"\n",
+    )
+    .unwrap();
+    fails_cli(
+        &["estimate", "--runtime", bad.to_str().unwrap()],
+        &["waves", "continuous", "static"],
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// A case naming an unknown profile is not evaluated, with the reason; the others run.
+#[test]
+fn a_case_with_an_unknown_runtime_is_unevaluated_with_the_reason() {
+    let c = Case {
+        runtime: Some("nope".into()),
+        ..case("megatron-t1-7.5b")
+    };
+    let r = one(&c);
+    assert!(r.predicted.is_none());
+    assert!(
+        r.reason.as_deref().unwrap_or("").contains("runtime `nope`"),
+        "{:?}",
+        r.reason
+    );
+}
