@@ -110,9 +110,9 @@ pub struct FusedMoeRates {
 }
 
 /// Fused-MoE rates per weight precision: `bf16` (16- and 32-bit weights), `fp8` (8-bit weights and
-/// math), `int4` (4-bit weights, 16-bit math), `fp8_block` (8-bit with 128×128 block scales). A
-/// missing precision takes `bf16`'s (`fp8_block` takes `fp8`'s); without `bf16`, the dense GEMM
-/// efficiencies and no fixed time.
+/// math), `int4` (4-bit weights, 16-bit math), `fp8_block` (8-bit with 128×128 block scales),
+/// `fp4` (NVFP4/MXFP4 weights with FP4 math). A missing precision takes `bf16`'s (`fp8_block` and
+/// `fp4` take `fp8`'s); without `bf16`, the dense GEMM efficiencies and no fixed time.
 #[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct FusedMoe {
@@ -129,12 +129,19 @@ pub struct FusedMoe {
     /// `fp8`'s.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fp8_block: Option<FusedMoeRates>,
+    /// 4-bit floating-point weights with FP4 math (NVFP4 on Blackwell); absent, `fp8`'s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fp4: Option<FusedMoeRates>,
 }
 
 impl FusedMoe {
     /// No precision given.
     pub fn is_empty(&self) -> bool {
-        self.bf16.is_none() && self.fp8.is_none() && self.int4.is_none() && self.fp8_block.is_none()
+        self.bf16.is_none()
+            && self.fp8.is_none()
+            && self.int4.is_none()
+            && self.fp8_block.is_none()
+            && self.fp4.is_none()
     }
 }
 
@@ -455,6 +462,7 @@ impl GpuSpec {
             ("fp8", self.fused_moe.fp8),
             ("int4", self.fused_moe.int4),
             ("fp8_block", self.fused_moe.fp8_block),
+            ("fp4", self.fused_moe.fp4),
         ] {
             let Some(r) = rates else { continue };
             for (field, v) in [("compute", r.compute), ("memory", r.memory)] {
@@ -661,8 +669,8 @@ pub struct Hardware {
     pub attention_mem_bytes_per_s: f64,
     /// Fixed time of one attention kernel call, seconds.
     pub attention_s: f64,
-    /// Fused-MoE rates per weight precision, in SI: [16-bit, 8-bit, 4-bit, 8-bit block-scaled].
-    fused_moe: [MoeKernel; 4],
+    /// Fused-MoE rates per weight precision, in SI: [16-bit, 8-bit, 4-bit, 8-bit block-scaled, FP4].
+    fused_moe: [MoeKernel; 5],
     /// Compute/memory overlap inside an operator.
     pub overlap: f64,
     /// GPUs in one host (sharing its CPUs and NICs).
@@ -750,6 +758,7 @@ impl Hardware {
                     eight,
                     g.fused_moe.int4.map_or(sixteen, si),
                     g.fused_moe.fp8_block.map_or(eight, si),
+                    g.fused_moe.fp4.map_or(eight, si),
                 ]
             },
             overlap: g.efficiency.overlap.unwrap_or(1.0),
@@ -965,7 +974,7 @@ impl Hardware {
         let k = self.fused_moe[match dtype {
             Dtype::Fp8 if block_scaled => 3,
             Dtype::Fp8 | Dtype::Int8 => 1,
-            Dtype::Nvfp4 | Dtype::Mxfp4 if math.is_fp4() => 1,
+            Dtype::Nvfp4 | Dtype::Mxfp4 if math.is_fp4() => 4,
             Dtype::Int4 | Dtype::Nvfp4 | Dtype::Mxfp4 => 2,
             _ => 0,
         }];
