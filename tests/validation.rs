@@ -143,11 +143,13 @@ fn megatron_table1_rows_within_15_percent_through_validate() {
 fn moe_suite_holds_its_levels() {
     // validation/moe.toml: MoE serving at production scale (attention DP + EP, wide EP, MLA,
     // fine-grained experts) and MoE training. The issue's target (median ≤ 15%, none off by more
-    // than 1.5×) is not met yet; these are today's levels (inference 15.2%, holdout 9.6%, worst
-    // 1.83×; all 16.7%), so a change cannot make them worse unnoticed (docs/calibration.md, "MoE
+    // than 1.5×) is not met yet; these are today's levels (inference 14.9%, holdout 10.8%, worst
+    // 1.66×; all 15.3%), so a change cannot make them worse unnoticed (docs/calibration.md, "MoE
     // at production scale"). The inference median rose from 15.3% when the 13 Blackwell FP4 and 2
     // GB200 serving cases joined (median 27% and 32% on their own); the runtimes' custom
-    // all-reduce and the measured small-m GEMM floors took it from 16.2% to 15.2%.
+    // all-reduce and the measured small-m GEMM floors took it from 16.2% to 15.2%, gpt-oss's
+    // experts-only MXFP4 and B200's measured NVFP4 MoE table to 14.9% (the holdout's from 9.6% to
+    // 10.8%: its gpt-oss 20b and B200 FP4 long-output rows moved 1–3 points further under).
     let rs = run_cases(
         &load_suite(None, Suite::Moe).expect("built-in MoE cases parse"),
         &[],
@@ -163,9 +165,9 @@ fn moe_suite_holds_its_levels() {
     }
     let inference = stats(rs.iter().filter(|r| r.kind == "inference"));
     let m = inference.median_abs_error.unwrap();
-    assert!(m <= 0.155, "MoE inference median {m:.3}");
+    assert!(m <= 0.15, "MoE inference median {m:.3}");
     assert!(
-        inference.worst_factor.unwrap() < 1.9,
+        inference.worst_factor.unwrap() < 1.7,
         "{:?}",
         inference.worst_factor
     );
@@ -174,9 +176,9 @@ fn moe_suite_holds_its_levels() {
             .filter(|r| r.kind == "inference" && r.split.as_deref() == Some("holdout")),
     );
     let h = holdout.median_abs_error.unwrap();
-    assert!(h <= 0.105, "MoE inference holdout median {h:.3}");
+    assert!(h <= 0.11, "MoE inference holdout median {h:.3}");
     let all = stats(&rs).median_abs_error.unwrap();
-    assert!(all <= 0.18, "MoE suite median {all:.3}");
+    assert!(all <= 0.155, "MoE suite median {all:.3}");
 }
 
 #[test]
