@@ -95,7 +95,7 @@ fn ctx(model: &str, gpu: &str, set: &[Override], extra: &[&str]) -> Result<(Cont
     // inputs (`extra`) always.
     let mut o: Vec<Override> = set
         .iter()
-        .filter(|x| model.starts_with("gpt4") || !x.key.starts_with("model."))
+        .filter(|x| model.starts_with("gpt4") || !x.key.starts_with("model.") || x.scope.is_some())
         .cloned()
         .collect();
     for e in extra {
@@ -157,8 +157,29 @@ fn batch_for_price(c: &Context, base: Config, usd_per_1m: f64) -> Option<Estimat
         .find(|e| e.usd_per_1m_output_tokens <= usd_per_1m)
 }
 
+/// The model presets `reproduce` loads.
+pub const MODELS: &[&str] = &[
+    "gpt4-8k",
+    "gpt4-32k",
+    "gpt3-175b",
+    "dense-1t",
+    "palm-540b",
+    "llama3-70b",
+];
+/// The GPU presets `reproduce` loads.
+pub const GPUS: &[&str] = &["a100-40g", "h100"];
+
 /// Every claim, with `set` applied to the presets.
 pub fn claims(set: &[Override]) -> Result<Vec<Claim>> {
+    let loaded: Vec<(presets::Kind, Vec<String>)> = MODELS
+        .iter()
+        .map(|m| (presets::Kind::Model, vec![(*m).to_string()]))
+        .chain(
+            GPUS.iter()
+                .map(|g| (presets::Kind::Gpu, vec![(*g).to_string()])),
+        )
+        .collect();
+    presets::check_scopes(set, &loaded)?;
     let mut b = Builder { claims: Vec::new() };
     let (a100, gpt4) = ctx(
         "gpt4-8k",

@@ -33,6 +33,16 @@ pub(crate) fn load(sel: &Selection, prefill_chunk: u64) -> Result<Loaded> {
     presets::check_override_prefixes(&sel.set)?;
     let model = presets::load_model(&sel.preset, &sel.set)?;
     let gpu = presets::load_gpu(&sel.gpu, &sel.set)?;
+    presets::check_scopes(
+        &sel.set,
+        &[
+            (
+                presets::Kind::Model,
+                vec![model.name.clone(), sel.preset.clone()],
+            ),
+            (presets::Kind::Gpu, vec![gpu.name.clone(), sel.gpu.clone()]),
+        ],
+    )?;
     let ctx = Context::new(&model.model, &gpu.gpu, prefill_chunk);
     Ok(Loaded { model, gpu, ctx })
 }

@@ -10,6 +10,7 @@ use std::io::{BufWriter, Write};
 pub fn validate(a: crate::cli::ValidateArgs) -> Result<u8> {
     presets::check_overrides_alone(&a.set)?;
     let cases = crate::validate::load_suite(a.cases.as_deref(), a.suite)?;
+    presets::check_scopes(&a.set, &crate::validate::loaded_presets(&cases))?;
     let results = crate::validate::run_cases(&cases, &a.set);
     let summary = crate::validate::summarize(&results);
     let mut out = BufWriter::new(std::io::stdout().lock());
