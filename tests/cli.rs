@@ -752,7 +752,9 @@ fn rate_simulates_estimates_and_sweep_rows() {
 fn reproduce_prints_claims() {
     let (stdout, _) = run(&["reproduce"], 0);
     assert!(
-        stdout.contains("total-params") && stdout.contains("claims reproduced"),
+        stdout.contains("total-params")
+            && stdout.contains("reproduced")
+            && stdout.contains("rows:"),
         "{stdout}"
     );
     let (json, _) = run(&["reproduce", "--format", "json"], 0);
@@ -768,11 +770,39 @@ fn reproduce_prints_claims() {
             "ratio",
             "verdict",
             "explanation",
+            "section",
+            "tolerance",
+            "computed_with_article_input",
         ] {
             assert!(c.get(k).is_some(), "claim lacks {k}");
         }
     }
     fails(&["reproduce", "--set", "model.expertz=3"], &["expertz"]);
+    fails(
+        &["reproduce", "--set", "article.reading_speed=3"],
+        &["reading_speed", "reading_tok_s"],
+    );
+    // An input what-if moves the rows that read it.
+    let (csv, _) = run(
+        &[
+            "reproduce",
+            "--format",
+            "csv",
+            "--set",
+            "article.a100_usd_per_hour=2",
+        ],
+        0,
+    );
+    let line = csv
+        .lines()
+        .find(|l| l.starts_with("price-a100,"))
+        .unwrap()
+        .to_string();
+    let (base, _) = run(&["reproduce", "--format", "csv"], 0);
+    assert_ne!(
+        line,
+        base.lines().find(|l| l.starts_with("price-a100,")).unwrap()
+    );
 }
 
 #[test]

@@ -1,14 +1,12 @@
 //! `reproduce`.
 
 use crate::exit_code::OK;
-use crate::presets;
 use crate::report::{self, Format};
 use anyhow::Result;
 use std::io::{BufWriter, Write};
 
 /// `gpt4calc reproduce`.
 pub fn reproduce(a: crate::cli::ReproduceArgs) -> Result<u8> {
-    presets::check_override_prefixes(&a.set)?;
     let claims = crate::reproduce::claims(&a.set)?;
     let mut out = BufWriter::new(std::io::stdout().lock());
     match a.format {
@@ -19,18 +17,22 @@ pub fn reproduce(a: crate::cli::ReproduceArgs) -> Result<u8> {
             writeln!(out)?;
         }
         Format::Csv => {
-            writeln!(out, "id,seed_value,computed_value,unit,ratio,verdict")?;
+            writeln!(
+                out,
+                "id,seed_value,computed_value,unit,ratio,verdict,computed_with_article_input"
+            )?;
             for c in &claims {
                 let opt = |x: Option<f64>| x.map_or(String::new(), |v| v.to_string());
                 writeln!(
                     out,
-                    "{},{},{},\"{}\",{},{}",
+                    "{},{},{},\"{}\",{},{},{}",
                     c.id,
                     opt(c.seed_value),
                     c.computed_value,
                     c.unit,
                     opt(c.ratio),
-                    c.verdict
+                    c.verdict,
+                    opt(c.computed_with_article_input)
                 )?;
             }
         }
