@@ -782,6 +782,23 @@ fn reproduce_prints_claims() {
         &["reproduce", "--set", "article.reading_speed=3"],
         &["reading_speed", "reading_tok_s"],
     );
+    // Inputs that break the article's layouts are one clear error, not a panic.
+    fails(
+        &["reproduce", "--set", "article.a100_gpus=10"],
+        &["training layout", "--gpus 10"],
+    );
+    fails(
+        &["reproduce", "--set", "article.inference_tp=7"],
+        &["serving layout", "96"],
+    );
+    fails(
+        &["reproduce", "--set", "article.small_batch=0.5"],
+        &["small_batch", "whole number"],
+    );
+    fails(
+        &["reproduce", "--set", "source.training_tokens=1e13"],
+        &["article.training_tokens"],
+    );
     // An input what-if moves the rows that read it.
     let (csv, _) = run(
         &[

@@ -1456,11 +1456,11 @@ pub static SPECS: &[Spec] = &[
             )?;
             let base = c.serving(1, Dtype::Fp16);
             let short_cfg = Config {
-                input_len: c.a100.max_context - base.output_len,
+                input_len: c.a100.max_context.saturating_sub(base.output_len).max(1),
                 ..base
             };
             let long_cfg = Config {
-                input_len: long.max_context - base.output_len,
+                input_len: long.max_context.saturating_sub(base.output_len).max(1),
                 ..base
             };
             let (Some(s), Some(l)) = (cheapest(&c.a100, short_cfg), cheapest(&long, long_cfg))
@@ -1641,12 +1641,12 @@ pub static SPECS: &[Spec] = &[
         compute: |c| {
             let base = c.serving(1, Dtype::Fp16);
             let full = Config {
-                input_len: c.a100.max_context - base.output_len,
+                input_len: c.a100.max_context.saturating_sub(base.output_len).max(1),
                 ..base
             };
             let b = max_batch(&c.a100, full);
             Ok(Out::new(b as f64, format!(
-                "On the article's the article's A100-40G cluster at fp16 with full {}-token contexts, {b} sequences fit (the MQA cache copied on every TP rank).", c.a100.max_context)).holds(b >= 1))
+                "On the article's A100-40G cluster at fp16 with full {}-token contexts, {b} sequences fit (the MQA cache copied on every TP rank).", c.a100.max_context)).holds(b >= 1))
         },
     },
     Spec {
@@ -1732,7 +1732,9 @@ pub static SPECS: &[Spec] = &[
             let base = c.serving(1, Dtype::Fp16);
             // GPT-3's context is shorter: the prompt is cut to fit it.
             let base = Config {
-                input_len: base.input_len.min(g3.max_context - base.output_len),
+                input_len: base
+                    .input_len
+                    .min(g3.max_context.saturating_sub(base.output_len).max(1)),
                 ..base
             };
             while max_batch(&g3, Config { pp, ..base }) == 0 && pp < base.pp {
@@ -1972,7 +1974,7 @@ pub static SPECS: &[Spec] = &[
         compute: |c| {
             let base = c.serving(1, Dtype::Fp16);
             let full = Config {
-                input_len: c.a100.max_context - base.output_len,
+                input_len: c.a100.max_context.saturating_sub(base.output_len).max(1),
                 ..base
             };
             let mqa = max_batch(&c.a100, full);
@@ -2000,7 +2002,7 @@ pub static SPECS: &[Spec] = &[
             let long = c.load("gpt4-32k", "a100-40g", &[])?;
             let base = c.serving(1, Dtype::Fp16);
             let full = Config {
-                input_len: long.max_context - base.output_len,
+                input_len: long.max_context.saturating_sub(base.output_len).max(1),
                 ..base
             };
             let b = max_batch(&long, full);

@@ -351,19 +351,11 @@ pub fn gpt4_training(
     }
 }
 
-/// The article's training recipe on `gpus` GPUs of `ctx`: its batch, sequence, tokens, TP and
-/// PP, with the least memory-saving that fits (the article's ZeRO stage with selective
-/// recomputation first, then full recomputation, then ZeRO-2 and ZeRO-3), modelled (not an
-/// imposed MFU), with failures and restarts at the documented GPU MTBF when `failures`.
-pub fn training_run(
-    ctx: &Context,
-    i: &Inputs,
-    gpus: f64,
-    dtype: Dtype,
-    failures: bool,
-) -> TrainEstimate {
-    let zero = i.training_zero.clamp(0.0, 3.0) as u8;
-    let base = TrainConfig {
+/// The article's training recipe on `gpus` GPUs at the article's ZeRO stage, with failures
+/// and restarts at the documented GPU MTBF when `failures`.
+pub fn training_config(i: &Inputs, gpus: f64, dtype: Dtype, failures: bool) -> TrainConfig {
+    TrainConfig {
+        zero: i.training_zero.clamp(0.0, 3.0) as u8,
         reliability: failures.then_some(train::Reliability {
             gpu_mtbf_hours: i.gpu_mtbf_hours,
             checkpoint_interval_s: None,
@@ -379,7 +371,22 @@ pub fn training_run(
             i.training_tokens,
             dtype,
         )
-    };
+    }
+}
+
+/// The article's training recipe on `gpus` GPUs of `ctx`: its batch, sequence, tokens, TP and
+/// PP, with the least memory-saving that fits (the article's ZeRO stage with selective
+/// recomputation first, then full recomputation, then ZeRO-2 and ZeRO-3), modelled (not an
+/// imposed MFU), with failures and restarts at the documented GPU MTBF when `failures`.
+pub fn training_run(
+    ctx: &Context,
+    i: &Inputs,
+    gpus: f64,
+    dtype: Dtype,
+    failures: bool,
+) -> TrainEstimate {
+    let base = training_config(i, gpus, dtype, failures);
+    let zero = base.zero;
     let tries = [
         (zero, Recompute::Selective),
         (zero, Recompute::Full),
@@ -470,6 +477,22 @@ pub fn max_batch(ctx: &Context, base: Config) -> u64 {
     lo
 }
 
+/// Units of the inputs that are counts (GPUs, stages, sequences, …): whole numbers.
+const WHOLE_UNITS: &[&str] = &[
+    "GPUs",
+    "stages",
+    "stage",
+    "sequences",
+    "nodes",
+    "tokens",
+    "epochs",
+    "pixels",
+    "channels",
+    "layers",
+];
+/// The largest count an input may take.
+const MAX_WHOLE_INPUT: f64 = 1e15;
+
 /// Split `--set` into preset overrides and input overrides (`article.NAME` / `source.NAME`).
 pub fn split_set(set: &[Override]) -> Result<(Vec<Override>, Inputs)> {
     let mut input = Inputs::default();
@@ -498,6 +521,24 @@ pub fn split_set(set: &[Override]) -> Result<(Vec<Override>, Inputs)> {
                     crate::limits::clip(&o.raw)
                 )
             })?;
+        let entry = Inputs::LIST.iter().find(|(n, _, _)| *n == name);
+        if let Some((_, _, from)) = entry {
+            let want = if from.starts_with("article") {
+                "article"
+            } else {
+                "source"
+            };
+            if prefix != want {
+                bail!("--set {o}: `{name}` is a {want} input; write {want}.{name}=VALUE");
+            }
+        }
+        let whole = entry.is_some_and(|(_, unit, _)| WHOLE_UNITS.contains(unit));
+        if whole && (value.fract() != 0.0 || value > MAX_WHOLE_INPUT) {
+            bail!("--set {o}: `{name}` is a count: a whole number from 1 to {MAX_WHOLE_INPUT}");
+        }
+        if name == "training_zero" && value > 3.0 {
+            bail!("--set {o}: `training_zero` is a ZeRO stage: 1, 2 or 3");
+        }
         if !input.set(name, value) {
             let near = presets::nearest(name, &names);
             bail!(
@@ -529,6 +570,27 @@ pub fn claims(set: &[Override]) -> Result<Vec<Claim>> {
         .collect();
     presets::check_scopes(&preset_set, &loaded)?;
     let ctx = Ctx::new(&preset_set, input)?;
+    // The article's layouts must apply to the models as set.
+    for (c, dtype) in [(&ctx.a100, Dtype::Fp16), (&ctx.h100, Dtype::Fp8)] {
+        if let Err(crate::perf::Reject::Invalid(why) | crate::perf::Reject::Skip(why)) =
+            c.check(&ctx.serving(1, dtype))
+        {
+            bail!(
+                "the article's serving layout (article.inference_tp, article.inference_pp) does not apply: {why}"
+            );
+        }
+    }
+    let i = &ctx.input;
+    for (c, gpus) in [(&ctx.a100, i.a100_gpus), (&ctx.h100, i.h100_gpus)] {
+        let run = training_config(i, gpus, Dtype::Bf16, true);
+        if let Err(crate::perf::Reject::Invalid(why) | crate::perf::Reject::Skip(why)) =
+            train::check(c, &run)
+        {
+            bail!(
+                "the article's training layout (article.training_tp, article.training_pp, article.*_gpus) does not apply: {why}"
+            );
+        }
+    }
     SPECS
         .iter()
         .map(|s| {
