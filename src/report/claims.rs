@@ -12,10 +12,11 @@ fn value(x: Option<f64>) -> String {
 pub fn counts(claims: &[Claim]) -> String {
     let n = |v: &str| claims.iter().filter(|c| c.verdict == v).count();
     format!(
-        "{} rows: {} reproduced, {} differ, {} echo an input",
+        "{} rows: {} reproduced, {} differ, {} open, {} echo an input",
         claims.len(),
         n("reproduced"),
         n("differs"),
+        n("open"),
         n("input")
     )
 }
@@ -117,7 +118,8 @@ pub fn markdown(claims: &[Claim]) -> String {
          recomputed with the calculator's own model at the operating point the article states. A\n\
          ratio is computed / article. The tolerance comes from the article's own precision: \"~\" is\n\
          ±10%, a stated range is that range, a number written without \"~\" is good to half its last\n\
-         digit. Rows marked `input` echo an input (a preset field set to the article's number, or\n\
+         digit. A row marked `open` hinges on a figure the article does not give (a fleet size,\n\
+         a traffic profile): it shows the threshold. Rows marked `input` echo an input (a preset field set to the article's number, or\n\
          the article's own operating point) and are not verdicts. Where the article states an input\n\
          the presets disagree with, the row shows the value under the article's input too.\n\n",
     );

@@ -39,6 +39,9 @@ pub enum Tolerance {
     Digits(u32),
     /// A qualitative claim: judged by a condition the computation returns.
     Holds,
+    /// A claim that hinges on a figure the article does not give (a fleet size, a traffic
+    /// profile): the row computes the threshold and is verdicted `open`.
+    Open,
 }
 
 impl Tolerance {
@@ -58,6 +61,7 @@ impl Tolerance {
                 None => "as written".into(),
             },
             Tolerance::Holds => "holds".into(),
+            Tolerance::Open => "open: needs a figure the article does not give".into(),
         }
     }
 }
@@ -159,7 +163,8 @@ pub struct Claim {
     pub unit: &'static str,
     /// computed / seed.
     pub ratio: Option<f64>,
-    /// "reproduced", "differs" or "input".
+    /// "reproduced", "differs", "open" (hinges on a figure the article does not give) or
+    /// "input" (echoes an input).
     pub verdict: &'static str,
     /// The tolerance rule, from the article's precision.
     pub tolerance: String,
@@ -175,6 +180,9 @@ pub struct Claim {
 fn judge(s: &Spec, o: &Out) -> &'static str {
     if s.role == Role::Input {
         return "input";
+    }
+    if let Tolerance::Open = s.tolerance {
+        return "open";
     }
     let v = o.value;
     let ok = match (s.tolerance, s.article) {
