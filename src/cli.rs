@@ -92,7 +92,7 @@ pub struct Selection {
     /// Accelerator and its node: a built-in preset name or a path to a TOML file.
     #[arg(short = 'g', long, default_value = "h100", value_name = "NAME|PATH")]
     pub gpu: String,
-    /// Override any preset field, e.g. model.experts=32 or gpu.price.usd_per_gpu_hour=1 (repeatable).
+    /// Override any preset field, e.g. model.experts=32 or gpu.price.usd_per_gpu_hour=1; PRESET:KEY=VALUE sets one preset only, e.g. h100:gpu.memory_bw_tb_s=4.8 (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE", value_parser = crate::presets::OverrideParser)]
     pub set: Vec<Override>,
     /// Runtime profile: the software the run uses (attention kernel, batching, overlaps, fixed costs), a built-in name (`gpt4calc presets list`) or a path to a TOML file; explicit flags override it.
@@ -527,7 +527,7 @@ pub struct ReproduceArgs {
     /// table, json, csv or markdown (docs/seed-claims.md is the markdown).
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
-    /// Override preset fields first (model.* applies to GPT-4), e.g. model.experts=32.
+    /// Override preset fields first: gpu.* applies to every GPU, model.* to GPT-4 (gpt4-8k, gpt4-32k); PRESET:KEY=VALUE to that preset only, e.g. h100:gpu.memory_bw_tb_s=4.8 or gpt3-175b:model.layers=96.
     #[arg(long = "set", value_name = "KEY=VALUE", value_parser = crate::presets::OverrideParser)]
     pub set: Vec<Override>,
     /// Runtime profile of every computed claim: a built-in name or a path to a TOML file.
@@ -547,7 +547,7 @@ pub struct ValidateArgs {
     /// table, json, csv or markdown.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
-    /// Override any preset field for every case, e.g. gpu.efficiency.memory=0.8 (repeatable).
+    /// Override any preset field for every case, e.g. gpu.efficiency.memory=0.8; PRESET:KEY=VALUE only for cases that load that preset, e.g. h100:gpu.efficiency.memory=0.8 (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE", value_parser = crate::presets::OverrideParser)]
     pub set: Vec<Override>,
     /// Runtime profile of the cases that name none (a case's own `runtime` field wins): a built-in name or a path to a TOML file.
@@ -582,7 +582,7 @@ pub struct ShowArgs {
     /// toml or json.
     #[arg(long, value_enum, default_value_t = ShowFormat::Toml)]
     pub format: ShowFormat,
-    /// Override fields before showing, e.g. model.experts=32.
+    /// Override fields before showing, e.g. model.experts=32 (or gpt4-8k:model.experts=32).
     #[arg(long = "set", value_name = "KEY=VALUE", value_parser = crate::presets::OverrideParser)]
     pub set: Vec<Override>,
 }

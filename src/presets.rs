@@ -46,9 +46,12 @@ impl Kind {
     }
 }
 
-/// A `--set KEY=VALUE` override, parsed.
+/// A `--set [PRESET:]KEY=VALUE` override, parsed.
 #[derive(Clone, Debug)]
 pub struct Override {
+    /// The preset it applies to (`h100` in `h100:gpu.memory_bw_tb_s=4.8`): a preset's `name`,
+    /// or the name or path it is loaded by. `None` applies to every loaded preset of its kind.
+    pub scope: Option<String>,
     /// Dotted key, e.g. `model.experts` or `gpu.price.usd_per_gpu_hour`.
     pub key: String,
     /// Value as written.
@@ -72,7 +75,26 @@ impl std::str::FromStr for Override {
         let (key, raw) = s
             .split_once('=')
             .ok_or_else(|| format!("`{shown}`: expected KEY=VALUE, e.g. model.experts=32"))?;
-        let key = key.trim();
+        let (scope, key) = match key.split_once(':') {
+            Some((scope, key)) => (Some(scope.trim()), key.trim()),
+            None => (None, key.trim()),
+        };
+        if let Some(scope) = scope {
+            if scope.is_empty() {
+                return Err(format!(
+                    "`{shown}`: the preset before `:` is empty; write PRESET:KEY=VALUE, e.g. h100:gpu.memory_bw_tb_s=4.8"
+                ));
+            }
+            if scope.len() > MAX_SET_KEY_LEN
+                || !scope
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c))
+            {
+                return Err(format!(
+                    "`{shown}`: the preset before `:` must be a preset name or path (letters, digits, `-`, `_`, `.`, `/`), e.g. h100:gpu.memory_bw_tb_s=4.8"
+                ));
+            }
+        }
         if key.is_empty() {
             return Err(format!("`{shown}`: the key before `=` is empty"));
         }
@@ -108,6 +130,7 @@ impl std::str::FromStr for Override {
             ));
         }
         Ok(Override {
+            scope: scope.map(str::to_string),
             key: key.to_string(),
             raw: raw.trim().to_string(),
         })
@@ -143,8 +166,96 @@ impl clap::builder::TypedValueParser for OverrideParser {
 
 impl std::fmt::Display for Override {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}={}", self.key, self.raw)
+        match &self.scope {
+            Some(scope) => write!(f, "{scope}:{}={}", self.key, self.raw),
+            None => write!(f, "{}={}", self.key, self.raw),
+        }
     }
+}
+
+impl Override {
+    /// Whether this override applies to a preset known by any of `names` (its `name` field, the
+    /// name or path it was loaded by): always when unscoped.
+    pub fn applies_to(&self, names: &[&str]) -> bool {
+        self.scope.as_deref().is_none_or(|s| names.contains(&s))
+    }
+    /// The kind of preset its key sets (`model.` or `gpu.`), if either.
+    pub fn kind(&self) -> Option<Kind> {
+        match self.key.split('.').next() {
+            Some("model") => Some(Kind::Model),
+            Some("gpu") => Some(Kind::Gpu),
+            _ => None,
+        }
+    }
+}
+
+/// Check that every scoped override names a preset the command loads. `loaded` lists, for each
+/// preset loaded, its kind and the names it answers to (its `name` field, the name or path it
+/// was given by). A scope that names nothing loaded, or a preset of the other kind, is an error.
+pub fn check_scopes(overrides: &[Override], loaded: &[(Kind, Vec<String>)]) -> Result<()> {
+    for o in overrides {
+        let Some(scope) = o.scope.as_deref() else {
+            continue;
+        };
+        let kind = o.kind().unwrap_or(Kind::Model);
+        let same: Vec<&str> = loaded
+            .iter()
+            .filter(|(k, _)| *k == kind)
+            .flat_map(|(_, names)| names.iter().map(String::as_str))
+            .collect();
+        if same.contains(&scope) {
+            continue;
+        }
+        let other = match kind {
+            Kind::Model => Kind::Gpu,
+            Kind::Gpu => Kind::Model,
+        };
+        if other.builtins().iter().any(|(n, _)| *n == scope)
+            || loaded
+                .iter()
+                .any(|(k, names)| *k == other && names.iter().any(|n| n == scope))
+        {
+            bail!(
+                "--set {o}: `{scope}` is a {} preset, but `{}` is a {} field; scope it to a {} preset: {}",
+                other.table(),
+                o.key,
+                kind.table(),
+                kind.table(),
+                first_names(loaded, kind).join(", ")
+            );
+        }
+        let mut names = first_names(loaded, kind);
+        names.sort_unstable();
+        names.dedup();
+        if names.is_empty() {
+            names.push("none".into());
+        }
+        let near = nearest(scope, &names.iter().map(String::as_str).collect::<Vec<_>>());
+        let hint = if near.is_empty() {
+            String::new()
+        } else {
+            format!("did you mean {}? ", near.join(" or "))
+        };
+        bail!(
+            "--set {o}: no {} preset `{}` is loaded here; {hint}the {} presets loaded: {}",
+            kind.table(),
+            crate::limits::clip(scope),
+            kind.table(),
+            names.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// The first name (the `name` field) of each loaded preset of `kind`.
+fn first_names(loaded: &[(Kind, Vec<String>)], kind: Kind) -> Vec<String> {
+    let mut v: Vec<String> = loaded
+        .iter()
+        .filter(|(k, _)| *k == kind)
+        .filter_map(|(_, names)| names.first().cloned())
+        .collect();
+    v.dedup();
+    v
 }
 
 /// Read a preset's TOML text: a built-in name, or a path to a file. Returns (origin, text).
@@ -263,7 +374,7 @@ pub fn load_gpu_text(origin: &str, text: &str, overrides: &[Override]) -> Result
 fn context_for(origin: &str, overrides: &[Override], kind: Kind) -> String {
     let sets: Vec<String> = overrides
         .iter()
-        .filter(|o| o.key.starts_with(kind.table()))
+        .filter(|o| o.key.starts_with(kind.table()) && o.applies_to(&[given_name(origin)]))
         .map(ToString::to_string)
         .collect();
     if sets.is_empty() {
@@ -286,7 +397,9 @@ pub fn check_overrides_alone(overrides: &[Override]) -> Result<()> {
             (Kind::Gpu, GPUS)
         };
         let mut first_err = None;
-        for (name, _) in names {
+        // A scoped override is tried on the preset it names (a preset not built in is checked
+        // when the cases load it).
+        for (name, _) in names.iter().filter(|(n, _)| o.applies_to(&[n])) {
             let loaded = match kind {
                 Kind::Model => load_model(name, one).map(drop),
                 Kind::Gpu => load_gpu(name, one).map(drop),
@@ -337,17 +450,33 @@ fn load<T: DeserializeOwned>(
     // Parse once untouched so that an error in the file is blamed on the file, not on --set.
     T::deserialize(toml::Value::Table(value.clone()))
         .map_err(|e| anyhow!("{origin}: {}", one_line(e.message())))?;
+    // A scoped override applies when it names this preset: its `name` field or the path or
+    // name it was loaded by (`origin`).
+    let name = value
+        .get("name")
+        .and_then(toml::Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let names = [name.as_str(), given_name(origin)];
     let mine: Vec<&Override> = overrides
         .iter()
-        .filter(|o| o.key.split('.').next() == Some(kind.table()))
+        .filter(|o| o.key.split('.').next() == Some(kind.table()) && o.applies_to(&names))
         .collect();
     for o in &mine {
         apply(&mut value, o)?;
         T::deserialize(toml::Value::Table(value.clone()))
-            .map_err(|e| anyhow!("--set {}={}: {}", o.key, o.raw, one_line(e.message())))?;
+            .map_err(|e| anyhow!("--set {o}: {}", one_line(e.message())))?;
     }
     T::deserialize(toml::Value::Table(value))
         .map_err(|e| anyhow!("{origin}: {}", one_line(e.message())))
+}
+
+/// The name or path a preset was loaded by, from its origin (`built-in preset `x`` or a path).
+fn given_name(origin: &str) -> &str {
+    origin
+        .strip_prefix("built-in preset `")
+        .and_then(|s| s.strip_suffix('`'))
+        .unwrap_or(origin)
 }
 
 /// Put `o` into the table at its dotted path, creating intermediate tables.
@@ -446,5 +575,45 @@ mod tests {
         let bad: Override = "model.expertz=32".parse().unwrap();
         let err = load_model("gpt4-8k", &[bad]).unwrap_err().to_string();
         assert!(err.contains("expertz") && err.contains("experts"), "{err}");
+    }
+
+    #[test]
+    fn a_scoped_override_applies_only_to_the_preset_it_names() {
+        let o: Override = "h100:gpu.memory_bw_tb_s=4.8".parse().unwrap();
+        assert_eq!(o.scope.as_deref(), Some("h100"));
+        assert_eq!(o.to_string(), "h100:gpu.memory_bw_tb_s=4.8");
+        let one = std::slice::from_ref(&o);
+        assert!((load_gpu("h100", one).unwrap().gpu.memory_bw_tb_s - 4.8).abs() < 1e-12);
+        assert!((load_gpu("a100-40g", one).unwrap().gpu.memory_bw_tb_s - 1.555).abs() < 1e-12);
+        let m: Override = "gpt4-8k:model.experts=32".parse().unwrap();
+        assert_eq!(
+            load_model("gpt4-8k", std::slice::from_ref(&m))
+                .unwrap()
+                .model
+                .experts,
+            32
+        );
+        assert_eq!(load_model("gpt4-32k", &[m]).unwrap().model.experts, 16);
+    }
+
+    #[test]
+    fn a_scope_must_name_a_loaded_preset_of_its_kind() {
+        let loaded = [
+            (Kind::Model, vec!["gpt4-8k".to_string()]),
+            (Kind::Gpu, vec!["h100".to_string()]),
+        ];
+        let check = |s: &str| check_scopes(&[s.parse().unwrap()], &loaded);
+        assert!(check("h100:gpu.memory_gib=96").is_ok());
+        assert!(check("gpu.memory_gib=96").is_ok());
+        let err = check("h10:gpu.memory_gib=96").unwrap_err().to_string();
+        assert!(err.contains("`h10`") && err.contains("h100"), "{err}");
+        let err = check("h100:model.experts=8").unwrap_err().to_string();
+        assert!(
+            err.contains("gpu preset") && err.contains("gpt4-8k"),
+            "{err}"
+        );
+        for bad in [":model.experts=8", "a b:model.experts=8"] {
+            assert!(bad.parse::<Override>().is_err(), "{bad}");
+        }
     }
 }

@@ -664,6 +664,27 @@ pub fn load_cases(path: Option<&str>) -> Result<Vec<Case>> {
     load_suite(path, Suite::All)
 }
 
+/// The presets the cases load, for scoped `--set` overrides: each model (its preset name, or a
+/// `model_spec`'s `name`, else the case id) and each GPU.
+pub fn loaded_presets(cases: &[Case]) -> Vec<(presets::Kind, Vec<String>)> {
+    let mut v = Vec::new();
+    for c in cases {
+        let model = match (&c.model, &c.model_spec) {
+            (Some(name), _) => name.clone(),
+            (None, Some(spec)) => spec
+                .get("name")
+                .and_then(|v| v.as_str())
+                .map_or_else(|| c.id.clone(), str::to_string),
+            (None, None) => continue,
+        };
+        v.push((presets::Kind::Model, vec![model]));
+        v.push((presets::Kind::Gpu, vec![c.gpu.clone()]));
+    }
+    v.sort_by(|a, b| a.1.cmp(&b.1));
+    v.dedup();
+    v
+}
+
 /// Read cases from a file path, or the built-in `suite`.
 pub fn load_suite(path: Option<&str>, suite: Suite) -> Result<Vec<Case>> {
     let tagged = |name: &str, text: &str| -> Result<Vec<Case>> {

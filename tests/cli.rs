@@ -329,6 +329,66 @@ fn set_changes_the_answer() {
 }
 
 #[test]
+fn a_scoped_set_moves_only_the_preset_it_names() {
+    let tpot = |args: &[&str]| -> f64 {
+        let mut all = vec![
+            "estimate", "--tp", "8", "--pp", "16", "--batch", "64", "--format", "json",
+        ];
+        all.extend_from_slice(args);
+        let (stdout, _) = run(&all, 0);
+        let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        doc["results"][0]["tpot_s"].as_f64().unwrap()
+    };
+    let base = tpot(&[]);
+    let faster = tpot(&["--set", "h100:gpu.memory_bw_tb_s=4.8"]);
+    assert!(faster < 0.9 * base, "{faster} vs {base}");
+    // Scoped to the model by its name; the same override unscoped gives the same answer.
+    let scoped = tpot(&["--set", "gpt4-8k:model.experts=32"]);
+    let unscoped = tpot(&["--set", "model.experts=32"]);
+    assert!(scoped > base && (scoped - unscoped).abs() < 1e-12);
+    // Every command takes the syntax (this run does not fit: exit 3); a scope naming nothing
+    // loaded is one clear error.
+    run(
+        &[
+            "train",
+            "--gpus",
+            "1024",
+            "--tp",
+            "8",
+            "--pp",
+            "8",
+            "--set",
+            "h100:gpu.price.usd_per_gpu_hour=3",
+        ],
+        3,
+    );
+    run(
+        &["presets", "show", "h100", "--set", "h100:gpu.memory_gib=96"],
+        0,
+    );
+    fails(
+        &["estimate", "--set", "h10:gpu.memory_gib=96"],
+        &["h10", "did you mean h100"],
+    );
+    fails(
+        &["sweep", "--set", "a100-40g:gpu.memory_gib=96"],
+        &["a100-40g", "loaded", "h100"],
+    );
+    fails(
+        &["train", "--set", "h100:model.experts=8"],
+        &["gpu preset", "model.experts"],
+    );
+    fails(
+        &["validate", "--set", "h1000:gpu.memory_gib=96"],
+        &["h1000"],
+    );
+    fails(
+        &["reproduce", "--set", "b200:gpu.memory_gib=96"],
+        &["b200", "a100-40g", "h100"],
+    );
+}
+
+#[test]
 fn presets_list_and_show() {
     let (stdout, _) = run(&["presets", "list"], 0);
     for name in ["gpt4-8k", "gpt4-32k", "deepseek-v3", "a100-40g", "tpu-v4"] {
@@ -692,7 +752,9 @@ fn rate_simulates_estimates_and_sweep_rows() {
 fn reproduce_prints_claims() {
     let (stdout, _) = run(&["reproduce"], 0);
     assert!(
-        stdout.contains("total-params") && stdout.contains("claims reproduced"),
+        stdout.contains("total-params")
+            && stdout.contains("reproduced")
+            && stdout.contains("rows:"),
         "{stdout}"
     );
     let (json, _) = run(&["reproduce", "--format", "json"], 0);
@@ -708,11 +770,56 @@ fn reproduce_prints_claims() {
             "ratio",
             "verdict",
             "explanation",
+            "section",
+            "tolerance",
+            "computed_with_article_input",
         ] {
             assert!(c.get(k).is_some(), "claim lacks {k}");
         }
     }
     fails(&["reproduce", "--set", "model.expertz=3"], &["expertz"]);
+    fails(
+        &["reproduce", "--set", "article.reading_speed=3"],
+        &["reading_speed", "reading_tok_s"],
+    );
+    // Inputs that break the article's layouts are one clear error, not a panic.
+    fails(
+        &["reproduce", "--set", "article.a100_gpus=10"],
+        &["training layout", "--gpus 10"],
+    );
+    fails(
+        &["reproduce", "--set", "article.inference_tp=7"],
+        &["serving layout", "96"],
+    );
+    fails(
+        &["reproduce", "--set", "article.small_batch=0.5"],
+        &["small_batch", "whole number"],
+    );
+    fails(
+        &["reproduce", "--set", "source.training_tokens=1e13"],
+        &["article.training_tokens"],
+    );
+    // An input what-if moves the rows that read it.
+    let (csv, _) = run(
+        &[
+            "reproduce",
+            "--format",
+            "csv",
+            "--set",
+            "article.a100_usd_per_hour=2",
+        ],
+        0,
+    );
+    let line = csv
+        .lines()
+        .find(|l| l.starts_with("price-a100,"))
+        .unwrap()
+        .to_string();
+    let (base, _) = run(&["reproduce", "--format", "csv"], 0);
+    assert_ne!(
+        line,
+        base.lines().find(|l| l.starts_with("price-a100,")).unwrap()
+    );
 }
 
 #[test]

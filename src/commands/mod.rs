@@ -86,6 +86,26 @@ pub(crate) fn load_all(sel: &Selection, prefill_chunk: u64) -> Result<Vec<Loaded
         .iter()
         .map(|g| load_gpu(g, sel, &runtime))
         .collect::<Result<Vec<_>>>()?;
+    presets::check_scopes(
+        &sel.set,
+        &[
+            (
+                presets::Kind::Model,
+                models
+                    .iter()
+                    .map(|m| m.name.clone())
+                    .chain(name_list("preset", &sel.preset)?)
+                    .collect(),
+            ),
+            (
+                presets::Kind::Gpu,
+                gpus.iter()
+                    .map(|g| g.name.clone())
+                    .chain(name_list("gpu", &sel.gpu)?)
+                    .collect(),
+            ),
+        ],
+    )?;
     let mut out = Vec::with_capacity(models.len() * gpus.len());
     for model in &models {
         for gpu in &gpus {

@@ -140,6 +140,11 @@ fn show(args: ShowArgs, out: &mut dyn Write) -> Result<()> {
     }
     presets::check_override_prefixes(&args.set)?;
     let kind = kind_of(&args.name)?;
+    let shown = match kind {
+        Kind::Model => presets::load_model(&args.name, &[])?.name,
+        Kind::Gpu => presets::load_gpu(&args.name, &[])?.name,
+    };
+    presets::check_scopes(&args.set, &[(kind, vec![shown, args.name.clone()])])?;
     match (kind, args.format) {
         (_, ShowFormat::Toml) if args.set.is_empty() => {
             // Print the file as written, once it has loaded as a valid preset.

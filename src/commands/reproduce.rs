@@ -1,14 +1,14 @@
 //! `reproduce`.
 
 use crate::exit_code::OK;
-use crate::presets;
 use crate::report::{self, Format};
 use anyhow::Result;
 use std::io::{BufWriter, Write};
 
 /// `gpt4calc reproduce`.
 pub fn reproduce(a: crate::cli::ReproduceArgs) -> Result<u8> {
-    presets::check_override_prefixes(&a.set)?;
+    // `--set` keys are checked by the claims: `model.`/`gpu.` ones and the article's own inputs
+    // (`article.`, `source.`).
     // The profile's fixed costs go first so that an explicit --set of the same field wins. The
     // claims fix their own software (the article's batching and training choices), so only the
     // fixed costs of a profile apply here.
@@ -40,6 +40,7 @@ pub fn reproduce(a: crate::cli::ReproduceArgs) -> Result<u8> {
                     "unit",
                     "ratio",
                     "verdict",
+                    "computed_with_article_input",
                 ],
                 claims.iter().map(|c| {
                     Ok(vec![
@@ -49,6 +50,7 @@ pub fn reproduce(a: crate::cli::ReproduceArgs) -> Result<u8> {
                         c.unit.to_string(),
                         opt(c.ratio),
                         c.verdict.to_string(),
+                        opt(c.computed_with_article_input),
                     ])
                 }),
                 &mut out,

@@ -12,6 +12,7 @@ pub fn validate(a: crate::cli::ValidateArgs) -> Result<u8> {
     // An unknown or broken profile is the user's error, not every case's.
     crate::runtime::load(&a.runtime)?;
     let cases = crate::validate::load_suite(a.cases.as_deref(), a.suite)?;
+    presets::check_scopes(&a.set, &crate::validate::loaded_presets(&cases))?;
     let results = crate::validate::run_cases_with(&cases, &a.set, &a.runtime);
     let summary = crate::validate::summarize(&results);
     let mut out = BufWriter::new(std::io::stdout().lock());
