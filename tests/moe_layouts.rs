@@ -427,6 +427,27 @@ fn dense_dtype_on_the_command_line() {
     json.extend(["--format", "json"]);
     let (out, _) = run_cli(&json, 0);
     assert!(out.contains("\"dense_dtype\": \"bf16\""), "{out}");
+    // On a model without routed experts the flag has nothing to split: one clear error.
+    let (_, err) = run_cli(
+        &[
+            "estimate",
+            "-m",
+            "llama3-70b",
+            "-g",
+            "h100",
+            "--dtype",
+            "fp8",
+            "--dense-dtype",
+            "bf16",
+            "--tp",
+            "4",
+        ],
+        1,
+    );
+    assert!(
+        err.contains("--dense-dtype bf16") && err.contains("no routed experts"),
+        "{err}"
+    );
     // An unknown precision is a usage error naming the flag.
     let (_, err) = run_cli(
         &[

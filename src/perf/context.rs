@@ -223,6 +223,14 @@ impl Context {
             )));
         }
         if let Some(d) = c.dense_dtype
+            && d != c.dtype
+            && self.experts <= 1
+        {
+            return Err(Reject::Invalid(format!(
+                "--dense-dtype {d}: the model has no routed experts, so every linear layer is dense; set the precision with --dtype {d}"
+            )));
+        }
+        if let Some(d) = c.dense_dtype
             && self.math[dtype_index(d)].is_none()
         {
             return Err(Reject::Invalid(format!(
