@@ -69,6 +69,7 @@ fn bench(c: &mut Criterion) {
         include_unfit: false,
         require: vec![],
         pareto: false,
+        threads: 1,
     };
     g.throughput(Throughput::Elements(axes.len()));
     g.sample_size(20);
@@ -80,7 +81,7 @@ fn bench(c: &mut Criterion) {
                 black_box(&axes),
                 &plan,
                 ("gpt4-8k", "h100"),
-                &mut |_| {},
+                &|_| {},
             )
             .unwrap()
         })

@@ -325,6 +325,9 @@ pub struct SweepArgs {
     /// Stop before any work when the axes span more configurations than this (about 1 s per million).
     #[arg(long, help_heading = "Work limits", value_name = "N", default_value_t = crate::sweep::DEFAULT_MAX_CONFIGURATIONS, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_configurations: u64,
+    /// Threads to evaluate on (default: the available cores); the output does not depend on it.
+    #[arg(long, help_heading = "Work limits", value_name = "N", value_parser = clap::value_parser!(u64).range(1..=crate::sweep::MAX_THREADS))]
+    pub threads: Option<u64>,
 }
 
 /// `estimate` flags: one value per axis.
@@ -519,6 +522,9 @@ pub struct TrainArgs {
     /// Stop before any work when the axes span more configurations than this (train keeps every row it evaluates).
     #[arg(long, help_heading = "Work limits", value_name = "N", default_value_t = crate::train::DEFAULT_MAX_CONFIGURATIONS, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_configurations: u64,
+    /// Threads to evaluate on (default: the available cores); the output does not depend on it.
+    #[arg(long, help_heading = "Work limits", value_name = "N", value_parser = clap::value_parser!(u64).range(1..=crate::sweep::MAX_THREADS))]
+    pub threads: Option<u64>,
 }
 
 /// `reproduce` flags.

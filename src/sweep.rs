@@ -8,6 +8,7 @@ use crate::report::row::Named;
 use crate::require::Require;
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BinaryHeap};
+use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 
 /// The most configurations a sweep evaluates unless `--max-configurations` raises it: about 1–2 s
 /// of work at 1–2 million configurations per second (docs/usage.md, "Work limits").
@@ -212,6 +213,8 @@ pub struct Plan {
     pub require: Vec<Require>,
     /// Keep only the rows no other row beats on both output tokens/s per GPU and per user.
     pub pareto: bool,
+    /// Threads to evaluate on (the result does not depend on it).
+    pub threads: usize,
 }
 
 /// True when `a` is at least as good as `b` on both frontier axes (tokens/s per GPU, per user).
@@ -235,6 +238,8 @@ pub struct SkipNotes {
     by_reason: BTreeMap<String, SkipNote>,
     /// The last message and its reason, as a sweep's inner axes repeat a message many times.
     last: Option<(String, String)>,
+    /// Messages added by `add` (their positions).
+    added: u64,
 }
 
 /// One reason's note.
@@ -242,12 +247,21 @@ pub struct SkipNotes {
 struct SkipNote {
     count: u64,
     example: String,
+    /// Position of the example in the run (notes gathered by threads merge by it).
+    first: u64,
     varied: bool,
 }
 
 impl SkipNotes {
     /// Count one configuration skipped with message `msg`.
     pub fn add(&mut self, msg: &str) {
+        self.added += 1;
+        self.add_at(self.added, msg);
+    }
+
+    /// Count one configuration skipped with message `msg` at position `seq` of the run; a thread
+    /// adds its positions in increasing order.
+    pub fn add_at(&mut self, seq: u64, msg: &str) {
         let key = match &self.last {
             Some((m, k)) if m == msg => k.clone(),
             _ => {
@@ -276,9 +290,31 @@ impl SkipNotes {
                     SkipNote {
                         count: 1,
                         example: msg.to_string(),
+                        first: seq,
                         varied: false,
                     },
                 );
+            }
+        }
+    }
+
+    /// Add the notes of another part of the same run: each reason keeps the example of the
+    /// earliest position, so the notes are those of one pass in order.
+    pub fn merge(&mut self, other: SkipNotes) {
+        for (key, o) in other.by_reason {
+            match self.by_reason.get_mut(&key) {
+                Some(n) => {
+                    let differ = n.example != o.example;
+                    if o.first < n.first {
+                        n.example = o.example;
+                        n.first = o.first;
+                    }
+                    n.count += o.count;
+                    n.varied |= o.varied || differ;
+                }
+                None => {
+                    self.by_reason.insert(key, o);
+                }
             }
         }
     }
@@ -340,6 +376,16 @@ pub struct Summary {
     pub skipped: SkipNotes,
 }
 
+impl Summary {
+    /// Add another part of the same run.
+    pub fn merge(&mut self, o: Summary) {
+        self.evaluated += o.evaluated;
+        self.fit += o.fit;
+        self.passed += o.passed;
+        self.skipped.merge(o.skipped);
+    }
+}
+
 struct Ranked {
     key: f64,
     seq: u64,
@@ -364,103 +410,579 @@ impl Ord for Ranked {
     }
 }
 
-/// Run a sweep. `progress` is called with the number of configurations done so far, now and then.
-/// Returns the kept estimates, best first, or the first invalid configuration's message.
+/// The most threads `--threads` takes.
+pub const MAX_THREADS: u64 = 256;
+
+/// `--threads N`, or the available cores.
+pub fn threads(flag: Option<u64>) -> usize {
+    flag.map_or_else(default_threads, |n| n.min(MAX_THREADS) as usize)
+}
+
+/// The threads a run uses by default: the available cores.
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
+}
+
+/// What a sweep hands every estimate of the kept kind (fits, unless `--all`) that passes every
+/// `--require`, before ranking (what `--plot` draws). Each thread has its own observer and feeds
+/// it in increasing position (`seq`, the configuration's place in the single-threaded order);
+/// the caller merges the observers by position.
+pub trait Observer: Send {
+    /// One estimate at position `seq`.
+    fn observe(&mut self, seq: u64, e: &Estimate);
+}
+
+impl Observer for () {
+    fn observe(&mut self, _: u64, _: &Estimate) {}
+}
+
+/// The configurations of `Axes` as units of work: a unit is one (dtype, KV dtype, tp, dp, pp, ep,
+/// input length), and holds every (output length, batch) in the single-threaded order.
+struct Grid<'a> {
+    axes: &'a Axes,
+    n_kv: u64,
+    n_ep: u64,
+    units: u64,
+    /// Configurations per unit.
+    inner: u64,
+}
+
+/// The axis values of one unit.
+struct Unit {
+    dtype: Dtype,
+    kv_dtype: Dtype,
+    tp: u64,
+    dp: u64,
+    pp: u64,
+    ep: u64,
+    input_len: u64,
+}
+
+impl<'a> Grid<'a> {
+    fn new(axes: &'a Axes) -> Self {
+        let n_kv = axes.kv_dtype.len().max(1) as u64;
+        let n_ep = axes.ep.count() as u64;
+        let units = [
+            axes.dtype.len() as u64,
+            n_kv,
+            axes.tp.len() as u64,
+            axes.dp.len() as u64,
+            axes.pp.len() as u64,
+            n_ep,
+            axes.input_len.len() as u64,
+        ]
+        .iter()
+        .fold(1u64, |acc, n| acc.saturating_mul(*n));
+        let inner = (axes.output_len.len() as u64).saturating_mul(axes.batch.len() as u64);
+        Grid {
+            axes,
+            n_kv,
+            n_ep,
+            units,
+            inner,
+        }
+    }
+
+    /// Unit `u`, in the order of `Axes::for_each`.
+    fn unit(&self, mut u: u64) -> Unit {
+        let a = self.axes;
+        let mut take = |n: u64| {
+            let i = u % n;
+            u /= n;
+            i as usize
+        };
+        let input_i = take(a.input_len.len() as u64);
+        let ep_i = take(self.n_ep);
+        let pp_i = take(a.pp.len() as u64);
+        let dp_i = take(a.dp.len() as u64);
+        let tp_i = take(a.tp.len() as u64);
+        let kv_i = take(self.n_kv);
+        let dtype = a.dtype[u as usize];
+        let (tp, dp) = (a.tp[tp_i], a.dp[dp_i]);
+        Unit {
+            dtype,
+            kv_dtype: if a.kv_dtype.is_empty() {
+                dtype.default_kv()
+            } else {
+                a.kv_dtype[kv_i]
+            },
+            tp,
+            dp,
+            pp: a.pp[pp_i],
+            ep: match &a.ep {
+                EpAxis::List(v) => v[ep_i],
+                EpAxis::Auto => widest_ep(tp, dp, a.expert_slots),
+            },
+            input_len: a.input_len[input_i],
+        }
+    }
+}
+
+/// Configurations a thread claims at a time (whole units, at least one).
+const CLAIM_CONFIGS: u64 = 256;
+/// Configurations between progress reports of a thread.
+const PROGRESS_CONFIGS: u64 = 8192;
+
+/// One thread's share of a run.
+struct Part<O> {
+    heap: BinaryHeap<Ranked>,
+    /// The frontier so far, with positions, in position order.
+    frontier: Vec<(u64, Estimate)>,
+    summary: Summary,
+    /// The first invalid configuration met (position, message).
+    error: Option<(u64, String)>,
+    observer: O,
+}
+
+/// What every thread of a run shares.
+struct Shared<'a> {
+    ctx: &'a Context,
+    draft: Option<&'a Context>,
+    grid: Grid<'a>,
+    plan: &'a Plan,
+    names: (&'a str, &'a str),
+    progress: &'a (dyn Fn(u64) + Sync),
+    /// The next unit to claim.
+    next: AtomicU64,
+    /// The least position of an invalid configuration found so far: no thread starts a unit past it.
+    stop: AtomicU64,
+}
+
+/// Offer `e` to a frontier in position order (the single-threaded rule: a point any point
+/// already on it dominates is dropped; a new point drops the points it dominates).
+fn offer_frontier(frontier: &mut Vec<(u64, Estimate)>, seq: u64, e: Estimate) {
+    // The frontier stays small, so a linear scan per candidate keeps memory flat.
+    if frontier.iter().any(|(_, f)| dominates(f, &e)) {
+        return;
+    }
+    frontier.retain(|(_, f)| !dominates(&e, f));
+    frontier.push((seq, e));
+}
+
+/// Claim units until none is left and evaluate them.
+fn work<O: Observer>(sh: &Shared<'_>, observer: O) -> Part<O> {
+    let mut part = Part {
+        heap: BinaryHeap::new(),
+        frontier: Vec::new(),
+        summary: Summary::default(),
+        error: None,
+        observer,
+    };
+    let (grid, axes) = (&sh.grid, sh.grid.axes);
+    let claim = (CLAIM_CONFIGS / grid.inner.max(1)).max(1);
+    let mut unreported = 0u64;
+    loop {
+        let first = sh.next.fetch_add(claim, AtomicOrdering::Relaxed);
+        if first >= grid.units {
+            break;
+        }
+        for u in first..(first + claim).min(grid.units) {
+            let base = u * grid.inner;
+            if base >= sh.stop.load(AtomicOrdering::Relaxed) {
+                (sh.progress)(unreported);
+                return part;
+            }
+            let unit = grid.unit(u);
+            let mut seq = base;
+            for &output_len in &axes.output_len {
+                for &batch in &axes.batch {
+                    seq += 1;
+                    let c = Config {
+                        tp: unit.tp,
+                        dp: unit.dp,
+                        pp: unit.pp,
+                        ep: unit.ep,
+                        redundant_experts: axes.redundant_experts,
+                        moe_dispatch: axes.moe_dispatch,
+                        moe_overlap: axes.moe_overlap,
+                        batch,
+                        input_len: unit.input_len,
+                        output_len,
+                        dtype: unit.dtype,
+                        dense_dtype: axes.dense_dtype,
+                        kv_dtype: unit.kv_dtype,
+                        batching: axes.batching,
+                        speculation: axes.speculation,
+                        output_dist: axes.output_dist,
+                        disaggregate: axes.disaggregate,
+                        kv_sharding: axes.kv_sharding,
+                        sequence_parallel: axes.sequence_parallel,
+                    };
+                    if let Err(msg) = evaluate(sh, &mut part, seq, &c) {
+                        part.error = Some((seq, msg));
+                        sh.stop.fetch_min(seq, AtomicOrdering::Relaxed);
+                        (sh.progress)(unreported);
+                        return part;
+                    }
+                }
+            }
+            unreported += grid.inner;
+            if unreported >= PROGRESS_CONFIGS {
+                (sh.progress)(unreported);
+                unreported = 0;
+            }
+        }
+    }
+    (sh.progress)(unreported);
+    part
+}
+
+/// Check, evaluate and keep (or not) configuration `c` at position `seq`.
+fn evaluate<O: Observer>(
+    sh: &Shared<'_>,
+    part: &mut Part<O>,
+    seq: u64,
+    c: &Config,
+) -> Result<(), String> {
+    let plan = sh.plan;
+    match sh.ctx.check(c) {
+        Err(Reject::Invalid(msg)) => return Err(msg),
+        Err(Reject::Skip(msg)) => {
+            part.summary.skipped.add_at(seq, &msg);
+            return Ok(());
+        }
+        Ok(()) => {}
+    }
+    let e = estimate_with_draft(sh.ctx, sh.draft, c);
+    e.check_finite(sh.names.0, sh.names.1)?;
+    part.summary.evaluated += 1;
+    part.summary.fit += u64::from(e.fits);
+    let named = Named {
+        est: &e,
+        model: sh.names.0,
+        gpu: sh.names.1,
+    };
+    if !(e.fits || plan.include_unfit) || !plan.require.iter().all(|r| r.accepts(&named)) {
+        return Ok(());
+    }
+    part.summary.passed += 1;
+    part.observer.observe(seq, &e);
+    if plan.pareto {
+        offer_frontier(&mut part.frontier, seq, e);
+        return Ok(());
+    }
+    let key = plan.sort.key(&named);
+    let item = Ranked { key, seq, est: e };
+    match plan.top {
+        Some(n) if part.heap.len() >= n => {
+            if n > 0 && part.heap.peek().is_some_and(|worst| item < *worst) {
+                part.heap.pop();
+                part.heap.push(item);
+            }
+        }
+        _ => part.heap.push(item),
+    }
+    Ok(())
+}
+
+/// Run a sweep on `plan.threads` threads. `progress` is called with the number of
+/// configurations done since its last call, now and then. Returns the kept estimates, best first,
+/// or the first invalid configuration's message: the same as on one thread.
 pub fn run(
     ctx: &Context,
     draft: Option<&Context>,
     axes: &Axes,
     plan: &Plan,
     names: (&str, &str),
-    progress: &mut dyn FnMut(u64),
+    progress: &(dyn Fn(u64) + Sync),
 ) -> Result<(Vec<Estimate>, Summary), String> {
-    run_observed(ctx, draft, axes, plan, names, progress, &mut |_| {})
+    run_observed(ctx, draft, axes, plan, names, progress, &|| ()).map(|(rows, s, _)| (rows, s))
 }
 
-/// `run`, calling `observe` with every estimate that is kept's kind (fits, unless `--all`) and
-/// passes every `--require`, before ranking (what `--plot` draws).
-pub fn run_observed(
+/// `run`, with an observer per thread from `make` (see `Observer`), returned in no particular
+/// order: merge them by the positions they were given.
+pub fn run_observed<O: Observer>(
     ctx: &Context,
     draft: Option<&Context>,
     axes: &Axes,
     plan: &Plan,
     names: (&str, &str),
-    progress: &mut dyn FnMut(u64),
-    observe: &mut dyn FnMut(&Estimate),
-) -> Result<(Vec<Estimate>, Summary), String> {
-    let mut heap: BinaryHeap<Ranked> = BinaryHeap::new();
-    let mut frontier: Vec<Estimate> = Vec::new();
+    progress: &(dyn Fn(u64) + Sync),
+    make: &(dyn Fn() -> O + Sync),
+) -> Result<(Vec<Estimate>, Summary, Vec<O>), String> {
+    let grid = Grid::new(axes);
+    let threads = (plan.threads.max(1) as u64).min(grid.units.max(1)) as usize;
+    let sh = Shared {
+        ctx,
+        draft,
+        grid,
+        plan,
+        names,
+        progress,
+        next: AtomicU64::new(0),
+        stop: AtomicU64::new(u64::MAX),
+    };
+    let parts: Vec<Part<O>> = if threads == 1 {
+        vec![work(&sh, make())]
+    } else {
+        std::thread::scope(|s| {
+            let handles: Vec<_> = (1..threads)
+                .map(|_| {
+                    let sh = &sh;
+                    s.spawn(move || work(sh, make()))
+                })
+                .collect();
+            let mut parts = vec![work(&sh, make())];
+            for h in handles {
+                parts.push(h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+            }
+            parts
+        })
+    };
+    merge(parts, plan, names)
+}
+
+/// The result of one run from its threads' parts: what one thread would have found.
+fn merge<O>(
+    parts: Vec<Part<O>>,
+    plan: &Plan,
+    names: (&str, &str),
+) -> Result<(Vec<Estimate>, Summary, Vec<O>), String> {
+    if let Some((_, msg)) = parts
+        .iter()
+        .filter_map(|p| p.error.as_ref())
+        .min_by_key(|(seq, _)| *seq)
+    {
+        return Err(msg.clone());
+    }
+    let single = parts.len() == 1;
     let mut summary = Summary::default();
-    let mut error: Option<String> = None;
-    let mut seq = 0u64;
-    axes.for_each(|c| {
-        if error.is_some() {
-            return;
-        }
-        seq += 1;
-        if seq % 8192 == 0 {
-            progress(seq);
-        }
-        match ctx.check(&c) {
-            Err(Reject::Invalid(msg)) => {
-                error = Some(msg);
-                return;
-            }
-            Err(Reject::Skip(msg)) => {
-                summary.skipped.add(&msg);
-                return;
-            }
-            Ok(()) => {}
-        }
-        let e = estimate_with_draft(ctx, draft, &c);
-        if let Err(msg) = e.check_finite(names.0, names.1) {
-            error = Some(msg);
-            return;
-        }
-        summary.evaluated += 1;
-        summary.fit += u64::from(e.fits);
-        let named = Named {
-            est: &e,
-            model: names.0,
-            gpu: names.1,
-        };
-        if !(e.fits || plan.include_unfit) || !plan.require.iter().all(|r| r.accepts(&named)) {
-            return;
-        }
-        summary.passed += 1;
-        observe(&e);
-        if plan.pareto {
-            // The frontier stays small, so a linear scan per candidate keeps memory flat.
-            if frontier.iter().any(|f| dominates(f, &e)) {
-                return;
-            }
-            frontier.retain(|f| !dominates(&e, f));
-            frontier.push(e);
-            return;
-        }
-        let key = plan.sort.key(&named);
-        let item = Ranked { key, seq, est: e };
-        match plan.top {
-            Some(n) if heap.len() >= n => {
-                if n > 0 && heap.peek().is_some_and(|worst| item < *worst) {
-                    heap.pop();
-                    heap.push(item);
-                }
-            }
-            _ => heap.push(item),
-        }
-    });
-    progress(seq);
-    if let Some(msg) = error {
-        return Err(msg);
+    let mut observers = Vec::with_capacity(parts.len());
+    let mut heaps = Vec::with_capacity(parts.len());
+    let mut candidates: Vec<(u64, Estimate)> = Vec::new();
+    for p in parts {
+        summary.merge(p.summary);
+        observers.push(p.observer);
+        heaps.push(p.heap);
+        candidates.extend(p.frontier);
     }
     if plan.pareto {
+        // Each thread's frontier holds every point of the run's frontier it met (a point another
+        // of its points beats is beaten by the run's frontier too); offered again in position
+        // order they give the single-threaded frontier, in its order.
+        let mut frontier = if single {
+            candidates
+        } else {
+            candidates.sort_unstable_by_key(|(seq, _)| *seq);
+            let mut f = Vec::new();
+            for (seq, e) in candidates {
+                offer_frontier(&mut f, seq, e);
+            }
+            f
+        };
         let (model, gpu) = names;
         let key = |e: &Estimate| plan.sort.key(&Named { est: e, model, gpu });
-        frontier.sort_by(|a, b| key(a).total_cmp(&key(b)));
+        frontier.sort_by(|a, b| key(&a.1).total_cmp(&key(&b.1)));
         frontier.truncate(plan.top.unwrap_or(usize::MAX));
-        return Ok((frontier, summary));
+        return Ok((
+            frontier.into_iter().map(|(_, e)| e).collect(),
+            summary,
+            observers,
+        ));
     }
-    let rows = heap.into_sorted_vec().into_iter().map(|r| r.est).collect();
-    Ok((rows, summary))
+    let mut ranked: Vec<Ranked> = if single {
+        heaps
+            .pop()
+            .map(BinaryHeap::into_sorted_vec)
+            .unwrap_or_default()
+    } else {
+        // (key, position) orders the rows totally: the best `top` of all threads' best are the
+        // run's best, in the single-threaded order.
+        let mut all: Vec<Ranked> = heaps.into_iter().flat_map(BinaryHeap::into_vec).collect();
+        all.sort_unstable();
+        all
+    };
+    ranked.truncate(plan.top.unwrap_or(usize::MAX));
+    Ok((
+        ranked.into_iter().map(|r| r.est).collect(),
+        summary,
+        observers,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::perf::DEFAULT_PREFILL_CHUNK_TOKENS;
+    use crate::presets::{load_gpu, load_model};
+
+    fn context(model: &str, gpu: &str) -> Context {
+        let m = load_model(model, &[]).unwrap();
+        let g = load_gpu(gpu, &[]).unwrap();
+        Context::new(&m.model, &g.gpu, DEFAULT_PREFILL_CHUNK_TOKENS)
+    }
+
+    fn axes() -> Axes {
+        Axes {
+            tp: vec![1, 2, 4, 8],
+            dp: vec![1, 2],
+            pp: vec![1, 2, 4],
+            ep: EpAxis::List(vec![1, 2, 16]),
+            expert_slots: 16,
+            redundant_experts: 0,
+            moe_dispatch: Default::default(),
+            moe_overlap: Default::default(),
+            batch: vec![1, 8, 64, 512],
+            input_len: vec![256, 2048],
+            output_len: vec![64, 512],
+            dtype: vec![Dtype::Bf16, Dtype::Fp8],
+            kv_dtype: vec![],
+            dense_dtype: None,
+            batching: crate::perf::Batching::Continuous,
+            speculation: None,
+            output_dist: Default::default(),
+            disaggregate: None,
+            kv_sharding: Default::default(),
+            sequence_parallel: false,
+        }
+    }
+
+    fn plan(top: Option<usize>, pareto: bool, threads: usize) -> Plan {
+        Plan {
+            sort: SortKey::parse::<Named>("usd_per_1m_output_tokens").unwrap(),
+            top,
+            include_unfit: true,
+            require: vec![],
+            pareto,
+            threads,
+        }
+    }
+
+    /// Everything a run returns, as text (`{:?}` prints every float's shortest exact form).
+    fn outcome(r: Result<(Vec<Estimate>, Summary), String>) -> String {
+        match r {
+            Ok((rows, s)) => format!(
+                "{rows:?}\n{} {} {} {}\n{:?}",
+                s.evaluated,
+                s.fit,
+                s.passed,
+                s.skipped.total(),
+                s.skipped.lines()
+            ),
+            Err(e) => e,
+        }
+    }
+
+    #[test]
+    fn the_grid_visits_the_configurations_of_for_each_in_order() {
+        let a = axes();
+        let g = Grid::new(&a);
+        assert_eq!(g.units * g.inner, a.len());
+        let mut got = Vec::new();
+        for u in 0..g.units {
+            let unit = g.unit(u);
+            for &output_len in &a.output_len {
+                for &batch in &a.batch {
+                    got.push(format!(
+                        "{:?}",
+                        (
+                            unit.dtype,
+                            unit.kv_dtype,
+                            (unit.tp, unit.dp, unit.pp, unit.ep),
+                            (unit.input_len, output_len, batch)
+                        )
+                    ));
+                }
+            }
+        }
+        let mut want = Vec::new();
+        a.for_each(|c| {
+            want.push(format!(
+                "{:?}",
+                (
+                    c.dtype,
+                    c.kv_dtype,
+                    (c.tp, c.dp, c.pp, c.ep),
+                    (c.input_len, c.output_len, c.batch)
+                )
+            ))
+        });
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn any_thread_count_gives_the_single_threaded_result() {
+        let ctx = context("gpt4-8k", "h100");
+        for (top, pareto) in [
+            (Some(7), false),
+            (None, false),
+            (None, true),
+            (Some(3), true),
+        ] {
+            let one = outcome(run(
+                &ctx,
+                None,
+                &axes(),
+                &plan(top, pareto, 1),
+                ("m", "g"),
+                &|_| {},
+            ));
+            for threads in [2, 3, 8] {
+                let many = run(
+                    &ctx,
+                    None,
+                    &axes(),
+                    &plan(top, pareto, threads),
+                    ("m", "g"),
+                    &|_| {},
+                );
+                assert_eq!(
+                    outcome(many),
+                    one,
+                    "top {top:?}, pareto {pareto}, {threads} threads"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_first_invalid_configuration_is_reported_whatever_the_threads() {
+        let ctx = context("gpt4-8k", "h100");
+        let run_with = |a: &Axes, threads: usize| {
+            outcome(run(
+                &ctx,
+                None,
+                a,
+                &plan(Some(5), false, threads),
+                ("m", "g"),
+                &|_| {},
+            ))
+        };
+        // tp 0 is met late in the order; an input length of 0 early (in the second unit).
+        let mut a = axes();
+        a.tp = vec![1, 2, 4, 0];
+        let tp = run_with(&a, 1);
+        assert!(tp.starts_with("--tp 0"), "{tp}");
+        a.input_len = vec![256, 0];
+        let input = run_with(&a, 1);
+        assert!(input.starts_with("--input-len 0"), "{input}");
+        for threads in [2, 5] {
+            assert_eq!(run_with(&a, threads), input);
+            a.input_len = vec![256, 2048];
+            assert_eq!(run_with(&a, threads), tp);
+            a.input_len = vec![256, 0];
+        }
+    }
+
+    #[test]
+    fn merged_skip_notes_keep_the_earliest_example() {
+        let mut a = SkipNotes::default();
+        a.add_at(5, "x 5");
+        a.add_at(9, "x 5");
+        let mut b = SkipNotes::default();
+        b.add_at(2, "x 2");
+        a.merge(b);
+        assert_eq!(
+            a.lines(),
+            vec![
+                "skipped 3 configuration(s): x 2 (the first; the others differ only in their values)"
+            ]
+        );
+        let mut c = SkipNotes::default();
+        c.add_at(1, "y 1");
+        let mut d = SkipNotes::default();
+        d.add_at(3, "y 1");
+        c.merge(d);
+        assert_eq!(c.lines(), vec!["skipped 2 configuration(s): y 1"]);
+    }
 }

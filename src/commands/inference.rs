@@ -112,6 +112,50 @@ struct SystemRun {
     est: crate::perf::Estimate,
 }
 
+/// A plotted point: (tokens/s per user, tokens/s per GPU).
+fn plot_xy(e: &crate::perf::Estimate) -> (f64, f64) {
+    (
+        e.output_tokens_per_s_per_user,
+        e.output_tokens_per_s_per_gpu,
+    )
+}
+
+/// `--plot`'s share of one thread of a sweep: its points, and the candidates for the frontier
+/// (each with its position in the single-threaded order).
+#[derive(Default)]
+struct PlotPoints {
+    on: bool,
+    points: Vec<(u64, f64, f64)>,
+    /// The thread's own frontier (the `plot::Frontier` rule): every point of the run's frontier
+    /// this thread met is on it.
+    frontier: Vec<(u64, crate::perf::Estimate)>,
+}
+
+impl sweep::Observer for PlotPoints {
+    fn observe(&mut self, seq: u64, e: &crate::perf::Estimate) {
+        if !self.on {
+            return;
+        }
+        let (x, y) = plot_xy(e);
+        self.points.push((seq, x, y));
+        if !(x.is_finite() && y.is_finite()) {
+            return;
+        }
+        let better = crate::plot::Better::Larger;
+        let on = |f: &crate::perf::Estimate| plot_xy(f);
+        if self.frontier.iter().any(|(_, f)| {
+            let p = on(f);
+            crate::plot::dominates(p, (x, y), better)
+                || (p.0.total_cmp(&x).is_eq() && p.1.total_cmp(&y).is_eq())
+        }) {
+            return;
+        }
+        self.frontier
+            .retain(|(_, f)| !crate::plot::dominates((x, y), on(f), better));
+        self.frontier.push((seq, *e));
+    }
+}
+
 /// The distinct names of the systems, comma-joined in their order.
 pub(crate) fn unique_names(
     systems: &[super::Loaded],
@@ -190,6 +234,7 @@ pub fn sweep(a: SweepArgs) -> Result<u8> {
         include_unfit: a.all,
         require: parse_requires::<Named>(&a.output.require)?,
         pareto: a.pareto,
+        threads: sweep::threads(a.threads),
     };
     let total = plans
         .iter()
@@ -204,52 +249,59 @@ pub fn sweep(a: SweepArgs) -> Result<u8> {
     let mut summary = sweep::Summary::default();
     let mut skipped = 0u64;
     let mut runs: Vec<SystemRun> = Vec::new();
-    let mut done = 0u64;
     // --plot: every kept configuration's (tokens/s per GPU, per user), and their frontier.
     let mut plot_points: Vec<(f64, f64)> = Vec::new();
     let mut frontier = crate::plot::Frontier::new(crate::plot::Better::Larger);
     for (i, (l, (axes, draft))) in systems.iter().zip(&plans).enumerate() {
         let names = (l.model.name.as_str(), l.gpu.name.as_str());
-        let mut observe = |e: &crate::perf::Estimate| {
-            if a.plot.is_none() {
-                return;
-            }
-            let (x, y) = (
-                e.output_tokens_per_s_per_user,
-                e.output_tokens_per_s_per_gpu,
-            );
-            plot_points.push((x, y));
-            frontier.offer(x, y, || {
-                let r = Row::new(names.0, names.1, e);
-                let system = if systems.len() > 1 {
-                    format!("{} on {}: ", r.model, r.gpu)
-                } else {
-                    String::new()
-                };
-                format!(
-                    "{system}{}, batch {}, {} in / {} out, {}: {} tok/s per user, {} tok/s per GPU, ${}/1M out",
-                    r.layout,
-                    r.batch,
-                    r.input_len,
-                    r.output_len,
-                    r.dtype,
-                    report::human(x),
-                    report::human(y),
-                    report::human(r.usd_per_1m_output_tokens)
-                )
-            });
-        };
-        let (kept, s) = sweep::run_observed(
+        let observe = a.plot.is_some();
+        let (kept, s, observers) = sweep::run_observed(
             &l.ctx,
             draft.as_ref(),
             axes,
             &plan,
             names,
-            &mut |n| bar.set_position(done + n),
-            &mut observe,
+            &|n| bar.inc(n),
+            &|| PlotPoints {
+                on: observe,
+                ..PlotPoints::default()
+            },
         )
         .map_err(|e| anyhow!(e))?;
-        done = done.saturating_add(axes.len());
+        if observe {
+            // The threads' points in the single-threaded order, and its frontier.
+            let mut points: Vec<(u64, f64, f64)> = Vec::new();
+            let mut candidates: Vec<(u64, crate::perf::Estimate)> = Vec::new();
+            for o in observers {
+                points.extend(o.points);
+                candidates.extend(o.frontier);
+            }
+            points.sort_unstable_by_key(|p| p.0);
+            candidates.sort_unstable_by_key(|p| p.0);
+            plot_points.extend(points.iter().map(|&(_, x, y)| (x, y)));
+            for (_, e) in &candidates {
+                let (x, y) = plot_xy(e);
+                frontier.offer(x, y, || {
+                    let r = Row::new(names.0, names.1, e);
+                    let system = if systems.len() > 1 {
+                        format!("{} on {}: ", r.model, r.gpu)
+                    } else {
+                        String::new()
+                    };
+                    format!(
+                        "{system}{}, batch {}, {} in / {} out, {}: {} tok/s per user, {} tok/s per GPU, ${}/1M out",
+                        r.layout,
+                        r.batch,
+                        r.input_len,
+                        r.output_len,
+                        r.dtype,
+                        report::human(x),
+                        report::human(y),
+                        report::human(r.usd_per_1m_output_tokens)
+                    )
+                });
+            }
+        }
         let prefix = if systems.len() > 1 {
             format!("{} on {}: ", names.0, names.1)
         } else {
