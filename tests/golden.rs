@@ -168,3 +168,63 @@ fn threads_flag_is_checked_and_does_not_change_a_plot_a_simulation_or_an_error()
     assert_eq!(errs[0], errs[1]);
     assert_eq!(errs[0], errs[2]);
 }
+
+#[test]
+fn train_prints_the_same_on_any_thread_count() {
+    let dir = std::env::temp_dir().join(format!("gpt4calc-train-threads-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for base in [
+        &[
+            "train",
+            "-m",
+            "gpt4-8k",
+            "--gpus",
+            "1024",
+            "--tp",
+            "1,2,4,8",
+            "--pp",
+            "1..64",
+            "--ep",
+            "1,2,4,8,16",
+            "--micro-batch",
+            "1..16",
+            "--zero",
+            "0,1,2,3",
+            "--recompute",
+            "none,selective,full",
+            "--format",
+            "csv",
+        ][..],
+        &[
+            "train",
+            "-m",
+            "gpt4-8k,deepseek-v3",
+            "--gpus",
+            "2048",
+            "--tp",
+            "1,2,4,8",
+            "--pp",
+            "1..32",
+            "--ep",
+            "1,8,16",
+            "--micro-batch",
+            "1..8",
+            "--zero",
+            "1,2",
+            "--top",
+            "15",
+        ][..],
+    ] {
+        let mut seen = Vec::new();
+        for t in ["1", "3"] {
+            let path = dir.join(format!("t{t}.svg")).to_string_lossy().into_owned();
+            let mut args: Vec<&str> = base.to_vec();
+            args.extend(["--threads", t, "--plot", &path]);
+            let (out, err) = common::run_cli(&args, 0);
+            let picture = std::fs::read_to_string(&path).unwrap();
+            seen.push((out, err.replace(&path, "PLOT"), picture));
+        }
+        assert_eq!(seen[0], seen[1], "{base:?}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
