@@ -64,7 +64,7 @@ fn bench(c: &mut Criterion) {
     let axes = axes_60k();
     assert_eq!(axes.len(), 60_000);
     let plan = Plan {
-        sort: SortKey::parse::<Named>("usd_per_1m_output_tokens").unwrap(),
+        sort: Some(SortKey::parse::<Named>("usd_per_1m_output_tokens").unwrap()),
         top: Some(20),
         include_unfit: false,
         require: vec![],

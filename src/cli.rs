@@ -302,7 +302,7 @@ pub struct SweepArgs {
     /// Output options.
     #[command(flatten)]
     pub output: Output,
-    /// Rank by this row field; append :asc or :desc to force a direction.
+    /// Rank by this row field; append :asc or :desc to force a direction; `none` keeps the configurations' order (JSON and CSV without --top then stream every row as it is evaluated).
     #[arg(
         long,
         help_heading = "Output",

@@ -203,8 +203,8 @@ impl Axes {
 /// What a sweep keeps and how.
 #[derive(Clone, Debug)]
 pub struct Plan {
-    /// Ranking.
-    pub sort: SortKey,
+    /// Ranking; None (`--sort none`) keeps the configurations' order.
+    pub sort: Option<SortKey>,
     /// Keep at most this many (None = all).
     pub top: Option<usize>,
     /// Keep rows that do not fit.
@@ -215,6 +215,65 @@ pub struct Plan {
     pub pareto: bool,
     /// Threads to evaluate on (the result does not depend on it).
     pub threads: usize,
+}
+
+impl Plan {
+    /// The ranking key of a row: smaller is better; every row alike without a sort.
+    pub fn key(&self, named: &Named<'_>) -> f64 {
+        self.sort.as_ref().map_or(0.0, |s| s.key(named))
+    }
+}
+
+/// A kept row by reference (`run_index`), 16 bytes: its ranking key, and packed together its
+/// system (an index the caller gives, 12 bits), its position in the single-threaded order (from
+/// 1, 50 bits) and whether it fits. Ordered by (key, system, position).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Indexed {
+    /// The ranking key (smaller is better).
+    pub key: f64,
+    bits: u64,
+}
+
+impl Indexed {
+    /// The largest position an index holds.
+    pub const MAX_SEQ: u64 = (1 << 50) - 1;
+    /// The largest system index.
+    pub const MAX_SYSTEM: usize = (1 << 12) - 1;
+
+    fn new(key: f64, seq: u64, fits: bool) -> Self {
+        Indexed {
+            key,
+            bits: (seq.min(Self::MAX_SEQ) << 1) | u64::from(fits),
+        }
+    }
+
+    /// The same row, of system `i` (at most `MAX_SYSTEM`).
+    pub fn with_system(self, i: usize) -> Self {
+        Indexed {
+            key: self.key,
+            bits: (self.bits & ((1 << 51) - 1)) | ((i.min(Self::MAX_SYSTEM) as u64) << 51),
+        }
+    }
+
+    /// The position in its system's single-threaded order (from 1): `estimate_at` evaluates it.
+    pub fn seq(self) -> u64 {
+        (self.bits >> 1) & Self::MAX_SEQ
+    }
+
+    /// Whether the row fits in memory.
+    pub fn fits(self) -> bool {
+        self.bits & 1 == 1
+    }
+
+    /// The system index given by `with_system`.
+    pub fn system(self) -> usize {
+        (self.bits >> 51) as usize
+    }
+
+    /// The packed system, position and fit: after the key, the order of rows.
+    pub fn bits(self) -> u64 {
+        self.bits
+    }
 }
 
 /// True when `a` is at least as good as `b` on both frontier axes (tokens/s per GPU, per user).
@@ -518,6 +577,60 @@ impl<'a> Grid<'a> {
     }
 }
 
+impl Grid<'_> {
+    /// The configuration of `unit` with this output length and batch.
+    fn config(&self, unit: &Unit, output_len: u64, batch: u64) -> Config {
+        let axes = self.axes;
+        Config {
+            tp: unit.tp,
+            dp: unit.dp,
+            pp: unit.pp,
+            ep: unit.ep,
+            redundant_experts: axes.redundant_experts,
+            moe_dispatch: axes.moe_dispatch,
+            moe_overlap: axes.moe_overlap,
+            batch,
+            input_len: unit.input_len,
+            output_len,
+            dtype: unit.dtype,
+            dense_dtype: axes.dense_dtype,
+            kv_dtype: unit.kv_dtype,
+            batching: axes.batching,
+            speculation: axes.speculation,
+            output_dist: axes.output_dist,
+            disaggregate: axes.disaggregate,
+            kv_sharding: axes.kv_sharding,
+            sequence_parallel: axes.sequence_parallel,
+        }
+    }
+
+    /// The configuration at position `seq` (from 1) of the single-threaded order.
+    fn config_at(&self, seq: u64) -> Config {
+        let i = seq - 1;
+        let (u, k) = (i / self.inner, i % self.inner);
+        let nb = self.axes.batch.len() as u64;
+        let (o, b) = ((k / nb) as usize, (k % nb) as usize);
+        self.config(&self.unit(u), self.axes.output_len[o], self.axes.batch[b])
+    }
+}
+
+/// The estimate of the configuration at position `seq` of `axes` (an `Indexed` row's): the same
+/// bits as when the sweep evaluated it.
+pub fn estimate_at(ctx: &Context, draft: Option<&Context>, axes: &Axes, seq: u64) -> Estimate {
+    estimate_with_draft(ctx, draft, &Grid::new(axes).config_at(seq))
+}
+
+/// What the threads of a run keep.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Keep {
+    /// The best `--top` (or the frontier), as estimates.
+    Best,
+    /// Every kept row by reference.
+    Index,
+    /// Every kept row of a window, in order.
+    Stream,
+}
+
 /// Configurations a thread claims at a time (whole units, at least one).
 const CLAIM_CONFIGS: u64 = 256;
 /// Configurations between progress reports of a thread.
@@ -526,6 +639,10 @@ const PROGRESS_CONFIGS: u64 = 8192;
 /// One thread's share of a run.
 struct Part<O> {
     heap: BinaryHeap<Ranked>,
+    /// `Keep::Index`: every kept row by reference.
+    index: Vec<Indexed>,
+    /// `Keep::Stream`: every kept row, with its position, in position order.
+    rows: Vec<(u64, Estimate)>,
     /// The frontier so far, with positions, in position order.
     frontier: Vec<(u64, Estimate)>,
     summary: Summary,
@@ -542,8 +659,11 @@ struct Shared<'a> {
     plan: &'a Plan,
     names: (&'a str, &'a str),
     progress: &'a (dyn Fn(u64) + Sync),
-    /// The next unit to claim.
+    /// What the threads keep.
+    keep: Keep,
+    /// The next unit to claim, and the unit to stop before.
     next: AtomicU64,
+    end: u64,
     /// The least position of an invalid configuration found so far: no thread starts a unit past it.
     stop: AtomicU64,
 }
@@ -563,6 +683,8 @@ fn offer_frontier(frontier: &mut Vec<(u64, Estimate)>, seq: u64, e: Estimate) {
 fn work<O: Observer>(sh: &Shared<'_>, observer: O) -> Part<O> {
     let mut part = Part {
         heap: BinaryHeap::new(),
+        index: Vec::new(),
+        rows: Vec::new(),
         frontier: Vec::new(),
         summary: Summary::default(),
         error: None,
@@ -573,10 +695,10 @@ fn work<O: Observer>(sh: &Shared<'_>, observer: O) -> Part<O> {
     let mut unreported = 0u64;
     loop {
         let first = sh.next.fetch_add(claim, AtomicOrdering::Relaxed);
-        if first >= grid.units {
+        if first >= sh.end {
             break;
         }
-        for u in first..(first + claim).min(grid.units) {
+        for u in first..(first + claim).min(sh.end) {
             let base = u * grid.inner;
             if base >= sh.stop.load(AtomicOrdering::Relaxed) {
                 (sh.progress)(unreported);
@@ -587,27 +709,7 @@ fn work<O: Observer>(sh: &Shared<'_>, observer: O) -> Part<O> {
             for &output_len in &axes.output_len {
                 for &batch in &axes.batch {
                     seq += 1;
-                    let c = Config {
-                        tp: unit.tp,
-                        dp: unit.dp,
-                        pp: unit.pp,
-                        ep: unit.ep,
-                        redundant_experts: axes.redundant_experts,
-                        moe_dispatch: axes.moe_dispatch,
-                        moe_overlap: axes.moe_overlap,
-                        batch,
-                        input_len: unit.input_len,
-                        output_len,
-                        dtype: unit.dtype,
-                        dense_dtype: axes.dense_dtype,
-                        kv_dtype: unit.kv_dtype,
-                        batching: axes.batching,
-                        speculation: axes.speculation,
-                        output_dist: axes.output_dist,
-                        disaggregate: axes.disaggregate,
-                        kv_sharding: axes.kv_sharding,
-                        sequence_parallel: axes.sequence_parallel,
-                    };
+                    let c = grid.config(&unit, output_len, batch);
                     if let Err(msg) = evaluate(sh, &mut part, seq, &c) {
                         part.error = Some((seq, msg));
                         sh.stop.fetch_min(seq, AtomicOrdering::Relaxed);
@@ -661,7 +763,18 @@ fn evaluate<O: Observer>(
         offer_frontier(&mut part.frontier, seq, e);
         return Ok(());
     }
-    let key = plan.sort.key(&named);
+    let key = plan.key(&named);
+    match sh.keep {
+        Keep::Best => {}
+        Keep::Index => {
+            part.index.push(Indexed::new(key, seq, e.fits));
+            return Ok(());
+        }
+        Keep::Stream => {
+            part.rows.push((seq, e));
+            return Ok(());
+        }
+    }
     let item = Ranked { key, seq, est: e };
     match plan.top {
         Some(n) if part.heap.len() >= n => {
@@ -700,36 +813,139 @@ pub fn run_observed<O: Observer>(
     progress: &(dyn Fn(u64) + Sync),
     make: &(dyn Fn() -> O + Sync),
 ) -> Result<(Vec<Estimate>, Summary, Vec<O>), String> {
-    let grid = Grid::new(axes);
-    let threads = (plan.threads.max(1) as u64).min(grid.units.max(1)) as usize;
-    let sh = Shared {
-        ctx,
-        draft,
-        grid,
-        plan,
-        names,
-        progress,
-        next: AtomicU64::new(0),
-        stop: AtomicU64::new(u64::MAX),
-    };
-    let parts: Vec<Part<O>> = if threads == 1 {
-        vec![work(&sh, make())]
-    } else {
-        std::thread::scope(|s| {
-            let handles: Vec<_> = (1..threads)
-                .map(|_| {
-                    let sh = &sh;
-                    s.spawn(move || work(sh, make()))
-                })
-                .collect();
-            let mut parts = vec![work(&sh, make())];
-            for h in handles {
-                parts.push(h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
-            }
-            parts
-        })
-    };
+    let sh = Shared::new(ctx, draft, axes, plan, names, progress, Keep::Best);
+    let parts = run_parts(&sh, make);
     merge(parts, plan, names)
+}
+
+impl<'a> Shared<'a> {
+    fn new(
+        ctx: &'a Context,
+        draft: Option<&'a Context>,
+        axes: &'a Axes,
+        plan: &'a Plan,
+        names: (&'a str, &'a str),
+        progress: &'a (dyn Fn(u64) + Sync),
+        keep: Keep,
+    ) -> Self {
+        let grid = Grid::new(axes);
+        let end = grid.units;
+        Shared {
+            ctx,
+            draft,
+            grid,
+            plan,
+            names,
+            progress,
+            keep,
+            next: AtomicU64::new(0),
+            end,
+            stop: AtomicU64::new(u64::MAX),
+        }
+    }
+}
+
+/// Evaluate the units `sh.next..sh.end` on `sh.plan.threads` threads.
+fn run_parts<O: Observer>(sh: &Shared<'_>, make: &(dyn Fn() -> O + Sync)) -> Vec<Part<O>> {
+    let units = sh.end.saturating_sub(sh.next.load(AtomicOrdering::Relaxed));
+    let threads = (sh.plan.threads.max(1) as u64).min(units.max(1)) as usize;
+    if threads == 1 {
+        return vec![work(sh, make())];
+    }
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (1..threads)
+            .map(|_| s.spawn(move || work(sh, make())))
+            .collect();
+        let mut parts = vec![work(sh, make())];
+        for h in handles {
+            parts.push(h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+        }
+        parts
+    })
+}
+
+/// The first invalid configuration's message of a run's parts, if any.
+fn first_error<O>(parts: &[Part<O>]) -> Option<String> {
+    parts
+        .iter()
+        .filter_map(|p| p.error.as_ref())
+        .min_by_key(|(seq, _)| *seq)
+        .map(|(_, msg)| msg.clone())
+}
+
+/// `run` keeping every row that passes by reference (16 bytes and a flag each, not the 1.5 kB
+/// estimate): the rows best first, ties in the configurations' order. `estimate_at` gives each
+/// row's estimate again, so an export of every row sorted holds only this index.
+pub fn run_index<O: Observer>(
+    ctx: &Context,
+    draft: Option<&Context>,
+    axes: &Axes,
+    plan: &Plan,
+    names: (&str, &str),
+    progress: &(dyn Fn(u64) + Sync),
+    make: &(dyn Fn() -> O + Sync),
+) -> Result<(Vec<Indexed>, Summary, Vec<O>), String> {
+    let sh = Shared::new(ctx, draft, axes, plan, names, progress, Keep::Index);
+    let parts = run_parts(&sh, make);
+    if let Some(msg) = first_error(&parts) {
+        return Err(msg);
+    }
+    let mut summary = Summary::default();
+    let mut observers = Vec::with_capacity(parts.len());
+    let mut index = Vec::with_capacity(parts.iter().map(|p| p.index.len()).sum());
+    for p in parts {
+        summary.merge(p.summary);
+        observers.push(p.observer);
+        index.extend(p.index);
+    }
+    index.sort_unstable_by(|a, b| a.key.total_cmp(&b.key).then(a.bits.cmp(&b.bits)));
+    Ok((index, summary, observers))
+}
+
+/// Configurations a streamed run evaluates per thread between writes (its memory: about 1.5 kB
+/// each).
+const STREAM_WINDOW_CONFIGS: u64 = 512;
+
+/// `run` without ranking or keeping: every row that passes goes to `emit` in the configurations'
+/// order, a window of units at a time, so memory does not grow with the sweep. An invalid
+/// configuration stops the run with its message after the rows before it were emitted.
+#[allow(clippy::too_many_arguments)]
+pub fn run_stream<O: Observer>(
+    ctx: &Context,
+    draft: Option<&Context>,
+    axes: &Axes,
+    plan: &Plan,
+    names: (&str, &str),
+    progress: &(dyn Fn(u64) + Sync),
+    make: &(dyn Fn() -> O + Sync),
+    emit: &mut dyn FnMut(&Estimate) -> anyhow::Result<()>,
+) -> anyhow::Result<(Summary, Vec<O>)> {
+    let grid = Grid::new(axes);
+    let window = (STREAM_WINDOW_CONFIGS * plan.threads.max(1) as u64 / grid.inner.max(1)).max(1);
+    let mut summary = Summary::default();
+    let mut observers = Vec::new();
+    let mut start = 0u64;
+    while start < grid.units {
+        let mut sh = Shared::new(ctx, draft, axes, plan, names, progress, Keep::Stream);
+        sh.next = AtomicU64::new(start);
+        sh.end = (start + window).min(grid.units);
+        start = sh.end;
+        let parts = run_parts(&sh, make);
+        if let Some(msg) = first_error(&parts) {
+            anyhow::bail!(msg);
+        }
+        let mut rows: Vec<(u64, Estimate)> = Vec::new();
+        for p in parts {
+            summary.merge(p.summary);
+            observers.push(p.observer);
+            rows.extend(p.rows);
+        }
+        rows.sort_unstable_by_key(|(seq, _)| *seq);
+        for (_, e) in &rows {
+            emit(e)?;
+        }
+    }
+    Ok((summary, observers))
 }
 
 /// The result of one run from its threads' parts: what one thread would have found.
@@ -738,12 +954,8 @@ fn merge<O>(
     plan: &Plan,
     names: (&str, &str),
 ) -> Result<(Vec<Estimate>, Summary, Vec<O>), String> {
-    if let Some((_, msg)) = parts
-        .iter()
-        .filter_map(|p| p.error.as_ref())
-        .min_by_key(|(seq, _)| *seq)
-    {
-        return Err(msg.clone());
+    if let Some(msg) = first_error(&parts) {
+        return Err(msg);
     }
     let single = parts.len() == 1;
     let mut summary = Summary::default();
@@ -771,7 +983,7 @@ fn merge<O>(
             f
         };
         let (model, gpu) = names;
-        let key = |e: &Estimate| plan.sort.key(&Named { est: e, model, gpu });
+        let key = |e: &Estimate| plan.key(&Named { est: e, model, gpu });
         frontier.sort_by(|a, b| key(&a.1).total_cmp(&key(&b.1)));
         frontier.truncate(plan.top.unwrap_or(usize::MAX));
         return Ok((
@@ -839,7 +1051,7 @@ mod tests {
 
     fn plan(top: Option<usize>, pareto: bool, threads: usize) -> Plan {
         Plan {
-            sort: SortKey::parse::<Named>("usd_per_1m_output_tokens").unwrap(),
+            sort: Some(SortKey::parse::<Named>("usd_per_1m_output_tokens").unwrap()),
             top,
             include_unfit: true,
             require: vec![],
