@@ -3,6 +3,7 @@
 
 use crate::dtype::Dtype;
 use crate::fields::SortKey;
+use crate::perf::estimate::{UnitMemo, estimate_in_unit};
 use crate::perf::{Batching, Config, Context, Estimate, Reject, Speculation, estimate_with_draft};
 use crate::report::row::Named;
 use crate::require::Require;
@@ -321,31 +322,31 @@ impl SkipNotes {
     /// Count one configuration skipped with message `msg` at position `seq` of the run; a thread
     /// adds its positions in increasing order.
     pub fn add_at(&mut self, seq: u64, msg: &str) {
-        let key = match &self.last {
-            Some((m, k)) if m == msg => k.clone(),
-            _ => {
-                let mut key = String::with_capacity(msg.len());
-                for ch in msg.chars() {
-                    if ch.is_ascii_digit() {
-                        if !key.ends_with('#') {
-                            key.push('#');
-                        }
-                    } else {
-                        key.push(ch);
+        if !matches!(&self.last, Some((m, _)) if m == msg) {
+            let mut key = String::with_capacity(msg.len());
+            for ch in msg.chars() {
+                if ch.is_ascii_digit() {
+                    if !key.ends_with('#') {
+                        key.push('#');
                     }
+                } else {
+                    key.push(ch);
                 }
-                self.last = Some((msg.to_string(), key.clone()));
-                key
             }
+            self.last = Some((msg.to_string(), key));
+        }
+        let key = match &self.last {
+            Some((_, k)) => k.as_str(),
+            None => return,
         };
-        match self.by_reason.get_mut(&key) {
+        match self.by_reason.get_mut(key) {
             Some(n) => {
                 n.count += 1;
                 n.varied |= n.example != msg;
             }
             None => {
                 self.by_reason.insert(
-                    key,
+                    key.to_string(),
                     SkipNote {
                         count: 1,
                         example: msg.to_string(),
@@ -693,6 +694,8 @@ fn work<O: Observer>(sh: &Shared<'_>, observer: O) -> Part<O> {
     let (grid, axes) = (&sh.grid, sh.grid.axes);
     let claim = (CLAIM_CONFIGS / grid.inner.max(1)).max(1);
     let mut unreported = 0u64;
+    // What the unit's configurations share (rates, prefill passes).
+    let mut memo = UnitMemo::default();
     loop {
         let first = sh.next.fetch_add(claim, AtomicOrdering::Relaxed);
         if first >= sh.end {
@@ -705,12 +708,13 @@ fn work<O: Observer>(sh: &Shared<'_>, observer: O) -> Part<O> {
                 return part;
             }
             let unit = grid.unit(u);
+            memo.clear();
             let mut seq = base;
             for &output_len in &axes.output_len {
                 for &batch in &axes.batch {
                     seq += 1;
                     let c = grid.config(&unit, output_len, batch);
-                    if let Err(msg) = evaluate(sh, &mut part, seq, &c) {
+                    if let Err(msg) = evaluate(sh, &mut part, &mut memo, seq, &c) {
                         part.error = Some((seq, msg));
                         sh.stop.fetch_min(seq, AtomicOrdering::Relaxed);
                         (sh.progress)(unreported);
@@ -733,19 +737,21 @@ fn work<O: Observer>(sh: &Shared<'_>, observer: O) -> Part<O> {
 fn evaluate<O: Observer>(
     sh: &Shared<'_>,
     part: &mut Part<O>,
+    memo: &mut UnitMemo,
     seq: u64,
     c: &Config,
 ) -> Result<(), String> {
     let plan = sh.plan;
-    match sh.ctx.check(c) {
-        Err(Reject::Invalid(msg)) => return Err(msg),
-        Err(Reject::Skip(msg)) => {
-            part.summary.skipped.add_at(seq, &msg);
-            return Ok(());
+    if let Err(r) = sh.ctx.check_in_unit(c, &mut memo.check) {
+        match r.as_ref() {
+            Reject::Invalid(msg) => return Err(msg.clone()),
+            Reject::Skip(msg) => {
+                part.summary.skipped.add_at(seq, msg);
+                return Ok(());
+            }
         }
-        Ok(()) => {}
     }
-    let e = estimate_with_draft(sh.ctx, sh.draft, c);
+    let e = estimate_in_unit(sh.ctx, sh.draft, c, memo);
     e.check_finite(sh.names.0, sh.names.1)?;
     part.summary.evaluated += 1;
     part.summary.fit += u64::from(e.fits);

@@ -5,11 +5,12 @@
 use super::DecodeBound;
 use super::config::Config;
 use super::context::Context;
+use super::context::Rates;
 use super::cost::{prices, serving};
 use super::decode::{bound, decode, time_split_s};
 use super::layer::LayerStep;
 use super::memory::{self, Load, Memory, replica_memory, replica_memory_and_mean_weights};
-use super::prefill::prefill;
+use super::prefill::{PassMemo, Prefill, prefill};
 use super::roofline::OpTime;
 use crate::dtype::Dtype;
 
@@ -229,18 +230,67 @@ pub fn estimate(ctx: &Context, c: &Config) -> Estimate {
 
 /// Evaluate one configuration whose speculative draft, if `DraftCost::Model`, is `draft`.
 pub fn estimate_with_draft(ctx: &Context, draft: Option<&Context>, c: &Config) -> Estimate {
-    let m = &ctx.model;
     let r = ctx.rates(c);
-    let dec = decode(ctx, draft, c, &r);
     let prefill_layout = c.prefill_layout();
-    let own_rates;
-    let pr = if prefill_layout == c.layout() {
-        &r
-    } else {
-        own_rates = ctx.rates_for(c, prefill_layout);
-        &own_rates
-    };
-    let pre = prefill(ctx, c, pr, prefill_layout);
+    let own = (prefill_layout != c.layout()).then(|| ctx.rates_for(c, prefill_layout));
+    let pr = own.as_ref().unwrap_or(&r);
+    let pre = prefill(ctx, c, pr, prefill_layout, None);
+    finish(ctx, draft, c, &r, pr, &pre)
+}
+
+/// What the configurations of a sweep unit share (the same context, draft, dtypes, layout,
+/// options and prompt length; batch and output length vary): the rates, and the prefill passes
+/// priced so far. `clear` it for the next unit.
+#[derive(Clone, Debug, Default)]
+pub struct UnitMemo {
+    /// The unit's checks (`Context::check_in_unit`).
+    pub check: Option<Result<(), super::Reject>>,
+    /// The decode layout's rates and, when prefill runs on a layout of its own, that one's.
+    rates: Option<(Rates, Option<Rates>)>,
+    passes: PassMemo,
+}
+
+impl UnitMemo {
+    /// Forget the unit.
+    pub fn clear(&mut self) {
+        self.check = None;
+        self.rates = None;
+        self.passes.clear();
+    }
+}
+
+/// `estimate_with_draft` for a configuration of the unit `memo` holds (or a new one after
+/// `clear`): the same bits, with the rates and the prefill passes shared.
+pub fn estimate_in_unit(
+    ctx: &Context,
+    draft: Option<&Context>,
+    c: &Config,
+    memo: &mut UnitMemo,
+) -> Estimate {
+    let prefill_layout = c.prefill_layout();
+    let (r, own) = memo.rates.get_or_insert_with(|| {
+        (
+            ctx.rates(c),
+            (prefill_layout != c.layout()).then(|| ctx.rates_for(c, prefill_layout)),
+        )
+    });
+    let pr = own.as_ref().unwrap_or(r);
+    let pre = prefill(ctx, c, pr, prefill_layout, Some(&mut memo.passes));
+    finish(ctx, draft, c, r, pr, &pre)
+}
+
+/// The estimate from the rates (`r`; `pr` for the prefill layout) and the prefill phase.
+fn finish(
+    ctx: &Context,
+    draft: Option<&Context>,
+    c: &Config,
+    r: &Rates,
+    pr: &Rates,
+    pre: &Prefill,
+) -> Estimate {
+    let m = &ctx.model;
+    let dec = decode(ctx, draft, c, r);
+    let prefill_layout = c.prefill_layout();
     let transfer_s = c
         .disaggregate
         .map_or(0.0, |_| kv_transfer_s(ctx, c, c.input_len as f64));
@@ -261,13 +311,13 @@ pub fn estimate_with_draft(ctx: &Context, draft: Option<&Context>, c: &Config) -
     let step_tokens = pre.chunk.max(pre.busy_chunk).max(dec.micro_batch);
     let load = Load::new(
         ctx,
-        &r,
+        r,
         per_group,
         s_in + n_out,
         step_tokens,
         dec.micro_batch,
     );
-    let (mem, mean_weights_bytes) = replica_memory_and_mean_weights(ctx, &r, c.pp, &load);
+    let (mem, mean_weights_bytes) = replica_memory_and_mean_weights(ctx, r, c.pp, &load);
     // A prefill pool of its own holds the prompts of one busy chunk per group.
     let prefill_mem = if c.disaggregate.is_some() && prefill_layout != c.layout() {
         let seqs = (pre.busy_chunk / s_in).ceil().max(1.0);
