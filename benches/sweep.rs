@@ -86,6 +86,25 @@ fn bench(c: &mut Criterion) {
             .unwrap()
         })
     });
+    // The same sweep on every core (the result is the same; docs/performance.md).
+    let threads = gpt4calc::sweep::default_threads();
+    let plan_all = Plan {
+        threads,
+        ..plan.clone()
+    };
+    g.bench_function(format!("sweep_gpt4_8k_60k_top20_{threads}_threads"), |b| {
+        b.iter(|| {
+            sweep::run(
+                &ctx,
+                None,
+                black_box(&axes),
+                &plan_all,
+                ("gpt4-8k", "h100"),
+                &|_| {},
+            )
+            .unwrap()
+        })
+    });
     g.finish();
 }
 

@@ -751,7 +751,8 @@ fn evaluate<O: Observer>(
             }
         }
     }
-    let e = estimate_in_unit(sh.ctx, sh.draft, c, memo);
+    // Kept rows are evaluated again in full (`merge`); a stream writes every row it evaluates.
+    let e = estimate_in_unit(sh.ctx, sh.draft, c, memo, sh.keep == Keep::Stream);
     e.check_finite(sh.names.0, sh.names.1)?;
     part.summary.evaluated += 1;
     part.summary.fit += u64::from(e.fits);
@@ -821,7 +822,13 @@ pub fn run_observed<O: Observer>(
 ) -> Result<(Vec<Estimate>, Summary, Vec<O>), String> {
     let sh = Shared::new(ctx, draft, axes, plan, names, progress, Keep::Best);
     let parts = run_parts(&sh, make);
-    merge(parts, plan, names)
+    let (rows, summary, observers) = merge(parts, plan, names)?;
+    // The rows kept, with their breakdown (the same numbers).
+    let rows = rows
+        .iter()
+        .map(|e| estimate_with_draft(ctx, draft, &e.config))
+        .collect();
+    Ok((rows, summary, observers))
 }
 
 impl<'a> Shared<'a> {
@@ -1179,6 +1186,27 @@ mod tests {
             a.input_len = vec![256, 2048];
             assert_eq!(run_with(&a, threads), tp);
             a.input_len = vec![256, 0];
+        }
+    }
+
+    #[test]
+    fn kept_rows_are_whole_estimates() {
+        let ctx = context("gpt4-8k", "h100");
+        for pareto in [false, true] {
+            let (rows, _) = run(
+                &ctx,
+                None,
+                &axes(),
+                &plan(Some(9), pareto, 2),
+                ("m", "g"),
+                &|_| {},
+            )
+            .unwrap();
+            assert!(!rows.is_empty());
+            for e in &rows {
+                let want = crate::perf::estimate(&ctx, &e.config);
+                assert_eq!(format!("{e:?}"), format!("{want:?}"));
+            }
         }
     }
 

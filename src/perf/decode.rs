@@ -5,8 +5,9 @@
 
 use super::config::{Config, DraftCost};
 use super::context::{Context, Rates};
+use super::layer::LayerMemo;
 use super::layer::StepShape;
-use super::pipeline::{Pass, pass};
+use super::pipeline::{Pass, pass_memo};
 use super::{DecodeBound, estimate};
 
 /// The decode phase of one configuration.
@@ -34,6 +35,18 @@ pub struct Decode {
 
 /// The decode phase of `c` on its own layout (rates `r`); `draft` prices a draft model.
 pub fn decode(ctx: &Context, draft: Option<&Context>, c: &Config, r: &Rates) -> Decode {
+    decode_memo(ctx, draft, c, r, None)
+}
+
+/// `decode`; `memo`, if given, holds layer steps of configurations that differ from `c` only in
+/// output length.
+pub fn decode_memo(
+    ctx: &Context,
+    draft: Option<&Context>,
+    c: &Config,
+    r: &Rates,
+    mut memo: Option<&mut LayerMemo>,
+) -> Decode {
     let (batch, pp, dp) = (c.batch as f64, c.pp as f64, c.dp as f64);
     let (s_in, n_out) = (c.input_len as f64, c.output_len as f64);
     let per_group = (batch / dp).ceil();
@@ -41,7 +54,7 @@ pub fn decode(ctx: &Context, draft: Option<&Context>, c: &Config, r: &Rates) -> 
     let n_mb = (per_group / b).ceil();
     let mean_context = s_in + n_out / 2.0;
     // One step of `per_seq` tokens per sequence through the pipeline, and its cycle time.
-    let step = |per_seq: f64| {
+    let mut step = |per_seq: f64| {
         let shape = StepShape {
             tokens: b * per_seq,
             moe_tokens: b * per_seq * dp,
@@ -50,7 +63,7 @@ pub fn decode(ctx: &Context, draft: Option<&Context>, c: &Config, r: &Rates) -> 
             sequences: b,
             decode: true,
         };
-        pass(ctx, r, c.pp, shape, b * per_seq)
+        pass_memo(ctx, r, c.pp, shape, b * per_seq, memo.as_deref_mut())
     };
     let cycle_s = |p: &Pass| (p.sum_s + (pp - 1.0) * p.hop_s).max(n_mb * p.max_s);
     // The plain pass is the target's too unless speculating (no copy of it then).

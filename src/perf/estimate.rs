@@ -7,7 +7,7 @@ use super::config::Config;
 use super::context::Context;
 use super::context::Rates;
 use super::cost::{prices, serving};
-use super::decode::{bound, decode, time_split_s};
+use super::decode::{bound, decode_memo, time_split_s};
 use super::layer::LayerStep;
 use super::memory::{self, Load, Memory, replica_memory, replica_memory_and_mean_weights};
 use super::prefill::{PassMemo, Prefill, prefill};
@@ -235,7 +235,8 @@ pub fn estimate_with_draft(ctx: &Context, draft: Option<&Context>, c: &Config) -
     let own = (prefill_layout != c.layout()).then(|| ctx.rates_for(c, prefill_layout));
     let pr = own.as_ref().unwrap_or(&r);
     let pre = prefill(ctx, c, pr, prefill_layout, None);
-    finish(ctx, draft, c, &r, pr, &pre)
+    let dec = decode_memo(ctx, draft, c, &r, None);
+    finish(ctx, c, &r, pr, &pre, &dec, true)
 }
 
 /// What the configurations of a sweep unit share (the same context, draft, dtypes, layout,
@@ -248,6 +249,8 @@ pub struct UnitMemo {
     /// The decode layout's rates and, when prefill runs on a layout of its own, that one's.
     rates: Option<(Rates, Option<Rates>)>,
     passes: PassMemo,
+    /// Decode layer steps less their attention scores.
+    layers: super::layer::LayerMemo,
 }
 
 impl UnitMemo {
@@ -256,16 +259,22 @@ impl UnitMemo {
         self.check = None;
         self.rates = None;
         self.passes.clear();
+        self.layers.clear();
     }
 }
 
 /// `estimate_with_draft` for a configuration of the unit `memo` holds (or a new one after
 /// `clear`): the same bits, with the rates and the prefill passes shared.
+///
+/// Without `full`, the breakdown holds only the matmul precision (the one field of it a row
+/// shows): a sweep ranks and filters on the row fields, and evaluates the rows it keeps again
+/// in full.
 pub fn estimate_in_unit(
     ctx: &Context,
     draft: Option<&Context>,
     c: &Config,
     memo: &mut UnitMemo,
+    full: bool,
 ) -> Estimate {
     let prefill_layout = c.prefill_layout();
     let (r, own) = memo.rates.get_or_insert_with(|| {
@@ -276,20 +285,23 @@ pub fn estimate_in_unit(
     });
     let pr = own.as_ref().unwrap_or(r);
     let pre = prefill(ctx, c, pr, prefill_layout, Some(&mut memo.passes));
-    finish(ctx, draft, c, r, pr, &pre)
+    let dec = decode_memo(ctx, draft, c, r, Some(&mut memo.layers));
+    finish(ctx, c, r, pr, &pre, &dec, full)
 }
 
-/// The estimate from the rates (`r`; `pr` for the prefill layout) and the prefill phase.
+/// The estimate from the rates (`r`; `pr` for the prefill layout), the prefill and the decode
+/// phases; the breakdown only with `full` (else its matmul precision alone).
+#[allow(clippy::too_many_arguments)]
 fn finish(
     ctx: &Context,
-    draft: Option<&Context>,
     c: &Config,
     r: &Rates,
     pr: &Rates,
     pre: &Prefill,
+    dec: &super::decode::Decode,
+    full: bool,
 ) -> Estimate {
     let m = &ctx.model;
-    let dec = decode(ctx, draft, c, r);
     let prefill_layout = c.prefill_layout();
     let transfer_s = c
         .disaggregate
@@ -360,34 +372,41 @@ fn finish(
         usd_per_1m_input_tokens: cost.usd_per_1m_input_tokens,
         input_tokens_per_s_per_gpu: cost.input_tokens_per_s_per_gpu,
         decode_tokens_per_s_per_gpu: batch / dec.step_s / c.gpus() as f64,
-        breakdown: Breakdown {
-            micro_batch: dec.micro_batch,
-            micro_batches: dec.micro_batches,
-            decode_layer: dec.pass.layer,
-            decode_dense_layer: dec.pass.dense,
-            decode_head: dec.pass.head,
-            decode_hop_s: dec.pass.hop_s,
-            decode_step_s: dec.step_s,
-            plain_decode_step_s: dec.plain_step_s,
-            verify_step_s: dec.verify_step_s,
-            draft_step_s: dec.draft_step_s,
-            tokens_per_step: dec.tokens_per_step,
-            useful_fraction: served.useful_fraction,
-            decode_stages_sum_s: dec.pass.sum_s,
-            decode_stage_max_s: dec.pass.max_s,
-            decode_bytes_per_gpu_step: bytes_per_gpu_step,
-            prefill_chunk: pre.chunk,
-            prefill_chunks: pre.chunks,
-            prefill_layer: pre.layer,
-            prefill_stage_max_s: pre.stage_max_s,
-            prefill_stages_sum_s: pre.stages_sum_s,
-            prefill_tokens_per_s: pre.tokens_per_s,
-            kv_transfer_s: transfer_s,
-            prefill_memory: prefill_mem,
-            memory: mem,
-            mean_weights_bytes_per_gpu: mean_weights_bytes,
-            time_split_s: split,
-            math_dtype: Some(r.math_dtype),
+        breakdown: if !full {
+            Breakdown {
+                math_dtype: Some(r.math_dtype),
+                ..Breakdown::default()
+            }
+        } else {
+            Breakdown {
+                micro_batch: dec.micro_batch,
+                micro_batches: dec.micro_batches,
+                decode_layer: dec.pass.layer,
+                decode_dense_layer: dec.pass.dense,
+                decode_head: dec.pass.head,
+                decode_hop_s: dec.pass.hop_s,
+                decode_step_s: dec.step_s,
+                plain_decode_step_s: dec.plain_step_s,
+                verify_step_s: dec.verify_step_s,
+                draft_step_s: dec.draft_step_s,
+                tokens_per_step: dec.tokens_per_step,
+                useful_fraction: served.useful_fraction,
+                decode_stages_sum_s: dec.pass.sum_s,
+                decode_stage_max_s: dec.pass.max_s,
+                decode_bytes_per_gpu_step: bytes_per_gpu_step,
+                prefill_chunk: pre.chunk,
+                prefill_chunks: pre.chunks,
+                prefill_layer: pre.layer,
+                prefill_stage_max_s: pre.stage_max_s,
+                prefill_stages_sum_s: pre.stages_sum_s,
+                prefill_tokens_per_s: pre.tokens_per_s,
+                kv_transfer_s: transfer_s,
+                prefill_memory: prefill_mem,
+                memory: mem,
+                mean_weights_bytes_per_gpu: mean_weights_bytes,
+                time_split_s: split,
+                math_dtype: Some(r.math_dtype),
+            }
         },
     }
 }

@@ -6,7 +6,7 @@
 use super::Context;
 use super::comm::p2p_s;
 use super::context::Rates;
-use super::layer::{LayerStep, StepShape, head_step, layer_step};
+use super::layer::{LayerMemo, LayerStep, StepShape, head_step, layer_step, layer_step_memo};
 use super::roofline::OpTime;
 
 /// The layers one stage holds.
@@ -112,19 +112,35 @@ pub struct Pass {
 
 /// A step of `shape` through the `pp` stages of a replica with rates `r`: the head scores
 /// `head_tokens` tokens and each hand-off carries `shape.tokens` activations (split over TP).
-#[allow(clippy::field_reassign_with_default)]
 pub fn pass(ctx: &Context, r: &Rates, pp: u64, shape: StepShape, head_tokens: f64) -> Pass {
+    pass_memo(ctx, r, pp, shape, head_tokens, None)
+}
+
+/// `pass`, with the layer steps' parts that do not depend on the context kept in `memo`.
+#[allow(clippy::field_reassign_with_default)]
+pub fn pass_memo(
+    ctx: &Context,
+    r: &Rates,
+    pp: u64,
+    shape: StepShape,
+    head_tokens: f64,
+    mut memo: Option<&mut LayerMemo>,
+) -> Pass {
     let moe_model = ctx.dense_layers != ctx.layers;
+    let mut step = |moe: bool| match memo.as_deref_mut() {
+        Some(m) => layer_step_memo(ctx, r, shape, moe, m),
+        None => layer_step(ctx, r, shape, moe),
+    };
     // Filled in place, field by field: a layer step is a few hundred bytes, and built in a
     // local and moved in (or with `..Default::default()`), it is copied field by field.
     let mut p = Pass::default();
-    p.layer = layer_step(ctx, r, shape, moe_model);
+    p.layer = step(moe_model);
     // A dense model's layers are all `layer`; an MoE model without leading dense layers has none.
     let (dt, db) = if !moe_model {
         p.dense = p.layer;
         (p.dense.time_s(), p.dense.bytes())
     } else if ctx.dense_layers > 0 {
-        p.dense = layer_step(ctx, r, shape, false);
+        p.dense = step(false);
         (p.dense.time_s(), p.dense.bytes())
     } else {
         (0.0, 0.0)
