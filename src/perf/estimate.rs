@@ -236,7 +236,7 @@ pub fn estimate_with_draft(ctx: &Context, draft: Option<&Context>, c: &Config) -
     let pr = own.as_ref().unwrap_or(&r);
     let pre = prefill(ctx, c, pr, prefill_layout, None);
     let dec = decode_memo(ctx, draft, c, &r, None);
-    finish(ctx, c, &r, pr, &pre, &dec, true)
+    finish::<true>(ctx, c, &r, pr, &pre, &dec)
 }
 
 /// What the configurations of a sweep unit share (the same context, draft, dtypes, layout,
@@ -286,20 +286,22 @@ pub fn estimate_in_unit(
     let pr = own.as_ref().unwrap_or(r);
     let pre = prefill(ctx, c, pr, prefill_layout, Some(&mut memo.passes));
     let dec = decode_memo(ctx, draft, c, r, Some(&mut memo.layers));
-    finish(ctx, c, r, pr, &pre, &dec, full)
+    if full {
+        finish::<true>(ctx, c, r, pr, &pre, &dec)
+    } else {
+        finish::<false>(ctx, c, r, pr, &pre, &dec)
+    }
 }
 
 /// The estimate from the rates (`r`; `pr` for the prefill layout), the prefill and the decode
-/// phases; the breakdown only with `full` (else its matmul precision alone).
-#[allow(clippy::too_many_arguments)]
-fn finish(
+/// phases; the breakdown only when `FULL` (else its matmul precision alone).
+fn finish<const FULL: bool>(
     ctx: &Context,
     c: &Config,
     r: &Rates,
     pr: &Rates,
     pre: &Prefill,
     dec: &super::decode::Decode,
-    full: bool,
 ) -> Estimate {
     let m = &ctx.model;
     let prefill_layout = c.prefill_layout();
@@ -372,7 +374,7 @@ fn finish(
         usd_per_1m_input_tokens: cost.usd_per_1m_input_tokens,
         input_tokens_per_s_per_gpu: cost.input_tokens_per_s_per_gpu,
         decode_tokens_per_s_per_gpu: batch / dec.step_s / c.gpus() as f64,
-        breakdown: if !full {
+        breakdown: if !FULL {
             Breakdown {
                 math_dtype: Some(r.math_dtype),
                 ..Breakdown::default()

@@ -91,62 +91,64 @@ pub fn prefill(
     // One chunk of `chunk` prompt tokens per group, `groups` groups at once: its (slowest
     // stage, Σ stages, hop) times, and its layer step copied into `layer` when given (a pass is
     // 688 bytes; only the first chunk's layer is kept).
-    let mut run = |chunk: f64, groups: f64, layer: Option<&mut LayerStep>| {
-        let price = || {
-            let shape = StepShape {
-                tokens: chunk,
-                moe_tokens: chunk * groups,
-                kv_tokens_read: ctx.model.attended(s_in / 2.0) + chunk,
-                attn_pairs: chunk * ctx.model.attended((s_in / 2.0).max(chunk.min(s_in) / 2.0)),
-                sequences: 1.0,
-                decode: false,
-            };
-            pass(ctx, r, l.pp, shape, 1.0)
+    let price = |chunk: f64, groups: f64| {
+        let shape = StepShape {
+            tokens: chunk,
+            moe_tokens: chunk * groups,
+            kv_tokens_read: ctx.model.attended(s_in / 2.0) + chunk,
+            attn_pairs: chunk * ctx.model.attended((s_in / 2.0).max(chunk.min(s_in) / 2.0)),
+            sequences: 1.0,
+            decode: false,
         };
-        let priced;
-        let p: &Pass = match memo.as_deref_mut() {
-            Some(m) => m.get(chunk, groups, price),
-            None => {
-                priced = price();
-                &priced
-            }
-        };
-        if let Some(layer) = layer {
-            *layer = p.layer;
+        pass(ctx, r, l.pp, shape, 1.0)
+    };
+    // A chunk's (slowest stage, hop) times.
+    let mut times = |chunk: f64, groups: f64| match memo.as_deref_mut() {
+        Some(m) => {
+            let p = m.get(chunk, groups, || price(chunk, groups));
+            (p.max_s, p.hop_s)
         }
-        (p.max_s, p.sum_s, p.hop_s)
+        None => {
+            let p = price(chunk, groups);
+            (p.max_s, p.hop_s)
+        }
     };
     let budget = ctx.prefill_chunk_tokens as f64;
     let chunk = prompt_tokens.min(budget);
-    let mut layer = LayerStep::default();
-    let (first_max_s, first_sum_s, first_hop_s) = run(chunk, groups, Some(&mut layer));
     // Full chunks, then the remainder as a smaller last chunk (not another full one).
     let full_chunks = (prompt_tokens / chunk).floor();
     let rest = prompt_tokens - full_chunks * chunk;
     let rest_s = if rest >= 1.0 {
-        run(rest, groups, None).0
+        times(rest, groups).0
     } else {
         0.0
     };
-    let ttft_s = ctx.hw.per_request_s
-        + first_sum_s
-        + (full_chunks - 1.0) * first_max_s
-        + rest_s
-        + (pp - 1.0) * first_hop_s;
     // Under load every group batches prompts into each chunk, up to the budget.
     let busy_chunk = (per_group * s_in).min(budget).max(chunk);
-    let (busy_max_s, _, busy_hop_s) = if busy_chunk > chunk || groups < dp {
-        run(busy_chunk, dp, None)
-    } else {
-        (first_max_s, first_sum_s, first_hop_s)
+    let busy = (busy_chunk > chunk || groups < dp).then(|| times(busy_chunk, dp));
+    // The first chunk last, so that its pass (and its layer, which the result keeps) is read in
+    // place, from the memo or from a local: the passes are independent of one another.
+    let priced;
+    let first: &Pass = match memo {
+        Some(m) => m.get(chunk, groups, || price(chunk, groups)),
+        None => {
+            priced = price(chunk, groups);
+            &priced
+        }
     };
+    let ttft_s = ctx.hw.per_request_s
+        + first.sum_s
+        + (full_chunks - 1.0) * first.max_s
+        + rest_s
+        + (pp - 1.0) * first.hop_s;
+    let (busy_max_s, busy_hop_s) = busy.unwrap_or((first.max_s, first.hop_s));
     Prefill {
         chunk,
         chunks: (prompt_tokens / chunk).ceil(),
         busy_chunk,
-        layer,
-        stage_max_s: first_max_s,
-        stages_sum_s: first_sum_s,
+        layer: first.layer,
+        stage_max_s: first.max_s,
+        stages_sum_s: first.sum_s,
         ttft_s,
         tokens_per_s: dp * busy_chunk / busy_max_s.max(busy_hop_s),
     }
