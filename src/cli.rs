@@ -519,7 +519,7 @@ pub struct TrainArgs {
     /// Also write an SVG chart: training days against cost for every configuration kept (faint) and their frontier (bold), log axes; the data output is unchanged.
     #[arg(long, value_name = "FILE.svg")]
     pub plot: Option<String>,
-    /// Stop before any work when the axes span more configurations than this (train keeps every row it evaluates).
+    /// Stop before any work when the axes span more configurations than this (train keeps the rows it shows).
     #[arg(long, help_heading = "Work limits", value_name = "N", default_value_t = crate::train::DEFAULT_MAX_CONFIGURATIONS, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_configurations: u64,
     /// Threads to evaluate on (default: the available cores); the output does not depend on it.

@@ -905,11 +905,17 @@ pub fn run_index<O: Observer>(
     }
     let mut summary = Summary::default();
     let mut observers = Vec::with_capacity(parts.len());
-    let mut index = Vec::with_capacity(parts.iter().map(|p| p.index.len()).sum());
-    for p in parts {
+    // Grown from the largest part's rows (a large vector grows in place), not copied into a new one.
+    let total: usize = parts.iter().map(|p| p.index.len()).sum();
+    let mut index: Vec<Indexed> = Vec::new();
+    for mut p in parts {
         summary.merge(p.summary);
         observers.push(p.observer);
-        index.extend(p.index);
+        if p.index.len() > index.len() {
+            std::mem::swap(&mut index, &mut p.index);
+        }
+        index.reserve(total - index.len());
+        index.append(&mut p.index);
     }
     index.sort_unstable_by(|a, b| a.key.total_cmp(&b.key).then(a.bits.cmp(&b.bits)));
     Ok((index, summary, observers))

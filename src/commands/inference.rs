@@ -377,7 +377,13 @@ pub fn sweep(a: SweepArgs) -> Result<u8> {
                 let (mine, s, observers) =
                     sweep::run_index(&l.ctx, draft.as_ref(), axes, &plan, names, &progress, &make)
                         .map_err(|e| anyhow!(e))?;
-                index.extend(mine.into_iter().map(|x| x.with_system(i)));
+                if index.is_empty() {
+                    // The first system's rows become the index (no copy).
+                    index = mine;
+                    index.iter_mut().for_each(|x| *x = x.with_system(i));
+                } else {
+                    index.extend(mine.into_iter().map(|x| x.with_system(i)));
+                }
                 (s, observers)
             }
             Mode::Stream => {

@@ -363,14 +363,16 @@ impl LayerMemo {
     }
 }
 
-/// `layer_step`, with the parts that do not depend on the context kept in `memo`.
+/// `layer_step` into `out`, with the parts that do not depend on the context kept in `memo`
+/// (copied once, from the memo into `out`).
 pub fn layer_step_memo(
     ctx: &Context,
     r: &Rates,
     shape: StepShape,
     moe: bool,
     memo: &mut LayerMemo,
-) -> LayerStep {
+    out: &mut LayerStep,
+) {
     let two = moe && r.dp > 1 && r.moe_overlap == MoeOverlap::TwoBatch && shape.tokens >= 2.0;
     let once = if two { shape.halved() } else { shape };
     let key = [
@@ -387,16 +389,18 @@ pub fn layer_step_memo(
         .wrapping_add(key[2])
         .wrapping_add(u64::from(moe) << 1 | u64::from(once.decode));
     let slot = (h.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 58) as usize % LAYER_MEMO_SLOTS;
-    let mut step = match &memo.slots[slot] {
-        Some((k, m, d, step)) if *k == key && *m == moe && *d == once.decode => *step,
-        _ => {
-            let step = layer_step_once(ctx, r, once, moe);
-            memo.slots[slot] = Some((key, moe, once.decode, step));
-            step
-        }
-    };
-    step.attn_core = attn_core(ctx, r, once);
-    if two { step.two_halves() } else { step }
+    let entry = &mut memo.slots[slot];
+    let hit = matches!(entry, Some((k, m, d, _)) if *k == key && *m == moe && *d == once.decode);
+    if !hit {
+        *entry = Some((key, moe, once.decode, layer_step_once(ctx, r, once, moe)));
+    }
+    if let Some((_, _, _, step)) = entry {
+        *out = *step;
+    }
+    out.attn_core = attn_core(ctx, r, once);
+    if two {
+        *out = out.two_halves();
+    }
 }
 
 /// The output head (logits) for `tokens` tokens on the last stage of an attention group.

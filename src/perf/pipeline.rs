@@ -127,20 +127,20 @@ pub fn pass_memo(
     mut memo: Option<&mut LayerMemo>,
 ) -> Pass {
     let moe_model = ctx.dense_layers != ctx.layers;
-    let mut step = |moe: bool| match memo.as_deref_mut() {
-        Some(m) => layer_step_memo(ctx, r, shape, moe, m),
-        None => layer_step(ctx, r, shape, moe),
+    let mut step = |moe: bool, out: &mut LayerStep| match memo.as_deref_mut() {
+        Some(m) => layer_step_memo(ctx, r, shape, moe, m, out),
+        None => *out = layer_step(ctx, r, shape, moe),
     };
     // Filled in place, field by field: a layer step is a few hundred bytes, and built in a
     // local and moved in (or with `..Default::default()`), it is copied field by field.
     let mut p = Pass::default();
-    p.layer = step(moe_model);
+    step(moe_model, &mut p.layer);
     // A dense model's layers are all `layer`; an MoE model without leading dense layers has none.
     let (dt, db) = if !moe_model {
         p.dense = p.layer;
         (p.dense.time_s(), p.dense.bytes())
     } else if ctx.dense_layers > 0 {
-        p.dense = step(false);
+        step(false, &mut p.dense);
         (p.dense.time_s(), p.dense.bytes())
     } else {
         (0.0, 0.0)
