@@ -7,7 +7,7 @@ use super::config::{Config, DraftCost};
 use super::context::{Context, Rates};
 use super::layer::LayerMemo;
 use super::layer::StepShape;
-use super::pipeline::{Pass, pass_memo};
+use super::pipeline::{Pass, pass, pass_memo};
 use super::{DecodeBound, estimate};
 
 /// The decode phase of one configuration.
@@ -63,7 +63,10 @@ pub fn decode_memo(
             sequences: b,
             decode: true,
         };
-        pass_memo(ctx, r, c.pp, shape, b * per_seq, memo.as_deref_mut())
+        match memo.as_deref_mut() {
+            Some(m) => pass_memo(ctx, r, c.pp, shape, b * per_seq, m),
+            None => pass(ctx, r, c.pp, shape, b * per_seq),
+        }
     };
     let cycle_s = |p: &Pass| (p.sum_s + (pp - 1.0) * p.hop_s).max(n_mb * p.max_s);
     // The plain pass is the target's too unless speculating (no copy of it then).

@@ -113,24 +113,36 @@ pub struct Pass {
 /// A step of `shape` through the `pp` stages of a replica with rates `r`: the head scores
 /// `head_tokens` tokens and each hand-off carries `shape.tokens` activations (split over TP).
 pub fn pass(ctx: &Context, r: &Rates, pp: u64, shape: StepShape, head_tokens: f64) -> Pass {
-    pass_memo(ctx, r, pp, shape, head_tokens, None)
+    pass_with(ctx, pp, shape, head_tokens, r, |moe, out| {
+        *out = layer_step(ctx, r, shape, moe)
+    })
 }
 
 /// `pass`, with the layer steps' parts that do not depend on the context kept in `memo`.
-#[allow(clippy::field_reassign_with_default)]
 pub fn pass_memo(
     ctx: &Context,
     r: &Rates,
     pp: u64,
     shape: StepShape,
     head_tokens: f64,
-    mut memo: Option<&mut LayerMemo>,
+    memo: &mut LayerMemo,
+) -> Pass {
+    pass_with(ctx, pp, shape, head_tokens, r, |moe, out| {
+        layer_step_memo(ctx, r, shape, moe, memo, out)
+    })
+}
+
+/// A pass whose layer steps `step(moe, out)` writes (monomorphised for each way of pricing them).
+#[allow(clippy::field_reassign_with_default)]
+fn pass_with(
+    ctx: &Context,
+    pp: u64,
+    shape: StepShape,
+    head_tokens: f64,
+    r: &Rates,
+    mut step: impl FnMut(bool, &mut LayerStep),
 ) -> Pass {
     let moe_model = ctx.dense_layers != ctx.layers;
-    let mut step = |moe: bool, out: &mut LayerStep| match memo.as_deref_mut() {
-        Some(m) => layer_step_memo(ctx, r, shape, moe, m, out),
-        None => *out = layer_step(ctx, r, shape, moe),
-    };
     // Filled in place, field by field: a layer step is a few hundred bytes, and built in a
     // local and moved in (or with `..Default::default()`), it is copied field by field.
     let mut p = Pass::default();
