@@ -69,16 +69,27 @@ pub fn decode_memo(
         }
     };
     let cycle_s = |p: &Pass| (p.sum_s + (pp - 1.0) * p.hop_s).max(n_mb * p.max_s);
-    // The plain pass is the target's too unless speculating (no copy of it then).
-    let mut target = step(1.0);
-    let plain_step_s = cycle_s(&target);
+    // The plain pass is the target's too unless speculating (no copy of it then). The result is
+    // filled in place: a pass is 688 bytes, and moved into it at the end it would be copied.
+    let mut out = Decode {
+        micro_batch: b,
+        micro_batches: n_mb,
+        mean_context,
+        pass: step(1.0),
+        plain_step_s: 0.0,
+        verify_step_s: 0.0,
+        draft_step_s: 0.0,
+        tokens_per_step: 1.0,
+        step_s: 0.0,
+    };
+    let plain_step_s = cycle_s(&out.pass);
     // An MTP draft token: one more layer like the model's and the output head, at the plain shape.
-    let mtp_layer_and_head_s = target.layer.time_s() + target.head.time_s();
+    let mtp_layer_and_head_s = out.pass.layer.time_s() + out.pass.head.time_s();
     let verify_step_s = match c.speculation {
         // The verify step scores γ+1 tokens of every sequence: more distinct experts, same KV.
         Some(sp) => {
-            target = step(sp.gamma as f64 + 1.0);
-            cycle_s(&target)
+            out.pass = step(sp.gamma as f64 + 1.0);
+            cycle_s(&out.pass)
         }
         None => plain_step_s,
     };
@@ -103,17 +114,12 @@ pub fn decode_memo(
             (draft_s, sp.expected_tokens(), sp.gamma as f64)
         }
     };
-    Decode {
-        micro_batch: b,
-        micro_batches: n_mb,
-        mean_context,
-        pass: target,
-        plain_step_s,
-        verify_step_s,
-        draft_step_s,
-        tokens_per_step,
-        step_s: (verify_step_s + gamma * draft_step_s) / tokens_per_step,
-    }
+    out.plain_step_s = plain_step_s;
+    out.verify_step_s = verify_step_s;
+    out.draft_step_s = draft_step_s;
+    out.tokens_per_step = tokens_per_step;
+    out.step_s = (verify_step_s + gamma * draft_step_s) / tokens_per_step;
+    out
 }
 
 /// Time along a token's path through every layer: memory-bound ops, compute-bound ops,

@@ -10,7 +10,7 @@ use super::cost::{prices, serving};
 use super::decode::{bound, decode_memo, time_split_s};
 use super::layer::LayerStep;
 use super::memory::{self, Load, Memory, replica_memory, replica_memory_and_mean_weights};
-use super::prefill::{PassMemo, Prefill, prefill};
+use super::prefill::{PassMemo, Prefill, prefill, prefill_with};
 use super::roofline::OpTime;
 use crate::dtype::Dtype;
 
@@ -284,11 +284,12 @@ pub fn estimate_in_unit(
         )
     });
     let pr = own.as_ref().unwrap_or(r);
-    let pre = prefill(ctx, c, pr, prefill_layout, Some(&mut memo.passes));
     let dec = decode_memo(ctx, draft, c, r, Some(&mut memo.layers));
     if full {
+        let pre = prefill(ctx, c, pr, prefill_layout, Some(&mut memo.passes));
         finish::<true>(ctx, c, r, pr, &pre, &dec)
     } else {
+        let pre = prefill_with::<false>(ctx, c, pr, prefill_layout, Some(&mut memo.passes));
         finish::<false>(ctx, c, r, pr, &pre, &dec)
     }
 }

@@ -77,6 +77,18 @@ pub fn prefill(
     c: &Config,
     r: &Rates,
     l: Layout,
+    memo: Option<&mut PassMemo>,
+) -> Prefill {
+    prefill_with::<true>(ctx, c, r, l, memo)
+}
+
+/// `prefill`; without `LAYER` the result's `layer` is left empty (a sweep that does not show
+/// the breakdown).
+pub fn prefill_with<const LAYER: bool>(
+    ctx: &Context,
+    c: &Config,
+    r: &Rates,
+    l: Layout,
     mut memo: Option<&mut PassMemo>,
 ) -> Prefill {
     let (batch, pp, dp) = (c.batch as f64, l.pp as f64, l.dp as f64);
@@ -146,7 +158,11 @@ pub fn prefill(
         chunk,
         chunks: (prompt_tokens / chunk).ceil(),
         busy_chunk,
-        layer: first.layer,
+        layer: if LAYER {
+            first.layer
+        } else {
+            LayerStep::default()
+        },
         stage_max_s: first.max_s,
         stages_sum_s: first.sum_s,
         ttft_s,
