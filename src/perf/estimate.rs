@@ -7,7 +7,7 @@ use super::config::Config;
 use super::context::Context;
 use super::context::Rates;
 use super::cost::{prices, serving};
-use super::decode::{bound, decode_memo, time_split_s};
+use super::decode::{bound, decode_into, decode_memo, time_split_s};
 use super::layer::LayerStep;
 use super::memory::{self, Load, Memory, replica_memory, replica_memory_and_mean_weights};
 use super::prefill::{PassMemo, Prefill, prefill, prefill_with};
@@ -251,6 +251,9 @@ pub struct UnitMemo {
     passes: PassMemo,
     /// Decode layer steps less their attention scores.
     layers: super::layer::LayerMemo,
+    /// The decode phase of the configuration at hand (written whole each time; kept to fill in
+    /// place).
+    decode: super::decode::Decode,
 }
 
 impl UnitMemo {
@@ -284,13 +287,14 @@ pub fn estimate_in_unit(
         )
     });
     let pr = own.as_ref().unwrap_or(r);
-    let dec = decode_memo(ctx, draft, c, r, Some(&mut memo.layers));
+    let dec = &mut memo.decode;
+    decode_into(ctx, draft, c, r, Some(&mut memo.layers), dec);
     if full {
         let pre = prefill(ctx, c, pr, prefill_layout, Some(&mut memo.passes));
-        finish::<true>(ctx, c, r, pr, &pre, &dec)
+        finish::<true>(ctx, c, r, pr, &pre, dec)
     } else {
         let pre = prefill_with::<false>(ctx, c, pr, prefill_layout, Some(&mut memo.passes));
-        finish::<false>(ctx, c, r, pr, &pre, &dec)
+        finish::<false>(ctx, c, r, pr, &pre, dec)
     }
 }
 

@@ -113,39 +113,44 @@ pub struct Pass {
 /// A step of `shape` through the `pp` stages of a replica with rates `r`: the head scores
 /// `head_tokens` tokens and each hand-off carries `shape.tokens` activations (split over TP).
 pub fn pass(ctx: &Context, r: &Rates, pp: u64, shape: StepShape, head_tokens: f64) -> Pass {
-    pass_with(ctx, pp, shape, head_tokens, r, |moe, out| {
+    let mut p = Pass::default();
+    pass_with(ctx, pp, shape, head_tokens, r, &mut p, |moe, out| {
         *out = layer_step(ctx, r, shape, moe)
-    })
+    });
+    p
 }
 
-/// `pass`, with the layer steps' parts that do not depend on the context kept in `memo`.
-pub fn pass_memo(
+/// `pass` into `p` (every field written), with the layer steps' parts that do not depend on the
+/// context kept in `memo`.
+pub fn pass_memo_into(
     ctx: &Context,
     r: &Rates,
     pp: u64,
     shape: StepShape,
     head_tokens: f64,
     memo: &mut LayerMemo,
-) -> Pass {
-    pass_with(ctx, pp, shape, head_tokens, r, |moe, out| {
+    p: &mut Pass,
+) {
+    pass_with(ctx, pp, shape, head_tokens, r, p, |moe, out| {
         layer_step_memo(ctx, r, shape, moe, memo, out)
-    })
+    });
 }
 
-/// A pass whose layer steps `step(moe, out)` writes (monomorphised for each way of pricing them).
-#[allow(clippy::field_reassign_with_default)]
+/// A pass into `p` (every field written) whose layer steps `step(moe, out)` writes
+/// (monomorphised for each way of pricing them).
 fn pass_with(
     ctx: &Context,
     pp: u64,
     shape: StepShape,
     head_tokens: f64,
     r: &Rates,
+    p: &mut Pass,
     mut step: impl FnMut(bool, &mut LayerStep),
-) -> Pass {
+) {
     let moe_model = ctx.dense_layers != ctx.layers;
     // Filled in place, field by field: a layer step is a few hundred bytes, and built in a
     // local and moved in (or with `..Default::default()`), it is copied field by field.
-    let mut p = Pass::default();
+    (p.sum_s, p.max_s, p.bytes) = (0.0, 0.0, 0.0);
     step(moe_model, &mut p.layer);
     // A dense model's layers are all `layer`; an MoE model without leading dense layers has none.
     let (dt, db) = if !moe_model {
@@ -155,6 +160,7 @@ fn pass_with(
         step(false, &mut p.dense);
         (p.dense.time_s(), p.dense.bytes())
     } else {
+        p.dense = LayerStep::default();
         (0.0, 0.0)
     };
     p.head = head_step(ctx, r, head_tokens);
@@ -178,7 +184,6 @@ fn pass_with(
             p.bytes += b;
         }
     }
-    p
 }
 
 #[cfg(test)]
