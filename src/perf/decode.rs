@@ -7,7 +7,7 @@ use super::config::{Config, DraftCost};
 use super::context::{Context, Rates};
 use super::layer::LayerMemo;
 use super::layer::StepShape;
-use super::pipeline::{Pass, pass, pass_memo_into};
+use super::pipeline::{Pass, pass_into, pass_memo_into};
 use super::{DecodeBound, estimate};
 
 /// The decode phase of one configuration.
@@ -79,7 +79,7 @@ pub fn decode_into(
         };
         match memo.as_deref_mut() {
             Some(m) => pass_memo_into(ctx, r, c.pp, shape, b * per_seq, m, p),
-            None => *p = pass(ctx, r, c.pp, shape, b * per_seq),
+            None => pass_into(ctx, r, c.pp, shape, b * per_seq, p),
         }
     };
     let cycle_s = |p: &Pass| (p.sum_s + (pp - 1.0) * p.hop_s).max(n_mb * p.max_s);

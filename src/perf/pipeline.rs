@@ -120,6 +120,20 @@ pub fn pass(ctx: &Context, r: &Rates, pp: u64, shape: StepShape, head_tokens: f6
     p
 }
 
+/// `pass` into `p` (every field written).
+pub fn pass_into(
+    ctx: &Context,
+    r: &Rates,
+    pp: u64,
+    shape: StepShape,
+    head_tokens: f64,
+    p: &mut Pass,
+) {
+    pass_with(ctx, pp, shape, head_tokens, r, p, |moe, out| {
+        *out = layer_step(ctx, r, shape, moe)
+    });
+}
+
 /// `pass` into `p` (every field written), with the layer steps' parts that do not depend on the
 /// context kept in `memo`.
 pub fn pass_memo_into(
