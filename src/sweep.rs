@@ -652,6 +652,11 @@ struct Part<O> {
     observer: O,
 }
 
+/// A counter on a cache line of its own: the threads write it, and the data they only read
+/// (the context, the plan, the axes) stays in their caches.
+#[repr(align(128))]
+struct Line(AtomicU64);
+
 /// What every thread of a run shares.
 struct Shared<'a> {
     ctx: &'a Context,
@@ -663,10 +668,10 @@ struct Shared<'a> {
     /// What the threads keep.
     keep: Keep,
     /// The next unit to claim, and the unit to stop before.
-    next: AtomicU64,
+    next: Line,
     end: u64,
     /// The least position of an invalid configuration found so far: no thread starts a unit past it.
-    stop: AtomicU64,
+    stop: Line,
 }
 
 /// Offer `e` to a frontier in position order (the single-threaded rule: a point any point
@@ -697,13 +702,13 @@ fn work<O: Observer>(sh: &Shared<'_>, observer: O) -> Part<O> {
     // What the unit's configurations share (rates, prefill passes).
     let mut memo = UnitMemo::default();
     loop {
-        let first = sh.next.fetch_add(claim, AtomicOrdering::Relaxed);
+        let first = sh.next.0.fetch_add(claim, AtomicOrdering::Relaxed);
         if first >= sh.end {
             break;
         }
         for u in first..(first + claim).min(sh.end) {
             let base = u * grid.inner;
-            if base >= sh.stop.load(AtomicOrdering::Relaxed) {
+            if base >= sh.stop.0.load(AtomicOrdering::Relaxed) {
                 (sh.progress)(unreported);
                 return part;
             }
@@ -716,7 +721,7 @@ fn work<O: Observer>(sh: &Shared<'_>, observer: O) -> Part<O> {
                     let c = grid.config(&unit, output_len, batch);
                     if let Err(msg) = evaluate(sh, &mut part, &mut memo, seq, &c) {
                         part.error = Some((seq, msg));
-                        sh.stop.fetch_min(seq, AtomicOrdering::Relaxed);
+                        sh.stop.0.fetch_min(seq, AtomicOrdering::Relaxed);
                         (sh.progress)(unreported);
                         return part;
                     }
@@ -851,16 +856,18 @@ impl<'a> Shared<'a> {
             names,
             progress,
             keep,
-            next: AtomicU64::new(0),
+            next: Line(AtomicU64::new(0)),
             end,
-            stop: AtomicU64::new(u64::MAX),
+            stop: Line(AtomicU64::new(u64::MAX)),
         }
     }
 }
 
 /// Evaluate the units `sh.next..sh.end` on `sh.plan.threads` threads.
 fn run_parts<O: Observer>(sh: &Shared<'_>, make: &(dyn Fn() -> O + Sync)) -> Vec<Part<O>> {
-    let units = sh.end.saturating_sub(sh.next.load(AtomicOrdering::Relaxed));
+    let units = sh
+        .end
+        .saturating_sub(sh.next.0.load(AtomicOrdering::Relaxed));
     let threads = (sh.plan.threads.max(1) as u64).min(units.max(1)) as usize;
     if threads == 1 {
         return vec![work(sh, make())];
@@ -946,7 +953,7 @@ pub fn run_stream<O: Observer>(
     let mut start = 0u64;
     while start < grid.units {
         let mut sh = Shared::new(ctx, draft, axes, plan, names, progress, Keep::Stream);
-        sh.next = AtomicU64::new(start);
+        sh.next = Line(AtomicU64::new(start));
         sh.end = (start + window).min(grid.units);
         start = sh.end;
         let parts = run_parts(&sh, make);
