@@ -64,11 +64,12 @@ fn bench(c: &mut Criterion) {
     let axes = axes_60k();
     assert_eq!(axes.len(), 60_000);
     let plan = Plan {
-        sort: SortKey::parse::<Named>("usd_per_1m_output_tokens").unwrap(),
+        sort: Some(SortKey::parse::<Named>("usd_per_1m_output_tokens").unwrap()),
         top: Some(20),
         include_unfit: false,
         require: vec![],
         pareto: false,
+        threads: 1,
     };
     g.throughput(Throughput::Elements(axes.len()));
     g.sample_size(20);
@@ -80,7 +81,26 @@ fn bench(c: &mut Criterion) {
                 black_box(&axes),
                 &plan,
                 ("gpt4-8k", "h100"),
-                &mut |_| {},
+                &|_| {},
+            )
+            .unwrap()
+        })
+    });
+    // The same sweep on every core (the result is the same; docs/performance.md).
+    let threads = gpt4calc::sweep::default_threads();
+    let plan_all = Plan {
+        threads,
+        ..plan.clone()
+    };
+    g.bench_function(format!("sweep_gpt4_8k_60k_top20_{threads}_threads"), |b| {
+        b.iter(|| {
+            sweep::run(
+                &ctx,
+                None,
+                black_box(&axes),
+                &plan_all,
+                ("gpt4-8k", "h100"),
+                &|_| {},
             )
             .unwrap()
         })

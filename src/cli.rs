@@ -302,7 +302,7 @@ pub struct SweepArgs {
     /// Output options.
     #[command(flatten)]
     pub output: Output,
-    /// Rank by this row field; append :asc or :desc to force a direction.
+    /// Rank by this row field; append :asc or :desc to force a direction; `none` keeps the configurations' order (JSON and CSV without --top then stream every row as it is evaluated).
     #[arg(
         long,
         help_heading = "Output",
@@ -325,6 +325,9 @@ pub struct SweepArgs {
     /// Stop before any work when the axes span more configurations than this (about 1 s per million).
     #[arg(long, help_heading = "Work limits", value_name = "N", default_value_t = crate::sweep::DEFAULT_MAX_CONFIGURATIONS, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_configurations: u64,
+    /// Threads to evaluate on (default: the available cores); the output does not depend on it.
+    #[arg(long, help_heading = "Work limits", value_name = "N", value_parser = clap::value_parser!(u64).range(1..=crate::sweep::MAX_THREADS))]
+    pub threads: Option<u64>,
 }
 
 /// `estimate` flags: one value per axis.
@@ -516,9 +519,12 @@ pub struct TrainArgs {
     /// Also write an SVG chart: training days against cost for every configuration kept (faint) and their frontier (bold), log axes; the data output is unchanged.
     #[arg(long, value_name = "FILE.svg")]
     pub plot: Option<String>,
-    /// Stop before any work when the axes span more configurations than this (train keeps every row it evaluates).
+    /// Stop before any work when the axes span more configurations than this (train keeps the rows it shows).
     #[arg(long, help_heading = "Work limits", value_name = "N", default_value_t = crate::train::DEFAULT_MAX_CONFIGURATIONS, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_configurations: u64,
+    /// Threads to evaluate on (default: the available cores); the output does not depend on it.
+    #[arg(long, help_heading = "Work limits", value_name = "N", value_parser = clap::value_parser!(u64).range(1..=crate::sweep::MAX_THREADS))]
+    pub threads: Option<u64>,
 }
 
 /// `reproduce` flags.

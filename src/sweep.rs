@@ -3,11 +3,13 @@
 
 use crate::dtype::Dtype;
 use crate::fields::SortKey;
+use crate::perf::estimate::{UnitMemo, estimate_in_unit};
 use crate::perf::{Batching, Config, Context, Estimate, Reject, Speculation, estimate_with_draft};
 use crate::report::row::Named;
 use crate::require::Require;
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BinaryHeap};
+use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 
 /// The most configurations a sweep evaluates unless `--max-configurations` raises it: about 1–2 s
 /// of work at 1–2 million configurations per second (docs/usage.md, "Work limits").
@@ -202,8 +204,8 @@ impl Axes {
 /// What a sweep keeps and how.
 #[derive(Clone, Debug)]
 pub struct Plan {
-    /// Ranking.
-    pub sort: SortKey,
+    /// Ranking; None (`--sort none`) keeps the configurations' order.
+    pub sort: Option<SortKey>,
     /// Keep at most this many (None = all).
     pub top: Option<usize>,
     /// Keep rows that do not fit.
@@ -212,6 +214,67 @@ pub struct Plan {
     pub require: Vec<Require>,
     /// Keep only the rows no other row beats on both output tokens/s per GPU and per user.
     pub pareto: bool,
+    /// Threads to evaluate on (the result does not depend on it).
+    pub threads: usize,
+}
+
+impl Plan {
+    /// The ranking key of a row: smaller is better; every row alike without a sort.
+    pub fn key(&self, named: &Named<'_>) -> f64 {
+        self.sort.as_ref().map_or(0.0, |s| s.key(named))
+    }
+}
+
+/// A kept row by reference (`run_index`), 16 bytes: its ranking key, and packed together its
+/// system (an index the caller gives, 12 bits), its position in the single-threaded order (from
+/// 1, 50 bits) and whether it fits. Ordered by (key, system, position).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Indexed {
+    /// The ranking key (smaller is better).
+    pub key: f64,
+    bits: u64,
+}
+
+impl Indexed {
+    /// The largest position an index holds.
+    pub const MAX_SEQ: u64 = (1 << 50) - 1;
+    /// The largest system index.
+    pub const MAX_SYSTEM: usize = (1 << 12) - 1;
+
+    fn new(key: f64, seq: u64, fits: bool) -> Self {
+        Indexed {
+            key,
+            bits: (seq.min(Self::MAX_SEQ) << 1) | u64::from(fits),
+        }
+    }
+
+    /// The same row, of system `i` (at most `MAX_SYSTEM`).
+    pub fn with_system(self, i: usize) -> Self {
+        Indexed {
+            key: self.key,
+            bits: (self.bits & ((1 << 51) - 1)) | ((i.min(Self::MAX_SYSTEM) as u64) << 51),
+        }
+    }
+
+    /// The position in its system's single-threaded order (from 1): `estimate_at` evaluates it.
+    pub fn seq(self) -> u64 {
+        (self.bits >> 1) & Self::MAX_SEQ
+    }
+
+    /// Whether the row fits in memory.
+    pub fn fits(self) -> bool {
+        self.bits & 1 == 1
+    }
+
+    /// The system index given by `with_system`.
+    pub fn system(self) -> usize {
+        (self.bits >> 51) as usize
+    }
+
+    /// The packed system, position and fit: after the key, the order of rows.
+    pub fn bits(self) -> u64 {
+        self.bits
+    }
 }
 
 /// True when `a` is at least as good as `b` on both frontier axes (tokens/s per GPU, per user).
@@ -235,6 +298,8 @@ pub struct SkipNotes {
     by_reason: BTreeMap<String, SkipNote>,
     /// The last message and its reason, as a sweep's inner axes repeat a message many times.
     last: Option<(String, String)>,
+    /// Messages added by `add` (their positions).
+    added: u64,
 }
 
 /// One reason's note.
@@ -242,43 +307,74 @@ pub struct SkipNotes {
 struct SkipNote {
     count: u64,
     example: String,
+    /// Position of the example in the run (notes gathered by threads merge by it).
+    first: u64,
     varied: bool,
 }
 
 impl SkipNotes {
     /// Count one configuration skipped with message `msg`.
     pub fn add(&mut self, msg: &str) {
-        let key = match &self.last {
-            Some((m, k)) if m == msg => k.clone(),
-            _ => {
-                let mut key = String::with_capacity(msg.len());
-                for ch in msg.chars() {
-                    if ch.is_ascii_digit() {
-                        if !key.ends_with('#') {
-                            key.push('#');
-                        }
-                    } else {
-                        key.push(ch);
+        self.added += 1;
+        self.add_at(self.added, msg);
+    }
+
+    /// Count one configuration skipped with message `msg` at position `seq` of the run; a thread
+    /// adds its positions in increasing order.
+    pub fn add_at(&mut self, seq: u64, msg: &str) {
+        if !matches!(&self.last, Some((m, _)) if m == msg) {
+            let mut key = String::with_capacity(msg.len());
+            for ch in msg.chars() {
+                if ch.is_ascii_digit() {
+                    if !key.ends_with('#') {
+                        key.push('#');
                     }
+                } else {
+                    key.push(ch);
                 }
-                self.last = Some((msg.to_string(), key.clone()));
-                key
             }
+            self.last = Some((msg.to_string(), key));
+        }
+        let key = match &self.last {
+            Some((_, k)) => k.as_str(),
+            None => return,
         };
-        match self.by_reason.get_mut(&key) {
+        match self.by_reason.get_mut(key) {
             Some(n) => {
                 n.count += 1;
                 n.varied |= n.example != msg;
             }
             None => {
                 self.by_reason.insert(
-                    key,
+                    key.to_string(),
                     SkipNote {
                         count: 1,
                         example: msg.to_string(),
+                        first: seq,
                         varied: false,
                     },
                 );
+            }
+        }
+    }
+
+    /// Add the notes of another part of the same run: each reason keeps the example of the
+    /// earliest position, so the notes are those of one pass in order.
+    pub fn merge(&mut self, other: SkipNotes) {
+        for (key, o) in other.by_reason {
+            match self.by_reason.get_mut(&key) {
+                Some(n) => {
+                    let differ = n.example != o.example;
+                    if o.first < n.first {
+                        n.example = o.example;
+                        n.first = o.first;
+                    }
+                    n.count += o.count;
+                    n.varied |= o.varied || differ;
+                }
+                None => {
+                    self.by_reason.insert(key, o);
+                }
             }
         }
     }
@@ -340,6 +436,16 @@ pub struct Summary {
     pub skipped: SkipNotes,
 }
 
+impl Summary {
+    /// Add another part of the same run.
+    pub fn merge(&mut self, o: Summary) {
+        self.evaluated += o.evaluated;
+        self.fit += o.fit;
+        self.passed += o.passed;
+        self.skipped.merge(o.skipped);
+    }
+}
+
 struct Ranked {
     key: f64,
     seq: u64,
@@ -364,103 +470,778 @@ impl Ord for Ranked {
     }
 }
 
-/// Run a sweep. `progress` is called with the number of configurations done so far, now and then.
-/// Returns the kept estimates, best first, or the first invalid configuration's message.
+/// The most threads `--threads` takes.
+pub const MAX_THREADS: u64 = 256;
+
+/// `--threads N`, or the available cores.
+pub fn threads(flag: Option<u64>) -> usize {
+    flag.map_or_else(default_threads, |n| n.min(MAX_THREADS) as usize)
+}
+
+/// The threads a run uses by default: the available cores.
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
+}
+
+/// What a sweep hands every estimate of the kept kind (fits, unless `--all`) that passes every
+/// `--require`, before ranking (what `--plot` draws). Each thread has its own observer and feeds
+/// it in increasing position (`seq`, the configuration's place in the single-threaded order);
+/// the caller merges the observers by position.
+pub trait Observer: Send {
+    /// One estimate at position `seq`.
+    fn observe(&mut self, seq: u64, e: &Estimate);
+}
+
+impl Observer for () {
+    fn observe(&mut self, _: u64, _: &Estimate) {}
+}
+
+/// The configurations of `Axes` as units of work: a unit is one (dtype, KV dtype, tp, dp, pp, ep,
+/// input length), and holds every (output length, batch) in the single-threaded order.
+struct Grid<'a> {
+    axes: &'a Axes,
+    n_kv: u64,
+    n_ep: u64,
+    units: u64,
+    /// Configurations per unit.
+    inner: u64,
+}
+
+/// The axis values of one unit.
+struct Unit {
+    dtype: Dtype,
+    kv_dtype: Dtype,
+    tp: u64,
+    dp: u64,
+    pp: u64,
+    ep: u64,
+    input_len: u64,
+}
+
+impl<'a> Grid<'a> {
+    fn new(axes: &'a Axes) -> Self {
+        let n_kv = axes.kv_dtype.len().max(1) as u64;
+        let n_ep = axes.ep.count() as u64;
+        let units = [
+            axes.dtype.len() as u64,
+            n_kv,
+            axes.tp.len() as u64,
+            axes.dp.len() as u64,
+            axes.pp.len() as u64,
+            n_ep,
+            axes.input_len.len() as u64,
+        ]
+        .iter()
+        .fold(1u64, |acc, n| acc.saturating_mul(*n));
+        let inner = (axes.output_len.len() as u64).saturating_mul(axes.batch.len() as u64);
+        Grid {
+            axes,
+            n_kv,
+            n_ep,
+            units,
+            inner,
+        }
+    }
+
+    /// Unit `u`, in the order of `Axes::for_each`.
+    fn unit(&self, mut u: u64) -> Unit {
+        let a = self.axes;
+        let mut take = |n: u64| {
+            let i = u % n;
+            u /= n;
+            i as usize
+        };
+        let input_i = take(a.input_len.len() as u64);
+        let ep_i = take(self.n_ep);
+        let pp_i = take(a.pp.len() as u64);
+        let dp_i = take(a.dp.len() as u64);
+        let tp_i = take(a.tp.len() as u64);
+        let kv_i = take(self.n_kv);
+        let dtype = a.dtype[u as usize];
+        let (tp, dp) = (a.tp[tp_i], a.dp[dp_i]);
+        Unit {
+            dtype,
+            kv_dtype: if a.kv_dtype.is_empty() {
+                dtype.default_kv()
+            } else {
+                a.kv_dtype[kv_i]
+            },
+            tp,
+            dp,
+            pp: a.pp[pp_i],
+            ep: match &a.ep {
+                EpAxis::List(v) => v[ep_i],
+                EpAxis::Auto => widest_ep(tp, dp, a.expert_slots),
+            },
+            input_len: a.input_len[input_i],
+        }
+    }
+}
+
+impl Grid<'_> {
+    /// The configuration of `unit` with this output length and batch.
+    fn config(&self, unit: &Unit, output_len: u64, batch: u64) -> Config {
+        let axes = self.axes;
+        Config {
+            tp: unit.tp,
+            dp: unit.dp,
+            pp: unit.pp,
+            ep: unit.ep,
+            redundant_experts: axes.redundant_experts,
+            moe_dispatch: axes.moe_dispatch,
+            moe_overlap: axes.moe_overlap,
+            batch,
+            input_len: unit.input_len,
+            output_len,
+            dtype: unit.dtype,
+            dense_dtype: axes.dense_dtype,
+            kv_dtype: unit.kv_dtype,
+            batching: axes.batching,
+            speculation: axes.speculation,
+            output_dist: axes.output_dist,
+            disaggregate: axes.disaggregate,
+            kv_sharding: axes.kv_sharding,
+            sequence_parallel: axes.sequence_parallel,
+        }
+    }
+
+    /// The configuration at position `seq` (from 1) of the single-threaded order.
+    fn config_at(&self, seq: u64) -> Config {
+        let i = seq - 1;
+        let (u, k) = (i / self.inner, i % self.inner);
+        let nb = self.axes.batch.len() as u64;
+        let (o, b) = ((k / nb) as usize, (k % nb) as usize);
+        self.config(&self.unit(u), self.axes.output_len[o], self.axes.batch[b])
+    }
+}
+
+/// The estimate of the configuration at position `seq` of `axes` (an `Indexed` row's): the same
+/// bits as when the sweep evaluated it.
+pub fn estimate_at(ctx: &Context, draft: Option<&Context>, axes: &Axes, seq: u64) -> Estimate {
+    estimate_with_draft(ctx, draft, &Grid::new(axes).config_at(seq))
+}
+
+/// What the threads of a run keep.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Keep {
+    /// The best `--top` (or the frontier), as estimates.
+    Best,
+    /// Every kept row by reference.
+    Index,
+    /// Every kept row of a window, in order.
+    Stream,
+}
+
+/// Configurations a thread claims at a time (whole units, at least one).
+const CLAIM_CONFIGS: u64 = 256;
+/// Configurations between progress reports of a thread.
+const PROGRESS_CONFIGS: u64 = 8192;
+
+/// One thread's share of a run.
+struct Part<O> {
+    heap: BinaryHeap<Ranked>,
+    /// `Keep::Index`: every kept row by reference.
+    index: Vec<Indexed>,
+    /// `Keep::Stream`: every kept row, with its position, in position order.
+    rows: Vec<(u64, Estimate)>,
+    /// The frontier so far, with positions, in position order.
+    frontier: Vec<(u64, Estimate)>,
+    summary: Summary,
+    /// The first invalid configuration met (position, message).
+    error: Option<(u64, String)>,
+    observer: O,
+}
+
+/// A counter on a cache line of its own: the threads write it, and the data they only read
+/// (the context, the plan, the axes) stays in their caches.
+#[repr(align(128))]
+struct Line(AtomicU64);
+
+/// What every thread of a run shares.
+struct Shared<'a> {
+    ctx: &'a Context,
+    draft: Option<&'a Context>,
+    grid: Grid<'a>,
+    plan: &'a Plan,
+    names: (&'a str, &'a str),
+    progress: &'a (dyn Fn(u64) + Sync),
+    /// What the threads keep.
+    keep: Keep,
+    /// The next unit to claim, and the unit to stop before.
+    next: Line,
+    end: u64,
+    /// The least position of an invalid configuration found so far: no thread starts a unit past it.
+    stop: Line,
+}
+
+/// Offer `e` to a frontier in position order (the single-threaded rule: a point any point
+/// already on it dominates is dropped; a new point drops the points it dominates).
+fn offer_frontier(frontier: &mut Vec<(u64, Estimate)>, seq: u64, e: Estimate) {
+    // The frontier stays small, so a linear scan per candidate keeps memory flat.
+    if frontier.iter().any(|(_, f)| dominates(f, &e)) {
+        return;
+    }
+    frontier.retain(|(_, f)| !dominates(&e, f));
+    frontier.push((seq, e));
+}
+
+/// Claim units until none is left and evaluate them.
+fn work<O: Observer>(sh: &Shared<'_>, observer: O) -> Part<O> {
+    let mut part = Part {
+        heap: BinaryHeap::new(),
+        index: Vec::new(),
+        rows: Vec::new(),
+        frontier: Vec::new(),
+        summary: Summary::default(),
+        error: None,
+        observer,
+    };
+    let (grid, axes) = (&sh.grid, sh.grid.axes);
+    let claim = (CLAIM_CONFIGS / grid.inner.max(1)).max(1);
+    let mut unreported = 0u64;
+    // What the unit's configurations share (rates, prefill passes).
+    let mut memo = UnitMemo::default();
+    loop {
+        let first = sh.next.0.fetch_add(claim, AtomicOrdering::Relaxed);
+        if first >= sh.end {
+            break;
+        }
+        for u in first..(first + claim).min(sh.end) {
+            let base = u * grid.inner;
+            if base >= sh.stop.0.load(AtomicOrdering::Relaxed) {
+                (sh.progress)(unreported);
+                return part;
+            }
+            let unit = grid.unit(u);
+            memo.clear();
+            let mut seq = base;
+            for &output_len in &axes.output_len {
+                for &batch in &axes.batch {
+                    seq += 1;
+                    let c = grid.config(&unit, output_len, batch);
+                    if let Err(msg) = evaluate(sh, &mut part, &mut memo, seq, &c) {
+                        part.error = Some((seq, msg));
+                        sh.stop.0.fetch_min(seq, AtomicOrdering::Relaxed);
+                        (sh.progress)(unreported);
+                        return part;
+                    }
+                }
+            }
+            unreported += grid.inner;
+            if unreported >= PROGRESS_CONFIGS {
+                (sh.progress)(unreported);
+                unreported = 0;
+            }
+        }
+    }
+    (sh.progress)(unreported);
+    part
+}
+
+/// Check, evaluate and keep (or not) configuration `c` at position `seq`.
+fn evaluate<O: Observer>(
+    sh: &Shared<'_>,
+    part: &mut Part<O>,
+    memo: &mut UnitMemo,
+    seq: u64,
+    c: &Config,
+) -> Result<(), String> {
+    let plan = sh.plan;
+    if let Err(r) = sh.ctx.check_in_unit(c, &mut memo.check) {
+        match r.as_ref() {
+            Reject::Invalid(msg) => return Err(msg.clone()),
+            Reject::Skip(msg) => {
+                part.summary.skipped.add_at(seq, msg);
+                return Ok(());
+            }
+        }
+    }
+    // Kept rows are evaluated again in full (`merge`); a stream writes every row it evaluates.
+    let e = estimate_in_unit(sh.ctx, sh.draft, c, memo, sh.keep == Keep::Stream);
+    e.check_finite(sh.names.0, sh.names.1)?;
+    part.summary.evaluated += 1;
+    part.summary.fit += u64::from(e.fits);
+    let named = Named {
+        est: &e,
+        model: sh.names.0,
+        gpu: sh.names.1,
+    };
+    if !(e.fits || plan.include_unfit) || !plan.require.iter().all(|r| r.accepts(&named)) {
+        return Ok(());
+    }
+    part.summary.passed += 1;
+    part.observer.observe(seq, &e);
+    if plan.pareto {
+        offer_frontier(&mut part.frontier, seq, e);
+        return Ok(());
+    }
+    let key = plan.key(&named);
+    match sh.keep {
+        Keep::Best => {}
+        Keep::Index => {
+            part.index.push(Indexed::new(key, seq, e.fits));
+            return Ok(());
+        }
+        Keep::Stream => {
+            part.rows.push((seq, e));
+            return Ok(());
+        }
+    }
+    let item = Ranked { key, seq, est: e };
+    match plan.top {
+        Some(n) if part.heap.len() >= n => {
+            if n > 0 && part.heap.peek().is_some_and(|worst| item < *worst) {
+                part.heap.pop();
+                part.heap.push(item);
+            }
+        }
+        _ => part.heap.push(item),
+    }
+    Ok(())
+}
+
+/// Run a sweep on `plan.threads` threads. `progress` is called with the number of
+/// configurations done since its last call, now and then. Returns the kept estimates, best first,
+/// or the first invalid configuration's message: the same as on one thread.
 pub fn run(
     ctx: &Context,
     draft: Option<&Context>,
     axes: &Axes,
     plan: &Plan,
     names: (&str, &str),
-    progress: &mut dyn FnMut(u64),
+    progress: &(dyn Fn(u64) + Sync),
 ) -> Result<(Vec<Estimate>, Summary), String> {
-    run_observed(ctx, draft, axes, plan, names, progress, &mut |_| {})
+    run_observed(ctx, draft, axes, plan, names, progress, &|| ()).map(|(rows, s, _)| (rows, s))
 }
 
-/// `run`, calling `observe` with every estimate that is kept's kind (fits, unless `--all`) and
-/// passes every `--require`, before ranking (what `--plot` draws).
-pub fn run_observed(
+/// `run`, with an observer per thread from `make` (see `Observer`), returned in no particular
+/// order: merge them by the positions they were given.
+pub fn run_observed<O: Observer>(
     ctx: &Context,
     draft: Option<&Context>,
     axes: &Axes,
     plan: &Plan,
     names: (&str, &str),
-    progress: &mut dyn FnMut(u64),
-    observe: &mut dyn FnMut(&Estimate),
-) -> Result<(Vec<Estimate>, Summary), String> {
-    let mut heap: BinaryHeap<Ranked> = BinaryHeap::new();
-    let mut frontier: Vec<Estimate> = Vec::new();
-    let mut summary = Summary::default();
-    let mut error: Option<String> = None;
-    let mut seq = 0u64;
-    axes.for_each(|c| {
-        if error.is_some() {
-            return;
+    progress: &(dyn Fn(u64) + Sync),
+    make: &(dyn Fn() -> O + Sync),
+) -> Result<(Vec<Estimate>, Summary, Vec<O>), String> {
+    let sh = Shared::new(ctx, draft, axes, plan, names, progress, Keep::Best);
+    let parts = run_parts(&sh, make);
+    let (rows, summary, observers) = merge(parts, plan, names)?;
+    // The rows kept, with their breakdown (the same numbers).
+    let rows = rows
+        .iter()
+        .map(|e| estimate_with_draft(ctx, draft, &e.config))
+        .collect();
+    Ok((rows, summary, observers))
+}
+
+impl<'a> Shared<'a> {
+    fn new(
+        ctx: &'a Context,
+        draft: Option<&'a Context>,
+        axes: &'a Axes,
+        plan: &'a Plan,
+        names: (&'a str, &'a str),
+        progress: &'a (dyn Fn(u64) + Sync),
+        keep: Keep,
+    ) -> Self {
+        let grid = Grid::new(axes);
+        let end = grid.units;
+        Shared {
+            ctx,
+            draft,
+            grid,
+            plan,
+            names,
+            progress,
+            keep,
+            next: Line(AtomicU64::new(0)),
+            end,
+            stop: Line(AtomicU64::new(u64::MAX)),
         }
-        seq += 1;
-        if seq % 8192 == 0 {
-            progress(seq);
+    }
+}
+
+/// Evaluate the units `sh.next..sh.end` on `sh.plan.threads` threads.
+fn run_parts<O: Observer>(sh: &Shared<'_>, make: &(dyn Fn() -> O + Sync)) -> Vec<Part<O>> {
+    let units = sh
+        .end
+        .saturating_sub(sh.next.0.load(AtomicOrdering::Relaxed));
+    let threads = (sh.plan.threads.max(1) as u64).min(units.max(1)) as usize;
+    if threads == 1 {
+        return vec![work(sh, make())];
+    }
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (1..threads)
+            .map(|_| s.spawn(move || work(sh, make())))
+            .collect();
+        let mut parts = vec![work(sh, make())];
+        for h in handles {
+            parts.push(h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
         }
-        match ctx.check(&c) {
-            Err(Reject::Invalid(msg)) => {
-                error = Some(msg);
-                return;
-            }
-            Err(Reject::Skip(msg)) => {
-                summary.skipped.add(&msg);
-                return;
-            }
-            Ok(()) => {}
-        }
-        let e = estimate_with_draft(ctx, draft, &c);
-        if let Err(msg) = e.check_finite(names.0, names.1) {
-            error = Some(msg);
-            return;
-        }
-        summary.evaluated += 1;
-        summary.fit += u64::from(e.fits);
-        let named = Named {
-            est: &e,
-            model: names.0,
-            gpu: names.1,
-        };
-        if !(e.fits || plan.include_unfit) || !plan.require.iter().all(|r| r.accepts(&named)) {
-            return;
-        }
-        summary.passed += 1;
-        observe(&e);
-        if plan.pareto {
-            // The frontier stays small, so a linear scan per candidate keeps memory flat.
-            if frontier.iter().any(|f| dominates(f, &e)) {
-                return;
-            }
-            frontier.retain(|f| !dominates(&e, f));
-            frontier.push(e);
-            return;
-        }
-        let key = plan.sort.key(&named);
-        let item = Ranked { key, seq, est: e };
-        match plan.top {
-            Some(n) if heap.len() >= n => {
-                if n > 0 && heap.peek().is_some_and(|worst| item < *worst) {
-                    heap.pop();
-                    heap.push(item);
-                }
-            }
-            _ => heap.push(item),
-        }
-    });
-    progress(seq);
-    if let Some(msg) = error {
+        parts
+    })
+}
+
+/// The first invalid configuration's message of a run's parts, if any.
+fn first_error<O>(parts: &[Part<O>]) -> Option<String> {
+    parts
+        .iter()
+        .filter_map(|p| p.error.as_ref())
+        .min_by_key(|(seq, _)| *seq)
+        .map(|(_, msg)| msg.clone())
+}
+
+/// `run` keeping every row that passes by reference (16 bytes and a flag each, not the 1.5 kB
+/// estimate): the rows best first, ties in the configurations' order. `estimate_at` gives each
+/// row's estimate again, so an export of every row sorted holds only this index.
+pub fn run_index<O: Observer>(
+    ctx: &Context,
+    draft: Option<&Context>,
+    axes: &Axes,
+    plan: &Plan,
+    names: (&str, &str),
+    progress: &(dyn Fn(u64) + Sync),
+    make: &(dyn Fn() -> O + Sync),
+) -> Result<(Vec<Indexed>, Summary, Vec<O>), String> {
+    let sh = Shared::new(ctx, draft, axes, plan, names, progress, Keep::Index);
+    let parts = run_parts(&sh, make);
+    if let Some(msg) = first_error(&parts) {
         return Err(msg);
     }
-    if plan.pareto {
-        let (model, gpu) = names;
-        let key = |e: &Estimate| plan.sort.key(&Named { est: e, model, gpu });
-        frontier.sort_by(|a, b| key(a).total_cmp(&key(b)));
-        frontier.truncate(plan.top.unwrap_or(usize::MAX));
-        return Ok((frontier, summary));
+    let mut summary = Summary::default();
+    let mut observers = Vec::with_capacity(parts.len());
+    // Grown from the largest part's rows (a large vector grows in place), not copied into a new one.
+    let total: usize = parts.iter().map(|p| p.index.len()).sum();
+    let mut index: Vec<Indexed> = Vec::new();
+    for mut p in parts {
+        summary.merge(p.summary);
+        observers.push(p.observer);
+        if p.index.len() > index.len() {
+            std::mem::swap(&mut index, &mut p.index);
+        }
+        index.reserve(total - index.len());
+        index.append(&mut p.index);
     }
-    let rows = heap.into_sorted_vec().into_iter().map(|r| r.est).collect();
-    Ok((rows, summary))
+    index.sort_unstable_by(|a, b| a.key.total_cmp(&b.key).then(a.bits.cmp(&b.bits)));
+    Ok((index, summary, observers))
+}
+
+/// Configurations a streamed run evaluates per thread between writes (its memory: about 1.5 kB
+/// each).
+const STREAM_WINDOW_CONFIGS: u64 = 512;
+
+/// `run` without ranking or keeping: every row that passes goes to `emit` in the configurations'
+/// order, a window of units at a time, so memory does not grow with the sweep. An invalid
+/// configuration stops the run with its message after the rows before it were emitted.
+#[allow(clippy::too_many_arguments)]
+pub fn run_stream<O: Observer>(
+    ctx: &Context,
+    draft: Option<&Context>,
+    axes: &Axes,
+    plan: &Plan,
+    names: (&str, &str),
+    progress: &(dyn Fn(u64) + Sync),
+    make: &(dyn Fn() -> O + Sync),
+    emit: &mut dyn FnMut(&Estimate) -> anyhow::Result<()>,
+) -> anyhow::Result<(Summary, Vec<O>)> {
+    let grid = Grid::new(axes);
+    let window = (STREAM_WINDOW_CONFIGS * plan.threads.max(1) as u64 / grid.inner.max(1)).max(1);
+    let mut summary = Summary::default();
+    let mut observers = Vec::new();
+    let mut start = 0u64;
+    while start < grid.units {
+        let mut sh = Shared::new(ctx, draft, axes, plan, names, progress, Keep::Stream);
+        sh.next = Line(AtomicU64::new(start));
+        sh.end = (start + window).min(grid.units);
+        start = sh.end;
+        let parts = run_parts(&sh, make);
+        if let Some(msg) = first_error(&parts) {
+            anyhow::bail!(msg);
+        }
+        let mut rows: Vec<(u64, Estimate)> = Vec::new();
+        for p in parts {
+            summary.merge(p.summary);
+            observers.push(p.observer);
+            rows.extend(p.rows);
+        }
+        rows.sort_unstable_by_key(|(seq, _)| *seq);
+        for (_, e) in &rows {
+            emit(e)?;
+        }
+    }
+    Ok((summary, observers))
+}
+
+/// The result of one run from its threads' parts: what one thread would have found.
+fn merge<O>(
+    parts: Vec<Part<O>>,
+    plan: &Plan,
+    names: (&str, &str),
+) -> Result<(Vec<Estimate>, Summary, Vec<O>), String> {
+    if let Some(msg) = first_error(&parts) {
+        return Err(msg);
+    }
+    let single = parts.len() == 1;
+    let mut summary = Summary::default();
+    let mut observers = Vec::with_capacity(parts.len());
+    let mut heaps = Vec::with_capacity(parts.len());
+    let mut candidates: Vec<(u64, Estimate)> = Vec::new();
+    for p in parts {
+        summary.merge(p.summary);
+        observers.push(p.observer);
+        heaps.push(p.heap);
+        candidates.extend(p.frontier);
+    }
+    if plan.pareto {
+        // Each thread's frontier holds every point of the run's frontier it met (a point another
+        // of its points beats is beaten by the run's frontier too); offered again in position
+        // order they give the single-threaded frontier, in its order.
+        let mut frontier = if single {
+            candidates
+        } else {
+            candidates.sort_unstable_by_key(|(seq, _)| *seq);
+            let mut f = Vec::new();
+            for (seq, e) in candidates {
+                offer_frontier(&mut f, seq, e);
+            }
+            f
+        };
+        let (model, gpu) = names;
+        let key = |e: &Estimate| plan.key(&Named { est: e, model, gpu });
+        frontier.sort_by(|a, b| key(&a.1).total_cmp(&key(&b.1)));
+        frontier.truncate(plan.top.unwrap_or(usize::MAX));
+        return Ok((
+            frontier.into_iter().map(|(_, e)| e).collect(),
+            summary,
+            observers,
+        ));
+    }
+    let mut ranked: Vec<Ranked> = if single {
+        heaps
+            .pop()
+            .map(BinaryHeap::into_sorted_vec)
+            .unwrap_or_default()
+    } else {
+        // (key, position) orders the rows totally: the best `top` of all threads' best are the
+        // run's best, in the single-threaded order.
+        let mut all: Vec<Ranked> = heaps.into_iter().flat_map(BinaryHeap::into_vec).collect();
+        all.sort_unstable();
+        all
+    };
+    ranked.truncate(plan.top.unwrap_or(usize::MAX));
+    Ok((
+        ranked.into_iter().map(|r| r.est).collect(),
+        summary,
+        observers,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::perf::DEFAULT_PREFILL_CHUNK_TOKENS;
+    use crate::presets::{load_gpu, load_model};
+
+    fn context(model: &str, gpu: &str) -> Context {
+        let m = load_model(model, &[]).unwrap();
+        let g = load_gpu(gpu, &[]).unwrap();
+        Context::new(&m.model, &g.gpu, DEFAULT_PREFILL_CHUNK_TOKENS)
+    }
+
+    fn axes() -> Axes {
+        Axes {
+            tp: vec![1, 2, 4, 8],
+            dp: vec![1, 2],
+            pp: vec![1, 2, 4],
+            ep: EpAxis::List(vec![1, 2, 16]),
+            expert_slots: 16,
+            redundant_experts: 0,
+            moe_dispatch: Default::default(),
+            moe_overlap: Default::default(),
+            batch: vec![1, 8, 64, 512],
+            input_len: vec![256, 2048],
+            output_len: vec![64, 512],
+            dtype: vec![Dtype::Bf16, Dtype::Fp8],
+            kv_dtype: vec![],
+            dense_dtype: None,
+            batching: crate::perf::Batching::Continuous,
+            speculation: None,
+            output_dist: Default::default(),
+            disaggregate: None,
+            kv_sharding: Default::default(),
+            sequence_parallel: false,
+        }
+    }
+
+    fn plan(top: Option<usize>, pareto: bool, threads: usize) -> Plan {
+        Plan {
+            sort: Some(SortKey::parse::<Named>("usd_per_1m_output_tokens").unwrap()),
+            top,
+            include_unfit: true,
+            require: vec![],
+            pareto,
+            threads,
+        }
+    }
+
+    /// Everything a run returns, as text (`{:?}` prints every float's shortest exact form).
+    fn outcome(r: Result<(Vec<Estimate>, Summary), String>) -> String {
+        match r {
+            Ok((rows, s)) => format!(
+                "{rows:?}\n{} {} {} {}\n{:?}",
+                s.evaluated,
+                s.fit,
+                s.passed,
+                s.skipped.total(),
+                s.skipped.lines()
+            ),
+            Err(e) => e,
+        }
+    }
+
+    #[test]
+    fn the_grid_visits_the_configurations_of_for_each_in_order() {
+        let a = axes();
+        let g = Grid::new(&a);
+        assert_eq!(g.units * g.inner, a.len());
+        let mut got = Vec::new();
+        for u in 0..g.units {
+            let unit = g.unit(u);
+            for &output_len in &a.output_len {
+                for &batch in &a.batch {
+                    got.push(format!(
+                        "{:?}",
+                        (
+                            unit.dtype,
+                            unit.kv_dtype,
+                            (unit.tp, unit.dp, unit.pp, unit.ep),
+                            (unit.input_len, output_len, batch)
+                        )
+                    ));
+                }
+            }
+        }
+        let mut want = Vec::new();
+        a.for_each(|c| {
+            want.push(format!(
+                "{:?}",
+                (
+                    c.dtype,
+                    c.kv_dtype,
+                    (c.tp, c.dp, c.pp, c.ep),
+                    (c.input_len, c.output_len, c.batch)
+                )
+            ))
+        });
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn any_thread_count_gives_the_single_threaded_result() {
+        let ctx = context("gpt4-8k", "h100");
+        for (top, pareto) in [
+            (Some(7), false),
+            (None, false),
+            (None, true),
+            (Some(3), true),
+        ] {
+            let one = outcome(run(
+                &ctx,
+                None,
+                &axes(),
+                &plan(top, pareto, 1),
+                ("m", "g"),
+                &|_| {},
+            ));
+            for threads in [2, 3, 8] {
+                let many = run(
+                    &ctx,
+                    None,
+                    &axes(),
+                    &plan(top, pareto, threads),
+                    ("m", "g"),
+                    &|_| {},
+                );
+                assert_eq!(
+                    outcome(many),
+                    one,
+                    "top {top:?}, pareto {pareto}, {threads} threads"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_first_invalid_configuration_is_reported_whatever_the_threads() {
+        let ctx = context("gpt4-8k", "h100");
+        let run_with = |a: &Axes, threads: usize| {
+            outcome(run(
+                &ctx,
+                None,
+                a,
+                &plan(Some(5), false, threads),
+                ("m", "g"),
+                &|_| {},
+            ))
+        };
+        // tp 0 is met late in the order; an input length of 0 early (in the second unit).
+        let mut a = axes();
+        a.tp = vec![1, 2, 4, 0];
+        let tp = run_with(&a, 1);
+        assert!(tp.starts_with("--tp 0"), "{tp}");
+        a.input_len = vec![256, 0];
+        let input = run_with(&a, 1);
+        assert!(input.starts_with("--input-len 0"), "{input}");
+        for threads in [2, 5] {
+            assert_eq!(run_with(&a, threads), input);
+            a.input_len = vec![256, 2048];
+            assert_eq!(run_with(&a, threads), tp);
+            a.input_len = vec![256, 0];
+        }
+    }
+
+    #[test]
+    fn kept_rows_are_whole_estimates() {
+        let ctx = context("gpt4-8k", "h100");
+        for pareto in [false, true] {
+            let (rows, _) = run(
+                &ctx,
+                None,
+                &axes(),
+                &plan(Some(9), pareto, 2),
+                ("m", "g"),
+                &|_| {},
+            )
+            .unwrap();
+            assert!(!rows.is_empty());
+            for e in &rows {
+                let want = crate::perf::estimate(&ctx, &e.config);
+                assert_eq!(format!("{e:?}"), format!("{want:?}"));
+            }
+        }
+    }
+
+    #[test]
+    fn merged_skip_notes_keep_the_earliest_example() {
+        let mut a = SkipNotes::default();
+        a.add_at(5, "x 5");
+        a.add_at(9, "x 5");
+        let mut b = SkipNotes::default();
+        b.add_at(2, "x 2");
+        a.merge(b);
+        assert_eq!(
+            a.lines(),
+            vec![
+                "skipped 3 configuration(s): x 2 (the first; the others differ only in their values)"
+            ]
+        );
+        let mut c = SkipNotes::default();
+        c.add_at(1, "y 1");
+        let mut d = SkipNotes::default();
+        d.add_at(3, "y 1");
+        c.merge(d);
+        assert_eq!(c.lines(), vec!["skipped 2 configuration(s): y 1"]);
+    }
 }

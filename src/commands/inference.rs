@@ -112,6 +112,50 @@ struct SystemRun {
     est: crate::perf::Estimate,
 }
 
+/// A plotted point: (tokens/s per user, tokens/s per GPU).
+fn plot_xy(e: &crate::perf::Estimate) -> (f64, f64) {
+    (
+        e.output_tokens_per_s_per_user,
+        e.output_tokens_per_s_per_gpu,
+    )
+}
+
+/// `--plot`'s share of one thread of a sweep: its points, and the candidates for the frontier
+/// (each with its position in the single-threaded order).
+#[derive(Default)]
+struct PlotPoints {
+    on: bool,
+    points: Vec<(u64, f64, f64)>,
+    /// The thread's own frontier (the `plot::Frontier` rule): every point of the run's frontier
+    /// this thread met is on it.
+    frontier: Vec<(u64, crate::perf::Estimate)>,
+}
+
+impl sweep::Observer for PlotPoints {
+    fn observe(&mut self, seq: u64, e: &crate::perf::Estimate) {
+        if !self.on {
+            return;
+        }
+        let (x, y) = plot_xy(e);
+        self.points.push((seq, x, y));
+        if !(x.is_finite() && y.is_finite()) {
+            return;
+        }
+        let better = crate::plot::Better::Larger;
+        let on = |f: &crate::perf::Estimate| plot_xy(f);
+        if self.frontier.iter().any(|(_, f)| {
+            let p = on(f);
+            crate::plot::dominates(p, (x, y), better)
+                || (p.0.total_cmp(&x).is_eq() && p.1.total_cmp(&y).is_eq())
+        }) {
+            return;
+        }
+        self.frontier
+            .retain(|(_, f)| !crate::plot::dominates((x, y), on(f), better));
+        self.frontier.push((seq, *e));
+    }
+}
+
 /// The distinct names of the systems, comma-joined in their order.
 pub(crate) fn unique_names(
     systems: &[super::Loaded],
@@ -182,7 +226,12 @@ pub fn sweep(a: SweepArgs) -> Result<u8> {
         let axes = axes_for(&a, &l.ctx, speculation, &soft)?;
         plans.push((axes, draft));
     }
-    let sort = SortKey::parse::<Named>(&a.sort).map_err(|e| anyhow!(e))?;
+    // `--sort none`: the configurations' order.
+    let sort = if a.sort.trim().eq_ignore_ascii_case("none") {
+        None
+    } else {
+        Some(SortKey::parse::<Named>(&a.sort).map_err(|e| anyhow!(e))?)
+    };
     let top = rows_to_show(a.top, a.output.format);
     let plan = Plan {
         sort,
@@ -190,6 +239,7 @@ pub fn sweep(a: SweepArgs) -> Result<u8> {
         include_unfit: a.all,
         require: parse_requires::<Named>(&a.output.require)?,
         pareto: a.pareto,
+        threads: sweep::threads(a.threads),
     };
     let total = plans
         .iter()
@@ -200,150 +250,29 @@ pub fn sweep(a: SweepArgs) -> Result<u8> {
         "the sweep's axes"
     };
     sweep::check_work(total, a.max_configurations, what).map_err(|e| anyhow!(e))?;
+    // JSON and CSV without --top show every row: sorted, from an index of every row (16 bytes
+    // each) evaluated again as it is written; with --sort none, written as the sweep goes.
+    let mode = match (top, a.pareto, sort) {
+        (Some(_), _, _) | (_, true, _) => Mode::Best,
+        (None, false, Some(_)) => Mode::Index,
+        (None, false, None) => Mode::Stream,
+    };
+    if mode == Mode::Index
+        && plans
+            .iter()
+            .any(|(axes, _)| axes.len() > sweep::Indexed::MAX_SEQ)
+    {
+        bail!(
+            "the sweep's axes span too many configurations to export every row sorted; add --top N or --sort none"
+        );
+    }
     let bar = crate::progress::bar(total);
     let mut summary = sweep::Summary::default();
     let mut skipped = 0u64;
     let mut runs: Vec<SystemRun> = Vec::new();
-    let mut done = 0u64;
+    let mut index: Vec<sweep::Indexed> = Vec::new();
     // --plot: every kept configuration's (tokens/s per GPU, per user), and their frontier.
-    let mut plot_points: Vec<(f64, f64)> = Vec::new();
-    let mut frontier = crate::plot::Frontier::new(crate::plot::Better::Larger);
-    for (i, (l, (axes, draft))) in systems.iter().zip(&plans).enumerate() {
-        let names = (l.model.name.as_str(), l.gpu.name.as_str());
-        let mut observe = |e: &crate::perf::Estimate| {
-            if a.plot.is_none() {
-                return;
-            }
-            let (x, y) = (
-                e.output_tokens_per_s_per_user,
-                e.output_tokens_per_s_per_gpu,
-            );
-            plot_points.push((x, y));
-            frontier.offer(x, y, || {
-                let r = Row::new(names.0, names.1, e);
-                let system = if systems.len() > 1 {
-                    format!("{} on {}: ", r.model, r.gpu)
-                } else {
-                    String::new()
-                };
-                format!(
-                    "{system}{}, batch {}, {} in / {} out, {}: {} tok/s per user, {} tok/s per GPU, ${}/1M out",
-                    r.layout,
-                    r.batch,
-                    r.input_len,
-                    r.output_len,
-                    r.dtype,
-                    report::human(x),
-                    report::human(y),
-                    report::human(r.usd_per_1m_output_tokens)
-                )
-            });
-        };
-        let (kept, s) = sweep::run_observed(
-            &l.ctx,
-            draft.as_ref(),
-            axes,
-            &plan,
-            names,
-            &mut |n| bar.set_position(done + n),
-            &mut observe,
-        )
-        .map_err(|e| anyhow!(e))?;
-        done = done.saturating_add(axes.len());
-        let prefix = if systems.len() > 1 {
-            format!("{} on {}: ", names.0, names.1)
-        } else {
-            String::new()
-        };
-        for line in s.skipped.lines() {
-            eprintln!("note: {prefix}{line}");
-        }
-        summary.evaluated += s.evaluated;
-        summary.fit += s.fit;
-        summary.passed += s.passed;
-        skipped = skipped.saturating_add(s.skipped.total());
-        runs.extend(kept.into_iter().map(|est| SystemRun { system: i, est }));
-    }
-    bar.finish_and_clear();
-    if let Some(path) = &a.plot {
-        let title = format!(
-            "{} on {}: output tokens/s per GPU against per user",
-            unique_names(&systems, |l| l.model.name.clone()),
-            unique_names(&systems, |l| l.gpu.name.clone())
-        );
-        crate::plot::write_svg(
-            path,
-            &crate::plot::Chart {
-                title: &title,
-                x_desc: "output tokens/s per user",
-                y_desc: "output tokens/s per GPU",
-                points: &plot_points,
-                frontier: &frontier.points,
-            },
-        )?;
-        eprintln!(
-            "note: --plot wrote {} ({} configurations, {} on the frontier)",
-            crate::limits::clip(path),
-            plot_points.len(),
-            frontier.points.len()
-        );
-    }
-    // Rank the systems' best rows together (one system's are already in order; the sort is stable).
-    let key = |r: &SystemRun| {
-        plan.sort.key(&Named {
-            est: &r.est,
-            model: systems[r.system].model.name.as_str(),
-            gpu: systems[r.system].gpu.name.as_str(),
-        })
-    };
-    if a.pareto && systems.len() > 1 {
-        let all: Vec<crate::perf::Estimate> = runs.iter().map(|r| r.est).collect();
-        runs.retain(|r| !all.iter().any(|o| sweep::strictly_dominates(o, &r.est)));
-    }
-    runs.sort_by(|x, y| key(x).total_cmp(&key(y)));
-    runs.truncate(top.unwrap_or(usize::MAX));
-    // With --rate, the first SIMULATED_ROWS rows shown that fit are also simulated.
-    let workload = super::workload(&a.serving)?;
-    let mut simulated = 0usize;
-    let mut unsimulated = (0usize, 0usize);
-    let rows: Vec<Row> = runs
-        .iter()
-        .map(|r| {
-            let e = &r.est;
-            let l = &systems[r.system];
-            let simulation = match workload {
-                Some(_) if !e.fits => {
-                    unsimulated.0 += 1;
-                    None
-                }
-                Some(_) if simulated >= SIMULATED_ROWS => {
-                    unsimulated.1 += 1;
-                    None
-                }
-                Some(w) => {
-                    simulated += 1;
-                    Some(simulate_with_bar(&l.ctx, &e.config, &w)?)
-                }
-                None => None,
-            };
-            Ok(Row {
-                simulation,
-                ..Row::new(&l.model.name, &l.gpu.name, e)
-            })
-        })
-        .collect::<Result<_>>()?;
-    if unsimulated.0 > 0 {
-        eprintln!(
-            "note: --rate: {} row(s) that do not fit in memory are not simulated",
-            unsimulated.0
-        );
-    }
-    if unsimulated.1 > 0 {
-        eprintln!(
-            "note: --rate simulates the first {SIMULATED_ROWS} rows that fit; {} more row(s) are not simulated (narrow the sweep or use estimate --rate)",
-            unsimulated.1
-        );
-    }
+    let mut plot = SweepPlot::new();
     let (model_names, gpu_names) = (
         super::name_list("preset", &a.selection.preset)?,
         super::name_list("gpu", &a.selection.gpu)?,
@@ -398,14 +327,6 @@ pub fn sweep(a: SweepArgs) -> Result<u8> {
         disaggregate: axes.disaggregate,
         pareto: a.pareto,
     };
-    let doc_summary = SweepSummary {
-        configurations: total,
-        evaluated: summary.evaluated,
-        fit: summary.fit,
-        passed: summary.passed,
-        shown: rows.len(),
-        skipped,
-    };
     let varying = report::Varying {
         model: model_names.len() > 1,
         gpu: gpu_names.len() > 1,
@@ -413,25 +334,218 @@ pub fn sweep(a: SweepArgs) -> Result<u8> {
         output_len: axes.output_len.len() > 1,
     };
     let mut out = BufWriter::new(std::io::stdout().lock());
-    let mut hidden = report::render(
-        a.output.format,
-        &rows,
-        varying,
-        &inputs,
-        &doc_summary,
-        &mut out,
-    )?;
-    if let (Some(w), Format::Table | Format::Markdown) = (workload, a.output.format) {
-        let sim =
-            crate::report::simulated_rows(&w, &rows, &report::View::new(a.output.format, varying));
-        write!(out, "{}", sim.text)?;
-        hidden.extend(sim.hidden);
+    // --rate: the first SIMULATED_ROWS rows shown that fit are also simulated.
+    let mut rate = RateRows::default();
+    let mut shown = 0usize;
+    let mut stream_workload = None;
+    let mut stream = if mode == Mode::Stream {
+        stream_workload = super::workload(&a.serving)?;
+        Some(report::RowStream::begin::<_, SweepSummary>(
+            a.output.format,
+            &report::row::FIELDS,
+            &inputs,
+            None,
+            &mut out,
+        )?)
+    } else {
+        None
+    };
+    let observe = a.plot.is_some();
+    let make = || PlotPoints {
+        on: observe,
+        ..PlotPoints::default()
+    };
+    for (i, (l, (axes, draft))) in systems.iter().zip(&plans).enumerate() {
+        let names = (l.model.name.as_str(), l.gpu.name.as_str());
+        let progress = |n| bar.inc(n);
+        let (s, observers) = match mode {
+            Mode::Best => {
+                let (kept, s, observers) = sweep::run_observed(
+                    &l.ctx,
+                    draft.as_ref(),
+                    axes,
+                    &plan,
+                    names,
+                    &progress,
+                    &make,
+                )
+                .map_err(|e| anyhow!(e))?;
+                runs.extend(kept.into_iter().map(|est| SystemRun { system: i, est }));
+                (s, observers)
+            }
+            Mode::Index => {
+                let (mine, s, observers) =
+                    sweep::run_index(&l.ctx, draft.as_ref(), axes, &plan, names, &progress, &make)
+                        .map_err(|e| anyhow!(e))?;
+                if index.is_empty() {
+                    // The first system's rows become the index (no copy).
+                    index = mine;
+                    index.iter_mut().for_each(|x| *x = x.with_system(i));
+                } else {
+                    index.extend(mine.into_iter().map(|x| x.with_system(i)));
+                }
+                (s, observers)
+            }
+            Mode::Stream => {
+                let w = stream.as_mut().expect("a stream in stream mode");
+                sweep::run_stream(
+                    &l.ctx,
+                    draft.as_ref(),
+                    axes,
+                    &plan,
+                    names,
+                    &progress,
+                    &make,
+                    &mut |e| {
+                        shown += 1;
+                        let simulation = rate.simulate(stream_workload, &l.ctx, e)?;
+                        w.row(&Row {
+                            simulation,
+                            ..Row::new(names.0, names.1, e)
+                        })
+                    },
+                )?
+            }
+        };
+        if observe {
+            plot.add(observers, names, systems.len());
+        }
+        let prefix = if systems.len() > 1 {
+            format!("{} on {}: ", names.0, names.1)
+        } else {
+            String::new()
+        };
+        for line in s.skipped.lines() {
+            eprintln!("note: {prefix}{line}");
+        }
+        summary.evaluated += s.evaluated;
+        summary.fit += s.fit;
+        summary.passed += s.passed;
+        skipped = skipped.saturating_add(s.skipped.total());
+    }
+    bar.finish_and_clear();
+    if let Some(path) = &a.plot {
+        plot.write(path, &systems)?;
+    }
+    if let Some(w) = stream.take() {
+        // --sort none: the summary follows the rows.
+        w.end(Some(&SweepSummary {
+            configurations: total,
+            evaluated: summary.evaluated,
+            fit: summary.fit,
+            passed: summary.passed,
+            shown,
+            skipped,
+        }))?;
+        rate.notes();
+    }
+    drop(stream);
+    let mut hidden = Vec::new();
+    match mode {
+        Mode::Best => {
+            // Rank the systems' best rows together (one system's are already in order; the sort is stable).
+            let key = |r: &SystemRun| {
+                plan.key(&Named {
+                    est: &r.est,
+                    model: systems[r.system].model.name.as_str(),
+                    gpu: systems[r.system].gpu.name.as_str(),
+                })
+            };
+            if a.pareto && systems.len() > 1 {
+                let all: Vec<crate::perf::Estimate> = runs.iter().map(|r| r.est).collect();
+                runs.retain(|r| !all.iter().any(|o| sweep::strictly_dominates(o, &r.est)));
+            }
+            runs.sort_by(|x, y| key(x).total_cmp(&key(y)));
+            runs.truncate(top.unwrap_or(usize::MAX));
+            let workload = super::workload(&a.serving)?;
+            let rows: Vec<Row> = runs
+                .iter()
+                .map(|r| {
+                    let l = &systems[r.system];
+                    Ok(Row {
+                        simulation: rate.simulate(workload, &l.ctx, &r.est)?,
+                        ..Row::new(&l.model.name, &l.gpu.name, &r.est)
+                    })
+                })
+                .collect::<Result<_>>()?;
+            rate.notes();
+            shown = rows.len();
+            let doc_summary = SweepSummary {
+                configurations: total,
+                evaluated: summary.evaluated,
+                fit: summary.fit,
+                passed: summary.passed,
+                shown,
+                skipped,
+            };
+            hidden = report::render(
+                a.output.format,
+                &rows,
+                varying,
+                &inputs,
+                &doc_summary,
+                &mut out,
+            )?;
+            if let (Some(w), Format::Table | Format::Markdown) = (workload, a.output.format) {
+                let sim = crate::report::simulated_rows(
+                    &w,
+                    &rows,
+                    &report::View::new(a.output.format, varying),
+                );
+                write!(out, "{}", sim.text)?;
+                hidden.extend(sim.hidden);
+            }
+        }
+        Mode::Index => {
+            // Every system's rows by (key, system, position): the order of a stable sort of
+            // the systems' sorted rows.
+            index.sort_unstable_by(|x, y| x.key.total_cmp(&y.key).then(x.bits().cmp(&y.bits())));
+            let workload = super::workload(&a.serving)?;
+            shown = index.len();
+            let doc_summary = SweepSummary {
+                configurations: total,
+                evaluated: summary.evaluated,
+                fit: summary.fit,
+                passed: summary.passed,
+                shown,
+                skipped,
+            };
+            let mut w = report::RowStream::begin(
+                a.output.format,
+                &report::row::FIELDS,
+                &inputs,
+                Some(&doc_summary),
+                &mut out,
+            )?;
+            let window = INDEX_WINDOW_ROWS * plan.threads.max(1);
+            for part in index.chunks(window) {
+                let ests = estimates_at(&systems, &plans, part, plan.threads);
+                for (x, e) in part.iter().zip(&ests) {
+                    let l = &systems[x.system()];
+                    w.row(&Row {
+                        simulation: rate.simulate(workload, &l.ctx, e)?,
+                        ..Row::new(&l.model.name, &l.gpu.name, e)
+                    })?;
+                }
+            }
+            w.end::<SweepSummary>(None)?;
+            rate.notes();
+        }
+        // Written as the sweep went.
+        Mode::Stream => {}
     }
     out.flush()?;
     if let Some(note) = report::hidden_note(&hidden) {
         eprintln!("{note}");
     }
-    let direction = if sort.descending { "highest" } else { "lowest" };
+    let order = match &sort {
+        Some(sort) => format!(
+            "{} {} first",
+            if sort.descending { "highest" } else { "lowest" },
+            sort.field.name()
+        ),
+        None => "in the configurations' order".to_string(),
+    };
     let require_note = if plan.require.is_empty() {
         String::new()
     } else {
@@ -447,23 +561,22 @@ pub fn sweep(a: SweepArgs) -> Result<u8> {
         String::new()
     };
     eprintln!(
-        "{} configurations evaluated{systems_note}, {} fit in memory{require_note}; showing {}{} ({direction} {} first){}",
+        "{} configurations evaluated{systems_note}, {} fit in memory{require_note}; showing {}{} ({order}){}",
         summary.evaluated,
         summary.fit,
-        rows.len(),
+        shown,
         if a.pareto {
             " on the tokens/s-per-GPU vs tokens/s-per-user frontier"
         } else {
             ""
         },
-        sort.field.name(),
         if a.all {
             ", including rows that do not fit"
         } else {
             ""
         }
     );
-    if rows.is_empty() {
+    if shown == 0 {
         let why = if summary.fit == 0 && !a.all {
             "no configuration fits in memory; try more GPUs (--tp, --pp), a smaller --dtype, or --all to see them"
         } else if summary.evaluated == 0 {
@@ -475,6 +588,176 @@ pub fn sweep(a: SweepArgs) -> Result<u8> {
         return Ok(NO_FEASIBLE);
     }
     Ok(OK)
+}
+
+/// How a sweep keeps its rows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    /// The best `--top` rows, or the frontier.
+    Best,
+    /// Every row, sorted, by reference (JSON and CSV without `--top`).
+    Index,
+    /// Every row in the configurations' order, written as the sweep goes (`--sort none`).
+    Stream,
+}
+
+/// Rows of an index evaluated together on the threads between writes.
+const INDEX_WINDOW_ROWS: usize = 512;
+
+/// The estimates of `part` of an index, in order, on up to `threads` threads.
+fn estimates_at(
+    systems: &[super::Loaded],
+    plans: &[(Axes, Option<crate::perf::Context>)],
+    part: &[sweep::Indexed],
+    threads: usize,
+) -> Vec<crate::perf::Estimate> {
+    let one = |x: &sweep::Indexed| {
+        let (axes, draft) = &plans[x.system()];
+        sweep::estimate_at(&systems[x.system()].ctx, draft.as_ref(), axes, x.seq())
+    };
+    let threads = threads.min(part.len() / 64).max(1);
+    if threads == 1 {
+        return part.iter().map(one).collect();
+    }
+    let per = part.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let one = &one;
+        let handles: Vec<_> = part
+            .chunks(per)
+            .skip(1)
+            .map(|c| s.spawn(move || c.iter().map(one).collect::<Vec<_>>()))
+            .collect();
+        let mut out: Vec<crate::perf::Estimate> = part[..per].iter().map(one).collect();
+        for h in handles {
+            out.extend(h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+        }
+        out
+    })
+}
+
+/// `--rate` over the rows shown: the first `SIMULATED_ROWS` that fit are simulated; the notes
+/// say how many were not.
+#[derive(Default)]
+struct RateRows {
+    simulated: usize,
+    unfit: usize,
+    beyond: usize,
+}
+
+impl RateRows {
+    /// The simulation of the next row shown, if it gets one.
+    fn simulate(
+        &mut self,
+        workload: Option<crate::sim::Workload>,
+        ctx: &crate::perf::Context,
+        e: &crate::perf::Estimate,
+    ) -> Result<Option<crate::sim::SimResult>> {
+        match workload {
+            Some(_) if !e.fits => {
+                self.unfit += 1;
+                Ok(None)
+            }
+            Some(_) if self.simulated >= SIMULATED_ROWS => {
+                self.beyond += 1;
+                Ok(None)
+            }
+            Some(w) => {
+                self.simulated += 1;
+                Ok(Some(simulate_with_bar(ctx, &e.config, &w)?))
+            }
+            None => Ok(None),
+        }
+    }
+
+    fn notes(&self) {
+        if self.unfit > 0 {
+            eprintln!(
+                "note: --rate: {} row(s) that do not fit in memory are not simulated",
+                self.unfit
+            );
+        }
+        if self.beyond > 0 {
+            eprintln!(
+                "note: --rate simulates the first {SIMULATED_ROWS} rows that fit; {} more row(s) are not simulated (narrow the sweep or use estimate --rate)",
+                self.beyond
+            );
+        }
+    }
+}
+
+/// `--plot` of a sweep: every kept configuration's point and the frontier, over the systems.
+struct SweepPlot {
+    points: Vec<(f64, f64)>,
+    frontier: crate::plot::Frontier,
+}
+
+impl SweepPlot {
+    fn new() -> Self {
+        SweepPlot {
+            points: Vec::new(),
+            frontier: crate::plot::Frontier::new(crate::plot::Better::Larger),
+        }
+    }
+
+    /// One system's points from its threads' observers, in the single-threaded order.
+    fn add(&mut self, observers: Vec<PlotPoints>, names: (&str, &str), systems: usize) {
+        let mut points: Vec<(u64, f64, f64)> = Vec::new();
+        let mut candidates: Vec<(u64, crate::perf::Estimate)> = Vec::new();
+        for o in observers {
+            points.extend(o.points);
+            candidates.extend(o.frontier);
+        }
+        points.sort_unstable_by_key(|p| p.0);
+        candidates.sort_unstable_by_key(|p| p.0);
+        self.points.extend(points.iter().map(|&(_, x, y)| (x, y)));
+        for (_, e) in &candidates {
+            let (x, y) = plot_xy(e);
+            self.frontier.offer(x, y, || {
+                let r = Row::new(names.0, names.1, e);
+                let system = if systems > 1 {
+                    format!("{} on {}: ", r.model, r.gpu)
+                } else {
+                    String::new()
+                };
+                format!(
+                    "{system}{}, batch {}, {} in / {} out, {}: {} tok/s per user, {} tok/s per GPU, ${}/1M out",
+                    r.layout,
+                    r.batch,
+                    r.input_len,
+                    r.output_len,
+                    r.dtype,
+                    report::human(x),
+                    report::human(y),
+                    report::human(r.usd_per_1m_output_tokens)
+                )
+            });
+        }
+    }
+
+    fn write(&self, path: &str, systems: &[super::Loaded]) -> Result<()> {
+        let title = format!(
+            "{} on {}: output tokens/s per GPU against per user",
+            unique_names(systems, |l| l.model.name.clone()),
+            unique_names(systems, |l| l.gpu.name.clone())
+        );
+        crate::plot::write_svg(
+            path,
+            &crate::plot::Chart {
+                title: &title,
+                x_desc: "output tokens/s per user",
+                y_desc: "output tokens/s per GPU",
+                points: &self.points,
+                frontier: &self.frontier.points,
+            },
+        )?;
+        eprintln!(
+            "note: --plot wrote {} ({} configurations, {} on the frontier)",
+            crate::limits::clip(path),
+            self.points.len(),
+            self.frontier.points.len()
+        );
+        Ok(())
+    }
 }
 
 #[derive(Serialize)]

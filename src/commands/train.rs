@@ -80,14 +80,161 @@ struct TrainInputs<'a> {
     set: Vec<String>,
 }
 
-/// `--plot`: days against cost of every configuration kept, and their frontier.
-fn plot(path: &str, rows: &[TrainRow], systems: &[Loaded]) -> Result<()> {
-    use crate::plot::{Better, Chart, Frontier};
-    let points: Vec<(f64, f64)> = rows.iter().map(|r| (r.train_days, r.cost_usd)).collect();
-    let mut frontier = Frontier::new(Better::Smaller);
-    for r in rows {
-        frontier.offer(r.train_days, r.cost_usd, || {
-            let system = if systems.len() > 1 {
+/// Configurations `train` evaluates together on its threads, at a time (the memory it holds).
+const TRAIN_BLOCK: usize = 4096;
+
+/// One configuration's result, in the order of the axes. Most outcomes are rows, so a block
+/// holds them inline rather than boxed.
+#[allow(clippy::large_enum_variant)]
+enum Outcome {
+    /// An invalid configuration: the run stops with this message.
+    Invalid(String),
+    /// Skipped, with the reason.
+    Skip(String),
+    /// Evaluated: the idle-GPU note if any, and the row (or the impossible-number message).
+    Row {
+        idle: Option<String>,
+        row: std::result::Result<TrainRow, String>,
+    },
+}
+
+fn outcome(ctx: &crate::perf::Context, names: (&str, &str), c: &TrainConfig) -> Outcome {
+    match train::check(ctx, c) {
+        Err(Reject::Invalid(msg)) => return Outcome::Invalid(msg),
+        Err(Reject::Skip(msg)) => return Outcome::Skip(msg),
+        Ok(()) => {}
+    }
+    let idle = (c.used_gpus() < c.gpus).then(|| {
+        format!(
+            "tp {} × pp {} leaves {} of {} GPUs idle (dp {} uses {})",
+            c.tp,
+            c.pp,
+            c.gpus - c.used_gpus(),
+            c.gpus,
+            c.dp(),
+            c.used_gpus()
+        )
+    });
+    let e = train::estimate(ctx, c);
+    let row = e
+        .check_finite(names.0, names.1)
+        .map(|()| TrainRow::new(names.0, names.1, &e));
+    Outcome::Row { idle, row }
+}
+
+/// The outcomes of `block`, in order, evaluated on up to `threads` threads (contiguous slices).
+fn evaluate_block(
+    ctx: &crate::perf::Context,
+    names: (&str, &str),
+    block: &[TrainConfig],
+    threads: usize,
+) -> Vec<Outcome> {
+    let threads = threads.min(block.len() / 16).max(1);
+    if threads == 1 {
+        return block.iter().map(|c| outcome(ctx, names, c)).collect();
+    }
+    let per = block.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = block
+            .chunks(per)
+            .skip(1)
+            .map(|part| {
+                s.spawn(move || {
+                    part.iter()
+                        .map(|c| outcome(ctx, names, c))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let mut out: Vec<Outcome> = block[..per.min(block.len())]
+            .iter()
+            .map(|c| outcome(ctx, names, c))
+            .collect();
+        for h in handles {
+            out.extend(h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+        }
+        out
+    })
+}
+
+/// The best `top` rows by (sort key, position): what a stable sort of every row would put first.
+struct Best {
+    top: Option<usize>,
+    heap: std::collections::BinaryHeap<Ranked>,
+}
+
+struct Ranked {
+    key: f64,
+    seq: u64,
+    row: TrainRow,
+}
+
+impl PartialEq for Ranked {
+    fn eq(&self, o: &Self) -> bool {
+        self.cmp(o).is_eq()
+    }
+}
+impl Eq for Ranked {}
+impl PartialOrd for Ranked {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Ranked {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        self.key.total_cmp(&o.key).then(self.seq.cmp(&o.seq))
+    }
+}
+
+impl Best {
+    fn new(top: Option<usize>) -> Self {
+        Best {
+            top,
+            heap: std::collections::BinaryHeap::new(),
+        }
+    }
+
+    fn offer(&mut self, key: f64, seq: u64, row: TrainRow) {
+        let item = Ranked { key, seq, row };
+        match self.top {
+            Some(n) if self.heap.len() >= n => {
+                if n > 0 && self.heap.peek().is_some_and(|worst| item < *worst) {
+                    self.heap.pop();
+                    self.heap.push(item);
+                }
+            }
+            _ => self.heap.push(item),
+        }
+    }
+
+    fn into_sorted(self) -> Vec<TrainRow> {
+        self.heap
+            .into_sorted_vec()
+            .into_iter()
+            .map(|r| r.row)
+            .collect()
+    }
+}
+
+/// `--plot`'s data: days against cost of every configuration kept, and their frontier.
+struct Plotted {
+    points: Vec<(f64, f64)>,
+    frontier: crate::plot::Frontier,
+}
+
+impl Plotted {
+    fn new() -> Self {
+        Plotted {
+            points: Vec::new(),
+            frontier: crate::plot::Frontier::new(crate::plot::Better::Smaller),
+        }
+    }
+
+    /// Add a kept row (`systems`: how many systems the run compares, for the label).
+    fn add(&mut self, r: &TrainRow, systems: usize) {
+        self.points.push((r.train_days, r.cost_usd));
+        self.frontier.offer(r.train_days, r.cost_usd, || {
+            let system = if systems > 1 {
                 format!("{} on {}: ", r.model, r.gpu)
             } else {
                 String::new()
@@ -108,6 +255,11 @@ fn plot(path: &str, rows: &[TrainRow], systems: &[Loaded]) -> Result<()> {
             )
         });
     }
+}
+
+/// `--plot`: write the chart.
+fn plot(path: &str, p: &Plotted, systems: &[Loaded]) -> Result<()> {
+    use crate::plot::Chart;
     let title = format!(
         "{} on {}: training days against cost",
         super::inference::unique_names(systems, |l| l.model.name.clone()),
@@ -119,15 +271,15 @@ fn plot(path: &str, rows: &[TrainRow], systems: &[Loaded]) -> Result<()> {
             title: &title,
             x_desc: "training days",
             y_desc: "cost [USD]",
-            points: &points,
-            frontier: &frontier.points,
+            points: &p.points,
+            frontier: &p.frontier.points,
         },
     )?;
     eprintln!(
         "note: --plot wrote {} ({} configurations, {} on the frontier)",
         crate::limits::clip(path),
-        points.len(),
-        frontier.points.len()
+        p.points.len(),
+        p.frontier.points.len()
     );
     Ok(())
 }
@@ -220,7 +372,8 @@ pub fn train(a: TrainArgs) -> Result<u8> {
     }
     let sort = SortKey::parse::<TrainRow>(&a.sort).map_err(|e| anyhow!(e))?;
     let requires = parse_requires::<TrainRow>(&a.output.require)?;
-    let mut rows: Vec<TrainRow> = Vec::new();
+    let top = rows_to_show(a.top, a.output.format);
+    let threads = crate::sweep::threads(a.threads);
     let (mut evaluated, mut fit) = (0u64, 0u64);
     let pinned = [
         tps.len(),
@@ -232,6 +385,15 @@ pub fn train(a: TrainArgs) -> Result<u8> {
     ]
     .iter()
     .all(|n| *n == 1);
+    // A pinned layout keeps its few rows (the best virtual-stage count is chosen below); any other
+    // run keeps the best `--top` rows in a heap, and for `--plot` every point and the frontier.
+    let mut rows: Vec<TrainRow> = Vec::new();
+    let mut best = Best::new(top);
+    let mut passed = 0usize;
+    let mut plotted = Plotted::new();
+    // The first row evaluated: a run of one configuration shows it whether it fits or not.
+    let mut lone: Option<TrainRow> = None;
+    let mut seq = 0u64;
     for l in &systems {
         let (m, g) = (l.model.name.as_str(), l.gpu.name.as_str());
         let seq_len = seq_len_for(l);
@@ -252,9 +414,10 @@ pub fn train(a: TrainArgs) -> Result<u8> {
                 })
             })
         });
-        for (tp, pp, ep, micro_batch, zero, recompute) in points {
-            for interleave in interleaves_for(l, pp) {
-                let c = TrainConfig {
+        let mut configs = points.flat_map(|(tp, pp, ep, micro_batch, zero, recompute)| {
+            interleaves_for(l, pp)
+                .into_iter()
+                .map(move |interleave| TrainConfig {
                     gpus: a.gpus,
                     tp,
                     pp,
@@ -278,29 +441,47 @@ pub fn train(a: TrainArgs) -> Result<u8> {
                     last_stage_layers: a.last_stage_layers,
                     mfu: a.mfu,
                     reliability,
-                };
-                match train::check(&l.ctx, &c) {
-                    Err(Reject::Invalid(msg)) => bail!(msg),
-                    Err(Reject::Skip(msg)) => {
+                })
+        });
+        // Evaluate a block at a time on every thread, and take the outcomes in order.
+        let mut block: Vec<TrainConfig> = Vec::with_capacity(TRAIN_BLOCK);
+        loop {
+            block.clear();
+            block.extend(configs.by_ref().take(TRAIN_BLOCK));
+            if block.is_empty() {
+                break;
+            }
+            for outcome in evaluate_block(&l.ctx, (m, g), &block, threads) {
+                let (row, fits) = match outcome {
+                    Outcome::Invalid(msg) => bail!(msg),
+                    Outcome::Skip(msg) => {
                         skipped.add(&msg);
                         continue;
                     }
-                    Ok(()) => {}
-                }
-                if c.used_gpus() < c.gpus {
-                    idle.add(&format!(
-                        "tp {tp} × pp {pp} leaves {} of {} GPUs idle (dp {} uses {})",
-                        c.gpus - c.used_gpus(),
-                        c.gpus,
-                        c.dp(),
-                        c.used_gpus()
-                    ));
-                }
-                let e = train::estimate(&l.ctx, &c);
-                e.check_finite(m, g).map_err(|msg| anyhow!(msg))?;
+                    Outcome::Row { idle: note, row } => {
+                        if let Some(note) = note {
+                            idle.add(&note);
+                        }
+                        let row = row.map_err(|msg| anyhow!(msg))?;
+                        let fits = row.fits;
+                        (row, fits)
+                    }
+                };
                 evaluated += 1;
-                fit += u64::from(e.fits);
-                mine.push(TrainRow::new(m, g, &e));
+                fit += u64::from(fits);
+                seq += 1;
+                if evaluated == 1 {
+                    lone = Some(row.clone());
+                }
+                if pinned {
+                    mine.push(row);
+                } else if (fits || a.all) && requires.iter().all(|q| q.accepts(&row)) {
+                    passed += 1;
+                    if a.plot.is_some() {
+                        plotted.add(&row, systems.len());
+                    }
+                    best.offer(sort.key(&row), seq, row);
+                }
             }
         }
         let prefix = if systems.len() > 1 {
@@ -336,13 +517,26 @@ pub fn train(a: TrainArgs) -> Result<u8> {
     }
     let single = systems.len() == 1
         && (evaluated == 1 || (pinned && interleaves.is_none() && rows.len() == 1));
-    rows.retain(|r| (r.fits || a.all || single) && requires.iter().all(|q| q.accepts(r)));
-    let passed = rows.len();
-    if let Some(path) = &a.plot {
-        plot(path, &rows, &systems)?;
+    if pinned || single {
+        if !pinned {
+            rows = lone.into_iter().collect();
+        }
+        rows.retain(|r| (r.fits || a.all || single) && requires.iter().all(|q| q.accepts(r)));
+        passed = rows.len();
+        plotted = Plotted::new();
+        if a.plot.is_some() {
+            for r in &rows {
+                plotted.add(r, systems.len());
+            }
+        }
+        rows.sort_by(|x, y| sort.key(x).total_cmp(&sort.key(y)));
+        rows.truncate(top.unwrap_or(usize::MAX));
+    } else {
+        rows = best.into_sorted();
     }
-    rows.sort_by(|x, y| sort.key(x).total_cmp(&sort.key(y)));
-    rows.truncate(rows_to_show(a.top, a.output.format).unwrap_or(usize::MAX));
+    if let Some(path) = &a.plot {
+        plot(path, &plotted, &systems)?;
+    }
     // The JSON inputs name every model and GPU, comma-joined (one name for one system).
     let unique = |f: &dyn Fn(&Loaded) -> String, sep: &str| {
         let mut v: Vec<String> = Vec::new();

@@ -211,6 +211,37 @@ impl Context {
                 crate::limits::check_flag(f, v).map_err(Reject::Invalid)?;
             }
         }
+        self.check_unit(c)?;
+        self.check_context(c)
+    }
+
+    /// `check` for a configuration of a sweep unit (configurations that differ only in batch
+    /// and lengths): what depends on neither runs once and is kept in `unit` (None for a new
+    /// unit). The same result as `check`.
+    pub fn check_in_unit<'m>(
+        &self,
+        c: &Config,
+        unit: &'m mut Option<Result<(), Reject>>,
+    ) -> Result<(), Cow<'m, Reject>> {
+        use crate::limits::{MAX_BATCH, MAX_DEGREE, MAX_TOKENS};
+        let in_range = [c.tp, c.dp, c.pp, c.ep]
+            .iter()
+            .all(|v| (1..=MAX_DEGREE).contains(v))
+            && c.redundant_experts <= MAX_DEGREE
+            && (1..=MAX_BATCH).contains(&c.batch)
+            && (1..=MAX_TOKENS).contains(&c.input_len)
+            && (1..=MAX_TOKENS).contains(&c.output_len);
+        if !in_range {
+            return self.check(c).map_err(Cow::Owned);
+        }
+        if let Err(r) = unit.get_or_insert_with(|| self.check_unit(c)) {
+            return Err(Cow::Borrowed(r));
+        }
+        self.check_context(c).map_err(Cow::Owned)
+    }
+
+    /// The checks of `check` that depend on the layout, dtypes and options only.
+    fn check_unit(&self, c: &Config) -> Result<(), Reject> {
         if let Some(d) = c.disaggregate {
             for v in [d.prefill_replicas, d.decode_replicas] {
                 crate::limits::check_flag("disaggregate", v).map_err(Reject::Invalid)?;
@@ -247,6 +278,11 @@ impl Context {
         if c.disaggregate.is_some_and(|d| !d.prefill.is_empty()) {
             self.check_layout(c, c.prefill_layout(), "prefill-")?;
         }
+        Ok(())
+    }
+
+    /// The check of `check` on the lengths: the model's context.
+    fn check_context(&self, c: &Config) -> Result<(), Reject> {
         let seq = c.input_len.saturating_add(c.output_len);
         if seq > self.max_context {
             return Err(Reject::Skip(format!(

@@ -5,12 +5,13 @@
 
 use super::config::{Config, DraftCost};
 use super::context::{Context, Rates};
+use super::layer::LayerMemo;
 use super::layer::StepShape;
-use super::pipeline::{Pass, pass};
+use super::pipeline::{Pass, pass_into, pass_memo_into};
 use super::{DecodeBound, estimate};
 
 /// The decode phase of one configuration.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Default)]
 pub struct Decode {
     /// Sequences per attention group in one pipeline micro-batch.
     pub micro_batch: f64,
@@ -34,6 +35,32 @@ pub struct Decode {
 
 /// The decode phase of `c` on its own layout (rates `r`); `draft` prices a draft model.
 pub fn decode(ctx: &Context, draft: Option<&Context>, c: &Config, r: &Rates) -> Decode {
+    decode_memo(ctx, draft, c, r, None)
+}
+
+/// `decode`; `memo`, if given, holds layer steps of configurations that differ from `c` only in
+/// output length.
+pub fn decode_memo(
+    ctx: &Context,
+    draft: Option<&Context>,
+    c: &Config,
+    r: &Rates,
+    memo: Option<&mut LayerMemo>,
+) -> Decode {
+    let mut out = Decode::default();
+    decode_into(ctx, draft, c, r, memo, &mut out);
+    out
+}
+
+/// `decode_memo` into `out` (every field written; a sweep reuses one).
+pub fn decode_into(
+    ctx: &Context,
+    draft: Option<&Context>,
+    c: &Config,
+    r: &Rates,
+    mut memo: Option<&mut LayerMemo>,
+    out: &mut Decode,
+) {
     let (batch, pp, dp) = (c.batch as f64, c.pp as f64, c.dp as f64);
     let (s_in, n_out) = (c.input_len as f64, c.output_len as f64);
     let per_group = (batch / dp).ceil();
@@ -41,7 +68,7 @@ pub fn decode(ctx: &Context, draft: Option<&Context>, c: &Config, r: &Rates) -> 
     let n_mb = (per_group / b).ceil();
     let mean_context = s_in + n_out / 2.0;
     // One step of `per_seq` tokens per sequence through the pipeline, and its cycle time.
-    let step = |per_seq: f64| {
+    let mut step = |per_seq: f64, p: &mut Pass| {
         let shape = StepShape {
             tokens: b * per_seq,
             moe_tokens: b * per_seq * dp,
@@ -50,19 +77,26 @@ pub fn decode(ctx: &Context, draft: Option<&Context>, c: &Config, r: &Rates) -> 
             sequences: b,
             decode: true,
         };
-        pass(ctx, r, c.pp, shape, b * per_seq)
+        match memo.as_deref_mut() {
+            Some(m) => pass_memo_into(ctx, r, c.pp, shape, b * per_seq, m, p),
+            None => pass_into(ctx, r, c.pp, shape, b * per_seq, p),
+        }
     };
     let cycle_s = |p: &Pass| (p.sum_s + (pp - 1.0) * p.hop_s).max(n_mb * p.max_s);
-    // The plain pass is the target's too unless speculating (no copy of it then).
-    let mut target = step(1.0);
-    let plain_step_s = cycle_s(&target);
+    // The plain pass is the target's too unless speculating (no copy of it then). The result is
+    // filled in place: a pass is 688 bytes, and moved into it at the end it would be copied.
+    out.micro_batch = b;
+    out.micro_batches = n_mb;
+    out.mean_context = mean_context;
+    step(1.0, &mut out.pass);
+    let plain_step_s = cycle_s(&out.pass);
     // An MTP draft token: one more layer like the model's and the output head, at the plain shape.
-    let mtp_layer_and_head_s = target.layer.time_s() + target.head.time_s();
+    let mtp_layer_and_head_s = out.pass.layer.time_s() + out.pass.head.time_s();
     let verify_step_s = match c.speculation {
         // The verify step scores γ+1 tokens of every sequence: more distinct experts, same KV.
         Some(sp) => {
-            target = step(sp.gamma as f64 + 1.0);
-            cycle_s(&target)
+            step(sp.gamma as f64 + 1.0, &mut out.pass);
+            cycle_s(&out.pass)
         }
         None => plain_step_s,
     };
@@ -87,17 +121,11 @@ pub fn decode(ctx: &Context, draft: Option<&Context>, c: &Config, r: &Rates) -> 
             (draft_s, sp.expected_tokens(), sp.gamma as f64)
         }
     };
-    Decode {
-        micro_batch: b,
-        micro_batches: n_mb,
-        mean_context,
-        pass: target,
-        plain_step_s,
-        verify_step_s,
-        draft_step_s,
-        tokens_per_step,
-        step_s: (verify_step_s + gamma * draft_step_s) / tokens_per_step,
-    }
+    out.plain_step_s = plain_step_s;
+    out.verify_step_s = verify_step_s;
+    out.draft_step_s = draft_step_s;
+    out.tokens_per_step = tokens_per_step;
+    out.step_s = (verify_step_s + gamma * draft_step_s) / tokens_per_step;
 }
 
 /// Time along a token's path through every layer: memory-bound ops, compute-bound ops,

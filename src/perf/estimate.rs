@@ -5,11 +5,12 @@
 use super::DecodeBound;
 use super::config::Config;
 use super::context::Context;
+use super::context::Rates;
 use super::cost::{prices, serving};
-use super::decode::{bound, decode, time_split_s};
+use super::decode::{bound, decode_into, decode_memo, time_split_s};
 use super::layer::LayerStep;
 use super::memory::{self, Load, Memory, replica_memory, replica_memory_and_mean_weights};
-use super::prefill::prefill;
+use super::prefill::{PassMemo, Prefill, prefill, prefill_with};
 use super::roofline::OpTime;
 use crate::dtype::Dtype;
 
@@ -229,18 +230,86 @@ pub fn estimate(ctx: &Context, c: &Config) -> Estimate {
 
 /// Evaluate one configuration whose speculative draft, if `DraftCost::Model`, is `draft`.
 pub fn estimate_with_draft(ctx: &Context, draft: Option<&Context>, c: &Config) -> Estimate {
-    let m = &ctx.model;
     let r = ctx.rates(c);
-    let dec = decode(ctx, draft, c, &r);
     let prefill_layout = c.prefill_layout();
-    let own_rates;
-    let pr = if prefill_layout == c.layout() {
-        &r
+    let own = (prefill_layout != c.layout()).then(|| ctx.rates_for(c, prefill_layout));
+    let pr = own.as_ref().unwrap_or(&r);
+    let pre = prefill(ctx, c, pr, prefill_layout, None);
+    let dec = decode_memo(ctx, draft, c, &r, None);
+    finish::<true>(ctx, c, &r, pr, &pre, &dec)
+}
+
+/// What the configurations of a sweep unit share (the same context, draft, dtypes, layout,
+/// options and prompt length; batch and output length vary): the rates, and the prefill passes
+/// priced so far. `clear` it for the next unit.
+#[derive(Clone, Debug, Default)]
+pub struct UnitMemo {
+    /// The unit's checks (`Context::check_in_unit`).
+    pub check: Option<Result<(), super::Reject>>,
+    /// The decode layout's rates and, when prefill runs on a layout of its own, that one's.
+    rates: Option<(Rates, Option<Rates>)>,
+    passes: PassMemo,
+    /// Decode layer steps less their attention scores.
+    layers: super::layer::LayerMemo,
+    /// The decode phase of the configuration at hand (written whole each time; kept to fill in
+    /// place).
+    decode: super::decode::Decode,
+}
+
+impl UnitMemo {
+    /// Forget the unit.
+    pub fn clear(&mut self) {
+        self.check = None;
+        self.rates = None;
+        self.passes.clear();
+        self.layers.clear();
+    }
+}
+
+/// `estimate_with_draft` for a configuration of the unit `memo` holds (or a new one after
+/// `clear`): the same bits, with the rates and the prefill passes shared.
+///
+/// Without `full`, the breakdown holds only the matmul precision (the one field of it a row
+/// shows): a sweep ranks and filters on the row fields, and evaluates the rows it keeps again
+/// in full.
+pub fn estimate_in_unit(
+    ctx: &Context,
+    draft: Option<&Context>,
+    c: &Config,
+    memo: &mut UnitMemo,
+    full: bool,
+) -> Estimate {
+    let prefill_layout = c.prefill_layout();
+    let (r, own) = memo.rates.get_or_insert_with(|| {
+        (
+            ctx.rates(c),
+            (prefill_layout != c.layout()).then(|| ctx.rates_for(c, prefill_layout)),
+        )
+    });
+    let pr = own.as_ref().unwrap_or(r);
+    let dec = &mut memo.decode;
+    decode_into(ctx, draft, c, r, Some(&mut memo.layers), dec);
+    if full {
+        let pre = prefill(ctx, c, pr, prefill_layout, Some(&mut memo.passes));
+        finish::<true>(ctx, c, r, pr, &pre, dec)
     } else {
-        own_rates = ctx.rates_for(c, prefill_layout);
-        &own_rates
-    };
-    let pre = prefill(ctx, c, pr, prefill_layout);
+        let pre = prefill_with::<false>(ctx, c, pr, prefill_layout, Some(&mut memo.passes));
+        finish::<false>(ctx, c, r, pr, &pre, dec)
+    }
+}
+
+/// The estimate from the rates (`r`; `pr` for the prefill layout), the prefill and the decode
+/// phases; the breakdown only when `FULL` (else its matmul precision alone).
+fn finish<const FULL: bool>(
+    ctx: &Context,
+    c: &Config,
+    r: &Rates,
+    pr: &Rates,
+    pre: &Prefill,
+    dec: &super::decode::Decode,
+) -> Estimate {
+    let m = &ctx.model;
+    let prefill_layout = c.prefill_layout();
     let transfer_s = c
         .disaggregate
         .map_or(0.0, |_| kv_transfer_s(ctx, c, c.input_len as f64));
@@ -261,13 +330,13 @@ pub fn estimate_with_draft(ctx: &Context, draft: Option<&Context>, c: &Config) -
     let step_tokens = pre.chunk.max(pre.busy_chunk).max(dec.micro_batch);
     let load = Load::new(
         ctx,
-        &r,
+        r,
         per_group,
         s_in + n_out,
         step_tokens,
         dec.micro_batch,
     );
-    let (mem, mean_weights_bytes) = replica_memory_and_mean_weights(ctx, &r, c.pp, &load);
+    let (mem, mean_weights_bytes) = replica_memory_and_mean_weights(ctx, r, c.pp, &load);
     // A prefill pool of its own holds the prompts of one busy chunk per group.
     let prefill_mem = if c.disaggregate.is_some() && prefill_layout != c.layout() {
         let seqs = (pre.busy_chunk / s_in).ceil().max(1.0);
@@ -310,34 +379,41 @@ pub fn estimate_with_draft(ctx: &Context, draft: Option<&Context>, c: &Config) -
         usd_per_1m_input_tokens: cost.usd_per_1m_input_tokens,
         input_tokens_per_s_per_gpu: cost.input_tokens_per_s_per_gpu,
         decode_tokens_per_s_per_gpu: batch / dec.step_s / c.gpus() as f64,
-        breakdown: Breakdown {
-            micro_batch: dec.micro_batch,
-            micro_batches: dec.micro_batches,
-            decode_layer: dec.pass.layer,
-            decode_dense_layer: dec.pass.dense,
-            decode_head: dec.pass.head,
-            decode_hop_s: dec.pass.hop_s,
-            decode_step_s: dec.step_s,
-            plain_decode_step_s: dec.plain_step_s,
-            verify_step_s: dec.verify_step_s,
-            draft_step_s: dec.draft_step_s,
-            tokens_per_step: dec.tokens_per_step,
-            useful_fraction: served.useful_fraction,
-            decode_stages_sum_s: dec.pass.sum_s,
-            decode_stage_max_s: dec.pass.max_s,
-            decode_bytes_per_gpu_step: bytes_per_gpu_step,
-            prefill_chunk: pre.chunk,
-            prefill_chunks: pre.chunks,
-            prefill_layer: pre.layer,
-            prefill_stage_max_s: pre.stage_max_s,
-            prefill_stages_sum_s: pre.stages_sum_s,
-            prefill_tokens_per_s: pre.tokens_per_s,
-            kv_transfer_s: transfer_s,
-            prefill_memory: prefill_mem,
-            memory: mem,
-            mean_weights_bytes_per_gpu: mean_weights_bytes,
-            time_split_s: split,
-            math_dtype: Some(r.math_dtype),
+        breakdown: if !FULL {
+            Breakdown {
+                math_dtype: Some(r.math_dtype),
+                ..Breakdown::default()
+            }
+        } else {
+            Breakdown {
+                micro_batch: dec.micro_batch,
+                micro_batches: dec.micro_batches,
+                decode_layer: dec.pass.layer,
+                decode_dense_layer: dec.pass.dense,
+                decode_head: dec.pass.head,
+                decode_hop_s: dec.pass.hop_s,
+                decode_step_s: dec.step_s,
+                plain_decode_step_s: dec.plain_step_s,
+                verify_step_s: dec.verify_step_s,
+                draft_step_s: dec.draft_step_s,
+                tokens_per_step: dec.tokens_per_step,
+                useful_fraction: served.useful_fraction,
+                decode_stages_sum_s: dec.pass.sum_s,
+                decode_stage_max_s: dec.pass.max_s,
+                decode_bytes_per_gpu_step: bytes_per_gpu_step,
+                prefill_chunk: pre.chunk,
+                prefill_chunks: pre.chunks,
+                prefill_layer: pre.layer,
+                prefill_stage_max_s: pre.stage_max_s,
+                prefill_stages_sum_s: pre.stages_sum_s,
+                prefill_tokens_per_s: pre.tokens_per_s,
+                kv_transfer_s: transfer_s,
+                prefill_memory: prefill_mem,
+                memory: mem,
+                mean_weights_bytes_per_gpu: mean_weights_bytes,
+                time_split_s: split,
+                math_dtype: Some(r.math_dtype),
+            }
         },
     }
 }

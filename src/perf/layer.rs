@@ -186,32 +186,7 @@ fn layer_step_once(ctx: &Context, r: &Rates, shape: StepShape, moe: bool) -> Lay
         } else {
             m.attn_gemms_prefill
         };
-    // Decode attention sharded by sequence: the busiest GPU scores and reads ⌈b/TP⌉ sequences
-    // with every head. Otherwise split by heads: ⌈n_h/TP⌉ query heads, ⌈n_kv/TP⌉ KV heads.
     let by_sequence = shape.decode && r.kv_sharding == KvSharding::Batch;
-    let (score_share, kv_share) = if by_sequence {
-        let s = r.kv_share(shape.sequences);
-        (s, s)
-    } else {
-        (r.head_share, r.kv_head_share)
-    };
-    // Decode runs MLA in its absorbed form (more FLOPs per pair, the latent read once for every
-    // head); prefill in the decompressed one. One attention kernel call per layer and step.
-    let flops_per_pair = if shape.decode {
-        m.attn_decode_flops_per_ctx_per_layer
-    } else {
-        m.attn_score_flops_per_ctx_per_layer
-    };
-    let mut attn_core = roofline(
-        Op {
-            flops: shape.attn_pairs * flops_per_pair * score_share,
-            bytes: r.kv_bytes_per_token_per_layer * kv_share * shape.kv_tokens_read,
-        },
-        r.attn_flops_per_s,
-        r.attn_mem_bytes_per_s,
-        ctx.hw.overlap,
-    );
-    attn_core.fixed_s = ctx.hw.attention_s;
     let (ffn, experts, experts_read) = if moe {
         // Routed experts: the stage's tokens spread over the expert slots of `ep` ranks; the busiest
         // rank runs the fused-MoE kernel on its share (`experts`).
@@ -306,7 +281,7 @@ fn layer_step_once(ctx: &Context, r: &Rates, shape: StepShape, moe: bool) -> Lay
     };
     LayerStep {
         attn_proj,
-        attn_core,
+        attn_core: attn_core(ctx, r, shape),
         ffn,
         experts,
         elementwise,
@@ -330,6 +305,101 @@ fn layer_step_once(ctx: &Context, r: &Rates, shape: StepShape, moe: bool) -> Lay
         overhead_s: ctx.hw.per_layer_s,
         hidden_s: 0.0,
         experts_read,
+    }
+}
+
+/// The attention scores over the KV cache: the one part of a layer step that depends on the
+/// context (`kv_tokens_read`, `attn_pairs`).
+fn attn_core(ctx: &Context, r: &Rates, shape: StepShape) -> OpTime {
+    let m = &ctx.model;
+    // Decode attention sharded by sequence: the busiest GPU scores and reads ⌈b/TP⌉ sequences
+    // with every head. Otherwise split by heads: ⌈n_h/TP⌉ query heads, ⌈n_kv/TP⌉ KV heads.
+    let by_sequence = shape.decode && r.kv_sharding == KvSharding::Batch;
+    let (score_share, kv_share) = if by_sequence {
+        let s = r.kv_share(shape.sequences);
+        (s, s)
+    } else {
+        (r.head_share, r.kv_head_share)
+    };
+    // Decode runs MLA in its absorbed form (more FLOPs per pair, the latent read once for every
+    // head); prefill in the decompressed one. One attention kernel call per layer and step.
+    let flops_per_pair = if shape.decode {
+        m.attn_decode_flops_per_ctx_per_layer
+    } else {
+        m.attn_score_flops_per_ctx_per_layer
+    };
+    let mut attn_core = roofline(
+        Op {
+            flops: shape.attn_pairs * flops_per_pair * score_share,
+            bytes: r.kv_bytes_per_token_per_layer * kv_share * shape.kv_tokens_read,
+        },
+        r.attn_flops_per_s,
+        r.attn_mem_bytes_per_s,
+        ctx.hw.overlap,
+    );
+    attn_core.fixed_s = ctx.hw.attention_s;
+    attn_core
+}
+
+/// Layer steps already priced, less their attention scores, by shape (tokens, MoE tokens,
+/// sequences): for the decode steps of a sweep unit's configurations, which differ in context
+/// only across output lengths. The same function of the same inputs, so the results are
+/// bit-identical; `clear` it when the context, rates or layout change.
+#[derive(Clone, Debug, Default)]
+pub struct LayerMemo {
+    slots: Vec<Option<MemoSlot>>,
+}
+
+/// A memoised step: its shape's bits, whether MoE, whether decode, and the step.
+type MemoSlot = ([u64; 3], bool, bool, LayerStep);
+
+/// Slots of a `LayerMemo` (direct-mapped: a clash prices the step again).
+const LAYER_MEMO_SLOTS: usize = 64;
+
+impl LayerMemo {
+    /// Forget every step.
+    pub fn clear(&mut self) {
+        self.slots.iter_mut().for_each(|s| *s = None);
+    }
+}
+
+/// `layer_step` into `out`, with the parts that do not depend on the context kept in `memo`
+/// (copied once, from the memo into `out`).
+pub fn layer_step_memo(
+    ctx: &Context,
+    r: &Rates,
+    shape: StepShape,
+    moe: bool,
+    memo: &mut LayerMemo,
+    out: &mut LayerStep,
+) {
+    let two = moe && r.dp > 1 && r.moe_overlap == MoeOverlap::TwoBatch && shape.tokens >= 2.0;
+    let once = if two { shape.halved() } else { shape };
+    let key = [
+        once.tokens.to_bits(),
+        once.moe_tokens.to_bits(),
+        once.sequences.to_bits(),
+    ];
+    if memo.slots.is_empty() {
+        memo.slots.resize(LAYER_MEMO_SLOTS, None);
+    }
+    let h = key[0]
+        .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+        .wrapping_add(key[1].wrapping_mul(0xc2b2_ae3d_27d4_eb4f))
+        .wrapping_add(key[2])
+        .wrapping_add(u64::from(moe) << 1 | u64::from(once.decode));
+    let slot = (h.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 58) as usize % LAYER_MEMO_SLOTS;
+    let entry = &mut memo.slots[slot];
+    let hit = matches!(entry, Some((k, m, d, _)) if *k == key && *m == moe && *d == once.decode);
+    if !hit {
+        *entry = Some((key, moe, once.decode, layer_step_once(ctx, r, once, moe)));
+    }
+    if let Some((_, _, _, step)) = entry {
+        *out = *step;
+    }
+    out.attn_core = attn_core(ctx, r, once);
+    if two {
+        *out = out.two_halves();
     }
 }
 

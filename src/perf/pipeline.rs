@@ -6,7 +6,7 @@
 use super::Context;
 use super::comm::p2p_s;
 use super::context::Rates;
-use super::layer::{LayerStep, StepShape, head_step, layer_step};
+use super::layer::{LayerMemo, LayerStep, StepShape, head_step, layer_step, layer_step_memo};
 use super::roofline::OpTime;
 
 /// The layers one stage holds.
@@ -112,21 +112,69 @@ pub struct Pass {
 
 /// A step of `shape` through the `pp` stages of a replica with rates `r`: the head scores
 /// `head_tokens` tokens and each hand-off carries `shape.tokens` activations (split over TP).
-#[allow(clippy::field_reassign_with_default)]
 pub fn pass(ctx: &Context, r: &Rates, pp: u64, shape: StepShape, head_tokens: f64) -> Pass {
+    let mut p = Pass::default();
+    pass_with(ctx, pp, shape, head_tokens, r, &mut p, |moe, out| {
+        *out = layer_step(ctx, r, shape, moe)
+    });
+    p
+}
+
+/// `pass` into `p` (every field written).
+pub fn pass_into(
+    ctx: &Context,
+    r: &Rates,
+    pp: u64,
+    shape: StepShape,
+    head_tokens: f64,
+    p: &mut Pass,
+) {
+    pass_with(ctx, pp, shape, head_tokens, r, p, |moe, out| {
+        *out = layer_step(ctx, r, shape, moe)
+    });
+}
+
+/// `pass` into `p` (every field written), with the layer steps' parts that do not depend on the
+/// context kept in `memo`.
+pub fn pass_memo_into(
+    ctx: &Context,
+    r: &Rates,
+    pp: u64,
+    shape: StepShape,
+    head_tokens: f64,
+    memo: &mut LayerMemo,
+    p: &mut Pass,
+) {
+    pass_with(ctx, pp, shape, head_tokens, r, p, |moe, out| {
+        layer_step_memo(ctx, r, shape, moe, memo, out)
+    });
+}
+
+/// A pass into `p` (every field written) whose layer steps `step(moe, out)` writes
+/// (monomorphised for each way of pricing them).
+fn pass_with(
+    ctx: &Context,
+    pp: u64,
+    shape: StepShape,
+    head_tokens: f64,
+    r: &Rates,
+    p: &mut Pass,
+    mut step: impl FnMut(bool, &mut LayerStep),
+) {
     let moe_model = ctx.dense_layers != ctx.layers;
     // Filled in place, field by field: a layer step is a few hundred bytes, and built in a
     // local and moved in (or with `..Default::default()`), it is copied field by field.
-    let mut p = Pass::default();
-    p.layer = layer_step(ctx, r, shape, moe_model);
+    (p.sum_s, p.max_s, p.bytes) = (0.0, 0.0, 0.0);
+    step(moe_model, &mut p.layer);
     // A dense model's layers are all `layer`; an MoE model without leading dense layers has none.
     let (dt, db) = if !moe_model {
         p.dense = p.layer;
         (p.dense.time_s(), p.dense.bytes())
     } else if ctx.dense_layers > 0 {
-        p.dense = layer_step(ctx, r, shape, false);
+        step(false, &mut p.dense);
         (p.dense.time_s(), p.dense.bytes())
     } else {
+        p.dense = LayerStep::default();
         (0.0, 0.0)
     };
     p.head = head_step(ctx, r, head_tokens);
@@ -150,7 +198,6 @@ pub fn pass(ctx: &Context, r: &Rates, pp: u64, shape: StepShape, head_tokens: f6
             p.bytes += b;
         }
     }
-    p
 }
 
 #[cfg(test)]

@@ -8,7 +8,46 @@ use super::config::{Batching, Config};
 use super::context::{Context, Rates};
 use super::layer::{LayerStep, StepShape};
 use super::layout::Layout;
-use super::pipeline::pass;
+use super::pipeline::{Pass, pass};
+
+/// Prefill passes already priced, by (chunk tokens, groups): for the configurations of a sweep
+/// that share the context, rates, layout and prompt length (a sweep's unit), which differ only
+/// in batch and output length. The passes are the same function of the same inputs, so the
+/// results are bit-identical; `clear` it when any of those change.
+#[derive(Clone, Debug, Default)]
+pub struct PassMemo {
+    entries: Vec<((u64, u64), Pass)>,
+    next: usize,
+}
+
+/// Passes a memo keeps (the first chunk, the remainder and the busy chunks of a unit's batches
+/// until the chunk budget saturates).
+const MEMO_PASSES: usize = 16;
+
+impl PassMemo {
+    /// Forget every pass (a new unit).
+    pub fn clear(&mut self) {
+        self.entries.clear();
+        self.next = 0;
+    }
+
+    fn get(&mut self, chunk: f64, groups: f64, price: impl FnOnce() -> Pass) -> &Pass {
+        let key = (chunk.to_bits(), groups.to_bits());
+        if let Some(i) = self.entries.iter().position(|(k, _)| *k == key) {
+            return &self.entries[i].1;
+        }
+        let i = if self.entries.len() < MEMO_PASSES {
+            self.entries.push((key, price()));
+            self.entries.len() - 1
+        } else {
+            let i = self.next;
+            self.entries[i] = (key, price());
+            self.next = (self.next + 1) % MEMO_PASSES;
+            i
+        };
+        &self.entries[i].1
+    }
+}
 
 /// The prefill phase of one configuration.
 #[derive(Clone, Copy, Debug)]
@@ -31,8 +70,27 @@ pub struct Prefill {
     pub tokens_per_s: f64,
 }
 
-/// The prefill phase of `c` on layout `l` (rates `r`).
-pub fn prefill(ctx: &Context, c: &Config, r: &Rates, l: Layout) -> Prefill {
+/// The prefill phase of `c` on layout `l` (rates `r`); `memo`, if given, holds the passes of
+/// configurations that differ from `c` only in batch and output length.
+pub fn prefill(
+    ctx: &Context,
+    c: &Config,
+    r: &Rates,
+    l: Layout,
+    memo: Option<&mut PassMemo>,
+) -> Prefill {
+    prefill_with::<true>(ctx, c, r, l, memo)
+}
+
+/// `prefill`; without `LAYER` the result's `layer` is left empty (a sweep that does not show
+/// the breakdown).
+pub fn prefill_with<const LAYER: bool>(
+    ctx: &Context,
+    c: &Config,
+    r: &Rates,
+    l: Layout,
+    mut memo: Option<&mut PassMemo>,
+) -> Prefill {
     let (batch, pp, dp) = (c.batch as f64, l.pp as f64, l.dp as f64);
     let s_in = c.input_len as f64;
     let per_group = (batch / dp).ceil();
@@ -42,8 +100,10 @@ pub fn prefill(ctx: &Context, c: &Config, r: &Rates, l: Layout) -> Prefill {
         Batching::Static => (per_group * s_in, dp),
         Batching::Continuous => (s_in, 1.0),
     };
-    // One chunk of `chunk` prompt tokens per group, `groups` groups at once.
-    let run = |chunk: f64, groups: f64| {
+    // One chunk of `chunk` prompt tokens per group, `groups` groups at once: its (slowest
+    // stage, Σ stages, hop) times, and its layer step copied into `layer` when given (a pass is
+    // 688 bytes; only the first chunk's layer is kept).
+    let price = |chunk: f64, groups: f64| {
         let shape = StepShape {
             tokens: chunk,
             moe_tokens: chunk * groups,
@@ -54,39 +114,58 @@ pub fn prefill(ctx: &Context, c: &Config, r: &Rates, l: Layout) -> Prefill {
         };
         pass(ctx, r, l.pp, shape, 1.0)
     };
+    // A chunk's (slowest stage, hop) times.
+    let mut times = |chunk: f64, groups: f64| match memo.as_deref_mut() {
+        Some(m) => {
+            let p = m.get(chunk, groups, || price(chunk, groups));
+            (p.max_s, p.hop_s)
+        }
+        None => {
+            let p = price(chunk, groups);
+            (p.max_s, p.hop_s)
+        }
+    };
     let budget = ctx.prefill_chunk_tokens as f64;
     let chunk = prompt_tokens.min(budget);
-    let first = run(chunk, groups);
     // Full chunks, then the remainder as a smaller last chunk (not another full one).
     let full_chunks = (prompt_tokens / chunk).floor();
     let rest = prompt_tokens - full_chunks * chunk;
     let rest_s = if rest >= 1.0 {
-        run(rest, groups).max_s
+        times(rest, groups).0
     } else {
         0.0
+    };
+    // Under load every group batches prompts into each chunk, up to the budget.
+    let busy_chunk = (per_group * s_in).min(budget).max(chunk);
+    let busy = (busy_chunk > chunk || groups < dp).then(|| times(busy_chunk, dp));
+    // The first chunk last, so that its pass (and its layer, which the result keeps) is read in
+    // place, from the memo or from a local: the passes are independent of one another.
+    let priced;
+    let first: &Pass = match memo {
+        Some(m) => m.get(chunk, groups, || price(chunk, groups)),
+        None => {
+            priced = price(chunk, groups);
+            &priced
+        }
     };
     let ttft_s = ctx.hw.per_request_s
         + first.sum_s
         + (full_chunks - 1.0) * first.max_s
         + rest_s
         + (pp - 1.0) * first.hop_s;
-    // Under load every group batches prompts into each chunk, up to the budget.
-    let busy_chunk = (per_group * s_in).min(budget).max(chunk);
-    let busy_pass;
-    let busy = if busy_chunk > chunk || groups < dp {
-        busy_pass = run(busy_chunk, dp);
-        &busy_pass
-    } else {
-        &first
-    };
+    let (busy_max_s, busy_hop_s) = busy.unwrap_or((first.max_s, first.hop_s));
     Prefill {
         chunk,
         chunks: (prompt_tokens / chunk).ceil(),
         busy_chunk,
-        layer: first.layer,
+        layer: if LAYER {
+            first.layer
+        } else {
+            LayerStep::default()
+        },
         stage_max_s: first.max_s,
         stages_sum_s: first.sum_s,
         ttft_s,
-        tokens_per_s: dp * busy_chunk / busy.max_s.max(busy.hop_s),
+        tokens_per_s: dp * busy_chunk / busy_max_s.max(busy_hop_s),
     }
 }

@@ -218,18 +218,109 @@ pub fn hidden_note(hidden: &[String]) -> Option<String> {
 }
 
 fn write_csv<R: Serialize>(rows: &[R], fields: &[&str], out: &mut dyn Write) -> Result<()> {
-    let records = rows.iter().map(|r| {
-        let v = serde_json::to_value(r)?;
-        let obj = v.as_object().expect("a row serialises to an object");
-        Ok(fields
-            .iter()
-            .map(|f| match &obj[*f] {
-                serde_json::Value::String(s) => s.clone(),
-                other => other.to_string(),
-            })
-            .collect())
-    });
+    let records = rows.iter().map(|r| csv_record(r, fields));
     write_csv_records(fields, records, out)
+}
+
+/// One row's CSV fields, in `fields` order.
+fn csv_record<R: Serialize>(r: &R, fields: &[&str]) -> Result<Vec<String>> {
+    let v = serde_json::to_value(r)?;
+    let obj = v.as_object().expect("a row serialises to an object");
+    Ok(fields
+        .iter()
+        .map(|f| match &obj[*f] {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        })
+        .collect())
+}
+
+/// `value` as pretty JSON nested at `indent` (every line after the first indented by it): the
+/// bytes `serde_json::to_writer_pretty` writes for it inside a document.
+fn pretty_at<T: Serialize + ?Sized>(value: &T, indent: &str) -> Result<String> {
+    let text = serde_json::to_string_pretty(value)?;
+    Ok(text.replace('\n', &format!("\n{indent}")))
+}
+
+/// JSON or CSV rows written one at a time, so that an export of any size holds one row: the same
+/// bytes as `render` for the same rows.
+pub enum RowStream<'w> {
+    /// `{"schema_version", "inputs", "summary", "results"}`.
+    Json {
+        /// Where it goes.
+        out: &'w mut dyn Write,
+        /// Rows written so far.
+        rows: u64,
+    },
+    /// A header line, then a line a row.
+    Csv(Box<csv::Writer<&'w mut dyn Write>>, &'static [&'static str]),
+}
+
+impl<'w> RowStream<'w> {
+    /// Start the document: for JSON the inputs and, when known now, the summary (else `end`
+    /// writes it after the results); for CSV the header of `fields`.
+    pub fn begin<I: Serialize, S: Serialize>(
+        format: Format,
+        fields: &'static [&'static str],
+        inputs: &I,
+        summary: Option<&S>,
+        out: &'w mut dyn Write,
+    ) -> Result<Self> {
+        match format {
+            Format::Json => {
+                write!(
+                    out,
+                    "{{\n  \"schema_version\": {SCHEMA_VERSION},\n  \"inputs\": {}",
+                    pretty_at(inputs, "  ")?
+                )?;
+                if let Some(s) = summary {
+                    write!(out, ",\n  \"summary\": {}", pretty_at(s, "  ")?)?;
+                }
+                write!(out, ",\n  \"results\": [")?;
+                Ok(RowStream::Json { out, rows: 0 })
+            }
+            Format::Csv => {
+                let mut w = csv::Writer::from_writer(out);
+                w.write_record(fields)?;
+                Ok(RowStream::Csv(Box::new(w), fields))
+            }
+            Format::Table | Format::Markdown => {
+                anyhow::bail!("internal: tables are not streamed")
+            }
+        }
+    }
+
+    /// Write one row.
+    pub fn row<R: Serialize>(&mut self, r: &R) -> Result<()> {
+        match self {
+            RowStream::Json { out, rows } => {
+                let sep = if *rows == 0 { "" } else { "," };
+                write!(out, "{sep}\n    {}", pretty_at(r, "    ")?)?;
+                *rows += 1;
+            }
+            RowStream::Csv(w, fields) => w.write_record(csv_record(r, fields)?)?,
+        }
+        Ok(())
+    }
+
+    /// End the document, with the summary after the results when `begin` had none.
+    pub fn end<S: Serialize>(self, summary: Option<&S>) -> Result<()> {
+        match self {
+            RowStream::Json { out, rows } => {
+                if rows == 0 {
+                    write!(out, "]")?;
+                } else {
+                    write!(out, "\n  ]")?;
+                }
+                if let Some(s) = summary {
+                    write!(out, ",\n  \"summary\": {}", pretty_at(s, "  ")?)?;
+                }
+                writeln!(out, "\n}}")?;
+            }
+            RowStream::Csv(mut w, _) => w.flush()?,
+        }
+        Ok(())
+    }
 }
 
 /// The one CSV writer of the tool: a header line, then one record a row, each field quoted when
@@ -512,5 +603,98 @@ pub fn simulated_rows(w: &crate::sim::Workload, rows: &[Row], view: &View) -> Fi
             fitted.text
         ),
         hidden: fitted.hidden,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Serialize)]
+    struct R {
+        name: String,
+        x: f64,
+        n: u64,
+        list: Vec<u8>,
+        nested: Option<Box<R>>,
+    }
+
+    fn rows(n: usize) -> Vec<R> {
+        (0..n)
+            .map(|i| R {
+                name: format!("row \"{i}\",\nsecond line"),
+                x: i as f64 / 3.0,
+                n: i as u64,
+                list: vec![1, 2],
+                nested: (i == 1).then(|| {
+                    Box::new(R {
+                        name: "inner".into(),
+                        x: 0.1,
+                        n: 0,
+                        list: vec![],
+                        nested: None,
+                    })
+                }),
+            })
+            .collect()
+    }
+
+    const FIELDS: &[&str] = &["name", "x", "n"];
+
+    #[test]
+    fn a_streamed_document_is_the_rendered_one_byte_for_byte() {
+        let inputs = serde_json::json!({"a": [1, 2], "b": {"c": "d"}, "e": []});
+        let summary = serde_json::json!({"shown": 3});
+        for format in [Format::Json, Format::Csv] {
+            for n in [0, 1, 3] {
+                let rows = rows(n);
+                let mut want = Vec::new();
+                render_with(
+                    format,
+                    &rows,
+                    FIELDS,
+                    |_, _| Fitted::default(),
+                    Varying::default(),
+                    &inputs,
+                    &summary,
+                    &mut want,
+                )
+                .unwrap();
+                let mut got = Vec::new();
+                let mut w =
+                    RowStream::begin(format, FIELDS, &inputs, Some(&summary), &mut got).unwrap();
+                for r in &rows {
+                    w.row(r).unwrap();
+                }
+                w.end::<serde_json::Value>(None).unwrap();
+                assert_eq!(
+                    String::from_utf8(got).unwrap(),
+                    String::from_utf8(want).unwrap(),
+                    "{format:?}, {n} rows"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_summary_written_last_follows_the_results() {
+        let mut got = Vec::new();
+        let mut w = RowStream::begin::<_, serde_json::Value>(
+            Format::Json,
+            FIELDS,
+            &serde_json::json!({"a": 1}),
+            None,
+            &mut got,
+        )
+        .unwrap();
+        for r in &rows(2) {
+            w.row(r).unwrap();
+        }
+        w.end(Some(&serde_json::json!({"shown": 2}))).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&got).unwrap();
+        assert_eq!(v["summary"]["shown"], 2);
+        assert_eq!(v["results"].as_array().unwrap().len(), 2);
+        let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
+        assert_eq!(keys.len(), 4);
     }
 }

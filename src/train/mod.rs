@@ -482,8 +482,8 @@ pub fn check(ctx: &Context, c: &TrainConfig) -> Result<(), Reject> {
     Ok(())
 }
 
-/// The most configurations `train` evaluates unless `--max-configurations` raises it (it keeps
-/// every row it evaluates; docs/usage.md, "Work limits").
+/// The most configurations `train` evaluates unless `--max-configurations` raises it
+/// (docs/usage.md, "Work limits").
 pub const DEFAULT_MAX_CONFIGURATIONS: u64 = 100_000;
 
 /// Evaluate one training configuration (call `check` first).
