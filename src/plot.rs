@@ -234,11 +234,18 @@ pub fn render_svg(c: &Chart) -> Result<String> {
     Ok(svg)
 }
 
-/// Write the chart to `path`.
+/// Write the chart to `path` and say so on stderr (how many configurations, how many on the frontier).
 pub fn write_svg(path: &str, c: &Chart) -> Result<()> {
     let svg = render_svg(c)?;
     std::fs::write(path, svg)
-        .map_err(|e| anyhow!("--plot: cannot write `{}`: {e}", crate::limits::clip(path)))
+        .map_err(|e| anyhow!("--plot: cannot write `{}`: {e}", crate::limits::clip(path)))?;
+    eprintln!(
+        "note: --plot wrote {} ({} configurations, {} on the frontier)",
+        crate::limits::clip(path),
+        c.points.len(),
+        c.frontier.len()
+    );
+    Ok(())
 }
 
 #[cfg(test)]

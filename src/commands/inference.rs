@@ -749,14 +749,7 @@ impl SweepPlot {
                 points: &self.points,
                 frontier: &self.frontier.points,
             },
-        )?;
-        eprintln!(
-            "note: --plot wrote {} ({} configurations, {} on the frontier)",
-            crate::limits::clip(path),
-            self.points.len(),
-            self.frontier.points.len()
-        );
-        Ok(())
+        )
     }
 }
 

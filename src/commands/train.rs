@@ -274,14 +274,7 @@ fn plot(path: &str, p: &Plotted, systems: &[Loaded]) -> Result<()> {
             points: &p.points,
             frontier: &p.frontier.points,
         },
-    )?;
-    eprintln!(
-        "note: --plot wrote {} ({} configurations, {} on the frontier)",
-        crate::limits::clip(path),
-        p.points.len(),
-        p.frontier.points.len()
-    );
-    Ok(())
+    )
 }
 
 /// `gpt4calc train`.
