@@ -63,12 +63,17 @@ pub const HOST_OPS_BACKWARD: f64 = 60.0;
 /// allocates the output per expert (two calls per GEMM, TransformerEngine issue #1499).
 pub const HOST_OPS_PER_EXPERT_CALL: f64 = 2.0;
 
+/// Routed experts each GPU holds: `E / ep` (at least one).
+pub fn local_experts(m: &ModelCounts, c: &TrainConfig) -> f64 {
+    (m.experts / c.ep.max(1) as f64).max(1.0)
+}
+
 /// Operators the host issues for one MoE layer and micro-batch on one GPU, all passes: the fixed
 /// ones plus, per local expert and for each of the two grouped linears, one GEMM forward and two
 /// backward (data and weight gradients), one quantisation each way in 8-bit precisions (MXFP8 and
 /// current-scaling fp8 quantise expert by expert), and the per-expert splits and allocations.
 pub fn host_ops(m: &ModelCounts, c: &TrainConfig) -> f64 {
-    let local_experts = (m.experts / c.ep.max(1) as f64).max(1.0);
+    let local_experts = local_experts(m, c);
     let quant = if c.dtype.bytes() < 2.0 { 1.0 } else { 0.0 };
     let forward = HOST_OPS_FORWARD + local_experts * 2.0 * (1.0 + quant + HOST_OPS_PER_EXPERT_CALL);
     let backward =
@@ -218,8 +223,7 @@ pub fn moe_layer(ctx: &Context, c: &TrainConfig, other_compute_s: f64) -> MoeLay
     // Transformer Engine's grouped linear runs one cuBLAS GEMM per local expert (multi-stream,
     // TE 2.x), so each expert's GEMMs pay the measured per-GEMM fixed time: two forward, four
     // backward (data and weight gradients), in place of the fused inference kernel's one.
-    let local_experts = (m.experts / c.ep.max(1) as f64).max(1.0);
-    let gemm_fixed_s = local_experts * hw.gemm_overhead_s(c.dtype);
+    let gemm_fixed_s = local_experts(m, c) * hw.gemm_overhead_s(c.dtype);
     let glue = k.glue_s;
     // fp8: every token-expert assignment's up and down GEMM inputs and output gradients are
     // quantised (`step::fp8_quant_s`).
