@@ -586,3 +586,37 @@ fn full_recomputation_counts_megatron_eq3_and_not_the_head_twice() {
     // 1.00004 today; recounting the head (2·h·V more) would be 1.0062.
     assert_close(hw_per_token, eq3_per_token, 0.001);
 }
+
+#[test]
+fn a_sliding_window_shortens_attention_time_as_it_shortens_its_flops() {
+    // Windowed layers attend to at most their window, in the step time as in the FLOP count
+    // (ModelCounts::attended). Llama-3-8B at 8k with every layer windowed: causal flash attends
+    // s/2 = 4096 keys per query, a window of w keeps min(4096, w). A window of 8192 changes
+    // nothing; the fixed time per attention call cancels in the ratio of the savings, exactly
+    // (4096 − 1024) / (4096 − 2048) = 1.5.
+    let c = TrainConfig {
+        global_batch_tokens: 64.0 * 8192.0,
+        seq_len: 8192,
+        ..gpt4(64, 1, 1, 1, Recompute::None, Dtype::Bf16, None)
+    };
+    let with = |w: Option<u64>| {
+        let set: Vec<String> = w
+            .map(|w| vec![format!("model.sliding_window={w}")])
+            .unwrap_or_default();
+        let set: Vec<&str> = set.iter().map(String::as_str).collect();
+        run(&context("llama3-8b", "h100", &set), &c)
+    };
+    let full = with(None);
+    let wide = with(Some(8192));
+    let w2k = with(Some(2048));
+    let w1k = with(Some(1024));
+    assert_close(wide.step.compute_s, full.step.compute_s, 1e-12);
+    assert_close(
+        w1k.attention_flops / full.attention_flops,
+        1024.0 / 4096.0,
+        1e-12,
+    );
+    assert!(w1k.step.compute_s < w2k.step.compute_s && w2k.step.compute_s < full.step.compute_s);
+    let saved = |e: &TrainEstimate| full.step.compute_s - e.step.compute_s;
+    assert_close(saved(&w1k) / saved(&w2k), 1.5, 1e-9);
+}
