@@ -492,7 +492,18 @@ fn apply(table: &mut toml::Table, o: &Override) -> Result<()> {
             .as_table_mut()
             .ok_or_else(|| anyhow!("--set {}: `{p}` is a value, not a table of fields", o.key))?;
     }
-    cur.insert((*last).to_string(), parse_value(&o.raw));
+    let value = parse_value(&o.raw);
+    // An integer TOML cannot hold would otherwise arrive as a string and be refused as one.
+    let digits = o.raw.trim().trim_start_matches(['+', '-']).replace('_', "");
+    if value.is_str() && !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+        bail!(
+            "--set {o}: {} is out of range: a preset's integers lie from {} to {}",
+            o.raw.trim(),
+            i64::MIN,
+            i64::MAX
+        );
+    }
+    cur.insert((*last).to_string(), value);
     Ok(())
 }
 

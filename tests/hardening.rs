@@ -321,3 +321,26 @@ fn a_simulation_that_cannot_produce_a_number_is_an_error() {
     );
     fails("sweep -m llama3-8b --rate 1e-310", &["--rate 1e-310"]);
 }
+
+#[test]
+fn a_set_integer_beyond_toml_range_names_the_range_not_a_type() {
+    // TOML integers are i64: a larger literal used to reach the preset as a string and be refused
+    // with `invalid type: string "…", expected u64`.
+    fails(
+        "estimate -m gpt4-8k -g h100 --set model.d_model=18446744073709551615",
+        &[
+            "--set model.d_model=18446744073709551615",
+            "out of range",
+            "-9223372036854775808 to 9223372036854775807",
+        ],
+    );
+    fails(
+        "estimate -m gpt4-8k -g h100 --set h100:gpu.memory_gib=-1_000_000_000_000_000_000_000",
+        &["out of range"],
+    );
+    // Within i64, the field's own range speaks.
+    fails(
+        "estimate -m gpt4-8k -g h100 --set model.d_model=9223372036854775807",
+        &["model.d_model"],
+    );
+}
