@@ -196,3 +196,47 @@ fn estimate_takes_one_system_and_lists_are_checked() {
         &["unknown gpu preset `h2000`"],
     );
 }
+
+#[test]
+fn amd_presets_borrow_their_generations_measured_kernels_and_say_so() {
+    // methodology §8, uncalibrated presets: no ROCm kernel is measured, so MI300X/MI325X take
+    // H200's measured efficiencies, fixed times and kernel fits, MI355X B200's, and all three
+    // H200's runtime all-reduce; each keeps its own peak rates, fabric and MAMF matmul rate.
+    use gpt4calc::presets::load_gpu;
+    let gpu = |name: &str| serde_json::to_value(load_gpu(name, &[]).unwrap().gpu).unwrap();
+    let h200 = gpu("h200");
+    for (amd, peer_name) in [("mi300x", "h200"), ("mi325x", "h200"), ("mi355x", "b200")] {
+        let (a, p) = (gpu(amd), gpu(peer_name));
+        for key in ["fused_moe", "all_reduce_shape"] {
+            assert_eq!(a[key], p[key], "{amd}.{key}");
+        }
+        assert_eq!(a["custom_all_reduce"], h200["custom_all_reduce"], "{amd}");
+        for key in [
+            "memory",
+            "matmul_fp8",
+            "matmul_fp8_block",
+            "attention",
+            "attention_memory",
+        ] {
+            assert_eq!(a["efficiency"][key], p["efficiency"][key], "{amd}.{key}");
+        }
+        for key in [
+            "gemm_us",
+            "gemm_memory_us",
+            "gemm_fp8_memory_us",
+            "attention_us",
+        ] {
+            assert_eq!(a["overheads"][key], p["overheads"][key], "{amd}.{key}");
+        }
+        assert_ne!(
+            a["efficiency"]["matmul"], p["efficiency"]["matmul"],
+            "{amd}: MAMF"
+        );
+        assert_ne!(a["tflops"]["bf16"], p["tflops"]["bf16"], "{amd}: own peak");
+        let note = a["uncalibrated"].as_str().unwrap();
+        assert!(
+            note.contains(&format!("the {peer_name} preset's")),
+            "{amd}: {note}"
+        );
+    }
+}
