@@ -208,8 +208,16 @@ pub struct Efficiency {
     /// serving; defaults to `matmul_fp8`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub matmul_fp8_block: Option<f64>,
+    /// Large-GEMM fraction of the FP4 dense peak for FP4 math (NVFP4/MXFP4 weights and inputs on
+    /// tensor cores that run them); defaults to `matmul_fp8`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub matmul_fp4: Option<f64>,
     /// Fraction of peak HBM bandwidth reached by large streaming reads.
     pub memory: f64,
+    /// Fraction of peak HBM bandwidth at which GEMMs in FP4 math stream their weights (decode);
+    /// defaults to `memory`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_fp4: Option<f64>,
     /// Attention kernels' (FMHA prefill, decode attention, MLA) FLOP rate as a fraction of the 16-bit
     /// dense peak, from measured attention kernels (default `matmul`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -267,6 +275,12 @@ pub struct Overheads {
     /// to `gemm_fp8_memory_us`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gemm_fp8_block_memory_us: Option<f64>,
+    /// Fixed time of one compute-bound GEMM in FP4 math, µs (defaults to `gemm_fp8_us`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gemm_fp4_us: Option<f64>,
+    /// Fixed time of one memory-bound GEMM in FP4 math, µs (defaults to `gemm_fp8_memory_us`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gemm_fp4_memory_us: Option<f64>,
     /// Fixed time of one attention kernel call (a layer's decode attention or prefill chunk),
     /// µs (default 0).
     #[serde(default)]
@@ -369,7 +383,18 @@ impl GpuSpec {
                     .or(self.efficiency.matmul_fp8)
                     .unwrap_or(self.efficiency.matmul),
             ),
+            (
+                "gpu.efficiency.matmul_fp4",
+                self.efficiency
+                    .matmul_fp4
+                    .or(self.efficiency.matmul_fp8)
+                    .unwrap_or(self.efficiency.matmul),
+            ),
             ("gpu.efficiency.memory", self.efficiency.memory),
+            (
+                "gpu.efficiency.memory_fp4",
+                self.efficiency.memory_fp4.unwrap_or(self.efficiency.memory),
+            ),
             (
                 "gpu.efficiency.attention",
                 self.efficiency.attention.unwrap_or(self.efficiency.matmul),
@@ -435,6 +460,14 @@ impl GpuSpec {
             (
                 "gpu.overheads.gemm_fp8_block_memory_us",
                 self.overheads.gemm_fp8_block_memory_us.unwrap_or(0.0),
+            ),
+            (
+                "gpu.overheads.gemm_fp4_us",
+                self.overheads.gemm_fp4_us.unwrap_or(0.0),
+            ),
+            (
+                "gpu.overheads.gemm_fp4_memory_us",
+                self.overheads.gemm_fp4_memory_us.unwrap_or(0.0),
             ),
             (
                 "gpu.overheads.scaleup_latency_us",
@@ -657,12 +690,16 @@ pub struct Hardware {
     pub mem_bw_bytes_per_s: f64,
     /// Achievable HBM bandwidth, bytes/s.
     pub eff_mem_bw_bytes_per_s: f64,
+    /// Bandwidth at which GEMMs in FP4 math stream their weights, bytes/s.
+    pub fp4_stream_bytes_per_s: f64,
     /// Matmul efficiency for 16-bit and fp32 math (fraction of peak).
     pub matmul_efficiency: f64,
     /// Matmul efficiency for 8-bit math.
     pub matmul_fp8_efficiency: f64,
     /// Matmul efficiency for fp8 weights with 128×128 block scales (serving).
     pub matmul_fp8_block_efficiency: f64,
+    /// Matmul efficiency for FP4 math.
+    pub matmul_fp4_efficiency: f64,
     /// Attention kernels' FLOP rate, fraction of the 16-bit peak.
     pub attention_efficiency: f64,
     /// KV-cache read bandwidth of attention kernels, bytes/s.
@@ -708,6 +745,10 @@ pub struct Hardware {
     pub gemm_fp8_block_s: f64,
     /// Fixed time per memory-bound GEMM on block-scaled fp8 weights, seconds.
     pub gemm_fp8_block_memory_s: f64,
+    /// Fixed time per compute-bound GEMM in FP4 math, seconds.
+    pub gemm_fp4_s: f64,
+    /// Fixed time per memory-bound GEMM in FP4 math, seconds.
+    pub gemm_fp4_memory_s: f64,
     /// USD per GPU-hour.
     pub usd_per_gpu_hour: f64,
     /// Measured all-reduce shapes inside a node, by increasing group size.
@@ -727,11 +768,17 @@ impl Hardware {
             runtime_bytes: units::gib_to_bytes(g.overheads.runtime_gib),
             mem_bw_bytes_per_s: bw,
             eff_mem_bw_bytes_per_s: bw * g.efficiency.memory,
+            fp4_stream_bytes_per_s: bw * g.efficiency.memory_fp4.unwrap_or(g.efficiency.memory),
             matmul_efficiency: g.efficiency.matmul,
             matmul_fp8_efficiency: g.efficiency.matmul_fp8.unwrap_or(g.efficiency.matmul),
             matmul_fp8_block_efficiency: g
                 .efficiency
                 .matmul_fp8_block
+                .or(g.efficiency.matmul_fp8)
+                .unwrap_or(g.efficiency.matmul),
+            matmul_fp4_efficiency: g
+                .efficiency
+                .matmul_fp4
                 .or(g.efficiency.matmul_fp8)
                 .unwrap_or(g.efficiency.matmul),
             attention_efficiency: g.efficiency.attention.unwrap_or(g.efficiency.matmul),
@@ -821,6 +868,19 @@ impl Hardware {
             gemm_fp8_block_memory_s: units::us_to_s(
                 g.overheads
                     .gemm_fp8_block_memory_us
+                    .or(g.overheads.gemm_fp8_memory_us)
+                    .or(g.overheads.gemm_fp8_us)
+                    .unwrap_or(g.overheads.gemm_us),
+            ),
+            gemm_fp4_s: units::us_to_s(
+                g.overheads
+                    .gemm_fp4_us
+                    .or(g.overheads.gemm_fp8_us)
+                    .unwrap_or(g.overheads.gemm_us),
+            ),
+            gemm_fp4_memory_s: units::us_to_s(
+                g.overheads
+                    .gemm_fp4_memory_us
                     .or(g.overheads.gemm_fp8_memory_us)
                     .or(g.overheads.gemm_fp8_us)
                     .unwrap_or(g.overheads.gemm_us),
@@ -938,11 +998,12 @@ impl Hardware {
         }
     }
 
-    /// Fixed time of one compute-bound GEMM (m ≥ 1024 rows) whose math runs in `dtype` (FP4 GEMMs,
-    /// scaled like fp8 ones, take the fp8 GEMMs' measured time until FP4 GEMMs are measured).
+    /// Fixed time of one compute-bound GEMM (m ≥ 1024 rows) whose math runs in `dtype` (FP4 math
+    /// its own measured time, `gemm_fp4_us`; the fp8 one where the preset has none).
     pub fn gemm_overhead_s(&self, dtype: Dtype) -> f64 {
         match dtype {
-            Dtype::Fp8 | Dtype::Int8 | Dtype::Nvfp4 | Dtype::Mxfp4 => self.gemm_fp8_s,
+            Dtype::Nvfp4 | Dtype::Mxfp4 => self.gemm_fp4_s,
+            Dtype::Fp8 | Dtype::Int8 => self.gemm_fp8_s,
             _ => self.gemm_s,
         }
     }
@@ -950,7 +1011,8 @@ impl Hardware {
     /// Fixed time of one memory-bound GEMM (m ≤ 64 rows) whose math runs in `dtype`.
     pub fn gemm_memory_overhead_s(&self, dtype: Dtype) -> f64 {
         match dtype {
-            Dtype::Fp8 | Dtype::Int8 | Dtype::Nvfp4 | Dtype::Mxfp4 => self.gemm_fp8_memory_s,
+            Dtype::Nvfp4 | Dtype::Mxfp4 => self.gemm_fp4_memory_s,
+            Dtype::Fp8 | Dtype::Int8 => self.gemm_fp8_memory_s,
             _ => self.gemm_memory_s,
         }
     }
@@ -988,11 +1050,22 @@ impl Hardware {
         }
     }
 
-    /// Matmul efficiency for math in `dtype` (FP4 math takes the fp8 fraction of its own peak until
-    /// FP4 GEMMs are measured).
+    /// Bandwidth at which a GEMM whose math runs in `dtype` streams its weights: FP4 kernels'
+    /// own (`memory_fp4`), every other precision's `memory`.
+    pub fn stream_bytes_per_s(&self, dtype: Dtype) -> f64 {
+        if dtype.is_fp4() {
+            self.fp4_stream_bytes_per_s
+        } else {
+            self.eff_mem_bw_bytes_per_s
+        }
+    }
+
+    /// Matmul efficiency for math in `dtype` (FP4 math its own measured fraction of the FP4 peak,
+    /// `matmul_fp4`; the fp8 fraction where the preset has none).
     pub fn matmul_efficiency_for(&self, dtype: Dtype) -> f64 {
         match dtype {
-            Dtype::Fp8 | Dtype::Int8 | Dtype::Nvfp4 | Dtype::Mxfp4 => self.matmul_fp8_efficiency,
+            Dtype::Nvfp4 | Dtype::Mxfp4 => self.matmul_fp4_efficiency,
+            Dtype::Fp8 | Dtype::Int8 => self.matmul_fp8_efficiency,
             _ => self.matmul_efficiency,
         }
     }

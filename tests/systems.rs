@@ -215,6 +215,8 @@ fn amd_presets_borrow_their_generations_measured_kernels_and_say_so() {
             "memory",
             "matmul_fp8",
             "matmul_fp8_block",
+            "matmul_fp4",
+            "memory_fp4",
             "attention",
             "attention_memory",
         ] {
@@ -224,6 +226,8 @@ fn amd_presets_borrow_their_generations_measured_kernels_and_say_so() {
             "gemm_us",
             "gemm_memory_us",
             "gemm_fp8_memory_us",
+            "gemm_fp4_us",
+            "gemm_fp4_memory_us",
             "attention_us",
         ] {
             assert_eq!(a["overheads"][key], p["overheads"][key], "{amd}.{key}");

@@ -60,6 +60,9 @@ pub struct LinearRates {
     pub gemm_s: f64,
     /// Fixed time of one memory-bound (small-m) GEMM.
     pub gemm_memory_s: f64,
+    /// Bandwidth at which these GEMMs stream their weights, bytes/s (FP4 kernels stream slower
+    /// than 8- and 16-bit ones, `efficiency.memory_fp4`).
+    pub stream_bytes_per_s: f64,
 }
 
 impl LinearRates {
@@ -424,6 +427,7 @@ impl Context {
                 } else {
                     self.hw.gemm_memory_overhead_s(math)
                 },
+                stream_bytes_per_s: self.hw.stream_bytes_per_s(math),
             }
         };
         let experts = linear(c.dtype);

@@ -177,7 +177,7 @@ fn layer_step_once(ctx: &Context, r: &Rates, shape: StepShape, moe: bool) -> Lay
             bytes: r.dense.weight_bytes * (m.attn_params_per_layer + m.norm_params_per_layer) / tp,
         },
         r.dense.matmul_flops_per_s,
-        r.mem_bytes_per_s,
+        r.dense.stream_bytes_per_s,
         ctx.hw.overlap,
     );
     attn_proj.fixed_s = r.dense.gemm_fixed_s(b)
@@ -215,7 +215,7 @@ fn layer_step_once(ctx: &Context, r: &Rates, shape: StepShape, moe: bool) -> Lay
         let mut ffn = roofline(
             shared,
             r.dense.matmul_flops_per_s,
-            r.mem_bytes_per_s,
+            r.dense.stream_bytes_per_s,
             ctx.hw.overlap,
         );
         if m.shared_experts > 0.0 {
@@ -232,7 +232,7 @@ fn layer_step_once(ctx: &Context, r: &Rates, shape: StepShape, moe: bool) -> Lay
             roofline(
                 op,
                 r.dense.matmul_flops_per_s,
-                r.mem_bytes_per_s,
+                r.dense.stream_bytes_per_s,
                 ctx.hw.overlap,
             ),
             OpTime::default(),
@@ -413,7 +413,7 @@ pub fn head_step(ctx: &Context, r: &Rates, tokens: f64) -> OpTime {
             bytes: r.dense.weight_bytes * params / r.tp as f64,
         },
         r.dense.matmul_flops_per_s,
-        r.mem_bytes_per_s,
+        r.dense.stream_bytes_per_s,
         ctx.hw.overlap,
     );
     t.fixed_s = r.dense.gemm_fixed_s(tokens);
