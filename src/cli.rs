@@ -145,7 +145,7 @@ pub struct Serving {
     /// How TP splits the KV cache and decode attention: heads (replicated when KV heads < TP) or batch (by sequence, Pope et al.; TP need not divide the heads).
     #[arg(long, value_enum, default_value_t = crate::perf::KvSharding::Heads)]
     pub kv_sharding: crate::perf::KvSharding,
-    /// Precision of the linear layers outside the routed experts (attention, shared experts, dense FFNs, output head) when a checkpoint quantises only its experts, e.g. --dtype nvfp4 --dense-dtype bf16 (default: --dtype).
+    /// Precision of the linear layers a checkpoint that quantises only its MLPs leaves apart (attention projections, router, output head; routed and shared experts and dense FFNs take --dtype), e.g. --dtype mxfp4 --dense-dtype bf16 for gpt-oss (default: --dtype).
     #[arg(long, value_name = "DTYPE")]
     pub dense_dtype: Option<crate::dtype::Dtype>,
     /// Sequence parallelism: activations stay sharded over TP between layers (reduce-scatter + all-gather instead of all-reduce). Default: the runtime profile's (modern: false).

@@ -351,8 +351,8 @@ fn quantised(dtype: Dtype, dense: Option<Dtype>, batch: u64) -> Config {
 
 #[test]
 fn experts_only_quantisation_weighs_each_part_in_its_own_precision() {
-    // Weights per GPU are D·w_dense + R·w_experts (D the attention, shared-expert, dense-FFN,
-    // router and embedding parameters on the GPU, R its routed experts'). Swapping the two
+    // Weights per GPU are D·w_dense + R·w_experts (D the attention, router and embedding
+    // parameters on the GPU, R its routed experts', shared experts' and dense FFNs'). Swapping the two
     // precisions and adding gives (D + R)·(w_a + w_b) = the all-bf16 weights · (2 + 0.5625) / 2,
     // whatever D and R are (NVFP4: 4 bits + one fp8 scale per 16 = 0.5625 bytes).
     let ctx = context("deepseek-v3", "b200", &[]);
@@ -367,7 +367,7 @@ fn experts_only_quantisation_weighs_each_part_in_its_own_precision() {
         1e-9,
     );
     // The routed experts are most of DeepSeek-V3 (654B of 671B): the dense part in bf16 adds
-    // about 1.4375 bytes × 16B / 8 GPUs ≈ 3 GB a GPU.
+    // about 1.4375 bytes × 13B / 8 GPUs ≈ 2.4 GB a GPU.
     let all_fp4 = w(Dtype::Nvfp4, None);
     let extra = experts_fp4 - all_fp4;
     assert!(extra > 2.0e9 && extra < 5.0e9, "{extra}");
@@ -392,9 +392,9 @@ fn a_dense_precision_equal_to_the_weights_changes_nothing() {
 #[test]
 fn bf16_dense_layers_pay_the_smaller_bf16_gemm_floor_at_batch_one() {
     // Batch-1 decode is floor-bound: a bf16 GEMM's measured small-m floor on B200 (2.3 µs) is
-    // below an 8- or 4-bit GEMM's (14.1 µs, the activation quantisation included), and MLA has
-    // five projections a layer, so the mixed checkpoint decodes faster than an all-FP4 one
-    // although it reads 3 GB more weights a GPU.
+    // below an NVFP4 GEMM's (8.9 µs, the activation quantisation included), and MLA has five
+    // projections a layer, so the mixed checkpoint decodes faster than an all-FP4 one although
+    // it reads 2.4 GB more weights a GPU.
     let ctx = context("deepseek-v3", "b200", &[]);
     let fp4 = run(&ctx, &quantised(Dtype::Nvfp4, None, 1));
     let mixed = run(&ctx, &quantised(Dtype::Nvfp4, Some(Dtype::Bf16), 1));
@@ -462,4 +462,25 @@ fn dense_dtype_on_the_command_line() {
         2,
     );
     assert!(err.contains("--dense-dtype"), "{err}");
+}
+
+#[test]
+fn an_mlp_only_checkpoint_keeps_shared_experts_and_dense_ffns_in_the_experts_precision() {
+    // NVIDIA's NVFP4 DeepSeek-R1 quantises every MLP (routed and shared experts, the three dense
+    // FFN layers) and leaves attention, router and head unquantised: `--dense-dtype` covers the
+    // latter only. On TP 8 with one stage the bf16 part is every layer's attention and norms over
+    // 8, every MoE layer's router (replicated) and the embedding and head over 8, so the mixed
+    // checkpoint weighs exactly (2 − 0.5625) bytes more for each of those parameters.
+    let ctx = context("deepseek-v3", "b200", &[]);
+    let m = common::counts("deepseek-v3", &[]);
+    let w =
+        |d: Dtype, dense: Option<Dtype>| run(&ctx, &quantised(d, dense, 1)).weights_bytes_per_gpu;
+    let bf16_params = m.layers * (m.attn_params_per_layer + m.norm_params_per_layer) / 8.0
+        + m.moe_layers * m.router_params_per_layer
+        + 2.0 * m.d_model * m.vocab / 8.0;
+    assert_close(
+        w(Dtype::Nvfp4, Some(Dtype::Bf16)) - w(Dtype::Nvfp4, None),
+        (2.0 - 0.5625) * bf16_params,
+        1e-9,
+    );
 }

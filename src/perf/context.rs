@@ -50,7 +50,7 @@ pub struct Context {
 }
 
 /// A group of linear layers' weight size, matmul rate and GEMM fixed times.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct LinearRates {
     /// Bytes per weight.
     pub weight_bytes: f64,
@@ -137,10 +137,13 @@ pub struct Rates {
     pub gemm_s: f64,
     /// Fixed time of one memory-bound (small-m) GEMM in the matmul precision.
     pub gemm_memory_s: f64,
-    /// The linear layers outside the routed experts (attention projections, shared experts,
-    /// dense FFNs, output head): their own precision when the checkpoint quantises only its
-    /// experts (`Config::dense_dtype`), else the same as the experts'.
+    /// The linear layers a checkpoint that quantises only its MLPs leaves in their own precision
+    /// (attention projections, router, output head; `Config::dense_dtype`), else the same as the
+    /// experts'.
     pub dense: LinearRates,
+    /// The MLPs outside the routed experts (shared experts, the dense FFN layers): the experts'
+    /// precision.
+    pub mlp: LinearRates,
 }
 
 impl Context {
@@ -474,6 +477,7 @@ impl Context {
                 Some(d) if d != c.dtype => linear(d),
                 _ => experts,
             },
+            mlp: experts,
         }
     }
 }

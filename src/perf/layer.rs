@@ -207,32 +207,54 @@ fn layer_step_once(ctx: &Context, r: &Rates, shape: StepShape, moe: bool) -> Lay
             },
         );
         let pe = m.ffn_params_per_expert_per_layer;
-        // Shared experts follow the attention group; the router scores every token.
-        let shared = Op {
-            flops: 2.0 * b * m.shared_experts * pe / tp + 2.0 * b * m.router_params_per_layer,
-            bytes: r.dense.weight_bytes * (m.shared_experts * pe / tp + m.router_params_per_layer),
+        // Shared experts follow the attention group; the router scores every token. The shared
+        // experts are MLPs in the experts' precision, the router a linear layer in the dense
+        // layers' (one operator when the two precisions agree).
+        let shared_flops = 2.0 * b * m.shared_experts * pe / tp;
+        let shared_params = m.shared_experts * pe / tp;
+        let router_flops = 2.0 * b * m.router_params_per_layer;
+        let router_params = m.router_params_per_layer;
+        let price = |flops: f64, params: f64, l: &super::context::LinearRates| {
+            roofline(
+                Op {
+                    flops,
+                    bytes: l.weight_bytes * params,
+                },
+                l.matmul_flops_per_s,
+                l.stream_bytes_per_s,
+                ctx.hw.overlap,
+            )
         };
-        let mut ffn = roofline(
-            shared,
-            r.dense.matmul_flops_per_s,
-            r.dense.stream_bytes_per_s,
-            ctx.hw.overlap,
-        );
-        if m.shared_experts > 0.0 {
-            ffn.fixed_s = 2.0 * r.dense.gemm_fixed_s(b);
-        }
+        let shared_fixed_s = if m.shared_experts > 0.0 {
+            2.0 * r.mlp.gemm_fixed_s(b)
+        } else {
+            0.0
+        };
+        let ffn = if r.mlp == r.dense {
+            let mut ffn = price(
+                shared_flops + router_flops,
+                shared_params + router_params,
+                &r.mlp,
+            );
+            ffn.fixed_s = shared_fixed_s;
+            ffn
+        } else {
+            let mut shared = price(shared_flops, shared_params, &r.mlp);
+            shared.fixed_s = shared_fixed_s;
+            shared.then(price(router_flops, router_params, &r.dense))
+        };
         (ffn, experts, touched)
     } else {
         let p = m.dense_ffn_params_per_layer;
         let op = Op {
             flops: 2.0 * b * p / tp,
-            bytes: r.dense.weight_bytes * p / tp,
+            bytes: r.mlp.weight_bytes * p / tp,
         };
         (
             roofline(
                 op,
-                r.dense.matmul_flops_per_s,
-                r.dense.stream_bytes_per_s,
+                r.mlp.matmul_flops_per_s,
+                r.mlp.stream_bytes_per_s,
                 ctx.hw.overlap,
             ),
             OpTime::default(),

@@ -89,10 +89,12 @@ pub fn stage_memory(ctx: &Context, r: &Rates, stage: Stage, load: &Load) -> Memo
     let stage_gpus = (r.tp * r.dp) as f64;
     // Routed experts in the experts' precision, everything else in the dense layers'.
     let routed = stage.moe_layers * r.expert_slots * m.ffn_params_per_expert_per_layer / stage_gpus;
-    let moe_layer = attn
-        + m.shared_experts * m.ffn_params_per_expert_per_layer / tp
-        + m.router_params_per_layer;
-    let dense_layer = attn + m.dense_ffn_params_per_layer / tp;
+    // The MLPs outside the routed experts (shared experts, dense FFN layers) in the experts'
+    // precision, the attention, router and embeddings in the dense layers'.
+    let moe_layer = attn + m.router_params_per_layer;
+    let dense_layer = attn;
+    let mlp = stage.moe_layers * m.shared_experts * m.ffn_params_per_expert_per_layer / tp
+        + stage.dense_layers * m.dense_ffn_params_per_layer / tp;
     let embed = m.d_model * m.vocab / tp;
     let mut params = stage.dense_layers * dense_layer + stage.moe_layers * moe_layer;
     if stage.first {
@@ -113,7 +115,11 @@ pub fn stage_memory(ctx: &Context, r: &Rates, stage: Stage, load: &Load) -> Memo
         0.0
     };
     Memory {
-        weights_bytes: r.dense.weight_bytes * params + r.weight_bytes * routed,
+        weights_bytes: if r.mlp == r.dense {
+            r.dense.weight_bytes * (params + mlp) + r.weight_bytes * routed
+        } else {
+            r.dense.weight_bytes * params + r.mlp.weight_bytes * mlp + r.weight_bytes * routed
+        },
         kv_bytes: r.kv_bytes_per_token_per_layer
             * r.kv_share(load.sequences)
             * layers

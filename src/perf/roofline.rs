@@ -44,6 +44,24 @@ impl OpTime {
             + (1.0 - self.overlap) * self.compute_s.min(self.memory_s)
             + self.fixed_s
     }
+    /// This operator, then `next`: one operator whose work, compute and memory terms are the two
+    /// summed and whose time is exactly the sum of the two times (the difference sits in
+    /// `fixed_s`).
+    pub fn then(self, next: OpTime) -> OpTime {
+        let mut both = OpTime {
+            op: Op {
+                flops: self.op.flops + next.op.flops,
+                bytes: self.op.bytes + next.op.bytes,
+            },
+            compute_s: self.compute_s + next.compute_s,
+            memory_s: self.memory_s + next.memory_s,
+            overlap: self.overlap,
+            fixed_s: 0.0,
+        };
+        both.fixed_s = self.time_s() + next.time_s() - both.time_s();
+        both
+    }
+
     /// Which term sets the time.
     pub fn bound(&self) -> Bound {
         if self.compute_s > self.memory_s {
