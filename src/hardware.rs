@@ -1029,9 +1029,9 @@ impl Hardware {
     /// The fused-MoE kernel for weights in `dtype` whose matmuls run in `math`: its compute
     /// efficiency (fraction of `math`'s peak; the dense matmul efficiency when the preset gives
     /// none), streaming bandwidth and fixed times. `block_scaled` fp8 weights (one scale per
-    /// 128×128 block) take the block-scaled kernel. FP4 weights take the 8-bit kernel's fractions
-    /// where the math runs in FP4 (no FP4 fused-MoE table is measured yet, docs/calibration.md),
-    /// and the 4-bit weight-only kernel's where it runs in 16 bits.
+    /// 128×128 block) take the block-scaled kernel. FP4 weights take the FP4 kernel
+    /// (`[gpu.fused_moe.fp4]`, the 8-bit one's where the preset has none) where the math runs in
+    /// FP4, and the 4-bit weight-only kernel's where it runs in 16 bits.
     pub fn fused_moe(&self, dtype: Dtype, math: Dtype, block_scaled: bool) -> MoeKernel {
         let k = self.fused_moe[match dtype {
             Dtype::Fp8 if block_scaled => 3,

@@ -494,8 +494,7 @@ fn apply(table: &mut toml::Table, o: &Override) -> Result<()> {
     }
     let value = parse_value(&o.raw);
     // An integer TOML cannot hold would otherwise arrive as a string and be refused as one.
-    let digits = o.raw.trim().trim_start_matches(['+', '-']).replace('_', "");
-    if value.is_str() && !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+    if value.is_str() && beyond_i64(&o.raw) {
         bail!(
             "--set {o}: {} is out of range: a preset's integers lie from {} to {}",
             o.raw.trim(),
@@ -505,6 +504,23 @@ fn apply(table: &mut toml::Table, o: &Override) -> Result<()> {
     }
     cur.insert((*last).to_string(), value);
     Ok(())
+}
+
+/// Whether `raw` is a well-formed TOML decimal integer (one optional sign, no leading zero,
+/// underscores only between digits) whose value lies outside i64: one TOML cannot hold.
+fn beyond_i64(raw: &str) -> bool {
+    let raw = raw.trim();
+    let body = raw.strip_prefix(['+', '-']).unwrap_or(raw);
+    let well_formed = body.starts_with(|c: char| c.is_ascii_digit())
+        && body.ends_with(|c: char| c.is_ascii_digit())
+        && !body.contains("__")
+        && body.chars().all(|c| c.is_ascii_digit() || c == '_')
+        && !(body.len() > 1 && body.starts_with('0'));
+    well_formed
+        && raw
+            .replace('_', "")
+            .parse::<i128>()
+            .map_or(true, |v| i64::try_from(v).is_err())
 }
 
 /// A `--set` value as TOML (number, boolean, string, …); bare words become strings.

@@ -109,7 +109,8 @@ pub struct Axes {
     pub dtype: Vec<Dtype>,
     /// KV precisions; empty = follow each weight dtype.
     pub kv_dtype: Vec<Dtype>,
-    /// Precision of the linear layers outside the routed experts; None = each weight dtype.
+    /// Precision of the linear layers outside the MLPs (attention, router, head); None = each
+    /// weight dtype.
     pub dense_dtype: Option<Dtype>,
     /// How requests are batched.
     pub batching: Batching,

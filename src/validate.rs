@@ -65,7 +65,7 @@ pub struct Case {
     pub gpu: String,
     pub dtype: Dtype,
     pub kv_dtype: Option<Dtype>,
-    /// Precision of the linear layers outside the routed experts (default `dtype`).
+    /// Precision of the linear layers outside the MLPs: attention, router, head (default `dtype`).
     pub dense_dtype: Option<Dtype>,
     pub tp: Option<u64>,
     pub pp: Option<u64>,

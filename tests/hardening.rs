@@ -343,4 +343,18 @@ fn a_set_integer_beyond_toml_range_names_the_range_not_a_type() {
         "estimate -m gpt4-8k -g h100 --set model.d_model=9223372036854775807",
         &["model.d_model"],
     );
+    // Malformed numbers are not called out of range: they stay strings, for string fields too.
+    for bad in ["007", "+-5", "1__0", "_1"] {
+        let (_, err) = run(
+            &words(&format!(
+                "estimate -m gpt4-8k -g h100 --set model.d_model={bad}"
+            )),
+            1,
+        );
+        assert!(!err.contains("out of range"), "{bad}: {err}");
+    }
+    run(
+        &words("estimate -m llama3-8b -g h100 --set gpu.node.fabric=0123 --format json"),
+        0,
+    );
 }

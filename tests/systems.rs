@@ -215,22 +215,46 @@ fn amd_presets_borrow_their_generations_measured_kernels_and_say_so() {
             "memory",
             "matmul_fp8",
             "matmul_fp8_block",
-            "matmul_fp4",
-            "memory_fp4",
             "attention",
             "attention_memory",
+            "overlap",
+            "all_to_all",
+            "all_gather",
         ] {
+            assert!(
+                !p["efficiency"][key].is_null(),
+                "{peer_name}.{key} measured"
+            );
             assert_eq!(a["efficiency"][key], p["efficiency"][key], "{amd}.{key}");
         }
         for key in [
             "gemm_us",
+            "gemm_fp8_us",
             "gemm_memory_us",
             "gemm_fp8_memory_us",
-            "gemm_fp4_us",
-            "gemm_fp4_memory_us",
+            "gemm_fp8_block_us",
+            "gemm_fp8_block_memory_us",
             "attention_us",
+            "scaleup_latency_us",
+            "all_to_all_latency_us",
+            "all_gather_latency_us",
         ] {
+            assert!(!p["overheads"][key].is_null(), "{peer_name}.{key} measured");
             assert_eq!(a["overheads"][key], p["overheads"][key], "{amd}.{key}");
+        }
+        // FP4 math where the accelerator has it (MI355X), at B200's measured NVFP4 GEMMs.
+        if !a["tflops"]["fp4"].is_null() {
+            for key in ["matmul_fp4", "memory_fp4"] {
+                assert!(
+                    !p["efficiency"][key].is_null(),
+                    "{peer_name}.{key} measured"
+                );
+                assert_eq!(a["efficiency"][key], p["efficiency"][key], "{amd}.{key}");
+            }
+            for key in ["gemm_fp4_us", "gemm_fp4_memory_us"] {
+                assert!(!p["overheads"][key].is_null(), "{peer_name}.{key} measured");
+                assert_eq!(a["overheads"][key], p["overheads"][key], "{amd}.{key}");
+            }
         }
         assert_ne!(
             a["efficiency"]["matmul"], p["efficiency"]["matmul"],

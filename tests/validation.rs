@@ -152,7 +152,8 @@ fn moe_suite_holds_its_levels() {
     // 10.8%: its gpt-oss 20b and B200 FP4 long-output rows moved 1–3 points further under).
     // Giving the last three gpt-oss cases their sliding-window layers (the other 15 had them) and
     // pricing training attention over the attended window took inference to 15.1% and all to
-    // 15.9% (worst 1.99×, gpt-oss-120b on GB200): right inputs, a larger error.
+    // 15.9% (worst 1.99×, gpt-oss-120b on GB200): right inputs, a larger error. Blackwell's
+    // measured NVFP4 GEMMs took inference back to 14.9%.
     let rs = run_cases(
         &load_suite(None, Suite::Moe).expect("built-in MoE cases parse"),
         &[],
@@ -168,7 +169,7 @@ fn moe_suite_holds_its_levels() {
     }
     let inference = stats(rs.iter().filter(|r| r.kind == "inference"));
     let m = inference.median_abs_error.unwrap();
-    assert!(m <= 0.152, "MoE inference median {m:.3}");
+    assert!(m <= 0.15, "MoE inference median {m:.3}");
     assert!(
         inference.worst_factor.unwrap() < 1.7,
         "{:?}",

@@ -34,12 +34,12 @@ pub struct Config {
     pub input_len: u64,
     /// Generated tokens per request.
     pub output_len: u64,
-    /// Weight and matmul precision (of every linear layer, or of the routed experts when
-    /// `dense_dtype` is set).
+    /// Weight and matmul precision (of every linear layer, or of the MLPs — routed and shared
+    /// experts, dense FFNs — when `dense_dtype` is set).
     pub dtype: Dtype,
-    /// Weight and matmul precision of the linear layers outside the routed experts (attention
-    /// projections, shared experts, dense FFNs, the output head), where a checkpoint quantises
-    /// only its experts (NVIDIA's NVFP4 DeepSeek-R1, OpenAI's MXFP4 gpt-oss). None: `dtype`.
+    /// Weight and matmul precision of the linear layers a checkpoint that quantises only its MLPs
+    /// leaves apart (attention projections, router, output head: NVIDIA's NVFP4 DeepSeek-R1,
+    /// OpenAI's MXFP4 gpt-oss). None: `dtype`.
     pub dense_dtype: Option<Dtype>,
     /// KV-cache precision.
     pub kv_dtype: Dtype,
@@ -290,7 +290,7 @@ impl Config {
         self.layout().gpus()
     }
 
-    /// The precision of the linear layers outside the routed experts.
+    /// The precision of the linear layers outside the MLPs (attention projections, router, head).
     pub fn dense_dtype(&self) -> Dtype {
         self.dense_dtype.unwrap_or(self.dtype)
     }

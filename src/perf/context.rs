@@ -133,10 +133,6 @@ pub struct Rates {
     pub attn_mem_bytes_per_s: f64,
     /// Achievable HBM bytes/s.
     pub mem_bytes_per_s: f64,
-    /// Fixed time of one compute-bound GEMM in the matmul precision.
-    pub gemm_s: f64,
-    /// Fixed time of one memory-bound (small-m) GEMM in the matmul precision.
-    pub gemm_memory_s: f64,
     /// The linear layers a checkpoint that quantises only its MLPs leaves in their own precision
     /// (attention projections, router, output head; `Config::dense_dtype`), else the same as the
     /// experts'.
@@ -264,7 +260,7 @@ impl Context {
             && self.experts <= 1
         {
             return Err(Reject::Invalid(format!(
-                "--dense-dtype {d}: the model has no routed experts, so every linear layer is dense; set the precision with --dtype {d}"
+                "--dense-dtype {d}: the model has no routed experts (--dense-dtype sets the attention, router and head of MoE checkpoints that quantise only their MLPs); set the precision with --dtype {d}"
             )));
         }
         if let Some(d) = c.dense_dtype
@@ -471,8 +467,6 @@ impl Context {
             attn_flops_per_s: self.attn_peak_flops_for(c.dtype) * self.hw.attention_efficiency,
             attn_mem_bytes_per_s: self.hw.attention_mem_bytes_per_s,
             mem_bytes_per_s: self.hw.eff_mem_bw_bytes_per_s,
-            gemm_s: experts.gemm_s,
-            gemm_memory_s: experts.gemm_memory_s,
             dense: match c.dense_dtype {
                 Some(d) if d != c.dtype => linear(d),
                 _ => experts,
@@ -483,12 +477,6 @@ impl Context {
 }
 
 impl Rates {
-    /// Fixed time of one GEMM of `m` rows in the matmul precision: the small-m floor while it
-    /// streams weights, the large-GEMM intercept once compute-bound (docs/methodology.md §4.1).
-    pub fn gemm_fixed_s(&self, m: f64) -> f64 {
-        crate::hardware::gemm_fixed_s(self.gemm_memory_s, self.gemm_s, m)
-    }
-
     /// Share of the KV cache of `sequences` sequences that one GPU holds and reads in decode:
     /// its KV heads' share (replicated when n_kv < TP), or ⌈sequences/TP⌉ / sequences when the
     /// cache is sharded by sequence.

@@ -87,7 +87,7 @@ pub fn stage_memory(ctx: &Context, r: &Rates, stage: Stage, load: &Load) -> Memo
     let tp = r.tp as f64;
     let attn = (m.attn_params_per_layer + m.norm_params_per_layer) / tp;
     let stage_gpus = (r.tp * r.dp) as f64;
-    // Routed experts in the experts' precision, everything else in the dense layers'.
+    // Routed experts in the experts' precision (per slot, over the stage's GPUs).
     let routed = stage.moe_layers * r.expert_slots * m.ffn_params_per_expert_per_layer / stage_gpus;
     // The MLPs outside the routed experts (shared experts, dense FFN layers) in the experts'
     // precision, the attention, router and embeddings in the dense layers'.

@@ -48,18 +48,28 @@ impl OpTime {
     /// summed and whose time is exactly the sum of the two times (the difference sits in
     /// `fixed_s`).
     pub fn then(self, next: OpTime) -> OpTime {
-        let mut both = OpTime {
+        // time = c + m − overlap·min(c, m), so the two times' sum exceeds the summed terms'
+        // time by overlap·(min(Σc, Σm) − min(c₁, m₁) − min(c₂, m₂)) (with the shared overlap;
+        // written without a difference of times, which an infinite term would turn into NaN).
+        let (compute_s, memory_s) = (
+            self.compute_s + next.compute_s,
+            self.memory_s + next.memory_s,
+        );
+        OpTime {
             op: Op {
                 flops: self.op.flops + next.op.flops,
                 bytes: self.op.bytes + next.op.bytes,
             },
-            compute_s: self.compute_s + next.compute_s,
-            memory_s: self.memory_s + next.memory_s,
+            compute_s,
+            memory_s,
             overlap: self.overlap,
-            fixed_s: 0.0,
-        };
-        both.fixed_s = self.time_s() + next.time_s() - both.time_s();
-        both
+            fixed_s: self.fixed_s
+                + next.fixed_s
+                + self.overlap
+                    * (compute_s.min(memory_s)
+                        - self.compute_s.min(self.memory_s)
+                        - next.compute_s.min(next.memory_s)),
+        }
     }
 
     /// Which term sets the time.

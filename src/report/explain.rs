@@ -99,9 +99,8 @@ pub fn explain(ctx: &Context, model: &str, gpu: &str, e: &Estimate) -> String {
         c.output_len,
         c.dtype,
         match c.dense_dtype {
-            Some(d) if d != c.dtype => format!(
-                " in the routed experts, {d} in attention, shared experts, dense FFNs and head"
-            ),
+            Some(d) if d != c.dtype =>
+                format!(" in the MLPs, {d} in attention projections, router and head"),
             _ => String::new(),
         },
         c.kv_dtype,

@@ -23,8 +23,8 @@ pub struct Row {
     pub output_len: u64,
     pub dtype: &'static str,
     pub kv_dtype: &'static str,
-    /// Precision of the linear layers outside the routed experts (= `dtype` unless the checkpoint
-    /// quantises only its experts).
+    /// Precision of the linear layers outside the MLPs: attention projections, router, head (=
+    /// `dtype` unless the checkpoint quantises only its MLPs).
     pub dense_dtype: &'static str,
     pub fits: bool,
     pub weights_bytes_per_gpu: f64,

@@ -137,10 +137,14 @@ fn layer_mb(ctx: &Context, c: &TrainConfig, moe: bool) -> (f64, f64, f64, f64) {
     let quant = fp8_quant_s(ctx, c, tokens / tp, m.attn_linear_io_per_layer + ffn_io);
     let matmul_fwd = (2.0 * tokens * m.attn_params_per_layer / tp + ffn_flops) / matmul_rate
         + gemms * ctx.hw.gemm_overhead_s(c.dtype);
-    // Windowed layers attend to at most their window (`ModelCounts::attended`), as the FLOP
-    // count does.
-    let attn_flops =
-        tokens * m.attended(attention_context(c)) * m.attn_score_flops_per_ctx_per_layer / tp;
+    // FlashAttention skips what a windowed layer masks: it attends to at most its window
+    // (`ModelCounts::attended`, as the FLOP count does). Eager attention computes every score and
+    // masks them.
+    let scored = match c.attention {
+        AttentionImpl::Flash => m.attended(attention_context(c)),
+        AttentionImpl::Eager => attention_context(c),
+    };
+    let attn_flops = tokens * scored * m.attn_score_flops_per_ctx_per_layer / tp;
     // FlashAttention at the measured attention-kernel rate with its fixed time per call, the
     // backward pass 2.5× the forward's FLOPs; eager attention is batched GEMMs at the matmul
     // rate, its backward twice the forward.
