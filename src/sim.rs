@@ -243,7 +243,13 @@ pub fn simulate_with_progress(
     let fixed = m.weights_bytes + m.activation_bytes + m.runtime_bytes;
     let kv_capacity_tokens =
         (ctx.hw.kv_cache_free_fraction * (ctx.hw.mem_bytes - fixed) / kv_per_token).max(0.0);
+    // Every attention group prefills its own prompts up to the chunk budget in an iteration, so a
+    // replica of `dp` groups takes `dp` budgets. A prompt stays on its group: with at least `dp`
+    // prompts in an iteration they spread evenly (the runtimes balance attention data
+    // parallelism) and every group prefills at once; with fewer, the largest chunk sets the time.
+    let groups = c.dp.max(1);
     let budget = ctx.prefill_chunk_tokens;
+    let replica_budget = budget.saturating_mul(groups);
     let mut step_cache: IntMap<f64> = IntMap::default();
     let mut prefill_cache: IntMap<(f64, f64)> = IntMap::default();
     // Prefill of `n` prompt tokens in one iteration: (what it adds to the iteration, the extra
@@ -251,36 +257,52 @@ pub fn simulate_with_progress(
     // request overhead and the chunk's slowest pipeline stage: with PP > 1 the stages work on
     // different micro-batches at once, as for the closed form's prefill rate. The first token
     // also waits for the chunk's trip through the other stages and the hand-offs (0 at PP 1).
-    let mut prefill = |n: u64| -> (f64, f64) {
+    let mut prefill = |n: u64, spread: bool| -> (f64, f64) {
         if n == 0 {
             return (0.0, 0.0);
         }
-        *prefill_cache.entry(n).or_insert_with(|| {
-            let cfg = Config {
-                batch: 1,
-                input_len: n,
-                output_len: 1,
-                batching: Batching::Continuous,
-                speculation: None,
-                ..*c
-            };
-            let e = estimate(ctx, &cfg);
-            // The fill of one chunk: its TTFT less the overhead and its slowest stage.
-            let one = if n > budget {
-                estimate(
-                    ctx,
-                    &Config {
-                        input_len: budget,
-                        ..cfg
-                    },
-                )
-            } else {
-                e
-            };
-            let fill_s =
-                (one.ttft_s - ctx.hw.per_request_s - one.breakdown.prefill_stage_max_s).max(0.0);
-            ((e.ttft_s - fill_s).max(0.0), fill_s)
-        })
+        *prefill_cache
+            .entry(2 * n + u64::from(spread))
+            .or_insert_with(|| {
+                // A chunk of n tokens on one group, or n tokens on each of the dp groups at once (a
+                // static batch of one prompt a group prefills exactly that).
+                let cfg = if spread {
+                    Config {
+                        batch: groups,
+                        input_len: n,
+                        output_len: 1,
+                        batching: Batching::Static,
+                        speculation: None,
+                        ..*c
+                    }
+                } else {
+                    Config {
+                        batch: 1,
+                        input_len: n,
+                        output_len: 1,
+                        batching: Batching::Continuous,
+                        speculation: None,
+                        ..*c
+                    }
+                };
+                let e = estimate(ctx, &cfg);
+                // The fill of one chunk: its TTFT less the overhead and its slowest stage.
+                let one = if cfg.input_len > budget {
+                    estimate(
+                        ctx,
+                        &Config {
+                            input_len: budget,
+                            ..cfg
+                        },
+                    )
+                } else {
+                    e
+                };
+                let fill_s =
+                    (one.ttft_s - ctx.hw.per_request_s - one.breakdown.prefill_stage_max_s)
+                        .max(0.0);
+                ((e.ttft_s - fill_s).max(0.0), fill_s)
+            })
     };
     let mut decode_step = |b: u64| -> f64 {
         *step_cache.entry(b).or_insert_with(|| {
@@ -379,23 +401,38 @@ pub fn simulate_with_progress(
         let chunk_cap = if c.batching == Batching::Static {
             u64::MAX
         } else {
-            budget
+            replica_budget
         };
         let mut prefill_tokens = 0u64;
         let mut finished_prefill = 0usize;
+        let (mut prompts, mut largest) = (0u64, 0u64);
         for (_, done) in prefilling.iter_mut() {
             if prefill_tokens >= chunk_cap {
                 break;
             }
-            let take = (prompt - *done).min(chunk_cap - prefill_tokens);
+            let take = (prompt - *done).min(chunk_cap - prefill_tokens).min(
+                if groups > 1 && c.batching == Batching::Continuous {
+                    budget
+                } else {
+                    u64::MAX
+                },
+            );
             *done += take;
             prefill_tokens += take;
+            prompts += 1;
+            largest = largest.max(take);
             if *done >= prompt {
                 finished_prefill += 1;
             }
         }
         let n_decoding = decoding.len() as u64;
-        let (prefill_s, fill_s) = prefill(prefill_tokens);
+        let (prefill_s, fill_s) = if groups == 1 {
+            prefill(prefill_tokens, false)
+        } else if prompts >= groups {
+            prefill(prefill_tokens.div_ceil(groups), true)
+        } else {
+            prefill(largest, false)
+        };
         let t = if n_decoding > 0 {
             decode_step(n_decoding)
         } else {
