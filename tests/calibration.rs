@@ -76,6 +76,13 @@ fn fit(rows: &[HashMap<String, String>], kgpu: &str, dtype: &str, peak_tflops: f
             )
         })
         .collect();
+    let (a, t0) = relative_least_squares(&pts);
+    (1.0 / (a * peak_tflops * 1e12), t0 * 1e6)
+}
+
+/// Least squares of `t = a·x + t0` in relative error (each point weighted by 1/t²) over
+/// (x, t) points: (a, t0).
+fn relative_least_squares(pts: &[(f64, f64)]) -> (f64, f64) {
     let s = |f: &dyn Fn(f64, f64) -> f64| pts.iter().map(|(x, t)| f(*x, *t)).sum::<f64>();
     let (a11, a12, a22) = (
         s(&|x, t| (x / t).powi(2)),
@@ -84,9 +91,7 @@ fn fit(rows: &[HashMap<String, String>], kgpu: &str, dtype: &str, peak_tflops: f
     );
     let (b1, b2) = (s(&|x, t| x / t), s(&|_, t| 1.0 / t));
     let det = a11 * a22 - a12 * a12;
-    let a = (b1 * a22 - b2 * a12) / det;
-    let t0 = (a11 * b2 - a12 * b1) / det;
-    (1.0 / (a * peak_tflops * 1e12), t0 * 1e6)
+    ((b1 * a22 - b2 * a12) / det, (a11 * b2 - a12 * b1) / det)
 }
 
 #[test]
@@ -229,57 +234,46 @@ fn small_m_gemm_floor_matches_the_measured_kernels() {
     let rows = read("gemm.csv");
     for (kgpu, preset, bf16, fp8, _, _) in GEMM_GPUS {
         let gpu = load_gpu(preset, &[]).unwrap().gpu;
-        let t0 = fit_memory_floor(&rows, kgpu, preset, "bfloat16", bf16);
-        let shipped = gpu.overheads.gemm_memory_us.expect("16-bit GEMM floor set");
-        assert!(
-            (t0 - shipped).abs() <= 0.05,
-            "{preset}: fitted {t0:.2} µs vs preset {shipped}"
-        );
-        assert!(
-            shipped <= gpu.overheads.gemm_us,
-            "{preset}: floor above the intercept"
-        );
+        let o = &gpu.overheads;
+        // (dtype, peak, shipped floor, shipped compute-bound intercept); 8-bit rows where the GPU
+        // has fp8, the NVFP4 row where it has FP4.
+        let mut checks = vec![(
+            "bfloat16",
+            bf16,
+            o.gemm_memory_us.expect("16-bit GEMM floor set"),
+            o.gemm_us,
+        )];
         if fp8 > 0.0 {
-            let t08 = fit_memory_floor(&rows, kgpu, preset, "fp8", fp8);
-            let shipped = gpu
-                .overheads
-                .gemm_fp8_memory_us
-                .expect("fp8 GEMM floor set");
-            assert!(
-                (t08 - shipped).abs() <= 0.05,
-                "{preset}: fp8 fitted {t08:.2} µs vs preset {shipped}"
-            );
-            assert!(
-                shipped <= gpu.overheads.gemm_fp8_us.unwrap(),
-                "{preset}: fp8 floor above the intercept"
-            );
-            let t0b = fit_memory_floor(&rows, kgpu, preset, "fp8_block", fp8);
-            let shipped = gpu
-                .overheads
-                .gemm_fp8_block_memory_us
-                .expect("fp8_block floor set");
-            assert!(
-                (t0b - shipped).abs() <= 0.05,
-                "{preset}: fp8_block fitted {t0b:.2} µs vs preset {shipped}"
-            );
-            assert!(
-                shipped <= gpu.overheads.gemm_fp8_block_us.unwrap(),
-                "{preset}: fp8_block floor above the intercept"
-            );
+            checks.push((
+                "fp8",
+                fp8,
+                o.gemm_fp8_memory_us.expect("fp8 GEMM floor set"),
+                o.gemm_fp8_us.expect("fp8 GEMM time set"),
+            ));
+            checks.push((
+                "fp8_block",
+                fp8,
+                o.gemm_fp8_block_memory_us.expect("fp8_block floor set"),
+                o.gemm_fp8_block_us.expect("fp8_block GEMM time set"),
+            ));
         }
         if let Some(fp4) = gpu.tflops.fp4 {
-            let t04 = fit_memory_floor(&rows, kgpu, preset, "nvfp4", fp4);
-            let shipped = gpu
-                .overheads
-                .gemm_fp4_memory_us
-                .expect("FP4 GEMM floor set");
+            checks.push((
+                "nvfp4",
+                fp4,
+                o.gemm_fp4_memory_us.expect("FP4 GEMM floor set"),
+                o.gemm_fp4_us.expect("FP4 GEMM time set"),
+            ));
+        }
+        for (dtype, peak, shipped, intercept) in checks {
+            let t0 = fit_memory_floor(&rows, kgpu, preset, dtype, peak);
             assert!(
-                (t04 - shipped).abs() <= 0.05,
-                "{preset}: nvfp4 fitted {t04:.2} µs vs preset {shipped}"
+                (t0 - shipped).abs() <= 0.05,
+                "{preset}: {dtype} fitted {t0:.2} µs vs preset {shipped}"
             );
             assert!(
-                shipped <= gpu.overheads.gemm_fp4_us.unwrap(),
-                "{preset}: nvfp4 floor above the intercept"
+                shipped <= intercept,
+                "{preset}: {dtype} floor above the intercept"
             );
         }
     }
@@ -335,14 +329,7 @@ fn memory_efficiency_is_the_measured_weight_streaming_bandwidth() {
                     )
                 })
                 .collect();
-            let s = |f: &dyn Fn(f64, f64) -> f64| pts.iter().map(|(x, t)| f(*x, *t)).sum::<f64>();
-            let (a11, a12, a22) = (
-                s(&|x, t| (x / t).powi(2)),
-                s(&|x, t| x / (t * t)),
-                s(&|_, t| 1.0 / (t * t)),
-            );
-            let (b1, b2) = (s(&|x, t| x / t), s(&|_, t| 1.0 / t));
-            let a = (b1 * a22 - b2 * a12) / (a11 * a22 - a12 * a12);
+            let (a, _) = relative_least_squares(&pts);
             let eff4 = 1.0 / (a * tb_s * 1e12);
             let shipped = gpu.efficiency.memory_fp4.expect("FP4 streaming set");
             assert!(
