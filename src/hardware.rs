@@ -281,6 +281,13 @@ pub struct Overheads {
     /// Fixed time of one memory-bound GEMM in FP4 math, µs (defaults to `gemm_fp8_memory_us`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gemm_fp4_memory_us: Option<f64>,
+    /// The part of the measured per-tensor fp8 GEMM times above that computes the activation's
+    /// scale at run time (an amax reduction before the quantize kernel), µs: TensorRT-LLM 1.3's
+    /// `compute_scale` measured alone at m ≤ 64 (docs/methodology.md §4.2). Serving with static
+    /// activation scales (calibrated checkpoints) subtracts it; a runtime profile with dynamic
+    /// scales sets it to 0, so nothing is subtracted (default 0).
+    #[serde(default)]
+    pub fp8_dynamic_scale_us: f64,
     /// Fixed time of one attention kernel call (a layer's decode attention or prefill chunk),
     /// µs (default 0).
     #[serde(default)]
@@ -440,6 +447,10 @@ impl GpuSpec {
             ),
             ("gpu.overheads.gemm_us", self.overheads.gemm_us),
             ("gpu.overheads.attention_us", self.overheads.attention_us),
+            (
+                "gpu.overheads.fp8_dynamic_scale_us",
+                self.overheads.fp8_dynamic_scale_us,
+            ),
             ("gpu.overheads.host_op_us", self.overheads.host_op_us),
             (
                 "gpu.overheads.gemm_fp8_us",
@@ -747,6 +758,9 @@ pub struct Hardware {
     pub gemm_fp8_block_memory_s: f64,
     /// Fixed time per compute-bound GEMM in FP4 math, seconds.
     pub gemm_fp4_s: f64,
+    /// The run-time activation-scale computation inside the per-tensor fp8 GEMM times, seconds
+    /// (what static activation scales save).
+    pub fp8_dynamic_scale_s: f64,
     /// Fixed time per memory-bound GEMM in FP4 math, seconds.
     pub gemm_fp4_memory_s: f64,
     /// USD per GPU-hour.
@@ -885,6 +899,7 @@ impl Hardware {
                     .or(g.overheads.gemm_fp8_us)
                     .unwrap_or(g.overheads.gemm_us),
             ),
+            fp8_dynamic_scale_s: units::us_to_s(g.overheads.fp8_dynamic_scale_us),
             usd_per_gpu_hour: g.price.usd_per_gpu_hour,
             all_reduce_shapes: {
                 let scaleup = Link {

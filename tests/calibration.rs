@@ -280,6 +280,40 @@ fn small_m_gemm_floor_matches_the_measured_kernels() {
 }
 
 #[test]
+fn the_fp8_dynamic_scale_time_is_the_measured_compute_scale() {
+    // `fp8_dynamic_scale_us`: the median of TensorRT-LLM 1.3's `compute_scale` (the amax
+    // reduction of dynamic per-tensor fp8 quantisation, timed alone by aiconfigurator's
+    // collect_computescale.py) over its m ≤ 64 rows, 22 widths k (validation/kernels/
+    // fp8_compute_scale.csv). The per-tensor fp8 GEMMs of gemm.csv include it (their weights carry
+    // no input scale, so the Linear quantises dynamically); serving with static scales subtracts it
+    // and still floors above the 16-bit GEMM.
+    let rows = read("fp8_compute_scale.csv");
+    for (kgpu, preset, _, fp8, _, _) in GEMM_GPUS {
+        if fp8 == 0.0 {
+            continue;
+        }
+        let o = load_gpu(preset, &[]).unwrap().gpu.overheads;
+        let us: Vec<f64> = rows
+            .iter()
+            .filter(|r| r["gpu"] == kgpu && num(r, "m") <= 64.0)
+            .map(|r| num(r, "latency_ms") * 1e3)
+            .collect();
+        assert_eq!(us.len(), 484, "{kgpu}: 22 m × 22 k");
+        let measured = median(us);
+        assert!(
+            (measured - o.fp8_dynamic_scale_us).abs() <= 0.01,
+            "{preset}: measured {measured:.3} µs vs preset {}",
+            o.fp8_dynamic_scale_us
+        );
+        let floor = o.gemm_fp8_memory_us.unwrap() - o.fp8_dynamic_scale_us;
+        assert!(
+            floor > o.gemm_memory_us.unwrap(),
+            "{preset}: static-scale fp8 floor {floor:.2} µs at or below the 16-bit one"
+        );
+    }
+}
+
+#[test]
 fn memory_efficiency_is_the_measured_weight_streaming_bandwidth() {
     let rows = read("gemm.csv");
     for (kgpu, preset, _, _, tb_s, _) in GEMM_GPUS {

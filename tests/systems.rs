@@ -234,6 +234,7 @@ fn amd_presets_borrow_their_generations_measured_kernels_and_say_so() {
             "gemm_fp8_memory_us",
             "gemm_fp8_block_us",
             "gemm_fp8_block_memory_us",
+            "fp8_dynamic_scale_us",
             "attention_us",
             "scaleup_latency_us",
             "all_to_all_latency_us",
