@@ -111,6 +111,22 @@ pub struct ServingRuntime {
     /// MoE exchange overlap (default none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub moe_overlap: Option<MoeOverlap>,
+    /// How per-tensor fp8 GEMMs get their activation scale (default static).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fp8_activation_scales: Option<Fp8Scales>,
+}
+
+/// Where a per-tensor fp8 GEMM's activation scale comes from (docs/methodology.md §4.2).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Fp8Scales {
+    /// Calibrated with the checkpoint (ModelOpt FP8 checkpoints, TensorRT-LLM's fp8 recipes,
+    /// vLLM's static fp8 checkpoints): a quantize kernel only.
+    #[default]
+    Static,
+    /// Computed from each activation at run time (vLLM `--quantization fp8` on a 16-bit
+    /// checkpoint): an amax reduction before every quantize, `gpu.overheads.fp8_dynamic_scale_us`.
+    Dynamic,
 }
 
 /// Fixed costs of the runtime, replacing the GPU preset's (absent = the GPU preset's value).
@@ -130,6 +146,7 @@ pub struct RuntimeOverheads {
 const PER_LAYER_KEY: &str = "gpu.overheads.per_layer_us";
 const PER_REQUEST_KEY: &str = "gpu.overheads.per_request_us";
 const HOST_OP_KEY: &str = "gpu.overheads.host_op_us";
+const FP8_SCALE_KEY: &str = "gpu.overheads.fp8_dynamic_scale_us";
 
 impl Runtime {
     /// Training attention kernel in force.
@@ -176,6 +193,10 @@ impl Runtime {
     pub fn moe_overlap(&self) -> MoeOverlap {
         self.serving.moe_overlap.unwrap_or_default()
     }
+    /// fp8 activation scales in force (serving).
+    pub fn fp8_activation_scales(&self) -> Fp8Scales {
+        self.serving.fp8_activation_scales.unwrap_or_default()
+    }
 
     /// Put the profile's fixed costs into a loaded GPU preset, except where `user` overrides
     /// (`--set`, a case's `set`) name the same field: those win. Validates the result.
@@ -190,6 +211,11 @@ impl Runtime {
         }
         if let (Some(k), false) = (self.training.host_op_scale, user_sets(HOST_OP_KEY)) {
             o.host_op_us *= k;
+        }
+        // Serving subtracts the measured scale computation from the per-tensor fp8 GEMM times
+        // only when scales are static: a dynamic runtime keeps all of it.
+        if self.fp8_activation_scales() == Fp8Scales::Dynamic && !user_sets(FP8_SCALE_KEY) {
+            o.fp8_dynamic_scale_us = 0.0;
         }
         gpu.gpu.validate()
     }
@@ -220,6 +246,9 @@ impl Runtime {
             Some(k) => bail!(
                 "runtime.training.host_op_scale = {k}: reproduce takes 0 (no host bound) or 1 (the GPU preset's)"
             ),
+        }
+        if self.fp8_activation_scales() == Fp8Scales::Dynamic {
+            push(FP8_SCALE_KEY, 0.0)?;
         }
         Ok(out)
     }
@@ -284,6 +313,10 @@ impl RuntimePreset {
         );
         push("moe-dispatch", s.moe_dispatch.as_ref().map(value_name));
         push("moe-overlap", s.moe_overlap.as_ref().map(value_name));
+        push(
+            "fp8-activation-scales",
+            s.fp8_activation_scales.as_ref().map(value_name),
+        );
         push("per-layer µs", o.per_layer_us.map(|v| v.to_string()));
         push("per-request µs", o.per_request_us.map(|v| v.to_string()));
         let settings = if parts.is_empty() {

@@ -143,9 +143,9 @@ fn megatron_table1_rows_within_15_percent_through_validate() {
 fn moe_suite_holds_its_levels() {
     // validation/moe.toml: MoE serving at production scale (attention DP + EP, wide EP, MLA,
     // fine-grained experts) and MoE training. The issue's target (median ≤ 15%, none off by more
-    // than 1.5×) is not met yet; these are today's levels (inference 14.9%, holdout 10.8%, worst
-    // 1.66×; all 15.3%), so a change cannot make them worse unnoticed (docs/calibration.md, "MoE
-    // at production scale"). The inference median rose from 15.3% when the 13 Blackwell FP4 and 2
+    // than 1.5×) is not met yet; the bounds hold today's levels (inference 13.8%, holdout 10.9%,
+    // worst 1.71×; all 16.8%; how they got there below), so a change cannot make them worse
+    // unnoticed (docs/calibration.md, "MoE at production scale"). The inference median rose from 15.3% when the 13 Blackwell FP4 and 2
     // GB200 serving cases joined (median 27% and 32% on their own); the runtimes' custom
     // all-reduce and the measured small-m GEMM floors took it from 16.2% to 15.2%, gpt-oss's
     // experts-only MXFP4 and B200's measured NVFP4 MoE table to 14.9% (the holdout's from 9.6% to
@@ -153,7 +153,11 @@ fn moe_suite_holds_its_levels() {
     // Giving the last three gpt-oss cases their sliding-window layers (the other 15 had them) and
     // pricing training attention over the attended window took inference to 15.1% and all to
     // 15.9% (worst 1.99×, gpt-oss-120b on GB200): right inputs, a larger error. Blackwell's
-    // measured NVFP4 GEMMs took inference back to 14.9%.
+    // measured NVFP4 GEMMs took inference back to 14.9%. Serving's per-tensor fp8 GEMMs without
+    // the measured dynamic-scale computation (static activation scales) took inference to 13.8%
+    // and the public suite's serving rows from 12.0% to 10.9%, but moved the too-fast fp8 DEP rows
+    // of Qwen3-235B and Maverick 2–5 points further over (worst 1.66× → 1.71×, Maverick H200
+    // 1k/8k) and the whole suite from 15.9% to 16.8%: right physics exposing the 1k/1k gap.
     let rs = run_cases(
         &load_suite(None, Suite::Moe).expect("built-in MoE cases parse"),
         &[],
@@ -169,9 +173,9 @@ fn moe_suite_holds_its_levels() {
     }
     let inference = stats(rs.iter().filter(|r| r.kind == "inference"));
     let m = inference.median_abs_error.unwrap();
-    assert!(m <= 0.15, "MoE inference median {m:.3}");
+    assert!(m <= 0.14, "MoE inference median {m:.3}");
     assert!(
-        inference.worst_factor.unwrap() < 1.7,
+        inference.worst_factor.unwrap() < 1.75,
         "{:?}",
         inference.worst_factor
     );
@@ -182,7 +186,7 @@ fn moe_suite_holds_its_levels() {
     let h = holdout.median_abs_error.unwrap();
     assert!(h <= 0.11, "MoE inference holdout median {h:.3}");
     let all = stats(&rs).median_abs_error.unwrap();
-    assert!(all <= 0.16, "MoE suite median {all:.3}");
+    assert!(all <= 0.17, "MoE suite median {all:.3}");
 }
 
 #[test]
