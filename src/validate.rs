@@ -79,6 +79,10 @@ pub struct Case {
     pub prefill_pp: Option<u64>,
     pub prefill_ep: Option<u64>,
     pub batch: Option<u64>,
+    /// A fixed point measured at this many requests in flight over the whole deployment (instead
+    /// of `batch`): with disaggregation they spread over the decode replicas, and replicas they
+    /// leave idle still count as GPUs.
+    pub concurrency: Option<u64>,
     pub input_len: Option<u64>,
     pub output_len: Option<u64>,
     pub mode: Option<String>,
@@ -492,11 +496,18 @@ fn evaluate_inference(c: &Case, ctx: &Context, model: &str, rt: &Runtime) -> Res
             Err(Reject::Invalid(m) | Reject::Skip(m)) => Err(anyhow!(m)),
         }
     };
+    // A concurrency point's correction for the requests it does not place and the decode
+    // replicas it leaves idle (`fixed_point`).
+    let mut point = FixedPoint::default();
     let est = match c.mode.as_deref().unwrap_or("fixed") {
-        "fixed" => run(&Config {
-            batch: need(c.batch, "batch")?,
-            ..base
-        })?,
+        "fixed" => {
+            let (cfg, p) = fixed_point(c, base)?;
+            point = p;
+            run(&cfg)?
+        }
+        _ if c.concurrency.is_some() => {
+            bail!("`concurrency` is a fixed point's: use mode = \"fixed\" (or leave mode out)")
+        }
         "max-throughput" => throughput_batches()
             .filter_map(|b| run(&Config { batch: b, ..base }).ok())
             .filter(|e| e.fits)
@@ -543,7 +554,84 @@ fn evaluate_inference(c: &Case, ctx: &Context, model: &str, rt: &Runtime) -> Res
         model,
         gpu: &c.gpu,
     };
-    Ok((number(field.get(&named), &c.metric)?, est.fits))
+    let value = number(field.get(&named), &c.metric)?;
+    Ok((point.correct(&c.metric, value, est.gpus)?, est.fits))
+}
+
+/// How a `concurrency` point maps onto the model: the requests its busiest replicas hold beyond
+/// the concurrency and the GPUs of the decode replicas it leaves idle.
+#[derive(Clone, Copy, Debug, Default)]
+struct FixedPoint {
+    /// Requests in flight, `c` (0: not a concurrency point).
+    requests: u64,
+    /// Requests the busy replicas are priced with, `A·⌈c/A⌉` (`c` when it divides evenly).
+    priced: u64,
+    /// GPUs of the decode replicas without a request.
+    idle_gpus: u64,
+}
+
+impl FixedPoint {
+    /// The metric of the whole deployment at its concurrency: throughputs count only the
+    /// requests in flight, per-GPU throughputs also the idle replicas' GPUs. Cost metrics are
+    /// refused there (the estimate charges each pool's GPU-hours to its own tokens and knows no
+    /// idle replica), so no number is silently wrong; latencies and per-user rates are the
+    /// busiest replica's.
+    fn correct(&self, metric: &str, value: f64, gpus: u64) -> Result<f64> {
+        if self.requests == self.priced && self.idle_gpus == 0 {
+            return Ok(value);
+        }
+        if metric.starts_with("usd_") {
+            bail!(
+                "metric `{metric}` is not priced at a concurrency that leaves decode replicas idle or unevenly loaded"
+            )
+        }
+        if !metric.contains("tokens_per_s") || metric.ends_with("_per_user") {
+            return Ok(value);
+        }
+        let per_gpu = if metric.ends_with("_per_gpu") {
+            gpus as f64 / (gpus + self.idle_gpus) as f64
+        } else {
+            1.0
+        };
+        Ok(value * self.requests as f64 / self.priced as f64 * per_gpu)
+    }
+}
+
+/// A fixed case's configuration: its `batch`, or its `concurrency` spread over the decode
+/// replicas. `c` requests over `D` decode replicas keep `A = min(c, D)` of them busy with
+/// `⌈c/A⌉` each (the busiest replica's step paces the point); the other `D − A` replicas' GPUs
+/// are counted idle. Without disaggregation the concurrency is the batch.
+fn fixed_point(c: &Case, base: Config) -> Result<(Config, FixedPoint)> {
+    let n = match (c.batch, c.concurrency) {
+        (Some(_), Some(_)) => bail!("state `batch` or `concurrency`, not both"),
+        (None, None) => bail!("inference case lacks `batch` (or `concurrency`)"),
+        (Some(b), None) => return Ok((Config { batch: b, ..base }, FixedPoint::default())),
+        (None, Some(n)) => n,
+    };
+    crate::limits::flag_range("batch")
+        .check("concurrency", n)
+        .map_err(anyhow::Error::msg)?;
+    let Some(d) = base.disaggregate else {
+        return Ok((Config { batch: n, ..base }, FixedPoint::default()));
+    };
+    let busy = d.decode_replicas.min(n);
+    let batch = n.div_ceil(busy);
+    let replica_gpus = base.tp * base.dp * base.pp;
+    Ok((
+        Config {
+            batch,
+            disaggregate: Some(crate::perf::Disaggregation {
+                decode_replicas: busy,
+                ..d
+            }),
+            ..base
+        },
+        FixedPoint {
+            requests: n,
+            priced: busy * batch,
+            idle_gpus: (d.decode_replicas - busy) * replica_gpus,
+        },
+    ))
 }
 
 /// The (tp, dp, ep) layouts a frontier case allows: its own where it states `tp`, `dp` and `ep`;
