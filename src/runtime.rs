@@ -442,6 +442,8 @@ mod tests {
         assert_eq!(m.serve_sequence_parallel(), d.serve_sequence_parallel());
         assert_eq!(m.moe_dispatch(), d.moe_dispatch());
         assert_eq!(m.moe_overlap(), d.moe_overlap());
+        assert_eq!(m.fp8_activation_scales(), d.fp8_activation_scales());
+        assert_eq!(m.serving.fp8_activation_scales, Some(Fp8Scales::Static));
         assert_eq!(m.overheads, RuntimeOverheads::default());
         assert_eq!(m.training.host_op_scale.unwrap_or(1.0), 1.0);
     }
@@ -480,5 +482,42 @@ mod tests {
         let mut g = crate::presets::load_gpu("h100", &user).unwrap();
         rt.apply_to_gpu(&mut g, &user).unwrap();
         assert_eq!(g.gpu.overheads.per_layer_us, 10.0);
+    }
+
+    #[test]
+    fn dynamic_fp8_scales_keep_the_measured_scale_computation() {
+        // Static scales (the default) leave the GPU's measured dynamic-scale time for serving to
+        // subtract; a dynamic profile zeroes it, in `apply_to_gpu` and in `reproduce`'s overrides.
+        let measured = crate::presets::load_gpu("h100", &[])
+            .unwrap()
+            .gpu
+            .overheads
+            .fp8_dynamic_scale_us;
+        assert_eq!(measured, 7.30);
+        let mut g = crate::presets::load_gpu("h100", &[]).unwrap();
+        Runtime::default().apply_to_gpu(&mut g, &[]).unwrap();
+        assert_eq!(g.gpu.overheads.fp8_dynamic_scale_us, measured);
+        let dynamic = Runtime {
+            serving: ServingRuntime {
+                fp8_activation_scales: Some(Fp8Scales::Dynamic),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        dynamic.apply_to_gpu(&mut g, &[]).unwrap();
+        assert_eq!(g.gpu.overheads.fp8_dynamic_scale_us, 0.0);
+        let keys: Vec<String> = dynamic
+            .fixed_cost_overrides()
+            .unwrap()
+            .iter()
+            .map(|o| o.key.clone())
+            .collect();
+        assert_eq!(keys, ["gpu.overheads.fp8_dynamic_scale_us"]);
+        assert!(
+            Runtime::default()
+                .fixed_cost_overrides()
+                .unwrap()
+                .is_empty()
+        );
     }
 }
