@@ -758,11 +758,11 @@ pub struct Hardware {
     pub gemm_fp8_block_memory_s: f64,
     /// Fixed time per compute-bound GEMM in FP4 math, seconds.
     pub gemm_fp4_s: f64,
+    /// Fixed time per memory-bound GEMM in FP4 math, seconds.
+    pub gemm_fp4_memory_s: f64,
     /// The run-time activation-scale computation inside the per-tensor fp8 GEMM times, seconds
     /// (what static activation scales save).
     pub fp8_dynamic_scale_s: f64,
-    /// Fixed time per memory-bound GEMM in FP4 math, seconds.
-    pub gemm_fp4_memory_s: f64,
     /// USD per GPU-hour.
     pub usd_per_gpu_hour: f64,
     /// Measured all-reduce shapes inside a node, by increasing group size.

@@ -571,29 +571,25 @@ struct FixedPoint {
 }
 
 impl FixedPoint {
-    /// The metric of the whole deployment at its concurrency: throughputs count only the
-    /// requests in flight, per-GPU throughputs also the idle replicas' GPUs. Cost metrics are
-    /// refused there (the estimate charges each pool's GPU-hours to its own tokens and knows no
-    /// idle replica), so no number is silently wrong; latencies and per-user rates are the
-    /// busiest replica's.
+    /// The metric of the whole deployment at its concurrency: the output throughput counts only
+    /// the requests in flight, per GPU also the idle replicas' GPUs; latencies and the per-user
+    /// rate are the busiest replica's. Any other metric is refused there (a cost or a pool's own
+    /// rate would need the idle GPUs charged to one pool), so no number is silently wrong.
     fn correct(&self, metric: &str, value: f64, gpus: u64) -> Result<f64> {
         if self.requests == self.priced && self.idle_gpus == 0 {
             return Ok(value);
         }
-        if metric.starts_with("usd_") {
-            bail!(
-                "metric `{metric}` is not priced at a concurrency that leaves decode replicas idle or unevenly loaded"
-            )
+        let placed = self.requests as f64 / self.priced as f64;
+        match metric {
+            "ttft_s" | "tpot_s" | "e2e_s" | "output_tokens_per_s_per_user" => Ok(value),
+            "output_tokens_per_s" => Ok(value * placed),
+            "output_tokens_per_s_per_gpu" => {
+                Ok(value * placed * gpus as f64 / (gpus + self.idle_gpus) as f64)
+            }
+            _ => bail!(
+                "metric `{metric}` is not priced at a concurrency that leaves decode replicas idle or unevenly loaded (take output_tokens_per_s, its per-GPU or per-user rate, or a latency)"
+            ),
         }
-        if !metric.contains("tokens_per_s") || metric.ends_with("_per_user") {
-            return Ok(value);
-        }
-        let per_gpu = if metric.ends_with("_per_gpu") {
-            gpus as f64 / (gpus + self.idle_gpus) as f64
-        } else {
-            1.0
-        };
-        Ok(value * self.requests as f64 / self.priced as f64 * per_gpu)
     }
 }
 
