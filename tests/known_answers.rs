@@ -131,3 +131,38 @@ fn large_batch_dense_decode_becomes_compute_bound() {
     let e = run(&ctx, &config(8, 1, 4096, 128, 128, Dtype::Bf16));
     assert_eq!(e.decode_bound.name(), "compute");
 }
+
+#[test]
+fn mla_absorbed_decode_writes_its_per_head_latents() {
+    // DeepSeek-V3 config.json: 128 heads, qk_nope 128, qk_rope 64, kv_lora 512, v_head 128, hidden
+    // 7168. Absorbed decode writes and reads per token the query 128·192, the latent query and
+    // latent output 2·128·512 and the value 128·128: 172,032 16-bit values, 48.0 of Korthikanti's
+    // units (bytes per token per hidden width; exact), against 5 for MHA/GQA (Llama-3-70B keeps 5).
+    // Checked on NVIDIA's measured MLA module (docs/calibration.md): at 1,024 sequences and 1k
+    // context on one H200 the module took 1.19 ms a layer where the model's operators took
+    // 0.96 ms; written and read, these latents are 0.19 ms more.
+    use gpt4calc::perf::activations::{InferencePass, inference_layer_bytes};
+    let dsv3 = counts("deepseek-v3", &[]);
+    assert_close(
+        dsv3.attn_decode_split_units,
+        2.0 * 172_032.0 / 7168.0,
+        1e-12,
+    );
+    assert_close(counts("llama3-70b", &[]).attn_decode_split_units, 5.0, 0.0);
+    let pass = |decode: bool, tp: u64| InferencePass {
+        group_tokens: 1024.0,
+        tp,
+        routed_assignments: 0.0,
+        expert_tp: 1,
+        moe: true,
+        sequence_parallel: false,
+        decode,
+    };
+    for tp in [1, 8] {
+        // The extra 43 units are split over the TP group (each GPU holds its heads' latents):
+        // 16-bit activations, bytes = units · hidden · tokens.
+        let extra = inference_layer_bytes(&dsv3, pass(true, tp), 2.0)
+            - inference_layer_bytes(&dsv3, pass(false, tp), 2.0);
+        assert_close(extra, 43.0 * 7168.0 * 1024.0 / tp as f64, 1e-9);
+    }
+}

@@ -344,7 +344,8 @@ fn the_frontier_suite_holds_its_levels() {
     // batch-1 points, 4–9× too fast with no floor, went out of reach like B200's), 59 at 42.5%
     // before Blackwell's measured NVFP4 GEMM constants. Reading the one case whose single request
     // left 8 of 9 decode replicas idle as a concurrency point (not a frontier search) took its
-    // error from +906% to +12%, the median to 42.1% and the worst to 4.89×.
+    // error from +906% to +12%, the median to 42.1% and the worst to 4.89×; MLA decode's
+    // per-head latents to 41.5%.
     let rs = run_cases(
         &load_suite(None, Suite::Frontier).expect("built-in frontier cases parse"),
         &[],
@@ -353,7 +354,7 @@ fn the_frontier_suite_holds_its_levels() {
     let s = stats(&rs);
     assert!(s.evaluated >= 62, "{} evaluated", s.evaluated);
     assert!(
-        s.median_abs_error.unwrap() <= 0.43,
+        s.median_abs_error.unwrap() <= 0.42,
         "{:?}",
         s.median_abs_error
     );

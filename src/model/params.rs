@@ -63,6 +63,13 @@ pub struct ModelCounts {
     /// the two absorbed per-head products (W_UK into the query, W_UV out of the latent) and the
     /// output.
     pub attn_gemms_decode: f64,
+    /// Activation units (16-bit bytes per token per `d_model` width, Korthikanti's unit) that the
+    /// TP-split part of the attention side writes in a decode step: 5 for MHA/GQA
+    /// (`ATTENTION_SPLIT_UNITS`); for MLA's absorbed decode two bytes for each value of the
+    /// per-head query `n_h·(d_nope + d_rope)`, the latent query and latent attention output
+    /// `2·n_h·d_c` and the value `n_h·d_v` (DeepSeek-V3: 2·128·(192 + 1024 + 128)/7168 = 48.0;
+    /// docs/methodology.md §4.5).
+    pub attn_decode_split_units: f64,
     /// The same in prefill: MLA decompresses the latent with one up-projection instead of the two
     /// absorbed products.
     pub attn_gemms_prefill: f64,
@@ -184,6 +191,17 @@ impl ModelCounts {
             ffn_up_matrices: ffn_mats - 1.0,
             dense_ffn_params_per_layer: ffn_mats * d * m.dense_ffn_dim.unwrap_or(m.ffn_dim) as f64,
             attn_gemms_decode: if q_gemms > 0.0 { q_gemms + 4.0 } else { 2.0 },
+            attn_decode_split_units: match (m.attention, &m.mla) {
+                (AttentionKind::Mla, Some(mla)) => {
+                    2.0 * m.heads as f64
+                        * (mla.qk_nope_head_dim
+                            + mla.qk_rope_head_dim
+                            + 2 * mla.kv_lora_rank
+                            + mla.v_head_dim) as f64
+                        / d
+                }
+                _ => crate::perf::activations::ATTENTION_SPLIT_UNITS,
+            },
             attn_gemms_prefill: if q_gemms > 0.0 { q_gemms + 3.0 } else { 2.0 },
             router_params_per_layer: if moe { d * m.experts as f64 } else { 0.0 },
             norm_params_per_layer: 2.0 * d,

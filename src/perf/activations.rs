@@ -55,6 +55,9 @@ pub fn layer_bytes(m: &ModelCounts, p: LayerPass) -> f64 {
 /// QKV, attention output, residuals: Korthikanti's 15 = 10 replicated across TP + 5 split).
 pub const ATTENTION_SIDE_UNITS: f64 = 15.0;
 
+/// The TP-split part of `ATTENTION_SIDE_UNITS`: queries, keys, values and the attention output.
+pub const ATTENTION_SPLIT_UNITS: f64 = 5.0;
+
 /// 16-bit activation units per token per hidden unit that one FFN (or one expert a token visits)
 /// adds: `3 + 16·r` (its input and dropout mask, and the two `4h·r`-wide intermediates).
 fn ffn_units(ffn_params: f64, h: f64) -> f64 {
@@ -77,6 +80,9 @@ pub struct InferencePass {
     pub moe: bool,
     /// Norms and residuals sharded across the TP group.
     pub sequence_parallel: bool,
+    /// A decode step: the attention side's split part is the model's decode width
+    /// (`ModelCounts::attn_decode_split_units`: MLA's absorbed latents), not Korthikanti's 5.
+    pub decode: bool,
 }
 
 /// One inference layer's activations on one GPU at `act_bytes` bytes a value: attention is fused,
@@ -88,15 +94,19 @@ pub struct InferencePass {
 pub fn inference_layer_bytes(m: &ModelCounts, p: InferencePass, act_bytes: f64) -> f64 {
     let h = m.d_model;
     let t = p.tp as f64;
+    let attention_units = if p.decode {
+        ATTENTION_SIDE_UNITS - ATTENTION_SPLIT_UNITS + m.attn_decode_split_units
+    } else {
+        ATTENTION_SIDE_UNITS
+    };
     let (group_units, routed_units) = if p.moe {
         (
-            ATTENTION_SIDE_UNITS
-                + m.shared_experts * ffn_units(m.ffn_params_per_expert_per_layer, h),
+            attention_units + m.shared_experts * ffn_units(m.ffn_params_per_expert_per_layer, h),
             ffn_units(m.ffn_params_per_expert_per_layer, h),
         )
     } else {
         (
-            ATTENTION_SIDE_UNITS + ffn_units(m.dense_ffn_params_per_layer, h),
+            attention_units + ffn_units(m.dense_ffn_params_per_layer, h),
             0.0,
         )
     };

@@ -273,6 +273,7 @@ fn layer_step_once(ctx: &Context, r: &Rates, shape: StepShape, moe: bool) -> Lay
             expert_tp: r.expert_tp,
             moe,
             sequence_parallel: r.sequence_parallel,
+            decode: shape.decode,
         },
         r.act_bytes,
     );

@@ -69,6 +69,9 @@ impl Load {
                 expert_tp: r.expert_tp,
                 moe,
                 sequence_parallel: r.sequence_parallel,
+                // The prefill chunk's activations bound the live memory (decode's latents, even
+                // MLA's, are a few hundred kB a sequence).
+                decode: false,
             };
             activations::inference_layer_bytes(m, pass, r.act_bytes)
         };

@@ -178,6 +178,7 @@ fn layer_mb(ctx: &Context, c: &TrainConfig, moe: bool) -> (f64, f64, f64, f64) {
                 expert_tp: 1,
                 moe: true,
                 sequence_parallel: c.sequence_parallel,
+                decode: false,
             },
             2.0,
         )
