@@ -447,6 +447,9 @@ fn load<T: DeserializeOwned>(
 ) -> Result<T> {
     let mut value: toml::Table =
         toml::from_str(text).map_err(|e| anyhow!("{}", located(origin, text, &e)))?;
+    if kind == Kind::Gpu {
+        borrow_measured(origin, &mut value)?;
+    }
     // Parse once untouched so that an error in the file is blamed on the file, not on --set.
     T::deserialize(toml::Value::Table(value.clone()))
         .map_err(|e| anyhow!("{origin}: {}", one_line(e.message())))?;
@@ -469,6 +472,72 @@ fn load<T: DeserializeOwned>(
     }
     T::deserialize(toml::Value::Table(value))
         .map_err(|e| anyhow!("{origin}: {}", one_line(e.message())))
+}
+
+/// The `[gpu]` tables a GPU preset may take from another (`borrow = "NAME"`): what was measured
+/// on a peer accelerator of the same generation (efficiencies, fixed times, fused-MoE fits, the
+/// collective curves). Peaks, memory, node, fabric and price are always the preset's own.
+pub const BORROWED_TABLES: [&str; 5] = [
+    "efficiency",
+    "overheads",
+    "fused_moe",
+    "all_reduce_shape",
+    "custom_all_reduce",
+];
+
+/// A GPU preset's `borrow = "NAME"` (in `[gpu]`): every field of `BORROWED_TABLES` the preset
+/// leaves out comes from the built-in preset NAME, which may not borrow in turn; the preset's own
+/// values win field by field (arrays of tables as a whole). The key itself is removed.
+fn borrow_measured(origin: &str, value: &mut toml::Table) -> Result<()> {
+    let Some(gpu) = value.get_mut("gpu").and_then(toml::Value::as_table_mut) else {
+        return Ok(());
+    };
+    let Some(peer) = gpu.remove("borrow") else {
+        return Ok(());
+    };
+    let builtins: Vec<&str> = Kind::Gpu.builtins().iter().map(|(n, _)| *n).collect();
+    let name = peer.as_str().unwrap_or_default();
+    let Some((_, text)) = Kind::Gpu.builtins().iter().find(|(n, _)| *n == name) else {
+        bail!(
+            "{origin}: gpu.borrow = {peer}: must name a built-in GPU preset ({})",
+            builtins.join(", ")
+        );
+    };
+    let base: toml::Table = toml::from_str(text).expect("built-in presets parse");
+    let base_gpu = base
+        .get("gpu")
+        .and_then(toml::Value::as_table)
+        .expect("a built-in GPU preset has [gpu]");
+    if base_gpu.contains_key("borrow") {
+        bail!(
+            "{origin}: gpu.borrow = \"{name}\": `{name}` borrows in turn; name the preset it borrows from"
+        );
+    }
+    for key in BORROWED_TABLES {
+        if let Some(from) = base_gpu.get(key) {
+            match gpu.get_mut(key) {
+                None => {
+                    gpu.insert(key.to_string(), from.clone());
+                }
+                Some(own) => merge_missing(own, from),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Fill the fields `own` lacks from `from`, table by table (an array stays `own`'s).
+fn merge_missing(own: &mut toml::Value, from: &toml::Value) {
+    if let (Some(own), Some(from)) = (own.as_table_mut(), from.as_table()) {
+        for (k, v) in from {
+            match own.get_mut(k) {
+                None => {
+                    own.insert(k.clone(), v.clone());
+                }
+                Some(mine) => merge_missing(mine, v),
+            }
+        }
+    }
 }
 
 /// The name or path a preset was loaded by, from its origin (`built-in preset `x`` or a path).

@@ -269,3 +269,80 @@ fn amd_presets_borrow_their_generations_measured_kernels_and_say_so() {
         );
     }
 }
+
+#[test]
+fn borrow_fills_only_the_measured_tables_and_the_presets_own_values_win() {
+    // `borrow = "NAME"` in [gpu] (methodology §8): the fields of efficiency, overheads, fused_moe
+    // and the collective curves that a preset leaves out come from the built-in NAME; its peaks,
+    // memory, node and price are its own, a field it states wins, and NAME may not borrow itself.
+    use gpt4calc::presets::{load_gpu, load_gpu_text};
+    let own = r#"
+name = "my-gpu"
+description = "a test accelerator"
+source = "a test"
+
+[gpu]
+borrow = "h200"
+memory_gib = 100.0
+memory_bw_tb_s = 4.0
+
+[gpu.tflops]
+fp32 = 60.0
+bf16 = 900.0
+fp16 = 900.0
+fp8 = 1800.0
+int8 = 1800.0
+
+[gpu.node]
+gpus_per_node = 8
+scaleup_gb_s = 400.0
+scaleout_gbit_s = 400.0
+fabric = "test fabric"
+
+[gpu.price]
+usd_per_gpu_hour = 1.0
+
+[gpu.efficiency]
+matmul = 0.5
+scaleup = 0.7
+scaleout = 0.8
+
+[gpu.overheads]
+per_layer_us = 20.0
+"#;
+    let mine = load_gpu_text("test.toml", own, &[]).unwrap().gpu;
+    let h200 = load_gpu("h200", &[]).unwrap().gpu;
+    fn json<T: serde::Serialize>(v: &T) -> serde_json::Value {
+        serde_json::to_value(v).unwrap()
+    }
+    // Own values win; what the file leaves out is h200's.
+    // Parsed values are compared bit for bit: the merge copies, it does not compute.
+    assert_eq!(mine.efficiency.matmul.to_bits(), 0.5f64.to_bits());
+    assert_eq!(mine.overheads.per_layer_us.to_bits(), 20.0f64.to_bits());
+    assert_eq!(
+        mine.efficiency.memory.to_bits(),
+        h200.efficiency.memory.to_bits()
+    );
+    assert_eq!(mine.overheads.gemm_fp8_us, h200.overheads.gemm_fp8_us);
+    assert_eq!(json(&mine.fused_moe), json(&h200.fused_moe));
+    assert_eq!(json(&mine.all_reduce_shape), json(&h200.all_reduce_shape));
+    assert_eq!(mine.memory_gib.to_bits(), 100.0f64.to_bits());
+    // Only the measured tables: a file without its own [gpu.node] is refused, not given h200's.
+    let no_node = own.replace("[gpu.node]\ngpus_per_node = 8\nscaleup_gb_s = 400.0\nscaleout_gbit_s = 400.0\nfabric = \"test fabric\"\n", "");
+    let e = load_gpu_text("test.toml", &no_node, &[])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("node") && !e.contains('\n'), "{e}");
+    // A name that is not a built-in, and a preset that borrows in turn, are one-line errors.
+    let e = load_gpu_text("test.toml", &own.replace("\"h200\"", "\"h2000\""), &[])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("gpu.borrow") && e.contains("h200") && !e.contains('\n'),
+        "{e}"
+    );
+    let e = load_gpu_text("test.toml", &own.replace("\"h200\"", "\"mi300x\""), &[])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("borrows in turn"), "{e}");
+}
