@@ -916,6 +916,17 @@ fn attention_data_parallel_layouts_in_rows_and_errors() {
         &["estimate", "-m", "deepseek-v3", "--dp", "8", "--ep", "3"],
         &["--ep 3", "256 experts"],
     );
+    // A wide EP group that does not divide the experts is told how many redundant experts fit
+    // it: 256 + 32 = 288 = 4 × 72.
+    fails(
+        &["estimate", "-m", "deepseek-v3", "--dp", "72", "--ep", "72"],
+        &[
+            "--ep 72",
+            "256 experts",
+            "--redundant-experts 32",
+            "288 expert slots",
+        ],
+    );
     fails(&["estimate", "--dp", "0"], &["--dp 0", "from 1 to 65,536"]);
     fails(
         &[

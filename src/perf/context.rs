@@ -341,9 +341,14 @@ impl Context {
                     l.ep, self.experts, c.redundant_experts
                 )
             } else {
+                // The fewest redundant experts that make the slots divide: a wide EP group that
+                // does not divide the experts is what `--redundant-experts` is for.
+                let fill = l.ep - self.experts % l.ep;
                 format!(
-                    "--{flag}ep {}: must divide the model's {} experts",
-                    l.ep, self.experts
+                    "--{flag}ep {}: must divide the model's {} experts (or add --redundant-experts {fill} for {} expert slots)",
+                    l.ep,
+                    self.experts,
+                    self.experts.saturating_add(fill)
                 )
             }));
         }
