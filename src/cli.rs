@@ -473,6 +473,9 @@ pub struct TrainArgs {
     /// Expert-parallel all-to-all overlap: none (Megatron-Core's default) or micro-batch (--overlap-moe-expert-parallel-comm, DualPipe: hidden under another micro-batch's compute). Default: the runtime profile's (modern: none).
     #[arg(long, help_heading = "Training", value_enum)]
     pub ep_overlap: Option<crate::train::EpOverlap>,
+    /// Tensor-parallel collectives: none (Megatron-Core's default: exposed between the GEMMs) or gemm (Transformer Engine userbuffers, --tp-comm-overlap: pipelined with the GEMMs beside them, hidden up to their time). Default: the runtime profile's (modern: none).
+    #[arg(long, help_heading = "Training", value_enum)]
+    pub tp_overlap: Option<crate::train::TpOverlap>,
     /// Multi-token-prediction depths trained with the model (DeepSeek-V3: 1): each adds a transformer layer, a projection and an output-head pass on the last stage.
     #[arg(long, help_heading = "Training", default_value_t = 0)]
     pub mtp_layers: u64,

@@ -8,7 +8,7 @@
 use crate::hardware::GpuPreset;
 use crate::perf::{Batching, MoeDispatch, MoeOverlap};
 use crate::presets::Override;
-use crate::train::{AttentionImpl, EpDispatcher, EpOverlap, GradReduce, Zero3Fetch};
+use crate::train::{AttentionImpl, EpDispatcher, EpOverlap, GradReduce, TpOverlap, Zero3Fetch};
 use anyhow::{Result, anyhow, bail};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -86,6 +86,9 @@ pub struct TrainingRuntime {
     /// Expert-parallel all-to-all overlap (default none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ep_overlap: Option<EpOverlap>,
+    /// Tensor-parallel collectives overlapped with their GEMMs (default none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tp_overlap: Option<TpOverlap>,
     /// ZeRO-3 parameter-gather granularity (default block).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub zero3_fetch: Option<Zero3Fetch>,
@@ -172,6 +175,10 @@ impl Runtime {
     /// EP overlap in force (training).
     pub fn ep_overlap(&self) -> EpOverlap {
         self.training.ep_overlap.unwrap_or_default()
+    }
+    /// TP overlap in force (training).
+    pub fn tp_overlap(&self) -> TpOverlap {
+        self.training.tp_overlap.unwrap_or_default()
     }
     /// ZeRO-3 gather granularity in force.
     pub fn zero3_fetch(&self) -> Zero3Fetch {
@@ -304,6 +311,7 @@ impl RuntimePreset {
         push("grad-reduce", t.grad_reduce.as_ref().map(value_name));
         push("ep-dispatcher", t.ep_dispatcher.as_ref().map(value_name));
         push("ep-overlap", t.ep_overlap.as_ref().map(value_name));
+        push("tp-overlap", t.tp_overlap.as_ref().map(value_name));
         push("zero3-fetch", t.zero3_fetch.as_ref().map(value_name));
         push("host-op ×", t.host_op_scale.map(|v| v.to_string()));
         push("batching", s.batching.as_ref().map(value_name));
@@ -437,6 +445,7 @@ mod tests {
         assert_eq!(m.grad_reduce(), d.grad_reduce());
         assert_eq!(m.ep_dispatcher(), d.ep_dispatcher());
         assert_eq!(m.ep_overlap(), d.ep_overlap());
+        assert_eq!(m.tp_overlap(), d.tp_overlap());
         assert_eq!(m.zero3_fetch(), d.zero3_fetch());
         assert_eq!(m.batching(), d.batching());
         assert_eq!(m.serve_sequence_parallel(), d.serve_sequence_parallel());

@@ -223,7 +223,32 @@ fn train_runtime_equals_its_flags_and_flags_override_it() {
     assert_eq!(overridden, expect);
     let (modern, inputs) = step(&[]);
     assert_eq!(inputs["runtime"]["name"], "modern");
+    assert_eq!(inputs["tp_overlap"], "none");
     assert_ne!(modern, profile);
+
+    // A profile's `tp_overlap` is the flag's: userbuffers hide TP 8's collectives; the flag
+    // overrides the profile back.
+    let dir = std::env::temp_dir().join(format!("gpt4calc-tp-overlap-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("ub.toml");
+    std::fs::write(
+        &path,
+        "name = \"ub\"\ndescription = \"userbuffers\"\nsource = \"test\"\n\n[runtime.training]\ntp_overlap = \"gemm\"\n",
+    )
+    .unwrap();
+    let path = path.to_str().unwrap();
+    let (ub_profile, inputs) = step(&["--runtime", path]);
+    assert_eq!(inputs["tp_overlap"], "gemm");
+    assert_eq!(
+        inputs["runtime"]["settings"]["training"]["tp_overlap"],
+        "gemm"
+    );
+    let (ub_flag, _) = step(&["--tp-overlap", "gemm"]);
+    assert_eq!(ub_profile, ub_flag);
+    assert!(ub_flag < modern, "{ub_flag} vs {modern}");
+    let (back, _) = step(&["--runtime", path, "--tp-overlap", "none"]);
+    assert_eq!(back, modern);
+    std::fs::remove_dir_all(&dir).ok();
 }
 
 /// A profile's fixed costs replace the GPU preset's; an explicit --set wins over the profile.

@@ -645,3 +645,55 @@ fn flash_attention_backward_costs_two_and_a_half_forwards() {
     assert!(saved(&none) > 0.0);
     assert_close(saved(&selective) / saved(&none), 9.0 / 7.0, 1e-9);
 }
+
+#[test]
+fn userbuffers_hide_tp_collectives_up_to_the_gemms_beside_them() {
+    // `--tp-overlap gemm` (Transformer Engine userbuffers): the layer's forward linears hide the
+    // TP collectives once per forward pass and twice in the backward. By hand: 10 s of
+    // collectives beside 2 s of forward GEMMs leave 10 − 3·2 = 4 s exposed, 10 − 4·2 = 2 s with
+    // full recomputation (two forward passes), and all 10 s without overlap.
+    use gpt4calc::train::TpOverlap;
+    use gpt4calc::train::step::tp_exposed_s;
+    let sel = TrainConfig {
+        tp_overlap: TpOverlap::Gemm,
+        ..gpt4(64, 8, 1, 1, Recompute::Selective, Dtype::Bf16, None)
+    };
+    let full = TrainConfig {
+        recompute: Recompute::Full,
+        ..sel
+    };
+    let off = TrainConfig {
+        tp_overlap: TpOverlap::None,
+        ..sel
+    };
+    assert_close(tp_exposed_s(&sel, 10.0, 2.0), 4.0, 1e-12);
+    assert_close(tp_exposed_s(&full, 10.0, 2.0), 2.0, 1e-12);
+    assert_close(tp_exposed_s(&off, 10.0, 2.0), 10.0, 1e-12);
+    assert_close(tp_exposed_s(&sel, 1.0, 2.0), 0.0, 1e-12);
+
+    // Through the step: GPT-3 175B at TP 4 on H100 (NeMo 24.07's layout), whose GEMMs outlast
+    // its NVLink collectives: overlap removes the TP time, and the pipeline bubble, made of
+    // stage times, shrinks with it; nothing else moves.
+    let ctx = context("gpt3-175b", "h100", &[]);
+    let base = TrainConfig {
+        micro_batch: 2,
+        interleave: 6,
+        ..TrainConfig::new(512, 4, 8, 4_194_304.0, 2048, 1e12, Dtype::Fp8)
+    };
+    let with = TrainConfig {
+        tp_overlap: TpOverlap::Gemm,
+        ..base
+    };
+    let (a, b) = (run(&ctx, &base), run(&ctx, &with));
+    assert!(a.step.tp_comm_s > 0.0);
+    assert_close(b.step.tp_comm_s, 0.0, 1e-12);
+    assert_close(b.step.compute_s, a.step.compute_s, 1e-12);
+    assert_close(b.step.dp_comm_s, a.step.dp_comm_s, 1e-12);
+    assert_close(b.step.pp_comm_s, a.step.pp_comm_s, 1e-12);
+    assert!(b.step.bubble_s < a.step.bubble_s);
+    assert_close(
+        a.step.total_s() - b.step.total_s(),
+        a.step.tp_comm_s + a.step.bubble_s - b.step.bubble_s,
+        1e-9,
+    );
+}

@@ -132,6 +132,20 @@ pub enum EpOverlap {
     MicroBatch,
 }
 
+/// Whether the tensor-parallel collectives overlap the GEMMs beside them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TpOverlap {
+    /// Megatron-Core's default: each all-gather and reduce-scatter (or all-reduce) runs between
+    /// the GEMMs, exposed.
+    #[default]
+    None,
+    /// Transformer Engine's userbuffers (`--tp-comm-overlap`, NeMo `ub_tp_comm_overlap`): each
+    /// collective is split into chunks pipelined with the GEMM that consumes or produces it,
+    /// hidden up to the layer's GEMM time.
+    Gemm,
+}
+
 /// One training configuration.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct TrainConfig {
@@ -174,6 +188,8 @@ pub struct TrainConfig {
     pub ep_dispatcher: EpDispatcher,
     /// Whether the expert-parallel all-to-alls overlap another micro-batch's compute.
     pub ep_overlap: EpOverlap,
+    /// Whether the tensor-parallel collectives overlap their GEMMs.
+    pub tp_overlap: TpOverlap,
     /// Multi-token-prediction depths trained with the model (DeepSeek-V3 §2.2): each one more
     /// transformer layer, a `2d → d` projection and another pass of the output head, on the last
     /// pipeline stage. Not counted in the model FLOPs (6·N·D); counted in the hardware FLOPs.
@@ -191,7 +207,7 @@ impl TrainConfig {
     /// A configuration with the common defaults: no expert parallelism, one sequence per
     /// micro-batch, ZeRO-1, selective recomputation, plain 1F1B, no DP overlap, gradients reduced
     /// in fp32 (fp16 in fp16 runs), FlashAttention,
-    /// sequence parallelism, Megatron's `alltoall` dispatcher without EP overlap, a modelled (not
+    /// sequence parallelism, Megatron's `alltoall` dispatcher without EP or TP overlap, a modelled (not
     /// imposed) MFU and no failures.
     pub fn new(
         gpus: u64,
@@ -222,6 +238,7 @@ impl TrainConfig {
             zero3_fetch: Zero3Fetch::Block,
             ep_dispatcher: EpDispatcher::Alltoall,
             ep_overlap: EpOverlap::None,
+            tp_overlap: TpOverlap::None,
             mtp_layers: 0,
             last_stage_layers: None,
             mfu: None,

@@ -5,7 +5,7 @@
 //! plus a bubble of `(p−1)/v` stage times; the data-parallel gradient traffic is partly hidden.
 
 use super::memory::{layer_activation_bytes, stage, stage_params};
-use super::{AttentionImpl, Recompute, TrainConfig, moe};
+use super::{AttentionImpl, Recompute, TpOverlap, TrainConfig, moe};
 use crate::dtype::Dtype;
 use crate::perf::Context;
 use crate::perf::activations::{self, InferencePass};
@@ -57,6 +57,22 @@ pub fn ring_latency_s(ctx: &Context, n: u64, g: u64) -> f64 {
     let node = ctx.hw.scaleup_gpus.max(2) as f64;
     let nvlink_step_s = ctx.hw.scaleup.latency_s / (2.0 * (node - 1.0));
     intra * nvlink_step_s + inter * ctx.hw.scaleout.latency_s
+}
+
+/// The tensor-parallel collectives' time left exposed, of `tp_all_s` for one micro-batch through
+/// one layer whose forward linears take `matmul_fwd_s`. Without overlap all of it. With
+/// userbuffers (`TpOverlap::Gemm`) each collective runs in chunks under the GEMM beside it, so the
+/// layer's GEMMs hide up to their own time: the forward passes' (1, or 2 with full recomputation)
+/// and the backward's two (data and weight gradients). An upper bound on the hiding: the first
+/// and last chunk and the GEMM's slowdown while it shares the GPU are not charged.
+pub fn tp_exposed_s(c: &TrainConfig, tp_all_s: f64, matmul_fwd_s: f64) -> f64 {
+    match c.tp_overlap {
+        TpOverlap::None => tp_all_s,
+        TpOverlap::Gemm => {
+            let gemm_s = (moe::forward_passes(c) + 2.0) * matmul_fwd_s;
+            (tp_all_s - gemm_s).max(0.0)
+        }
+    }
 }
 
 /// Mean keys per query whose scores are computed: s/2 for causal flash, s for eager.
@@ -201,9 +217,10 @@ fn layer_mb(ctx: &Context, c: &TrainConfig, moe: bool) -> (f64, f64, f64, f64) {
     } else {
         2.0
     };
-    let tp_comm = passes
+    let tp_all = passes
         * m.tp_reductions_per_layer
         * crate::perf::comm::tp_all_reduce_s(&ctx.hw, tokens * m.d_model * act_bytes, c.tp);
+    let tp_comm = tp_exposed_s(c, tp_all, matmul_fwd);
     let mut ep_comm = 0.0;
     let mut host = 0.0;
     if moe {
