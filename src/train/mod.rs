@@ -206,9 +206,8 @@ pub struct TrainConfig {
 impl TrainConfig {
     /// A configuration with the common defaults: no expert parallelism, one sequence per
     /// micro-batch, ZeRO-1, selective recomputation, plain 1F1B, no DP overlap, gradients reduced
-    /// in fp32 (fp16 in fp16 runs), FlashAttention,
-    /// sequence parallelism, Megatron's `alltoall` dispatcher without EP or TP overlap, a modelled (not
-    /// imposed) MFU and no failures.
+    /// in fp32 (fp16 in fp16 runs), FlashAttention, sequence parallelism, Megatron's `alltoall`
+    /// dispatcher without EP or TP overlap, a modelled (not imposed) MFU and no failures.
     pub fn new(
         gpus: u64,
         tp: u64,
