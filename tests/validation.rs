@@ -93,9 +93,11 @@ fn training_and_overall_errors_do_not_regress() {
     let rs = results();
     let sum = summarize(&rs);
     let med = |name: &str| sum.by_family[name].median_abs_error.unwrap();
-    // Levels measured when calibrated (docs/calibration.md), with a little room.
+    // Levels measured when calibrated (docs/calibration.md), with a little room. Training: 9.96%
+    // over the 25 public rows since the tenth session (tokens/s where the source publishes it,
+    // the NeMo and MegaScale TP overlaps); the training-fidelity issue's target is 10%.
     assert!(
-        med("training") <= 0.15,
+        med("training") <= 0.11,
         "training median {:.3}",
         med("training")
     );
@@ -111,12 +113,12 @@ fn training_and_overall_errors_do_not_regress() {
         tp.within_25pct
     );
     // Dense models hold their levels (medians within a point of the calibration's: throughput
-    // 10.5%, TTFT 10.9%, latency 6.8%, training 11.9%).
+    // 10.5%, TTFT 10.9%, latency 6.8%, training 9.6% since the tenth session).
     for (family, level) in [
         ("throughput", 0.115),
         ("ttft", 0.119),
         ("latency", 0.078),
-        ("training", 0.129),
+        ("training", 0.106),
     ] {
         let s = stats(rs.iter().filter(|r| r.family == family && !moe_case(&r.id)));
         let m = s.median_abs_error.unwrap();
