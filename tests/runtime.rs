@@ -30,6 +30,21 @@ fn json(args: &[&str]) -> serde_json::Value {
 /// `megatron-2021` profile and no software field of their own, and predict exactly what the same
 /// rows predicted with the per-case flags they used to carry (eager attention, no sequence
 /// parallelism) under the modern profile. Tolerance: none (the same arithmetic).
+/// A runtime profile written to `<temp>/gpt4calc-<tag>-<pid>/<file>`: a header (name, description,
+/// source) and `tables` (the `[runtime.*]` part). The caller removes the directory.
+fn runtime_file(tag: &str, file: &str, tables: &str) -> (std::path::PathBuf, String) {
+    let dir = std::env::temp_dir().join(format!("gpt4calc-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(file);
+    std::fs::write(
+        &path,
+        format!("name = \"{tag}\"\ndescription = \"test\"\nsource = \"test\"\n{tables}"),
+    )
+    .unwrap();
+    let path = path.to_str().unwrap().to_string();
+    (dir, path)
+}
+
 #[test]
 fn megatron_2021_profile_reproduces_the_2021_megatron_rows_without_per_case_flags() {
     let ids = [
@@ -228,15 +243,12 @@ fn train_runtime_equals_its_flags_and_flags_override_it() {
 
     // A profile's `tp_overlap` is the flag's: userbuffers hide TP 8's collectives; the flag
     // overrides the profile back.
-    let dir = std::env::temp_dir().join(format!("gpt4calc-tp-overlap-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("ub.toml");
-    std::fs::write(
-        &path,
-        "name = \"ub\"\ndescription = \"userbuffers\"\nsource = \"test\"\n\n[runtime.training]\ntp_overlap = \"gemm\"\n",
-    )
-    .unwrap();
-    let path = path.to_str().unwrap();
+    let (dir, path) = runtime_file(
+        "tp-overlap",
+        "ub.toml",
+        "[runtime.training]\ntp_overlap = \"gemm\"\n",
+    );
+    let path = path.as_str();
     let (ub_profile, inputs) = step(&["--runtime", path]);
     assert_eq!(inputs["tp_overlap"], "gemm");
     assert_eq!(
@@ -311,15 +323,12 @@ fn estimate_runtime_fixed_costs_and_batching_with_set_precedence() {
 /// 16-bit weights and DeepSeek's block-scaled fp8 (its own measured GEMMs) do not move.
 #[test]
 fn static_fp8_activation_scales_save_the_measured_scale_computation() {
-    let dir = std::env::temp_dir().join(format!("gpt4calc-fp8-scales-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let dynamic = dir.join("dynamic.toml");
-    std::fs::write(
-        &dynamic,
-        "name = \"dynamic\"\ndescription = \"d\"\nsource = \"s\"\n[runtime.serving]\nfp8_activation_scales = \"dynamic\"\n",
-    )
-    .unwrap();
-    let dynamic = dynamic.to_str().unwrap();
+    let (dir, dynamic) = runtime_file(
+        "fp8-scales",
+        "dynamic.toml",
+        "[runtime.serving]\nfp8_activation_scales = \"dynamic\"\n",
+    );
+    let dynamic = dynamic.as_str();
     let ttft = |model: &str, dtype: &str, extra: &[&str]| {
         let mut a = vec![
             "estimate",
@@ -435,25 +444,18 @@ fn bad_runtime_is_one_line_naming_it_and_the_choices() {
     ] {
         fails_cli(cmd, &["runtime `megatron-2012`", "megatron-2021", "modern"]);
     }
-    let dir = std::env::temp_dir().join(format!("gpt4calc-rt-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let bad = dir.join("bad.toml");
-    std::fs::write(
-        &bad,
-        "name = \"x\"\ndescription = \"x\"\nsource = \"x\"\n[runtime.training]\ndp_overlap = 1.5\n",
-    )
-    .unwrap();
+    let (dir, bad) = runtime_file("rt", "bad.toml", "[runtime.training]\ndp_overlap = 1.5\n");
     fails_cli(
-        &["train", "--runtime", bad.to_str().unwrap()],
+        &["train", "--runtime", &bad],
         &["runtime.training.dp_overlap = 1.5", "from 0 to 1"],
     );
-    std::fs::write(
-        &bad,
-        "name = \"x\"\ndescription = \"x\"\nsource = \"x\"\n[runtime.serving]\nbatching = \"waves\"\n",
-    )
-    .unwrap();
+    let (_, bad) = runtime_file(
+        "rt",
+        "bad.toml",
+        "[runtime.serving]\nbatching = \"waves\"\n",
+    );
     fails_cli(
-        &["estimate", "--runtime", bad.to_str().unwrap()],
+        &["estimate", "--runtime", &bad],
         &["waves", "continuous", "static"],
     );
     std::fs::remove_dir_all(&dir).ok();

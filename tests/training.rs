@@ -587,6 +587,16 @@ fn full_recomputation_counts_megatron_eq3_and_not_the_head_twice() {
     assert_close(hw_per_token, eq3_per_token, 0.001);
 }
 
+/// 64 GPUs in pure data parallelism training 8k-token sequences, one a GPU per step, in bf16 (the
+/// attention tests' run).
+fn dp64_8k(recompute: Recompute) -> TrainConfig {
+    TrainConfig {
+        global_batch_tokens: 64.0 * 8192.0,
+        seq_len: 8192,
+        ..gpt4(64, 1, 1, 1, recompute, Dtype::Bf16, None)
+    }
+}
+
 #[test]
 fn a_sliding_window_shortens_attention_time_as_it_shortens_its_flops() {
     // Windowed layers attend to at most their window, in the step time as in the FLOP count
@@ -594,11 +604,7 @@ fn a_sliding_window_shortens_attention_time_as_it_shortens_its_flops() {
     // s/2 = 4096 keys per query, a window of w keeps min(4096, w). A window of 8192 changes
     // nothing; the fixed time per attention call cancels in the ratio of the savings, exactly
     // (4096 − 1024) / (4096 − 2048) = 1.5.
-    let c = TrainConfig {
-        global_batch_tokens: 64.0 * 8192.0,
-        seq_len: 8192,
-        ..gpt4(64, 1, 1, 1, Recompute::None, Dtype::Bf16, None)
-    };
+    let c = dp64_8k(Recompute::None);
     let with = |w: Option<u64>| {
         let set: Vec<String> = w
             .map(|w| vec![format!("model.sliding_window={w}")])
@@ -629,11 +635,7 @@ fn flash_attention_backward_costs_two_and_a_half_forwards() {
     // a window saves (1 + 2.5 + 1) / (1 + 2.5) = 9/7 as much time with it as without; a backward
     // of 2× would give 4/3. The fixed time per attention call cancels in the differences, and
     // nothing else in the step depends on the window. Llama-3-8B at 8k on H100, tolerance 1e-9.
-    let none = TrainConfig {
-        global_batch_tokens: 64.0 * 8192.0,
-        seq_len: 8192,
-        ..gpt4(64, 1, 1, 1, Recompute::None, Dtype::Bf16, None)
-    };
+    let none = dp64_8k(Recompute::None);
     assert_eq!(none.attention, AttentionImpl::Flash);
     let selective = TrainConfig {
         recompute: Recompute::Selective,
