@@ -222,6 +222,11 @@ pub struct Efficiency {
     /// dense peak, from measured attention kernels (default `matmul`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attention: Option<f64>,
+    /// Training attention's backward kernel FLOP rate (its FLOPs counted as 2.5× the forward's,
+    /// FlashAttention's convention) as a fraction of the forward kernel's rate, from measured
+    /// training attention kernels (default 1: the forward's rate).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attention_backward: Option<f64>,
     /// Fraction of peak HBM bandwidth decode-attention kernels read the KV cache at (default
     /// `memory`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -405,6 +410,10 @@ impl GpuSpec {
             (
                 "gpu.efficiency.attention",
                 self.efficiency.attention.unwrap_or(self.efficiency.matmul),
+            ),
+            (
+                "gpu.efficiency.attention_backward",
+                self.efficiency.attention_backward.unwrap_or(1.0),
             ),
             (
                 "gpu.efficiency.attention_memory",
@@ -713,6 +722,8 @@ pub struct Hardware {
     pub matmul_fp4_efficiency: f64,
     /// Attention kernels' FLOP rate, fraction of the 16-bit peak.
     pub attention_efficiency: f64,
+    /// Training attention's backward FLOP rate over its forward rate (`efficiency.attention_backward`).
+    pub attention_backward_ratio: f64,
     /// KV-cache read bandwidth of attention kernels, bytes/s.
     pub attention_mem_bytes_per_s: f64,
     /// Fixed time of one attention kernel call, seconds.
@@ -796,6 +807,7 @@ impl Hardware {
                 .or(g.efficiency.matmul_fp8)
                 .unwrap_or(g.efficiency.matmul),
             attention_efficiency: g.efficiency.attention.unwrap_or(g.efficiency.matmul),
+            attention_backward_ratio: g.efficiency.attention_backward.unwrap_or(1.0),
             attention_mem_bytes_per_s: bw
                 * g.efficiency.attention_memory.unwrap_or(g.efficiency.memory),
             attention_s: units::us_to_s(g.overheads.attention_us),

@@ -93,11 +93,12 @@ fn training_and_overall_errors_do_not_regress() {
     let rs = results();
     let sum = summarize(&rs);
     let med = |name: &str| sum.by_family[name].median_abs_error.unwrap();
-    // Levels measured when calibrated (docs/calibration.md), with a little room. Training: 9.96%
-    // over the 25 public rows since the tenth session (tokens/s where the source publishes it,
-    // the NeMo and MegaScale TP overlaps); the training-fidelity issue's target is 10%.
+    // Levels measured when calibrated (docs/calibration.md), with a little room. Training: 9.6%
+    // over the 25 public rows since the eleventh session (tokens/s where the source publishes
+    // it, the NeMo and MegaScale TP overlaps, the attention backward's measured rate); the
+    // training-fidelity issue's target is 10%.
     assert!(
-        med("training") <= 0.11,
+        med("training") <= 0.10,
         "training median {:.3}",
         med("training")
     );
