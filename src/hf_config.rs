@@ -79,6 +79,24 @@ impl Fields<'_> {
         }
     }
 
+    /// An optional finite number (absent or null = `None`).
+    fn opt_f64(&self, key: &str) -> Result<Option<f64>> {
+        match self.present(key) {
+            None => Ok(None),
+            Some(v) => v
+                .as_f64()
+                .filter(|x| x.is_finite())
+                .map(Some)
+                .ok_or_else(|| {
+                    anyhow!(
+                        "{}: field \"{key}\" = {}: expected a number",
+                        self.origin,
+                        crate::limits::clip(&v.to_string())
+                    )
+                }),
+        }
+    }
+
     fn int_or(&self, key: &str, default: u64) -> Result<u64> {
         Ok(self.opt_int(key)?.unwrap_or(default))
     }
@@ -191,6 +209,8 @@ fn spec(c: &Common, ffn_dim: u64) -> ModelSpec {
         sliding_window: None,
         sliding_window_layers: None,
         fp8_block_scaled: false,
+        expert_bias: false,
+        swiglu_limit: None,
     }
 }
 
@@ -218,7 +238,9 @@ fn left_out(family: &str) -> &'static str {
         "deepseek_v2" | "deepseek_v3" => {
             "the latent norms, the final norm and the multi-token-prediction module"
         }
-        "gpt_oss" => "the attention and expert biases, the attention sinks and the final norm",
+        "gpt_oss" => {
+            "the attention and expert bias vectors (expert_bias marks the experts' for their training cost), the attention sinks and the final norm"
+        }
         "llama4" | "llama4_text" => {
             "the vision tower and the final norm; chunked attention is modelled as a sliding window"
         }
@@ -336,6 +358,10 @@ fn map(f: &Fields) -> Result<ModelSpec> {
                 };
                 m.sliding_window_layers = Some(windowed);
             }
+            // openai/gpt-oss: every expert projection is biased (`gate_up_proj_bias`,
+            // `down_proj_bias`) and the SwiGLU clamps its inputs at `swiglu_limit` (7.0).
+            m.expert_bias = true;
+            m.swiglu_limit = f.opt_f64("swiglu_limit")?.filter(|v| *v > 0.0);
             m
         }
         "llama4" | "llama4_text" => {

@@ -124,11 +124,14 @@ fn qwen_dense_and_moe_with_shared_experts() {
 #[test]
 fn gpt_oss_120b_has_116_83b_total_and_5_13b_active() {
     // OpenAI, gpt-oss-120b & gpt-oss-20b model card (2025), Table 1: 116.83B total, 5.13B active
-    // (counting the unembedding, not the embedding). The biases and attention sinks the preset
-    // schema lacks are under 0.05%. ±0.5%. Half the layers use a 128-token window.
+    // (counting the unembedding, not the embedding). The biases and attention sinks the counts
+    // leave out are under 0.05%. ±0.5%. Half the layers use a 128-token window; the experts
+    // are biased and the SwiGLU clamps at config.json's `swiglu_limit`, 7.0.
     let m = load("gpt-oss-120b");
     assert_eq!(m.model.sliding_window, Some(128));
     assert_eq!(m.model.sliding_window_layers, Some(18));
+    assert!(m.model.expert_bias);
+    assert_eq!(m.model.swiglu_limit, Some(7.0));
     let c = ModelCounts::new(&m.model);
     assert_close(c.total_params(), 116.83e9, 0.005);
     assert_close(active_with_head_only(&c), 5.13e9, 0.005);

@@ -122,6 +122,17 @@ pub struct ModelSpec {
     /// (`[gpu.fused_moe.fp8_block]`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub fp8_block_scaled: bool,
+    /// The routed experts' linears carry bias vectors (gpt-oss). Training prices how
+    /// Megatron-Core adds the output bias expert by expert (docs/methodology.md §16.1); the
+    /// parameter and FLOP counts leave the vectors out (d + 2F numbers an expert, 0.03% of
+    /// gpt-oss-120b's parameters).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub expert_bias: bool,
+    /// Clamped SwiGLU (gpt-oss's `swiglu_limit`): the gate input is clamped above and the linear
+    /// input on both sides at this value. Training prices the clamps Megatron-Core runs outside
+    /// its fused activation (docs/methodology.md §16.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub swiglu_limit: Option<f64>,
 }
 
 impl ModelSpec {
@@ -217,6 +228,16 @@ impl ModelSpec {
                 n <= self.layers,
                 "model.sliding_window_layers = {n}: must be at most model.layers = {}",
                 self.layers
+            );
+        }
+        if let Some(v) = self.swiglu_limit {
+            ensure!(
+                v.is_finite() && v > 0.0,
+                "model.swiglu_limit = {v}: must be a positive finite number"
+            );
+            ensure!(
+                self.ffn_gated,
+                "model.swiglu_limit = {v}: needs a gated FFN (model.ffn_gated = true)"
             );
         }
         match (self.routing_groups, self.routing_groups_per_token) {

@@ -101,6 +101,10 @@ pub struct ModelCounts {
     pub windowed_share: f64,
     /// fp8 weights scaled per 128×128 block (`ModelSpec::fp8_block_scaled`).
     pub fp8_block_scaled: bool,
+    /// Biased routed experts (`ModelSpec::expert_bias`).
+    pub expert_bias: bool,
+    /// Clamped SwiGLU inputs (`ModelSpec::swiglu_limit` set).
+    pub swiglu_clamped: bool,
 }
 
 impl ModelCounts {
@@ -220,6 +224,8 @@ impl ModelCounts {
                 m.sliding_window_layers.unwrap_or(m.layers) as f64 / m.layers as f64
             }),
             fp8_block_scaled: m.fp8_block_scaled,
+            expert_bias: m.expert_bias,
+            swiglu_clamped: m.swiglu_limit.is_some(),
             routing_groups: m.routing().map(|(groups, per_token)| RoutingGroups {
                 groups: groups as f64,
                 per_token: per_token as f64,

@@ -63,6 +63,30 @@ pub const HOST_OPS_BACKWARD: f64 = 60.0;
 /// allocates the output per expert (two calls per GEMM, TransformerEngine issue #1499).
 pub const HOST_OPS_PER_EXPERT_CALL: f64 = 2.0;
 
+/// Bytes per element of the routed experts' output (one token-expert assignment × d) that
+/// Megatron-Core 0.16 moves to add a biased expert's output bias (`TEGroupedMLP._apply_bias`:
+/// per local expert `t + b·p` in 16 bits, then concatenated). Forward: `b·p` written, `t` and
+/// `b·p` read and the sum written, the sum read and written by the concatenation (6 passes × 2
+/// bytes). Backward: the probability's and the bias's gradients, each the output gradient read
+/// and multiplied into a written and re-read product before its reduction (6 passes × 2 bytes).
+pub const EXPERT_BIAS_BYTES: [f64; 2] = [12.0, 12.0];
+
+/// Bytes per fc1-output element (one assignment × 2F) that Megatron-Core 0.16 moves to clamp a
+/// clamped SwiGLU's inputs outside its fused activation (`weighted_bias_quick_geglu_impl`: both
+/// halves clamped, then concatenated back). Forward: each element read and written by its
+/// clamp, then read and written by the concatenation (4 passes × 2 bytes); backward: each clamp's
+/// gradient reads the output gradient and the input and writes the input gradient (3 × 2 bytes).
+pub const SWIGLU_CLAMP_BYTES: [f64; 2] = [8.0, 6.0];
+
+/// Host operators of the expert-bias path: forward the split of the output and the
+/// probabilities, the concatenation and the cast (4) plus a multiply and an add per local
+/// expert; backward two products and two reductions per local expert.
+pub const EXPERT_BIAS_HOST_OPS: [f64; 4] = [4.0, 2.0, 0.0, 4.0];
+
+/// Host operators of the clamps: forward the two clamps, the concatenation and the offset
+/// tensor (4); backward the two clamps' gradients (2).
+pub const SWIGLU_CLAMP_HOST_OPS: [f64; 2] = [4.0, 2.0];
+
 /// Routed experts each GPU holds: `E / ep` (at least one).
 pub fn local_experts(m: &ModelCounts, c: &TrainConfig) -> f64 {
     (m.experts / c.ep.max(1) as f64).max(1.0)
@@ -75,9 +99,19 @@ pub fn local_experts(m: &ModelCounts, c: &TrainConfig) -> f64 {
 pub fn host_ops(m: &ModelCounts, c: &TrainConfig) -> f64 {
     let local_experts = local_experts(m, c);
     let quant = if c.dtype.bytes() < 2.0 { 1.0 } else { 0.0 };
-    let forward = HOST_OPS_FORWARD + local_experts * 2.0 * (1.0 + quant + HOST_OPS_PER_EXPERT_CALL);
-    let backward =
+    let mut forward =
+        HOST_OPS_FORWARD + local_experts * 2.0 * (1.0 + quant + HOST_OPS_PER_EXPERT_CALL);
+    let mut backward =
         HOST_OPS_BACKWARD + local_experts * 2.0 * (2.0 + quant + HOST_OPS_PER_EXPERT_CALL);
+    if m.expert_bias {
+        let [fixed_fwd, per_expert_fwd, fixed_bwd, per_expert_bwd] = EXPERT_BIAS_HOST_OPS;
+        forward += fixed_fwd + per_expert_fwd * local_experts;
+        backward += fixed_bwd + per_expert_bwd * local_experts;
+    }
+    if m.swiglu_clamped {
+        forward += SWIGLU_CLAMP_HOST_OPS[0];
+        backward += SWIGLU_CLAMP_HOST_OPS[1];
+    }
     forward_passes(c) * forward + backward
 }
 
@@ -234,11 +268,28 @@ pub fn moe_layer(ctx: &Context, c: &TrainConfig, other_compute_s: f64) -> MoeLay
         assignments,
         super::step::ffn_linear_io(m.d_model, m.ffn_up_matrices, m.ffn_dim / etp as f64),
     );
+    // Biased experts and clamped SwiGLU inputs: Megatron-Core's unfused traffic per assignment,
+    // each forward pass and the backward.
+    let per_pass_bytes = |fwd_or_bwd: usize| {
+        let bias = if m.expert_bias {
+            EXPERT_BIAS_BYTES[fwd_or_bwd] * m.d_model
+        } else {
+            0.0
+        };
+        let clamp = if m.swiglu_clamped {
+            SWIGLU_CLAMP_BYTES[fwd_or_bwd] * 2.0 * m.ffn_dim / etp as f64
+        } else {
+            0.0
+        };
+        assignments * (bias + clamp)
+    };
+    let unfused_s = (forwards * per_pass_bytes(0) + per_pass_bytes(1)) / hw.eff_mem_bw_bytes_per_s;
     let experts_s = forwards * (k.gemms_s() + glue + 2.0 * gemm_fixed_s)
         + 2.0 * k.gemms_s()
         + glue
         + 4.0 * gemm_fixed_s
-        + quant_s;
+        + quant_s
+        + unfused_s;
     // The sender's permute (read a token, write its copies) and unpermute (the reverse), in 16
     // bits: `k` copies under `alltoall`, one per rank reached under `flex`.
     let copies = match c.ep_dispatcher {
@@ -493,5 +544,61 @@ mod tests {
         };
         assert_close(layer(20.0, 8) - layer(0.0, 8), 6.0 * 32.0 * 20e-6, 1e-9);
         assert_close(layer(20.0, 64) - layer(0.0, 64), 6.0 * 4.0 * 20e-6, 1e-9);
+    }
+
+    #[test]
+    fn biased_experts_and_clamped_swiglu_cost_megatrons_unfused_passes() {
+        // gpt-oss's expert biases and clamped SwiGLU, on DeepSeek-V3's shape for the by-hand
+        // numbers: EP 8 on H100, one 4096-token sequence a GPU, 8 copies of each token over the
+        // 8 ranks, so the busiest GPU runs 4096 · 8 · imbalance assignments. Each costs
+        // (12 + 12) · 7168 bytes of bias traffic (`_apply_bias`, forward and backward) and
+        // (8 + 6) · 2 · 2048 of clamps (d = 7168, F = 2048), at H100's streaming bandwidth; the
+        // host issues 4 + 2·32 more operators forward and 4·32 backward (32 local experts), and
+        // 4 + 2 for the clamps.
+        let (ctx, c) = dsv3(8, 8);
+        let set = |bias: bool, clamp: bool| {
+            let mut m = load_model("deepseek-v3", &[]).unwrap().model;
+            m.expert_bias = bias;
+            m.swiglu_limit = clamp.then_some(7.0);
+            Context::new(&m, &load_gpu("h100", &[]).unwrap().gpu, 2048)
+        };
+        let base = moe_layer(&ctx, &c, 0.0).experts_s;
+        let assignments = 4096.0 * 8.0 * imbalance(&c);
+        let bw = ctx.hw.eff_mem_bw_bytes_per_s;
+        let bias_s = assignments * 24.0 * 7168.0 / bw;
+        let clamp_s = assignments * 14.0 * 2.0 * 2048.0 / bw;
+        assert_close(
+            moe_layer(&set(true, false), &c, 0.0).experts_s - base,
+            bias_s,
+            1e-9,
+        );
+        assert_close(
+            moe_layer(&set(false, true), &c, 0.0).experts_s - base,
+            clamp_s,
+            1e-9,
+        );
+        assert_close(
+            moe_layer(&set(true, true), &c, 0.0).experts_s - base,
+            bias_s + clamp_s,
+            1e-9,
+        );
+        let ops = |ctx: &Context| host_ops(&ctx.model, &c);
+        assert_close(
+            ops(&set(true, false)) - ops(&ctx),
+            4.0 + 2.0 * 32.0 + 4.0 * 32.0,
+            1e-12,
+        );
+        assert_close(ops(&set(false, true)) - ops(&ctx), 6.0, 1e-12);
+        // Full recomputation runs the forward's passes twice.
+        let full = TrainConfig {
+            recompute: Recompute::Full,
+            ..c
+        };
+        let extra = |ctx: &Context| moe_layer(ctx, &full, 0.0).experts_s;
+        assert_close(
+            extra(&set(true, false)) - extra(&ctx),
+            assignments * (2.0 * 12.0 + 12.0) * 7168.0 / bw,
+            1e-9,
+        );
     }
 }
