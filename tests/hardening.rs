@@ -377,3 +377,38 @@ fn a_set_integer_beyond_toml_range_names_the_range_not_a_type() {
         0,
     );
 }
+
+#[test]
+fn reproduce_says_not_computable_where_a_what_if_leaves_a_value_undefined() {
+    // A price of 0 (inside the documented range) makes the cost ratios 0/0, and a 1 GiB GPU
+    // leaves no configuration of the article's layout to price. Those rows are verdicted
+    // `not computable`, with a null value and a reason; no format prints NaN or inf.
+    for set in ["gpu.price.usd_per_gpu_hour=0", "gpu.memory_gib=1"] {
+        for format in ["table", "json", "csv", "markdown"] {
+            let (out, _) = run(&["reproduce", "--set", set, "--format", format], 0);
+            let lower = out.to_lowercase();
+            let bad = lower
+                .split(|c: char| !c.is_ascii_alphanumeric())
+                .find(|w| ["nan", "inf", "infinity"].contains(w));
+            assert!(bad.is_none(), "{set} {format}: {bad:?} in {out}");
+            assert!(out.contains("not computable"), "{set} {format}");
+        }
+        let (out, _) = run(&["reproduce", "--set", set, "--format", "json"], 0);
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let rows = v["claims"].as_array().unwrap();
+        let undefined: Vec<_> = rows
+            .iter()
+            .filter(|c| c["verdict"] == "not computable")
+            .collect();
+        assert!(!undefined.is_empty(), "{set}");
+        for c in undefined {
+            assert!(c["computed_value"].is_null() && c["ratio"].is_null(), "{c}");
+            assert!(
+                c["explanation"]
+                    .as_str()
+                    .unwrap()
+                    .contains("Not computable")
+            );
+        }
+    }
+}

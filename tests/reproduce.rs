@@ -17,6 +17,7 @@ fn value(cs: &[Claim], id: &str) -> f64 {
         .get(id)
         .unwrap_or_else(|| panic!("no claim {id}"))
         .computed_value
+        .unwrap_or(f64::NAN)
 }
 
 /// Whether two computed values differ (NaN equals NaN).

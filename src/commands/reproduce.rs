@@ -46,7 +46,7 @@ pub fn reproduce(a: crate::cli::ReproduceArgs) -> Result<u8> {
                     Ok(vec![
                         c.id.to_string(),
                         opt(c.seed_value),
-                        c.computed_value.to_string(),
+                        opt(c.computed_value),
                         c.unit.to_string(),
                         opt(c.ratio),
                         c.verdict.to_string(),

@@ -29,7 +29,7 @@ pub fn table(claims: &[Claim], width: Option<usize>) -> String {
         t.add_row(vec![
             c.id.to_string(),
             value(c.seed_value),
-            human(c.computed_value),
+            c.computed_value.map_or("—".into(), human),
             c.unit.to_string(),
             c.ratio.map_or("—".into(), |r| format!("{r:.3}")),
             c.verdict.to_string(),
@@ -137,7 +137,7 @@ pub fn markdown(claims: &[Claim]) -> String {
             super::markdown_cell(c.id),
             super::markdown_cell(c.claim),
             value(c.seed_value),
-            human(c.computed_value),
+            c.computed_value.map_or("—".into(), human),
             super::markdown_cell(c.unit),
             c.ratio.map_or("—".into(), |r| format!("{r:.3}")),
             c.tolerance,

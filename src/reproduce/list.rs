@@ -1802,10 +1802,13 @@ pub static SPECS: &[Spec] = &[
         compute: |c| {
             let target = c.input.a100_cost_usd_per_1k * 1e3;
             let Some(e) = fastest_at_price(&c.a100, c.serving(1, Dtype::Fp16), target) else {
-                let best = cheapest(&c.a100, c.serving(1, Dtype::Fp16));
+                // Nothing fits at all: the claim is not computable (`claims`).
+                let Some(best) = cheapest(&c.a100, c.serving(1, Dtype::Fp16)) else {
+                    return Ok(Out::new(f64::NAN, String::new()));
+                };
                 return Ok(Out::new(0.0, format!(
                     "No batch of the article's A100 cluster reaches ${target:.1} per 1M; the cheapest costs ${:.1}.",
-                    best.map_or(f64::NAN, |b| b.usd_per_1m_output_tokens))).why("Out of reach at these efficiencies.".into()));
+                    best.usd_per_1m_output_tokens)).why("Out of reach at these efficiencies.".into()));
             };
             Ok(Out::new(e.output_tokens_per_s_per_user, format!(
                 "What the article's ${target:.1} per 1M takes: {} (MBU {:.0}%); the fastest such point gives each user {:.1} tokens/s.",
@@ -1850,10 +1853,13 @@ pub static SPECS: &[Spec] = &[
         compute: |c| {
             let target = c.input.h100_cost_usd_per_1k * 1e3;
             let Some(e) = fastest_at_price(&c.h100, c.serving(1, Dtype::Fp8), target) else {
-                let best = cheapest(&c.h100, c.serving(1, Dtype::Fp8));
+                // Nothing fits at all: the claim is not computable (`claims`).
+                let Some(best) = cheapest(&c.h100, c.serving(1, Dtype::Fp8)) else {
+                    return Ok(Out::new(f64::NAN, String::new()));
+                };
                 return Ok(Out::new(0.0, format!(
                     "No batch of the article's H100 cluster reaches ${target:.1} per 1M; the cheapest costs ${:.1}.",
-                    best.map_or(f64::NAN, |b| b.usd_per_1m_output_tokens))).why("Out of reach at these efficiencies.".into()));
+                    best.usd_per_1m_output_tokens)).why("Out of reach at these efficiencies.".into()));
             };
             Ok(Out::new(e.output_tokens_per_s_per_user, format!(
                 "What the article's ${target:.1} per 1M takes: {} (MBU {:.0}%); the fastest such point gives each user {:.1} tokens/s.",

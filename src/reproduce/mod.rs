@@ -157,14 +157,15 @@ pub struct Claim {
     pub claim: &'static str,
     /// The article's number, in `unit` (null for a qualitative claim).
     pub seed_value: Option<f64>,
-    /// What the calculator computes, in `unit`.
-    pub computed_value: f64,
+    /// What the calculator computes, in `unit` (null when the inputs as set leave it undefined:
+    /// verdict `not computable`).
+    pub computed_value: Option<f64>,
     /// Unit of both values.
     pub unit: &'static str,
     /// computed / seed.
     pub ratio: Option<f64>,
-    /// "reproduced", "differs", "open" (hinges on a figure the article does not give) or
-    /// "input" (echoes an input).
+    /// "reproduced", "differs", "open" (hinges on a figure the article does not give), "input"
+    /// (echoes an input) or "not computable" (a what-if leaves the value undefined).
     pub verdict: &'static str,
     /// The tolerance rule, from the article's precision.
     pub tolerance: String,
@@ -604,7 +605,29 @@ pub fn claims(set: &[Override]) -> Result<Vec<Claim>> {
     SPECS
         .iter()
         .map(|s| {
-            let o = (s.compute)(&ctx).map_err(|e| anyhow!("claim {}: {e}", s.id))?;
+            let mut o = (s.compute)(&ctx).map_err(|e| anyhow!("claim {}: {e}", s.id))?;
+            if !o.value.is_finite() {
+                // A what-if can leave a value undefined: a price of 0 makes cost ratios 0/0,
+                // and a GPU too small for the article's layout leaves no configuration to price.
+                // The row says so instead of printing NaN.
+                return Ok(Claim {
+                    id: s.id,
+                    section: s.section,
+                    claim: s.words,
+                    seed_value: s.article,
+                    computed_value: None,
+                    unit: s.unit,
+                    ratio: None,
+                    verdict: NOT_COMPUTABLE,
+                    tolerance: s.tolerance.describe(s.article),
+                    article_input: None,
+                    computed_with_article_input: None,
+                    explanation: NOT_COMPUTABLE_WHY.into(),
+                });
+            }
+            if o.alt.as_ref().is_some_and(|(_, v)| !v.is_finite()) {
+                o.alt = None;
+            }
             let verdict = judge(s, &o);
             let explanation = if verdict == "differs" && !o.why.is_empty() {
                 format!("{} {}", o.how, o.why)
@@ -616,7 +639,7 @@ pub fn claims(set: &[Override]) -> Result<Vec<Claim>> {
                 section: s.section,
                 claim: s.words,
                 seed_value: s.article,
-                computed_value: o.value,
+                computed_value: Some(o.value),
                 unit: s.unit,
                 ratio: s.article.map(|a| o.value / a),
                 verdict,
@@ -632,6 +655,12 @@ pub fn claims(set: &[Override]) -> Result<Vec<Claim>> {
         })
         .collect()
 }
+
+/// The verdict of a claim the inputs as set leave undefined.
+pub const NOT_COMPUTABLE: &str = "not computable";
+
+/// Its explanation.
+pub const NOT_COMPUTABLE_WHY: &str = "Not computable with these inputs: a ratio of costs at a price of 0, or no configuration of the article's layout that fits in memory, leaves it undefined.";
 
 /// Training FLOPs of `tokens` tokens: a forward and a backward pass (twice the forward's FLOPs)
 /// of the model's FLOPs per token, as `train` counts them (6·N·D plus the logits).
