@@ -303,12 +303,105 @@ fn check_cases(origin: &str, cases: &[Case]) -> Result<()> {
                 c.metric
             );
         }
-        if !(c.value.is_finite() && c.value > 0.0) {
+        check_case_ranges(c).map_err(|e| anyhow!("{origin}: case `{id}`: {e}"))?;
+        // A normal positive number: a subnormal one (1e-320) would make the error ratio infinite.
+        if !(c.value.is_normal() && c.value > 0.0) {
             bail!(
-                "{origin}: case `{id}`: value = {}: must be a positive finite number",
-                c.value
+                "{origin}: case `{id}`: value = {}: must be a positive finite number (at least {:.1e})",
+                if c.value != 0.0 && c.value.abs() < 1e-6 {
+                    format!("{:e}", c.value)
+                } else {
+                    c.value.to_string()
+                },
+                f64::MIN_POSITIVE
             );
         }
+    }
+    Ok(())
+}
+
+/// The case fields that have a range or a fixed set of values, checked when the file is loaded
+/// with the ranges of the flags of the same names (docs/usage.md, Input ranges): a bad one refuses
+/// the file with one line naming the case, the field, the value and what is allowed.
+fn check_case_ranges(c: &Case) -> Result<()> {
+    use crate::limits::{flag_range, float_flag_range};
+    let ints = [
+        ("tp", "tp", c.tp),
+        ("pp", "pp", c.pp),
+        ("ep", "ep", c.ep),
+        ("dp", "dp", c.dp),
+        ("prefill_tp", "prefill-tp", c.prefill_tp),
+        ("prefill_dp", "prefill-dp", c.prefill_dp),
+        ("prefill_pp", "prefill-pp", c.prefill_pp),
+        ("prefill_ep", "prefill-ep", c.prefill_ep),
+        (
+            "redundant_experts",
+            "redundant-experts",
+            c.redundant_experts,
+        ),
+        ("batch", "batch", c.batch),
+        ("concurrency", "batch", c.concurrency),
+        ("input_len", "input-len", c.input_len),
+        ("output_len", "output-len", c.output_len),
+        ("gpus", "gpus", c.gpus),
+        ("micro_batch", "micro-batch", c.micro_batch),
+        ("seq_len", "seq-len", c.seq_len),
+        ("interleave", "interleave", c.interleave),
+        ("speculate", "speculate", c.speculate),
+        ("mtp_layers", "mtp-layers", c.mtp_layers),
+        (
+            "last_stage_layers",
+            "last-stage-layers",
+            c.last_stage_layers,
+        ),
+    ];
+    for (field, flag, v) in ints {
+        if let Some(v) = v {
+            flag_range(flag)
+                .check(&format!("{field} ="), v)
+                .map_err(anyhow::Error::msg)?;
+        }
+    }
+    let floats = [
+        ("tokens", "tokens", c.tokens),
+        (
+            "global_batch_tokens",
+            "global-batch-tokens",
+            c.global_batch_tokens,
+        ),
+        ("acceptance", "acceptance", c.acceptance),
+    ];
+    for (field, flag, v) in floats {
+        if let Some(v) = v {
+            float_flag_range(flag)
+                .check(&format!("{field} ="), v)
+                .map_err(anyhow::Error::msg)?;
+        }
+    }
+    if let Some(z) = c.zero
+        && z > 3
+    {
+        bail!("zero = {z}: must be 0, 1, 2 or 3 (the ZeRO stage)");
+    }
+    if let Some(m) = c.mode.as_deref()
+        && !["fixed", "max-throughput", "frontier"].contains(&m)
+    {
+        bail!("mode = \"{m}\": must be fixed, max-throughput or frontier");
+    }
+    if let Some(r) = c.recompute.as_deref()
+        && <Recompute as clap::ValueEnum>::from_str(r, true).is_err()
+    {
+        bail!("recompute = \"{r}\": must be none, selective or full");
+    }
+    if let Some(a) = c.attention.as_deref()
+        && !["flash", "eager"].contains(&a)
+    {
+        bail!("attention = \"{a}\": must be flash or eager");
+    }
+    if let Some(f) = c.interactivity
+        && !(f.is_finite() && f > 0.0)
+    {
+        bail!("interactivity = {f}: must be a positive number of tokens/s per user");
     }
     Ok(())
 }

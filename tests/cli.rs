@@ -629,6 +629,58 @@ value = 1.0"#
 }
 
 #[test]
+fn a_case_field_out_of_range_refuses_the_file_naming_case_field_and_range() {
+    // Checked when the file is loaded, with the ranges of the flags of the same names: one line,
+    // exit 1, no case evaluated. A value too small to divide by (subnormal) is refused too, since
+    // the error ratio would be infinite.
+    let base = |extra: &str, value: &str| {
+        format!(
+            "[[case]]\nid = \"c\"\nsource = \"t\"\nkind = \"inference\"\nmodel = \"llama3-8b\"\ngpu = \"h100\"\ndtype = \"bf16\"\ninput_len = 128\noutput_len = 128\nmetric = \"tpot_s\"\nvalue = {value}\n{extra}"
+        )
+    };
+    for (extra, value, needles) in [
+        (
+            "batch = 0",
+            "0.01",
+            &["case `c`", "batch = 0", "from 1 to"][..],
+        ),
+        ("tp = 0", "0.01", &["tp = 0", "from 1 to"]),
+        (
+            "mode = \"bogus\"",
+            "0.01",
+            &["mode = \"bogus\"", "max-throughput"],
+        ),
+        (
+            "speculate = 100",
+            "0.01",
+            &["speculate = 100", "from 1 to 64"],
+        ),
+        (
+            "batch = 1",
+            "1e-320",
+            &["value = 1e-320", "positive finite"],
+        ),
+    ] {
+        let mut f = tempfile();
+        writeln!(f.1, "{}", base(extra, value)).unwrap();
+        fails(&["validate", "--cases", &f.0], needles);
+    }
+    let train = "[[case]]\nid = \"t\"\nsource = \"t\"\nkind = \"training\"\nmodel = \"llama3-8b\"\ngpu = \"h100\"\ndtype = \"bf16\"\ngpus = 8\nmetric = \"mfu\"\nvalue = 0.4\n";
+    for (extra, needles) in [
+        ("zero = 4", &["zero = 4", "0, 1, 2 or 3"][..]),
+        (
+            "recompute = \"bogus\"",
+            &["recompute = \"bogus\"", "none, selective or full"],
+        ),
+        ("tokens = nan", &["tokens = NaN", "finite"]),
+    ] {
+        let mut f = tempfile();
+        writeln!(f.1, "{train}{extra}").unwrap();
+        fails(&["validate", "--cases", &f.0], needles);
+    }
+}
+
+#[test]
 fn kv_sharding_by_batch_lifts_the_head_count_limit_and_shrinks_the_cache() {
     // PaLM-540B has 48 query heads and one KV head (multi-query); fp8 over TP × PP 8 fits H100s.
     let args = |tp: &'static str, sharding: &'static str| {

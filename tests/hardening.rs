@@ -412,3 +412,21 @@ fn reproduce_says_not_computable_where_a_what_if_leaves_a_value_undefined() {
         }
     }
 }
+
+#[test]
+fn explain_never_prints_a_negative_room_for_the_kv_cache() {
+    // GPT-4 on one H100 cannot hold its weights: the explanation says by how much they exceed
+    // the GPU and that no room is left for the KV cache, instead of "may take -3006".
+    let (out, _) = run(&["estimate", "--explain"], 3);
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("Memory on the heaviest GPU"))
+        .expect("memory line");
+    assert!(line.contains("leaving no room for the KV cache"), "{line}");
+    assert!(!line.contains(" -"), "{line}");
+    let (out, _) = run(
+        &["estimate", "-m", "llama3-8b", "-g", "h100", "--explain"],
+        0,
+    );
+    assert!(out.contains("the KV cache may take"));
+}

@@ -380,19 +380,29 @@ pub fn explain(ctx: &Context, model: &str, gpu: &str, e: &Estimate) -> String {
     );
 
     let m = &b.memory;
+    // What is left for the KV cache: none when the weights, activations and runtime alone
+    // overflow the GPU (a negative room is never printed).
+    let room = ctx.hw.mem_bytes - m.weights_bytes - m.activation_bytes - m.runtime_bytes;
+    let kv_room = if room > 0.0 {
+        format!(
+            "the KV cache may take {}",
+            human(bytes_to_gib(ctx.hw.kv_cache_free_fraction * room))
+        )
+    } else {
+        format!(
+            "weights, activations and runtime alone exceed it by {}, leaving no room for the KV cache",
+            human(bytes_to_gib(-room))
+        )
+    };
     let _ = writeln!(
         o,
-        "\nMemory on the heaviest GPU (GiB): weights {} + KV cache {} + activations {} + runtime {} = {} of {} total; the KV cache may take {} → {}",
+        "\nMemory on the heaviest GPU (GiB): weights {} + KV cache {} + activations {} + runtime {} = {} of {} total; {kv_room} → {}",
         human(bytes_to_gib(m.weights_bytes)),
         human(bytes_to_gib(m.kv_bytes)),
         human(bytes_to_gib(m.activation_bytes)),
         human(bytes_to_gib(m.runtime_bytes)),
         human(bytes_to_gib(e.mem_bytes_per_gpu)),
         human(bytes_to_gib(e.gpu_mem_bytes)),
-        human(bytes_to_gib(
-            ctx.hw.kv_cache_free_fraction
-                * (ctx.hw.mem_bytes - m.weights_bytes - m.activation_bytes - m.runtime_bytes)
-        )),
         if e.fits { "fits" } else { "DOES NOT FIT" }
     );
     let _ = writeln!(
