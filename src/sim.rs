@@ -64,8 +64,8 @@ pub struct SimResult {
     pub backlog: u64,
     /// Output tokens per second the arrivals ask for: rate × mean output length.
     pub offered_output_tokens_per_s: f64,
-    /// Output tokens per second served between the middle and the last arrival seen (the
-    /// offered rate when the run never settled, below).
+    /// Output tokens per second served between the middle and the last arrival seen (over the
+    /// whole run when it never settled, below).
     pub served_output_tokens_per_s: f64,
     /// Requests in the replica (waiting, prefilling or decoding) at the middle arrival (of those
     /// that arrived before the end of the run).
@@ -493,10 +493,11 @@ pub fn simulate_with_progress(
     let backlog = queue_at_last_arrival.unwrap_or(queue.len()) as u64;
     let offered = w.rate_per_s * c.output_dist.mean_and_max(mean_out, 1.0).0;
     let settled = first_finish_s <= time_at_mid && time_at_last > time_at_mid;
+    let run_tokens_per_s = out_tokens as f64 / now.max(f64::MIN_POSITIVE);
     let served = if settled {
         (tokens_at_last - tokens_at_mid) as f64 / (time_at_last - time_at_mid)
     } else {
-        offered
+        run_tokens_per_s
     };
     // Between the middle and the last arrival seen (all of them unless the budget ran out).
     let (half, last) = match in_system_at.len() {
@@ -524,7 +525,7 @@ pub fn simulate_with_progress(
         } else {
             waits.iter().sum::<f64>() / waits.len() as f64
         },
-        output_tokens_per_s: out_tokens as f64 / now.max(f64::MIN_POSITIVE),
+        output_tokens_per_s: run_tokens_per_s,
         mean_batch: batch_sum / steps.max(1) as f64,
         backlog: if completed < requests {
             (queue.len() as u64) + (requests - drawn) + u64::from(pending.is_some())

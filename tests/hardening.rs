@@ -430,3 +430,22 @@ fn explain_never_prints_a_negative_room_for_the_kv_cache() {
     );
     assert!(out.contains("the KV cache may take"));
 }
+
+#[test]
+fn a_run_too_short_to_settle_reports_what_it_served_not_what_was_offered() {
+    // 1,000 requests at 1,000 req/s on one batch-1 replica: no request finishes before the
+    // middle arrival, so the served rate is the run's own (127 tok/s), not the 256,000 offered;
+    // the queue piling up still says OVERLOADED, without the contradictory "too short to judge".
+    let line = "estimate -m llama3-8b --rate 1000 --requests 1000";
+    let v = estimate_json(&format!("{line} --format json"), 0);
+    let r = &v["summary"]["simulation"];
+    let served = r["served_output_tokens_per_s"].as_f64().unwrap();
+    let offered = r["offered_output_tokens_per_s"].as_f64().unwrap();
+    assert!(served < 0.01 * offered, "{served} vs {offered}");
+    assert!(r["overloaded"].as_bool().unwrap());
+    let (out, _) = run(&words(line), 0);
+    assert!(
+        out.contains("OVERLOADED") && !out.contains("too short to judge"),
+        "{out}"
+    );
+}

@@ -483,7 +483,7 @@ pub fn simulation(w: &crate::sim::Workload, s: &crate::sim::SimResult) -> String
             s.in_system_at_half,
             s.in_system_at_last
         );
-    } else {
+    } else if !s.overloaded && !s.budget_exhausted {
         let _ = writeln!(
             o,
             "  too short to judge overload: no request finished before the middle arrival (raise --requests)"
