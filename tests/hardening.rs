@@ -449,3 +449,18 @@ fn a_run_too_short_to_settle_reports_what_it_served_not_what_was_offered() {
         "{out}"
     );
 }
+
+#[test]
+fn a_dense_model_takes_a_wider_prefill_pool_without_expert_ranks() {
+    // `--prefill-tp 8` on a dense model served at TP1 used to fail on `--prefill-ep 8`, a flag
+    // never given: the prefill pool keeps the decode pool's EP 1.
+    let v = estimate_json(
+        "estimate -m llama3-8b --disaggregate 3:1 --prefill-tp 8 --format json",
+        0,
+    );
+    assert_eq!(v["results"][0]["gpus"].as_u64(), Some(25));
+    run(
+        &words("sweep -m llama3-8b --disaggregate 1:1 --prefill-tp 8 --format csv"),
+        0,
+    );
+}

@@ -73,15 +73,18 @@ pub struct LayoutOverride {
 
 impl LayoutOverride {
     /// `base` with these degrees in place of its own. Without an EP degree, a layout whose
-    /// experts span its whole stage keeps doing so; otherwise the base's EP degree stays.
+    /// experts span its whole stage over more than one rank keeps doing so; otherwise the base's
+    /// EP degree stays (1 for a dense model, or experts split by the TP group).
     pub fn apply(self, base: Layout) -> Layout {
         let tp = self.tp.unwrap_or(base.tp);
         let dp = self.dp.unwrap_or(base.dp);
-        let ep = self.ep.unwrap_or(if base.ep == base.stage_gpus() {
-            tp.saturating_mul(dp)
-        } else {
-            base.ep
-        });
+        let ep = self
+            .ep
+            .unwrap_or(if base.ep > 1 && base.ep == base.stage_gpus() {
+                tp.saturating_mul(dp)
+            } else {
+                base.ep
+            });
         Layout {
             tp,
             dp,
@@ -134,6 +137,13 @@ mod tests {
             ..LayoutOverride::default()
         };
         assert_eq!(o.apply(tp), l(8, 1, 4, 1));
+        // A one-GPU decode stage (a dense model, EP 1) keeps EP 1 under a wider prefill pool:
+        // `--prefill-tp 8` must not ask a dense model for 8 expert ranks.
+        let o = LayoutOverride {
+            tp: Some(8),
+            ..LayoutOverride::default()
+        };
+        assert_eq!(o.apply(l(1, 1, 1, 1)), l(8, 1, 1, 1));
         assert!(LayoutOverride::default().is_empty());
     }
 }
