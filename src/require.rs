@@ -6,7 +6,10 @@ use crate::fields::{Field, Kind, Record, Value};
 /// The values a text field can take, where they form a fixed set (`model`, `gpu` and the layouts
 /// are open).
 fn allowed_values(field: &str) -> Option<&'static [&'static str]> {
-    const DTYPES: &[&str] = &["fp32", "bf16", "fp16", "fp8", "int8", "int4"];
+    // Every precision's name as the rows print it (`crate::dtype::ALL`).
+    const DTYPES: &[&str] = &[
+        "fp32", "bf16", "fp16", "fp8", "int8", "int4", "nvfp4", "mxfp4",
+    ];
     match field {
         "decode_bound" => Some(&["memory", "compute", "communication"]),
         "dtype" | "kv_dtype" | "matmul_dtype" => Some(DTYPES),
@@ -137,5 +140,16 @@ impl Require {
     /// The expression as given.
     pub fn text(&self) -> &str {
         &self.text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_precision_is_an_allowed_dtype_value() {
+        let names: Vec<&str> = crate::dtype::ALL.iter().map(|d| d.name()).collect();
+        assert_eq!(allowed_values("dtype").unwrap(), names.as_slice());
     }
 }
