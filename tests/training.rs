@@ -563,6 +563,16 @@ fn two_virtual_stages_halve_the_bubble_to_p_minus_1_over_2m() {
     }
     // Interleaving pays twice the stage hand-offs.
     assert_close(at(2).step.pp_comm_s, 2.0 * at(1).step.pp_comm_s, 1e-12);
+    // 80 layers over 4 stages are 20 a stage: 3 virtual stages split them 7, 7, 6, and the
+    // largest chunk sets the bubble, as 20/7 = 2.86 equal chunks would (not 3).
+    let e = at(3);
+    let st = &e.step;
+    let per_mb = (st.compute_s + st.tp_comm_s + st.pp_comm_s + st.ep_comm_s) / 64.0;
+    assert_close(
+        st.bubble_s / (64.0 * per_mb),
+        3.0 / (20.0 / 7.0 * 64.0),
+        1e-9,
+    );
 }
 
 #[test]

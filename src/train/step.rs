@@ -254,7 +254,7 @@ pub fn step_time(ctx: &Context, c: &TrainConfig, micro_batches: f64) -> StepTime
             + 3.0 * 4.0 * tokens * m.vocab / tp / ctx.hw.eff_mem_bw_bytes_per_s)
         + mtp * 3.0 * 2.0 * tokens * super::memory::mtp_projection_params(ctx) / tp / matmul_rate;
     // The critical stage: the one with the longest micro-batch time.
-    let (mut crit, mut crit_total) = ((0.0, 0.0, 0.0, 0.0), 0.0);
+    let (mut crit, mut crit_total, mut crit_layers) = ((0.0, 0.0, 0.0, 0.0), 0.0, 1.0_f64);
     for s in 0..c.pp {
         let st = stage(ctx, c, s);
         let (moe_layers, dense_layers) = (st.moe_layers, st.dense_layers);
@@ -266,6 +266,7 @@ pub fn step_time(ctx: &Context, c: &TrainConfig, micro_batches: f64) -> StepTime
         if compute + tpc + epc + host > crit_total {
             crit = (compute, tpc, epc, host);
             crit_total = compute + tpc + epc + host;
+            crit_layers = moe_layers + dense_layers;
         }
     }
     let act_bytes = if c.dtype == Dtype::Fp32 { 4.0 } else { 2.0 };
@@ -278,7 +279,15 @@ pub fn step_time(ctx: &Context, c: &TrainConfig, micro_batches: f64) -> StepTime
     } else {
         0.0
     };
-    let (pp, v) = (c.pp as f64, c.interleave as f64);
+    let pp = c.pp as f64;
+    // Virtual stages that do not split the stage's layers evenly: the bubble is set by the
+    // largest chunk, ⌈layers / v⌉ of them, so the schedule behaves as `layers / ⌈layers / v⌉`
+    // equal chunks (16 layers in 3 chunks of 6, 5, 5: 2.67, not 3).
+    let v = if c.interleave > 1 && crit_layers >= 1.0 {
+        crit_layers / (crit_layers / c.interleave as f64).ceil()
+    } else {
+        c.interleave as f64
+    };
     let per_mb = crit_total + hop;
 
     // Data parallelism: gradients (and ZeRO-3 parameters) of the heaviest stage.
