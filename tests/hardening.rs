@@ -464,3 +464,26 @@ fn a_dense_model_takes_a_wider_prefill_pool_without_expert_ranks() {
         0,
     );
 }
+
+#[test]
+fn a_training_run_shorter_than_one_step_is_refused_and_the_memory_line_names_the_runtime() {
+    // One token against an 8,192-token step printed 1.2e-9 days beside a 0.84 s step.
+    fails(
+        "train -m llama3-8b -g h100 --gpus 1 --tp 1 --pp 1 --tokens 1 --global-batch-tokens 8192",
+        &[
+            "--tokens 1",
+            "--global-batch-tokens 8192",
+            "one optimizer step",
+        ],
+    );
+    // The memory sum printed "+ runtime =" with its value missing.
+    let (out, _) = run(
+        &words("train -m llama3-8b -g h100 --gpus 8 --tp 1 --pp 1 --micro-batch 1 --zero 1"),
+        3,
+    );
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("Memory on the heaviest GPU"))
+        .expect("memory line");
+    assert!(line.contains("+ runtime 3.60 ="), "{line}");
+}

@@ -255,11 +255,20 @@ pub fn explain(r: &TrainRow, usable_hbm_bytes: f64) -> String {
     );
     let _ = writeln!(
         o,
-        "\nMemory on the heaviest GPU (GiB): weights {} + gradients {} + optimizer {} + activations {} + runtime = {} of {} → {}",
+        "\nMemory on the heaviest GPU (GiB): weights {} + gradients {} + optimizer {} + activations {} + runtime {} = {} of {} → {}",
         human(bytes_to_gib(r.weights_bytes_per_gpu)),
         human(bytes_to_gib(r.grads_bytes_per_gpu)),
         human(bytes_to_gib(r.optimizer_bytes_per_gpu)),
         human(bytes_to_gib(r.activation_bytes_per_gpu)),
+        // The framework's own memory (CUDA context, allocator reserve): the rest of the total.
+        human(bytes_to_gib(
+            (r.mem_bytes_per_gpu
+                - r.weights_bytes_per_gpu
+                - r.grads_bytes_per_gpu
+                - r.optimizer_bytes_per_gpu
+                - r.activation_bytes_per_gpu)
+                .max(0.0)
+        )),
         human(bytes_to_gib(r.mem_bytes_per_gpu)),
         human(bytes_to_gib(usable_hbm_bytes)),
         if r.fits { "fits" } else { "DOES NOT FIT" }

@@ -383,6 +383,13 @@ pub fn check(ctx: &Context, c: &TrainConfig) -> Result<(), Reject> {
             return invalid(e);
         }
     }
+    if c.tokens < c.global_batch_tokens {
+        return invalid(format!(
+            "--tokens {}: must be at least --global-batch-tokens {} (one optimizer step)",
+            crate::limits::short(c.tokens),
+            crate::limits::short(c.global_batch_tokens)
+        ));
+    }
     if let Some(last) = c.last_stage_layers
         && let Err(e) = crate::limits::check_flag("last-stage-layers", last)
     {
