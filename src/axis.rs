@@ -48,6 +48,40 @@ pub fn parse_u64_axis(flag: &str, text: &str) -> Result<Vec<u64>, String> {
     Ok(out)
 }
 
+/// The syntax of an integer axis, for clap's `value_parser` (a word where a number belongs is a
+/// usage error, exit 2): every comma-separated item is a number (`8`, `2k`, `1m`) or a range of
+/// two (`1..64`), and no item is empty; or `auto`. Returns the text unchanged; the values' ranges are
+/// checked with the configuration (`parse_u64_axis`, exit 1).
+pub fn syntax(flag: &'static str) -> impl Fn(&str) -> Result<String, String> + Clone + Send + Sync {
+    move |text: &str| {
+        // `auto` (where the flag takes it: --ep, --interleave) is the command's to judge.
+        if text.trim().eq_ignore_ascii_case("auto") {
+            return Ok(text.to_string());
+        }
+        let items: Vec<&str> = text.split(',').map(str::trim).collect();
+        if items.iter().any(|i| i.is_empty()) {
+            return Err(format!(
+                "`{text}`: an empty item in --{flag}; give a list like 1,2,4 or a doubling range like 1..64"
+            ));
+        }
+        for item in items {
+            let ends: Vec<&str> = match item.split_once("..") {
+                Some((a, b)) => vec![a.trim_end_matches('='), b.trim_start_matches('=')],
+                None => vec![item],
+            };
+            for e in ends {
+                if parse_number(e.trim()).is_none() {
+                    return Err(format!(
+                        "`{}`: not a positive integer in --{flag} (allowed: 8, 2k, 1,2,4 or 1..64)",
+                        crate::limits::clip(e.trim())
+                    ));
+                }
+            }
+        }
+        Ok(text.to_string())
+    }
+}
+
 /// One value of an axis (`estimate`, `train --gpus`): the axis syntax (`8`, `2k`) without lists or
 /// ranges. For clap's `value_parser`, which names the flag itself. The flag's range is checked
 /// with the configuration (exit 1, one line naming the flag, the value and the range).

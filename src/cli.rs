@@ -237,7 +237,8 @@ pub struct SweepArgs {
         long,
         help_heading = "Axes",
         default_value = "1,2,4,8",
-        value_name = "LIST|A..B"
+        value_name = "LIST|A..B",
+        value_parser = crate::axis::syntax("tp")
     )]
     pub tp: String,
     /// Attention data-parallel degrees: attention groups per stage (auto: 1 for dense models, 1..64 for MoE).
@@ -245,7 +246,8 @@ pub struct SweepArgs {
         long,
         help_heading = "Axes",
         default_value = "auto",
-        value_name = "LIST|A..B"
+        value_name = "LIST|A..B",
+        value_parser = crate::axis::syntax("dp")
     )]
     pub dp: String,
     /// Pipeline-parallel degrees.
@@ -253,7 +255,8 @@ pub struct SweepArgs {
         long,
         help_heading = "Axes",
         default_value = "1,2,4,8,16",
-        value_name = "LIST|A..B"
+        value_name = "LIST|A..B",
+        value_parser = crate::axis::syntax("pp")
     )]
     pub pp: String,
     /// Expert-parallel degrees over the tp × dp GPUs of a stage (auto: 1 when dp = 1, else the most ranks that divide both the stage and the experts).
@@ -261,7 +264,8 @@ pub struct SweepArgs {
         long,
         help_heading = "Axes",
         default_value = "auto",
-        value_name = "LIST|A..B"
+        value_name = "LIST|A..B",
+        value_parser = crate::axis::syntax("ep")
     )]
     pub ep: String,
     /// Concurrent sequences per replica.
@@ -269,7 +273,8 @@ pub struct SweepArgs {
         long,
         help_heading = "Axes",
         default_value = "1,8,64,256,1024,4096",
-        value_name = "LIST|A..B"
+        value_name = "LIST|A..B",
+        value_parser = crate::axis::syntax("batch")
     )]
     pub batch: String,
     /// Prompt tokens per request.
@@ -277,7 +282,8 @@ pub struct SweepArgs {
         long,
         help_heading = "Axes",
         default_value = "2048",
-        value_name = "LIST|A..B"
+        value_name = "LIST|A..B",
+        value_parser = crate::axis::syntax("input-len")
     )]
     pub input_len: String,
     /// Generated tokens per request.
@@ -285,7 +291,8 @@ pub struct SweepArgs {
         long,
         help_heading = "Axes",
         default_value = "256",
-        value_name = "LIST|A..B"
+        value_name = "LIST|A..B",
+        value_parser = crate::axis::syntax("output-len")
     )]
     pub output_len: String,
     /// Weight and matmul precisions: fp32, bf16, fp16, fp8, int8, int4.
@@ -389,7 +396,8 @@ pub struct TrainArgs {
         long,
         help_heading = "Axes",
         default_value = "1,2,4,8",
-        value_name = "LIST|A..B"
+        value_name = "LIST|A..B",
+        value_parser = crate::axis::syntax("tp")
     )]
     pub tp: String,
     /// Pipeline-parallel degrees.
@@ -397,7 +405,8 @@ pub struct TrainArgs {
         long,
         help_heading = "Axes",
         default_value = "1,2,4,8,16",
-        value_name = "LIST|A..B"
+        value_name = "LIST|A..B",
+        value_parser = crate::axis::syntax("pp")
     )]
     pub pp: String,
     /// Expert-parallel degrees (carved out of the data-parallel ranks).
@@ -405,7 +414,8 @@ pub struct TrainArgs {
         long,
         help_heading = "Axes",
         default_value = "1",
-        value_name = "LIST|A..B"
+        value_name = "LIST|A..B",
+        value_parser = crate::axis::syntax("ep")
     )]
     pub ep: String,
     /// Sequences per micro-batch.
@@ -413,7 +423,8 @@ pub struct TrainArgs {
         long,
         help_heading = "Axes",
         default_value = "1",
-        value_name = "LIST|A..B"
+        value_name = "LIST|A..B",
+        value_parser = crate::axis::syntax("micro-batch")
     )]
     pub micro_batch: String,
     /// ZeRO stages (0-3).

@@ -293,7 +293,20 @@ fn tp_must_divide_heads_and_ep_must_divide_experts() {
 
 #[test]
 fn an_axis_that_parses_to_nothing_is_an_error() {
-    fails(&["sweep", "--batch", ","], &["--batch"]);
+    // A word, an empty item or no item where an axis of numbers belongs cannot be parsed: a
+    // usage error (exit 2) naming the flag, on sweep and train alike (estimate's one value too).
+    for args in [
+        &["sweep", "--batch", ","][..],
+        &["sweep", "--batch", "1,,2"],
+        &["sweep", "--batch", "abc"],
+        &["sweep", "--tp", "1..x"],
+        &["train", "-m", "llama3-8b", "--gpus", "8", "--tp", "abc"],
+        &["estimate", "--batch", "abc"],
+    ] {
+        let (_, err) = common::run_cli(args, 2);
+        let flag = args[args.len() - 2];
+        assert!(err.contains(flag), "{args:?}: {err}");
+    }
     fails(&["sweep", "--batch", "64..8"], &["--batch", "empty"]);
     fails(&["sweep", "--tp", "0"], &["--tp"]);
     fails(&["sweep", "--dtype", "fp7"], &["--dtype", "fp7", "bf16"]);
