@@ -451,8 +451,16 @@ fn load<T: DeserializeOwned>(
         borrow_measured(origin, &mut value)?;
     }
     // Parse once untouched so that an error in the file is blamed on the file, not on --set.
-    T::deserialize(toml::Value::Table(value.clone()))
-        .map_err(|e| anyhow!("{origin}: {}", one_line(e.message())))?;
+    // Deserialising the text itself locates the error (line, column and key) when the file
+    // alone shows it; a borrowed field's absence is not such an error.
+    T::deserialize(toml::Value::Table(value.clone())).map_err(|e| {
+        match toml::from_str::<T>(text) {
+            Err(at) if at.message() == e.message() && at.span().is_some() => {
+                anyhow!("{}", located_key(origin, text, &at))
+            }
+            _ => anyhow!("{origin}: {}", one_line(e.message())),
+        }
+    })?;
     // A scoped override applies when it names this preset: its `name` field or the path or
     // name it was loaded by (`origin`).
     let name = value
@@ -614,6 +622,30 @@ fn located(origin: &str, text: &str, e: &toml::de::Error) -> String {
             format!("{origin}:{line}:{col}: {msg}")
         }
         None => format!("{origin}: {msg}"),
+    }
+}
+
+/// `located`, naming the key assigned on the error's line (`layers = "many"` → `layers`).
+fn located_key(origin: &str, text: &str, e: &toml::de::Error) -> String {
+    let at = located(origin, text, e);
+    // A missing field has no key of its own on the line the span points at.
+    let Some(span) = e
+        .span()
+        .filter(|_| !e.message().starts_with("missing field"))
+    else {
+        return at;
+    };
+    let start = text[..span.start.min(text.len())]
+        .rfind('\n')
+        .map_or(0, |i| i + 1);
+    let line = text[start..].lines().next().unwrap_or_default();
+    match line.split_once('=') {
+        Some((key, _)) if !key.trim().is_empty() && !key.contains('[') => {
+            let msg = one_line(e.message());
+            let prefix = at.strip_suffix(&msg).unwrap_or(&at);
+            format!("{prefix}`{}`: {msg}", key.trim())
+        }
+        _ => at,
     }
 }
 

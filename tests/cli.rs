@@ -1073,3 +1073,17 @@ fn validate_runs_the_moe_suite_with_its_splits() {
     let (_, err) = run_words("validate --suite moe --cases x.toml", 2);
     assert!(err.contains("cannot be used with"), "{err}");
 }
+
+#[test]
+fn a_wrong_type_in_a_preset_file_names_the_line_and_the_key() {
+    let mut f = tempfile();
+    writeln!(
+        f.1,
+        "name = \"m\"\ndescription = \"d\"\nsource = \"s\"\n[model]\nlayers = \"many\"\nd_model = 4096"
+    )
+    .unwrap();
+    fails(
+        &["presets", "show", &f.0],
+        &[&format!("{}:5:10: `layers`", f.0), "expected u64"],
+    );
+}
