@@ -327,7 +327,7 @@ pub struct SweepArgs {
     #[arg(long, help_heading = "Output")]
     pub pareto: bool,
     /// Also write an SVG chart: every configuration kept (faint) and the frontier (bold) of output tokens/s per GPU against per user, log axes; the data output is unchanged.
-    #[arg(long, help_heading = "Output", value_name = "FILE.svg")]
+    #[arg(long, help_heading = "Output", value_name = "FILE.svg", value_parser = crate::plot::svg_path)]
     pub plot: Option<String>,
     /// Stop before any work when the axes span more configurations than this (about 1 s per million).
     #[arg(long, help_heading = "Work limits", value_name = "N", default_value_t = crate::sweep::DEFAULT_MAX_CONFIGURATIONS, value_parser = clap::value_parser!(u64).range(1..))]
@@ -531,7 +531,7 @@ pub struct TrainArgs {
     #[arg(long)]
     pub all: bool,
     /// Also write an SVG chart: training days against cost for every configuration kept (faint) and their frontier (bold), log axes; the data output is unchanged.
-    #[arg(long, value_name = "FILE.svg")]
+    #[arg(long, value_name = "FILE.svg", value_parser = crate::plot::svg_path)]
     pub plot: Option<String>,
     /// Stop before any work when the axes span more configurations than this (train keeps the rows it shows).
     #[arg(long, help_heading = "Work limits", value_name = "N", default_value_t = crate::train::DEFAULT_MAX_CONFIGURATIONS, value_parser = clap::value_parser!(u64).range(1..))]

@@ -234,6 +234,19 @@ pub fn render_svg(c: &Chart) -> Result<String> {
     Ok(svg)
 }
 
+/// `--plot`'s path, for clap's `value_parser`: the chart is SVG, so the name must end in `.svg`
+/// (a `.png` name would hold SVG text).
+pub fn svg_path(path: &str) -> Result<String, String> {
+    if path.to_ascii_lowercase().ends_with(".svg") {
+        Ok(path.to_string())
+    } else {
+        Err(format!(
+            "`{}`: the chart is SVG; give a file name ending in .svg",
+            crate::limits::clip(path)
+        ))
+    }
+}
+
 /// Write the chart to `path` and say so on stderr (how many configurations, how many on the frontier).
 pub fn write_svg(path: &str, c: &Chart) -> Result<()> {
     let svg = render_svg(c)?;

@@ -314,7 +314,7 @@ pub fn read_file(path: &str, what: &str) -> Result<String> {
         } else {
             "not a regular file (a device, FIFO or socket)"
         };
-        bail!("{what} file `{shown}`: {kind}; give a TOML file");
+        bail!("{what} file `{shown}`: {kind}; give a regular file");
     }
     let too_big = |len: u64| {
         anyhow!(
@@ -474,9 +474,24 @@ fn load<T: DeserializeOwned>(
         .filter(|o| o.key.split('.').next() == Some(kind.table()) && o.applies_to(&names))
         .collect();
     for o in &mine {
+        // A key naming a whole table (`gpu.price=5`): name its fields rather than serde's
+        // "expected struct Price".
+        let fields = table_at(&value, &o.key).map(|t| {
+            t.keys()
+                .map(|k| format!("{}.{k}", o.key))
+                .collect::<Vec<_>>()
+                .join(", ")
+        });
         apply(&mut value, o)?;
-        T::deserialize(toml::Value::Table(value.clone()))
-            .map_err(|e| anyhow!("--set {o}: {}", one_line(e.message())))?;
+        T::deserialize(toml::Value::Table(value.clone())).map_err(|e| match &fields {
+            Some(f) if !f.is_empty() => {
+                anyhow!(
+                    "--set {o}: `{}` is a table; set one of its fields: {f}",
+                    o.key
+                )
+            }
+            _ => anyhow!("--set {o}: {}", one_line(e.message())),
+        })?;
     }
     T::deserialize(toml::Value::Table(value))
         .map_err(|e| anyhow!("{origin}: {}", one_line(e.message())))
@@ -623,6 +638,15 @@ fn located(origin: &str, text: &str, e: &toml::de::Error) -> String {
         }
         None => format!("{origin}: {msg}"),
     }
+}
+
+/// The table at a dotted key of a preset (`gpu.price`), if that key names one.
+fn table_at<'a>(table: &'a toml::Table, key: &str) -> Option<&'a toml::Table> {
+    let mut cur = table;
+    for part in key.split('.') {
+        cur = cur.get(part)?.as_table()?;
+    }
+    Some(cur)
 }
 
 /// `located`, naming the key assigned on the error's line (`layers = "many"` → `layers`).

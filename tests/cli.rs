@@ -1087,3 +1087,15 @@ fn a_wrong_type_in_a_preset_file_names_the_line_and_the_key() {
         &[&format!("{}:5:10: `layers`", f.0), "expected u64"],
     );
 }
+
+#[test]
+fn odd_set_keys_and_plot_names_get_a_clear_message() {
+    // A key naming a whole table lists its fields (not serde's "expected struct Price"); a
+    // --plot name that is not .svg is a usage error (the chart is SVG).
+    fails(
+        &["sweep", "--set", "gpu.price=5"],
+        &["`gpu.price` is a table", "gpu.price.usd_per_gpu_hour"],
+    );
+    let (_, err) = common::run_cli(&["sweep", "--plot", "chart.png"], 2);
+    assert!(err.contains("chart.png") && err.contains(".svg"), "{err}");
+}
