@@ -222,6 +222,16 @@ pub struct Efficiency {
     /// dense peak, from measured attention kernels (default `matmul`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attention: Option<f64>,
+    /// Prefill attention's (FMHA over a prompt chunk) FLOP rate at long context, as a fraction of
+    /// the 16-bit dense peak; with `attention_half_context` the rate at a mean attended context
+    /// of c keys is `attention_prefill · c / (c + attention_half_context)` (default `attention`,
+    /// flat).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attention_prefill: Option<f64>,
+    /// The mean attended context (keys per query) at which prefill attention reaches half its
+    /// long-context rate, tokens (default 0: no dependence on the context).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attention_half_context: Option<f64>,
     /// Training attention's backward kernel FLOP rate (its FLOPs counted as 2.5× the forward's,
     /// FlashAttention's convention) as a fraction of the forward kernel's rate, from measured
     /// training attention kernels (default 1: the forward's rate).
@@ -412,6 +422,13 @@ impl GpuSpec {
                 self.efficiency.attention.unwrap_or(self.efficiency.matmul),
             ),
             (
+                "gpu.efficiency.attention_prefill",
+                self.efficiency
+                    .attention_prefill
+                    .or(self.efficiency.attention)
+                    .unwrap_or(self.efficiency.matmul),
+            ),
+            (
                 "gpu.efficiency.attention_backward",
                 self.efficiency.attention_backward.unwrap_or(1.0),
             ),
@@ -508,6 +525,11 @@ impl GpuSpec {
         ] {
             limits::FIXED_TIME
                 .check(&format!("{name} ="), v)
+                .map_err(anyhow::Error::msg)?;
+        }
+        if let Some(c) = self.efficiency.attention_half_context {
+            limits::CONTEXT_TOKENS
+                .check("gpu.efficiency.attention_half_context =", c)
                 .map_err(anyhow::Error::msg)?;
         }
         for (name, rates) in [
@@ -724,6 +746,10 @@ pub struct Hardware {
     pub attention_efficiency: f64,
     /// Training attention's backward FLOP rate over its forward rate (`efficiency.attention_backward`).
     pub attention_backward_ratio: f64,
+    /// Prefill attention's long-context fraction of the 16-bit peak (`efficiency.attention_prefill`).
+    pub attention_prefill_efficiency: f64,
+    /// Mean attended keys at which prefill attention runs at half that rate, tokens.
+    pub attention_half_context: f64,
     /// KV-cache read bandwidth of attention kernels, bytes/s.
     pub attention_mem_bytes_per_s: f64,
     /// Fixed time of one attention kernel call, seconds.
@@ -808,6 +834,12 @@ impl Hardware {
                 .unwrap_or(g.efficiency.matmul),
             attention_efficiency: g.efficiency.attention.unwrap_or(g.efficiency.matmul),
             attention_backward_ratio: g.efficiency.attention_backward.unwrap_or(1.0),
+            attention_prefill_efficiency: g
+                .efficiency
+                .attention_prefill
+                .or(g.efficiency.attention)
+                .unwrap_or(g.efficiency.matmul),
+            attention_half_context: g.efficiency.attention_half_context.unwrap_or(0.0),
             attention_mem_bytes_per_s: bw
                 * g.efficiency.attention_memory.unwrap_or(g.efficiency.memory),
             attention_s: units::us_to_s(g.overheads.attention_us),

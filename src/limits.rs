@@ -119,6 +119,8 @@ pub const GPU_INTS: &[(&str, IntRange)] = &[
 pub const FRACTION: FloatRange = float(0.001, 1.0);
 /// Fixed times in µs or ns: 0 to 1 s (1e6 µs).
 pub const FIXED_TIME: FloatRange = float(0.0, 1e6);
+/// A context length in tokens given as a number: 0 to 1e9.
+pub const CONTEXT_TOKENS: FloatRange = float(0.0, 1e9);
 
 /// GPU preset float fields other than the fractions and fixed times above.
 pub const GPU_FLOATS: &[(&str, FloatRange)] = &[

@@ -108,7 +108,7 @@ fn deepspeed_llm_foundry_and_fastertransformer_profiles_match_the_flags_they_rep
         runtime: None,
         set: vec![
             "gpu.overheads.per_layer_us=80".into(),
-            "gpu.overheads.per_request_us=75000".into(),
+            "gpu.overheads.per_request_us=80000".into(),
         ],
         batching: Some(gpt4calc::perf::Batching::Static),
         ..ft.clone()
@@ -297,7 +297,7 @@ fn estimate_runtime_fixed_costs_and_batching_with_set_precedence() {
         "--set",
         "gpu.overheads.per_layer_us=80",
         "--set",
-        "gpu.overheads.per_request_us=75000",
+        "gpu.overheads.per_request_us=80000",
     ]);
     assert_eq!(profile, flags);
     let set_wins = e2e(&[

@@ -127,8 +127,10 @@ pub struct Rates {
     pub mfu_peak_flops_per_s: f64,
     /// Achievable matmul FLOP/s.
     pub matmul_flops_per_s: f64,
-    /// Achievable attention-score FLOP/s.
+    /// Achievable attention-score FLOP/s (decode).
     pub attn_flops_per_s: f64,
+    /// Prefill attention's achievable FLOP/s at long context (`efficiency.attention_prefill`).
+    pub attn_prefill_flops_per_s: f64,
     /// Achievable KV-cache read bandwidth of attention kernels, bytes/s.
     pub attn_mem_bytes_per_s: f64,
     /// Achievable HBM bytes/s.
@@ -480,6 +482,8 @@ impl Context {
             mfu_peak_flops_per_s: peak.max(self.attn_peak_flops_for(c.dtype)),
             matmul_flops_per_s: experts.matmul_flops_per_s,
             attn_flops_per_s: self.attn_peak_flops_for(c.dtype) * self.hw.attention_efficiency,
+            attn_prefill_flops_per_s: self.attn_peak_flops_for(c.dtype)
+                * self.hw.attention_prefill_efficiency,
             attn_mem_bytes_per_s: self.hw.attention_mem_bytes_per_s,
             mem_bytes_per_s: self.hw.eff_mem_bw_bytes_per_s,
             dense: match c.dense_dtype {

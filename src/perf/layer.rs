@@ -351,12 +351,22 @@ fn attn_core(ctx: &Context, r: &Rates, shape: StepShape) -> OpTime {
     } else {
         m.attn_score_flops_per_ctx_per_layer
     };
+    // Prefill attention (FMHA over the chunk) runs at its long-context rate scaled by
+    // c / (c + c½) for a mean attended context of c keys per query: the measured TensorRT-LLM
+    // context-attention kernels (docs/methodology.md §4.5).
+    let rate = if shape.decode {
+        r.attn_flops_per_s
+    } else {
+        let c = shape.attn_pairs / shape.tokens.max(1.0);
+        let half = ctx.hw.attention_half_context;
+        r.attn_prefill_flops_per_s * c / (c + half).max(f64::MIN_POSITIVE)
+    };
     let mut attn_core = roofline(
         Op {
             flops: shape.attn_pairs * flops_per_pair * score_share,
             bytes: r.kv_bytes_per_token_per_layer * kv_share * shape.kv_tokens_read,
         },
-        r.attn_flops_per_s,
+        rate,
         r.attn_mem_bytes_per_s,
         ctx.hw.overlap,
     );
