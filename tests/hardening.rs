@@ -487,3 +487,18 @@ fn a_training_run_shorter_than_one_step_is_refused_and_the_memory_line_names_the
         .expect("memory line");
     assert!(line.contains("+ runtime 3.60 ="), "{line}");
 }
+
+#[test]
+fn an_estimate_skipped_for_its_context_still_prints_a_document_to_scripts() {
+    // Input longer than the model's context: exit 3 with a note, and JSON/CSV readers get their
+    // document (inputs and no row) as from a sweep that keeps nothing, not an empty stdout.
+    let v = estimate_json("estimate --input-len 1m --format json", 3);
+    assert!(v["results"].as_array().unwrap().is_empty());
+    assert_eq!(v["inputs"]["model"], "gpt4-8k");
+    let (csv, err) = run(&words("estimate --input-len 1m --format csv"), 3);
+    assert_eq!(csv.lines().count(), 1, "{csv}");
+    assert!(
+        err.contains("exceeds the model's 8192-token context"),
+        "{err}"
+    );
+}

@@ -794,19 +794,7 @@ pub fn estimate(a: EstimateArgs) -> Result<u8> {
         kv_sharding: a.serving.kv_sharding,
         sequence_parallel: soft.sequence_parallel,
     };
-    match l.ctx.check(&c) {
-        Err(Reject::Invalid(msg)) => bail!(msg),
-        Err(Reject::Skip(msg)) => {
-            eprintln!("note: skipped: {msg}");
-            return Ok(NO_FEASIBLE);
-        }
-        Ok(()) => {}
-    }
-    let requires = parse_requires::<Named>(&a.output.require)?;
-    let e = estimate_with_draft(&l.ctx, draft.as_ref(), &c);
     let (m, g) = (l.model.name.as_str(), l.gpu.name.as_str());
-    e.check_finite(m, g).map_err(|msg| anyhow!(msg))?;
-    let rows = vec![Row::new(m, g, &e)];
     let inputs = EstimateInputs {
         model: m,
         gpu: g,
@@ -820,6 +808,32 @@ pub fn estimate(a: EstimateArgs) -> Result<u8> {
         kv_sharding: a.serving.kv_sharding,
         sequence_parallel: soft.sequence_parallel,
     };
+    match l.ctx.check(&c) {
+        Err(Reject::Invalid(msg)) => bail!(msg),
+        Err(Reject::Skip(msg)) => {
+            // A script reading JSON or CSV still gets a document (its inputs, no row), as a
+            // sweep that keeps nothing does.
+            if matches!(a.output.format, Format::Json | Format::Csv) {
+                let mut out = BufWriter::new(std::io::stdout().lock());
+                report::render(
+                    a.output.format,
+                    &[],
+                    report::Varying::default(),
+                    &inputs,
+                    &serde_json::json!({}),
+                    &mut out,
+                )?;
+                out.flush()?;
+            }
+            eprintln!("note: skipped: {msg}");
+            return Ok(NO_FEASIBLE);
+        }
+        Ok(()) => {}
+    }
+    let requires = parse_requires::<Named>(&a.output.require)?;
+    let e = estimate_with_draft(&l.ctx, draft.as_ref(), &c);
+    e.check_finite(m, g).map_err(|msg| anyhow!(msg))?;
+    let rows = vec![Row::new(m, g, &e)];
     let workload = super::workload(&a.serving)?;
     let sim = match workload {
         Some(_) if !e.fits => {
