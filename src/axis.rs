@@ -50,8 +50,8 @@ pub fn parse_u64_axis(flag: &str, text: &str) -> Result<Vec<u64>, String> {
 
 /// The syntax of an integer axis, for clap's `value_parser` (a word where a number belongs is a
 /// usage error, exit 2): every comma-separated item is a number (`8`, `2k`, `1m`) or a range of
-/// two (`1..64`), and no item is empty; or `auto`. Returns the text unchanged; the values' ranges are
-/// checked with the configuration (`parse_u64_axis`, exit 1).
+/// two (`1..64`), and no item is empty; or `auto`. Returns the text unchanged; the values'
+/// ranges are checked with the configuration (`parse_u64_axis`, exit 1).
 pub fn syntax(flag: &'static str) -> impl Fn(&str) -> Result<String, String> + Clone + Send + Sync {
     move |text: &str| {
         // `auto` (where the flag takes it: --ep, --interleave) is the command's to judge.

@@ -359,7 +359,12 @@ fn attn_core(ctx: &Context, r: &Rates, shape: StepShape) -> OpTime {
     } else {
         let c = shape.attn_pairs / shape.tokens.max(1.0);
         let half = ctx.hw.attention_half_context;
-        r.attn_prefill_flops_per_s * c / (c + half).max(f64::MIN_POSITIVE)
+        // No pair to score (c = 0) leaves no FLOPs either: keep the rate finite.
+        if c > 0.0 {
+            r.attn_prefill_flops_per_s * c / (c + half)
+        } else {
+            r.attn_prefill_flops_per_s
+        }
     };
     let mut attn_core = roofline(
         Op {

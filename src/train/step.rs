@@ -163,8 +163,8 @@ fn layer_mb(ctx: &Context, c: &TrainConfig, moe: bool) -> (f64, f64, f64, f64) {
     let attn_flops = tokens * scored * m.attn_score_flops_per_ctx_per_layer / tp;
     // FlashAttention at the measured attention-kernel rate with its fixed time per call, the
     // backward pass 2.5× the forward's FLOPs at the measured backward rate
-    // (`efficiency.attention_backward` of the forward's); eager attention is batched GEMMs at the matmul
-    // rate, its backward twice the forward.
+    // (`efficiency.attention_backward` of the forward's); eager attention is batched GEMMs at
+    // the matmul rate, its backward twice the forward.
     let (attn_fwd, attn_bwd) = match c.attention {
         AttentionImpl::Flash => {
             let rate = ctx.attn_peak_flops_for(c.dtype) * ctx.hw.attention_efficiency;
