@@ -72,8 +72,9 @@ pub fn syntax(flag: &'static str) -> impl Fn(&str) -> Result<String, String> + C
             for e in ends {
                 if parse_number(e.trim()).is_none() {
                     return Err(format!(
-                        "`{}`: not a positive integer in --{flag} (allowed: 8, 2k, 1,2,4 or 1..64)",
-                        crate::limits::clip(e.trim())
+                        "`{}`: {} in --{flag} (allowed: 8, 2k, 1,2,4 or 1..64)",
+                        crate::limits::clip(e.trim()),
+                        not_a_count(e.trim())
                     ));
                 }
             }
@@ -92,9 +93,54 @@ pub fn one_value(flag: &'static str) -> impl Fn(&str) -> Result<u64, String> + C
                 "`{text}`: --{flag} takes one value here; sweep takes lists and ranges"
             ));
         }
-        parse_number(text.trim())
-            .ok_or_else(|| format!("`{text}`: not an integer (allowed: e.g. 8, 2k or 1m)"))
+        parse_number(text.trim()).ok_or_else(|| {
+            format!(
+                "`{text}`: {} (allowed: e.g. 8, 2k or 1m)",
+                not_a_count(text.trim())
+            )
+        })
     }
+}
+
+/// A count flag (`--top`, `--threads`, `--speculate`, …) for clap's `value_parser`: a plain
+/// whole number from 1 to `max`. The message says what is allowed, without clap's range
+/// notation (`1..18446744073709551615`).
+pub fn count_up_to(max: u64) -> impl Fn(&str) -> Result<u64, String> + Clone + Send + Sync {
+    move |text: &str| {
+        let allowed = if max == u64::MAX {
+            "must be a whole number, at least 1".to_string()
+        } else {
+            format!(
+                "must be a whole number from 1 to {}",
+                crate::limits::grouped(max)
+            )
+        };
+        match text.trim().parse::<u64>() {
+            Ok(v) if (1..=max).contains(&v) => Ok(v),
+            Ok(_) => Err(format!("`{text}`: {allowed}")),
+            Err(_) if is_negative(text.trim()) => Err(format!("`{text}`: negative; {allowed}")),
+            Err(_) => Err(format!("`{text}`: not a whole number; {allowed}")),
+        }
+    }
+}
+
+/// Why `s` is not a count: a negative number, or not a whole number at all.
+fn not_a_count(s: &str) -> &'static str {
+    let negative = s.strip_prefix('-').is_some_and(|rest| {
+        rest.trim_start()
+            .starts_with(|c: char| c.is_ascii_digit() || c == '.')
+    });
+    if negative {
+        "negative; must be a positive integer"
+    } else {
+        "not a positive integer"
+    }
+}
+
+/// Whether `s` reads as a negative number (`-1`, `-0.5`).
+fn is_negative(s: &str) -> bool {
+    s.strip_prefix('-')
+        .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit() || c == '.'))
 }
 
 /// `8`, `2k` (×1024), `1m` (×1048576); `None` when not a number or beyond u64.
@@ -110,7 +156,10 @@ fn parse_number(s: &str) -> Option<u64> {
 fn parse_count(flag: &str, s: &str) -> Result<u64, String> {
     let s = s.trim();
     let v = parse_number(s).ok_or_else(|| {
-        format!("--{flag} `{s}`: not a positive integer (allowed: 8, 2k, 1,2,4 or 1..64)")
+        format!(
+            "--{flag} `{s}`: {} (allowed: 8, 2k, 1,2,4 or 1..64)",
+            not_a_count(s)
+        )
     })?;
     Ok(v)
 }
@@ -138,6 +187,33 @@ pub fn parse_dtype_axis(flag: &str, text: &str) -> Result<Vec<crate::dtype::Dtyp
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_name_what_is_allowed() {
+        let top = count_up_to(u64::MAX);
+        assert_eq!(top("5"), Ok(5));
+        assert_eq!(
+            top("0").unwrap_err(),
+            "`0`: must be a whole number, at least 1"
+        );
+        assert_eq!(
+            top("-3").unwrap_err(),
+            "`-3`: negative; must be a whole number, at least 1"
+        );
+        let gamma = count_up_to(64);
+        assert_eq!(gamma("64"), Ok(64));
+        assert_eq!(
+            gamma("65").unwrap_err(),
+            "`65`: must be a whole number from 1 to 64"
+        );
+        assert_eq!(
+            gamma("x").unwrap_err(),
+            "`x`: not a whole number; must be a whole number from 1 to 64"
+        );
+        assert!(one_value("batch")("-1").unwrap_err().contains("negative"));
+        assert!(syntax("tp")("2,-4").unwrap_err().contains("`-4`: negative"));
+        assert!(!syntax("tp")("2,x").unwrap_err().contains("negative"));
+    }
 
     #[test]
     fn lists_ranges_and_suffixes() {

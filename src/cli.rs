@@ -108,25 +108,26 @@ pub struct Serving {
     #[arg(long, value_name = "P:D", value_parser = parse_pools)]
     pub disaggregate: Option<crate::perf::Disaggregation>,
     /// Simulate a Poisson stream of this many requests per second (percentiles of TTFT, TPOT, E2E).
-    #[arg(long, value_name = "REQ_PER_S")]
+    #[arg(allow_negative_numbers = true, long, value_name = "REQ_PER_S")]
     pub rate: Option<f64>,
     /// Requests to simulate with --rate (at most 1,000,000).
-    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=crate::sim::MAX_REQUESTS))]
+    #[arg(allow_negative_numbers = true, long, default_value_t = 1000, value_parser = crate::axis::count_up_to(crate::sim::MAX_REQUESTS))]
     pub requests: u64,
     /// Seed of the simulation's random arrivals and lengths.
-    #[arg(long, default_value_t = 1)]
+    #[arg(allow_negative_numbers = true, long, default_value_t = 1)]
     pub seed: u64,
     /// Simulation iterations before giving up (reported when it runs out; at most 20,000,000).
-    #[arg(long, default_value_t = 2_000_000, value_parser = clap::value_parser!(u64).range(1..=crate::sim::MAX_STEP_BUDGET))]
+    #[arg(allow_negative_numbers = true, long, default_value_t = 2_000_000, value_parser = crate::axis::count_up_to(crate::sim::MAX_STEP_BUDGET))]
     pub step_budget: u64,
     /// Distribution of generated tokens per request; --output-len is its mean.
     #[arg(long, value_enum, default_value_t = crate::perf::lengths::LengthDist::Fixed)]
     pub output_len_dist: crate::perf::lengths::LengthDist,
     /// Speculative decoding: draft tokens per verification step (γ).
-    #[arg(long, value_name = "GAMMA", value_parser = clap::value_parser!(u64).range(1..=64))]
+    #[arg(allow_negative_numbers = true, long, value_name = "GAMMA", value_parser = crate::axis::count_up_to(64))]
     pub speculate: Option<u64>,
     /// Speculative decoding: per-token acceptance probability (α).
     #[arg(
+        allow_negative_numbers = true,
         long,
         default_value_t = 0.8,
         value_name = "ALPHA",
@@ -137,7 +138,7 @@ pub struct Serving {
     #[arg(long, value_name = "NAME|PATH|mtp", conflicts_with = "draft_ratio")]
     pub draft: Option<String>,
     /// Speculative decoding: a draft step's cost as a fraction of a plain target step.
-    #[arg(long, value_name = "RATIO")]
+    #[arg(allow_negative_numbers = true, long, value_name = "RATIO")]
     pub draft_ratio: Option<f64>,
     /// continuous (iteration-level, prefills interleaved with decode) or static (a fixed batch of --batch identical requests submitted together: prefill the batch, decode it to the end, as gptSessionBenchmark and FasterTransformer run). Default: the runtime profile's (modern: continuous).
     #[arg(long, value_enum)]
@@ -153,6 +154,7 @@ pub struct Serving {
     pub sequence_parallel: Option<bool>,
     /// Extra expert replicas per MoE layer (EPLB's redundant experts), spread over the EP ranks.
     #[arg(
+        allow_negative_numbers = true,
         long,
         default_value_t = 0,
         value_name = "N",
@@ -166,7 +168,7 @@ pub struct Serving {
     #[arg(long, value_enum, help_heading = "Mixture of experts")]
     pub moe_overlap: Option<crate::perf::MoeOverlap>,
     /// Layout of the disaggregated prefill pool: tensor-parallel degree (default: the decode layout's).
-    #[arg(
+    #[arg(allow_negative_numbers = true,
         long,
         value_name = "N",
         requires = "disaggregate",
@@ -175,7 +177,7 @@ pub struct Serving {
     )]
     pub prefill_tp: Option<u64>,
     /// Layout of the disaggregated prefill pool: attention data-parallel degree.
-    #[arg(
+    #[arg(allow_negative_numbers = true,
         long,
         value_name = "N",
         requires = "disaggregate",
@@ -184,7 +186,7 @@ pub struct Serving {
     )]
     pub prefill_dp: Option<u64>,
     /// Layout of the disaggregated prefill pool: pipeline-parallel degree.
-    #[arg(
+    #[arg(allow_negative_numbers = true,
         long,
         value_name = "N",
         requires = "disaggregate",
@@ -193,7 +195,7 @@ pub struct Serving {
     )]
     pub prefill_pp: Option<u64>,
     /// Layout of the disaggregated prefill pool: expert-parallel degree (default: all its stage's GPUs when the decode layout's experts span its stage, else the decode layout's).
-    #[arg(
+    #[arg(allow_negative_numbers = true,
         long,
         value_name = "N",
         requires = "disaggregate",
@@ -202,7 +204,7 @@ pub struct Serving {
     )]
     pub prefill_ep: Option<u64>,
     /// Prompt tokens processed per prefill chunk.
-    #[arg(long, default_value_t = crate::perf::DEFAULT_PREFILL_CHUNK_TOKENS, value_name = "TOKENS",
+    #[arg(allow_negative_numbers = true, long, default_value_t = crate::perf::DEFAULT_PREFILL_CHUNK_TOKENS, value_name = "TOKENS",
           value_parser = crate::axis::one_value("prefill-chunk"))]
     pub prefill_chunk: u64,
 }
@@ -233,7 +235,7 @@ pub struct SweepArgs {
     #[command(flatten)]
     pub serving: Serving,
     /// Tensor-parallel degrees (inside one attention group).
-    #[arg(
+    #[arg(allow_negative_numbers = true,
         long,
         help_heading = "Axes",
         default_value = "1,2,4,8",
@@ -242,7 +244,7 @@ pub struct SweepArgs {
     )]
     pub tp: String,
     /// Attention data-parallel degrees: attention groups per stage (auto: 1 for dense models, 1..64 for MoE).
-    #[arg(
+    #[arg(allow_negative_numbers = true,
         long,
         help_heading = "Axes",
         default_value = "auto",
@@ -251,7 +253,7 @@ pub struct SweepArgs {
     )]
     pub dp: String,
     /// Pipeline-parallel degrees.
-    #[arg(
+    #[arg(allow_negative_numbers = true,
         long,
         help_heading = "Axes",
         default_value = "1,2,4,8,16",
@@ -260,7 +262,7 @@ pub struct SweepArgs {
     )]
     pub pp: String,
     /// Expert-parallel degrees over the tp × dp GPUs of a stage (auto: 1 when dp = 1, else the most ranks that divide both the stage and the experts).
-    #[arg(
+    #[arg(allow_negative_numbers = true,
         long,
         help_heading = "Axes",
         default_value = "auto",
@@ -269,7 +271,7 @@ pub struct SweepArgs {
     )]
     pub ep: String,
     /// Concurrent sequences per replica.
-    #[arg(
+    #[arg(allow_negative_numbers = true,
         long,
         help_heading = "Axes",
         default_value = "1,8,64,256,1024,4096",
@@ -278,7 +280,7 @@ pub struct SweepArgs {
     )]
     pub batch: String,
     /// Prompt tokens per request.
-    #[arg(
+    #[arg(allow_negative_numbers = true,
         long,
         help_heading = "Axes",
         default_value = "2048",
@@ -287,7 +289,7 @@ pub struct SweepArgs {
     )]
     pub input_len: String,
     /// Generated tokens per request.
-    #[arg(
+    #[arg(allow_negative_numbers = true,
         long,
         help_heading = "Axes",
         default_value = "256",
@@ -318,7 +320,7 @@ pub struct SweepArgs {
     )]
     pub sort: String,
     /// Rows to print (default: 20 for table/markdown, all for json/csv).
-    #[arg(long, help_heading = "Output", value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(allow_negative_numbers = true, long, help_heading = "Output", value_name = "N", value_parser = crate::axis::count_up_to(u64::MAX))]
     pub top: Option<u64>,
     /// Include configurations that do not fit in memory.
     #[arg(long, help_heading = "Output")]
@@ -330,10 +332,10 @@ pub struct SweepArgs {
     #[arg(long, help_heading = "Output", value_name = "FILE.svg", value_parser = crate::plot::svg_path)]
     pub plot: Option<String>,
     /// Stop before any work when the axes span more configurations than this (about 1 s per million).
-    #[arg(long, help_heading = "Work limits", value_name = "N", default_value_t = crate::sweep::DEFAULT_MAX_CONFIGURATIONS, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(allow_negative_numbers = true, long, help_heading = "Work limits", value_name = "N", default_value_t = crate::sweep::DEFAULT_MAX_CONFIGURATIONS, value_parser = crate::axis::count_up_to(u64::MAX))]
     pub max_configurations: u64,
     /// Threads to evaluate on (default: the available cores); the output does not depend on it.
-    #[arg(long, help_heading = "Work limits", value_name = "N", value_parser = clap::value_parser!(u64).range(1..=crate::sweep::MAX_THREADS))]
+    #[arg(allow_negative_numbers = true, long, help_heading = "Work limits", value_name = "N", value_parser = crate::axis::count_up_to(crate::sweep::MAX_THREADS))]
     pub threads: Option<u64>,
 }
 
@@ -347,25 +349,25 @@ pub struct EstimateArgs {
     #[command(flatten)]
     pub serving: Serving,
     /// Tensor-parallel degree (inside one attention group).
-    #[arg(long, help_heading = "Axes", default_value_t = 1, value_name = "N", value_parser = crate::axis::one_value("tp"))]
+    #[arg(allow_negative_numbers = true, long, help_heading = "Axes", default_value_t = 1, value_name = "N", value_parser = crate::axis::one_value("tp"))]
     pub tp: u64,
     /// Attention data-parallel degree: attention groups per stage, each with its own sequences, attention weights and KV cache.
-    #[arg(long, help_heading = "Axes", default_value_t = 1, value_name = "N", value_parser = crate::axis::one_value("dp"))]
+    #[arg(allow_negative_numbers = true, long, help_heading = "Axes", default_value_t = 1, value_name = "N", value_parser = crate::axis::one_value("dp"))]
     pub dp: u64,
     /// Pipeline-parallel degree.
-    #[arg(long, help_heading = "Axes", default_value_t = 1, value_name = "N", value_parser = crate::axis::one_value("pp"))]
+    #[arg(allow_negative_numbers = true, long, help_heading = "Axes", default_value_t = 1, value_name = "N", value_parser = crate::axis::one_value("pp"))]
     pub pp: u64,
     /// Expert-parallel degree over the tp × dp GPUs of a stage (the rest splits each expert).
-    #[arg(long, help_heading = "Axes", default_value_t = 1, value_name = "N", value_parser = crate::axis::one_value("ep"))]
+    #[arg(allow_negative_numbers = true, long, help_heading = "Axes", default_value_t = 1, value_name = "N", value_parser = crate::axis::one_value("ep"))]
     pub ep: u64,
     /// Concurrent sequences per replica.
-    #[arg(long, help_heading = "Axes", default_value_t = 1, value_name = "N", value_parser = crate::axis::one_value("batch"))]
+    #[arg(allow_negative_numbers = true, long, help_heading = "Axes", default_value_t = 1, value_name = "N", value_parser = crate::axis::one_value("batch"))]
     pub batch: u64,
     /// Prompt tokens per request.
-    #[arg(long, help_heading = "Axes", default_value_t = 2048, value_name = "N", value_parser = crate::axis::one_value("input-len"))]
+    #[arg(allow_negative_numbers = true, long, help_heading = "Axes", default_value_t = 2048, value_name = "N", value_parser = crate::axis::one_value("input-len"))]
     pub input_len: u64,
     /// Generated tokens per request.
-    #[arg(long, help_heading = "Axes", default_value_t = 256, value_name = "N", value_parser = crate::axis::one_value("output-len"))]
+    #[arg(allow_negative_numbers = true, long, help_heading = "Axes", default_value_t = 256, value_name = "N", value_parser = crate::axis::one_value("output-len"))]
     pub output_len: u64,
     /// Weight and matmul precision.
     #[arg(long, help_heading = "Axes", default_value = "bf16")]
@@ -389,10 +391,10 @@ pub struct TrainArgs {
     #[command(flatten)]
     pub selection: Selection,
     /// GPUs in the job.
-    #[arg(long, help_heading = "Axes", default_value_t = 1024, value_parser = crate::axis::one_value("gpus"))]
+    #[arg(allow_negative_numbers = true, long, help_heading = "Axes", default_value_t = 1024, value_parser = crate::axis::one_value("gpus"))]
     pub gpus: u64,
     /// Tensor-parallel degrees.
-    #[arg(
+    #[arg(allow_negative_numbers = true,
         long,
         help_heading = "Axes",
         default_value = "1,2,4,8",
@@ -401,7 +403,7 @@ pub struct TrainArgs {
     )]
     pub tp: String,
     /// Pipeline-parallel degrees.
-    #[arg(
+    #[arg(allow_negative_numbers = true,
         long,
         help_heading = "Axes",
         default_value = "1,2,4,8,16",
@@ -410,7 +412,7 @@ pub struct TrainArgs {
     )]
     pub pp: String,
     /// Expert-parallel degrees (carved out of the data-parallel ranks).
-    #[arg(
+    #[arg(allow_negative_numbers = true,
         long,
         help_heading = "Axes",
         default_value = "1",
@@ -419,7 +421,7 @@ pub struct TrainArgs {
     )]
     pub ep: String,
     /// Sequences per micro-batch.
-    #[arg(
+    #[arg(allow_negative_numbers = true,
         long,
         help_heading = "Axes",
         default_value = "1",
@@ -444,13 +446,23 @@ pub struct TrainArgs {
     )]
     pub recompute: String,
     /// Training tokens (e.g. 13e12).
-    #[arg(long, help_heading = "Training", default_value_t = 1e12)]
+    #[arg(
+        allow_negative_numbers = true,
+        long,
+        help_heading = "Training",
+        default_value_t = 1e12
+    )]
     pub tokens: f64,
     /// Tokens per optimizer step (e.g. 60e6).
-    #[arg(long, help_heading = "Training", default_value_t = 4_194_304.0)]
+    #[arg(
+        allow_negative_numbers = true,
+        long,
+        help_heading = "Training",
+        default_value_t = 4_194_304.0
+    )]
     pub global_batch_tokens: f64,
     /// Tokens per sequence (default: the model's context, at most 8192).
-    #[arg(long, help_heading = "Training", value_parser = crate::axis::one_value("seq-len"))]
+    #[arg(allow_negative_numbers = true, long, help_heading = "Training", value_parser = crate::axis::one_value("seq-len"))]
     pub seq_len: Option<u64>,
     /// Matmul precision: fp32, bf16, fp16 or fp8.
     #[arg(long, help_heading = "Training", default_value = "bf16")]
@@ -464,7 +476,7 @@ pub struct TrainArgs {
     )]
     pub interleave: String,
     /// Fraction of data-parallel gradient traffic hidden behind the backward pass. Default: the runtime profile's (modern: 0).
-    #[arg(long, help_heading = "Training")]
+    #[arg(allow_negative_numbers = true, long, help_heading = "Training")]
     pub dp_overlap: Option<f64>,
     /// Precision of the data-parallel gradient reduction: auto (Megatron-LM's rule: fp32, fp16 in fp16 runs), fp32 (NeMo, Megatron-Bridge, torchtitan) or param (the weights' own: PyTorch FSDP PURE, DeepSpeed). Default: the runtime profile's (modern: auto).
     #[arg(long, help_heading = "Training", value_enum)]
@@ -488,22 +500,38 @@ pub struct TrainArgs {
     #[arg(long, help_heading = "Training", value_enum)]
     pub tp_overlap: Option<crate::train::TpOverlap>,
     /// Multi-token-prediction depths trained with the model (DeepSeek-V3: 1): each adds a transformer layer, a projection and an output-head pass on the last stage.
-    #[arg(long, help_heading = "Training", default_value_t = 0)]
+    #[arg(
+        allow_negative_numbers = true,
+        long,
+        help_heading = "Training",
+        default_value_t = 0
+    )]
     pub mtp_layers: u64,
     /// Layers on the last pipeline stage (Megatron --decoder-last-pipeline-num-layers); the other stages split the rest (default: all stages even).
-    #[arg(long, help_heading = "Training")]
+    #[arg(allow_negative_numbers = true, long, help_heading = "Training")]
     pub last_stage_layers: Option<u64>,
     /// Impose this MFU (0-1) instead of modelling the step time.
-    #[arg(long, help_heading = "Training")]
+    #[arg(allow_negative_numbers = true, long, help_heading = "Training")]
     pub mfu: Option<f64>,
     /// Mean time between failures of one GPU, hours (turns on the failure/checkpoint model).
-    #[arg(long, help_heading = "Training", value_name = "HOURS")]
+    #[arg(
+        allow_negative_numbers = true,
+        long,
+        help_heading = "Training",
+        value_name = "HOURS"
+    )]
     pub gpu_mtbf_hours: Option<f64>,
     /// Seconds between checkpoints (default: Young's optimum).
-    #[arg(long, help_heading = "Training", value_name = "S")]
+    #[arg(
+        allow_negative_numbers = true,
+        long,
+        help_heading = "Training",
+        value_name = "S"
+    )]
     pub checkpoint_interval_s: Option<f64>,
     /// Seconds one checkpoint stalls training.
     #[arg(
+        allow_negative_numbers = true,
         long,
         help_heading = "Training",
         default_value_t = 60.0,
@@ -512,6 +540,7 @@ pub struct TrainArgs {
     pub checkpoint_write_s: f64,
     /// Seconds from a failure to training again.
     #[arg(
+        allow_negative_numbers = true,
         long,
         help_heading = "Training",
         default_value_t = 600.0,
@@ -525,7 +554,7 @@ pub struct TrainArgs {
     #[arg(long, default_value = "train_days", value_name = "FIELD")]
     pub sort: String,
     /// Rows to print (default: 20 for table/markdown, all for json/csv).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(allow_negative_numbers = true, long, value_name = "N", value_parser = crate::axis::count_up_to(u64::MAX))]
     pub top: Option<u64>,
     /// Include configurations that do not fit in memory.
     #[arg(long)]
@@ -534,10 +563,10 @@ pub struct TrainArgs {
     #[arg(long, value_name = "FILE.svg", value_parser = crate::plot::svg_path)]
     pub plot: Option<String>,
     /// Stop before any work when the axes span more configurations than this (train keeps the rows it shows).
-    #[arg(long, help_heading = "Work limits", value_name = "N", default_value_t = crate::train::DEFAULT_MAX_CONFIGURATIONS, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(allow_negative_numbers = true, long, help_heading = "Work limits", value_name = "N", default_value_t = crate::train::DEFAULT_MAX_CONFIGURATIONS, value_parser = crate::axis::count_up_to(u64::MAX))]
     pub max_configurations: u64,
     /// Threads to evaluate on (default: the available cores); the output does not depend on it.
-    #[arg(long, help_heading = "Work limits", value_name = "N", value_parser = clap::value_parser!(u64).range(1..=crate::sweep::MAX_THREADS))]
+    #[arg(allow_negative_numbers = true, long, help_heading = "Work limits", value_name = "N", value_parser = crate::axis::count_up_to(crate::sweep::MAX_THREADS))]
     pub threads: Option<u64>,
 }
 

@@ -313,6 +313,38 @@ fn an_axis_that_parses_to_nothing_is_an_error() {
 }
 
 #[test]
+fn a_negative_or_zero_count_names_the_flag_and_what_is_allowed() {
+    // `-1` used to read as an unknown flag ("unexpected argument '-1' found"), and a count of 0
+    // printed clap's range `1..18446744073709551615`. Both now name the flag, the value and the
+    // allowed values: a usage error (exit 2) for the syntax, exit 1 for a range.
+    for (args, needles) in [
+        (
+            &["estimate", "--batch", "-1"][..],
+            &["--batch", "-1", "negative"][..],
+        ),
+        (&["sweep", "--tp", "-2"], &["--tp", "-2", "negative"]),
+        (&["sweep", "--top", "0"], &["--top", "at least 1"]),
+        (&["sweep", "--top", "-3"], &["--top", "-3", "negative"]),
+        (
+            &["estimate", "--speculate", "65"],
+            &["--speculate", "from 1 to 64"],
+        ),
+        (&["sweep", "--threads", "0"], &["--threads", "from 1 to"]),
+    ] {
+        let (out, err) = common::run_cli(args, 2);
+        assert!(out.is_empty(), "{args:?}: {out}");
+        for n in needles {
+            assert!(err.contains(n), "{args:?}: {err}");
+        }
+        assert!(!err.contains("18446744073709551615"), "{args:?}: {err}");
+        assert!(!err.contains("unexpected argument"), "{args:?}: {err}");
+    }
+    // A negative real number reaches the flag's own range check (exit 1).
+    fails(&["estimate", "--rate", "-1"], &["--rate -1", "from 1e-6"]);
+    fails(&["train", "--tokens", "-5"], &["--tokens -5", "from 1"]);
+}
+
+#[test]
 fn unknown_set_key_and_sort_field_are_named() {
     fails(
         &["sweep", "--set", "model.expertz=32"],

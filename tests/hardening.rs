@@ -193,7 +193,7 @@ fn simulations_are_bounded() {
         &words("estimate -m llama3-8b --rate 5 --requests 10000000"),
         2,
     );
-    assert!(stderr.contains("1..=1000000"), "{stderr}");
+    assert!(stderr.contains("from 1 to 1,000,000"), "{stderr}");
     let d = estimate_json(
         "estimate -m llama3-8b --batch 64 --rate 20 --requests 1000000 --format json",
         0,

@@ -287,7 +287,7 @@ fn estimate_reads_axis_values_as_sweep_does() {
     usage(&["estimate", "--batch", "1,2"], &["--batch", "one value"]);
     usage(
         &["estimate", "--batch", "x"],
-        &["--batch", "not an integer"],
+        &["--batch", "not a positive integer"],
     );
 }
 
