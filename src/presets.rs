@@ -673,13 +673,32 @@ fn located_key(origin: &str, text: &str, e: &toml::de::Error) -> String {
     }
 }
 
-/// A message on one line: its lines joined with "; ".
-fn one_line(msg: &str) -> String {
-    msg.lines()
+/// A message on one line: its lines joined with "; ", serde's Rust type names in words.
+pub(crate) fn one_line(msg: &str) -> String {
+    let line = msg
+        .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty())
         .collect::<Vec<_>>()
-        .join("; ")
+        .join("; ");
+    plain_types(&line)
+}
+
+/// serde's Rust type names in a message, in words: "expected u64" → "expected a whole number".
+fn plain_types(msg: &str) -> String {
+    const WORDS: [(&str, &str); 8] = [
+        ("expected usize", "expected a whole number"),
+        ("expected u64", "expected a whole number"),
+        ("expected u32", "expected a whole number"),
+        ("expected u16", "expected a whole number"),
+        ("expected u8", "expected a whole number"),
+        ("expected i64", "expected a whole number"),
+        ("expected f64", "expected a number"),
+        ("expected f32", "expected a number"),
+    ];
+    WORDS
+        .iter()
+        .fold(msg.to_string(), |m, (rust, plain)| m.replace(rust, plain))
 }
 
 /// Names within edit distance 3 of `s` (Levenshtein, by strsim), nearest first (at most 3).
@@ -697,6 +716,19 @@ pub fn nearest<'a>(s: &str, names: &[&'a str]) -> Vec<&'a str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn serde_type_names_read_as_words() {
+        assert_eq!(
+            plain_types("invalid type: floating point `1.5`, expected u64"),
+            "invalid type: floating point `1.5`, expected a whole number"
+        );
+        assert_eq!(
+            plain_types("invalid type: string \"x\", expected f64"),
+            "invalid type: string \"x\", expected a number"
+        );
+        assert_eq!(plain_types("expected a boolean"), "expected a boolean");
+    }
 
     #[test]
     fn every_builtin_preset_parses_and_validates() {

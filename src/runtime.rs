@@ -352,13 +352,7 @@ pub fn load(name_or_path: &str) -> Result<RuntimePreset> {
 /// Load a runtime profile from TOML text (`origin` names it in errors); validated.
 pub fn load_text(origin: &str, text: &str) -> Result<RuntimePreset> {
     let p: RuntimePreset = toml::from_str(text).map_err(|e| {
-        let msg = e
-            .message()
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .collect::<Vec<_>>()
-            .join("; ");
+        let msg = crate::presets::one_line(e.message());
         match e.span() {
             Some(sp) => {
                 let line = text[..sp.start.min(text.len())].matches('\n').count() + 1;

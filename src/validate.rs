@@ -269,7 +269,7 @@ pub fn summarize(results: &[CaseResult]) -> Summary {
 /// Parse a case file.
 pub fn parse_cases(origin: &str, text: &str) -> Result<Vec<Case>> {
     let file: CaseFile = toml::from_str(text).map_err(|e| {
-        let msg = e.message().lines().collect::<Vec<_>>().join("; ");
+        let msg = crate::presets::one_line(e.message());
         match e.span() {
             Some(sp) => {
                 let line = text[..sp.start.min(text.len())].matches('\n').count() + 1;

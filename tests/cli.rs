@@ -1116,8 +1116,23 @@ fn a_wrong_type_in_a_preset_file_names_the_line_and_the_key() {
     .unwrap();
     fails(
         &["presets", "show", &f.0],
-        &[&format!("{}:5:10: `layers`", f.0), "expected u64"],
+        &[
+            &format!("{}:5:10: `layers`", f.0),
+            "expected a whole number",
+        ],
     );
+    // The same words for --set, without serde's Rust type names.
+    for (set, needle) in [
+        ("model.d_model=1.5", "expected a whole number"),
+        ("model.d_model=abc", "expected a whole number"),
+        ("gpu.memory_gib=abc", "expected a number"),
+    ] {
+        let (_, err) = common::run_cli(&["estimate", "--set", set], 1);
+        assert!(err.contains(needle), "{set}: {err}");
+        for rust in ["u64", "u32", "f64", "usize"] {
+            assert!(!err.contains(&format!("expected {rust}")), "{set}: {err}");
+        }
+    }
 }
 
 #[test]

@@ -541,7 +541,7 @@ fn validate_refuses_impossible_cases_naming_them() {
 fn validate_set_must_apply() {
     bad(
         &["validate", "--set", "gpu.memory_gib=abc"],
-        &["gpu.memory_gib=abc", "expected f64"],
+        &["gpu.memory_gib=abc", "expected a number"],
     );
     bad(
         &["validate", "--set", "gpu.memory_gib=1e300"],
