@@ -445,6 +445,17 @@ pub struct TrainArgs {
         value_name = "LIST"
     )]
     pub recompute: String,
+    /// Submodules also recomputed, as Megatron-Core's `recompute_modules` (comma list):
+    /// layernorm, moe_act, mla_up_proj, mlp (the dense layers' MLP), or none. Re-run in the
+    /// backward pass, their outputs not kept; ignored under --recompute full
+    #[arg(
+        long,
+        help_heading = "Axes",
+        default_value = "none",
+        value_name = "LIST",
+        value_parser = crate::train::RecomputeModules::parse
+    )]
+    pub recompute_modules: crate::train::RecomputeModules,
     /// Training tokens (e.g. 13e12).
     #[arg(
         allow_negative_numbers = true,

@@ -103,6 +103,8 @@ pub struct Case {
     pub global_batch_tokens: Option<f64>,
     pub seq_len: Option<u64>,
     pub recompute: Option<String>,
+    /// Megatron-Core `recompute_modules` beside the attention core, e.g. `["layernorm", "moe_act"]`.
+    pub recompute_modules: Option<Vec<String>>,
     pub tokens: Option<f64>,
     pub attention: Option<String>,
     pub sequence_parallel: Option<bool>,
@@ -759,6 +761,16 @@ fn evaluate_training(c: &Case, ctx: &Context, model: &str, rt: &Runtime) -> Resu
         Some(r) => <Recompute as clap::ValueEnum>::from_str(r, true)
             .map_err(|_| anyhow!("recompute `{r}`"))?,
     };
+    let recompute_modules = match &c.recompute_modules {
+        None => crate::train::RecomputeModules::default(),
+        Some(list) => crate::train::RecomputeModules::parse(&list.join(","))
+            .map_err(|e| anyhow!("recompute_modules {e}"))?,
+    };
+    if recompute == Recompute::Full && !recompute_modules.is_empty() {
+        bail!(
+            "recompute_modules apply beside recompute none or selective (full re-runs every module)"
+        );
+    }
     let attention = match c.attention.as_deref() {
         None => rt.attention(),
         Some("flash") => AttentionImpl::Flash,
@@ -775,6 +787,7 @@ fn evaluate_training(c: &Case, ctx: &Context, model: &str, rt: &Runtime) -> Resu
         seq_len: c.seq_len.unwrap_or(2048),
         zero: c.zero.unwrap_or(1),
         recompute,
+        recompute_modules,
         dtype: c.dtype,
         tokens: c.tokens.unwrap_or(1e12),
         interleave: c.interleave.unwrap_or(1),

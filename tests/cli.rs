@@ -345,6 +345,54 @@ fn a_negative_or_zero_count_names_the_flag_and_what_is_allowed() {
 }
 
 #[test]
+fn train_recompute_modules_reach_the_row() {
+    // Megatron-Core's recompute_modules: the row names them, and they cost step time. (DeepSeek-V3
+    // on 64 H100 does not fit: exit 3, the row still printed.)
+    let args = |extra: &[&'static str]| {
+        let mut v = vec![
+            "train",
+            "-m",
+            "deepseek-v3",
+            "-g",
+            "h100",
+            "--gpus",
+            "64",
+            "--tp",
+            "1",
+            "--pp",
+            "1",
+            "--ep",
+            "8",
+            "--recompute",
+            "none",
+            "--global-batch-tokens",
+            "262144",
+            "--seq-len",
+            "4096",
+            "--format",
+            "json",
+        ];
+        v.extend_from_slice(extra);
+        v
+    };
+    let row = |extra: &[&'static str]| {
+        let (out, _) = common::run_cli(&args(extra), 3);
+        let d: serde_json::Value = serde_json::from_str(&out).unwrap();
+        d["results"][0].clone()
+    };
+    let plain = row(&[]);
+    let with = row(&["--recompute-modules", "mla_up_proj,moe_act"]);
+    assert_eq!(plain["recompute_modules"], "none");
+    assert_eq!(with["recompute_modules"], "moe_act,mla_up_proj");
+    assert!(with["step_time_s"].as_f64().unwrap() > plain["step_time_s"].as_f64().unwrap());
+    let (_, err) = common::run_cli(&args(&["--recompute-modules", "moe"]), 2);
+    assert!(
+        err.contains("--recompute-modules") && err.contains("`moe`"),
+        "{err}"
+    );
+}
+
+#[test]
 fn unknown_set_key_and_sort_field_are_named() {
     fails(
         &["sweep", "--set", "model.expertz=32"],

@@ -729,3 +729,104 @@ fn userbuffers_hide_tp_collectives_up_to_the_gemms_beside_them() {
         1e-9,
     );
 }
+
+#[test]
+fn recomputed_modules_add_their_traffic_and_flops_and_free_their_activations() {
+    use gpt4calc::train::RecomputeModules;
+    // Megatron-Core `recompute_modules` beside the attention core (Megatron-Bridge's recipes:
+    // layernorm and moe_act for gpt-oss, mla_up_proj for DeepSeek-V3). DeepSeek-V3 on 64 H100,
+    // EP 8, one 4096-token sequence per micro-batch, TP 1, bf16, recompute none.
+    let ctx = context("deepseek-v3", "h100", &[]);
+    let base = TrainConfig {
+        ep: 8,
+        recompute: Recompute::None,
+        ..TrainConfig::new(64, 1, 1, 4096.0 * 64.0, 4096, 1e12, Dtype::Bf16)
+    };
+    let with = |names: &str| TrainConfig {
+        recompute_modules: RecomputeModules::parse(names).unwrap(),
+        ..base
+    };
+    let (tokens, d, bw) = (4096.0, 7168.0, ctx.hw.eff_mem_bw_bytes_per_s);
+    let b = run(&ctx, &base);
+    let layers = 61.0;
+
+    // layernorm: two RMSNorms re-run, 4 bytes per element (read + write, 16-bit), every layer
+    // and micro-batch; their outputs (the same 4 bytes) are not kept.
+    let ln = run(&ctx, &with("layernorm"));
+    let per_layer_s = 2.0 * 4.0 * tokens * d / bw;
+    assert_close(
+        ln.step.compute_s - b.step.compute_s,
+        b.micro_batches * layers * per_layer_s,
+        1e-6,
+    );
+    assert_close(
+        b.memory.activation_bytes - ln.memory.activation_bytes,
+        layers * 4.0 * tokens * d,
+        1e-9,
+    );
+
+    // mla_up_proj: the query's and the latent's up-projections, 1536·128·192 + 512·128·(128 + 128)
+    // = 54,525,952 parameters a layer, re-run: 2 FLOPs each per token, counted in the hardware
+    // FLOPs (HFU), not the model FLOPs (MFU).
+    assert_close(ctx.model.mla_up_params_per_layer, 54_525_952.0, 1e-12);
+    let mla = run(&ctx, &with("mla_up_proj"));
+    assert!(mla.step.compute_s > b.step.compute_s);
+    assert_close(mla.mfu * mla.step_time_s, b.mfu * b.step_time_s, 1e-9);
+    let extra_flops = 2.0 * 54_525_952.0 * layers * base.global_batch_tokens;
+    assert_close(
+        mla.hfu * mla.step_time_s - b.hfu * b.step_time_s,
+        extra_flops / (64.0 * ctx.mfu_peak_flops_for(Dtype::Bf16)),
+        1e-9,
+    );
+
+    // moe_act: the routed experts' activation re-run on the busiest GPU's assignments; the
+    // activation's output (2 bytes per assignment and inner element) is not kept.
+    let act = run(&ctx, &with("moe_act"));
+    assert!(act.step.compute_s > b.step.compute_s);
+    assert_close(
+        b.memory.activation_bytes - act.memory.activation_bytes,
+        58.0 * 8.0 * 2.0 * 2048.0 * tokens,
+        1e-9,
+    );
+
+    // mlp: the three dense layers' MLP re-run; a model without dense layers would not move.
+    let mlp = run(&ctx, &with("mlp"));
+    assert!(mlp.step.compute_s > b.step.compute_s);
+    assert!(mlp.memory.activation_bytes < b.memory.activation_bytes);
+
+    // Every module costs time and saves memory; none matters under full recomputation.
+    let all = run(&ctx, &with("layernorm,moe_act,mla_up_proj,mlp"));
+    assert!(all.step_time_s > b.step_time_s);
+    let full = TrainConfig {
+        recompute: Recompute::Full,
+        ..base
+    };
+    let full_all = TrainConfig {
+        recompute_modules: RecomputeModules::parse("layernorm,moe_act,mla_up_proj,mlp").unwrap(),
+        ..full
+    };
+    assert_close(
+        run(&ctx, &full_all).step_time_s,
+        run(&ctx, &full).step_time_s,
+        1e-12,
+    );
+    assert_close(
+        run(&ctx, &full_all).memory.total_bytes(),
+        run(&ctx, &full).memory.total_bytes(),
+        1e-12,
+    );
+}
+
+#[test]
+fn recompute_modules_parse_and_print_as_megatron_spells_them() {
+    use gpt4calc::train::RecomputeModules;
+    let m = RecomputeModules::parse("moe_act, layernorm").unwrap();
+    assert!(m.moe_act && m.layernorm && !m.mla_up_proj && !m.mlp);
+    assert_eq!(m.name(), "layernorm,moe_act");
+    assert_eq!(RecomputeModules::parse("none").unwrap().name(), "none");
+    assert!(RecomputeModules::parse("").unwrap().is_empty());
+    let e = RecomputeModules::parse("moe").unwrap_err();
+    assert!(e.contains("`moe`") && e.contains("mla_up_proj"), "{e}");
+    let e = RecomputeModules::parse("core_attn").unwrap_err();
+    assert!(e.contains("--recompute selective"), "{e}");
+}

@@ -105,6 +105,11 @@ pub struct ModelCounts {
     pub expert_bias: bool,
     /// Clamped SwiGLU inputs (`ModelSpec::swiglu_limit` set).
     pub swiglu_clamped: bool,
+    /// MLA's up-projections per layer: the query's from its low rank (`d_c'·n_h·(d_nope + d_R)`;
+    /// none without a query low rank) and the keys' and values' from the latent
+    /// (`d_c·n_h·(d_nope + d_v)`); 0 for standard attention. What Megatron-Core's `mla_up_proj`
+    /// recomputation re-runs.
+    pub mla_up_params_per_layer: f64,
 }
 
 impl ModelCounts {
@@ -168,6 +173,16 @@ impl ModelCounts {
                 )
             }
         };
+        let mla_up = match (m.attention, &m.mla) {
+            (AttentionKind::Mla, Some(mla)) => {
+                let h = m.heads as f64;
+                let q_up = mla.q_lora_rank as f64
+                    * h
+                    * (mla.qk_nope_head_dim + mla.qk_rope_head_dim) as f64;
+                q_up + mla.kv_lora_rank as f64 * h * (mla.qk_nope_head_dim + mla.v_head_dim) as f64
+            }
+            _ => 0.0,
+        };
         let moe = m.is_moe();
         let dense_layers = if moe {
             m.dense_layers as f64
@@ -226,6 +241,7 @@ impl ModelCounts {
             fp8_block_scaled: m.fp8_block_scaled,
             expert_bias: m.expert_bias,
             swiglu_clamped: m.swiglu_limit.is_some(),
+            mla_up_params_per_layer: mla_up,
             routing_groups: m.routing().map(|(groups, per_token)| RoutingGroups {
                 groups: groups as f64,
                 per_token: per_token as f64,

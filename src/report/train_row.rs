@@ -38,6 +38,7 @@ crate::record! {
         cost_usd: f64,
         micro_batches: f64,
         interleave: u64,
+        recompute_modules: String,
         attention_flops: f64,
         compute_s: f64,
         bubble_s: f64,
@@ -95,6 +96,7 @@ impl TrainRow {
             cost_usd: e.cost_usd,
             micro_batches: e.micro_batches,
             interleave: c.interleave,
+            recompute_modules: c.effective_recompute_modules().name(),
             attention_flops: e.attention_flops,
             compute_s: s.compute_s,
             bubble_s: s.bubble_s,
@@ -195,7 +197,7 @@ pub fn explain(r: &TrainRow, usable_hbm_bytes: f64) -> String {
     let pct = |x: f64| human(100.0 * x / st);
     let _ = writeln!(
         o,
-        "{} on {} × {}: tp {} × pp {} × dp {}{}, ep {}, micro-batch {} × {} tokens, {} micro-batches per step, ZeRO-{}, {} recomputation, {}",
+        "{} on {} × {}: tp {} × pp {} × dp {}{}, ep {}, micro-batch {} × {} tokens, {} micro-batches per step, ZeRO-{}, {} recomputation{}, {}",
         r.model,
         r.gpus,
         r.gpu,
@@ -216,6 +218,11 @@ pub fn explain(r: &TrainRow, usable_hbm_bytes: f64) -> String {
         r.micro_batches,
         r.zero_stage,
         r.recompute,
+        if r.recompute_modules == "none" {
+            String::new()
+        } else {
+            format!(" (and the modules {})", r.recompute_modules)
+        },
         r.dtype
     );
     let _ = writeln!(

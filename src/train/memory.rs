@@ -120,6 +120,37 @@ pub fn layer_activation_bytes(ctx: &Context, c: &TrainConfig, moe: bool, keep_sc
     )
 }
 
+/// Activation bytes one layer and micro-batch does not keep because `recompute_modules` re-runs
+/// what produced them (in `layer_activation_bytes`' units): the two norms' outputs (`layernorm`,
+/// 4 bytes per token and `d_model` element), the routed experts' activation output (`moe_act`,
+/// 2 bytes per assignment and inner element), a dense layer's MLP beyond its input (`mlp`). MLA's
+/// up-projection outputs (`mla_up_proj`) are not in the activation count, so nothing is taken
+/// off for them.
+pub fn discarded_bytes(ctx: &Context, c: &TrainConfig, moe: bool) -> f64 {
+    let rm = c.effective_recompute_modules();
+    let m = &ctx.model;
+    let t = c.tp as f64;
+    let tokens = (c.seq_len * c.micro_batch) as f64;
+    let norm_tokens = if c.sequence_parallel {
+        tokens / t
+    } else {
+        tokens
+    };
+    let mut b = 0.0;
+    if rm.layernorm {
+        b += 2.0 * 2.0 * norm_tokens * m.d_model;
+    }
+    if rm.moe_act && moe {
+        b += m.top_k * 2.0 * m.ffn_dim * tokens / t;
+    }
+    if rm.mlp && !moe {
+        // Korthikanti's MLP units (3 + 16·r per token and `d_model`) less the kept input (2).
+        let r = m.dense_ffn_params_per_layer / (8.0 * m.d_model * m.d_model);
+        b += (1.0 + 16.0 * r) * m.d_model * tokens / t;
+    }
+    b
+}
+
 /// Memory of the heaviest GPU.
 pub fn train_memory(ctx: &Context, c: &TrainConfig, micro_batches: f64) -> TrainMemory {
     let m = &ctx.model;
@@ -149,8 +180,11 @@ pub fn train_memory(ctx: &Context, c: &TrainConfig, micro_batches: f64) -> Train
         let per_layer = |moe: bool| match c.recompute {
             Recompute::None => {
                 layer_activation_bytes(ctx, c, moe, c.attention == AttentionImpl::Eager)
+                    - discarded_bytes(ctx, c, moe)
             }
-            Recompute::Selective => layer_activation_bytes(ctx, c, moe, false),
+            Recompute::Selective => {
+                layer_activation_bytes(ctx, c, moe, false) - discarded_bytes(ctx, c, moe)
+            }
             Recompute::Full => 2.0 * tokens * m.d_model / c.tp as f64,
         };
         let mut act =

@@ -40,6 +40,76 @@ impl Recompute {
     }
 }
 
+/// Megatron-Core's `recompute_modules` beside the attention core (`Recompute::Selective`):
+/// submodules re-run in the backward pass with their outputs discarded after use (Megatron-Core
+/// `TransformerConfig.recompute_modules`; Megatron-Bridge's performance recipes name them, e.g.
+/// `layernorm` and `moe_act` for gpt-oss, `mla_up_proj` for DeepSeek-V3). Under full
+/// recomputation every module is re-run anyway.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RecomputeModules {
+    /// The two RMSNorms of a layer (input and pre-MLP): re-run, outputs not kept.
+    pub layernorm: bool,
+    /// The routed experts' activation (the GLU between fc1 and fc2): re-run, output not kept.
+    pub moe_act: bool,
+    /// MLA's query and key/value up-projections and rotary: re-run, outputs not kept.
+    pub mla_up_proj: bool,
+    /// The dense layers' MLP (not the MoE layers'): re-run from its input.
+    pub mlp: bool,
+}
+
+impl RecomputeModules {
+    /// The module names, as Megatron-Core spells them.
+    pub const NAMES: [&'static str; 4] = ["layernorm", "moe_act", "mla_up_proj", "mlp"];
+
+    /// A comma list of module names; `none` or nothing for none.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let mut m = RecomputeModules::default();
+        for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            match part {
+                "none" => {}
+                "layernorm" => m.layernorm = true,
+                "moe_act" => m.moe_act = true,
+                "mla_up_proj" => m.mla_up_proj = true,
+                "mlp" => m.mlp = true,
+                "core_attn" => {
+                    return Err(
+                        "`core_attn`: the attention core is `--recompute selective`".to_string()
+                    );
+                }
+                other => {
+                    return Err(format!(
+                        "`{}`: not a module (allowed: {}, or none)",
+                        crate::limits::clip(other),
+                        Self::NAMES.join(", ")
+                    ));
+                }
+            }
+        }
+        Ok(m)
+    }
+
+    /// No module.
+    pub fn is_empty(self) -> bool {
+        self == RecomputeModules::default()
+    }
+
+    /// The modules as a comma list, or `none`.
+    pub fn name(self) -> String {
+        let on = [self.layernorm, self.moe_act, self.mla_up_proj, self.mlp];
+        let names: Vec<&str> = Self::NAMES
+            .iter()
+            .zip(on)
+            .filter(|(_, on)| *on)
+            .map(|(n, _)| *n)
+            .collect();
+        if names.is_empty() {
+            "none".to_string()
+        } else {
+            names.join(",")
+        }
+    }
+}
+
 /// How attention is computed in training.
 #[derive(
     Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
@@ -167,6 +237,8 @@ pub struct TrainConfig {
     pub zero: u8,
     /// Activation recomputation.
     pub recompute: Recompute,
+    /// Submodules recomputed beside `recompute` (Megatron-Core `recompute_modules`).
+    pub recompute_modules: RecomputeModules,
     /// Matmul precision (mixed precision: bf16 weights and grads, fp32 optimizer states).
     pub dtype: Dtype,
     /// Tokens in the whole run.
@@ -204,6 +276,16 @@ pub struct TrainConfig {
 }
 
 impl TrainConfig {
+    /// The recomputed modules that cost anything: none under full recomputation, which re-runs
+    /// every module anyway.
+    pub fn effective_recompute_modules(&self) -> RecomputeModules {
+        if self.recompute == Recompute::Full {
+            RecomputeModules::default()
+        } else {
+            self.recompute_modules
+        }
+    }
+
     /// A configuration with the common defaults: no expert parallelism, one sequence per
     /// micro-batch, ZeRO-1, selective recomputation, plain 1F1B, no DP overlap, gradients reduced
     /// in fp32 (fp16 in fp16 runs), FlashAttention, sequence parallelism, Megatron's `alltoall`
@@ -227,6 +309,7 @@ impl TrainConfig {
             seq_len,
             zero: 1,
             recompute: Recompute::Selective,
+            recompute_modules: RecomputeModules::default(),
             dtype,
             tokens,
             interleave: 1,
@@ -530,6 +613,21 @@ pub fn estimate(ctx: &Context, c: &TrainConfig) -> TrainEstimate {
         Recompute::Full => {
             (model_flops_per_token + attn_flops_per_token) / 3.0 - 2.0 * m.d_model * m.vocab
         }
+    } + {
+        // Recomputed modules with GEMMs: MLA's up-projections in every layer, the dense layers'
+        // MLP (the norms and the experts' activation are memory traffic, no FLOPs counted).
+        let rm = c.effective_recompute_modules();
+        let mla = if rm.mla_up_proj {
+            2.0 * m.mla_up_params_per_layer * m.layers
+        } else {
+            0.0
+        };
+        let mlp = if rm.mlp {
+            2.0 * m.dense_ffn_params_per_layer * m.dense_layers
+        } else {
+            0.0
+        };
+        mla + mlp
     };
     // Each prediction depth: one more layer of the model's last kind, its projection and the
     // output head, forward and backward (hardware FLOPs only).

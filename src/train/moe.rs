@@ -87,6 +87,19 @@ pub const EXPERT_BIAS_HOST_OPS: [f64; 4] = [4.0, 2.0, 0.0, 4.0];
 /// tensor (4); backward the two clamps' gradients (2).
 pub const SWIGLU_CLAMP_HOST_OPS: [f64; 2] = [4.0, 2.0];
 
+/// Bytes the routed experts' activation moves per token-expert assignment in one pass, for an
+/// inner width `f` on this GPU: the fc1 output read (`g·f` values), the output written (`f`),
+/// both 16-bit, and the fp32 routing probability it is weighted by (Megatron-Core
+/// `bias_act_func`, what `moe_act` recomputation re-runs).
+pub fn moe_act_bytes(m: &ModelCounts, f: f64) -> f64 {
+    2.0 * (m.ffn_up_matrices + 1.0) * f + 4.0
+}
+
+/// Host operators one recomputed module adds to an MoE layer's backward pass: the activation
+/// (`moe_act`, one fused call), the two norms (`layernorm`), MLA's two up-projection GEMMs and
+/// the rotary on query and key (`mla_up_proj`).
+pub const RECOMPUTE_HOST_OPS: [f64; 3] = [1.0, 2.0, 4.0];
+
 /// Routed experts each GPU holds: `E / ep` (at least one).
 pub fn local_experts(m: &ModelCounts, c: &TrainConfig) -> f64 {
     (m.experts / c.ep.max(1) as f64).max(1.0)
@@ -111,6 +124,22 @@ pub fn host_ops(m: &ModelCounts, c: &TrainConfig) -> f64 {
     if m.swiglu_clamped {
         forward += SWIGLU_CLAMP_HOST_OPS[0];
         backward += SWIGLU_CLAMP_HOST_OPS[1];
+    }
+    let rm = c.effective_recompute_modules();
+    let [act, norms, mla] = RECOMPUTE_HOST_OPS;
+    if rm.moe_act {
+        backward += act
+            + if m.swiglu_clamped {
+                SWIGLU_CLAMP_HOST_OPS[0]
+            } else {
+                0.0
+            };
+    }
+    if rm.layernorm {
+        backward += norms;
+    }
+    if rm.mla_up_proj && m.mla_up_params_per_layer > 0.0 {
+        backward += mla;
     }
     forward_passes(c) * forward + backward
 }
@@ -284,12 +313,26 @@ pub fn moe_layer(ctx: &Context, c: &TrainConfig, other_compute_s: f64) -> MoeLay
         assignments * (bias + clamp)
     };
     let unfused_s = (forwards * per_pass_bytes(0) + per_pass_bytes(1)) / hw.eff_mem_bw_bytes_per_s;
+    // `moe_act` recomputation: the activation runs again in the backward pass (its output was
+    // discarded once fc2 had read it), with its clamps.
+    let act_recompute_s = if c.effective_recompute_modules().moe_act {
+        let f = m.ffn_dim / etp as f64;
+        let clamp = if m.swiglu_clamped {
+            SWIGLU_CLAMP_BYTES[0] * 2.0 * f
+        } else {
+            0.0
+        };
+        assignments * (moe_act_bytes(m, f) + clamp) / hw.eff_mem_bw_bytes_per_s
+    } else {
+        0.0
+    };
     let experts_s = forwards * (k.gemms_s() + glue + 2.0 * gemm_fixed_s)
         + 2.0 * k.gemms_s()
         + glue
         + 4.0 * gemm_fixed_s
         + quant_s
-        + unfused_s;
+        + unfused_s
+        + act_recompute_s;
     // The sender's permute (read a token, write its copies) and unpermute (the reverse), in 16
     // bits: `k` copies under `alltoall`, one per rank reached under `flex`.
     let copies = match c.ep_dispatcher {

@@ -213,7 +213,9 @@ fn layer_mb(ctx: &Context, c: &TrainConfig, moe: bool) -> (f64, f64, f64, f64) {
     // The small kernels beside the modelled operators (norms, rotary, activations, residuals,
     // casts; §4.3's `per_layer_us`) run once per forward pass and about twice in the backward.
     let small_kernels = (2.0 + moe::forward_passes(c)) * ctx.hw.per_layer_s;
-    let mut compute = 3.0 * rest_fwd + attn_fwd + attn_bwd + recompute + small_kernels + quant;
+    let modules = recomputed_modules_s(ctx, c, moe, matmul_rate);
+    let mut compute =
+        3.0 * rest_fwd + attn_fwd + attn_bwd + recompute + small_kernels + quant + modules;
     let passes = if c.recompute == Recompute::Full {
         3.0
     } else {
@@ -235,6 +237,63 @@ fn layer_mb(ctx: &Context, c: &TrainConfig, moe: bool) -> (f64, f64, f64, f64) {
         host = (moe::host_s(ctx, c) - (compute + tp_comm + ep_comm)).max(0.0);
     }
     (compute, tp_comm, ep_comm, host)
+}
+
+/// Bytes an RMSNorm moves per element in one pass: the input read and the output written, 16-bit.
+pub const NORM_BYTES_PER_ELEM: f64 = 4.0;
+
+/// GEMMs Megatron-Core's `mla_up_proj` recomputation re-runs: the query's and the key/value's
+/// up-projections.
+pub const MLA_UP_GEMMS: f64 = 2.0;
+
+/// GEMMs of a dense MLP's forward pass: the (fused gate and) up projection and the down one.
+pub const MLP_GEMMS: f64 = 2.0;
+
+/// The `recompute_modules` of one layer and micro-batch outside the routed experts (whose
+/// `moe_act` is `moe::moe_layer`'s), seconds: the layer's two norms again (`layernorm`), MLA's
+/// up-projection GEMMs (`mla_up_proj`), and a dense layer's MLP forward pass (`mlp`, dense layers
+/// only), each once more in the backward pass. Nothing under full recomputation, which re-runs
+/// them already.
+pub fn recomputed_modules_s(ctx: &Context, c: &TrainConfig, moe: bool, matmul_rate: f64) -> f64 {
+    let rm = c.effective_recompute_modules();
+    if rm.is_empty() {
+        return 0.0;
+    }
+    let m = &ctx.model;
+    let tp = c.tp as f64;
+    let tokens = (c.seq_len * c.micro_batch) as f64;
+    let bw = ctx.hw.eff_mem_bw_bytes_per_s;
+    let gemm = ctx.hw.gemm_overhead_s(c.dtype);
+    // Norms run on the GPU's share of the sequence under sequence parallelism, else on all of it.
+    let norm_tokens = if c.sequence_parallel {
+        tokens / tp
+    } else {
+        tokens
+    };
+    let mut t = 0.0;
+    if rm.layernorm {
+        t += 2.0 * NORM_BYTES_PER_ELEM * norm_tokens * m.d_model / bw;
+    }
+    if rm.mla_up_proj && m.mla_up_params_per_layer > 0.0 {
+        t += 2.0 * tokens * m.mla_up_params_per_layer / tp / matmul_rate + MLA_UP_GEMMS * gemm;
+    }
+    if rm.mlp && !moe {
+        let g = m.ffn_up_matrices;
+        let inner = m.dense_ffn_params_per_layer / ((g + 1.0) * m.d_model);
+        t += 2.0 * tokens * m.dense_ffn_params_per_layer / tp / matmul_rate
+            + MLP_GEMMS * gemm
+            // fp8: the forward's GEMM inputs quantised again (half the linears' width, as for
+            // full recomputation in `fp8_quant_s`).
+            + if c.dtype == Dtype::Fp8 {
+                FP8_QUANT_BYTES_PER_ELEM * tokens / tp * ffn_linear_io(m.d_model, g, inner) / 2.0
+                    / bw
+            } else {
+                0.0
+            }
+            // The activation between the GEMMs: g·inner read, inner written, 16-bit.
+            + 2.0 * (g + 1.0) * inner * tokens / tp / bw;
+    }
+    t
 }
 
 /// The modelled step time.
