@@ -607,6 +607,26 @@ fn the_readme_mfu_example_runs() {
 }
 
 #[test]
+fn the_readme_megatron_bridge_recipe_example_runs_and_recomputes_its_module() {
+    let readme = include_str!("../README.md");
+    let line = readme
+        .lines()
+        .find(|l| l.contains("# Megatron-Bridge's DeepSeek-V3 recipe"))
+        .expect("README has the example");
+    let command = line.split('#').next().unwrap();
+    let mut args: Vec<&str> = command.split_whitespace().skip(1).collect();
+    assert_eq!(args.first(), Some(&"train"), "{line}");
+    args.extend(["--format", "json"]);
+    let (out, _) = run(&args, 0);
+    let d: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let row = &d["results"][0];
+    assert_eq!(row["recompute_modules"], "mla_up_proj");
+    // The README's figure: about 3,260 tokens/s per GPU on 256 GPUs.
+    let per_gpu = row["tokens_per_s"].as_f64().unwrap() / 256.0;
+    assert!((per_gpu / 3260.0 - 1.0).abs() < 0.02, "{per_gpu}");
+}
+
+#[test]
 fn validate_set_may_target_fields_some_presets_lack() {
     // Only the MLA model has [model.mla]; the override still applies to its cases.
     run(
