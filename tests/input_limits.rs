@@ -593,29 +593,27 @@ fn estimate_that_does_not_fit_says_what_to_try() {
     assert!(stderr.contains("try "), "{stderr}");
 }
 
-#[test]
-fn the_readme_mfu_example_runs() {
-    let readme = include_str!("../README.md");
+/// The arguments of the README's `train` example whose comment holds `marker`.
+fn readme_train_example(marker: &str) -> Vec<&'static str> {
+    let readme: &'static str = include_str!("../README.md");
     let line = readme
         .lines()
-        .find(|l| l.contains("# impose an MFU"))
+        .find(|l| l.contains(marker))
         .expect("README has the example");
     let command = line.split('#').next().unwrap();
     let args: Vec<&str> = command.split_whitespace().skip(1).collect();
     assert_eq!(args.first(), Some(&"train"), "{line}");
-    run(&args, 0);
+    args
+}
+
+#[test]
+fn the_readme_mfu_example_runs() {
+    run(&readme_train_example("# impose an MFU"), 0);
 }
 
 #[test]
 fn the_readme_megatron_bridge_recipe_example_runs_and_recomputes_its_module() {
-    let readme = include_str!("../README.md");
-    let line = readme
-        .lines()
-        .find(|l| l.contains("# Megatron-Bridge's DeepSeek-V3 recipe"))
-        .expect("README has the example");
-    let command = line.split('#').next().unwrap();
-    let mut args: Vec<&str> = command.split_whitespace().skip(1).collect();
-    assert_eq!(args.first(), Some(&"train"), "{line}");
+    let mut args = readme_train_example("# Megatron-Bridge's DeepSeek-V3 recipe");
     args.extend(["--format", "json"]);
     let (out, _) = run(&args, 0);
     let d: serde_json::Value = serde_json::from_str(&out).unwrap();

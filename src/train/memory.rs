@@ -131,14 +131,10 @@ pub fn discarded_bytes(ctx: &Context, c: &TrainConfig, moe: bool) -> f64 {
     let m = &ctx.model;
     let t = c.tp as f64;
     let tokens = (c.seq_len * c.micro_batch) as f64;
-    let norm_tokens = if c.sequence_parallel {
-        tokens / t
-    } else {
-        tokens
-    };
     let mut b = 0.0;
     if rm.layernorm {
-        b += 2.0 * 2.0 * norm_tokens * m.d_model;
+        // Two norms' 16-bit outputs.
+        b += 2.0 * 2.0 * super::step::norm_tokens(c) * m.d_model;
     }
     if rm.moe_act && moe {
         b += m.top_k * 2.0 * m.ffn_dim * tokens / t;

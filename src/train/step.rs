@@ -242,6 +242,17 @@ fn layer_mb(ctx: &Context, c: &TrainConfig, moe: bool) -> (f64, f64, f64, f64) {
 /// Bytes an RMSNorm moves per element in one pass: the input read and the output written, 16-bit.
 pub const NORM_BYTES_PER_ELEM: f64 = 4.0;
 
+/// Tokens a GPU's norms run on in one micro-batch: its share of the sequence under sequence
+/// parallelism, else all of it.
+pub fn norm_tokens(c: &TrainConfig) -> f64 {
+    let tokens = (c.seq_len * c.micro_batch) as f64;
+    if c.sequence_parallel {
+        tokens / c.tp as f64
+    } else {
+        tokens
+    }
+}
+
 /// GEMMs Megatron-Core's `mla_up_proj` recomputation re-runs: the query's and the key/value's
 /// up-projections.
 pub const MLA_UP_GEMMS: f64 = 2.0;
@@ -264,15 +275,9 @@ pub fn recomputed_modules_s(ctx: &Context, c: &TrainConfig, moe: bool, matmul_ra
     let tokens = (c.seq_len * c.micro_batch) as f64;
     let bw = ctx.hw.eff_mem_bw_bytes_per_s;
     let gemm = ctx.hw.gemm_overhead_s(c.dtype);
-    // Norms run on the GPU's share of the sequence under sequence parallelism, else on all of it.
-    let norm_tokens = if c.sequence_parallel {
-        tokens / tp
-    } else {
-        tokens
-    };
     let mut t = 0.0;
     if rm.layernorm {
-        t += 2.0 * NORM_BYTES_PER_ELEM * norm_tokens * m.d_model / bw;
+        t += 2.0 * NORM_BYTES_PER_ELEM * norm_tokens(c) * m.d_model / bw;
     }
     if rm.mla_up_proj && m.mla_up_params_per_layer > 0.0 {
         t += 2.0 * tokens * m.mla_up_params_per_layer / tp / matmul_rate + MLA_UP_GEMMS * gemm;
