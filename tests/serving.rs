@@ -201,17 +201,72 @@ fn disaggregation_trades_gpus_for_a_clean_decode() {
             ..c
         },
     );
-    // Decode steps no longer wait for prefills; the first token waits for the KV transfer.
+    // Decode steps no longer wait for prefills; the first token waits for the KV transfer
+    // and, the two prefill replicas being the slower pool here, for a free prefill replica
+    // (the closed loop's wait, below).
     assert_close(dis.tpot_s, co.breakdown.decode_step_s, 1e-12);
     assert!(dis.tpot_s < co.tpot_s);
     let kv = gpt4calc::perf::kv_transfer_s(&ctx, &c, 2048.0);
-    assert_close(dis.ttft_s, co.ttft_s + kv, 1e-9);
+    let cycle_s = 128.0 * 256.0 / dis.output_tokens_per_s;
+    let wait_s = cycle_s - 255.0 * dis.tpot_s;
+    assert_close(dis.ttft_s, (co.ttft_s + kv).max(wait_s), 1e-9);
+    assert_close(dis.breakdown.kv_transfer_s, kv, 1e-12);
     assert!(kv > 0.0 && kv < 0.01, "KV transfer {kv} s");
     assert_eq!(dis.gpus, 24);
     // The slower pool sets the throughput.
     let decode_rate = 128.0 / dis.breakdown.decode_step_s;
     let prefill_rate = 2.0 * dis.breakdown.prefill_tokens_per_s / 2048.0 * 256.0;
     assert_close(dis.output_tokens_per_s, decode_rate.min(prefill_rate), 1e-9);
+}
+
+/// A fixed concurrency is a closed loop: when one prefill replica cannot keep 256 decoding
+/// sequences fed, the requests queue for it, and Little's law (L = λW) gives the wait.
+/// By hand: the D·B requests complete at throughput / N a second, so a cycle lasts D·B·N /
+/// throughput, and the first token comes after the cycle less the N − 1 decode steps.
+#[test]
+fn a_saturated_prefill_pool_makes_the_first_token_wait() {
+    use gpt4calc::perf::Disaggregation;
+    let ctx = context("llama3-70b", "h100", &[]);
+    let (batch, s_in, n_out) = (256u64, 4096u64, 256u64);
+    let c = Config {
+        disaggregate: Some(Disaggregation {
+            prefill_replicas: 1,
+            decode_replicas: 1,
+            prefill: Default::default(),
+        }),
+        ..Config::new(8, 1, batch, s_in, n_out, Dtype::Fp8)
+    };
+    let e = run(&ctx, &c);
+    let step = e.breakdown.decode_step_s;
+    let prefill_rate = e.breakdown.prefill_tokens_per_s / s_in as f64 * n_out as f64;
+    assert!(
+        prefill_rate < batch as f64 / step,
+        "the case must be prefill-bound"
+    );
+    assert_close(e.output_tokens_per_s, prefill_rate, 1e-9);
+    let cycle_s = batch as f64 * n_out as f64 / e.output_tokens_per_s;
+    assert_close(e.ttft_s, cycle_s - (n_out - 1) as f64 * step, 1e-9);
+    // Seconds of queueing, not the prefill's own fraction of a second.
+    let service_s = e.breakdown.prefill_stages_sum_s + e.breakdown.kv_transfer_s;
+    assert!(
+        e.ttft_s > 10.0 * service_s,
+        "TTFT {} s, service {service_s} s",
+        e.ttft_s
+    );
+    assert_close(e.e2e_s, cycle_s, 1e-9);
+
+    // Enough prefill replicas: the decode paces the loop and the prefill's own time stands.
+    let fed = run(
+        &ctx,
+        &Config {
+            disaggregate: Some(Disaggregation {
+                prefill_replicas: 64,
+                ..c.disaggregate.unwrap()
+            }),
+            ..c
+        },
+    );
+    assert!(fed.ttft_s < 2.0 * service_s, "TTFT {} s", fed.ttft_s);
 }
 
 #[test]

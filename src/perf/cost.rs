@@ -9,6 +9,8 @@ use crate::units;
 /// What a user and the operator see of the two phases together.
 #[derive(Clone, Copy, Debug)]
 pub struct Serving {
+    /// Time to first token, s: the prefill, plus the wait for a busy prefill pool.
+    pub ttft_s: f64,
     /// Time per output token per user, s.
     pub tpot_s: f64,
     /// Request latency, s.
@@ -29,10 +31,18 @@ pub fn serving(c: &Config, decode_step_s: f64, ttft_s: f64, prefill_tokens_per_s
             // TPOT: decode steps with no prefill in between. Throughput: the slower pool.
             let decode_rate = d.decode_replicas as f64 * batch / decode_step_s;
             let prefill_rate = d.prefill_replicas as f64 * prefill_tokens_per_s / s_in * n_out;
+            let output_tokens_per_s = decode_rate.min(prefill_rate);
+            let ttft_s = closed_loop_ttft_s(
+                ttft_s,
+                d.decode_replicas as f64 * batch,
+                output_tokens_per_s / n_out,
+                (n_out - 1.0) * decode_step_s,
+            );
             Serving {
+                ttft_s,
                 tpot_s: decode_step_s,
                 e2e_s: ttft_s + (n_out - 1.0) * decode_step_s,
-                output_tokens_per_s: decode_rate.min(prefill_rate),
+                output_tokens_per_s,
                 useful_fraction: 1.0,
             }
         }
@@ -41,6 +51,7 @@ pub fn serving(c: &Config, decode_step_s: f64, ttft_s: f64, prefill_tokens_per_s
             // finish and are replaced per decode step, so each step also carries their prefills.
             let t = decode_step_s + batch / n_out * s_in / prefill_tokens_per_s;
             Serving {
+                ttft_s,
                 tpot_s: t,
                 e2e_s: ttft_s + (n_out - 1.0) * t,
                 output_tokens_per_s: batch / t,
@@ -53,6 +64,7 @@ pub fn serving(c: &Config, decode_step_s: f64, ttft_s: f64, prefill_tokens_per_s
             let (mean_n, max_n) = c.output_dist.mean_and_max(n_out, batch);
             let batch_s = ttft_s + (max_n - 1.0) * decode_step_s;
             Serving {
+                ttft_s,
                 tpot_s: decode_step_s,
                 e2e_s: ttft_s + (mean_n - 1.0) * decode_step_s,
                 output_tokens_per_s: batch * mean_n / batch_s,
@@ -60,6 +72,22 @@ pub fn serving(c: &Config, decode_step_s: f64, ttft_s: f64, prefill_tokens_per_s
             }
         }
     }
+}
+
+/// Time to first token of a closed loop of `in_flight` requests that complete at
+/// `requests_per_s`, each decoding for `decode_s` after its first token: by Little's law a
+/// request's cycle lasts `in_flight / requests_per_s`, and what the decode does not take of it
+/// is spent waiting for and in the prefill (Little 1961; docs/methodology.md §9.2). When the
+/// decode pool paces the loop the cycle leaves no more than one step of slack and the prefill's
+/// own time, `service_s`, stands; when the prefill pool is the slower, the requests the decode
+/// pool cannot hold queue for the prefill and the wait is the rest of the cycle.
+pub fn closed_loop_ttft_s(
+    service_s: f64,
+    in_flight: f64,
+    requests_per_s: f64,
+    decode_s: f64,
+) -> f64 {
+    service_s.max(in_flight / requests_per_s - decode_s)
 }
 
 /// GPUs and prices.

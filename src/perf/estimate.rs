@@ -62,6 +62,9 @@ pub struct Breakdown {
     pub prefill_tokens_per_s: f64,
     /// Seconds to ship one prompt's KV cache to a decode replica (0 when co-located).
     pub kv_transfer_s: f64,
+    /// Seconds a request waits for a prefill replica at this concurrency (Little's law over
+    /// the closed loop; 0 unless a disaggregated prefill pool is the slower).
+    pub prefill_wait_s: f64,
     /// Memory of the heaviest prefill GPU (disaggregated with its own layout; else `memory`).
     pub prefill_memory: Memory,
     /// Memory of the heaviest GPU.
@@ -359,7 +362,7 @@ fn finish<const FULL: bool>(
         mem_bytes_per_gpu: mem.total_bytes(),
         gpu_mem_bytes: ctx.hw.mem_bytes,
         gpus: cost.gpus,
-        ttft_s,
+        ttft_s: served.ttft_s,
         tpot_s: served.tpot_s,
         e2e_s: served.e2e_s,
         output_tokens_per_s: served.output_tokens_per_s,
@@ -408,6 +411,7 @@ fn finish<const FULL: bool>(
                 prefill_stages_sum_s: pre.stages_sum_s,
                 prefill_tokens_per_s: pre.tokens_per_s,
                 kv_transfer_s: transfer_s,
+                prefill_wait_s: served.ttft_s - ttft_s,
                 prefill_memory: prefill_mem,
                 memory: mem,
                 mean_weights_bytes_per_gpu: mean_weights_bytes,

@@ -372,12 +372,30 @@ pub fn explain(ctx: &Context, model: &str, gpu: &str, e: &Estimate) -> String {
     } else {
         String::new()
     };
+    let transfer = if c.disaggregate.is_some() {
+        format!(
+            " + KV transfer {} ms",
+            human(crate::units::s_to_ms(b.kv_transfer_s))
+        )
+    } else {
+        String::new()
+    };
     let _ = writeln!(
         o,
-        "  TTFT = Σ stages + (chunks − 1) × slowest stage + hops{request} = {} s; prefill throughput {} tok/s",
-        human(e.ttft_s),
+        "  TTFT = Σ stages + (chunks − 1) × slowest stage + hops{request}{transfer} = {} s; prefill throughput {} tok/s",
+        human(e.ttft_s - b.prefill_wait_s),
         human(b.prefill_tokens_per_s)
     );
+    if b.prefill_wait_s > 0.0 {
+        let _ = writeln!(
+            o,
+            "  the prefill pool is the slower: the {} requests in flight complete at {} a second, so each waits {} s for a prefill replica (Little's law over the closed loop) → TTFT {} s",
+            c.disaggregate.map_or(1, |d| d.decode_replicas) * c.batch,
+            human(e.output_tokens_per_s / c.output_len as f64),
+            human(b.prefill_wait_s),
+            human(e.ttft_s)
+        );
+    }
 
     let m = &b.memory;
     // What is left for the KV cache: none when the weights, activations and runtime alone
