@@ -269,6 +269,12 @@ pub struct Overheads {
     /// starts, µs: request handling and hand-out to the ranks. 0 for the TensorRT-LLM defaults.
     #[serde(default)]
     pub per_request_us: f64,
+    /// Time a served request's first token spends outside the GPUs' work, µs: the serving front
+    /// end (HTTP, tokenizer, detokenizer), the scheduler and the host's preparation of the
+    /// prefill. It lengthens the TTFT of continuous batching and disaggregated serving only, and
+    /// occupies no GPU. 0 in the GPU presets; the runtime profile sets it (docs/methodology.md §7.3).
+    #[serde(default)]
+    pub request_latency_us: f64,
     /// Fixed time of one GEMM beyond its FLOPs at the achievable rate (16-bit and fp32), µs.
     #[serde(default)]
     pub gemm_us: f64,
@@ -470,6 +476,10 @@ impl GpuSpec {
             (
                 "gpu.overheads.per_request_us",
                 self.overheads.per_request_us,
+            ),
+            (
+                "gpu.overheads.request_latency_us",
+                self.overheads.request_latency_us,
             ),
             ("gpu.overheads.gemm_us", self.overheads.gemm_us),
             ("gpu.overheads.attention_us", self.overheads.attention_us),
@@ -781,6 +791,8 @@ pub struct Hardware {
     pub host_op_s: f64,
     /// Fixed time per request before its prefill, seconds.
     pub per_request_s: f64,
+    /// Time a served request's first token spends outside the GPUs' work, seconds.
+    pub request_latency_s: f64,
     /// Fixed time per GEMM (16-bit/fp32 math), seconds.
     pub gemm_s: f64,
     /// Fixed time per GEMM (8-bit math), seconds.
@@ -906,6 +918,7 @@ impl Hardware {
             per_layer_s: units::us_to_s(g.overheads.per_layer_us),
             host_op_s: units::us_to_s(g.overheads.host_op_us),
             per_request_s: units::us_to_s(g.overheads.per_request_us),
+            request_latency_s: units::us_to_s(g.overheads.request_latency_us),
             gemm_s: units::us_to_s(g.overheads.gemm_us),
             gemm_fp8_s: units::us_to_s(g.overheads.gemm_fp8_us.unwrap_or(g.overheads.gemm_us)),
             gemm_memory_s: units::us_to_s(

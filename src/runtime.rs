@@ -143,11 +143,16 @@ pub struct RuntimeOverheads {
     /// prefill, µs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub per_request_us: Option<f64>,
+    /// `gpu.overheads.request_latency_us`: time a served request's first token spends in the
+    /// front end, the scheduler and the host's prefill preparation, outside the GPUs' work, µs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_latency_us: Option<f64>,
 }
 
 /// The GPU preset fields a profile's overheads replace.
 const PER_LAYER_KEY: &str = "gpu.overheads.per_layer_us";
 const PER_REQUEST_KEY: &str = "gpu.overheads.per_request_us";
+const REQUEST_LATENCY_KEY: &str = "gpu.overheads.request_latency_us";
 const HOST_OP_KEY: &str = "gpu.overheads.host_op_us";
 const FP8_SCALE_KEY: &str = "gpu.overheads.fp8_dynamic_scale_us";
 
@@ -216,6 +221,12 @@ impl Runtime {
         if let (Some(v), false) = (self.overheads.per_request_us, user_sets(PER_REQUEST_KEY)) {
             o.per_request_us = v;
         }
+        if let (Some(v), false) = (
+            self.overheads.request_latency_us,
+            user_sets(REQUEST_LATENCY_KEY),
+        ) {
+            o.request_latency_us = v;
+        }
         if let (Some(k), false) = (self.training.host_op_scale, user_sets(HOST_OP_KEY)) {
             o.host_op_us *= k;
         }
@@ -245,6 +256,9 @@ impl Runtime {
         }
         if let Some(v) = self.overheads.per_request_us {
             push(PER_REQUEST_KEY, v)?;
+        }
+        if let Some(v) = self.overheads.request_latency_us {
+            push(REQUEST_LATENCY_KEY, v)?;
         }
         match self.training.host_op_scale {
             None => {}
@@ -284,6 +298,11 @@ impl Runtime {
         nonneg(
             "overheads.per_request_us",
             self.overheads.per_request_us,
+            1e8,
+        )?;
+        nonneg(
+            "overheads.request_latency_us",
+            self.overheads.request_latency_us,
             1e8,
         )?;
         Ok(())
@@ -327,6 +346,10 @@ impl RuntimePreset {
         );
         push("per-layer µs", o.per_layer_us.map(|v| v.to_string()));
         push("per-request µs", o.per_request_us.map(|v| v.to_string()));
+        push(
+            "request latency µs",
+            o.request_latency_us.map(|v| v.to_string()),
+        );
         let settings = if parts.is_empty() {
             "the built-in defaults".to_string()
         } else {
@@ -430,7 +453,7 @@ mod tests {
     }
 
     #[test]
-    fn modern_states_only_the_builtin_defaults() {
+    fn modern_states_the_builtin_defaults_and_the_front_end_latency() {
         let m = load(DEFAULT_RUNTIME).unwrap().runtime;
         let d = Runtime::default();
         assert_eq!(m.attention(), d.attention());
@@ -447,7 +470,14 @@ mod tests {
         assert_eq!(m.moe_overlap(), d.moe_overlap());
         assert_eq!(m.fp8_activation_scales(), d.fp8_activation_scales());
         assert_eq!(m.serving.fp8_activation_scales, Some(Fp8Scales::Static));
-        assert_eq!(m.overheads, RuntimeOverheads::default());
+        // The one fixed cost it states: the serving front end's, which no GPU preset holds.
+        assert_eq!(
+            m.overheads,
+            RuntimeOverheads {
+                request_latency_us: Some(76_500.0),
+                ..RuntimeOverheads::default()
+            }
+        );
         assert_eq!(m.training.host_op_scale.unwrap_or(1.0), 1.0);
     }
 
@@ -469,6 +499,7 @@ mod tests {
             overheads: RuntimeOverheads {
                 per_layer_us: Some(80.0),
                 per_request_us: Some(75_000.0),
+                request_latency_us: None,
             },
             training: TrainingRuntime {
                 host_op_scale: Some(0.0),

@@ -304,6 +304,12 @@ pub fn simulate_with_progress(
                 ((e.ttft_s - fill_s).max(0.0), fill_s)
             })
     };
+    // The serving front end's share of each request's TTFT and latency (continuous batching: a
+    // server's requests), outside the engine's iterations.
+    let front_end_s = match c.batching {
+        Batching::Continuous => ctx.hw.request_latency_s,
+        Batching::Static => 0.0,
+    };
     let mut decode_step = |b: u64| -> f64 {
         *step_cache.entry(b).or_insert_with(|| {
             let cfg = Config {
@@ -468,8 +474,8 @@ pub fn simulate_with_progress(
         for (r, first, fill) in &ended {
             let finish = now + fill;
             first_finish_s = first_finish_s.min(finish);
-            samples.ttft.push(first - r.arrival_s);
-            samples.e2e.push(finish - r.arrival_s);
+            samples.ttft.push(first - r.arrival_s + front_end_s);
+            samples.e2e.push(finish - r.arrival_s + front_end_s);
             samples.wait.push(r.admitted_s - r.arrival_s);
             if r.output > 1 {
                 samples.tpot.push((finish - first) / (r.output - 1) as f64);

@@ -21,6 +21,8 @@ pub const PUBLIC_CASES: &str = include_str!("../validation/public.toml");
 pub const MOE_CASES: &str = include_str!("../validation/moe.toml");
 /// The built-in frontier cases (validation/frontier.toml).
 pub const FRONTIER_CASES: &str = include_str!("../validation/frontier.toml");
+/// The built-in latency cases (validation/latency.toml).
+pub const LATENCY_CASES: &str = include_str!("../validation/latency.toml");
 
 /// Which built-in cases `validate` runs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -37,6 +39,9 @@ pub enum Suite {
     /// request: a frontier point is a search, and a floor the model cannot reach leaves the case
     /// unevaluated.
     Frontier,
+    /// validation/latency.toml: median TTFT and TPOT at a fixed concurrency (SemiAnalysis
+    /// InferenceX, DeepSeek-R1, aggregated and disaggregated, 2,084 points). Run on request.
+    Latency,
 }
 
 /// A case file.
@@ -898,6 +903,7 @@ pub fn load_suite(path: Option<&str>, suite: Suite) -> Result<Vec<Case>> {
         (None, Suite::Public) => tagged("public", PUBLIC_CASES),
         (None, Suite::Moe) => tagged("moe", MOE_CASES),
         (None, Suite::Frontier) => tagged("frontier", FRONTIER_CASES),
+        (None, Suite::Latency) => tagged("latency", LATENCY_CASES),
         (None, Suite::All) => {
             let mut cases = tagged("public", PUBLIC_CASES)?;
             cases.extend(tagged("moe", MOE_CASES)?);

@@ -312,3 +312,38 @@ fn mtp_drafts_with_one_layer_and_the_head_of_the_model_itself() {
     let e = run(&ctx, &spec_c);
     assert!(e.output_tokens_per_s_per_user > 1.9 / plain.step_s);
 }
+
+/// A served request's first token under continuous batching, by hand: the serving front end's
+/// latency (`gpu.overheads.request_latency_us`, which the runtime profile sets), then the
+/// iteration in flight when others are running (on average one iteration, the TPOT), then its
+/// prefill. Alone on the replica it waits for nothing.
+#[test]
+fn a_served_first_token_waits_for_the_front_end_and_the_iteration_in_flight() {
+    let bare = context("llama3-70b", "h100", &[]);
+    let ctx = context(
+        "llama3-70b",
+        "h100",
+        &["gpu.overheads.request_latency_us=50000"],
+    );
+    for batch in [1u64, 8, 64] {
+        let c = Config::new(8, 1, batch, 2048, 256, Dtype::Fp8);
+        let (e0, e) = (run(&bare, &c), run(&ctx, &c));
+        let service_s = e.ttft_s - e.breakdown.ttft_wait_s - e.breakdown.request_latency_s;
+        let wait_s = if batch > 1 { e.tpot_s } else { 0.0 };
+        assert_close(e.breakdown.request_latency_s, 0.05, 1e-12);
+        assert_close(e.breakdown.ttft_wait_s, wait_s, 1e-12);
+        assert_close(e.ttft_s, service_s + 0.05 + wait_s, 1e-12);
+        assert_close(e0.ttft_s + 0.05, e.ttft_s, 1e-12);
+        // The front end holds no GPU: the decode and the throughput do not move.
+        assert_close(e.tpot_s, e0.tpot_s, 1e-12);
+        assert_close(e.output_tokens_per_s, e0.output_tokens_per_s, 1e-12);
+        assert_close(e.e2e_s, e.ttft_s + 255.0 * e.tpot_s, 1e-12);
+    }
+    // A static batch is an offline benchmark's: no front end, no iteration in flight.
+    let c = Config {
+        batching: Batching::Static,
+        ..Config::new(8, 1, 8, 2048, 256, Dtype::Fp8)
+    };
+    let e = run(&ctx, &c);
+    assert!(e.breakdown.request_latency_s == 0.0 && e.breakdown.ttft_wait_s == 0.0);
+}

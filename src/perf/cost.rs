@@ -9,8 +9,13 @@ use crate::units;
 /// What a user and the operator see of the two phases together.
 #[derive(Clone, Copy, Debug)]
 pub struct Serving {
-    /// Time to first token, s: the prefill, plus the wait for a busy prefill pool.
+    /// Time to first token, s: the front end's latency, the wait and the prefill.
     pub ttft_s: f64,
+    /// The part of it spent in the serving front end, s (0 for a static batch).
+    pub latency_s: f64,
+    /// The part of it spent waiting for the GPUs, s: for the iteration in flight (continuous
+    /// batching) or for a prefill replica (a disaggregated prefill pool that is the slower).
+    pub wait_s: f64,
     /// Time per output token per user, s.
     pub tpot_s: f64,
     /// Request latency, s.
@@ -21,9 +26,17 @@ pub struct Serving {
     pub useful_fraction: f64,
 }
 
-/// Combine a decode step of `decode_step_s` (every sequence gains a token), a first token after
-/// `ttft_s` and a prefill rate of `prefill_tokens_per_s` per replica.
-pub fn serving(c: &Config, decode_step_s: f64, ttft_s: f64, prefill_tokens_per_s: f64) -> Serving {
+/// Combine a decode step of `decode_step_s` (every sequence gains a token), a prefill of
+/// `ttft_s` on an idle replica and a rate of `prefill_tokens_per_s` per replica, for requests
+/// that each spend `request_latency_s` in the serving front end (continuous batching and
+/// disaggregated pools: a server's requests; a static batch is an offline benchmark's).
+pub fn serving(
+    c: &Config,
+    decode_step_s: f64,
+    ttft_s: f64,
+    prefill_tokens_per_s: f64,
+    request_latency_s: f64,
+) -> Serving {
     let batch = c.batch as f64;
     let (s_in, n_out) = (c.input_len as f64, c.output_len as f64);
     match (c.disaggregate, c.batching) {
@@ -32,14 +45,17 @@ pub fn serving(c: &Config, decode_step_s: f64, ttft_s: f64, prefill_tokens_per_s
             let decode_rate = d.decode_replicas as f64 * batch / decode_step_s;
             let prefill_rate = d.prefill_replicas as f64 * prefill_tokens_per_s / s_in * n_out;
             let output_tokens_per_s = decode_rate.min(prefill_rate);
+            let service_s = ttft_s + request_latency_s;
             let ttft_s = closed_loop_ttft_s(
-                ttft_s,
+                service_s,
                 d.decode_replicas as f64 * batch,
                 output_tokens_per_s / n_out,
                 (n_out - 1.0) * decode_step_s,
             );
             Serving {
                 ttft_s,
+                latency_s: request_latency_s,
+                wait_s: ttft_s - service_s,
                 tpot_s: decode_step_s,
                 e2e_s: ttft_s + (n_out - 1.0) * decode_step_s,
                 output_tokens_per_s,
@@ -50,8 +66,15 @@ pub fn serving(c: &Config, decode_step_s: f64, ttft_s: f64, prefill_tokens_per_s
             // Every request's prompt costs the replica s_in / prefill rate seconds; B/N requests
             // finish and are replaced per decode step, so each step also carries their prefills.
             let t = decode_step_s + batch / n_out * s_in / prefill_tokens_per_s;
+            // A request arriving at a busy replica waits for the iteration in flight (a closed
+            // loop's next request follows the end of the previous one's last iteration, when
+            // the next has begun): one iteration, on average `t`, when others are running.
+            let wait_s = if batch > 1.0 { t } else { 0.0 };
+            let ttft_s = ttft_s + request_latency_s + wait_s;
             Serving {
                 ttft_s,
+                latency_s: request_latency_s,
+                wait_s,
                 tpot_s: t,
                 e2e_s: ttft_s + (n_out - 1.0) * t,
                 output_tokens_per_s: batch / t,
@@ -65,6 +88,8 @@ pub fn serving(c: &Config, decode_step_s: f64, ttft_s: f64, prefill_tokens_per_s
             let batch_s = ttft_s + (max_n - 1.0) * decode_step_s;
             Serving {
                 ttft_s,
+                latency_s: 0.0,
+                wait_s: 0.0,
                 tpot_s: decode_step_s,
                 e2e_s: ttft_s + (mean_n - 1.0) * decode_step_s,
                 output_tokens_per_s: batch * mean_n / batch_s,

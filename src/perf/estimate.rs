@@ -62,9 +62,12 @@ pub struct Breakdown {
     pub prefill_tokens_per_s: f64,
     /// Seconds to ship one prompt's KV cache to a decode replica (0 when co-located).
     pub kv_transfer_s: f64,
-    /// Seconds a request waits for a prefill replica at this concurrency (Little's law over
-    /// the closed loop; 0 unless a disaggregated prefill pool is the slower).
-    pub prefill_wait_s: f64,
+    /// Seconds a request's first token spends in the serving front end (0 for static batches).
+    pub request_latency_s: f64,
+    /// Seconds a request waits for the GPUs before its prefill: the iteration in flight under
+    /// continuous batching, or a prefill replica when a disaggregated prefill pool is the slower
+    /// (Little's law over the closed loop).
+    pub ttft_wait_s: f64,
     /// Memory of the heaviest prefill GPU (disaggregated with its own layout; else `memory`).
     pub prefill_memory: Memory,
     /// Memory of the heaviest GPU.
@@ -317,7 +320,13 @@ fn finish<const FULL: bool>(
         .disaggregate
         .map_or(0.0, |_| kv_transfer_s(ctx, c, c.input_len as f64));
     let ttft_s = pre.ttft_s + transfer_s;
-    let served = serving(c, dec.step_s, ttft_s, pre.tokens_per_s);
+    let served = serving(
+        c,
+        dec.step_s,
+        ttft_s,
+        pre.tokens_per_s,
+        ctx.hw.request_latency_s,
+    );
     let cost = prices(
         ctx,
         c,
@@ -411,7 +420,8 @@ fn finish<const FULL: bool>(
                 prefill_stages_sum_s: pre.stages_sum_s,
                 prefill_tokens_per_s: pre.tokens_per_s,
                 kv_transfer_s: transfer_s,
-                prefill_wait_s: served.ttft_s - ttft_s,
+                request_latency_s: served.latency_s,
+                ttft_wait_s: served.wait_s,
                 prefill_memory: prefill_mem,
                 memory: mem,
                 mean_weights_bytes_per_gpu: mean_weights_bytes,

@@ -380,21 +380,35 @@ pub fn explain(ctx: &Context, model: &str, gpu: &str, e: &Estimate) -> String {
     } else {
         String::new()
     };
+    let service_s = e.ttft_s - b.ttft_wait_s - b.request_latency_s;
     let _ = writeln!(
         o,
-        "  TTFT = Σ stages + (chunks − 1) × slowest stage + hops{request}{transfer} = {} s; prefill throughput {} tok/s",
-        human(e.ttft_s - b.prefill_wait_s),
+        "  prefill = Σ stages + (chunks − 1) × slowest stage + hops{request}{transfer} = {} s; prefill throughput {} tok/s",
+        human(service_s),
         human(b.prefill_tokens_per_s)
     );
-    if b.prefill_wait_s > 0.0 {
+    if b.request_latency_s > 0.0 || b.ttft_wait_s > 0.0 {
+        let wait = match c.disaggregate {
+            Some(d) if b.ttft_wait_s > 0.0 => format!(
+                " + wait for a prefill replica {} s (the prefill pool is the slower: the {} requests in flight complete at {} a second; Little's law over the closed loop)",
+                human(b.ttft_wait_s),
+                d.decode_replicas * c.batch,
+                human(e.output_tokens_per_s / c.output_len as f64),
+            ),
+            None if b.ttft_wait_s > 0.0 => format!(
+                " + wait for the iteration in flight {} ms",
+                human(crate::units::s_to_ms(b.ttft_wait_s))
+            ),
+            _ => String::new(),
+        };
         let _ = writeln!(
             o,
-            "  the prefill pool is the slower: the {} requests in flight complete at {} a second, so each waits {} s for a prefill replica (Little's law over the closed loop) → TTFT {} s",
-            c.disaggregate.map_or(1, |d| d.decode_replicas) * c.batch,
-            human(e.output_tokens_per_s / c.output_len as f64),
-            human(b.prefill_wait_s),
+            "  TTFT = front end {} ms{wait} + prefill = {} s",
+            human(crate::units::s_to_ms(b.request_latency_s)),
             human(e.ttft_s)
         );
+    } else {
+        let _ = writeln!(o, "  TTFT = prefill = {} s", human(e.ttft_s));
     }
 
     let m = &b.memory;
