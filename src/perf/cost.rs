@@ -102,7 +102,7 @@ pub fn serving(
 /// Time to first token of a closed loop of `in_flight` requests that complete at
 /// `requests_per_s`, each decoding for `decode_s` after its first token: by Little's law a
 /// request's cycle lasts `in_flight / requests_per_s`, and what the decode does not take of it
-/// is spent waiting for and in the prefill (Little 1961; docs/methodology.md §9.2). When the
+/// is spent waiting for and in the prefill (Little 1961; docs/methodology.md §7.5). When the
 /// decode pool paces the loop the cycle leaves no more than one step of slack and the prefill's
 /// own time, `service_s`, stands; when the prefill pool is the slower, the requests the decode
 /// pool cannot hold queue for the prefill and the wait is the rest of the cycle.
