@@ -303,7 +303,7 @@ impl Runtime {
         nonneg(
             "overheads.request_latency_us",
             self.overheads.request_latency_us,
-            1e8,
+            1e6,
         )?;
         Ok(())
     }

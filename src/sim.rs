@@ -285,6 +285,11 @@ pub fn simulate_with_progress(
                         ..*c
                     }
                 };
+                // The engine's share of a TTFT: without the front end, which the loop below adds
+                // once to every request (continuous batching only), and without a wait.
+                let engine = |e: &crate::perf::Estimate| {
+                    e.ttft_s - e.breakdown.request_latency_s - e.breakdown.ttft_wait_s
+                };
                 let e = estimate(ctx, &cfg);
                 // The fill of one chunk: its TTFT less the overhead and its slowest stage.
                 let one = if cfg.input_len > budget {
@@ -299,9 +304,9 @@ pub fn simulate_with_progress(
                     e
                 };
                 let fill_s =
-                    (one.ttft_s - ctx.hw.per_request_s - one.breakdown.prefill_stage_max_s)
+                    (engine(&one) - ctx.hw.per_request_s - one.breakdown.prefill_stage_max_s)
                         .max(0.0);
-                ((e.ttft_s - fill_s).max(0.0), fill_s)
+                ((engine(&e) - fill_s).max(0.0), fill_s)
             })
     };
     // The serving front end's share of each request's TTFT and latency (continuous batching: a

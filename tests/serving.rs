@@ -209,7 +209,10 @@ fn disaggregation_trades_gpus_for_a_clean_decode() {
     let kv = gpt4calc::perf::kv_transfer_s(&ctx, &c, 2048.0);
     let cycle_s = 128.0 * 256.0 / dis.output_tokens_per_s;
     let wait_s = cycle_s - 255.0 * dis.tpot_s;
-    assert_close(dis.ttft_s, (co.ttft_s + kv).max(wait_s), 1e-9);
+    // The prefill alone: one 2048-token chunk through the single stage (PP 1).
+    let service_s = co.breakdown.prefill_stages_sum_s;
+    assert_close(co.ttft_s - co.breakdown.ttft_wait_s, service_s, 1e-9);
+    assert_close(dis.ttft_s, (service_s + kv).max(wait_s), 1e-9);
     assert_close(dis.breakdown.kv_transfer_s, kv, 1e-12);
     assert!(kv > 0.0 && kv < 0.01, "KV transfer {kv} s");
     assert_eq!(dis.gpus, 24);
@@ -328,7 +331,8 @@ fn a_served_first_token_waits_for_the_front_end_and_the_iteration_in_flight() {
     for batch in [1u64, 8, 64] {
         let c = Config::new(8, 1, batch, 2048, 256, Dtype::Fp8);
         let (e0, e) = (run(&bare, &c), run(&ctx, &c));
-        let service_s = e.ttft_s - e.breakdown.ttft_wait_s - e.breakdown.request_latency_s;
+        // The prefill alone: one 2048-token chunk through the single stage (PP 1).
+        let service_s = e.breakdown.prefill_stages_sum_s;
         let wait_s = if batch > 1 { e.tpot_s } else { 0.0 };
         assert_close(e.breakdown.request_latency_s, 0.05, 1e-12);
         assert_close(e.breakdown.ttft_wait_s, wait_s, 1e-12);
@@ -339,11 +343,50 @@ fn a_served_first_token_waits_for_the_front_end_and_the_iteration_in_flight() {
         assert_close(e.output_tokens_per_s, e0.output_tokens_per_s, 1e-12);
         assert_close(e.e2e_s, e.ttft_s + 255.0 * e.tpot_s, 1e-12);
     }
-    // A static batch is an offline benchmark's: no front end, no iteration in flight.
+    // A static batch is an offline benchmark's: no front end, no iteration in flight, also
+    // when its prefill and decode run in pools of their own.
+    let pools = gpt4calc::perf::Disaggregation {
+        prefill_replicas: 1,
+        decode_replicas: 1,
+        prefill: Default::default(),
+    };
+    for disaggregate in [None, Some(pools)] {
+        let c = Config {
+            batching: Batching::Static,
+            disaggregate,
+            ..Config::new(8, 1, 8, 2048, 256, Dtype::Fp8)
+        };
+        let (e0, e) = (run(&bare, &c), run(&ctx, &c));
+        assert!(e.breakdown.request_latency_s == 0.0 && e.breakdown.ttft_wait_s == 0.0);
+        assert_close(e.ttft_s, e0.ttft_s, 1e-12);
+    }
+    // Under speculative decoding an iteration yields several tokens: the wait is the whole
+    // iteration, the per-token TPOT times the tokens per verification.
     let c = Config {
-        batching: Batching::Static,
-        ..Config::new(8, 1, 8, 2048, 256, Dtype::Fp8)
+        speculation: Some(Speculation {
+            gamma: 4,
+            acceptance: 0.8,
+            draft: DraftCost::Ratio(0.05),
+        }),
+        ..Config::new(8, 1, 16, 2048, 256, Dtype::Fp8)
     };
     let e = run(&ctx, &c);
-    assert!(e.breakdown.request_latency_s == 0.0 && e.breakdown.ttft_wait_s == 0.0);
+    let per_step = expected_tokens(4, 0.8);
+    assert_close(e.breakdown.ttft_wait_s, e.tpot_s * per_step, 1e-12);
+
+    // The `--rate` simulation adds the front end once to each request's TTFT and latency: at
+    // a trickle (a request alone on the replica) its TTFT is the closed form's at batch 1.
+    let sim = |ctx: &gpt4calc::perf::Context| {
+        let c = Config::new(8, 1, 16, 2048, 256, Dtype::Fp8);
+        let quiet = gpt4calc::sim::Workload {
+            rate_per_s: 0.02,
+            requests: 40,
+            seed: 7,
+            step_budget: 1_000_000,
+        };
+        gpt4calc::sim::simulate(ctx, &c, &quiet).ttft_s.p50
+    };
+    let one = run(&ctx, &Config::new(8, 1, 1, 2048, 256, Dtype::Fp8));
+    assert_close(sim(&ctx) - sim(&bare), 0.05, 1e-6);
+    assert_close(sim(&ctx), one.ttft_s, 0.05);
 }

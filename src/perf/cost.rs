@@ -26,19 +26,25 @@ pub struct Serving {
     pub useful_fraction: f64,
 }
 
-/// Combine a decode step of `decode_step_s` (every sequence gains a token), a prefill of
-/// `ttft_s` on an idle replica and a rate of `prefill_tokens_per_s` per replica, for requests
-/// that each spend `request_latency_s` in the serving front end (continuous batching and
-/// disaggregated pools: a server's requests; a static batch is an offline benchmark's).
+/// Combine a decode step of `decode_step_s` per token (every sequence gains a token; an
+/// iteration yields `tokens_per_step` of them, more than one under speculative decoding), a
+/// prefill of `ttft_s` on an idle replica and a rate of `prefill_tokens_per_s` per replica, for
+/// requests that each spend `request_latency_s` in the serving front end (continuous batching:
+/// a server's requests; a static batch is an offline benchmark's and pays none).
 pub fn serving(
     c: &Config,
     decode_step_s: f64,
     ttft_s: f64,
     prefill_tokens_per_s: f64,
     request_latency_s: f64,
+    tokens_per_step: f64,
 ) -> Serving {
     let batch = c.batch as f64;
     let (s_in, n_out) = (c.input_len as f64, c.output_len as f64);
+    let request_latency_s = match c.batching {
+        Batching::Continuous => request_latency_s,
+        Batching::Static => 0.0,
+    };
     match (c.disaggregate, c.batching) {
         (Some(d), _) => {
             // TPOT: decode steps with no prefill in between. Throughput: the slower pool.
@@ -46,12 +52,17 @@ pub fn serving(
             let prefill_rate = d.prefill_replicas as f64 * prefill_tokens_per_s / s_in * n_out;
             let output_tokens_per_s = decode_rate.min(prefill_rate);
             let service_s = ttft_s + request_latency_s;
-            let ttft_s = closed_loop_ttft_s(
-                service_s,
-                d.decode_replicas as f64 * batch,
-                output_tokens_per_s / n_out,
-                (n_out - 1.0) * decode_step_s,
-            );
+            // Only a prefill pool slower than the decode pool keeps requests waiting.
+            let ttft_s = if prefill_rate < decode_rate {
+                closed_loop_ttft_s(
+                    service_s,
+                    d.decode_replicas as f64 * batch,
+                    output_tokens_per_s / n_out,
+                    (n_out - 1.0) * decode_step_s,
+                )
+            } else {
+                service_s
+            };
             Serving {
                 ttft_s,
                 latency_s: request_latency_s,
@@ -68,8 +79,13 @@ pub fn serving(
             let t = decode_step_s + batch / n_out * s_in / prefill_tokens_per_s;
             // A request arriving at a busy replica waits for the iteration in flight (a closed
             // loop's next request follows the end of the previous one's last iteration, when
-            // the next has begun): one iteration, on average `t`, when others are running.
-            let wait_s = if batch > 1.0 { t } else { 0.0 };
+            // the next has begun): one iteration, on average `t` per token times the tokens an
+            // iteration yields, when others are running.
+            let wait_s = if batch > 1.0 {
+                t * tokens_per_step
+            } else {
+                0.0
+            };
             let ttft_s = ttft_s + request_latency_s + wait_s;
             Serving {
                 ttft_s,
@@ -102,10 +118,9 @@ pub fn serving(
 /// Time to first token of a closed loop of `in_flight` requests that complete at
 /// `requests_per_s`, each decoding for `decode_s` after its first token: by Little's law a
 /// request's cycle lasts `in_flight / requests_per_s`, and what the decode does not take of it
-/// is spent waiting for and in the prefill (Little 1961; docs/methodology.md §7.5). When the
-/// decode pool paces the loop the cycle leaves no more than one step of slack and the prefill's
-/// own time, `service_s`, stands; when the prefill pool is the slower, the requests the decode
-/// pool cannot hold queue for the prefill and the wait is the rest of the cycle.
+/// is spent waiting for and in the prefill (Little 1961; docs/methodology.md §7.5). For a
+/// prefill pool slower than the decode pool: the requests the decode pool cannot hold queue for
+/// the prefill, and the wait is the rest of the cycle (at least the prefill's own `service_s`).
 pub fn closed_loop_ttft_s(
     service_s: f64,
     in_flight: f64,

@@ -326,6 +326,7 @@ fn finish<const FULL: bool>(
         ttft_s,
         pre.tokens_per_s,
         ctx.hw.request_latency_s,
+        dec.tokens_per_step,
     );
     let cost = prices(
         ctx,
