@@ -285,11 +285,8 @@ pub fn simulate_with_progress(
                         ..*c
                     }
                 };
-                // The engine's share of a TTFT: without the front end, which the loop below adds
-                // once to every request (continuous batching only), and without a wait.
-                let engine = |e: &crate::perf::Estimate| {
-                    e.ttft_s - e.breakdown.request_latency_s - e.breakdown.ttft_wait_s
-                };
+                // The engine's share of a TTFT (`prefill_ttft_s`): the front end is added once to
+                // every request below (continuous batching only), the waits are simulated.
                 let e = estimate(ctx, &cfg);
                 // The fill of one chunk: its TTFT less the overhead and its slowest stage.
                 let one = if cfg.input_len > budget {
@@ -303,10 +300,11 @@ pub fn simulate_with_progress(
                 } else {
                     e
                 };
-                let fill_s =
-                    (engine(&one) - ctx.hw.per_request_s - one.breakdown.prefill_stage_max_s)
-                        .max(0.0);
-                ((engine(&e) - fill_s).max(0.0), fill_s)
+                let fill_s = (one.prefill_ttft_s()
+                    - ctx.hw.per_request_s
+                    - one.breakdown.prefill_stage_max_s)
+                    .max(0.0);
+                ((e.prefill_ttft_s() - fill_s).max(0.0), fill_s)
             })
     };
     // The serving front end's share of each request's TTFT and latency (continuous batching: a

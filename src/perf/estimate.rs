@@ -133,6 +133,13 @@ pub struct Estimate {
 }
 
 impl Estimate {
+    /// The engine's share of the TTFT: the prefill (and a disaggregated KV transfer) alone,
+    /// without the serving front end and the wait for the GPUs. Reads the breakdown, which
+    /// `estimate` fills (a sweep's lean estimates leave it empty).
+    pub fn prefill_ttft_s(&self) -> f64 {
+        self.ttft_s - self.breakdown.request_latency_s - self.breakdown.ttft_wait_s
+    }
+
     /// The first number field that is not finite or is negative, with its value: an impossible
     /// result, which the commands report as an error instead of printing.
     pub fn impossible_field(&self) -> Option<(&'static str, f64)> {

@@ -380,11 +380,10 @@ pub fn explain(ctx: &Context, model: &str, gpu: &str, e: &Estimate) -> String {
     } else {
         String::new()
     };
-    let service_s = e.ttft_s - b.ttft_wait_s - b.request_latency_s;
     let _ = writeln!(
         o,
         "  prefill = Σ stages + (chunks − 1) × slowest stage + hops{request}{transfer} = {} s; prefill throughput {} tok/s",
-        human(service_s),
+        human(e.prefill_ttft_s()),
         human(b.prefill_tokens_per_s)
     );
     if b.request_latency_s > 0.0 || b.ttft_wait_s > 0.0 {
