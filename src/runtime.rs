@@ -117,6 +117,11 @@ pub struct ServingRuntime {
     /// How per-tensor fp8 GEMMs get their activation scale (default static).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fp8_activation_scales: Option<Fp8Scales>,
+    /// The shared experts run beside the routed experts (a second CUDA stream in decode steps
+    /// replayed from a CUDA graph, or fused into the routed experts' kernel), not after them
+    /// (default true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shared_expert_overlap: Option<bool>,
 }
 
 /// Where a per-tensor fp8 GEMM's activation scale comes from (docs/methodology.md §4.2).
@@ -208,6 +213,10 @@ impl Runtime {
     /// fp8 activation scales in force (serving).
     pub fn fp8_activation_scales(&self) -> Fp8Scales {
         self.serving.fp8_activation_scales.unwrap_or_default()
+    }
+    /// Whether the shared experts run beside the routed experts in a decode step (serving).
+    pub fn shared_expert_overlap(&self) -> bool {
+        self.serving.shared_expert_overlap.unwrap_or(true)
     }
 
     /// Put the profile's fixed costs into a loaded GPU preset, except where `user` overrides
@@ -343,6 +352,10 @@ impl RuntimePreset {
         push(
             "fp8-activation-scales",
             s.fp8_activation_scales.as_ref().map(value_name),
+        );
+        push(
+            "shared-expert-overlap",
+            s.shared_expert_overlap.map(|v| v.to_string()),
         );
         push("per-layer µs", o.per_layer_us.map(|v| v.to_string()));
         push("per-request µs", o.per_request_us.map(|v| v.to_string()));

@@ -489,10 +489,9 @@ fn context_for(c: &Case, extra: &[Override], rt: &Runtime) -> Result<(Context, S
     };
     let mut gpu = presets::load_gpu(&c.gpu, &overrides)?;
     rt.apply_to_gpu(&mut gpu, &overrides)?;
-    Ok((
-        Context::new(&model.model, &gpu.gpu, DEFAULT_PREFILL_CHUNK_TOKENS),
-        model.name,
-    ))
+    let mut ctx = Context::new(&model.model, &gpu.gpu, DEFAULT_PREFILL_CHUNK_TOKENS);
+    ctx.shared_expert_overlap = rt.shared_expert_overlap();
+    Ok((ctx, model.name))
 }
 
 fn number(v: Value<'_>, metric: &str) -> Result<f64> {

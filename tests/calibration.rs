@@ -915,6 +915,7 @@ fn decode_attention_model_s(
         attn_pairs: batch * context,
         sequences: batch,
         decode: true,
+        graph_share: 1.0,
     };
     layer_step(&ctx, &rates, shape, false).attn_core.time_s()
 }

@@ -146,8 +146,8 @@ fn megatron_table1_rows_within_15_percent_through_validate() {
 fn moe_suite_holds_its_levels() {
     // validation/moe.toml: MoE serving at production scale (attention DP + EP, wide EP, MLA,
     // fine-grained experts) and MoE training. The target (median ≤ 15%, none off by more
-    // than 1.5×) is not met yet; the bounds hold today's levels (inference 13.8%, holdout 10.9%,
-    // worst 1.71×; all 16.8%; how they got there below), so a change cannot make them worse
+    // than 1.5×) is not met yet; the bounds hold today's levels (inference 13.7%, holdout 10.6%,
+    // worst 1.76×; all 15.7%; how they got there below), so a change cannot make them worse
     // unnoticed (docs/calibration.md, "MoE at production scale"). The inference median rose from 15.3% when the 13 Blackwell FP4 and 2
     // GB200 serving cases joined (median 27% and 32% on their own); the runtimes' custom
     // all-reduce and the measured small-m GEMM floors took it from 16.2% to 15.2%, gpt-oss's
@@ -161,6 +161,11 @@ fn moe_suite_holds_its_levels() {
     // and the public suite's serving rows from 12.0% to 10.9%, but moved the too-fast fp8 DEP rows
     // of Qwen3-235B and Maverick 2–5 points further over (worst 1.66× → 1.71×, Maverick H200
     // 1k/8k) and the whole suite from 15.9% to 16.8%: right physics exposing the 1k/1k gap.
+    // The shared experts beside the routed ones (a second stream in the decode steps a runtime
+    // replays from a CUDA graph) took inference to 13.7% and the suite to 15.7%: the fp8 DEP rows
+    // with long outputs (few prompts a step, so most steps replayed) 3–5 points further over
+    // (worst 1.71× → 1.76×, Maverick H200 1k/8k), blog 1's B200 rows at one user from −8…0% to
+    // +4…+16%, while the InferenceX TPOTs went from 15.6% to 12.3%.
     let rs = run_cases(
         &load_suite(None, Suite::Moe).expect("built-in MoE cases parse"),
         &[],
@@ -178,7 +183,7 @@ fn moe_suite_holds_its_levels() {
     let m = inference.median_abs_error.unwrap();
     assert!(m <= 0.14, "MoE inference median {m:.3}");
     assert!(
-        inference.worst_factor.unwrap() < 1.75,
+        inference.worst_factor.unwrap() < 1.78,
         "{:?}",
         inference.worst_factor
     );

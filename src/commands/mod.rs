@@ -109,7 +109,8 @@ pub(crate) fn load_all(sel: &Selection, prefill_chunk: u64) -> Result<Vec<Loaded
     let mut out = Vec::with_capacity(models.len() * gpus.len());
     for model in &models {
         for gpu in &gpus {
-            let ctx = Context::new(&model.model, &gpu.gpu, prefill_chunk);
+            let mut ctx = Context::new(&model.model, &gpu.gpu, prefill_chunk);
+            ctx.shared_expert_overlap = runtime.runtime.shared_expert_overlap();
             out.push(Loaded {
                 model: model.clone(),
                 gpu: gpu.clone(),

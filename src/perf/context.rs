@@ -42,6 +42,10 @@ pub struct Context {
     attn_peak_flops_per_s: f64,
     /// Prefill chunk, tokens.
     pub prefill_chunk_tokens: u64,
+    /// The serving runtime runs an MoE layer's shared experts beside its routed experts in the
+    /// decode steps it replays from a CUDA graph (the runtime profile's `shared_expert_overlap`;
+    /// default true, today's runtimes).
+    pub shared_expert_overlap: bool,
     /// The stages of every pipeline depth from 1 to `layers` (at most `TABLED_DEPTHS`), as runs
     /// (index `pp − 1`).
     stage_runs: Vec<StageRuns>,
@@ -171,6 +175,7 @@ impl Context {
                     .max(gpu.tflops.bf16),
             ),
             prefill_chunk_tokens: prefill_chunk_tokens.max(1),
+            shared_expert_overlap: true,
             stage_runs: (1..=model.layers.min(TABLED_DEPTHS))
                 .map(|pp| StageRuns::new(model.layers, dense_layers, pp))
                 .collect(),

@@ -3,7 +3,7 @@
 //! `max(Σ stages + hops, micro-batches × slowest stage)`. With speculative decoding the target
 //! verifies γ + 1 tokens per sequence in one step and a draft proposes them.
 
-use super::config::{Config, DraftCost};
+use super::config::{Batching, Config, DraftCost};
 use super::context::{Context, Rates};
 use super::layer::LayerMemo;
 use super::layer::StepShape;
@@ -67,6 +67,16 @@ pub fn decode_into(
     let b = (per_group / pp).ceil();
     let n_mb = (per_group / b).ceil();
     let mean_context = s_in + n_out / 2.0;
+    // The share of decode steps with no prompt in them, which a runtime replays from a CUDA
+    // graph: all of them in a static batch or a disaggregated decode pool; under continuous
+    // batching a step admits B/N prompts on average (one per sequence that finished), so a share
+    // e^(−B/N) of the steps admits none (TensorRT-LLM runs a step that carries a prompt eagerly,
+    // and under attention DP every rank then does).
+    let graph_share = if c.batching == Batching::Static || c.disaggregate.is_some() {
+        1.0
+    } else {
+        (-batch / n_out.max(1.0)).exp()
+    };
     // One step of `per_seq` tokens per sequence through the pipeline, and its cycle time.
     let mut step = |per_seq: f64, p: &mut Pass| {
         let shape = StepShape {
@@ -76,6 +86,7 @@ pub fn decode_into(
             attn_pairs: b * per_seq * ctx.model.attended(mean_context),
             sequences: b,
             decode: true,
+            graph_share,
         };
         match memo.as_deref_mut() {
             Some(m) => pass_memo_into(ctx, r, c.pp, shape, b * per_seq, m, p),

@@ -30,6 +30,10 @@ pub struct StepShape {
     pub sequences: f64,
     /// A decode step (its attention may be sharded by sequence); otherwise a prefill chunk.
     pub decode: bool,
+    /// Share of such decode steps the runtime replays from a CUDA graph, the steps in which it
+    /// runs the shared experts beside the routed ones (1 when no prompt joins a decode step;
+    /// unused in prefill).
+    pub graph_share: f64,
 }
 
 impl StepShape {
@@ -42,6 +46,7 @@ impl StepShape {
             attn_pairs: self.attn_pairs / 2.0,
             sequences: self.sequences / 2.0,
             decode: self.decode,
+            graph_share: self.graph_share,
         }
     }
 }
@@ -75,6 +80,9 @@ pub struct LayerStep {
     pub overhead_s: f64,
     /// Time hidden by overlapping the token exchange with compute (two-batch overlap).
     pub hidden_s: f64,
+    /// Time the shared experts hide by running beside the router and routed experts (a second
+    /// stream; `concurrent_hidden_s`), in the share of decode steps replayed from a CUDA graph.
+    pub stream_hidden_s: f64,
     /// Expected distinct routed experts read across the stage (1 for a dense layer).
     pub experts_read: f64,
 }
@@ -83,7 +91,7 @@ impl LayerStep {
     /// Wall time of the step: operators, communication and overhead in sequence, less what
     /// overlap hides.
     pub fn time_s(&self) -> f64 {
-        self.compute_s() + self.comm_s() - self.hidden_s
+        self.compute_s() + self.comm_s() - self.hidden_s - self.stream_hidden_s
     }
     /// Operators and the fixed overhead.
     fn compute_s(&self) -> f64 {
@@ -120,6 +128,11 @@ impl LayerStep {
                 Bound::Compute => comp += op.time_s(),
             }
         }
+        // What the second stream hides comes off the shared experts' side.
+        match self.ffn.bound() {
+            Bound::Memory => mem -= self.stream_hidden_s,
+            Bound::Compute => comp -= self.stream_hidden_s,
+        }
         (mem, comp, self.comm_s() - self.hidden_s)
     }
     /// Twice this step (the two halves of a two-batch overlap), with the exchange hidden under
@@ -148,6 +161,7 @@ impl LayerStep {
             combine_s: 2.0 * self.combine_s,
             overhead_s: 2.0 * self.overhead_s,
             hidden_s: 0.0,
+            stream_hidden_s: 2.0 * self.stream_hidden_s,
             experts_read: self.experts_read,
         };
         let exchange = s.dispatch_s + s.combine_s;
@@ -159,10 +173,14 @@ impl LayerStep {
 /// One layer step; `moe` selects a routed-expert layer, otherwise the dense FFN. With two-batch
 /// overlap on an attention data-parallel MoE layer, the step runs as two halves.
 pub fn layer_step(ctx: &Context, r: &Rates, shape: StepShape, moe: bool) -> LayerStep {
-    if moe && r.dp > 1 && r.moe_overlap == MoeOverlap::TwoBatch && shape.tokens >= 2.0 {
-        return layer_step_once(ctx, r, shape.halved(), moe).two_halves();
-    }
-    layer_step_once(ctx, r, shape, moe)
+    let mut step =
+        if moe && r.dp > 1 && r.moe_overlap == MoeOverlap::TwoBatch && shape.tokens >= 2.0 {
+            layer_step_once(ctx, r, shape.halved(), moe).two_halves()
+        } else {
+            layer_step_once(ctx, r, shape, moe)
+        };
+    step.stream_hidden_s *= shape.graph_share;
+    step
 }
 
 fn layer_step_once(ctx: &Context, r: &Rates, shape: StepShape, moe: bool) -> LayerStep {
@@ -187,7 +205,7 @@ fn layer_step_once(ctx: &Context, r: &Rates, shape: StepShape, moe: bool) -> Lay
             m.attn_gemms_prefill
         };
     let by_sequence = shape.decode && r.kv_sharding == KvSharding::Batch;
-    let (ffn, experts, experts_read) = if moe {
+    let (ffn, experts, experts_read, stream_hidden_s) = if moe {
         // Routed experts: the stage's tokens spread over the expert slots of `ep` ranks; the busiest
         // rank runs the fused-MoE kernel on its share (`experts`).
         let t = shape.moe_tokens;
@@ -230,6 +248,9 @@ fn layer_step_once(ctx: &Context, r: &Rates, shape: StepShape, moe: bool) -> Lay
         } else {
             0.0
         };
+        let mut shared = price(shared_flops, shared_params, &r.mlp);
+        shared.fixed_s = shared_fixed_s;
+        let router = price(router_flops, router_params, &r.dense);
         let ffn = if r.mlp == r.dense {
             let mut ffn = price(
                 shared_flops + router_flops,
@@ -239,11 +260,29 @@ fn layer_step_once(ctx: &Context, r: &Rates, shape: StepShape, moe: bool) -> Lay
             ffn.fixed_s = shared_fixed_s;
             ffn
         } else {
-            let mut shared = price(shared_flops, shared_params, &r.mlp);
-            shared.fixed_s = shared_fixed_s;
-            shared.then(price(router_flops, router_params, &r.dense))
+            shared.then(router)
         };
-        (ffn, experts, touched)
+        // Today's runtimes run the shared experts beside the router and the routed experts in
+        // the decode steps they replay from a CUDA graph (TensorRT-LLM's second stream,
+        // `maybe_execute_in_parallel`; SGLang fuses them into the routed kernel): their fixed
+        // times overlap, their work does not (docs/methodology.md §4.4).
+        let stream_hidden_s = if shape.decode && m.shared_experts > 0.0 && ctx.shared_expert_overlap
+        {
+            let kernel = ctx
+                .hw
+                .fused_moe(r.weight_dtype, r.math_dtype, r.fp8_block_scaled);
+            let routed_s = router.time_s() + experts.time_s();
+            concurrent_hidden_s(
+                shared.time_s(),
+                shared.fixed_s,
+                routed_s,
+                router.fixed_s + kernel.fixed_s,
+            )
+            .min(ffn.time_s())
+        } else {
+            0.0
+        };
+        (ffn, experts, touched, stream_hidden_s)
     } else {
         let p = m.dense_ffn_params_per_layer;
         let op = Op {
@@ -259,6 +298,7 @@ fn layer_step_once(ctx: &Context, r: &Rates, shape: StepShape, moe: bool) -> Lay
             ),
             OpTime::default(),
             1.0,
+            0.0,
         )
     };
     // Every activation is written once and read once by the next operator (inference engines
@@ -327,8 +367,18 @@ fn layer_step_once(ctx: &Context, r: &Rates, shape: StepShape, moe: bool) -> Lay
         combine_s,
         overhead_s: ctx.hw.per_layer_s,
         hidden_s: 0.0,
+        stream_hidden_s,
         experts_read,
     }
+}
+
+/// Time hidden when two chains of kernels run on two streams at once: `a_s` and `b_s` long,
+/// of which `a_fixed_s` and `b_fixed_s` are fixed times (launch, ramp-up, the tail of a small
+/// grid) rather than work. Together they take the longer chain, and at least the two chains'
+/// work end to end (they share the SMs and the HBM): `max(a, b, work_a + work_b)`.
+pub fn concurrent_hidden_s(a_s: f64, a_fixed_s: f64, b_s: f64, b_fixed_s: f64) -> f64 {
+    let work_s = (a_s - a_fixed_s).max(0.0) + (b_s - b_fixed_s).max(0.0);
+    (a_s + b_s - a_s.max(b_s).max(work_s)).max(0.0)
 }
 
 /// The attention scores over the KV cache: the one part of a layer step that depends on the
@@ -388,7 +438,8 @@ pub struct LayerMemo {
     slots: Vec<Option<MemoSlot>>,
 }
 
-/// A memoised step: its shape's bits, whether MoE, whether decode, and the step.
+/// A memoised step: its shape's bits, whether MoE, whether decode, and the step (its
+/// `stream_hidden_s` before the graph share, which differs across output lengths).
 type MemoSlot = ([u64; 3], bool, bool, LayerStep);
 
 /// Slots of a `LayerMemo` (direct-mapped: a clash prices the step again).
@@ -439,6 +490,7 @@ pub fn layer_step_memo(
     if two {
         *out = out.two_halves();
     }
+    out.stream_hidden_s *= shape.graph_share;
 }
 
 /// The output head (logits) for `tokens` tokens on the last stage of an attention group.
@@ -456,4 +508,34 @@ pub fn head_step(ctx: &Context, r: &Rates, tokens: f64) -> OpTime {
     );
     t.fixed_s = r.dense.gemm_fixed_s(tokens);
     t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::concurrent_hidden_s;
+    use crate::testutil::assert_close;
+
+    #[test]
+    fn two_streams_hide_fixed_times_not_work() {
+        // Latency-bound chains (20 µs of which 15 fixed, 45 µs of which 30 fixed): together they
+        // take the longer one, 45 µs, so the shorter one's 20 µs is hidden.
+        assert_close(concurrent_hidden_s(20.0, 15.0, 45.0, 30.0), 20.0, 1e-12);
+        // Work-bound chains (60 µs of which 5 fixed, 900 µs of which 30 fixed): the two works end
+        // to end, 55 + 870 = 925 µs, so only 960 − 925 = 35 µs of fixed time is hidden.
+        assert_close(concurrent_hidden_s(60.0, 5.0, 900.0, 30.0), 35.0, 1e-12);
+        // Nothing to overlap.
+        assert_close(concurrent_hidden_s(0.0, 0.0, 45.0, 30.0), 0.0, 1e-12);
+        // Never more than the shorter chain, never negative.
+        for (a, fa, b, fb) in [
+            (10.0, 10.0, 10.0, 10.0),
+            (5.0, 0.0, 7.0, 0.0),
+            (1.0, 2.0, 3.0, 4.0),
+        ] {
+            let h = concurrent_hidden_s(a, fa, b, fb);
+            assert!(
+                (0.0..=f64::min(a, b)).contains(&h),
+                "{a} {fa} {b} {fb}: {h}"
+            );
+        }
+    }
 }

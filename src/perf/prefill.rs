@@ -111,6 +111,7 @@ pub fn prefill_with<const LAYER: bool>(
             attn_pairs: chunk * ctx.model.attended((s_in / 2.0).max(chunk.min(s_in) / 2.0)),
             sequences: 1.0,
             decode: false,
+            graph_share: 0.0,
         };
         pass(ctx, r, l.pp, shape, 1.0)
     };

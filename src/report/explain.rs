@@ -70,6 +70,14 @@ fn layer_block(out: &mut String, title: &str, l: &LayerStep) {
             format!("−{}", us(l.hidden_s))
         );
     }
+    if l.stream_hidden_s > 0.0 {
+        let _ = writeln!(
+            out,
+            "    {:<22} {:>54}",
+            "shared beside routed",
+            format!("−{}", us(l.stream_hidden_s))
+        );
+    }
     let _ = writeln!(out, "    {:<22} {:>54}", "fixed overhead", us(l.overhead_s));
     let _ = writeln!(out, "    {:<22} {:>54}", "layer total", us(l.time_s()));
 }
