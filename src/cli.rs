@@ -167,6 +167,9 @@ pub struct Serving {
     /// Overlap the MoE token exchange with compute: none, or two-batch (DeepSeek, SGLang TBO). Default: the runtime profile's (modern: none).
     #[arg(long, value_enum, help_heading = "Mixture of experts")]
     pub moe_overlap: Option<crate::perf::MoeOverlap>,
+    /// Run the shared experts beside the router and the routed experts in the decode steps replayed from a CUDA graph (TensorRT-LLM's second stream, SGLang's fused shared experts): their fixed times overlap, their work does not. Default: the runtime profile's (modern: true).
+    #[arg(long, action = clap::ArgAction::Set, value_name = "BOOL", help_heading = "Mixture of experts")]
+    pub shared_expert_overlap: Option<bool>,
     /// Layout of the disaggregated prefill pool: tensor-parallel degree (default: the decode layout's).
     #[arg(allow_negative_numbers = true,
         long,

@@ -78,6 +78,9 @@ pub struct Case {
     pub redundant_experts: Option<u64>,
     pub moe_dispatch: Option<crate::perf::MoeDispatch>,
     pub moe_overlap: Option<crate::perf::MoeOverlap>,
+    /// Shared experts beside the routed ones in graph-replayed decode steps (default: the
+    /// runtime profile's).
+    pub shared_expert_overlap: Option<bool>,
     pub disaggregate: Option<String>,
     pub prefill_tp: Option<u64>,
     pub prefill_dp: Option<u64>,
@@ -490,7 +493,9 @@ fn context_for(c: &Case, extra: &[Override], rt: &Runtime) -> Result<(Context, S
     let mut gpu = presets::load_gpu(&c.gpu, &overrides)?;
     rt.apply_to_gpu(&mut gpu, &overrides)?;
     let mut ctx = Context::new(&model.model, &gpu.gpu, DEFAULT_PREFILL_CHUNK_TOKENS);
-    ctx.shared_expert_overlap = rt.shared_expert_overlap();
+    ctx.shared_expert_overlap = c
+        .shared_expert_overlap
+        .unwrap_or_else(|| rt.shared_expert_overlap());
     Ok((ctx, model.name))
 }
 

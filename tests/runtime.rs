@@ -477,3 +477,53 @@ fn a_case_with_an_unknown_runtime_is_unevaluated_with_the_reason() {
         r.reason
     );
 }
+
+/// The shared experts beside the routed ones (docs/methodology.md §4.4): on in `modern`, off in
+/// `vllm-0.8`; `--shared-expert-overlap` overrides the profile, the JSON inputs carry the value
+/// in force, and a profile file states it too. DeepSeek-V3 at 4 users: one stream is slower.
+#[test]
+fn shared_expert_overlap_flag_profile_and_inputs_agree() {
+    let base = [
+        "estimate",
+        "-m",
+        "deepseek-v3",
+        "-g",
+        "b200",
+        "--dtype",
+        "nvfp4",
+        "--tp",
+        "8",
+        "--batch",
+        "4",
+        "--format",
+        "json",
+    ];
+    let run = |extra: &[&str]| {
+        let mut a: Vec<&str> = base.to_vec();
+        a.extend_from_slice(extra);
+        let j = json(&a);
+        (
+            j["results"][0]["tpot_s"].as_f64().unwrap(),
+            j["inputs"]["shared_expert_overlap"].as_bool().unwrap(),
+        )
+    };
+    let (beside, on) = run(&[]);
+    assert!(on);
+    let (one_stream, off) = run(&["--shared-expert-overlap", "false"]);
+    assert!(!off);
+    assert!(one_stream > beside, "{one_stream} vs {beside}");
+    // vllm-0.8 runs one stream (and shares modern's front end): the same TPOT as the flag's.
+    assert_eq!(run(&["--runtime", "vllm-0.8"]), (one_stream, false));
+    // The flag wins over the profile.
+    assert_eq!(
+        run(&["--runtime", "vllm-0.8", "--shared-expert-overlap", "true"]),
+        (beside, true)
+    );
+    let (dir, path) = runtime_file(
+        "shared-experts",
+        "one-stream.toml",
+        "[runtime.serving]\nshared_expert_overlap = false\n",
+    );
+    assert_eq!(run(&["--runtime", &path]).0, one_stream);
+    std::fs::remove_dir_all(dir).ok();
+}

@@ -412,3 +412,32 @@ fn the_latency_suite_holds_its_levels() {
         "single-instance TTFT median |error| {single}"
     );
 }
+
+#[test]
+fn a_case_states_its_runtimes_shared_expert_stream() {
+    // `shared_expert_overlap = false` in a case overrides its profile (modern: true): DeepSeek-V3
+    // at 4 users on 8 B200 decodes slower on one stream, as `estimate --shared-expert-overlap
+    // false` does.
+    let text = r#"
+[[case]]
+id = "one-stream"
+source = "a test"
+kind = "inference"
+model = "deepseek-v3"
+gpu = "b200"
+dtype = "nvfp4"
+tp = 8
+batch = 4
+input_len = 1024
+output_len = 1024
+metric = "tpot_s"
+value = 0.01
+"#;
+    let tpot = |t: &str| {
+        let cases = gpt4calc::validate::parse_cases("test", t).unwrap();
+        run_cases(&cases, &[])[0].predicted.expect("evaluated")
+    };
+    let beside = tpot(text);
+    let one_stream = tpot(&text.replace("tp = 8", "tp = 8\nshared_expert_overlap = false"));
+    assert!(one_stream > beside, "{one_stream} vs {beside}");
+}

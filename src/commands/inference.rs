@@ -46,6 +46,7 @@ struct SweepInputs<'a> {
     redundant_experts: u64,
     moe_dispatch: crate::perf::MoeDispatch,
     moe_overlap: crate::perf::MoeOverlap,
+    shared_expert_overlap: bool,
     batch: &'a [u64],
     input_len: &'a [u64],
     output_len: &'a [u64],
@@ -76,6 +77,7 @@ struct Software {
     sequence_parallel: bool,
     moe_dispatch: crate::perf::MoeDispatch,
     moe_overlap: crate::perf::MoeOverlap,
+    shared_expert_overlap: bool,
 }
 
 impl Software {
@@ -87,6 +89,9 @@ impl Software {
                 .unwrap_or_else(|| rt.serve_sequence_parallel()),
             moe_dispatch: s.moe_dispatch.unwrap_or_else(|| rt.moe_dispatch()),
             moe_overlap: s.moe_overlap.unwrap_or_else(|| rt.moe_overlap()),
+            shared_expert_overlap: s
+                .shared_expert_overlap
+                .unwrap_or_else(|| rt.shared_expert_overlap()),
         }
     }
 }
@@ -217,9 +222,12 @@ fn axes_for(
 /// `gpt4calc sweep`: every configuration of the axes on every (model, GPU) pair of the
 /// selection, ranked together.
 pub fn sweep(a: SweepArgs) -> Result<u8> {
-    let systems = super::load_all(&a.selection, a.serving.prefill_chunk)?;
+    let mut systems = super::load_all(&a.selection, a.serving.prefill_chunk)?;
     // One runtime profile for every system of the run.
     let soft = Software::resolve(&a.serving, &systems[0].runtime.runtime);
+    for l in &mut systems {
+        l.ctx.shared_expert_overlap = soft.shared_expert_overlap;
+    }
     let mut plans = Vec::with_capacity(systems.len());
     for l in &systems {
         let (speculation, draft) = super::speculation(&a.serving, &l.gpu)?;
@@ -306,6 +314,7 @@ pub fn sweep(a: SweepArgs) -> Result<u8> {
         redundant_experts: axes.redundant_experts,
         moe_dispatch: axes.moe_dispatch,
         moe_overlap: axes.moe_overlap,
+        shared_expert_overlap: soft.shared_expert_overlap,
         batch: &axes.batch,
         input_len: &axes.input_len,
         output_len: &axes.output_len,
@@ -764,15 +773,17 @@ struct EstimateInputs<'a> {
     batching: crate::perf::Batching,
     moe_dispatch: crate::perf::MoeDispatch,
     moe_overlap: crate::perf::MoeOverlap,
+    shared_expert_overlap: bool,
     kv_sharding: crate::perf::KvSharding,
     sequence_parallel: bool,
 }
 
 /// `gpt4calc estimate`.
 pub fn estimate(a: EstimateArgs) -> Result<u8> {
-    let l = load(&a.selection, a.serving.prefill_chunk)?;
+    let mut l = load(&a.selection, a.serving.prefill_chunk)?;
     let (speculation, draft) = super::speculation(&a.serving, &l.gpu)?;
     let soft = Software::resolve(&a.serving, &l.runtime.runtime);
+    l.ctx.shared_expert_overlap = soft.shared_expert_overlap;
     let c = Config {
         tp: a.tp,
         dp: a.dp,
@@ -805,6 +816,7 @@ pub fn estimate(a: EstimateArgs) -> Result<u8> {
         batching: soft.batching,
         moe_dispatch: soft.moe_dispatch,
         moe_overlap: soft.moe_overlap,
+        shared_expert_overlap: soft.shared_expert_overlap,
         kv_sharding: a.serving.kv_sharding,
         sequence_parallel: soft.sequence_parallel,
     };
