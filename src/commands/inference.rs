@@ -230,7 +230,10 @@ pub fn sweep(a: SweepArgs) -> Result<u8> {
     }
     let mut plans = Vec::with_capacity(systems.len());
     for l in &systems {
-        let (speculation, draft) = super::speculation(&a.serving, &l.gpu)?;
+        let (speculation, mut draft) = super::speculation(&a.serving, &l.gpu)?;
+        if let Some(d) = draft.as_mut() {
+            d.shared_expert_overlap = soft.shared_expert_overlap;
+        }
         let axes = axes_for(&a, &l.ctx, speculation, &soft)?;
         plans.push((axes, draft));
     }
@@ -781,9 +784,12 @@ struct EstimateInputs<'a> {
 /// `gpt4calc estimate`.
 pub fn estimate(a: EstimateArgs) -> Result<u8> {
     let mut l = load(&a.selection, a.serving.prefill_chunk)?;
-    let (speculation, draft) = super::speculation(&a.serving, &l.gpu)?;
+    let (speculation, mut draft) = super::speculation(&a.serving, &l.gpu)?;
     let soft = Software::resolve(&a.serving, &l.runtime.runtime);
     l.ctx.shared_expert_overlap = soft.shared_expert_overlap;
+    if let Some(d) = draft.as_mut() {
+        d.shared_expert_overlap = soft.shared_expert_overlap;
+    }
     let c = Config {
         tp: a.tp,
         dp: a.dp,
