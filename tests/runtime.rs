@@ -527,3 +527,52 @@ fn shared_expert_overlap_flag_profile_and_inputs_agree() {
     assert_eq!(run(&["--runtime", &path]).0, one_stream);
     std::fs::remove_dir_all(dir).ok();
 }
+
+/// A draft model's context takes the setting in force as the target's does: with the model as its
+/// own draft, a draft step equals a plain step, flag on or off (`--explain` prints both).
+#[test]
+fn a_draft_model_runs_under_the_same_shared_expert_setting() {
+    for flag in ["true", "false"] {
+        let out = common::gpt4calc()
+            .args([
+                "estimate",
+                "-m",
+                "deepseek-v3",
+                "-g",
+                "b200",
+                "--dtype",
+                "nvfp4",
+                "--tp",
+                "8",
+                "--ep",
+                "8",
+                "--batch",
+                "8",
+                "--speculate",
+                "2",
+                "--draft",
+                "deepseek-v3",
+                "--shared-expert-overlap",
+                flag,
+                "--explain",
+            ])
+            .output()
+            .expect("runs");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let after = |key: &str| -> String {
+            let at = text
+                .find(key)
+                .unwrap_or_else(|| panic!("no `{key}` in {text}"));
+            text[at + key.len()..]
+                .split_whitespace()
+                .next()
+                .unwrap()
+                .to_string()
+        };
+        assert_eq!(
+            after("a plain step's "),
+            after("plus 2 × "),
+            "--shared-expert-overlap {flag}"
+        );
+    }
+}

@@ -283,8 +283,12 @@ fn mtp_drafts_with_one_layer_and_the_head_of_the_model_itself() {
         acceptance: 0.85,
         draft: DraftCost::Mtp,
     };
+    // A static batch: every step replayed, so the plain and the speculative configuration share
+    // the second stream's saving (under continuous batching its share depends on the tokens a
+    // step gains).
     let plain_c = Config {
         ep: 2,
+        batching: Batching::Static,
         ..Config::new(8, 1, 1, 1024, 2048, Dtype::Nvfp4)
     };
     let spec_c = Config {
@@ -439,4 +443,14 @@ fn the_second_stream_runs_only_in_steps_without_a_prompt() {
     assert_close(some, every * (-1.0f64).exp(), 1e-9);
     let e = run(&ctx, &deepseek_b200_one_user(64, 64, Batching::Continuous));
     assert!(e.breakdown.prefill_layer.stream_hidden_s == 0.0);
+    // A disaggregated decode pool admits no prompt: every step is replayed.
+    let pool = Config {
+        disaggregate: Some(gpt4calc::perf::Disaggregation {
+            prefill_replicas: 1,
+            decode_replicas: 1,
+            prefill: Default::default(),
+        }),
+        ..deepseek_b200_one_user(64, 64, Batching::Continuous)
+    };
+    assert_close(hidden(&pool), every, 1e-12);
 }

@@ -161,11 +161,13 @@ fn moe_suite_holds_its_levels() {
     // and the public suite's serving rows from 12.0% to 10.9%, but moved the too-fast fp8 DEP rows
     // of Qwen3-235B and Maverick 2–5 points further over (worst 1.66× → 1.71×, Maverick H200
     // 1k/8k) and the whole suite from 15.9% to 16.8%: right physics exposing the 1k/1k gap.
-    // The shared experts beside the routed ones (a second stream in the decode steps a runtime
-    // replays from a CUDA graph) took inference to 13.7% and the suite to 15.7%: the fp8 DEP rows
-    // with long outputs (few prompts a step, so most steps replayed) 3–5 points further over
-    // (worst 1.71× → 1.76×, Maverick H200 1k/8k), blog 1's B200 rows at one user from −8…0% to
-    // +4…+16%, while the InferenceX TPOTs went from 15.6% to 12.3%.
+    // Later sessions brought the suite to 14.96% (inference 13.6%, holdout 8.7%). The shared
+    // experts beside the routed ones (a second stream in the decode steps a runtime replays from
+    // a CUDA graph) made all three worse, to 15.7%, 13.7% and 10.6%: the fp8 DEP rows with long
+    // outputs (few prompts a step, so most steps replayed) 3–5 points further over (worst 1.71×
+    // → 1.76×, Maverick H200 1k/8k), blog 1's B200 rows at one user from −8…0% to +4…+12% (the
+    // best-practice blog's MTP3 row +4% → +16%), while the InferenceX TPOTs went from 15.6% to
+    // 12.3%: right physics, kept.
     let rs = run_cases(
         &load_suite(None, Suite::Moe).expect("built-in MoE cases parse"),
         &[],

@@ -69,13 +69,14 @@ pub fn decode_into(
     let mean_context = s_in + n_out / 2.0;
     // The share of decode steps with no prompt in them, which a runtime replays from a CUDA
     // graph: all of them in a static batch or a disaggregated decode pool; under continuous
-    // batching a step admits B/N prompts on average (one per sequence that finished), so a share
-    // e^(−B/N) of the steps admits none (TensorRT-LLM runs a step that carries a prompt eagerly,
-    // and under attention DP every rank then does).
+    // batching a step admits B·τ/N prompts on average (one per sequence that finished, τ tokens
+    // a step with speculation), so a share e^(−B·τ/N) of the steps admits none (TensorRT-LLM runs
+    // a step that carries a prompt eagerly, and under attention DP every rank then does).
     let graph_share = if c.batching == Batching::Static || c.disaggregate.is_some() {
         1.0
     } else {
-        (-batch / n_out.max(1.0)).exp()
+        let tokens_per_step = c.speculation.map_or(1.0, |sp| sp.expected_tokens());
+        (-batch * tokens_per_step / n_out.max(1.0)).exp()
     };
     // One step of `per_seq` tokens per sequence through the pipeline, and its cycle time.
     let mut step = |per_seq: f64, p: &mut Pass| {

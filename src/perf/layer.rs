@@ -165,7 +165,8 @@ impl LayerStep {
             experts_read: self.experts_read,
         };
         let exchange = s.dispatch_s + s.combine_s;
-        s.hidden_s = exchange.min(s.compute_s() + s.all_reduce_s + s.kv_all_to_all_s);
+        s.hidden_s =
+            exchange.min(s.compute_s() - s.stream_hidden_s + s.all_reduce_s + s.kv_all_to_all_s);
         s
     }
 }
@@ -173,14 +174,12 @@ impl LayerStep {
 /// One layer step; `moe` selects a routed-expert layer, otherwise the dense FFN. With two-batch
 /// overlap on an attention data-parallel MoE layer, the step runs as two halves.
 pub fn layer_step(ctx: &Context, r: &Rates, shape: StepShape, moe: bool) -> LayerStep {
-    let mut step =
-        if moe && r.dp > 1 && r.moe_overlap == MoeOverlap::TwoBatch && shape.tokens >= 2.0 {
-            layer_step_once(ctx, r, shape.halved(), moe).two_halves()
-        } else {
-            layer_step_once(ctx, r, shape, moe)
-        };
+    let two = moe && r.dp > 1 && r.moe_overlap == MoeOverlap::TwoBatch && shape.tokens >= 2.0;
+    let mut step = layer_step_once(ctx, r, if two { shape.halved() } else { shape }, moe);
+    // The share of graph-replayed steps first: a half step's exchange hides under what its
+    // compute takes after the second stream.
     step.stream_hidden_s *= shape.graph_share;
-    step
+    if two { step.two_halves() } else { step }
 }
 
 fn layer_step_once(ctx: &Context, r: &Rates, shape: StepShape, moe: bool) -> LayerStep {
@@ -487,10 +486,10 @@ pub fn layer_step_memo(
         *out = *step;
     }
     out.attn_core = attn_core(ctx, r, once);
+    out.stream_hidden_s *= shape.graph_share;
     if two {
         *out = out.two_halves();
     }
-    out.stream_hidden_s *= shape.graph_share;
 }
 
 /// The output head (logits) for `tokens` tokens on the last stage of an attention group.
