@@ -26,6 +26,11 @@ fn json(args: &[&str]) -> serde_json::Value {
     serde_json::from_str(&out).expect("JSON output")
 }
 
+/// The JSON document of `base` followed by `extra`.
+fn json_with(base: &[&str], extra: &[&str]) -> serde_json::Value {
+    json(&[base, extra].concat())
+}
+
 /// The 2021 Megatron rows (Narayanan et al. 2021, Tables 1-2 and the Sec. 5.1 estimate) name the
 /// `megatron-2021` profile and no software field of their own, and predict exactly what the same
 /// rows predicted with the per-case flags they used to carry (eager attention, no sequence
@@ -218,9 +223,7 @@ fn train_runtime_equals_its_flags_and_flags_override_it() {
         "json",
     ];
     let step = |extra: &[&str]| {
-        let mut a: Vec<&str> = base.to_vec();
-        a.extend_from_slice(extra);
-        let doc = json(&a);
+        let doc = json_with(&base, extra);
         (
             doc["results"][0]["step_time_s"].as_f64().unwrap(),
             doc["inputs"].clone(),
@@ -286,9 +289,9 @@ fn estimate_runtime_fixed_costs_and_batching_with_set_precedence() {
         "json",
     ];
     let e2e = |extra: &[&str]| {
-        let mut a: Vec<&str> = base.to_vec();
-        a.extend_from_slice(extra);
-        json(&a)["results"][0]["e2e_s"].as_f64().unwrap()
+        json_with(&base, extra)["results"][0]["e2e_s"]
+            .as_f64()
+            .unwrap()
     };
     let profile = e2e(&["--runtime", "fastertransformer-5"]);
     let flags = e2e(&[
@@ -499,9 +502,7 @@ fn shared_expert_overlap_flag_profile_and_inputs_agree() {
         "json",
     ];
     let run = |extra: &[&str]| {
-        let mut a: Vec<&str> = base.to_vec();
-        a.extend_from_slice(extra);
-        let j = json(&a);
+        let j = json_with(&base, extra);
         (
             j["results"][0]["tpot_s"].as_f64().unwrap(),
             j["inputs"]["shared_expert_overlap"].as_bool().unwrap(),

@@ -62,21 +62,13 @@ fn layer_block(out: &mut String, title: &str, l: &LayerStep) {
         let _ = writeln!(out, "    {:<22} {:>54}", "MoE dispatch", us(l.dispatch_s));
         let _ = writeln!(out, "    {:<22} {:>54}", "MoE combine", us(l.combine_s));
     }
-    if l.hidden_s > 0.0 {
-        let _ = writeln!(
-            out,
-            "    {:<22} {:>54}",
-            "hidden by overlap",
-            format!("−{}", us(l.hidden_s))
-        );
-    }
-    if l.stream_hidden_s > 0.0 {
-        let _ = writeln!(
-            out,
-            "    {:<22} {:>54}",
-            "shared beside routed",
-            format!("−{}", us(l.stream_hidden_s))
-        );
+    for (label, s) in [
+        ("hidden by overlap", l.hidden_s),
+        ("shared beside routed", l.stream_hidden_s),
+    ] {
+        if s > 0.0 {
+            let _ = writeln!(out, "    {label:<22} {:>54}", format!("−{}", us(s)));
+        }
     }
     let _ = writeln!(out, "    {:<22} {:>54}", "fixed overhead", us(l.overhead_s));
     let _ = writeln!(out, "    {:<22} {:>54}", "layer total", us(l.time_s()));
