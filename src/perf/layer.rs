@@ -511,8 +511,98 @@ pub fn head_step(ctx: &Context, r: &Rates, tokens: f64) -> OpTime {
 
 #[cfg(test)]
 mod tests {
-    use super::concurrent_hidden_s;
+    use super::{LayerStep, concurrent_hidden_s};
+    use crate::perf::roofline::{Op, OpTime};
     use crate::testutil::assert_close;
+
+    /// An operator of `compute_s` and `memory_s` (fully overlapped) plus `fixed_s`.
+    fn op(compute_s: f64, memory_s: f64, fixed_s: f64) -> OpTime {
+        OpTime {
+            op: Op {
+                flops: compute_s * 1e15,
+                bytes: memory_s * 1e12,
+            },
+            compute_s,
+            memory_s,
+            overlap: 1.0,
+            fixed_s,
+        }
+    }
+
+    /// A decode-like MoE layer step whose shared experts hid 12 µs beside the routed ones.
+    fn step(ffn_compute_bound: bool) -> LayerStep {
+        LayerStep {
+            attn_proj: op(2e-6, 5e-6, 20e-6),
+            attn_core: op(1e-6, 3e-6, 10e-6),
+            ffn: if ffn_compute_bound {
+                op(9e-6, 4e-6, 15e-6)
+            } else {
+                op(1e-6, 4e-6, 15e-6)
+            },
+            experts: op(3e-6, 8e-6, 25e-6),
+            elementwise: op(0.0, 1e-6, 0.0),
+            all_reduce_s: 11e-6,
+            all_reduces: 2.0,
+            dispatch_s: 6e-6,
+            combine_s: 7e-6,
+            overhead_s: 30e-6,
+            stream_hidden_s: 12e-6,
+            experts_read: 8.0,
+            ..LayerStep::default()
+        }
+    }
+
+    #[test]
+    fn the_time_split_conserves_the_step_with_the_second_stream() {
+        // --explain's split (memory-bound, compute-bound, communication) plus the fixed overhead
+        // is the step: what the second stream hides comes off the shared experts' side, whichever
+        // bound that side has.
+        for compute_bound in [false, true] {
+            let s = step(compute_bound);
+            let (mem, comp, comm) = s.split_s();
+            assert_close(mem + comp + comm + s.overhead_s, s.time_s(), 1e-12);
+            let (mem0, comp0, _) = LayerStep {
+                stream_hidden_s: 0.0,
+                ..s
+            }
+            .split_s();
+            let (side, other) = if compute_bound {
+                (comp0 - comp, mem0 - mem)
+            } else {
+                (mem0 - mem, comp0 - comp)
+            };
+            assert_close(side, 12e-6, 1e-9);
+            assert_close(other, 0.0, 1e-12);
+        }
+    }
+
+    #[test]
+    fn two_halves_take_twice_the_half_step_less_the_exchange_they_hide() {
+        // Without an exchange, two halves are exactly twice a half step, the second stream's
+        // saving included.
+        let quiet = LayerStep {
+            dispatch_s: 0.0,
+            combine_s: 0.0,
+            ..step(false)
+        };
+        assert_close(quiet.two_halves().time_s(), 2.0 * quiet.time_s(), 1e-12);
+        // With one, the exchange (2 × 13 µs) hides under the other half's compute, which is
+        // longer: two halves cost twice the half step without its exchange.
+        let s = step(false);
+        let both = s.two_halves();
+        assert_close(both.hidden_s, 26e-6, 1e-12);
+        assert_close(both.time_s(), 2.0 * (s.time_s() - 13e-6), 1e-12);
+        // An exchange longer than the rest binds: it hides the halves' compute after the second
+        // stream and their all-reduces, 2 × (121 − 12 + 11) = 240 µs, and the step is the
+        // exchange itself, 2 × (400 + 7) = 814 µs.
+        let long = LayerStep {
+            dispatch_s: 400e-6,
+            ..step(false)
+        };
+        let both = long.two_halves();
+        assert_close(both.hidden_s, 240e-6, 1e-9);
+        assert_close(both.time_s(), 814e-6, 1e-9);
+    }
 
     #[test]
     fn two_streams_hide_fixed_times_not_work() {
