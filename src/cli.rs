@@ -149,6 +149,9 @@ pub struct Serving {
     /// Precision of the linear layers a checkpoint that quantises only its MLPs leaves apart (attention projections, router, output head; routed and shared experts and dense FFNs take --dtype), e.g. --dtype mxfp4 --dense-dtype bf16 for gpt-oss (default: --dtype).
     #[arg(long, value_name = "DTYPE")]
     pub dense_dtype: Option<crate::dtype::Dtype>,
+    /// Precision of the attention output projection when the checkpoint quantises it apart from the rest of the attention, e.g. --dtype nvfp4 --dense-dtype bf16 --attn-out-dtype nvfp4 for NVIDIA's -v2 NVFP4 DeepSeek-R1 checkpoints (default: --dense-dtype).
+    #[arg(long, value_name = "DTYPE")]
+    pub attn_out_dtype: Option<crate::dtype::Dtype>,
     /// Sequence parallelism: activations stay sharded over TP between layers (reduce-scatter + all-gather instead of all-reduce). Default: the runtime profile's (modern: false).
     #[arg(long, action = clap::ArgAction::Set, value_name = "BOOL")]
     pub sequence_parallel: Option<bool>,
@@ -170,6 +173,9 @@ pub struct Serving {
     /// Run the shared experts beside the router and the routed experts in the decode steps replayed from a CUDA graph (TensorRT-LLM's second stream, SGLang's fused shared experts): their fixed times overlap, their work does not. Default: the runtime profile's (modern: true).
     #[arg(long, action = clap::ArgAction::Set, value_name = "BOOL", help_heading = "Mixture of experts")]
     pub shared_expert_overlap: Option<bool>,
+    /// The fused-MoE kernels: fastest (the faster of the measured kernels for each shape, as a tuned deployment picks) or cutlass (TensorRT-LLM's CUTLASS kernel alone, its default moe_config.backend). Only FP4 experts on Blackwell have the two measured apart. Default: the runtime profile's (modern: fastest).
+    #[arg(long, value_enum, help_heading = "Mixture of experts")]
+    pub moe_backend: Option<crate::perf::MoeBackend>,
     /// Layout of the disaggregated prefill pool: tensor-parallel degree (default: the decode layout's).
     #[arg(allow_negative_numbers = true,
         long,

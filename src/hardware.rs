@@ -129,9 +129,14 @@ pub struct FusedMoe {
     /// `fp8`'s.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fp8_block: Option<FusedMoeRates>,
-    /// 4-bit floating-point weights with FP4 math (NVFP4 on Blackwell); absent, `fp8`'s.
+    /// 4-bit floating-point weights with FP4 math (NVFP4 on Blackwell): the faster of the
+    /// runtime's kernels for each shape (`moe_backend = "fastest"`); absent, `fp8`'s.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fp4: Option<FusedMoeRates>,
+    /// The same with TensorRT-LLM's CUTLASS fused-MoE kernel alone (`moe_backend = "cutlass"`);
+    /// absent, `fp4`'s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fp4_cutlass: Option<FusedMoeRates>,
 }
 
 impl FusedMoe {
@@ -548,6 +553,7 @@ impl GpuSpec {
             ("int4", self.fused_moe.int4),
             ("fp8_block", self.fused_moe.fp8_block),
             ("fp4", self.fused_moe.fp4),
+            ("fp4_cutlass", self.fused_moe.fp4_cutlass),
         ] {
             let Some(r) = rates else { continue };
             for (field, v) in [("compute", r.compute), ("memory", r.memory)] {
@@ -764,8 +770,9 @@ pub struct Hardware {
     pub attention_mem_bytes_per_s: f64,
     /// Fixed time of one attention kernel call, seconds.
     pub attention_s: f64,
-    /// Fused-MoE rates per weight precision, in SI: [16-bit, 8-bit, 4-bit, 8-bit block-scaled, FP4].
-    fused_moe: [MoeKernel; 5],
+    /// Fused-MoE rates per weight precision, in SI: [16-bit, 8-bit, 4-bit, 8-bit block-scaled, FP4,
+    /// FP4 with the CUTLASS kernel alone].
+    fused_moe: [MoeKernel; 6],
     /// Compute/memory overlap inside an operator.
     pub overlap: f64,
     /// GPUs in one host (sharing its CPUs and NICs).
@@ -870,12 +877,14 @@ impl Hardware {
                 };
                 let sixteen = g.fused_moe.bf16.map_or(dense, si);
                 let eight = g.fused_moe.fp8.map_or(sixteen, si);
+                let four = g.fused_moe.fp4.map_or(eight, si);
                 [
                     sixteen,
                     eight,
                     g.fused_moe.int4.map_or(sixteen, si),
                     g.fused_moe.fp8_block.map_or(eight, si),
-                    g.fused_moe.fp4.map_or(eight, si),
+                    four,
+                    g.fused_moe.fp4_cutlass.map_or(four, si),
                 ]
             },
             overlap: g.efficiency.overlap.unwrap_or(1.0),
@@ -1102,12 +1111,20 @@ impl Hardware {
     /// efficiency (fraction of `math`'s peak; the dense matmul efficiency when the preset gives
     /// none), streaming bandwidth and fixed times. `block_scaled` fp8 weights (one scale per
     /// 128×128 block) take the block-scaled kernel. FP4 weights take the FP4 kernel
-    /// (`[gpu.fused_moe.fp4]`, the 8-bit one's where the preset has none) where the math runs in
-    /// FP4, and the 4-bit weight-only kernel's where it runs in 16 bits.
-    pub fn fused_moe(&self, dtype: Dtype, math: Dtype, block_scaled: bool) -> MoeKernel {
+    /// (`[gpu.fused_moe.fp4]`, the 8-bit one's where the preset has none; `fp4_cutlass` when the
+    /// runtime runs TensorRT-LLM's CUTLASS kernel alone, `cutlass`) where the math runs in FP4,
+    /// and the 4-bit weight-only kernel's where it runs in 16 bits.
+    pub fn fused_moe(
+        &self,
+        dtype: Dtype,
+        math: Dtype,
+        block_scaled: bool,
+        cutlass: bool,
+    ) -> MoeKernel {
         let k = self.fused_moe[match dtype {
             Dtype::Fp8 if block_scaled => 3,
             Dtype::Fp8 | Dtype::Int8 => 1,
+            Dtype::Nvfp4 | Dtype::Mxfp4 if math.is_fp4() && cutlass => 5,
             Dtype::Nvfp4 | Dtype::Mxfp4 if math.is_fp4() => 4,
             Dtype::Int4 | Dtype::Nvfp4 | Dtype::Mxfp4 => 2,
             _ => 0,

@@ -122,6 +122,9 @@ pub struct ServingRuntime {
     /// (default true).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shared_expert_overlap: Option<bool>,
+    /// The fused-MoE kernels the runtime runs (default the fastest measured for each shape).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub moe_backend: Option<crate::perf::MoeBackend>,
 }
 
 /// Where a per-tensor fp8 GEMM's activation scale comes from (docs/methodology.md §4.2).
@@ -217,6 +220,10 @@ impl Runtime {
     /// Whether the shared experts run beside the routed experts in a decode step (serving).
     pub fn shared_expert_overlap(&self) -> bool {
         self.serving.shared_expert_overlap.unwrap_or(true)
+    }
+    /// The fused-MoE kernels in force (serving).
+    pub fn moe_backend(&self) -> crate::perf::MoeBackend {
+        self.serving.moe_backend.unwrap_or_default()
     }
 
     /// Put the profile's fixed costs into a loaded GPU preset, except where `user` overrides
@@ -357,6 +364,7 @@ impl RuntimePreset {
             "shared-expert-overlap",
             s.shared_expert_overlap.map(|v| v.to_string()),
         );
+        push("moe-backend", s.moe_backend.as_ref().map(value_name));
         push("per-layer µs", o.per_layer_us.map(|v| v.to_string()));
         push("per-request µs", o.per_request_us.map(|v| v.to_string()));
         push(

@@ -112,6 +112,8 @@ pub struct Axes {
     /// Precision of the linear layers outside the MLPs (attention, router, head); None = each
     /// weight dtype.
     pub dense_dtype: Option<Dtype>,
+    /// Precision of the attention output projection; None = the dense layers'.
+    pub attn_out_dtype: Option<Dtype>,
     /// How requests are batched.
     pub batching: Batching,
     /// Speculative decoding.
@@ -182,6 +184,7 @@ impl Axes {
                                                 output_len,
                                                 dtype,
                                                 dense_dtype: self.dense_dtype,
+                                                attn_out_dtype: self.attn_out_dtype,
                                                 kv_dtype,
                                                 batching: self.batching,
                                                 speculation: self.speculation,
@@ -596,6 +599,7 @@ impl Grid<'_> {
             output_len,
             dtype: unit.dtype,
             dense_dtype: axes.dense_dtype,
+            attn_out_dtype: axes.attn_out_dtype,
             kv_dtype: unit.kv_dtype,
             batching: axes.batching,
             speculation: axes.speculation,
@@ -1067,6 +1071,7 @@ mod tests {
             dtype: vec![Dtype::Bf16, Dtype::Fp8],
             kv_dtype: vec![],
             dense_dtype: None,
+            attn_out_dtype: None,
             batching: crate::perf::Batching::Continuous,
             speculation: None,
             output_dist: Default::default(),

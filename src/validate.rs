@@ -72,6 +72,8 @@ pub struct Case {
     pub kv_dtype: Option<Dtype>,
     /// Precision of the linear layers outside the MLPs: attention, router, head (default `dtype`).
     pub dense_dtype: Option<Dtype>,
+    /// Precision of the attention output projection when it differs from `dense_dtype`.
+    pub attn_out_dtype: Option<Dtype>,
     pub tp: Option<u64>,
     pub pp: Option<u64>,
     pub ep: Option<u64>,
@@ -81,6 +83,8 @@ pub struct Case {
     /// Shared experts beside the routed ones in graph-replayed decode steps (default: the
     /// runtime profile's).
     pub shared_expert_overlap: Option<bool>,
+    /// The fused-MoE kernels the run used (default: the runtime profile's).
+    pub moe_backend: Option<crate::perf::MoeBackend>,
     pub disaggregate: Option<String>,
     pub prefill_tp: Option<u64>,
     pub prefill_dp: Option<u64>,
@@ -496,6 +500,7 @@ fn context_for(c: &Case, extra: &[Override], rt: &Runtime) -> Result<(Context, S
     ctx.shared_expert_overlap = c
         .shared_expert_overlap
         .unwrap_or_else(|| rt.shared_expert_overlap());
+    ctx.moe_backend = c.moe_backend.unwrap_or_else(|| rt.moe_backend());
     Ok((ctx, model.name))
 }
 
@@ -585,6 +590,7 @@ fn evaluate_inference(c: &Case, ctx: &Context, model: &str, rt: &Runtime) -> Res
         output_len: need(c.output_len, "output_len")?,
         dtype: c.dtype,
         dense_dtype: c.dense_dtype,
+        attn_out_dtype: c.attn_out_dtype,
         kv_dtype: c.kv_dtype.unwrap_or(c.dtype.default_kv()),
         batching: c.batching.unwrap_or_else(|| rt.batching()),
         speculation: speculation(c)?,

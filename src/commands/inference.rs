@@ -47,6 +47,7 @@ struct SweepInputs<'a> {
     moe_dispatch: crate::perf::MoeDispatch,
     moe_overlap: crate::perf::MoeOverlap,
     shared_expert_overlap: bool,
+    moe_backend: crate::perf::MoeBackend,
     batch: &'a [u64],
     input_len: &'a [u64],
     output_len: &'a [u64],
@@ -55,6 +56,9 @@ struct SweepInputs<'a> {
     /// The dense layers' precision when it differs from the experts' (`--dense-dtype`).
     #[serde(skip_serializing_if = "Option::is_none")]
     dense_dtype: Option<&'static str>,
+    /// The attention output projection's precision when it differs (`--attn-out-dtype`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    attn_out_dtype: Option<&'static str>,
     sort: &'a str,
     top: Option<usize>,
     all: bool,
@@ -78,6 +82,7 @@ struct Software {
     moe_dispatch: crate::perf::MoeDispatch,
     moe_overlap: crate::perf::MoeOverlap,
     shared_expert_overlap: bool,
+    moe_backend: crate::perf::MoeBackend,
 }
 
 impl Software {
@@ -92,7 +97,14 @@ impl Software {
             shared_expert_overlap: s
                 .shared_expert_overlap
                 .unwrap_or_else(|| rt.shared_expert_overlap()),
+            moe_backend: s.moe_backend.unwrap_or_else(|| rt.moe_backend()),
         }
+    }
+
+    /// Put the settings a context carries into `ctx` (a system's, or its draft model's).
+    fn apply(&self, ctx: &mut crate::perf::Context) {
+        ctx.shared_expert_overlap = self.shared_expert_overlap;
+        ctx.moe_backend = self.moe_backend;
     }
 }
 
@@ -210,6 +222,7 @@ fn axes_for(
             None => Vec::new(),
         },
         dense_dtype: a.serving.dense_dtype,
+        attn_out_dtype: a.serving.attn_out_dtype,
         batching: soft.batching,
         speculation,
         output_dist: a.serving.output_len_dist,
@@ -226,13 +239,13 @@ pub fn sweep(a: SweepArgs) -> Result<u8> {
     // One runtime profile for every system of the run.
     let soft = Software::resolve(&a.serving, &systems[0].runtime.runtime);
     for l in &mut systems {
-        l.ctx.shared_expert_overlap = soft.shared_expert_overlap;
+        soft.apply(&mut l.ctx);
     }
     let mut plans = Vec::with_capacity(systems.len());
     for l in &systems {
         let (speculation, mut draft) = super::speculation(&a.serving, &l.gpu)?;
         if let Some(d) = draft.as_mut() {
-            d.shared_expert_overlap = soft.shared_expert_overlap;
+            soft.apply(d);
         }
         let axes = axes_for(&a, &l.ctx, speculation, &soft)?;
         plans.push((axes, draft));
@@ -318,12 +331,14 @@ pub fn sweep(a: SweepArgs) -> Result<u8> {
         moe_dispatch: axes.moe_dispatch,
         moe_overlap: axes.moe_overlap,
         shared_expert_overlap: soft.shared_expert_overlap,
+        moe_backend: soft.moe_backend,
         batch: &axes.batch,
         input_len: &axes.input_len,
         output_len: &axes.output_len,
         dtype: names(&axes.dtype),
         kv_dtype: names(&axes.kv_dtype),
         dense_dtype: axes.dense_dtype.map(|d| d.name()),
+        attn_out_dtype: axes.attn_out_dtype.map(|d| d.name()),
         sort: &a.sort,
         top,
         all: a.all,
@@ -777,6 +792,7 @@ struct EstimateInputs<'a> {
     moe_dispatch: crate::perf::MoeDispatch,
     moe_overlap: crate::perf::MoeOverlap,
     shared_expert_overlap: bool,
+    moe_backend: crate::perf::MoeBackend,
     kv_sharding: crate::perf::KvSharding,
     sequence_parallel: bool,
 }
@@ -786,9 +802,9 @@ pub fn estimate(a: EstimateArgs) -> Result<u8> {
     let mut l = load(&a.selection, a.serving.prefill_chunk)?;
     let (speculation, mut draft) = super::speculation(&a.serving, &l.gpu)?;
     let soft = Software::resolve(&a.serving, &l.runtime.runtime);
-    l.ctx.shared_expert_overlap = soft.shared_expert_overlap;
+    soft.apply(&mut l.ctx);
     if let Some(d) = draft.as_mut() {
-        d.shared_expert_overlap = soft.shared_expert_overlap;
+        soft.apply(d);
     }
     let c = Config {
         tp: a.tp,
@@ -803,6 +819,7 @@ pub fn estimate(a: EstimateArgs) -> Result<u8> {
         output_len: a.output_len,
         dtype: a.dtype,
         dense_dtype: a.serving.dense_dtype,
+        attn_out_dtype: a.serving.attn_out_dtype,
         kv_dtype: a.kv_dtype.unwrap_or(a.dtype.default_kv()),
         batching: soft.batching,
         speculation,
@@ -823,6 +840,7 @@ pub fn estimate(a: EstimateArgs) -> Result<u8> {
         moe_dispatch: soft.moe_dispatch,
         moe_overlap: soft.moe_overlap,
         shared_expert_overlap: soft.shared_expert_overlap,
+        moe_backend: soft.moe_backend,
         kv_sharding: a.serving.kv_sharding,
         sequence_parallel: soft.sequence_parallel,
     };

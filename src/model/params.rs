@@ -47,6 +47,15 @@ pub struct ModelCounts {
     pub attn_width: f64,
     /// Attention parameters per layer (override applied).
     pub attn_params_per_layer: f64,
+    /// Of those, the ones every GPU of a tensor-parallel attention group holds whole: MLA's
+    /// down-projections to the query and KV latents (`d·(d_c' + d_c + d_R)`), which the serving
+    /// runtimes run replicated because every head needs the whole latent (SGLang and vLLM
+    /// `fused_qkv_a_proj_with_mqa = ReplicatedLinear`; TensorRT-LLM's `fused_a`, "Data
+    /// Parallelism 8" in its tech blog 1); 0 for standard attention.
+    pub attn_replicated_params_per_layer: f64,
+    /// Of those, the output projection's (`n_h·d_v·d`, split by rows over TP): the module a
+    /// checkpoint may quantise apart from the rest of the attention (`Config::attn_out_dtype`).
+    pub attn_out_params_per_layer: f64,
     /// Σ (input width + output width) over the attention projections of a layer (QKV and output;
     /// MLA's down- and up-projections): what an fp8 training step quantises per token.
     pub attn_linear_io_per_layer: f64,
@@ -173,6 +182,12 @@ impl ModelCounts {
                 )
             }
         };
+        let attn_replicated = match (m.attention, &m.mla) {
+            (AttentionKind::Mla, Some(mla)) => {
+                d * (mla.q_lora_rank + mla.kv_lora_rank + mla.qk_rope_head_dim) as f64
+            }
+            _ => 0.0,
+        };
         let mla_up = match (m.attention, &m.mla) {
             (AttentionKind::Mla, Some(mla)) => {
                 let h = m.heads as f64;
@@ -204,6 +219,14 @@ impl ModelCounts {
             attn_params_per_layer: m
                 .attention_params_per_layer
                 .map_or(computed_attn, |v| v as f64),
+            attn_out_params_per_layer: (attn_width * d).min(
+                m.attention_params_per_layer
+                    .map_or(computed_attn, |v| v as f64),
+            ),
+            attn_replicated_params_per_layer: attn_replicated.min(
+                m.attention_params_per_layer
+                    .map_or(computed_attn, |v| v as f64),
+            ),
             attn_linear_io_per_layer: attn_io,
             ffn_params_per_expert_per_layer: ffn_mats * d * m.ffn_dim as f64,
             ffn_dim: m.ffn_dim as f64,
@@ -283,6 +306,13 @@ impl ModelCounts {
     pub fn active_nonembed_params(&self) -> f64 {
         self.dense_layers * self.dense_layer_params()
             + self.moe_layers * self.moe_layer_params(self.top_k)
+    }
+
+    /// Attention parameters of one layer on one GPU of a tensor-parallel group of `tp`: the
+    /// replicated down-projections whole, the rest split.
+    pub fn attn_params_per_gpu(&self, tp: f64) -> f64 {
+        self.attn_replicated_params_per_layer
+            + (self.attn_params_per_layer - self.attn_replicated_params_per_layer) / tp
     }
 
     /// Attention parameters over all layers.

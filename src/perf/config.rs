@@ -41,6 +41,10 @@ pub struct Config {
     /// leaves apart (attention projections, router, output head: NVIDIA's NVFP4 DeepSeek-R1,
     /// OpenAI's MXFP4 gpt-oss). None: `dtype`.
     pub dense_dtype: Option<Dtype>,
+    /// Weight and matmul precision of the attention output projection when a checkpoint quantises
+    /// it apart from the rest of the attention (NVIDIA's `-v2` NVFP4 DeepSeek-R1 checkpoints
+    /// "additionally quantize the wo module"). None: `dense_dtype`.
+    pub attn_out_dtype: Option<Dtype>,
     /// KV-cache precision.
     pub kv_dtype: Dtype,
     /// How requests share the replica.
@@ -144,6 +148,31 @@ impl MoeOverlap {
         match self {
             MoeOverlap::None => "none",
             MoeOverlap::TwoBatch => "two-batch",
+        }
+    }
+}
+
+/// Which fused-MoE kernels the serving runtime runs (docs/methodology.md §4.4). Only FP4 experts
+/// on Blackwell have two measured kernels apart; every other precision has one.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MoeBackend {
+    /// The faster of the runtime's measured kernels for each shape, as a tuned deployment picks
+    /// (TensorRT-LLM's TRTLLM-gen min-latency kernel at small batches, CUTLASS at large; SGLang's
+    /// `flashinfer_trtllm`).
+    #[default]
+    Fastest,
+    /// TensorRT-LLM's CUTLASS fused MoE alone: its default `moe_config.backend`, and all early-2025
+    /// releases had (the TRTLLM backend arrived with PR #4280, May 2025).
+    Cutlass,
+}
+
+impl MoeBackend {
+    /// Name as printed.
+    pub fn name(self) -> &'static str {
+        match self {
+            MoeBackend::Fastest => "fastest",
+            MoeBackend::Cutlass => "cutlass",
         }
     }
 }
@@ -257,6 +286,7 @@ impl Config {
             output_len,
             dtype,
             dense_dtype: None,
+            attn_out_dtype: None,
             kv_dtype: dtype.default_kv(),
             batching: Batching::Continuous,
             speculation: None,
@@ -293,6 +323,11 @@ impl Config {
     /// The precision of the linear layers outside the MLPs (attention projections, router, head).
     pub fn dense_dtype(&self) -> Dtype {
         self.dense_dtype.unwrap_or(self.dtype)
+    }
+
+    /// Precision of the attention output projection (`attn_out_dtype`, else `dense_dtype()`).
+    pub fn attn_out_dtype(&self) -> Dtype {
+        self.attn_out_dtype.unwrap_or(self.dense_dtype())
     }
 }
 

@@ -46,6 +46,9 @@ pub struct Context {
     /// decode steps it replays from a CUDA graph (the runtime profile's `shared_expert_overlap`;
     /// default true, today's runtimes).
     pub shared_expert_overlap: bool,
+    /// The fused-MoE kernels the serving runtime runs (the runtime profile's `moe_backend`;
+    /// default the fastest measured for each shape).
+    pub moe_backend: super::MoeBackend,
     /// The stages of every pipeline depth from 1 to `layers` (at most `TABLED_DEPTHS`), as runs
     /// (index `pp − 1`).
     stage_runs: Vec<StageRuns>,
@@ -143,6 +146,8 @@ pub struct Rates {
     /// (attention projections, router, output head; `Config::dense_dtype`), else the same as the
     /// experts'.
     pub dense: LinearRates,
+    /// The attention output projection (`Config::attn_out_dtype`), else `dense`.
+    pub attn_out: LinearRates,
     /// The MLPs outside the routed experts (shared experts, the dense FFN layers): the experts'
     /// precision.
     pub mlp: LinearRates,
@@ -176,6 +181,7 @@ impl Context {
             ),
             prefill_chunk_tokens: prefill_chunk_tokens.max(1),
             shared_expert_overlap: true,
+            moe_backend: super::MoeBackend::Fastest,
             stage_runs: (1..=model.layers.min(TABLED_DEPTHS))
                 .map(|pp| StageRuns::new(model.layers, dense_layers, pp))
                 .collect(),
@@ -275,6 +281,13 @@ impl Context {
         {
             return Err(Reject::Invalid(format!(
                 "--dense-dtype {d}: this GPU has no {d} matmul rate (gpu.tflops.{d} is not set)"
+            )));
+        }
+        if let Some(d) = c.attn_out_dtype
+            && self.math[dtype_index(d)].is_none()
+        {
+            return Err(Reject::Invalid(format!(
+                "--attn-out-dtype {d}: this GPU has no {d} matmul rate (gpu.tflops.{d} is not set)"
             )));
         }
         if c.redundant_experts > 0 && self.experts <= 1 {
@@ -452,6 +465,10 @@ impl Context {
             }
         };
         let experts = linear(c.dtype);
+        let dense = match c.dense_dtype {
+            Some(d) if d != c.dtype => linear(d),
+            _ => experts,
+        };
         Rates {
             tp: l.tp,
             dp: l.dp,
@@ -491,9 +508,10 @@ impl Context {
                 * self.hw.attention_prefill_efficiency,
             attn_mem_bytes_per_s: self.hw.attention_mem_bytes_per_s,
             mem_bytes_per_s: self.hw.eff_mem_bw_bytes_per_s,
-            dense: match c.dense_dtype {
-                Some(d) if d != c.dtype => linear(d),
-                _ => experts,
+            dense,
+            attn_out: match c.attn_out_dtype {
+                Some(d) if d != c.dense_dtype() => linear(d),
+                _ => dense,
             },
             mlp: experts,
         }

@@ -187,22 +187,42 @@ fn layer_step_once(ctx: &Context, r: &Rates, shape: StepShape, moe: bool) -> Lay
     let tp = r.tp as f64;
     let b = shape.tokens;
     // The projection GEMMs (QKV and output; MLA's five or six), each with the fixed time of a GEMM
-    // of b rows.
+    // of b rows; an output projection in a precision of its own is a GEMM apart.
+    let gemms = if shape.decode {
+        m.attn_gemms_decode
+    } else {
+        m.attn_gemms_prefill
+    };
+    let apart = r.attn_out != r.dense;
+    let out_params = if apart {
+        m.attn_out_params_per_layer / tp
+    } else {
+        0.0
+    };
+    let rest_params = m.attn_params_per_gpu(tp) - out_params;
     let mut attn_proj = roofline(
         Op {
-            flops: 2.0 * b * m.attn_params_per_layer / tp,
-            bytes: r.dense.weight_bytes * (m.attn_params_per_layer + m.norm_params_per_layer) / tp,
+            flops: 2.0 * b * rest_params,
+            bytes: r.dense.weight_bytes * (rest_params + m.norm_params_per_layer / tp),
         },
         r.dense.matmul_flops_per_s,
         r.dense.stream_bytes_per_s,
         ctx.hw.overlap,
     );
-    attn_proj.fixed_s = r.dense.gemm_fixed_s(b)
-        * if shape.decode {
-            m.attn_gemms_decode
-        } else {
-            m.attn_gemms_prefill
-        };
+    attn_proj.fixed_s = r.dense.gemm_fixed_s(b) * if apart { gemms - 1.0 } else { gemms };
+    if apart {
+        let mut out = roofline(
+            Op {
+                flops: 2.0 * b * out_params,
+                bytes: r.attn_out.weight_bytes * out_params,
+            },
+            r.attn_out.matmul_flops_per_s,
+            r.attn_out.stream_bytes_per_s,
+            ctx.hw.overlap,
+        );
+        out.fixed_s = r.attn_out.gemm_fixed_s(b);
+        attn_proj = attn_proj.then(out);
+    }
     let by_sequence = shape.decode && r.kv_sharding == KvSharding::Batch;
     let (ffn, experts, experts_read, stream_hidden_s) = if moe {
         // Routed experts: the stage's tokens spread over the expert slots of `ep` ranks; the busiest
@@ -267,9 +287,12 @@ fn layer_step_once(ctx: &Context, r: &Rates, shape: StepShape, moe: bool) -> Lay
         // times overlap, their work does not (docs/methodology.md §4.4).
         let stream_hidden_s = if shape.decode && m.shared_experts > 0.0 && ctx.shared_expert_overlap
         {
-            let kernel = ctx
-                .hw
-                .fused_moe(r.weight_dtype, r.math_dtype, r.fp8_block_scaled);
+            let kernel = ctx.hw.fused_moe(
+                r.weight_dtype,
+                r.math_dtype,
+                r.fp8_block_scaled,
+                ctx.moe_backend == super::MoeBackend::Cutlass,
+            );
             let routed_s = router.time_s() + experts.time_s();
             concurrent_hidden_s(
                 shared.time_s(),

@@ -88,7 +88,13 @@ impl Load {
 pub fn stage_memory(ctx: &Context, r: &Rates, stage: Stage, load: &Load) -> Memory {
     let m = &ctx.model;
     let tp = r.tp as f64;
-    let attn = (m.attn_params_per_layer + m.norm_params_per_layer) / tp;
+    // An output projection in a precision of its own is counted apart (`out`).
+    let out_per_layer = if r.attn_out != r.dense {
+        m.attn_out_params_per_layer / tp
+    } else {
+        0.0
+    };
+    let attn = m.attn_params_per_gpu(tp) - out_per_layer + m.norm_params_per_layer / tp;
     let stage_gpus = (r.tp * r.dp) as f64;
     // Routed experts in the experts' precision (per slot, over the stage's GPUs).
     let routed = stage.moe_layers * r.expert_slots * m.ffn_params_per_expert_per_layer / stage_gpus;
@@ -107,6 +113,7 @@ pub fn stage_memory(ctx: &Context, r: &Rates, stage: Stage, load: &Load) -> Memo
         params += embed;
     }
     let layers = stage.dense_layers + stage.moe_layers;
+    let out = layers * out_per_layer * r.attn_out.weight_bytes;
     let activation = if stage.moe_layers > 0.0 {
         load.live_activation_bytes.1
     } else {
@@ -118,11 +125,12 @@ pub fn stage_memory(ctx: &Context, r: &Rates, stage: Stage, load: &Load) -> Memo
         0.0
     };
     Memory {
-        weights_bytes: if r.mlp == r.dense {
-            r.dense.weight_bytes * (params + mlp) + r.weight_bytes * routed
-        } else {
-            r.dense.weight_bytes * params + r.mlp.weight_bytes * mlp + r.weight_bytes * routed
-        },
+        weights_bytes: out
+            + if r.mlp == r.dense {
+                r.dense.weight_bytes * (params + mlp) + r.weight_bytes * routed
+            } else {
+                r.dense.weight_bytes * params + r.mlp.weight_bytes * mlp + r.weight_bytes * routed
+            },
         kv_bytes: r.kv_bytes_per_token_per_layer
             * r.kv_share(load.sequences)
             * layers

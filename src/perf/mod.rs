@@ -28,8 +28,8 @@ pub mod roofline;
 
 pub use config::{
     Batching, Config, DEFAULT_DRAFT_RATIO, DEFAULT_PREFILL_CHUNK_TOKENS, DecodeBound,
-    Disaggregation, DraftCost, KvSharding, MoeDispatch, MoeOverlap, Reject, Speculation,
-    expected_tokens,
+    Disaggregation, DraftCost, KvSharding, MoeBackend, MoeDispatch, MoeOverlap, Reject,
+    Speculation, expected_tokens,
 };
 pub use context::{Context, Rates};
 pub use estimate::{Breakdown, Estimate, estimate, estimate_with_draft, kv_transfer_s};

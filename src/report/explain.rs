@@ -98,8 +98,12 @@ pub fn explain(ctx: &Context, model: &str, gpu: &str, e: &Estimate) -> String {
         c.input_len,
         c.output_len,
         c.dtype,
-        match c.dense_dtype {
-            Some(d) if d != c.dtype =>
+        match (c.dense_dtype, c.attn_out_dtype) {
+            (_, Some(o)) if o != c.dense_dtype() => format!(
+                " in the MLPs, {} in attention projections, router and head, {o} in the attention output projection",
+                c.dense_dtype()
+            ),
+            (Some(d), _) if d != c.dtype =>
                 format!(" in the MLPs, {d} in attention projections, router and head"),
             _ => String::new(),
         },

@@ -26,6 +26,9 @@ pub struct Row {
     /// Precision of the linear layers outside the MLPs: attention projections, router, head (=
     /// `dtype` unless the checkpoint quantises only its MLPs).
     pub dense_dtype: &'static str,
+    /// Precision of the attention output projection (= `dense_dtype` unless the checkpoint
+    /// quantises it apart).
+    pub attn_out_dtype: &'static str,
     pub fits: bool,
     pub weights_bytes_per_gpu: f64,
     pub kv_bytes_per_gpu: f64,
@@ -74,6 +77,7 @@ impl Row {
             dtype: c.dtype.name(),
             kv_dtype: c.kv_dtype.name(),
             dense_dtype: c.dense_dtype().name(),
+            attn_out_dtype: c.attn_out_dtype().name(),
             fits: e.fits,
             weights_bytes_per_gpu: e.weights_bytes_per_gpu,
             kv_bytes_per_gpu: e.kv_bytes_per_gpu,
@@ -101,7 +105,7 @@ impl Row {
 }
 
 /// Every row field name, in order (the CSV header).
-pub const FIELDS: [&str; 36] = [
+pub const FIELDS: [&str; 37] = [
     "model",
     "gpu",
     "gpus",
@@ -117,6 +121,7 @@ pub const FIELDS: [&str; 36] = [
     "dtype",
     "kv_dtype",
     "dense_dtype",
+    "attn_out_dtype",
     "fits",
     "weights_bytes_per_gpu",
     "kv_bytes_per_gpu",
@@ -173,6 +178,7 @@ impl Record for Named<'_> {
             "dtype" => Value::Str(c.dtype.name()),
             "kv_dtype" => Value::Str(c.kv_dtype.name()),
             "dense_dtype" => Value::Str(c.dense_dtype().name()),
+            "attn_out_dtype" => Value::Str(c.attn_out_dtype().name()),
             "fits" => Value::Bool(e.fits),
             "weights_bytes_per_gpu" => Value::Num(e.weights_bytes_per_gpu),
             "kv_bytes_per_gpu" => Value::Num(e.kv_bytes_per_gpu),
@@ -202,7 +208,7 @@ impl Record for Named<'_> {
     fn kind(index: usize) -> Kind {
         match FIELDS[index] {
             "model" | "gpu" | "layout" | "prefill_layout" | "dtype" | "kv_dtype"
-            | "dense_dtype" | "decode_bound" | "matmul_dtype" => Kind::Str,
+            | "dense_dtype" | "attn_out_dtype" | "decode_bound" | "matmul_dtype" => Kind::Str,
             "fits" => Kind::Bool,
             _ => Kind::Num,
         }
@@ -245,6 +251,7 @@ mod tests {
             dtype: "",
             kv_dtype: "",
             dense_dtype: "",
+            attn_out_dtype: "",
             fits: false,
             weights_bytes_per_gpu: 0.0,
             kv_bytes_per_gpu: 0.0,
