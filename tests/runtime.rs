@@ -579,6 +579,27 @@ fn moe_backend_flag_profile_and_inputs_agree() {
             .unwrap()
     };
     assert_eq!(fp8(&[]), fp8(&["--moe-backend", "cutlass"]));
+    // --explain prints the profile's line, then the settings in force: the flag's value.
+    let out = common::gpt4calc()
+        .args(&base[..base.len() - 2])
+        .args([
+            "--moe-backend",
+            "cutlass",
+            "--moe-overlap",
+            "two-batch",
+            "--explain",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("serving settings in force:"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        line.contains("moe-backend cutlass") && line.contains("moe-overlap two-batch"),
+        "{line}"
+    );
 }
 
 /// A draft model's context takes the setting in force as the target's does: with the model as its

@@ -101,6 +101,19 @@ impl Software {
         }
     }
 
+    /// The settings as `--explain` prints them (a flag wins over the profile's line above).
+    fn summary(&self) -> String {
+        format!(
+            "batching {}, sequence-parallel {}, moe-dispatch {}, moe-overlap {}, shared-expert-overlap {}, moe-backend {}",
+            self.batching.name(),
+            self.sequence_parallel,
+            self.moe_dispatch.name(),
+            self.moe_overlap.name(),
+            self.shared_expert_overlap,
+            self.moe_backend.name()
+        )
+    }
+
     /// Put the settings a context carries into `ctx` (a system's, or its draft model's).
     fn apply(&self, ctx: &mut crate::perf::Context) {
         ctx.shared_expert_overlap = self.shared_expert_overlap;
@@ -898,6 +911,7 @@ pub fn estimate(a: EstimateArgs) -> Result<u8> {
             Format::Table | Format::Markdown => {
                 write!(out, "\n{}", explain(&l.ctx, m, g, &e))?;
                 writeln!(out, "\nruntime profile: {}", l.runtime.summary())?;
+                writeln!(out, "serving settings in force: {}", soft.summary())?;
             }
             _ => eprintln!("note: --explain prints with --format table or markdown"),
         }
