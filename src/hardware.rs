@@ -147,6 +147,7 @@ impl FusedMoe {
             && self.int4.is_none()
             && self.fp8_block.is_none()
             && self.fp4.is_none()
+            && self.fp4_cutlass.is_none()
     }
 }
 
@@ -1124,7 +1125,7 @@ impl Hardware {
         let k = self.fused_moe[match dtype {
             Dtype::Fp8 if block_scaled => 3,
             Dtype::Fp8 | Dtype::Int8 => 1,
-            Dtype::Nvfp4 | Dtype::Mxfp4 if math.is_fp4() && cutlass => 5,
+            Dtype::Nvfp4 if math.is_fp4() && cutlass => 5,
             Dtype::Nvfp4 | Dtype::Mxfp4 if math.is_fp4() => 4,
             Dtype::Int4 | Dtype::Nvfp4 | Dtype::Mxfp4 => 2,
             _ => 0,

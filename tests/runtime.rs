@@ -579,6 +579,54 @@ fn moe_backend_flag_profile_and_inputs_agree() {
             .unwrap()
     };
     assert_eq!(fp8(&[]), fp8(&["--moe-backend", "cutlass"]));
+    // MXFP4 experts: the CUTLASS table is NVFP4's, so they do not move either.
+    let mxfp4 = |extra: &[&str]| {
+        let mut args = base.to_vec();
+        args[6] = "mxfp4";
+        json_with(&args, extra)["results"][0]["tpot_s"]
+            .as_f64()
+            .unwrap()
+    };
+    assert_eq!(mxfp4(&[]), mxfp4(&["--moe-backend", "cutlass"]));
+    // A flag wins over a profile in `sweep` too.
+    let (dir, path) = runtime_file(
+        "moe-backend-sweep",
+        "cutlass.toml",
+        "[runtime.serving]\nmoe_backend = \"cutlass\"\n",
+    );
+    let sweep = |extra: &[&str]| {
+        let mut args = vec![
+            "sweep",
+            "-m",
+            "deepseek-v3",
+            "-g",
+            "b200",
+            "--dtype",
+            "nvfp4",
+            "--tp",
+            "8",
+            "--ep",
+            "8",
+            "--batch",
+            "4",
+            "--format",
+            "json",
+            "--runtime",
+            &path,
+        ];
+        args.extend_from_slice(extra);
+        let j = json_with(&args, &[]);
+        (
+            j["results"][0]["tpot_s"].as_f64().unwrap(),
+            j["inputs"]["moe_backend"].as_str().unwrap().to_string(),
+        )
+    };
+    assert_eq!(sweep(&[]), (cutlass, "cutlass".to_string()));
+    assert_eq!(
+        sweep(&["--moe-backend", "fastest"]),
+        (fastest, "fastest".to_string())
+    );
+    std::fs::remove_dir_all(dir).ok();
     // --explain prints the profile's line, then the settings in force: the flag's value.
     let out = common::gpt4calc()
         .args(&base[..base.len() - 2])
