@@ -3,12 +3,12 @@
 //! `max(Σ stages + hops, micro-batches × slowest stage)`. With speculative decoding the target
 //! verifies γ + 1 tokens per sequence in one step and a draft proposes them.
 
+use super::DecodeBound;
 use super::config::{Batching, Config, DraftCost};
 use super::context::{Context, Rates};
 use super::layer::LayerMemo;
 use super::layer::StepShape;
 use super::pipeline::{Pass, pass_into, pass_memo_into};
-use super::{DecodeBound, estimate};
 
 /// The decode phase of one configuration.
 #[derive(Clone, Copy, Debug, Default)]
@@ -58,8 +58,22 @@ pub fn decode_into(
     draft: Option<&Context>,
     c: &Config,
     r: &Rates,
+    memo: Option<&mut LayerMemo>,
+    out: &mut Decode,
+) {
+    decode_with_share(ctx, draft, c, r, memo, out, None);
+}
+
+/// `decode_into`, with the share of CUDA-graph steps given (`Some`) instead of derived from `c`:
+/// a draft model runs in the target's iterations, so it takes the target's share.
+fn decode_with_share(
+    ctx: &Context,
+    draft: Option<&Context>,
+    c: &Config,
+    r: &Rates,
     mut memo: Option<&mut LayerMemo>,
     out: &mut Decode,
+    share: Option<f64>,
 ) {
     let (batch, pp, dp) = (c.batch as f64, c.pp as f64, c.dp as f64);
     let (s_in, n_out) = (c.input_len as f64, c.output_len as f64);
@@ -72,12 +86,14 @@ pub fn decode_into(
     // batching a step admits B·τ/N prompts on average (one per sequence that finished, τ tokens
     // a step with speculation), so a share e^(−B·τ/N) of the steps admits none (TensorRT-LLM runs
     // a step that carries a prompt eagerly, and under attention DP every rank then does).
-    let graph_share = if c.batching == Batching::Static || c.disaggregate.is_some() {
-        1.0
-    } else {
-        let tokens_per_step = c.speculation.map_or(1.0, |sp| sp.expected_tokens());
-        (-batch * tokens_per_step / n_out.max(1.0)).exp()
-    };
+    let graph_share = share.unwrap_or_else(|| {
+        if c.batching == Batching::Static || c.disaggregate.is_some() {
+            1.0
+        } else {
+            let tokens_per_step = c.speculation.map_or(1.0, |sp| sp.expected_tokens());
+            (-batch * tokens_per_step / n_out.max(1.0)).exp()
+        }
+    });
     // One step of `per_seq` tokens per sequence through the pipeline, and its cycle time.
     let mut step = |per_seq: f64, p: &mut Pass| {
         let shape = StepShape {
@@ -123,7 +139,17 @@ pub fn decode_into(
                         speculation: None,
                         ..*c
                     };
-                    estimate(d, &dc).breakdown.decode_step_s
+                    let mut draft_decode = Decode::default();
+                    decode_with_share(
+                        d,
+                        None,
+                        &dc,
+                        &d.rates(&dc),
+                        None,
+                        &mut draft_decode,
+                        Some(graph_share),
+                    );
+                    draft_decode.step_s
                 }
                 (DraftCost::Model, None) => f64::NAN,
                 // One pass of the MTP module: an MoE (or dense) layer like the model's own, on every
