@@ -146,8 +146,8 @@ fn megatron_table1_rows_within_15_percent_through_validate() {
 fn moe_suite_holds_its_levels() {
     // validation/moe.toml: MoE serving at production scale (attention DP + EP, wide EP, MLA,
     // fine-grained experts) and MoE training. The target (median ≤ 15%, none off by more
-    // than 1.5×) is not met yet; the bounds hold today's levels (inference 13.7%, holdout 12.3%,
-    // worst 1.76×; all 15.0%; how they got there below), so a change cannot make them worse
+    // than 1.5×) is not met yet; the bounds hold today's levels (inference 14.2%, holdout 12.4%,
+    // worst 1.76×; all 15.8%; how they got there below), so a change cannot make them worse
     // unnoticed (docs/calibration.md, "MoE at production scale"). The inference median rose from 15.3% when the 13 Blackwell FP4 and 2
     // GB200 serving cases joined (median 27% and 32% on their own); the runtimes' custom
     // all-reduce and the measured small-m GEMM floors took it from 16.2% to 15.2%, gpt-oss's
@@ -174,7 +174,12 @@ fn moe_suite_holds_its_levels() {
     // the suite to 14.96% and the InferenceX TPOTs to 11.5%, but the holdout's inference median
     // to 12.3%: the best-practice blog's MTP3 row at one user +16% → +39% (its bf16 attention,
     // and bf16 MTP layers the model prices in NVFP4), blog 1's rows +4…+12% → +12…+14% (the
-    // blog's next optimisation, of the Fuse_A and router GEMMs, is 340/299 = 1.14×).
+    // blog's next optimisation, of the Fuse_A and router GEMMs, is 340/299 = 1.14×). The
+    // sixteenth session refitted B200's NVFP4 fused MoE on the TRTLLM-gen rows priced with the
+    // routing the collector ran (half the experts; the old fit mixed it with balanced CUTLASS
+    // rows): every FP4 MoE layer about 20% faster, the InferenceX TPOTs 11.5% → 10.4% and the
+    // frontier 40.5% → 37.5%, but the FP4 max-throughput rows, at 1k/1k already too fast, 7–16
+    // points further over (inference 13.7% → 14.2%, all 15.0% → 15.8%; GB200 DEP4 1k/1k +56%).
     let rs = run_cases(
         &load_suite(None, Suite::Moe).expect("built-in MoE cases parse"),
         &[],
@@ -190,7 +195,7 @@ fn moe_suite_holds_its_levels() {
     }
     let inference = stats(rs.iter().filter(|r| r.kind == "inference"));
     let m = inference.median_abs_error.unwrap();
-    assert!(m <= 0.14, "MoE inference median {m:.3}");
+    assert!(m <= 0.145, "MoE inference median {m:.3}");
     assert!(
         inference.worst_factor.unwrap() < 1.78,
         "{:?}",

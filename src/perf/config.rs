@@ -157,9 +157,9 @@ impl MoeOverlap {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum MoeBackend {
-    /// The faster of the runtime's measured kernels for each shape, as a tuned deployment picks
-    /// (TensorRT-LLM's TRTLLM-gen min-latency kernel at small batches, CUTLASS at large; SGLang's
-    /// `flashinfer_trtllm`).
+    /// The faster of the runtime's measured kernels, as a tuned deployment picks: for FP4
+    /// experts TensorRT-LLM's TRTLLM-gen kernel (its `TRTLLM` MoE backend; SGLang's
+    /// `flashinfer_trtllm`), which under the same routing outruns CUTLASS at every batch.
     #[default]
     Fastest,
     /// TensorRT-LLM's CUTLASS fused MoE alone: its default `moe_config.backend`, and all early-2025

@@ -78,7 +78,6 @@ impl ExpertKernels {
 /// The routed experts' kernels on the busiest rank (`ExpertKernels`).
 pub fn expert_kernels(ctx: &Context, r: &Rates, load: ExpertLoad) -> ExpertKernels {
     let m = &ctx.model;
-    let hw = &ctx.hw;
     let t = load.stage_tokens;
     let slots = r.expert_slots;
     let ep = r.ep as f64;
@@ -88,9 +87,30 @@ pub fn expert_kernels(ctx: &Context, r: &Rates, load: ExpertLoad) -> ExpertKerne
     } else {
         distinct_experts(slots, m.top_k, t)
     };
-    let touched_local = touched / ep;
     let imbalance = busiest_rank_factor(slots, m.top_k, t, r.ep);
-    let assignments = t * m.top_k * imbalance / ep;
+    let k = expert_kernels_at(
+        ctx,
+        r,
+        touched / ep,
+        t * m.top_k * imbalance / ep,
+        load.rows,
+    );
+    ExpertKernels { touched, ..k }
+}
+
+/// The kernels of one rank that holds `touched_local` distinct experts with work and receives
+/// `assignments` token-expert pairs, over `rows` token rows (`expert_kernels` with the routing
+/// given instead of drawn; the calibration tests replay a measured run's routing through it).
+/// `touched` is left at `touched_local`.
+pub fn expert_kernels_at(
+    ctx: &Context,
+    r: &Rates,
+    touched_local: f64,
+    assignments: f64,
+    rows: f64,
+) -> ExpertKernels {
+    let m = &ctx.model;
+    let hw = &ctx.hw;
     let d = m.d_model;
     let g = m.ffn_up_matrices;
     let inner = (m.ffn_dim / r.expert_tp as f64 / INNER_TILE).ceil() * INNER_TILE;
@@ -119,14 +139,14 @@ pub fn expert_kernels(ctx: &Context, r: &Rates, load: ExpertLoad) -> ExpertKerne
     let glue_bytes = assignments * d * (out + a)
         + assignments * inner * (g * out + a)
         + assignments * d * out
-        + load.rows * d * out;
+        + rows * d * out;
     ExpertKernels {
         up,
         down,
         glue_bytes,
         glue_s: glue_bytes / bw,
-        fixed_s: kernel.fixed_s + kernel.routing_s * load.rows * m.top_k,
-        touched,
+        fixed_s: kernel.fixed_s + kernel.routing_s * rows * m.top_k,
+        touched: touched_local,
     }
 }
 
