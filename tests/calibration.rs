@@ -1258,7 +1258,7 @@ fn the_block_scaled_fp8_moe_rate_is_the_least_squares_fit() {
 fn the_fp4_moe_rates_are_the_least_squares_fit() {
     // `[gpu.fused_moe.fp4]` on B200: TensorRT-LLM's TRTLLM-gen ("min-latency") NVFP4 fused-MoE
     // kernel, the four constants that minimise Σ ln²(model / measured) over its layers measured
-    // on B200 (validation/kernels/moe_trtllm_nvfp4_min_latency.csv: 12,015 rows, 18 shapes,
+    // on B200 (validation/kernels/moe_trtllm_nvfp4_min_latency.csv: 12,015 rows, 15 shapes,
     // every moe_tp × moe_ep split, 1–16k tokens), each row priced with the routing the collector
     // actually ran (`collector_min_latency_routing`: half the experts, four tied ones on every
     // token). Nelder–Mead found 0.489, 0.875, 22.4 µs, 0.50 ns (rms log error 0.30; priced as
