@@ -173,7 +173,7 @@ pub struct Serving {
     /// Run the shared experts beside the router and the routed experts in the decode steps replayed from a CUDA graph (TensorRT-LLM's second stream, SGLang's fused shared experts): their fixed times overlap, their work does not. Default: the runtime profile's (modern: true).
     #[arg(long, action = clap::ArgAction::Set, value_name = "BOOL", help_heading = "Mixture of experts")]
     pub shared_expert_overlap: Option<bool>,
-    /// The fused-MoE kernels: fastest (the faster of the measured kernels for each shape, as a tuned deployment picks) or cutlass (TensorRT-LLM's CUTLASS kernel alone, its default moe_config.backend). Only FP4 experts on Blackwell have the two measured apart. Default: the runtime profile's (modern: fastest).
+    /// The fused-MoE kernels: fastest (the faster measured kernel, as a tuned deployment picks: TensorRT-LLM's TRTLLM-gen for FP4 experts) or cutlass (TensorRT-LLM's CUTLASS kernel alone, its default moe_config.backend). Only FP4 experts on Blackwell have the two measured apart. Default: the runtime profile's (modern: fastest).
     #[arg(long, value_enum, help_heading = "Mixture of experts")]
     pub moe_backend: Option<crate::perf::MoeBackend>,
     /// Layout of the disaggregated prefill pool: tensor-parallel degree (default: the decode layout's).

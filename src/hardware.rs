@@ -129,8 +129,8 @@ pub struct FusedMoe {
     /// `fp8`'s.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fp8_block: Option<FusedMoeRates>,
-    /// 4-bit floating-point weights with FP4 math (NVFP4 on Blackwell): the faster of the
-    /// runtime's kernels for each shape (`moe_backend = "fastest"`); absent, `fp8`'s.
+    /// 4-bit floating-point weights with FP4 math (NVFP4 on Blackwell): TensorRT-LLM's TRTLLM-gen
+    /// kernel, the faster of its two (`moe_backend = "fastest"`); absent, `fp8`'s.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fp4: Option<FusedMoeRates>,
     /// The same with TensorRT-LLM's CUTLASS fused-MoE kernel alone (`moe_backend = "cutlass"`);

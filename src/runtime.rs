@@ -122,7 +122,7 @@ pub struct ServingRuntime {
     /// (default true).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shared_expert_overlap: Option<bool>,
-    /// The fused-MoE kernels the runtime runs (default the fastest measured for each shape).
+    /// The fused-MoE kernels the runtime runs (default the faster measured kernel).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub moe_backend: Option<crate::perf::MoeBackend>,
 }

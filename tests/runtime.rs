@@ -31,10 +31,6 @@ fn json_with(base: &[&str], extra: &[&str]) -> serde_json::Value {
     json(&[base, extra].concat())
 }
 
-/// The 2021 Megatron rows (Narayanan et al. 2021, Tables 1-2 and the Sec. 5.1 estimate) name the
-/// `megatron-2021` profile and no software field of their own, and predict exactly what the same
-/// rows predicted with the per-case flags they used to carry (eager attention, no sequence
-/// parallelism) under the modern profile. Tolerance: none (the same arithmetic).
 /// A runtime profile written to `<temp>/gpt4calc-<tag>-<pid>/<file>`: a header (name, description,
 /// source) and `tables` (the `[runtime.*]` part). The caller removes the directory.
 fn runtime_file(tag: &str, file: &str, tables: &str) -> (std::path::PathBuf, String) {
@@ -50,6 +46,10 @@ fn runtime_file(tag: &str, file: &str, tables: &str) -> (std::path::PathBuf, Str
     (dir, path)
 }
 
+/// The 2021 Megatron rows (Narayanan et al. 2021, Tables 1-2 and the Sec. 5.1 estimate) name the
+/// `megatron-2021` profile and no software field of their own, and predict exactly what the same
+/// rows predicted with the per-case flags they used to carry (eager attention, no sequence
+/// parallelism) under the modern profile. Tolerance: none (the same arithmetic).
 #[test]
 fn megatron_2021_profile_reproduces_the_2021_megatron_rows_without_per_case_flags() {
     let ids = [
@@ -529,8 +529,8 @@ fn shared_expert_overlap_flag_profile_and_inputs_agree() {
     std::fs::remove_dir_all(dir).ok();
 }
 
-/// The fused-MoE kernels (docs/methodology.md §4.4): `modern` takes the faster measured kernel
-/// for each shape; `--moe-backend cutlass` (TensorRT-LLM's default backend alone) prices B200's
+/// The fused-MoE kernels (docs/methodology.md §4.4): `modern` takes the faster kernel (B200's
+/// NVFP4 experts on the TRTLLM-gen fit); `--moe-backend cutlass` (TensorRT-LLM's default backend alone) prices B200's
 /// NVFP4 experts on the CUTLASS fit, slower at a few tokens; a profile file says the same; the
 /// JSON inputs carry the value in force; fp8 experts, with one measured kernel, do not move.
 #[test]
@@ -570,52 +570,23 @@ fn moe_backend_flag_profile_and_inputs_agree() {
         "[runtime.serving]\nmoe_backend = \"cutlass\"\n",
     );
     assert_eq!(run(&["--runtime", &path]), (cutlass, "cutlass".to_string()));
-    std::fs::remove_dir_all(dir).ok();
-    let fp8 = |extra: &[&str]| {
-        let mut args = base.to_vec();
-        args[6] = "fp8";
-        json_with(&args, extra)["results"][0]["tpot_s"]
-            .as_f64()
-            .unwrap()
-    };
-    assert_eq!(fp8(&[]), fp8(&["--moe-backend", "cutlass"]));
-    // MXFP4 experts: the CUTLASS table is NVFP4's, so they do not move either.
-    let mxfp4 = |extra: &[&str]| {
-        let mut args = base.to_vec();
-        args[6] = "mxfp4";
-        json_with(&args, extra)["results"][0]["tpot_s"]
-            .as_f64()
-            .unwrap()
-    };
-    assert_eq!(mxfp4(&[]), mxfp4(&["--moe-backend", "cutlass"]));
+    // Experts with one measured kernel do not move: fp8, and MXFP4 (the CUTLASS table is NVFP4's).
+    for dtype in ["fp8", "mxfp4"] {
+        let tpot = |extra: &[&str]| {
+            let mut args = base.to_vec();
+            args[6] = dtype;
+            json_with(&args, extra)["results"][0]["tpot_s"]
+                .as_f64()
+                .unwrap()
+        };
+        assert_eq!(tpot(&[]), tpot(&["--moe-backend", "cutlass"]), "{dtype}");
+    }
     // A flag wins over a profile in `sweep` too.
-    let (dir, path) = runtime_file(
-        "moe-backend-sweep",
-        "cutlass.toml",
-        "[runtime.serving]\nmoe_backend = \"cutlass\"\n",
-    );
     let sweep = |extra: &[&str]| {
-        let mut args = vec![
-            "sweep",
-            "-m",
-            "deepseek-v3",
-            "-g",
-            "b200",
-            "--dtype",
-            "nvfp4",
-            "--tp",
-            "8",
-            "--ep",
-            "8",
-            "--batch",
-            "4",
-            "--format",
-            "json",
-            "--runtime",
-            &path,
-        ];
-        args.extend_from_slice(extra);
-        let j = json_with(&args, &[]);
+        let mut args = base.to_vec();
+        args[0] = "sweep";
+        args.extend(["--runtime", path.as_str()]);
+        let j = json_with(&args, extra);
         (
             j["results"][0]["tpot_s"].as_f64().unwrap(),
             j["inputs"]["moe_backend"].as_str().unwrap().to_string(),

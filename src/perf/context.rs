@@ -47,7 +47,7 @@ pub struct Context {
     /// default true, today's runtimes).
     pub shared_expert_overlap: bool,
     /// The fused-MoE kernels the serving runtime runs (the runtime profile's `moe_backend`;
-    /// default the fastest measured for each shape).
+    /// default the faster measured kernel).
     pub moe_backend: super::MoeBackend,
     /// The stages of every pipeline depth from 1 to `layers` (at most `TABLED_DEPTHS`), as runs
     /// (index `pp − 1`).
@@ -414,6 +414,17 @@ impl Context {
     pub fn mfu_peak_flops_for(&self, dtype: Dtype) -> f64 {
         let matmul = self.math(dtype).map_or(f64::NAN, |(_, p)| p);
         matmul.max(self.attn_peak_flops_for(dtype))
+    }
+
+    /// The fused-MoE kernel that runs experts at `r`'s precisions under this context's
+    /// `moe_backend`.
+    pub fn fused_moe(&self, r: &Rates) -> crate::hardware::MoeKernel {
+        self.hw.fused_moe(
+            r.weight_dtype,
+            r.math_dtype,
+            r.fp8_block_scaled,
+            self.moe_backend == super::MoeBackend::Cutlass,
+        )
     }
 
     /// Rates for a configuration's own layout (assumes `check` passed).

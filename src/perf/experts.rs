@@ -117,12 +117,7 @@ pub fn expert_kernels_at(
     let (w, a) = (r.weight_bytes, r.dispatch_bytes);
     // Outputs and intermediates stay in 16 bits.
     let out = 2.0;
-    let kernel = hw.fused_moe(
-        r.weight_dtype,
-        r.math_dtype,
-        r.fp8_block_scaled,
-        ctx.moe_backend == super::MoeBackend::Cutlass,
-    );
+    let kernel = ctx.fused_moe(r);
     let peak = r.peak_flops_per_s * kernel.compute;
     let bw = kernel.mem_bytes_per_s;
     let gemm = |flops: f64, bytes: f64| roofline(Op { flops, bytes }, peak, bw, hw.overlap);

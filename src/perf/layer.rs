@@ -287,12 +287,7 @@ fn layer_step_once(ctx: &Context, r: &Rates, shape: StepShape, moe: bool) -> Lay
         // times overlap, their work does not (docs/methodology.md §4.4).
         let stream_hidden_s = if shape.decode && m.shared_experts > 0.0 && ctx.shared_expert_overlap
         {
-            let kernel = ctx.hw.fused_moe(
-                r.weight_dtype,
-                r.math_dtype,
-                r.fp8_block_scaled,
-                ctx.moe_backend == super::MoeBackend::Cutlass,
-            );
+            let kernel = ctx.fused_moe(r);
             let routed_s = router.time_s() + experts.time_s();
             concurrent_hidden_s(
                 shared.time_s(),
