@@ -146,8 +146,8 @@ fn megatron_table1_rows_within_15_percent_through_validate() {
 fn moe_suite_holds_its_levels() {
     // validation/moe.toml: MoE serving at production scale (attention DP + EP, wide EP, MLA,
     // fine-grained experts) and MoE training. The target (median ≤ 15%, none off by more
-    // than 1.5×) is not met yet; the bounds hold today's levels (inference 14.2%, holdout 12.4%,
-    // worst 1.76×; all 15.8%; how they got there below), so a change cannot make them worse
+    // than 1.5×) is not met yet; the bounds hold today's levels (inference 14.7%, holdout 13.6%,
+    // worst 1.76×; all 16.3%; how they got there below), so a change cannot make them worse
     // unnoticed (docs/calibration.md, "MoE at production scale"). The inference median rose from 15.3% when the 13 Blackwell FP4 and 2
     // GB200 serving cases joined (median 27% and 32% on their own); the runtimes' custom
     // all-reduce and the measured small-m GEMM floors took it from 16.2% to 15.2%, gpt-oss's
@@ -180,6 +180,12 @@ fn moe_suite_holds_its_levels() {
     // rows): every FP4 MoE layer about 20% faster, the InferenceX TPOTs 11.5% → 10.4% and the
     // frontier 40.5% → 37.5%, but the FP4 max-throughput rows, at 1k/1k already too fast, 7–16
     // points further over (inference 13.7% → 14.2%, all 15.0% → 15.8%; GB200 DEP4 1k/1k +56%).
+    // The runs that name TensorRT-LLM's CUTLASS MoE (the perf overview's DeepSeek-R1 options,
+    // `moe_config: backend: CUTLASS`; tech blog 3's runs on the default backend) then stated it:
+    // those seven rows' mean |error| 23.6% → 17.3%, the worst +56% → +25% (one case fewer past
+    // 1.5×), but the rows near the median moved over it (inference 14.2% → 14.7%, holdout
+    // 12.4% → 13.6%, all 15.8% → 16.3%): the CUTLASS fit is 1.15–1.7× slow on DeepSeek-V3's
+    // shape, a per-shape residual of one fit over 21 shapes.
     let rs = run_cases(
         &load_suite(None, Suite::Moe).expect("built-in MoE cases parse"),
         &[],
@@ -195,7 +201,7 @@ fn moe_suite_holds_its_levels() {
     }
     let inference = stats(rs.iter().filter(|r| r.kind == "inference"));
     let m = inference.median_abs_error.unwrap();
-    assert!(m <= 0.145, "MoE inference median {m:.3}");
+    assert!(m <= 0.148, "MoE inference median {m:.3}");
     assert!(
         inference.worst_factor.unwrap() < 1.78,
         "{:?}",
@@ -206,7 +212,7 @@ fn moe_suite_holds_its_levels() {
             .filter(|r| r.kind == "inference" && r.split.as_deref() == Some("holdout")),
     );
     let h = holdout.median_abs_error.unwrap();
-    assert!(h <= 0.125, "MoE inference holdout median {h:.3}");
+    assert!(h <= 0.137, "MoE inference holdout median {h:.3}");
     let all = stats(&rs).median_abs_error.unwrap();
     assert!(all <= 0.17, "MoE suite median {all:.3}");
 }
