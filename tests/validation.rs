@@ -221,7 +221,8 @@ fn moe_suite_holds_its_levels() {
 fn a_frontier_case_answers_with_the_best_batch_above_the_interactivity_floor() {
     // DeepSeek-V3 on one H200 node in TP8, fp8, 1k/1k: the case's answer is the most output
     // tokens/s per GPU over the batches whose 1/TPOT reaches 30 tokens/s per user, which a brute
-    // force over the same batches reproduces.
+    // force over every integer batch reproduces (the search prices a grid and bisects the gap
+    // above the floor's last grid batch, so it must find the same batch, not a grid neighbour).
     let text = r#"
 [[case]]
 id = "frontier-by-hand"
@@ -247,7 +248,7 @@ value = 200.0
         .model;
     let g = gpt4calc::presets::load_gpu("h200", &[]).unwrap().gpu;
     let ctx = gpt4calc::perf::Context::new(&m, &g, gpt4calc::perf::DEFAULT_PREFILL_CHUNK_TOKENS);
-    let best = gpt4calc::validate::throughput_batches()
+    let best = (1..=4096)
         .map(|batch| {
             let c =
                 gpt4calc::perf::Config::new(8, 1, batch, 1024, 1024, gpt4calc::dtype::Dtype::Fp8);
@@ -364,16 +365,18 @@ value = 1.0
 #[test]
 fn the_frontier_suite_holds_its_levels() {
     // validation/frontier.toml (InferenceX, DeepSeek-R1): the rack-scale issue's target (median
-    // ≤ 20%, none beyond 2×) is far from met. Today 62 of 92 cases evaluate (the rest ask for more
-    // tokens/s per user than the model's decode floor allows) at a median |error| of 42.5%; these
-    // guards keep it from getting worse unnoticed (docs/calibration.md, "Frontier"). It was 49 at
-    // 93% before the runtimes' custom all-reduce and the measured small-m GEMM floors, 65 at 64%
-    // before the AMD presets borrowed their generation's measured fixed times (six MI355X
-    // batch-1 points, 4–9× too fast with no floor, went out of reach like B200's), 59 at 42.5%
-    // before Blackwell's measured NVFP4 GEMM constants. Reading the one case whose single request
-    // left 8 of 9 decode replicas idle as a concurrency point (not a frontier search) took its
-    // error from +906% to +12%, the median to 42.1% and the worst to 4.89×; MLA decode's
-    // per-head latents to 41.5%.
+    // ≤ 20%, none beyond 2×) is far from met. 73 of 92 cases evaluate (the rest ask for more
+    // tokens/s per user than the model's decode floor allows) at a median |error| of 31.7%; these
+    // guards keep it from getting worse unnoticed (docs/calibration.md, "Frontier"). History: 49
+    // evaluated at 93% before the runtimes' custom all-reduce and the measured small-m GEMM
+    // floors, 65 at 64% before the AMD presets borrowed their generation's measured fixed times
+    // (six MI355X batch-1 points, 4–9× too fast with no floor, went out of reach like B200's), 59
+    // at 42.5% before Blackwell's measured NVFP4 GEMM constants. Reading the one case whose single
+    // request left 8 of 9 decode replicas idle as a concurrency point (not a frontier search)
+    // took its error from +906% to +12%, the median to 42.1% and the worst to 4.89×; MLA decode's
+    // per-head latents to 41.5%. Searching every integer batch, not only the grid's (the largest
+    // batch above the floor, bisected), took 38.2% to 31.7% (worst 3.74×): the grid's steps of
+    // up to 1.5× had left up to a third of each answer out.
     let rs = run_cases(
         &load_suite(None, Suite::Frontier).expect("built-in frontier cases parse"),
         &[],
@@ -382,7 +385,7 @@ fn the_frontier_suite_holds_its_levels() {
     let s = stats(&rs);
     assert!(s.evaluated >= 62, "{} evaluated", s.evaluated);
     assert!(
-        s.median_abs_error.unwrap() <= 0.42,
+        s.median_abs_error.unwrap() <= 0.325,
         "{:?}",
         s.median_abs_error
     );
