@@ -56,6 +56,7 @@ pub fn flag_range(flag: &str) -> IntRange {
         "mtp-layers" => int(0, 64),
         "last-stage-layers" => int(1, MAX_DEGREE),
         "speculate" => int(1, 64),
+        "requests" => int(1, crate::sim::MAX_REQUESTS),
         _ => int(1, u64::MAX),
     }
 }

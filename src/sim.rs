@@ -261,50 +261,13 @@ pub fn simulate_with_progress(
         if n == 0 {
             return (0.0, 0.0);
         }
+        // n tokens on one group, or n tokens on each of the dp groups at once, each token
+        // attending to its prompt's context (`iteration_prefill_s`).
         *prefill_cache
             .entry(2 * n + u64::from(spread))
             .or_insert_with(|| {
-                // A chunk of n tokens on one group, or n tokens on each of the dp groups at once (a
-                // static batch of one prompt a group prefills exactly that).
-                let cfg = if spread {
-                    Config {
-                        batch: groups,
-                        input_len: n,
-                        output_len: 1,
-                        batching: Batching::Static,
-                        speculation: None,
-                        ..*c
-                    }
-                } else {
-                    Config {
-                        batch: 1,
-                        input_len: n,
-                        output_len: 1,
-                        batching: Batching::Continuous,
-                        speculation: None,
-                        ..*c
-                    }
-                };
-                // The engine's share of a TTFT (`prefill_ttft_s`): the front end is added once to
-                // every request below (continuous batching only), the waits are simulated.
-                let e = estimate(ctx, &cfg);
-                // The fill of one chunk: its TTFT less the overhead and its slowest stage.
-                let one = if cfg.input_len > budget {
-                    estimate(
-                        ctx,
-                        &Config {
-                            input_len: budget,
-                            ..cfg
-                        },
-                    )
-                } else {
-                    e
-                };
-                let fill_s = (one.prefill_ttft_s()
-                    - ctx.hw.per_request_s
-                    - one.breakdown.prefill_stage_max_s)
-                    .max(0.0);
-                ((e.prefill_ttft_s() - fill_s).max(0.0), fill_s)
+                let on = if spread { groups as f64 } else { 1.0 };
+                crate::perf::prefill::iteration_prefill_s(ctx, c, n as f64, on)
             })
     };
     // The serving front end's share of each request's TTFT and latency (continuous batching: a

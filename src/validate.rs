@@ -95,6 +95,10 @@ pub struct Case {
     /// of `batch`): with disaggregation they spread over the decode replicas, and replicas they
     /// leave idle still count as GPUs.
     pub concurrency: Option<u64>,
+    /// A max-throughput run of this many requests, all submitted at once and timed from the
+    /// first start to the last end (trtllm-bench `throughput`): simulated, ramp and drain
+    /// included, instead of the steady state.
+    pub requests: Option<u64>,
     pub input_len: Option<u64>,
     pub output_len: Option<u64>,
     pub mode: Option<String>,
@@ -355,6 +359,7 @@ fn check_case_ranges(c: &Case) -> Result<()> {
         ),
         ("batch", "batch", c.batch),
         ("concurrency", "batch", c.concurrency),
+        ("requests", "requests", c.requests),
         ("input_len", "input-len", c.input_len),
         ("output_len", "output-len", c.output_len),
         ("gpus", "gpus", c.gpus),
@@ -610,6 +615,9 @@ fn evaluate_inference(c: &Case, ctx: &Context, model: &str, rt: &Runtime) -> Res
     // A concurrency point's correction for the requests it does not place and the decode
     // replicas it leaves idle (`fixed_point`).
     let mut point = FixedPoint::default();
+    if c.requests.is_some() && c.mode.as_deref() != Some("max-throughput") {
+        bail!("`requests` is a max-throughput run's: use mode = \"max-throughput\"");
+    }
     let est = match c.mode.as_deref().unwrap_or("fixed") {
         "fixed" => {
             let (cfg, p) = fixed_point(c, base)?;
@@ -619,11 +627,17 @@ fn evaluate_inference(c: &Case, ctx: &Context, model: &str, rt: &Runtime) -> Res
         _ if c.concurrency.is_some() => {
             bail!("`concurrency` is a fixed point's: use mode = \"fixed\" (or leave mode out)")
         }
-        "max-throughput" => throughput_batches()
-            .filter_map(|b| run(&Config { batch: b, ..base }).ok())
-            .filter(|e| e.fits)
-            .max_by(|a, b| a.output_tokens_per_s.total_cmp(&b.output_tokens_per_s))
-            .ok_or_else(|| anyhow!("no batch size fits in memory"))?,
+        "max-throughput" => {
+            let best = throughput_batches()
+                .filter_map(|b| run(&Config { batch: b, ..base }).ok())
+                .filter(|e| e.fits)
+                .max_by(|a, b| a.output_tokens_per_s.total_cmp(&b.output_tokens_per_s))
+                .ok_or_else(|| anyhow!("no batch size fits in memory"))?;
+            match c.requests {
+                None => best,
+                Some(n) => finite_run(c, ctx, base, best, n, run)?,
+            }
+        }
         "frontier" => {
             let floor = c.interactivity.ok_or_else(|| {
                 anyhow!("frontier case lacks `interactivity` (tokens/s per user)")
@@ -671,6 +685,72 @@ fn evaluate_inference(c: &Case, ctx: &Context, model: &str, rt: &Runtime) -> Res
     };
     let value = number(field.get(&named), &c.metric)?;
     Ok((point.correct(&c.metric, value, est.gpus)?, est.fits))
+}
+
+/// The best of a max-throughput run of `n` requests submitted at once (`requests`): the
+/// simulation (`crate::sim`) of the whole run under each cap on the requests in flight, from
+/// half the steady state's best batch `best` up to `n`, its output tokens over the time from
+/// the first start to the last end (the ramp, while the first prompts fill, and the drain, as
+/// the last requests finish, included). Only the output throughput is priced so.
+fn finite_run(
+    c: &Case,
+    ctx: &Context,
+    base: Config,
+    best: crate::perf::Estimate,
+    n: u64,
+    run: impl Fn(&Config) -> Result<crate::perf::Estimate>,
+) -> Result<crate::perf::Estimate> {
+    if !["output_tokens_per_s", "output_tokens_per_s_per_gpu"].contains(&c.metric.as_str()) {
+        bail!(
+            "`requests` prices a run's output throughput (output_tokens_per_s or \
+             output_tokens_per_s_per_gpu), not `{}`",
+            c.metric
+        );
+    }
+    if base.disaggregate.is_some() {
+        bail!("`requests` simulates one aggregated replica: leave out `disaggregate`");
+    }
+    // Every request arrives at the start (1e12 requests/s: a picosecond apart).
+    let workload = crate::sim::Workload {
+        rate_per_s: 1e12,
+        requests: n,
+        seed: 1,
+        step_budget: crate::sim::MAX_STEP_BUDGET,
+    };
+    let from = (best.config.batch / 2).clamp(1, n);
+    let caps = throughput_batches()
+        .chain([n])
+        .filter(|&b| b >= from && b <= n)
+        .collect::<std::collections::BTreeSet<_>>();
+    let mut out: Option<crate::perf::Estimate> = None;
+    for b in caps {
+        let cfg = Config { batch: b, ..base };
+        let Ok(mut e) = run(&cfg) else { continue };
+        if !e.fits {
+            continue;
+        }
+        // trtllm-bench sizes the iteration's token budget from its batch limit:
+        // max_num_tokens = batch × (1 + ISL/OSL), at least 2,048 and at most 32,768, per
+        // attention group (`bench/build/tuning.py`, `finetune_setting`).
+        let per_group = b.div_ceil(base.dp) as f64;
+        let budget = (per_group * (1.0 + base.input_len as f64 / base.output_len as f64))
+            .clamp(2048.0, 32768.0) as u64;
+        let mut sim_ctx = ctx.clone();
+        sim_ctx.prefill_chunk_tokens = budget;
+        let s = crate::sim::simulate(&sim_ctx, &cfg, &workload);
+        if s.completed < n {
+            continue;
+        }
+        e.output_tokens_per_s = s.output_tokens_per_s;
+        e.output_tokens_per_s_per_gpu = s.output_tokens_per_s / e.gpus as f64;
+        if out
+            .as_ref()
+            .is_none_or(|o| e.output_tokens_per_s > o.output_tokens_per_s)
+        {
+            out = Some(e);
+        }
+    }
+    out.ok_or_else(|| anyhow!("no batch of at most {n} requests fits in memory"))
 }
 
 /// The priced batches of one frontier layout that meet the floor (`meets`): every batch of the

@@ -103,18 +103,7 @@ pub fn prefill_with<const LAYER: bool>(
     // One chunk of `chunk` prompt tokens per group, `groups` groups at once: its (slowest
     // stage, Σ stages, hop) times, and its layer step copied into `layer` when given (a pass is
     // 688 bytes; only the first chunk's layer is kept).
-    let price = |chunk: f64, groups: f64| {
-        let shape = StepShape {
-            tokens: chunk,
-            moe_tokens: chunk * groups,
-            kv_tokens_read: ctx.model.attended(s_in / 2.0) + chunk,
-            attn_pairs: chunk * ctx.model.attended((s_in / 2.0).max(chunk.min(s_in) / 2.0)),
-            sequences: 1.0,
-            decode: false,
-            graph_share: 0.0,
-        };
-        pass(ctx, r, l.pp, shape, 1.0)
-    };
+    let price = |chunk: f64, groups: f64| chunk_pass(ctx, r, l, s_in, chunk, groups);
     // A chunk's (slowest stage, hop) times.
     let mut times = |chunk: f64, groups: f64| match memo.as_deref_mut() {
         Some(m) => {
@@ -169,4 +158,49 @@ pub fn prefill_with<const LAYER: bool>(
         ttft_s,
         tokens_per_s: dp * busy_chunk / busy_max_s.max(busy_hop_s),
     }
+}
+
+/// The pass of one prefill chunk: `chunk` prompt tokens on each of `groups` attention groups at
+/// once (the groups meet in the MoE layers), taken from prompts of `s_in` tokens. Each token
+/// attends to its prompt's mean context, so a chunk of a long prompt pays for the keys of the
+/// chunks before it and a chunk of several short prompts only for each prompt's own.
+fn chunk_pass(ctx: &Context, r: &Rates, l: Layout, s_in: f64, chunk: f64, groups: f64) -> Pass {
+    let shape = StepShape {
+        tokens: chunk,
+        moe_tokens: chunk * groups,
+        kv_tokens_read: ctx.model.attended(s_in / 2.0) + chunk,
+        attn_pairs: chunk * ctx.model.attended((s_in / 2.0).max(chunk.min(s_in) / 2.0)),
+        sequences: 1.0,
+        decode: false,
+        graph_share: 0.0,
+    };
+    pass(ctx, r, l.pp, shape, 1.0)
+}
+
+/// One serving iteration's prefill, for the simulation (`crate::sim`): `tokens` prompt tokens on
+/// each of `groups` attention groups, taken from prompts of `c.input_len` tokens in chunks of at
+/// most the budget, on the prefill layout. Returns the time it adds to the iteration (the request
+/// overhead, then each chunk's slowest stage) and the pipeline fill after it (the last chunk's
+/// other stages and hand-offs, which the first token of a prompt finished in it waits for).
+pub fn iteration_prefill_s(ctx: &Context, c: &Config, tokens: f64, groups: f64) -> (f64, f64) {
+    if tokens <= 0.0 {
+        return (0.0, 0.0);
+    }
+    let l = c.prefill_layout();
+    let r = ctx.rates_for(c, l);
+    let s_in = c.input_len as f64;
+    let chunk = tokens.min(ctx.prefill_chunk_tokens as f64);
+    let full_chunks = (tokens / chunk).floor();
+    let rest = tokens - full_chunks * chunk;
+    let first = chunk_pass(ctx, &r, l, s_in, chunk, groups);
+    let rest_s = if rest >= 1.0 {
+        chunk_pass(ctx, &r, l, s_in, rest, groups).max_s
+    } else {
+        0.0
+    };
+    let fill_s = (first.sum_s - first.max_s + (l.pp as f64 - 1.0) * first.hop_s).max(0.0);
+    (
+        ctx.hw.per_request_s + full_chunks * first.max_s + rest_s,
+        fill_s,
+    )
 }
