@@ -107,8 +107,15 @@ pub struct Serving {
     /// Disaggregated serving: PREFILL:DECODE replicas of this layout (e.g. 1:3); KV crosses the NIC.
     #[arg(long, value_name = "P:D", value_parser = parse_pools)]
     pub disaggregate: Option<crate::perf::Disaggregation>,
-    /// Simulate a Poisson stream of this many requests per second (percentiles of TTFT, TPOT, E2E).
-    #[arg(allow_negative_numbers = true, long, value_name = "REQ_PER_S")]
+    /// Simulate a Poisson stream of this many requests per second (percentiles of TTFT, TPOT, E2E)
+    /// on one aggregated replica (its prefills run between its decode steps, so not with
+    /// --disaggregate).
+    #[arg(
+        allow_negative_numbers = true,
+        long,
+        value_name = "REQ_PER_S",
+        conflicts_with = "disaggregate"
+    )]
     pub rate: Option<f64>,
     /// Requests to simulate with --rate (at most 1,000,000).
     #[arg(allow_negative_numbers = true, long, default_value_t = 1000, value_parser = crate::axis::count_up_to(crate::sim::MAX_REQUESTS))]

@@ -891,6 +891,26 @@ fn rate_simulates_estimates_and_sweep_rows() {
         assert!(r["simulation"]["ttft_s"]["p99"].as_f64().unwrap() > 0.0);
     }
     fails(&["estimate", "--rate", "0"], &["--rate"]);
+    // The simulation runs one aggregated replica: with disaggregated pools it would put every
+    // prefill between the decode pool's steps, so the two are a usage error (exit 2).
+    let (_, stderr) = run(
+        &[
+            "estimate",
+            "-m",
+            "llama3-70b",
+            "--tp",
+            "8",
+            "--disaggregate",
+            "1:1",
+            "--rate",
+            "5",
+        ],
+        2,
+    );
+    assert!(
+        stderr.contains("'--disaggregate <P:D>' cannot be used with '--rate"),
+        "{stderr}"
+    );
 }
 
 #[test]
