@@ -723,6 +723,7 @@ fn finite_run(
         .filter(|&b| b >= from && b <= n)
         .collect::<std::collections::BTreeSet<_>>();
     let mut out: Option<crate::perf::Estimate> = None;
+    let mut cut_short = false;
     for b in caps {
         let cfg = Config { batch: b, ..base };
         let Ok(mut e) = run(&cfg) else { continue };
@@ -739,6 +740,7 @@ fn finite_run(
         sim_ctx.prefill_chunk_tokens = budget;
         let s = crate::sim::simulate(&sim_ctx, &cfg, &workload);
         if s.completed < n {
+            cut_short = true;
             continue;
         }
         e.output_tokens_per_s = s.output_tokens_per_s;
@@ -750,7 +752,20 @@ fn finite_run(
             out = Some(e);
         }
     }
-    out.ok_or_else(|| anyhow!("no batch of at most {n} requests fits in memory"))
+    out.ok_or_else(|| {
+        if cut_short {
+            anyhow!(
+                "the simulation of {} requests ran out of its {} iterations",
+                crate::limits::grouped(n),
+                crate::limits::grouped(crate::sim::MAX_STEP_BUDGET)
+            )
+        } else {
+            anyhow!(
+                "no batch of at most {} requests fits in memory",
+                crate::limits::grouped(n)
+            )
+        }
+    })
 }
 
 /// The priced batches of one frontier layout that meet the floor (`meets`): every batch of the
