@@ -218,7 +218,10 @@ impl std::hash::Hasher for IntHasher {
 type IntMap<V> = HashMap<u64, V, std::hash::BuildHasherDefault<IntHasher>>;
 
 /// Simulate `w` on the replica `c` (its `batch` caps running requests; its KV memory caps
-/// admission). `c.output_len` is the mean output length, drawn from `c.output_dist`.
+/// admission). `c.output_len` is the mean output length, drawn from `c.output_dist`. One
+/// aggregated replica, whose prefills run between its decode steps: `c.disaggregate` must be
+/// `None` (the CLI refuses `--rate` with `--disaggregate`). An infinite `w.rate_per_s` queues
+/// every request at time 0 (an offline benchmark's run).
 pub fn simulate(ctx: &Context, c: &Config, w: &Workload) -> SimResult {
     simulate_with_progress(ctx, c, w, &mut |_| {})
 }
@@ -230,6 +233,10 @@ pub fn simulate_with_progress(
     w: &Workload,
     progress: &mut dyn FnMut(u64),
 ) -> SimResult {
+    debug_assert!(
+        c.disaggregate.is_none(),
+        "the simulation runs one aggregated replica"
+    );
     let requests = w.requests.min(MAX_REQUESTS);
     let step_budget = w.step_budget.min(MAX_STEP_BUDGET);
     let mut rng = Rng(w.seed);

@@ -710,9 +710,15 @@ fn finite_run(
     if base.disaggregate.is_some() {
         bail!("`requests` simulates one aggregated replica: leave out `disaggregate`");
     }
-    // Every request arrives at the start (1e12 requests/s: a picosecond apart).
+    if base.batching == crate::perf::Batching::Static {
+        bail!(
+            "`requests` prices an in-flight-batching run (trtllm-bench); this case batches \
+             statically (`batching` or its runtime profile)"
+        );
+    }
+    // Every request arrives at the start (an infinite rate: every gap is 0).
     let workload = crate::sim::Workload {
-        rate_per_s: 1e12,
+        rate_per_s: f64::INFINITY,
         requests: n,
         seed: 1,
         step_budget: crate::sim::MAX_STEP_BUDGET,
@@ -730,14 +736,9 @@ fn finite_run(
         if !e.fits {
             continue;
         }
-        // trtllm-bench sizes the iteration's token budget from its batch limit:
-        // max_num_tokens = batch × (1 + ISL/OSL), at least 2,048 and at most 32,768, per
-        // attention group (`bench/build/tuning.py`, `finetune_setting`).
-        let per_group = b.div_ceil(base.dp) as f64;
-        let budget = (per_group * (1.0 + base.input_len as f64 / base.output_len as f64))
-            .clamp(2048.0, 32768.0) as u64;
         let mut sim_ctx = ctx.clone();
-        sim_ctx.prefill_chunk_tokens = budget;
+        sim_ctx.prefill_chunk_tokens =
+            trtllm_bench_max_num_tokens(b, base.pp, base.input_len, base.output_len);
         let s = crate::sim::simulate(&sim_ctx, &cfg, &workload);
         if s.completed < n {
             cut_short = true;
@@ -755,7 +756,7 @@ fn finite_run(
     out.ok_or_else(|| {
         if cut_short {
             anyhow!(
-                "the simulation of {} requests ran out of its {} iterations",
+                "requests = {}: the simulation ran out of its {} iterations; state fewer requests",
                 crate::limits::grouped(n),
                 crate::limits::grouped(crate::sim::MAX_STEP_BUDGET)
             )
@@ -766,6 +767,27 @@ fn finite_run(
             )
         }
     })
+}
+
+/// The iteration token budget (`max_num_tokens`, per attention group) that trtllm-bench sets
+/// when a run names none, for a replica that holds `cap` requests: from the requests the KV cache
+/// holds, `raw = min(cap / pp × (1 + ISL/OSL), 32,768)`, rounded up to a multiple of 256 (at
+/// least 2,048) below 4,096 tokens, of 512 below 8,192, of 1,024 above
+/// (`bench/build/tuning.py`, `finetune_setting`); then, chunked prefill being off by default,
+/// at least the longest prompt plus the batch, so a prompt is never split
+/// (`bench/benchmark/utils/general.py`, `get_settings`).
+fn trtllm_bench_max_num_tokens(cap: u64, pp: u64, input_len: u64, output_len: u64) -> u64 {
+    let per_stage = cap as f64 / pp.max(1) as f64;
+    let raw = (per_stage * (1.0 + input_len as f64 / output_len.max(1) as f64)).min(32768.0);
+    let round_up = |step: f64| step * (raw / step).ceil();
+    let tuned = if raw < 4096.0 {
+        round_up(256.0).max(2048.0)
+    } else if raw < 8192.0 {
+        round_up(512.0)
+    } else {
+        round_up(1024.0)
+    } as u64;
+    tuned.max(input_len.saturating_add(per_stage.ceil() as u64))
 }
 
 /// The priced batches of one frontier layout that meet the floor (`meets`): every batch of the
@@ -1049,5 +1071,24 @@ pub fn load_suite(path: Option<&str>, suite: Suite) -> Result<Vec<Case>> {
             cases.extend(tagged("moe", MOE_CASES)?);
             Ok(cases)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::trtllm_bench_max_num_tokens;
+
+    #[test]
+    fn trtllm_bench_sizes_the_token_budget_from_the_batch_and_the_longest_prompt() {
+        // bench/build/tuning.py `finetune_setting` and bench/benchmark/utils/general.py, by
+        // hand: 3,000 requests at 1k/1k → 6,000 tokens → a multiple of 512 → 6,144 (more than
+        // 1,024 + 3,000); 64 at 8k/1k → 576 → 2,048, raised to the prompt plus the batch, 8,256;
+        // 4,096 at 1k/1k → 8,192 → a multiple of 1,024; 4,096 at 32k/1k → capped at 32,768, then
+        // raised to 32,768 + 4,096; PP 2 halves the requests a stage holds.
+        assert_eq!(trtllm_bench_max_num_tokens(3000, 1, 1024, 1024), 6144);
+        assert_eq!(trtllm_bench_max_num_tokens(64, 1, 8192, 1024), 8256);
+        assert_eq!(trtllm_bench_max_num_tokens(4096, 1, 1024, 1024), 8192);
+        assert_eq!(trtllm_bench_max_num_tokens(4096, 1, 32768, 1024), 36864);
+        assert_eq!(trtllm_bench_max_num_tokens(1000, 2, 128, 128), 2048);
     }
 }

@@ -187,8 +187,11 @@ fn moe_suite_holds_its_levels() {
     // 12.4% → 13.6%, all 15.8% → 16.3%): the CUTLASS fit is 1.15–1.7× slow on DeepSeek-V3's
     // shape, a per-shape residual of one fit over 21 shapes. The seventeenth session priced the
     // 43 perf-overview rows whose request count the overview states (`requests`) as the finite
-    // runs trtllm-bench times, ramp and drain included: inference 14.7% → 14.6%, holdout 12.4%,
-    // all 16.3% → 16.0%, one case fewer past 1.5× (DeepSeek-R1 H200 1k/8k +61% → +35%).
+    // runs trtllm-bench times, ramp and drain included, with the benchmark's own token budget
+    // (whole prompts, up to the requests held × (1 + ISL/OSL) tokens an iteration): all 16.3% →
+    // 16.1%, holdout 12.4%, the worst rows closer (DeepSeek-R1 H200 1k/8k +61% → +35%), but
+    // inference 14.7% → 15.2%: the larger budget prefills the short-prompt rows faster, and the
+    // 1k/1k rows were already too fast (B200 gpt-oss-120b +46% → +52%).
     let rs = run_cases(
         &load_suite(None, Suite::Moe).expect("built-in MoE cases parse"),
         &[],
@@ -204,7 +207,7 @@ fn moe_suite_holds_its_levels() {
     }
     let inference = stats(rs.iter().filter(|r| r.kind == "inference"));
     let m = inference.median_abs_error.unwrap();
-    assert!(m <= 0.147, "MoE inference median {m:.3}");
+    assert!(m <= 0.153, "MoE inference median {m:.3}");
     assert!(
         inference.worst_factor.unwrap() < 1.78,
         "{:?}",
@@ -386,13 +389,13 @@ fn the_frontier_suite_holds_its_levels() {
     );
     assert!(rs.len() >= 92);
     let s = stats(&rs);
-    assert!(s.evaluated >= 62, "{} evaluated", s.evaluated);
+    assert!(s.evaluated >= 73, "{} evaluated", s.evaluated);
     assert!(
         s.median_abs_error.unwrap() <= 0.325,
         "{:?}",
         s.median_abs_error
     );
-    assert!(s.worst_factor.unwrap() < 5.0, "{:?}", s.worst_factor);
+    assert!(s.worst_factor.unwrap() < 3.9, "{:?}", s.worst_factor);
 }
 
 #[test]
