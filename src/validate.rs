@@ -99,6 +99,10 @@ pub struct Case {
     /// first start to the last end (trtllm-bench `throughput`): simulated, ramp and drain
     /// included, instead of the steady state.
     pub requests: Option<u64>,
+    /// The engine's prompt-token budget per iteration (TensorRT-LLM's `max_num_tokens` with
+    /// chunking off, SGLang's `--chunked-prefill-size`, vLLM's `max_num_batched_tokens`), as
+    /// `--prefill-chunk` (default 2048).
+    pub prefill_chunk: Option<u64>,
     pub input_len: Option<u64>,
     pub output_len: Option<u64>,
     pub mode: Option<String>,
@@ -360,6 +364,7 @@ fn check_case_ranges(c: &Case) -> Result<()> {
         ("batch", "batch", c.batch),
         ("concurrency", "batch", c.concurrency),
         ("requests", "requests", c.requests),
+        ("prefill_chunk", "prefill-chunk", c.prefill_chunk),
         ("input_len", "input-len", c.input_len),
         ("output_len", "output-len", c.output_len),
         ("gpus", "gpus", c.gpus),
@@ -501,7 +506,11 @@ fn context_for(c: &Case, extra: &[Override], rt: &Runtime) -> Result<(Context, S
     };
     let mut gpu = presets::load_gpu(&c.gpu, &overrides)?;
     rt.apply_to_gpu(&mut gpu, &overrides)?;
-    let mut ctx = Context::new(&model.model, &gpu.gpu, DEFAULT_PREFILL_CHUNK_TOKENS);
+    let mut ctx = Context::new(
+        &model.model,
+        &gpu.gpu,
+        c.prefill_chunk.unwrap_or(DEFAULT_PREFILL_CHUNK_TOKENS),
+    );
     ctx.shared_expert_overlap = c
         .shared_expert_overlap
         .unwrap_or_else(|| rt.shared_expert_overlap());
@@ -737,8 +746,9 @@ fn finite_run(
             continue;
         }
         let mut sim_ctx = ctx.clone();
-        sim_ctx.prefill_chunk_tokens =
-            trtllm_bench_max_num_tokens(b, base.pp, base.input_len, base.output_len);
+        sim_ctx.prefill_chunk_tokens = c.prefill_chunk.unwrap_or_else(|| {
+            trtllm_bench_max_num_tokens(b, base.pp, base.input_len, base.output_len)
+        });
         let s = crate::sim::simulate(&sim_ctx, &cfg, &workload);
         if s.completed < n {
             cut_short = true;

@@ -749,6 +749,11 @@ fn a_case_field_out_of_range_refuses_the_file_naming_case_field_and_range() {
             &["speculate = 100", "from 1 to 64"],
         ),
         (
+            "batch = 1\nprefill_chunk = 0",
+            "0.01",
+            &["prefill_chunk = 0", "from 1 to"],
+        ),
+        (
             "batch = 1",
             "1e-320",
             &["value = 1e-320", "positive finite"],
@@ -771,6 +776,41 @@ fn a_case_field_out_of_range_refuses_the_file_naming_case_field_and_range() {
         writeln!(f.1, "{train}{extra}").unwrap();
         fails(&["validate", "--cases", &f.0], needles);
     }
+}
+
+#[test]
+fn a_case_prices_its_prefill_with_the_budget_it_states_as_the_flag_does() {
+    // `prefill_chunk` is the engine's prompt-token budget per iteration, as `--prefill-chunk`:
+    // a case that states it answers what `estimate --prefill-chunk` answers. DeepSeek-V3 fp8 on
+    // eight H200s, one 8,000-token prompt: a budget of 16,384 runs it in one pass (the expert
+    // weights read once), the default 2,048 in four chunks, which reads them four times.
+    let case = |extra: &str| {
+        format!(
+            "[[case]]\nid = \"c\"\nsource = \"t\"\nkind = \"inference\"\nmodel = \"deepseek-v3\"\ngpu = \"h200\"\ndtype = \"fp8\"\ntp = 8\nbatch = 1\ninput_len = 8000\noutput_len = 100\nmode = \"fixed\"\nmetric = \"ttft_s\"\nvalue = 0.5\n{extra}"
+        )
+    };
+    let predicted = |extra: &str| {
+        let mut f = tempfile();
+        writeln!(f.1, "{}", case(extra)).unwrap();
+        let (json, _) = run(&["validate", "--cases", &f.0, "--format", "json"], 0);
+        let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
+        doc["cases"][0]["predicted"].as_f64().unwrap()
+    };
+    let estimated = |chunk: &str| {
+        let (json, _) = run_words(
+            &format!(
+                "estimate -m deepseek-v3 -g h200 --dtype fp8 --tp 8 --batch 1 --input-len 8000 --output-len 100 --prefill-chunk {chunk} --format json"
+            ),
+            0,
+        );
+        let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
+        doc["results"][0]["ttft_s"].as_f64().unwrap()
+    };
+    let one_pass = predicted("prefill_chunk = 16384");
+    let chunked = predicted("");
+    gpt4calc::testutil::assert_close(one_pass, estimated("16384"), 1e-9);
+    gpt4calc::testutil::assert_close(chunked, estimated("2048"), 1e-9);
+    assert!(one_pass < 0.9 * chunked, "{one_pass} vs {chunked}");
 }
 
 #[test]

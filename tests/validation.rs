@@ -191,7 +191,10 @@ fn moe_suite_holds_its_levels() {
     // (whole prompts, up to the requests held × (1 + ISL/OSL) tokens an iteration): all 16.3% →
     // 16.1%, holdout 12.4%, the worst rows closer (DeepSeek-R1 H200 1k/8k +61% → +35%), but
     // inference 14.7% → 15.2%: the larger budget prefills the short-prompt rows faster, and the
-    // 1k/1k rows were already too fast (B200 gpt-oss-120b +46% → +52%).
+    // 1k/1k rows were already too fast (B200 gpt-oss-120b +46% → +52%). The eighteenth session
+    // stated the engines' prefill token budgets where the sources give them (`prefill_chunk`:
+    // SGLang's 16,384 per DP rank on the 96-H100 prefill pool, the blogs' `max_num_tokens`):
+    // inference 15.2% → 14.5%, all 16.1% → 15.6%, holdout unchanged.
     let rs = run_cases(
         &load_suite(None, Suite::Moe).expect("built-in MoE cases parse"),
         &[],
@@ -207,7 +210,7 @@ fn moe_suite_holds_its_levels() {
     }
     let inference = stats(rs.iter().filter(|r| r.kind == "inference"));
     let m = inference.median_abs_error.unwrap();
-    assert!(m <= 0.153, "MoE inference median {m:.3}");
+    assert!(m <= 0.148, "MoE inference median {m:.3}");
     assert!(
         inference.worst_factor.unwrap() < 1.78,
         "{:?}",
@@ -220,7 +223,7 @@ fn moe_suite_holds_its_levels() {
     let h = holdout.median_abs_error.unwrap();
     assert!(h <= 0.13, "MoE inference holdout median {h:.3}");
     let all = stats(&rs).median_abs_error.unwrap();
-    assert!(all <= 0.165, "MoE suite median {all:.3}");
+    assert!(all <= 0.16, "MoE suite median {all:.3}");
 }
 
 #[test]
@@ -372,7 +375,7 @@ value = 1.0
 fn the_frontier_suite_holds_its_levels() {
     // validation/frontier.toml (InferenceX, DeepSeek-R1): the rack-scale issue's target (median
     // ≤ 20%, none beyond 2×) is far from met. 73 of 92 cases evaluate (the rest ask for more
-    // tokens/s per user than the model's decode floor allows) at a median |error| of 31.7%; these
+    // tokens/s per user than the model's decode floor allows) at a median |error| of 31.2%; these
     // guards keep it from getting worse unnoticed (docs/calibration.md, "Frontier"). History: 49
     // evaluated at 93% before the runtimes' custom all-reduce and the measured small-m GEMM
     // floors, 65 at 64% before the AMD presets borrowed their generation's measured fixed times
@@ -382,7 +385,12 @@ fn the_frontier_suite_holds_its_levels() {
     // took its error from +906% to +12%, the median to 42.1% and the worst to 4.89×; MLA decode's
     // per-head latents to 41.5%. Searching every integer batch, not only the grid's (the largest
     // batch above the floor, bisected), took 38.2% to 31.7% (worst 3.74×): the grid's steps of
-    // up to 1.5× had left up to a third of each answer out.
+    // up to 1.5× had left up to a third of each answer out. Stating each run's prefill token
+    // budget from its launch script (`prefill_chunk`: TensorRT-LLM's max_num_tokens, SGLang's
+    // chunked-prefill size; eighteenth session) took it to 31.2% (29 past 1.5×, from 31), but the
+    // worst, MI300X at 4 and 64 users, from 3.74× to 3.90×: its TPOT is already 2.4× too fast,
+    // and prefilling each 8k prompt in one pass (SGLang's 131,072-token budget, not 2,048-token
+    // chunks) shortens its steps further.
     let rs = run_cases(
         &load_suite(None, Suite::Frontier).expect("built-in frontier cases parse"),
         &[],
@@ -391,11 +399,11 @@ fn the_frontier_suite_holds_its_levels() {
     let s = stats(&rs);
     assert!(s.evaluated >= 73, "{} evaluated", s.evaluated);
     assert!(
-        s.median_abs_error.unwrap() <= 0.325,
+        s.median_abs_error.unwrap() <= 0.315,
         "{:?}",
         s.median_abs_error
     );
-    assert!(s.worst_factor.unwrap() < 3.9, "{:?}", s.worst_factor);
+    assert!(s.worst_factor.unwrap() < 3.95, "{:?}", s.worst_factor);
 }
 
 #[test]
