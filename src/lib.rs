@@ -4,10 +4,12 @@
 //!
 //! Module map: `model` (architecture, parameter/FLOP/KV counts), `hardware` (accelerator and
 //! node), `presets` (built-in TOML, `--set`), `runtime` (runtime profiles, `--runtime`), `perf` (roofline, MoE routing, communication,
-//! pipeline, memory, the estimate), `sweep` (axes, best-N), `report` (table/JSON/CSV/Markdown,
+//! pipeline, memory, the estimate), `sweep` (axes, best-N), `batch_search` (the serving batch grid
+//! and the exact searches at a threshold), `report` (table/JSON/CSV/Markdown,
 //! `--explain`), `cli` (flags), `units` (the only unit conversions).
 
 pub mod axis;
+pub mod batch_search;
 pub mod cli;
 pub mod commands;
 pub mod dtype;

@@ -536,13 +536,10 @@ fn evaluate(c: &Case, extra: &[Override], runtime: &str) -> Result<(f64, bool)> 
     }
 }
 
-/// Batch sizes tried for `mode = "max-throughput"`: 1, 2, 3, 4, 6, 8, 12, … up to 65,536.
+/// Batch sizes tried for `mode = "max-throughput"`: the grid 1, 2, 3, 4, 6, 8, 12, … 98,304
+/// (`batch_search::grid`).
 pub fn throughput_batches() -> impl Iterator<Item = u64> {
-    (0..17)
-        .flat_map(|i| [1u64 << i, 3u64 << i >> 1])
-        .filter(|b| *b >= 1)
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
+    crate::batch_search::grid()
 }
 
 /// A case's speculative decoding, if it names `speculate`.
@@ -678,7 +675,7 @@ fn evaluate_inference(c: &Case, ctx: &Context, model: &str, rt: &Runtime) -> Res
                         })
                         .ok()
                     };
-                    batches_meeting(at, meets)
+                    crate::batch_search::largest_meeting(at, meets)
                 })
                 .max_by(|a, b| value(a).total_cmp(&value(b)))
                 .ok_or_else(|| {
@@ -798,37 +795,6 @@ fn trtllm_bench_max_num_tokens(cap: u64, pp: u64, input_len: u64, output_len: u6
         round_up(1024.0)
     } as u64;
     tuned.max(input_len.saturating_add(per_stage.ceil() as u64))
-}
-
-/// The priced batches of one frontier layout that meet the floor (`meets`): every batch of the
-/// throughput grid, then the integers between the largest grid batch that meets it and the next
-/// grid batch, bisected. Tokens/s per user falls as the batch grows, so the largest integer batch
-/// that meets the floor is found exactly, for about log2 of the grid's gap more estimates (the
-/// grid alone, steps of up to 1.5×, left up to a third of the throughput on the table).
-fn batches_meeting<E>(at: impl Fn(u64) -> Option<E>, meets: impl Fn(&E) -> bool) -> Vec<E> {
-    let grid: Vec<u64> = throughput_batches().collect();
-    let mut kept = Vec::new();
-    // The largest grid batch that meets the floor, and the grid batch after it.
-    let mut bracket = None;
-    for (i, &b) in grid.iter().enumerate() {
-        if let Some(e) = at(b).filter(&meets) {
-            kept.push(e);
-            bracket = grid.get(i + 1).map(|&next| (b, next));
-        }
-    }
-    if let Some((mut lo, mut hi)) = bracket {
-        while hi - lo > 1 {
-            let mid = lo + (hi - lo) / 2;
-            match at(mid).filter(&meets) {
-                Some(e) => {
-                    kept.push(e);
-                    lo = mid;
-                }
-                None => hi = mid,
-            }
-        }
-    }
-    kept
 }
 
 /// How a `concurrency` point maps onto the model: the requests its busiest replicas hold beyond

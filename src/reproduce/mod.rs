@@ -421,47 +421,60 @@ pub fn training_run(
     last.expect("at least one layout was tried")
 }
 
-/// Batches tried by the serving searches: 1, 2, 3, 4, 6, 8, 12, … 65,536.
-fn batches() -> impl Iterator<Item = u64> {
-    crate::validate::throughput_batches()
-}
-
-/// Every batch and KV layout of `base` that fits.
-fn serving_points(ctx: &Context, base: Config) -> Vec<Estimate> {
-    batches()
-        .flat_map(|b| {
-            [KvSharding::Heads, KvSharding::Batch].map(|k| Config {
-                batch: b,
-                kv_sharding: k,
-                ..base
-            })
+/// The serving points of `base` for a search at a threshold: for each KV layout, every batch of
+/// the grid 1, 2, 3, 4, 6, … 98,304 that fits, prices finitely and `meets` it, plus the integers
+/// bisected at the threshold (`batch_search`): `largest` for a threshold small batches meet (a
+/// speed per user), else one large batches meet (a price).
+fn serving_points(
+    ctx: &Context,
+    base: Config,
+    largest: bool,
+    meets: impl Fn(&Estimate) -> bool,
+) -> Vec<Estimate> {
+    [KvSharding::Heads, KvSharding::Batch]
+        .into_iter()
+        .flat_map(|k| {
+            let at = |b: u64| {
+                let c = Config {
+                    batch: b,
+                    kv_sharding: k,
+                    ..base
+                };
+                ctx.check(&c).is_ok().then(|| estimate(ctx, &c))
+            };
+            let ok = |e: &Estimate| e.fits && e.usd_per_1m_output_tokens.is_finite() && meets(e);
+            if largest {
+                crate::batch_search::largest_meeting(at, ok)
+            } else {
+                crate::batch_search::smallest_meeting(at, ok)
+            }
         })
-        .filter(|c| ctx.check(c).is_ok())
-        .map(|c| estimate(ctx, &c))
-        .filter(|e| e.fits && e.usd_per_1m_output_tokens.is_finite())
         .collect()
 }
 
-/// The cheapest point of `base` whose users each get at least `tok_s` tokens/s.
+/// The cheapest point of `base` whose users each get at least `tok_s` tokens/s: the cost per
+/// token falls as the batch grows and the speed per user with it, so the answer is the largest
+/// batch at that speed, found exactly.
 pub fn cheapest_at_speed(ctx: &Context, base: Config, tok_s: f64) -> Option<Estimate> {
-    serving_points(ctx, base)
+    serving_points(ctx, base, true, |e| e.output_tokens_per_s_per_user >= tok_s)
         .into_iter()
-        .filter(|e| e.output_tokens_per_s_per_user >= tok_s)
         .min_by(|x, y| {
             x.usd_per_1m_output_tokens
                 .total_cmp(&y.usd_per_1m_output_tokens)
         })
 }
 
-/// The fastest point per user of `base` whose output tokens cost at most `usd_per_1m`.
+/// The fastest point per user of `base` whose output tokens cost at most `usd_per_1m`: the
+/// smallest batch at that price, found exactly.
 pub fn fastest_at_price(ctx: &Context, base: Config, usd_per_1m: f64) -> Option<Estimate> {
-    serving_points(ctx, base)
-        .into_iter()
-        .filter(|e| e.usd_per_1m_output_tokens <= usd_per_1m)
-        .max_by(|x, y| {
-            x.output_tokens_per_s_per_user
-                .total_cmp(&y.output_tokens_per_s_per_user)
-        })
+    serving_points(ctx, base, false, |e| {
+        e.usd_per_1m_output_tokens <= usd_per_1m
+    })
+    .into_iter()
+    .max_by(|x, y| {
+        x.output_tokens_per_s_per_user
+            .total_cmp(&y.output_tokens_per_s_per_user)
+    })
 }
 
 /// The cheapest point of `base` at any speed.
