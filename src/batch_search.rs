@@ -11,7 +11,6 @@
 pub fn grid() -> impl Iterator<Item = u64> {
     (0..17)
         .flat_map(|i| [1u64 << i, 3u64 << i >> 1])
-        .filter(|b| *b >= 1)
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
 }
