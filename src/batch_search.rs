@@ -48,7 +48,8 @@ pub fn largest_meeting<E>(at: impl Fn(u64) -> Option<E>, meets: impl Fn(&E) -> b
 /// Every priced batch that `meets` a threshold which large batches meet and small ones do not (a
 /// cost per token under a price): the grid's, then the integers between the smallest grid batch
 /// that meets it and the grid batch before it, bisected, so the smallest integer batch that meets
-/// it is among them.
+/// it is among them. A threshold met only between two grid batches (a price reached just below
+/// the batch at which memory runs out, with no grid batch in between) is not found.
 pub fn smallest_meeting<E>(at: impl Fn(u64) -> Option<E>, meets: impl Fn(&E) -> bool) -> Vec<E> {
     let grid: Vec<u64> = grid().collect();
     let mut kept = Vec::new();
@@ -56,7 +57,7 @@ pub fn smallest_meeting<E>(at: impl Fn(u64) -> Option<E>, meets: impl Fn(&E) -> 
     let mut bracket = None;
     for (i, &b) in grid.iter().enumerate() {
         if let Some(e) = at(b).filter(&meets) {
-            if bracket.is_none() && i > 0 {
+            if kept.is_empty() && i > 0 {
                 bracket = Some((grid[i - 1], b));
             }
             kept.push(e);

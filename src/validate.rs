@@ -99,9 +99,10 @@ pub struct Case {
     /// first start to the last end (trtllm-bench `throughput`): simulated, ramp and drain
     /// included, instead of the steady state.
     pub requests: Option<u64>,
-    /// The engine's prompt-token budget per iteration (TensorRT-LLM's `max_num_tokens` with
-    /// chunking off, SGLang's `--chunked-prefill-size`, vLLM's `max_num_batched_tokens`), as
-    /// `--prefill-chunk` (default 2048).
+    /// The engine's prompt-token budget per iteration and attention group (TensorRT-LLM's
+    /// `max_num_tokens` with chunking off, SGLang's `--chunked-prefill-size` per DP rank, vLLM's
+    /// `max_num_batched_tokens`), as `--prefill-chunk` (default 2048). With `requests` it
+    /// replaces trtllm-bench's own budget.
     pub prefill_chunk: Option<u64>,
     pub input_len: Option<u64>,
     pub output_len: Option<u64>,
