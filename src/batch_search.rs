@@ -17,8 +17,9 @@ pub fn grid() -> impl Iterator<Item = u64> {
 
 /// Every priced batch that `meets` a threshold which small batches meet and large ones do not
 /// (tokens/s per user above a floor, memory that fits): the grid's, then the integers between the
-/// largest grid batch that meets it and the next grid batch, bisected, so the largest integer
-/// batch that meets it is among them. `at` prices a batch (`None`: not a valid configuration).
+/// largest grid batch that meets it and the next grid batch (past the grid's end, the tool's
+/// largest batch, 1,048,576), bisected, so the largest integer batch that meets it is among them.
+/// `at` prices a batch (`None`: not a valid configuration).
 pub fn largest_meeting<E>(at: impl Fn(u64) -> Option<E>, meets: impl Fn(&E) -> bool) -> Vec<E> {
     let grid: Vec<u64> = grid().collect();
     let mut kept = Vec::new();
@@ -27,7 +28,12 @@ pub fn largest_meeting<E>(at: impl Fn(u64) -> Option<E>, meets: impl Fn(&E) -> b
     for (i, &b) in grid.iter().enumerate() {
         if let Some(e) = at(b).filter(&meets) {
             kept.push(e);
-            bracket = grid.get(i + 1).map(|&next| (b, next));
+            // Past the grid's end, up to the largest batch the tool takes.
+            let next = grid
+                .get(i + 1)
+                .copied()
+                .unwrap_or(crate::limits::MAX_BATCH + 1);
+            bracket = Some((b, next));
         }
     }
     if let Some((mut lo, mut hi)) = bracket {
@@ -105,6 +111,15 @@ mod tests {
         // Nothing meets: nothing kept. A batch the pricing refuses counts as not meeting.
         assert!(largest_meeting(Some, |_: &u64| false).is_empty());
         assert!(smallest_meeting(Some, |_: &u64| false).is_empty());
+        // Past the grid's end: up to the largest batch the tool takes.
+        assert_eq!(
+            largest_meeting(Some, |&b| b <= 110_000).iter().max(),
+            Some(&110_000)
+        );
+        assert_eq!(
+            largest_meeting(Some, |_: &u64| true).iter().max(),
+            Some(&crate::limits::MAX_BATCH)
+        );
         let refuses_60 = |b: u64| (b != 60).then_some(b);
         assert_eq!(
             largest_meeting(refuses_60, |&b| b <= 60).iter().max(),
