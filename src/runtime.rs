@@ -29,6 +29,9 @@ pub const RUNTIMES: &[(&str, &str)] = runtimes!(
     "fastertransformer-5",
     "trtllm-0.9",
     "trtllm-1.0",
+    "trtllm-1.2",
+    "sglang-0.5",
+    "atom-0.1",
     "vllm-0.8",
 );
 

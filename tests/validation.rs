@@ -431,7 +431,7 @@ fn the_latency_suite_holds_its_levels() {
     let tpot = median(&|r| r.metric == "tpot_s");
     assert!(tpot <= 0.17, "TPOT median |error| {tpot}");
     let ttft = median(&|r| r.metric == "ttft_s");
-    assert!(ttft <= 0.56, "TTFT median |error| {ttft}");
+    assert!(ttft <= 0.54, "TTFT median |error| {ttft}");
     let single = median(&|r| {
         r.metric == "ttft_s"
             // Disaggregated ids name the prefill pool, `-p<workers>x<layout>`.
@@ -445,9 +445,52 @@ fn the_latency_suite_holds_its_levels() {
                 .is_some_and(|c| c <= 64)
     });
     assert!(
-        single <= 0.33,
+        single <= 0.31,
         "single-instance TTFT median |error| {single}"
     );
+}
+
+#[test]
+fn each_serving_stacks_front_end_is_its_calibration_median() {
+    // The documented rule behind `request_latency_us` (docs/calibration.md, "Nineteenth
+    // session"): over the calibration half of InferenceX's single-instance runs at concurrency
+    // <= 8, the median of measured TTFT less the model's TTFT without the front end, per serving
+    // stack. The profiles state it to 0.1 ms; a change of the model that moves the prefill or
+    // the iteration wait fails here until the profiles are re-derived (or the gap is explained).
+    let cases = load_suite(None, Suite::Latency).expect("built-in latency cases parse");
+    let rs = run_cases(&cases, &[]);
+    for (profile, runs) in [("trtllm-1.2", 12), ("sglang-0.5", 28), ("atom-0.1", 7)] {
+        let front_end_s = gpt4calc::runtime::load(profile)
+            .expect("built-in profile")
+            .runtime
+            .overheads
+            .request_latency_us
+            .expect("the profile states its front end")
+            * 1e-6;
+        let mut residual_s: Vec<f64> = cases
+            .iter()
+            .zip(&rs)
+            .filter(|(c, r)| {
+                r.metric == "ttft_s"
+                    && r.split.as_deref() == Some("calibration")
+                    && c.runtime.as_deref() == Some(profile)
+                    && c.concurrency.is_some_and(|n| n <= 8)
+            })
+            .map(|(_, r)| r.actual - (r.predicted.expect("evaluates") - front_end_s))
+            .collect();
+        assert_eq!(residual_s.len(), runs, "{profile}");
+        residual_s.sort_by(f64::total_cmp);
+        let n = residual_s.len();
+        let median_s = if n % 2 == 1 {
+            residual_s[n / 2]
+        } else {
+            0.5 * (residual_s[n / 2 - 1] + residual_s[n / 2])
+        };
+        assert!(
+            (median_s - front_end_s).abs() <= 1e-4,
+            "{profile}: calibration median {median_s} s, profile {front_end_s} s"
+        );
+    }
 }
 
 #[test]
