@@ -689,6 +689,7 @@ pub fn parse_pools(s: &str) -> Result<crate::perf::Disaggregation, String> {
             prefill_replicas,
             decode_replicas,
             prefill: crate::perf::layout::LayoutOverride::default(),
+            queued: 0,
         }),
         _ => Err(format!(
             "`{s}`: both replica counts must be integers from 1 to 65,536, e.g. 1:3"

@@ -104,6 +104,11 @@ pub struct Case {
     /// `max_num_batched_tokens`), as `--prefill-chunk` (default 2048). With `requests` it
     /// replaces trtllm-bench's own budget.
     pub prefill_chunk: Option<u64>,
+    /// The decode engines' batch limit per attention group (TensorRT-LLM's `max_batch_size`,
+    /// per rank under attention DP; SGLang's `--max-running-requests` per DP rank): a
+    /// disaggregated `concurrency` point above the decode pool's slots (`max_batch` × attention
+    /// groups × decode replicas) decodes at that limit while the other requests wait for a slot.
+    pub max_batch: Option<u64>,
     pub input_len: Option<u64>,
     pub output_len: Option<u64>,
     pub mode: Option<String>,
@@ -366,6 +371,7 @@ fn check_case_ranges(c: &Case) -> Result<()> {
         ("concurrency", "batch", c.concurrency),
         ("requests", "requests", c.requests),
         ("prefill_chunk", "prefill-chunk", c.prefill_chunk),
+        ("max_batch", "batch", c.max_batch),
         ("input_len", "input-len", c.input_len),
         ("output_len", "output-len", c.output_len),
         ("gpus", "gpus", c.gpus),
@@ -625,6 +631,9 @@ fn evaluate_inference(c: &Case, ctx: &Context, model: &str, rt: &Runtime) -> Res
     if c.requests.is_some() && c.mode.as_deref() != Some("max-throughput") {
         bail!("`requests` is a max-throughput run's: use mode = \"max-throughput\"");
     }
+    if c.max_batch.is_some() && c.mode.as_deref().unwrap_or("fixed") != "fixed" {
+        bail!("`max_batch` limits a fixed `concurrency` point: use mode = \"fixed\"");
+    }
     let est = match c.mode.as_deref().unwrap_or("fixed") {
         "fixed" => {
             let (cfg, p) = fixed_point(c, base)?;
@@ -836,26 +845,60 @@ impl FixedPoint {
 /// A fixed case's configuration: its `batch`, or its `concurrency` spread over the decode
 /// replicas. `c` requests over `D` decode replicas keep `A = min(c, D)` of them busy with
 /// `⌈c/A⌉` each (the busiest replica's step paces the point); the other `D − A` replicas' GPUs
-/// are counted idle. Without disaggregation the concurrency is the batch.
+/// are counted idle. With `max_batch` the decode replicas hold at most `max_batch` requests per
+/// attention group: a concurrency above the pool's slots fills every slot and queues the rest
+/// (`Disaggregation::queued`). Without disaggregation the concurrency is the batch.
 fn fixed_point(c: &Case, base: Config) -> Result<(Config, FixedPoint)> {
     let n = match (c.batch, c.concurrency) {
         (Some(_), Some(_)) => bail!("state `batch` or `concurrency`, not both"),
         (None, None) => bail!("inference case lacks `batch` (or `concurrency`)"),
-        (Some(b), None) => return Ok((Config { batch: b, ..base }, FixedPoint::default())),
+        (Some(b), None) => {
+            if c.max_batch.is_some() {
+                bail!("`max_batch` limits a disaggregated `concurrency` point, not a `batch`");
+            }
+            return Ok((Config { batch: b, ..base }, FixedPoint::default()));
+        }
         (None, Some(n)) => n,
     };
     crate::limits::flag_range("batch")
         .check("concurrency", n)
         .map_err(anyhow::Error::msg)?;
     let Some(d) = base.disaggregate else {
+        if c.max_batch.is_some() {
+            bail!("`max_batch` limits a disaggregated `concurrency` point (state `disaggregate`)");
+        }
         return Ok((Config { batch: n, ..base }, FixedPoint::default()));
     };
     let busy = d.decode_replicas.min(n);
-    let batch = n.div_ceil(busy);
+    let spread = n.div_ceil(busy);
+    // The slots of one decode replica: the engine's limit in each attention group.
+    let slots = c
+        .max_batch
+        .map_or(u64::MAX, |m| m.saturating_mul(base.dp.max(1)));
     let replica_gpus = base.tp * base.dp * base.pp;
+    let idle_gpus = (d.decode_replicas - busy) * replica_gpus;
+    if spread > slots {
+        // Every replica full at its slots; the rest of the loop waits for one.
+        return Ok((
+            Config {
+                batch: slots,
+                disaggregate: Some(crate::perf::Disaggregation {
+                    decode_replicas: busy,
+                    queued: n - busy * slots,
+                    ..d
+                }),
+                ..base
+            },
+            FixedPoint {
+                requests: busy * slots,
+                priced: busy * slots,
+                idle_gpus,
+            },
+        ));
+    }
     Ok((
         Config {
-            batch,
+            batch: spread,
             disaggregate: Some(crate::perf::Disaggregation {
                 decode_replicas: busy,
                 ..d
@@ -864,8 +907,8 @@ fn fixed_point(c: &Case, base: Config) -> Result<(Config, FixedPoint)> {
         },
         FixedPoint {
             requests: n,
-            priced: busy * batch,
-            idle_gpus: (d.decode_replicas - busy) * replica_gpus,
+            priced: busy * spread,
+            idle_gpus,
         },
     ))
 }

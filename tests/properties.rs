@@ -79,6 +79,7 @@ prop_compose! {
                     prefill_replicas: p,
                     decode_replicas: d,
                     prefill: Default::default(),
+                    queued: 0,
                 }),
                 kv_sharding: if kv_batch { KvSharding::Batch } else { KvSharding::Heads },
                 sequence_parallel,

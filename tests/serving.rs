@@ -193,6 +193,7 @@ fn disaggregation_trades_gpus_for_a_clean_decode() {
         prefill_replicas: 2,
         decode_replicas: 1,
         prefill: Default::default(),
+        queued: 0,
     });
     let dis = run(
         &ctx,
@@ -236,6 +237,7 @@ fn a_saturated_prefill_pool_makes_the_first_token_wait() {
             prefill_replicas: 1,
             decode_replicas: 1,
             prefill: Default::default(),
+            queued: 0,
         }),
         ..Config::new(8, 1, batch, s_in, n_out, Dtype::Fp8)
     };
@@ -270,6 +272,54 @@ fn a_saturated_prefill_pool_makes_the_first_token_wait() {
         },
     );
     assert!(fed.ttft_s < 2.0 * service_s, "TTFT {} s", fed.ttft_s);
+}
+
+/// A closed loop larger than the decode pool's slots: the decode replicas run full at their
+/// engines' limit and the other requests wait for a slot before their first token (a benchmark
+/// at a concurrency above `max_batch` × the pool's attention groups). By hand: `B` slots
+/// complete at `B / (N · step)` requests a second with ample prefill, so `B + q` requests cycle
+/// in `(B + q) · N · step / B`, and the first token comes after the cycle less the decode.
+#[test]
+fn a_loop_larger_than_the_decode_slots_waits_for_a_slot() {
+    use gpt4calc::perf::Disaggregation;
+    let ctx = context("llama3-70b", "h100", &[]);
+    let (slots, queued, s_in, n_out) = (64u64, 32u64, 1024u64, 1024u64);
+    let pools = Disaggregation {
+        prefill_replicas: 8,
+        decode_replicas: 1,
+        prefill: Default::default(),
+        queued: 0,
+    };
+    let c = Config {
+        disaggregate: Some(pools),
+        ..Config::new(8, 1, slots, s_in, n_out, Dtype::Fp8)
+    };
+    let full = run(&ctx, &c);
+    let step = full.breakdown.decode_step_s;
+    let prefill_rate = 8.0 * full.breakdown.prefill_tokens_per_s / s_in as f64 * n_out as f64;
+    assert!(
+        prefill_rate > slots as f64 / step,
+        "the case must be decode-bound"
+    );
+    let service_s = full.ttft_s;
+    let waiting = run(
+        &ctx,
+        &Config {
+            disaggregate: Some(Disaggregation { queued, ..pools }),
+            ..c
+        },
+    );
+    // The queue changes neither the decode step nor the pool's rate, only the first token.
+    assert_close(waiting.tpot_s, step, 1e-12);
+    assert_close(waiting.output_tokens_per_s, full.output_tokens_per_s, 1e-12);
+    let cycle_s = (slots + queued) as f64 * n_out as f64 * step / slots as f64;
+    assert_close(waiting.ttft_s, cycle_s - (n_out - 1) as f64 * step, 1e-9);
+    // Half the slots' worth waiting: about half a request's decode, seconds beyond the service.
+    assert!(
+        waiting.ttft_s > service_s + 0.4 * n_out as f64 * step,
+        "TTFT {} s, service {service_s} s, step {step} s",
+        waiting.ttft_s
+    );
 }
 
 #[test]
@@ -353,6 +403,7 @@ fn a_served_first_token_waits_for_the_front_end_and_the_iteration_in_flight() {
         prefill_replicas: 1,
         decode_replicas: 1,
         prefill: Default::default(),
+        queued: 0,
     };
     for disaggregate in [None, Some(pools)] {
         let c = Config {
@@ -449,6 +500,7 @@ fn the_second_stream_runs_only_in_steps_without_a_prompt() {
             prefill_replicas: 1,
             decode_replicas: 1,
             prefill: Default::default(),
+            queued: 0,
         }),
         ..deepseek_b200_one_user(64, 64, Batching::Continuous)
     };

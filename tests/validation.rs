@@ -328,6 +328,7 @@ value = 1.0
             prefill_replicas: 1,
             decode_replicas,
             prefill: Default::default(),
+            queued: 0,
         });
         gpt4calc::perf::estimate(&ctx, &c)
     };
@@ -372,6 +373,101 @@ value = 1.0
 }
 
 #[test]
+fn a_concurrency_above_the_decode_slots_fills_them_and_queues_the_rest() {
+    // `max_batch`, the decode engines' limit per attention group: 40 requests on 2 decode
+    // replicas of attention DP 4 with max_batch 4 hold 2 × 4 × 4 = 32 slots. The point is the
+    // deployment at batch 16 a replica (every slot full) with 8 requests queued for a slot:
+    // the same decode step and throughput, a later first token. Below the slots it changes
+    // nothing; a `batch`, an aggregated point or a non-fixed mode refuses it.
+    let case = |concurrency: u64, extra: &str, metric: &str| {
+        format!(
+            r#"
+[[case]]
+id = "slots-by-hand"
+source = "a test"
+kind = "inference"
+model = "deepseek-v3"
+gpu = "h200"
+dtype = "fp8"
+tp = 1
+dp = 4
+ep = 4
+disaggregate = "1:2"
+input_len = 1024
+output_len = 1024
+concurrency = {concurrency}
+{extra}
+metric = "{metric}"
+value = 1.0
+"#
+        )
+    };
+    let cases_of = |text: &str| gpt4calc::validate::parse_cases("test", text).unwrap();
+    let predict = |text: &str| {
+        let r = run_cases(&cases_of(text), &[]).remove(0);
+        r.predicted.unwrap_or_else(|| panic!("{:?}", r.reason))
+    };
+    let reason = |text: &str| {
+        run_cases(&cases_of(text), &[])
+            .remove(0)
+            .reason
+            .unwrap_or_default()
+    };
+    let m = gpt4calc::presets::load_model("deepseek-v3", &[])
+        .unwrap()
+        .model;
+    let g = gpt4calc::presets::load_gpu("h200", &[]).unwrap().gpu;
+    let ctx = gpt4calc::perf::Context::new(&m, &g, gpt4calc::perf::DEFAULT_PREFILL_CHUNK_TOKENS);
+    let deployment = |queued: u64| {
+        let mut c = gpt4calc::perf::Config::new(1, 1, 16, 1024, 1024, gpt4calc::dtype::Dtype::Fp8);
+        c.dp = 4;
+        c.ep = 4;
+        c.disaggregate = Some(gpt4calc::perf::Disaggregation {
+            prefill_replicas: 1,
+            decode_replicas: 2,
+            prefill: Default::default(),
+            queued,
+        });
+        gpt4calc::perf::estimate(&ctx, &c)
+    };
+    let (full, waiting) = (deployment(0), deployment(8));
+    for (metric, want) in [
+        ("ttft_s", waiting.ttft_s),
+        ("tpot_s", full.tpot_s),
+        ("output_tokens_per_s", full.output_tokens_per_s),
+    ] {
+        gpt4calc::testutil::assert_close(predict(&case(40, "max_batch = 4", metric)), want, 1e-12);
+    }
+    assert!(waiting.ttft_s > full.ttft_s + 1.0, "{} s", waiting.ttft_s);
+    // 32 requests fill the slots exactly: as without the limit.
+    gpt4calc::testutil::assert_close(
+        predict(&case(32, "max_batch = 4", "ttft_s")),
+        predict(&case(32, "", "ttft_s")),
+        1e-12,
+    );
+    let batch = case(40, "max_batch = 4", "ttft_s").replace("concurrency = 40", "batch = 40");
+    assert!(
+        reason(&batch).contains("not a `batch`"),
+        "{}",
+        reason(&batch)
+    );
+    let aggregated = case(40, "max_batch = 4", "ttft_s").replace("disaggregate = \"1:2\"\n", "");
+    assert!(
+        reason(&aggregated).contains("state `disaggregate`"),
+        "{}",
+        reason(&aggregated)
+    );
+    // A limit of 0 is refused when the file is read, naming the field and the range.
+    let zero = gpt4calc::validate::parse_cases("test", &case(40, "max_batch = 0", "ttft_s"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        zero.contains("max_batch = 0: must be an integer from 1"),
+        "{zero}"
+    );
+}
+
+#[test]
 fn the_frontier_suite_holds_its_levels() {
     // validation/frontier.toml (InferenceX, DeepSeek-R1): the rack-scale issue's target (median
     // ≤ 20%, none beyond 2×) is far from met. 73 of 92 cases evaluate (the rest ask for more
@@ -412,7 +508,8 @@ fn the_latency_suite_holds_its_levels() {
     // concurrency. Every case evaluates. TPOT lands near 10%; TTFT near 55% overall, 25-35% for
     // single instances up to concurrency 64 (the front-end latency, calibrated on half of them,
     // and the wait for the iteration in flight), while the disaggregated runs at high
-    // concurrency queue for seconds the model does not see (docs/calibration.md, "Latency").
+    // concurrency wait seconds the model sees only where a case states its decode slots
+    // (`max_batch`; docs/calibration.md, "Latency").
     let cases = load_suite(None, Suite::Latency).expect("built-in latency cases parse");
     assert!(cases.len() >= 1500, "{}", cases.len());
     // Small enough for `--cases validation/latency.toml` too (case files are at most 1 MiB).
@@ -431,7 +528,7 @@ fn the_latency_suite_holds_its_levels() {
     let tpot = median(&|r| r.metric == "tpot_s");
     assert!(tpot <= 0.17, "TPOT median |error| {tpot}");
     let ttft = median(&|r| r.metric == "ttft_s");
-    assert!(ttft <= 0.54, "TTFT median |error| {ttft}");
+    assert!(ttft <= 0.52, "TTFT median |error| {ttft}");
     let single = median(&|r| {
         r.metric == "ttft_s"
             // Disaggregated ids name the prefill pool, `-p<workers>x<layout>`.

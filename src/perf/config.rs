@@ -188,6 +188,10 @@ pub struct Disaggregation {
     pub decode_replicas: u64,
     /// The prefill replicas' degrees where they differ from the decode replicas'.
     pub prefill: LayoutOverride,
+    /// Requests of a closed loop waiting for a decode slot, beyond the `decode_replicas × batch`
+    /// the decode pool holds (its engines at their maximum batch): 0 unless a fixed concurrency
+    /// exceeds the pool's slots (validation's `max_batch`).
+    pub queued: u64,
 }
 
 /// Speculative decoding (Leviathan et al. 2023): a draft proposes `gamma` tokens, the target

@@ -52,11 +52,13 @@ pub fn serving(
             let prefill_rate = d.prefill_replicas as f64 * prefill_tokens_per_s / s_in * n_out;
             let output_tokens_per_s = decode_rate.min(prefill_rate);
             let service_s = ttft_s + request_latency_s;
-            // Only a prefill pool slower than the decode pool keeps requests waiting.
-            let ttft_s = if prefill_rate < decode_rate {
+            // Requests wait when a prefill pool slower than the decode pool keeps them, or when
+            // the closed loop holds more than the decode pool's slots (`queued`): either way a
+            // request's cycle is the loop's requests over the slower pool's rate (Little's law).
+            let ttft_s = if prefill_rate < decode_rate || d.queued > 0 {
                 closed_loop_ttft_s(
                     service_s,
-                    d.decode_replicas as f64 * batch,
+                    d.decode_replicas as f64 * batch + d.queued as f64,
                     output_tokens_per_s / n_out,
                     (n_out - 1.0) * decode_step_s,
                 )
@@ -119,8 +121,9 @@ pub fn serving(
 /// `requests_per_s`, each decoding for `decode_s` after its first token: by Little's law a
 /// request's cycle lasts `in_flight / requests_per_s`, and what the decode does not take of it
 /// is spent waiting for and in the prefill (Little 1961; docs/methodology.md §7.5). For a
-/// prefill pool slower than the decode pool: the requests the decode pool cannot hold queue for
-/// the prefill, and the wait is the rest of the cycle (at least the prefill's own `service_s`).
+/// prefill pool slower than the decode pool, the requests the decode pool cannot hold queue for
+/// the prefill; for a loop larger than the decode pool's slots, the extra requests queue for a
+/// slot. The wait is the rest of the cycle (at least the prefill's own `service_s`).
 pub fn closed_loop_ttft_s(
     service_s: f64,
     in_flight: f64,
