@@ -64,8 +64,8 @@ pub const MAX_SET_KEY_LEN: usize = 200;
 pub const MAX_SET_KEY_DEPTH: usize = 8;
 /// Longest `--set` value, in bytes.
 pub const MAX_SET_VALUE_LEN: usize = 1000;
-/// Largest preset or case file, in bytes (1 MiB).
-pub const MAX_FILE_BYTES: u64 = 1 << 20;
+/// Largest preset or case file, in bytes (4 MiB: the built-in latency suite is 1 MiB).
+pub const MAX_FILE_BYTES: u64 = 4 << 20;
 
 impl std::str::FromStr for Override {
     type Err = String;
@@ -301,7 +301,7 @@ pub fn read_source(kind: Kind, name_or_path: &str) -> Result<(String, String)> {
     )
 }
 
-/// Read a preset or case file (`what` names it in errors): a regular file of at most 1 MiB of
+/// Read a preset or case file (`what` names it in errors): a regular file of at most 4 MiB of
 /// UTF-8. A directory, FIFO, device or socket is refused by its type, before any read.
 pub fn read_file(path: &str, what: &str) -> Result<String> {
     use std::io::Read;
@@ -318,7 +318,7 @@ pub fn read_file(path: &str, what: &str) -> Result<String> {
     }
     let too_big = |len: u64| {
         anyhow!(
-            "{what} file `{shown}`: {len} bytes; files are at most {MAX_FILE_BYTES} bytes (1 MiB)"
+            "{what} file `{shown}`: {len} bytes; files are at most {MAX_FILE_BYTES} bytes (4 MiB)"
         )
     };
     if meta.len() > MAX_FILE_BYTES {

@@ -377,10 +377,10 @@ fn files_are_refused_by_type_and_size_before_reading() {
     let dir = dir.to_str().unwrap();
     bad(&["estimate", "-g", dir], &["a directory"]);
     bad(&["validate", "--cases", dir], &["a directory"]);
-    let big = temp_file("big.toml", &"# padding\n".repeat(110_000));
+    let big = temp_file("big.toml", &"# padding\n".repeat(430_000));
     let big = big.to_str().unwrap();
-    bad(&["estimate", "-m", big], &["1100000 bytes", "1 MiB"]);
-    bad(&["validate", "--cases", big], &["1100000 bytes", "1 MiB"]);
+    bad(&["estimate", "-m", big], &["4300000 bytes", "4 MiB"]);
+    bad(&["validate", "--cases", big], &["4300000 bytes", "4 MiB"]);
     std::fs::remove_file(big).unwrap();
     // Deep nesting inside the size limit is a parse error, not a stack overflow.
     let deep = temp_file("deep.toml", &format!("a = {}", "[".repeat(500_000)));
