@@ -631,8 +631,10 @@ fn evaluate_inference(c: &Case, ctx: &Context, model: &str, rt: &Runtime) -> Res
     if c.requests.is_some() && c.mode.as_deref() != Some("max-throughput") {
         bail!("`requests` is a max-throughput run's: use mode = \"max-throughput\"");
     }
-    if c.max_batch.is_some() && c.mode.as_deref().unwrap_or("fixed") != "fixed" {
-        bail!("`max_batch` limits a fixed `concurrency` point: use mode = \"fixed\"");
+    if c.max_batch.is_some() && c.mode.as_deref() == Some("max-throughput") {
+        bail!(
+            "`max_batch` limits a fixed `concurrency` point or a frontier search: use mode = \"fixed\" or \"frontier\""
+        );
     }
     let est = match c.mode.as_deref().unwrap_or("fixed") {
         "fixed" => {
@@ -675,7 +677,12 @@ fn evaluate_inference(c: &Case, ctx: &Context, model: &str, rt: &Runtime) -> Res
             frontier_layouts(c)?
                 .into_iter()
                 .flat_map(|(tp, dp, ep)| {
+                    // The engines' batch limit per attention group, when the case states it.
+                    let cap = c.max_batch.map_or(u64::MAX, |m| m.saturating_mul(dp));
                     let at = |batch| {
+                        if batch > cap {
+                            return None;
+                        }
                         run(&Config {
                             tp,
                             dp,

@@ -267,6 +267,25 @@ value = 200.0
         .map(|e| e.output_tokens_per_s_per_gpu)
         .fold(f64::NAN, f64::max);
     gpt4calc::testutil::assert_close(got, best, 1e-12);
+    // `max_batch` bounds the search at the engines' limit (TP 8: one attention group): with 24
+    // the answer is the best batch up to 24, below the unbounded one.
+    let capped = text.replace(
+        "interactivity = 30.0",
+        "interactivity = 30.0\nmax_batch = 24",
+    );
+    let cases = gpt4calc::validate::parse_cases("test", &capped).unwrap();
+    let got_capped = run_cases(&cases, &[])[0].predicted.expect("evaluated");
+    let best_capped = (1..=24)
+        .map(|batch| {
+            let c =
+                gpt4calc::perf::Config::new(8, 1, batch, 1024, 1024, gpt4calc::dtype::Dtype::Fp8);
+            gpt4calc::perf::estimate(&ctx, &c)
+        })
+        .filter(|e| e.fits && e.output_tokens_per_s_per_user >= 30.0)
+        .map(|e| e.output_tokens_per_s_per_gpu)
+        .fold(f64::NAN, f64::max);
+    gpt4calc::testutil::assert_close(got_capped, best_capped, 1e-12);
+    assert!(got_capped < got, "{got_capped} against {got}");
     // A floor no batch reaches leaves the case unevaluated, with the reason.
     let out_of_reach = text.replace("interactivity = 30.0", "interactivity = 5000.0");
     let cases = gpt4calc::validate::parse_cases("test", &out_of_reach).unwrap();
@@ -486,7 +505,8 @@ fn the_frontier_suite_holds_its_levels() {
     // chunked-prefill size; eighteenth session) took it to 31.2% (29 past 1.5×, from 31), but the
     // worst, MI300X at 4 and 64 users, from 3.74× to 3.90×: its TPOT is already 2.4× too fast,
     // and prefilling each 8k prompt in one pass (SGLang's 131,072-token budget, not 2,048-token
-    // chunks) shortens its steps further.
+    // chunks) shortens its steps further. The Dynamo-TRT recipes' decode `max_batch` and prefill
+    // budget (nineteenth session): 29.6%, 17 past 2× (GB200 FP8 at 1,127 users +198% → +34%).
     let rs = run_cases(
         &load_suite(None, Suite::Frontier).expect("built-in frontier cases parse"),
         &[],
@@ -495,7 +515,7 @@ fn the_frontier_suite_holds_its_levels() {
     let s = stats(&rs);
     assert!(s.evaluated >= 73, "{} evaluated", s.evaluated);
     assert!(
-        s.median_abs_error.unwrap() <= 0.315,
+        s.median_abs_error.unwrap() <= 0.30,
         "{:?}",
         s.median_abs_error
     );
