@@ -64,7 +64,7 @@ pub const MAX_SET_KEY_LEN: usize = 200;
 pub const MAX_SET_KEY_DEPTH: usize = 8;
 /// Longest `--set` value, in bytes.
 pub const MAX_SET_VALUE_LEN: usize = 1000;
-/// Largest preset or case file, in bytes (4 MiB: the built-in latency suite is 1 MiB).
+/// Largest preset or case file, in bytes (4 MiB; the built-in latency suite is just over 1 MiB).
 pub const MAX_FILE_BYTES: u64 = 4 << 20;
 
 impl std::str::FromStr for Override {
@@ -318,7 +318,8 @@ pub fn read_file(path: &str, what: &str) -> Result<String> {
     }
     let too_big = |len: u64| {
         anyhow!(
-            "{what} file `{shown}`: {len} bytes; files are at most {MAX_FILE_BYTES} bytes (4 MiB)"
+            "{what} file `{shown}`: {len} bytes; files are at most {MAX_FILE_BYTES} bytes ({} MiB)",
+            MAX_FILE_BYTES >> 20
         )
     };
     if meta.len() > MAX_FILE_BYTES {

@@ -818,7 +818,8 @@ fn trtllm_bench_max_num_tokens(cap: u64, pp: u64, input_len: u64, output_len: u6
 /// the concurrency and the GPUs of the decode replicas it leaves idle.
 #[derive(Clone, Copy, Debug, Default)]
 struct FixedPoint {
-    /// Requests in flight, `c` (0: not a concurrency point).
+    /// Requests the decode replicas hold: `c`, or their slots when `max_batch` queues the rest
+    /// (0: not a concurrency point).
     requests: u64,
     /// Requests the busy replicas are priced with, `A·⌈c/A⌉` (`c` when it divides evenly).
     priced: u64,

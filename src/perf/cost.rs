@@ -14,7 +14,8 @@ pub struct Serving {
     /// The part of it spent in the serving front end, s (0 for a static batch).
     pub latency_s: f64,
     /// The part of it spent waiting for the GPUs, s: for the iteration in flight (continuous
-    /// batching) or for a prefill replica (a disaggregated prefill pool that is the slower).
+    /// batching), or, disaggregated, for a prefill replica (a prefill pool that is the slower)
+    /// or a decode slot (a closed loop larger than the decode pool's slots).
     pub wait_s: f64,
     /// Time per output token per user, s.
     pub tpot_s: f64,

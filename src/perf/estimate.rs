@@ -65,8 +65,9 @@ pub struct Breakdown {
     /// Seconds a request's first token spends in the serving front end (0 for static batches).
     pub request_latency_s: f64,
     /// Seconds a request waits for the GPUs before its prefill: the iteration in flight under
-    /// continuous batching, or a prefill replica when a disaggregated prefill pool is the slower
-    /// (Little's law over the closed loop).
+    /// continuous batching, or, disaggregated, a prefill replica when the prefill pool is the
+    /// slower or a decode slot when the loop exceeds the decode pool's slots (Little's law over
+    /// the closed loop).
     pub ttft_wait_s: f64,
     /// Memory of the heaviest prefill GPU (disaggregated with its own layout; else `memory`).
     pub prefill_memory: Memory,

@@ -392,6 +392,13 @@ pub fn explain(ctx: &Context, model: &str, gpu: &str, e: &Estimate) -> String {
     );
     if b.request_latency_s > 0.0 || b.ttft_wait_s > 0.0 {
         let wait = match c.disaggregate {
+            Some(d) if b.ttft_wait_s > 0.0 && d.queued > 0 => format!(
+                " + queue {} s (the {} requests in flight, {} beyond the decode pool's slots, complete at {} a second, the slower pool's rate; Little's law over the closed loop)",
+                human(b.ttft_wait_s),
+                (d.decode_replicas * c.batch).saturating_add(d.queued),
+                d.queued,
+                human(e.output_tokens_per_s / c.output_len as f64),
+            ),
             Some(d) if b.ttft_wait_s > 0.0 => format!(
                 " + wait for a prefill replica {} s (the prefill pool is the slower: the {} requests in flight complete at {} a second; Little's law over the closed loop)",
                 human(b.ttft_wait_s),
