@@ -105,7 +105,7 @@ pub struct Case {
     /// replaces trtllm-bench's own budget.
     pub prefill_chunk: Option<u64>,
     /// The decode engines' batch limit per attention group (TensorRT-LLM's `max_batch_size`,
-    /// per rank under attention DP; SGLang's `--max-running-requests` per DP rank): a
+    /// per rank under attention DP; SGLang's `--max-running-requests` over its DP ranks): a
     /// disaggregated `concurrency` point above the decode pool's slots (`max_batch` × attention
     /// groups × decode replicas) decodes at that limit while the other requests wait for a slot.
     pub max_batch: Option<u64>,

@@ -252,11 +252,7 @@ value = 200.0
 "#;
     let cases = gpt4calc::validate::parse_cases("test", text).unwrap();
     let got = run_cases(&cases, &[])[0].predicted.expect("evaluated");
-    let m = gpt4calc::presets::load_model("deepseek-v3", &[])
-        .unwrap()
-        .model;
-    let g = gpt4calc::presets::load_gpu("h200", &[]).unwrap().gpu;
-    let ctx = gpt4calc::perf::Context::new(&m, &g, gpt4calc::perf::DEFAULT_PREFILL_CHUNK_TOKENS);
+    let ctx = dsv3_h200_context();
     let best = (1..=4096)
         .map(|batch| {
             let c =
@@ -302,15 +298,17 @@ value = 200.0
     );
 }
 
-#[test]
-fn a_concurrency_point_spreads_its_requests_over_the_decode_replicas_and_counts_the_idle_ones() {
-    // One request in flight on 1 prefill + 9 decode replicas of TP8 (an InferenceX Dynamo run):
-    // one decode replica holds it at batch 1, the other 8 sit idle. The case's output tokens/s
-    // per GPU is the 1:1 deployment's throughput over all 80 GPUs; its tokens/s per user is the
-    // 1:1 deployment's. Four requests on two decode replicas: two each, no GPU idle.
-    let case = |concurrency: u64, pools: &str, metric: &str| {
-        format!(
-            r#"
+/// A DeepSeek-V3 fp8 case on H200 pools at a fixed concurrency: decode layout `(tp, dp, ep)`,
+/// pools `"P:D"`, any `extra` lines, the `metric` compared (its value is a placeholder).
+fn dsv3_h200_concurrency_case(
+    (tp, dp, ep): (u64, u64, u64),
+    pools: &str,
+    concurrency: u64,
+    extra: &str,
+    metric: &str,
+) -> String {
+    format!(
+        r#"
 [[case]]
 id = "concurrency-by-hand"
 source = "a test"
@@ -318,29 +316,54 @@ kind = "inference"
 model = "deepseek-v3"
 gpu = "h200"
 dtype = "fp8"
-tp = 8
-dp = 1
-ep = 1
+tp = {tp}
+dp = {dp}
+ep = {ep}
 disaggregate = "{pools}"
 input_len = 1024
 output_len = 1024
 concurrency = {concurrency}
 batching = "continuous"
+{extra}
 metric = "{metric}"
 value = 1.0
 "#
-        )
-    };
-    let predict = |text: &str| {
-        let cases = gpt4calc::validate::parse_cases("test", text).unwrap();
-        let r = run_cases(&cases, &[]).remove(0);
-        r.predicted.unwrap_or_else(|| panic!("{:?}", r.reason))
-    };
+    )
+}
+
+/// The one case of `text`: its prediction (panics with the reason if none).
+fn predict_one(text: &str) -> f64 {
+    let cases = gpt4calc::validate::parse_cases("test", text).unwrap();
+    let r = run_cases(&cases, &[]).remove(0);
+    r.predicted.unwrap_or_else(|| panic!("{:?}", r.reason))
+}
+
+/// The one case of `text`: why it is not evaluated ("" if it is).
+fn reason_of(text: &str) -> String {
+    let cases = gpt4calc::validate::parse_cases("test", text).unwrap();
+    run_cases(&cases, &[]).remove(0).reason.unwrap_or_default()
+}
+
+/// DeepSeek-V3 on H200 at the default prefill budget.
+fn dsv3_h200_context() -> gpt4calc::perf::Context {
     let m = gpt4calc::presets::load_model("deepseek-v3", &[])
         .unwrap()
         .model;
     let g = gpt4calc::presets::load_gpu("h200", &[]).unwrap().gpu;
-    let ctx = gpt4calc::perf::Context::new(&m, &g, gpt4calc::perf::DEFAULT_PREFILL_CHUNK_TOKENS);
+    gpt4calc::perf::Context::new(&m, &g, gpt4calc::perf::DEFAULT_PREFILL_CHUNK_TOKENS)
+}
+
+#[test]
+fn a_concurrency_point_spreads_its_requests_over_the_decode_replicas_and_counts_the_idle_ones() {
+    // One request in flight on 1 prefill + 9 decode replicas of TP8 (an InferenceX Dynamo run):
+    // one decode replica holds it at batch 1, the other 8 sit idle. The case's output tokens/s
+    // per GPU is the 1:1 deployment's throughput over all 80 GPUs; its tokens/s per user is the
+    // 1:1 deployment's. Four requests on two decode replicas: two each, no GPU idle.
+    let case = |concurrency: u64, pools: &str, metric: &str| {
+        dsv3_h200_concurrency_case((8, 1, 1), pools, concurrency, "", metric)
+    };
+    let predict = predict_one;
+    let ctx = dsv3_h200_context();
     let deployment = |decode_replicas: u64, batch: u64| {
         let mut c =
             gpt4calc::perf::Config::new(8, 1, batch, 1024, 1024, gpt4calc::dtype::Dtype::Fp8);
@@ -372,10 +395,7 @@ value = 1.0
     );
     // Refused, with the reason: both `batch` and `concurrency`; a frontier search at a
     // concurrency; a cost with idle GPUs (whose hours fall on neither pool's tokens).
-    let reason = |text: &str| {
-        let cases = gpt4calc::validate::parse_cases("test", text).unwrap();
-        run_cases(&cases, &[]).remove(0).reason.unwrap_or_default()
-    };
+    let reason = reason_of;
     let both = case(1, "1:9", "output_tokens_per_s_per_gpu")
         .replace("concurrency = 1", "concurrency = 1\nbatch = 1");
     assert!(reason(&both).contains("not both"), "{}", reason(&both));
@@ -400,44 +420,10 @@ fn a_concurrency_above_the_decode_slots_fills_them_and_queues_the_rest() {
     // the same decode step and throughput, a later first token. Below the slots it changes
     // nothing; a `batch`, an aggregated point or a max-throughput search refuses it.
     let case = |concurrency: u64, extra: &str, metric: &str| {
-        format!(
-            r#"
-[[case]]
-id = "slots-by-hand"
-source = "a test"
-kind = "inference"
-model = "deepseek-v3"
-gpu = "h200"
-dtype = "fp8"
-tp = 1
-dp = 4
-ep = 4
-disaggregate = "1:2"
-input_len = 1024
-output_len = 1024
-concurrency = {concurrency}
-{extra}
-metric = "{metric}"
-value = 1.0
-"#
-        )
+        dsv3_h200_concurrency_case((1, 4, 4), "1:2", concurrency, extra, metric)
     };
-    let cases_of = |text: &str| gpt4calc::validate::parse_cases("test", text).unwrap();
-    let predict = |text: &str| {
-        let r = run_cases(&cases_of(text), &[]).remove(0);
-        r.predicted.unwrap_or_else(|| panic!("{:?}", r.reason))
-    };
-    let reason = |text: &str| {
-        run_cases(&cases_of(text), &[])
-            .remove(0)
-            .reason
-            .unwrap_or_default()
-    };
-    let m = gpt4calc::presets::load_model("deepseek-v3", &[])
-        .unwrap()
-        .model;
-    let g = gpt4calc::presets::load_gpu("h200", &[]).unwrap().gpu;
-    let ctx = gpt4calc::perf::Context::new(&m, &g, gpt4calc::perf::DEFAULT_PREFILL_CHUNK_TOKENS);
+    let (predict, reason) = (predict_one, reason_of);
+    let ctx = dsv3_h200_context();
     let deployment = |queued: u64| {
         let mut c = gpt4calc::perf::Config::new(1, 1, 16, 1024, 1024, gpt4calc::dtype::Dtype::Fp8);
         c.dp = 4;
