@@ -319,6 +319,14 @@ pub struct Overheads {
     /// µs (default 0).
     #[serde(default)]
     pub attention_us: f64,
+    /// Decode attention's floor per sequence and KV head on one GPU, ns: grouped-query decode
+    /// kernels run a thread block per (sequence, KV head), whose fixed work bounds a step over a
+    /// short context at a large batch (docs/methodology.md §4.5). 16-bit KV cache; default 0.
+    #[serde(default)]
+    pub attention_pair_ns: f64,
+    /// The same floor with an 8-bit KV cache, ns (defaults to `attention_pair_ns`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attention_pair_fp8_ns: Option<f64>,
     /// CPU time the host spends issuing one framework operator in eager PyTorch (the Python
     /// call, dispatch and kernel launch), µs: what bounds a training MoE layer whose dropless
     /// dispatch waits on the GPU (docs/methodology.md §16.1). Default 0: no host bound (XLA
@@ -489,6 +497,14 @@ impl GpuSpec {
             ),
             ("gpu.overheads.gemm_us", self.overheads.gemm_us),
             ("gpu.overheads.attention_us", self.overheads.attention_us),
+            (
+                "gpu.overheads.attention_pair_ns",
+                self.overheads.attention_pair_ns,
+            ),
+            (
+                "gpu.overheads.attention_pair_fp8_ns",
+                self.overheads.attention_pair_fp8_ns.unwrap_or(0.0),
+            ),
             (
                 "gpu.overheads.fp8_dynamic_scale_us",
                 self.overheads.fp8_dynamic_scale_us,
@@ -771,6 +787,9 @@ pub struct Hardware {
     pub attention_mem_bytes_per_s: f64,
     /// Fixed time of one attention kernel call, seconds.
     pub attention_s: f64,
+    /// Grouped-query decode attention's floor per (sequence, KV head) on one GPU, seconds:
+    /// [16-bit KV cache, 8-bit KV cache].
+    pub attention_pair_s: [f64; 2],
     /// Fused-MoE rates per weight precision, in SI: [16-bit, 8-bit, 4-bit, 8-bit block-scaled, FP4,
     /// FP4 with the CUTLASS kernel alone].
     fused_moe: [MoeKernel; 6],
@@ -863,6 +882,14 @@ impl Hardware {
             attention_mem_bytes_per_s: bw
                 * g.efficiency.attention_memory.unwrap_or(g.efficiency.memory),
             attention_s: units::us_to_s(g.overheads.attention_us),
+            attention_pair_s: [
+                units::ns_to_s(g.overheads.attention_pair_ns),
+                units::ns_to_s(
+                    g.overheads
+                        .attention_pair_fp8_ns
+                        .unwrap_or(g.overheads.attention_pair_ns),
+                ),
+            ],
             fused_moe: {
                 let dense = MoeKernel {
                     compute: 0.0,

@@ -236,6 +236,8 @@ fn amd_presets_borrow_their_generations_measured_kernels_and_say_so() {
             "gemm_fp8_block_memory_us",
             "fp8_dynamic_scale_us",
             "attention_us",
+            "attention_pair_ns",
+            "attention_pair_fp8_ns",
             "scaleup_latency_us",
             "all_to_all_latency_us",
             "all_gather_latency_us",

@@ -42,6 +42,9 @@ pub struct ModelCounts {
     pub heads: f64,
     /// KV heads (1 for MLA: the latent is shared by all heads).
     pub kv_heads: f64,
+    /// Grouped-query attention: standard attention with more query heads than KV heads (GQA,
+    /// MQA), whose decode kernels run a thread block per sequence and KV head (not MLA, not MHA).
+    pub grouped_kv: bool,
     /// Width of the attention output, `n_h·d_h` (MLA: `n_h·d_v`): the per-token activation an
     /// attention layout reshards.
     pub attn_width: f64,
@@ -215,6 +218,7 @@ impl ModelCounts {
             shared_experts: m.shared_experts as f64,
             heads: m.heads as f64,
             kv_heads,
+            grouped_kv: m.attention != AttentionKind::Mla && m.kv_heads < m.heads,
             attn_width,
             attn_params_per_layer: m
                 .attention_params_per_layer

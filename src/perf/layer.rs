@@ -442,8 +442,48 @@ fn attn_core(ctx: &Context, r: &Rates, shape: StepShape) -> OpTime {
         r.attn_mem_bytes_per_s,
         ctx.hw.overlap,
     );
-    attn_core.fixed_s = ctx.hw.attention_s;
+    attn_core.fixed_s = ctx.hw.attention_s
+        + if shape.decode && m.grouped_kv {
+            pair_floor_excess_s(ctx, r, shape, kv_share, &attn_core)
+        } else {
+            0.0
+        };
     attn_core
+}
+
+/// What grouped-query decode attention takes beyond its roofline at a large batch over a short
+/// context: the kernel runs a thread block per (sequence, KV head), each with a fixed amount of
+/// work, so a layer's call lasts at least `pairs × attention_pair_s` whatever the context
+/// (docs/methodology.md §4.5; TensorRT-LLM 1.3's decode attention measured, tests/calibration.rs).
+/// The floor and the KV read overlap (the measured time is the larger of the two); windowed and
+/// full-attention layers are bounded apart, and the excess is averaged over them.
+fn pair_floor_excess_s(
+    ctx: &Context,
+    r: &Rates,
+    shape: StepShape,
+    kv_share: f64,
+    core: &OpTime,
+) -> f64 {
+    let m = &ctx.model;
+    let kv_elem_bytes = r.kv_bytes_per_token_per_layer / m.kv_elems_per_token_per_layer;
+    let pair_s = ctx.hw.attention_pair_s[usize::from(kv_elem_bytes <= 1.0)];
+    let floor_s = pair_s * shape.sequences * m.kv_heads * kv_share;
+    if floor_s <= 0.0 || shape.sequences <= 0.0 || shape.kv_tokens_read <= 0.0 {
+        return 0.0;
+    }
+    // The mean attended context `a` of the step, split back into a full layer's context `c` and
+    // a windowed one's `min(c, W)` (`ModelCounts::attended`), each layer type's roofline its
+    // share of the step's.
+    let (f, w) = (m.windowed_share, m.window_tokens);
+    let a = shape.kv_tokens_read / shape.sequences;
+    let c = if a <= w || f >= 1.0 {
+        a
+    } else {
+        (a - w * f) / (1.0 - f)
+    };
+    let roofline_s = core.time_s() - core.fixed_s;
+    let excess = |context: f64| (floor_s - roofline_s * context / a).max(0.0);
+    (1.0 - f) * excess(c) + f * excess(c.min(w))
 }
 
 /// Layer steps already priced, less their attention scores, by shape (tokens, MoE tokens,
@@ -545,6 +585,83 @@ mod tests {
             overlap: 1.0,
             fixed_s,
         }
+    }
+
+    /// The attention core of one decode step of one layer on one H100 (TP 1): `batch` sequences
+    /// of `context` tokens, bf16 KV, for a model of `heads` query and `kv_heads` KV heads of 64
+    /// (`extra`: more spec lines).
+    fn h100_attention(heads: u64, kv_heads: u64, extra: &str, batch: f64, context: f64) -> OpTime {
+        use crate::dtype::Dtype;
+        use crate::perf::{Config, Context};
+        let gpu = crate::presets::load_gpu("h100", &[]).unwrap().gpu;
+        let spec: crate::model::ModelSpec = toml::from_str(&format!(
+            "layers = 2\nd_model = {}\nheads = {heads}\nkv_heads = {kv_heads}\nhead_dim = 64\n\
+             ffn_dim = 1024\nffn_gated = true\nvocab = 1024\ntied_embeddings = true\n\
+             experts = 1\ntop_k = 1\nshared_experts = 0\nmax_context = 65536\n{extra}",
+            heads * 64
+        ))
+        .unwrap();
+        let ctx = Context::new(&spec, &gpu, 2048);
+        let c = Config {
+            kv_dtype: Dtype::Bf16,
+            ..Config::new(1, 1, 1, 1, 1, Dtype::Bf16)
+        };
+        let shape = super::StepShape {
+            tokens: batch,
+            moe_tokens: batch,
+            kv_tokens_read: batch * ctx.model.attended(context),
+            attn_pairs: batch * ctx.model.attended(context),
+            sequences: batch,
+            decode: true,
+            graph_share: 1.0,
+        };
+        super::layer_step(&ctx, &ctx.rates(&c), shape, false).attn_core
+    }
+
+    #[test]
+    fn grouped_decode_attention_lasts_its_pair_floor_over_a_short_context() {
+        // gpt-oss's heads (64 query, 8 KV, dim 64) on an H100 at 1,024 sequences of 4 tokens:
+        // 8,192 (sequence, KV head) blocks × 34.5 ns = 282.6 µs, plus the call's 12 µs. TensorRT-LLM
+        // 1.3 measures 269 µs at context 1–15 (validation/kernels/decode_attention_batch.csv);
+        // the roofline alone gives 15 µs (8.4 MB of KV read in 3.2 µs, and the call).
+        let short = h100_attention(64, 8, "", 1024.0, 4.0);
+        assert_close(short.time_s(), 1024.0 * 8.0 * 34.5e-9 + 12e-6, 0.01);
+        assert!(short.compute_s.max(short.memory_s) < 4e-6);
+        // At 64 sequences of 16k tokens the 1 GiB KV read (about 410 µs) hides the 17.7 µs floor.
+        let long = h100_attention(64, 8, "", 64.0, 16384.0);
+        assert_close(long.fixed_s, 12e-6, 1e-12);
+    }
+
+    #[test]
+    fn windowed_layers_meet_the_pair_floor_apart_from_the_full_ones() {
+        // Half the layers keep 128 tokens: at 1,024 sequences of 2,000 tokens a full layer reads
+        // 4.2 GB of KV (1.6 ms, far above the 283 µs floor), a windowed one 268 MB (103 µs), so
+        // the mean layer pays half the windowed layer's shortfall, about (283 − 103) / 2 µs.
+        let w = "sliding_window = 128\nsliding_window_layers = 1\n";
+        let core = h100_attention(64, 8, w, 1024.0, 2000.0);
+        let roofline_s = core.time_s() - core.fixed_s;
+        let mean_context = 0.5 * 2000.0 + 0.5 * 128.0;
+        let windowed_s = roofline_s * 128.0 / mean_context;
+        let floor_s = 1024.0 * 8.0 * 34.5e-9;
+        assert_close(core.fixed_s, 12e-6 + 0.5 * (floor_s - windowed_s), 1e-9);
+        assert!(roofline_s * 2000.0 / mean_context > floor_s);
+    }
+
+    #[test]
+    fn the_pair_floor_spares_multi_head_and_mla_attention() {
+        // Multi-head kernels pack heads differently (about 10 ns a pair on H100, not 34.5) and
+        // MLA runs its own kernel (tests/calibration.rs checks it apart): neither pays the floor.
+        let mha = h100_attention(8, 8, "", 1024.0, 4.0);
+        assert_close(mha.fixed_s, 12e-6, 1e-12);
+        let mla = h100_attention(
+            16,
+            16,
+            "attention = \"mla\"\n[mla]\nq_lora_rank = 0\nkv_lora_rank = 512\n\
+             qk_nope_head_dim = 128\nqk_rope_head_dim = 64\nv_head_dim = 128\n",
+            1024.0,
+            4.0,
+        );
+        assert_close(mla.fixed_s, 12e-6, 1e-12);
     }
 
     /// A decode-like MoE layer step whose shared experts hid 12 µs beside the routed ones.
