@@ -520,7 +520,7 @@ pub struct TrainArgs {
     /// MoE token dispatcher: alltoall (Megatron-Core's default: one copy per routed expert in one NCCL all-to-all) or flex (DeepEP/HybridEP: one copy per EP rank reached, one per node over the network). Default: the runtime profile's (modern: alltoall).
     #[arg(long, help_heading = "Training", value_enum)]
     pub ep_dispatcher: Option<crate::train::EpDispatcher>,
-    /// Expert-parallel all-to-all overlap: none (Megatron-Core's default) or micro-batch (--overlap-moe-expert-parallel-comm, DualPipe: hidden under another micro-batch's compute). Default: the runtime profile's (modern: none).
+    /// Expert-parallel all-to-all overlap: none (Megatron-Core's default) or micro-batch (--overlap-moe-expert-parallel-comm, DualPipe: hidden under another micro-batch's compute, which runs a fifth slower beside it). Default: the runtime profile's (modern: none).
     #[arg(long, help_heading = "Training", value_enum)]
     pub ep_overlap: Option<crate::train::EpOverlap>,
     /// Tensor-parallel collectives: none (Megatron-Core's default: exposed between the GEMMs) or gemm (Transformer Engine userbuffers, --tp-comm-overlap: pipelined with the GEMMs beside them, hidden up to their time). Default: the runtime profile's (modern: none).

@@ -29,7 +29,7 @@
 //!   expert, so fine-grained experts at a small micro-batch are host-bound.
 //! - **Overlap.** With `EpOverlap::MicroBatch` (Megatron's `--overlap-moe-expert-parallel-comm`,
 //!   DualPipe) one micro-batch's all-to-alls run under another's compute, hidden up to the
-//!   layer's compute time.
+//!   layer's compute time, which the communication kernels' SMs slow by a fifth meanwhile.
 
 use super::{EpDispatcher, EpOverlap, Recompute, TrainConfig};
 use crate::hardware::Hardware;
@@ -233,11 +233,11 @@ pub const OVERLAP_COMPUTE_SLOWDOWN: f64 = 0.20;
 /// overlap costs the compute, seconds (docs/methodology.md §16.1). Megatron-Core's 1F1B
 /// all-to-all overlap (and DeepSeek's DualPipe) merges one micro-batch's forward with another's
 /// backward and splits the backward into data and weight gradients, so an all-to-all of either
-/// pass can run under the other micro-batch's compute: at most the layer's compute is hidden. The
-/// compute it runs beside is `OVERLAP_COMPUTE_SLOWDOWN` slower, so a fifth of what hides is paid
-/// back.
+/// pass can run under the other micro-batch's compute. While it runs, the compute beside it is
+/// `OVERLAP_COMPUTE_SLOWDOWN` slower: over the all-to-all's `A` it does `A/(1 + s)` of its work,
+/// and the layer lasts `max(A, C + A·s/(1 + s))`, so what hides is `min(C, A/(1 + s))`.
 pub fn overlapped_hidden_s(all_to_all_s: f64, compute_s: f64) -> f64 {
-    all_to_all_s.min(compute_s) * (1.0 - OVERLAP_COMPUTE_SLOWDOWN)
+    compute_s.min(all_to_all_s / (1.0 + OVERLAP_COMPUTE_SLOWDOWN))
 }
 
 /// Forward passes of one micro-batch through a layer: 1, or 2 with full recomputation.
@@ -504,20 +504,22 @@ mod tests {
             overlapped_hidden_s(little.all_to_all_s, compute),
             1e-12,
         );
-        // With compute to spare the four all-to-alls hide whole, less the 20% the overlapped
-        // compute loses to the communication kernels' SMs.
+        // With compute to spare the four all-to-alls hide whole, but the compute beside them runs
+        // a fifth slower: a sixth of their time shows.
         let lots = moe_layer(&ctx, &overlapped, 1.0);
-        assert_close(lots.hidden_s, 0.8 * lots.all_to_all_s, 1e-12);
-        assert_close(lots.exposed_all_to_all_s(), 0.2 * lots.all_to_all_s, 1e-12);
+        assert_close(lots.hidden_s, lots.all_to_all_s / 1.2, 1e-12);
+        assert_close(lots.exposed_all_to_all_s(), lots.all_to_all_s / 6.0, 1e-12);
     }
 
     #[test]
-    fn an_overlapped_all_to_all_hides_under_the_compute_and_costs_a_fifth_of_it_back() {
-        // 4 ms of all-to-all a layer under 3 ms of compute: 3 ms hidden, less the 20% the
-        // overlapped GEMMs lose to the communication kernels' SMs (arXiv 2603.07685 §4.2.3) =
-        // 2.4 ms; under 6 ms of compute all 4 ms hide, 3.2 ms net.
-        assert_close(overlapped_hidden_s(4e-3, 3e-3), 2.4e-3, 1e-12);
-        assert_close(overlapped_hidden_s(4e-3, 6e-3), 3.2e-3, 1e-12);
+    fn an_overlapped_all_to_all_hides_under_the_compute_and_slows_it_by_a_fifth() {
+        // 3 ms of all-to-all under 6 ms of compute: the compute beside it runs 20% slower
+        // (arXiv 2603.07685 §4.2.3), doing 2.5 ms of work in those 3 ms; the layer takes
+        // 3 + 3.5 = 6.5 ms, so 2.5 ms of the all-to-all are hidden and 0.5 exposed.
+        assert_close(overlapped_hidden_s(3e-3, 6e-3), 2.5e-3, 1e-12);
+        // 8 ms of all-to-all under 3 ms of compute: the slowed compute (3.6 ms) hides under it,
+        // the layer takes the 8 ms and 3 ms are hidden (all of the compute).
+        assert_close(overlapped_hidden_s(8e-3, 3e-3), 3e-3, 1e-12);
         assert_close(overlapped_hidden_s(0.0, 6e-3), 0.0, 0.0);
     }
 
