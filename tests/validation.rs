@@ -253,15 +253,7 @@ value = 200.0
     let cases = gpt4calc::validate::parse_cases("test", text).unwrap();
     let got = run_cases(&cases, &[])[0].predicted.expect("evaluated");
     let ctx = dsv3_h200_context();
-    let best = (1..=4096)
-        .map(|batch| {
-            let c =
-                gpt4calc::perf::Config::new(8, 1, batch, 1024, 1024, gpt4calc::dtype::Dtype::Fp8);
-            gpt4calc::perf::estimate(&ctx, &c)
-        })
-        .filter(|e| e.fits && e.output_tokens_per_s_per_user >= 30.0)
-        .map(|e| e.output_tokens_per_s_per_gpu)
-        .fold(f64::NAN, f64::max);
+    let best = best_tp8_fp8_1k1k_at_30_per_user(&ctx, 4096);
     gpt4calc::testutil::assert_close(got, best, 1e-12);
     // `max_batch` bounds the search at the engines' limit (TP 8: one attention group): with 20
     // (between the grid's 16 and 24, so the bisection meets it) the answer is the best batch up
@@ -272,15 +264,7 @@ value = 200.0
     );
     let cases = gpt4calc::validate::parse_cases("test", &capped).unwrap();
     let got_capped = run_cases(&cases, &[])[0].predicted.expect("evaluated");
-    let best_capped = (1..=20)
-        .map(|batch| {
-            let c =
-                gpt4calc::perf::Config::new(8, 1, batch, 1024, 1024, gpt4calc::dtype::Dtype::Fp8);
-            gpt4calc::perf::estimate(&ctx, &c)
-        })
-        .filter(|e| e.fits && e.output_tokens_per_s_per_user >= 30.0)
-        .map(|e| e.output_tokens_per_s_per_gpu)
-        .fold(f64::NAN, f64::max);
+    let best_capped = best_tp8_fp8_1k1k_at_30_per_user(&ctx, 20);
     gpt4calc::testutil::assert_close(got_capped, best_capped, 1e-12);
     assert!(got_capped < got, "{got_capped} against {got}");
     // A floor no batch reaches leaves the case unevaluated, with the reason.
@@ -351,6 +335,20 @@ fn dsv3_h200_context() -> gpt4calc::perf::Context {
         .model;
     let g = gpt4calc::presets::load_gpu("h200", &[]).unwrap().gpu;
     gpt4calc::perf::Context::new(&m, &g, gpt4calc::perf::DEFAULT_PREFILL_CHUNK_TOKENS)
+}
+
+/// Brute force: the most output tokens/s per GPU of DeepSeek-V3 on H200 at TP 8, fp8, 1k/1k,
+/// over every batch up to `max_batch` that fits and serves at least 30 tokens/s per user.
+fn best_tp8_fp8_1k1k_at_30_per_user(ctx: &gpt4calc::perf::Context, max_batch: u64) -> f64 {
+    (1..=max_batch)
+        .map(|batch| {
+            let c =
+                gpt4calc::perf::Config::new(8, 1, batch, 1024, 1024, gpt4calc::dtype::Dtype::Fp8);
+            gpt4calc::perf::estimate(ctx, &c)
+        })
+        .filter(|e| e.fits && e.output_tokens_per_s_per_user >= 30.0)
+        .map(|e| e.output_tokens_per_s_per_gpu)
+        .fold(f64::NAN, f64::max)
 }
 
 #[test]
