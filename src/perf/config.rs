@@ -98,7 +98,8 @@ pub enum MoeDispatch {
     #[default]
     Auto,
     /// Each GPU sends a token only to the expert-parallel ranks that hold its routed experts, and
-    /// gets the weighted outputs back (DeepEP, TensorRT-LLM wide EP, SGLang `--moe-a2a-backend`).
+    /// gets the weighted outputs back (DeepEP, TensorRT-LLM wide EP, SGLang `--moe-a2a-backend`);
+    /// a decode step across nodes sends one copy per routed expert (DeepEP's low-latency kernels).
     #[value(name = "alltoall")]
     AllToAll,
     /// Every GPU gathers every token of the stage, runs its local experts on the ones routed to

@@ -140,6 +140,21 @@ pub fn sends_per_token(
     (nvlink + own_slices, net)
 }
 
+/// Sends one token makes in a decode step's exchange across nodes, (NVLink sends, network
+/// sends): DeepEP's low-latency kernels, which the runtimes run for decode because they replay in
+/// CUDA graphs (SGLang `--deepep-mode auto`, TensorRT-LLM `DeepEPLowLatency`), write one copy
+/// per routed expert straight into the expert's buffer, with no per-node deduplication: of a
+/// token's k copies, k·(1 − 1/nodes) cross the network and the rest go to the other GPUs of its
+/// own node (docs/methodology.md §6.2).
+pub fn low_latency_sends_per_token(top_k: f64, p: EpPlacement) -> (f64, f64) {
+    let ranks_per_node = (p.ranks / p.nodes).max(1.0);
+    let local = top_k / p.nodes;
+    (
+        local * (1.0 - 1.0 / ranks_per_node) * p.gpus_per_rank,
+        top_k * (1.0 - 1.0 / p.nodes),
+    )
+}
+
 /// One all-to-all (a dispatch or a combine) on the busiest GPU, seconds: the GPU's tokens,
 /// `bytes` of them in all, each make `sends.0` NVLink sends and `sends.1` network sends. NVLink
 /// runs at the measured all-to-all rate, the network through the GPU's own NIC; the two run
@@ -162,7 +177,8 @@ pub fn all_to_all_s(hw: &Hardware, sends: (f64, f64), bytes: f64, imbalance: f64
 
 /// One MoE layer's token exchange on the busiest GPU, seconds: (dispatch, combine).
 /// `sent_tokens` is what one GPU sends (its attention group's tokens over the group's TP),
-/// `stage_tokens` every token entering the layer across the stage.
+/// `stage_tokens` every token entering the layer across the stage. A `decode` step whose
+/// all-to-all crosses nodes runs the low-latency kernels (`low_latency_sends_per_token`).
 pub fn exchange_s(
     hw: &Hardware,
     r: &Rates,
@@ -170,6 +186,7 @@ pub fn exchange_s(
     groups: Option<RoutingGroups>,
     sent_tokens: f64,
     stage_tokens: f64,
+    decode: bool,
 ) -> (f64, f64) {
     let stage_gpus = r.tp * r.dp;
     if r.dp <= 1 || stage_tokens <= 0.0 {
@@ -185,7 +202,11 @@ pub fn exchange_s(
     match r.moe_dispatch.resolve(stage_gpus, hw.gpus_per_node) {
         super::config::MoeDispatch::AllToAll => {
             let p = EpPlacement::new(hw, stage_gpus, r.ep);
-            let (nv, net) = sends_per_token(m, groups, p);
+            let (nv, net) = if decode && p.nodes > 1.0 {
+                low_latency_sends_per_token(m.top_k, p)
+            } else {
+                sends_per_token(m, groups, p)
+            };
             let imbalance = busiest_rank_factor(m.experts, m.top_k, stage_tokens, r.ep);
             let one = |elem_bytes: f64| {
                 all_to_all_s(hw, (nv, net), sent_tokens * d * elem_bytes, imbalance)
@@ -285,6 +306,27 @@ mod tests {
             let mc = simulate(e, k, units, groups);
             assert_close(model, mc, 0.01);
         }
+    }
+
+    #[test]
+    fn low_latency_sends_one_copy_per_expert_by_hand() {
+        // EP 32 over 4 nodes of 8, top-8: 8 · (1 − 1/4) = 6 copies cross the network and the
+        // 8/4 = 2 that stay on the node reach another of its GPUs 7/8 of the time (1.75).
+        let p = EpPlacement {
+            ranks: 32.0,
+            nodes: 4.0,
+            gpus_per_rank: 1.0,
+        };
+        let (nv, net) = low_latency_sends_per_token(8.0, p);
+        assert_close(net, 6.0, 1e-12);
+        assert_close(nv, 1.75, 1e-12);
+        // One node: nothing crosses the network.
+        let one = EpPlacement {
+            nodes: 1.0,
+            ranks: 8.0,
+            ..p
+        };
+        assert_close(low_latency_sends_per_token(8.0, one).1, 0.0, 0.0);
     }
 
     #[test]

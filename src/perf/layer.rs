@@ -355,7 +355,15 @@ fn layer_step_once(ctx: &Context, r: &Rates, shape: StepShape, moe: bool) -> Lay
     };
     let message_bytes = b * m.d_model * r.act_bytes;
     let (dispatch_s, combine_s) = if exchange {
-        dispatch::exchange_s(&ctx.hw, r, m, m.routing_groups, b / tp, shape.moe_tokens)
+        dispatch::exchange_s(
+            &ctx.hw,
+            r,
+            m,
+            m.routing_groups,
+            b / tp,
+            shape.moe_tokens,
+            shape.decode,
+        )
     } else {
         (0.0, 0.0)
     };
