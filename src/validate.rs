@@ -93,7 +93,8 @@ pub struct Case {
     pub batch: Option<u64>,
     /// A fixed point measured at this many requests in flight over the whole deployment (instead
     /// of `batch`): with disaggregation they spread over the decode replicas, and replicas they
-    /// leave idle still count as GPUs.
+    /// leave idle still count as GPUs. In a frontier case, the run's requests in flight: the
+    /// search's decode batch stays at or below each decode replica's share.
     pub concurrency: Option<u64>,
     /// A max-throughput run of this many requests, all submitted at once and timed from the
     /// first start to the last end (trtllm-bench `throughput`): simulated, ramp and drain
@@ -642,8 +643,10 @@ fn evaluate_inference(c: &Case, ctx: &Context, model: &str, rt: &Runtime) -> Res
             point = p;
             run(&cfg)?
         }
-        _ if c.concurrency.is_some() => {
-            bail!("`concurrency` is a fixed point's: use mode = \"fixed\" (or leave mode out)")
+        "max-throughput" if c.concurrency.is_some() => {
+            bail!(
+                "`concurrency` is a fixed point's or bounds a frontier search: use mode = \"fixed\" or \"frontier\""
+            )
         }
         "max-throughput" => {
             let best = throughput_batches()
@@ -674,11 +677,25 @@ fn evaluate_inference(c: &Case, ctx: &Context, model: &str, rt: &Runtime) -> Res
             };
             let meets =
                 |e: &crate::perf::Estimate| e.fits && e.output_tokens_per_s_per_user >= floor;
+            // The run's concurrency, when stated, bounds the requests in flight: each decode
+            // replica holds at most its share of them (the benchmark never offered more). Fewer
+            // requests than decode replicas leave some idle: a fixed point, not a search.
+            let replicas = base.disaggregate.map_or(1, |d| d.decode_replicas.max(1));
+            let in_flight = match c.concurrency {
+                None => u64::MAX,
+                Some(n) if n < replicas => bail!(
+                    "concurrency = {n} leaves some of the {replicas} decode replicas idle: read it as a fixed point (mode = \"fixed\")"
+                ),
+                Some(n) => n / replicas,
+            };
             frontier_layouts(c)?
                 .into_iter()
                 .flat_map(|(tp, dp, ep)| {
                     // The engines' batch limit per attention group, when the case states it.
-                    let cap = c.max_batch.map_or(u64::MAX, |m| m.saturating_mul(dp));
+                    let cap = c
+                        .max_batch
+                        .map_or(u64::MAX, |m| m.saturating_mul(dp))
+                        .min(in_flight);
                     let at = |batch| {
                         if batch > cap {
                             return None;

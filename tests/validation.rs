@@ -267,6 +267,15 @@ value = 200.0
     let best_capped = best_tp8_fp8_1k1k_at_30_per_user(&ctx, 20);
     gpt4calc::testutil::assert_close(got_capped, best_capped, 1e-12);
     assert!(got_capped < got, "{got_capped} against {got}");
+    // So does the run's `concurrency`, the requests the benchmark kept in flight: the search
+    // holds no more (here one replica, so the batch stays at or below 20 as well).
+    let at_concurrency = text.replace(
+        "interactivity = 30.0",
+        "interactivity = 30.0\nconcurrency = 20",
+    );
+    let cases = gpt4calc::validate::parse_cases("test", &at_concurrency).unwrap();
+    let got_concurrency = run_cases(&cases, &[])[0].predicted.expect("evaluated");
+    gpt4calc::testutil::assert_close(got_concurrency, best_capped, 1e-12);
     // A floor no batch reaches leaves the case unevaluated, with the reason.
     let out_of_reach = text.replace("interactivity = 30.0", "interactivity = 5000.0");
     let cases = gpt4calc::validate::parse_cases("test", &out_of_reach).unwrap();
@@ -392,7 +401,8 @@ fn a_concurrency_point_spreads_its_requests_over_the_decode_replicas_and_counts_
         1e-12,
     );
     // Refused, with the reason: both `batch` and `concurrency`; a frontier search at a
-    // concurrency; a cost with idle GPUs (whose hours fall on neither pool's tokens).
+    // concurrency that leaves decode replicas idle; a cost with idle GPUs (whose hours fall on
+    // neither pool's tokens).
     let reason = reason_of;
     let both = case(1, "1:9", "output_tokens_per_s_per_gpu")
         .replace("concurrency = 1", "concurrency = 1\nbatch = 1");
@@ -402,7 +412,7 @@ fn a_concurrency_point_spreads_its_requests_over_the_decode_replicas_and_counts_
         "concurrency = 1\nmode = \"frontier\"\ninteractivity = 10.0",
     );
     assert!(
-        reason(&frontier).contains("fixed point"),
+        reason(&frontier).contains("decode replicas idle"),
         "{}",
         reason(&frontier)
     );
@@ -482,7 +492,7 @@ fn a_concurrency_above_the_decode_slots_fills_them_and_queues_the_rest() {
 fn the_frontier_suite_holds_its_levels() {
     // validation/frontier.toml (InferenceX, DeepSeek-R1): the rack-scale issue's target (median
     // ≤ 20%, none beyond 2×) is far from met. 73 of 92 cases evaluate (the rest ask for more
-    // tokens/s per user than the model's decode floor allows) at a median |error| of 31.2%; these
+    // tokens/s per user than the model's decode floor allows) at a median |error| of 25.3%; these
     // guards keep it from getting worse unnoticed (docs/calibration.md, "Frontier"). History: 49
     // evaluated at 93% before the runtimes' custom all-reduce and the measured small-m GEMM
     // floors, 65 at 64% before the AMD presets borrowed their generation's measured fixed times
@@ -499,6 +509,10 @@ fn the_frontier_suite_holds_its_levels() {
     // and prefilling each 8k prompt in one pass (SGLang's 131,072-token budget, not 2,048-token
     // chunks) shortens its steps further. The Dynamo-TRT recipes' decode `max_batch` and prefill
     // budget (nineteenth session): 29.6%, 17 past 2× (GB200 FP8 at 1,127 users +198% → +34%).
+    // Each case's `concurrency`, the requests the run kept in flight, bounding the search
+    // (twenty-first session): 25.3%, 8 past 2×, worst 3.72× (B200 FP4 at 4 users, −73%); the
+    // search had answered with batches up to twice what the runs offered (MI300X at 4 users
+    // +290% → +94%, GB200 FP8 at 4,096 +107% → +45%).
     let rs = run_cases(
         &load_suite(None, Suite::Frontier).expect("built-in frontier cases parse"),
         &[],
@@ -507,11 +521,11 @@ fn the_frontier_suite_holds_its_levels() {
     let s = stats(&rs);
     assert!(s.evaluated >= 73, "{} evaluated", s.evaluated);
     assert!(
-        s.median_abs_error.unwrap() <= 0.30,
+        s.median_abs_error.unwrap() <= 0.26,
         "{:?}",
         s.median_abs_error
     );
-    assert!(s.worst_factor.unwrap() < 3.95, "{:?}", s.worst_factor);
+    assert!(s.worst_factor.unwrap() < 3.8, "{:?}", s.worst_factor);
 }
 
 #[test]
