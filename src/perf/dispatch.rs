@@ -145,14 +145,16 @@ pub fn sends_per_token(
 /// CUDA graphs (SGLang `--deepep-mode auto`, TensorRT-LLM `DeepEPLowLatency`), write one copy
 /// per routed expert straight into the expert's buffer, with no per-node deduplication: of a
 /// token's k copies, k·(1 − 1/nodes) cross the network and the rest go to the other GPUs of its
-/// own node (docs/methodology.md §6.2).
+/// own node (docs/methodology.md §6.2). With no forwarding, a copy reaches each of its expert's
+/// `gpus_per_rank` GPUs itself.
 pub fn low_latency_sends_per_token(top_k: f64, p: EpPlacement) -> (f64, f64) {
     let ranks_per_node = (p.ranks / p.nodes).max(1.0);
+    let g = p.gpus_per_rank;
     let local = top_k / p.nodes;
-    (
-        local * (1.0 - 1.0 / ranks_per_node) * p.gpus_per_rank,
-        top_k * (1.0 - 1.0 / p.nodes),
-    )
+    // Local copies to another rank of the node (each of its g GPUs), and to the other g − 1
+    // slices of the sender's own rank.
+    let nvlink = local * (1.0 - 1.0 / ranks_per_node) * g + local / ranks_per_node * (g - 1.0);
+    (nvlink, top_k * (1.0 - 1.0 / p.nodes) * g)
 }
 
 /// One all-to-all (a dispatch or a combine) on the busiest GPU, seconds: the GPU's tokens,
@@ -178,7 +180,8 @@ pub fn all_to_all_s(hw: &Hardware, sends: (f64, f64), bytes: f64, imbalance: f64
 /// One MoE layer's token exchange on the busiest GPU, seconds: (dispatch, combine).
 /// `sent_tokens` is what one GPU sends (its attention group's tokens over the group's TP),
 /// `stage_tokens` every token entering the layer across the stage. A `decode` step whose
-/// all-to-all crosses nodes runs the low-latency kernels (`low_latency_sends_per_token`).
+/// all-to-all crosses nodes runs the low-latency kernels (`low_latency_sends_per_token`) when
+/// each expert-parallel rank is one GPU, as those kernels require.
 pub fn exchange_s(
     hw: &Hardware,
     r: &Rates,
@@ -202,7 +205,9 @@ pub fn exchange_s(
     match r.moe_dispatch.resolve(stage_gpus, hw.gpus_per_node) {
         super::config::MoeDispatch::AllToAll => {
             let p = EpPlacement::new(hw, stage_gpus, r.ep);
-            let (nv, net) = if decode && p.nodes > 1.0 {
+            // DeepEP's kernels serve ranks of one GPU each (no expert TP); a layout that splits
+            // its experts keeps the forwarding form.
+            let (nv, net) = if decode && p.nodes > 1.0 && p.gpus_per_rank <= 1.0 {
                 low_latency_sends_per_token(m.top_k, p)
             } else {
                 sends_per_token(m, groups, p)
@@ -327,6 +332,17 @@ mod tests {
             ..p
         };
         assert_close(low_latency_sends_per_token(8.0, one).1, 0.0, 0.0);
+        // Expert TP 2 (16 ranks of 2 GPUs over 4 nodes): every copy goes to both slices, 12
+        // over the network; of the 2 local copies, 3/4 reach another rank (2 GPUs each) and 1/4
+        // the sender's own, whose other slice takes one more: 3 + 0.5 NVLink sends.
+        let sliced = EpPlacement {
+            ranks: 16.0,
+            nodes: 4.0,
+            gpus_per_rank: 2.0,
+        };
+        let (nv, net) = low_latency_sends_per_token(8.0, sliced);
+        assert_close(net, 12.0, 1e-12);
+        assert_close(nv, 3.5, 1e-12);
     }
 
     #[test]

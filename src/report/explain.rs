@@ -150,7 +150,7 @@ pub fn explain(ctx: &Context, model: &str, gpu: &str, e: &Estimate) -> String {
                 match dispatch {
                     crate::perf::MoeDispatch::AllGather =>
                         "an all-gather and return by a reduce-scatter",
-                    _ if stage > ctx.hw.scaleup_gpus =>
+                    _ if stage > ctx.hw.scaleup_gpus && l.expert_tp() == 1 =>
                         "an all-to-all dispatch and combine (decode steps: the low-latency kernels, one copy per routed expert)",
                     _ => "an all-to-all dispatch and combine",
                 },
