@@ -686,7 +686,7 @@ fn evaluate_inference(c: &Case, ctx: &Context, model: &str, rt: &Runtime) -> Res
                 Some(n) if n < replicas => bail!(
                     "concurrency = {n} leaves some of the {replicas} decode replicas idle: read it as a fixed point (mode = \"fixed\")"
                 ),
-                Some(n) => n / replicas,
+                Some(n) => n.div_ceil(replicas),
             };
             frontier_layouts(c)?
                 .into_iter()

@@ -201,6 +201,10 @@ fn explain_puts_wide_ep_inside_an_nvl72_rack_on_nvlink_and_on_hgx_at_the_nics() 
         "{hgx}"
     );
     assert!(!hgx.contains("uncalibrated"), "{hgx}");
+    // Across nodes a decode step runs DeepEP's low-latency kernels; inside the rack it does not.
+    let low_latency = "decode steps: the low-latency kernels, one copy per routed expert";
+    assert!(hgx.contains(low_latency), "{hgx}");
+    assert!(!rack.contains(low_latency), "{rack}");
 }
 
 #[test]

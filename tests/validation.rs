@@ -411,6 +411,22 @@ fn a_concurrency_point_spreads_its_requests_over_the_decode_replicas_and_counts_
         "concurrency = 1",
         "concurrency = 1\nmode = \"frontier\"\ninteractivity = 10.0",
     );
+    // A frontier search at a concurrency the decode replicas share: 40 requests on 2 replicas
+    // hold at most 20 each, the same answer as the engines' limit of 20 (TP 8: one attention
+    // group a replica), and below the unbounded search's.
+    let search = |extra: &str| {
+        predict(
+            &case(40, "1:2", "output_tokens_per_s_per_gpu")
+                .replace("concurrency = 40", extra)
+                .replace(
+                    "batching",
+                    "mode = \"frontier\"\ninteractivity = 30.0\nbatching",
+                ),
+        )
+    };
+    let shared = search("concurrency = 40");
+    gpt4calc::testutil::assert_close(shared, search("max_batch = 20"), 1e-12);
+    assert!(shared < search(""), "{shared} against the unbounded search");
     assert!(
         reason(&frontier).contains("decode replicas idle"),
         "{}",
