@@ -190,6 +190,9 @@ pub struct CaseResult {
     pub error: Option<f64>,
     /// Whether the predicted configuration fits in memory.
     pub fits: Option<bool>,
+    /// The configuration the prediction is for, e.g. `DP8 EP8, batch 512` (the one a search
+    /// chose, for max-throughput and frontier cases), or null when not evaluated.
+    pub configuration: Option<String>,
     /// Why the case cannot be evaluated.
     pub reason: Option<String>,
     /// Source of the measurement.
@@ -460,9 +463,9 @@ pub fn run_cases_with(cases: &[Case], extra: &[Override], runtime: &str) -> Vec<
         .iter()
         .map(|c| {
             let outcome = evaluate(c, extra, runtime);
-            let (predicted, fits, reason) = match outcome {
-                Ok((p, f)) => (Some(p), Some(f), None),
-                Err(e) => (None, None, Some(format!("{e:#}"))),
+            let (predicted, fits, configuration, reason) = match outcome {
+                Ok(p) => (Some(p.value), Some(p.fits), Some(p.configuration), None),
+                Err(e) => (None, None, None, Some(format!("{e:#}"))),
             };
             CaseResult {
                 id: c.id.clone(),
@@ -476,6 +479,7 @@ pub fn run_cases_with(cases: &[Case], extra: &[Override], runtime: &str) -> Vec<
                 error: predicted.map(|p| p / c.value - 1.0),
                 predicted,
                 fits,
+                configuration,
                 reason,
                 source: c.source.clone(),
                 confidence: c.confidence.clone(),
@@ -534,7 +538,15 @@ fn number(v: Value<'_>, metric: &str) -> Result<f64> {
 }
 
 /// Predicted value and fit of one case (`runtime`: the profile if the case names none).
-fn evaluate(c: &Case, extra: &[Override], runtime: &str) -> Result<(f64, bool)> {
+/// A case's prediction: the metric's value, whether its configuration fits, and which
+/// configuration it is.
+struct Prediction {
+    value: f64,
+    fits: bool,
+    configuration: String,
+}
+
+fn evaluate(c: &Case, extra: &[Override], runtime: &str) -> Result<Prediction> {
     let rt = crate::runtime::load(c.runtime.as_deref().unwrap_or(runtime))?.runtime;
     let (ctx, model) = context_for(c, extra, &rt)?;
     match c.kind.as_str() {
@@ -581,7 +593,7 @@ fn speculation(c: &Case) -> Result<Option<crate::perf::Speculation>> {
     }))
 }
 
-fn evaluate_inference(c: &Case, ctx: &Context, model: &str, rt: &Runtime) -> Result<(f64, bool)> {
+fn evaluate_inference(c: &Case, ctx: &Context, model: &str, rt: &Runtime) -> Result<Prediction> {
     let field = Field::parse::<Named>(&c.metric).map_err(|e| anyhow!(e))?;
     let need = |v: Option<u64>, f: &str| v.ok_or_else(|| anyhow!("inference case lacks `{f}`"));
     let disaggregate = match &c.disaggregate {
@@ -724,7 +736,11 @@ fn evaluate_inference(c: &Case, ctx: &Context, model: &str, rt: &Runtime) -> Res
         gpu: &c.gpu,
     };
     let value = number(field.get(&named), &c.metric)?;
-    Ok((point.correct(&c.metric, value, est.gpus)?, est.fits))
+    Ok(Prediction {
+        value: point.correct(&c.metric, value, est.gpus)?,
+        fits: est.fits,
+        configuration: format!("{}, batch {}", est.config.layout().name(), est.config.batch),
+    })
 }
 
 /// The best of a max-throughput run of `n` requests submitted at once (`requests`): the
@@ -963,7 +979,7 @@ fn frontier_layouts(c: &Case) -> Result<Vec<(u64, u64, u64)>> {
         .collect())
 }
 
-fn evaluate_training(c: &Case, ctx: &Context, model: &str, rt: &Runtime) -> Result<(f64, bool)> {
+fn evaluate_training(c: &Case, ctx: &Context, model: &str, rt: &Runtime) -> Result<Prediction> {
     let field = Field::parse::<TrainRow>(&c.metric).map_err(|e| anyhow!(e))?;
     let gpus = c
         .gpus
@@ -1060,7 +1076,20 @@ fn evaluate_training(c: &Case, ctx: &Context, model: &str, rt: &Runtime) -> Resu
     }
     let e = best.ok_or_else(|| anyhow!(last_err.unwrap_or_else(|| "no layout".into())))?;
     let row = TrainRow::new(model, &c.gpu, &e);
-    Ok((number(field.get(&row), &c.metric)?, e.fits))
+    let t = &e.config;
+    Ok(Prediction {
+        value: number(field.get(&row), &c.metric)?,
+        fits: e.fits,
+        configuration: format!(
+            "TP{} × PP{} × DP{}, EP{}, micro-batch {}, {} virtual stage(s)",
+            t.tp,
+            t.pp,
+            t.dp(),
+            t.ep,
+            t.micro_batch,
+            t.interleave
+        ),
+    })
 }
 
 /// Read cases from a file path, or the built-in suite.

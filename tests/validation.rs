@@ -263,7 +263,16 @@ value = 200.0
         "interactivity = 30.0\nmax_batch = 20",
     );
     let cases = gpt4calc::validate::parse_cases("test", &capped).unwrap();
-    let got_capped = run_cases(&cases, &[])[0].predicted.expect("evaluated");
+    let capped_result = run_cases(&cases, &[]).remove(0);
+    let got_capped = capped_result.predicted.expect("evaluated");
+    // The result names the configuration the search chose: TP 8 at a batch within the limit.
+    let chosen = capped_result.configuration.expect("a configuration");
+    let batch: u64 = chosen
+        .strip_prefix("TP8, batch ")
+        .unwrap_or_else(|| panic!("{chosen}"))
+        .parse()
+        .unwrap();
+    assert!((1..=20).contains(&batch), "{chosen}");
     let best_capped = best_tp8_fp8_1k1k_at_30_per_user(&ctx, 20);
     gpt4calc::testutil::assert_close(got_capped, best_capped, 1e-12);
     assert!(got_capped < got, "{got_capped} against {got}");
@@ -281,6 +290,7 @@ value = 200.0
     let cases = gpt4calc::validate::parse_cases("test", &out_of_reach).unwrap();
     let r = &run_cases(&cases, &[])[0];
     assert!(r.predicted.is_none());
+    assert!(r.configuration.is_none());
     assert!(
         r.reason
             .as_deref()

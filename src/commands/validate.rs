@@ -38,6 +38,7 @@ pub fn validate(a: crate::cli::ValidateArgs) -> Result<u8> {
                     "reason",
                     "suite",
                     "split",
+                    "configuration",
                 ],
                 results.iter().map(|r| {
                     Ok(vec![
@@ -53,6 +54,7 @@ pub fn validate(a: crate::cli::ValidateArgs) -> Result<u8> {
                         r.reason.clone().unwrap_or_default(),
                         r.suite.clone(),
                         r.split.clone().unwrap_or_default(),
+                        r.configuration.clone().unwrap_or_default(),
                     ])
                 }),
                 &mut out,
