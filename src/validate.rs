@@ -537,7 +537,6 @@ fn number(v: Value<'_>, metric: &str) -> Result<f64> {
     }
 }
 
-/// Predicted value and fit of one case (`runtime`: the profile if the case names none).
 /// A case's prediction: the metric's value, whether its configuration fits, and which
 /// configuration it is.
 struct Prediction {
@@ -546,6 +545,7 @@ struct Prediction {
     configuration: String,
 }
 
+/// Predicted value and fit of one case (`runtime`: the profile if the case names none).
 fn evaluate(c: &Case, extra: &[Override], runtime: &str) -> Result<Prediction> {
     let rt = crate::runtime::load(c.runtime.as_deref().unwrap_or(runtime))?.runtime;
     let (ctx, model) = context_for(c, extra, &rt)?;
