@@ -315,34 +315,27 @@ mod tests {
 
     #[test]
     fn low_latency_sends_one_copy_per_expert_by_hand() {
-        // EP 32 over 4 nodes of 8, top-8: 8 · (1 − 1/4) = 6 copies cross the network and the
-        // 8/4 = 2 that stay on the node reach another of its GPUs 7/8 of the time (1.75).
-        let p = EpPlacement {
-            ranks: 32.0,
-            nodes: 4.0,
-            gpus_per_rank: 1.0,
-        };
-        let (nv, net) = low_latency_sends_per_token(8.0, p);
-        assert_close(net, 6.0, 1e-12);
-        assert_close(nv, 1.75, 1e-12);
-        // One node: nothing crosses the network.
-        let one = EpPlacement {
-            nodes: 1.0,
-            ranks: 8.0,
-            ..p
-        };
-        assert_close(low_latency_sends_per_token(8.0, one).1, 0.0, 0.0);
-        // Expert TP 2 (16 ranks of 2 GPUs over 4 nodes): every copy goes to both slices, 12
-        // over the network; of the 2 local copies, 3/4 reach another rank (2 GPUs each) and 1/4
-        // the sender's own, whose other slice takes one more: 3 + 0.5 NVLink sends.
-        let sliced = EpPlacement {
-            ranks: 16.0,
-            nodes: 4.0,
-            gpus_per_rank: 2.0,
-        };
-        let (nv, net) = low_latency_sends_per_token(8.0, sliced);
-        assert_close(net, 12.0, 1e-12);
-        assert_close(nv, 3.5, 1e-12);
+        // (ranks, nodes, GPUs a rank, NVLink sends, network sends) for top-8:
+        // - EP 32 over 4 nodes of 8: 8 · (1 − 1/4) = 6 copies cross the network and the 8/4 = 2
+        //   that stay on the node reach another of its GPUs 7/8 of the time (1.75).
+        // - One node: nothing crosses the network; 8 · 7/8 = 7 copies go to other GPUs.
+        // - Expert TP 2 (16 ranks of 2 GPUs over 4 nodes): every copy goes to both slices, 12 over
+        //   the network; of the 2 local copies, 3/4 reach another rank (2 GPUs each) and 1/4 the
+        //   sender's own, whose other slice takes one more: 3 + 0.5 NVLink sends.
+        for (ranks, nodes, gpus_per_rank, nvlink, network) in [
+            (32.0, 4.0, 1.0, 1.75, 6.0),
+            (8.0, 1.0, 1.0, 7.0, 0.0),
+            (16.0, 4.0, 2.0, 3.5, 12.0),
+        ] {
+            let p = EpPlacement {
+                ranks,
+                nodes,
+                gpus_per_rank,
+            };
+            let (nv, net) = low_latency_sends_per_token(8.0, p);
+            assert_close(net, network, 1e-12);
+            assert_close(nv, nvlink, 1e-12);
+        }
     }
 
     #[test]
