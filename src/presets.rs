@@ -16,7 +16,8 @@ macro_rules! builtin {
 /// Built-in model presets: (name, TOML text).
 pub const MODELS: &[(&str, &str)] = builtin!("models":
     "gpt4-8k", "gpt4-32k", "gpt3-175b", "dense-1t", "palm-540b", "llama2-70b", "llama3-8b",
-    "llama3-70b", "llama3-405b", "mixtral-8x7b", "deepseek-v3");
+    "llama3-70b", "llama3.1-8b", "llama3.1-70b", "llama3-405b", "mixtral-8x7b", "deepseek-v3",
+    "qwen3-235b-a22b", "qwen3-30b-a3b", "gpt-oss-120b", "gpt-oss-20b", "llama4-maverick");
 
 /// Built-in GPU presets: (name, TOML text).
 pub const GPUS: &[(&str, &str)] = builtin!("gpus": "a100-40g", "a100-80g", "h100", "h800", "h200", "b200", "b300", "gb200-nvl72",

@@ -168,6 +168,10 @@ fn imports_match_the_shipped_presets() {
         ("Llama-2-70b-hf", "llama2-70b"),
         ("Mixtral-8x7B-v0.1", "mixtral-8x7b"),
         ("DeepSeek-V3", "deepseek-v3"),
+        ("Llama-3.1-8B", "llama3.1-8b"),
+        ("Qwen3-235B-A22B", "qwen3-235b-a22b"),
+        ("gpt-oss-120b", "gpt-oss-120b"),
+        ("Llama-4-Maverick-17B-128E", "llama4-maverick"),
     ] {
         let mut a = serde_json::to_value(load(fixture_name).model).unwrap();
         let mut b = serde_json::to_value(presets::load_model(shipped, &[]).unwrap().model).unwrap();
@@ -184,6 +188,39 @@ fn imports_match_the_shipped_presets() {
             1e-12,
         );
     }
+}
+
+#[test]
+fn shipped_presets_without_a_fixture_match_their_model_cards() {
+    // Presets written from config.json values with no fixture here, against the counts their
+    // cards publish. Qwen/Qwen3-30B-A3B model card: 30.5B total and 29.9B non-embedding (±0.5%),
+    // 3.3B activated: 3.35B counted, which the card truncates as it does Qwen3-235B-A22B's 22.19B
+    // ("22B"). OpenAI gpt-oss model card, Table 1: gpt-oss-20b 20.91B total, 3.61B active
+    // counting the unembedding and not the embedding (±0.5%), half its 24 layers windowed to 128
+    // tokens. Llama 3.1 70B: the Llama 3 70B shape (70.6B, ±0.5%) with 131,072 positions.
+    let c = common::counts("qwen3-30b-a3b", &[]);
+    assert_close(c.total_params(), 30.5e9, 0.005);
+    assert_close(c.total_params() - c.embedding_params(), 29.9e9, 0.005);
+    assert!(
+        (3.3e9..3.4e9).contains(&c.active_params()),
+        "{}",
+        c.active_params()
+    );
+    let m = presets::load_model("gpt-oss-20b", &[]).unwrap().model;
+    assert_eq!(
+        (m.sliding_window, m.sliding_window_layers),
+        (Some(128), Some(12))
+    );
+    let c = common::counts("gpt-oss-20b", &[]);
+    assert_close(c.total_params(), 20.91e9, 0.005);
+    assert_close(active_with_head_only(&c), 3.61e9, 0.005);
+    let m = presets::load_model("llama3.1-70b", &[]).unwrap().model;
+    assert_eq!(m.max_context, 131_072);
+    assert_close(
+        common::counts("llama3.1-70b", &[]).total_params(),
+        70.6e9,
+        0.005,
+    );
 }
 
 #[test]
