@@ -739,8 +739,25 @@ fn evaluate_inference(c: &Case, ctx: &Context, model: &str, rt: &Runtime) -> Res
     Ok(Prediction {
         value: point.correct(&c.metric, value, est.gpus)?,
         fits: est.fits,
-        configuration: format!("{}, batch {}", est.config.layout().name(), est.config.batch),
+        configuration: inference_configuration(&est.config),
     })
+}
+
+/// An inference prediction's configuration as `validate` prints it: the layout and the batch
+/// (per replica), e.g. `DP8 EP8, batch 512`; a disaggregated one names both pools, e.g.
+/// `prefill 1 × DP16 EP16, decode 3 × TP16 EP16, batch 2` (the batch is each decode replica's).
+fn inference_configuration(c: &Config) -> String {
+    match c.disaggregate {
+        Some(d) => format!(
+            "prefill {} × {}, decode {} × {}, batch {}",
+            d.prefill_replicas,
+            c.prefill_layout().name(),
+            d.decode_replicas,
+            c.layout().name(),
+            c.batch
+        ),
+        None => format!("{}, batch {}", c.layout().name(), c.batch),
+    }
 }
 
 /// The best of a max-throughput run of `n` requests submitted at once (`requests`): the

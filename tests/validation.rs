@@ -371,6 +371,38 @@ fn best_tp8_fp8_1k1k_at_30_per_user(ctx: &gpt4calc::perf::Context, max_batch: u6
 }
 
 #[test]
+fn a_disaggregated_cases_configuration_names_both_pools() {
+    // Four requests on one prefill replica of DP8 EP8 and two decode replicas of TP8 EP8: each
+    // decode replica holds two, and the result says so; an aggregated case names its one layout.
+    let pooled = dsv3_h200_concurrency_case(
+        (8, 1, 8),
+        "1:2",
+        4,
+        "prefill_tp = 1\nprefill_dp = 8",
+        "tpot_s",
+    );
+    let cases = gpt4calc::validate::parse_cases("test", &pooled).unwrap();
+    let r = run_cases(&cases, &[]).remove(0);
+    assert_eq!(
+        r.configuration.as_deref(),
+        Some("prefill 1 × DP8 EP8, decode 2 × TP8 EP8, batch 2"),
+        "{:?}",
+        r.reason
+    );
+    let aggregated = pooled
+        .replace("disaggregate = \"1:2\"\n", "")
+        .replace("prefill_tp = 1\nprefill_dp = 8", "");
+    let cases = gpt4calc::validate::parse_cases("test", &aggregated).unwrap();
+    let r = run_cases(&cases, &[]).remove(0);
+    assert_eq!(
+        r.configuration.as_deref(),
+        Some("TP8 EP8, batch 4"),
+        "{:?}",
+        r.reason
+    );
+}
+
+#[test]
 fn a_concurrency_point_spreads_its_requests_over_the_decode_replicas_and_counts_the_idle_ones() {
     // One request in flight on 1 prefill + 9 decode replicas of TP8 (an InferenceX Dynamo run):
     // one decode replica holds it at batch 1, the other 8 sit idle. The case's output tokens/s
