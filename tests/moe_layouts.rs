@@ -7,8 +7,8 @@ mod common;
 use common::{context, run, run_cli};
 use gpt4calc::dtype::Dtype;
 use gpt4calc::perf::dispatch::{
-    EpPlacement, FP8_SCALE_BYTES_PER_ELEM, exchange_s, expected_units_reached, miss_probability,
-    sends_per_token,
+    EpPlacement, FP8_SCALE_BYTES_PER_ELEM, Phase, exchange_s, expected_units_reached,
+    miss_probability, sends_per_token,
 };
 use gpt4calc::perf::moe::busiest_rank_factor;
 use gpt4calc::perf::{Config, Layout, MoeDispatch};
@@ -51,7 +51,8 @@ fn all_to_all_on_one_node_by_hand() {
     assert_close(bytes, 540_672.0, 1e-12);
     let imbalance = busiest_rank_factor(16.0, 2.0, 1024.0, 8);
     let want = 7.4e-6 + imbalance * nv * bytes / (450e9 * 0.70);
-    let (dispatch_s, combine_s) = exchange_s(&ctx.hw, &r, &ctx.model, None, 128.0, 1024.0, false);
+    let (dispatch_s, combine_s) =
+        exchange_s(&ctx.hw, &r, &ctx.model, None, 128.0, 1024.0, Phase::Prefill);
     assert_close(dispatch_s, want, 1e-9);
     assert_close(nv * bytes / (450e9 * 0.70), 2.904e-6, 1e-3);
     // The combine carries 16-bit outputs back: 2 bytes per element, no scales.
@@ -79,7 +80,7 @@ fn all_to_all_across_nodes_leaves_through_one_nic_per_gpu() {
     let one_nic_s = 20e-6 + net * bytes / nic;
     assert_close(one_nic_s, 29.755e-6, 1e-3);
     let imbalance = busiest_rank_factor(16.0, 2.0, 2048.0, 16);
-    let (dispatch_s, _) = exchange_s(&ctx.hw, &r, &ctx.model, None, 128.0, 2048.0, false);
+    let (dispatch_s, _) = exchange_s(&ctx.hw, &r, &ctx.model, None, 128.0, 2048.0, Phase::Prefill);
     assert_close(dispatch_s, 20e-6 + imbalance * net * bytes / nic, 1e-9);
     let eight_nics_s = 20e-6 + net * bytes / (8.0 * nic);
     assert!(dispatch_s > 1.3 * eight_nics_s);
@@ -105,8 +106,17 @@ fn node_limited_routing_caps_the_nodes_a_token_reaches() {
     // End to end, the limit shortens DeepSeek's wide-EP dispatch.
     let c = dep(1, 64, 64, MoeDispatch::AllToAll);
     let r = ctx.rates(&c);
-    let with = exchange_s(&ctx.hw, &r, &ctx.model, groups, 128.0, 8192.0, false).0;
-    let without = exchange_s(&ctx.hw, &r, &ctx.model, None, 128.0, 8192.0, false).0;
+    let with = exchange_s(
+        &ctx.hw,
+        &r,
+        &ctx.model,
+        groups,
+        128.0,
+        8192.0,
+        Phase::Prefill,
+    )
+    .0;
+    let without = exchange_s(&ctx.hw, &r, &ctx.model, None, 128.0, 8192.0, Phase::Prefill).0;
     assert!(with < 0.85 * without, "{with} vs {without}");
 }
 
@@ -252,7 +262,7 @@ fn the_all_to_all_reproduces_deepep_normal_kernels_across_nodes() {
             ctx.model.routing_groups,
             tokens,
             tokens * ep as f64,
-            false,
+            Phase::Prefill,
         );
         for (what, model_s, measured_us) in
             [("dispatch", d, dispatch_us), ("combine", cb, combine_us)]
@@ -290,8 +300,8 @@ fn a_decode_exchange_across_nodes_reproduces_deepep_low_latency_kernels() {
         let r = ctx.rates(&c);
         let tokens = 128.0;
         let stage = tokens * ep as f64;
-        let exchange = |decode| exchange_s(&ctx.hw, &r, &ctx.model, None, tokens, stage, decode);
-        let (d, cb) = exchange(true);
+        let exchange = |phase| exchange_s(&ctx.hw, &r, &ctx.model, None, tokens, stage, phase);
+        let (d, cb) = exchange(Phase::Decode);
         for (what, model_s, measured_us) in
             [("dispatch", d, dispatch_us), ("combine", cb, combine_us)]
         {
@@ -301,7 +311,7 @@ fn a_decode_exchange_across_nodes_reproduces_deepep_low_latency_kernels() {
                 "EP{ep} {what}: model/measured {ratio:.3}"
             );
         }
-        let (normal_d, normal_cb) = exchange(false);
+        let (normal_d, normal_cb) = exchange(Phase::Prefill);
         assert!(
             normal_d < d && normal_cb < cb,
             "EP{ep}: the normal kernels' deduplicated sends should cost less"
@@ -334,7 +344,15 @@ fn the_same_wide_ep_layout_stays_on_nvlink_in_an_nvl72_rack_and_pays_the_nics_on
         let p = EpPlacement::new(&ctx.hw, 32, 32);
         let sends = sends_per_token(&ctx.model, groups, p);
         let imbalance = busiest_rank_factor(256.0, 8.0, 128.0 * 32.0, 32);
-        let (dispatch_s, _) = exchange_s(&ctx.hw, &r, &ctx.model, groups, sent, sent * 32.0, false);
+        let (dispatch_s, _) = exchange_s(
+            &ctx.hw,
+            &r,
+            &ctx.model,
+            groups,
+            sent,
+            sent * 32.0,
+            Phase::Prefill,
+        );
         (sends, imbalance, dispatch_s)
     };
     let ((nv, net), imbalance, rack_s) = at("gb200-nvl72");

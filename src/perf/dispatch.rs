@@ -177,9 +177,20 @@ pub fn all_to_all_s(hw: &Hardware, sends: (f64, f64), bytes: f64, imbalance: f64
     nv_s.max(net_s)
 }
 
+/// The step an exchange belongs to. Runtimes replay decode steps from CUDA graphs, so a decode
+/// step's all-to-all across nodes runs DeepEP's low-latency kernels (their buffers are sized in
+/// advance); a prefill chunk runs the normal ones, which deduplicate per node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// A prompt's chunk.
+    Prefill,
+    /// One token for each sequence in the batch.
+    Decode,
+}
+
 /// One MoE layer's token exchange on the busiest GPU, seconds: (dispatch, combine).
 /// `sent_tokens` is what one GPU sends (its attention group's tokens over the group's TP),
-/// `stage_tokens` every token entering the layer across the stage. A `decode` step whose
+/// `stage_tokens` every token entering the layer across the stage. A decode step whose
 /// all-to-all crosses nodes runs the low-latency kernels (`low_latency_sends_per_token`) when
 /// each expert-parallel rank is one GPU, as those kernels require.
 pub fn exchange_s(
@@ -189,7 +200,7 @@ pub fn exchange_s(
     groups: Option<RoutingGroups>,
     sent_tokens: f64,
     stage_tokens: f64,
-    decode: bool,
+    phase: Phase,
 ) -> (f64, f64) {
     let stage_gpus = r.tp * r.dp;
     if r.dp <= 1 || stage_tokens <= 0.0 {
@@ -207,7 +218,7 @@ pub fn exchange_s(
             let p = EpPlacement::new(hw, stage_gpus, r.ep);
             // DeepEP's kernels serve ranks of one GPU each (no expert TP); a layout that splits
             // its experts keeps the forwarding form.
-            let (nv, net) = if decode && p.nodes > 1.0 && p.gpus_per_rank <= 1.0 {
+            let (nv, net) = if phase == Phase::Decode && p.nodes > 1.0 && p.gpus_per_rank <= 1.0 {
                 low_latency_sends_per_token(m.top_k, p)
             } else {
                 sends_per_token(m, groups, p)

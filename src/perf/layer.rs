@@ -362,7 +362,11 @@ fn layer_step_once(ctx: &Context, r: &Rates, shape: StepShape, moe: bool) -> Lay
             m.routing_groups,
             b / tp,
             shape.moe_tokens,
-            shape.decode,
+            if shape.decode {
+                dispatch::Phase::Decode
+            } else {
+                dispatch::Phase::Prefill
+            },
         )
     } else {
         (0.0, 0.0)
