@@ -50,6 +50,10 @@ pub struct GpuSpec {
     /// (optional): inference TP all-reduces take the faster of these and NCCL.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub custom_all_reduce: Vec<CustomAllReduce>,
+    /// The fused-MoE layer under skewed expert routing, measured, per expert-parallel degree
+    /// (optional; docs/methodology.md §4.4): serving prices its busiest rank with it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub routing_skew: Vec<RoutingSkew>,
     /// Set when not every kernel and collective has been measured on this accelerator: what is
     /// measured and what is borrowed (and from which preset). `--explain` and the JSON inputs
     /// print it.
@@ -93,6 +97,20 @@ pub struct CustomAllReduce {
     pub bytes: Vec<f64>,
     /// Measured time at each size, µs.
     pub us: Vec<f64>,
+}
+
+/// The fused-MoE layer's measured time under skewed routing over its time under balanced
+/// routing, on the busiest of `ep` expert-parallel ranks, by the mean token-expert assignments
+/// per expert (`tokens · top_k / experts`; docs/methodology.md §4.4).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoutingSkew {
+    /// Expert-parallel ranks.
+    pub ep: u64,
+    /// Mean assignments per expert, increasing.
+    pub tokens_per_expert: Vec<f64>,
+    /// Skewed over balanced layer time at each.
+    pub over_balanced: Vec<f64>,
 }
 
 /// A fused-MoE layer's rates on one GPU for one weight precision (docs/methodology.md §4.4).
@@ -610,6 +628,41 @@ impl GpuSpec {
                 )?;
             }
         }
+        for (i, sk) in self.routing_skew.iter().enumerate() {
+            let name = format!("gpu.routing_skew[{i}]");
+            limits::model_int("gpu.routing_skew.ep")
+                .check(&format!("{name}.ep ="), sk.ep)
+                .map_err(anyhow::Error::msg)?;
+            ensure!(
+                sk.tokens_per_expert.len() >= 2
+                    && sk.tokens_per_expert.len() == sk.over_balanced.len(),
+                "{name}: tokens_per_expert ({}) and over_balanced ({}) must have the same length, at least 2",
+                sk.tokens_per_expert.len(),
+                sk.over_balanced.len()
+            );
+            for x in &sk.tokens_per_expert {
+                range(
+                    "gpu.routing_skew.tokens_per_expert",
+                    &format!("{name}.tokens_per_expert"),
+                    *x,
+                )?;
+            }
+            ensure!(
+                sk.tokens_per_expert.windows(2).all(|w| w[0] < w[1]),
+                "{name}.tokens_per_expert: must be increasing"
+            );
+            for r in &sk.over_balanced {
+                range(
+                    "gpu.routing_skew.over_balanced",
+                    &format!("{name}.over_balanced"),
+                    *r,
+                )?;
+            }
+        }
+        ensure!(
+            self.routing_skew.windows(2).all(|w| w[0].ep < w[1].ep),
+            "gpu.routing_skew: the rows' ep must be increasing"
+        );
         for (i, c) in self.custom_all_reduce.iter().enumerate() {
             let name = format!("gpu.custom_all_reduce[{i}]");
             limits::model_int("gpu.custom_all_reduce.gpus")
@@ -845,6 +898,8 @@ pub struct Hardware {
     all_reduce_shapes: Vec<Shape>,
     /// The serving runtime's measured custom all-reduce inside a node, by increasing group size.
     custom_all_reduce: Vec<CustomCurve>,
+    /// The fused-MoE layer's measured skewed-over-balanced time, by increasing EP degree.
+    routing_skew: Vec<RoutingSkew>,
 }
 
 impl Hardware {
@@ -1053,7 +1108,52 @@ impl Hardware {
                 v.sort_by_key(|c| c.gpus);
                 v
             },
+            routing_skew: {
+                let mut v: Vec<RoutingSkew> = g
+                    .routing_skew
+                    .iter()
+                    .filter(|r| {
+                        r.tokens_per_expert.len() >= 2
+                            && r.tokens_per_expert.len() == r.over_balanced.len()
+                    })
+                    .cloned()
+                    .collect();
+                v.sort_by_key(|r| r.ep);
+                v
+            },
         }
+    }
+
+    /// How much longer the busiest of `ep` expert-parallel ranks runs its fused-MoE layer under
+    /// skewed routing than under balanced routing, at `tokens_per_expert` mean token-expert
+    /// assignments per expert (docs/methodology.md §4.4): the measured ratio of the smallest
+    /// measured degree that holds `ep` (the largest one beyond them), linear between the measured
+    /// loads and the end values outside them, and never below 1 (the light loads at which the
+    /// skewed kernels ran faster, on fewer hot experts, are left to the uniform routing the
+    /// model prices them with). 1 without expert parallelism or a measurement.
+    pub fn routing_skew(&self, ep: u64, tokens_per_expert: f64) -> f64 {
+        if ep <= 1 {
+            return 1.0;
+        }
+        let Some(row) = self
+            .routing_skew
+            .iter()
+            .find(|r| r.ep >= ep)
+            .or(self.routing_skew.last())
+        else {
+            return 1.0;
+        };
+        let (xs, ys) = (&row.tokens_per_expert, &row.over_balanced);
+        let i = xs.partition_point(|&x| x < tokens_per_expert);
+        let ratio = if i == 0 {
+            ys[0]
+        } else if i == xs.len() {
+            ys[xs.len() - 1]
+        } else {
+            let f = (tokens_per_expert - xs[i - 1]) / (xs[i] - xs[i - 1]);
+            ys[i - 1] + f * (ys[i] - ys[i - 1])
+        };
+        ratio.max(1.0)
     }
 
     /// The serving runtime's own all-reduce of `bytes` per rank over `n` GPUs inside one node, as

@@ -114,6 +114,7 @@ pub const GPU_INTS: &[(&str, IntRange)] = &[
     ("gpu.node.scaleup_domain", int(1, MAX_DEGREE)),
     ("gpu.all_reduce_shape.gpus", int(2, MAX_DEGREE)),
     ("gpu.custom_all_reduce.gpus", int(2, MAX_DEGREE)),
+    ("gpu.routing_skew.ep", int(2, MAX_DEGREE)),
 ];
 
 /// Efficiencies and fractions: (0, 1], at least 0.001 so that no rate divides to infinity.
@@ -136,6 +137,8 @@ pub const GPU_FLOATS: &[(&str, FloatRange)] = &[
     ("gpu.all_reduce_shape.bytes", float(1.0, 1e15)),
     ("gpu.all_reduce_shape.over_alpha_beta", float(0.01, 100.0)),
     ("gpu.custom_all_reduce.bytes", float(1.0, 1e15)),
+    ("gpu.routing_skew.tokens_per_expert", float(0.001, 1e9)),
+    ("gpu.routing_skew.over_balanced", float(0.01, 100.0)),
     // 10 ns to 1 s, like the other fixed times but positive.
     ("gpu.custom_all_reduce.us", float(0.01, 1e6)),
 ];

@@ -502,12 +502,13 @@ fn load<T: DeserializeOwned>(
 /// The `[gpu]` tables a GPU preset may take from another (`borrow = "NAME"`): what was measured
 /// on a peer accelerator of the same generation (efficiencies, fixed times, fused-MoE fits, the
 /// collective curves). Peaks, memory, node, fabric and price are always the preset's own.
-pub const BORROWED_TABLES: [&str; 5] = [
+pub const BORROWED_TABLES: [&str; 6] = [
     "efficiency",
     "overheads",
     "fused_moe",
     "all_reduce_shape",
     "custom_all_reduce",
+    "routing_skew",
 ];
 
 /// A GPU preset's `borrow = "NAME"` (in `[gpu]`): every field of `BORROWED_TABLES` the preset

@@ -1657,3 +1657,90 @@ fn the_fp4_cutlass_moe_rates_are_the_least_squares_fit() {
         |i, gpu| fused_moe_model_on_s(&rows[i], gpu),
     );
 }
+
+#[test]
+fn the_routing_skew_in_the_presets_is_the_measured_one() {
+    // `[[gpu.routing_skew]]`: NVIDIA's fused-MoE layers measured under aiconfigurator's power-law
+    // routing (alpha 1.01) and under balanced routing, same shape, split and token count
+    // (validation/kernels/moe.csv, TensorRT-LLM 1.3.0rc23: H100 and H200 per-tensor fp8 and bf16
+    // on 512-expert top-22 shapes, B200 MXFP4-by-MXFP8 on 256- and 384-expert top-6 ones). Per EP
+    // degree ≥ 2, the median ratio of the rows whose mean load (tokens · top_k / experts) rounds
+    // to each power of two from 1 to 512. The presets carry it to 0.001; the ones without a
+    // measurement carry their peer's (h800: h100; b300, GB200, GB300: b200; the MI3xx presets
+    // borrow it with the rest).
+    let rows = read("moe.csv");
+    let mut pairs: HashMap<String, (Option<f64>, Option<f64>)> = HashMap::new();
+    for r in &rows {
+        let key = [
+            "gpu",
+            "moe_dtype",
+            "num_tokens",
+            "hidden_size",
+            "inter_size",
+            "topk",
+            "num_experts",
+            "moe_tp_size",
+            "moe_ep_size",
+        ]
+        .map(|k| r[k].as_str())
+        .join(",");
+        let e = pairs.entry(key).or_default();
+        match r["distribution"].as_str() {
+            "balanced" => e.0 = Some(num(r, "latency_ms")),
+            "power_law_1.01" => e.1 = Some(num(r, "latency_ms")),
+            _ => {}
+        }
+    }
+    let measured = |kgpu: &str| {
+        let mut by: std::collections::BTreeMap<(u64, u64), Vec<f64>> = Default::default();
+        for (key, (balanced, skewed)) in &pairs {
+            let (Some(b), Some(s)) = (balanced, skewed) else {
+                continue;
+            };
+            let f: Vec<&str> = key.split(',').collect();
+            let n = |i: usize| f[i].parse::<f64>().unwrap();
+            let ep = n(8) as u64;
+            if f[0] != kgpu || ep < 2 {
+                continue;
+            }
+            let load = n(2) * n(5) / n(6);
+            let bin = load.log2().round();
+            if (0.0..=9.0).contains(&bin) {
+                by.entry((ep, bin as u64)).or_default().push(s / b);
+            }
+        }
+        by
+    };
+    for (preset, kgpu) in [
+        ("h100", "h100_sxm"),
+        ("h200", "h200_sxm"),
+        ("b200", "b200_sxm"),
+        ("h800", "h100_sxm"),
+        ("b300", "b200_sxm"),
+        ("gb200-nvl72", "b200_sxm"),
+        ("gb300-nvl72", "b200_sxm"),
+        ("mi300x", "h200_sxm"),
+        ("mi325x", "h200_sxm"),
+        ("mi355x", "b200_sxm"),
+    ] {
+        let gpu = load_gpu(preset, &[]).unwrap().gpu;
+        let by = measured(kgpu);
+        let eps: std::collections::BTreeSet<u64> = by.keys().map(|k| k.0).collect();
+        assert_eq!(
+            gpu.routing_skew.iter().map(|r| r.ep).collect::<Vec<_>>(),
+            eps.iter().copied().collect::<Vec<_>>(),
+            "{preset}: EP degrees"
+        );
+        for row in &gpu.routing_skew {
+            for (x, shipped) in row.tokens_per_expert.iter().zip(&row.over_balanced) {
+                let v = by[&(row.ep, x.log2().round() as u64)].clone();
+                let m = median(v);
+                assert!(
+                    (m - shipped).abs() <= 0.0006,
+                    "{preset} EP{} at {x} tokens per expert: measured {m:.4}, preset {shipped}",
+                    row.ep
+                );
+            }
+        }
+    }
+}

@@ -582,3 +582,69 @@ fn an_mlp_only_checkpoint_keeps_shared_experts_and_dense_ffns_in_the_experts_pre
     assert_eq!(a.tpot_s.to_bits(), b.tpot_s.to_bits());
     assert_eq!(a.ttft_s.to_bits(), b.ttft_s.to_bits());
 }
+
+#[test]
+fn the_busiest_expert_parallel_rank_takes_the_measured_routing_skew() {
+    // H200's `[[gpu.routing_skew]]` (its measured power-law over balanced fused-MoE layers), read
+    // by hand: EP 8 at 64 and 128 assignments per expert, 1.203 and 1.261; halfway, linear,
+    // 1.232; a light load, where the skewed layers ran faster (0.863 at 1), stays 1; EP 24 takes
+    // the smallest measured degree that holds it (EP 32: 1.303 at 128); beyond EP 256 the largest;
+    // no expert parallelism, or a GPU with no measurement (A100), is 1.
+    let h200 = context("deepseek-v3", "h200", &[]);
+    let hw = &h200.hw;
+    assert_close(hw.routing_skew(8, 64.0), 1.203, 1e-12);
+    assert_close(hw.routing_skew(8, 128.0), 1.261, 1e-12);
+    assert_close(hw.routing_skew(8, 96.0), (1.203 + 1.261) / 2.0, 1e-12);
+    assert_close(hw.routing_skew(8, 1.0), 1.0, 1e-12);
+    assert_close(hw.routing_skew(8, 0.01), 1.0, 1e-12);
+    assert_close(hw.routing_skew(24, 128.0), 1.303, 1e-12);
+    assert_close(hw.routing_skew(512, 512.0), 2.487, 1e-12);
+    assert_close(hw.routing_skew(1, 512.0), 1.0, 1e-12);
+    assert_close(hw.routing_skew(8, f64::NAN), 1.0, 1e-12);
+    let a100 = context("llama3-70b", "a100-80g", &[]);
+    assert_close(a100.hw.routing_skew(8, 128.0), 1.0, 1e-12);
+}
+
+#[test]
+fn skewed_routing_slows_the_routed_experts_unless_redundant_experts_balance_them() {
+    // DeepSeek-V3 in fp8 on 8 H200, attention DP 8 + EP 8, a decode step of 512 sequences a
+    // rank: 4,096 tokens enter each MoE layer, 4,096 · 8 / 256 = 128 assignments per expert, so
+    // the busiest rank's fused-MoE layer takes 1.261× its balanced time (every term of the
+    // operator). With 32 redundant experts (EPLB) the ranks are evened out: no skew.
+    use gpt4calc::perf::layer::{StepShape, layer_step};
+    let shape = StepShape {
+        tokens: 512.0,
+        moe_tokens: 4096.0,
+        kv_tokens_read: 512.0 * 1024.0,
+        attn_pairs: 512.0 * 1024.0,
+        sequences: 512.0,
+        decode: true,
+        graph_share: 1.0,
+    };
+    let experts_s = |ctx: &gpt4calc::perf::Context, c: &Config| {
+        layer_step(ctx, &ctx.rates(c), shape, true).experts.time_s()
+    };
+    let skewed = context("deepseek-v3", "h200", &[]);
+    let m = gpt4calc::presets::load_model("deepseek-v3", &[])
+        .unwrap()
+        .model;
+    let mut g = gpt4calc::presets::load_gpu("h200", &[]).unwrap().gpu;
+    g.routing_skew.clear();
+    let balanced =
+        gpt4calc::perf::Context::new(&m, &g, gpt4calc::perf::DEFAULT_PREFILL_CHUNK_TOKENS);
+    let c = dep(1, 8, 8, MoeDispatch::AllToAll);
+    assert_close(
+        experts_s(&skewed, &c),
+        1.261 * experts_s(&balanced, &c),
+        1e-12,
+    );
+    let eplb = Config {
+        redundant_experts: 32,
+        ..c
+    };
+    assert_close(
+        experts_s(&skewed, &eplb),
+        experts_s(&balanced, &eplb),
+        1e-12,
+    );
+}

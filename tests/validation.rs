@@ -146,8 +146,9 @@ fn megatron_table1_rows_within_15_percent_through_validate() {
 fn moe_suite_holds_its_levels() {
     // validation/moe.toml: MoE serving at production scale (attention DP + EP, wide EP, MLA,
     // fine-grained experts) and MoE training. The target (median ≤ 15%, none off by more
-    // than 1.5×) is not met yet; the bounds hold today's levels (inference 14.7%, holdout 13.6%,
-    // worst 1.76×; all 16.3%; how they got there below), so a change cannot make them worse
+    // than 1.5×) is met on the median only (five cases past 1.5×, four of them training); the
+    // bounds hold today's levels (inference 13.0%, holdout 12.2%,
+    // worst 1.73×; all 14.2%; how they got there below), so a change cannot make them worse
     // unnoticed (docs/calibration.md, "MoE at production scale"). The inference median rose from 15.3% when the 13 Blackwell FP4 and 2
     // GB200 serving cases joined (median 27% and 32% on their own); the runtimes' custom
     // all-reduce and the measured small-m GEMM floors took it from 16.2% to 15.2%, gpt-oss's
@@ -194,7 +195,11 @@ fn moe_suite_holds_its_levels() {
     // 1k/1k rows were already too fast (B200 gpt-oss-120b +46% → +52%). The eighteenth session
     // stated the engines' prefill token budgets where the sources give them (`prefill_chunk`:
     // SGLang's 16,384 per DP rank on the 96-H100 prefill pool, the blogs' `max_num_tokens`):
-    // inference 15.2% → 14.5%, all 16.1% → 15.6%, holdout unchanged.
+    // inference 15.2% → 14.5%, all 16.1% → 15.6%, holdout unchanged. The twenty-second session
+    // priced the busiest expert-parallel rank under served traffic's skewed routing (the measured
+    // power-law over balanced fused-MoE layers, where it exceeds 1; not with redundant experts):
+    // inference 14.4% → 13.0%, holdout 12.4% → 12.2%, all 15.9% → 14.2% (the 15%), cases
+    // past 1.5× 7 → 5 (the 1k/1k DEP rows of H100 Qwen3-235B and gpt-oss-120b came under it).
     let rs = run_cases(
         &load_suite(None, Suite::Moe).expect("built-in MoE cases parse"),
         &[],
@@ -210,7 +215,7 @@ fn moe_suite_holds_its_levels() {
     }
     let inference = stats(rs.iter().filter(|r| r.kind == "inference"));
     let m = inference.median_abs_error.unwrap();
-    assert!(m <= 0.148, "MoE inference median {m:.3}");
+    assert!(m <= 0.135, "MoE inference median {m:.3}");
     assert!(
         inference.worst_factor.unwrap() < 1.78,
         "{:?}",
@@ -223,7 +228,7 @@ fn moe_suite_holds_its_levels() {
     let h = holdout.median_abs_error.unwrap();
     assert!(h <= 0.13, "MoE inference holdout median {h:.3}");
     let all = stats(&rs).median_abs_error.unwrap();
-    assert!(all <= 0.16, "MoE suite median {all:.3}");
+    assert!(all <= 0.15, "MoE suite median {all:.3}");
 }
 
 #[test]

@@ -85,6 +85,9 @@ pub struct LayerStep {
     pub stream_hidden_s: f64,
     /// Expected distinct routed experts read across the stage (1 for a dense layer).
     pub experts_read: f64,
+    /// The skewed-routing factor `experts` carries: the busiest expert-parallel rank's measured
+    /// time over its balanced time (`Hardware::routing_skew`; 1 when none applies).
+    pub experts_skew: f64,
 }
 
 impl LayerStep {
@@ -163,6 +166,7 @@ impl LayerStep {
             hidden_s: 0.0,
             stream_hidden_s: 2.0 * self.stream_hidden_s,
             experts_read: self.experts_read,
+            experts_skew: self.experts_skew,
         };
         let exchange = s.dispatch_s + s.combine_s;
         s.hidden_s =
@@ -224,7 +228,7 @@ fn layer_step_once(ctx: &Context, r: &Rates, shape: StepShape, moe: bool) -> Lay
         attn_proj = attn_proj.then(out);
     }
     let by_sequence = shape.decode && r.kv_sharding == KvSharding::Batch;
-    let (ffn, experts, experts_read, stream_hidden_s) = if moe {
+    let (ffn, experts, experts_read, stream_hidden_s, experts_skew) = if moe {
         // Routed experts: the stage's tokens spread over the expert slots of `ep` ranks; the busiest
         // rank runs the fused-MoE kernel on its share (`experts`).
         let t = shape.moe_tokens;
@@ -235,7 +239,7 @@ fn layer_step_once(ctx: &Context, r: &Rates, shape: StepShape, moe: bool) -> Lay
         } else {
             t
         };
-        let (experts, touched) = routed_experts(
+        let (mut experts, touched) = routed_experts(
             ctx,
             r,
             ExpertLoad {
@@ -243,6 +247,18 @@ fn layer_step_once(ctx: &Context, r: &Rates, shape: StepShape, moe: bool) -> Lay
                 rows,
             },
         );
+        // Served traffic loads some experts more than others, and the busiest expert-parallel
+        // rank sets the layer's pace: the measured skewed-over-balanced layer time at this load
+        // (`Hardware::routing_skew`). Redundant experts (EPLB) replicate the hot ones to even the
+        // ranks out, so a layout with them keeps the balanced time (docs/methodology.md §4.4).
+        let skew = if r.expert_slots <= m.experts {
+            ctx.hw.routing_skew(r.ep, t * m.top_k / m.experts)
+        } else {
+            1.0
+        };
+        experts.compute_s *= skew;
+        experts.memory_s *= skew;
+        experts.fixed_s *= skew;
         let pe = m.ffn_params_per_expert_per_layer;
         // Shared experts follow the attention group; the router scores every token. The shared
         // experts are MLPs in the experts' precision, the router a linear layer in the dense
@@ -299,7 +315,7 @@ fn layer_step_once(ctx: &Context, r: &Rates, shape: StepShape, moe: bool) -> Lay
         } else {
             0.0
         };
-        (ffn, experts, touched, stream_hidden_s)
+        (ffn, experts, touched, stream_hidden_s, skew)
     } else {
         let p = m.dense_ffn_params_per_layer;
         let op = Op {
@@ -316,6 +332,7 @@ fn layer_step_once(ctx: &Context, r: &Rates, shape: StepShape, moe: bool) -> Lay
             OpTime::default(),
             1.0,
             0.0,
+            1.0,
         )
     };
     // Every activation is written once and read once by the next operator (inference engines
@@ -398,6 +415,7 @@ fn layer_step_once(ctx: &Context, r: &Rates, shape: StepShape, moe: bool) -> Lay
         hidden_s: 0.0,
         stream_hidden_s,
         experts_read,
+        experts_skew,
     }
 }
 

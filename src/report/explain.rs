@@ -206,6 +206,13 @@ pub fn explain(ctx: &Context, model: &str, gpu: &str, e: &Estimate) -> String {
             "  experts read per MoE layer: {:.2} of {} (uniform routing, E·(1−(1−k/E)^b))",
             b.decode_layer.experts_read, ctx.experts
         );
+        if b.decode_layer.experts_skew > 1.0 {
+            let _ = writeln!(
+                o,
+                "  routed experts on the busiest expert-parallel rank: {:.3}× their balanced time under served traffic's skewed routing (measured fused-MoE layers, power-law over balanced; redundant experts remove it; docs/methodology.md §4.4)",
+                b.decode_layer.experts_skew
+            );
+        }
     }
     layer_block(
         &mut o,
