@@ -346,6 +346,14 @@ fn predict_one(text: &str) -> f64 {
     r.predicted.unwrap_or_else(|| panic!("{:?}", r.reason))
 }
 
+/// The one case of `text`: the configuration its prediction is for (panics with the reason if
+/// none).
+fn configuration_of(text: &str) -> String {
+    let cases = gpt4calc::validate::parse_cases("test", text).unwrap();
+    let r = run_cases(&cases, &[]).remove(0);
+    r.configuration.unwrap_or_else(|| panic!("{:?}", r.reason))
+}
+
 /// The one case of `text`: why it is not evaluated ("" if it is).
 fn reason_of(text: &str) -> String {
     let cases = gpt4calc::validate::parse_cases("test", text).unwrap();
@@ -386,25 +394,14 @@ fn a_disaggregated_cases_configuration_names_both_pools() {
         "prefill_tp = 1\nprefill_dp = 8",
         "tpot_s",
     );
-    let cases = gpt4calc::validate::parse_cases("test", &pooled).unwrap();
-    let r = run_cases(&cases, &[]).remove(0);
     assert_eq!(
-        r.configuration.as_deref(),
-        Some("prefill 1 × DP8 EP8, decode 2 × TP8 EP8, batch 2"),
-        "{:?}",
-        r.reason
+        configuration_of(&pooled),
+        "prefill 1 × DP8 EP8, decode 2 × TP8 EP8, batch 2"
     );
     let aggregated = pooled
         .replace("disaggregate = \"1:2\"\n", "")
         .replace("prefill_tp = 1\nprefill_dp = 8", "");
-    let cases = gpt4calc::validate::parse_cases("test", &aggregated).unwrap();
-    let r = run_cases(&cases, &[]).remove(0);
-    assert_eq!(
-        r.configuration.as_deref(),
-        Some("TP8 EP8, batch 4"),
-        "{:?}",
-        r.reason
-    );
+    assert_eq!(configuration_of(&aggregated), "TP8 EP8, batch 4");
 }
 
 #[test]
