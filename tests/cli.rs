@@ -251,7 +251,7 @@ fn unknown_preset_suggests_the_nearest_names() {
 
 #[test]
 fn malformed_toml_names_file_line_and_column() {
-    let mut f = tempfile();
+    let mut f = temp_toml();
     writeln!(
         f.1,
         "name = \"x\"\ndescription = \"d\"\nsource = \"s\"\n[model]\nlayers = = 3"
@@ -265,7 +265,7 @@ fn unknown_key_in_a_preset_file_is_named() {
     let text = gpt4calc::presets::MODELS[0]
         .1
         .replace("layers = 120", "layers = 120\nlayerz = 3");
-    let mut f = tempfile();
+    let mut f = temp_toml();
     write!(f.1, "{text}").unwrap();
     fails(&["sweep", "--preset", &f.0], &["layerz"]);
 }
@@ -530,17 +530,14 @@ fn help_and_version() {
     gpt4calc().arg("--version").assert().success();
 }
 
-/// A temp file that lives as long as the returned handle (no extra dependency).
-fn tempfile() -> (String, std::fs::File) {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static N: AtomicU32 = AtomicU32::new(0);
-    let path = std::env::temp_dir().join(format!(
-        "gpt4calc-test-{}-{}.toml",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
-    let file = std::fs::File::create(&path).unwrap();
-    (path.to_string_lossy().into_owned(), file)
+/// A TOML file deleted when the returned handle (`.1`, which writes to it) is dropped.
+fn temp_toml() -> (String, tempfile::NamedTempFile) {
+    let file = tempfile::Builder::new()
+        .prefix("gpt4calc-test-")
+        .suffix(".toml")
+        .tempfile()
+        .unwrap();
+    (file.path().to_string_lossy().into_owned(), file)
 }
 
 #[test]
@@ -679,7 +676,7 @@ fn validate_prints_cases_and_summary() {
 
 #[test]
 fn validate_runs_a_case_file() {
-    let mut f = tempfile();
+    let mut f = temp_toml();
     writeln!(
         f.1,
         r#"[[case]]
@@ -720,7 +717,7 @@ value = 1.0"#
             .unwrap()
             .contains("unknown model preset")
     );
-    let mut bad = tempfile();
+    let mut bad = temp_toml();
     writeln!(bad.1, "[[case]]\nid = 3").unwrap();
     fails(&["validate", "--cases", &bad.0], &[&bad.0]);
 }
@@ -763,7 +760,7 @@ fn a_case_field_out_of_range_refuses_the_file_naming_case_field_and_range() {
             &["value = 1e-320", "positive finite"],
         ),
     ] {
-        let mut f = tempfile();
+        let mut f = temp_toml();
         writeln!(f.1, "{}", base(extra, value)).unwrap();
         fails(&["validate", "--cases", &f.0], needles);
     }
@@ -776,7 +773,7 @@ fn a_case_field_out_of_range_refuses_the_file_naming_case_field_and_range() {
         ),
         ("tokens = nan", &["tokens = NaN", "finite"]),
     ] {
-        let mut f = tempfile();
+        let mut f = temp_toml();
         writeln!(f.1, "{train}{extra}").unwrap();
         fails(&["validate", "--cases", &f.0], needles);
     }
@@ -794,7 +791,7 @@ fn a_case_prices_its_prefill_with_the_budget_it_states_as_the_flag_does() {
         )
     };
     let predicted = |extra: &str| {
-        let mut f = tempfile();
+        let mut f = temp_toml();
         writeln!(f.1, "{}", case(extra)).unwrap();
         let (json, _) = run(&["validate", "--cases", &f.0, "--format", "json"], 0);
         let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
@@ -1058,7 +1055,7 @@ fn a_bad_all_reduce_shape_is_one_clear_error() {
         1,
     );
     assert_ne!(broken, h100, "the preset's 8-GPU shape moved");
-    let mut f = tempfile();
+    let mut f = temp_toml();
     write!(f.1, "{broken}").unwrap();
     fails(
         &["estimate", "--gpu", &f.0],
@@ -1220,7 +1217,7 @@ fn validate_runs_the_moe_suite_with_its_splits() {
 
 #[test]
 fn a_wrong_type_in_a_preset_file_names_the_line_and_the_key() {
-    let mut f = tempfile();
+    let mut f = temp_toml();
     writeln!(
         f.1,
         "name = \"m\"\ndescription = \"d\"\nsource = \"s\"\n[model]\nlayers = \"many\"\nd_model = 4096"

@@ -351,12 +351,27 @@ fn acceptance_needs_speculate() {
     );
 }
 
-fn temp_file(name: &str, text: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("gpt4calc-hardening-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(name);
+/// A file in a directory of its own; both are deleted when it is dropped.
+struct TempFile {
+    _dir: tempfile::TempDir,
+    path: std::path::PathBuf,
+}
+
+impl std::ops::Deref for TempFile {
+    type Target = std::path::Path;
+    fn deref(&self) -> &std::path::Path {
+        &self.path
+    }
+}
+
+fn temp_file(name: &str, text: &str) -> TempFile {
+    let dir = tempfile::Builder::new()
+        .prefix("gpt4calc-hardening-")
+        .tempdir()
+        .unwrap();
+    let path = dir.path().join(name);
     std::fs::write(&path, text).unwrap();
-    path
+    TempFile { _dir: dir, path }
 }
 
 #[test]
@@ -377,11 +392,10 @@ fn files_are_refused_by_type_and_size_before_reading() {
     let dir = dir.to_str().unwrap();
     bad(&["estimate", "-g", dir], &["a directory"]);
     bad(&["validate", "--cases", dir], &["a directory"]);
-    let big = temp_file("big.toml", &"# padding\n".repeat(430_000));
-    let big = big.to_str().unwrap();
+    let big_file = temp_file("big.toml", &"# padding\n".repeat(430_000));
+    let big = big_file.to_str().unwrap();
     bad(&["estimate", "-m", big], &["4300000 bytes", "4 MiB"]);
     bad(&["validate", "--cases", big], &["4300000 bytes", "4 MiB"]);
-    std::fs::remove_file(big).unwrap();
     // Deep nesting inside the size limit is a parse error, not a stack overflow.
     let deep = temp_file("deep.toml", &format!("a = {}", "[".repeat(500_000)));
     bad(
@@ -393,9 +407,11 @@ fn files_are_refused_by_type_and_size_before_reading() {
 #[cfg(unix)]
 #[test]
 fn a_fifo_is_refused_without_blocking() {
-    let dir = std::env::temp_dir().join(format!("gpt4calc-fifo-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let fifo = dir.join("preset.toml");
+    let dir = tempfile::Builder::new()
+        .prefix("gpt4calc-fifo-")
+        .tempdir()
+        .unwrap();
+    let fifo = dir.path().join("preset.toml");
     let made = std::process::Command::new("mkfifo").arg(&fifo).status();
     if !made.is_ok_and(|s| s.success()) {
         eprintln!("mkfifo unavailable; skipped");

@@ -47,10 +47,12 @@ fn parse(path: &std::path::Path) -> Svg {
     }
 }
 
-fn temp(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("gpt4calc-plot-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
+/// A directory of its own for a test's files, deleted when dropped.
+fn temp_dir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("gpt4calc-plot-")
+        .tempdir()
+        .unwrap()
 }
 
 const AXES: [&str; 8] = [
@@ -59,7 +61,8 @@ const AXES: [&str; 8] = [
 
 #[test]
 fn sweep_plot_has_every_kept_configuration_and_the_frontier() {
-    let path = temp("sweep.svg");
+    let dir = temp_dir();
+    let path = dir.path().join("sweep.svg");
     let p = path.to_string_lossy().into_owned();
     let mut args = vec!["sweep", "-m", "llama3-70b", "--format", "json"];
     args.extend(AXES);
@@ -106,7 +109,8 @@ fn sweep_plot_has_every_kept_configuration_and_the_frontier() {
 
 #[test]
 fn train_plot_shows_days_against_cost() {
-    let path = temp("train.svg");
+    let dir = temp_dir();
+    let path = dir.path().join("train.svg");
     let p = path.to_string_lossy().into_owned();
     let (json, _) = run_cli(
         &[
