@@ -725,7 +725,43 @@ fn evaluate_inference(c: &Case, ctx: &Context, model: &str, rt: &Runtime) -> Res
                 })
                 .max_by(|a, b| value(a).total_cmp(&value(b)))
                 .ok_or_else(|| {
-                    anyhow!("no layout and batch that fits reaches {floor} tokens/s per user")
+                    // How far off: the fastest a user is served, one request in flight on the
+                    // quickest layout that fits (a larger batch only slows each user).
+                    let tried: Vec<Result<crate::perf::Estimate>> = frontier_layouts(c)
+                        .into_iter()
+                        .flatten()
+                        .map(|(tp, dp, ep)| {
+                            run(&Config {
+                                tp,
+                                dp,
+                                ep,
+                                batch: 1,
+                                ..base
+                            })
+                        })
+                        .collect();
+                    let fastest = tried
+                        .iter()
+                        .flatten()
+                        .filter(|e| e.fits && e.output_tokens_per_s_per_user.is_finite())
+                        .max_by(|a, b| {
+                            a.output_tokens_per_s_per_user
+                                .total_cmp(&b.output_tokens_per_s_per_user)
+                        });
+                    let short =
+                        format!("no layout and batch that fits reaches {floor} tokens/s per user");
+                    match (fastest, tried.iter().find_map(|t| t.as_ref().err())) {
+                        (Some(e), _) => anyhow!(
+                            "{short}: the fastest, {}, serves {:.1} ({:.1}% short)",
+                            inference_configuration(&e.config),
+                            e.output_tokens_per_s_per_user,
+                            100.0 * (1.0 - e.output_tokens_per_s_per_user / floor)
+                        ),
+                        (None, Some(err)) if tried.iter().all(Result::is_err) => {
+                            anyhow!("{short}: {err:#}")
+                        }
+                        (None, _) => anyhow!("{short}: no layout fits in memory"),
+                    }
                 })?
         }
         m => bail!("mode `{m}` must be fixed, max-throughput or frontier"),

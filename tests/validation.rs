@@ -304,6 +304,34 @@ value = 200.0
         "{:?}",
         r.reason
     );
+    // The reason says how far off: the fastest layout at one request in flight, priced by hand.
+    let one = gpt4calc::perf::estimate(
+        &ctx,
+        &gpt4calc::perf::Config::new(8, 1, 1, 1024, 1024, gpt4calc::dtype::Dtype::Fp8),
+    );
+    let x = one.output_tokens_per_s_per_user;
+    let expected = format!(
+        "the fastest, TP8, batch 1, serves {x:.1} ({:.1}% short)",
+        100.0 * (1.0 - x / 5000.0)
+    );
+    assert!(
+        r.reason.as_deref().unwrap_or("").contains(&expected),
+        "{:?} lacks {expected}",
+        r.reason
+    );
+    // A layout the model cannot express leaves the case unevaluated with the layout's own error,
+    // not a claim about memory: 256 experts over 48 ranks, without redundant experts.
+    let unexpressible = text
+        .replace("tp = 8\ndp = 1\nep = 1", "tp = 1\ndp = 48\nep = 48")
+        .replace("gpu = \"h200\"", "gpu = \"gb200-nvl72\"");
+    let cases = gpt4calc::validate::parse_cases("test", &unexpressible).unwrap();
+    let r = &run_cases(&cases, &[])[0];
+    let reason = r.reason.as_deref().unwrap_or("");
+    assert!(r.predicted.is_none(), "{reason}");
+    assert!(
+        reason.contains("must divide the model's 256 experts"),
+        "{reason}"
+    );
 }
 
 /// A DeepSeek-V3 fp8 case on H200 pools at a fixed concurrency: decode layout `(tp, dp, ep)`,
