@@ -63,6 +63,42 @@ fn layout(e: &crate::train::TrainEstimate) -> String {
         t.recompute.name()
     )
 }
+/// The fastest serving point of the article's `gpu` cluster (`ctx`, layout `base`) at or below
+/// `target` USD per 1M output tokens: each user's tokens/s there, with `why` it falls short of
+/// reading speed; 0 with the cheapest price when none is that cheap, NaN when nothing fits.
+fn what_the_price_takes(
+    ctx: &crate::perf::Context,
+    base: crate::perf::Config,
+    target: f64,
+    gpu: &str,
+    why: &str,
+) -> Out {
+    let Some(e) = fastest_at_price(ctx, base, target) else {
+        // Nothing fits at all: the claim is not computable (`claims`).
+        let Some(best) = cheapest(ctx, base) else {
+            return Out::new(f64::NAN, String::new());
+        };
+        return Out::new(
+            0.0,
+            format!(
+                "No batch of the article's {gpu} cluster reaches ${target:.1} per 1M; the cheapest costs ${:.1}.",
+                best.usd_per_1m_output_tokens
+            ),
+        )
+        .why("Out of reach at these efficiencies.".into());
+    };
+    Out::new(
+        e.output_tokens_per_s_per_user,
+        format!(
+            "What the article's ${target:.1} per 1M takes: {} (MBU {:.0}%); the fastest such point gives each user {:.1} tokens/s.",
+            serving_layout(&e),
+            pct(e.mbu),
+            e.output_tokens_per_s_per_user
+        ),
+    )
+    .why(why.into())
+}
+
 fn serving_layout(e: &crate::perf::Estimate) -> String {
     let k = &e.config;
     format!(
@@ -1800,20 +1836,13 @@ pub static SPECS: &[Spec] = &[
             "article.a100_cost_usd_per_1k=0.01",
         ],
         compute: |c| {
-            let target = c.input.a100_cost_usd_per_1k * 1e3;
-            let Some(e) = fastest_at_price(&c.a100, c.serving(1, Dtype::Fp16), target) else {
-                // Nothing fits at all: the claim is not computable (`claims`).
-                let Some(best) = cheapest(&c.a100, c.serving(1, Dtype::Fp16)) else {
-                    return Ok(Out::new(f64::NAN, String::new()));
-                };
-                return Ok(Out::new(0.0, format!(
-                    "No batch of the article's A100 cluster reaches ${target:.1} per 1M; the cheapest costs ${:.1}.",
-                    best.usd_per_1m_output_tokens)).why("Out of reach at these efficiencies.".into()));
-            };
-            Ok(Out::new(e.output_tokens_per_s_per_user, format!(
-                "What the article's ${target:.1} per 1M takes: {} (MBU {:.0}%); the fastest such point gives each user {:.1} tokens/s.",
-                serving_layout(&e), pct(e.mbu), e.output_tokens_per_s_per_user))
-                .why("The price holds only far below the article's own reading speed: it assumes batches that no user reading along would accept.".into()))
+            Ok(what_the_price_takes(
+                &c.a100,
+                c.serving(1, Dtype::Fp16),
+                c.input.a100_cost_usd_per_1k * 1e3,
+                "A100",
+                "The price holds only far below the article's own reading speed: it assumes batches that no user reading along would accept.",
+            ))
         },
     },
     Spec {
@@ -1851,20 +1880,13 @@ pub static SPECS: &[Spec] = &[
             "article.h100_cost_usd_per_1k=0.005",
         ],
         compute: |c| {
-            let target = c.input.h100_cost_usd_per_1k * 1e3;
-            let Some(e) = fastest_at_price(&c.h100, c.serving(1, Dtype::Fp8), target) else {
-                // Nothing fits at all: the claim is not computable (`claims`).
-                let Some(best) = cheapest(&c.h100, c.serving(1, Dtype::Fp8)) else {
-                    return Ok(Out::new(f64::NAN, String::new()));
-                };
-                return Ok(Out::new(0.0, format!(
-                    "No batch of the article's H100 cluster reaches ${target:.1} per 1M; the cheapest costs ${:.1}.",
-                    best.usd_per_1m_output_tokens)).why("Out of reach at these efficiencies.".into()));
-            };
-            Ok(Out::new(e.output_tokens_per_s_per_user, format!(
-                "What the article's ${target:.1} per 1M takes: {} (MBU {:.0}%); the fastest such point gives each user {:.1} tokens/s.",
-                serving_layout(&e), pct(e.mbu), e.output_tokens_per_s_per_user))
-                .why("Again only below the article's reading speed.".into()))
+            Ok(what_the_price_takes(
+                &c.h100,
+                c.serving(1, Dtype::Fp8),
+                c.input.h100_cost_usd_per_1k * 1e3,
+                "H100",
+                "Again only below the article's reading speed.",
+            ))
         },
     },
     Spec {
