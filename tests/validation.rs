@@ -200,11 +200,13 @@ fn moe_suite_holds_its_levels() {
     // power-law over balanced fused-MoE layers, where it exceeds 1; not with redundant experts):
     // inference 14.4% → 13.0%, holdout 12.4% → 12.2%, all 15.9% → 14.2% (the 15%), cases
     // past 1.5× 7 → 5 (the 1k/1k DEP rows of H100 Qwen3-235B and gpt-oss-120b came under it).
+    // The twenty-third session added SGLang's GB200 NVL72 prefill and decode pools as holdout
+    // rows (−14…+12%): 93 cases, all 13.8%, inference 12.4%, holdout inference 12.2% (unchanged).
     let rs = run_cases(
         &load_suite(None, Suite::Moe).expect("built-in MoE cases parse"),
         &[],
     );
-    assert!(rs.len() >= 78);
+    assert!(rs.len() >= 93);
     for r in &rs {
         assert!(
             r.predicted.is_some(),
@@ -215,7 +217,7 @@ fn moe_suite_holds_its_levels() {
     }
     let inference = stats(rs.iter().filter(|r| r.kind == "inference"));
     let m = inference.median_abs_error.unwrap();
-    assert!(m <= 0.135, "MoE inference median {m:.3}");
+    assert!(m <= 0.13, "MoE inference median {m:.3}");
     assert!(
         inference.worst_factor.unwrap() < 1.78,
         "{:?}",
@@ -228,7 +230,7 @@ fn moe_suite_holds_its_levels() {
     let h = holdout.median_abs_error.unwrap();
     assert!(h <= 0.13, "MoE inference holdout median {h:.3}");
     let all = stats(&rs).median_abs_error.unwrap();
-    assert!(all <= 0.15, "MoE suite median {all:.3}");
+    assert!(all <= 0.145, "MoE suite median {all:.3}");
 }
 
 #[test]
