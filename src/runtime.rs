@@ -25,6 +25,7 @@ pub const RUNTIMES: &[(&str, &str)] = runtimes!(
     "megatron-2021",
     "deepspeed-2022",
     "megatron-core-2024",
+    "megatron-bridge-26.08",
     "llm-foundry-2023",
     "fastertransformer-5",
     "trtllm-0.9",

@@ -202,11 +202,14 @@ fn moe_suite_holds_its_levels() {
     // past 1.5× 7 → 5 (the 1k/1k DEP rows of H100 Qwen3-235B and gpt-oss-120b came under it).
     // The twenty-third session added SGLang's GB200 NVL72 prefill and decode pools as holdout
     // rows (−14…+12%): 93 cases, all 13.8%, inference 12.4%, holdout inference 12.2% (unchanged).
+    // The twenty-fourth session added Megatron-Bridge 26.08's eight GB200/GB300 MoE training rows
+    // under their recipes' runtime profile (−19…+21%): 101 cases, all 13.0%, training 20.3% →
+    // 16.8%; the older releases' rows are unchanged.
     let rs = run_cases(
         &load_suite(None, Suite::Moe).expect("built-in MoE cases parse"),
         &[],
     );
-    assert!(rs.len() >= 93);
+    assert!(rs.len() >= 101);
     for r in &rs {
         assert!(
             r.predicted.is_some(),
@@ -230,7 +233,34 @@ fn moe_suite_holds_its_levels() {
     let h = holdout.median_abs_error.unwrap();
     assert!(h <= 0.13, "MoE inference holdout median {h:.3}");
     let all = stats(&rs).median_abs_error.unwrap();
-    assert!(all <= 0.145, "MoE suite median {all:.3}");
+    assert!(all <= 0.135, "MoE suite median {all:.3}");
+    let training = stats(rs.iter().filter(|r| r.kind == "training"));
+    let t = training.median_abs_error.unwrap();
+    assert!(t <= 0.175, "MoE training median {t:.3}");
+}
+
+#[test]
+fn megatron_bridge_26_08_moe_training_rows_hold_within_a_quarter() {
+    // Megatron-Bridge's 26.08 table (v0.6.0 docs/performance-summary.md): DeepSeek-V3,
+    // Qwen3-235B, Qwen3-30B and gpt-oss-120b pre-training in MXFP8 on GB200 and GB300 NVL72,
+    // priced under the `megatron-bridge-26.08` profile (full-iteration CUDA graphs, HybridEP,
+    // the all-to-alls overlapped across micro-batches: the recipes' software facts, nothing
+    // fitted). Measured at −19…+21%, 7.5% at the median; tolerance 25% on each, 10% on the median.
+    let rs = run_cases(
+        &load_suite(None, Suite::Moe).expect("built-in MoE cases parse"),
+        &[],
+    );
+    let rows: Vec<_> = rs
+        .iter()
+        .filter(|r| r.id.starts_with("mbridge2608-"))
+        .collect();
+    assert_eq!(rows.len(), 8);
+    for r in &rows {
+        let e = r.error.unwrap_or(f64::NAN);
+        assert!(e.abs() <= 0.25, "{}: {e:+.3}", r.id);
+    }
+    let m = stats(rows.iter().copied()).median_abs_error.unwrap();
+    assert!(m <= 0.10, "26.08 median {m:.3}");
 }
 
 #[test]
