@@ -669,3 +669,72 @@ fn a_draft_model_runs_under_the_same_shared_expert_setting() {
         );
     }
 }
+
+#[test]
+fn the_megatron_bridge_26_08_profile_states_its_recipes_software() {
+    // Megatron-Bridge 26.08's MoE recipes (v0.6.0 perf_recipes): the whole step replayed from one
+    // CUDA graph (no host bound), HybridEP (`flex`) dispatch, the all-to-alls overlapped across
+    // micro-batches. Qwen3-30B on one B200 node at micro-batch 1 is host-bound when eager (the
+    // modern profile: one device-to-host sync a MoE layer, 16 local experts), not under the
+    // profile; the profile's step is faster, and an explicit flag still wins over it.
+    let base = [
+        "train",
+        "-m",
+        "qwen3-30b-a3b",
+        "-g",
+        "b200",
+        "--gpus",
+        "8",
+        "--tp",
+        "1",
+        "--pp",
+        "1",
+        "--ep",
+        "8",
+        "--micro-batch",
+        "1",
+        "--dtype",
+        "fp8",
+        "--seq-len",
+        "4096",
+        "--global-batch-tokens",
+        "2097152",
+        "--recompute",
+        "none",
+    ];
+    let eager = &json_with(&base, &["--format", "json"])["results"][0];
+    let doc = json_with(
+        &base,
+        &["--runtime", "megatron-bridge-26.08", "--format", "json"],
+    );
+    let graphed = &doc["results"][0];
+    assert!(eager["host_s"].as_f64().unwrap() > 0.0, "{eager}");
+    assert_eq!(graphed["host_s"].as_f64().unwrap(), 0.0, "{graphed}");
+    assert!(graphed["step_time_s"].as_f64().unwrap() < eager["step_time_s"].as_f64().unwrap());
+    let settings = &doc["inputs"]["runtime"]["settings"];
+    assert_eq!(doc["inputs"]["runtime"]["name"], "megatron-bridge-26.08");
+    assert!(settings.to_string().contains("flex"), "{settings}");
+    assert!(settings.to_string().contains("micro-batch"), "{settings}");
+    // A flag overrides the profile: the plain dispatcher without overlap pays its all-to-alls.
+    let flagged = &json_with(
+        &base,
+        &[
+            "--runtime",
+            "megatron-bridge-26.08",
+            "--ep-overlap",
+            "none",
+            "--format",
+            "json",
+        ],
+    )["results"][0];
+    assert!(flagged["ep_comm_s"].as_f64().unwrap() > graphed["ep_comm_s"].as_f64().unwrap());
+    let (out, _) = run_cli(
+        &[&base[..], &["--runtime", "megatron-bridge-26.08"]].concat(),
+        0,
+    );
+    assert!(out.contains("ZeRO-1, no recomputation, fp8"), "{out}");
+    assert!(
+        out.contains("runtime profile: megatron-bridge-26.08"),
+        "{out}"
+    );
+}

@@ -190,6 +190,17 @@ pub fn table(rows: &[TrainRow], view: &super::View) -> super::Fitted {
     super::fit(&mut t, view.width, &order)
 }
 
+/// "selective recomputation", "no recomputation", "recomputation of the modules layernorm, moe_act
+/// only", "full recomputation": the run's recomputation in words.
+fn recomputation_phrase(recompute: &str, modules: &str) -> String {
+    match (recompute, modules) {
+        ("none", "none") => "no recomputation".to_string(),
+        ("none", m) => format!("recomputation of the modules {m} only"),
+        (r, "none") => format!("{r} recomputation"),
+        (r, m) => format!("{r} recomputation and the modules {m}"),
+    }
+}
+
 /// Where one configuration's step time and memory go.
 pub fn explain(r: &TrainRow, usable_hbm_bytes: f64) -> String {
     let mut o = String::new();
@@ -197,7 +208,7 @@ pub fn explain(r: &TrainRow, usable_hbm_bytes: f64) -> String {
     let pct = |x: f64| human(100.0 * x / st);
     let _ = writeln!(
         o,
-        "{} on {} × {}: tp {} × pp {} × dp {}{}, ep {}, micro-batch {} × {} tokens, {} micro-batches per step, ZeRO-{}, {} recomputation{}, {}",
+        "{} on {} × {}: tp {} × pp {} × dp {}{}, ep {}, micro-batch {} × {} tokens, {} micro-batches per step, ZeRO-{}, {}, {}",
         r.model,
         r.gpus,
         r.gpu,
@@ -217,12 +228,7 @@ pub fn explain(r: &TrainRow, usable_hbm_bytes: f64) -> String {
         r.seq_len,
         r.micro_batches,
         r.zero_stage,
-        r.recompute,
-        if r.recompute_modules == "none" {
-            String::new()
-        } else {
-            format!(" (and the modules {})", r.recompute_modules)
-        },
+        recomputation_phrase(r.recompute, &r.recompute_modules),
         r.dtype
     );
     let _ = writeln!(
