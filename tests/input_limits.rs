@@ -641,6 +641,20 @@ fn the_readme_megatron_bridge_recipe_example_runs_and_recomputes_its_module() {
 }
 
 #[test]
+fn the_readme_gb200_recipe_example_runs_under_its_runtime_profile() {
+    let mut args = readme_train_example("# the same on a GB200 rack, today's recipe");
+    args.extend(["--format", "json"]);
+    let (out, _) = run(&args, 0);
+    let d: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(d["inputs"]["runtime"]["name"], "megatron-bridge-26.08");
+    let row = &d["results"][0];
+    assert_eq!(row["host_s"].as_f64(), Some(0.0));
+    // The README's figure: about 5,070 tokens/s per GPU on 256 GPUs (measured 4,912).
+    let per_gpu = row["tokens_per_s"].as_f64().unwrap() / 256.0;
+    assert!((per_gpu / 5070.0 - 1.0).abs() < 0.02, "{per_gpu}");
+}
+
+#[test]
 fn validate_set_may_target_fields_some_presets_lack() {
     // Only the MLA model has [model.mla]; the override still applies to its cases.
     run(
