@@ -523,6 +523,9 @@ pub struct TrainArgs {
     /// Expert-parallel all-to-all overlap: none (Megatron-Core's default) or micro-batch (--overlap-moe-expert-parallel-comm, DualPipe: hidden under another micro-batch's compute, which runs a fifth slower beside it). Default: the runtime profile's (modern: none).
     #[arg(long, help_heading = "Training", value_enum)]
     pub ep_overlap: Option<crate::train::EpOverlap>,
+    /// Data-parallel traffic: none (Megatron-Core's DDP default: gradients reduced after the last backward, weights gathered before the next step) or bucketed (--overlap-grad-reduce with --overlap-param-gather, Megatron-Bridge's default with DP: hidden under the last micro-batch's backward and the next step's first forward, less one bucket). Default: the runtime profile's (modern: none).
+    #[arg(long, help_heading = "Training", value_enum)]
+    pub grad_overlap: Option<crate::train::GradOverlap>,
     /// Tensor-parallel collectives: none (Megatron-Core's default: exposed between the GEMMs) or gemm (Transformer Engine userbuffers, --tp-comm-overlap: pipelined with the GEMMs beside them, hidden up to their time). Default: the runtime profile's (modern: none).
     #[arg(long, help_heading = "Training", value_enum)]
     pub tp_overlap: Option<crate::train::TpOverlap>,

@@ -8,7 +8,9 @@
 use crate::hardware::GpuPreset;
 use crate::perf::{Batching, MoeDispatch, MoeOverlap};
 use crate::presets::Override;
-use crate::train::{AttentionImpl, EpDispatcher, EpOverlap, GradReduce, TpOverlap, Zero3Fetch};
+use crate::train::{
+    AttentionImpl, EpDispatcher, EpOverlap, GradOverlap, GradReduce, TpOverlap, Zero3Fetch,
+};
 use anyhow::{Result, anyhow, bail};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -90,6 +92,9 @@ pub struct TrainingRuntime {
     /// Expert-parallel all-to-all overlap (default none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ep_overlap: Option<EpOverlap>,
+    /// Data-parallel traffic bucketed and overlapped with compute (default none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grad_overlap: Option<GradOverlap>,
     /// Tensor-parallel collectives overlapped with their GEMMs (default none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tp_overlap: Option<TpOverlap>,
@@ -192,6 +197,10 @@ impl Runtime {
     /// EP overlap in force (training).
     pub fn ep_overlap(&self) -> EpOverlap {
         self.training.ep_overlap.unwrap_or_default()
+    }
+    /// Bucketed DP overlap in force (training).
+    pub fn grad_overlap(&self) -> GradOverlap {
+        self.training.grad_overlap.unwrap_or_default()
     }
     /// TP overlap in force (training).
     pub fn tp_overlap(&self) -> TpOverlap {
@@ -350,6 +359,7 @@ impl RuntimePreset {
         push("grad-reduce", t.grad_reduce.as_ref().map(value_name));
         push("ep-dispatcher", t.ep_dispatcher.as_ref().map(value_name));
         push("ep-overlap", t.ep_overlap.as_ref().map(value_name));
+        push("grad-overlap", t.grad_overlap.as_ref().map(value_name));
         push("tp-overlap", t.tp_overlap.as_ref().map(value_name));
         push("zero3-fetch", t.zero3_fetch.as_ref().map(value_name));
         push("host-op ×", t.host_op_scale.map(|v| v.to_string()));
@@ -487,6 +497,7 @@ mod tests {
         assert_eq!(m.grad_reduce(), d.grad_reduce());
         assert_eq!(m.ep_dispatcher(), d.ep_dispatcher());
         assert_eq!(m.ep_overlap(), d.ep_overlap());
+        assert_eq!(m.grad_overlap(), d.grad_overlap());
         assert_eq!(m.tp_overlap(), d.tp_overlap());
         assert_eq!(m.zero3_fetch(), d.zero3_fetch());
         assert_eq!(m.batching(), d.batching());

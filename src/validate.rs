@@ -150,6 +150,8 @@ pub struct Case {
     pub draft: Option<String>,
     pub ep_dispatcher: Option<crate::train::EpDispatcher>,
     pub ep_overlap: Option<crate::train::EpOverlap>,
+    /// Training: data-parallel traffic bucketed and overlapped (default: the runtime's).
+    pub grad_overlap: Option<crate::train::GradOverlap>,
     pub tp_overlap: Option<crate::train::TpOverlap>,
     pub mtp_layers: Option<u64>,
     pub last_stage_layers: Option<u64>,
@@ -1081,6 +1083,7 @@ fn evaluate_training(c: &Case, ctx: &Context, model: &str, rt: &Runtime) -> Resu
         zero3_fetch: c.zero3_fetch.unwrap_or_else(|| rt.zero3_fetch()),
         ep_dispatcher: c.ep_dispatcher.unwrap_or_else(|| rt.ep_dispatcher()),
         ep_overlap: c.ep_overlap.unwrap_or_else(|| rt.ep_overlap()),
+        grad_overlap: c.grad_overlap.unwrap_or_else(|| rt.grad_overlap()),
         tp_overlap: c.tp_overlap.unwrap_or_else(|| rt.tp_overlap()),
         mtp_layers: c.mtp_layers.unwrap_or(0),
         last_stage_layers: c.last_stage_layers,

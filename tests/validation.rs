@@ -146,7 +146,7 @@ fn megatron_table1_rows_within_15_percent_through_validate() {
 fn moe_suite_holds_its_levels() {
     // validation/moe.toml: MoE serving at production scale (attention DP + EP, wide EP, MLA,
     // fine-grained experts) and MoE training. The target (median ≤ 15%, none off by more
-    // than 1.5×) is met on the median only (five cases past 1.5×, four of them training); the
+    // than 1.5×) is met on the median only (six cases past 1.5×, five of them training); the
     // bounds hold today's levels (inference 13.0%, holdout 12.2%,
     // worst 1.73×; all 14.2%; how they got there below), so a change cannot make them worse
     // unnoticed (docs/calibration.md, "MoE at production scale"). The inference median rose from 15.3% when the 13 Blackwell FP4 and 2
@@ -203,8 +203,10 @@ fn moe_suite_holds_its_levels() {
     // The twenty-third session added SGLang's GB200 NVL72 prefill and decode pools as holdout
     // rows (−14…+12%): 93 cases, all 13.8%, inference 12.4%, holdout inference 12.2% (unchanged).
     // The twenty-fourth session added Megatron-Bridge 26.08's eight GB200/GB300 MoE training rows
-    // under their recipes' runtime profile (−19…+21%): 101 cases, all 13.0%, training 20.3% →
-    // 16.8%; the older releases' rows are unchanged.
+    // under their recipes' runtime profile (−17…+22%): 101 cases, all 13.0%, training 20.3% →
+    // 16.8%; then stating the bucketed data-parallel overlap Megatron-Bridge's recipes set on
+    // its 16 older MoE training rows took the training median to 17.0% and one more row past
+    // 1.5× (gpt-oss-120b on B200 at 25.11, +27% → +60%: its expert gradients cross the NICs).
     let rs = run_cases(
         &load_suite(None, Suite::Moe).expect("built-in MoE cases parse"),
         &[],
@@ -245,7 +247,7 @@ fn megatron_bridge_26_08_moe_training_rows_hold_within_a_quarter() {
     // Qwen3-235B, Qwen3-30B and gpt-oss-120b pre-training in MXFP8 on GB200 and GB300 NVL72,
     // priced under the `megatron-bridge-26.08` profile (full-iteration CUDA graphs, HybridEP,
     // the all-to-alls overlapped across micro-batches: the recipes' software facts, nothing
-    // fitted). Measured at −19…+21%, 7.5% at the median; tolerance 25% on each, 10% on the median.
+    // fitted). Measured at −17…+22%, 7.3% at the median; tolerance 25% on each, 10% on the median.
     let rs = run_cases(
         &load_suite(None, Suite::Moe).expect("built-in MoE cases parse"),
         &[],

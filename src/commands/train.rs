@@ -72,6 +72,7 @@ struct TrainInputs<'a> {
     grad_reduce: crate::train::GradReduce,
     ep_dispatcher: crate::train::EpDispatcher,
     ep_overlap: crate::train::EpOverlap,
+    grad_overlap: crate::train::GradOverlap,
     tp_overlap: crate::train::TpOverlap,
     mtp_layers: u64,
     last_stage_layers: Option<u64>,
@@ -346,6 +347,7 @@ pub fn train(a: TrainArgs) -> Result<u8> {
     let zero3_fetch = a.zero3_fetch.unwrap_or_else(|| rt.zero3_fetch());
     let ep_dispatcher = a.ep_dispatcher.unwrap_or_else(|| rt.ep_dispatcher());
     let ep_overlap = a.ep_overlap.unwrap_or_else(|| rt.ep_overlap());
+    let grad_overlap = a.grad_overlap.unwrap_or_else(|| rt.grad_overlap());
     let tp_overlap = a.tp_overlap.unwrap_or_else(|| rt.tp_overlap());
     let reliability = a.gpu_mtbf_hours.map(|h| Reliability {
         gpu_mtbf_hours: h,
@@ -434,6 +436,7 @@ pub fn train(a: TrainArgs) -> Result<u8> {
                     zero3_fetch,
                     ep_dispatcher,
                     ep_overlap,
+                    grad_overlap,
                     tp_overlap,
                     mtp_layers: a.mtp_layers,
                     last_stage_layers: a.last_stage_layers,
@@ -580,6 +583,7 @@ pub fn train(a: TrainArgs) -> Result<u8> {
         zero3_fetch,
         ep_dispatcher,
         ep_overlap,
+        grad_overlap,
         tp_overlap,
         mtp_layers: a.mtp_layers,
         last_stage_layers: a.last_stage_layers,

@@ -202,6 +202,22 @@ pub enum EpOverlap {
     MicroBatch,
 }
 
+/// Whether the data-parallel gradient and parameter traffic overlaps compute.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum GradOverlap {
+    /// Megatron-Core's DDP default: the gradients are reduced after the step's last backward
+    /// pass and the updated weights gathered before the next step, exposed.
+    #[default]
+    None,
+    /// Megatron-Core `--overlap-grad-reduce` with `--overlap-param-gather` (Megatron-Bridge's
+    /// default with data parallelism): each bucket of gradients is reduced as soon as the last
+    /// micro-batch's backward pass has produced it, and each bucket of updated weights gathered
+    /// during the next step's first forward pass; hidden up to that one micro-batch's backward
+    /// (forward) time, less the last (first) bucket.
+    Bucketed,
+}
+
 /// Whether the tensor-parallel collectives overlap the GEMMs beside them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -247,6 +263,8 @@ pub struct TrainConfig {
     pub interleave: u64,
     /// Fraction of the data-parallel gradient traffic hidden behind the backward pass.
     pub dp_overlap: f64,
+    /// Whether the data-parallel traffic is bucketed and overlapped (before `dp_overlap`).
+    pub grad_overlap: GradOverlap,
     /// The precision gradients are reduced in.
     pub grad_reduce: GradReduce,
     /// Attention kernel.
@@ -314,6 +332,7 @@ impl TrainConfig {
             tokens,
             interleave: 1,
             dp_overlap: 0.0,
+            grad_overlap: GradOverlap::None,
             grad_reduce: GradReduce::Auto,
             attention: AttentionImpl::Flash,
             sequence_parallel: true,

@@ -5,7 +5,7 @@
 //! plus a bubble of `(p−1)/v` stage times; the data-parallel gradient traffic is partly hidden.
 
 use super::memory::{layer_activation_bytes, stage, stage_params};
-use super::{AttentionImpl, Recompute, TpOverlap, TrainConfig, moe};
+use super::{AttentionImpl, GradOverlap, Recompute, TpOverlap, TrainConfig, moe};
 use crate::dtype::Dtype;
 use crate::perf::Context;
 use crate::perf::activations::{self, InferencePass};
@@ -301,6 +301,37 @@ pub fn recomputed_modules_s(ctx: &Context, c: &TrainConfig, moe: bool, matmul_ra
     t
 }
 
+/// Parameters in one data-parallel communication bucket: Megatron-Core's default,
+/// `max(40,000,000, 1,000,000 · dp)` (`DistributedDataParallel`: larger DP groups get larger
+/// buckets so the collectives stay bandwidth-bound).
+pub fn grad_bucket_params(dp: u64) -> f64 {
+    (1e6 * dp as f64).max(40e6)
+}
+
+/// The backward pass's share of a micro-batch's time on a stage: two of three GEMM passes
+/// (data and weight gradients), three of four with full recomputation (the recomputed forward
+/// runs in the backward).
+pub fn backward_share(c: &TrainConfig) -> f64 {
+    if c.recompute == Recompute::Full {
+        0.75
+    } else {
+        2.0 / 3.0
+    }
+}
+
+/// Exposed time of bucketed data-parallel traffic `total_s` overlapped with `window_s` of
+/// compute (Megatron-Core `--overlap-grad-reduce`: each bucket's collective launches once the
+/// last micro-batch's backward pass has produced it; `--overlap-param-gather`: each bucket's
+/// gather runs ahead of the next step's first forward pass): what the window cannot hide, and
+/// at least the bucket that has no compute left to hide under (`edge_bucket_s`: the last
+/// gradient bucket, the first weight bucket).
+pub fn bucketed_exposed_s(total_s: f64, edge_bucket_s: f64, window_s: f64) -> f64 {
+    (total_s - window_s)
+        .max(edge_bucket_s)
+        .min(total_s)
+        .max(0.0)
+}
+
 /// The modelled step time.
 pub fn step_time(ctx: &Context, c: &TrainConfig, micro_batches: f64) -> StepTime {
     let m = &ctx.model;
@@ -429,7 +460,31 @@ pub fn step_time(ctx: &Context, c: &TrainConfig, micro_batches: f64) -> StepTime
         ring_latency_s(ctx, n, g) * rounds * passes * stage_layers * c.zero3_fetch.per_layer()
             + bandwidth_s
     };
-    let dp_s = sync(pd, dp, dense_per_node) + sync(pe, expert_dp, expert_per_node);
+    let (dense_s, expert_s) = (
+        sync(pd, dp, dense_per_node),
+        sync(pe, expert_dp, expert_per_node),
+    );
+    let dp_s = match c.grad_overlap {
+        GradOverlap::Bucketed if !zero3 => {
+            // The gradients' share of the bytes (ZeRO-0 all-reduces gradients only; ZeRO-1/2
+            // reduce-scatter them and all-gather the updated weights).
+            let reduce_share = if c.zero == 0 {
+                1.0
+            } else {
+                reduce_bytes / pass_bytes
+            };
+            let buckets = |params: f64, n: u64| (params / grad_bucket_params(n)).ceil().max(1.0);
+            let (nd, ne) = (buckets(pd, dp), buckets(pe, expert_dp));
+            let backward = backward_share(c) * crit_total;
+            let reduce = reduce_share * (dense_s + expert_s);
+            let reduce_last = reduce_share * (dense_s / nd).max(expert_s / ne);
+            let gather = (1.0 - reduce_share) * (dense_s + expert_s);
+            let gather_first = (1.0 - reduce_share) * (dense_s / nd).max(expert_s / ne);
+            bucketed_exposed_s(reduce, reduce_last, backward)
+                + bucketed_exposed_s(gather, gather_first, crit_total - backward)
+        }
+        _ => dense_s + expert_s,
+    };
     let shard = |n: u64| if c.zero >= 1 { n as f64 } else { 1.0 };
     let optimizer_s = OPTIMIZER_BYTES_PER_PARAM * (pd / shard(dp) + pe / shard(expert_dp))
         / ctx.hw.eff_mem_bw_bytes_per_s;
