@@ -738,3 +738,30 @@ fn the_megatron_bridge_26_08_profile_states_its_recipes_software() {
         "{out}"
     );
 }
+
+#[test]
+fn bucketed_grad_overlap_says_it_leaves_zero3_alone() {
+    let args = [
+        "train",
+        "-m",
+        "llama3-8b",
+        "-g",
+        "h100",
+        "--gpus",
+        "16",
+        "--tp",
+        "1",
+        "--pp",
+        "1",
+        "--micro-batch",
+        "1",
+        "--recompute",
+        "full",
+        "--grad-overlap",
+        "bucketed",
+    ];
+    let (_, err) = run_cli(&[&args[..], &["--zero", "3"]].concat(), 0);
+    assert!(err.contains("leaves ZeRO-3"), "{err}");
+    let (_, err) = run_cli(&[&args[..], &["--zero", "1"]].concat(), 0);
+    assert!(!err.contains("ZeRO-3"), "{err}");
+}

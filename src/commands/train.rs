@@ -348,6 +348,11 @@ pub fn train(a: TrainArgs) -> Result<u8> {
     let ep_dispatcher = a.ep_dispatcher.unwrap_or_else(|| rt.ep_dispatcher());
     let ep_overlap = a.ep_overlap.unwrap_or_else(|| rt.ep_overlap());
     let grad_overlap = a.grad_overlap.unwrap_or_else(|| rt.grad_overlap());
+    if grad_overlap == crate::train::GradOverlap::Bucketed && zeros.contains(&3) {
+        eprintln!(
+            "note: grad overlap `bucketed` leaves ZeRO-3's per-micro-batch gathers and reductions as they are (docs/methodology.md §16.2)"
+        );
+    }
     let tp_overlap = a.tp_overlap.unwrap_or_else(|| rt.tp_overlap());
     let reliability = a.gpu_mtbf_hours.map(|h| Reliability {
         gpu_mtbf_hours: h,
