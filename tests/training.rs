@@ -330,22 +330,20 @@ fn zero3_regathers_parameters_every_micro_batch() {
     }
 }
 
-#[test]
-fn expert_gradients_of_an_ep_group_that_fills_its_node_cross_the_nics() {
-    // Mixtral 8x7B on 16 H100s: TP 1, EP 8, DP 16. Megatron orders ranks tp-cp-ep-dp-pp, so the
-    // eight EP ranks fill a node and the two expert-DP ranks of each expert sit on two nodes: the
-    // expert gradients reduce-scatter in fp32 and the bf16 weights all-gather over one NIC per
-    // GPU, α + (1/2) · (4 + 2) bytes / 42.5 GB/s. The dense DP group's 16 ranks are 8 per node:
-    // NVLink, then 1/8 of the bytes over the NICs.
+/// Mixtral 8x7B on 16 H100s: TP 1, EP 8, DP 16, four micro-batches a step. Megatron orders ranks
+/// tp-cp-ep-dp-pp, so the eight EP ranks fill a node and the two expert-DP ranks of each expert
+/// sit on two nodes: the expert gradients reduce-scatter in fp32 and the bf16 weights all-gather
+/// over one NIC per GPU, α + (1/2) · (4 + 2) bytes / 42.5 GB/s. The dense DP group's 16 ranks are
+/// 8 per node: NVLink, then 1/8 of the bytes over the NICs. Returns the context, the
+/// configuration, the stage's (dense, expert) parameters and, by hand, the (dense, expert) syncs.
+fn mixtral_ep8_on_two_nodes() -> (Context, TrainConfig, (f64, f64), (f64, f64)) {
     let ctx = context("mixtral-8x7b", "h100", &[]);
     let c = TrainConfig {
         ep: 8,
         ..TrainConfig::new(16, 1, 1, 16.0 * 4096.0 * 4.0, 4096, 1e12, Dtype::Bf16)
     };
-    let e = run(&ctx, &c);
     let st = train::memory::stage(&ctx, &c, 0);
     let (dense, experts) = train::memory::stage_params(&ctx, &c, st);
-    assert_close(experts, 32.0 * 3.0 * 4096.0 * 14336.0, 1e-9);
     let (nic, nic_alpha) = (400e9 / 8.0 * 0.85, 20e-6);
     let (nvlink, nvlink_alpha) = (450e9 * 0.99, 15.6e-6);
     let expert_sync = nic_alpha + 0.5 * (4.0 + 2.0) * experts / nic;
@@ -353,6 +351,14 @@ fn expert_gradients_of_an_ep_group_that_fills_its_node_cross_the_nics() {
         + 7.0 / 8.0 * (4.0 + 2.0) * dense / nvlink
         + nic_alpha
         + 0.5 * (4.0 + 2.0) * dense / 8.0 / nic;
+    (ctx, c, (dense, experts), (dense_sync, expert_sync))
+}
+
+#[test]
+fn expert_gradients_of_an_ep_group_that_fills_its_node_cross_the_nics() {
+    let (ctx, c, (_, experts), (dense_sync, expert_sync)) = mixtral_ep8_on_two_nodes();
+    let e = run(&ctx, &c);
+    assert_close(experts, 32.0 * 3.0 * 4096.0 * 14336.0, 1e-9);
     assert_close(e.step.dp_comm_s, expert_sync + dense_sync, 1e-9);
     assert!(expert_sync > 0.37, "{expert_sync}");
 }
@@ -899,11 +905,7 @@ fn bucketed_gradient_overlap_hides_the_dp_traffic_under_one_micro_batch_at_most(
     // parameter) less two thirds of a micro-batch, the all-gather's (2 of 6) less the other
     // third, each at least its edge bucket (Megatron-Core's bucket: max(40 M, 1 M × dp) = 40 M
     // parameters here).
-    let ctx = context("mixtral-8x7b", "h100", &[]);
-    let c = TrainConfig {
-        ep: 8,
-        ..TrainConfig::new(16, 1, 1, 16.0 * 4096.0 * 4.0, 4096, 1e12, Dtype::Bf16)
-    };
+    let (ctx, c, (dense, experts), (dense_sync, expert_sync)) = mixtral_ep8_on_two_nodes();
     let none = run(&ctx, &c);
     let bucketed = run(
         &ctx,
@@ -916,19 +918,9 @@ fn bucketed_gradient_overlap_hides_the_dp_traffic_under_one_micro_batch_at_most(
     assert_close(bucketed.step.compute_s, none.step.compute_s, 1e-12);
     let s = &bucketed.step;
     let per_micro_batch = (s.compute_s + s.tp_comm_s + s.ep_comm_s + s.host_s) / 4.0;
-    let st = train::memory::stage(&ctx, &c, 0);
-    let (dense, experts) = train::memory::stage_params(&ctx, &c, st);
     assert_close(train::step::grad_bucket_params(16), 40e6, 1e-12);
     assert_close(train::step::grad_bucket_params(64), 64e6, 1e-12);
     let (nd, ne) = ((dense / 40e6).ceil(), (experts / 40e6).ceil());
-    // The two groups' syncs, as the test above derives them.
-    let (nic, nic_alpha) = (400e9 / 8.0 * 0.85, 20e-6);
-    let (nvlink, nvlink_alpha) = (450e9 * 0.99, 15.6e-6);
-    let expert_sync = nic_alpha + 0.5 * (4.0 + 2.0) * experts / nic;
-    let dense_sync = nvlink_alpha
-        + 7.0 / 8.0 * (4.0 + 2.0) * dense / nvlink
-        + nic_alpha
-        + 0.5 * (4.0 + 2.0) * dense / 8.0 / nic;
     assert_close(none.step.dp_comm_s, expert_sync + dense_sync, 1e-9);
     let edge = (dense_sync / nd).max(expert_sync / ne);
     let total = dense_sync + expert_sync;
