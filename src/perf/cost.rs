@@ -56,16 +56,28 @@ pub fn serving(
             // Requests wait when a prefill pool slower than the decode pool keeps them, or when
             // the closed loop holds more than the decode pool's slots (`queued`): either way a
             // request's cycle is the loop's requests over the slower pool's rate (Little's law).
-            let ttft_s = if prefill_rate < decode_rate || d.queued > 0 {
+            let in_flight = d.decode_replicas as f64 * batch + d.queued as f64;
+            let little_s = if prefill_rate < decode_rate || d.queued > 0 {
                 closed_loop_ttft_s(
                     service_s,
-                    d.decode_replicas as f64 * batch + d.queued as f64,
+                    in_flight,
                     output_tokens_per_s / n_out,
                     (n_out - 1.0) * decode_step_s,
                 )
             } else {
                 service_s
             };
+            // Below saturation the prompts still queue for the prefill pool: an offline static
+            // batch is no closed loop and waits only as Little's law says.
+            let queue_s = match c.batching {
+                Batching::Continuous => prefill_queue_wait_s(
+                    in_flight.min(d.decode_replicas as f64 * batch),
+                    s_in / (d.prefill_replicas as f64 * prefill_tokens_per_s),
+                    service_s + (n_out - 1.0) * decode_step_s,
+                ),
+                Batching::Static => 0.0,
+            };
+            let ttft_s = little_s.max(service_s + queue_s);
             Serving {
                 ttft_s,
                 latency_s: request_latency_s,
@@ -134,6 +146,24 @@ pub fn closed_loop_ttft_s(
     service_s.max(in_flight / requests_per_s - decode_s)
 }
 
+/// Mean wait for the prefill pool of a closed loop of `in_flight` requests, each needing
+/// `demand_s` of the pool's capacity (its prompt over the pool's prefill rate) and spending
+/// `cycle_s` elsewhere (front end, its own prefill, decode): mean-value analysis of a closed
+/// network with one queueing station and a delay (Reiser & Lavenberg 1980) in Schweitzer's
+/// approximation (the queue an arrival sees is (n − 1)/n of the time-average one), which makes
+/// it a quadratic in the queue length Q:  a·Q² + (D + Z − n·a)·Q − n·D = 0,  a = D·(n − 1)/n.
+/// The wait is a·Q: the work queued ahead of the arrival.
+pub fn prefill_queue_wait_s(in_flight: f64, demand_s: f64, cycle_s: f64) -> f64 {
+    let (n, d, z) = (in_flight, demand_s, cycle_s);
+    if n <= 1.0 || d <= 0.0 || !d.is_finite() {
+        return 0.0;
+    }
+    let a = d * (n - 1.0) / n;
+    let b = d + z - n * a;
+    let q = (-b + (b * b + 4.0 * a * n * d).sqrt()) / (2.0 * a);
+    a * q
+}
+
 /// GPUs and prices.
 #[derive(Clone, Copy, Debug)]
 pub struct Prices {
@@ -197,5 +227,43 @@ pub fn prices(
         usd_per_1m_output_tokens: out,
         usd_per_1m_input_tokens: inp,
         input_tokens_per_s_per_gpu: prefill_tokens_per_s / prefill_gpus as f64,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prefill_queue_wait_s;
+    use crate::testutil::assert_close;
+
+    /// Schweitzer's mean-value analysis by hand: two requests, each needing 1 s of the pool and
+    /// spending 1 s elsewhere. a = 1·(2 − 1)/2 = 0.5, b = 1 + 1 − 2·0.5 = 1, so
+    /// 0.5·Q² + Q − 2 = 0, Q = √5 − 1 and the wait a·Q = (√5 − 1)/2 = 0.618 s (exact MVA: 0.5 s).
+    #[test]
+    fn the_prefill_queue_wait_solves_schweitzers_quadratic() {
+        assert_close(
+            prefill_queue_wait_s(2.0, 1.0, 1.0),
+            (5f64.sqrt() - 1.0) / 2.0,
+            1e-12,
+        );
+        // Alone, or with no demand on the pool, nobody waits.
+        assert!(prefill_queue_wait_s(1.0, 1.0, 1.0) == 0.0);
+        assert!(prefill_queue_wait_s(100.0, 0.0, 1.0) == 0.0);
+    }
+
+    /// The limits: far below saturation the wait vanishes; far beyond it Little's law holds,
+    /// n requests cycle in n·D, so the wait is n·D less the time spent elsewhere and the
+    /// request's own share; in between it grows with the load.
+    #[test]
+    fn the_prefill_queue_wait_meets_littles_law_when_saturated() {
+        let (d, z) = (0.01, 10.0);
+        assert!(prefill_queue_wait_s(10.0, d, z) < 1e-4);
+        let n = 10_000.0;
+        assert_close(prefill_queue_wait_s(n, d, z), n * d - z - d, 1e-3);
+        let mut last = 0.0;
+        for n in (2..4000).step_by(50) {
+            let w = prefill_queue_wait_s(n as f64, d, z);
+            assert!(w >= last && w.is_finite(), "n {n}: {w} after {last}");
+            last = w;
+        }
     }
 }

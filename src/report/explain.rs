@@ -408,12 +408,19 @@ pub fn explain(ctx: &Context, model: &str, gpu: &str, e: &Estimate) -> String {
                 d.queued,
                 human(e.output_tokens_per_s / c.output_len as f64),
             ),
-            Some(d) if b.ttft_wait_s > 0.0 => format!(
-                " + wait for a prefill replica {} s (the prefill pool is the slower: the {} requests in flight complete at {} a second; Little's law over the closed loop)",
-                human(b.ttft_wait_s),
-                d.decode_replicas * c.batch,
-                human(e.output_tokens_per_s / c.output_len as f64),
-            ),
+            Some(d) if b.ttft_wait_s > 0.0 => {
+                let requests_per_s = e.output_tokens_per_s / c.output_len as f64;
+                let capacity_per_s =
+                    d.prefill_replicas as f64 * b.prefill_tokens_per_s / c.input_len as f64;
+                format!(
+                    " + wait for the prefill pool {} s (the {} requests in flight complete at {} a second, {}% of the prefill pool's {} a second; mean-value analysis of the closed loop, Little's law once the pool is the slower)",
+                    human(b.ttft_wait_s),
+                    d.decode_replicas * c.batch,
+                    human(requests_per_s),
+                    human(100.0 * requests_per_s / capacity_per_s),
+                    human(capacity_per_s),
+                )
+            }
             None if b.ttft_wait_s > 0.0 => format!(
                 " + wait for the iteration in flight {} ms",
                 human(crate::units::s_to_ms(b.ttft_wait_s))
