@@ -183,6 +183,9 @@ pub struct Serving {
     /// The fused-MoE kernels: fastest (the faster measured kernel, as a tuned deployment picks: TensorRT-LLM's TRTLLM-gen for FP4 experts) or cutlass (TensorRT-LLM's CUTLASS kernel alone, its default moe_config.backend). Only FP4 experts on Blackwell have the two measured apart. Default: the runtime profile's (modern: fastest).
     #[arg(long, value_enum, help_heading = "Mixture of experts")]
     pub moe_backend: Option<crate::perf::MoeBackend>,
+    /// Decode iterations between the scheduler's polls for new requests (SGLang's --scheduler-recv-interval): a request arriving at a busy replica waits (N + 1)/2 iterations on average before its prefill, not one. 1 to 1000. Default: the runtime profile's (modern: 1).
+    #[arg(long, value_name = "N", value_parser = crate::axis::count_up_to(crate::limits::MAX_RECV_INTERVAL))]
+    pub scheduler_recv_interval: Option<u64>,
     /// Layout of the disaggregated prefill pool: tensor-parallel degree (default: the decode layout's).
     #[arg(allow_negative_numbers = true,
         long,

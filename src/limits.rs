@@ -33,6 +33,10 @@ pub struct FloatRange {
     pub max: f64,
 }
 
+/// Most decode iterations between a serving scheduler's polls for new requests
+/// (`--scheduler-recv-interval`; InferenceX's SGLang scripts set 10 and 30).
+pub const MAX_RECV_INTERVAL: u64 = 1000;
+
 const fn int(min: u64, max: u64) -> IntRange {
     IntRange { min, max }
 }
@@ -53,6 +57,7 @@ pub fn flag_range(flag: &str) -> IntRange {
         "gpus" => int(1, MAX_GPUS),
         "redundant-experts" => int(0, MAX_DEGREE),
         "interleave" => int(1, 1024),
+        "scheduler-recv-interval" => int(1, MAX_RECV_INTERVAL),
         "mtp-layers" => int(0, 64),
         "last-stage-layers" => int(1, MAX_DEGREE),
         "speculate" => int(1, 64),

@@ -134,6 +134,10 @@ pub struct ServingRuntime {
     /// The fused-MoE kernels the runtime runs (default the faster measured kernel).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub moe_backend: Option<crate::perf::MoeBackend>,
+    /// Decode iterations between the scheduler's polls for new requests (SGLang's
+    /// `--scheduler-recv-interval`; default 1, every iteration).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheduler_recv_interval: Option<u64>,
 }
 
 /// Where a per-tensor fp8 GEMM's activation scale comes from (docs/methodology.md §4.2).
@@ -238,6 +242,10 @@ impl Runtime {
     pub fn moe_backend(&self) -> crate::perf::MoeBackend {
         self.serving.moe_backend.unwrap_or_default()
     }
+    /// Decode iterations between the scheduler's polls for new requests (serving).
+    pub fn scheduler_recv_interval(&self) -> u64 {
+        self.serving.scheduler_recv_interval.unwrap_or(1)
+    }
 
     /// Put the profile's fixed costs into a loaded GPU preset, except where `user` overrides
     /// (`--set`, a case's `set`) name the same field: those win. Validates the result.
@@ -322,6 +330,11 @@ impl Runtime {
             }
         };
         frac("training.dp_overlap", self.training.dp_overlap)?;
+        if let Some(k) = self.serving.scheduler_recv_interval {
+            crate::limits::flag_range("scheduler-recv-interval")
+                .check("runtime.serving.scheduler_recv_interval =", k)
+                .map_err(anyhow::Error::msg)?;
+        }
         nonneg("training.host_op_scale", self.training.host_op_scale, 100.0)?;
         nonneg("overheads.per_layer_us", self.overheads.per_layer_us, 1e6)?;
         nonneg(
@@ -379,6 +392,10 @@ impl RuntimePreset {
             s.shared_expert_overlap.map(|v| v.to_string()),
         );
         push("moe-backend", s.moe_backend.as_ref().map(value_name));
+        push(
+            "scheduler-recv-interval",
+            s.scheduler_recv_interval.map(|v| v.to_string()),
+        );
         push("per-layer µs", o.per_layer_us.map(|v| v.to_string()));
         push("per-request µs", o.per_request_us.map(|v| v.to_string()));
         push(

@@ -85,6 +85,9 @@ pub struct Case {
     pub shared_expert_overlap: Option<bool>,
     /// The fused-MoE kernels the run used (default: the runtime profile's).
     pub moe_backend: Option<crate::perf::MoeBackend>,
+    /// Decode iterations between the scheduler's polls for new requests the run's launch
+    /// script set (SGLang's `--scheduler-recv-interval`; default: the runtime profile's).
+    pub scheduler_recv_interval: Option<u64>,
     pub disaggregate: Option<String>,
     pub prefill_tp: Option<u64>,
     pub prefill_dp: Option<u64>,
@@ -377,6 +380,11 @@ fn check_case_ranges(c: &Case) -> Result<()> {
         ("concurrency", "batch", c.concurrency),
         ("requests", "requests", c.requests),
         ("prefill_chunk", "prefill-chunk", c.prefill_chunk),
+        (
+            "scheduler_recv_interval",
+            "scheduler-recv-interval",
+            c.scheduler_recv_interval,
+        ),
         ("max_batch", "batch", c.max_batch),
         ("input_len", "input-len", c.input_len),
         ("output_len", "output-len", c.output_len),
@@ -529,6 +537,9 @@ fn context_for(c: &Case, extra: &[Override], rt: &Runtime) -> Result<(Context, S
         .shared_expert_overlap
         .unwrap_or_else(|| rt.shared_expert_overlap());
     ctx.moe_backend = c.moe_backend.unwrap_or_else(|| rt.moe_backend());
+    ctx.scheduler_recv_interval = c
+        .scheduler_recv_interval
+        .unwrap_or_else(|| rt.scheduler_recv_interval());
     Ok((ctx, model.name))
 }
 

@@ -765,3 +765,74 @@ fn bucketed_grad_overlap_says_it_leaves_zero3_alone() {
     let (_, err) = run_cli(&[&args[..], &["--zero", "1"]].concat(), 0);
     assert!(!err.contains("ZeRO-3"), "{err}");
 }
+
+/// The scheduler's poll interval (SGLang's `--scheduler-recv-interval`, docs/methodology.md
+/// §7.3): the flag, a profile file and the JSON inputs agree; only the first token moves, by
+/// (K − 1)/2 iterations over the one-iteration wait; out-of-range values are one-line errors
+/// naming the flag or the profile key.
+#[test]
+fn scheduler_recv_interval_flag_profile_and_inputs_agree() {
+    let base = [
+        "estimate",
+        "-m",
+        "llama3-70b",
+        "-g",
+        "h100",
+        "--dtype",
+        "fp8",
+        "--tp",
+        "8",
+        "--batch",
+        "64",
+        "--format",
+        "json",
+    ];
+    let run = |extra: &[&str]| {
+        let j = json_with(&base, extra);
+        let r = &j["results"][0];
+        (
+            r["ttft_s"].as_f64().unwrap(),
+            r["tpot_s"].as_f64().unwrap(),
+            j["inputs"]["scheduler_recv_interval"].as_u64().unwrap(),
+        )
+    };
+    let (ttft, tpot, k) = run(&[]);
+    assert_eq!(k, 1);
+    let (polled, polled_tpot, k) = run(&["--scheduler-recv-interval", "30"]);
+    assert_eq!(k, 30);
+    assert!((polled_tpot - tpot).abs() <= 1e-12 * tpot);
+    let want = ttft + 14.5 * tpot;
+    assert!((polled - want).abs() <= 1e-9 * want, "{polled} vs {want}");
+    let (dir, path) = runtime_file(
+        "recv-interval",
+        "polled.toml",
+        // modern's front end, which a profile file without it would not have.
+        "[runtime.serving]\nscheduler_recv_interval = 30\n[runtime.overheads]\nrequest_latency_us = 76500.0\n",
+    );
+    assert_eq!(run(&["--runtime", &path]), (polled, polled_tpot, 30));
+    // The flag wins over the profile.
+    assert_eq!(
+        run(&["--runtime", &path, "--scheduler-recv-interval", "1"]),
+        (ttft, tpot, 1)
+    );
+    let (_, err) = run_cli(
+        &[&base[..], &["--scheduler-recv-interval", "0"]].concat(),
+        2,
+    );
+    assert!(
+        err.contains("--scheduler-recv-interval") && err.contains("1 to 1,000"),
+        "{err}"
+    );
+    let (bad_dir, bad) = runtime_file(
+        "recv-interval-bad",
+        "bad.toml",
+        "[runtime.serving]\nscheduler_recv_interval = 5000\n",
+    );
+    let (_, err) = run_cli(&[&base[..], &["--runtime", &bad]].concat(), 1);
+    assert!(
+        err.contains("runtime.serving.scheduler_recv_interval = 5000") && err.lines().count() == 1,
+        "{err}"
+    );
+    std::fs::remove_dir_all(dir).ok();
+    std::fs::remove_dir_all(bad_dir).ok();
+}

@@ -427,6 +427,22 @@ fn a_served_first_token_waits_for_the_front_end_and_the_iteration_in_flight() {
         assert!(e.breakdown.request_latency_s == 0.0 && e.breakdown.ttft_wait_s == 0.0);
         assert_close(e.ttft_s, e0.ttft_s, 1e-12);
     }
+    // A scheduler that polls for new requests every K decode iterations (SGLang's
+    // --scheduler-recv-interval) takes a request at the next poll, 1 to K iterations after it
+    // arrives: (K + 1)/2 on average, 15.5 iterations at K = 30, 5.5 at K = 10. The decode and
+    // the throughput do not move; alone on the replica the request still waits for nothing.
+    for (k, iterations) in [(10u64, 5.5), (30, 15.5)] {
+        let mut polled = ctx.clone();
+        polled.scheduler_recv_interval = k;
+        let c = Config::new(8, 1, 64, 2048, 256, Dtype::Fp8);
+        let (e0, e) = (run(&ctx, &c), run(&polled, &c));
+        assert_close(e.breakdown.ttft_wait_s, iterations * e.tpot_s, 1e-12);
+        assert_close(e.ttft_s - e0.ttft_s, (iterations - 1.0) * e.tpot_s, 1e-9);
+        assert_close(e.tpot_s, e0.tpot_s, 1e-12);
+        assert_close(e.output_tokens_per_s, e0.output_tokens_per_s, 1e-12);
+        let alone = Config::new(8, 1, 1, 2048, 256, Dtype::Fp8);
+        assert_close(run(&polled, &alone).ttft_s, run(&ctx, &alone).ttft_s, 1e-12);
+    }
     // Under speculative decoding an iteration yields several tokens: the wait is the whole
     // iteration, the per-token TPOT times the tokens per verification.
     let c = Config {

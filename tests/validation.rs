@@ -656,11 +656,12 @@ fn the_frontier_suite_holds_its_levels() {
 #[test]
 fn the_latency_suite_holds_its_levels() {
     // validation/latency.toml (InferenceX, DeepSeek-R1): median TTFT and TPOT at a fixed
-    // concurrency. Every case evaluates. TPOT lands near 10%; TTFT near 47% overall, 25-35% for
-    // single instances up to concurrency 64 (the front-end latency, calibrated on half of them,
-    // and the wait for the iteration in flight), while the disaggregated runs at high
-    // concurrency wait seconds the model sees only where a case states its decode slots
-    // (`max_batch`; docs/calibration.md, "Latency").
+    // concurrency. Every case evaluates. TPOT lands near 10%; TTFT near 39% overall, about 26%
+    // for single instances up to concurrency 64 (the front-end latency, calibrated on half of
+    // them, and the wait for the iteration in flight or, where the launch script set
+    // `--scheduler-recv-interval`, for the scheduler's next poll), while the disaggregated runs at
+    // high concurrency wait seconds the model sees only where a case states its decode slots
+    // (`max_batch`) or its prefill pool runs near capacity (docs/calibration.md, "Latency").
     let cases = load_suite(None, Suite::Latency).expect("built-in latency cases parse");
     assert!(cases.len() >= 1500, "{}", cases.len());
     // Small enough for `--cases validation/latency.toml` too (case files are at most 4 MiB).
@@ -679,7 +680,16 @@ fn the_latency_suite_holds_its_levels() {
     let tpot = median(&|r| r.metric == "tpot_s");
     assert!(tpot <= 0.17, "TPOT median |error| {tpot}");
     let ttft = median(&|r| r.metric == "ttft_s");
-    assert!(ttft <= 0.48, "TTFT median |error| {ttft}");
+    assert!(ttft <= 0.41, "TTFT median |error| {ttft}");
+    // The B200/B300 SGLang runs whose scripts poll for requests every 10 or 30 iterations
+    // (67% before the poll was priced, twenty-fifth session).
+    let polled = median(&|r| {
+        r.metric == "ttft_s"
+            && cases
+                .iter()
+                .any(|c| c.id == r.id && c.scheduler_recv_interval.is_some_and(|k| k > 1))
+    });
+    assert!(polled <= 0.36, "polled SGLang TTFT median |error| {polled}");
     let single = median(&|r| {
         r.metric == "ttft_s"
             // Disaggregated ids name the prefill pool, `-p<workers>x<layout>`.
@@ -693,7 +703,7 @@ fn the_latency_suite_holds_its_levels() {
                 .is_some_and(|c| c <= 64)
     });
     assert!(
-        single <= 0.31,
+        single <= 0.28,
         "single-instance TTFT median |error| {single}"
     );
 }

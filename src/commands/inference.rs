@@ -48,6 +48,7 @@ struct SweepInputs<'a> {
     moe_overlap: crate::perf::MoeOverlap,
     shared_expert_overlap: bool,
     moe_backend: crate::perf::MoeBackend,
+    scheduler_recv_interval: u64,
     batch: &'a [u64],
     input_len: &'a [u64],
     output_len: &'a [u64],
@@ -83,6 +84,7 @@ struct Software {
     moe_overlap: crate::perf::MoeOverlap,
     shared_expert_overlap: bool,
     moe_backend: crate::perf::MoeBackend,
+    scheduler_recv_interval: u64,
 }
 
 impl Software {
@@ -98,19 +100,23 @@ impl Software {
                 .shared_expert_overlap
                 .unwrap_or_else(|| rt.shared_expert_overlap()),
             moe_backend: s.moe_backend.unwrap_or_else(|| rt.moe_backend()),
+            scheduler_recv_interval: s
+                .scheduler_recv_interval
+                .unwrap_or_else(|| rt.scheduler_recv_interval()),
         }
     }
 
     /// The settings as `--explain` prints them (a flag wins over the profile's line above).
     fn summary(&self) -> String {
         format!(
-            "batching {}, sequence-parallel {}, moe-dispatch {}, moe-overlap {}, shared-expert-overlap {}, moe-backend {}",
+            "batching {}, sequence-parallel {}, moe-dispatch {}, moe-overlap {}, shared-expert-overlap {}, moe-backend {}, scheduler-recv-interval {}",
             self.batching.name(),
             self.sequence_parallel,
             self.moe_dispatch.name(),
             self.moe_overlap.name(),
             self.shared_expert_overlap,
-            self.moe_backend.name()
+            self.moe_backend.name(),
+            self.scheduler_recv_interval
         )
     }
 
@@ -118,6 +124,7 @@ impl Software {
     fn apply(&self, ctx: &mut crate::perf::Context) {
         ctx.shared_expert_overlap = self.shared_expert_overlap;
         ctx.moe_backend = self.moe_backend;
+        ctx.scheduler_recv_interval = self.scheduler_recv_interval;
     }
 }
 
@@ -345,6 +352,7 @@ pub fn sweep(a: SweepArgs) -> Result<u8> {
         moe_overlap: axes.moe_overlap,
         shared_expert_overlap: soft.shared_expert_overlap,
         moe_backend: soft.moe_backend,
+        scheduler_recv_interval: soft.scheduler_recv_interval,
         batch: &axes.batch,
         input_len: &axes.input_len,
         output_len: &axes.output_len,
@@ -806,6 +814,7 @@ struct EstimateInputs<'a> {
     moe_overlap: crate::perf::MoeOverlap,
     shared_expert_overlap: bool,
     moe_backend: crate::perf::MoeBackend,
+    scheduler_recv_interval: u64,
     kv_sharding: crate::perf::KvSharding,
     sequence_parallel: bool,
 }
@@ -854,6 +863,7 @@ pub fn estimate(a: EstimateArgs) -> Result<u8> {
         moe_overlap: soft.moe_overlap,
         shared_expert_overlap: soft.shared_expert_overlap,
         moe_backend: soft.moe_backend,
+        scheduler_recv_interval: soft.scheduler_recv_interval,
         kv_sharding: a.serving.kv_sharding,
         sequence_parallel: soft.sequence_parallel,
     };

@@ -49,6 +49,9 @@ pub struct Context {
     /// The fused-MoE kernels the serving runtime runs (the runtime profile's `moe_backend`;
     /// default the faster measured kernel).
     pub moe_backend: super::MoeBackend,
+    /// Decode iterations between the serving scheduler's polls for new requests (the runtime
+    /// profile's `scheduler_recv_interval`; default 1, every iteration).
+    pub scheduler_recv_interval: u64,
     /// The stages of every pipeline depth from 1 to `layers` (at most `TABLED_DEPTHS`), as runs
     /// (index `pp − 1`).
     stage_runs: Vec<StageRuns>,
@@ -182,6 +185,7 @@ impl Context {
             prefill_chunk_tokens: prefill_chunk_tokens.max(1),
             shared_expert_overlap: true,
             moe_backend: super::MoeBackend::Fastest,
+            scheduler_recv_interval: 1,
             stage_runs: (1..=model.layers.min(TABLED_DEPTHS))
                 .map(|pp| StageRuns::new(model.layers, dense_layers, pp))
                 .collect(),

@@ -39,6 +39,7 @@ pub fn serving(
     prefill_tokens_per_s: f64,
     request_latency_s: f64,
     tokens_per_step: f64,
+    recv_interval: u64,
 ) -> Serving {
     let batch = c.batch as f64;
     let (s_in, n_out) = (c.input_len as f64, c.output_len as f64);
@@ -95,9 +96,11 @@ pub fn serving(
             // A request arriving at a busy replica waits for the iteration in flight (a closed
             // loop's next request follows the end of the previous one's last iteration, when
             // the next has begun): one iteration, on average `t` per token times the tokens an
-            // iteration yields, when others are running.
+            // iteration yields, when others are running. A scheduler that polls for new
+            // requests every K decode iterations (SGLang's --scheduler-recv-interval) takes it
+            // at the next poll: 1 to K iterations after its arrival, (K + 1)/2 on average.
             let wait_s = if batch > 1.0 {
-                t * tokens_per_step
+                (recv_interval.max(1) as f64 + 1.0) / 2.0 * t * tokens_per_step
             } else {
                 0.0
             };

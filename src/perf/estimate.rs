@@ -335,6 +335,7 @@ fn finish<const FULL: bool>(
         pre.tokens_per_s,
         ctx.hw.request_latency_s,
         dec.tokens_per_step,
+        ctx.scheduler_recv_interval,
     );
     let cost = prices(
         ctx,

@@ -421,6 +421,12 @@ pub fn explain(ctx: &Context, model: &str, gpu: &str, e: &Estimate) -> String {
                     human(capacity_per_s),
                 )
             }
+            None if b.ttft_wait_s > 0.0 && ctx.scheduler_recv_interval > 1 => format!(
+                " + wait for the scheduler's next poll {} ms (it takes new requests every {} decode iterations: {} on average)",
+                human(crate::units::s_to_ms(b.ttft_wait_s)),
+                ctx.scheduler_recv_interval,
+                human((ctx.scheduler_recv_interval as f64 + 1.0) / 2.0)
+            ),
             None if b.ttft_wait_s > 0.0 => format!(
                 " + wait for the iteration in flight {} ms",
                 human(crate::units::s_to_ms(b.ttft_wait_s))
