@@ -309,7 +309,17 @@ pub fn simulate_with_progress(
         })
     };
     let mut pending = next_arrival(&mut rng, &mut drawn);
+    // Arrived requests the scheduler has not read yet, and those it has, waiting for admission.
+    // A scheduler that polls every K decode iterations (SGLang's --scheduler-recv-interval)
+    // reads them when K decode iterations, or any prefill, have passed since its last read, and
+    // at once when it is idle (docs/methodology.md §7.3).
+    let mut socket: VecDeque<Request> = VecDeque::new();
     let mut queue: VecDeque<Request> = VecDeque::new();
+    let poll_every = match c.batching {
+        Batching::Continuous => ctx.scheduler_recv_interval.max(1),
+        Batching::Static => 1,
+    };
+    let mut since_poll = poll_every;
     // Admitted requests still prefilling, in admission order: (request, prompt tokens done).
     let mut prefilling: VecDeque<(Request, u64)> = VecDeque::new();
     // Decoding requests: their finishing iteration, and the request with its first-token time.
@@ -342,10 +352,10 @@ pub fn simulate_with_progress(
     let mut first_finish_s = f64::INFINITY;
     while completed < requests && steps < step_budget {
         while pending.is_some_and(|r| r.arrival_s <= now) {
-            queue.push_back(pending.take().expect("checked"));
+            socket.push_back(pending.take().expect("checked"));
             arrived += 1;
             pending = next_arrival(&mut rng, &mut drawn);
-            let in_system = queue.len() + prefilling.len() + decoding.len();
+            let in_system = socket.len() + queue.len() + prefilling.len() + decoding.len();
             in_system_at.push(u32::try_from(in_system).unwrap_or(u32::MAX));
             tokens_at_last = out_tokens;
             time_at_last = now;
@@ -354,9 +364,14 @@ pub fn simulate_with_progress(
             }
         }
         let running = (prefilling.len() + decoding.len()) as u64;
-        if running == 0 && queue.is_empty() {
+        let idle = running == 0 && queue.is_empty();
+        if idle && socket.is_empty() {
             now = pending.map_or(now, |r| r.arrival_s);
             continue;
+        }
+        if idle || since_poll >= poll_every {
+            queue.extend(socket.drain(..));
+            since_poll = 0;
         }
         // Admission: continuous batching refills free slots while the KV cache has room for the
         // prompt and the mean output; static batching only starts a new batch when it is empty.
@@ -419,6 +434,13 @@ pub fn simulate_with_progress(
         } + prefill_s;
         now += t.max(1e-6);
         steps += 1;
+        // A prefill (weight 1,000 in SGLang's count) makes the next iteration read; a decode-only
+        // iteration counts one.
+        since_poll = if prefill_tokens > 0 {
+            poll_every
+        } else {
+            since_poll + 1
+        };
         batch_sum += n_decoding as f64;
         out_tokens += n_decoding;
         // Prompts done in this iteration have their first token (after the pipeline fill) and
@@ -462,14 +484,14 @@ pub fn simulate_with_progress(
             Batching::Static => {}
         }
         if pending.is_none() && queue_at_last_arrival.is_none() {
-            queue_at_last_arrival = Some(queue.len());
+            queue_at_last_arrival = Some(queue.len() + socket.len());
         }
         if steps % 65_536 == 0 {
             progress(completed);
         }
     }
     progress(completed);
-    let backlog = queue_at_last_arrival.unwrap_or(queue.len()) as u64;
+    let backlog = queue_at_last_arrival.unwrap_or(queue.len() + socket.len()) as u64;
     let offered = w.rate_per_s * c.output_dist.mean_and_max(mean_out, 1.0).0;
     let settled = first_finish_s <= time_at_mid && time_at_last > time_at_mid;
     let run_tokens_per_s = out_tokens as f64 / now.max(f64::MIN_POSITIVE);
@@ -507,7 +529,9 @@ pub fn simulate_with_progress(
         output_tokens_per_s: run_tokens_per_s,
         mean_batch: batch_sum / steps.max(1) as f64,
         backlog: if completed < requests {
-            (queue.len() as u64) + (requests - drawn) + u64::from(pending.is_some())
+            ((queue.len() + socket.len()) as u64)
+                + (requests - drawn)
+                + u64::from(pending.is_some())
         } else {
             backlog
         },

@@ -833,21 +833,6 @@ fn scheduler_recv_interval_flag_profile_and_inputs_agree() {
         err.contains("runtime.serving.scheduler_recv_interval = 5000") && err.lines().count() == 1,
         "{err}"
     );
-    // The `--rate` simulation polls every iteration, and says so once.
-    let (_, err) = run_cli(
-        &[
-            &base[..],
-            &["--scheduler-recv-interval", "30", "--rate", "2"],
-        ]
-        .concat(),
-        0,
-    );
-    assert_eq!(
-        err.matches("--scheduler-recv-interval applies to the closed-form TTFT only")
-            .count(),
-        1,
-        "{err}"
-    );
     std::fs::remove_dir_all(dir).ok();
     std::fs::remove_dir_all(bad_dir).ok();
 }

@@ -555,3 +555,46 @@ fn a_simulated_long_prompt_pays_for_the_keys_of_its_earlier_chunks() {
     assert_eq!(s.completed, 20);
     assert_close(s.ttft_s.p50, alone.ttft_s, 0.05);
 }
+
+/// The `--rate` simulation with a scheduler that reads new requests every K decode iterations
+/// (SGLang's --scheduler-recv-interval, docs/methodology.md §7.3): on a busy replica a request
+/// waits for the next read, up to K iterations and less on average (a prefill makes the next
+/// iteration read); alone on the replica it is read at once, so most of a trickle of requests
+/// see exactly what they saw with K = 1; the decode does not move.
+#[test]
+fn a_simulated_scheduler_that_polls_every_k_iterations_delays_admission() {
+    use gpt4calc::sim::{Workload, simulate};
+    let ctx = context("llama3-70b", "h100", &[]);
+    let mut polled = ctx.clone();
+    polled.scheduler_recv_interval = 30;
+    let c = Config::new(8, 1, 64, 1024, 256, Dtype::Fp8);
+    let busy = Workload {
+        rate_per_s: 3.0,
+        requests: 400,
+        seed: 7,
+        step_budget: 1_000_000,
+    };
+    let (s1, s30) = (simulate(&ctx, &c, &busy), simulate(&polled, &c, &busy));
+    assert_eq!((s1.completed, s30.completed), (400, 400));
+    let iteration_s = s1.tpot_s.p50;
+    let extra = s30.mean_queue_s - s1.mean_queue_s;
+    assert!(
+        extra > 3.0 * iteration_s && extra < 15.5 * iteration_s,
+        "extra wait {extra} s, iteration {iteration_s} s"
+    );
+    assert!(s30.ttft_s.p50 > s1.ttft_s.p50);
+    assert_close(s30.tpot_s.p50, s1.tpot_s.p50, 0.05);
+    let quiet = Workload {
+        rate_per_s: 0.02,
+        requests: 100,
+        ..busy
+    };
+    let (q1, q30) = (simulate(&ctx, &c, &quiet), simulate(&polled, &c, &quiet));
+    // Most requests find the replica idle: the same first token (the few that overlap another
+    // wait for a read, in the tail).
+    assert_eq!(
+        (q30.ttft_s.p50, q30.ttft_s.p90),
+        (q1.ttft_s.p50, q1.ttft_s.p90)
+    );
+    assert!(q30.ttft_s.p99 >= q1.ttft_s.p99);
+}

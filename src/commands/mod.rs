@@ -196,19 +196,12 @@ pub(crate) fn disaggregation(s: &crate::cli::Serving) -> Option<crate::perf::Dis
 pub(crate) fn workload(s: &crate::cli::Serving) -> Result<Option<crate::sim::Workload>> {
     match s.rate {
         None => Ok(None),
-        Some(r) => {
-            if s.scheduler_recv_interval.is_some_and(|k| k > 1) {
-                eprintln!(
-                    "note: --rate simulates a scheduler that takes new requests every iteration; --scheduler-recv-interval applies to the closed-form TTFT only"
-                );
-            }
-            Ok(Some(crate::sim::Workload {
-                rate_per_s: crate::limits::check_float_flag("rate", r).map_err(|e| anyhow!(e))?,
-                requests: s.requests,
-                seed: s.seed,
-                step_budget: s.step_budget,
-            }))
-        }
+        Some(r) => Ok(Some(crate::sim::Workload {
+            rate_per_s: crate::limits::check_float_flag("rate", r).map_err(|e| anyhow!(e))?,
+            requests: s.requests,
+            seed: s.seed,
+            step_budget: s.step_budget,
+        })),
     }
 }
 
