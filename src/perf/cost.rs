@@ -57,22 +57,24 @@ pub fn serving(
             // Requests wait when a prefill pool slower than the decode pool keeps them, or when
             // the closed loop holds more than the decode pool's slots (`queued`): either way a
             // request's cycle is the loop's requests over the slower pool's rate (Little's law).
-            let in_flight = d.decode_replicas as f64 * batch + d.queued as f64;
+            // The decode pool's slots; the loop holds `queued` more waiting for one.
+            let slots = d.decode_replicas as f64 * batch;
             let little_s = if prefill_rate < decode_rate || d.queued > 0 {
                 closed_loop_ttft_s(
                     service_s,
-                    in_flight,
+                    slots + d.queued as f64,
                     output_tokens_per_s / n_out,
                     (n_out - 1.0) * decode_step_s,
                 )
             } else {
                 service_s
             };
-            // Below saturation the prompts still queue for the prefill pool: an offline static
-            // batch is no closed loop and waits only as Little's law says.
+            // Below saturation the prompts of the requests holding slots still queue for the
+            // prefill pool: an offline static batch is no closed loop and waits only as Little's
+            // law says.
             let queue_s = match c.batching {
                 Batching::Continuous => prefill_queue_wait_s(
-                    in_flight.min(d.decode_replicas as f64 * batch),
+                    slots,
                     s_in / (d.prefill_replicas as f64 * prefill_tokens_per_s),
                     service_s + (n_out - 1.0) * decode_step_s,
                 ),
