@@ -20,6 +20,14 @@ Examples:
 
 Exit codes: 0 success, 1 error, 2 usage, 3 no configuration fits or satisfies --require.";
 
+/// `sweep` and `train`'s default tensor-parallel degrees. Defaults that cannot apply to the model
+/// (a degree that does not divide its heads) are dropped with a note; a degree the user names is
+/// checked.
+pub const DEFAULT_TP: &str = "1,2,4,8";
+/// `sweep` and `train`'s default pipeline-parallel degrees (those above the model's layers are
+/// dropped with a note).
+pub const DEFAULT_PP: &str = "1,2,4,8,16";
+
 /// Size GPU clusters for GPT-4-class (Mixture-of-Experts) LLM inference from first principles.
 #[derive(Debug, Parser)]
 #[command(name = "gpt4calc", version, about, after_help = EXAMPLES, max_term_width = 100)]
@@ -257,7 +265,7 @@ pub struct SweepArgs {
     #[arg(allow_negative_numbers = true,
         long,
         help_heading = "Axes",
-        default_value = "1,2,4,8",
+        default_value = DEFAULT_TP,
         value_name = "LIST|A..B",
         value_parser = crate::axis::syntax("tp")
     )]
@@ -275,7 +283,7 @@ pub struct SweepArgs {
     #[arg(allow_negative_numbers = true,
         long,
         help_heading = "Axes",
-        default_value = "1,2,4,8,16",
+        default_value = DEFAULT_PP,
         value_name = "LIST|A..B",
         value_parser = crate::axis::syntax("pp")
     )]
@@ -416,7 +424,7 @@ pub struct TrainArgs {
     #[arg(allow_negative_numbers = true,
         long,
         help_heading = "Axes",
-        default_value = "1,2,4,8",
+        default_value = DEFAULT_TP,
         value_name = "LIST|A..B",
         value_parser = crate::axis::syntax("tp")
     )]
@@ -425,7 +433,7 @@ pub struct TrainArgs {
     #[arg(allow_negative_numbers = true,
         long,
         help_heading = "Axes",
-        default_value = "1,2,4,8,16",
+        default_value = DEFAULT_PP,
         value_name = "LIST|A..B",
         value_parser = crate::axis::syntax("pp")
     )]

@@ -502,3 +502,74 @@ fn an_estimate_skipped_for_its_context_still_prints_a_document_to_scripts() {
         "{err}"
     );
 }
+
+#[test]
+fn default_degrees_the_model_cannot_take_are_left_out_with_a_note() {
+    // A 12-layer model with 20 heads: the default --pp 16 exceeds its layers and the default
+    // --tp 8 does not divide its heads. Both used to stop the default sweep (and train) with an
+    // error about a flag the user never typed.
+    let set = ["--set", "model.layers=12", "--set", "model.heads=20"];
+    let sweep = [
+        &["sweep", "-m", "llama3-8b", "--set", "model.kv_heads=4"][..],
+        &set,
+        &["--format", "csv"],
+    ]
+    .concat();
+    let (stdout, stderr) = run(&sweep, 0);
+    assert!(
+        stderr.contains("note: default --pp 16 left out: must be at most llama3-8b's 12 layers"),
+        "{stderr}"
+    );
+    assert!(
+        stderr
+            .contains("note: default --tp 8 left out: must divide llama3-8b's 20 attention heads"),
+        "{stderr}"
+    );
+    let mut lines = stdout.lines();
+    let header: Vec<&str> = lines.next().expect("header").split(',').collect();
+    let (tp, pp) = (
+        header.iter().position(|h| *h == "tp").expect("tp column"),
+        header.iter().position(|h| *h == "pp").expect("pp column"),
+    );
+    let rows: Vec<Vec<String>> = lines
+        .map(|l| l.split(',').map(str::to_string).collect())
+        .collect();
+    assert!(!rows.is_empty());
+    for r in &rows {
+        assert!(["1", "2", "4"].contains(&r[tp].as_str()), "tp {}", r[tp]);
+        assert!(
+            ["1", "2", "4", "8"].contains(&r[pp].as_str()),
+            "pp {}",
+            r[pp]
+        );
+    }
+    let train = [
+        &[
+            "train",
+            "-m",
+            "llama3-8b",
+            "--set",
+            "model.kv_heads=4",
+            "-g",
+            "h100",
+            "--gpus",
+            "64",
+            "--tokens",
+            "1e12",
+        ][..],
+        &set,
+        &["--format", "json"],
+    ]
+    .concat();
+    let (_, stderr) = run(&train, 0);
+    assert!(
+        stderr.contains("note: default --pp 16 left out"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("note: default --tp 8 left out"), "{stderr}");
+    // A degree the user names is still checked.
+    fails(
+        "sweep -m llama3-8b --set model.layers=12 --pp 16",
+        &["--pp 16", "at most the model's 12 layers"],
+    );
+}

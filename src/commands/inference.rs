@@ -212,19 +212,39 @@ pub(crate) fn unique_names(
 /// depend on it).
 fn axes_for(
     a: &SweepArgs,
+    model: &str,
     ctx: &crate::perf::Context,
     speculation: Option<crate::perf::Speculation>,
     soft: &Software,
 ) -> Result<Axes> {
     let moe = ctx.experts > 1;
+    // Default degrees the model cannot take are dropped with a note; named ones are checked.
+    let (width, what) = match a.serving.kv_sharding {
+        crate::perf::KvSharding::Heads => (ctx.heads, "attention heads"),
+        crate::perf::KvSharding::Batch => (ctx.attn_width, "query width"),
+    };
+    let tp = default_fitting(
+        "tp",
+        &a.tp,
+        crate::cli::DEFAULT_TP,
+        |t| width % t == 0,
+        &format!("must divide {model}'s {width} {what}"),
+    )?;
+    let pp = default_fitting(
+        "pp",
+        &a.pp,
+        crate::cli::DEFAULT_PP,
+        |p| p <= ctx.layers,
+        &format!("must be at most {model}'s {} layers", ctx.layers),
+    )?;
     Ok(Axes {
-        tp: parse_u64_axis("tp", &a.tp).map_err(|e| anyhow!(e))?,
+        tp,
         dp: match a.dp.trim() {
             "auto" if moe => DEFAULT_MOE_DP.to_vec(),
             "auto" => vec![1],
             t => parse_u64_axis("dp", t).map_err(|e| anyhow!(e))?,
         },
-        pp: parse_u64_axis("pp", &a.pp).map_err(|e| anyhow!(e))?,
+        pp,
         ep: match a.ep.trim() {
             "auto" => EpAxis::Auto,
             t => EpAxis::List(parse_u64_axis("ep", t).map_err(|e| anyhow!(e))?),
@@ -252,6 +272,34 @@ fn axes_for(
     })
 }
 
+/// The degrees of axis `flag` given as `text`. When `text` is the axis's default, the degrees
+/// `fits` rejects are dropped, with a note on stderr saying why (`why`); degrees the user names
+/// are kept, for the configuration check to report.
+pub(crate) fn default_fitting(
+    flag: &str,
+    text: &str,
+    default: &str,
+    fits: impl Fn(u64) -> bool,
+    why: &str,
+) -> Result<Vec<u64>> {
+    let mut v = parse_u64_axis(flag, text).map_err(|e| anyhow!(e))?;
+    if text == default {
+        let dropped: Vec<String> = v
+            .iter()
+            .filter(|&&x| !fits(x))
+            .map(ToString::to_string)
+            .collect();
+        if !dropped.is_empty() {
+            v.retain(|&x| fits(x));
+            eprintln!(
+                "note: default --{flag} {} left out: {why}",
+                dropped.join(",")
+            );
+        }
+    }
+    Ok(v)
+}
+
 /// `gpt4calc sweep`: every configuration of the axes on every (model, GPU) pair of the
 /// selection, ranked together.
 pub fn sweep(a: SweepArgs) -> Result<u8> {
@@ -267,7 +315,7 @@ pub fn sweep(a: SweepArgs) -> Result<u8> {
         if let Some(d) = draft.as_mut() {
             soft.apply(d);
         }
-        let axes = axes_for(&a, &l.ctx, speculation, &soft)?;
+        let axes = axes_for(&a, &l.model.name, &l.ctx, speculation, &soft)?;
         plans.push((axes, draft));
     }
     // `--sort none`: the configurations' order.

@@ -403,6 +403,21 @@ pub fn train(a: TrainArgs) -> Result<u8> {
         let mut mine: Vec<TrainRow> = Vec::new();
         let mut skipped = crate::sweep::SkipNotes::default();
         let mut idle = crate::sweep::SkipNotes::default();
+        // Default degrees this model cannot take are left out with a note; named ones are checked.
+        let tps = super::inference::default_fitting(
+            "tp",
+            &a.tp,
+            crate::cli::DEFAULT_TP,
+            |t| l.ctx.heads % t == 0,
+            &format!("must divide {m}'s {} attention heads", l.ctx.heads),
+        )?;
+        let pps = super::inference::default_fitting(
+            "pp",
+            &a.pp,
+            crate::cli::DEFAULT_PP,
+            |p| p <= l.ctx.layers,
+            &format!("must be at most {m}'s {} layers", l.ctx.layers),
+        )?;
         // Every point of the axes, virtual stages innermost (their choices depend on pp).
         let (ps, es, ms, zs, rs) = (&pps, &eps, &mbs, &zeros, &recomputes);
         let points = tps.iter().flat_map(|&tp| {
