@@ -598,3 +598,39 @@ fn a_simulated_scheduler_that_polls_every_k_iterations_delays_admission() {
     );
     assert!(q30.ttft_s.p99 >= q1.ttft_s.p99);
 }
+
+#[test]
+fn a_draft_model_holds_its_weights_and_kv_cache_beside_the_target() {
+    // The draft runs on one stage's GPUs at the target's TP (as its decode step is priced): its
+    // weights and its KV cache for the same sequences add to the heaviest stage's memory. It used
+    // to cost time only, so a trillion-parameter draft "fitted" beside GPT-4 on 128 H100s.
+    let ctx = context("gpt4-8k", "h100", &[]);
+    let spec = |draft| {
+        Some(Speculation {
+            gamma: 4,
+            acceptance: 0.8,
+            draft,
+        })
+    };
+    let plain = gpt4calc::perf::estimate(&ctx, &gpt4(64, spec(DraftCost::Ratio(0.05))));
+    let small = context("llama3-8b", "h100", &[]);
+    let with =
+        gpt4calc::perf::estimate_with_draft(&ctx, Some(&small), &gpt4(64, spec(DraftCost::Model)));
+    // Llama-3-8B in fp8 over TP 8: its 8.03 B weights are ≈ 1.0 GB a GPU (±5%: embeddings and
+    // norms at their own precisions).
+    let extra_weights = with.weights_bytes_per_gpu - plain.weights_bytes_per_gpu;
+    assert_close(extra_weights, small.model.total_params() / 8.0, 0.05);
+    // Its KV cache: 64 sequences × (2048 + 256) tokens × 32 layers × 8 KV heads × 128 × 2 (K, V)
+    // bytes in fp8, over TP 8.
+    let extra_kv = with.kv_bytes_per_gpu - plain.kv_bytes_per_gpu;
+    assert_close(
+        extra_kv,
+        64.0 * 2304.0 * 32.0 * 8.0 * 128.0 * 2.0 / 8.0,
+        0.01,
+    );
+    assert!(with.fits);
+    let huge = context("dense-1t", "h100", &[]);
+    let e =
+        gpt4calc::perf::estimate_with_draft(&ctx, Some(&huge), &gpt4(64, spec(DraftCost::Model)));
+    assert!(!e.fits, "a 1T draft beside GPT-4 on 128 H100s");
+}

@@ -250,7 +250,7 @@ pub fn estimate_with_draft(ctx: &Context, draft: Option<&Context>, c: &Config) -
     let pr = own.as_ref().unwrap_or(&r);
     let pre = prefill(ctx, c, pr, prefill_layout, None);
     let dec = decode_memo(ctx, draft, c, &r, None);
-    finish::<true>(ctx, c, &r, pr, &pre, &dec)
+    finish::<true>(ctx, draft, c, &r, pr, &pre, &dec)
 }
 
 /// What the configurations of a sweep unit share (the same context, draft, dtypes, layout,
@@ -305,10 +305,10 @@ pub fn estimate_in_unit(
     decode_into(ctx, draft, c, r, Some(&mut memo.layers), dec);
     if full {
         let pre = prefill(ctx, c, pr, prefill_layout, Some(&mut memo.passes));
-        finish::<true>(ctx, c, r, pr, &pre, dec)
+        finish::<true>(ctx, draft, c, r, pr, &pre, dec)
     } else {
         let pre = prefill_with::<false>(ctx, c, pr, prefill_layout, Some(&mut memo.passes));
-        finish::<false>(ctx, c, r, pr, &pre, dec)
+        finish::<false>(ctx, draft, c, r, pr, &pre, dec)
     }
 }
 
@@ -316,6 +316,7 @@ pub fn estimate_in_unit(
 /// phases; the breakdown only when `FULL` (else its matmul precision alone).
 fn finish<const FULL: bool>(
     ctx: &Context,
+    draft: Option<&Context>,
     c: &Config,
     r: &Rates,
     pr: &Rates,
@@ -358,7 +359,32 @@ fn finish<const FULL: bool>(
         step_tokens,
         dec.micro_batch,
     );
-    let (mem, mean_weights_bytes) = replica_memory_and_mean_weights(ctx, r, c.pp, &load);
+    let (mut mem, mean_weights_bytes) = replica_memory_and_mean_weights(ctx, r, c.pp, &load);
+    // A draft model runs beside the target on one stage's GPUs, at the target's tensor and data
+    // parallelism (as `decode` prices it): its weights and its KV cache for the same sequences
+    // share the heaviest stage's memory; its activations come and go between the target's.
+    if let (Some(d), Some(sp)) = (draft, c.speculation)
+        && sp.draft == super::DraftCost::Model
+    {
+        let dc = Config {
+            pp: 1,
+            speculation: None,
+            ..*c
+        };
+        let dr = d.rates(&dc);
+        let dload = Load::new(
+            d,
+            &dr,
+            per_group,
+            s_in + n_out,
+            step_tokens,
+            dec.micro_batch,
+        );
+        let dm = replica_memory(d, &dr, 1, &dload);
+        mem.weights_bytes += dm.weights_bytes;
+        mem.kv_bytes += dm.kv_bytes;
+        mem.activation_bytes = mem.activation_bytes.max(dm.activation_bytes);
+    }
     // A prefill pool of its own holds the prompts of one busy chunk per group.
     let prefill_mem = if c.disaggregate.is_some() && prefill_layout != c.layout() {
         let seqs = (pre.busy_chunk / s_in).ceil().max(1.0);
