@@ -648,3 +648,27 @@ fn skewed_routing_slows_the_routed_experts_unless_redundant_experts_balance_them
         1e-12,
     );
 }
+
+#[test]
+fn a_batch_smaller_than_the_attention_groups_routes_only_its_own_tokens() {
+    // GPT-4 (16 experts, top-2) over DP16 × EP16: one sequence sits in one attention group, the
+    // other fifteen are idle, so a decode step routes one token to 2 experts. It used to count a
+    // sequence in every group (16 tokens, 14.1 experts), pricing batch 1 as batch 16.
+    let ctx = context("gpt4-8k", "h100", &[]);
+    let at = |batch: u64| {
+        run(
+            &ctx,
+            &Config {
+                tp: 8,
+                dp: 16,
+                ep: 16,
+                ..Config::new(8, 1, batch, 2048, 256, Dtype::Fp8)
+            },
+        )
+    };
+    let (one, two, sixteen) = (at(1), at(2), at(16));
+    assert_close(one.experts_per_step, 2.0, 1e-9);
+    // Two tokens: 16 · (1 − (14/16)²) = 3.75 distinct experts.
+    assert_close(two.experts_per_step, 3.75, 1e-9);
+    assert!(one.tpot_s < two.tpot_s && two.tpot_s < sixteen.tpot_s);
+}

@@ -98,7 +98,9 @@ fn decode_with_share(
     let mut step = |per_seq: f64, p: &mut Pass| {
         let shape = StepShape {
             tokens: b * per_seq,
-            moe_tokens: b * per_seq * dp,
+            // The stage's sequences of one micro-batch over all its attention groups: `b` on
+            // each, or the whole batch when it is smaller than the groups (idle groups send none).
+            moe_tokens: per_seq * (b * dp).min(batch / n_mb),
             kv_tokens_read: b * ctx.model.attended(mean_context),
             attn_pairs: b * per_seq * ctx.model.attended(mean_context),
             sequences: b,
