@@ -511,6 +511,10 @@ pub const BORROWED_TABLES: [&str; 6] = [
     "routing_skew",
 ];
 
+/// The built-in preset whose `[gpu.overheads]` a GPU preset without that table and without
+/// `borrow` takes.
+pub const DEFAULT_OVERHEADS_FROM: &str = "h100";
+
 /// A GPU preset's `borrow = "NAME"` (in `[gpu]`): every field of `BORROWED_TABLES` the preset
 /// leaves out comes from the built-in preset NAME, which may not borrow in turn; the preset's own
 /// values win field by field (arrays of tables as a whole). The key itself is removed.
@@ -519,6 +523,26 @@ fn borrow_measured(origin: &str, value: &mut toml::Table) -> Result<()> {
         return Ok(());
     };
     let Some(peer) = gpu.remove("borrow") else {
+        // Fixed costs left out altogether (cli-contract's minimal preset): the h100 preset's
+        // measured ones, and the preset says so.
+        if !gpu.contains_key("overheads") {
+            let (_, text) = Kind::Gpu
+                .builtins()
+                .iter()
+                .find(|(n, _)| *n == DEFAULT_OVERHEADS_FROM)
+                .expect("the h100 preset is built in");
+            let base: toml::Table = toml::from_str(text).expect("built-in presets parse");
+            let from = base["gpu"]["overheads"].clone();
+            gpu.insert("overheads".to_string(), from);
+            let note = format!(
+                "no [gpu.overheads] given: the fixed costs (per-layer, GEMM and attention fixed times, collective latencies, runtime memory) are the {DEFAULT_OVERHEADS_FROM} preset's"
+            );
+            let joined = match gpu.get("uncalibrated").and_then(toml::Value::as_str) {
+                Some(own) => format!("{own}; {note}"),
+                None => note,
+            };
+            gpu.insert("uncalibrated".to_string(), toml::Value::String(joined));
+        }
         return Ok(());
     };
     let builtins: Vec<&str> = Kind::Gpu.builtins().iter().map(|(n, _)| *n).collect();

@@ -348,3 +348,38 @@ per_layer_us = 20.0
         .to_string();
     assert!(e.contains("borrows in turn"), "{e}");
 }
+
+#[test]
+fn the_contracts_minimal_gpu_preset_loads_and_says_what_it_borrowed() {
+    // The interface's GPU preset example gives peaks, memory, node, price and four efficiencies,
+    // no [gpu.overheads]: its fixed costs are the h100 preset's, and the output says so. It used
+    // to stop with "missing field `overheads`".
+    let path = format!(
+        "{}/tests/fixtures/presets/contract_gpu.toml",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let (stdout, _) = common::run_cli(
+        &[
+            "estimate",
+            "-m",
+            "llama3-8b",
+            "-g",
+            &path,
+            "--format",
+            "json",
+        ],
+        0,
+    );
+    let doc: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+    let calibration = doc["inputs"]["gpu_calibration"]
+        .as_str()
+        .expect("calibration");
+    assert!(
+        calibration.contains("no [gpu.overheads] given") && calibration.contains("h100"),
+        "{calibration}"
+    );
+    let own = gpt4calc::presets::load_gpu(&path, &[]).expect("loads").gpu;
+    let h100 = gpt4calc::presets::load_gpu("h100", &[]).expect("loads").gpu;
+    assert_eq!(own.overheads.per_layer_us, h100.overheads.per_layer_us);
+    assert_eq!(own.efficiency.matmul, 0.80);
+}
