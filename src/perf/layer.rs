@@ -377,7 +377,13 @@ fn layer_step_once(ctx: &Context, r: &Rates, shape: StepShape, moe: bool) -> Lay
             r,
             m,
             m.routing_groups,
-            b / tp,
+            // Tokens a GPU sends, its group's over the group's TP; a decode batch smaller than
+            // the groups leaves some idle, so the stage's mean.
+            if shape.decode && shape.moe_tokens < b * r.dp as f64 {
+                shape.moe_tokens / (tp * r.dp as f64)
+            } else {
+                b / tp
+            },
             shape.moe_tokens,
             if shape.decode {
                 dispatch::Phase::Decode
