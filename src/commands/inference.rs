@@ -673,10 +673,10 @@ pub fn sweep(a: SweepArgs) -> Result<u8> {
         }
     );
     if shown == 0 {
-        let why = if summary.fit == 0 && !a.all {
+        let why = if summary.evaluated == 0 {
+            "no configuration could be evaluated: every one was skipped (the notes above say why)"
+        } else if summary.fit == 0 && !a.all {
             "no configuration fits in memory; try more GPUs (--tp, --pp), a smaller --dtype, or --all to see them"
-        } else if summary.evaluated == 0 {
-            "no configuration could be evaluated"
         } else {
             "no configuration satisfies every --require"
         };
