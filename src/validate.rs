@@ -341,6 +341,15 @@ fn check_cases(origin: &str, cases: &[Case]) -> Result<()> {
             );
         }
         check_case_ranges(c).map_err(|e| anyhow!("{origin}: case `{id}`: {e}"))?;
+        // `set` takes `--set`'s keys: a key outside `model.` and `gpu.` would be ignored.
+        let overrides: Vec<Override> = c
+            .set
+            .iter()
+            .map(|s| s.parse::<Override>())
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|e| anyhow!("{origin}: case `{id}`: set: {e}"))?;
+        presets::check_override_prefixes(&overrides)
+            .map_err(|e| anyhow!("{origin}: case `{id}`: set: {e}"))?;
         // A normal positive number: a subnormal one (1e-320) would make the error ratio infinite.
         if !(c.value.is_normal() && c.value > 0.0) {
             bail!(

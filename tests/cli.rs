@@ -759,6 +759,17 @@ fn a_case_field_out_of_range_refuses_the_file_naming_case_field_and_range() {
             "1e-320",
             &["value = 1e-320", "positive finite"],
         ),
+        // A `set` key outside model. and gpu. used to be ignored, the case run without it.
+        (
+            "batch = 1\nset = [\"foo=1\"]",
+            "0.01",
+            &["case `c`", "set:", "unknown key `foo`", "model."],
+        ),
+        (
+            "batch = 1\nset = [\"novalue\"]",
+            "0.01",
+            &["case `c`", "set:"],
+        ),
     ] {
         let mut f = temp_toml();
         writeln!(f.1, "{}", base(extra, value)).unwrap();

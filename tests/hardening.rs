@@ -579,7 +579,10 @@ fn a_sweep_whose_every_configuration_is_skipped_says_so_not_to_add_gpus() {
     // GPT-3's 2,048-token context cannot hold the default 2,048 + 256 tokens: every configuration
     // is skipped, and the closing line used to blame memory and suggest more GPUs.
     let (_, stderr) = run(&["sweep", "-m", "gpt3-175b", "-g", "h100"], 3);
-    assert!(stderr.contains("exceeds the model's 2048-token context"), "{stderr}");
+    assert!(
+        stderr.contains("exceeds the model's 2048-token context"),
+        "{stderr}"
+    );
     assert!(
         stderr.contains("no configuration could be evaluated: every one was skipped"),
         "{stderr}"
