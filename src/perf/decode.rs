@@ -99,8 +99,8 @@ fn decode_with_share(
         let shape = StepShape {
             tokens: b * per_seq,
             // The stage's sequences of one micro-batch over all its attention groups: `b` on
-            // each, or the whole batch when it is smaller than the groups (idle groups send none).
-            moe_tokens: per_seq * (b * dp).min(batch / n_mb),
+            // each, or the whole batch when it is smaller (idle groups send none).
+            moe_tokens: per_seq * (b * dp).min(batch),
             kv_tokens_read: b * ctx.model.attended(mean_context),
             attn_pairs: b * per_seq * ctx.model.attended(mean_context),
             sequences: b,
