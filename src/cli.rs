@@ -562,7 +562,7 @@ pub struct TrainArgs {
         value_name = "HOURS"
     )]
     pub gpu_mtbf_hours: Option<f64>,
-    /// Seconds between checkpoints (default: Young's optimum).
+    /// Seconds of work between checkpoints (default: Daly's optimum, docs/methodology.md §17).
     #[arg(
         allow_negative_numbers = true,
         long,

@@ -589,3 +589,38 @@ fn a_sweep_whose_every_configuration_is_skipped_says_so_not_to_add_gpus() {
     );
     assert!(!stderr.contains("try more GPUs"), "{stderr}");
 }
+
+#[test]
+fn a_training_job_that_fails_faster_than_it_checkpoints_is_skipped_with_why() {
+    // 100,000 H100s at a 10-hour MTBF fail every 0.36 s against 60 s checkpoints. Goodput used
+    // to be floored at 1% without a word (1,809 days printed); now the row is skipped and the
+    // note gives the failure interval.
+    let (stdout, stderr) = run(
+        &[
+            "train",
+            "-m",
+            "gpt4-8k",
+            "-g",
+            "h100",
+            "--gpus",
+            "100000",
+            "--tp",
+            "8",
+            "--pp",
+            "16",
+            "--tokens",
+            "13e12",
+            "--global-batch-tokens",
+            "60e6",
+            "--gpu-mtbf-hours",
+            "10",
+        ],
+        3,
+    );
+    assert!(!stdout.contains("│"), "{stdout}");
+    assert!(
+        stderr.contains("a failure every 0.360 s (10.0 h GPU MTBF over 99968 GPUs)")
+            && stderr.contains("less than 0.1% of the wall time"),
+        "{stderr}"
+    );
+}

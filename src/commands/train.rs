@@ -101,6 +101,9 @@ enum Outcome {
     },
 }
 
+/// Goodput below which a training configuration is skipped: failures leave it no progress.
+const MIN_GOODPUT: f64 = 1e-3;
+
 fn outcome(ctx: &crate::perf::Context, names: (&str, &str), c: &TrainConfig) -> Outcome {
     match train::check(ctx, c) {
         Err(Reject::Invalid(msg)) => return Outcome::Invalid(msg),
@@ -119,6 +122,19 @@ fn outcome(ctx: &crate::perf::Context, names: (&str, &str), c: &TrainConfig) -> 
         )
     });
     let e = train::estimate(ctx, c);
+    // A job that fails far more often than it checkpoints never finishes: skipped, with why.
+    if let Some(r) = c.reliability
+        && e.goodput < MIN_GOODPUT
+    {
+        return Outcome::Skip(format!(
+            "a failure every {} s ({} h GPU MTBF over {} GPUs) leaves less than {}% of the wall time training (goodput {:.1e})",
+            crate::report::human(r.job_mtbf_s(c.used_gpus())),
+            crate::report::human(r.gpu_mtbf_hours),
+            c.used_gpus(),
+            MIN_GOODPUT * 100.0,
+            e.goodput
+        ));
+    }
     let row = e
         .check_finite(names.0, names.1)
         .map(|()| TrainRow::new(names.0, names.1, &e));

@@ -996,7 +996,7 @@ pub static SPECS: &[Spec] = &[
             let mtbf_job_h = i.gpu_mtbf_hours / e.config.used_gpus() as f64;
             let failures = e.train_days * 24.0 / mtbf_job_h;
             Ok(Out::new(1.0 - e.goodput, format!(
-                "At the documented GPU MTBF of {:.0} h (source.gpu_mtbf_hours), {} GPUs fail every {:.1} h: about {:.0} restarts over the run, costing {:.0}% of wall time (checkpoints at Young's interval, {:.0} s to restart).",
+                "At the documented GPU MTBF of {:.0} h (source.gpu_mtbf_hours), {} GPUs fail every {:.1} h: about {:.0} restarts over the run, costing {:.0}% of wall time (checkpoints at Daly's optimum interval, {:.0} s to restart).",
                 i.gpu_mtbf_hours, e.config.used_gpus(), mtbf_job_h, failures, pct(1.0 - e.goodput), i.restart_s))
                 .holds(e.goodput < 1.0))
         },
