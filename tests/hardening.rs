@@ -624,3 +624,38 @@ fn a_training_job_that_fails_faster_than_it_checkpoints_is_skipped_with_why() {
         "{stderr}"
     );
 }
+
+#[test]
+fn train_with_a_given_mfu_reports_no_bubble_of_its_own() {
+    // `--mfu` prices the step from the given utilisation, bubble included: the row used to say
+    // bubble_fraction 0.65 beside bubble_s 0.
+    let (stdout, _) = run(
+        &[
+            "train",
+            "-m",
+            "gpt4-8k",
+            "-g",
+            "a100-40g",
+            "--gpus",
+            "25000",
+            "--tp",
+            "8",
+            "--pp",
+            "15",
+            "--tokens",
+            "13e12",
+            "--global-batch-tokens",
+            "60e6",
+            "--mfu",
+            "0.34",
+            "--format",
+            "json",
+        ],
+        3,
+    );
+    let doc: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+    let row = &doc["results"][0];
+    assert_eq!(row["bubble_fraction"].as_f64(), Some(0.0), "{row}");
+    assert_eq!(row["bubble_s"].as_f64(), Some(0.0), "{row}");
+    assert!((row["mfu"].as_f64().unwrap() - 0.34).abs() < 1e-9);
+}

@@ -390,7 +390,8 @@ pub struct TrainEstimate {
     pub hw_tflops_per_gpu: f64,
     /// Hardware FLOPs utilisation.
     pub hfu: f64,
-    /// (p−1)/(v·m + p − 1).
+    /// (p−1)/(v·m + p − 1) of the modelled schedule; 0 with `--mfu` (the given MFU holds the
+    /// bubble, and the step has no pipeline term).
     pub bubble_fraction: f64,
     /// Useful fraction of wall time after failures and checkpoints.
     pub goodput: f64,
@@ -712,7 +713,11 @@ pub fn estimate(ctx: &Context, c: &TrainConfig) -> TrainEstimate {
         mfu: model_flops_step / (step_time_s * gpus * peak),
         hw_tflops_per_gpu: units::flops_per_s_to_tflops(hw_flops_step / step_time_s / gpus),
         hfu: hw_flops_step / (step_time_s * gpus * peak),
-        bubble_fraction: (pp - 1.0) / (v * micro_batches + pp - 1.0),
+        bubble_fraction: if c.mfu.is_some() {
+            0.0
+        } else {
+            (pp - 1.0) / (v * micro_batches + pp - 1.0)
+        },
         goodput,
         train_days,
         gpu_hours,
