@@ -288,6 +288,18 @@ pub fn read_source(kind: Kind, name_or_path: &str) -> Result<(String, String)> {
         return Ok((name_or_path.to_string(), text));
     }
     let names: Vec<&str> = kind.builtins().iter().map(|(n, _)| *n).collect();
+    let or_path = if kind == Kind::Model {
+        "or give a path to a .toml preset or a Hugging Face config.json"
+    } else {
+        "or give a path to a .toml preset"
+    };
+    if name_or_path.trim().is_empty() {
+        bail!(
+            "a {} preset name is empty: built-in presets: {} ({or_path})",
+            kind.table(),
+            names.join(", ")
+        );
+    }
     let near = nearest(name_or_path, &names);
     let hint = if near.is_empty() {
         String::new()
@@ -295,7 +307,7 @@ pub fn read_source(kind: Kind, name_or_path: &str) -> Result<(String, String)> {
         format!("did you mean {}? ", near.join(" or "))
     };
     bail!(
-        "unknown {} preset `{}`: {hint}built-in presets: {} (or give a path to a .toml preset or a Hugging Face config.json)",
+        "unknown {} preset `{}`: {hint}built-in presets: {} ({or_path})",
         kind.table(),
         crate::limits::clip(name_or_path),
         names.join(", ")
@@ -492,6 +504,12 @@ fn load<T: DeserializeOwned>(
                     o.key
                 )
             }
+            // A float where a count goes: serde prints its every digit (1e308 as 309 of them).
+            _ if e.message().starts_with("invalid type: floating point") => anyhow!(
+                "--set {o}: `{}` is not an integer literal; `{}` takes an integer (digits, e.g. 61)",
+                crate::limits::clip(o.raw.trim()),
+                o.key
+            ),
             _ => anyhow!("--set {o}: {}", one_line(e.message())),
         })?;
     }

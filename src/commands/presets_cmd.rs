@@ -81,6 +81,12 @@ fn kind_of(name: &str) -> Result<Kind> {
         .chain(crate::runtime::RUNTIMES)
         .map(|(n, _)| *n)
         .collect();
+    if name.trim().is_empty() {
+        bail!(
+            "a preset name is empty: built-in presets: {}",
+            all.join(", ")
+        );
+    }
     let near = presets::nearest(name, &all);
     let hint = if near.is_empty() {
         String::new()
