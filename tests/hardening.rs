@@ -659,3 +659,24 @@ fn train_with_a_given_mfu_reports_no_bubble_of_its_own() {
     assert_eq!(row["bubble_s"].as_f64(), Some(0.0), "{row}");
     assert!((row["mfu"].as_f64().unwrap() - 0.34).abs() < 1e-9);
 }
+
+#[test]
+fn odd_names_and_numbers_get_one_plain_line() {
+    // A float where a count goes used to print serde's every digit of 1e308.
+    fails(
+        "estimate -m llama3-8b --set model.layers=1e308",
+        &[
+            "`1e308` is not an integer literal",
+            "model.layers",
+            "e.g. 61",
+        ],
+    );
+    // A GPU name is not pointed to a Hugging Face config.json, which describes models.
+    let (_, stderr) = run(&["estimate", "-g", "nope"], 1);
+    assert!(stderr.contains("unknown gpu preset `nope`"), "{stderr}");
+    assert!(!stderr.contains("config.json"), "{stderr}");
+    // An empty name says it is empty rather than guessing at b200.
+    let (_, stderr) = run(&["presets", "show", ""], 1);
+    assert!(stderr.contains("a preset name is empty"), "{stderr}");
+    assert!(!stderr.contains("did you mean"), "{stderr}");
+}
