@@ -184,8 +184,48 @@ pub fn parse_dtype_axis(flag: &str, text: &str) -> Result<Vec<crate::dtype::Dtyp
     Ok(out)
 }
 
+/// Parser of a token count (`--tokens`, `--global-batch-tokens`): a number (`13e12`,
+/// `4194304`), or one with a decimal suffix, as token counts are quoted: `k` (10^3), `M` (10^6),
+/// `B` or `G` (10^9), `T` (10^12), so `13T` = 13e12 and `60M` = 6e7. (A lower-case `m` is
+/// refused: axes read it as ×1,048,576.) Ranges are the command's to check.
+pub fn token_count(
+    flag: &'static str,
+) -> impl Fn(&str) -> Result<f64, String> + Clone + Send + Sync {
+    move |text: &str| {
+        let t = text.trim();
+        let (digits, scale) = match t.chars().last() {
+            Some('k' | 'K') => (&t[..t.len() - 1], 1e3),
+            Some('M') => (&t[..t.len() - 1], 1e6),
+            Some('B' | 'b' | 'G' | 'g') => (&t[..t.len() - 1], 1e9),
+            Some('T' | 't') => (&t[..t.len() - 1], 1e12),
+            _ => (t, 1.0),
+        };
+        match digits.trim().parse::<f64>() {
+            Ok(v) if !(scale > 1.0 && v.is_nan()) => Ok(v * scale),
+            _ => Err(format!(
+                "`{}`: not a token count for --{flag}; write a number (13e12) or one with a suffix k, M, B or T (13T)",
+                crate::limits::clip(t)
+            )),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn token_counts_take_decimal_suffixes() {
+        let p = super::token_count("tokens");
+        assert_eq!(p("13T"), Ok(13e12));
+        assert_eq!(p("60M"), Ok(60e6));
+        assert_eq!(p("1.5B"), Ok(1.5e9));
+        assert_eq!(p("4k"), Ok(4e3));
+        assert_eq!(p("13e12"), Ok(13e12));
+        for bad in ["13m", "13X", "T", "", "1..2"] {
+            let e = p(bad).unwrap_err();
+            assert!(e.contains("--tokens") && e.contains("13T"), "{bad}: {e}");
+        }
+    }
+
     use super::*;
 
     #[test]

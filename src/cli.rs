@@ -483,20 +483,22 @@ pub struct TrainArgs {
         value_parser = crate::train::RecomputeModules::parse
     )]
     pub recompute_modules: crate::train::RecomputeModules,
-    /// Training tokens (e.g. 13e12).
+    /// Training tokens (e.g. 13e12 or 13T).
     #[arg(
         allow_negative_numbers = true,
         long,
         help_heading = "Training",
-        default_value_t = 1e12
+        default_value_t = 1e12,
+        value_parser = crate::axis::token_count("tokens")
     )]
     pub tokens: f64,
-    /// Tokens per optimizer step (e.g. 60e6).
+    /// Tokens per optimizer step (e.g. 60e6 or 60M).
     #[arg(
         allow_negative_numbers = true,
         long,
         help_heading = "Training",
-        default_value_t = 4_194_304.0
+        default_value_t = 4_194_304.0,
+        value_parser = crate::axis::token_count("global-batch-tokens")
     )]
     pub global_batch_tokens: f64,
     /// Tokens per sequence (default: the model's context, at most 8192).
