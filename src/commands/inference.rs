@@ -223,14 +223,14 @@ fn axes_for(
         crate::perf::KvSharding::Heads => (ctx.heads, "attention heads"),
         crate::perf::KvSharding::Batch => (ctx.attn_width, "query width"),
     };
-    let tp = default_fitting(
+    let tp = super::default_fitting(
         "tp",
         &a.tp,
         crate::cli::DEFAULT_TP,
         |t| width % t == 0,
         &format!("must divide {model}'s {width} {what}"),
     )?;
-    let pp = default_fitting(
+    let pp = super::default_fitting(
         "pp",
         &a.pp,
         crate::cli::DEFAULT_PP,
@@ -270,34 +270,6 @@ fn axes_for(
         kv_sharding: a.serving.kv_sharding,
         sequence_parallel: soft.sequence_parallel,
     })
-}
-
-/// The degrees of axis `flag` given as `text`. When `text` is the axis's default, the degrees
-/// `fits` rejects are dropped, with a note on stderr saying why (`why`); degrees the user names
-/// are kept, for the configuration check to report.
-pub(crate) fn default_fitting(
-    flag: &str,
-    text: &str,
-    default: &str,
-    fits: impl Fn(u64) -> bool,
-    why: &str,
-) -> Result<Vec<u64>> {
-    let mut v = parse_u64_axis(flag, text).map_err(|e| anyhow!(e))?;
-    if text == default {
-        let dropped: Vec<String> = v
-            .iter()
-            .filter(|&&x| !fits(x))
-            .map(ToString::to_string)
-            .collect();
-        if !dropped.is_empty() {
-            v.retain(|&x| fits(x));
-            eprintln!(
-                "note: default --{flag} {} left out: {why}",
-                dropped.join(",")
-            );
-        }
-    }
-    Ok(v)
 }
 
 /// `gpt4calc sweep`: every configuration of the axes on every (model, GPU) pair of the

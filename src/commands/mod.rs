@@ -217,3 +217,31 @@ pub(crate) fn rows_to_show(top: Option<u64>, format: Format) -> Option<usize> {
         (None, _) => None,
     }
 }
+
+/// The degrees of axis `flag` given as `text`. When `text` is the axis's default, the degrees
+/// `fits` rejects are dropped, with a note on stderr saying why (`why`); degrees the user names
+/// are kept, for the configuration check to report.
+pub(crate) fn default_fitting(
+    flag: &str,
+    text: &str,
+    default: &str,
+    fits: impl Fn(u64) -> bool,
+    why: &str,
+) -> Result<Vec<u64>> {
+    let mut v = crate::axis::parse_u64_axis(flag, text).map_err(|e| anyhow!(e))?;
+    if text == default {
+        let dropped: Vec<String> = v
+            .iter()
+            .filter(|&&x| !fits(x))
+            .map(ToString::to_string)
+            .collect();
+        if !dropped.is_empty() {
+            v.retain(|&x| fits(x));
+            eprintln!(
+                "note: default --{flag} {} left out: {why}",
+                dropped.join(",")
+            );
+        }
+    }
+    Ok(v)
+}

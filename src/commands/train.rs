@@ -420,14 +420,14 @@ pub fn train(a: TrainArgs) -> Result<u8> {
         let mut skipped = crate::sweep::SkipNotes::default();
         let mut idle = crate::sweep::SkipNotes::default();
         // Default degrees this model cannot take are left out with a note; named ones are checked.
-        let tps = super::inference::default_fitting(
+        let tps = super::default_fitting(
             "tp",
             &a.tp,
             crate::cli::DEFAULT_TP,
             |t| l.ctx.heads % t == 0,
             &format!("must divide {m}'s {} attention heads", l.ctx.heads),
         )?;
-        let pps = super::inference::default_fitting(
+        let pps = super::default_fitting(
             "pp",
             &a.pp,
             crate::cli::DEFAULT_PP,
