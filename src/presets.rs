@@ -506,7 +506,7 @@ fn load<T: DeserializeOwned>(
             }
             // A float where a count goes: serde prints its every digit (1e308 as 309 of them).
             _ if e.message().starts_with("invalid type: floating point") => anyhow!(
-                "--set {o}: `{}` is not an integer literal; `{}` takes an integer (digits, e.g. 61)",
+                "--set {o}: `{}` is not an integer literal for `{}`: expected a whole number (digits, e.g. 61)",
                 crate::limits::clip(o.raw.trim()),
                 o.key
             ),
