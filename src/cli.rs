@@ -188,7 +188,7 @@ pub struct Serving {
     /// Run the shared experts beside the router and the routed experts in the decode steps replayed from a CUDA graph (TensorRT-LLM's second stream, SGLang's fused shared experts): their fixed times overlap, their work does not. Default: the runtime profile's (modern: true).
     #[arg(long, action = clap::ArgAction::Set, value_name = "BOOL", help_heading = "Mixture of experts")]
     pub shared_expert_overlap: Option<bool>,
-    /// The fused-MoE kernels: fastest (the faster measured kernel, as a tuned deployment picks: TensorRT-LLM's TRTLLM-gen for FP4 experts) or cutlass (TensorRT-LLM's CUTLASS kernel alone, its default moe_config.backend). Only FP4 experts on Blackwell have the two measured apart. Default: the runtime profile's (modern: fastest).
+    /// The fused-MoE kernels: fastest (the faster measured kernel, as a tuned deployment picks: TRTLLM-gen for FP4 and block-scaled fp8 experts on Blackwell), cutlass (TensorRT-LLM's CUTLASS kernel alone, its default moe_config.backend; FP4 experts), trtllm (the TRTLLM-gen kernel alone, also for prefill: TensorRT-LLM's TRTLLM backend, SGLang's flashinfer_trtllm) or deepgemm (DeepGEMM's grouped GEMMs, SGLang's runner behind DeepEP; block-scaled fp8 experts). Only Blackwell has these measured apart. Default: the runtime profile's (modern: fastest).
     #[arg(long, value_enum, help_heading = "Mixture of experts")]
     pub moe_backend: Option<crate::perf::MoeBackend>,
     /// Decode iterations between the scheduler's polls for new requests (SGLang's --scheduler-recv-interval): a request arriving at a busy replica waits (N + 1)/2 iterations on average before its prefill, not one. 1 to 1000. Default: the runtime profile's (modern: 1).

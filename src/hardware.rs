@@ -155,6 +155,23 @@ pub struct FusedMoe {
     /// absent, `fp4`'s.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fp4_cutlass: Option<FusedMoeRates>,
+    /// Block-scaled fp8 experts on DeepGEMM's grouped GEMMs (`moe_backend = "deepgemm"`: the
+    /// runner behind DeepEP in SGLang and TensorRT-LLM's `DEEPGEMM` backend); absent,
+    /// `fp8_block`'s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fp8_block_deepgemm: Option<FusedMoeRates>,
+}
+
+/// The family of fused-MoE kernels a runtime runs, as far as the measured tables tell them apart
+/// (the serving runtime's `moe_backend` picks it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MoeKernelFamily {
+    /// The faster measured kernel: TRTLLM-gen for FP4 and block-scaled fp8 experts on Blackwell.
+    Fastest,
+    /// TensorRT-LLM's CUTLASS kernel alone (FP4 experts; the others have no second kernel).
+    Cutlass,
+    /// DeepGEMM's grouped GEMMs (block-scaled fp8 experts; the others keep the fastest kernel).
+    DeepGemm,
 }
 
 impl FusedMoe {
@@ -166,6 +183,7 @@ impl FusedMoe {
             && self.fp8_block.is_none()
             && self.fp4.is_none()
             && self.fp4_cutlass.is_none()
+            && self.fp8_block_deepgemm.is_none()
     }
 }
 
@@ -589,6 +607,7 @@ impl GpuSpec {
             ("fp8_block", self.fused_moe.fp8_block),
             ("fp4", self.fused_moe.fp4),
             ("fp4_cutlass", self.fused_moe.fp4_cutlass),
+            ("fp8_block_deepgemm", self.fused_moe.fp8_block_deepgemm),
         ] {
             let Some(r) = rates else { continue };
             for (field, v) in [("compute", r.compute), ("memory", r.memory)] {
@@ -703,7 +722,7 @@ impl GpuSpec {
 }
 
 /// A fused-MoE kernel's rates in SI (`Hardware::fused_moe`).
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct MoeKernel {
     /// Grouped-GEMM FLOP rate as a fraction of the math precision's dense peak.
     pub compute: f64,
@@ -844,8 +863,8 @@ pub struct Hardware {
     /// [16-bit KV cache, 8-bit KV cache].
     pub attention_pair_s: [f64; 2],
     /// Fused-MoE rates per weight precision, in SI: [16-bit, 8-bit, 4-bit, 8-bit block-scaled, FP4,
-    /// FP4 with the CUTLASS kernel alone].
-    fused_moe: [MoeKernel; 6],
+    /// FP4 with the CUTLASS kernel alone, 8-bit block-scaled on DeepGEMM].
+    fused_moe: [MoeKernel; 7],
     /// Compute/memory overlap inside an operator.
     pub overlap: f64,
     /// GPUs in one host (sharing its CPUs and NICs).
@@ -961,13 +980,15 @@ impl Hardware {
                 let sixteen = g.fused_moe.bf16.map_or(dense, si);
                 let eight = g.fused_moe.fp8.map_or(sixteen, si);
                 let four = g.fused_moe.fp4.map_or(eight, si);
+                let block = g.fused_moe.fp8_block.map_or(eight, si);
                 [
                     sixteen,
                     eight,
                     g.fused_moe.int4.map_or(sixteen, si),
-                    g.fused_moe.fp8_block.map_or(eight, si),
+                    block,
                     four,
                     g.fused_moe.fp4_cutlass.map_or(four, si),
+                    g.fused_moe.fp8_block_deepgemm.map_or(block, si),
                 ]
             },
             overlap: g.efficiency.overlap.unwrap_or(1.0),
@@ -1241,15 +1262,18 @@ impl Hardware {
     /// 128×128 block) take the block-scaled kernel. FP4 weights take the FP4 kernel
     /// (`[gpu.fused_moe.fp4]`, the 8-bit one's where the preset has none; `fp4_cutlass` when the
     /// runtime runs TensorRT-LLM's CUTLASS kernel alone, `cutlass`) where the math runs in FP4,
-    /// and the 4-bit weight-only kernel's where it runs in 16 bits.
+    /// and the 4-bit weight-only kernel's where it runs in 16 bits. Block-scaled fp8 on DeepGEMM
+    /// takes `fp8_block_deepgemm`.
     pub fn fused_moe(
         &self,
         dtype: Dtype,
         math: Dtype,
         block_scaled: bool,
-        cutlass: bool,
+        family: MoeKernelFamily,
     ) -> MoeKernel {
+        let cutlass = family == MoeKernelFamily::Cutlass;
         let k = self.fused_moe[match dtype {
+            Dtype::Fp8 if block_scaled && family == MoeKernelFamily::DeepGemm => 6,
             Dtype::Fp8 if block_scaled => 3,
             Dtype::Fp8 | Dtype::Int8 => 1,
             Dtype::Nvfp4 if math.is_fp4() && cutlass => 5,

@@ -689,3 +689,43 @@ fn a_batch_smaller_than_the_attention_groups_routes_only_its_own_tokens() {
     };
     assert!(step(1) < step(64), "{} vs {}", step(1), step(64));
 }
+
+#[test]
+fn fastest_runs_each_load_on_the_faster_measured_block_fp8_kernel() {
+    // DeepSeek-V3's block-scaled fp8 experts on B200 (TP 8, every expert on every GPU, 4 or
+    // 16,384 tokens a step): `fastest` prices the routed experts with whichever of the two
+    // measured Blackwell kernels is faster at that load (docs/methodology.md §4.4) — TRTLLM-gen
+    // (`[gpu.fused_moe.fp8_block]`, TensorRT-LLM's TRTLLM backend) at a decode batch, DeepGEMM
+    // (`fp8_block_deepgemm`) for a prefill chunk, as NVIDIA's srt-slurm recipes choose them;
+    // `trtllm` and `deepgemm` pin one. On H100, which measured one block-scaled kernel, the
+    // three agree.
+    use gpt4calc::perf::MoeBackend;
+    use gpt4calc::perf::experts::{ExpertLoad, expert_kernels};
+    let time_s = |gpu: &str, backend: MoeBackend, tokens: f64| {
+        let mut ctx = context("deepseek-v3", gpu, &[]);
+        ctx.moe_backend = backend;
+        let r = ctx.rates(&Config::new(8, 1, 4, 1024, 128, Dtype::Fp8));
+        let load = ExpertLoad {
+            stage_tokens: tokens,
+            rows: tokens,
+        };
+        expert_kernels(&ctx, &r, load).op().time_s()
+    };
+    for tokens in [4.0, 16_384.0] {
+        let trtllm = time_s("b200", MoeBackend::Trtllm, tokens);
+        let deepgemm = time_s("b200", MoeBackend::DeepGemm, tokens);
+        assert_close(
+            time_s("b200", MoeBackend::Fastest, tokens),
+            trtllm.min(deepgemm),
+            1e-12,
+        );
+        if tokens < 100.0 {
+            assert!(trtllm < deepgemm, "{tokens} tokens: {trtllm} vs {deepgemm}");
+        } else {
+            assert!(deepgemm < trtllm, "{tokens} tokens: {deepgemm} vs {trtllm}");
+        }
+        let h100 = time_s("h100", MoeBackend::Fastest, tokens);
+        assert_close(time_s("h100", MoeBackend::DeepGemm, tokens), h100, 1e-12);
+        assert_close(time_s("h100", MoeBackend::Trtllm, tokens), h100, 1e-12);
+    }
+}

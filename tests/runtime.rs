@@ -836,3 +836,49 @@ fn scheduler_recv_interval_flag_profile_and_inputs_agree() {
     std::fs::remove_dir_all(dir).ok();
     std::fs::remove_dir_all(bad_dir).ok();
 }
+
+/// Block-scaled fp8 experts on Blackwell have two measured kernels (docs/methodology.md §4.4):
+/// at a decode batch `fastest` is TRTLLM-gen (`--moe-backend trtllm` gives the same step) and
+/// `deepgemm` is slower; a profile file names either, and the JSON inputs carry it.
+#[test]
+fn block_fp8_moe_backends_trtllm_and_deepgemm() {
+    let base = [
+        "estimate",
+        "-m",
+        "deepseek-v3",
+        "-g",
+        "b200",
+        "--dtype",
+        "fp8",
+        "--tp",
+        "8",
+        "--batch",
+        "4",
+        "--format",
+        "json",
+    ];
+    let run = |extra: &[&str]| {
+        let j = json_with(&base, extra);
+        (
+            j["results"][0]["tpot_s"].as_f64().unwrap(),
+            j["inputs"]["moe_backend"].as_str().unwrap().to_string(),
+        )
+    };
+    let (fastest, _) = run(&[]);
+    let (trtllm, name) = run(&["--moe-backend", "trtllm"]);
+    assert_eq!(name, "trtllm");
+    assert_eq!(trtllm, fastest);
+    let (deepgemm, name) = run(&["--moe-backend", "deepgemm"]);
+    assert_eq!(name, "deepgemm");
+    assert!(deepgemm > fastest, "{deepgemm} vs {fastest}");
+    let (dir, path) = runtime_file(
+        "moe-backend-deepgemm",
+        "deepgemm.toml",
+        "[runtime.serving]\nmoe_backend = \"deepgemm\"\n",
+    );
+    assert_eq!(
+        run(&["--runtime", &path]),
+        (deepgemm, "deepgemm".to_string())
+    );
+    std::fs::remove_dir_all(dir).ok();
+}

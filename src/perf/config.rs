@@ -153,19 +153,30 @@ impl MoeOverlap {
     }
 }
 
-/// Which fused-MoE kernels the serving runtime runs (docs/methodology.md §4.4). Only FP4 experts
-/// on Blackwell have two measured kernels apart; every other precision has one.
+/// Which fused-MoE kernels the serving runtime runs (docs/methodology.md §4.4). FP4 and
+/// block-scaled fp8 experts on Blackwell have their kernels measured apart; every other
+/// precision has one.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum MoeBackend {
-    /// The faster of the runtime's measured kernels, as a tuned deployment picks: for FP4
-    /// experts TensorRT-LLM's TRTLLM-gen kernel (its `TRTLLM` MoE backend; SGLang's
-    /// `flashinfer_trtllm`), which under the same routing outruns CUTLASS at every batch.
+    /// The faster of the runtime's measured kernels, as a tuned deployment picks: for FP4 and
+    /// block-scaled fp8 experts on Blackwell TensorRT-LLM's TRTLLM-gen kernel (its `TRTLLM` MoE
+    /// backend; SGLang's `flashinfer_trtllm`), which under the same routing outruns CUTLASS at
+    /// every batch and DeepGEMM at decode batches.
     #[default]
     Fastest,
     /// TensorRT-LLM's CUTLASS fused MoE alone: its default `moe_config.backend`, and all early-2025
     /// releases had (the TRTLLM backend arrived with PR #4280, May 2025).
     Cutlass,
+    /// The TRTLLM-gen fused MoE alone at every load: TensorRT-LLM's `TRTLLM` backend, SGLang's
+    /// `flashinfer_trtllm` runner (what `fastest` runs at decode batches, kept for prefill too).
+    Trtllm,
+    /// DeepGEMM's grouped GEMMs for block-scaled fp8 experts: what SGLang runs behind DeepEP
+    /// (`--moe-a2a-backend deepep`, whose `auto` runner is `deep_gemm`) and TensorRT-LLM's
+    /// `DEEPGEMM` backend. Other precisions keep the fastest kernel.
+    #[value(name = "deepgemm")]
+    #[serde(rename = "deepgemm")]
+    DeepGemm,
 }
 
 impl MoeBackend {
@@ -174,6 +185,18 @@ impl MoeBackend {
         match self {
             MoeBackend::Fastest => "fastest",
             MoeBackend::Cutlass => "cutlass",
+            MoeBackend::Trtllm => "trtllm",
+            MoeBackend::DeepGemm => "deepgemm",
+        }
+    }
+
+    /// The measured kernel family it runs.
+    pub fn family(self) -> crate::hardware::MoeKernelFamily {
+        use crate::hardware::MoeKernelFamily;
+        match self {
+            MoeBackend::Fastest | MoeBackend::Trtllm => MoeKernelFamily::Fastest,
+            MoeBackend::Cutlass => MoeKernelFamily::Cutlass,
+            MoeBackend::DeepGemm => MoeKernelFamily::DeepGemm,
         }
     }
 }

@@ -427,8 +427,38 @@ impl Context {
             r.weight_dtype,
             r.math_dtype,
             r.fp8_block_scaled,
-            self.moe_backend == super::MoeBackend::Cutlass,
+            self.moe_backend.family(),
         )
+    }
+
+    /// The fused-MoE kernels a runtime on `moe_backend` may run at `r`'s precisions: its kernel,
+    /// and with block-scaled fp8 experts under `fastest` (or `cutlass`, which names only FP4's
+    /// kernel) also DeepGEMM's, the faster of the two at each load being what a tuned deployment
+    /// picks (Blackwell: TRTLLM-gen at decode batches, DeepGEMM for prefill; NVIDIA's srt-slurm
+    /// recipes choose so, docs/methodology.md §4.4). Where the GPU measured no DeepGEMM kernel,
+    /// there is no second.
+    pub fn fused_moe_candidates(
+        &self,
+        r: &Rates,
+    ) -> (
+        crate::hardware::MoeKernel,
+        Option<crate::hardware::MoeKernel>,
+    ) {
+        let first = self.fused_moe(r);
+        let block_fp8 = r.fp8_block_scaled && r.weight_dtype == Dtype::Fp8;
+        let either = matches!(
+            self.moe_backend,
+            super::MoeBackend::Fastest | super::MoeBackend::Cutlass
+        );
+        let second = (either && block_fp8).then(|| {
+            self.hw.fused_moe(
+                r.weight_dtype,
+                r.math_dtype,
+                r.fp8_block_scaled,
+                crate::hardware::MoeKernelFamily::DeepGemm,
+            )
+        });
+        (first, second.filter(|k| *k != first))
     }
 
     /// Rates for a configuration's own layout (assumes `check` passed).

@@ -8,7 +8,7 @@ use super::comm::{all_to_all_s, serving_tp_all_reduce_s, tp_all_reduce_s};
 use super::config::{MoeDispatch, MoeOverlap};
 use super::context::Rates;
 use super::dispatch;
-use super::experts::{ExpertLoad, routed_experts};
+use super::experts::{ExpertLoad, expert_kernels};
 use super::moe::busiest_rank_factor;
 use super::roofline::{Bound, Op, OpTime, roofline};
 use super::{Context, KvSharding};
@@ -239,7 +239,7 @@ fn layer_step_once(ctx: &Context, r: &Rates, shape: StepShape, moe: bool) -> Lay
         } else {
             t
         };
-        let (mut experts, touched) = routed_experts(
+        let kernels = expert_kernels(
             ctx,
             r,
             ExpertLoad {
@@ -247,6 +247,7 @@ fn layer_step_once(ctx: &Context, r: &Rates, shape: StepShape, moe: bool) -> Lay
                 rows,
             },
         );
+        let (mut experts, touched) = (kernels.op(), kernels.touched);
         // Served traffic loads some experts more than others, and the busiest expert-parallel
         // rank sets the layer's pace: the measured skewed-over-balanced layer time at this load
         // (`Hardware::routing_skew`). Redundant experts (EPLB) replicate the hot ones to even the
@@ -303,13 +304,12 @@ fn layer_step_once(ctx: &Context, r: &Rates, shape: StepShape, moe: bool) -> Lay
         // times overlap, their work does not (docs/methodology.md §4.4).
         let stream_hidden_s = if shape.decode && m.shared_experts > 0.0 && ctx.shared_expert_overlap
         {
-            let kernel = ctx.fused_moe(r);
             let routed_s = router.time_s() + experts.time_s();
             concurrent_hidden_s(
                 shared.time_s(),
                 shared.fixed_s,
                 routed_s,
-                router.fixed_s + kernel.fixed_s,
+                router.fixed_s + kernels.kernel_fixed_s,
             )
             .min(ffn.time_s())
         } else {
