@@ -881,4 +881,15 @@ fn block_fp8_moe_backends_trtllm_and_deepgemm() {
         (deepgemm, "deepgemm".to_string())
     );
     std::fs::remove_dir_all(dir).ok();
+    // --explain names the kernel `fastest` took at the decode batch.
+    let out = common::gpt4calc()
+        .args(&base[..base.len() - 2])
+        .arg("--explain")
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("routed experts on TRTLLM-gen's fused MoE, faster than DeepGEMM's"),
+        "{text}"
+    );
 }

@@ -44,6 +44,9 @@ pub struct ExpertKernels {
     pub fixed_s: f64,
     /// The kernel's own fixed time per layer (within `fixed_s`), which a second stream overlaps.
     pub kernel_fixed_s: f64,
+    /// Where the runtime takes the faster of two measured kernels (block-scaled fp8 on
+    /// Blackwell): whether DeepGEMM's was faster than TRTLLM-gen's at this load.
+    pub picked_deepgemm: Option<bool>,
     /// Distinct expert slots the stage touches.
     pub touched: f64,
 }
@@ -118,10 +121,10 @@ pub fn expert_kernels_at(
     match second {
         Some(kernel) => {
             let b = kernels_on(ctx, r, kernel, touched_local, assignments, rows);
-            if b.op().time_s() < a.op().time_s() {
-                b
-            } else {
-                a
+            let deepgemm = b.op().time_s() < a.op().time_s();
+            ExpertKernels {
+                picked_deepgemm: Some(deepgemm),
+                ..if deepgemm { b } else { a }
             }
         }
         None => a,
@@ -169,6 +172,7 @@ fn kernels_on(
         glue_s: glue_bytes / bw,
         fixed_s: kernel.fixed_s + kernel.routing_s * rows * m.top_k,
         kernel_fixed_s: kernel.fixed_s,
+        picked_deepgemm: None,
         touched: touched_local,
     }
 }

@@ -88,6 +88,9 @@ pub struct LayerStep {
     /// The skewed-routing factor `experts` carries: the busiest expert-parallel rank's measured
     /// time over its balanced time (`Hardware::routing_skew`; 1 when none applies).
     pub experts_skew: f64,
+    /// Which of two measured fused-MoE kernels ran the experts, where the runtime takes the
+    /// faster (`ExpertKernels::picked_deepgemm`).
+    pub picked_deepgemm: Option<bool>,
 }
 
 impl LayerStep {
@@ -167,6 +170,7 @@ impl LayerStep {
             stream_hidden_s: 2.0 * self.stream_hidden_s,
             experts_read: self.experts_read,
             experts_skew: self.experts_skew,
+            picked_deepgemm: self.picked_deepgemm,
         };
         let exchange = s.dispatch_s + s.combine_s;
         s.hidden_s =
@@ -228,7 +232,7 @@ fn layer_step_once(ctx: &Context, r: &Rates, shape: StepShape, moe: bool) -> Lay
         attn_proj = attn_proj.then(out);
     }
     let by_sequence = shape.decode && r.kv_sharding == KvSharding::Batch;
-    let (ffn, experts, experts_read, stream_hidden_s, experts_skew) = if moe {
+    let (ffn, experts, experts_read, stream_hidden_s, experts_skew, picked_deepgemm) = if moe {
         // Routed experts: the stage's tokens spread over the expert slots of `ep` ranks; the busiest
         // rank runs the fused-MoE kernel on its share (`experts`).
         let t = shape.moe_tokens;
@@ -315,7 +319,14 @@ fn layer_step_once(ctx: &Context, r: &Rates, shape: StepShape, moe: bool) -> Lay
         } else {
             0.0
         };
-        (ffn, experts, touched, stream_hidden_s, skew)
+        (
+            ffn,
+            experts,
+            touched,
+            stream_hidden_s,
+            skew,
+            kernels.picked_deepgemm,
+        )
     } else {
         let p = m.dense_ffn_params_per_layer;
         let op = Op {
@@ -333,6 +344,7 @@ fn layer_step_once(ctx: &Context, r: &Rates, shape: StepShape, moe: bool) -> Lay
             1.0,
             0.0,
             1.0,
+            None,
         )
     };
     // Every activation is written once and read once by the next operator (inference engines
@@ -422,6 +434,7 @@ fn layer_step_once(ctx: &Context, r: &Rates, shape: StepShape, moe: bool) -> Lay
         stream_hidden_s,
         experts_read,
         experts_skew,
+        picked_deepgemm,
     }
 }
 
