@@ -166,11 +166,12 @@ pub struct FusedMoe {
 /// (the serving runtime's `moe_backend` picks it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MoeKernelFamily {
-    /// The faster measured kernel: TRTLLM-gen for FP4 and block-scaled fp8 experts on Blackwell.
-    Fastest,
-    /// TensorRT-LLM's CUTLASS kernel alone (FP4 experts; the others have no second kernel).
+    /// Each precision's first measured kernel: TRTLLM-gen for FP4 and block-scaled fp8 experts on
+    /// Blackwell, the one measured kernel elsewhere (`fastest` compares it with DeepGEMM's).
+    Primary,
+    /// TensorRT-LLM's CUTLASS kernel alone (FP4 experts; the others keep the primary kernel).
     Cutlass,
-    /// DeepGEMM's grouped GEMMs (block-scaled fp8 experts; the others keep the fastest kernel).
+    /// DeepGEMM's grouped GEMMs (block-scaled fp8 experts; the others keep the primary kernel).
     DeepGemm,
 }
 

@@ -31,6 +31,15 @@ fn json_with(base: &[&str], extra: &[&str]) -> serde_json::Value {
     json(&[base, extra].concat())
 }
 
+/// The first row's TPOT and the MoE backend the JSON inputs report, for `base` plus `extra`.
+fn tpot_and_moe_backend(base: &[&str], extra: &[&str]) -> (f64, String) {
+    let j = json_with(base, extra);
+    (
+        j["results"][0]["tpot_s"].as_f64().unwrap(),
+        j["inputs"]["moe_backend"].as_str().unwrap().to_string(),
+    )
+}
+
 /// A runtime profile written to `<temp>/gpt4calc-<tag>-<pid>/<file>`: a header (name, description,
 /// source) and `tables` (the `[runtime.*]` part). The caller removes the directory.
 fn runtime_file(tag: &str, file: &str, tables: &str) -> (std::path::PathBuf, String) {
@@ -552,13 +561,7 @@ fn moe_backend_flag_profile_and_inputs_agree() {
         "--format",
         "json",
     ];
-    let run = |extra: &[&str]| {
-        let j = json_with(&base, extra);
-        (
-            j["results"][0]["tpot_s"].as_f64().unwrap(),
-            j["inputs"]["moe_backend"].as_str().unwrap().to_string(),
-        )
-    };
+    let run = |extra: &[&str]| tpot_and_moe_backend(&base, extra);
     let (fastest, name) = run(&[]);
     assert_eq!(name, "fastest");
     let (cutlass, name) = run(&["--moe-backend", "cutlass"]);
@@ -586,11 +589,7 @@ fn moe_backend_flag_profile_and_inputs_agree() {
         let mut args = base.to_vec();
         args[0] = "sweep";
         args.extend(["--runtime", path.as_str()]);
-        let j = json_with(&args, extra);
-        (
-            j["results"][0]["tpot_s"].as_f64().unwrap(),
-            j["inputs"]["moe_backend"].as_str().unwrap().to_string(),
-        )
+        tpot_and_moe_backend(&args, extra)
     };
     assert_eq!(sweep(&[]), (cutlass, "cutlass".to_string()));
     assert_eq!(
@@ -857,13 +856,7 @@ fn block_fp8_moe_backends_trtllm_and_deepgemm() {
         "--format",
         "json",
     ];
-    let run = |extra: &[&str]| {
-        let j = json_with(&base, extra);
-        (
-            j["results"][0]["tpot_s"].as_f64().unwrap(),
-            j["inputs"]["moe_backend"].as_str().unwrap().to_string(),
-        )
-    };
+    let run = |extra: &[&str]| tpot_and_moe_backend(&base, extra);
     let (fastest, _) = run(&[]);
     let (trtllm, name) = run(&["--moe-backend", "trtllm"]);
     assert_eq!(name, "trtllm");

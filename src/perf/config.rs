@@ -194,7 +194,7 @@ impl MoeBackend {
     pub fn family(self) -> crate::hardware::MoeKernelFamily {
         use crate::hardware::MoeKernelFamily;
         match self {
-            MoeBackend::Fastest | MoeBackend::Trtllm => MoeKernelFamily::Fastest,
+            MoeBackend::Fastest | MoeBackend::Trtllm => MoeKernelFamily::Primary,
             MoeBackend::Cutlass => MoeKernelFamily::Cutlass,
             MoeBackend::DeepGemm => MoeKernelFamily::DeepGemm,
         }
