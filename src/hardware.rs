@@ -345,6 +345,14 @@ pub struct Overheads {
     /// Fixed time of one memory-bound GEMM in FP4 math, µs (defaults to `gemm_fp8_memory_us`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gemm_fp4_memory_us: Option<f64>,
+    /// The share of a memory-bound GEMM's fixed time, as timed alone (the `gemm_*memory_us`
+    /// above), that it adds inside a served decode step, where the runtime runs the layer's
+    /// kernels back to back in one CUDA graph: least-squares fit of the model's attention
+    /// operators on the measured MLA module, projections and attention timed together
+    /// (docs/methodology.md §4.1). B200 0.8; 1 (the default) where the module runs at the sum of
+    /// its parts, as on Hopper.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gemm_memory_step_share: Option<f64>,
     /// The part of the measured per-tensor fp8 GEMM times above that computes the activation's
     /// scale at run time (an amax reduction before the quantize kernel), µs: TensorRT-LLM 1.3's
     /// `compute_scale` measured alone at m ≤ 64 (docs/methodology.md §4.2). Serving with static
@@ -516,6 +524,10 @@ impl GpuSpec {
             (
                 "gpu.overheads.kv_cache_free_fraction",
                 self.overheads.kv_cache_free_fraction,
+            ),
+            (
+                "gpu.overheads.gemm_memory_step_share",
+                self.overheads.gemm_memory_step_share.unwrap_or(1.0),
             ),
         ] {
             limits::FRACTION
@@ -912,6 +924,9 @@ pub struct Hardware {
     /// The run-time activation-scale computation inside the per-tensor fp8 GEMM times, seconds
     /// (what static activation scales save).
     pub fp8_dynamic_scale_s: f64,
+    /// The share of a memory-bound GEMM's fixed time, timed alone, that it adds inside a served
+    /// decode step (`overheads.gemm_memory_step_share`).
+    pub gemm_memory_step_share: f64,
     /// USD per GPU-hour.
     pub usd_per_gpu_hour: f64,
     /// Measured all-reduce shapes inside a node, by increasing group size.
@@ -1071,6 +1086,7 @@ impl Hardware {
                     .unwrap_or(g.overheads.gemm_us),
             ),
             fp8_dynamic_scale_s: units::us_to_s(g.overheads.fp8_dynamic_scale_us),
+            gemm_memory_step_share: g.overheads.gemm_memory_step_share.unwrap_or(1.0),
             usd_per_gpu_hour: g.price.usd_per_gpu_hour,
             all_reduce_shapes: {
                 let scaleup = Link {

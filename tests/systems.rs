@@ -4,6 +4,7 @@
 mod common;
 
 use common::{fails_cli, run_cli};
+use gpt4calc::testutil::assert_close;
 use serde_json::Value;
 use std::collections::BTreeSet;
 
@@ -382,4 +383,72 @@ fn the_contracts_minimal_gpu_preset_loads_and_says_what_it_borrowed() {
     let h100 = gpt4calc::presets::load_gpu("h100", &[]).expect("loads").gpu;
     gpt4calc::testutil::assert_close(own.overheads.per_layer_us, h100.overheads.per_layer_us, 0.0);
     gpt4calc::testutil::assert_close(own.efficiency.matmul, 0.80, 0.0);
+}
+
+#[test]
+fn the_small_gemm_step_share_is_b200s_on_nvidia_blackwell_only() {
+    // `overheads.gemm_memory_step_share` is fitted on B200's measured MLA module (0.85;
+    // tests/calibration.rs). B300, GB200 and GB300 borrow it; Hopper's own fit is 1, the
+    // default; MI355X, which borrows B200's other fixed times, keeps 1: nothing measured on ROCm.
+    let share = |name: &str| {
+        gpt4calc::presets::load_gpu(name, &[])
+            .unwrap()
+            .gpu
+            .overheads
+            .gemm_memory_step_share
+            .unwrap_or(1.0)
+    };
+    assert_close(share("b200"), 0.85, 1e-12);
+    for g in ["b300", "gb200-nvl72", "gb300-nvl72"] {
+        assert_close(share(g), share("b200"), 1e-12);
+    }
+    for g in ["h100", "h200", "mi355x", "mi300x", "a100-80g"] {
+        assert_close(share(g), 1.0, 1e-12);
+    }
+    // It shortens a served decode step at one sequence, and leaves training alone.
+    let tpot = |set: &str| {
+        let doc = json(&[
+            "estimate",
+            "-m",
+            "deepseek-v3",
+            "-g",
+            "b200",
+            "--dtype",
+            "fp8",
+            "--tp",
+            "8",
+            "--batch",
+            "1",
+            "--set",
+            set,
+            "--format",
+            "json",
+        ]);
+        doc["results"][0]["tpot_s"].as_f64().unwrap()
+    };
+    assert!(
+        tpot("gpu.overheads.gemm_memory_step_share=0.85")
+            < tpot("gpu.overheads.gemm_memory_step_share=1")
+    );
+    let step = |set: &str| {
+        let doc = json(&[
+            "train",
+            "-m",
+            "llama3-8b",
+            "-g",
+            "b200",
+            "--gpus",
+            "8",
+            "--set",
+            set,
+            "--format",
+            "json",
+        ]);
+        doc["results"][0]["step_time_s"].as_f64().unwrap()
+    };
+    assert_close(
+        step("gpu.overheads.gemm_memory_step_share=0.85"),
+        step("gpu.overheads.gemm_memory_step_share=1"),
+        1e-12,
+    );
 }

@@ -501,11 +501,14 @@ impl Context {
                 } else {
                     static_scale(self.hw.gemm_overhead_s(math), self.hw.gemm_s)
                 },
-                gemm_memory_s: if block {
-                    self.hw.gemm_fp8_block_memory_s
-                } else {
-                    static_scale(self.hw.gemm_memory_overhead_s(math), self.hw.gemm_memory_s)
-                },
+                // Timed alone, less what running back to back in the step's graph hides
+                // (`gemm_memory_step_share`, docs/methodology.md §4.1).
+                gemm_memory_s: self.hw.gemm_memory_step_share
+                    * if block {
+                        self.hw.gemm_fp8_block_memory_s
+                    } else {
+                        static_scale(self.hw.gemm_memory_overhead_s(math), self.hw.gemm_memory_s)
+                    },
                 stream_bytes_per_s: self.hw.stream_bytes_per_s(math),
             }
         };
