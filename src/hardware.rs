@@ -349,7 +349,7 @@ pub struct Overheads {
     /// above), that it adds inside a served decode step, where the runtime runs the layer's
     /// kernels back to back in one CUDA graph: least-squares fit of the model's attention
     /// operators on the measured MLA module, projections and attention timed together
-    /// (docs/methodology.md §4.1). B200 0.8; 1 (the default) where the module runs at the sum of
+    /// (docs/methodology.md §4.1). B200 0.85; 1 (the default) where the module runs at the sum of
     /// its parts, as on Hopper.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gemm_memory_step_share: Option<f64>,
