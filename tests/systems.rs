@@ -406,49 +406,30 @@ fn the_small_gemm_step_share_is_b200s_on_nvidia_blackwell_only() {
         assert_close(share(g), 1.0, 1e-12);
     }
     // It shortens a served decode step at one sequence, and leaves training alone.
-    let tpot = |set: &str| {
-        let doc = json(&[
-            "estimate",
-            "-m",
-            "deepseek-v3",
-            "-g",
-            "b200",
-            "--dtype",
-            "fp8",
-            "--tp",
-            "8",
-            "--batch",
-            "1",
-            "--set",
-            set,
-            "--format",
-            "json",
-        ]);
-        doc["results"][0]["tpot_s"].as_f64().unwrap()
+    let at = |share: &str, args: &[&str], field: &str| {
+        let set = format!("gpu.overheads.gemm_memory_step_share={share}");
+        let mut all = args.to_vec();
+        all.extend(["--set", &set, "--format", "json"]);
+        json(&all)["results"][0][field].as_f64().unwrap()
     };
-    assert!(
-        tpot("gpu.overheads.gemm_memory_step_share=0.85")
-            < tpot("gpu.overheads.gemm_memory_step_share=1")
-    );
-    let step = |set: &str| {
-        let doc = json(&[
-            "train",
-            "-m",
-            "llama3-8b",
-            "-g",
-            "b200",
-            "--gpus",
-            "8",
-            "--set",
-            set,
-            "--format",
-            "json",
-        ]);
-        doc["results"][0]["step_time_s"].as_f64().unwrap()
-    };
+    let serve = [
+        "estimate",
+        "-m",
+        "deepseek-v3",
+        "-g",
+        "b200",
+        "--dtype",
+        "fp8",
+        "--tp",
+        "8",
+        "--batch",
+        "1",
+    ];
+    assert!(at("0.85", &serve, "tpot_s") < at("1", &serve, "tpot_s"));
+    let train = ["train", "-m", "llama3-8b", "-g", "b200", "--gpus", "8"];
     assert_close(
-        step("gpu.overheads.gemm_memory_step_share=0.85"),
-        step("gpu.overheads.gemm_memory_step_share=1"),
+        at("0.85", &train, "step_time_s"),
+        at("1", &train, "step_time_s"),
         1e-12,
     );
 }
