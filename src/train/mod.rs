@@ -6,6 +6,7 @@
 pub mod goodput;
 pub mod memory;
 pub mod moe;
+pub mod overlap;
 pub mod step;
 
 use crate::dtype::Dtype;
@@ -197,8 +198,8 @@ pub enum EpOverlap {
     #[default]
     None,
     /// One micro-batch's all-to-alls run under another's compute (Megatron-Core
-    /// `--overlap-moe-expert-parallel-comm` with interleaved 1F1B; DeepSeek's DualPipe), hidden
-    /// up to the layer's compute time.
+    /// `--overlap-moe-expert-parallel-comm` with `--delay-wgrad-compute`; DeepSeek's DualPipe),
+    /// each hidden under the independent work beside it in Megatron's combined 1F1B order.
     MicroBatch,
 }
 

@@ -27,9 +27,11 @@
 //!   ahead: a layer takes at least the time the host needs to issue its operators, one eager
 //!   PyTorch call each (`host_s`). Transformer Engine's grouped linear issues one GEMM per local
 //!   expert, so fine-grained experts at a small micro-batch are host-bound.
-//! - **Overlap.** With `EpOverlap::MicroBatch` (Megatron's `--overlap-moe-expert-parallel-comm`,
-//!   DualPipe) one micro-batch's all-to-alls run under another's compute, hidden up to the
-//!   layer's compute time, which the communication kernels' SMs slow by a fifth meanwhile.
+//! - **Overlap.** With `EpOverlap::MicroBatch` (Megatron's `--overlap-moe-expert-parallel-comm`
+//!   with `--delay-wgrad-compute`, DualPipe) one micro-batch's all-to-alls run under another's
+//!   compute in Megatron-Core's combined 1F1B order (`super::overlap`): each hides under the
+//!   other pass's independent work beside it, which the communication kernels' SMs slow by a
+//!   fifth meanwhile.
 
 use super::{EpDispatcher, EpOverlap, Recompute, TrainConfig};
 use crate::hardware::Hardware;
@@ -223,22 +225,11 @@ pub fn all_to_all_s(ctx: &Context, c: &TrainConfig) -> f64 {
     )
 }
 
-/// How much slower the compute runs while an all-to-all overlaps it: the communication kernels
-/// hold SMs the GEMMs then lack. Megatron-Core's MoE report measures "roughly 20%
+/// How much slower the compute runs while an all-to-all overlaps it (`super::overlap`): the
+/// communication kernels hold SMs the GEMMs then lack. Megatron-Core's MoE report measures "roughly 20%
 /// GEMM-efficiency overhead" with DeepEP on 20 SMs per GPU (arXiv 2603.07685 §4.2.3); DeepSeek's
 /// DualPipe gives the same 20 of H800's 132 SMs to communication (DeepSeek-V3 §3.2.2).
 pub const OVERLAP_COMPUTE_SLOWDOWN: f64 = 0.20;
-
-/// All-to-all time an overlapped schedule hides in one MoE layer and micro-batch, net of what the
-/// overlap costs the compute, seconds (docs/methodology.md §16.1). Megatron-Core's 1F1B
-/// all-to-all overlap (and DeepSeek's DualPipe) merges one micro-batch's forward with another's
-/// backward and splits the backward into data and weight gradients, so an all-to-all of either
-/// pass can run under the other micro-batch's compute. While it runs, the compute beside it is
-/// `OVERLAP_COMPUTE_SLOWDOWN` slower: over the all-to-all's `A` it does `A/(1 + s)` of its work,
-/// and the layer lasts `max(A, C + A·s/(1 + s))`, so what hides is `min(C, A/(1 + s))`.
-pub fn overlapped_hidden_s(all_to_all_s: f64, compute_s: f64) -> f64 {
-    compute_s.min(all_to_all_s / (1.0 + OVERLAP_COMPUTE_SLOWDOWN))
-}
 
 /// Forward passes of one micro-batch through a layer: 1, or 2 with full recomputation.
 pub fn forward_passes(c: &TrainConfig) -> f64 {
@@ -269,10 +260,21 @@ impl MoeLayer {
     }
 }
 
-/// The routed-expert side of one MoE layer and micro-batch; `other_compute_s` is the rest of the
-/// layer's compute (attention, shared experts, elementwise), which an overlapped all-to-all may
-/// also hide under.
-pub fn moe_layer(ctx: &Context, c: &TrainConfig, other_compute_s: f64) -> MoeLayer {
+/// The rest of an MoE layer's compute for one micro-batch (attention, shared experts, norms,
+/// elementwise), seconds: what an overlapped all-to-all may also hide under.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct AttentionSide {
+    /// The forward pass.
+    pub fwd_s: f64,
+    /// The weight gradients of its GEMMs (Megatron delays them to the end of the merged layer).
+    pub wgrad_s: f64,
+    /// All of it, every pass.
+    pub total_s: f64,
+}
+
+/// The routed-expert side of one MoE layer and micro-batch beside the rest of the layer's
+/// compute, `other`.
+pub fn moe_layer(ctx: &Context, c: &TrainConfig, other: AttentionSide) -> MoeLayer {
     let m = &ctx.model;
     let hw = &ctx.hw;
     let etp = expert_tp(c);
@@ -367,7 +369,29 @@ pub fn moe_layer(ctx: &Context, c: &TrainConfig, other_compute_s: f64) -> MoeLay
     let hidden_s = match c.ep_overlap {
         EpOverlap::None => 0.0,
         EpOverlap::MicroBatch => {
-            overlapped_hidden_s(all_to_all_s, experts_s + routing_s + other_compute_s)
+            // The phases of Megatron-Core's combined 1F1B schedule (`super::overlap`): the
+            // router and permute run before the dispatch, with the attention side; the experts'
+            // forward is its GEMMs, glue, fixed times, the forward's share of the quantisation
+            // and its unfused bias and clamp traffic; their weight gradients one GEMM pass.
+            let pass_s = pass_bytes / hw.eff_mem_bw_bytes_per_s;
+            let mlp_fwd_s = k.gemms_s()
+                + glue
+                + 2.0 * gemm_fixed_s
+                + quant_s / 3.0
+                + per_pass_bytes(0) / hw.eff_mem_bw_bytes_per_s;
+            let mlp_wgrad_s = k.gemms_s() + 2.0 * gemm_fixed_s;
+            let attn_fwd_s = other.fwd_s + pass_s;
+            let phases = super::overlap::LayerPhases {
+                attn_fwd_s,
+                attn_dgrad_s: (other.total_s + routing_s - attn_fwd_s - other.wgrad_s).max(0.0),
+                attn_wgrad_s: other.wgrad_s,
+                mlp_fwd_s,
+                mlp_dgrad_s: (experts_s - mlp_fwd_s - mlp_wgrad_s).max(0.0),
+                mlp_wgrad_s,
+                a2a_s: all_to_all_s / 4.0,
+            };
+            all_to_all_s
+                - super::overlap::exposed_all_to_all_s(&phases, true, OVERLAP_COMPUTE_SLOWDOWN)
         }
     };
     MoeLayer {
@@ -485,56 +509,58 @@ mod tests {
     fn a_layer_runs_four_all_to_alls_six_with_full_recomputation_and_hides_them_on_request() {
         let (ctx, c) = dsv3(8, 8);
         let one = all_to_all_s(&ctx, &c);
-        assert_close(moe_layer(&ctx, &c, 0.0).all_to_all_s, 4.0 * one, 1e-12);
+        assert_close(
+            moe_layer(&ctx, &c, AttentionSide::default()).all_to_all_s,
+            4.0 * one,
+            1e-12,
+        );
         let full = TrainConfig {
             recompute: Recompute::Full,
             ..c
         };
-        assert_close(moe_layer(&ctx, &full, 0.0).all_to_all_s, 6.0 * one, 1e-12);
-        assert_close(moe_layer(&ctx, &c, 0.0).hidden_s, 0.0, 0.0);
-        // Overlapped: hidden under the layer's compute, never more than there is of either.
+        assert_close(
+            moe_layer(&ctx, &full, AttentionSide::default()).all_to_all_s,
+            6.0 * one,
+            1e-12,
+        );
+        assert_close(
+            moe_layer(&ctx, &c, AttentionSide::default()).hidden_s,
+            0.0,
+            0.0,
+        );
+        // Overlapped: hidden under the other pass's compute, never more than there is of it.
         let overlapped = TrainConfig {
             ep_overlap: EpOverlap::MicroBatch,
             ..c
         };
-        let little = moe_layer(&ctx, &overlapped, 0.0);
-        let compute = little.experts_s + little.routing_s;
-        assert_close(
-            little.hidden_s,
-            overlapped_hidden_s(little.all_to_all_s, compute),
-            1e-12,
-        );
-        // With compute to spare the four all-to-alls hide whole, but the compute beside them runs
-        // a fifth slower: a sixth of their time shows.
-        let lots = moe_layer(&ctx, &overlapped, 1.0);
-        assert_close(lots.hidden_s, lots.all_to_all_s / 1.2, 1e-12);
-        assert_close(lots.exposed_all_to_all_s(), lots.all_to_all_s / 6.0, 1e-12);
-    }
-
-    #[test]
-    fn an_overlapped_all_to_all_hides_under_the_compute_and_slows_it_by_a_fifth() {
-        // 3 ms of all-to-all under 6 ms of compute: the compute beside it runs 20% slower
-        // (arXiv 2603.07685 §4.2.3), doing 2.5 ms of work in those 3 ms; the layer takes
-        // 3 + 3.5 = 6.5 ms, so 2.5 ms of the all-to-all are hidden and 0.5 exposed.
-        assert_close(overlapped_hidden_s(3e-3, 6e-3), 2.5e-3, 1e-12);
-        // 8 ms of all-to-all under 3 ms of compute: the slowed compute (3.6 ms) hides under it,
-        // the layer takes the 8 ms and 3 ms are hidden (all of the compute).
-        assert_close(overlapped_hidden_s(8e-3, 3e-3), 3e-3, 1e-12);
-        assert_close(overlapped_hidden_s(0.0, 6e-3), 0.0, 0.0);
+        let alone = moe_layer(&ctx, &overlapped, AttentionSide::default());
+        assert!(alone.hidden_s > 0.0 && alone.hidden_s < alone.all_to_all_s);
+        // With compute to spare on the attention side every all-to-all hides whole, but the
+        // compute beside them runs a fifth slower: a sixth of their time shows.
+        let side = AttentionSide {
+            fwd_s: 1.0,
+            wgrad_s: 1.0,
+            total_s: 3.0,
+        };
+        let lots = moe_layer(&ctx, &overlapped, side);
+        assert_close(lots.hidden_s, lots.all_to_all_s / 1.2, 1e-9);
+        assert_close(lots.exposed_all_to_all_s(), lots.all_to_all_s / 6.0, 1e-9);
+        // More compute beside them hides more.
+        assert!(lots.hidden_s > alone.hidden_s);
     }
 
     #[test]
     fn the_backward_pass_runs_twice_the_expert_gemms() {
         // Forward: GEMMs + glue + fixed; backward: 2 × GEMMs + glue + fixed.
         let (ctx, c) = dsv3(8, 8);
-        let layer = moe_layer(&ctx, &c, 0.0);
+        let layer = moe_layer(&ctx, &c, AttentionSide::default());
         let full = moe_layer(
             &ctx,
             &TrainConfig {
                 recompute: Recompute::Full,
                 ..c
             },
-            0.0,
+            AttentionSide::default(),
         );
         let forward = full.experts_s - layer.experts_s;
         assert!(forward > 0.0);
@@ -620,7 +646,7 @@ mod tests {
                 ep,
                 ..TrainConfig::new(ep, 1, 1, 4096.0 * ep as f64, 4096, 1e12, Dtype::Fp8)
             };
-            moe_layer(&ctx, &c, 0.0).experts_s
+            moe_layer(&ctx, &c, AttentionSide::default()).experts_s
         };
         assert_close(layer(20.0, 8) - layer(0.0, 8), 6.0 * 32.0 * 20e-6, 1e-9);
         assert_close(layer(20.0, 64) - layer(0.0, 64), 6.0 * 4.0 * 20e-6, 1e-9);
@@ -642,23 +668,23 @@ mod tests {
             m.swiglu_limit = clamp.then_some(7.0);
             Context::new(&m, &load_gpu("h100", &[]).unwrap().gpu, 2048)
         };
-        let base = moe_layer(&ctx, &c, 0.0).experts_s;
+        let base = moe_layer(&ctx, &c, AttentionSide::default()).experts_s;
         let assignments = 4096.0 * 8.0 * imbalance(&c);
         let bw = ctx.hw.eff_mem_bw_bytes_per_s;
         let bias_s = assignments * 24.0 * 7168.0 / bw;
         let clamp_s = assignments * 14.0 * 2.0 * 2048.0 / bw;
         assert_close(
-            moe_layer(&set(true, false), &c, 0.0).experts_s - base,
+            moe_layer(&set(true, false), &c, AttentionSide::default()).experts_s - base,
             bias_s,
             1e-9,
         );
         assert_close(
-            moe_layer(&set(false, true), &c, 0.0).experts_s - base,
+            moe_layer(&set(false, true), &c, AttentionSide::default()).experts_s - base,
             clamp_s,
             1e-9,
         );
         assert_close(
-            moe_layer(&set(true, true), &c, 0.0).experts_s - base,
+            moe_layer(&set(true, true), &c, AttentionSide::default()).experts_s - base,
             bias_s + clamp_s,
             1e-9,
         );
@@ -674,7 +700,7 @@ mod tests {
             recompute: Recompute::Full,
             ..c
         };
-        let extra = |ctx: &Context| moe_layer(ctx, &full, 0.0).experts_s;
+        let extra = |ctx: &Context| moe_layer(ctx, &full, AttentionSide::default()).experts_s;
         assert_close(
             extra(&set(true, false)) - extra(&ctx),
             assignments * (2.0 * 12.0 + 12.0) * 7168.0 / bw,
@@ -744,7 +770,7 @@ mod tests {
                 ep_dispatcher: dispatcher,
                 ..TrainConfig::new(8, 1, 1, 4096.0 * 8.0, 4096, 1e12, dtype)
             };
-            let layer = moe_layer(&ctx, &c, 0.0);
+            let layer = moe_layer(&ctx, &c, AttentionSide::default());
             let mc = &ctx.model;
             let rate = ctx.math(dtype).unwrap().1 * ctx.hw.matmul_efficiency_for(dtype);
             let fixed = ctx.hw.gemm_overhead_s(dtype);

@@ -228,7 +228,18 @@ fn layer_mb(ctx: &Context, c: &TrainConfig, moe: bool) -> (f64, f64, f64, f64) {
     let mut ep_comm = 0.0;
     let mut host = 0.0;
     if moe {
-        let layer = moe::moe_layer(ctx, c, compute);
+        // The attention side's phases for the all-to-all overlap schedule: its forward pass
+        // (with the forward's share of the small kernels and quantisation), and its GEMMs'
+        // weight gradients, one forward's GEMM work.
+        let other = moe::AttentionSide {
+            fwd_s: rest_fwd
+                + attn_fwd
+                + small_kernels / (2.0 + moe::forward_passes(c))
+                + quant / 3.0,
+            wgrad_s: matmul_fwd,
+            total_s: compute,
+        };
+        let layer = moe::moe_layer(ctx, c, other);
         compute += layer.experts_s + layer.routing_s;
         ep_comm = layer.exposed_all_to_all_s();
         // The dropless dispatch's device-to-host sync keeps the CPU from running ahead: the layer
