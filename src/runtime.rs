@@ -412,7 +412,8 @@ impl RuntimePreset {
 }
 
 /// An enum value as its command-line name.
-fn value_name<T: clap::ValueEnum>(v: &T) -> String {
+/// A setting's name as its flag and the profiles spell it.
+pub fn value_name<T: clap::ValueEnum>(v: &T) -> String {
     v.to_possible_value()
         .map(|p| p.get_name().to_string())
         .unwrap_or_default()

@@ -736,6 +736,28 @@ fn the_megatron_bridge_26_08_profile_states_its_recipes_software() {
         out.contains("runtime profile: megatron-bridge-26.08"),
         "{out}"
     );
+    // The settings the estimate ran with follow the profile's line: the profile's where no flag
+    // names one, the flag's where one does.
+    assert!(
+        out.contains("training settings in force: attention flash, sequence-parallel true, dp-overlap 0, grad-reduce auto, ep-dispatcher flex, ep-overlap micro-batch, grad-overlap bucketed,"),
+        "{out}"
+    );
+    let (out, _) = run_cli(
+        &[
+            &base[..],
+            &["--runtime", "megatron-bridge-26.08", "--ep-overlap", "none"],
+        ]
+        .concat(),
+        0,
+    );
+    assert!(
+        out.contains("ep-overlap micro-batch, grad-overlap bucketed"),
+        "{out}"
+    );
+    assert!(
+        out.contains("in force: attention flash, sequence-parallel true, dp-overlap 0, grad-reduce auto, ep-dispatcher flex, ep-overlap none,"),
+        "{out}"
+    );
 }
 
 #[test]

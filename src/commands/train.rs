@@ -648,6 +648,21 @@ pub fn train(a: TrainArgs) -> Result<u8> {
             train_row::explain(&rows[0], systems[0].ctx.hw.mem_bytes)
         )?;
         writeln!(out, "\nruntime profile: {}", systems[0].runtime.summary())?;
+        // What the estimate ran with: a flag wins over the profile's line above.
+        use crate::runtime::value_name as name;
+        writeln!(
+            out,
+            "training settings in force: attention {}, sequence-parallel {}, dp-overlap {}, grad-reduce {}, ep-dispatcher {}, ep-overlap {}, grad-overlap {}, tp-overlap {}, zero3-fetch {}",
+            name(&attention),
+            sequence_parallel,
+            dp_overlap,
+            name(&grad_reduce),
+            name(&ep_dispatcher),
+            name(&ep_overlap),
+            name(&grad_overlap),
+            name(&tp_overlap),
+            name(&zero3_fetch),
+        )?;
     }
     out.flush()?;
     if let Some(note) = report::hidden_note(&hidden) {
