@@ -969,3 +969,97 @@ fn without_gradient_accumulation_bucketed_overlap_can_hide_most_of_the_sync() {
         none.step.dp_comm_s
     );
 }
+
+#[test]
+fn one_moe_configuration_explains_its_moe_layer_and_the_parts_add_up_to_the_step() {
+    // Qwen3-30B-A3B on 16 H100s, TP1 PP1 EP16: every layer is MoE, 64 micro-batches a step. The
+    // explanation's one MoE layer times 48 layers and 64 micro-batches is the step's exposed
+    // all-to-all, and its compute plus that but the output head's.
+    let args = [
+        "train",
+        "-m",
+        "qwen3-30b-a3b",
+        "-g",
+        "h100",
+        "--gpus",
+        "16",
+        "--tp",
+        "1",
+        "--pp",
+        "1",
+        "--ep",
+        "16",
+        "--zero",
+        "1",
+        "--micro-batch",
+        "1",
+        "--global-batch-tokens",
+        "4194304",
+        "--seq-len",
+        "4096",
+        "--dtype",
+        "bf16",
+        "--ep-dispatcher",
+        "flex",
+        "--ep-overlap",
+        "micro-batch",
+    ];
+    let (out, _) = common::run_cli(&args, 0);
+    assert!(
+        out.contains("One MoE layer, one micro-batch of 4096 tokens"),
+        "{out}"
+    );
+    let ms = |label: &str| -> f64 {
+        let line = out
+            .lines()
+            .find(|l| l.trim_start().starts_with(label))
+            .unwrap_or_else(|| panic!("no `{label}` line in {out}"));
+        let mut words = line.split_whitespace().rev();
+        assert_eq!(words.next(), Some("ms"), "{line}");
+        words.next().unwrap().parse::<f64>().unwrap()
+    };
+    let exposed_ms = ms("expert-parallel all-to-alls");
+    let layer_ms = ms("layer ");
+    let (json, _) = common::run_cli(&[&args[..], &["--format", "json"]].concat(), 0);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let r = &v["results"][0];
+    let per_step = 48.0 * 64.0 * 1e-3;
+    // The printed figures carry three significant digits.
+    assert_close(
+        exposed_ms * per_step,
+        r["ep_comm_s"].as_f64().unwrap(),
+        0.005,
+    );
+    // The layers are the step's compute and exposed all-to-all but the output head's (151,936 ×
+    // 2,048 logits a token, about 6% here).
+    let layers_s = layer_ms * per_step;
+    let step_s = r["compute_s"].as_f64().unwrap() + r["ep_comm_s"].as_f64().unwrap();
+    assert!(
+        layers_s < step_s && layers_s > 0.9 * step_s,
+        "{layers_s} {step_s}"
+    );
+    // A dense model has no such section.
+    let (dense, _) = common::run_cli(
+        &[
+            "train",
+            "-m",
+            "llama3-8b",
+            "-g",
+            "h100",
+            "--gpus",
+            "8",
+            "--tp",
+            "1",
+            "--pp",
+            "1",
+            "--zero",
+            "1",
+            "--micro-batch",
+            "1",
+            "--seq-len",
+            "2048",
+        ],
+        0,
+    );
+    assert!(!dense.contains("One MoE layer"), "{dense}");
+}

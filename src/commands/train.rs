@@ -406,6 +406,36 @@ pub fn train(a: TrainArgs) -> Result<u8> {
     .all(|n| *n == 1);
     // A pinned layout keeps its few rows (the best virtual-stage count is chosen below); any other
     // run keeps the best `--top` rows in a heap, and for `--plot` every point and the frontier.
+    // One configuration of the axes, with the settings resolved above.
+    #[allow(clippy::too_many_arguments)]
+    let make_config = |tp, pp, ep, micro_batch, zero, recompute, interleave, seq_len| TrainConfig {
+        gpus: a.gpus,
+        tp,
+        pp,
+        ep,
+        micro_batch,
+        global_batch_tokens: a.global_batch_tokens,
+        seq_len,
+        zero,
+        recompute,
+        recompute_modules: a.recompute_modules,
+        dtype: a.dtype,
+        tokens: a.tokens,
+        interleave,
+        dp_overlap,
+        grad_reduce,
+        attention,
+        sequence_parallel,
+        zero3_fetch,
+        ep_dispatcher,
+        ep_overlap,
+        grad_overlap,
+        tp_overlap,
+        mtp_layers: a.mtp_layers,
+        last_stage_layers: a.last_stage_layers,
+        mfu: a.mfu,
+        reliability,
+    };
     let mut rows: Vec<TrainRow> = Vec::new();
     let mut best = Best::new(top);
     let mut passed = 0usize;
@@ -449,36 +479,18 @@ pub fn train(a: TrainArgs) -> Result<u8> {
             })
         });
         let mut configs = points.flat_map(|(tp, pp, ep, micro_batch, zero, recompute)| {
-            interleaves_for(l, pp)
-                .into_iter()
-                .map(move |interleave| TrainConfig {
-                    gpus: a.gpus,
+            interleaves_for(l, pp).into_iter().map(move |interleave| {
+                make_config(
                     tp,
                     pp,
                     ep,
                     micro_batch,
-                    global_batch_tokens: a.global_batch_tokens,
-                    seq_len,
                     zero,
                     recompute,
-                    recompute_modules: a.recompute_modules,
-                    dtype: a.dtype,
-                    tokens: a.tokens,
                     interleave,
-                    dp_overlap,
-                    grad_reduce,
-                    attention,
-                    sequence_parallel,
-                    zero3_fetch,
-                    ep_dispatcher,
-                    ep_overlap,
-                    grad_overlap,
-                    tp_overlap,
-                    mtp_layers: a.mtp_layers,
-                    last_stage_layers: a.last_stage_layers,
-                    mfu: a.mfu,
-                    reliability,
-                })
+                    seq_len,
+                )
+            })
         });
         // Evaluate a block at a time on every thread, and take the outcomes in order.
         let mut block: Vec<TrainConfig> = Vec::with_capacity(TRAIN_BLOCK);
@@ -647,6 +659,27 @@ pub fn train(a: TrainArgs) -> Result<u8> {
             "\n{}",
             train_row::explain(&rows[0], systems[0].ctx.hw.mem_bytes)
         )?;
+        // An MoE model: where one MoE layer's micro-batch goes, on the configuration shown.
+        let r = &rows[0];
+        let recompute = recomputes.iter().copied().find(|x| x.name() == r.recompute);
+        if let (Some(recompute), true) = (recompute, systems[0].model.model.is_moe()) {
+            let c = make_config(
+                r.tp,
+                r.pp,
+                r.ep,
+                r.micro_batch,
+                r.zero_stage as u8,
+                recompute,
+                r.interleave,
+                r.seq_len,
+            );
+            let t = train::step::layer_time(&systems[0].ctx, &c, true);
+            write!(
+                out,
+                "\n{}",
+                train_row::explain_moe_layer(&t, r.micro_batch * r.seq_len)
+            )?;
+        }
         writeln!(out, "\nruntime profile: {}", systems[0].runtime.summary())?;
         // What the estimate ran with: a flag wins over the profile's line above.
         use crate::runtime::value_name as name;

@@ -302,3 +302,53 @@ pub fn explain(r: &TrainRow, usable_hbm_bytes: f64) -> String {
     );
     o
 }
+
+/// Where one MoE layer's micro-batch goes on the busiest GPU, all passes (`train::step::layer_time`).
+pub fn explain_moe_layer(t: &crate::train::step::LayerTime, tokens: u64) -> String {
+    let mut o = String::new();
+    let ms = |x: f64| human(s_to_ms(x));
+    let _ = writeln!(
+        o,
+        "One MoE layer, one micro-batch of {tokens} tokens, forward and backward, on the busiest GPU:"
+    );
+    for (name, v) in [
+        (
+            "attention side (projections, attention, shared experts, norms, elementwise)",
+            t.attention_side_s,
+        ),
+        (
+            "routed experts (grouped GEMMs, their glue and fixed times)",
+            t.experts_s,
+        ),
+        ("router scores, permute and unpermute", t.routing_s),
+        ("tensor-parallel collectives, exposed", t.tp_comm_s),
+    ] {
+        let _ = writeln!(o, "  {name:<76} {:>8} ms", ms(v));
+    }
+    let _ = writeln!(
+        o,
+        "  {:<76} {:>8} ms",
+        format!(
+            "expert-parallel all-to-alls {} ms, {} ms hidden under compute; exposed",
+            ms(t.all_to_all_s),
+            ms(t.all_to_all_s - t.ep_comm_s)
+        ),
+        ms(t.ep_comm_s)
+    );
+    let _ = writeln!(
+        o,
+        "  {:<76} {:>8} ms",
+        format!(
+            "the host issues its operators in {} ms; the GPU waits for it",
+            ms(t.host_issue_s)
+        ),
+        ms(t.host_s)
+    );
+    let _ = writeln!(
+        o,
+        "  {:<76} {:>8} ms",
+        "layer",
+        ms(t.compute_s + t.tp_comm_s + t.ep_comm_s + t.host_s)
+    );
+    o
+}

@@ -122,9 +122,39 @@ impl StepTime {
 /// scores, dV, dP, dQ, dK) against two (Dao et al., flash-attention's benchmark convention).
 pub const FLASH_BACKWARD_FLOPS: f64 = 2.5;
 
+/// One micro-batch through one layer on the busiest GPU, every pass, seconds.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct LayerTime {
+    /// All compute: the attention side's and, in an MoE layer, the experts' and routing's.
+    pub compute_s: f64,
+    /// The attention side (projections, attention, shared experts or dense FFN, norms and
+    /// elementwise, small kernels, quantisation, recomputation).
+    pub attention_side_s: f64,
+    /// The routed experts (`moe::MoeLayer::experts_s`).
+    pub experts_s: f64,
+    /// The router and the dispatcher's permute and unpermute (`moe::MoeLayer::routing_s`).
+    pub routing_s: f64,
+    /// Tensor-parallel collectives, exposed.
+    pub tp_comm_s: f64,
+    /// The expert-parallel all-to-alls, all of them.
+    pub all_to_all_s: f64,
+    /// The all-to-alls, exposed (what the overlap does not hide).
+    pub ep_comm_s: f64,
+    /// The host's time to issue an MoE layer's operators (`moe::host_s`).
+    pub host_issue_s: f64,
+    /// The GPU waiting for the host beyond its own time.
+    pub host_s: f64,
+}
+
 /// One micro-batch through one layer: (compute, TP communication, EP communication, host time
 /// beyond the GPU's), seconds.
 fn layer_mb(ctx: &Context, c: &TrainConfig, moe: bool) -> (f64, f64, f64, f64) {
+    let t = layer_time(ctx, c, moe);
+    (t.compute_s, t.tp_comm_s, t.ep_comm_s, t.host_s)
+}
+
+/// Where one micro-batch's time through one layer goes (`moe`: an MoE layer, else a dense one).
+pub fn layer_time(ctx: &Context, c: &TrainConfig, moe: bool) -> LayerTime {
     let m = &ctx.model;
     let (_, peak) = ctx.math(c.dtype).unwrap_or((c.dtype, f64::NAN));
     let matmul_rate = peak * ctx.hw.matmul_efficiency_for(c.dtype);
@@ -225,8 +255,11 @@ fn layer_mb(ctx: &Context, c: &TrainConfig, moe: bool) -> (f64, f64, f64, f64) {
         * m.tp_reductions_per_layer
         * crate::perf::comm::tp_all_reduce_s(&ctx.hw, tokens * m.d_model * act_bytes, c.tp);
     let tp_comm = tp_exposed_s(c, tp_all, matmul_fwd);
-    let mut ep_comm = 0.0;
-    let mut host = 0.0;
+    let mut t = LayerTime {
+        attention_side_s: compute,
+        tp_comm_s: tp_comm,
+        ..LayerTime::default()
+    };
     if moe {
         // The attention side's phases for the all-to-all overlap schedule: its forward pass
         // (with the forward's share of the small kernels and quantisation), and its GEMMs'
@@ -241,13 +274,18 @@ fn layer_mb(ctx: &Context, c: &TrainConfig, moe: bool) -> (f64, f64, f64, f64) {
         };
         let layer = moe::moe_layer(ctx, c, other);
         compute += layer.experts_s + layer.routing_s;
-        ep_comm = layer.exposed_all_to_all_s();
+        t.experts_s = layer.experts_s;
+        t.routing_s = layer.routing_s;
+        t.all_to_all_s = layer.all_to_all_s;
+        t.ep_comm_s = layer.exposed_all_to_all_s();
         // The dropless dispatch's device-to-host sync keeps the CPU from running ahead: the layer
         // lasts at least as long as the host takes to issue it (`moe::host_s`). Dense layers
         // have no sync, and the CPU runs ahead of them.
-        host = (moe::host_s(ctx, c) - (compute + tp_comm + ep_comm)).max(0.0);
+        t.host_issue_s = moe::host_s(ctx, c);
+        t.host_s = (t.host_issue_s - (compute + tp_comm + t.ep_comm_s)).max(0.0);
     }
-    (compute, tp_comm, ep_comm, host)
+    t.compute_s = compute;
+    t
 }
 
 /// Bytes an RMSNorm moves per element in one pass: the input read and the output written, 16-bit.
