@@ -248,9 +248,18 @@ impl Runtime {
     }
 
     /// Put the profile's fixed costs into a loaded GPU preset, except where `user` overrides
-    /// (`--set`, a case's `set`) name the same field: those win. Validates the result.
-    pub fn apply_to_gpu(&self, gpu: &mut GpuPreset, user: &[Override]) -> Result<()> {
-        let user_sets = |key: &str| user.iter().any(|o| o.key == key);
+    /// (`--set`, a case's `set`) that apply to this GPU name the same field: those win. `loaded_as`
+    /// is the name or path the preset was loaded by (a scope may name either, as `--set` does).
+    /// Validates the result.
+    pub fn apply_to_gpu(
+        &self,
+        gpu: &mut GpuPreset,
+        user: &[Override],
+        loaded_as: &str,
+    ) -> Result<()> {
+        let names = [gpu.name.clone(), loaded_as.to_string()];
+        let names = [names[0].as_str(), names[1].as_str()];
+        let user_sets = |key: &str| user.iter().any(|o| o.key == key && o.applies_to(&names));
         let o = &mut gpu.gpu.overheads;
         if let (Some(v), false) = (self.overheads.per_layer_us, user_sets(PER_LAYER_KEY)) {
             o.per_layer_us = v;
@@ -562,14 +571,23 @@ mod tests {
             ..Default::default()
         };
         let mut g = crate::presets::load_gpu("h100", &[]).unwrap();
-        rt.apply_to_gpu(&mut g, &[]).unwrap();
+        rt.apply_to_gpu(&mut g, &[], "h100").unwrap();
         assert_eq!(g.gpu.overheads.per_layer_us, 80.0);
         assert_eq!(g.gpu.overheads.per_request_us, 75_000.0);
         assert_eq!(g.gpu.overheads.host_op_us, 0.0);
         let user: Vec<Override> = vec!["gpu.overheads.per_layer_us=10".parse().unwrap()];
         let mut g = crate::presets::load_gpu("h100", &user).unwrap();
-        rt.apply_to_gpu(&mut g, &user).unwrap();
+        rt.apply_to_gpu(&mut g, &user, "h100").unwrap();
         assert_eq!(g.gpu.overheads.per_layer_us, 10.0);
+        // A scoped override wins on the GPU it names only: scoped to the H100, it leaves the
+        // profile's host-op scale in force on a GB200.
+        let user: Vec<Override> = vec!["h100:gpu.overheads.host_op_us=20".parse().unwrap()];
+        let mut g = crate::presets::load_gpu("gb200-nvl72", &user).unwrap();
+        rt.apply_to_gpu(&mut g, &user, "gb200-nvl72").unwrap();
+        assert_eq!(g.gpu.overheads.host_op_us, 0.0);
+        let mut g = crate::presets::load_gpu("h100", &user).unwrap();
+        rt.apply_to_gpu(&mut g, &user, "h100").unwrap();
+        assert_eq!(g.gpu.overheads.host_op_us, 20.0);
     }
 
     #[test]
@@ -583,7 +601,9 @@ mod tests {
             .fp8_dynamic_scale_us;
         assert_eq!(measured, 7.30);
         let mut g = crate::presets::load_gpu("h100", &[]).unwrap();
-        Runtime::default().apply_to_gpu(&mut g, &[]).unwrap();
+        Runtime::default()
+            .apply_to_gpu(&mut g, &[], "h100")
+            .unwrap();
         assert_eq!(g.gpu.overheads.fp8_dynamic_scale_us, measured);
         let dynamic = Runtime {
             serving: ServingRuntime {
@@ -592,7 +612,7 @@ mod tests {
             },
             ..Default::default()
         };
-        dynamic.apply_to_gpu(&mut g, &[]).unwrap();
+        dynamic.apply_to_gpu(&mut g, &[], "h100").unwrap();
         assert_eq!(g.gpu.overheads.fp8_dynamic_scale_us, 0.0);
         let keys: Vec<String> = dynamic
             .fixed_cost_overrides()

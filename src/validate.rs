@@ -536,7 +536,7 @@ fn context_for(c: &Case, extra: &[Override], rt: &Runtime) -> Result<(Context, S
         _ => bail!("give exactly one of `model` and `model_spec`"),
     };
     let mut gpu = presets::load_gpu(&c.gpu, &overrides)?;
-    rt.apply_to_gpu(&mut gpu, &overrides)?;
+    rt.apply_to_gpu(&mut gpu, &overrides, &c.gpu)?;
     let mut ctx = Context::new(
         &model.model,
         &gpu.gpu,

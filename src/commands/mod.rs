@@ -134,7 +134,7 @@ fn load_gpu(
     let mut gpu = presets::load_gpu(name, &sel.set)?;
     runtime
         .runtime
-        .apply_to_gpu(&mut gpu, &sel.set)
+        .apply_to_gpu(&mut gpu, &sel.set, name)
         .map_err(|e| anyhow!("runtime `{}`: {e}", runtime.name))?;
     Ok(gpu)
 }
