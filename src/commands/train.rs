@@ -404,10 +404,7 @@ pub fn train(a: TrainArgs) -> Result<u8> {
     ]
     .iter()
     .all(|n| *n == 1);
-    // A pinned layout keeps its few rows (the best virtual-stage count is chosen below); any other
-    // run keeps the best `--top` rows in a heap, and for `--plot` every point and the frontier.
     // One configuration of the axes, with the settings resolved above.
-    #[allow(clippy::too_many_arguments)]
     let make_config = |tp, pp, ep, micro_batch, zero, recompute, interleave, seq_len| TrainConfig {
         gpus: a.gpus,
         tp,
@@ -436,6 +433,8 @@ pub fn train(a: TrainArgs) -> Result<u8> {
         mfu: a.mfu,
         reliability,
     };
+    // A pinned layout keeps its few rows (the best virtual-stage count is chosen below); any other
+    // run keeps the best `--top` rows in a heap, and for `--plot` every point and the frontier.
     let mut rows: Vec<TrainRow> = Vec::new();
     let mut best = Best::new(top);
     let mut passed = 0usize;

@@ -226,9 +226,10 @@ pub fn all_to_all_s(ctx: &Context, c: &TrainConfig) -> f64 {
 }
 
 /// How much slower the compute runs while an all-to-all overlaps it (`super::overlap`): the
-/// communication kernels hold SMs the GEMMs then lack. Megatron-Core's MoE report measures "roughly 20%
-/// GEMM-efficiency overhead" with DeepEP on 20 SMs per GPU (arXiv 2603.07685 §4.2.3); DeepSeek's
-/// DualPipe gives the same 20 of H800's 132 SMs to communication (DeepSeek-V3 §3.2.2).
+/// communication kernels hold SMs the GEMMs then lack. Megatron-Core's MoE report measures
+/// "roughly 20% GEMM-efficiency overhead" with DeepEP on 20 SMs per GPU (arXiv 2603.07685
+/// §4.2.3); DeepSeek's DualPipe gives the same 20 of H800's 132 SMs to communication
+/// (DeepSeek-V3 §3.2.2).
 pub const OVERLAP_COMPUTE_SLOWDOWN: f64 = 0.20;
 
 /// Forward passes of one micro-batch through a layer: 1, or 2 with full recomputation.
