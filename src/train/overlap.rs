@@ -74,9 +74,14 @@ const TASKS: usize = 10;
 /// Stream order of the tasks of a merged layer: compute, communication.
 const ORDER: [&[usize]; 2] = [&[AF, MD, MW, MF, AD, AW], &[CB, DF, DB, CF]];
 
-/// The time `layers` merged layers take back to back, seconds: an event-driven run of the two
-/// streams in which compute progresses at `1/(1 + slowdown)` of its rate while an all-to-all runs.
-fn makespan_s(p: &LayerPhases, delay_wgrad: bool, slowdown: f64, layers: usize) -> f64 {
+/// Merged layers a run simulates back to back to reach the steady state.
+const RUN_LAYERS: usize = 5;
+
+/// When each of `RUN_LAYERS` merged layers run back to back ends (its last task on either
+/// stream), seconds: an event-driven run of the two streams in which compute progresses at
+/// `1/(1 + slowdown)` of its rate while an all-to-all runs.
+fn layer_ends_s(p: &LayerPhases, delay_wgrad: bool, slowdown: f64) -> [f64; RUN_LAYERS] {
+    let layers = RUN_LAYERS;
     // Without `--delay-wgrad-compute` the experts' weight gradients are part of their backward
     // node: the backward dispatch waits for them too.
     let (md, mw) = if delay_wgrad {
@@ -168,19 +173,20 @@ fn makespan_s(p: &LayerPhases, delay_wgrad: bool, slowdown: f64, layers: usize) 
             }
         }
     }
-    now
+    std::array::from_fn(|l| done_at[l * TASKS + AW].max(done_at[l * TASKS + CF]))
 }
 
 /// All-to-all time that shows in one layer and micro-batch under the combined 1F1B schedule,
-/// seconds: the steady-state time of a merged layer (from a run of merged layers back to back)
+/// seconds: the steady-state time of a merged layer (in a run of merged layers back to back)
 /// less its compute, between 0 and the four all-to-alls.
 pub fn exposed_all_to_all_s(p: &LayerPhases, delay_wgrad: bool, slowdown: f64) -> f64 {
     if p.a2a_s <= 0.0 {
         return 0.0;
     }
-    let short = makespan_s(p, delay_wgrad, slowdown, 2);
-    let long = makespan_s(p, delay_wgrad, slowdown, 6);
-    let per_layer = (long - short) / 4.0;
+    // The period between the second merged layer's end and the last but one's: the first starts
+    // with idle streams, and the last has no successor whose all-to-alls slow its compute.
+    let ends = layer_ends_s(p, delay_wgrad, slowdown);
+    let per_layer = (ends[RUN_LAYERS - 2] - ends[1]) / (RUN_LAYERS - 3) as f64;
     (per_layer - p.compute_s()).clamp(0.0, 4.0 * p.a2a_s)
 }
 
