@@ -179,8 +179,23 @@ fn layer_ends_s(p: &LayerPhases, delay_wgrad: bool, slowdown: f64) -> [f64; RUN_
 /// All-to-all time that shows in one layer and micro-batch under the combined 1F1B schedule,
 /// seconds: the steady-state time of a merged layer (in a run of merged layers back to back)
 /// less its compute, between 0 and the four all-to-alls.
+/// Not a number when a time is not a finite non-negative number (the estimate then reports it),
+/// so the run always ends: each of its steps finishes a task.
 pub fn exposed_all_to_all_s(p: &LayerPhases, delay_wgrad: bool, slowdown: f64) -> f64 {
-    if p.a2a_s <= 0.0 {
+    let inputs = [
+        p.attn_fwd_s,
+        p.attn_dgrad_s,
+        p.attn_wgrad_s,
+        p.mlp_fwd_s,
+        p.mlp_dgrad_s,
+        p.mlp_wgrad_s,
+        p.a2a_s,
+        slowdown,
+    ];
+    if inputs.iter().any(|v| !v.is_finite() || *v < 0.0) {
+        return f64::NAN;
+    }
+    if p.a2a_s == 0.0 {
         return 0.0;
     }
     // The period between the second merged layer's end and the last but one's: the first starts
@@ -300,5 +315,17 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_time_that_is_not_a_number_gives_not_a_number_and_never_hangs() {
+        for bad in [f64::NAN, f64::INFINITY, -1e-3] {
+            let mut p = phases(1e-3, 2e-3, 1e-3);
+            p.mlp_fwd_s = bad;
+            assert!(exposed_all_to_all_s(&p, true, 0.2).is_nan(), "{bad}");
+            let q = phases(1e-3, 2e-3, bad);
+            assert!(exposed_all_to_all_s(&q, true, 0.2).is_nan(), "{bad}");
+        }
+        assert!(exposed_all_to_all_s(&phases(1e-3, 2e-3, 1e-3), true, f64::NAN).is_nan());
     }
 }
