@@ -262,13 +262,10 @@ pub fn layer_time(ctx: &Context, c: &TrainConfig, moe: bool) -> LayerTime {
     };
     if moe {
         // The attention side's phases for the all-to-all overlap schedule: its forward pass
-        // (with the forward's share of the small kernels and quantisation), and its GEMMs'
-        // weight gradients, one forward's GEMM work.
+        // (with one pass of the small kernels and the forward's third of the quantisation), and
+        // its GEMMs' weight gradients, one forward's GEMM work.
         let other = moe::AttentionSide {
-            fwd_s: rest_fwd
-                + attn_fwd
-                + small_kernels / (2.0 + moe::forward_passes(c))
-                + quant / 3.0,
+            fwd_s: rest_fwd + attn_fwd + ctx.hw.per_layer_s + quant / 3.0,
             wgrad_s: matmul_fwd,
             total_s: compute,
         };
