@@ -372,10 +372,11 @@ pub struct Overheads {
     /// The same floor with an 8-bit KV cache, ns (defaults to `attention_pair_ns`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attention_pair_fp8_ns: Option<f64>,
-    /// CPU time the host spends issuing one framework operator in eager PyTorch (the Python
-    /// call, dispatch and kernel launch), µs: what bounds a training MoE layer whose dropless
-    /// dispatch waits on the GPU (docs/methodology.md §16.1). Default 0: no host bound (XLA
-    /// compiles the step on TPUs).
+    /// Time the host spends issuing one eager operator of a Megatron-Core MoE layer (the Python
+    /// call, PyTorch and Transformer Engine dispatch, the kernel launch), µs: what bounds a
+    /// training MoE layer whose dropless dispatch waits on the GPU (docs/methodology.md §16.1;
+    /// the shipped GPU presets carry the calibration rows' fit, 31). Default 0: no host bound
+    /// (XLA compiles the step on TPUs).
     #[serde(default)]
     pub host_op_us: f64,
     /// Start-up latency α of a collective over the scale-up fabric, µs.

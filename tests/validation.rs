@@ -146,9 +146,9 @@ fn megatron_table1_rows_within_15_percent_through_validate() {
 fn moe_suite_holds_its_levels() {
     // validation/moe.toml: MoE serving at production scale (attention DP + EP, wide EP, MLA,
     // fine-grained experts) and MoE training. The target (median ≤ 15%, none off by more
-    // than 1.5×) is met on the median only (six cases past 1.5×, five of them training); the
-    // bounds hold today's levels (inference 13.0%, holdout 12.2%,
-    // worst 1.73×; all 14.2%; how they got there below), so a change cannot make them worse
+    // than 1.5×) is met on the median only (three cases past 1.5×, two of them training); the
+    // bounds hold today's levels (inference 13.8%, holdout 13.7%,
+    // worst 1.73×; all 12.7%, training 8.7%; how they got there below), so a change cannot make them worse
     // unnoticed (docs/calibration.md, "MoE at production scale"). The inference median rose from 15.3% when the 13 Blackwell FP4 and 2
     // GB200 serving cases joined (median 27% and 32% on their own); the runtimes' custom
     // all-reduce and the measured small-m GEMM floors took it from 16.2% to 15.2%, gpt-oss's
@@ -218,7 +218,10 @@ fn moe_suite_holds_its_levels() {
     // 25.2% → 21.9%, past 2× 6 → 3. The thirtieth session priced the EP overlap in
     // Megatron-Core's combined 1F1B stream order (training 17.0% → 15.5%) and added Megatron-
     // Bridge's own verified run of its current 16-GPU H100 Qwen3-30B BF16 recipe as a holdout
-    // row (+43%): 102 cases, all 14.01% → 14.07%, training 16.8%.
+    // row (+43%): 102 cases, all 14.01% → 14.07%, training 16.8%. The thirty-first session set
+    // the host's time per eager MoE operator to its least-squares value over the calibration
+    // rows the host bounds (31 µs on every preset, from 13.48 on x86 and 37.08 on Grace): all
+    // 14.07% → 12.7%, training 16.8% → 8.7%, cases past 1.5× 6 → 3.
     let rs = run_cases(
         &load_suite(None, Suite::Moe).expect("built-in MoE cases parse"),
         &[],
@@ -247,10 +250,25 @@ fn moe_suite_holds_its_levels() {
     let h = holdout.median_abs_error.unwrap();
     assert!(h <= 0.14, "MoE inference holdout median {h:.3}");
     let all = stats(&rs).median_abs_error.unwrap();
-    assert!(all <= 0.141, "MoE suite median {all:.3}");
+    assert!(all <= 0.128, "MoE suite median {all:.3}");
     let training = stats(rs.iter().filter(|r| r.kind == "training"));
     let t = training.median_abs_error.unwrap();
-    assert!(t <= 0.175, "MoE training median {t:.3}");
+    assert!(t <= 0.09, "MoE training median {t:.3}");
+    // The training rows' holdout half, never used to fit the host's time, holds as well.
+    let training_holdout = stats(
+        rs.iter()
+            .filter(|r| r.kind == "training" && r.split.as_deref() == Some("holdout")),
+    );
+    let th = training_holdout.median_abs_error.unwrap();
+    assert!(th <= 0.10, "MoE training holdout median {th:.3}");
+    let past = rs
+        .iter()
+        .filter(|r| {
+            r.error
+                .is_some_and(|e| (1.0 + e).max(1.0 / (1.0 + e)) > 1.5)
+        })
+        .count();
+    assert!(past <= 3, "{past} MoE cases past 1.5×");
 }
 
 #[test]
