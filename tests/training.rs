@@ -1032,7 +1032,13 @@ fn one_moe_configuration_explains_its_moe_layer_and_the_parts_add_up_to_the_step
     );
     // The host bounds this layer (its operators at 31 µs each outlast the GPU's work): the wait
     // is the row's host time.
-    let host_wait_ms = ms("the host issues its operators");
+    // Qwen3-30B in bf16 at EP 16 holds 8 experts a GPU: 40 + 8 · 2 · 3 forward and 60 + 8 · 2 · 4
+    // backward operators (docs/methodology.md §16.1).
+    assert!(
+        out.contains("the host issues its 212 operators in"),
+        "{out}"
+    );
+    let host_wait_ms = ms("the host issues its");
     assert_close(
         host_wait_ms * per_step,
         r["host_s"].as_f64().unwrap(),

@@ -339,7 +339,8 @@ pub fn explain_moe_layer(t: &crate::train::step::LayerTime, tokens: u64) -> Stri
         o,
         "  {:<76} {:>8} ms",
         format!(
-            "the host issues its operators in {} ms; the GPU waits for it",
+            "the host issues its {} operators in {} ms; the GPU waits for it",
+            human(t.host_ops),
             ms(t.host_issue_s)
         ),
         ms(t.host_s)

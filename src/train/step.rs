@@ -140,7 +140,9 @@ pub struct LayerTime {
     pub all_to_all_s: f64,
     /// The all-to-alls, exposed (what the overlap does not hide).
     pub ep_comm_s: f64,
-    /// The host's time to issue an MoE layer's operators (`moe::host_s`).
+    /// The operators the host issues for an MoE layer (`moe::host_ops`).
+    pub host_ops: f64,
+    /// The host's time to issue them (`moe::host_s`).
     pub host_issue_s: f64,
     /// The GPU waiting for the host beyond its own time.
     pub host_s: f64,
@@ -278,6 +280,7 @@ pub fn layer_time(ctx: &Context, c: &TrainConfig, moe: bool) -> LayerTime {
         // The dropless dispatch's device-to-host sync keeps the CPU from running ahead: the layer
         // lasts at least as long as the host takes to issue it (`moe::host_s`). Dense layers
         // have no sync, and the CPU runs ahead of them.
+        t.host_ops = moe::host_ops(&ctx.model, c);
         t.host_issue_s = moe::host_s(ctx, c);
         t.host_s = (t.host_issue_s - (compute + tp_comm + t.ep_comm_s)).max(0.0);
     }
