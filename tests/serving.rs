@@ -204,8 +204,15 @@ fn disaggregation_trades_gpus_for_a_clean_decode() {
     );
     // Decode steps no longer wait for prefills; the first token waits for the KV transfer
     // and, the two prefill replicas being the slower pool here, for a free prefill replica
-    // (the closed loop's wait, below).
-    assert_close(dis.tpot_s, co.breakdown.decode_step_s, 1e-12);
+    // (the closed loop's wait, below). The decode pool then holds only the sequences the
+    // prefill pool feeds, and steps at that batch (`paced_decode`).
+    assert_close(
+        dis.breakdown.decode_step_s,
+        co.breakdown.decode_step_s,
+        1e-12,
+    );
+    assert!(dis.breakdown.paced_batch < 128.0);
+    assert!(dis.tpot_s < dis.breakdown.decode_step_s);
     assert!(dis.tpot_s < co.tpot_s);
     let kv = gpt4calc::perf::kv_transfer_s(&ctx, &c, 2048.0);
     let cycle_s = 128.0 * 256.0 / dis.output_tokens_per_s;
@@ -254,13 +261,14 @@ fn a_saturated_prefill_pool_makes_the_first_token_wait() {
         ..Config::new(8, 1, batch, s_in, n_out, Dtype::Fp8)
     };
     let e = run(&ctx, &c);
-    let step = e.breakdown.decode_step_s;
     let prefill_rate = e.breakdown.prefill_tokens_per_s / s_in as f64 * n_out as f64;
     assert!(
-        prefill_rate < batch as f64 / step,
+        prefill_rate < batch as f64 / e.breakdown.decode_step_s,
         "the case must be prefill-bound"
     );
     assert_close(e.output_tokens_per_s, prefill_rate, 1e-9);
+    // The decode pool holds what the prefill pool feeds and steps at that batch.
+    let step = e.tpot_s;
     let cycle_s = batch as f64 * n_out as f64 / e.output_tokens_per_s;
     assert_close(e.ttft_s, cycle_s - (n_out - 1) as f64 * step, 1e-9);
     // Seconds of queueing, not the prefill's own fraction of a second.
@@ -284,6 +292,52 @@ fn a_saturated_prefill_pool_makes_the_first_token_wait() {
         },
     );
     assert!(fed.ttft_s < 2.0 * service_s, "TTFT {} s", fed.ttft_s);
+}
+
+/// A decode pool fed by a slower prefill pool cannot hold more sequences than the prefill pool
+/// sends it: by Little's law over the decode pool, it holds `b` a replica with `D·b / step(b)`
+/// equal to the prefill pool's output rate, and each decodes at `step(b)`. Slots beyond that
+/// change nothing.
+#[test]
+fn a_prefill_pool_that_paces_the_loop_holds_the_decode_pool_below_its_slots() {
+    use gpt4calc::perf::Disaggregation;
+    let ctx = context("llama3-70b", "h100", &[]);
+    let (s_in, n_out) = (4096u64, 256u64);
+    let at = |batch: u64, prefill_replicas: u64| {
+        run(
+            &ctx,
+            &Config {
+                disaggregate: Some(Disaggregation {
+                    prefill_replicas,
+                    decode_replicas: 2,
+                    prefill: Default::default(),
+                    queued: 0,
+                }),
+                ..Config::new(8, 1, batch, s_in, n_out, Dtype::Fp8)
+            },
+        )
+    };
+    let e = at(256, 1);
+    let fed = e.breakdown.prefill_tokens_per_s / s_in as f64 * n_out as f64;
+    let b = e.breakdown.paced_batch;
+    assert!(b > 1.0 && b < 256.0, "{b}");
+    // Conservation: what the decode pool turns out is what the prefill pool feeds (the step
+    // interpolated between the integer batches either side).
+    assert_close(2.0 * b / e.tpot_s, fed, 1e-3);
+    assert_close(e.output_tokens_per_s, fed, 1e-9);
+    // The step at that batch, between the steps of the batches either side.
+    let below = at(b.floor() as u64, 64);
+    let above = at(b.ceil() as u64, 64);
+    assert!(below.tpot_s <= e.tpot_s && e.tpot_s <= above.tpot_s);
+    assert!(e.tpot_s < e.breakdown.decode_step_s);
+    // More slots: the same sequences decode, at the same pace.
+    let wider = at(1024, 1);
+    assert_close(wider.tpot_s, e.tpot_s, 1e-12);
+    assert_close(wider.output_tokens_per_s, e.output_tokens_per_s, 1e-12);
+    // Enough prefill replicas: the decode pool paces the loop and holds its whole batch.
+    let fed_well = at(256, 64);
+    assert_close(fed_well.breakdown.paced_batch, 256.0, 1e-12);
+    assert_close(fed_well.tpot_s, fed_well.breakdown.decode_step_s, 1e-12);
 }
 
 /// A closed loop larger than the decode pool's slots: the decode replicas run full at their

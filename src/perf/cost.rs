@@ -32,9 +32,13 @@ pub struct Serving {
 /// prefill of `ttft_s` on an idle replica and a rate of `prefill_tokens_per_s` per replica, for
 /// requests that each spend `request_latency_s` in the serving front end (continuous batching:
 /// a server's requests; a static batch is an offline benchmark's and pays none).
+/// `paced_step_s` is the step at the decode pool's occupancy when a disaggregated loop's prefill
+/// pool is the slower (`estimate::paced_decode`), else `decode_step_s`.
+#[allow(clippy::too_many_arguments)]
 pub fn serving(
     c: &Config,
     decode_step_s: f64,
+    paced_step_s: f64,
     ttft_s: f64,
     prefill_tokens_per_s: f64,
     request_latency_s: f64,
@@ -49,7 +53,9 @@ pub fn serving(
     };
     match (c.disaggregate, c.batching) {
         (Some(d), _) => {
-            // TPOT: decode steps with no prefill in between. Throughput: the slower pool.
+            // TPOT: decode steps with no prefill in between, at the sequences the decode pool
+            // holds (fewer than its slots when the prefill pool is the slower: it holds what
+            // the prefill pool feeds). Throughput: the slower pool.
             let decode_rate = d.decode_replicas as f64 * batch / decode_step_s;
             let prefill_rate = d.prefill_replicas as f64 * prefill_tokens_per_s / s_in * n_out;
             let output_tokens_per_s = decode_rate.min(prefill_rate);
@@ -64,7 +70,7 @@ pub fn serving(
                     service_s,
                     slots + d.queued as f64,
                     output_tokens_per_s / n_out,
-                    (n_out - 1.0) * decode_step_s,
+                    (n_out - 1.0) * paced_step_s,
                 )
             } else {
                 service_s
@@ -76,7 +82,7 @@ pub fn serving(
                 Batching::Continuous => prefill_queue_wait_s(
                     slots,
                     s_in / (d.prefill_replicas as f64 * prefill_tokens_per_s),
-                    service_s + (n_out - 1.0) * decode_step_s,
+                    service_s + (n_out - 1.0) * paced_step_s,
                 ),
                 Batching::Static => 0.0,
             };
@@ -85,8 +91,8 @@ pub fn serving(
                 ttft_s,
                 latency_s: request_latency_s,
                 wait_s: ttft_s - service_s,
-                tpot_s: decode_step_s,
-                e2e_s: ttft_s + (n_out - 1.0) * decode_step_s,
+                tpot_s: paced_step_s,
+                e2e_s: ttft_s + (n_out - 1.0) * paced_step_s,
                 output_tokens_per_s,
                 useful_fraction: 1.0,
             }

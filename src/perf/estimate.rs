@@ -32,6 +32,9 @@ pub struct Breakdown {
     /// Time per generated token of the whole batch in steady decode (TPOT without prefill
     /// interleaving; with speculation, a verify step and γ draft steps over the tokens accepted).
     pub decode_step_s: f64,
+    /// Sequences each decode replica holds: the batch, or fewer when a disaggregated loop's
+    /// prefill pool is the slower and feeds only these (`paced_decode`).
+    pub paced_batch: f64,
     /// The plain (non-speculative) decode step.
     pub plain_decode_step_s: f64,
     /// One target step: the plain step, or the verification of γ+1 tokens per sequence.
@@ -250,7 +253,84 @@ pub fn estimate_with_draft(ctx: &Context, draft: Option<&Context>, c: &Config) -
     let pr = own.as_ref().unwrap_or(&r);
     let pre = prefill(ctx, c, pr, prefill_layout, None);
     let dec = decode_memo(ctx, draft, c, &r, None);
-    finish::<true>(ctx, draft, c, &r, pr, &pre, &dec)
+    let paced = paced_decode(ctx, draft, c, &r, pre.tokens_per_s, dec.step_s, None);
+    finish::<true>(ctx, draft, c, &r, pr, &pre, &dec, paced)
+}
+
+/// The decode pool's occupancy and step (per token) in a disaggregated closed loop.
+#[derive(Clone, Copy, Debug)]
+pub struct Paced {
+    /// Sequences each decode replica holds.
+    pub batch: f64,
+    /// The decode step at that occupancy, s per token.
+    pub step_s: f64,
+}
+
+/// Where a disaggregated loop's prefill pool is the slower, the decode pool holds only the
+/// requests it feeds: `b` per replica with `D·b / step(b)` equal to the prefill pool's output
+/// rate `P · prefill tokens/s / S · N` (Little's law over the decode pool; docs/methodology.md
+/// §7.5), and each decodes at `step(b)`, faster than at the full batch. The integer batches
+/// either side of that rate are priced and the step interpolated between them. The batch and
+/// its step otherwise (a decode pool that paces the loop, aggregated serving, a static batch).
+pub fn paced_decode(
+    ctx: &Context,
+    draft: Option<&Context>,
+    c: &Config,
+    r: &Rates,
+    prefill_tokens_per_s: f64,
+    step_s: f64,
+    mut memo: Option<&mut super::layer::LayerMemo>,
+) -> Paced {
+    let full = Paced {
+        batch: c.batch as f64,
+        step_s,
+    };
+    let Some(d) = c.disaggregate else {
+        return full;
+    };
+    if c.batching != super::Batching::Continuous || c.batch <= 1 {
+        return full;
+    }
+    let replicas = d.decode_replicas as f64;
+    let fed =
+        d.prefill_replicas as f64 * prefill_tokens_per_s / c.input_len as f64 * c.output_len as f64;
+    let rate = |b: u64, step: f64| replicas * b as f64 / step;
+    if !(fed.is_finite() && fed > 0.0) || rate(c.batch, step_s) <= fed {
+        return full;
+    }
+    let mut step_at = |b: u64| {
+        let cb = Config { batch: b, ..*c };
+        decode_memo(ctx, draft, &cb, r, memo.as_deref_mut()).step_s
+    };
+    // The decode rate grows with the batch: bisect for the last batch it stays within `fed`.
+    let (mut lo, mut hi) = (1u64, c.batch);
+    let (mut lo_step, mut hi_step) = (step_at(lo), step_s);
+    if rate(lo, lo_step) >= fed {
+        // Even one sequence a replica outruns the prefill pool.
+        return Paced {
+            batch: 1.0,
+            step_s: lo_step,
+        };
+    }
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        let mid_step = step_at(mid);
+        if rate(mid, mid_step) <= fed {
+            (lo, lo_step) = (mid, mid_step);
+        } else {
+            (hi, hi_step) = (mid, mid_step);
+        }
+    }
+    let (r_lo, r_hi) = (rate(lo, lo_step), rate(hi, hi_step));
+    let f = if r_hi > r_lo {
+        ((fed - r_lo) / (r_hi - r_lo)).clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    Paced {
+        batch: lo as f64 + f * (hi - lo) as f64,
+        step_s: lo_step + f * (hi_step - lo_step),
+    }
 }
 
 /// What the configurations of a sweep unit share (the same context, draft, dtypes, layout,
@@ -303,17 +383,30 @@ pub fn estimate_in_unit(
     let pr = own.as_ref().unwrap_or(r);
     let dec = &mut memo.decode;
     decode_into(ctx, draft, c, r, Some(&mut memo.layers), dec);
-    if full {
-        let pre = prefill(ctx, c, pr, prefill_layout, Some(&mut memo.passes));
-        finish::<true>(ctx, draft, c, r, pr, &pre, dec)
+    let pre = if full {
+        prefill(ctx, c, pr, prefill_layout, Some(&mut memo.passes))
     } else {
-        let pre = prefill_with::<false>(ctx, c, pr, prefill_layout, Some(&mut memo.passes));
-        finish::<false>(ctx, draft, c, r, pr, &pre, dec)
+        prefill_with::<false>(ctx, c, pr, prefill_layout, Some(&mut memo.passes))
+    };
+    let paced = paced_decode(
+        ctx,
+        draft,
+        c,
+        r,
+        pre.tokens_per_s,
+        dec.step_s,
+        Some(&mut memo.layers),
+    );
+    if full {
+        finish::<true>(ctx, draft, c, r, pr, &pre, dec, paced)
+    } else {
+        finish::<false>(ctx, draft, c, r, pr, &pre, dec, paced)
     }
 }
 
 /// The estimate from the rates (`r`; `pr` for the prefill layout), the prefill and the decode
 /// phases; the breakdown only when `FULL` (else its matmul precision alone).
+#[allow(clippy::too_many_arguments)]
 fn finish<const FULL: bool>(
     ctx: &Context,
     draft: Option<&Context>,
@@ -322,6 +415,7 @@ fn finish<const FULL: bool>(
     pr: &Rates,
     pre: &Prefill,
     dec: &super::decode::Decode,
+    paced: Paced,
 ) -> Estimate {
     let m = &ctx.model;
     let prefill_layout = c.prefill_layout();
@@ -332,6 +426,7 @@ fn finish<const FULL: bool>(
     let served = serving(
         c,
         dec.step_s,
+        paced.step_s,
         ttft_s,
         pre.tokens_per_s,
         ctx.hw.request_latency_s,
@@ -441,6 +536,7 @@ fn finish<const FULL: bool>(
                 decode_head: dec.pass.head,
                 decode_hop_s: dec.pass.hop_s,
                 decode_step_s: dec.step_s,
+                paced_batch: paced.batch,
                 plain_decode_step_s: dec.plain_step_s,
                 verify_step_s: dec.verify_step_s,
                 draft_step_s: dec.draft_step_s,

@@ -300,11 +300,27 @@ pub fn explain(ctx: &Context, model: &str, gpu: &str, e: &Estimate) -> String {
             e.decode_bound.name()
         );
     } else {
+        if let Some(d) = c.disaggregate
+            && b.paced_batch < c.batch as f64
+        {
+            let _ = writeln!(
+                o,
+                "  the prefill pool paces the loop: it feeds {} output tokens/s, which the decode pool keeps up with holding {} of its {} sequences a replica (D·b/step(b) = the prefill pool's rate; at {} sequences it would step in {} ms)",
+                human(
+                    d.prefill_replicas as f64 * b.prefill_tokens_per_s / c.input_len as f64
+                        * c.output_len as f64
+                ),
+                human(b.paced_batch),
+                c.batch,
+                c.batch,
+                human(s_to_ms(b.decode_step_s))
+            );
+        }
         let _ = writeln!(
             o,
             "  TPOT = decode step ({}) = {} ms → {} tok/s per user; decode is {}-bound",
             if c.disaggregate.is_some() {
-                "no prefills between decode steps in a decode pool"
+                "no prefills between decode steps in a decode pool, at the sequences it holds"
             } else {
                 "a static batch is prefilled before it decodes"
             },
