@@ -267,7 +267,10 @@ fn a_saturated_prefill_pool_makes_the_first_token_wait() {
         "the case must be prefill-bound"
     );
     assert_close(e.output_tokens_per_s, prefill_rate, 1e-9);
-    // The decode pool holds what the prefill pool feeds and steps at that batch.
+    // The decode pool holds what the prefill pool feeds and steps at that batch, faster than at
+    // its full batch.
+    assert!(e.tpot_s < e.breakdown.decode_step_s);
+    assert_close(e.breakdown.paced_batch / e.tpot_s, prefill_rate, 1e-3);
     let step = e.tpot_s;
     let cycle_s = batch as f64 * n_out as f64 / e.output_tokens_per_s;
     assert_close(e.ttft_s, cycle_s - (n_out - 1) as f64 * step, 1e-9);
@@ -338,6 +341,56 @@ fn a_prefill_pool_that_paces_the_loop_holds_the_decode_pool_below_its_slots() {
     let fed_well = at(256, 64);
     assert_close(fed_well.breakdown.paced_batch, 256.0, 1e-12);
     assert_close(fed_well.tpot_s, fed_well.breakdown.decode_step_s, 1e-12);
+}
+
+/// A sweep prices a unit's configurations with shared memos (`estimate_in_unit`): the paced
+/// decode reuses the unit's layer steps for the batches it tries, and must give the numbers a
+/// lone estimate gives, bit for bit, in any order.
+#[test]
+fn a_sweep_prices_a_paced_decode_pool_as_a_lone_estimate_does() {
+    use gpt4calc::perf::Disaggregation;
+    use gpt4calc::perf::estimate::{UnitMemo, estimate_in_unit};
+    let ctx = context("deepseek-v3", "h200", &[]);
+    let base = Config {
+        dp: 8,
+        ep: 8,
+        disaggregate: Some(Disaggregation {
+            prefill_replicas: 1,
+            decode_replicas: 2,
+            prefill: Default::default(),
+            queued: 0,
+        }),
+        ..Config::new(1, 1, 1, 4096, 512, Dtype::Fp8)
+    };
+    let mut memo = UnitMemo::default();
+    let mut paced = 0;
+    for batch in [1024u64, 8, 4096, 64, 512, 1536] {
+        let c = Config { batch, ..base };
+        ctx.check(&c).expect("valid");
+        let lone = gpt4calc::perf::estimate(&ctx, &c);
+        let swept = estimate_in_unit(&ctx, None, &c, &mut memo, true);
+        assert_eq!(
+            lone.tpot_s.to_bits(),
+            swept.tpot_s.to_bits(),
+            "batch {batch}"
+        );
+        assert_eq!(
+            lone.ttft_s.to_bits(),
+            swept.ttft_s.to_bits(),
+            "batch {batch}"
+        );
+        assert_eq!(
+            lone.breakdown.paced_batch.to_bits(),
+            swept.breakdown.paced_batch.to_bits()
+        );
+        if lone.breakdown.paced_batch < batch as f64 {
+            paced += 1;
+        }
+    }
+    assert!(
+        paced >= 2,
+        "{paced} paced configurations: the test must exercise the pacing"
+    );
 }
 
 /// A closed loop larger than the decode pool's slots: the decode replicas run full at their

@@ -302,7 +302,11 @@ pub fn paced_decode(
         let cb = Config { batch: b, ..*c };
         decode_memo(ctx, draft, &cb, r, memo.as_deref_mut()).step_s
     };
-    // The decode rate grows with the batch: bisect for the last batch it stays within `fed`.
+    // The decode rate grows with the batch, but not strictly: it dips just past each multiple
+    // of the attention groups and micro-batches a batch is rounded up to. The bisection keeps
+    // rate(lo) <= fed < rate(hi), so it ends at a crossing, within a batch of the first (under
+    // 1% in the step). Like `serving`'s throughput, the decode pool's rate counts all N tokens
+    // of a request.
     let (mut lo, mut hi) = (1u64, c.batch);
     let (mut lo_step, mut hi_step) = (step_at(lo), step_s);
     if rate(lo, lo_step) >= fed {

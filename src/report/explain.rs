@@ -303,15 +303,24 @@ pub fn explain(ctx: &Context, model: &str, gpu: &str, e: &Estimate) -> String {
         if let Some(d) = c.disaggregate
             && b.paced_batch < c.batch as f64
         {
+            let fed = d.prefill_replicas as f64 * b.prefill_tokens_per_s / c.input_len as f64
+                * c.output_len as f64;
+            let holding = if b.paced_batch > 1.0 {
+                format!(
+                    "keeps up with holding {} of its {} sequences a replica (D·b/step(b) = the prefill pool's rate)",
+                    human(b.paced_batch),
+                    c.batch
+                )
+            } else {
+                format!(
+                    "outruns it with one sequence a replica of its {}, and holds that one",
+                    c.batch
+                )
+            };
             let _ = writeln!(
                 o,
-                "  the prefill pool paces the loop: it feeds {} output tokens/s, which the decode pool keeps up with holding {} of its {} sequences a replica (D·b/step(b) = the prefill pool's rate; at {} sequences it would step in {} ms)",
-                human(
-                    d.prefill_replicas as f64 * b.prefill_tokens_per_s / c.input_len as f64
-                        * c.output_len as f64
-                ),
-                human(b.paced_batch),
-                c.batch,
+                "  the prefill pool paces the loop: it feeds {} output tokens/s, which the decode pool {holding}; the decode step above is at the full batch of {}, {} ms",
+                human(fed),
                 c.batch,
                 human(s_to_ms(b.decode_step_s))
             );

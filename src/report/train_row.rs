@@ -335,16 +335,18 @@ pub fn explain_moe_layer(t: &crate::train::step::LayerTime, tokens: u64) -> Stri
         ),
         ms(t.ep_comm_s)
     );
-    let _ = writeln!(
-        o,
-        "  {:<76} {:>8} ms",
+    let host = if t.host_issue_s > 0.0 {
         format!(
             "the host issues its {} operators in {} ms; the GPU waits for it",
             human(t.host_ops),
             ms(t.host_issue_s)
-        ),
-        ms(t.host_s)
-    );
+        )
+    } else {
+        // A runtime that replays the step from CUDA graphs (host_op_scale 0), or a host priced
+        // at no time per operator.
+        "no host bound (the layer replays from a CUDA graph); the GPU waits".to_string()
+    };
+    let _ = writeln!(o, "  {host:<76} {:>8} ms", ms(t.host_s));
     let _ = writeln!(
         o,
         "  {:<76} {:>8} ms",
