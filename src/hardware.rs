@@ -385,6 +385,14 @@ pub struct Overheads {
     /// `scaleup_latency_us`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub all_to_all_latency_us: Option<f64>,
+    /// The serving runtime's MoE dispatch over NVLink at a few tokens a rank, µs: the floor of an
+    /// inference all-to-all dispatch (one-sided kernels with flag barriers), below which fewer
+    /// tokens cost nothing less. Default 0: the all-to-all's α–β time alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub moe_dispatch_us: Option<f64>,
+    /// The same for the combine (which also reduces the top-k outputs), µs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub moe_combine_us: Option<f64>,
     /// Start-up latency α of an all-gather or reduce-scatter over the scale-up fabric, µs
     /// (default `scaleup_latency_us`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -599,6 +607,14 @@ impl GpuSpec {
             (
                 "gpu.overheads.all_gather_latency_us",
                 self.overheads.all_gather_latency_us.unwrap_or(0.0),
+            ),
+            (
+                "gpu.overheads.moe_dispatch_us",
+                self.overheads.moe_dispatch_us.unwrap_or(0.0),
+            ),
+            (
+                "gpu.overheads.moe_combine_us",
+                self.overheads.moe_combine_us.unwrap_or(0.0),
             ),
             (
                 "gpu.overheads.scaleout_latency_us",
@@ -902,6 +918,8 @@ pub struct Hardware {
     pub per_layer_s: f64,
     /// Host CPU time to issue one eager framework operator, seconds.
     pub host_op_s: f64,
+    /// Floors of a serving MoE dispatch and combine over NVLink, seconds (0: none).
+    pub moe_exchange_floor_s: (f64, f64),
     /// Fixed time per request before its prefill, seconds.
     pub per_request_s: f64,
     /// Time a served request's first token spends outside the GPUs' work, seconds.
@@ -1047,6 +1065,10 @@ impl Hardware {
             },
             per_layer_s: units::us_to_s(g.overheads.per_layer_us),
             host_op_s: units::us_to_s(g.overheads.host_op_us),
+            moe_exchange_floor_s: (
+                units::us_to_s(g.overheads.moe_dispatch_us.unwrap_or(0.0)),
+                units::us_to_s(g.overheads.moe_combine_us.unwrap_or(0.0)),
+            ),
             per_request_s: units::us_to_s(g.overheads.per_request_us),
             request_latency_s: units::us_to_s(g.overheads.request_latency_us),
             gemm_s: units::us_to_s(g.overheads.gemm_us),

@@ -1935,3 +1935,26 @@ fn the_deepgemm_fp8_block_moe_rates_are_the_least_squares_fit() {
         |i, gpu| fused_moe_model_at_s(&rows[i], gpu, MoeBackend::DeepGemm, loads[i]),
     );
 }
+
+#[test]
+fn the_moe_exchange_floors_are_the_measured_nvlink_kernels_medians() {
+    // `moe_dispatch_us` and `moe_combine_us`: the medians of TensorRT-LLM's one-sided NVLink
+    // all-to-all at 1–16 tokens a rank, EP 8–64, on GB200 NVL72 (validation/kernels/
+    // moe_alltoall_nvlink.csv, tech blog 18), where its time does not move with the tokens.
+    // GB200 measured; B200, B300 and GB300 borrow them (the same NVLink 5 fabric and kernel).
+    let rows = read("moe_alltoall_nvlink.csv");
+    let few: Vec<_> = rows
+        .iter()
+        .filter(|r| num(r, "tokens_per_rank") <= 16.0)
+        .collect();
+    assert_eq!(few.len(), 20, "5 token counts × 4 EP sizes");
+    let dispatch = median(few.iter().map(|r| num(r, "dispatch_us")).collect());
+    let combine = median(few.iter().map(|r| num(r, "combine_us")).collect());
+    assert!((dispatch - 19.0).abs() < 0.05, "dispatch median {dispatch}");
+    assert!((combine - 31.7).abs() < 0.05, "combine median {combine}");
+    for preset in ["gb200-nvl72", "gb300-nvl72", "b200", "b300"] {
+        let o = load_gpu(preset, &[]).unwrap().gpu.overheads;
+        assert_eq!(o.moe_dispatch_us, Some(19.0), "{preset}");
+        assert_eq!(o.moe_combine_us, Some(31.7), "{preset}");
+    }
+}

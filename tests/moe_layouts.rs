@@ -729,3 +729,62 @@ fn fastest_runs_each_load_on_the_faster_measured_block_fp8_kernel() {
         assert_close(time_s("h100", MoeBackend::Trtllm, tokens), h100, 1e-12);
     }
 }
+
+/// TensorRT-LLM's one-sided NVLink all-to-all measured on GB200 NVL72 (tech blog 18,
+/// validation/kernels/moe_alltoall_nvlink.csv: DeepSeek-V3's hidden 7168, top-8 of 256, BF16
+/// dispatch and combine). At a few tokens a rank the kernels take their floors, the preset's
+/// `moe_dispatch_us` and `moe_combine_us`; from 512 tokens a rank the α–β exchange carries them
+/// at EP 32 and 64 within 12% (at EP 8 the benchmark's perfect router sends each token to eight
+/// ranks, where random routing reaches 5.3: no bandwidth check there).
+#[test]
+fn the_serving_exchange_takes_the_measured_nvlink_kernels_floors_and_bandwidth() {
+    let path = format!(
+        "{}/validation/kernels/moe_alltoall_nvlink.csv",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(&path).unwrap();
+    let ctx = context("deepseek-v3", "gb200-nvl72", &[]);
+    let (dispatch_floor, combine_floor) = ctx.hw.moe_exchange_floor_s;
+    assert_close(dispatch_floor, 19.0e-6, 1e-9);
+    assert_close(combine_floor, 31.7e-6, 1e-9);
+    let mut checked = 0;
+    for line in text.lines().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        let (ep, tokens): (u64, f64) = (f[7].parse().unwrap(), f[8].parse().unwrap());
+        let (dispatch_us, combine_us): (f64, f64) = (f[9].parse().unwrap(), f[11].parse().unwrap());
+        let c = Config {
+            dp: ep,
+            ep,
+            moe_dispatch: MoeDispatch::AllToAll,
+            ..Config::new(1, 1, ep * tokens as u64, 1024, 256, Dtype::Bf16)
+        };
+        let r = ctx.rates(&c);
+        let groups = ctx.model.routing_groups;
+        let (d, cb) = exchange_s(
+            &ctx.hw,
+            &r,
+            &ctx.model,
+            groups,
+            tokens,
+            tokens * ep as f64,
+            Phase::Decode,
+        );
+        if tokens <= 16.0 {
+            // Below the floors the kernels' times do not move with the tokens.
+            assert_close(d, dispatch_floor, 1e-12);
+            assert_close(cb, combine_floor, 1e-12);
+            checked += 1;
+        } else if tokens >= 512.0 && ep >= 32 {
+            for (model, measured) in [(d, dispatch_us), (cb, combine_us)] {
+                let ratio = model / (measured * 1e-6);
+                assert!(
+                    (0.88..=1.12).contains(&ratio),
+                    "EP {ep}, {tokens} tokens: model {:.1} µs vs measured {measured} µs",
+                    model * 1e6
+                );
+            }
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 20 + 6, "rows checked");
+}

@@ -644,7 +644,7 @@ fn a_concurrency_above_the_decode_slots_fills_them_and_queues_the_rest() {
 fn the_frontier_suite_holds_its_levels() {
     // validation/frontier.toml (InferenceX, DeepSeek-R1): the rack-scale issue's target (median
     // ≤ 20%, none beyond 2×) is not met. 76 of 92 cases evaluate (the rest ask for more
-    // tokens/s per user than the model's decode floor allows) at a median |error| of 21.9%; these
+    // tokens/s per user than the model's decode floor allows) at a median |error| of 20.9%; these
     // guards keep it from getting worse unnoticed (docs/calibration.md, "Frontier"). History: 49
     // evaluated at 93% before the runtimes' custom all-reduce and the measured small-m GEMM
     // floors, 65 at 64% before the AMD presets borrowed their generation's measured fixed times
@@ -671,6 +671,8 @@ fn the_frontier_suite_holds_its_levels() {
     // session: Blackwell's small-GEMM floors inside a decode step at the share B200's measured
     // MLA module runs them (0.85): 76 evaluated, 25.2% → 21.9%, past 2× 6 → 3, worst 3.63×
     // (B200 FP4 TensorRT-LLM at 4 users, −72%: its TPOT at batch 4 is 11% above measured).
+    // Thirty-first session: the serving all-to-all's measured floors on NVLink 5 (TensorRT-LLM's
+    // one-sided kernels on GB200 NVL72): 21.9% → 20.9%, past 2× 3.
     let rs = run_cases(
         &load_suite(None, Suite::Frontier).expect("built-in frontier cases parse"),
         &[],
@@ -679,7 +681,7 @@ fn the_frontier_suite_holds_its_levels() {
     let s = stats(&rs);
     assert!(s.evaluated >= 76, "{} evaluated", s.evaluated);
     assert!(
-        s.median_abs_error.unwrap() <= 0.225,
+        s.median_abs_error.unwrap() <= 0.21,
         "{:?}",
         s.median_abs_error
     );
@@ -711,7 +713,9 @@ fn the_latency_suite_holds_its_levels() {
     };
     assert!(rs.iter().all(|r| r.error.is_some()));
     let tpot = median(&|r| r.metric == "tpot_s");
-    assert!(tpot <= 0.17, "TPOT median |error| {tpot}");
+    // 9.09% before the thirty-first session's prefill-paced decode pools and measured NVLink
+    // exchange floors, 8.61% after.
+    assert!(tpot <= 0.09, "TPOT median |error| {tpot}");
     let ttft = median(&|r| r.metric == "ttft_s");
     assert!(ttft <= 0.41, "TTFT median |error| {ttft}");
     // The B200/B300 SGLang runs whose scripts poll for requests every 10 or 30 iterations

@@ -188,7 +188,9 @@ pub enum Phase {
     Decode,
 }
 
-/// One MoE layer's token exchange on the busiest GPU, seconds: (dispatch, combine).
+/// One MoE layer's token exchange on the busiest GPU, seconds: (dispatch, combine), each at
+/// least the GPU's measured floor for the runtimes' all-to-all kernels (`moe_dispatch_us`,
+/// `moe_combine_us`; docs/methodology.md §6.2).
 /// `sent_tokens` is what one GPU sends (its attention group's tokens over the group's TP),
 /// `stage_tokens` every token entering the layer across the stage. A decode step whose
 /// all-to-all crosses nodes runs the low-latency kernels (`low_latency_sends_per_token`) when
@@ -227,7 +229,13 @@ pub fn exchange_s(
             let one = |elem_bytes: f64| {
                 all_to_all_s(hw, (nv, net), sent_tokens * d * elem_bytes, imbalance)
             };
-            (one(dispatch_elem), one(r.act_bytes))
+            // The runtimes' one-sided kernels take a fixed time however few tokens they carry
+            // (their flag barriers across the EP group): the measured floors.
+            let (dispatch_floor, combine_floor) = hw.moe_exchange_floor_s;
+            (
+                one(dispatch_elem).max(dispatch_floor),
+                one(r.act_bytes).max(combine_floor),
+            )
         }
         _ => {
             // Gather the other groups' tokens in 16 bits, reduce-scatter the outputs.
