@@ -1266,3 +1266,67 @@ fn odd_set_keys_and_plot_names_get_a_clear_message() {
     let (_, err) = common::run_cli(&["sweep", "--plot", "chart.png"], 2);
     assert!(err.contains("chart.png") && err.contains(".svg"), "{err}");
 }
+
+/// The README's rack-scale table (GB200 NVL72 against H200, DeepSeek-V3 at ≥ 50 tokens/s per
+/// user): its commands give its figures, so the table cannot drift from the model unnoticed.
+#[test]
+fn the_readme_rack_scale_table_matches_its_commands() {
+    let readme = include_str!("../README.md");
+    let best = |gpu: &str, dtype: &str| -> (String, f64) {
+        let (out, _) = common::run_cli(
+            &[
+                "sweep",
+                "-m",
+                "deepseek-v3",
+                "-g",
+                gpu,
+                "--dtype",
+                dtype,
+                "--batch",
+                "1..4096",
+                "--input-len",
+                "1024",
+                "--output-len",
+                "1024",
+                "--require",
+                "output_tokens_per_s_per_user>=50",
+                "--sort",
+                "output_tokens_per_s_per_gpu",
+                "--top",
+                "1",
+                "--format",
+                "json",
+            ],
+            0,
+        );
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let row = &v["results"][0];
+        (
+            row["layout"].as_str().unwrap().to_string(),
+            row["output_tokens_per_s_per_gpu"].as_f64().unwrap(),
+        )
+    };
+    for (gpu, dtype, label) in [
+        ("gb200-nvl72", "fp4", "GB200 NVL72, NVFP4"),
+        ("h200", "fp8", "HGX H200, fp8"),
+    ] {
+        let (layout, per_gpu) = best(gpu, dtype);
+        let line = readme
+            .lines()
+            .find(|l| l.starts_with(&format!("| {label} | {layout} |")))
+            .unwrap_or_else(|| panic!("README has no `{label}` row with layout {layout}"));
+        let shown: f64 = line
+            .split('|')
+            .nth(5)
+            .unwrap()
+            .trim()
+            .trim_matches('*')
+            .replace(',', "")
+            .parse()
+            .unwrap();
+        assert!(
+            (per_gpu / shown - 1.0).abs() < 0.01,
+            "{gpu}: the command gives {per_gpu:.0} tokens/s per GPU, the README shows {shown}"
+        );
+    }
+}
