@@ -230,8 +230,13 @@ pub fn exchange_s(
                 all_to_all_s(hw, (nv, net), sent_tokens * d * elem_bytes, imbalance)
             };
             // The runtimes' one-sided kernels take a fixed time however few tokens they carry
-            // (their flag barriers across the EP group): the measured floors.
-            let (dispatch_floor, combine_floor) = hw.moe_exchange_floor_s;
+            // (their flag barriers across the EP group): the measured floors, where a token
+            // leaves its GPU at all.
+            let (dispatch_floor, combine_floor) = if nv + net > 0.0 {
+                hw.moe_exchange_floor_s
+            } else {
+                (0.0, 0.0)
+            };
             (
                 one(dispatch_elem).max(dispatch_floor),
                 one(r.act_bytes).max(combine_floor),
