@@ -1267,8 +1267,9 @@ fn odd_set_keys_and_plot_names_get_a_clear_message() {
     assert!(err.contains("chart.png") && err.contains(".svg"), "{err}");
 }
 
-/// The README's rack-scale table (GB200 NVL72 against H200, DeepSeek-V3 at ≥ 50 tokens/s per
-/// user): its commands give its figures, so the table cannot drift from the model unnoticed.
+/// The README's rack-scale tables (GB200 NVL72 against H200, DeepSeek-V3 at ≥ 50 tokens/s per
+/// user; GPT-4 at ≥ 20 on four systems): their commands give their figures, so the tables cannot
+/// drift from the model unnoticed.
 #[test]
 fn the_readme_rack_scale_table_matches_its_commands() {
     let readme = include_str!("../README.md");
@@ -1327,6 +1328,50 @@ fn the_readme_rack_scale_table_matches_its_commands() {
         assert!(
             (per_gpu / shown - 1.0).abs() < 0.01,
             "{gpu}: the command gives {per_gpu:.0} tokens/s per GPU, the README shows {shown}"
+        );
+    }
+    // The GPT-4 table beside it: the cheapest layout at ≥ 20 tokens/s per user on each system.
+    for (gpu, dtype, label) in [
+        ("h100", "fp8", "H100, fp8"),
+        ("h200", "fp8", "H200, fp8"),
+        ("b200", "fp4", "B200, NVFP4"),
+        ("gb200-nvl72", "fp4", "GB200 NVL72, NVFP4"),
+    ] {
+        let (out, _) = common::run_cli(
+            &[
+                "sweep",
+                "-m",
+                "gpt4-8k",
+                "-g",
+                gpu,
+                "--dtype",
+                dtype,
+                "--batch",
+                "1..4096",
+                "--require",
+                "output_tokens_per_s_per_user>=20",
+                "--top",
+                "1",
+                "--format",
+                "json",
+            ],
+            0,
+        );
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let row = &v["results"][0];
+        let layout = row["layout"].as_str().unwrap();
+        let line = readme
+            .lines()
+            .find(|l| l.starts_with(&format!("| {label} | {layout} |")))
+            .unwrap_or_else(|| panic!("README has no GPT-4 `{label}` row with layout {layout}"));
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        let per_gpu: f64 = cells[4].replace(',', "").parse().unwrap();
+        let usd: f64 = cells[5].parse().unwrap();
+        let got = row["output_tokens_per_s_per_gpu"].as_f64().unwrap();
+        let got_usd = row["usd_per_1m_output_tokens"].as_f64().unwrap();
+        assert!(
+            (got / per_gpu - 1.0).abs() < 0.01 && (got_usd / usd - 1.0).abs() < 0.01,
+            "GPT-4 on {gpu}: the command gives {got:.1} tokens/s per GPU at ${got_usd:.2}, the README shows {per_gpu} at ${usd}"
         );
     }
 }
