@@ -1273,18 +1273,44 @@ fn odd_set_keys_and_plot_names_get_a_clear_message() {
 #[test]
 fn the_readme_rack_scale_table_matches_its_commands() {
     let readme = include_str!("../README.md");
-    let best = |gpu: &str, dtype: &str| -> (String, f64) {
-        let (out, _) = common::run_cli(
+    // The best row of `sweep MODEL -g GPU --dtype DTYPE --batch 1..4096 EXTRA… --top 1`: its
+    // layout, output tokens/s per GPU and $ per 1M output tokens.
+    let best = |model: &str, gpu: &str, dtype: &str, extra: &[&str]| -> (String, f64, f64) {
+        let mut args = vec![
+            "sweep", "-m", model, "-g", gpu, "--dtype", dtype, "--batch", "1..4096",
+        ];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["--top", "1", "--format", "json"]);
+        let (out, _) = common::run_cli(&args, 0);
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let row = &v["results"][0];
+        (
+            row["layout"].as_str().unwrap().to_string(),
+            row["output_tokens_per_s_per_gpu"].as_f64().unwrap(),
+            row["usd_per_1m_output_tokens"].as_f64().unwrap(),
+        )
+    };
+    // The README row that starts with `label` and the layout: its cells.
+    let cells = |label: &str, layout: &str| -> Vec<&'static str> {
+        readme
+            .lines()
+            .find(|l| l.starts_with(&format!("| {label} | {layout} |")))
+            .unwrap_or_else(|| panic!("README has no `{label}` row with layout {layout}"))
+            .split('|')
+            .map(str::trim)
+            .collect()
+    };
+    let number = |cell: &str| -> f64 { cell.trim_matches('*').replace(',', "").parse().unwrap() };
+    // DeepSeek-V3 at ≥ 50 tokens/s per user: | label | layout | GPUs | tok/s/user | tok/s/GPU | $ |.
+    for (gpu, dtype, label) in [
+        ("gb200-nvl72", "fp4", "GB200 NVL72, NVFP4"),
+        ("h200", "fp8", "HGX H200, fp8"),
+    ] {
+        let (layout, per_gpu, _) = best(
+            "deepseek-v3",
+            gpu,
+            dtype,
             &[
-                "sweep",
-                "-m",
-                "deepseek-v3",
-                "-g",
-                gpu,
-                "--dtype",
-                dtype,
-                "--batch",
-                "1..4096",
                 "--input-len",
                 "1024",
                 "--output-len",
@@ -1293,82 +1319,29 @@ fn the_readme_rack_scale_table_matches_its_commands() {
                 "output_tokens_per_s_per_user>=50",
                 "--sort",
                 "output_tokens_per_s_per_gpu",
-                "--top",
-                "1",
-                "--format",
-                "json",
             ],
-            0,
         );
-        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-        let row = &v["results"][0];
-        (
-            row["layout"].as_str().unwrap().to_string(),
-            row["output_tokens_per_s_per_gpu"].as_f64().unwrap(),
-        )
-    };
-    for (gpu, dtype, label) in [
-        ("gb200-nvl72", "fp4", "GB200 NVL72, NVFP4"),
-        ("h200", "fp8", "HGX H200, fp8"),
-    ] {
-        let (layout, per_gpu) = best(gpu, dtype);
-        let line = readme
-            .lines()
-            .find(|l| l.starts_with(&format!("| {label} | {layout} |")))
-            .unwrap_or_else(|| panic!("README has no `{label}` row with layout {layout}"));
-        let shown: f64 = line
-            .split('|')
-            .nth(5)
-            .unwrap()
-            .trim()
-            .trim_matches('*')
-            .replace(',', "")
-            .parse()
-            .unwrap();
+        let shown = number(cells(label, &layout)[5]);
         assert!(
             (per_gpu / shown - 1.0).abs() < 0.01,
             "{gpu}: the command gives {per_gpu:.0} tokens/s per GPU, the README shows {shown}"
         );
     }
-    // The GPT-4 table beside it: the cheapest layout at ≥ 20 tokens/s per user on each system.
+    // GPT-4, the cheapest layout at ≥ 20 tokens/s per user: | label | layout | GPUs | tok/s/GPU | $ |.
     for (gpu, dtype, label) in [
         ("h100", "fp8", "H100, fp8"),
         ("h200", "fp8", "H200, fp8"),
         ("b200", "fp4", "B200, NVFP4"),
         ("gb200-nvl72", "fp4", "GB200 NVL72, NVFP4"),
     ] {
-        let (out, _) = common::run_cli(
-            &[
-                "sweep",
-                "-m",
-                "gpt4-8k",
-                "-g",
-                gpu,
-                "--dtype",
-                dtype,
-                "--batch",
-                "1..4096",
-                "--require",
-                "output_tokens_per_s_per_user>=20",
-                "--top",
-                "1",
-                "--format",
-                "json",
-            ],
-            0,
+        let (layout, got, got_usd) = best(
+            "gpt4-8k",
+            gpu,
+            dtype,
+            &["--require", "output_tokens_per_s_per_user>=20"],
         );
-        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-        let row = &v["results"][0];
-        let layout = row["layout"].as_str().unwrap();
-        let line = readme
-            .lines()
-            .find(|l| l.starts_with(&format!("| {label} | {layout} |")))
-            .unwrap_or_else(|| panic!("README has no GPT-4 `{label}` row with layout {layout}"));
-        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
-        let per_gpu: f64 = cells[4].replace(',', "").parse().unwrap();
-        let usd: f64 = cells[5].parse().unwrap();
-        let got = row["output_tokens_per_s_per_gpu"].as_f64().unwrap();
-        let got_usd = row["usd_per_1m_output_tokens"].as_f64().unwrap();
+        let row = cells(label, &layout);
+        let (per_gpu, usd) = (number(row[4]), number(row[5]));
         assert!(
             (got / per_gpu - 1.0).abs() < 0.01 && (got_usd / usd - 1.0).abs() < 0.01,
             "GPT-4 on {gpu}: the command gives {got:.1} tokens/s per GPU at ${got_usd:.2}, the README shows {per_gpu} at ${usd}"
