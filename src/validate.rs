@@ -319,8 +319,13 @@ pub fn parse_cases(origin: &str, text: &str) -> Result<Vec<Case>> {
     Ok(file.case)
 }
 
-/// Every case has a unique id, a known kind, a numeric metric of its kind's rows and a positive,
-/// finite measured value; the error names the case.
+/// The smallest and the largest measured value a case may state (SI units).
+pub const CASE_VALUE_MIN: f64 = 1e-12;
+/// See [`CASE_VALUE_MIN`].
+pub const CASE_VALUE_MAX: f64 = 1e30;
+
+/// Every case has a unique id, a known kind, a numeric metric of its kind's rows and a measured
+/// value in [`CASE_VALUE_MIN`, `CASE_VALUE_MAX`]; the error names the case.
 fn check_cases(origin: &str, cases: &[Case]) -> Result<()> {
     let mut seen = std::collections::HashSet::new();
     for c in cases {
@@ -350,16 +355,17 @@ fn check_cases(origin: &str, cases: &[Case]) -> Result<()> {
             .map_err(|e| anyhow!("{origin}: case `{id}`: set: {e}"))?;
         presets::check_override_prefixes(&overrides)
             .map_err(|e| anyhow!("{origin}: case `{id}`: set: {e}"))?;
-        // A normal positive number: a subnormal one (1e-320) would make the error ratio infinite.
-        if !(c.value.is_normal() && c.value > 0.0) {
+        // A measurement, in SI units: from 1e-12 (a picosecond) to 1e30 (past any cluster's
+        // FLOPs). Outside it the error ratio leaves the range a report can print (a 300-digit
+        // percentage at 1e-300, an infinite one for a subnormal value).
+        if !(CASE_VALUE_MIN..=CASE_VALUE_MAX).contains(&c.value) {
             bail!(
-                "{origin}: case `{id}`: value = {}: must be a positive finite number (at least {:.1e})",
-                if c.value != 0.0 && c.value.abs() < 1e-6 {
+                "{origin}: case `{id}`: value = {}: must be a positive number from {CASE_VALUE_MIN:e} to {CASE_VALUE_MAX:e}",
+                if c.value.is_finite() && c.value != 0.0 && !(1e-6..1e15).contains(&c.value.abs()) {
                     format!("{:e}", c.value)
                 } else {
                     c.value.to_string()
                 },
-                f64::MIN_POSITIVE
             );
         }
     }

@@ -757,8 +757,15 @@ fn a_case_field_out_of_range_refuses_the_file_naming_case_field_and_range() {
         (
             "batch = 1",
             "1e-320",
-            &["value = 1e-320", "positive finite"],
+            &["value = 1e-320", "from 1e-12 to 1e30"],
         ),
+        // A tiny but normal value used to print a 300-digit error and an infinite summary.
+        (
+            "batch = 1",
+            "2.3e-308",
+            &["value = 2.3e-308", "from 1e-12 to 1e30"],
+        ),
+        ("batch = 1", "1.7e308", &["value = 1.7e308", "from 1e-12"]),
         // A `set` key outside model. and gpu. used to be ignored, the case run without it.
         (
             "batch = 1\nset = [\"foo=1\"]",

@@ -680,3 +680,79 @@ fn odd_names_and_numbers_get_one_plain_line() {
     assert!(stderr.contains("a preset name is empty"), "{stderr}");
     assert!(!stderr.contains("did you mean"), "{stderr}");
 }
+
+/// No number in `text` is infinite or runs to more than 20 digits in a row.
+fn assert_printable_numbers(text: &str) {
+    assert!(
+        !text
+            .split(|c: char| !c.is_alphanumeric())
+            .any(|w| w == "inf"),
+        "an infinite number: {text}"
+    );
+    let longest = text
+        .split(|c: char| !c.is_ascii_digit())
+        .map(str::len)
+        .max()
+        .unwrap_or(0);
+    assert!(longest <= 20, "a {longest}-digit number: {text}");
+}
+
+#[test]
+fn a_run_slowed_past_its_failure_rate_reads_as_never_finishing_not_inf() {
+    // A thousandth of a TFLOP/s makes the article's A100 run outlast its GPUs' MTBF: its goodput
+    // underflows to 0 and its length to infinity. The reproduce explanations used to print
+    // "about inf restarts"; at a hundredth they printed a 93-digit count.
+    let (out, _) = run(
+        &words("reproduce --set gpu.tflops.bf16=0.001 --format json"),
+        0,
+    );
+    assert_printable_numbers(&out);
+    assert!(out.contains("never reaches its end"), "{out}");
+    assert!(out.contains("which never finishes"), "{out}");
+    let (out, _) = run(
+        &words("reproduce --set gpu.tflops.bf16=0.01 --format markdown"),
+        0,
+    );
+    assert_printable_numbers(&out);
+    assert!(out.contains("e92 restarts"), "{out}");
+}
+
+#[test]
+fn a_validation_case_with_a_wild_error_prints_it_compactly() {
+    // 1e-11 tokens/s measured against a prediction near 1,800: the error is 1.8e16%, printed in
+    // scientific notation in the table, not as a 17-digit integer.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("wild.toml");
+    std::fs::write(
+        &path,
+        "[[case]]\nid = \"c1\"\nsource = \"t\"\nkind = \"inference\"\nmodel = \"mixtral-8x7b\"\ngpu = \"h100\"\ndtype = \"fp16\"\ntp = 2\nbatch = 64\ninput_len = 128\noutput_len = 128\nmode = \"fixed\"\nmetric = \"output_tokens_per_s\"\nvalue = 1e-11\n",
+    )
+    .unwrap();
+    let path = path.to_str().unwrap();
+    for format in ["table", "markdown"] {
+        let (out, _) = run(&["validate", "--cases", path, "--format", format], 0);
+        assert_printable_numbers(&out);
+        assert!(out.contains("e16%"), "{out}");
+        assert!(out.contains("e14×"), "{out}");
+    }
+}
+
+#[test]
+fn checkpoint_flags_are_checked_without_a_failure_rate_too() {
+    // They were range-checked only beside --gpu-mtbf-hours, so a NaN passed unseen without it.
+    let base = "train -m llama3-8b -g h100 --gpus 8 --tp 1 --pp 1 --zero 3 --format csv";
+    fails(
+        &format!("{base} --checkpoint-write-s nan"),
+        &["--checkpoint-write-s NaN", "from 0 to 1e9"],
+    );
+    fails(
+        &format!("{base} --restart-s -1"),
+        &["--restart-s -1", "from 0 to 1e9"],
+    );
+    fails(
+        &format!("{base} --checkpoint-write-s 1e10"),
+        &["--checkpoint-write-s", "from 0 to 1e9"],
+    );
+    let (_, stderr) = run(&words(&format!("{base} --checkpoint-interval-s 100")), 0);
+    assert!(stderr.contains("only with --gpu-mtbf-hours"), "{stderr}");
+}

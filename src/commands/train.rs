@@ -376,18 +376,22 @@ pub fn train(a: TrainArgs) -> Result<u8> {
         checkpoint_write_s: a.checkpoint_write_s,
         restart_s: a.restart_s,
     });
-    if let Some(r) = &reliability {
-        for (flag, v) in [
-            ("gpu-mtbf-hours", r.gpu_mtbf_hours),
-            ("checkpoint-write-s", r.checkpoint_write_s),
-            ("restart-s", r.restart_s),
-            (
-                "checkpoint-interval-s",
-                r.checkpoint_interval_s.unwrap_or(1.0),
-            ),
-        ] {
-            crate::limits::check_float_flag(flag, v).map_err(|e| anyhow!(e))?;
-        }
+    // Checked whether or not a failure rate uses them: a NaN or negative stall is a typo either way.
+    for (flag, v) in [
+        ("gpu-mtbf-hours", a.gpu_mtbf_hours.unwrap_or(1.0)),
+        ("checkpoint-write-s", a.checkpoint_write_s),
+        ("restart-s", a.restart_s),
+        (
+            "checkpoint-interval-s",
+            a.checkpoint_interval_s.unwrap_or(1.0),
+        ),
+    ] {
+        crate::limits::check_float_flag(flag, v).map_err(|e| anyhow!(e))?;
+    }
+    if reliability.is_none() && a.checkpoint_interval_s.is_some() {
+        eprintln!(
+            "note: --checkpoint-interval-s prices failures only with --gpu-mtbf-hours; without it no failure is modelled"
+        );
     }
     let sort = SortKey::parse::<TrainRow>(&a.sort).map_err(|e| anyhow!(e))?;
     let requires = parse_requires::<TrainRow>(&a.output.require)?;

@@ -31,7 +31,7 @@ pub fn table(claims: &[Claim], width: Option<usize>) -> String {
             value(c.seed_value),
             c.computed_value.map_or("—".into(), human),
             c.unit.to_string(),
-            c.ratio.map_or("—".into(), |r| format!("{r:.3}")),
+            c.ratio.map_or("—".into(), ratio),
             c.verdict.to_string(),
         ]);
     }
@@ -139,7 +139,7 @@ pub fn markdown(claims: &[Claim]) -> String {
             value(c.seed_value),
             c.computed_value.map_or("—".into(), human),
             super::markdown_cell(c.unit),
-            c.ratio.map_or("—".into(), |r| format!("{r:.3}")),
+            c.ratio.map_or("—".into(), ratio),
             c.tolerance,
             c.verdict,
             super::markdown_cell(&format!("{}{}", c.explanation, alt))
@@ -152,4 +152,13 @@ pub fn markdown(claims: &[Claim]) -> String {
         let _ = writeln!(o, "| {} | {} |", claim.replace('|', "/"), why);
     }
     o
+}
+
+/// computed / article: three decimals, in scientific notation past a million.
+fn ratio(r: f64) -> String {
+    if r.abs() >= 1e6 {
+        format!("{r:.3e}")
+    } else {
+        format!("{r:.3}")
+    }
 }

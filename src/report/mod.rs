@@ -390,7 +390,7 @@ pub fn human(x: f64) -> String {
     let a = x.abs();
     if !x.is_finite() {
         "-".to_string()
-    } else if a >= 1e7 {
+    } else if a >= 1e7 || (a > 0.0 && a < 1e-5) {
         format!("{x:.3e}")
     } else if a >= 100.0 || a == 0.0 {
         format!("{x:.0}")

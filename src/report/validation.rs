@@ -3,8 +3,40 @@
 use super::{align, human, new_table};
 use crate::validate::{CaseResult, Stats, Summary};
 
+/// A signed error in percent; past a million percent (10,000× off) in scientific notation, so a
+/// wild case keeps its column narrow.
 fn pct(x: Option<f64>) -> String {
-    x.map_or("-".into(), |v| format!("{:+.0}%", 100.0 * v))
+    x.map_or("-".into(), |v| {
+        let p = 100.0 * v;
+        if p.abs() >= 1e6 {
+            format!("{p:+.1e}%")
+        } else {
+            format!("{p:+.0}%")
+        }
+    })
+}
+
+/// The worst case's factor off, the same way.
+fn factor(x: Option<f64>) -> String {
+    x.map_or("-".into(), |v| {
+        if v >= 1e4 {
+            format!("{v:.1e}×")
+        } else {
+            format!("{v:.2}×")
+        }
+    })
+}
+
+/// A median or mean |error| in percent, one decimal; scientific past a million percent.
+fn abs_pct(x: Option<f64>) -> String {
+    x.map_or("-".into(), |v| {
+        let p = 100.0 * v;
+        if p >= 1e6 {
+            format!("{p:.1e}%")
+        } else {
+            format!("{p:.1}%")
+        }
+    })
 }
 
 fn share(x: Option<f64>) -> String {
@@ -16,13 +48,11 @@ fn stats_row(name: &str, s: &Stats) -> Vec<String> {
         name.to_string(),
         s.cases.to_string(),
         s.evaluated.to_string(),
-        s.median_abs_error
-            .map_or("-".into(), |v| format!("{:.1}%", 100.0 * v)),
-        s.mean_abs_error
-            .map_or("-".into(), |v| format!("{:.1}%", 100.0 * v)),
+        abs_pct(s.median_abs_error),
+        abs_pct(s.mean_abs_error),
         share(s.within_10pct),
         share(s.within_25pct),
-        s.worst_factor.map_or("-".into(), |v| format!("{v:.2}×")),
+        factor(s.worst_factor),
     ]
 }
 

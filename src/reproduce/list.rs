@@ -40,6 +40,15 @@ fn bn(params: f64) -> f64 {
 fn pct(x: f64) -> f64 {
     x * 100.0
 }
+/// A count for a sentence: whole below a million, in scientific notation above (an input that
+/// slows a run a billionfold gives 1e90 restarts, not a 90-digit number).
+fn count(x: f64) -> String {
+    if x.abs() < 1e6 {
+        format!("{x:.0}")
+    } else {
+        format!("{x:.2e}")
+    }
+}
 fn tokens_per_s(words_per_min: f64, tokens_per_word: f64) -> f64 {
     words_per_min * tokens_per_word / 60.0
 }
@@ -995,9 +1004,14 @@ pub static SPECS: &[Spec] = &[
             let i = &c.input;
             let mtbf_job_h = i.gpu_mtbf_hours / e.config.used_gpus() as f64;
             let failures = e.train_days * 24.0 / mtbf_job_h;
+            let restarts = if failures.is_finite() {
+                format!("about {} restarts over the run", count(failures))
+            } else {
+                "so often that the run never reaches its end".to_string()
+            };
             Ok(Out::new(1.0 - e.goodput, format!(
-                "At the documented GPU MTBF of {:.0} h (source.gpu_mtbf_hours), {} GPUs fail every {:.1} h: about {:.0} restarts over the run, costing {:.0}% of wall time (checkpoints at Daly's optimum interval, {:.0} s to restart).",
-                i.gpu_mtbf_hours, e.config.used_gpus(), mtbf_job_h, failures, pct(1.0 - e.goodput), i.restart_s))
+                "At the documented GPU MTBF of {:.0} h (source.gpu_mtbf_hours), {} GPUs fail every {:.1} h: {restarts}, costing {:.0}% of wall time (checkpoints at Daly's optimum interval, {:.0} s to restart).",
+                i.gpu_mtbf_hours, e.config.used_gpus(), mtbf_job_h, pct(1.0 - e.goodput), i.restart_s))
                 .holds(e.goodput < 1.0))
         },
     },
@@ -2238,13 +2252,18 @@ pub static SPECS: &[Spec] = &[
         compute: |c| {
             let f = training_flops(&c.gpt4, c.input.vision_finetune_tokens);
             let run = c.a100_run();
+            let days = run.train_days * c.input.vision_finetune_tokens / c.input.training_tokens;
+            let run_days = if days.is_finite() {
+                format!("about {} more days of the modelled A100 run", count(days))
+            } else {
+                "more than the modelled A100 run, which never finishes, can give".to_string()
+            };
             Ok(Out::new(
                 c.input.vision_finetune_tokens,
                 format!(
-                    "The article's figure: {:.2e} FLOP, {:.0}% of the pre-training, or about {:.0} more days of the modelled A100 run.",
+                    "The article's figure: {:.2e} FLOP, {:.0}% of the pre-training, or {run_days}.",
                     f,
                     pct(f / training_flops(&c.gpt4, c.input.training_tokens)),
-                    run.train_days * c.input.vision_finetune_tokens / c.input.training_tokens
                 ),
             ))
         },

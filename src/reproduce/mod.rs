@@ -642,11 +642,11 @@ pub fn claims(set: &[Override]) -> Result<Vec<Claim>> {
                 o.alt = None;
             }
             let verdict = judge(s, &o);
-            let explanation = if verdict == "differs" && !o.why.is_empty() {
+            let explanation = compact_numbers(&if verdict == "differs" && !o.why.is_empty() {
                 format!("{} {}", o.how, o.why)
             } else {
                 o.how.clone()
-            };
+            });
             Ok(Claim {
                 id: s.id,
                 section: s.section,
@@ -667,6 +667,40 @@ pub fn claims(set: &[Override]) -> Result<Vec<Claim>> {
             })
         })
         .collect()
+}
+
+/// `text` with every number whose whole part runs past twelve digits rewritten in scientific
+/// notation. A what-if far outside the article (a thousandth of a TFLOP/s) stretches its
+/// explanations' dollars, days and GPU-hours to 90-digit figures; 1.43e97 says the same.
+pub fn compact_numbers(text: &str) -> String {
+    let b = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < b.len() {
+        if !b[i].is_ascii_digit() {
+            let ch = text[i..].chars().next().unwrap_or(' ');
+            out.push(ch);
+            i += ch.len_utf8();
+            continue;
+        }
+        let start = i;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        let whole = i - start;
+        if i + 1 < b.len() && b[i] == b'.' && b[i + 1].is_ascii_digit() {
+            i += 1;
+            while i < b.len() && b[i].is_ascii_digit() {
+                i += 1;
+            }
+        }
+        let number = &text[start..i];
+        match number.parse::<f64>() {
+            Ok(v) if whole > 12 => out.push_str(&format!("{v:.3e}")),
+            _ => out.push_str(number),
+        }
+    }
+    out
 }
 
 /// The verdict of a claim the inputs as set leave undefined.
@@ -696,3 +730,24 @@ pub const MAX_DRAFT: u64 = 16;
 pub const FSDP_ZERO_STAGE: u8 = 3;
 /// Days per year.
 pub const DAYS_PER_YEAR: f64 = 365.0;
+
+#[cfg(test)]
+mod tests {
+    use super::compact_numbers;
+
+    #[test]
+    fn only_numbers_past_twelve_whole_digits_are_rewritten() {
+        assert_eq!(
+            compact_numbers("$14283251881166337483762M for 2384.50 days × 1.5 — ±10%"),
+            "$1.428e22M for 2384.50 days × 1.5 — ±10%"
+        );
+        assert_eq!(
+            compact_numbers("123456789012.75 and 1234567890123.75"),
+            "123456789012.75 and 1.235e12"
+        );
+        assert_eq!(
+            compact_numbers("TP8 × PP16, 3.34e24 FLOP."),
+            "TP8 × PP16, 3.34e24 FLOP."
+        );
+    }
+}
