@@ -219,15 +219,38 @@ fn window(w: Option<u64>, max_context: u64) -> Option<u64> {
     w.filter(|&w| w > 0 && w < max_context)
 }
 
-/// Set the experts of an MoE spec; `moe_layers` of the layers are MoE, the rest dense with
-/// `dense_ffn_dim`.
-fn set_moe(m: &mut ModelSpec, experts: u64, top_k: u64, moe_layers: u64, dense_ffn_dim: u64) {
+/// Set the experts of an MoE spec from `experts_key` and `num_experts_per_tok`; `moe_layers` of
+/// the layers are MoE, the rest dense with `dense_ffn_dim`. A count of 0, or more experts a token
+/// than there are, is an error: an MoE config.json that says so is broken, not dense.
+fn set_moe(
+    m: &mut ModelSpec,
+    f: &Fields,
+    experts_key: &str,
+    moe_layers: u64,
+    dense_ffn_dim: u64,
+) -> Result<()> {
+    let experts = f.int(experts_key)?;
+    let top_k = f.int("num_experts_per_tok")?;
+    if experts == 0 {
+        bail!(
+            "{}: \"{experts_key}\" = 0: must be at least 1 (model_type \"{}\" routes every token to experts)",
+            f.origin,
+            f.family
+        );
+    }
+    if !(1..=experts).contains(&top_k) {
+        bail!(
+            "{}: \"num_experts_per_tok\" = {top_k}: must be from 1 to \"{experts_key}\" ({experts})",
+            f.origin
+        );
+    }
     m.experts = experts;
     m.top_k = top_k;
     if experts > 1 && moe_layers < m.layers {
         m.dense_layers = m.layers - moe_layers;
         m.dense_ffn_dim = Some(dense_ffn_dim);
     }
+    Ok(())
 }
 
 /// What a family leaves out of the count, for the preset's `source`.
@@ -256,8 +279,7 @@ fn map(f: &Fields) -> Result<ModelSpec> {
             let mut m = spec(&c, f.int("intermediate_size")?);
             m.sliding_window = window(f.opt_int("sliding_window")?, c.max_context);
             if f.family == "mixtral" {
-                let experts = f.int("num_local_experts")?;
-                set_moe(&mut m, experts, f.int("num_experts_per_tok")?, c.layers, 0);
+                set_moe(&mut m, f, "num_local_experts", c.layers, 0)?;
             }
             m
         }
@@ -285,13 +307,7 @@ fn map(f: &Fields) -> Result<ModelSpec> {
             } else {
                 0
             };
-            set_moe(
-                &mut m,
-                f.int("num_experts")?,
-                f.int("num_experts_per_tok")?,
-                moe_layers,
-                dense_ffn,
-            );
+            set_moe(&mut m, f, "num_experts", moe_layers, dense_ffn)?;
             qwen_window(f, &mut m)?;
             m
         }
@@ -308,11 +324,11 @@ fn map(f: &Fields) -> Result<ModelSpec> {
             let dense_ffn = f.int("intermediate_size")?;
             set_moe(
                 &mut m,
-                f.int("n_routed_experts")?,
-                f.int("num_experts_per_tok")?,
+                f,
+                "n_routed_experts",
                 c.layers.saturating_sub(first_dense),
                 dense_ffn,
-            );
+            )?;
             m.shared_experts = f.int_or("n_shared_experts", 0)?;
             let mla = MlaSpec {
                 q_lora_rank: f.int_or("q_lora_rank", 0)?,
@@ -338,13 +354,7 @@ fn map(f: &Fields) -> Result<ModelSpec> {
         }
         "gpt_oss" => {
             let mut m = spec(&c, f.int("intermediate_size")?);
-            set_moe(
-                &mut m,
-                f.int("num_local_experts")?,
-                f.int("num_experts_per_tok")?,
-                c.layers,
-                0,
-            );
+            set_moe(&mut m, f, "num_local_experts", c.layers, 0)?;
             m.sliding_window = window(f.opt_int("sliding_window")?, c.max_context);
             if m.sliding_window.is_some() {
                 // layer_types lists "sliding_attention" / "full_attention"; transformers' default
@@ -378,13 +388,7 @@ fn map(f: &Fields) -> Result<ModelSpec> {
             } else {
                 0
             };
-            set_moe(
-                &mut m,
-                f.int("num_local_experts")?,
-                f.int("num_experts_per_tok")?,
-                moe_layers,
-                dense_ffn,
-            );
+            set_moe(&mut m, f, "num_local_experts", moe_layers, dense_ffn)?;
             // Every Llama 4 MoE layer has one shared expert of the routed experts' width.
             m.shared_experts = u64::from(m.experts > 1);
             // Chunked attention on the RoPE layers (no_rope_layers[i] = 1); by default three in

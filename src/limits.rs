@@ -236,6 +236,22 @@ pub fn clip(text: &str) -> String {
     }
 }
 
+/// Longest preset name, in characters.
+pub const NAME_MAX_CHARS: usize = 128;
+
+/// Check a preset's `name` (it heads table cells, CSV fields and notes): 1 to 128 characters,
+/// none of them a control character such as a newline.
+pub fn check_name(field: &str, name: &str) -> Result<(), String> {
+    let n = name.chars().count();
+    if n == 0 || n > NAME_MAX_CHARS || name.chars().any(char::is_control) {
+        return Err(format!(
+            "{field} = \"{}\": must be 1 to {NAME_MAX_CHARS} characters, with no control characters such as a newline",
+            clip(name)
+        ));
+    }
+    Ok(())
+}
+
 /// Check an integer flag by name: "--tp 100000: must be an integer from 1 to 65,536".
 pub fn check_flag(flag: &str, v: u64) -> Result<u64, String> {
     let range = flag_range(flag);

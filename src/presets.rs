@@ -362,6 +362,7 @@ pub fn load_model(name_or_path: &str, overrides: &[Override]) -> Result<ModelPre
 /// Load a model preset from TOML text (`origin` names it in errors), overrides applied, validated.
 pub fn load_model_text(origin: &str, text: &str, overrides: &[Override]) -> Result<ModelPreset> {
     let preset: ModelPreset = load(Kind::Model, origin, text, overrides)?;
+    crate::limits::check_name("name", &preset.name).map_err(|e| anyhow!("{origin}: {e}"))?;
     preset
         .model
         .validate()
@@ -378,6 +379,7 @@ pub fn load_gpu(name_or_path: &str, overrides: &[Override]) -> Result<GpuPreset>
 /// Load a GPU preset from TOML text (`origin` names it in errors), overrides applied, validated.
 pub fn load_gpu_text(origin: &str, text: &str, overrides: &[Override]) -> Result<GpuPreset> {
     let preset: GpuPreset = load(Kind::Gpu, origin, text, overrides)?;
+    crate::limits::check_name("name", &preset.name).map_err(|e| anyhow!("{origin}: {e}"))?;
     preset
         .gpu
         .validate()

@@ -446,6 +446,7 @@ pub fn load_text(origin: &str, text: &str) -> Result<RuntimePreset> {
             None => anyhow!("{origin}: {msg}"),
         }
     })?;
+    crate::limits::check_name("name", &p.name).map_err(|e| anyhow!("{origin}: {e}"))?;
     p.runtime.validate().map_err(|e| anyhow!("{origin}: {e}"))?;
     Ok(p)
 }

@@ -756,3 +756,59 @@ fn checkpoint_flags_are_checked_without_a_failure_rate_too() {
     let (_, stderr) = run(&words(&format!("{base} --checkpoint-interval-s 100")), 0);
     assert!(stderr.contains("only with --gpu-mtbf-hours"), "{stderr}");
 }
+
+#[test]
+fn a_preset_name_with_a_newline_or_nothing_is_refused() {
+    // It broke the table cell and the notes in two, and left an empty `model` in CSV and JSON.
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/presets/models/llama3-8b.toml"
+    ))
+    .unwrap();
+    for (file, name, shown) in [
+        ("newline.toml", "\"a\\nb\"", "name = \"a\\nb\""),
+        ("empty.toml", "\"\"", "name = \"\""),
+    ] {
+        let path = dir.path().join(file);
+        let renamed: String = text
+            .lines()
+            .map(|l| {
+                if l.starts_with("name = ") {
+                    format!("name = {name}")
+                } else {
+                    l.to_string()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        std::fs::write(&path, renamed).unwrap();
+        let path = path.to_str().unwrap();
+        common::fails_cli(
+            &["estimate", "-m", path, "-g", "h100"],
+            &[shown, "1 to 128 characters", "no control characters"],
+        );
+    }
+}
+
+#[test]
+fn a_derived_prefill_ep_that_does_not_divide_the_experts_skips_not_aborts() {
+    // The prefill pool takes the decode pool's full EP over its own tp × dp: 16 for mixtral's 8
+    // experts at --prefill-tp 4 and dp 4. It used to end the whole sweep with an error naming a
+    // --prefill-ep the user never gave.
+    let (out, stderr) = run(
+        &words("sweep -m mixtral-8x7b -g h100 --disaggregate 1:1 --prefill-tp 4 --format csv"),
+        0,
+    );
+    assert!(out.lines().count() > 1, "{out}");
+    assert!(
+        stderr.contains("the prefill pool's expert parallelism, 16")
+            && stderr.contains("set --prefill-ep"),
+        "{stderr}"
+    );
+    // A --prefill-ep the user names is still checked as given.
+    fails(
+        "estimate -m mixtral-8x7b -g h100 --tp 1 --dp 8 --ep 8 --disaggregate 1:1 --prefill-tp 4 --prefill-ep 16",
+        &["--prefill-ep 16", "must divide the model's 8 experts"],
+    );
+}

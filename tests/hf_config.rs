@@ -353,3 +353,32 @@ fn a_config_without_a_name_takes_its_folders() {
     assert!(toml.starts_with("name = \"my-model-8b\""), "{toml}");
     std::fs::remove_dir_all(dir.parent().unwrap()).ok();
 }
+
+#[test]
+fn an_moe_config_with_no_experts_or_too_many_a_token_is_refused() {
+    // It used to import as a dense model (experts = 1, top_k = 1) without a word.
+    let dir = tempfile::tempdir().unwrap();
+    let base = r#""model_type": "mixtral", "hidden_size": 512, "num_hidden_layers": 4, "num_attention_heads": 8, "num_key_value_heads": 8, "intermediate_size": 2048, "vocab_size": 32000, "max_position_embeddings": 4096"#;
+    for (experts, top_k, needles) in [
+        (0, 0, &["\"num_local_experts\" = 0", "at least 1"][..]),
+        (
+            8,
+            9,
+            &[
+                "\"num_experts_per_tok\" = 9",
+                "from 1 to \"num_local_experts\" (8)",
+            ],
+        ),
+        (8, 0, &["\"num_experts_per_tok\" = 0", "from 1 to"]),
+    ] {
+        let path = dir.path().join(format!("m{experts}_{top_k}.json"));
+        std::fs::write(
+            &path,
+            format!(
+                "{{{base}, \"num_local_experts\": {experts}, \"num_experts_per_tok\": {top_k}}}"
+            ),
+        )
+        .unwrap();
+        fails_cli(&["presets", "import", path.to_str().unwrap()], needles);
+    }
+}

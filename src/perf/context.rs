@@ -300,9 +300,9 @@ impl Context {
                 c.redundant_experts
             )));
         }
-        self.check_layout(c, c.layout(), "")?;
-        if c.disaggregate.is_some_and(|d| !d.prefill.is_empty()) {
-            self.check_layout(c, c.prefill_layout(), "prefill-")?;
+        self.check_layout(c, c.layout(), "", false)?;
+        if let Some(d) = c.disaggregate.filter(|d| !d.prefill.is_empty()) {
+            self.check_layout(c, c.prefill_layout(), "prefill-", d.prefill.ep.is_none())?;
         }
         Ok(())
     }
@@ -319,8 +319,16 @@ impl Context {
         Ok(())
     }
 
-    /// Check one layout (`flag` prefixes the flag names: "" or "prefill-").
-    fn check_layout(&self, c: &Config, l: Layout, flag: &str) -> Result<(), Reject> {
+    /// Check one layout (`flag` prefixes the flag names: "" or "prefill-"). `derived_ep`: the
+    /// layout's EP was not given but follows its other degrees (a prefill pool's full EP), so
+    /// one that does not divide the experts skips the configuration instead of failing the run.
+    fn check_layout(
+        &self,
+        c: &Config,
+        l: Layout,
+        flag: &str,
+        derived_ep: bool,
+    ) -> Result<(), Reject> {
         let degree_ok = |v: u64| (1..=crate::limits::MAX_DEGREE).contains(&v);
         if !(degree_ok(l.tp) && degree_ok(l.dp) && degree_ok(l.pp) && degree_ok(l.ep)) {
             for (f, v) in [("tp", l.tp), ("dp", l.dp), ("pp", l.pp), ("ep", l.ep)] {
@@ -358,6 +366,12 @@ impl Context {
             _ => {}
         }
         let slots = self.experts.saturating_add(c.redundant_experts);
+        if slots % l.ep != 0 && derived_ep {
+            return Err(Reject::Skip(format!(
+                "the prefill pool's expert parallelism, {} (its tp {} × dp {}, as the decode pool spreads its experts), does not divide the model's {slots} expert slots; set --{flag}ep",
+                l.ep, l.tp, l.dp
+            )));
+        }
         if slots % l.ep != 0 {
             return Err(Reject::Invalid(if c.redundant_experts > 0 {
                 format!(
