@@ -124,6 +124,22 @@ pub fn count_up_to(max: u64) -> impl Fn(&str) -> Result<u64, String> + Clone + S
     }
 }
 
+/// A whole-number flag with a range in `limits::flag_range` (`--redundant-experts`,
+/// `--mtp-layers`, …) for clap's `value_parser`: a negative or fractional value gets the flag's
+/// range in the message, not the integer parser's "invalid digit found in string".
+pub fn ranged(flag: &'static str) -> impl Fn(&str) -> Result<u64, String> + Clone + Send + Sync {
+    // A whole number passes: its range is checked with the configuration (exit 1, like every
+    // other range); only text that is not one is a usage error here.
+    move |text: &str| {
+        let allowed = || crate::limits::flag_range(flag).allowed();
+        match text.trim().parse::<u64>() {
+            Ok(v) => Ok(v),
+            Err(_) if is_negative(text.trim()) => Err(format!("`{text}`: negative; {}", allowed())),
+            Err(_) => Err(format!("`{text}`: not a whole number; {}", allowed())),
+        }
+    }
+}
+
 /// Why `s` is not a count: a negative number, or not a whole number at all.
 fn not_a_count(s: &str) -> &'static str {
     let negative = s.strip_prefix('-').is_some_and(|rest| {

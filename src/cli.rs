@@ -113,12 +113,13 @@ pub struct Selection {
 #[command(next_help_heading = "Serving")]
 pub struct Serving {
     /// Disaggregated serving: PREFILL:DECODE replicas of this layout (e.g. 1:3); KV crosses the NIC.
-    #[arg(long, value_name = "P:D", value_parser = parse_pools)]
+    #[arg(allow_hyphen_values = true, long, value_name = "P:D", value_parser = parse_pools)]
     pub disaggregate: Option<crate::perf::Disaggregation>,
     /// Simulate a Poisson stream of this many requests per second (percentiles of TTFT, TPOT, E2E)
     /// on one aggregated replica (its prefills run between its decode steps, so not with
     /// --disaggregate).
     #[arg(
+        allow_hyphen_values = true,
         allow_negative_numbers = true,
         long,
         value_name = "REQ_PER_S",
@@ -142,6 +143,7 @@ pub struct Serving {
     pub speculate: Option<u64>,
     /// Speculative decoding: per-token acceptance probability (α).
     #[arg(
+        allow_hyphen_values = true,
         allow_negative_numbers = true,
         long,
         default_value_t = 0.8,
@@ -153,7 +155,12 @@ pub struct Serving {
     #[arg(long, value_name = "NAME|PATH|mtp", conflicts_with = "draft_ratio")]
     pub draft: Option<String>,
     /// Speculative decoding: a draft step's cost as a fraction of a plain target step.
-    #[arg(allow_negative_numbers = true, long, value_name = "RATIO")]
+    #[arg(
+        allow_hyphen_values = true,
+        allow_negative_numbers = true,
+        long,
+        value_name = "RATIO"
+    )]
     pub draft_ratio: Option<f64>,
     /// continuous (iteration-level, prefills interleaved with decode) or static (a fixed batch of --batch identical requests submitted together: prefill the batch, decode it to the end, as gptSessionBenchmark and FasterTransformer run). Default: the runtime profile's (modern: continuous).
     #[arg(long, value_enum)]
@@ -171,7 +178,7 @@ pub struct Serving {
     #[arg(long, action = clap::ArgAction::Set, value_name = "BOOL")]
     pub sequence_parallel: Option<bool>,
     /// Extra expert replicas per MoE layer (EPLB's redundant experts), spread over the EP ranks.
-    #[arg(
+    #[arg(value_parser = crate::axis::ranged("redundant-experts"), 
         allow_negative_numbers = true,
         long,
         default_value_t = 0,
@@ -192,7 +199,7 @@ pub struct Serving {
     #[arg(long, value_enum, help_heading = "Mixture of experts")]
     pub moe_backend: Option<crate::perf::MoeBackend>,
     /// Decode iterations between the scheduler's polls for new requests (SGLang's --scheduler-recv-interval): a request arriving at a busy replica waits (N + 1)/2 iterations on average before its prefill, not one. 1 to 1000. Default: the runtime profile's (modern: 1).
-    #[arg(long, value_name = "N", value_parser = crate::axis::count_up_to(crate::limits::MAX_RECV_INTERVAL))]
+    #[arg(allow_negative_numbers = true, long, value_name = "N", value_parser = crate::axis::count_up_to(crate::limits::MAX_RECV_INTERVAL))]
     pub scheduler_recv_interval: Option<u64>,
     /// Layout of the disaggregated prefill pool: tensor-parallel degree (default: the decode layout's).
     #[arg(allow_negative_numbers = true,
@@ -458,6 +465,7 @@ pub struct TrainArgs {
     pub micro_batch: String,
     /// ZeRO stages (0-3).
     #[arg(
+        allow_negative_numbers = true,
         long,
         help_heading = "Axes",
         default_value = "1",
@@ -484,7 +492,7 @@ pub struct TrainArgs {
     )]
     pub recompute_modules: crate::train::RecomputeModules,
     /// Training tokens (e.g. 13e12 or 13T).
-    #[arg(
+    #[arg(allow_hyphen_values = true,
         allow_negative_numbers = true,
         long,
         help_heading = "Training",
@@ -493,7 +501,7 @@ pub struct TrainArgs {
     )]
     pub tokens: f64,
     /// Tokens per optimizer step (e.g. 60e6 or 60M).
-    #[arg(
+    #[arg(allow_hyphen_values = true,
         allow_negative_numbers = true,
         long,
         help_heading = "Training",
@@ -516,7 +524,12 @@ pub struct TrainArgs {
     )]
     pub interleave: String,
     /// Fraction of data-parallel gradient traffic hidden behind the backward pass. Default: the runtime profile's (modern: 0).
-    #[arg(allow_negative_numbers = true, long, help_heading = "Training")]
+    #[arg(
+        allow_hyphen_values = true,
+        allow_negative_numbers = true,
+        long,
+        help_heading = "Training"
+    )]
     pub dp_overlap: Option<f64>,
     /// Precision of the data-parallel gradient reduction: auto (Megatron-LM's rule: fp32, fp16 in fp16 runs), fp32 (NeMo, Megatron-Bridge, torchtitan) or param (the weights' own: PyTorch FSDP PURE, DeepSpeed). Default: the runtime profile's (modern: auto).
     #[arg(long, help_heading = "Training", value_enum)]
@@ -543,7 +556,7 @@ pub struct TrainArgs {
     #[arg(long, help_heading = "Training", value_enum)]
     pub tp_overlap: Option<crate::train::TpOverlap>,
     /// Multi-token-prediction depths trained with the model (DeepSeek-V3: 1): each adds a transformer layer, a projection and an output-head pass on the last stage.
-    #[arg(
+    #[arg(value_parser = crate::axis::ranged("mtp-layers"), 
         allow_negative_numbers = true,
         long,
         help_heading = "Training",
@@ -551,13 +564,19 @@ pub struct TrainArgs {
     )]
     pub mtp_layers: u64,
     /// Layers on the last pipeline stage (Megatron --decoder-last-pipeline-num-layers); the other stages split the rest (default: all stages even).
-    #[arg(allow_negative_numbers = true, long, help_heading = "Training")]
+    #[arg(value_parser = crate::axis::ranged("last-stage-layers"), allow_negative_numbers = true, long, help_heading = "Training")]
     pub last_stage_layers: Option<u64>,
     /// Impose this MFU (0-1) instead of modelling the step time.
-    #[arg(allow_negative_numbers = true, long, help_heading = "Training")]
+    #[arg(
+        allow_hyphen_values = true,
+        allow_negative_numbers = true,
+        long,
+        help_heading = "Training"
+    )]
     pub mfu: Option<f64>,
     /// Mean time between failures of one GPU, hours (turns on the failure/checkpoint model).
     #[arg(
+        allow_hyphen_values = true,
         allow_negative_numbers = true,
         long,
         help_heading = "Training",
@@ -566,6 +585,7 @@ pub struct TrainArgs {
     pub gpu_mtbf_hours: Option<f64>,
     /// Seconds of work between checkpoints (default: Daly's optimum, docs/methodology.md §17).
     #[arg(
+        allow_hyphen_values = true,
         allow_negative_numbers = true,
         long,
         help_heading = "Training",
@@ -574,6 +594,7 @@ pub struct TrainArgs {
     pub checkpoint_interval_s: Option<f64>,
     /// Seconds one checkpoint stalls training.
     #[arg(
+        allow_hyphen_values = true,
         allow_negative_numbers = true,
         long,
         help_heading = "Training",
@@ -583,6 +604,7 @@ pub struct TrainArgs {
     pub checkpoint_write_s: f64,
     /// Seconds from a failure to training again.
     #[arg(
+        allow_hyphen_values = true,
         allow_negative_numbers = true,
         long,
         help_heading = "Training",

@@ -812,3 +812,47 @@ fn a_derived_prefill_ep_that_does_not_divide_the_experts_skips_not_aborts() {
         &["--prefill-ep 16", "must divide the model's 8 experts"],
     );
 }
+
+#[test]
+fn negative_values_name_their_flag_and_range() {
+    // Clap took `-1` for an unknown flag ("unexpected argument '-1' found") and the integer
+    // parser said "invalid digit found in string": neither named the flag's range.
+    for (args, code, needles) in [
+        (
+            "estimate --scheduler-recv-interval -1",
+            2,
+            &["--scheduler-recv-interval", "negative", "from 1 to 1,000"][..],
+        ),
+        (
+            "estimate --redundant-experts -1",
+            2,
+            &["--redundant-experts", "negative", "from 0 to 65,536"],
+        ),
+        (
+            "train -m llama3-8b --mtp-layers 1.5",
+            2,
+            &["--mtp-layers", "not a whole number", "from 0 to 64"],
+        ),
+        (
+            "train -m llama3-8b --zero -1",
+            1,
+            &["--zero `-1`", "0, 1, 2 or 3"],
+        ),
+        (
+            "estimate --disaggregate -1:1",
+            2,
+            &["--disaggregate", "from 1 to 65,536"],
+        ),
+        (
+            "train -m llama3-8b --restart-s -inf",
+            1,
+            &["--restart-s -inf", "from 0 to 1e9"],
+        ),
+    ] {
+        let (_, stderr) = run(&words(args), code);
+        for n in needles {
+            assert!(stderr.contains(n), "{args}: {n:?} not in {stderr}");
+        }
+        assert!(!stderr.contains("unexpected argument"), "{args}: {stderr}");
+    }
+}
