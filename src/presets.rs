@@ -462,7 +462,7 @@ fn load<T: DeserializeOwned>(
     overrides: &[Override],
 ) -> Result<T> {
     let mut value: toml::Table =
-        toml::from_str(text).map_err(|e| anyhow!("{}", located(origin, text, &e)))?;
+        toml::from_str(text).map_err(|e| anyhow!("{}", located_key(origin, text, &e)))?;
     if kind == Kind::Gpu {
         borrow_measured(origin, &mut value)?;
     }
@@ -697,7 +697,7 @@ fn table_at<'a>(table: &'a toml::Table, key: &str) -> Option<&'a toml::Table> {
 }
 
 /// `located`, naming the key assigned on the error's line (`layers = "many"` → `layers`).
-fn located_key(origin: &str, text: &str, e: &toml::de::Error) -> String {
+pub(crate) fn located_key(origin: &str, text: &str, e: &toml::de::Error) -> String {
     let at = located(origin, text, e);
     // A missing field has no key of its own on the line the span points at.
     let Some(span) = e

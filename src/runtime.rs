@@ -436,16 +436,8 @@ pub fn load(name_or_path: &str) -> Result<RuntimePreset> {
 
 /// Load a runtime profile from TOML text (`origin` names it in errors); validated.
 pub fn load_text(origin: &str, text: &str) -> Result<RuntimePreset> {
-    let p: RuntimePreset = toml::from_str(text).map_err(|e| {
-        let msg = crate::presets::one_line(e.message());
-        match e.span() {
-            Some(sp) => {
-                let line = text[..sp.start.min(text.len())].matches('\n').count() + 1;
-                anyhow!("{origin}:{line}: {msg}")
-            }
-            None => anyhow!("{origin}: {msg}"),
-        }
-    })?;
+    let p: RuntimePreset = toml::from_str(text)
+        .map_err(|e| anyhow!("{}", crate::presets::located_key(origin, text, &e)))?;
     crate::limits::check_name("name", &p.name).map_err(|e| anyhow!("{origin}: {e}"))?;
     p.runtime.validate().map_err(|e| anyhow!("{origin}: {e}"))?;
     Ok(p)

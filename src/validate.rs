@@ -305,16 +305,8 @@ pub fn summarize(results: &[CaseResult]) -> Summary {
 
 /// Parse a case file.
 pub fn parse_cases(origin: &str, text: &str) -> Result<Vec<Case>> {
-    let file: CaseFile = toml::from_str(text).map_err(|e| {
-        let msg = crate::presets::one_line(e.message());
-        match e.span() {
-            Some(sp) => {
-                let line = text[..sp.start.min(text.len())].matches('\n').count() + 1;
-                anyhow!("{origin}:{line}: {msg}")
-            }
-            None => anyhow!("{origin}: {msg}"),
-        }
-    })?;
+    let file: CaseFile = toml::from_str(text)
+        .map_err(|e| anyhow!("{}", crate::presets::located_key(origin, text, &e)))?;
     check_cases(origin, &file.case)?;
     Ok(file.case)
 }

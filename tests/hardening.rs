@@ -856,3 +856,30 @@ fn negative_values_name_their_flag_and_range() {
         assert!(!stderr.contains("unexpected argument"), "{args}: {stderr}");
     }
 }
+
+#[test]
+fn a_toml_number_too_large_names_its_key() {
+    // "number too large to fit in target type" alone left the user to find the key at line:col.
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/presets/models/llama3-8b.toml"
+    ))
+    .unwrap();
+    let (huge, float) = (dir.path().join("huge.toml"), dir.path().join("float.toml"));
+    std::fs::write(
+        &huge,
+        text.replace("d_model = 4096", "d_model = 18446744073709551615"),
+    )
+    .unwrap();
+    std::fs::write(&float, text.replace("d_model = 4096", "d_model = 1e400")).unwrap();
+    for (path, msg) in [
+        (&huge, "number too large"),
+        (&float, "invalid floating-point number"),
+    ] {
+        common::fails_cli(
+            &["estimate", "-m", path.to_str().unwrap(), "-g", "h100"],
+            &["`d_model`", msg],
+        );
+    }
+}
