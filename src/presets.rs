@@ -498,6 +498,11 @@ fn load<T: DeserializeOwned>(
                 .collect::<Vec<_>>()
                 .join(", ")
         });
+        if kind == Kind::Gpu && o.key == "gpu.borrow" {
+            bail!(
+                "--set {o}: `gpu.borrow` is read from the preset file (it names the preset whose measured tables fill the file's gaps) before any --set; write it there, or --set the fields themselves"
+            );
+        }
         apply(&mut value, o)?;
         T::deserialize(toml::Value::Table(value.clone())).map_err(|e| match &fields {
             Some(f) if !f.is_empty() => {
@@ -512,6 +517,11 @@ fn load<T: DeserializeOwned>(
                 crate::limits::clip(o.raw.trim()),
                 o.key
             ),
+            // A table given whole (`gpu.fused_moe.fp4={...}`): serde names the field it lacks
+            // or mistypes, not where; the key says where.
+            _ if o.raw.trim_start().starts_with(['{', '[']) => {
+                anyhow!("--set {o}: in `{}`: {}", o.key, one_line(e.message()))
+            }
             _ => anyhow!("--set {o}: {}", one_line(e.message())),
         })?;
     }

@@ -1,4 +1,5 @@
-//! `--require EXPR` filters: `FIELD OP VALUE` with OP one of `>= <= > < == !=`, e.g.
+//! `--require EXPR` filters: `FIELD OP VALUE` with OP one of `>= <= > < == !=` (`=` reads as
+//! `==`), e.g.
 //! `output_tokens_per_s_per_user>=33.3`, `fits==true`, `decode_bound!=compute`.
 
 use crate::fields::{Field, Kind, Record, Value};
@@ -64,7 +65,7 @@ impl Require {
             .min_by_key(|(p, s, _)| (*p, usize::MAX - s.len()))
             .ok_or_else(|| {
                 format!(
-                    "--require `{shown}`: expected FIELD OP VALUE with OP one of >= <= > < == !="
+                    "--require `{shown}`: expected FIELD OP VALUE with OP one of >= <= > < == != (= reads as ==)"
                 )
             })?;
         let name = text[..pos].trim();
@@ -72,13 +73,17 @@ impl Require {
         let (name_shown, raw_shown) = (crate::limits::clip(name), crate::limits::clip(raw));
         let field = Field::parse::<R>(name).map_err(|e| format!("--require `{shown}`: {e}"))?;
         let value = match field.kind() {
-            Kind::Num => Literal::Num(raw.parse::<f64>().ok().filter(|v| !v.is_nan()).ok_or_else(
-                || {
-                    format!(
-                        "--require `{shown}`: `{raw_shown}` is not a number (field `{name_shown}` is numeric)"
-                    )
-                },
-            )?),
+            // A finite number: `inf` (or 1e400, which parses to it) compares as no bound at all.
+            Kind::Num => Literal::Num(
+                raw.parse::<f64>()
+                    .ok()
+                    .filter(|v| v.is_finite())
+                    .ok_or_else(|| {
+                        format!(
+                            "--require `{shown}`: `{raw_shown}` is not a finite number (field `{name_shown}` is numeric)"
+                        )
+                    })?,
+            ),
             Kind::Bool => Literal::Bool(raw.parse::<bool>().map_err(|_| {
                 format!(
                     "--require `{shown}`: `{raw_shown}` is not true or false (field `{name_shown}` is a boolean)"

@@ -883,3 +883,34 @@ fn a_toml_number_too_large_names_its_key() {
         );
     }
 }
+
+#[test]
+fn a_set_of_a_whole_table_says_which_table_and_borrow_says_where_it_goes() {
+    fails(
+        "estimate --set gpu.fused_moe.fp4={compute=0.5,memory=0.5}",
+        &["in `gpu.fused_moe.fp4`", "missing field `fixed_us`"],
+    );
+    fails(
+        "estimate --set gpu.custom_all_reduce=[{gpus=8,bytes=1,us=0.01}]",
+        &["in `gpu.custom_all_reduce`", "expected a sequence"],
+    );
+    // `borrow` is documented as a preset field, so "unknown field" was wrong.
+    fails(
+        "estimate --set gpu.borrow=h100",
+        &[
+            "`gpu.borrow` is read from the preset file",
+            "before any --set",
+        ],
+    );
+}
+
+#[test]
+fn a_require_bound_must_be_finite() {
+    // `ttft_s<=inf` was accepted and kept every row; 1e400 parses to infinity too.
+    for bound in ["inf", "1e400", "-inf"] {
+        fails(
+            &format!("sweep -m llama3-8b --require ttft_s<={bound}"),
+            &["--require", "is not a finite number", "numeric"],
+        );
+    }
+}
