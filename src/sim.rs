@@ -92,8 +92,10 @@ impl SimResult {
     pub fn check_finite(&self, w: &Workload) -> Result<(), String> {
         if self.completed == 0 {
             return Err(format!(
-                "--rate {:?}: no request finished within the step budget, so there is no latency to report; raise --step-budget or --rate",
-                w.rate_per_s
+                "--rate {:?}: no request finished within --step-budget {} steps, so there is no latency to report; a request needs a step for each output token after its prefill, and arrivals are about 1/rate s apart: shorten --output-len, or raise --step-budget (at most {}) or --rate",
+                w.rate_per_s,
+                crate::limits::grouped(w.step_budget),
+                crate::limits::grouped(MAX_STEP_BUDGET)
             ));
         }
         let p = |x: Percentiles| [x.p50, x.p90, x.p99];

@@ -914,3 +914,40 @@ fn a_require_bound_must_be_finite() {
         );
     }
 }
+
+#[test]
+fn a_global_batch_of_partial_sequences_is_noted_and_interleave_names_auto() {
+    let (_, stderr) = run(
+        &words(
+            "train -m llama3-8b --gpus 64 --tp 1 --pp 1 --zero 3 --seq-len 8192 --global-batch-tokens 4194305",
+        ),
+        0,
+    );
+    assert!(
+        stderr.contains("512.0001 sequences of 8192 tokens") && stderr.contains("rounds up"),
+        "{stderr}"
+    );
+    fails(
+        "train -m llama3-8b --interleave auto,1",
+        &["--interleave", "or `auto` alone"],
+    );
+}
+
+#[test]
+fn a_sweep_row_whose_simulation_cannot_finish_keeps_the_sweep() {
+    // Ten steps cannot finish a 1,000-token output: that row has no simulation, with a note,
+    // where one such row used to end the whole sweep with an error.
+    let (out, stderr) = run(
+        &words(
+            "sweep -m llama3-8b -g h100 --tp 1 --pp 1 --batch 8 --output-len 1000 --rate 1 --requests 2 --step-budget 10",
+        ),
+        0,
+    );
+    assert!(out.contains("TP1"), "{out}");
+    assert!(!out.contains("Simulated 2 requests"), "{out}");
+    assert!(
+        stderr.contains("note: --rate 1.0: 1 row(s) are not simulated: no request finished")
+            && stderr.contains("shorten --output-len"),
+        "{stderr}"
+    );
+}

@@ -554,7 +554,10 @@ pub fn sweep(a: SweepArgs) -> Result<u8> {
                 &doc_summary,
                 &mut out,
             )?;
-            if let (Some(w), Format::Table | Format::Markdown) = (workload, a.output.format) {
+            // The simulations' table, unless no row got one (the notes say why).
+            if let (Some(w), Format::Table | Format::Markdown) = (workload, a.output.format)
+                && rows.iter().any(|r| r.simulation.is_some())
+            {
                 let sim = crate::report::simulated_rows(
                     &w,
                     &rows,
@@ -710,6 +713,9 @@ struct RateRows {
     simulated: usize,
     unfit: usize,
     beyond: usize,
+    /// Rows whose simulation ended without a latency to report, and the first one's reason.
+    unfinished: usize,
+    unfinished_why: Option<String>,
 }
 
 impl RateRows {
@@ -731,13 +737,30 @@ impl RateRows {
             }
             Some(w) => {
                 self.simulated += 1;
-                Ok(Some(simulate_with_bar(ctx, &e.config, &w)?))
+                // One row's run that cannot finish (its outputs outlast the step budget) leaves
+                // that row without a simulation, not the sweep without rows.
+                match simulate_with_bar(ctx, &e.config, &w) {
+                    Ok(s) => Ok(Some(s)),
+                    Err(why) => {
+                        self.unfinished += 1;
+                        self.unfinished_why.get_or_insert_with(|| why.to_string());
+                        Ok(None)
+                    }
+                }
             }
             None => Ok(None),
         }
     }
 
     fn notes(&self) {
+        if let Some(why) = &self.unfinished_why {
+            // "--rate R: why": the rate, then the count, then why.
+            let (rate, why) = why.split_once(": ").unwrap_or(("--rate", why));
+            eprintln!(
+                "note: {rate}: {} row(s) are not simulated: {why}",
+                self.unfinished
+            );
+        }
         if self.unfit > 0 {
             eprintln!(
                 "note: --rate: {} row(s) that do not fit in memory are not simulated",

@@ -312,7 +312,9 @@ pub fn train(a: TrainArgs) -> Result<u8> {
     let interleaves = if a.interleave.trim().eq_ignore_ascii_case("auto") {
         None
     } else {
-        Some(axis("interleave", &a.interleave)?)
+        Some(axis("interleave", &a.interleave).map_err(|e| {
+            anyhow!("{e}; or `auto` alone (1, 2, 4 and 8 virtual stages where pp > 1)")
+        })?)
     };
     let interleaves_for = |l: &Loaded, pp: u64| -> Vec<u64> {
         match &interleaves {
@@ -449,6 +451,20 @@ pub fn train(a: TrainArgs) -> Result<u8> {
     for l in &systems {
         let (m, g) = (l.model.name.as_str(), l.gpu.name.as_str());
         let seq_len = seq_len_for(l);
+        // A step trains whole sequences: a global batch between two counts of them runs the
+        // next count's micro-batches (the rows keep the tokens as given).
+        let seqs = a.global_batch_tokens / seq_len as f64;
+        if seqs.fract() != 0.0 {
+            eprintln!(
+                "note: --global-batch-tokens {} is {seqs:.4} sequences of {seq_len} tokens{}; a step runs whole sequences, so the micro-batch count rounds up (use a multiple of {seq_len})",
+                a.global_batch_tokens,
+                if systems.len() > 1 {
+                    format!(" for {m}")
+                } else {
+                    String::new()
+                }
+            );
+        }
         let mut mine: Vec<TrainRow> = Vec::new();
         let mut skipped = crate::sweep::SkipNotes::default();
         let mut idle = crate::sweep::SkipNotes::default();
