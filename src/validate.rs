@@ -455,6 +455,24 @@ fn check_case_ranges(c: &Case) -> Result<()> {
     {
         bail!("interactivity = {f}: must be a positive number of tokens/s per user");
     }
+    // The text fields with a syntax: refused with the file, like the ranges above, rather than
+    // leaving the case unevaluated with a reason.
+    if let Some(s) = c.split.as_deref()
+        && !["calibration", "holdout"].contains(&s)
+    {
+        bail!(
+            "split = \"{}\": must be calibration or holdout",
+            crate::limits::clip(s)
+        );
+    }
+    if let Some(d) = c.disaggregate.as_deref() {
+        crate::cli::parse_pools(d).map_err(|e| anyhow!("disaggregate = {e}"))?;
+    }
+    if let Some(list) = &c.recompute_modules {
+        crate::train::RecomputeModules::parse(&list.join(","))
+            .map_err(|e| anyhow!("recompute_modules: {e}"))?;
+    }
+    speculation(c)?;
     Ok(())
 }
 

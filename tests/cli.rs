@@ -766,6 +766,32 @@ fn a_case_field_out_of_range_refuses_the_file_naming_case_field_and_range() {
             &["value = 2.3e-308", "from 1e-12 to 1e30"],
         ),
         ("batch = 1", "1.7e308", &["value = 1.7e308", "from 1e-12"]),
+        // Text fields with a syntax used to leave the case unevaluated (exit 0) instead.
+        (
+            "batch = 1\ndisaggregate = \"0:1\"",
+            "0.01",
+            &["disaggregate = `0:1`", "from 1 to 65,536"],
+        ),
+        (
+            "batch = 1\nrecompute_modules = [\"zzz\"]",
+            "0.01",
+            &["recompute_modules:", "zzz"],
+        ),
+        (
+            "batch = 1\nsplit = \"x\"",
+            "0.01",
+            &["split = \"x\"", "calibration or holdout"],
+        ),
+        (
+            "batch = 1\nacceptance = 0.5",
+            "0.01",
+            &["`acceptance` and `draft` need `speculate`"],
+        ),
+        (
+            "batch = 1\nspeculate = 2\ndraft = \"zzz\"",
+            "0.01",
+            &["draft = `zzz`", "`mtp` or a draft-step ratio"],
+        ),
         // A `set` key outside model. and gpu. used to be ignored, the case run without it.
         (
             "batch = 1\nset = [\"foo=1\"]",
