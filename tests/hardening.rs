@@ -951,3 +951,19 @@ fn a_sweep_row_whose_simulation_cannot_finish_keeps_the_sweep() {
         "{stderr}"
     );
 }
+
+#[test]
+fn presets_show_refuses_a_set_of_the_other_kind() {
+    // It was accepted and changed nothing shown.
+    fails(
+        "presets show h100 --set model.experts=8",
+        &[
+            "`model.experts` is not a field of the GPU preset `h100`",
+            "`gpu.`",
+        ],
+    );
+    fails(
+        "presets show mixtral-8x7b --set gpu.memory_gib=1",
+        &["`gpu.memory_gib`", "model preset `mixtral-8x7b`"],
+    );
+}

@@ -151,6 +151,22 @@ fn show(args: ShowArgs, out: &mut dyn Write) -> Result<()> {
         Kind::Gpu => presets::load_gpu(&args.name, &[])?.name,
     };
     presets::check_scopes(&args.set, &[(kind, vec![shown, args.name.clone()])])?;
+    // A `gpu.*` key on a model preset (or `model.*` on a GPU's) changes nothing shown.
+    let table = match kind {
+        Kind::Model => "model.",
+        Kind::Gpu => "gpu.",
+    };
+    if let Some(o) = args.set.iter().find(|o| !o.key.starts_with(table)) {
+        bail!(
+            "--set {o}: `{}` is not a field of {} preset `{}`; its keys start with `{table}`",
+            o.key,
+            match kind {
+                Kind::Model => "the model",
+                Kind::Gpu => "the GPU",
+            },
+            args.name
+        );
+    }
     match (kind, args.format) {
         (_, ShowFormat::Toml) if args.set.is_empty() => {
             // Print the file as written, once it has loaded as a valid preset.
