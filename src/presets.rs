@@ -764,7 +764,10 @@ pub fn nearest<'a>(s: &str, names: &[&'a str]) -> Vec<&'a str> {
     let mut scored: Vec<(bool, usize, &str)> = names
         .iter()
         .map(|n| (!n.starts_with(&lower), strsim::levenshtein(&lower, n), *n))
-        .filter(|(_, d, n)| *d <= 3.max(n.len() / 3) || n.contains(&lower))
+        // Close, but not a rewrite of every letter (`zzz` is not a near miss of `man`).
+        .filter(|(_, d, n)| {
+            (*d <= 3.max(n.len() / 3) && *d < n.len().min(lower.len())) || n.contains(&lower)
+        })
         .collect();
     scored.sort();
     scored.into_iter().take(3).map(|(_, _, n)| n).collect()
@@ -773,6 +776,13 @@ pub fn nearest<'a>(s: &str, names: &[&'a str]) -> Vec<&'a str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_name_sharing_no_letter_in_place_is_no_near_miss() {
+        assert!(nearest("zzz", &["man", "sweep"]).is_empty());
+        assert_eq!(nearest("swep", &["man", "sweep"]), ["sweep"]);
+        assert_eq!(nearest("h10", &["h100", "h200"]), ["h100", "h200"]);
+    }
 
     #[test]
     fn serde_type_names_read_as_words() {
