@@ -504,7 +504,27 @@ fn load<T: DeserializeOwned>(
             );
         }
         apply(&mut value, o)?;
-        T::deserialize(toml::Value::Table(value.clone())).map_err(|e| match &fields {
+        let mut parsed = T::deserialize(toml::Value::Table(value.clone()));
+        // A whole number written as a float (`1e15` for a count): taken as the integer it is,
+        // when a double holds it exactly.
+        if let Err(e) = &parsed
+            && e.message().starts_with("invalid type: floating point")
+            && let Some(i) = integral_float(&o.raw)
+        {
+            let mut retry = value.clone();
+            apply(
+                &mut retry,
+                &Override {
+                    raw: i.to_string(),
+                    ..(*o).clone()
+                },
+            )?;
+            parsed = T::deserialize(toml::Value::Table(retry.clone()));
+            if parsed.is_ok() {
+                value = retry;
+            }
+        }
+        parsed.map_err(|e| match &fields {
             Some(f) if !f.is_empty() => {
                 anyhow!(
                     "--set {o}: `{}` is a table; set one of its fields: {f}",
@@ -653,6 +673,13 @@ fn apply(table: &mut toml::Table, o: &Override) -> Result<()> {
     }
     cur.insert((*last).to_string(), value);
     Ok(())
+}
+
+/// The integer a float literal (`1e15`, `61.0`) stands for, when it is whole and a double holds
+/// it exactly (|v| ≤ 2^53).
+fn integral_float(raw: &str) -> Option<i64> {
+    let v = raw.trim().parse::<f64>().ok()?;
+    (v.is_finite() && v.fract() == 0.0 && v.abs() <= 9_007_199_254_740_992.0).then_some(v as i64)
 }
 
 /// Whether `raw` is a well-formed TOML decimal integer (one optional sign, no leading zero,

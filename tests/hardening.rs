@@ -967,3 +967,21 @@ fn presets_show_refuses_a_set_of_the_other_kind() {
         &["`gpu.memory_gib`", "model preset `mixtral-8x7b`"],
     );
 }
+
+#[test]
+fn a_whole_number_written_as_a_float_sets_a_count() {
+    // `1e8` for attention_params_per_layer, whose documented range reaches 1e15, used to be
+    // refused as "not an integer literal"; a fraction still is.
+    let (out, _) = run(
+        &words("presets show llama3-8b --set model.attention_params_per_layer=1e8"),
+        0,
+    );
+    assert!(
+        out.contains("attention_params_per_layer = 100000000"),
+        "{out}"
+    );
+    fails(
+        "estimate --set model.layers=1.5",
+        &["`1.5` is not an integer literal for `model.layers`"],
+    );
+}

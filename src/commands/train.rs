@@ -454,7 +454,11 @@ pub fn train(a: TrainArgs) -> Result<u8> {
         // A step trains whole sequences: a global batch between two counts of them runs the
         // next count's micro-batches (the rows keep the tokens as given).
         let seqs = a.global_batch_tokens / seq_len as f64;
-        if seqs.fract() != 0.0 {
+        // Only for values in range: one out of range is the configuration check's error.
+        let in_range =
+            crate::limits::check_float_flag("global-batch-tokens", a.global_batch_tokens).is_ok()
+                && crate::limits::check_flag("seq-len", seq_len).is_ok();
+        if in_range && seqs.fract() != 0.0 {
             eprintln!(
                 "note: --global-batch-tokens {} is {seqs:.4} sequences of {seq_len} tokens{}; a step runs whole sequences, so the micro-batch count rounds up (use a multiple of {seq_len})",
                 a.global_batch_tokens,
