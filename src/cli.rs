@@ -178,12 +178,13 @@ pub struct Serving {
     #[arg(long, action = clap::ArgAction::Set, value_name = "BOOL")]
     pub sequence_parallel: Option<bool>,
     /// Extra expert replicas per MoE layer (EPLB's redundant experts), spread over the EP ranks.
-    #[arg(value_parser = crate::axis::ranged("redundant-experts"), 
+    #[arg(
         allow_negative_numbers = true,
         long,
         default_value_t = 0,
         value_name = "N",
-        help_heading = "Mixture of experts"
+        help_heading = "Mixture of experts",
+        value_parser = crate::axis::ranged("redundant-experts")
     )]
     pub redundant_experts: u64,
     /// How tokens reach the experts when attention runs data-parallel (--dp > 1): alltoall (DeepEP, wide EP), allgather (gather every token, reduce-scatter the outputs), or auto (allgather inside a node, alltoall across nodes). Default: the runtime profile's (modern: auto).
@@ -492,7 +493,8 @@ pub struct TrainArgs {
     )]
     pub recompute_modules: crate::train::RecomputeModules,
     /// Training tokens (e.g. 13e12 or 13T).
-    #[arg(allow_hyphen_values = true,
+    #[arg(
+        allow_hyphen_values = true,
         allow_negative_numbers = true,
         long,
         help_heading = "Training",
@@ -501,7 +503,8 @@ pub struct TrainArgs {
     )]
     pub tokens: f64,
     /// Tokens per optimizer step (e.g. 60e6 or 60M).
-    #[arg(allow_hyphen_values = true,
+    #[arg(
+        allow_hyphen_values = true,
         allow_negative_numbers = true,
         long,
         help_heading = "Training",
@@ -556,15 +559,21 @@ pub struct TrainArgs {
     #[arg(long, help_heading = "Training", value_enum)]
     pub tp_overlap: Option<crate::train::TpOverlap>,
     /// Multi-token-prediction depths trained with the model (DeepSeek-V3: 1): each adds a transformer layer, a projection and an output-head pass on the last stage.
-    #[arg(value_parser = crate::axis::ranged("mtp-layers"), 
+    #[arg(
         allow_negative_numbers = true,
         long,
         help_heading = "Training",
-        default_value_t = 0
+        default_value_t = 0,
+        value_parser = crate::axis::ranged("mtp-layers")
     )]
     pub mtp_layers: u64,
     /// Layers on the last pipeline stage (Megatron --decoder-last-pipeline-num-layers); the other stages split the rest (default: all stages even).
-    #[arg(value_parser = crate::axis::ranged("last-stage-layers"), allow_negative_numbers = true, long, help_heading = "Training")]
+    #[arg(
+        allow_negative_numbers = true,
+        long,
+        help_heading = "Training",
+        value_parser = crate::axis::ranged("last-stage-layers")
+    )]
     pub last_stage_layers: Option<u64>,
     /// Impose this MFU (0-1) instead of modelling the step time.
     #[arg(
