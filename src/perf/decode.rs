@@ -90,8 +90,7 @@ fn decode_with_share(
         if c.batching == Batching::Static || c.disaggregate.is_some() {
             1.0
         } else {
-            let tokens_per_step = c.speculation.map_or(1.0, |sp| sp.expected_tokens());
-            (-batch * tokens_per_step / n_out.max(1.0)).exp()
+            (-batch * tokens_per_step(c) / n_out.max(1.0)).exp()
         }
     });
     // One step of `per_seq` tokens per sequence through the pipeline, and its cycle time.
@@ -158,7 +157,7 @@ fn decode_with_share(
                 // stage's micro-batch in turn, and the output head.
                 (DraftCost::Mtp, _) => n_mb * mtp_layer_and_head_s,
             };
-            (draft_s, sp.expected_tokens(), sp.gamma as f64)
+            (draft_s, tokens_per_step(c), sp.gamma as f64)
         }
     };
     out.plain_step_s = plain_step_s;
@@ -166,6 +165,16 @@ fn decode_with_share(
     out.draft_step_s = draft_step_s;
     out.tokens_per_step = tokens_per_step;
     out.step_s = (verify_step_s + gamma * draft_step_s) / tokens_per_step;
+}
+
+/// Tokens a sequence gains per decode iteration: 1, or under speculative decoding the expected
+/// accepted tokens plus the target's own (Leviathan et al. 2023, eq. 1), at most the tokens a
+/// request decodes (`output_len − 1` after the prefill's first, at least one): a request of 4
+/// output tokens ends after one iteration however many drafts it could accept.
+fn tokens_per_step(c: &Config) -> f64 {
+    let decoded = (c.output_len as f64 - 1.0).max(1.0);
+    c.speculation
+        .map_or(1.0, |sp| sp.expected_tokens().min(decoded))
 }
 
 /// Time along a token's path through every layer: memory-bound ops, compute-bound ops,
