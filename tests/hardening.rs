@@ -985,3 +985,44 @@ fn a_whole_number_written_as_a_float_sets_a_count() {
         &["`1.5` is not an integer literal for `model.layers`"],
     );
 }
+
+#[test]
+fn an_imposed_mfu_the_hardware_cannot_run_is_skipped_with_its_ceiling() {
+    // `--mfu 0.8` with full recomputation printed HFU 115% (1,133 TFLOP/s on a 989 TFLOP/s H100).
+    let (_, stderr) = run(
+        &words("train -m llama3-70b -g h100 --gpus 1024 --tp 8 --pp 4 --recompute full --mfu 0.8"),
+        3,
+    );
+    assert!(
+        stderr.contains("--mfu 0.8 needs 115% of the GPU's peak")
+            && stderr.contains("so its MFU is at most 0.699"),
+        "{stderr}"
+    );
+    // The configurations that can run it stay, and none reports an HFU past 1.
+    let (out, _) = run(
+        &words(
+            "train -m llama3-70b -g h100 --gpus 1024 --tp 8 --pp 4 --recompute none,full --mfu 0.8 --format json",
+        ),
+        0,
+    );
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let rows = doc["results"].as_array().unwrap();
+    assert!(!rows.is_empty());
+    for r in rows {
+        assert!(r["hfu"].as_f64().unwrap() <= 1.0, "{r}");
+        assert_eq!(r["recompute"], "none", "{r}");
+    }
+}
+
+#[test]
+fn interleaving_without_a_pipeline_is_skipped() {
+    // `--interleave 32 --pp 1` showed v = 32 with the step time of v = 1.
+    let (_, stderr) = run(
+        &words("train -m llama3-8b -g h100 --gpus 64 --tp 1 --pp 1 --interleave 32"),
+        3,
+    );
+    assert!(
+        stderr.contains("interleave 32 needs pipeline parallelism"),
+        "{stderr}"
+    );
+}

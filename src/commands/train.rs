@@ -135,6 +135,19 @@ fn outcome(ctx: &crate::perf::Context, names: (&str, &str), c: &TrainConfig) -> 
             e.goodput
         ));
     }
+    // An imposed MFU the hardware cannot run: recomputation and attention add FLOPs beyond the
+    // model's, and together they would need more than the GPU's peak.
+    if let Some(mfu) = c.mfu
+        && e.hfu > 1.0 + 1e-9
+    {
+        return Outcome::Skip(format!(
+            "--mfu {mfu} needs {:.0}% of the GPU's peak: its recomputation ({}) and attention run {:.2}× the model's FLOPs, so its MFU is at most {:.3}",
+            100.0 * e.hfu,
+            c.recompute.name(),
+            e.hfu / e.mfu,
+            e.mfu / e.hfu
+        ));
+    }
     let row = e
         .check_finite(names.0, names.1)
         .map(|()| TrainRow::new(names.0, names.1, &e));

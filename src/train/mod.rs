@@ -599,6 +599,12 @@ pub fn check(ctx: &Context, c: &TrainConfig) -> Result<(), Reject> {
             c.pp - 1
         ));
     }
+    if c.interleave > 1 && c.pp == 1 {
+        return skip(format!(
+            "interleave {} needs pipeline parallelism: with pp 1 there is one stage and nothing to interleave",
+            c.interleave
+        ));
+    }
     if c.interleave > 1 && ctx.layers / c.pp < c.interleave {
         return skip(format!(
             "interleave {} exceeds the {} layers per stage",
