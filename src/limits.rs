@@ -165,6 +165,21 @@ pub fn model_int(key: &str) -> IntRange {
         .map_or(int(0, u64::MAX), |(_, r)| *r)
 }
 
+/// What a preset field listed here allows, for messages ("must be an integer from 1 to 65,536"),
+/// or `None` for a field with no range of its own in these tables.
+pub fn field_allowed(key: &str) -> Option<String> {
+    if let Some((_, r)) = MODEL_INTS.iter().chain(GPU_INTS).find(|(k, _)| *k == key) {
+        return Some(r.allowed());
+    }
+    GPU_FLOATS.iter().find(|(k, _)| *k == key).map(|(_, r)| {
+        format!(
+            "must be a finite number from {} to {}",
+            short(r.min),
+            short(r.max)
+        )
+    })
+}
+
 /// Thousands separators for messages: 65536 → "65,536".
 pub fn grouped(v: u64) -> String {
     let s = v.to_string();

@@ -664,12 +664,16 @@ fn apply(table: &mut toml::Table, o: &Override) -> Result<()> {
     let value = parse_value(&o.raw);
     // An integer TOML cannot hold would otherwise arrive as a string and be refused as one.
     if value.is_str() && beyond_i64(&o.raw) {
-        bail!(
-            "--set {o}: {} is out of range: a preset's integers lie from {} to {}",
-            o.raw.trim(),
-            i64::MIN,
-            i64::MAX
-        );
+        // The field's own range where it has one (`model.layers`: 1 to 65,536), else TOML's.
+        match crate::limits::field_allowed(&o.key) {
+            Some(allowed) => bail!("--set {o}: `{}` {allowed}", o.key),
+            None => bail!(
+                "--set {o}: {} is out of range: a preset's integers lie from {} to {}",
+                crate::limits::clip(o.raw.trim()),
+                i64::MIN,
+                i64::MAX
+            ),
+        }
     }
     cur.insert((*last).to_string(), value);
     Ok(())

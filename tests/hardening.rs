@@ -344,18 +344,25 @@ fn a_simulation_that_cannot_produce_a_number_is_an_error() {
 #[test]
 fn a_set_integer_beyond_toml_range_names_the_range_not_a_type() {
     // TOML integers are i64: a larger literal used to reach the preset as a string and be refused
-    // with `invalid type: string "…", expected u64`.
+    // with `invalid type: string "…", expected u64`. A field with a range names it; one without
+    // gets TOML's.
     fails(
         "estimate -m gpt4-8k -g h100 --set model.d_model=18446744073709551615",
         &[
             "--set model.d_model=18446744073709551615",
-            "out of range",
-            "-9223372036854775808 to 9223372036854775807",
+            "`model.d_model` must be an integer from 1 to 1,048,576",
         ],
     );
     fails(
         "estimate -m gpt4-8k -g h100 --set h100:gpu.memory_gib=-1_000_000_000_000_000_000_000",
-        &["out of range"],
+        &["`gpu.memory_gib` must be a finite number from 1 to 1048576"],
+    );
+    fails(
+        "estimate -m gpt4-8k -g h100 --set model.name=18446744073709551615",
+        &[
+            "out of range",
+            "-9223372036854775808 to 9223372036854775807",
+        ],
     );
     // Within i64, the field's own range speaks.
     fails(
@@ -1024,5 +1031,53 @@ fn interleaving_without_a_pipeline_is_skipped() {
     assert!(
         stderr.contains("interleave 32 needs pipeline parallelism"),
         "{stderr}"
+    );
+}
+
+#[test]
+fn reproduce_inputs_keep_to_ranges_whose_claims_stay_finite() {
+    // 1e308 printed "the article's inf% MFU" and "$inf per 1M"; an acceptance of 5 was clamped
+    // to 1 while the text said 5.0; a price of 1e20 was refused under an internal key with
+    // TOML's integer range.
+    fails(
+        "reproduce --set article.a100_mfu_low=5",
+        &["`a100_mfu_low` (fraction) must be from 1e-6 to 1"],
+    );
+    fails(
+        "reproduce --set source.acceptance=5",
+        &["`acceptance` (probability) must be from 1e-6 to 1"],
+    );
+    fails(
+        "reproduce --set article.a100_cost_usd_per_1k=1e308",
+        &["`a100_cost_usd_per_1k`", "from 1e-9 to 1e15"],
+    );
+    fails(
+        "reproduce --set article.a100_usd_per_hour=1e20",
+        &["`a100_usd_per_hour` (USD/GPU-hour) must be from 1e-9 to 10000"],
+    );
+    fails(
+        "reproduce --set article.a100_mfu_low=0.5",
+        &["article.a100_mfu_low = 0.5 exceeds article.a100_mfu_high = 0.36"],
+    );
+    // A claim's own preset error keeps its reason (it printed only the preset and its --set).
+    fails(
+        "reproduce --set article.segment_gbit_s_per_node=1e9",
+        &[
+            "claim segments-allreduce",
+            "gpu.node.scaleout_gbit_s = 1.25e8: must be a finite number from 0.01 to 1e6",
+        ],
+    );
+    // A faster memory than the article's moves the parameter limit down, and says so ("up by
+    // -66%" before).
+    let (out, _) = run(&words("reproduce --set article.h100_tb_s=10"), 0);
+    assert!(out.contains("moves the limit down by 66%"), "{out}");
+}
+
+#[test]
+fn an_integer_past_toml_gets_the_fields_own_range() {
+    // It named TOML's i64 range, not the field's.
+    fails(
+        "presets show gpt4-8k --set model.layers=9223372036854775808",
+        &["`model.layers` must be an integer from 1 to 65,536"],
     );
 }

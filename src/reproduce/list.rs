@@ -40,6 +40,14 @@ fn bn(params: f64) -> f64 {
 fn pct(x: f64) -> f64 {
     x * 100.0
 }
+/// A relative change for a sentence: "up by 12%", "down by 66%".
+fn up_or_down(change: f64) -> String {
+    if change >= 0.0 {
+        format!("up by {:.0}%", pct(change))
+    } else {
+        format!("down by {:.0}%", pct(-change))
+    }
+}
 /// A count for a sentence: whole below a million, in scientific notation above (an input that
 /// slows a run a billionfold gives 1e90 restarts, not a 90-digit number).
 fn count(x: f64) -> String {
@@ -354,7 +362,7 @@ pub static SPECS: &[Spec] = &[
                 "The chart's point: {:.0} × {:.2} TB/s (the H100 preset) / ({:.0} tokens/s × 2 bytes × {:.0} for overheads).",
                 i.chart_gpus, bw / 1e12, i.chart_tok_s, i.chart_overhead))
                 .alt(format!("{} TB/s per H100", i.h100_tb_s), limit(i.h100_tb_s * 1e12))
-                .why(format!("The ~{:.0}B follows from the article's {} TB/s; the datasheet's {:.2} TB/s moves the limit up by {:.0}%.", bn(limit(i.h100_tb_s * 1e12)), i.h100_tb_s, bw / 1e12, pct(bw / (i.h100_tb_s * 1e12) - 1.0))))
+                .why(format!("The ~{:.0}B follows from the article's {} TB/s; the datasheet's {:.2} TB/s moves the limit {}.", bn(limit(i.h100_tb_s * 1e12)), i.h100_tb_s, bw / 1e12, up_or_down(bw / (i.h100_tb_s * 1e12) - 1.0))))
         },
     },
     Spec {

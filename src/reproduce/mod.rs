@@ -515,6 +515,20 @@ const WHOLE_UNITS: &[&str] = &[
 /// The largest count an input may take.
 const MAX_WHOLE_INPUT: f64 = 1e15;
 
+/// The range of an input that is not a count: a fraction or probability lies in [1e-6, 1] (like
+/// `--mfu`), a price per GPU-hour within a GPU preset's (it becomes one), anything else in
+/// [1e-9, 1e15], so that what a claim derives from it (days, dollars, percentages) stays finite.
+fn input_range(unit: &str) -> (f64, f64) {
+    match unit {
+        "fraction" | "probability" => (1e-6, 1.0),
+        "USD/GPU-hour" => (
+            1e-9,
+            crate::limits::gpu_float("gpu.price.usd_per_gpu_hour").max,
+        ),
+        _ => (1e-9, MAX_WHOLE_INPUT),
+    }
+}
+
 /// Split `--set` into preset overrides and input overrides (`article.NAME` / `source.NAME`).
 pub fn split_set(set: &[Override]) -> Result<(Vec<Override>, Inputs)> {
     let mut input = Inputs::default();
@@ -558,6 +572,16 @@ pub fn split_set(set: &[Override]) -> Result<(Vec<Override>, Inputs)> {
         if whole && (value.fract() != 0.0 || value > MAX_WHOLE_INPUT) {
             bail!("--set {o}: `{name}` is a count: a whole number from 1 to {MAX_WHOLE_INPUT}");
         }
+        if let Some((_, unit, _)) = entry.filter(|_| !whole) {
+            let (lo, hi) = input_range(unit);
+            if !(lo..=hi).contains(&value) {
+                bail!(
+                    "--set {o}: `{name}` ({unit}) must be from {} to {}",
+                    crate::limits::short(lo),
+                    crate::limits::short(hi)
+                );
+            }
+        }
         if name == "training_zero" && value > 3.0 {
             bail!("--set {o}: `training_zero` is a ZeRO stage: 1, 2 or 3");
         }
@@ -571,6 +595,23 @@ pub fn split_set(set: &[Override]) -> Result<(Vec<Override>, Inputs)> {
                     format!(" (did you mean {}?)", near.join(" or "))
                 },
                 names.join(", ")
+            );
+        }
+    }
+    // The article's ranges read low to high ("32% to 36% MFU", "batch size of 256 or 512").
+    for (low, high) in [
+        ("a100_mfu_low", "a100_mfu_high"),
+        ("intensity_batch_low", "intensity_batch_high"),
+        ("words_per_min_average", "words_per_min_fast"),
+    ] {
+        let (lo, hi) = (input.get(low), input.get(high));
+        if let (Some(lo), Some(hi)) = (lo, hi)
+            && lo > hi
+        {
+            bail!(
+                "--set: article.{low} = {} exceeds article.{high} = {}: the low end of a range may not pass its high end",
+                crate::limits::short(lo),
+                crate::limits::short(hi)
             );
         }
     }
@@ -618,7 +659,7 @@ pub fn claims(set: &[Override]) -> Result<Vec<Claim>> {
     SPECS
         .iter()
         .map(|s| {
-            let mut o = (s.compute)(&ctx).map_err(|e| anyhow!("claim {}: {e}", s.id))?;
+            let mut o = (s.compute)(&ctx).map_err(|e| anyhow!("claim {}: {e:#}", s.id))?;
             if !o.value.is_finite() {
                 // A what-if can leave a value undefined: a price of 0 makes cost ratios 0/0,
                 // and a GPU too small for the article's layout leaves no configuration to price.
