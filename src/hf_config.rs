@@ -130,6 +130,20 @@ impl Fields<'_> {
             })
     }
 
+    /// An optional list of layer indices (absent or null = empty), each below `layers`, as a set
+    /// (a layer listed twice counts once).
+    fn layer_set(&self, key: &str, layers: u64) -> Result<std::collections::BTreeSet<u64>> {
+        let list = self.int_list(key)?;
+        if let Some(bad) = list.iter().find(|&&i| i >= layers) {
+            bail!(
+                "{}: field \"{key}\" lists layer {bad}: the model's {layers} layers are numbered 0 to {}",
+                self.origin,
+                layers - 1
+            );
+        }
+        Ok(list.into_iter().collect())
+    }
+
     /// `a` must be a multiple of `b`; returns `a / b`.
     fn ratio(&self, a: (&str, u64), b: (&str, u64), why: &str) -> Result<u64> {
         if b.1 == 0 || a.1 % b.1 != 0 {
@@ -169,8 +183,16 @@ fn common(f: &Fields) -> Result<Common> {
             "give \"head_dim\"",
         )?,
     };
+    // Checked before any per-layer work (a billion layers would be counted one by one).
+    let layers = f.int("num_hidden_layers")?;
+    crate::limits::model_int("model.layers")
+        .check(
+            &format!("{}: field \"num_hidden_layers\" =", f.origin),
+            layers,
+        )
+        .map_err(|e| anyhow!(e))?;
     Ok(Common {
-        layers: f.int("num_hidden_layers")?,
+        layers,
         d_model,
         heads,
         // Transformers' default: multi-head attention.
@@ -298,7 +320,7 @@ fn map(f: &Fields) -> Result<ModelSpec> {
                 "the preset's shared experts have the routed experts' width",
             )?;
             let step = f.int_or("decoder_sparse_step", 1)?.max(1);
-            let dense_only = f.int_list("mlp_only_layers")?;
+            let dense_only = f.layer_set("mlp_only_layers", c.layers)?;
             let moe_layers = (0..c.layers)
                 .filter(|i| !dense_only.contains(i) && (i + 1) % step == 0)
                 .count() as u64;
@@ -377,7 +399,7 @@ fn map(f: &Fields) -> Result<ModelSpec> {
         "llama4" | "llama4_text" => {
             let mut m = spec(&c, f.int("intermediate_size")?);
             let step = f.int_or("interleave_moe_layer_step", 1)?.max(1);
-            let listed = f.int_list("moe_layers")?;
+            let listed = f.layer_set("moe_layers", c.layers)?;
             let moe_layers = if listed.is_empty() {
                 (0..c.layers).filter(|i| (i + 1) % step == 0).count() as u64
             } else {

@@ -382,3 +382,42 @@ fn an_moe_config_with_no_experts_or_too_many_a_token_is_refused() {
         fails_cli(&["presets", "import", path.to_str().unwrap()], needles);
     }
 }
+
+#[test]
+fn layer_counts_and_layer_lists_are_checked_before_any_per_layer_work() {
+    // `num_hidden_layers` = i64::MAX was counted layer by layer (killed after 25 s), and an
+    // `mlp_only_layers` past the last layer was accepted without a word.
+    let dir = tempfile::tempdir().unwrap();
+    let mut big: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("Qwen3-235B-A22B")).unwrap())
+            .unwrap();
+    big["num_hidden_layers"] = serde_json::json!(9_223_372_036_854_775_807_u64);
+    let path = dir.path().join("big.json");
+    std::fs::write(&path, big.to_string()).unwrap();
+    fails_cli(
+        &["presets", "show", path.to_str().unwrap()],
+        &[
+            "field \"num_hidden_layers\" = 9223372036854775807",
+            "must be an integer from 1 to 65,536",
+        ],
+    );
+    let mut bad = big.clone();
+    bad["num_hidden_layers"] = serde_json::json!(94);
+    bad["mlp_only_layers"] = serde_json::json!([3, 200]);
+    let path = dir.path().join("bad.json");
+    std::fs::write(&path, bad.to_string()).unwrap();
+    fails_cli(
+        &["presets", "show", path.to_str().unwrap()],
+        &[
+            "field \"mlp_only_layers\" lists layer 200",
+            "numbered 0 to 93",
+        ],
+    );
+    // A layer listed twice is one dense layer.
+    let mut twice = bad;
+    twice["mlp_only_layers"] = serde_json::json!([3, 3]);
+    let path = dir.path().join("twice.json");
+    std::fs::write(&path, twice.to_string()).unwrap();
+    let (toml, _) = run_cli(&["presets", "import", path.to_str().unwrap()], 0);
+    assert!(toml.contains("dense_layers = 1"), "{toml}");
+}
