@@ -473,6 +473,83 @@ fn check_case_ranges(c: &Case) -> Result<()> {
             .map_err(|e| anyhow!("recompute_modules: {e}"))?;
     }
     speculation(c)?;
+    check_fields_in_use(c)
+}
+
+/// A field the case's kind (or its inference mode) does not read is refused rather than left
+/// unread: `seq_len` on a serving case, `batch` on a max-throughput one, `interactivity` off a
+/// frontier search would otherwise say what the prediction never used.
+fn check_fields_in_use(c: &Case) -> Result<()> {
+    let set = |present: bool, name: &'static str| present.then_some(name);
+    let training_only = [
+        set(c.zero.is_some(), "zero"),
+        set(c.micro_batch.is_some(), "micro_batch"),
+        set(c.global_batch_tokens.is_some(), "global_batch_tokens"),
+        set(c.seq_len.is_some(), "seq_len"),
+        set(c.recompute.is_some(), "recompute"),
+        set(c.recompute_modules.is_some(), "recompute_modules"),
+        set(c.tokens.is_some(), "tokens"),
+        set(c.attention.is_some(), "attention"),
+        set(c.interleave.is_some(), "interleave"),
+        set(c.grad_reduce.is_some(), "grad_reduce"),
+        set(c.ep_dispatcher.is_some(), "ep_dispatcher"),
+        set(c.ep_overlap.is_some(), "ep_overlap"),
+        set(c.grad_overlap.is_some(), "grad_overlap"),
+        set(c.tp_overlap.is_some(), "tp_overlap"),
+        set(c.mtp_layers.is_some(), "mtp_layers"),
+        set(c.last_stage_layers.is_some(), "last_stage_layers"),
+    ];
+    let inference_only = [
+        set(c.batch.is_some(), "batch"),
+        set(c.concurrency.is_some(), "concurrency"),
+        set(c.requests.is_some(), "requests"),
+        set(c.prefill_chunk.is_some(), "prefill_chunk"),
+        set(c.max_batch.is_some(), "max_batch"),
+        set(c.input_len.is_some(), "input_len"),
+        set(c.output_len.is_some(), "output_len"),
+        set(c.mode.is_some(), "mode"),
+        set(c.interactivity.is_some(), "interactivity"),
+        set(c.disaggregate.is_some(), "disaggregate"),
+        set(c.prefill_tp.is_some(), "prefill_tp"),
+        set(c.prefill_dp.is_some(), "prefill_dp"),
+        set(c.prefill_pp.is_some(), "prefill_pp"),
+        set(c.prefill_ep.is_some(), "prefill_ep"),
+        set(
+            c.scheduler_recv_interval.is_some(),
+            "scheduler_recv_interval",
+        ),
+        set(c.batching.is_some(), "batching"),
+        set(c.kv_sharding.is_some(), "kv_sharding"),
+        set(c.speculate.is_some(), "speculate"),
+    ];
+    let (unread, kind): (Vec<&str>, &str) = match c.kind.as_str() {
+        "training" => (inference_only.into_iter().flatten().collect(), "a serving"),
+        "inference" => (training_only.into_iter().flatten().collect(), "a training"),
+        _ => return Ok(()),
+    };
+    if let Some(f) = unread.first() {
+        bail!(
+            "`{f}` is {kind} case's field; this case is kind = \"{}\"",
+            c.kind
+        );
+    }
+    if c.kind != "inference" {
+        return Ok(());
+    }
+    let mode = c.mode.as_deref().unwrap_or("fixed");
+    if c.interactivity.is_some() && mode != "frontier" {
+        bail!("`interactivity` is the floor of a frontier search: use mode = \"frontier\"");
+    }
+    if c.gpus.is_some() && mode != "frontier" {
+        bail!(
+            "`gpus` on a serving case is the GPUs a frontier search lays out: a {mode} case takes its layout from tp, dp, pp and ep"
+        );
+    }
+    if c.batch.is_some() && mode != "fixed" {
+        bail!(
+            "`batch` is a fixed point's: a {mode} case searches the batch (bound it with `concurrency` or `max_batch` on a frontier search)"
+        );
+    }
     Ok(())
 }
 
@@ -786,8 +863,10 @@ fn evaluate_inference(c: &Case, ctx: &Context, model: &str, rt: &Runtime) -> Res
                             a.output_tokens_per_s_per_user
                                 .total_cmp(&b.output_tokens_per_s_per_user)
                         });
-                    let short =
-                        format!("no layout and batch that fits reaches {floor} tokens/s per user");
+                    let short = format!(
+                        "no layout and batch that fits reaches {} tokens/s per user",
+                        crate::limits::short(floor)
+                    );
                     match (fastest, tried.iter().find_map(|t| t.as_ref().err())) {
                         (Some(e), _) => anyhow!(
                             "{short}: the fastest, {}, serves {:.1} ({:.1}% short)",

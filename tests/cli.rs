@@ -803,6 +803,30 @@ fn a_case_field_out_of_range_refuses_the_file_naming_case_field_and_range() {
             "0.01",
             &["case `c`", "set:"],
         ),
+        // A field the case does not read used to be ignored, the prediction made without it.
+        (
+            "batch = 1\nseq_len = 1",
+            "0.01",
+            &["`seq_len` is a training case's field"],
+        ),
+        (
+            "batch = 1\ngpus = 3",
+            "0.01",
+            &["`gpus` on a serving case", "a fixed case takes its layout"],
+        ),
+        (
+            "batch = 1\ninteractivity = 5",
+            "0.01",
+            &["`interactivity` is the floor of a frontier search"],
+        ),
+        (
+            "mode = \"max-throughput\"\nbatch = 4",
+            "0.01",
+            &[
+                "`batch` is a fixed point's",
+                "a max-throughput case searches",
+            ],
+        ),
     ] {
         let mut f = temp_toml();
         writeln!(f.1, "{}", base(extra, value)).unwrap();
@@ -816,6 +840,10 @@ fn a_case_field_out_of_range_refuses_the_file_naming_case_field_and_range() {
             &["recompute = \"bogus\"", "none, selective or full"],
         ),
         ("tokens = nan", &["tokens = NaN", "finite"]),
+        (
+            "batch = 4",
+            &["`batch` is a serving case's field", "kind = \"training\""],
+        ),
     ] {
         let mut f = temp_toml();
         writeln!(f.1, "{train}{extra}").unwrap();

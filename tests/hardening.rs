@@ -1081,3 +1081,31 @@ fn an_integer_past_toml_gets_the_fields_own_range() {
         &["`model.layers` must be an integer from 1 to 65,536"],
     );
 }
+
+#[test]
+fn a_frontier_floor_out_of_reach_is_named_compactly() {
+    // An interactivity of 1e300 was spelled out as a 301-digit number in the case's reason.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("f.toml");
+    std::fs::write(
+        &path,
+        "[[case]]\nid = \"f\"\nsource = \"s\"\nkind = \"inference\"\nmodel = \"llama3-8b\"\ngpu = \"h100\"\ndtype = \"bf16\"\ngpus = 8\ninput_len = 128\noutput_len = 128\nmode = \"frontier\"\ninteractivity = 1e300\nmetric = \"output_tokens_per_s_per_gpu\"\nvalue = 1\n",
+    )
+    .unwrap();
+    let (out, _) = run(
+        &[
+            "validate",
+            "--cases",
+            path.to_str().unwrap(),
+            "--format",
+            "json",
+        ],
+        0,
+    );
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let reason = doc["cases"][0]["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("no layout and batch that fits reaches 1e300 tokens/s per user"),
+        "{reason}"
+    );
+}
