@@ -521,6 +521,12 @@ fn check_fields_in_use(c: &Case) -> Result<()> {
         set(c.batching.is_some(), "batching"),
         set(c.kv_sharding.is_some(), "kv_sharding"),
         set(c.speculate.is_some(), "speculate"),
+        set(c.redundant_experts.is_some(), "redundant_experts"),
+        set(c.moe_dispatch.is_some(), "moe_dispatch"),
+        set(c.moe_overlap.is_some(), "moe_overlap"),
+        set(c.kv_dtype.is_some(), "kv_dtype"),
+        set(c.dense_dtype.is_some(), "dense_dtype"),
+        set(c.attn_out_dtype.is_some(), "attn_out_dtype"),
     ];
     let (unread, kind): (Vec<&str>, &str) = match c.kind.as_str() {
         "training" => (inference_only.into_iter().flatten().collect(), "a serving"),
