@@ -95,9 +95,10 @@ pub fn prefill_with<const LAYER: bool>(
     let s_in = c.input_len as f64;
     let per_group = (batch / dp).ceil();
     // Static batching prefills every prompt of the batch (each group its own) before the first
-    // token, all groups together; continuous batching prefills one request's prompt alone.
+    // token, all groups together (a batch smaller than the groups leaves the rest idle: they add
+    // no tokens to the experts); continuous batching prefills one request's prompt alone.
     let (prompt_tokens, groups) = match c.batching {
-        Batching::Static => (per_group * s_in, dp),
+        Batching::Static => (per_group * s_in, dp.min(batch)),
         Batching::Continuous => (s_in, 1.0),
     };
     // One chunk of `chunk` prompt tokens per group, `groups` groups at once: its (slowest
