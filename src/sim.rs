@@ -422,13 +422,19 @@ pub fn simulate_with_progress(
             }
         }
         let n_decoding = decoding.len() as u64;
-        let (prefill_s, fill_s) = if groups == 1 {
+        let (mut prefill_s, mut fill_s) = if groups == 1 {
             prefill(prefill_tokens, false)
         } else if prompts >= groups {
             prefill(prefill_tokens.div_ceil(groups), true)
         } else {
             prefill(largest, false)
         };
+        // A static batch starts decoding only once its prompts' first tokens leave the last
+        // stage, and nothing else runs beside that fill: the replica spends it.
+        if c.batching == Batching::Static {
+            prefill_s += fill_s;
+            fill_s = 0.0;
+        }
         let t = if n_decoding > 0 {
             decode_step(n_decoding)
         } else {
