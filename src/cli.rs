@@ -332,7 +332,7 @@ pub struct SweepArgs {
         value_parser = crate::axis::syntax("output-len")
     )]
     pub output_len: String,
-    /// Weight and matmul precisions: fp32, bf16, fp16, fp8, int8, int4.
+    /// Weight and matmul precisions: fp32, bf16, fp16, fp8, int8, int4, nvfp4, mxfp4 (fp4 = nvfp4).
     #[arg(
         long,
         help_heading = "Axes",
@@ -340,7 +340,7 @@ pub struct SweepArgs {
         value_name = "LIST"
     )]
     pub dtype: String,
-    /// KV-cache precisions (default: each weight dtype; int4 weights keep a 16-bit cache).
+    /// KV-cache precisions (default: each weight dtype; int4 weights keep a 16-bit cache, FP4 weights an fp8 one).
     #[arg(long, help_heading = "Axes", value_name = "LIST")]
     pub kv_dtype: Option<String>,
     /// Output options.
@@ -404,10 +404,10 @@ pub struct EstimateArgs {
     /// Generated tokens per request.
     #[arg(allow_negative_numbers = true, long, help_heading = "Axes", default_value_t = 256, value_name = "N", value_parser = crate::axis::one_value("output-len"))]
     pub output_len: u64,
-    /// Weight and matmul precision.
+    /// Weight and matmul precision: fp32, bf16, fp16, fp8, int8, int4, nvfp4, mxfp4 (fp4 = nvfp4).
     #[arg(long, help_heading = "Axes", default_value = "bf16")]
     pub dtype: crate::dtype::Dtype,
-    /// KV-cache precision (default: the weight dtype; int4 weights keep a 16-bit cache).
+    /// KV-cache precision (default: the weight dtype; int4 weights keep a 16-bit cache, FP4 weights an fp8 one).
     #[arg(long, help_heading = "Axes")]
     pub kv_dtype: Option<crate::dtype::Dtype>,
     /// Output options.
@@ -664,7 +664,7 @@ pub struct ValidateArgs {
     /// A TOML file of [[case]] tables (default: the built-in suite).
     #[arg(long, value_name = "FILE")]
     pub cases: Option<String>,
-    /// Built-in cases: all (public and moe), public (dense and coarse MoE, training, the article), moe (MoE serving and training) or frontier (best tokens/s per GPU at an interactivity floor, InferenceX; not part of all).
+    /// Built-in cases: all (public and moe), public (dense and coarse MoE, training, the article), moe (MoE serving and training), frontier (best tokens/s per GPU at an interactivity floor, InferenceX; not part of all) or latency (median TTFT and TPOT at a fixed concurrency, InferenceX; not part of all).
     #[arg(long, value_enum, default_value_t = crate::validate::Suite::All, conflicts_with = "cases")]
     pub suite: crate::validate::Suite,
     /// table, json, csv or markdown.

@@ -19,7 +19,8 @@ use std::io::Write;
 pub enum Format {
     /// A table for people.
     Table,
-    /// `{"schema_version", "inputs", "results"}`.
+    /// `{"schema_version", "inputs", "summary", "results"}` (validate: `{"schema_version",
+    /// "summary", "cases"}`).
     Json,
     /// A header line, then one line a row, SI units.
     Csv,
