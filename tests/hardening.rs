@@ -1001,9 +1001,17 @@ fn an_imposed_mfu_the_hardware_cannot_run_is_skipped_with_its_ceiling() {
         3,
     );
     assert!(
-        stderr.contains("--mfu 0.8 needs 115% of the GPU's peak")
-            && stderr.contains("so its MFU is at most 0.699"),
+        stderr.contains("--mfu 0.8 needs 114.5% of the GPU's peak")
+            && stderr.contains("its full recomputation and attention run 1.43×")
+            && stderr.contains("so its MFU is at most 0.698"),
         "{stderr}"
+    );
+    // The ceiling it prints runs.
+    run(
+        &words(
+            "train -m llama3-70b -g h100 --gpus 1024 --tp 8 --pp 4 --recompute full --mfu 0.698",
+        ),
+        0,
     );
     // The configurations that can run it stay, and none reports an HFU past 1.
     let (out, _) = run(
@@ -1107,5 +1115,38 @@ fn a_frontier_floor_out_of_reach_is_named_compactly() {
     assert!(
         reason.starts_with("no layout and batch that fits reaches 1e300 tokens/s per user"),
         "{reason}"
+    );
+}
+
+#[test]
+fn reproduce_gives_no_value_for_an_article_mfu_past_the_peak() {
+    // 92% MFU under full recomputation needs about 1.3× the A100's peak: the what-if used to
+    // print "at its 92% the run takes 35 days".
+    let (out, _) = run(
+        &words(
+            "reproduce --set article.a100_mfu_low=0.9 --set article.a100_mfu_high=0.95 --format json",
+        ),
+        0,
+    );
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let claim = |id: &str| {
+        doc["claims"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id)
+            .unwrap()
+            .clone()
+    };
+    for id in ["training-days", "training-cost", "h100-days"] {
+        assert!(claim(id)["computed_with_article_input"].is_null(), "{id}");
+    }
+    let why = claim("training-days")["explanation"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        why.contains("the article's 92% would need more than the GPU's peak"),
+        "{why}"
     );
 }

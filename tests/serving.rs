@@ -55,6 +55,19 @@ fn an_iteration_yields_no_more_tokens_than_a_request_decodes() {
         many.ttft_s,
         two.ttft_s
     );
+    // At α = 0.8 an iteration of that request yields E[min(1 + accepted, 3)] = 1 + 0.8 + 0.64.
+    let partial = run(
+        &ctx,
+        &Config {
+            speculation: Some(Speculation {
+                gamma: 4,
+                acceptance: 0.8,
+                draft: DraftCost::Ratio(0.05),
+            }),
+            ..Config::new(8, 1, 64, 2048, 4, Dtype::Bf16)
+        },
+    );
+    assert_close(partial.breakdown.tokens_per_step, 2.44, 1e-12);
     // Long outputs keep Leviathan's expectation.
     let long = run(
         &ctx,

@@ -138,14 +138,17 @@ fn outcome(ctx: &crate::perf::Context, names: (&str, &str), c: &TrainConfig) -> 
     // An imposed MFU the hardware cannot run: recomputation and attention add FLOPs beyond the
     // model's, and together they would need more than the GPU's peak.
     if let Some(mfu) = c.mfu
-        && e.hfu > 1.0 + 1e-9
+        && !e.runs()
     {
+        let extra = match c.recompute {
+            train::Recompute::None => "attention runs".to_string(),
+            r => format!("{} recomputation and attention run", r.name()),
+        };
         return Outcome::Skip(format!(
-            "--mfu {mfu} needs {:.0}% of the GPU's peak: its recomputation ({}) and attention run {:.2}× the model's FLOPs, so its MFU is at most {:.3}",
+            "--mfu {mfu} needs {:.1}% of the GPU's peak: its {extra} {:.2}× the model's FLOPs, so its MFU is at most {}",
             100.0 * e.hfu,
-            c.recompute.name(),
             e.hfu / e.mfu,
-            e.mfu / e.hfu
+            e.mfu_ceiling()
         ));
     }
     let row = e

@@ -168,13 +168,15 @@ fn decode_with_share(
 }
 
 /// Tokens a sequence gains per decode iteration: 1, or under speculative decoding the expected
-/// accepted tokens plus the target's own (Leviathan et al. 2023, eq. 1), at most the tokens a
-/// request decodes (`output_len − 1` after the prefill's first, at least one): a request of 4
-/// output tokens ends after one iteration however many drafts it could accept.
+/// accepted tokens plus the target's own (Leviathan et al. 2023, eq. 1), capped at the tokens the
+/// request decodes (`D = output_len − 1` after the prefill's first): `E[min(1 + accepted, D)]`,
+/// which is Leviathan's expectation with `min(γ, D − 1)` drafts. A request of 4 output tokens
+/// gains at most 3 an iteration however many drafts it could accept.
 fn tokens_per_step(c: &Config) -> f64 {
-    let decoded = (c.output_len as f64 - 1.0).max(1.0);
-    c.speculation
-        .map_or(1.0, |sp| sp.expected_tokens().min(decoded))
+    let useful_drafts = c.output_len.saturating_sub(2);
+    c.speculation.map_or(1.0, |sp| {
+        crate::perf::expected_tokens(sp.gamma.min(useful_drafts), sp.acceptance)
+    })
 }
 
 /// Time along a token's path through every layer: memory-bound ops, compute-bound ops,

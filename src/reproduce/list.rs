@@ -976,8 +976,12 @@ pub static SPECS: &[Spec] = &[
             Ok(Out::new(e.train_days, format!(
                 "The modelled run: {} on {} A100-40G, {:.1} s per step, {:.0}% of wall time lost to failures and restarts.",
                 layout(e), e.config.used_gpus(), e.step_time_s, pct(1.0 - e.goodput)))
-                .alt(format!("the article's {:.0}% MFU", pct(mid)), imposed.train_days)
-                .why(format!("The modelled step reaches {:.0}% MFU, below the article's; at its {:.0}% the run takes {:.0} days.", pct(e.mfu), pct(mid), imposed.train_days)))
+                .alt_if_it_runs(format!("the article's {:.0}% MFU", pct(mid)), &imposed, imposed.train_days)
+                .why(if imposed.runs() {
+                    format!("The modelled step reaches {:.0}% MFU, below the article's; at its {:.0}% the run takes {:.0} days.", pct(e.mfu), pct(mid), imposed.train_days)
+                } else {
+                    format!("The modelled step reaches {:.0}% MFU; the article's {:.0}% would need more than the GPU's peak in this layout (at most {:.0}%).", pct(e.mfu), pct(mid), pct(imposed.mfu_ceiling()))
+                }))
         },
     },
     Spec {
@@ -1103,8 +1107,9 @@ pub static SPECS: &[Spec] = &[
                     c.a100.hw.usd_per_gpu_hour
                 ),
             )
-            .alt(
+            .alt_if_it_runs(
                 format!("the article's {:.0}% MFU", pct(mid)),
+                &imposed,
                 imposed.cost_usd,
             ))
         },
@@ -1153,7 +1158,7 @@ pub static SPECS: &[Spec] = &[
             Ok(Out::new(e.train_days, format!(
                 "The article's recipe modelled on {} H100s at bf16 ({}, {:.0}% MFU, {:.0}% goodput); at fp8 it takes {:.0} days.",
                 e.config.used_gpus(), layout(e), pct(e.mfu), pct(e.goodput), fp8.train_days))
-                .alt(format!("the article's A100 MFU of {:.0}%, bf16", pct(mid)), imposed.train_days))
+                .alt_if_it_runs(format!("the article's A100 MFU of {:.0}%, bf16", pct(mid)), &imposed, imposed.train_days))
         },
     },
     Spec {

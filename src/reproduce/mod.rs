@@ -144,6 +144,22 @@ impl Out {
         self.alt = Some((input, value));
         self
     }
+
+    /// `alt` with a training run that imposes the article's MFU, when the hardware could run it
+    /// (`TrainEstimate::runs`): an MFU whose recomputation and attention pass the GPU's peak
+    /// gives no value at all.
+    pub fn alt_if_it_runs(
+        self,
+        input: String,
+        imposed: &crate::train::TrainEstimate,
+        value: f64,
+    ) -> Self {
+        if imposed.runs() {
+            self.alt(input, value)
+        } else {
+            self
+        }
+    }
 }
 
 /// One claim of the article next to the calculator's value.

@@ -415,6 +415,18 @@ pub struct TrainEstimate {
 }
 
 impl TrainEstimate {
+    /// Whether the hardware could run this estimate: an imposed MFU (`--mfu`) can ask for more
+    /// FLOPs than the GPU's peak once recomputation and attention are added (HFU above 1).
+    pub fn runs(&self) -> bool {
+        self.hfu <= 1.0 + 1e-9
+    }
+
+    /// The highest MFU this configuration could reach with every FLOP at the GPU's peak (HFU 1),
+    /// rounded down to three decimals, so that the value printed runs.
+    pub fn mfu_ceiling(&self) -> f64 {
+        (1000.0 * self.mfu / self.hfu).floor() / 1000.0
+    }
+
     /// `Err` with one line naming the first number field that is not finite or is negative, its
     /// value and the configuration: an impossible result is an error, never printed.
     pub fn check_finite(&self, model: &str, gpu: &str) -> Result<(), String> {
