@@ -113,13 +113,12 @@ pub struct Selection {
 #[command(next_help_heading = "Serving")]
 pub struct Serving {
     /// Disaggregated serving: PREFILL:DECODE replicas of this layout (e.g. 1:3); KV crosses the NIC.
-    #[arg(allow_hyphen_values = true, long, value_name = "P:D", value_parser = parse_pools)]
+    #[arg(long, value_name = "P:D", value_parser = parse_pools)]
     pub disaggregate: Option<crate::perf::Disaggregation>,
     /// Simulate a Poisson stream of this many requests per second (percentiles of TTFT, TPOT, E2E)
     /// on one aggregated replica (its prefills run between its decode steps, so not with
     /// --disaggregate).
     #[arg(
-        allow_hyphen_values = true,
         allow_negative_numbers = true,
         long,
         value_name = "REQ_PER_S",
@@ -143,7 +142,6 @@ pub struct Serving {
     pub speculate: Option<u64>,
     /// Speculative decoding: per-token acceptance probability (α).
     #[arg(
-        allow_hyphen_values = true,
         allow_negative_numbers = true,
         long,
         default_value_t = 0.8,
@@ -155,12 +153,7 @@ pub struct Serving {
     #[arg(long, value_name = "NAME|PATH|mtp", conflicts_with = "draft_ratio")]
     pub draft: Option<String>,
     /// Speculative decoding: a draft step's cost as a fraction of a plain target step.
-    #[arg(
-        allow_hyphen_values = true,
-        allow_negative_numbers = true,
-        long,
-        value_name = "RATIO"
-    )]
+    #[arg(allow_negative_numbers = true, long, value_name = "RATIO")]
     pub draft_ratio: Option<f64>,
     /// continuous (iteration-level, prefills interleaved with decode) or static (a fixed batch of --batch identical requests submitted together: prefill the batch, decode it to the end, as gptSessionBenchmark and FasterTransformer run). Default: the runtime profile's (modern: continuous).
     #[arg(long, value_enum)]
@@ -494,7 +487,6 @@ pub struct TrainArgs {
     pub recompute_modules: crate::train::RecomputeModules,
     /// Training tokens (e.g. 13e12 or 13T).
     #[arg(
-        allow_hyphen_values = true,
         allow_negative_numbers = true,
         long,
         help_heading = "Training",
@@ -504,7 +496,6 @@ pub struct TrainArgs {
     pub tokens: f64,
     /// Tokens per optimizer step (e.g. 60e6 or 60M).
     #[arg(
-        allow_hyphen_values = true,
         allow_negative_numbers = true,
         long,
         help_heading = "Training",
@@ -527,12 +518,7 @@ pub struct TrainArgs {
     )]
     pub interleave: String,
     /// Fraction of data-parallel gradient traffic hidden behind the backward pass. Default: the runtime profile's (modern: 0).
-    #[arg(
-        allow_hyphen_values = true,
-        allow_negative_numbers = true,
-        long,
-        help_heading = "Training"
-    )]
+    #[arg(allow_negative_numbers = true, long, help_heading = "Training")]
     pub dp_overlap: Option<f64>,
     /// Precision of the data-parallel gradient reduction: auto (Megatron-LM's rule: fp32, fp16 in fp16 runs), fp32 (NeMo, Megatron-Bridge, torchtitan) or param (the weights' own: PyTorch FSDP PURE, DeepSpeed). Default: the runtime profile's (modern: auto).
     #[arg(long, help_heading = "Training", value_enum)]
@@ -576,16 +562,10 @@ pub struct TrainArgs {
     )]
     pub last_stage_layers: Option<u64>,
     /// Impose this MFU (0-1) instead of modelling the step time.
-    #[arg(
-        allow_hyphen_values = true,
-        allow_negative_numbers = true,
-        long,
-        help_heading = "Training"
-    )]
+    #[arg(allow_negative_numbers = true, long, help_heading = "Training")]
     pub mfu: Option<f64>,
     /// Mean time between failures of one GPU, hours (turns on the failure/checkpoint model).
     #[arg(
-        allow_hyphen_values = true,
         allow_negative_numbers = true,
         long,
         help_heading = "Training",
@@ -594,7 +574,6 @@ pub struct TrainArgs {
     pub gpu_mtbf_hours: Option<f64>,
     /// Seconds of work between checkpoints (default: Daly's optimum, docs/methodology.md §17).
     #[arg(
-        allow_hyphen_values = true,
         allow_negative_numbers = true,
         long,
         help_heading = "Training",
@@ -603,7 +582,6 @@ pub struct TrainArgs {
     pub checkpoint_interval_s: Option<f64>,
     /// Seconds one checkpoint stalls training.
     #[arg(
-        allow_hyphen_values = true,
         allow_negative_numbers = true,
         long,
         help_heading = "Training",
@@ -613,7 +591,6 @@ pub struct TrainArgs {
     pub checkpoint_write_s: f64,
     /// Seconds from a failure to training again.
     #[arg(
-        allow_hyphen_values = true,
         allow_negative_numbers = true,
         long,
         help_heading = "Training",

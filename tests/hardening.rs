@@ -846,14 +846,9 @@ fn negative_values_name_their_flag_and_range() {
             &["--zero `-1`", "0, 1, 2 or 3"],
         ),
         (
-            "estimate --disaggregate -1:1",
-            2,
-            &["--disaggregate", "from 1 to 65,536"],
-        ),
-        (
-            "train -m llama3-8b --restart-s -inf",
+            "train -m llama3-8b --restart-s -1",
             1,
-            &["--restart-s -inf", "from 0 to 1e9"],
+            &["--restart-s -1", "from 0 to 1e9"],
         ),
     ] {
         let (_, stderr) = run(&words(args), code);
@@ -1149,4 +1144,21 @@ fn reproduce_gives_no_value_for_an_article_mfu_past_the_peak() {
         why.contains("the article's 92% would need more than the GPU's peak"),
         "{why}"
     );
+}
+
+#[test]
+fn a_flag_given_no_value_says_so() {
+    // With hyphen values allowed, `--tokens --gpus 8` took `--gpus` for the token count and
+    // reported "unexpected argument '8' found". (`-inf` and `-13T` are usage errors now.)
+    for (args, flag) in [
+        ("train -m llama3-8b --tokens --gpus 8", "--tokens"),
+        ("sweep --disaggregate --rate 3", "--disaggregate"),
+        ("train --mfu --all", "--mfu"),
+    ] {
+        let (_, stderr) = run(&words(args), 2);
+        assert!(
+            stderr.contains(&format!("a value is required for '{flag}")),
+            "{args}: {stderr}"
+        );
+    }
 }
