@@ -472,8 +472,11 @@ fn check_case_ranges(c: &Case) -> Result<()> {
         crate::train::RecomputeModules::parse(&list.join(","))
             .map_err(|e| anyhow!("recompute_modules: {e}"))?;
     }
+    // Which fields the case reads first: a training case's `acceptance` is a serving field, not
+    // a speculation without `speculate`.
+    check_fields_in_use(c)?;
     speculation(c)?;
-    check_fields_in_use(c)
+    Ok(())
 }
 
 /// A field the case's kind (or its inference mode) does not read is refused rather than left
@@ -498,6 +501,7 @@ fn check_fields_in_use(c: &Case) -> Result<()> {
         set(c.tp_overlap.is_some(), "tp_overlap"),
         set(c.mtp_layers.is_some(), "mtp_layers"),
         set(c.last_stage_layers.is_some(), "last_stage_layers"),
+        set(c.zero3_fetch.is_some(), "zero3_fetch"),
     ];
     let inference_only = [
         set(c.batch.is_some(), "batch"),
@@ -527,6 +531,9 @@ fn check_fields_in_use(c: &Case) -> Result<()> {
         set(c.kv_dtype.is_some(), "kv_dtype"),
         set(c.dense_dtype.is_some(), "dense_dtype"),
         set(c.attn_out_dtype.is_some(), "attn_out_dtype"),
+        set(c.shared_expert_overlap.is_some(), "shared_expert_overlap"),
+        set(c.acceptance.is_some(), "acceptance"),
+        set(c.draft.is_some(), "draft"),
     ];
     let (unread, kind): (Vec<&str>, &str) = match c.kind.as_str() {
         "training" => (inference_only.into_iter().flatten().collect(), "a serving"),
@@ -540,9 +547,40 @@ fn check_fields_in_use(c: &Case) -> Result<()> {
         );
     }
     if c.kind != "inference" {
+        let modules = c
+            .recompute_modules
+            .as_ref()
+            .map(|l| crate::train::RecomputeModules::parse(&l.join(",")).unwrap_or_default());
+        if c.recompute.as_deref() == Some("full") && modules.is_some_and(|m| !m.is_empty()) {
+            bail!(
+                "recompute_modules apply beside recompute none or selective (full re-runs every module)"
+            );
+        }
         return Ok(());
     }
     let mode = c.mode.as_deref().unwrap_or("fixed");
+    if c.requests.is_some() && mode != "max-throughput" {
+        bail!("`requests` is a max-throughput run's: use mode = \"max-throughput\"");
+    }
+    if mode == "max-throughput" && c.max_batch.is_some() {
+        bail!(
+            "`max_batch` limits a fixed `concurrency` point or a frontier search: use mode = \"fixed\" or \"frontier\""
+        );
+    }
+    if mode == "max-throughput" && c.concurrency.is_some() {
+        bail!(
+            "`concurrency` is a fixed point's or bounds a frontier search: use mode = \"fixed\" or \"frontier\""
+        );
+    }
+    if c.batch.is_some() && c.concurrency.is_some() {
+        bail!("state `batch` or `concurrency`, not both");
+    }
+    if mode == "frontier" && c.gpus.is_some() && c.tp.is_some() && c.dp.is_some() && c.ep.is_some()
+    {
+        bail!(
+            "`gpus` is what a frontier search lays out when tp, dp and ep are not all given; this case gives them"
+        );
+    }
     if c.interactivity.is_some() && mode != "frontier" {
         bail!("`interactivity` is the floor of a frontier search: use mode = \"frontier\"");
     }

@@ -827,6 +827,27 @@ fn a_case_field_out_of_range_refuses_the_file_naming_case_field_and_range() {
                 "a max-throughput case searches",
             ],
         ),
+        // Combinations refused only when the case ran used to leave it unevaluated (exit 0).
+        (
+            "batch = 1\nrequests = 100",
+            "0.01",
+            &["`requests` is a max-throughput run's"],
+        ),
+        (
+            "mode = \"max-throughput\"\nconcurrency = 8",
+            "0.01",
+            &["`concurrency` is a fixed point's"],
+        ),
+        (
+            "batch = 1\nconcurrency = 8",
+            "0.01",
+            &["state `batch` or `concurrency`, not both"],
+        ),
+        (
+            "batch = 1\nzero3_fetch = \"block\"",
+            "0.01",
+            &["`zero3_fetch` is a training case's field"],
+        ),
     ] {
         let mut f = temp_toml();
         writeln!(f.1, "{}", base(extra, value)).unwrap();
@@ -843,6 +864,14 @@ fn a_case_field_out_of_range_refuses_the_file_naming_case_field_and_range() {
         (
             "batch = 4",
             &["`batch` is a serving case's field", "kind = \"training\""],
+        ),
+        (
+            "acceptance = 0.5",
+            &["`acceptance` is a serving case's field"],
+        ),
+        (
+            "recompute = \"full\"\nrecompute_modules = [\"moe_act\"]",
+            &["recompute_modules apply beside recompute none or selective"],
         ),
     ] {
         let mut f = temp_toml();
