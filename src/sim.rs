@@ -266,18 +266,18 @@ pub fn simulate_with_progress(
     // request overhead and the chunk's slowest pipeline stage: with PP > 1 the stages work on
     // different micro-batches at once, as for the closed form's prefill rate. The first token
     // also waits for the chunk's trip through the other stages and the hand-offs (0 at PP 1).
-    let mut prefill = |n: u64, spread: bool| -> (f64, f64) {
+    let mut prefill = |n: u64, on: u64| -> (f64, f64) {
         if n == 0 {
             return (0.0, 0.0);
         }
-        // n tokens on one group, or n tokens on each of the dp groups at once, each token
-        // attending to its prompt's context (`iteration_prefill_s`).
-        *prefill_cache
-            .entry(2 * n + u64::from(spread))
-            .or_insert_with(|| {
-                let on = if spread { groups as f64 } else { 1.0 };
-                crate::perf::prefill::iteration_prefill_s(ctx, c, n as f64, on)
-            })
+        // n tokens on each of `on` groups at once (they meet in the MoE layers), each token
+        // attending to its prompt's context (`iteration_prefill_s`). Cached by (n, on) packed in
+        // one key (on ≤ 65,536 < 2^17); a count too large to pack is priced each time.
+        let price = || crate::perf::prefill::iteration_prefill_s(ctx, c, n as f64, on as f64);
+        if n >= 1 << 46 {
+            return price();
+        }
+        *prefill_cache.entry(n << 17 | on).or_insert_with(price)
     };
     // The serving front end's share of each request's TTFT and latency (continuous batching: a
     // server's requests), outside the engine's iterations.
@@ -423,11 +423,13 @@ pub fn simulate_with_progress(
         }
         let n_decoding = decoding.len() as u64;
         let (mut prefill_s, mut fill_s) = if groups == 1 {
-            prefill(prefill_tokens, false)
+            prefill(prefill_tokens, 1)
         } else if prompts >= groups {
-            prefill(prefill_tokens.div_ceil(groups), true)
+            prefill(prefill_tokens.div_ceil(groups), groups)
         } else {
-            prefill(largest, false)
+            // Fewer prompts than groups: each on a group of its own, the largest setting the
+            // pace, the others' tokens meeting it in the experts.
+            prefill(largest, prompts)
         };
         // A static batch starts decoding only once its prompts' first tokens leave the last
         // stage, and nothing else runs beside that fill: the replica spends it.
