@@ -119,6 +119,7 @@ pub fn count_up_to(max: u64) -> impl Fn(&str) -> Result<u64, String> + Clone + S
             Ok(v) if (1..=max).contains(&v) => Ok(v),
             Ok(_) => Err(format!("`{text}`: {allowed}")),
             Err(_) if is_negative(text.trim()) => Err(format!("`{text}`: negative; {allowed}")),
+            Err(_) if all_digits(text.trim()) => Err(format!("`{text}`: {allowed}")),
             Err(_) => Err(format!("`{text}`: not a whole number; {allowed}")),
         }
     }
@@ -135,9 +136,16 @@ pub fn ranged(flag: &'static str) -> impl Fn(&str) -> Result<u64, String> + Clon
         match text.trim().parse::<u64>() {
             Ok(v) => Ok(v),
             Err(_) if is_negative(text.trim()) => Err(format!("`{text}`: negative; {}", allowed())),
+            // A whole number past u64: out of range, not malformed.
+            Err(_) if all_digits(text.trim()) => Err(format!("`{text}`: {}", allowed())),
             Err(_) => Err(format!("`{text}`: not a whole number; {}", allowed())),
         }
     }
+}
+
+/// Whether `s` is a run of decimal digits (a whole number, however large).
+fn all_digits(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// Why `s` is not a count: a negative number, or not a whole number at all.

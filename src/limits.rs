@@ -165,19 +165,36 @@ pub fn model_int(key: &str) -> IntRange {
         .map_or(int(0, u64::MAX), |(_, r)| *r)
 }
 
-/// What a preset field listed here allows, for messages ("must be an integer from 1 to 65,536"),
-/// or `None` for a field with no range of its own in these tables.
+/// What a preset field allows, for messages ("must be an integer from 1 to 65,536"), or `None`
+/// for a field with no range here: the tables above, `gpu.tflops.*`, and by the GPU preset's
+/// naming (methodology §8) the fixed times (`*_us`, `*_ns`: [`FIXED_TIME`]) and the
+/// efficiencies and shares ([`FRACTION`]).
 pub fn field_allowed(key: &str) -> Option<String> {
     if let Some((_, r)) = MODEL_INTS.iter().chain(GPU_INTS).find(|(k, _)| *k == key) {
         return Some(r.allowed());
     }
-    GPU_FLOATS.iter().find(|(k, _)| *k == key).map(|(_, r)| {
-        format!(
-            "must be a finite number from {} to {}",
-            short(r.min),
-            short(r.max)
-        )
-    })
+    if let Some((_, r)) = GPU_FLOATS.iter().find(|(k, _)| {
+        *k == key
+            || k.strip_suffix('*')
+                .is_some_and(|prefix| key.starts_with(prefix))
+    }) {
+        return Some(r.allowed());
+    }
+    let gpu = key.strip_prefix("gpu.")?;
+    if gpu == "efficiency.attention_half_context" {
+        Some(CONTEXT_TOKENS.allowed())
+    } else if gpu.ends_with("_us") || gpu.ends_with("_ns") {
+        Some(FIXED_TIME.allowed())
+    } else if gpu.starts_with("efficiency.")
+        || gpu.ends_with("_fraction")
+        || gpu.ends_with("_share")
+        || (gpu.starts_with("fused_moe.")
+            && (gpu.ends_with(".compute") || gpu.ends_with(".memory")))
+    {
+        Some(FRACTION.allowed())
+    } else {
+        None
+    }
 }
 
 /// Thousands separators for messages: 65536 → "65,536".
@@ -219,13 +236,17 @@ impl FloatRange {
         if v.is_finite() && v >= self.min && v <= self.max {
             Ok(v)
         } else {
-            Err(format!(
-                "{what} {}: must be a finite number from {} to {}",
-                short(v),
-                short(self.min),
-                short(self.max)
-            ))
+            Err(format!("{what} {}: {}", short(v), self.allowed()))
         }
+    }
+
+    /// "must be a finite number from MIN to MAX".
+    pub fn allowed(self) -> String {
+        format!(
+            "must be a finite number from {} to {}",
+            short(self.min),
+            short(self.max)
+        )
     }
 }
 

@@ -531,6 +531,18 @@ fn load<T: DeserializeOwned>(
                     o.key
                 )
             }
+            // A whole number too large for a double to hold exactly (1e20 for a count): out of
+            // the field's range, which the message gives where it has one.
+            _ if e.message().starts_with("invalid type: floating point")
+                && o.raw.trim().parse::<f64>().is_ok_and(|v| v.is_finite() && v.fract() == 0.0)
+                && crate::limits::field_allowed(&o.key).is_some() =>
+            {
+                anyhow!(
+                    "--set {o}: `{}` {}",
+                    o.key,
+                    crate::limits::field_allowed(&o.key).unwrap_or_default()
+                )
+            }
             // A float where a count goes: serde prints its every digit (1e308 as 309 of them).
             _ if e.message().starts_with("invalid type: floating point") => anyhow!(
                 "--set {o}: `{}` is not an integer literal for `{}`: expected a whole number (digits, e.g. 61)",

@@ -1162,3 +1162,27 @@ fn a_flag_given_no_value_says_so() {
         );
     }
 }
+
+#[test]
+fn a_number_past_what_a_field_holds_gets_the_fields_range() {
+    // A float field past i64 was told TOML's integer range; a count past 2^53 written as a
+    // float was "not an integer literal".
+    fails(
+        "estimate --set gpu.tflops.bf16=99999999999999999999",
+        &["`gpu.tflops.bf16` must be a finite number from 0.001 to 1e6"],
+    );
+    fails(
+        "estimate --set model.layers=1e20",
+        &["`model.layers` must be an integer from 1 to 65,536"],
+    );
+    fails(
+        "estimate --set gpu.overheads.per_layer_us=99999999999999999999",
+        &["`gpu.overheads.per_layer_us` must be a finite number from 0 to 1e6"],
+    );
+    // A whole number past u64 for an integer flag is out of range, not malformed.
+    let (_, stderr) = run(&words("train --mtp-layers 99999999999999999999999"), 2);
+    assert!(
+        stderr.contains("must be an integer from 0 to 64") && !stderr.contains("not a whole"),
+        "{stderr}"
+    );
+}
