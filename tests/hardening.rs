@@ -669,14 +669,15 @@ fn train_with_a_given_mfu_reports_no_bubble_of_its_own() {
 
 #[test]
 fn odd_names_and_numbers_get_one_plain_line() {
-    // A float where a count goes used to print serde's every digit of 1e308.
+    // A float where a count goes used to print serde's every digit of 1e308; a whole one is out
+    // of the field's range, a fractional one is no count.
     fails(
         "estimate -m llama3-8b --set model.layers=1e308",
-        &[
-            "`1e308` is not an integer literal",
-            "model.layers",
-            "e.g. 61",
-        ],
+        &["`model.layers` must be an integer from 1 to 65,536"],
+    );
+    fails(
+        "estimate -m llama3-8b --set model.layers=61.5",
+        &["`61.5` is not an integer literal", "model.layers", "e.g. 61"],
     );
     // A GPU name is not pointed to a Hugging Face config.json, which describes models.
     let (_, stderr) = run(&["estimate", "-g", "nope"], 1);

@@ -562,46 +562,7 @@ pub fn split_set(set: &[Override]) -> Result<(Vec<Override>, Inputs)> {
         if o.scope.is_some() {
             bail!("--set {o}: `{prefix}.*` inputs take no preset scope");
         }
-        let value: f64 = o
-            .raw
-            .parse()
-            .ok()
-            .filter(|v: &f64| v.is_finite() && *v > 0.0)
-            .ok_or_else(|| {
-                anyhow!(
-                    "--set {o}: `{}` must be a positive number",
-                    crate::limits::clip(&o.raw)
-                )
-            })?;
-        let entry = Inputs::LIST.iter().find(|(n, _, _)| *n == name);
-        if let Some((_, _, from)) = entry {
-            let want = if from.starts_with("article") {
-                "article"
-            } else {
-                "source"
-            };
-            if prefix != want {
-                bail!("--set {o}: `{name}` is a {want} input; write {want}.{name}=VALUE");
-            }
-        }
-        let whole = entry.is_some_and(|(_, unit, _)| WHOLE_UNITS.contains(unit));
-        if whole && (value.fract() != 0.0 || value > MAX_WHOLE_INPUT) {
-            bail!("--set {o}: `{name}` is a count: a whole number from 1 to {MAX_WHOLE_INPUT}");
-        }
-        if let Some((_, unit, _)) = entry.filter(|_| !whole) {
-            let (lo, hi) = input_range(unit);
-            if !(lo..=hi).contains(&value) {
-                bail!(
-                    "--set {o}: `{name}` ({unit}) must be from {} to {}",
-                    crate::limits::short(lo),
-                    crate::limits::short(hi)
-                );
-            }
-        }
-        if name == "training_zero" && value > 3.0 {
-            bail!("--set {o}: `training_zero` is a ZeRO stage: 1, 2 or 3");
-        }
-        if !input.set(name, value) {
+        let Some(&(_, unit, from)) = Inputs::LIST.iter().find(|(n, _, _)| *n == name) else {
             let near = presets::nearest(name, &names);
             bail!(
                 "--set {o}: unknown input `{name}`{}; inputs: {}",
@@ -612,7 +573,51 @@ pub fn split_set(set: &[Override]) -> Result<(Vec<Override>, Inputs)> {
                 },
                 names.join(", ")
             );
+        };
+        let want = if from.starts_with("article") {
+            "article"
+        } else {
+            "source"
+        };
+        if prefix != want {
+            let article = if want == "article" { "an" } else { "a" };
+            bail!("--set {o}: `{name}` is {article} {want} input; write {want}.{name}=VALUE");
         }
+        // What the input allows, in every message about its value.
+        let whole = WHOLE_UNITS.contains(&unit);
+        let (lo, hi) = if whole {
+            (1.0, MAX_WHOLE_INPUT)
+        } else {
+            input_range(unit)
+        };
+        let allowed = if whole {
+            format!(
+                "is a count: a whole number from 1 to {}",
+                crate::limits::short(hi)
+            )
+        } else {
+            format!(
+                "({unit}) must be from {} to {}",
+                crate::limits::short(lo),
+                crate::limits::short(hi)
+            )
+        };
+        let value = o
+            .raw
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite() && (lo..=hi).contains(v) && !(whole && v.fract() != 0.0))
+            .ok_or_else(|| {
+                anyhow!(
+                    "--set {o}: `{name}` {allowed} (not `{}`)",
+                    crate::limits::clip(o.raw.trim())
+                )
+            })?;
+        if name == "training_zero" && value > 3.0 {
+            bail!("--set {o}: `training_zero` is a ZeRO stage: 1, 2 or 3");
+        }
+        input.set(name, value);
     }
     // The article's ranges read low to high ("32% to 36% MFU", "batch size of 256 or 512").
     for (low, high) in [
