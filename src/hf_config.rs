@@ -535,6 +535,11 @@ pub fn import(path: &str, text: &str) -> Result<ModelPreset> {
         .bool_or("tie_word_embeddings", false)?;
     }
     let name = preset_name(top, path);
+    // The name comes from `_name_or_path` (or the file's folder): say so, not `name`, which
+    // the config.json does not have.
+    crate::limits::check_name("the preset name", &name).map_err(|e| {
+        anyhow!("{origin}: {e} (it comes from \"_name_or_path\", else the file's folder or name)")
+    })?;
     let kind = if model.experts > 1 {
         format!(
             "MoE, {} experts top-{}{}",

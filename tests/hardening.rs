@@ -677,7 +677,11 @@ fn odd_names_and_numbers_get_one_plain_line() {
     );
     fails(
         "estimate -m llama3-8b --set model.layers=61.5",
-        &["`61.5` is not an integer literal", "model.layers", "e.g. 61"],
+        &[
+            "`61.5` is not an integer literal",
+            "model.layers",
+            "e.g. 61",
+        ],
     );
     // A GPU name is not pointed to a Hugging Face config.json, which describes models.
     let (_, stderr) = run(&["estimate", "-g", "nope"], 1);
@@ -949,7 +953,7 @@ fn a_sweep_row_whose_simulation_cannot_finish_keeps_the_sweep() {
     assert!(out.contains("TP1"), "{out}");
     assert!(!out.contains("Simulated 2 requests"), "{out}");
     assert!(
-        stderr.contains("note: --rate 1.0: 1 row(s) are not simulated: no request finished")
+        stderr.contains("note: --rate 1.0: 1 row is not simulated: no request finished")
             && stderr.contains("shorten --output-len"),
         "{stderr}"
     );

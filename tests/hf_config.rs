@@ -421,3 +421,19 @@ fn layer_counts_and_layer_lists_are_checked_before_any_per_layer_work() {
     let (toml, _) = run_cli(&["presets", "import", path.to_str().unwrap()], 0);
     assert!(toml.contains("dense_layers = 1"), "{toml}");
 }
+
+#[test]
+fn a_name_too_long_points_at_where_it_comes_from() {
+    // It failed on `name = "…"`, a field the config.json does not have.
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("Meta-Llama-3-8B")).unwrap())
+            .unwrap();
+    cfg["_name_or_path"] = serde_json::json!("a".repeat(200));
+    let path = dir.path().join("long.json");
+    std::fs::write(&path, cfg.to_string()).unwrap();
+    fails_cli(
+        &["presets", "import", path.to_str().unwrap()],
+        &["must be 1 to 128 characters", "\"_name_or_path\""],
+    );
+}

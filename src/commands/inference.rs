@@ -756,10 +756,14 @@ impl RateRows {
         if let Some(why) = &self.unfinished_why {
             // "--rate R: why": the rate, then the count, then why.
             let (rate, why) = why.split_once(": ").unwrap_or(("--rate", why));
-            eprintln!(
-                "note: {rate}: {} row(s) are not simulated: {why}",
-                self.unfinished
-            );
+            if self.unfinished == 1 {
+                eprintln!("note: {rate}: 1 row is not simulated: {why}");
+            } else {
+                eprintln!(
+                    "note: {rate}: {} rows are not simulated; the first: {why}",
+                    self.unfinished
+                );
+            }
         }
         if self.unfit > 0 {
             eprintln!(
