@@ -432,7 +432,10 @@ fn article_and_source_inputs_are_what_ifs_and_bad_ones_are_named() {
     let err = claims(&sets(&["article.training_tokens=-1"]))
         .unwrap_err()
         .to_string();
-    assert!(err.contains("positive"), "{err}");
+    assert!(
+        err.contains("`training_tokens` is a count: a whole number from 1 to 1e15 (not `-1`)"),
+        "{err}"
+    );
     let err = claims(&sets(&["h100:article.training_tokens=1"]))
         .unwrap_err()
         .to_string();

@@ -446,10 +446,13 @@ fn configuration_of(text: &str) -> String {
     r.configuration.unwrap_or_else(|| panic!("{:?}", r.reason))
 }
 
-/// The one case of `text`: why it is not evaluated ("" if it is).
+/// The one case of `text`: why it is not evaluated ("" if it is), or why the file is refused
+/// (a combination a case cannot state is refused when it loads).
 fn reason_of(text: &str) -> String {
-    let cases = gpt4calc::validate::parse_cases("test", text).unwrap();
-    run_cases(&cases, &[]).remove(0).reason.unwrap_or_default()
+    match gpt4calc::validate::parse_cases("test", text) {
+        Err(e) => format!("{e:#}"),
+        Ok(cases) => run_cases(&cases, &[]).remove(0).reason.unwrap_or_default(),
+    }
 }
 
 /// DeepSeek-V3 on H200 at the default prefill budget.
@@ -868,7 +871,7 @@ value = 1000.0
     );
     // Refused, with the reason: another mode, another metric, more requests than a simulation
     // runs.
-    let reason = |text: &str| run(text).reason.unwrap_or_default();
+    let reason = reason_of;
     let fixed = case(
         "requests = 300\nbatch = 64",
         "fixed",
