@@ -30,23 +30,23 @@ fn expected_tokens_per_verification() {
 
 #[test]
 fn an_iteration_yields_no_more_tokens_than_a_request_decodes() {
-    // A request of 4 output tokens decodes 3 after its prefill: with 64 drafts all accepted an
-    // iteration still ends it in one, so it yields 3 tokens, as with 2 drafts, not 65 (which
-    // priced each iteration as 65 tokens' worth of the replacements' prefills: TTFT 103 s
-    // against 1.8 s without speculation for Llama-3-70B on 8 H100s, batch 64).
+    // A request of 4 output tokens decodes 3 after its prefill: an iteration yields at most 3 of
+    // them however many drafts it accepts, not 65 with 64 drafts all accepted (which priced each
+    // iteration as 65 tokens' worth of the replacements' prefills: TTFT 103 s against 1.8 s
+    // without speculation for Llama-3-70B on 8 H100s, batch 64).
     let ctx = context("llama3-70b", "h100", &[]);
-    let short = |gamma: u64| {
+    let speculate = |gamma: u64, acceptance: f64, output_len: u64| {
         let c = Config {
             speculation: Some(Speculation {
                 gamma,
-                acceptance: 1.0,
+                acceptance,
                 draft: DraftCost::Ratio(0.05),
             }),
-            ..Config::new(8, 1, 64, 2048, 4, Dtype::Bf16)
+            ..Config::new(8, 1, 64, 2048, output_len, Dtype::Bf16)
         };
         run(&ctx, &c)
     };
-    let (two, many) = (short(2), short(64));
+    let (two, many) = (speculate(2, 1.0, 4), speculate(64, 1.0, 4));
     assert_close(two.breakdown.tokens_per_step, 3.0, 1e-12);
     assert_close(many.breakdown.tokens_per_step, 3.0, 1e-12);
     assert!(
@@ -56,32 +56,10 @@ fn an_iteration_yields_no_more_tokens_than_a_request_decodes() {
         two.ttft_s
     );
     // At α = 0.8 an iteration of that request yields E[min(1 + accepted, 3)] = 1 + 0.8 + 0.64.
-    let partial = run(
-        &ctx,
-        &Config {
-            speculation: Some(Speculation {
-                gamma: 4,
-                acceptance: 0.8,
-                draft: DraftCost::Ratio(0.05),
-            }),
-            ..Config::new(8, 1, 64, 2048, 4, Dtype::Bf16)
-        },
-    );
-    assert_close(partial.breakdown.tokens_per_step, 2.44, 1e-12);
+    assert_close(speculate(4, 0.8, 4).breakdown.tokens_per_step, 2.44, 1e-12);
     // Long outputs keep Leviathan's expectation.
-    let long = run(
-        &ctx,
-        &Config {
-            speculation: Some(Speculation {
-                gamma: 4,
-                acceptance: 0.8,
-                draft: DraftCost::Ratio(0.05),
-            }),
-            ..Config::new(8, 1, 64, 2048, 256, Dtype::Bf16)
-        },
-    );
     assert_close(
-        long.breakdown.tokens_per_step,
+        speculate(4, 0.8, 256).breakdown.tokens_per_step,
         expected_tokens(4, 0.8),
         1e-12,
     );
