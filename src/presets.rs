@@ -677,15 +677,19 @@ fn apply(table: &mut toml::Table, o: &Override) -> Result<()> {
     // An integer TOML cannot hold would otherwise arrive as a string and be refused as one.
     if value.is_str() && beyond_i64(&o.raw) {
         // The field's own range where it has one (`model.layers`: 1 to 65,536), else TOML's.
-        match crate::limits::field_allowed(&o.key) {
-            Some(allowed) => bail!("--set {o}: `{}` {allowed}", o.key),
-            None => bail!(
-                "--set {o}: {} is out of range: a preset's integers lie from {} to {}",
-                crate::limits::clip(o.raw.trim()),
-                i64::MIN,
-                i64::MAX
-            ),
+        if let Some(allowed) = crate::limits::field_allowed(&o.key) {
+            bail!("--set {o}: `{}` {allowed}", o.key);
         }
+        // Otherwise as the number it is: the preset then says what is wrong with it (an unknown
+        // field, a count that is no float, a range), as for any other value.
+        let as_float = o
+            .raw
+            .trim()
+            .replace('_', "")
+            .parse::<f64>()
+            .unwrap_or(f64::MAX);
+        cur.insert((*last).to_string(), toml::Value::Float(as_float));
+        return Ok(());
     }
     cur.insert((*last).to_string(), value);
     Ok(())

@@ -344,8 +344,7 @@ fn a_simulation_that_cannot_produce_a_number_is_an_error() {
 #[test]
 fn a_set_integer_beyond_toml_range_names_the_range_not_a_type() {
     // TOML integers are i64: a larger literal used to reach the preset as a string and be refused
-    // with `invalid type: string "…", expected u64`. A field with a range names it; one without
-    // gets TOML's.
+    // with `invalid type: string "…", expected u64`. A field with a range names it.
     fails(
         "estimate -m gpt4-8k -g h100 --set model.d_model=18446744073709551615",
         &[
@@ -357,12 +356,11 @@ fn a_set_integer_beyond_toml_range_names_the_range_not_a_type() {
         "estimate -m gpt4-8k -g h100 --set h100:gpu.memory_gib=-1_000_000_000_000_000_000_000",
         &["`gpu.memory_gib` must be a finite number from 1 to 1048576"],
     );
+    // A key with no range of its own is read as the number it is and the preset answers: here
+    // `name` is no field of `model` (it named TOML's integer range before).
     fails(
         "estimate -m gpt4-8k -g h100 --set model.name=18446744073709551615",
-        &[
-            "out of range",
-            "-9223372036854775808 to 9223372036854775807",
-        ],
+        &["unknown field `name`"],
     );
     // Within i64, the field's own range speaks.
     fails(
