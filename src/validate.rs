@@ -112,6 +112,7 @@ pub struct Case {
     /// per rank under attention DP; SGLang's `--max-running-requests` over its DP ranks): a
     /// disaggregated `concurrency` point above the decode pool's slots (`max_batch` × attention
     /// groups × decode replicas) decodes at that limit while the other requests wait for a slot.
+    /// On a max-throughput run of `requests` it caps the requests in flight per attention group.
     pub max_batch: Option<u64>,
     pub input_len: Option<u64>,
     pub output_len: Option<u64>,
@@ -562,10 +563,8 @@ fn check_fields_in_use(c: &Case) -> Result<()> {
     if c.requests.is_some() && mode != "max-throughput" {
         bail!("`requests` is a max-throughput run's: use mode = \"max-throughput\"");
     }
-    if mode == "max-throughput" && c.max_batch.is_some() {
-        bail!(
-            "`max_batch` limits a fixed `concurrency` point or a frontier search: use mode = \"fixed\" or \"frontier\""
-        );
+    if mode == "max-throughput" && c.max_batch.is_some() && c.requests.is_none() {
+        bail!("{MAX_BATCH_PLACES}");
     }
     if mode == "max-throughput" && c.concurrency.is_some() {
         bail!(
@@ -803,10 +802,9 @@ fn evaluate_inference(c: &Case, ctx: &Context, model: &str, rt: &Runtime) -> Res
     if c.requests.is_some() && c.mode.as_deref() != Some("max-throughput") {
         bail!("`requests` is a max-throughput run's: use mode = \"max-throughput\"");
     }
-    if c.max_batch.is_some() && c.mode.as_deref() == Some("max-throughput") {
-        bail!(
-            "`max_batch` limits a fixed `concurrency` point or a frontier search: use mode = \"fixed\" or \"frontier\""
-        );
+    if c.max_batch.is_some() && c.mode.as_deref() == Some("max-throughput") && c.requests.is_none()
+    {
+        bail!("{MAX_BATCH_PLACES}");
     }
     let est = match c.mode.as_deref().unwrap_or("fixed") {
         "fixed" => {
@@ -957,9 +955,15 @@ fn inference_configuration(c: &Config) -> String {
     }
 }
 
+/// Where `max_batch` applies: the refusal when a case states it elsewhere.
+const MAX_BATCH_PLACES: &str = "`max_batch` limits a fixed `concurrency` point, a frontier search or \
+     the requests in flight of a max-throughput run of `requests`: use mode = \"fixed\" or \
+     \"frontier\", or state `requests`";
+
 /// The best of a max-throughput run of `n` requests submitted at once (`requests`): the
 /// simulation (`crate::sim`) of the whole run under each cap on the requests in flight, from
-/// half the steady state's best batch `best` up to `n`, its output tokens over the time from
+/// half the steady state's best batch `best` up to `n` (or to the engine's limit, `max_batch`
+/// per attention group, where the case states one), its output tokens over the time from
 /// the first start to the last end (the ramp, while the first prompts fill, and the drain, as
 /// the last requests finish, included). Only the output throughput is priced so.
 fn finite_run(
@@ -993,10 +997,12 @@ fn finite_run(
         seed: 1,
         step_budget: crate::sim::MAX_STEP_BUDGET,
     };
-    let from = (best.config.batch / 2).clamp(1, n);
+    // The engine's batch limit (`max_batch` per attention group), when the case states it.
+    let limit = c.max_batch.map_or(n, |m| m.saturating_mul(base.dp).min(n));
+    let from = (best.config.batch / 2).clamp(1, limit);
     let caps = throughput_batches()
-        .chain([n])
-        .filter(|&b| b >= from && b <= n)
+        .chain([limit])
+        .filter(|&b| b >= from && b <= limit)
         .collect::<std::collections::BTreeSet<_>>();
     let mut out: Option<crate::perf::Estimate> = None;
     let mut cut_short = false;
@@ -1034,7 +1040,7 @@ fn finite_run(
         } else {
             anyhow!(
                 "no batch of at most {} requests fits in memory",
-                crate::limits::grouped(n)
+                crate::limits::grouped(limit)
             )
         }
     })

@@ -903,3 +903,59 @@ value = 1000.0
         refused.err()
     );
 }
+
+#[test]
+fn a_finite_run_holds_no_more_requests_than_its_engine_s_max_batch() {
+    // `max_batch` on a run of `requests` is the engine's max_batch_size per attention group
+    // (trtllm-bench takes the LLM API's 2,048 where it has no heuristic for the checkpoint's
+    // quantisation): the simulated runs hold at most that many requests a group, which costs
+    // throughput where a larger batch would have earned more. Llama-3-8B fp8, 1k/1k, on one and
+    // on two attention groups of one H100.
+    let case = |layout: &str, extra: &str| {
+        format!(
+            r#"
+[[case]]
+id = "capped-run"
+source = "a test"
+kind = "inference"
+model = "llama3-8b"
+gpu = "h100"
+dtype = "fp8"
+{layout}
+input_len = 1024
+output_len = 1024
+requests = 3000
+{extra}
+mode = "max-throughput"
+metric = "output_tokens_per_s_per_gpu"
+value = 1000.0
+"#
+        )
+    };
+    let run = |text: &str| {
+        let cases = gpt4calc::validate::parse_cases("test", text).unwrap();
+        let r = run_cases(&cases, &[]).remove(0);
+        let batch: u64 = r
+            .configuration
+            .as_deref()
+            .and_then(|c| c.rsplit("batch ").next())
+            .and_then(|b| b.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{:?} {:?}", r.configuration, r.reason));
+        (r.predicted.expect("evaluated"), batch)
+    };
+    let (free, free_batch) = run(&case("tp = 1", ""));
+    assert!(free_batch > 64, "uncapped batch {free_batch}");
+    let (capped, capped_batch) = run(&case("tp = 1", "max_batch = 64"));
+    assert!(capped_batch <= 64, "capped batch {capped_batch}");
+    assert!(capped < 0.9 * free, "capped {capped}, free {free}");
+    // The limit is per attention group: two groups hold twice as many.
+    let (_, two_groups) = run(&case("tp = 1\ndp = 2\nep = 1", "max_batch = 64"));
+    assert!(
+        two_groups > 64 && two_groups <= 128,
+        "two groups: batch {two_groups}"
+    );
+    // Without `requests` a max-throughput case searches the steady state's batch: no limit there.
+    let steady = case("tp = 1", "max_batch = 64").replace("requests = 3000\n", "");
+    let why = reason_of(&steady);
+    assert!(why.contains("state `requests`"), "{why}");
+}
