@@ -820,14 +820,11 @@ value = 0.01
     assert!(one_stream > beside, "{one_stream} vs {beside}");
 }
 
-#[test]
-fn a_finite_run_of_requests_converges_to_the_steady_state_and_is_refused_elsewhere() {
-    // `requests` = N prices a trtllm-bench run of N requests submitted at once, timed from the
-    // first start to the last end: the ramp and the drain cost a short run throughput, and a long
-    // one converges to the closed form's steady state. Llama-3-8B fp8 on one H100, 1k/1k.
-    let case = |extra: &str, mode: &str, metric: &str| {
-        format!(
-            r#"
+/// A serving case of Llama-3-8B fp8 on H100 at 1,024/1,024 tokens with the given extra `fields`
+/// (its layout among them), `mode` and `metric`.
+fn llama3_8b_h100_1k1k_case(fields: &str, mode: &str, metric: &str) -> String {
+    format!(
+        r#"
 [[case]]
 id = "finite-run"
 source = "a test"
@@ -835,15 +832,23 @@ kind = "inference"
 model = "llama3-8b"
 gpu = "h100"
 dtype = "fp8"
-tp = 1
 input_len = 1024
 output_len = 1024
-{extra}
+{fields}
 mode = "{mode}"
 metric = "{metric}"
 value = 1000.0
 "#
-        )
+    )
+}
+
+#[test]
+fn a_finite_run_of_requests_converges_to_the_steady_state_and_is_refused_elsewhere() {
+    // `requests` = N prices a trtllm-bench run of N requests submitted at once, timed from the
+    // first start to the last end: the ramp and the drain cost a short run throughput, and a long
+    // one converges to the closed form's steady state. Llama-3-8B fp8 on one H100, 1k/1k.
+    let case = |extra: &str, mode: &str, metric: &str| {
+        llama3_8b_h100_1k1k_case(&format!("tp = 1\n{extra}"), mode, metric)
     };
     let run = |text: &str| {
         let cases = gpt4calc::validate::parse_cases("test", text).unwrap();
@@ -912,24 +917,10 @@ fn a_finite_run_holds_no_more_requests_than_its_engine_s_max_batch() {
     // throughput where a larger batch would have earned more. Llama-3-8B fp8, 1k/1k, on one and
     // on two attention groups of one H100.
     let case = |layout: &str, extra: &str| {
-        format!(
-            r#"
-[[case]]
-id = "capped-run"
-source = "a test"
-kind = "inference"
-model = "llama3-8b"
-gpu = "h100"
-dtype = "fp8"
-{layout}
-input_len = 1024
-output_len = 1024
-requests = 3000
-{extra}
-mode = "max-throughput"
-metric = "output_tokens_per_s_per_gpu"
-value = 1000.0
-"#
+        llama3_8b_h100_1k1k_case(
+            &format!("{layout}\nrequests = 3000\n{extra}"),
+            "max-throughput",
+            "output_tokens_per_s_per_gpu",
         )
     };
     let run = |text: &str| {
