@@ -17,6 +17,18 @@ fn fixture(name: &str) -> String {
     )
 }
 
+/// A fixture's config.json, parsed, to edit a field of.
+fn fixture_json(name: &str) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(fixture(name)).unwrap()).unwrap()
+}
+
+/// Writes `cfg` as `dir/file` and returns its path.
+fn write_json(dir: &std::path::Path, file: &str, cfg: &serde_json::Value) -> String {
+    let path = dir.join(file);
+    std::fs::write(&path, cfg.to_string()).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
 fn load(name: &str) -> ModelPreset {
     presets::load_model(&fixture(name), &[]).expect("fixture loads")
 }
@@ -388,14 +400,10 @@ fn layer_counts_and_layer_lists_are_checked_before_any_per_layer_work() {
     // `num_hidden_layers` = i64::MAX was counted layer by layer (killed after 25 s), and an
     // `mlp_only_layers` past the last layer was accepted without a word.
     let dir = tempfile::tempdir().unwrap();
-    let mut big: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(fixture("Qwen3-235B-A22B")).unwrap())
-            .unwrap();
+    let mut big = fixture_json("Qwen3-235B-A22B");
     big["num_hidden_layers"] = serde_json::json!(9_223_372_036_854_775_807_u64);
-    let path = dir.path().join("big.json");
-    std::fs::write(&path, big.to_string()).unwrap();
     fails_cli(
-        &["presets", "show", path.to_str().unwrap()],
+        &["presets", "show", &write_json(dir.path(), "big.json", &big)],
         &[
             "field \"num_hidden_layers\" = 9223372036854775807",
             "must be an integer from 1 to 65,536",
@@ -404,10 +412,8 @@ fn layer_counts_and_layer_lists_are_checked_before_any_per_layer_work() {
     let mut bad = big.clone();
     bad["num_hidden_layers"] = serde_json::json!(94);
     bad["mlp_only_layers"] = serde_json::json!([3, 200]);
-    let path = dir.path().join("bad.json");
-    std::fs::write(&path, bad.to_string()).unwrap();
     fails_cli(
-        &["presets", "show", path.to_str().unwrap()],
+        &["presets", "show", &write_json(dir.path(), "bad.json", &bad)],
         &[
             "field \"mlp_only_layers\" lists layer 200",
             "numbered 0 to 93",
@@ -416,9 +422,14 @@ fn layer_counts_and_layer_lists_are_checked_before_any_per_layer_work() {
     // A layer listed twice is one dense layer.
     let mut twice = bad;
     twice["mlp_only_layers"] = serde_json::json!([3, 3]);
-    let path = dir.path().join("twice.json");
-    std::fs::write(&path, twice.to_string()).unwrap();
-    let (toml, _) = run_cli(&["presets", "import", path.to_str().unwrap()], 0);
+    let (toml, _) = run_cli(
+        &[
+            "presets",
+            "import",
+            &write_json(dir.path(), "twice.json", &twice),
+        ],
+        0,
+    );
     assert!(toml.contains("dense_layers = 1"), "{toml}");
 }
 
@@ -426,14 +437,14 @@ fn layer_counts_and_layer_lists_are_checked_before_any_per_layer_work() {
 fn a_name_too_long_points_at_where_it_comes_from() {
     // It failed on `name = "…"`, a field the config.json does not have.
     let dir = tempfile::tempdir().unwrap();
-    let mut cfg: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(fixture("Meta-Llama-3-8B")).unwrap())
-            .unwrap();
+    let mut cfg = fixture_json("Meta-Llama-3-8B");
     cfg["_name_or_path"] = serde_json::json!("a".repeat(200));
-    let path = dir.path().join("long.json");
-    std::fs::write(&path, cfg.to_string()).unwrap();
     fails_cli(
-        &["presets", "import", path.to_str().unwrap()],
+        &[
+            "presets",
+            "import",
+            &write_json(dir.path(), "long.json", &cfg),
+        ],
         &["must be 1 to 128 characters", "\"_name_or_path\""],
     );
 }
