@@ -7,10 +7,10 @@ use clap::{Args, Parser, Subcommand};
 const EXAMPLES: &str = "\
 Examples:
   gpt4calc sweep --preset gpt4-8k --gpu h100
-  gpt4calc sweep -m gpt4-8k -g a100-40g --tp 8 --pp 16 --batch 1..4096 --dtype fp16
+  gpt4calc sweep -m gpt4-8k -g a100-40g --tp 8 --pp 16 --dp 1 --batch 1..4096 --dtype fp16
   gpt4calc estimate -m gpt4-8k -g h100 --tp 8 --pp 16 --batch 512 --dtype fp8 --explain
   gpt4calc sweep --require 'output_tokens_per_s_per_user>=20' --format json
-  gpt4calc train -m gpt4-8k -g a100-40g --gpus 25000 --tp 8 --pp 15 --tokens 13e12 --global-batch-tokens 60e6 --zero 2 --recompute full
+  gpt4calc train -m gpt4-8k -g a100-40g --gpus 25000 --tp 8 --pp 15 --zero 2 --recompute full
   gpt4calc reproduce
   gpt4calc validate --format json
   gpt4calc presets show gpt4-8k --format json
@@ -89,7 +89,7 @@ pub struct ManArgs {
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Model and hardware")]
 pub struct Selection {
-    /// Model: a built-in preset name, a path to a TOML preset, or a Hugging Face config.json.
+    /// Model: a built-in preset name, a path to a TOML preset, or a Hugging Face config.json; sweep and train take a comma list to compare several.
     #[arg(
         short = 'm',
         long = "preset",
@@ -97,7 +97,7 @@ pub struct Selection {
         value_name = "NAME|PATH"
     )]
     pub preset: String,
-    /// Accelerator and its node: a built-in preset name or a path to a TOML file.
+    /// Accelerator and its node: a built-in preset name or a path to a TOML file; sweep and train take a comma list to compare several.
     #[arg(short = 'g', long, default_value = "h100", value_name = "NAME|PATH")]
     pub gpu: String,
     /// Override any preset field, e.g. model.experts=32 or gpu.price.usd_per_gpu_hour=1; PRESET:KEY=VALUE sets one preset only, e.g. h100:gpu.memory_bw_tb_s=4.8 (repeatable).
@@ -250,7 +250,7 @@ pub struct Output {
 }
 
 /// How every axis flag is written, shown under `sweep --help` and `train --help`.
-pub const AXES_HELP: &str = "Axes (LIST|A..B) take a comma list (1,2,4,8), a doubling range (1..4096 = 1,2,4,...,4096), or a mix (1,3,8..64); k means x1024 (2k = 2048).";
+pub const AXES_HELP: &str = "Axes (LIST|A..B) take a comma list (1,2,4,8), a doubling range (1..4096 = 1,2,4,...,4096), or a mix (1,3,8..64); k means x1024 (2k = 2048), m x1048576 (1m).";
 
 /// `sweep` flags. Axes take a comma list (1,2,4,8) or a doubling range (1..4096).
 #[derive(Debug, Args)]
@@ -677,7 +677,7 @@ pub struct ImportArgs {
 /// `presets show` flags.
 #[derive(Debug, Args)]
 pub struct ShowArgs {
-    /// A built-in model, GPU or runtime preset name, or a path to a TOML file.
+    /// A built-in model, GPU or runtime preset name, or a path to a TOML file or a Hugging Face config.json.
     pub name: String,
     /// toml or json.
     #[arg(long, value_enum, default_value_t = ShowFormat::Toml)]
