@@ -126,13 +126,18 @@ pub struct Serving {
     )]
     pub rate: Option<f64>,
     /// Requests to simulate with --rate (at most 1,000,000).
-    #[arg(allow_negative_numbers = true, long, default_value_t = 1000, value_parser = crate::axis::count_up_to(crate::sim::MAX_REQUESTS))]
+    #[arg(allow_negative_numbers = true, long, default_value_t = 1000, requires = "rate", value_parser = crate::axis::count_up_to(crate::sim::MAX_REQUESTS))]
     pub requests: u64,
     /// Seed of the simulation's random arrivals and lengths.
-    #[arg(allow_negative_numbers = true, long, default_value_t = 1)]
+    #[arg(
+        allow_negative_numbers = true,
+        long,
+        default_value_t = 1,
+        requires = "rate"
+    )]
     pub seed: u64,
     /// Simulation iterations before giving up (reported when it runs out; at most 20,000,000).
-    #[arg(allow_negative_numbers = true, long, default_value_t = 2_000_000, value_parser = crate::axis::count_up_to(crate::sim::MAX_STEP_BUDGET))]
+    #[arg(allow_negative_numbers = true, long, default_value_t = 2_000_000, requires = "rate", value_parser = crate::axis::count_up_to(crate::sim::MAX_STEP_BUDGET))]
     pub step_budget: u64,
     /// Distribution of generated tokens per request; --output-len is its mean.
     #[arg(long, value_enum, default_value_t = crate::perf::lengths::LengthDist::Fixed)]
@@ -457,7 +462,7 @@ pub struct TrainArgs {
         value_parser = crate::axis::syntax("micro-batch")
     )]
     pub micro_batch: String,
-    /// ZeRO stages (0-3).
+    /// ZeRO stages (0-3): a comma list or an inclusive range, e.g. 1,3 or 0..3.
     #[arg(
         allow_negative_numbers = true,
         long,
@@ -580,24 +585,22 @@ pub struct TrainArgs {
         value_name = "S"
     )]
     pub checkpoint_interval_s: Option<f64>,
-    /// Seconds one checkpoint stalls training.
+    /// Seconds one checkpoint stalls training (with --gpu-mtbf-hours; default 60).
     #[arg(
         allow_negative_numbers = true,
         long,
         help_heading = "Training",
-        default_value_t = 60.0,
         value_name = "S"
     )]
-    pub checkpoint_write_s: f64,
-    /// Seconds from a failure to training again.
+    pub checkpoint_write_s: Option<f64>,
+    /// Seconds from a failure to training again (with --gpu-mtbf-hours; default 600).
     #[arg(
         allow_negative_numbers = true,
         long,
         help_heading = "Training",
-        default_value_t = 600.0,
         value_name = "S"
     )]
-    pub restart_s: f64,
+    pub restart_s: Option<f64>,
     /// Output options.
     #[command(flatten)]
     pub output: Output,

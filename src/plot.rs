@@ -247,6 +247,30 @@ pub fn svg_path(path: &str) -> Result<String, String> {
     }
 }
 
+/// Refuse a `--plot` path that cannot be written before any work is done: its directory must
+/// exist and the path must not be a directory (a permission error still shows at the write).
+pub fn check_path(path: &str) -> Result<()> {
+    let p = std::path::Path::new(path);
+    let dir = match p.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => std::path::Path::new("."),
+    };
+    if p.is_dir() {
+        anyhow::bail!(
+            "--plot `{}`: is a directory; give a file name such as frontier.svg",
+            crate::limits::clip(path)
+        );
+    }
+    if !dir.is_dir() {
+        anyhow::bail!(
+            "--plot `{}`: the directory `{}` does not exist",
+            crate::limits::clip(path),
+            crate::limits::clip(&dir.to_string_lossy())
+        );
+    }
+    Ok(())
+}
+
 /// Write the chart to `path` and say so on stderr (how many configurations, how many on the frontier).
 pub fn write_svg(path: &str, c: &Chart) -> Result<()> {
     let svg = render_svg(c)?;

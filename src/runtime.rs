@@ -325,7 +325,10 @@ impl Runtime {
         let frac = |key: &str, v: Option<f64>| -> Result<()> {
             match v {
                 Some(x) if !(x.is_finite() && (0.0..=1.0).contains(&x)) => {
-                    bail!("runtime.{key} = {x}: must be a fraction from 0 to 1")
+                    bail!(
+                        "runtime.{key} = {}: must be a fraction from 0 to 1",
+                        crate::limits::short(x)
+                    )
                 }
                 _ => Ok(()),
             }
@@ -333,7 +336,11 @@ impl Runtime {
         let nonneg = |key: &str, v: Option<f64>, max: f64| -> Result<()> {
             match v {
                 Some(x) if !(x.is_finite() && (0.0..=max).contains(&x)) => {
-                    bail!("runtime.{key} = {x}: must be a number from 0 to {max}")
+                    bail!(
+                        "runtime.{key} = {}: must be a number from 0 to {}",
+                        crate::limits::short(x),
+                        crate::limits::short(max)
+                    )
                 }
                 _ => Ok(()),
             }

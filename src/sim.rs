@@ -50,8 +50,9 @@ pub struct SimResult {
     pub completed: u64,
     /// Time to first token.
     pub ttft_s: Percentiles,
-    /// Time per output token after the first, per request.
-    pub tpot_s: Percentiles,
+    /// Time per output token after the first, per request; `None` when no request produced a
+    /// second token (`--output-len 1`: there is no TPOT to report).
+    pub tpot_s: Option<Percentiles>,
     /// Request latency.
     pub e2e_s: Percentiles,
     /// Mean wait in the queue before admission.
@@ -100,7 +101,7 @@ impl SimResult {
         }
         let p = |x: Percentiles| [x.p50, x.p90, x.p99];
         let [a, b, c] = p(self.ttft_s);
-        let [d, e, f] = p(self.tpot_s);
+        let [d, e, f] = self.tpot_s.map_or([0.0; 3], p);
         let [g, h, i] = p(self.e2e_s);
         let fields = [
             ("ttft_s", a),
@@ -529,7 +530,7 @@ pub fn simulate_with_progress(
     SimResult {
         completed,
         ttft_s: percentiles(samples.ttft),
-        tpot_s: percentiles(samples.tpot),
+        tpot_s: (!samples.tpot.is_empty()).then(|| percentiles(samples.tpot)),
         e2e_s: percentiles(samples.e2e),
         mean_queue_s: if waits.is_empty() {
             0.0

@@ -53,6 +53,40 @@ pub struct CaseFile {
 }
 
 /// One published measurement and its operating point (schema: docs/usage.md, "Validation cases").
+/// A case's `draft`: `"mtp"`, or a draft-step ratio written as a number or as text.
+#[derive(Clone, Debug)]
+pub enum CaseDraft {
+    /// `draft = 0.5`.
+    Ratio(f64),
+    /// `draft = "mtp"` or `draft = "0.5"`.
+    Text(String),
+}
+
+impl<'de> serde::Deserialize<'de> for CaseDraft {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = CaseDraft;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("\"mtp\" or a draft-step ratio (a number)")
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<CaseDraft, E> {
+                Ok(CaseDraft::Ratio(v))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<CaseDraft, E> {
+                Ok(CaseDraft::Ratio(v as f64))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<CaseDraft, E> {
+                Ok(CaseDraft::Ratio(v as f64))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<CaseDraft, E> {
+                Ok(CaseDraft::Text(v.to_string()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[allow(missing_docs)] // field names are the schema
@@ -149,9 +183,9 @@ pub struct Case {
     pub speculate: Option<u64>,
     /// Speculative decoding: per-token acceptance (default 0.8, as `--acceptance`).
     pub acceptance: Option<f64>,
-    /// Speculative decoding: `mtp` (the model's own MTP layer) or a draft-step ratio as text
-    /// (default: `--draft-ratio`'s default).
-    pub draft: Option<String>,
+    /// Speculative decoding: `"mtp"` (the model's own MTP layer) or a draft-step ratio, a number
+    /// or its text (default: `--draft-ratio`'s default).
+    pub draft: Option<CaseDraft>,
     pub ep_dispatcher: Option<crate::train::EpDispatcher>,
     pub ep_overlap: Option<crate::train::EpOverlap>,
     /// Training: data-parallel traffic bucketed and overlapped (default: the runtime's).
@@ -454,7 +488,10 @@ fn check_case_ranges(c: &Case) -> Result<()> {
     if let Some(f) = c.interactivity
         && !(f.is_finite() && f > 0.0)
     {
-        bail!("interactivity = {f}: must be a positive number of tokens/s per user");
+        bail!(
+            "interactivity = {}: must be a positive number of tokens/s per user",
+            crate::limits::short(f)
+        );
     }
     // The text fields with a syntax: refused with the file, like the ranges above, rather than
     // leaving the case unevaluated with a reason.
@@ -736,13 +773,24 @@ fn speculation(c: &Case) -> Result<Option<crate::perf::Speculation>> {
     if !(0.0..=1.0).contains(&acceptance) {
         bail!("acceptance = {acceptance} must be between 0 and 1");
     }
-    let draft = match c.draft.as_deref() {
+    // A ratio takes `--draft-ratio`'s range.
+    let ratio = |r: f64, shown: &str| match crate::limits::check_float_flag("draft-ratio", r) {
+        Ok(r) => Ok(DraftCost::Ratio(r)),
+        Err(_) => Err(anyhow!(
+            "draft = {shown} must be \"mtp\" or a draft-step ratio from 0 to 10 (as --draft-ratio)"
+        )),
+    };
+    let draft = match &c.draft {
         None => DraftCost::Ratio(crate::perf::DEFAULT_DRAFT_RATIO),
-        Some("mtp") => DraftCost::Mtp,
-        Some(x) => match x.parse::<f64>() {
-            Ok(r) if r > 0.0 && r <= 1.0 => DraftCost::Ratio(r),
-            _ => bail!("draft = `{x}` must be `mtp` or a draft-step ratio in (0, 1]"),
-        },
+        Some(CaseDraft::Text(x)) if x == "mtp" => DraftCost::Mtp,
+        Some(CaseDraft::Text(x)) => {
+            let shown = format!("\"{}\"", crate::limits::clip(x));
+            match x.trim().parse::<f64>() {
+                Ok(r) => ratio(r, &shown)?,
+                Err(_) => ratio(f64::NAN, &shown)?,
+            }
+        }
+        Some(CaseDraft::Ratio(r)) => ratio(*r, &crate::limits::short(*r))?,
     };
     Ok(Some(crate::perf::Speculation {
         gamma,

@@ -625,6 +625,31 @@ fn train_sweeps_and_formats() {
     );
 }
 
+/// `--zero` takes an inclusive range of stages as well as a list (its help says `LIST|A..B`).
+#[test]
+fn train_zero_takes_a_range_of_stages() {
+    let (stdout, _) = run_words(
+        "train -m llama3-8b -g h100 --gpus 64 --tp 8 --pp 1 --zero 0..3 --all --format json",
+        0,
+    );
+    let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(doc["inputs"]["zero"], serde_json::json!([0, 1, 2, 3]));
+    let mut stages: Vec<u64> = doc["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["zero_stage"].as_u64().unwrap())
+        .collect();
+    stages.sort_unstable();
+    stages.dedup();
+    assert_eq!(stages, [0, 1, 2, 3]);
+    fails(&["train", "--zero", "3..1"], &["--zero `3..1`", "1..3"]);
+    fails(
+        &["train", "--zero", "1..5"],
+        &["--zero `5`", "0, 1, 2 or 3"],
+    );
+}
+
 #[test]
 fn train_bad_inputs() {
     fails(&["train", "--zero", "4"], &["--zero", "0, 1, 2 or 3"]);
@@ -722,6 +747,26 @@ value = 1.0"#
     fails(&["validate", "--cases", &bad.0], &[&bad.0]);
 }
 
+/// A case's draft-step ratio may be written as a number or as its text: the same prediction.
+#[test]
+fn a_case_draft_ratio_is_a_number_or_its_text() {
+    let predicted = |draft: &str| {
+        let mut f = temp_toml();
+        writeln!(
+            f.1,
+            "[[case]]\nid = \"c\"\nsource = \"t\"\nkind = \"inference\"\nmodel = \"llama3-70b\"\ngpu = \"h100\"\ndtype = \"fp8\"\ntp = 4\nbatch = 8\ninput_len = 512\noutput_len = 256\nspeculate = 3\ndraft = {draft}\nmetric = \"tpot_s\"\nvalue = 0.01"
+        )
+        .unwrap();
+        let (json, _) = run(&["validate", "--cases", &f.0, "--format", "json"], 0);
+        let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
+        doc["cases"][0]["predicted"].as_f64().unwrap()
+    };
+    let (number, text) = (predicted("0.25"), predicted("\"0.25\""));
+    assert_eq!(number.to_bits(), text.to_bits());
+    // And the ratio is read: a dearer draft step gives another TPOT.
+    assert_ne!(number.to_bits(), predicted("0.5").to_bits());
+}
+
 #[test]
 fn a_case_field_out_of_range_refuses_the_file_naming_case_field_and_range() {
     // Checked when the file is loaded, with the ranges of the flags of the same names: one line,
@@ -790,7 +835,22 @@ fn a_case_field_out_of_range_refuses_the_file_naming_case_field_and_range() {
         (
             "batch = 1\nspeculate = 2\ndraft = \"zzz\"",
             "0.01",
-            &["draft = `zzz`", "`mtp` or a draft-step ratio"],
+            &[
+                "draft = \"zzz\"",
+                "\"mtp\" or a draft-step ratio",
+                "from 0 to 10",
+            ],
+        ),
+        // A ratio as a number takes --draft-ratio's range, as its text does.
+        (
+            "batch = 1\nspeculate = 2\ndraft = 20",
+            "0.01",
+            &["draft = 20", "from 0 to 10"],
+        ),
+        (
+            "batch = 1\nspeculate = 2\ndraft = true",
+            "0.01",
+            &["`draft`", "\"mtp\" or a draft-step ratio (a number)"],
         ),
         // A `set` key outside model. and gpu. used to be ignored, the case run without it.
         (
@@ -1033,6 +1093,54 @@ fn rate_simulates_estimates_and_sweep_rows() {
         assert!(r["simulation"]["ttft_s"]["p99"].as_f64().unwrap() > 0.0);
     }
     fails(&["estimate", "--rate", "0"], &["--rate"]);
+    // CSV carries the simulation in columns named by their JSON path, estimate's row as a
+    // sweep's rows.
+    let (csv, _) = run_words(
+        "estimate -m llama3-8b --batch 8 --rate 2 --requests 50 --format csv",
+        0,
+    );
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let row: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let at = |f: &str| header.iter().position(|h| *h == f).unwrap();
+    assert_eq!(row[at("simulation.completed")], "50");
+    assert!(row[at("simulation.tpot_s.p50")].parse::<f64>().unwrap() > 0.0);
+    // With --rate every JSON row has the field: null where a row is not simulated (here the
+    // ones that do not fit, and those beyond the first 20).
+    let (json, _) = run_words(
+        "sweep -m llama3-70b --tp 1,2,4,8 --pp 1,2 --batch 1..1024 --rate 1 --requests 20 --all --format json",
+        0,
+    );
+    let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let rows = doc["results"].as_array().unwrap();
+    assert!(rows.iter().all(|r| r.get("simulation").is_some()));
+    let simulated = rows.iter().filter(|r| !r["simulation"].is_null()).count();
+    assert!(
+        simulated > 0 && simulated < rows.len(),
+        "{simulated} of {}",
+        rows.len()
+    );
+    // One output token: no TPOT to report, null rather than 0.
+    let (json, _) = run_words(
+        "estimate -m llama3-8b --output-len 1 --rate 5 --requests 20 --format json",
+        0,
+    );
+    let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert!(doc["summary"]["simulation"]["tpot_s"].is_null(), "{json}");
+    assert!(doc["results"][0]["simulation"]["tpot_s"].is_null());
+    // estimate's inputs name the serving modes in force, as sweep's do.
+    let (json, _) = run_words(
+        "estimate --tp 8 --pp 16 --speculate 4 --acceptance 0.5 --output-len-dist geometric --redundant-experts 16 --format json",
+        0,
+    );
+    let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(doc["inputs"]["redundant_experts"], 16);
+    assert_eq!(doc["inputs"]["output_len_dist"], "geometric");
+    assert!(
+        doc["inputs"]["speculation"].is_object(),
+        "{}",
+        doc["inputs"]
+    );
     // The simulation runs one aggregated replica: with disaggregated pools it would put every
     // prefill between the decode pool's steps, so the two are a usage error (exit 2).
     let (_, stderr) = run(

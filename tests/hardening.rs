@@ -209,7 +209,7 @@ fn simulations_are_bounded() {
         .as_array()
         .unwrap()
         .iter()
-        .filter(|r| r.get("simulation").is_some())
+        .filter(|r| !r["simulation"].is_null())
         .count();
     assert!(simulated <= 20 && simulated > 0, "{simulated}");
     assert!(stderr.contains("not simulated"), "{stderr}");
@@ -852,6 +852,12 @@ fn negative_values_name_their_flag_and_range() {
             "train -m llama3-8b --restart-s -1",
             1,
             &["--restart-s -1", "from 0 to 1e9"],
+        ),
+        // A dense model's expert parallelism: no redundant experts to suggest.
+        (
+            "estimate -m llama3-8b --tp 2 --ep 2",
+            1,
+            &["--ep 2", "dense", "must be 1"],
         ),
     ] {
         let (_, stderr) = run(&words(args), code);

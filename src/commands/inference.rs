@@ -275,6 +275,9 @@ fn axes_for(
 /// `gpt4calc sweep`: every configuration of the axes on every (model, GPU) pair of the
 /// selection, ranked together.
 pub fn sweep(a: SweepArgs) -> Result<u8> {
+    if let Some(path) = &a.plot {
+        crate::plot::check_path(path)?;
+    }
     let mut systems = super::load_all(&a.selection, a.serving.prefill_chunk)?;
     // One runtime profile for every system of the run.
     let soft = Software::resolve(&a.serving, &systems[0].runtime.runtime);
@@ -410,7 +413,7 @@ pub fn sweep(a: SweepArgs) -> Result<u8> {
         stream_workload = super::workload(&a.serving)?;
         Some(report::RowStream::begin::<_, SweepSummary>(
             a.output.format,
-            &report::row::FIELDS,
+            report::row_fields(stream_workload.is_some()),
             &inputs,
             None,
             &mut out,
@@ -550,13 +553,14 @@ pub fn sweep(a: SweepArgs) -> Result<u8> {
                 a.output.format,
                 &rows,
                 varying,
+                workload.is_some(),
                 &inputs,
                 &doc_summary,
                 &mut out,
             )?;
             // The simulations' table, unless no row got one (the notes say why).
             if let (Some(w), Format::Table | Format::Markdown) = (workload, a.output.format)
-                && rows.iter().any(|r| r.simulation.is_some())
+                && rows.iter().any(|r| matches!(r.simulation, Some(Some(_))))
             {
                 let sim = crate::report::simulated_rows(
                     &w,
@@ -583,7 +587,7 @@ pub fn sweep(a: SweepArgs) -> Result<u8> {
             };
             let mut w = report::RowStream::begin(
                 a.output.format,
-                &report::row::FIELDS,
+                report::row_fields(workload.is_some()),
                 &inputs,
                 Some(&doc_summary),
                 &mut out,
@@ -719,32 +723,33 @@ struct RateRows {
 }
 
 impl RateRows {
-    /// The simulation of the next row shown, if it gets one.
+    /// The simulation of the next row shown: `None` without `--rate`, `Some(None)` for a row it
+    /// does not simulate.
     fn simulate(
         &mut self,
         workload: Option<crate::sim::Workload>,
         ctx: &crate::perf::Context,
         e: &crate::perf::Estimate,
-    ) -> Result<Option<crate::sim::SimResult>> {
+    ) -> Result<Option<Option<crate::sim::SimResult>>> {
         match workload {
             Some(_) if !e.fits => {
                 self.unfit += 1;
-                Ok(None)
+                Ok(Some(None))
             }
             Some(_) if self.simulated >= SIMULATED_ROWS => {
                 self.beyond += 1;
-                Ok(None)
+                Ok(Some(None))
             }
             Some(w) => {
                 self.simulated += 1;
                 // One row's run that cannot finish (its outputs outlast the step budget) leaves
                 // that row without a simulation, not the sweep without rows.
                 match simulate_with_bar(ctx, &e.config, &w) {
-                    Ok(s) => Ok(Some(s)),
+                    Ok(s) => Ok(Some(Some(s))),
                     Err(why) => {
                         self.unfinished += 1;
                         self.unfinished_why.get_or_insert_with(|| why.to_string());
-                        Ok(None)
+                        Ok(Some(None))
                     }
                 }
             }
@@ -864,6 +869,10 @@ struct EstimateInputs<'a> {
     scheduler_recv_interval: u64,
     kv_sharding: crate::perf::KvSharding,
     sequence_parallel: bool,
+    redundant_experts: u64,
+    output_len_dist: &'static str,
+    speculation: Option<crate::perf::Speculation>,
+    disaggregate: Option<crate::perf::Disaggregation>,
 }
 
 /// `gpt4calc estimate`.
@@ -913,6 +922,10 @@ pub fn estimate(a: EstimateArgs) -> Result<u8> {
         scheduler_recv_interval: soft.scheduler_recv_interval,
         kv_sharding: a.serving.kv_sharding,
         sequence_parallel: soft.sequence_parallel,
+        redundant_experts: c.redundant_experts,
+        output_len_dist: c.output_dist.name(),
+        speculation: c.speculation,
+        disaggregate: c.disaggregate,
     };
     match l.ctx.check(&c) {
         Err(Reject::Invalid(msg)) => bail!(msg),
@@ -925,6 +938,7 @@ pub fn estimate(a: EstimateArgs) -> Result<u8> {
                     a.output.format,
                     &[],
                     report::Varying::default(),
+                    super::workload(&a.serving)?.is_some(),
                     &inputs,
                     &serde_json::json!({}),
                     &mut out,
@@ -939,7 +953,6 @@ pub fn estimate(a: EstimateArgs) -> Result<u8> {
     let requires = parse_requires::<Named>(&a.output.require)?;
     let e = estimate_with_draft(&l.ctx, draft.as_ref(), &c);
     e.check_finite(m, g).map_err(|msg| anyhow!(msg))?;
-    let rows = vec![Row::new(m, g, &e)];
     let workload = super::workload(&a.serving)?;
     let sim = match workload {
         Some(_) if !e.fits => {
@@ -951,11 +964,18 @@ pub fn estimate(a: EstimateArgs) -> Result<u8> {
         Some(w) => Some(simulate_with_bar(&l.ctx, &c, &w)?),
         None => None,
     };
+    // The row carries the simulation as a sweep's rows do (and CSV its columns); the JSON
+    // summary keeps it too, with the workload.
+    let rows = vec![Row {
+        simulation: workload.map(|_| sim),
+        ..Row::new(m, g, &e)
+    }];
     let mut out = BufWriter::new(std::io::stdout().lock());
     let hidden = report::render(
         a.output.format,
         &rows,
         report::Varying::default(),
+        workload.is_some(),
         &inputs,
         &serde_json::json!({ "workload": workload, "simulation": sim }),
         &mut out,

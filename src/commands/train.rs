@@ -13,12 +13,34 @@ use anyhow::{Result, anyhow, bail};
 use serde::Serialize;
 use std::io::{BufWriter, Write};
 
+/// `--checkpoint-write-s` when not given: a minute a checkpoint.
+const DEFAULT_CHECKPOINT_WRITE_S: f64 = 60.0;
+/// `--restart-s` when not given: ten minutes from a failure to training again.
+const DEFAULT_RESTART_S: f64 = 600.0;
+
+/// `--zero`: a comma list of stages 0 – 3, each item a stage or an inclusive range `A..B` of
+/// stages (`1..3` = 1, 2, 3; stages are few, so a range is not doubling as the size axes are).
 fn parse_zero_axis(text: &str) -> Result<Vec<u8>> {
+    let stage = |p: &str| match p.trim().parse::<u8>() {
+        Ok(z) if z <= 3 => Ok(z),
+        _ => Err(anyhow!(
+            "--zero `{}`: a stage must be 0, 1, 2 or 3 (a list such as 1,3 or a range such as 1..3)",
+            p.trim()
+        )),
+    };
     let mut out = Vec::new();
     for p in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        match p.parse::<u8>() {
-            Ok(z) if z <= 3 => out.push(z),
-            _ => bail!("--zero `{p}`: must be 0, 1, 2 or 3"),
+        match p.split_once("..") {
+            Some((a, b)) => {
+                let (a, b) = (stage(a)?, stage(b)?);
+                if a > b {
+                    bail!(
+                        "--zero `{p}`: the range runs from the lower stage to the higher, e.g. 1..3"
+                    );
+                }
+                out.extend(a..=b);
+            }
+            None => out.push(stage(p)?),
         }
     }
     if out.is_empty() {
@@ -314,6 +336,9 @@ fn plot(path: &str, p: &Plotted, systems: &[Loaded]) -> Result<()> {
 
 /// `gpt4calc train`.
 pub fn train(a: TrainArgs) -> Result<u8> {
+    if let Some(path) = &a.plot {
+        crate::plot::check_path(path)?;
+    }
     let systems = super::load_all(&a.selection, crate::perf::DEFAULT_PREFILL_CHUNK_TOKENS)?;
     let axis = |flag: &str, text: &str| parse_u64_axis(flag, text).map_err(|e| anyhow!(e));
     let (tps, pps, eps, mbs) = (
@@ -388,17 +413,21 @@ pub fn train(a: TrainArgs) -> Result<u8> {
         );
     }
     let tp_overlap = a.tp_overlap.unwrap_or_else(|| rt.tp_overlap());
+    let (write_s, restart_s) = (
+        a.checkpoint_write_s.unwrap_or(DEFAULT_CHECKPOINT_WRITE_S),
+        a.restart_s.unwrap_or(DEFAULT_RESTART_S),
+    );
     let reliability = a.gpu_mtbf_hours.map(|h| Reliability {
         gpu_mtbf_hours: h,
         checkpoint_interval_s: a.checkpoint_interval_s,
-        checkpoint_write_s: a.checkpoint_write_s,
-        restart_s: a.restart_s,
+        checkpoint_write_s: write_s,
+        restart_s,
     });
     // Checked whether or not a failure rate uses them: a NaN or negative stall is a typo either way.
     for (flag, v) in [
         ("gpu-mtbf-hours", a.gpu_mtbf_hours.unwrap_or(1.0)),
-        ("checkpoint-write-s", a.checkpoint_write_s),
-        ("restart-s", a.restart_s),
+        ("checkpoint-write-s", write_s),
+        ("restart-s", restart_s),
         (
             "checkpoint-interval-s",
             a.checkpoint_interval_s.unwrap_or(1.0),
@@ -406,10 +435,22 @@ pub fn train(a: TrainArgs) -> Result<u8> {
     ] {
         crate::limits::check_float_flag(flag, v).map_err(|e| anyhow!(e))?;
     }
-    if reliability.is_none() && a.checkpoint_interval_s.is_some() {
-        eprintln!(
-            "note: --checkpoint-interval-s prices failures only with --gpu-mtbf-hours; without it no failure is modelled"
-        );
+    if reliability.is_none() {
+        let given: Vec<&str> = [
+            ("--checkpoint-interval-s", a.checkpoint_interval_s.is_some()),
+            ("--checkpoint-write-s", a.checkpoint_write_s.is_some()),
+            ("--restart-s", a.restart_s.is_some()),
+        ]
+        .iter()
+        .filter_map(|(f, on)| on.then_some(*f))
+        .collect();
+        if !given.is_empty() {
+            eprintln!(
+                "note: {} {} failures only with --gpu-mtbf-hours; without it no failure is modelled",
+                given.join(", "),
+                if given.len() == 1 { "prices" } else { "price" }
+            );
+        }
     }
     let sort = SortKey::parse::<TrainRow>(&a.sort).map_err(|e| anyhow!(e))?;
     let requires = parse_requires::<TrainRow>(&a.output.require)?;

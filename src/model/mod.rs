@@ -233,11 +233,13 @@ impl ModelSpec {
         if let Some(v) = self.swiglu_limit {
             ensure!(
                 v.is_finite() && v > 0.0,
-                "model.swiglu_limit = {v}: must be a positive finite number"
+                "model.swiglu_limit = {}: must be a positive finite number",
+                crate::limits::short(v)
             );
             ensure!(
                 self.ffn_gated,
-                "model.swiglu_limit = {v}: needs a gated FFN (model.ffn_gated = true)"
+                "model.swiglu_limit = {}: needs a gated FFN (model.ffn_gated = true)",
+                crate::limits::short(v)
             );
         }
         match (self.routing_groups, self.routing_groups_per_token) {

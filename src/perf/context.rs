@@ -373,7 +373,13 @@ impl Context {
             )));
         }
         if slots % l.ep != 0 {
-            return Err(Reject::Invalid(if c.redundant_experts > 0 {
+            return Err(Reject::Invalid(if self.experts <= 1 {
+                // A dense model: no routed experts to spread, nor to replicate.
+                format!(
+                    "--{flag}ep {}: the model is dense (no routed experts), so expert parallelism must be 1",
+                    l.ep
+                )
+            } else if c.redundant_experts > 0 {
                 format!(
                     "--{flag}ep {}: must divide the model's {} experts + {} redundant = {slots} expert slots",
                     l.ep, self.experts, c.redundant_experts

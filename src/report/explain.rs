@@ -561,7 +561,17 @@ pub fn simulation(w: &crate::sim::Workload, s: &crate::sim::SimResult) -> String
         human(s.mean_batch)
     );
     let _ = writeln!(o, "  TTFT [s]:  {}", p(&s.ttft_s, 1.0));
-    let _ = writeln!(o, "  TPOT [ms]: {}", p(&s.tpot_s, 1e3));
+    match &s.tpot_s {
+        Some(t) => {
+            let _ = writeln!(o, "  TPOT [ms]: {}", p(t, 1e3));
+        }
+        None => {
+            let _ = writeln!(
+                o,
+                "  TPOT [ms]: n/a (every request ends with its first token)"
+            );
+        }
+    }
     let _ = writeln!(o, "  E2E [s]:   {}", p(&s.e2e_s, 1.0));
     let _ = writeln!(
         o,

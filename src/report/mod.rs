@@ -31,13 +31,24 @@ pub enum Format {
 /// The JSON schema version of every JSON document this tool prints.
 pub const SCHEMA_VERSION: u32 = 1;
 
+/// The row fields of an inference CSV: with `--rate` (`simulated`) the simulation's columns too,
+/// on every row (empty where a row is not simulated).
+pub fn row_fields(simulated: bool) -> &'static [&'static str] {
+    if simulated {
+        &row::FIELDS_WITH_SIMULATION
+    } else {
+        &FIELDS
+    }
+}
+
 /// Write inference rows in `format`. `inputs` and `summary` go into the JSON document only;
-/// `varying` names the axes the table shows as columns. Returns the columns the table left out
-/// to fit the terminal (for a note on stderr).
+/// `varying` names the axes the table shows as columns; `simulated` says `--rate` is in force.
+/// Returns the columns the table left out to fit the terminal (for a note on stderr).
 pub fn render<I: Serialize, S: Serialize>(
     format: Format,
     rows: &[Row],
     varying: Varying,
+    simulated: bool,
     inputs: &I,
     summary: &S,
     out: &mut dyn Write,
@@ -45,7 +56,7 @@ pub fn render<I: Serialize, S: Serialize>(
     render_with(
         format,
         rows,
-        &FIELDS,
+        row_fields(simulated),
         human_table,
         varying,
         inputs,
@@ -229,9 +240,20 @@ fn csv_record<R: Serialize>(r: &R, fields: &[&str]) -> Result<Vec<String>> {
     let obj = v.as_object().expect("a row serialises to an object");
     Ok(fields
         .iter()
-        .map(|f| match &obj[*f] {
-            serde_json::Value::String(s) => s.clone(),
-            other => other.to_string(),
+        .map(|f| {
+            // A dotted name is a path into a nested field (`simulation.ttft_s.p50`); one the
+            // row does not carry, or a null, is an empty field.
+            let value = if f.contains('.') {
+                v.pointer(&format!("/{}", f.replace('.', "/")))
+            } else {
+                obj.get(*f)
+            };
+            match value {
+                Some(serde_json::Value::String(s)) => s.clone(),
+                None | Some(serde_json::Value::Null) if f.contains('.') => String::new(),
+                Some(other) => other.to_string(),
+                None => "null".into(),
+            }
         })
         .collect())
 }
@@ -567,7 +589,9 @@ pub fn simulated_rows(w: &crate::sim::Workload, rows: &[Row], view: &View) -> Fi
     ];
     let mut t = new_table(&header, markdown);
     for r in rows {
-        let Some(s) = r.simulation else { continue };
+        let Some(Some(s)) = r.simulation else {
+            continue;
+        };
         add_row(
             &mut t,
             vec![
@@ -576,8 +600,10 @@ pub fn simulated_rows(w: &crate::sim::Workload, rows: &[Row], view: &View) -> Fi
                 r.dtype.to_string(),
                 human(s.ttft_s.p50),
                 human(s.ttft_s.p99),
-                human(units::s_to_ms(s.tpot_s.p50)),
-                human(units::s_to_ms(s.tpot_s.p99)),
+                s.tpot_s
+                    .map_or("n/a".into(), |t| human(units::s_to_ms(t.p50))),
+                s.tpot_s
+                    .map_or("n/a".into(), |t| human(units::s_to_ms(t.p99))),
                 human(s.e2e_s.p99),
                 human(s.output_tokens_per_s),
                 human(s.mean_queue_s),

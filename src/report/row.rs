@@ -52,9 +52,11 @@ pub struct Row {
     /// The precision the matmuls run in: the weight dtype, or 16 bits for weight-only
     /// quantisation (int4 everywhere; fp8 and int8 on a GPU without an 8-bit rate).
     pub matmul_dtype: &'static str,
-    /// With `--rate`: the simulated request stream on this configuration (JSON only).
+    /// The simulated request stream on this configuration: `None` without `--rate` (no field in
+    /// the JSON), `Some(None)` for a row `--rate` does not simulate (`null`: it does not fit, lies
+    /// beyond the rows simulated, or its run could not finish), `Some(Some(_))` for one it does.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub simulation: Option<crate::sim::SimResult>,
+    pub simulation: Option<Option<crate::sim::SimResult>>,
 }
 
 impl Row {
@@ -144,6 +146,43 @@ pub const FIELDS: [&str; 37] = [
     "decode_tokens_per_s_per_gpu",
     "matmul_dtype",
 ];
+
+/// The CSV header with `--rate`: every row field, then the simulation's, each named by its path in
+/// the row's JSON (`simulation.ttft_s.p50`); empty on a row that is not simulated, and the TPOT
+/// percentiles empty when no request produced a second token.
+pub const FIELDS_WITH_SIMULATION: [&str; 37 + 18] = {
+    const SIM: [&str; 18] = [
+        "simulation.completed",
+        "simulation.ttft_s.p50",
+        "simulation.ttft_s.p90",
+        "simulation.ttft_s.p99",
+        "simulation.tpot_s.p50",
+        "simulation.tpot_s.p90",
+        "simulation.tpot_s.p99",
+        "simulation.e2e_s.p50",
+        "simulation.e2e_s.p90",
+        "simulation.e2e_s.p99",
+        "simulation.mean_queue_s",
+        "simulation.output_tokens_per_s",
+        "simulation.mean_batch",
+        "simulation.backlog",
+        "simulation.offered_output_tokens_per_s",
+        "simulation.served_output_tokens_per_s",
+        "simulation.overloaded",
+        "simulation.budget_exhausted",
+    ];
+    let mut out = [""; 37 + 18];
+    let mut i = 0;
+    while i < FIELDS.len() {
+        out[i] = FIELDS[i];
+        i += 1;
+    }
+    while i < out.len() {
+        out[i] = SIM[i - FIELDS.len()];
+        i += 1;
+    }
+    out
+};
 
 /// An estimate with the names a row carries: the record `--sort` and `--require` read.
 #[derive(Clone, Copy, Debug)]

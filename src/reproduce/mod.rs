@@ -545,6 +545,20 @@ fn input_range(unit: &str) -> (f64, f64) {
     }
 }
 
+/// The flag an input becomes in the runs `reproduce` prices, whose range it then takes.
+fn input_flag(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "gpu_mtbf_hours" => "gpu-mtbf-hours",
+        "checkpoint_write_s" => "checkpoint-write-s",
+        "restart_s" => "restart-s",
+        "input_len" | "kv_context" => "input-len",
+        "output_len" => "output-len",
+        "training_seq" => "seq-len",
+        "spec_tokens" => "speculate",
+        _ => return None,
+    })
+}
+
 /// Split `--set` into preset overrides and input overrides (`article.NAME` / `source.NAME`).
 pub fn split_set(set: &[Override]) -> Result<(Vec<Override>, Inputs)> {
     let mut input = Inputs::default();
@@ -583,17 +597,38 @@ pub fn split_set(set: &[Override]) -> Result<(Vec<Override>, Inputs)> {
             let article = if want == "article" { "an" } else { "a" };
             bail!("--set {o}: `{name}` is {article} {want} input; write {want}.{name}=VALUE");
         }
-        // What the input allows, in every message about its value.
+        // What the input allows, in every message about its value: its unit's range, narrowed
+        // to the flag's where the input becomes one (`--gpu-mtbf-hours`, `--input-len`, ...).
         let whole = WHOLE_UNITS.contains(&unit);
-        let (lo, hi) = if whole {
+        let (mut lo, mut hi) = if whole {
             (1.0, MAX_WHOLE_INPUT)
         } else {
             input_range(unit)
         };
-        let allowed = if whole {
+        if let Some(flag) = input_flag(name) {
+            let (flo, fhi) = if whole {
+                let r = crate::limits::flag_range(flag);
+                (r.min as f64, r.max as f64)
+            } else {
+                let r = crate::limits::float_flag_range(flag);
+                (r.min, r.max)
+            };
+            (lo, hi) = (lo.max(flo), hi.min(fhi));
+        }
+        if name == "training_zero" {
+            (lo, hi) = (1.0, 3.0);
+        }
+        let allowed = if name == "training_zero" {
+            "is a ZeRO stage: 1, 2 or 3".to_string()
+        } else if whole {
             format!(
                 "is a count: a whole number from 1 to {}",
-                crate::limits::short(hi)
+                // 1e15, or a flag's bound digit-grouped (1,073,741,824).
+                if hi < 1e12 {
+                    crate::limits::grouped(hi as u64)
+                } else {
+                    crate::limits::short(hi)
+                }
             )
         } else {
             format!(
@@ -614,9 +649,6 @@ pub fn split_set(set: &[Override]) -> Result<(Vec<Override>, Inputs)> {
                     crate::limits::clip(o.raw.trim())
                 )
             })?;
-        if name == "training_zero" && value > 3.0 {
-            bail!("--set {o}: `training_zero` is a ZeRO stage: 1, 2 or 3");
-        }
         input.set(name, value);
     }
     // The article's ranges read low to high ("32% to 36% MFU", "batch size of 256 or 512").
@@ -682,8 +714,9 @@ pub fn claims(set: &[Override]) -> Result<Vec<Claim>> {
         .map(|s| {
             let mut o = (s.compute)(&ctx).map_err(|e| anyhow!("claim {}: {e:#}", s.id))?;
             if !o.value.is_finite() {
-                // A what-if can leave a value undefined: a price of 0 makes cost ratios 0/0,
-                // and a GPU too small for the article's layout leaves no configuration to price.
+                // A what-if can leave a value undefined: a price of 0 makes cost ratios 0/0, a
+                // GPU too small for the article's layout leaves no configuration to price, and a
+                // step longer than the job's time between failures makes no progress.
                 // The row says so instead of printing NaN.
                 return Ok(Claim {
                     id: s.id,
@@ -769,7 +802,7 @@ pub fn compact_numbers(text: &str) -> String {
 pub const NOT_COMPUTABLE: &str = "not computable";
 
 /// Its explanation.
-pub const NOT_COMPUTABLE_WHY: &str = "Not computable with these inputs: a ratio of costs at a price of 0, or no configuration of the article's layout that fits in memory, leaves it undefined.";
+pub const NOT_COMPUTABLE_WHY: &str = "Not computable with these inputs: a ratio of costs at a price of 0, no configuration of the article's layout that fits in memory, or a run whose steps and checkpoints outlast its time between failures (source.gpu_mtbf_hours: no progress) leaves it undefined.";
 
 /// Training FLOPs of `tokens` tokens: a forward and a backward pass (twice the forward's FLOPs)
 /// of the model's FLOPs per token, as `train` counts them (6·N·D plus the logits).
