@@ -13,7 +13,7 @@
 //! counted as leading dense layers: the same parameters and FLOPs, a different pipeline split.
 
 use crate::model::{AttentionKind, MlaSpec, ModelPreset, ModelSpec};
-use anyhow::{Result, anyhow, bail};
+use anyhow::{Result, anyhow, bail, ensure};
 use serde_json::{Map, Value};
 use std::path::Path;
 
@@ -99,6 +99,17 @@ impl Fields<'_> {
 
     fn int_or(&self, key: &str, default: u64) -> Result<u64> {
         Ok(self.opt_int(key)?.unwrap_or(default))
+    }
+
+    /// A step or period (every k-th layer): a positive integer, `default` when absent.
+    fn step_or(&self, key: &str, default: u64) -> Result<u64> {
+        let k = self.int_or(key, default)?;
+        ensure!(
+            k >= 1,
+            "{}: field \"{key}\" = {k}: must be at least 1 (every k-th layer)",
+            self.origin
+        );
+        Ok(k)
     }
 
     fn bool_or(&self, key: &str, default: bool) -> Result<bool> {
@@ -319,7 +330,7 @@ fn map(f: &Fields) -> Result<ModelSpec> {
                 ("moe_intermediate_size", expert_ffn),
                 "the preset's shared experts have the routed experts' width",
             )?;
-            let step = f.int_or("decoder_sparse_step", 1)?.max(1);
+            let step = f.step_or("decoder_sparse_step", 1)?;
             let dense_only = f.layer_set("mlp_only_layers", c.layers)?;
             let moe_layers = (0..c.layers)
                 .filter(|i| !dense_only.contains(i) && (i + 1) % step == 0)
@@ -343,6 +354,12 @@ fn map(f: &Fields) -> Result<ModelSpec> {
                 );
             }
             let first_dense = f.int_or("first_k_dense_replace", 0)?;
+            ensure!(
+                first_dense < c.layers,
+                "{}: field \"first_k_dense_replace\" = {first_dense}: must be less than \"num_hidden_layers\" = {} (a MoE model keeps at least one MoE layer)",
+                f.origin,
+                c.layers
+            );
             let dense_ffn = f.int("intermediate_size")?;
             set_moe(
                 &mut m,
@@ -381,11 +398,30 @@ fn map(f: &Fields) -> Result<ModelSpec> {
             if m.sliding_window.is_some() {
                 // layer_types lists "sliding_attention" / "full_attention"; transformers' default
                 // alternates, starting with a sliding layer.
-                let windowed = match f.present("layer_types").and_then(Value::as_array) {
-                    Some(types) => types
-                        .iter()
-                        .filter(|t| t.as_str() == Some("sliding_attention"))
-                        .count() as u64,
+                let windowed = match f.present("layer_types") {
+                    Some(v) => {
+                        let types = v.as_array().filter(|t| {
+                            t.len() as u64 == c.layers
+                                && t.iter().all(|x| {
+                                    matches!(
+                                        x.as_str(),
+                                        Some("sliding_attention" | "full_attention")
+                                    )
+                                })
+                        });
+                        let Some(types) = types else {
+                            bail!(
+                                "{}: field \"layer_types\" = {}: must list \"sliding_attention\" or \"full_attention\" for each of the {} layers",
+                                f.origin,
+                                crate::limits::clip(&v.to_string()),
+                                c.layers
+                            );
+                        };
+                        types
+                            .iter()
+                            .filter(|t| t.as_str() == Some("sliding_attention"))
+                            .count() as u64
+                    }
                     None => c.layers.div_ceil(2),
                 };
                 m.sliding_window_layers = Some(windowed);
@@ -393,12 +429,20 @@ fn map(f: &Fields) -> Result<ModelSpec> {
             // openai/gpt-oss: every expert projection is biased (`gate_up_proj_bias`,
             // `down_proj_bias`) and the SwiGLU clamps its inputs at `swiglu_limit` (7.0).
             m.expert_bias = true;
-            m.swiglu_limit = f.opt_f64("swiglu_limit")?.filter(|v| *v > 0.0);
+            m.swiglu_limit = f.opt_f64("swiglu_limit")?;
+            if let Some(v) = m.swiglu_limit {
+                ensure!(
+                    v > 0.0,
+                    "{}: field \"swiglu_limit\" = {}: must be positive (the clamp of the SwiGLU's inputs)",
+                    f.origin,
+                    crate::limits::short(v)
+                );
+            }
             m
         }
         "llama4" | "llama4_text" => {
             let mut m = spec(&c, f.int("intermediate_size")?);
-            let step = f.int_or("interleave_moe_layer_step", 1)?.max(1);
+            let step = f.step_or("interleave_moe_layer_step", 1)?;
             let listed = f.layer_set("moe_layers", c.layers)?;
             let moe_layers = if listed.is_empty() {
                 (0..c.layers).filter(|i| (i + 1) % step == 0).count() as u64

@@ -285,6 +285,14 @@ pub fn read_source(kind: Kind, name_or_path: &str) -> Result<(String, String)> {
             let toml = crate::hf_config::import_toml(name_or_path, &text)?;
             return Ok((name_or_path.to_string(), toml));
         }
+        // JSON that is not an object (`[]`, `"x"`, `3`) is neither a config.json nor TOML: say
+        // so rather than report TOML's syntax error at its first character.
+        if serde_json::from_str::<serde_json::Value>(&text).is_ok() {
+            bail!(
+                "{}: a JSON document that is not an object; a Hugging Face config.json is one JSON object ({{\"model_type\": …}}), a preset is TOML",
+                crate::limits::clip(name_or_path)
+            );
+        }
         return Ok((name_or_path.to_string(), text));
     }
     let names: Vec<&str> = kind.builtins().iter().map(|(n, _)| *n).collect();

@@ -115,7 +115,8 @@ fn require_filters_rows() {
 #[test]
 fn nothing_fits_exits_3_and_all_shows_the_rows() {
     run(&["sweep", "--tp", "1", "--pp", "1"], 3);
-    let (stdout, _) = run_words("sweep --tp 1 --pp 1 --all --format json", 0);
+    // --all prints them, and the exit code still says none fits.
+    let (stdout, _) = run_words("sweep --tp 1 --pp 1 --all --format json", 3);
     let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert!(
         doc["results"]
@@ -609,6 +610,12 @@ fn train_sweeps_and_formats() {
         assert!(rows[0].get(f).is_some(), "lacks {f}");
     }
     assert!(rows.iter().all(|r| r["fits"] == true));
+    // Throughput per training GPU, as Megatron-Bridge and NeMo publish it.
+    for r in rows {
+        let per_gpu = r["tokens_per_s"].as_f64().unwrap() / r["gpus"].as_f64().unwrap();
+        let got = r["tokens_per_s_per_gpu"].as_f64().unwrap();
+        assert!((got / per_gpu - 1.0).abs() < 1e-12, "{got} vs {per_gpu}");
+    }
     assert!(stderr.contains("configurations evaluated"), "{stderr}");
     let (csv, _) = run_words(
         "train -m llama3-8b -g h100 --gpus 64 --format csv --top 3",
@@ -623,6 +630,51 @@ fn train_sweeps_and_formats() {
         "train -m llama3-8b -g h100 --gpus 64 --require mfu>=0.99",
         3,
     );
+}
+
+/// Flags nothing would read are not silently dropped: the simulation's without `--rate` are a
+/// usage error, the failure model's without `--gpu-mtbf-hours` get a note.
+#[test]
+fn flags_that_nothing_reads_are_refused_or_noted() {
+    for line in [
+        "estimate -m llama3-8b --requests 5",
+        "estimate -m llama3-8b --seed 3",
+        "sweep -m llama3-8b --step-budget 100",
+    ] {
+        let (_, stderr) = run_words(line, 2);
+        assert!(stderr.contains("--rate"), "{line}: {stderr}");
+    }
+    let (_, stderr) = run_words(
+        "train -m llama3-8b -g h100 --gpus 64 --tp 8 --pp 1 --restart-s 5 --checkpoint-write-s 5",
+        0,
+    );
+    assert!(
+        stderr.contains(
+            "note: --checkpoint-write-s, --restart-s price failures only with --gpu-mtbf-hours"
+        ),
+        "{stderr}"
+    );
+}
+
+/// `--all` prints the rows that do not fit, but when none fits the exit code still says so (3).
+#[test]
+fn all_rows_that_do_not_fit_still_exit_3() {
+    let (stdout, stderr) = run_words(
+        "sweep -m llama3-8b --set gpu.memory_gib=1 --all --format json",
+        3,
+    );
+    let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let rows = doc["results"].as_array().unwrap();
+    assert!(!rows.is_empty() && rows.iter().all(|r| r["fits"] == false));
+    assert!(
+        stderr.contains("no configuration fits in memory"),
+        "{stderr}"
+    );
+    run_words(
+        "train -m llama3-70b -g h100 --gpus 8 --tp 8 --pp 1 --zero 1 --all --format csv",
+        3,
+    );
+    run_words("sweep -m llama3-8b --all --format csv", 0);
 }
 
 /// `--zero` takes an inclusive range of stages as well as a list (its help says `LIST|A..B`).

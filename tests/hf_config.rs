@@ -433,6 +433,51 @@ fn layer_counts_and_layer_lists_are_checked_before_any_per_layer_work() {
     assert!(toml.contains("dense_layers = 1"), "{toml}");
 }
 
+/// Values that cannot describe the model are refused naming the field, not clamped or dropped.
+#[test]
+fn impossible_layer_plans_and_clamps_are_refused_naming_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let edited = |name: &str, key: &str, value: serde_json::Value| {
+        let mut cfg = fixture_json(name);
+        cfg[key] = value;
+        write_json(dir.path(), &format!("{key}.json"), &cfg)
+    };
+    for (path, needles) in [
+        (
+            edited("DeepSeek-V3", "first_k_dense_replace", 100.into()),
+            &[
+                "\"first_k_dense_replace\" = 100",
+                "less than \"num_hidden_layers\" = 61",
+            ][..],
+        ),
+        (
+            edited("Qwen2-57B-A14B", "decoder_sparse_step", 0.into()),
+            &["\"decoder_sparse_step\" = 0", "at least 1"],
+        ),
+        (
+            edited("gpt-oss-120b", "swiglu_limit", (-1.0).into()),
+            &["\"swiglu_limit\" = -1", "must be positive"],
+        ),
+        (
+            edited(
+                "gpt-oss-120b",
+                "layer_types",
+                serde_json::json!(["sliding_attention"]),
+            ),
+            &["\"layer_types\"", "for each of the 36 layers"],
+        ),
+    ] {
+        fails_cli(&["presets", "show", &path], needles);
+    }
+    // JSON that is no object is named as such, not parsed as TOML.
+    let arr = dir.path().join("arr.json");
+    std::fs::write(&arr, "[]").unwrap();
+    fails_cli(
+        &["estimate", "-m", &arr.to_string_lossy()],
+        &["a JSON document that is not an object"],
+    );
+}
+
 #[test]
 fn a_name_too_long_points_at_where_it_comes_from() {
     // It failed on `name = "…"`, a field the config.json does not have.

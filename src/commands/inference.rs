@@ -662,6 +662,13 @@ pub fn sweep(a: SweepArgs) -> Result<u8> {
         eprintln!("{why}");
         return Ok(NO_FEASIBLE);
     }
+    if summary.fit == 0 {
+        // `--all` printed the rows, but none fits: the exit code says so, as a script expects.
+        eprintln!(
+            "no configuration fits in memory (the rows --all shows do not; exit code 3); try more GPUs (--tp, --pp), a smaller --dtype or --kv-dtype"
+        );
+        return Ok(NO_FEASIBLE);
+    }
     Ok(OK)
 }
 

@@ -808,5 +808,12 @@ pub fn train(a: TrainArgs) -> Result<u8> {
         );
         return Ok(NO_FEASIBLE);
     }
+    if fit == 0 {
+        // `--all` printed the rows, but none fits: the exit code says so, as a script expects.
+        eprintln!(
+            "no configuration fits in memory (the rows --all shows do not; exit code 3); try --zero 2 or 3, --recompute full, more --pp"
+        );
+        return Ok(NO_FEASIBLE);
+    }
     Ok(OK)
 }

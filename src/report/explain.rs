@@ -201,10 +201,20 @@ pub fn explain(ctx: &Context, model: &str, gpu: &str, e: &Estimate) -> String {
         c.input_len as f64 + c.output_len as f64 / 2.0
     );
     if moe {
+        let slots = if c.redundant_experts > 0 {
+            format!(
+                "{} slots ({} experts + {} redundant)",
+                ctx.experts + c.redundant_experts,
+                ctx.experts,
+                c.redundant_experts
+            )
+        } else {
+            ctx.experts.to_string()
+        };
         let _ = writeln!(
             o,
-            "  experts read per MoE layer: {:.2} of {} (uniform routing, E·(1−(1−k/E)^b))",
-            b.decode_layer.experts_read, ctx.experts
+            "  experts read per MoE layer: {:.2} of {slots} (uniform routing, E·(1−(1−k/E)^b))",
+            b.decode_layer.experts_read
         );
         if let Some(deepgemm) = b.decode_layer.picked_deepgemm {
             let _ = writeln!(o, "  {}", kernel_pick(deepgemm));

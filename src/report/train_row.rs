@@ -57,9 +57,11 @@ crate::record! {
         mfu_causal: f64,
         tflops_per_gpu_full_attn: f64,
         mfu_full_attn: f64,
+        tokens_per_s_per_gpu: f64,
     }
     higher: [fits, tokens_per_s, tflops_per_gpu, mfu, hw_tflops_per_gpu, hfu, goodput,
-        tflops_per_gpu_causal, mfu_causal, tflops_per_gpu_full_attn, mfu_full_attn]
+        tflops_per_gpu_causal, mfu_causal, tflops_per_gpu_full_attn, mfu_full_attn,
+        tokens_per_s_per_gpu]
 }
 
 impl TrainRow {
@@ -115,6 +117,9 @@ impl TrainRow {
             mfu_causal: e.mfu_causal,
             tflops_per_gpu_full_attn: e.tflops_per_gpu_full_attn,
             mfu_full_attn: e.mfu_full_attn,
+            // The global batch over the step, per training GPU (how Megatron-Bridge and NeMo
+            // publish throughput).
+            tokens_per_s_per_gpu: e.tokens_per_s / c.used_gpus() as f64,
         }
     }
 }
@@ -233,9 +238,11 @@ pub fn explain(r: &TrainRow, usable_hbm_bytes: f64) -> String {
     );
     let _ = writeln!(
         o,
-        "\nStep time {} s ({} tokens):",
+        "\nStep time {} s ({} tokens: {} tokens/s, {} per GPU):",
         human(st),
-        human(r.global_batch_tokens)
+        human(r.global_batch_tokens),
+        human(r.tokens_per_s),
+        human(r.tokens_per_s_per_gpu)
     );
     for (name, v) in [
         (
