@@ -83,6 +83,32 @@ pub fn syntax(flag: &'static str) -> impl Fn(&str) -> Result<String, String> + C
     }
 }
 
+/// `--zero`'s form, for clap's `value_parser` (a malformed value is a usage error, exit 2, as the
+/// other axes'): a comma list of whole numbers and inclusive ranges `A..B`. Whether each stage
+/// is 0 – 3 is the command's to judge (exit 1).
+pub fn zero_syntax(text: &str) -> Result<String, String> {
+    const ALLOWED: &str = "allowed: 0, 1, 2 or 3, a list such as 1,3 or a range such as 0..3";
+    for item in text.split(',').map(str::trim) {
+        let ends: Vec<&str> = match item.split_once("..") {
+            Some((a, b)) => vec![a.trim(), b.trim()],
+            None => vec![item],
+        };
+        if ends.iter().any(|e| e.is_empty()) {
+            return Err(format!(
+                "`{}`: an empty item or range end in --zero ({ALLOWED})",
+                crate::limits::clip(if item.is_empty() { text } else { item })
+            ));
+        }
+        if let Some(e) = ends.iter().find(|e| !e.bytes().all(|c| c.is_ascii_digit())) {
+            return Err(format!(
+                "`{}`: not a ZeRO stage in --zero ({ALLOWED})",
+                crate::limits::clip(e)
+            ));
+        }
+    }
+    Ok(text.to_string())
+}
+
 /// One value of an axis (`estimate`, `train --gpus`): the axis syntax (`8`, `2k`) without lists or
 /// ranges. For clap's `value_parser`, which names the flag itself. The flag's range is checked
 /// with the configuration (exit 1, one line naming the flag, the value and the range).

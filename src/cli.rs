@@ -468,7 +468,8 @@ pub struct TrainArgs {
         long,
         help_heading = "Axes",
         default_value = "1",
-        value_name = "LIST|A..B"
+        value_name = "LIST|A..B",
+        value_parser = crate::axis::zero_syntax
     )]
     pub zero: String,
     /// Activation recomputation: none, selective, full (comma list).

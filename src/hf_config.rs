@@ -463,7 +463,7 @@ fn map(f: &Fields) -> Result<ModelSpec> {
             if m.sliding_window.is_some() {
                 let listed = f.int_list("no_rope_layers")?;
                 let chunked = if listed.is_empty() {
-                    let interval = f.int_or("no_rope_layer_interval", 4)?.max(1);
+                    let interval = f.step_or("no_rope_layer_interval", 4)?;
                     (0..c.layers).filter(|i| (i + 1) % interval != 0).count() as u64
                 } else {
                     listed.iter().filter(|&&x| x == 1).count() as u64

@@ -436,6 +436,8 @@ pub struct Summary {
     pub fit: u64,
     /// Of the kept kind (fitting unless --all), passing every --require.
     pub passed: u64,
+    /// Of those, fitting in memory (`passed` less the rows only `--all` keeps).
+    pub passed_fit: u64,
     /// Skipped, by reason.
     pub skipped: SkipNotes,
 }
@@ -446,6 +448,7 @@ impl Summary {
         self.evaluated += o.evaluated;
         self.fit += o.fit;
         self.passed += o.passed;
+        self.passed_fit += o.passed_fit;
         self.skipped.merge(o.skipped);
     }
 }
@@ -775,6 +778,7 @@ fn evaluate<O: Observer>(
         return Ok(());
     }
     part.summary.passed += 1;
+    part.summary.passed_fit += u64::from(e.fits);
     part.observer.observe(seq, &e);
     if plan.pareto {
         offer_frontier(&mut part.frontier, seq, e);

@@ -52,7 +52,6 @@ pub struct CaseFile {
     pub case: Vec<Case>,
 }
 
-/// One published measurement and its operating point (schema: docs/usage.md, "Validation cases").
 /// A case's `draft`: `"mtp"`, or a draft-step ratio written as a number or as text.
 #[derive(Clone, Debug)]
 pub enum CaseDraft {
@@ -87,6 +86,7 @@ impl<'de> serde::Deserialize<'de> for CaseDraft {
     }
 }
 
+/// One published measurement and its operating point (schema: docs/usage.md, "Validation cases").
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[allow(missing_docs)] // field names are the schema

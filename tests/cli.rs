@@ -670,9 +670,23 @@ fn all_rows_that_do_not_fit_still_exit_3() {
         stderr.contains("no configuration fits in memory"),
         "{stderr}"
     );
-    run_words(
-        "train -m llama3-70b -g h100 --gpus 8 --tp 8 --pp 1 --zero 1 --all --format csv",
+    // A train sweep (not one pinned configuration, which exits 3 on its own path).
+    let (_, stderr) = run_words(
+        "train -m llama3-70b -g h100 --gpus 8 --tp 4,8 --pp 1 --zero 0,1 --all --format csv",
         3,
+    );
+    assert!(
+        stderr.contains("no configuration fits in memory (the rows --all shows do not"),
+        "{stderr}"
+    );
+    // Rows that fit but fail --require do not count: none that passes fits.
+    let (_, stderr) = run_words(
+        "sweep -m llama3-70b --tp 1,8 --pp 1 --dtype fp16 --require tp==1 --all",
+        3,
+    );
+    assert!(
+        stderr.contains("no configuration that satisfies every --require fits in memory"),
+        "{stderr}"
     );
     run_words("sweep -m llama3-8b --all --format csv", 0);
 }
@@ -698,7 +712,13 @@ fn train_zero_takes_a_range_of_stages() {
     fails(&["train", "--zero", "3..1"], &["--zero `3..1`", "1..3"]);
     fails(
         &["train", "--zero", "1..5"],
-        &["--zero `5`", "0, 1, 2 or 3"],
+        &["--zero `1..5`", "0, 1, 2 or 3"],
+    );
+    // A malformed range is a usage error (exit 2), as for the other axes.
+    let (_, stderr) = run_words("train --zero ..3", 2);
+    assert!(
+        stderr.contains("`..3`: an empty item or range end"),
+        "{stderr}"
     );
 }
 
@@ -1157,6 +1177,30 @@ fn rate_simulates_estimates_and_sweep_rows() {
     let at = |f: &str| header.iter().position(|h| *h == f).unwrap();
     assert_eq!(row[at("simulation.completed")], "50");
     assert!(row[at("simulation.tpot_s.p50")].parse::<f64>().unwrap() > 0.0);
+    // One column for each number of the JSON's simulation, no more.
+    let (json, _) = run_words(
+        "estimate -m llama3-8b --batch 8 --rate 2 --requests 50 --format json",
+        0,
+    );
+    let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
+    fn leaves(prefix: &str, v: &serde_json::Value, out: &mut Vec<String>) {
+        match v.as_object() {
+            Some(o) => o
+                .iter()
+                .for_each(|(k, x)| leaves(&format!("{prefix}.{k}"), x, out)),
+            None => out.push(prefix.to_string()),
+        }
+    }
+    let mut want = Vec::new();
+    leaves("simulation", &doc["results"][0]["simulation"], &mut want);
+    let mut got: Vec<String> = header
+        .iter()
+        .filter(|h| h.starts_with("simulation."))
+        .map(ToString::to_string)
+        .collect();
+    want.sort();
+    got.sort();
+    assert_eq!(got, want);
     // With --rate every JSON row has the field: null where a row is not simulated (here the
     // ones that do not fit, and those beyond the first 20).
     let (json, _) = run_words(

@@ -845,8 +845,8 @@ fn negative_values_name_their_flag_and_range() {
         ),
         (
             "train -m llama3-8b --zero -1",
-            1,
-            &["--zero `-1`", "0, 1, 2 or 3"],
+            2,
+            &["--zero", "`-1`: not a ZeRO stage", "0, 1, 2 or 3"],
         ),
         (
             "train -m llama3-8b --restart-s -1",

@@ -492,6 +492,7 @@ pub fn sweep(a: SweepArgs) -> Result<u8> {
         summary.evaluated += s.evaluated;
         summary.fit += s.fit;
         summary.passed += s.passed;
+        summary.passed_fit += s.passed_fit;
         skipped = skipped.saturating_add(s.skipped.total());
     }
     bar.finish_and_clear();
@@ -662,10 +663,16 @@ pub fn sweep(a: SweepArgs) -> Result<u8> {
         eprintln!("{why}");
         return Ok(NO_FEASIBLE);
     }
-    if summary.fit == 0 {
-        // `--all` printed the rows, but none fits: the exit code says so, as a script expects.
+    if summary.passed_fit == 0 {
+        // `--all` printed the rows, but none that passes `--require` fits: the exit code says
+        // so, as a script expects.
         eprintln!(
-            "no configuration fits in memory (the rows --all shows do not; exit code 3); try more GPUs (--tp, --pp), a smaller --dtype or --kv-dtype"
+            "no configuration{} fits in memory (the rows --all shows do not; exit code 3); try more GPUs (--tp, --pp), a smaller --dtype or --kv-dtype",
+            if a.output.require.is_empty() {
+                ""
+            } else {
+                " that satisfies every --require"
+            }
         );
         return Ok(NO_FEASIBLE);
     }

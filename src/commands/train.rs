@@ -21,15 +21,16 @@ const DEFAULT_RESTART_S: f64 = 600.0;
 /// `--zero`: a comma list of stages 0 – 3, each item a stage or an inclusive range `A..B` of
 /// stages (`1..3` = 1, 2, 3; stages are few, so a range is not doubling as the size axes are).
 fn parse_zero_axis(text: &str) -> Result<Vec<u8>> {
-    let stage = |p: &str| match p.trim().parse::<u8>() {
-        Ok(z) if z <= 3 => Ok(z),
-        _ => Err(anyhow!(
-            "--zero `{}`: a stage must be 0, 1, 2 or 3 (a list such as 1,3 or a range such as 1..3)",
-            p.trim()
-        )),
-    };
     let mut out = Vec::new();
     for p in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        // The item as typed, in every message about it.
+        let stage = |e: &str| match e.trim().parse::<u8>() {
+            Ok(z) if z <= 3 => Ok(z),
+            _ => Err(anyhow!(
+                "--zero `{}`: a stage must be 0, 1, 2 or 3 (a list such as 1,3 or a range such as 1..3)",
+                crate::limits::clip(p)
+            )),
+        };
         match p.split_once("..") {
             Some((a, b)) => {
                 let (a, b) = (stage(a)?, stage(b)?);
@@ -501,6 +502,8 @@ pub fn train(a: TrainArgs) -> Result<u8> {
     let mut rows: Vec<TrainRow> = Vec::new();
     let mut best = Best::new(top);
     let mut passed = 0usize;
+    // Of those, the ones that fit (`--all` keeps the others too).
+    let mut passed_fit = 0usize;
     let mut plotted = Plotted::new();
     // The first row evaluated: a run of one configuration shows it whether it fits or not.
     let mut lone: Option<TrainRow> = None;
@@ -606,6 +609,7 @@ pub fn train(a: TrainArgs) -> Result<u8> {
                     mine.push(row);
                 } else if (fits || a.all) && requires.iter().all(|q| q.accepts(&row)) {
                     passed += 1;
+                    passed_fit += usize::from(fits);
                     if a.plot.is_some() {
                         plotted.add(&row, systems.len());
                     }
@@ -652,6 +656,7 @@ pub fn train(a: TrainArgs) -> Result<u8> {
         }
         rows.retain(|r| (r.fits || a.all || single) && requires.iter().all(|q| q.accepts(r)));
         passed = rows.len();
+        passed_fit = rows.iter().filter(|r| r.fits).count();
         plotted = Plotted::new();
         if a.plot.is_some() {
             for r in &rows {
@@ -808,10 +813,16 @@ pub fn train(a: TrainArgs) -> Result<u8> {
         );
         return Ok(NO_FEASIBLE);
     }
-    if fit == 0 {
-        // `--all` printed the rows, but none fits: the exit code says so, as a script expects.
+    if passed_fit == 0 {
+        // `--all` printed the rows, but none that passes `--require` fits: the exit code says
+        // so, as a script expects.
         eprintln!(
-            "no configuration fits in memory (the rows --all shows do not; exit code 3); try --zero 2 or 3, --recompute full, more --pp"
+            "no configuration{} fits in memory (the rows --all shows do not; exit code 3); try --zero 2 or 3, --recompute full, more --pp",
+            if a.output.require.is_empty() {
+                ""
+            } else {
+                " that satisfies every --require"
+            }
         );
         return Ok(NO_FEASIBLE);
     }

@@ -150,8 +150,8 @@ pub const FIELDS: [&str; 37] = [
 /// The CSV header with `--rate`: every row field, then the simulation's, each named by its path in
 /// the row's JSON (`simulation.ttft_s.p50`); empty on a row that is not simulated, and the TPOT
 /// percentiles empty when no request produced a second token.
-pub const FIELDS_WITH_SIMULATION: [&str; 37 + 18] = {
-    const SIM: [&str; 18] = [
+pub const FIELDS_WITH_SIMULATION: [&str; 37 + 21] = {
+    const SIM: [&str; 21] = [
         "simulation.completed",
         "simulation.ttft_s.p50",
         "simulation.ttft_s.p90",
@@ -168,10 +168,13 @@ pub const FIELDS_WITH_SIMULATION: [&str; 37 + 18] = {
         "simulation.backlog",
         "simulation.offered_output_tokens_per_s",
         "simulation.served_output_tokens_per_s",
+        "simulation.in_system_at_half",
+        "simulation.in_system_at_last",
         "simulation.overloaded",
         "simulation.budget_exhausted",
+        "simulation.settled",
     ];
-    let mut out = [""; 37 + 18];
+    let mut out = [""; 37 + 21];
     let mut i = 0;
     while i < FIELDS.len() {
         out[i] = FIELDS[i];

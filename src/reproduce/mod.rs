@@ -613,7 +613,9 @@ pub fn split_set(set: &[Override]) -> Result<(Vec<Override>, Inputs)> {
                 let r = crate::limits::float_flag_range(flag);
                 (r.min, r.max)
             };
-            (lo, hi) = (lo.max(flo), hi.min(fhi));
+            // The flag's range as it is: what the flag takes, the input takes (a restart of 0
+            // s included); every such flag's bounds are finite.
+            (lo, hi) = (flo, fhi);
         }
         if name == "training_zero" {
             (lo, hi) = (1.0, 3.0);
