@@ -664,17 +664,10 @@ pub fn sweep(a: SweepArgs) -> Result<u8> {
         return Ok(NO_FEASIBLE);
     }
     if summary.passed_fit == 0 {
-        // `--all` printed the rows, but none that passes `--require` fits: the exit code says
-        // so, as a script expects.
-        eprintln!(
-            "no configuration{} fits in memory (the rows --all shows do not; exit code 3); try more GPUs (--tp, --pp), a smaller --dtype or --kv-dtype",
-            if a.output.require.is_empty() {
-                ""
-            } else {
-                " that satisfies every --require"
-            }
-        );
-        return Ok(NO_FEASIBLE);
+        return Ok(super::none_fits_under_all(
+            !a.output.require.is_empty(),
+            "try more GPUs (--tp, --pp), a smaller --dtype or --kv-dtype",
+        ));
     }
     Ok(OK)
 }

@@ -32,6 +32,20 @@ pub(crate) struct Loaded {
     pub runtime: crate::runtime::RuntimePreset,
 }
 
+/// `--all` printed the rows, but none that passes `--require` fits: say so, with the command's
+/// `hint`, and exit 3, as a script expects (sweep and train alike).
+pub(crate) fn none_fits_under_all(required: bool, hint: &str) -> u8 {
+    eprintln!(
+        "no configuration{} fits in memory (the rows --all shows do not; exit code 3); {hint}",
+        if required {
+            " that satisfies every --require"
+        } else {
+            ""
+        }
+    );
+    crate::exit_code::NO_FEASIBLE
+}
+
 /// Most presets in one `--preset` or `--gpu` list.
 pub const MAX_SYSTEM_NAMES: usize = 64;
 

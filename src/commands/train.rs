@@ -814,17 +814,10 @@ pub fn train(a: TrainArgs) -> Result<u8> {
         return Ok(NO_FEASIBLE);
     }
     if passed_fit == 0 {
-        // `--all` printed the rows, but none that passes `--require` fits: the exit code says
-        // so, as a script expects.
-        eprintln!(
-            "no configuration{} fits in memory (the rows --all shows do not; exit code 3); try --zero 2 or 3, --recompute full, more --pp",
-            if a.output.require.is_empty() {
-                ""
-            } else {
-                " that satisfies every --require"
-            }
-        );
-        return Ok(NO_FEASIBLE);
+        return Ok(super::none_fits_under_all(
+            !a.output.require.is_empty(),
+            "try --zero 2 or 3, --recompute full, more --pp",
+        ));
     }
     Ok(OK)
 }
