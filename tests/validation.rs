@@ -646,8 +646,8 @@ fn a_concurrency_above_the_decode_slots_fills_them_and_queues_the_rest() {
 #[test]
 fn the_frontier_suite_holds_its_levels() {
     // validation/frontier.toml (InferenceX, DeepSeek-R1): the rack-scale issue's target (median
-    // ≤ 20%, none beyond 2×) is not met. 76 of 92 cases evaluate (the rest ask for more
-    // tokens/s per user than the model's decode floor allows) at a median |error| of 20.9%; these
+    // ≤ 20%, none beyond 2×) is not met. 80 of 92 cases evaluate (the rest ask for more
+    // tokens/s per user than the model's decode floor allows) at a median |error| of 20.5%; these
     // guards keep it from getting worse unnoticed (docs/calibration.md, "Frontier"). History: 49
     // evaluated at 93% before the runtimes' custom all-reduce and the measured small-m GEMM
     // floors, 65 at 64% before the AMD presets borrowed their generation's measured fixed times
@@ -675,16 +675,18 @@ fn the_frontier_suite_holds_its_levels() {
     // MLA module runs them (0.85): 76 evaluated, 25.2% → 21.9%, past 2× 6 → 3, worst 3.63×
     // (B200 FP4 TensorRT-LLM at 4 users, −72%: its TPOT at batch 4 is 11% above measured).
     // Thirty-first session: the serving all-to-all's measured floors on NVLink 5 (TensorRT-LLM's
-    // one-sided kernels on GB200 NVL72): 21.9% → 20.9%, past 2× 3.
+    // one-sided kernels on GB200 NVL72): 21.9% → 20.9%, past 2× 3. Thirty-eighth session: four
+    // GB200 Dynamo + SGLang low-latency points read at the TP4 pools their launch scripts ran
+    // (the record's DP fields are config metadata): 80 evaluated, 20.9% → 20.5%.
     let rs = run_cases(
         &load_suite(None, Suite::Frontier).expect("built-in frontier cases parse"),
         &[],
     );
     assert!(rs.len() >= 92);
     let s = stats(&rs);
-    assert!(s.evaluated >= 76, "{} evaluated", s.evaluated);
+    assert!(s.evaluated >= 80, "{} evaluated", s.evaluated);
     assert!(
-        s.median_abs_error.unwrap() <= 0.21,
+        s.median_abs_error.unwrap() <= 0.205,
         "{:?}",
         s.median_abs_error
     );
