@@ -33,7 +33,9 @@ pub const RUNTIMES: &[(&str, &str)] = runtimes!(
     "trtllm-0.9",
     "trtllm-1.0",
     "trtllm-1.2",
+    "trtllm-1.3",
     "sglang-0.5",
+    "sglang-0.5.12",
     "atom-0.1",
     "vllm-0.8",
 );

@@ -646,8 +646,8 @@ fn a_concurrency_above_the_decode_slots_fills_them_and_queues_the_rest() {
 #[test]
 fn the_frontier_suite_holds_its_levels() {
     // validation/frontier.toml (InferenceX, DeepSeek-R1): the rack-scale issue's target (median
-    // ≤ 20%, none beyond 2×) is not met. 80 of 92 cases evaluate (the rest ask for more
-    // tokens/s per user than the model's decode floor allows) at a median |error| of 20.5%; these
+    // ≤ 20%, none beyond 2×) is half met. 83 of 92 cases evaluate (the rest ask for more
+    // tokens/s per user than the model's decode floor allows) at a median |error| of 16.0%; these
     // guards keep it from getting worse unnoticed (docs/calibration.md, "Frontier"). History: 49
     // evaluated at 93% before the runtimes' custom all-reduce and the measured small-m GEMM
     // floors, 65 at 64% before the AMD presets borrowed their generation's measured fixed times
@@ -677,20 +677,30 @@ fn the_frontier_suite_holds_its_levels() {
     // Thirty-first session: the serving all-to-all's measured floors on NVLink 5 (TensorRT-LLM's
     // one-sided kernels on GB200 NVL72): 21.9% → 20.9%, past 2× 3. Thirty-eighth session: four
     // GB200 Dynamo + SGLang low-latency points read at the TP4 pools their launch scripts ran
-    // (the record's DP fields are config metadata): 80 evaluated, 20.9% → 20.5%.
+    // (the record's DP fields are config metadata): 80 evaluated, 20.9% → 20.5%; then the runs of
+    // TensorRT-LLM 1.3.0rc14 and SGLang v0.5.12 under their own release profiles (per-layer cost
+    // 12 and 18 µs, fitted on the calibration half of those runs at their recorded layouts): 83
+    // evaluated, 16.0%, past 2× 1 (B200 Dynamo + SGLang v0.5.8 at 4 users, −72%: its TPOT at the
+    // recorded TP8 decode pool is 7% above the measured 6.94 ms, and the floor amplifies that).
     let rs = run_cases(
         &load_suite(None, Suite::Frontier).expect("built-in frontier cases parse"),
         &[],
     );
     assert!(rs.len() >= 92);
     let s = stats(&rs);
-    assert!(s.evaluated >= 80, "{} evaluated", s.evaluated);
+    assert!(s.evaluated >= 83, "{} evaluated", s.evaluated);
     assert!(
-        s.median_abs_error.unwrap() <= 0.205,
+        s.median_abs_error.unwrap() <= 0.20,
         "{:?}",
         s.median_abs_error
     );
-    assert!(s.worst_factor.unwrap() < 3.7, "{:?}", s.worst_factor);
+    assert!(s.worst_factor.unwrap() < 3.6, "{:?}", s.worst_factor);
+    let past_2x = rs
+        .iter()
+        .filter_map(|r| r.error)
+        .filter(|e| (1.0 + e).max(1.0 / (1.0 + e)) > 2.0)
+        .count();
+    assert!(past_2x <= 1, "{past_2x} cases past 2×");
 }
 
 #[test]
@@ -789,6 +799,68 @@ fn each_serving_stacks_front_end_is_its_calibration_median() {
         assert!(
             (median_s - front_end_s).abs() <= 1e-4,
             "{profile}: calibration median {median_s} s, profile {front_end_s} s"
+        );
+    }
+}
+
+#[test]
+fn each_release_profiles_per_layer_cost_is_its_calibration_fit() {
+    // The documented rule behind `per_layer_us` in `trtllm-1.3` (12 µs) and `sglang-0.5.12`
+    // (18 µs) (docs/calibration.md, "Thirty-eighth session"): over the calibration half of the
+    // release's InferenceX runs, each read at its recorded layout and concurrency
+    // (tests/fixtures/frontier_release_tpot.toml), the value on a 2 µs grid whose TPOT has the
+    // least rms log error. Both lie far below the GPU presets' 30 µs, and the holdout half agrees.
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/frontier_release_tpot.toml"
+    );
+    let cases = load_suite(Some(path), Suite::All).expect("fixture parses");
+    let rms = |profile: &str, split: &str, per_layer_us: Option<f64>| -> f64 {
+        let set: Vec<gpt4calc::presets::Override> = per_layer_us
+            .map(|v| {
+                format!("gpu.overheads.per_layer_us={v}")
+                    .parse()
+                    .expect("override")
+            })
+            .into_iter()
+            .collect();
+        let picked: Vec<_> = cases
+            .iter()
+            .filter(|c| c.runtime.as_deref() == Some(profile) && c.split.as_deref() == Some(split))
+            .cloned()
+            .collect();
+        assert!(
+            picked.len() >= 4,
+            "{profile} {split}: {} runs",
+            picked.len()
+        );
+        let rs = run_cases(&picked, &set);
+        let sq: f64 = rs
+            .iter()
+            .map(|r| (1.0 + r.error.expect("evaluates")).ln().powi(2))
+            .sum();
+        (sq / rs.len() as f64).sqrt()
+    };
+    for (profile, fitted_us) in [("trtllm-1.3", 12.0), ("sglang-0.5.12", 18.0)] {
+        let stated = gpt4calc::runtime::load(profile)
+            .expect("built-in profile")
+            .runtime
+            .overheads
+            .per_layer_us
+            .expect("the profile states its per-layer cost");
+        assert!((stated - fitted_us).abs() < 1e-9, "{profile}: {stated} µs");
+        let at = rms(profile, "calibration", None);
+        for other in [fitted_us - 2.0, fitted_us + 2.0, 30.0] {
+            let there = rms(profile, "calibration", Some(other));
+            assert!(
+                at <= there,
+                "{profile}: {at} at {fitted_us} µs, {there} at {other} µs"
+            );
+        }
+        // The holdout half, not fitted, is closer at the release's value than at the presets'.
+        assert!(
+            rms(profile, "holdout", None) < rms(profile, "holdout", Some(30.0)),
+            "{profile}: holdout"
         );
     }
 }
