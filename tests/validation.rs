@@ -803,22 +803,60 @@ fn each_serving_stacks_front_end_is_its_calibration_median() {
     }
 }
 
-/// The release profiles' runs read at their recorded layouts (the fixture of
-/// `each_release_profiles_per_layer_cost_is_its_calibration_fit`).
-const RELEASE_TPOT_FIXTURE: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/tests/fixtures/frontier_release_tpot.toml"
-);
+/// The frontier runs of the release profiles (`trtllm-1.3`, `sglang-0.5.12`), each read at the
+/// layout its note records ("aggregated single instance TPx/EPy/DPattn=z": attention DP over the x
+/// GPUs when z, else TP x) and at its concurrency, as a fixed case of the published TPOT
+/// (1 / interactivity).
+fn release_tpot_cases() -> Vec<gpt4calc::validate::Case> {
+    let frontier = load_suite(None, Suite::Frontier).expect("built-in frontier cases parse");
+    let number = |s: &str| -> u64 {
+        s.chars()
+            .take_while(char::is_ascii_digit)
+            .collect::<String>()
+            .parse()
+            .expect("a number")
+    };
+    let cases: Vec<_> = frontier
+        .into_iter()
+        .filter(|c| matches!(c.runtime.as_deref(), Some("trtllm-1.3" | "sglang-0.5.12")))
+        .map(|mut c| {
+            let note = c.note.clone().expect("note");
+            let layout = note
+                .split("aggregated single instance TP")
+                .nth(1)
+                .unwrap_or_else(|| panic!("{}: no recorded layout", c.id));
+            let tp = number(layout);
+            let ep = number(layout.split("/EP").nth(1).expect("EP"));
+            let dp_attention = layout
+                .split("DPattn=")
+                .nth(1)
+                .expect("DPattn")
+                .starts_with("true");
+            (c.tp, c.dp) = if dp_attention {
+                (Some(1), Some(tp))
+            } else {
+                (Some(tp), Some(1))
+            };
+            (c.ep, c.pp, c.gpus) = (Some(ep), Some(1), None);
+            c.value = 1.0 / c.interactivity.take().expect("interactivity");
+            c.mode = Some("fixed".to_string());
+            c.metric = "tpot_s".to_string();
+            c
+        })
+        .collect();
+    assert_eq!(cases.len(), 25, "the two releases' frontier runs");
+    cases
+}
 
 #[test]
 fn each_release_profiles_per_layer_cost_is_its_calibration_fit() {
     // The documented rule behind `per_layer_us` in `trtllm-1.3` (12 µs) and `sglang-0.5.12`
     // (18 µs) (docs/calibration.md, "Thirty-eighth session"): over the calibration half of the
     // release's InferenceX runs, each read at its recorded layout and concurrency
-    // (tests/fixtures/frontier_release_tpot.toml), the value on a 2 µs grid from 0 to 60 whose
+    // (`release_tpot_cases`), the value on a 2 µs grid from 0 to 60 whose
     // TPOT has the least rms log error. The holdout half, not fitted, is closer at that value
     // than at the GPU presets' 30 µs (its own optimum may differ: 1.3's is lower still).
-    let cases = load_suite(Some(RELEASE_TPOT_FIXTURE), Suite::All).expect("fixture parses");
+    let cases = release_tpot_cases();
     let rms = |profile: &str, split: &str, per_layer_us: Option<f64>| -> f64 {
         let set: Vec<gpt4calc::presets::Override> = per_layer_us
             .map(|v| {
@@ -886,61 +924,6 @@ fn each_release_profile_is_its_predecessor_but_for_the_per_layer_cost() {
         assert!(old.overheads.per_layer_us.is_none(), "{predecessor}");
         new.overheads.per_layer_us = None;
         assert_eq!(new, old, "{release} against {predecessor}");
-    }
-}
-
-#[test]
-fn the_release_fixture_follows_its_frontier_cases() {
-    // Each row of tests/fixtures/frontier_release_tpot.toml is a frontier case of a release
-    // profile read at the layout its note records ("aggregated single instance TPx/EPy/DPattn=z":
-    // attention DP over the x GPUs when z, else TP x) and at its concurrency, its value the
-    // published TPOT (1 / interactivity); every such frontier case has its row.
-    let fixture = load_suite(Some(RELEASE_TPOT_FIXTURE), Suite::All).expect("fixture parses");
-    let frontier = load_suite(None, Suite::Frontier).expect("built-in frontier cases parse");
-    let releases: Vec<_> = frontier
-        .iter()
-        .filter(|c| matches!(c.runtime.as_deref(), Some("trtllm-1.3" | "sglang-0.5.12")))
-        .collect();
-    assert_eq!(releases.len(), fixture.len());
-    for f in &releases {
-        let id = format!("{}-tpot", f.id.replacen("ix-", "ixt-", 1));
-        let row = fixture
-            .iter()
-            .find(|r| r.id == id)
-            .unwrap_or_else(|| panic!("{id} missing"));
-        let note = f.note.as_deref().expect("note");
-        let layout = note
-            .split("aggregated single instance TP")
-            .nth(1)
-            .unwrap_or_else(|| panic!("{}: no recorded layout", f.id));
-        let number = |s: &str| -> u64 {
-            s.chars()
-                .take_while(char::is_ascii_digit)
-                .collect::<String>()
-                .parse()
-                .expect("a number")
-        };
-        let tp = number(layout);
-        let ep = number(layout.split("/EP").nth(1).expect("EP"));
-        let dp_attention = layout
-            .split("DPattn=")
-            .nth(1)
-            .expect("DPattn")
-            .starts_with("true");
-        let (want_tp, want_dp) = if dp_attention { (1, tp) } else { (tp, 1) };
-        assert_eq!(
-            (row.tp, row.dp, row.ep),
-            (Some(want_tp), Some(want_dp), Some(ep)),
-            "{id}"
-        );
-        assert_eq!(row.concurrency, f.concurrency, "{id}");
-        assert_eq!((&row.split, &row.runtime), (&f.split, &f.runtime), "{id}");
-        let tpot_s = 1.0 / f.interactivity.expect("interactivity");
-        assert!(
-            (row.value - tpot_s).abs() < 1e-6,
-            "{id}: {} against {tpot_s}",
-            row.value
-        );
     }
 }
 
