@@ -36,6 +36,8 @@ pub const RUNTIMES: &[(&str, &str)] = runtimes!(
     "trtllm-1.3",
     "sglang-0.5",
     "sglang-0.5.12",
+    "sglang-0.5.9-rocm-mi30x",
+    "sglang-0.5.12-rocm-mi30x",
     "atom-0.1",
     "vllm-0.8",
 );
