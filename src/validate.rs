@@ -854,6 +854,8 @@ fn evaluate_inference(c: &Case, ctx: &Context, model: &str, rt: &Runtime) -> Res
     {
         bail!("{MAX_BATCH_PLACES}");
     }
+    // A frontier answer between two batches: its value and mean batch (`at_the_floor`).
+    let mut frontier_value: Option<(f64, Option<f64>)> = None;
     let est = match c.mode.as_deref().unwrap_or("fixed") {
         "fixed" => {
             let (cfg, p) = fixed_point(c, base)?;
@@ -905,71 +907,100 @@ fn evaluate_inference(c: &Case, ctx: &Context, model: &str, rt: &Runtime) -> Res
                 ),
                 Some(n) => n.div_ceil(replicas),
             };
-            frontier_layouts(c)?
-                .into_iter()
-                .flat_map(|(tp, dp, ep)| {
-                    // The engines' batch limit per attention group, when the case states it.
-                    let cap = c
-                        .max_batch
-                        .map_or(u64::MAX, |m| m.saturating_mul(dp))
-                        .min(in_flight);
-                    let at = |batch| {
-                        if batch > cap {
-                            return None;
-                        }
+            // Per layout: the best batch that meets the floor and, where the next batch is the
+            // first that misses it, the fractional concurrency between the two whose
+            // tokens/s per user is the floor (`at_the_floor`).
+            let mut best: Option<(crate::perf::Estimate, f64, Option<f64>)> = None;
+            for (tp, dp, ep) in frontier_layouts(c)? {
+                // The engines' batch limit per attention group, when the case states it.
+                let cap = c
+                    .max_batch
+                    .map_or(u64::MAX, |m| m.saturating_mul(dp))
+                    .min(in_flight);
+                let at = |batch| {
+                    if batch > cap {
+                        return None;
+                    }
+                    run(&Config {
+                        tp,
+                        dp,
+                        ep,
+                        batch,
+                        ..base
+                    })
+                    .ok()
+                };
+                let kept = crate::batch_search::largest_meeting(at, meets);
+                let Some(top) = kept
+                    .iter()
+                    .max_by(|a, b| value(a).total_cmp(&value(b)))
+                    .copied()
+                else {
+                    continue;
+                };
+                let largest = kept.iter().map(|e| e.config.batch).max();
+                let next = (largest == Some(top.config.batch))
+                    .then(|| at(top.config.batch + 1))
+                    .flatten()
+                    .filter(|e| e.fits && !meets(e));
+                let (v, mean) = match next {
+                    Some(n) => at_the_floor(
+                        (top.output_tokens_per_s_per_user, value(&top)),
+                        (n.output_tokens_per_s_per_user, value(&n)),
+                        floor,
+                        top.config.batch,
+                    ),
+                    None => (value(&top), None),
+                };
+                if best.as_ref().is_none_or(|(_, bv, _)| v > *bv) {
+                    best = Some((top, v, mean));
+                }
+            }
+            best.map(|(e, v, mean)| {
+                frontier_value = Some((v, mean));
+                e
+            })
+            .ok_or_else(|| {
+                // How far off: the fastest a user is served, one request in flight on the
+                // quickest layout that fits (a larger batch only slows each user).
+                let tried: Vec<Result<crate::perf::Estimate>> = frontier_layouts(c)
+                    .into_iter()
+                    .flatten()
+                    .map(|(tp, dp, ep)| {
                         run(&Config {
                             tp,
                             dp,
                             ep,
-                            batch,
+                            batch: 1,
                             ..base
                         })
-                        .ok()
-                    };
-                    crate::batch_search::largest_meeting(at, meets)
-                })
-                .max_by(|a, b| value(a).total_cmp(&value(b)))
-                .ok_or_else(|| {
-                    // How far off: the fastest a user is served, one request in flight on the
-                    // quickest layout that fits (a larger batch only slows each user).
-                    let tried: Vec<Result<crate::perf::Estimate>> = frontier_layouts(c)
-                        .into_iter()
-                        .flatten()
-                        .map(|(tp, dp, ep)| {
-                            run(&Config {
-                                tp,
-                                dp,
-                                ep,
-                                batch: 1,
-                                ..base
-                            })
-                        })
-                        .collect();
-                    let fastest = tried
-                        .iter()
-                        .flatten()
-                        .filter(|e| e.fits && e.output_tokens_per_s_per_user.is_finite())
-                        .max_by(|a, b| {
-                            a.output_tokens_per_s_per_user
-                                .total_cmp(&b.output_tokens_per_s_per_user)
-                        });
-                    let short = format!(
-                        "no layout and batch that fits reaches {} tokens/s per user",
-                        crate::limits::short(floor)
-                    );
-                    match (fastest, tried.iter().find_map(|t| t.as_ref().err())) {
-                        (Some(e), _) => anyhow!(
-                            "{short}: the fastest, {}, serves {:.1} ({:.1}% short)",
-                            inference_configuration(&e.config),
-                            e.output_tokens_per_s_per_user,
-                            100.0 * (1.0 - e.output_tokens_per_s_per_user / floor)
-                        ),
-                        (None, Some(err)) if tried.iter().all(Result::is_err) => {
-                            anyhow!("{short}: {err:#}")
-                        }
-                        (None, _) => anyhow!("{short}: no layout fits in memory"),
+                    })
+                    .collect();
+                let fastest = tried
+                    .iter()
+                    .flatten()
+                    .filter(|e| e.fits && e.output_tokens_per_s_per_user.is_finite())
+                    .max_by(|a, b| {
+                        a.output_tokens_per_s_per_user
+                            .total_cmp(&b.output_tokens_per_s_per_user)
+                    });
+                let short = format!(
+                    "no layout and batch that fits reaches {} tokens/s per user",
+                    crate::limits::short(floor)
+                );
+                match (fastest, tried.iter().find_map(|t| t.as_ref().err())) {
+                    (Some(e), _) => anyhow!(
+                        "{short}: the fastest, {}, serves {:.1} ({:.1}% short)",
+                        inference_configuration(&e.config),
+                        e.output_tokens_per_s_per_user,
+                        100.0 * (1.0 - e.output_tokens_per_s_per_user / floor)
+                    ),
+                    (None, Some(err)) if tried.iter().all(Result::is_err) => {
+                        anyhow!("{short}: {err:#}")
                     }
-                })?
+                    (None, _) => anyhow!("{short}: no layout fits in memory"),
+                }
+            })?
         }
         m => bail!("mode `{m}` must be fixed, max-throughput or frontier"),
     };
@@ -978,12 +1009,40 @@ fn evaluate_inference(c: &Case, ctx: &Context, model: &str, rt: &Runtime) -> Res
         model,
         gpu: &c.gpu,
     };
-    let value = number(field.get(&named), &c.metric)?;
+    let value = match frontier_value {
+        Some((v, _)) => v,
+        None => number(field.get(&named), &c.metric)?,
+    };
+    let mut configuration = inference_configuration(&est.config);
+    if let Some((_, Some(mean))) = frontier_value {
+        configuration.push_str(&format!(
+            " to {} (mean {mean:.2} at the floor)",
+            est.config.batch + 1
+        ));
+    }
     Ok(Prediction {
         value: point.correct(&c.metric, value, est.gpus)?,
         fits: est.fits,
-        configuration: inference_configuration(&est.config),
+        configuration,
     })
+}
+
+/// The frontier's value at an interactivity floor that falls between two consecutive batches of
+/// one deployment: `meets` = (tokens/s per user, value) at batch `b`, at or above the floor, and
+/// `misses` the same at `b + 1`, below it. A deployment whose requests in flight average
+/// `b + f` runs `b` of them a share `1 − f` of the time and `b + 1` the rest, so both its
+/// tokens/s per user and its value are the mix of the two; the `f` at which the first is the
+/// floor gives the second. Returns the value and the mean batch `b + f` (`None` where the next
+/// batch gives no more value: the batch `b` answer stands). Read this way the answer moves
+/// continuously with the modelled step, where the integer batch alone jumps by a whole request
+/// (at 4 users, a step 0.1% over the floor halves the answer).
+fn at_the_floor(meets: (f64, f64), misses: (f64, f64), floor: f64, b: u64) -> (f64, Option<f64>) {
+    let ((u0, v0), (u1, v1)) = (meets, misses);
+    if !(v1 > v0 && u0 >= floor && u1 < floor && u0.is_finite() && u1.is_finite()) {
+        return (v0, None);
+    }
+    let f = ((u0 - floor) / (u0 - u1)).clamp(0.0, 1.0);
+    (v0 + f * (v1 - v0), Some(b as f64 + f))
 }
 
 /// An inference prediction's configuration as `validate` prints it: the layout and the batch
@@ -1419,7 +1478,35 @@ pub fn load_suite(path: Option<&str>, suite: Suite) -> Result<Vec<Case>> {
 
 #[cfg(test)]
 mod tests {
-    use super::trtllm_bench_max_num_tokens;
+    use super::{at_the_floor, trtllm_bench_max_num_tokens};
+    use crate::testutil::assert_close;
+
+    #[test]
+    fn the_floor_between_two_batches_reads_their_mix() {
+        // Batch 4 serves 150 tokens/s per user at 10 tokens/s per GPU, batch 5 140 at 12: the
+        // floor 144 is 60% of the way from the first to the second, so the requests in flight
+        // average 4.6 and the value is 10 + 0.6 × 2.
+        let (v, mean) = at_the_floor((150.0, 10.0), (140.0, 12.0), 144.0, 4);
+        assert_close(v, 11.2, 1e-12);
+        assert_close(mean.unwrap(), 4.6, 1e-12);
+        // At the first batch's own tokens/s per user: that batch.
+        let (v, mean) = at_the_floor((150.0, 10.0), (140.0, 12.0), 150.0, 4);
+        assert_close(v, 10.0, 1e-12);
+        assert_close(mean.unwrap(), 4.0, 1e-12);
+        // A next batch that gives no more, or one that meets the floor too: the batch stands.
+        assert_eq!(
+            at_the_floor((150.0, 10.0), (140.0, 9.0), 144.0, 4),
+            (10.0, None)
+        );
+        assert_eq!(
+            at_the_floor((150.0, 10.0), (145.0, 12.0), 144.0, 4),
+            (10.0, None)
+        );
+        assert_eq!(
+            at_the_floor((150.0, 10.0), (f64::NAN, 12.0), 144.0, 4),
+            (10.0, None)
+        );
+    }
 
     #[test]
     fn trtllm_bench_sizes_the_token_budget_from_the_batch_and_the_longest_prompt() {

@@ -338,6 +338,7 @@ value = 200.0
     let chosen = capped_result.configuration.expect("a configuration");
     let batch: u64 = chosen
         .strip_prefix("TP8, batch ")
+        .and_then(|b| b.split(' ').next())
         .unwrap_or_else(|| panic!("{chosen}"))
         .parse()
         .unwrap();
@@ -467,15 +468,96 @@ fn dsv3_h200_context() -> gpt4calc::perf::Context {
 /// Brute force: the most output tokens/s per GPU of DeepSeek-V3 on H200 at TP 8, fp8, 1k/1k,
 /// over every batch up to `max_batch` that fits and serves at least 30 tokens/s per user.
 fn best_tp8_fp8_1k1k_at_30_per_user(ctx: &gpt4calc::perf::Context, max_batch: u64) -> f64 {
-    (1..=max_batch)
-        .map(|batch| {
-            let c =
-                gpt4calc::perf::Config::new(8, 1, batch, 1024, 1024, gpt4calc::dtype::Dtype::Fp8);
-            gpt4calc::perf::estimate(ctx, &c)
-        })
+    let at = |batch| {
+        let c = gpt4calc::perf::Config::new(8, 1, batch, 1024, 1024, gpt4calc::dtype::Dtype::Fp8);
+        gpt4calc::perf::estimate(ctx, &c)
+    };
+    let meeting: Vec<_> = (1..=max_batch)
+        .map(at)
         .filter(|e| e.fits && e.output_tokens_per_s_per_user >= 30.0)
-        .map(|e| e.output_tokens_per_s_per_gpu)
-        .fold(f64::NAN, f64::max)
+        .collect();
+    let best = meeting
+        .iter()
+        .max_by(|a, b| {
+            a.output_tokens_per_s_per_gpu
+                .total_cmp(&b.output_tokens_per_s_per_gpu)
+        })
+        .expect("a batch meets the floor");
+    let largest = meeting.iter().map(|e| e.config.batch).max().unwrap();
+    // Where the floor falls between the best batch and the next, which misses it, the answer is
+    // their mix whose tokens/s per user is the floor (requests in flight averaging b + f).
+    if best.config.batch == largest && largest < max_batch {
+        let next = at(largest + 1);
+        let (u0, u1) = (
+            best.output_tokens_per_s_per_user,
+            next.output_tokens_per_s_per_user,
+        );
+        let (v0, v1) = (
+            best.output_tokens_per_s_per_gpu,
+            next.output_tokens_per_s_per_gpu,
+        );
+        if next.fits && u1 < 30.0 && v1 > v0 {
+            return v0 + (u0 - 30.0) / (u0 - u1) * (v1 - v0);
+        }
+    }
+    best.output_tokens_per_s_per_gpu
+}
+
+#[test]
+fn a_frontier_answer_moves_continuously_with_the_floor() {
+    // DeepSeek-V3 TP8 on H200 at 1k/1k: a floor a hair above and a hair below what batch 2
+    // serves. Read at integer batches the answer would halve across it (batch 1 against batch
+    // 2); read as the mix of the two batches whose tokens/s per user is the floor, it moves by
+    // as little as the floor, and the configuration names the mix.
+    let ctx = dsv3_h200_context();
+    let two = gpt4calc::perf::estimate(
+        &ctx,
+        &gpt4calc::perf::Config::new(8, 1, 2, 1024, 1024, gpt4calc::dtype::Dtype::Fp8),
+    );
+    let u2 = two.output_tokens_per_s_per_user;
+    let answer = |floor: f64| {
+        let text = format!(
+            r#"
+[[case]]
+id = "continuity"
+source = "a test"
+kind = "inference"
+model = "deepseek-v3"
+gpu = "h200"
+dtype = "fp8"
+tp = 8
+dp = 1
+ep = 1
+input_len = 1024
+output_len = 1024
+mode = "frontier"
+interactivity = {floor}
+metric = "output_tokens_per_s_per_gpu"
+value = 10.0
+"#
+        );
+        let cases = gpt4calc::validate::parse_cases("test", &text).unwrap();
+        let r = run_cases(&cases, &[]).remove(0);
+        (
+            r.predicted.expect("evaluated"),
+            r.configuration.expect("a configuration"),
+        )
+    };
+    let (above, says_above) = answer(u2 * (1.0 + 1e-6));
+    let (below, says_below) = answer(u2 * (1.0 - 1e-6));
+    assert!(
+        (below / above - 1.0).abs() < 1e-3,
+        "{above} ({says_above}) against {below} ({says_below})"
+    );
+    gpt4calc::testutil::assert_close(above, two.output_tokens_per_s_per_gpu, 1e-3);
+    assert!(
+        says_above.starts_with("TP8, batch 1 to 2 (mean 2.00"),
+        "{says_above}"
+    );
+    assert!(
+        says_below.starts_with("TP8, batch 2 to 3 (mean 2.00"),
+        "{says_below}"
+    );
 }
 
 #[test]
@@ -646,9 +728,9 @@ fn a_concurrency_above_the_decode_slots_fills_them_and_queues_the_rest() {
 #[test]
 fn the_frontier_suite_holds_its_levels() {
     // validation/frontier.toml (InferenceX, DeepSeek-R1): the rack-scale issue's target (median
-    // ≤ 20%, none beyond 2×) is half met. 83 of 92 cases evaluate (the rest ask for more
-    // tokens/s per user than the model's decode floor allows) at a median |error| of 16.0%; these
-    // guards keep it from getting worse unnoticed (docs/calibration.md, "Frontier"). History: 49
+    // ≤ 20%, none beyond 2×) is met. 83 of 92 cases evaluate (the rest ask for more tokens/s per
+    // user than the model's decode floor allows) at a median |error| of 13.6%, none past 2×
+    // (worst 1.92×); these guards keep it from getting worse unnoticed (docs/calibration.md, "Frontier"). History: 49
     // evaluated at 93% before the runtimes' custom all-reduce and the measured small-m GEMM
     // floors, 65 at 64% before the AMD presets borrowed their generation's measured fixed times
     // (six MI355X batch-1 points, 4–9× too fast with no floor, went out of reach like B200's), 59
@@ -682,6 +764,11 @@ fn the_frontier_suite_holds_its_levels() {
     // 12 and 18 µs, fitted on the calibration half of those runs at their recorded layouts): 83
     // evaluated, 16.0%, past 2× 1 (B200 Dynamo + SGLang v0.5.8 at 4 users, −72%: its TPOT at the
     // recorded TP8 decode pool is 7% above the measured 6.94 ms, and the floor amplifies that).
+    // Thirty-ninth session: SGLang's ROCm builds for MI300X/MI325X under their own profiles
+    // (282 and 154 µs a layer): 14.8%, past 1.5× 13 → 9. Then a floor between two batches of one
+    // deployment read as their mix (`at_the_floor` in src/validate.rs), where the integer batch
+    // alone had answered a whole request short: 13.6%, past 2× 1 → 0 (that case −72% → −47%),
+    // worst 3.58× → 1.92×.
     let rs = run_cases(
         &load_suite(None, Suite::Frontier).expect("built-in frontier cases parse"),
         &[],
@@ -690,17 +777,17 @@ fn the_frontier_suite_holds_its_levels() {
     let s = stats(&rs);
     assert!(s.evaluated >= 83, "{} evaluated", s.evaluated);
     assert!(
-        s.median_abs_error.unwrap() <= 0.17,
+        s.median_abs_error.unwrap() <= 0.14,
         "{:?}",
         s.median_abs_error
     );
-    assert!(s.worst_factor.unwrap() < 3.6, "{:?}", s.worst_factor);
+    assert!(s.worst_factor.unwrap() < 2.0, "{:?}", s.worst_factor);
     let past_2x = rs
         .iter()
         .filter_map(|r| r.error)
         .filter(|e| (1.0 + e).max(1.0 / (1.0 + e)) > 2.0)
         .count();
-    assert!(past_2x <= 1, "{past_2x} cases past 2×");
+    assert_eq!(past_2x, 0, "{past_2x} cases past 2×");
 }
 
 #[test]
