@@ -854,7 +854,7 @@ fn evaluate_inference(c: &Case, ctx: &Context, model: &str, rt: &Runtime) -> Res
     {
         bail!("{MAX_BATCH_PLACES}");
     }
-    // A frontier answer between two batches: its value and mean batch (`at_the_floor`).
+    // A frontier answer's value, and its mean batch where it mixes two (`at_the_floor`).
     let mut frontier_value: Option<(f64, Option<f64>)> = None;
     let est = match c.mode.as_deref().unwrap_or("fixed") {
         "fixed" => {
@@ -885,7 +885,7 @@ fn evaluate_inference(c: &Case, ctx: &Context, model: &str, rt: &Runtime) -> Res
             if !(floor.is_finite() && floor > 0.0) {
                 bail!("interactivity = {floor} must be a positive number of tokens/s per user");
             }
-            // The metric as a number, to maximise (non-numeric metrics are refused below).
+            // The metric as a number, to maximise (`check_cases` refuses non-numeric ones).
             let value = |e: &crate::perf::Estimate| match field.get(&Named {
                 est: e,
                 model,
@@ -907,9 +907,17 @@ fn evaluate_inference(c: &Case, ctx: &Context, model: &str, rt: &Runtime) -> Res
                 ),
                 Some(n) => n.div_ceil(replicas),
             };
-            // Per layout: the best batch that meets the floor and, where the next batch is the
-            // first that misses it, the fractional concurrency between the two whose
-            // tokens/s per user is the floor (`at_the_floor`).
+            // A mix of two batches holds at most the run's requests on average (its share per
+            // decode replica, which `in_flight` rounds up), and mixes only a rate that adds up
+            // over time (tokens/s, per GPU or in all; not a cost per token or a per-user rate).
+            let mean_limit = c
+                .concurrency
+                .map_or(f64::INFINITY, |n| n as f64 / replicas as f64);
+            let mixes = c.metric.contains("tokens_per_s") && !c.metric.ends_with("_per_user");
+            // Per layout: the best batch that meets the floor and, where it is the largest that
+            // does and the next batch misses the floor, their mix whose tokens/s per user is the
+            // floor (`at_the_floor`). A best batch below the largest that meets the floor (the
+            // metric falling with the batch) is not mixed.
             let mut best: Option<(crate::perf::Estimate, f64, Option<f64>)> = None;
             for (tp, dp, ep) in frontier_layouts(c)? {
                 // The engines' batch limit per attention group, when the case states it.
@@ -939,7 +947,7 @@ fn evaluate_inference(c: &Case, ctx: &Context, model: &str, rt: &Runtime) -> Res
                     continue;
                 };
                 let largest = kept.iter().map(|e| e.config.batch).max();
-                let next = (largest == Some(top.config.batch))
+                let next = (mixes && largest == Some(top.config.batch))
                     .then(|| at(top.config.batch + 1))
                     .flatten()
                     .filter(|e| e.fits && !meets(e));
@@ -949,58 +957,24 @@ fn evaluate_inference(c: &Case, ctx: &Context, model: &str, rt: &Runtime) -> Res
                         (n.output_tokens_per_s_per_user, value(&n)),
                         floor,
                         top.config.batch,
+                        mean_limit,
                     ),
                     None => (value(&top), None),
                 };
-                if best.as_ref().is_none_or(|(_, bv, _)| v > *bv) {
+                if best
+                    .as_ref()
+                    .is_none_or(|(_, bv, _)| v.total_cmp(bv).is_ge())
+                {
                     best = Some((top, v, mean));
                 }
             }
-            best.map(|(e, v, mean)| {
-                frontier_value = Some((v, mean));
-                e
-            })
-            .ok_or_else(|| {
-                // How far off: the fastest a user is served, one request in flight on the
-                // quickest layout that fits (a larger batch only slows each user).
-                let tried: Vec<Result<crate::perf::Estimate>> = frontier_layouts(c)
-                    .into_iter()
-                    .flatten()
-                    .map(|(tp, dp, ep)| {
-                        run(&Config {
-                            tp,
-                            dp,
-                            ep,
-                            batch: 1,
-                            ..base
-                        })
-                    })
-                    .collect();
-                let fastest = tried
-                    .iter()
-                    .flatten()
-                    .filter(|e| e.fits && e.output_tokens_per_s_per_user.is_finite())
-                    .max_by(|a, b| {
-                        a.output_tokens_per_s_per_user
-                            .total_cmp(&b.output_tokens_per_s_per_user)
-                    });
-                let short = format!(
-                    "no layout and batch that fits reaches {} tokens/s per user",
-                    crate::limits::short(floor)
-                );
-                match (fastest, tried.iter().find_map(|t| t.as_ref().err())) {
-                    (Some(e), _) => anyhow!(
-                        "{short}: the fastest, {}, serves {:.1} ({:.1}% short)",
-                        inference_configuration(&e.config),
-                        e.output_tokens_per_s_per_user,
-                        100.0 * (1.0 - e.output_tokens_per_s_per_user / floor)
-                    ),
-                    (None, Some(err)) if tried.iter().all(Result::is_err) => {
-                        anyhow!("{short}: {err:#}")
-                    }
-                    (None, _) => anyhow!("{short}: no layout fits in memory"),
+            match best {
+                Some((e, v, mean)) => {
+                    frontier_value = Some((v, mean));
+                    e
                 }
-            })?
+                None => return Err(frontier_out_of_reach(c, base, floor, &run)),
+            }
         }
         m => bail!("mode `{m}` must be fixed, max-throughput or frontier"),
     };
@@ -1015,10 +989,12 @@ fn evaluate_inference(c: &Case, ctx: &Context, model: &str, rt: &Runtime) -> Res
     };
     let mut configuration = inference_configuration(&est.config);
     if let Some((_, Some(mean))) = frontier_value {
-        configuration.push_str(&format!(
+        use std::fmt::Write as _;
+        let _ = write!(
+            configuration,
             " to {} (mean {mean:.2} at the floor)",
             est.config.batch + 1
-        ));
+        );
     }
     Ok(Prediction {
         value: point.correct(&c.metric, value, est.gpus)?,
@@ -1027,22 +1003,84 @@ fn evaluate_inference(c: &Case, ctx: &Context, model: &str, rt: &Runtime) -> Res
     })
 }
 
+/// Why a frontier case's floor is out of reach: how far off the fastest a user is served, one
+/// request in flight on the quickest layout that fits (a larger batch only slows each user), or
+/// the layouts' own error.
+fn frontier_out_of_reach(
+    c: &Case,
+    base: Config,
+    floor: f64,
+    run: &dyn Fn(&Config) -> Result<crate::perf::Estimate>,
+) -> anyhow::Error {
+    let tried: Vec<Result<crate::perf::Estimate>> = frontier_layouts(c)
+        .into_iter()
+        .flatten()
+        .map(|(tp, dp, ep)| {
+            run(&Config {
+                tp,
+                dp,
+                ep,
+                batch: 1,
+                ..base
+            })
+        })
+        .collect();
+    let fastest = tried
+        .iter()
+        .flatten()
+        .filter(|e| e.fits && e.output_tokens_per_s_per_user.is_finite())
+        .max_by(|a, b| {
+            a.output_tokens_per_s_per_user
+                .total_cmp(&b.output_tokens_per_s_per_user)
+        });
+    let short = format!(
+        "no layout and batch that fits reaches {} tokens/s per user",
+        crate::limits::short(floor)
+    );
+    match (fastest, tried.iter().find_map(|t| t.as_ref().err())) {
+        (Some(e), _) => anyhow!(
+            "{short}: the fastest, {}, serves {:.1} ({:.1}% short)",
+            inference_configuration(&e.config),
+            e.output_tokens_per_s_per_user,
+            100.0 * (1.0 - e.output_tokens_per_s_per_user / floor)
+        ),
+        (None, Some(err)) if tried.iter().all(Result::is_err) => {
+            anyhow!("{short}: {err:#}")
+        }
+        (None, _) => anyhow!("{short}: no layout fits in memory"),
+    }
+}
+
 /// The frontier's value at an interactivity floor that falls between two consecutive batches of
 /// one deployment: `meets` = (tokens/s per user, value) at batch `b`, at or above the floor, and
 /// `misses` the same at `b + 1`, below it. A deployment whose requests in flight average
-/// `b + f` runs `b` of them a share `1 − f` of the time and `b + 1` the rest, so both its
-/// tokens/s per user and its value are the mix of the two; the `f` at which the first is the
-/// floor gives the second. Returns the value and the mean batch `b + f` (`None` where the next
-/// batch gives no more value: the batch `b` answer stands). Read this way the answer moves
-/// continuously with the modelled step, where the integer batch alone jumps by a whole request
-/// (at 4 users, a step 0.1% over the floor halves the answer).
-fn at_the_floor(meets: (f64, f64), misses: (f64, f64), floor: f64, b: u64) -> (f64, Option<f64>) {
+/// `b + f` runs `b` of them a share `1 − f` of the time and `b + 1` the rest: its value, a rate
+/// over time, is the time-weighted mix, and the tokens/s per user its requests see is weighted
+/// by the requests in each phase, `b(1 − f)` and `(b + 1)f`. The `f` at which that is the floor,
+/// `b(u0 − X) / (b(u0 − X) + (b + 1)(X − u1))`, gives the value, held to a mean batch of at most
+/// `most` (the run's requests per decode replica; below the floor's `f` the mix serves more than
+/// the floor). Returns the value and the mean batch `b + f`, or `None` where no mix adds anything
+/// (`f` = 0, no more value at `b + 1`, or `b` already at `most`): the batch `b` answer stands.
+/// Read this way the answer moves continuously with the modelled step, where the integer batch
+/// alone drops a whole request (at 4 users, a step 0.1% over the floor answers with 3 or fewer).
+fn at_the_floor(
+    meets: (f64, f64),
+    misses: (f64, f64),
+    floor: f64,
+    b: u64,
+    most: f64,
+) -> (f64, Option<f64>) {
     let ((u0, v0), (u1, v1)) = (meets, misses);
     if !(v1 > v0 && u0 >= floor && u1 < floor && u0.is_finite() && u1.is_finite()) {
         return (v0, None);
     }
-    let f = ((u0 - floor) / (u0 - u1)).clamp(0.0, 1.0);
-    (v0 + f * (v1 - v0), Some(b as f64 + f))
+    let b = b as f64;
+    let (above, below) = (b * (u0 - floor), (b + 1.0) * (floor - u1));
+    let f = (above / (above + below)).min(most - b);
+    if f.is_nan() || f <= 0.0 {
+        return (v0, None);
+    }
+    (v0 + f * (v1 - v0), Some(b + f))
 }
 
 /// An inference prediction's configuration as `validate` prints it: the layout and the batch
@@ -1483,29 +1521,36 @@ mod tests {
 
     #[test]
     fn the_floor_between_two_batches_reads_their_mix() {
-        // Batch 4 serves 150 tokens/s per user at 10 tokens/s per GPU, batch 5 140 at 12: the
-        // floor 144 is 60% of the way from the first to the second, so the requests in flight
-        // average 4.6 and the value is 10 + 0.6 × 2.
-        let (v, mean) = at_the_floor((150.0, 10.0), (140.0, 12.0), 144.0, 4);
-        assert_close(v, 11.2, 1e-12);
-        assert_close(mean.unwrap(), 4.6, 1e-12);
-        // At the first batch's own tokens/s per user: that batch.
-        let (v, mean) = at_the_floor((150.0, 10.0), (140.0, 12.0), 150.0, 4);
-        assert_close(v, 10.0, 1e-12);
-        assert_close(mean.unwrap(), 4.0, 1e-12);
-        // A next batch that gives no more, or one that meets the floor too: the batch stands.
-        assert_eq!(
-            at_the_floor((150.0, 10.0), (140.0, 9.0), 144.0, 4),
-            (10.0, None)
-        );
-        assert_eq!(
-            at_the_floor((150.0, 10.0), (145.0, 12.0), 144.0, 4),
-            (10.0, None)
-        );
-        assert_eq!(
-            at_the_floor((150.0, 10.0), (f64::NAN, 12.0), 144.0, 4),
-            (10.0, None)
-        );
+        // Batch 4 serves 150 tokens/s per user at 10 tokens/s per GPU, batch 5 140 at 12, floor
+        // 144: a share f of the time at batch 5 puts 5f of every 4(1 − f) + 5f requests at 140,
+        // so 4(1 − f)·6 = 5f·4, f = 24/44 = 6/11, and the value 10 + 2·6/11.
+        let inf = f64::INFINITY;
+        let (v, mean) = at_the_floor((150.0, 10.0), (140.0, 12.0), 144.0, 4, inf);
+        assert_close(v, 10.0 + 12.0 / 11.0, 1e-12);
+        assert_close(mean.unwrap(), 4.0 + 6.0 / 11.0, 1e-12);
+        // The per-user rate the requests see at that mix is the floor.
+        let f = 6.0 / 11.0;
+        let (r0, r1) = (4.0 * (1.0 - f), 5.0 * f);
+        assert_close((r0 * 150.0 + r1 * 140.0) / (r0 + r1), 144.0, 1e-12);
+        // Held to the run's requests: at most 4.25 on average.
+        let (v, mean) = at_the_floor((150.0, 10.0), (140.0, 12.0), 144.0, 4, 4.25);
+        assert_close(v, 10.5, 1e-12);
+        assert_close(mean.unwrap(), 4.25, 1e-12);
+        // At the first batch's own tokens/s per user, or with no room above it: that batch.
+        for (floor, most) in [(150.0, inf), (144.0, 4.0)] {
+            assert_eq!(
+                at_the_floor((150.0, 10.0), (140.0, 12.0), floor, 4, most),
+                (10.0, None)
+            );
+        }
+        // A next batch that gives no more, one that meets the floor too, or no number: the
+        // batch stands.
+        for misses in [(140.0, 9.0), (145.0, 12.0), (f64::NAN, 12.0)] {
+            assert_eq!(
+                at_the_floor((150.0, 10.0), misses, 144.0, 4, inf),
+                (10.0, None)
+            );
+        }
     }
 
     #[test]
