@@ -885,7 +885,9 @@ fn evaluate_inference(c: &Case, ctx: &Context, model: &str, rt: &Runtime) -> Res
             if !(floor.is_finite() && floor > 0.0) {
                 bail!("interactivity = {floor} must be a positive number of tokens/s per user");
             }
-            // The metric as a number, to maximise (`check_cases` refuses non-numeric ones).
+            // The metric as a number (`check_cases` refuses non-numeric ones), and its rank: the
+            // best is the largest where larger is better (tokens/s), else the smallest (a cost
+            // per token, a latency).
             let value = |e: &crate::perf::Estimate| match field.get(&Named {
                 est: e,
                 model,
@@ -894,6 +896,7 @@ fn evaluate_inference(c: &Case, ctx: &Context, model: &str, rt: &Runtime) -> Res
                 Value::Num(x) => x,
                 _ => f64::NAN,
             };
+            let rank = |v: f64| if field.higher_is_better() { v } else { -v };
             let meets =
                 |e: &crate::perf::Estimate| e.fits && e.output_tokens_per_s_per_user >= floor;
             // The run's concurrency, when stated, bounds the requests in flight: each decode
@@ -941,7 +944,7 @@ fn evaluate_inference(c: &Case, ctx: &Context, model: &str, rt: &Runtime) -> Res
                 let kept = crate::batch_search::largest_meeting(at, meets);
                 let Some(top) = kept
                     .iter()
-                    .max_by(|a, b| value(a).total_cmp(&value(b)))
+                    .max_by(|a, b| rank(value(a)).total_cmp(&rank(value(b))))
                     .copied()
                 else {
                     continue;
@@ -963,7 +966,7 @@ fn evaluate_inference(c: &Case, ctx: &Context, model: &str, rt: &Runtime) -> Res
                 };
                 if best
                     .as_ref()
-                    .is_none_or(|(_, bv, _)| v.total_cmp(bv).is_ge())
+                    .is_none_or(|(_, bv, _)| rank(v).total_cmp(&rank(*bv)).is_ge())
                 {
                     best = Some((top, v, mean));
                 }

@@ -522,6 +522,35 @@ fn best_tp8_fp8_1k1k_at_30_per_user(ctx: &gpt4calc::perf::Context, max_batch: u6
 }
 
 #[test]
+fn a_frontier_case_in_dollars_answers_with_the_cheapest_batch_above_the_floor() {
+    // The same search for a cost per token takes the smallest (the "or $/1M"): a brute
+    // force over every integer batch that fits and reaches 30 tokens/s per user, unmixed (a
+    // cost per token is not a rate that adds up over time).
+    let text = dsv3_h200_tp8_frontier_case(30.0).replace(
+        "metric = \"output_tokens_per_s_per_gpu\"",
+        "metric = \"usd_per_1m_output_tokens\"",
+    );
+    let cases = gpt4calc::validate::parse_cases("test", &text).unwrap();
+    let r = run_cases(&cases, &[]).remove(0);
+    let ctx = dsv3_h200_context();
+    let cheapest = (1..=4096)
+        .map(|batch| {
+            let c =
+                gpt4calc::perf::Config::new(8, 1, batch, 1024, 1024, gpt4calc::dtype::Dtype::Fp8);
+            gpt4calc::perf::estimate(&ctx, &c)
+        })
+        .filter(|e| e.fits && e.output_tokens_per_s_per_user >= 30.0)
+        .map(|e| e.usd_per_1m_output_tokens)
+        .fold(f64::INFINITY, f64::min);
+    gpt4calc::testutil::assert_close(r.predicted.expect("evaluated"), cheapest, 1e-12);
+    assert!(
+        !r.configuration.as_deref().unwrap_or("").contains(" to "),
+        "{:?}",
+        r.configuration
+    );
+}
+
+#[test]
 fn a_frontier_answer_moves_continuously_with_the_floor() {
     // DeepSeek-V3 TP8 on H200 at 1k/1k: a floor a hair above and a hair below what batch 2
     // serves. Read at integer batches the answer would halve across it (batch 1 against batch
