@@ -151,6 +151,24 @@ pub fn count_up_to(max: u64) -> impl Fn(&str) -> Result<u64, String> + Clone + S
     }
 }
 
+/// A whole-number flag that may be 0 (`--adp-balance-wait`) for clap's `value_parser`: a plain
+/// whole number from 0 to `max`, with the message `count_up_to` gives.
+pub fn whole_up_to(max: u64) -> impl Fn(&str) -> Result<u64, String> + Clone + Send + Sync {
+    move |text: &str| {
+        let allowed = format!(
+            "must be a whole number from 0 to {}",
+            crate::limits::grouped(max)
+        );
+        match text.trim().parse::<u64>() {
+            Ok(v) if v <= max => Ok(v),
+            Ok(_) => Err(format!("`{text}`: {allowed}")),
+            Err(_) if is_negative(text.trim()) => Err(format!("`{text}`: negative; {allowed}")),
+            Err(_) if all_digits(text.trim()) => Err(format!("`{text}`: {allowed}")),
+            Err(_) => Err(format!("`{text}`: not a whole number; {allowed}")),
+        }
+    }
+}
+
 /// A whole-number flag with a range in `limits::flag_range` (`--redundant-experts`,
 /// `--mtp-layers`, …) for clap's `value_parser`: a negative or fractional value gets the flag's
 /// range in the message, not the integer parser's "invalid digit found in string".

@@ -41,11 +41,11 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Evaluate every combination of the inference axes and print the best rows.
-    Sweep(SweepArgs),
+    Sweep(Box<SweepArgs>),
     /// Evaluate one inference configuration (`--explain` shows where time and memory go).
-    Estimate(EstimateArgs),
+    Estimate(Box<EstimateArgs>),
     /// Plan a training run: FLOPs, memory per GPU, step time, MFU, days, GPU-hours and cost.
-    Train(TrainArgs),
+    Train(Box<TrainArgs>),
     /// Every quantitative claim of the GPT-4 article next to what the calculator computes.
     Reproduce(ReproduceArgs),
     /// Compare predictions with published measurements (built-in set, or --cases FILE).
@@ -200,6 +200,12 @@ pub struct Serving {
     /// Decode iterations between the scheduler's polls for new requests (SGLang's --scheduler-recv-interval): a request arriving at a busy replica waits (N + 1)/2 iterations on average before its prefill, not one. 1 to 1000. Default: the runtime profile's (modern: 1).
     #[arg(allow_negative_numbers = true, long, value_name = "N", value_parser = crate::axis::count_up_to(crate::limits::MAX_RECV_INTERVAL))]
     pub scheduler_recv_interval: Option<u64>,
+    /// TensorRT-LLM's attention-DP admission rule (attention_dp_config enable_balance with timeout_iters N): with --dp > 1 a new prompt waits until every attention group has one, or N iterations since the last release; its mean wait, from a replay of the replica's closed loop, joins the TTFT (the --rate simulation does not replay it). 1 to 1000 (TensorRT-LLM's default timeout is 50; InferenceX's DeepSeek-R1 scripts set 60). Default: the runtime profile's (modern: off).
+    #[arg(allow_negative_numbers = true, long, value_name = "TIMEOUT_ITERS", conflicts_with = "rate", value_parser = crate::axis::count_up_to(crate::limits::MAX_BALANCE_ITERS))]
+    pub adp_balance: Option<u64>,
+    /// Iterations the attention groups keep gathering prompts once every one has one (TensorRT-LLM's attention_dp_config batching_wait_iters). 0 to 1000. Default: the runtime profile's, else TensorRT-LLM's 10.
+    #[arg(allow_negative_numbers = true, long, value_name = "ITERS", value_parser = crate::axis::whole_up_to(crate::limits::MAX_BALANCE_ITERS))]
+    pub adp_balance_wait: Option<u64>,
     /// Layout of the disaggregated prefill pool: tensor-parallel degree (default: the decode layout's).
     #[arg(allow_negative_numbers = true,
         long,

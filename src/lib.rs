@@ -18,6 +18,7 @@ pub mod fields;
 pub mod hardware;
 pub mod hf_config;
 pub mod limits;
+pub mod memo;
 pub mod model;
 pub mod perf;
 pub mod plot;
@@ -26,6 +27,7 @@ pub mod progress;
 pub mod report;
 pub mod reproduce;
 pub mod require;
+pub mod rng;
 pub mod runtime;
 pub mod sim;
 pub mod sweep;
@@ -40,9 +42,9 @@ use std::process::ExitCode;
 /// Run a parsed command line; returns the exit code, or an error to print once in `main`.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let code = match cli.command {
-        Command::Sweep(args) => commands::sweep(args)?,
-        Command::Estimate(args) => commands::estimate(args)?,
-        Command::Train(args) => commands::train(args)?,
+        Command::Sweep(args) => commands::sweep(*args)?,
+        Command::Estimate(args) => commands::estimate(*args)?,
+        Command::Train(args) => commands::train(*args)?,
         Command::Validate(args) => commands::validate(args)?,
         Command::Reproduce(args) => commands::reproduce(args)?,
         Command::Presets(cmd) => commands::presets(cmd)?,

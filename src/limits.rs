@@ -37,6 +37,10 @@ pub struct FloatRange {
 /// (`--scheduler-recv-interval`; InferenceX's SGLang scripts set 10 and 30).
 pub const MAX_RECV_INTERVAL: u64 = 1000;
 
+/// Most iterations of TensorRT-LLM's attention-DP admission rule (`--adp-balance`,
+/// `--adp-balance-wait`; its defaults are 50 and 10, InferenceX's scripts set 60 and 0).
+pub const MAX_BALANCE_ITERS: u64 = 1000;
+
 const fn int(min: u64, max: u64) -> IntRange {
     IntRange { min, max }
 }
@@ -58,6 +62,8 @@ pub fn flag_range(flag: &str) -> IntRange {
         "redundant-experts" => int(0, MAX_DEGREE),
         "interleave" => int(1, 1024),
         "scheduler-recv-interval" => int(1, MAX_RECV_INTERVAL),
+        "adp-balance" => int(0, MAX_BALANCE_ITERS),
+        "adp-balance-wait" => int(0, MAX_BALANCE_ITERS),
         "mtp-layers" => int(0, 64),
         "last-stage-layers" => int(1, MAX_DEGREE),
         "speculate" => int(1, 64),

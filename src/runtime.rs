@@ -142,6 +142,13 @@ pub struct ServingRuntime {
     /// `--scheduler-recv-interval`; default 1, every iteration).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scheduler_recv_interval: Option<u64>,
+    /// TensorRT-LLM's attention-DP admission rule: `attention_dp_config.timeout_iters` with
+    /// `enable_balance` (default 0, off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adp_balance_timeout_iters: Option<u64>,
+    /// Its `batching_wait_iters` (default TensorRT-LLM's 10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adp_balance_wait_iters: Option<u64>,
 }
 
 /// Where a per-tensor fp8 GEMM's activation scale comes from (docs/methodology.md §4.2).
@@ -250,6 +257,30 @@ impl Runtime {
     pub fn scheduler_recv_interval(&self) -> u64 {
         self.serving.scheduler_recv_interval.unwrap_or(1)
     }
+    /// TensorRT-LLM's attention-DP admission rule, when on (serving).
+    pub fn adp_balance(&self) -> Option<crate::perf::balance::AdpBalance> {
+        self.adp_balance_over(None, None)
+    }
+    /// The rule with a flag's or a case's settings over the profile's: a timeout given turns it
+    /// on (0: off), a gathering given wins.
+    pub fn adp_balance_over(
+        &self,
+        timeout_iters: Option<u64>,
+        wait_iters: Option<u64>,
+    ) -> Option<crate::perf::balance::AdpBalance> {
+        crate::perf::balance::AdpBalance::enabled(
+            timeout_iters
+                .or(self.serving.adp_balance_timeout_iters)
+                .unwrap_or(0),
+            wait_iters.unwrap_or_else(|| self.adp_balance_wait_iters()),
+        )
+    }
+    /// Its gathering iterations (serving; TensorRT-LLM's default 10).
+    pub fn adp_balance_wait_iters(&self) -> u64 {
+        self.serving
+            .adp_balance_wait_iters
+            .unwrap_or(crate::perf::balance::TRTLLM_DEFAULT_WAIT_ITERS)
+    }
 
     /// Put the profile's fixed costs into a loaded GPU preset, except where `user` overrides
     /// (`--set`, a case's `set`) that apply to this GPU name the same field: those win. `loaded_as`
@@ -355,6 +386,24 @@ impl Runtime {
                 .check("runtime.serving.scheduler_recv_interval =", k)
                 .map_err(anyhow::Error::msg)?;
         }
+        for (key, flag, v) in [
+            (
+                "runtime.serving.adp_balance_timeout_iters =",
+                "adp-balance",
+                self.serving.adp_balance_timeout_iters,
+            ),
+            (
+                "runtime.serving.adp_balance_wait_iters =",
+                "adp-balance-wait",
+                self.serving.adp_balance_wait_iters,
+            ),
+        ] {
+            if let Some(k) = v {
+                crate::limits::flag_range(flag)
+                    .check(key, k)
+                    .map_err(anyhow::Error::msg)?;
+            }
+        }
         nonneg("training.host_op_scale", self.training.host_op_scale, 100.0)?;
         nonneg("overheads.per_layer_us", self.overheads.per_layer_us, 1e6)?;
         nonneg(
@@ -415,6 +464,14 @@ impl RuntimePreset {
         push(
             "scheduler-recv-interval",
             s.scheduler_recv_interval.map(|v| v.to_string()),
+        );
+        push(
+            "adp-balance",
+            s.adp_balance_timeout_iters.map(|v| v.to_string()),
+        );
+        push(
+            "adp-balance-wait",
+            s.adp_balance_wait_iters.map(|v| v.to_string()),
         );
         push("per-layer µs", o.per_layer_us.map(|v| v.to_string()));
         push("per-request µs", o.per_request_us.map(|v| v.to_string()));

@@ -8,8 +8,8 @@
 //! iteration costs O(log running) and the run at most `step_budget` iterations; memory is the
 //! running requests plus four numbers per finished request.
 
-use crate::perf::lengths::LengthDist;
 use crate::perf::{Batching, Config, Context, estimate};
+use crate::rng::Rng;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 
@@ -135,37 +135,6 @@ impl SimResult {
     }
 }
 
-/// splitmix64: a tiny, well-mixed deterministic generator.
-struct Rng(u64);
-
-impl Rng {
-    fn next_f64(&mut self) -> f64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        ((z >> 11) as f64 + 0.5) / (1u64 << 53) as f64
-    }
-    fn exponential(&mut self, mean: f64) -> f64 {
-        -mean * self.next_f64().ln()
-    }
-    /// A draw of the output length (≥ 1) with mean `mean`.
-    fn length(&mut self, dist: LengthDist, mean: f64) -> u64 {
-        let u = self.next_f64();
-        let n = match dist {
-            LengthDist::Fixed => mean,
-            LengthDist::Uniform => 1.0 + (u * (2.0 * mean - 1.0)).floor(),
-            LengthDist::Geometric => (u.ln() / (1.0 - 1.0 / mean).ln()).ceil().min(4.0 * mean),
-            LengthDist::Lognormal => {
-                let z = crate::perf::moe::inverse_normal_cdf(u);
-                ((mean.ln() - 0.5) + z).exp().round().min(8.0 * mean)
-            }
-        };
-        n.max(1.0) as u64
-    }
-}
-
 /// A request in the replica.
 #[derive(Clone, Copy)]
 struct Request {
@@ -242,7 +211,7 @@ pub fn simulate_with_progress(
     );
     let requests = w.requests.min(MAX_REQUESTS);
     let step_budget = w.step_budget.min(MAX_STEP_BUDGET);
-    let mut rng = Rng(w.seed);
+    let mut rng = Rng::new(w.seed);
     let prompt = c.input_len;
     let mean_out = c.output_len as f64;
     let full = estimate(ctx, c);
@@ -307,7 +276,7 @@ pub fn simulate_with_progress(
         arrival_t += rng.exponential(1.0 / w.rate_per_s);
         Some(Request {
             arrival_s: arrival_t,
-            output: rng.length(c.output_dist, mean_out),
+            output: c.output_dist.draw(mean_out, rng.next_f64()),
             admitted_s: 0.0,
         })
     };
@@ -573,7 +542,7 @@ mod tests {
 
     #[test]
     fn percentiles_by_selection_are_those_of_a_sort() {
-        let mut rng = Rng(7);
+        let mut rng = Rng::new(7);
         for n in [1usize, 2, 3, 10, 101, 1000, 4097] {
             // Repeated values, a zero and a negative zero among them.
             let v: Vec<f64> = (0..n)

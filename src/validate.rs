@@ -122,6 +122,15 @@ pub struct Case {
     /// Decode iterations between the scheduler's polls for new requests the run's launch
     /// script set (SGLang's `--scheduler-recv-interval`; default: the runtime profile's).
     pub scheduler_recv_interval: Option<u64>,
+    /// TensorRT-LLM's attention-DP admission rule the run's launch script set
+    /// (`attention_dp_config` with `enable_balance`: `timeout_iters`; 0 = off; default: the
+    /// runtime profile's).
+    pub adp_balance_timeout_iters: Option<u64>,
+    /// Its `batching_wait_iters` (default: the runtime profile's, else TensorRT-LLM's 10).
+    pub adp_balance_wait_iters: Option<u64>,
+    /// The distribution of the run's output lengths (default fixed): e.g. `range-0.8` for
+    /// `benchmark_serving.py --random-range-ratio 0.8`.
+    pub output_len_dist: Option<crate::perf::lengths::LengthDist>,
     pub disaggregate: Option<String>,
     pub prefill_tp: Option<u64>,
     pub prefill_dp: Option<u64>,
@@ -427,6 +436,16 @@ fn check_case_ranges(c: &Case) -> Result<()> {
             "scheduler-recv-interval",
             c.scheduler_recv_interval,
         ),
+        (
+            "adp_balance_timeout_iters",
+            "adp-balance",
+            c.adp_balance_timeout_iters,
+        ),
+        (
+            "adp_balance_wait_iters",
+            "adp-balance-wait",
+            c.adp_balance_wait_iters,
+        ),
         ("max_batch", "batch", c.max_batch),
         ("input_len", "input-len", c.input_len),
         ("output_len", "output-len", c.output_len),
@@ -560,6 +579,12 @@ fn check_fields_in_use(c: &Case) -> Result<()> {
             c.scheduler_recv_interval.is_some(),
             "scheduler_recv_interval",
         ),
+        set(
+            c.adp_balance_timeout_iters.is_some(),
+            "adp_balance_timeout_iters",
+        ),
+        set(c.adp_balance_wait_iters.is_some(), "adp_balance_wait_iters"),
+        set(c.output_len_dist.is_some(), "output_len_dist"),
         set(c.batching.is_some(), "batching"),
         set(c.kv_sharding.is_some(), "kv_sharding"),
         set(c.speculate.is_some(), "speculate"),
@@ -722,6 +747,7 @@ fn context_for(c: &Case, extra: &[Override], rt: &Runtime) -> Result<(Context, S
     ctx.scheduler_recv_interval = c
         .scheduler_recv_interval
         .unwrap_or_else(|| rt.scheduler_recv_interval());
+    ctx.adp_balance = rt.adp_balance_over(c.adp_balance_timeout_iters, c.adp_balance_wait_iters);
     Ok((ctx, model.name))
 }
 
@@ -831,7 +857,7 @@ fn evaluate_inference(c: &Case, ctx: &Context, model: &str, rt: &Runtime) -> Res
         kv_dtype: c.kv_dtype.unwrap_or(c.dtype.default_kv()),
         batching: c.batching.unwrap_or_else(|| rt.batching()),
         speculation: speculation(c)?,
-        output_dist: Default::default(),
+        output_dist: c.output_len_dist.unwrap_or_default(),
         disaggregate,
         kv_sharding: c.kv_sharding.unwrap_or_default(),
         sequence_parallel: c

@@ -834,6 +834,11 @@ fn negative_values_name_their_flag_and_range() {
             &["--scheduler-recv-interval", "negative", "from 1 to 1,000"][..],
         ),
         (
+            "estimate --adp-balance-wait -1",
+            2,
+            &["--adp-balance-wait", "negative", "from 0 to 1,000"][..],
+        ),
+        (
             "estimate --redundant-experts -1",
             2,
             &["--redundant-experts", "negative", "from 0 to 65,536"],

@@ -836,26 +836,135 @@ fn scheduler_recv_interval_flag_profile_and_inputs_agree() {
         run(&["--runtime", &path, "--scheduler-recv-interval", "1"]),
         (ttft, tpot, 1)
     );
-    let (_, err) = run_cli(
-        &[&base[..], &["--scheduler-recv-interval", "0"]].concat(),
-        2,
+    refuses_out_of_range(
+        &base,
+        ("--scheduler-recv-interval", "0", "1 to 1,000"),
+        "scheduler_recv_interval",
     );
-    assert!(
-        err.contains("--scheduler-recv-interval") && err.contains("1 to 1,000"),
-        "{err}"
-    );
-    let (bad_dir, bad) = runtime_file(
-        "recv-interval-bad",
+    std::fs::remove_dir_all(dir).ok();
+}
+
+/// `flag value` is a usage error naming the flag and its `range`, and a profile file setting
+/// `[runtime.serving] key` out of range a one-line error naming the key.
+fn refuses_out_of_range(base: &[&str], (flag, value, range): (&str, &str, &str), key: &str) {
+    let (_, err) = run_cli(&[base, &[flag, value]].concat(), 2);
+    assert!(err.contains(flag) && err.contains(range), "{err}");
+    let (dir, bad) = runtime_file(
+        &format!("{key}-bad"),
         "bad.toml",
-        "[runtime.serving]\nscheduler_recv_interval = 5000\n",
+        &format!("[runtime.serving]\n{key} = 5000\n"),
     );
-    let (_, err) = run_cli(&[&base[..], &["--runtime", &bad]].concat(), 1);
+    let (_, err) = run_cli(&[base, &["--runtime", &bad]].concat(), 1);
     assert!(
-        err.contains("runtime.serving.scheduler_recv_interval = 5000") && err.lines().count() == 1,
+        err.contains(&format!("runtime.serving.{key} = 5000")) && err.lines().count() == 1,
         "{err}"
     );
     std::fs::remove_dir_all(dir).ok();
-    std::fs::remove_dir_all(bad_dir).ok();
+}
+
+/// TensorRT-LLM's attention-DP admission rule (`--adp-balance`, docs/methodology.md §7.3): the
+/// flag, a profile file and the JSON inputs agree; it holds new prompts, so only the first token
+/// moves and only where a replica has several attention groups; `--explain` says why; bad values
+/// are one-line errors naming the flag or the profile key.
+#[test]
+fn adp_balance_flag_profile_and_inputs_agree() {
+    let base = [
+        "estimate",
+        "-m",
+        "deepseek-v3",
+        "-g",
+        "b200",
+        "--dtype",
+        "fp8",
+        "--tp",
+        "1",
+        "--dp",
+        "8",
+        "--ep",
+        "8",
+        "--batch",
+        "256",
+        "--input-len",
+        "922",
+        "--output-len",
+        "7373",
+        "--prefill-chunk",
+        "1344",
+        "--output-len-dist",
+        "range-0.8",
+        "--format",
+        "json",
+    ];
+    let run = |extra: &[&str]| {
+        let j = json_with(&base, extra);
+        let r = &j["results"][0];
+        (
+            r["ttft_s"].as_f64().unwrap(),
+            r["tpot_s"].as_f64().unwrap(),
+            j["inputs"]["adp_balance"].clone(),
+        )
+    };
+    let (ttft, tpot, rule) = run(&[]);
+    assert!(rule.is_null(), "{rule}");
+    let flags = ["--adp-balance", "60", "--adp-balance-wait", "0"];
+    let (held, held_tpot, rule) = run(&flags);
+    assert_eq!(rule["timeout_iters"].as_u64(), Some(60));
+    assert_eq!(rule["wait_iters"].as_u64(), Some(0));
+    assert!((held_tpot - tpot).abs() <= 1e-12 * tpot);
+    // 8 groups of 32 sequences, a new request every ~29 iterations: tens of iterations more.
+    let extra_iters = (held - ttft) / tpot;
+    assert!((20.0..80.0).contains(&extra_iters), "{extra_iters}");
+    // The gathering defaults to TensorRT-LLM's 10 iterations, which only adds to the wait.
+    let (gathering, _, rule) = run(&["--adp-balance", "60"]);
+    assert_eq!(rule["wait_iters"].as_u64(), Some(10));
+    assert!(gathering >= held, "{gathering} {held}");
+    let (dir, path) = runtime_file(
+        "adp-balance",
+        "balanced.toml",
+        "[runtime.serving]\nadp_balance_timeout_iters = 60\nadp_balance_wait_iters = 0\n[runtime.overheads]\nrequest_latency_us = 76500.0\n",
+    );
+    assert_eq!(run(&["--runtime", &path]).0, held);
+    // One attention group has nothing to balance.
+    let one = |extra: &[&str]| {
+        let j = json_with(
+            &[
+                "estimate",
+                "-m",
+                "deepseek-v3",
+                "-g",
+                "b200",
+                "--dtype",
+                "fp8",
+                "--tp",
+                "8",
+                "--ep",
+                "8",
+                "--batch",
+                "64",
+                "--format",
+                "json",
+            ],
+            extra,
+        );
+        j["results"][0]["ttft_s"].as_f64().unwrap()
+    };
+    assert_eq!(one(&[]), one(&flags));
+    let (out, _) = run_cli(
+        &[&base[..base.len() - 2], &flags[..], &["--explain"]].concat(),
+        0,
+    );
+    assert!(
+        out.contains(
+            "attention-DP balancing holds a new prompt until each of the 8 attention groups"
+        ),
+        "{out}"
+    );
+    refuses_out_of_range(
+        &base,
+        ("--adp-balance", "0", "1 to 1,000"),
+        "adp_balance_wait_iters",
+    );
+    std::fs::remove_dir_all(dir).ok();
 }
 
 /// Block-scaled fp8 experts on Blackwell have two measured kernels (docs/methodology.md §4.4):

@@ -49,6 +49,7 @@ struct SweepInputs<'a> {
     shared_expert_overlap: bool,
     moe_backend: crate::perf::MoeBackend,
     scheduler_recv_interval: u64,
+    adp_balance: Option<crate::perf::balance::AdpBalance>,
     batch: &'a [u64],
     input_len: &'a [u64],
     output_len: &'a [u64],
@@ -85,6 +86,7 @@ struct Software {
     shared_expert_overlap: bool,
     moe_backend: crate::perf::MoeBackend,
     scheduler_recv_interval: u64,
+    adp_balance: Option<crate::perf::balance::AdpBalance>,
 }
 
 impl Software {
@@ -103,20 +105,22 @@ impl Software {
             scheduler_recv_interval: s
                 .scheduler_recv_interval
                 .unwrap_or_else(|| rt.scheduler_recv_interval()),
+            adp_balance: rt.adp_balance_over(s.adp_balance, s.adp_balance_wait),
         }
     }
 
     /// The settings as `--explain` prints them (a flag wins over the profile's line above).
     fn summary(&self) -> String {
         format!(
-            "batching {}, sequence-parallel {}, moe-dispatch {}, moe-overlap {}, shared-expert-overlap {}, moe-backend {}, scheduler-recv-interval {}",
+            "batching {}, sequence-parallel {}, moe-dispatch {}, moe-overlap {}, shared-expert-overlap {}, moe-backend {}, scheduler-recv-interval {}, adp-balance {}",
             self.batching.name(),
             self.sequence_parallel,
             self.moe_dispatch.name(),
             self.moe_overlap.name(),
             self.shared_expert_overlap,
             self.moe_backend.name(),
-            self.scheduler_recv_interval
+            self.scheduler_recv_interval,
+            crate::perf::balance::AdpBalance::describe(self.adp_balance)
         )
     }
 
@@ -125,6 +129,7 @@ impl Software {
         ctx.shared_expert_overlap = self.shared_expert_overlap;
         ctx.moe_backend = self.moe_backend;
         ctx.scheduler_recv_interval = self.scheduler_recv_interval;
+        ctx.adp_balance = self.adp_balance;
     }
 }
 
@@ -376,6 +381,7 @@ pub fn sweep(a: SweepArgs) -> Result<u8> {
         shared_expert_overlap: soft.shared_expert_overlap,
         moe_backend: soft.moe_backend,
         scheduler_recv_interval: soft.scheduler_recv_interval,
+        adp_balance: soft.adp_balance,
         batch: &axes.batch,
         input_len: &axes.input_len,
         output_len: &axes.output_len,
@@ -874,6 +880,7 @@ struct EstimateInputs<'a> {
     shared_expert_overlap: bool,
     moe_backend: crate::perf::MoeBackend,
     scheduler_recv_interval: u64,
+    adp_balance: Option<crate::perf::balance::AdpBalance>,
     kv_sharding: crate::perf::KvSharding,
     sequence_parallel: bool,
     redundant_experts: u64,
@@ -927,6 +934,7 @@ pub fn estimate(a: EstimateArgs) -> Result<u8> {
         shared_expert_overlap: soft.shared_expert_overlap,
         moe_backend: soft.moe_backend,
         scheduler_recv_interval: soft.scheduler_recv_interval,
+        adp_balance: soft.adp_balance,
         kv_sharding: a.serving.kv_sharding,
         sequence_parallel: soft.sequence_parallel,
         redundant_experts: c.redundant_experts,

@@ -127,6 +127,7 @@ pub(crate) fn load_all(sel: &Selection, prefill_chunk: u64) -> Result<Vec<Loaded
             ctx.shared_expert_overlap = runtime.runtime.shared_expert_overlap();
             ctx.moe_backend = runtime.runtime.moe_backend();
             ctx.scheduler_recv_interval = runtime.runtime.scheduler_recv_interval();
+            ctx.adp_balance = runtime.runtime.adp_balance();
             out.push(Loaded {
                 model: model.clone(),
                 gpu: gpu.clone(),

@@ -52,6 +52,10 @@ pub struct Context {
     /// Decode iterations between the serving scheduler's polls for new requests (the runtime
     /// profile's `scheduler_recv_interval`; default 1, every iteration).
     pub scheduler_recv_interval: u64,
+    /// TensorRT-LLM's attention-DP admission rule, when on (the runtime profile's
+    /// `adp_balance_timeout_iters`; default off): new prompts wait for every attention group to
+    /// have one (`balance`).
+    pub adp_balance: Option<super::balance::AdpBalance>,
     /// The stages of every pipeline depth from 1 to `layers` (at most `TABLED_DEPTHS`), as runs
     /// (index `pp − 1`).
     stage_runs: Vec<StageRuns>,
@@ -186,6 +190,7 @@ impl Context {
             shared_expert_overlap: true,
             moe_backend: super::MoeBackend::Fastest,
             scheduler_recv_interval: 1,
+            adp_balance: None,
             stage_runs: (1..=model.layers.min(TABLED_DEPTHS))
                 .map(|pp| StageRuns::new(model.layers, dense_layers, pp))
                 .collect(),

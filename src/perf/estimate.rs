@@ -2,7 +2,6 @@
 //! pure function: the layout and its rates (`context`), the layer step (`layer`), decode
 //! (`decode`), prefill (`prefill`), memory (`memory`), serving and cost (`cost`).
 
-use super::DecodeBound;
 use super::config::Config;
 use super::context::Context;
 use super::context::Rates;
@@ -12,6 +11,7 @@ use super::layer::LayerStep;
 use super::memory::{self, Load, Memory, replica_memory, replica_memory_and_mean_weights};
 use super::prefill::{PassMemo, Prefill, prefill, prefill_with};
 use super::roofline::OpTime;
+use super::{Batching, DecodeBound};
 use crate::dtype::Dtype;
 
 /// Where the time, bytes and memory go (for `--explain`).
@@ -70,8 +70,12 @@ pub struct Breakdown {
     /// Seconds a request waits for the GPUs before its prefill: the iteration in flight under
     /// continuous batching, or, disaggregated, a prefill replica when the prefill pool is the
     /// slower or a decode slot when the loop exceeds the decode pool's slots (Little's law over
-    /// the closed loop).
+    /// the closed loop); under TensorRT-LLM's attention-DP admission rule also the iterations
+    /// it holds the prompt.
     pub ttft_wait_s: f64,
+    /// Of those, the mean iterations the attention-DP admission rule holds a new prompt
+    /// (`balance`; 0 when off).
+    pub balance_wait_iters: f64,
     /// Memory of the heaviest prefill GPU (disaggregated with its own layout; else `memory`).
     pub prefill_memory: Memory,
     /// Memory of the heaviest GPU.
@@ -408,6 +412,26 @@ pub fn estimate_in_unit(
     }
 }
 
+/// Mean iterations TensorRT-LLM's attention-DP admission rule holds a new prompt of `c` (0 unless
+/// the rule is on and a continuously batched replica has several attention groups): the replica's
+/// closed loop replayed under the rule (`balance`).
+fn balance_wait_iters(ctx: &Context, c: &Config, tokens_per_step: f64) -> f64 {
+    match ctx.adp_balance {
+        Some(b) if c.dp > 1 && c.disaggregate.is_none() && c.batching == Batching::Continuous => {
+            let l = super::balance::Loop {
+                groups: c.dp,
+                per_group: c.batch.div_ceil(c.dp),
+                input_len: c.input_len,
+                output_iters: c.output_len as f64 / tokens_per_step.max(1.0),
+                dist: c.output_dist,
+                budget_tokens: ctx.prefill_chunk_tokens,
+            };
+            super::balance::mean_wait_iters(&l, b)
+        }
+        _ => 0.0,
+    }
+}
+
 /// The estimate from the rates (`r`; `pr` for the prefill layout), the prefill and the decode
 /// phases; the breakdown only when `FULL` (else its matmul precision alone).
 #[allow(clippy::too_many_arguments)]
@@ -427,6 +451,7 @@ fn finish<const FULL: bool>(
         .disaggregate
         .map_or(0.0, |_| kv_transfer_s(ctx, c, c.input_len as f64));
     let ttft_s = pre.ttft_s + transfer_s;
+    let balance_wait_iters = balance_wait_iters(ctx, c, dec.tokens_per_step);
     let served = serving(
         c,
         dec.step_s,
@@ -436,6 +461,7 @@ fn finish<const FULL: bool>(
         ctx.hw.request_latency_s,
         dec.tokens_per_step,
         ctx.scheduler_recv_interval,
+        balance_wait_iters,
     );
     let cost = prices(
         ctx,
@@ -558,6 +584,7 @@ fn finish<const FULL: bool>(
                 kv_transfer_s: transfer_s,
                 request_latency_s: served.latency_s,
                 ttft_wait_s: served.wait_s,
+                balance_wait_iters,
                 prefill_memory: prefill_mem,
                 memory: mem,
                 mean_weights_bytes_per_gpu: mean_weights_bytes,

@@ -19,7 +19,16 @@ pub enum LengthDist {
     Geometric,
     /// Log-normal with σ = 1 (median = mean / e^½), capped at 8·mean.
     Lognormal,
+    /// Uniform on ⌊0.8·L⌋ … L with L ≈ mean / 0.9: the lengths `benchmark_serving.py` draws at
+    /// `--random-range-ratio 0.8` (`randint(int(L·r), L + 1)`; SemiAnalysis InferenceX, the
+    /// vLLM and SGLang benchmark scripts), whose mean is 0.9·L.
+    #[value(name = "range-0.8")]
+    #[serde(rename = "range-0.8")]
+    Range08,
 }
+
+/// The lower end of `LengthDist::Range08` as a share of its upper end.
+const RANGE08_RATIO: f64 = 0.8;
 
 impl LengthDist {
     /// Name as printed.
@@ -29,7 +38,34 @@ impl LengthDist {
             LengthDist::Uniform => "uniform",
             LengthDist::Geometric => "geometric",
             LengthDist::Lognormal => "lognormal",
+            LengthDist::Range08 => "range-0.8",
         }
+    }
+
+    /// The integer support `lo ..= hi` of `Range08` for mean `mean`: `hi` the nominal length
+    /// whose draws `randint(int(0.8·hi), hi + 1)` average `mean`.
+    fn range08_bounds(mean: f64) -> (f64, f64) {
+        let hi = (2.0 * mean / (1.0 + RANGE08_RATIO)).round().max(1.0);
+        ((RANGE08_RATIO * hi).floor().max(1.0), hi)
+    }
+
+    /// The length (≥ 1) at quantile `u` in (0, 1) of the distribution of mean `mean`: a draw
+    /// when `u` is uniform (the simulations' `rng::Rng::next_f64`).
+    pub fn draw(self, mean: f64, u: f64) -> u64 {
+        let n = match self {
+            LengthDist::Fixed => mean,
+            LengthDist::Uniform => 1.0 + (u * (2.0 * mean - 1.0)).floor(),
+            LengthDist::Geometric => (u.ln() / (1.0 - 1.0 / mean).ln()).ceil().min(4.0 * mean),
+            LengthDist::Lognormal => {
+                let z = crate::perf::moe::inverse_normal_cdf(u);
+                ((mean.ln() - 0.5) + z).exp().round().min(8.0 * mean)
+            }
+            LengthDist::Range08 => {
+                let (lo, hi) = Self::range08_bounds(mean);
+                (lo + (u * (hi - lo + 1.0)).floor()).min(hi)
+            }
+        };
+        n.max(1.0) as u64
     }
 
     /// P(N ≤ n) and the cap, for a distribution of mean `mean`.
@@ -51,6 +87,10 @@ impl LengthDist {
                     normal_cdf((n.ln() - (mean.ln() - 0.5)) / 1.0)
                 }
             }
+            LengthDist::Range08 => {
+                let (lo, hi) = Self::range08_bounds(mean);
+                ((n.floor() - lo + 1.0) / (hi - lo + 1.0)).clamp(0.0, 1.0)
+            }
         }
     }
 
@@ -60,6 +100,7 @@ impl LengthDist {
             LengthDist::Uniform => (2.0 * mean - 1.0).max(1.0),
             LengthDist::Geometric => 4.0 * mean,
             LengthDist::Lognormal => 8.0 * mean,
+            LengthDist::Range08 => Self::range08_bounds(mean).1,
         }
         .round()
     }
@@ -71,25 +112,15 @@ impl LengthDist {
         if self == LengthDist::Fixed || mean <= 1.0 {
             return (mean, mean);
         }
-        // A sweep asks for the same (distribution, mean, batch) under every layout and dtype:
-        // remember the last few thousand answers (bounded memory).
-        type Cache = std::collections::HashMap<(u8, u64, u64), (f64, f64)>;
+        // A sweep asks for the same (distribution, mean, batch) under every layout and dtype.
         thread_local! {
-            static CACHE: std::cell::RefCell<Cache> = std::cell::RefCell::new(Cache::new());
+            static CACHE: crate::memo::Cache<(u8, u64, u64), (f64, f64)> = Default::default();
         }
-        let key = (self as u8, mean.to_bits(), batch.to_bits());
-        if let Some(hit) = CACHE.with(|c| c.borrow().get(&key).copied()) {
-            return hit;
-        }
-        let out = self.mean_and_max_uncached(mean, batch);
-        CACHE.with(|c| {
-            let mut c = c.borrow_mut();
-            if c.len() >= 4096 {
-                c.clear();
-            }
-            c.insert(key, out);
-        });
-        out
+        crate::memo::remember(
+            &CACHE,
+            (self as u8, mean.to_bits(), batch.to_bits()),
+            || self.mean_and_max_uncached(mean, batch),
+        )
     }
 
     fn mean_and_max_uncached(self, mean: f64, batch: f64) -> (f64, f64) {
@@ -202,6 +233,27 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn the_benchmark_range_averages_its_mean_over_its_support() {
+        // benchmark_serving.py at --random-range-ratio 0.8 and nominal 1,024 tokens draws
+        // randint(819, 1025): mean 921.5, maximum 1,024 (InferenceX's "1k" lengths).
+        let d = LengthDist::Range08;
+        assert_eq!(LengthDist::range08_bounds(921.5), (819.0, 1024.0));
+        let (n, max64) = d.mean_and_max(921.5, 64.0);
+        assert_close(n, 921.5, 1e-9);
+        // E[max of 64 draws] over 206 equally likely values: 1,024 − Σ_j (j/206)^64 ≈ 1,020.8.
+        let want = 1024.0 - (1..206).map(|j| (j as f64 / 206.0).powi(64)).sum::<f64>();
+        assert_close(max64, want, 1e-9);
+        // Quantiles: the ends and the middle of the support; the sample mean of a fine grid.
+        assert_eq!(d.draw(921.5, 1e-12), 819);
+        assert_eq!(d.draw(921.5, 1.0 - 1e-12), 1024);
+        let grid: f64 = (0..10_000)
+            .map(|i| d.draw(921.5, (i as f64 + 0.5) / 10_000.0) as f64)
+            .sum::<f64>()
+            / 10_000.0;
+        assert_close(grid, 921.5, 1e-3);
     }
 
     #[test]

@@ -462,6 +462,24 @@ pub fn explain(ctx: &Context, model: &str, gpu: &str, e: &Estimate) -> String {
                     human(capacity_per_s),
                 )
             }
+            None if b.balance_wait_iters > 0.0 => {
+                let poll = (ctx.scheduler_recv_interval.max(1) as f64 + 1.0) / 2.0;
+                let iteration_s = b.ttft_wait_s / (poll + b.balance_wait_iters);
+                let rule = ctx.adp_balance.unwrap_or(crate::perf::balance::AdpBalance {
+                    timeout_iters: 0,
+                    wait_iters: 0,
+                });
+                format!(
+                    " + wait {} ms ({} iterations of {} ms in flight or until the scheduler's poll, then {} more on average: TensorRT-LLM's attention-DP balancing holds a new prompt until each of the {} attention groups has one or {} iterations pass, gathering {}; replayed over the closed loop)",
+                    human(crate::units::s_to_ms(b.ttft_wait_s)),
+                    human(poll),
+                    human(crate::units::s_to_ms(iteration_s)),
+                    human(b.balance_wait_iters),
+                    c.dp,
+                    rule.timeout_iters,
+                    rule.wait_iters,
+                )
+            }
             None if b.ttft_wait_s > 0.0 && ctx.scheduler_recv_interval > 1 => format!(
                 " + wait for the scheduler's next poll {} ms (it takes new requests every {} decode iterations: {} on average)",
                 human(crate::units::s_to_ms(b.ttft_wait_s)),
