@@ -151,6 +151,26 @@ pub fn count_up_to(max: u64) -> impl Fn(&str) -> Result<u64, String> + Clone + S
     }
 }
 
+/// `--batch-wait TIMEOUT:RATIO` for clap's `value_parser`: TensorRT-LLM's batch waiting, a
+/// timeout of 1 to `MAX_BALANCE_ITERS` iterations and a share of the token budget in (0, 1].
+pub fn batch_wait(text: &str) -> Result<(u64, f64), String> {
+    let allowed = format!(
+        "allowed: TIMEOUT:RATIO, a timeout from 1 to {} iterations and a ratio above 0 and at most 1, e.g. 40:0.8",
+        crate::limits::grouped(crate::limits::MAX_BALANCE_ITERS)
+    );
+    let Some((t, r)) = text.trim().split_once(':') else {
+        return Err(format!("`{text}`: {allowed}"));
+    };
+    match (t.trim().parse::<u64>(), r.trim().parse::<f64>()) {
+        (Ok(t), Ok(r))
+            if (1..=crate::limits::MAX_BALANCE_ITERS).contains(&t) && r > 0.0 && r <= 1.0 =>
+        {
+            Ok((t, r))
+        }
+        _ => Err(format!("`{text}`: {allowed}")),
+    }
+}
+
 /// A whole-number flag that may be 0 (`--adp-balance-wait`) for clap's `value_parser`: a plain
 /// whole number from 0 to `max`, with the message `count_up_to` gives.
 pub fn whole_up_to(max: u64) -> impl Fn(&str) -> Result<u64, String> + Clone + Send + Sync {

@@ -206,6 +206,9 @@ pub struct Serving {
     /// Iterations the attention groups keep gathering prompts once every one has one (TensorRT-LLM's attention_dp_config batching_wait_iters). 0 to 1000. Default: the runtime profile's, else TensorRT-LLM's 10.
     #[arg(allow_negative_numbers = true, long, value_name = "ITERS", value_parser = crate::axis::whole_up_to(crate::limits::MAX_BALANCE_ITERS))]
     pub adp_balance_wait: Option<u64>,
+    /// TensorRT-LLM's batch waiting (batch_wait_timeout_iters T with batch_wait_max_tokens_ratio R): with --dp 1 and sequences decoding, new prompts wait until they and the decoding sequences fill R of the iteration's token budget (--prefill-chunk), or T iterations; the mean wait, from a replay of the closed loop, joins the TTFT (the --rate simulation does not replay it). T from 1 to 1000, R in (0, 1] (InferenceX's DeepSeek-R1 FP8 B200 script: 40:0.8 at 1k/1k from 64 users). Default: the runtime profile's (modern: off).
+    #[arg(long, value_name = "TIMEOUT:RATIO", conflicts_with = "rate", value_parser = crate::axis::batch_wait)]
+    pub batch_wait: Option<(u64, f64)>,
     /// Layout of the disaggregated prefill pool: tensor-parallel degree (default: the decode layout's).
     #[arg(allow_negative_numbers = true,
         long,

@@ -149,6 +149,13 @@ pub struct ServingRuntime {
     /// Its `batching_wait_iters` (default TensorRT-LLM's 10).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub adp_balance_wait_iters: Option<u64>,
+    /// TensorRT-LLM's batch waiting without attention DP: `batch_wait_timeout_iters` (default 0,
+    /// off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_wait_timeout_iters: Option<u64>,
+    /// Its `batch_wait_max_tokens_ratio` (default 0, off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_wait_max_tokens_ratio: Option<f64>,
 }
 
 /// Where a per-tensor fp8 GEMM's activation scale comes from (docs/methodology.md §4.2).
@@ -258,7 +265,7 @@ impl Runtime {
         self.serving.scheduler_recv_interval.unwrap_or(1)
     }
     /// TensorRT-LLM's attention-DP admission rule, when on (serving).
-    pub fn adp_balance(&self) -> Option<crate::perf::balance::AdpBalance> {
+    pub fn adp_balance(&self) -> Option<crate::perf::admission::AdpBalance> {
         self.adp_balance_over(None, None)
     }
     /// The rule with a flag's or a case's settings over the profile's: a timeout given turns it
@@ -267,19 +274,35 @@ impl Runtime {
         &self,
         timeout_iters: Option<u64>,
         wait_iters: Option<u64>,
-    ) -> Option<crate::perf::balance::AdpBalance> {
-        crate::perf::balance::AdpBalance::enabled(
+    ) -> Option<crate::perf::admission::AdpBalance> {
+        crate::perf::admission::AdpBalance::enabled(
             timeout_iters
                 .or(self.serving.adp_balance_timeout_iters)
                 .unwrap_or(0),
             wait_iters.unwrap_or_else(|| self.adp_balance_wait_iters()),
         )
     }
+    /// TensorRT-LLM's batch waiting, when on (serving), with a flag's or a case's settings over
+    /// the profile's: each one given wins.
+    pub fn batch_wait_over(
+        &self,
+        timeout_iters: Option<u64>,
+        max_tokens_ratio: Option<f64>,
+    ) -> Option<crate::perf::admission::BatchWait> {
+        crate::perf::admission::BatchWait::enabled(
+            timeout_iters
+                .or(self.serving.batch_wait_timeout_iters)
+                .unwrap_or(0),
+            max_tokens_ratio
+                .or(self.serving.batch_wait_max_tokens_ratio)
+                .unwrap_or(0.0),
+        )
+    }
     /// Its gathering iterations (serving; TensorRT-LLM's default 10).
     pub fn adp_balance_wait_iters(&self) -> u64 {
         self.serving
             .adp_balance_wait_iters
-            .unwrap_or(crate::perf::balance::TRTLLM_DEFAULT_WAIT_ITERS)
+            .unwrap_or(crate::perf::admission::TRTLLM_DEFAULT_WAIT_ITERS)
     }
 
     /// Put the profile's fixed costs into a loaded GPU preset, except where `user` overrides
@@ -381,6 +404,10 @@ impl Runtime {
             }
         };
         frac("training.dp_overlap", self.training.dp_overlap)?;
+        frac(
+            "serving.batch_wait_max_tokens_ratio",
+            self.serving.batch_wait_max_tokens_ratio,
+        )?;
         if let Some(k) = self.serving.scheduler_recv_interval {
             crate::limits::flag_range("scheduler-recv-interval")
                 .check("runtime.serving.scheduler_recv_interval =", k)
@@ -396,6 +423,11 @@ impl Runtime {
                 "runtime.serving.adp_balance_wait_iters =",
                 "adp-balance-wait",
                 self.serving.adp_balance_wait_iters,
+            ),
+            (
+                "runtime.serving.batch_wait_timeout_iters =",
+                "batch-wait",
+                self.serving.batch_wait_timeout_iters,
             ),
         ] {
             if let Some(k) = v {
@@ -472,6 +504,14 @@ impl RuntimePreset {
         push(
             "adp-balance-wait",
             s.adp_balance_wait_iters.map(|v| v.to_string()),
+        );
+        push(
+            "batch-wait",
+            s.batch_wait_timeout_iters.map(|v| v.to_string()),
+        );
+        push(
+            "batch-wait-ratio",
+            s.batch_wait_max_tokens_ratio.map(|v| v.to_string()),
         );
         push("per-layer µs", o.per_layer_us.map(|v| v.to_string()));
         push("per-request µs", o.per_request_us.map(|v| v.to_string()));

@@ -128,6 +128,11 @@ pub struct Case {
     pub adp_balance_timeout_iters: Option<u64>,
     /// Its `batching_wait_iters` (default: the runtime profile's, else TensorRT-LLM's 10).
     pub adp_balance_wait_iters: Option<u64>,
+    /// TensorRT-LLM's batch waiting the run's launch script set (`batch_wait_timeout_iters`;
+    /// default: the runtime profile's, off).
+    pub batch_wait_timeout_iters: Option<u64>,
+    /// Its `batch_wait_max_tokens_ratio` (default: the runtime profile's, off).
+    pub batch_wait_max_tokens_ratio: Option<f64>,
     /// The distribution of the run's output lengths (default fixed): e.g. `range-0.8` for
     /// `benchmark_serving.py --random-range-ratio 0.8`.
     pub output_len_dist: Option<crate::perf::lengths::LengthDist>,
@@ -446,6 +451,11 @@ fn check_case_ranges(c: &Case) -> Result<()> {
             "adp-balance-wait",
             c.adp_balance_wait_iters,
         ),
+        (
+            "batch_wait_timeout_iters",
+            "batch-wait",
+            c.batch_wait_timeout_iters,
+        ),
         ("max_batch", "batch", c.max_batch),
         ("input_len", "input-len", c.input_len),
         ("output_len", "output-len", c.output_len),
@@ -476,6 +486,11 @@ fn check_case_ranges(c: &Case) -> Result<()> {
             c.global_batch_tokens,
         ),
         ("acceptance", "acceptance", c.acceptance),
+        (
+            "batch_wait_max_tokens_ratio",
+            "batch-wait-ratio",
+            c.batch_wait_max_tokens_ratio,
+        ),
     ];
     for (field, flag, v) in floats {
         if let Some(v) = v {
@@ -584,6 +599,14 @@ fn check_fields_in_use(c: &Case) -> Result<()> {
             "adp_balance_timeout_iters",
         ),
         set(c.adp_balance_wait_iters.is_some(), "adp_balance_wait_iters"),
+        set(
+            c.batch_wait_timeout_iters.is_some(),
+            "batch_wait_timeout_iters",
+        ),
+        set(
+            c.batch_wait_max_tokens_ratio.is_some(),
+            "batch_wait_max_tokens_ratio",
+        ),
         set(c.output_len_dist.is_some(), "output_len_dist"),
         set(c.batching.is_some(), "batching"),
         set(c.kv_sharding.is_some(), "kv_sharding"),
@@ -748,6 +771,7 @@ fn context_for(c: &Case, extra: &[Override], rt: &Runtime) -> Result<(Context, S
         .scheduler_recv_interval
         .unwrap_or_else(|| rt.scheduler_recv_interval());
     ctx.adp_balance = rt.adp_balance_over(c.adp_balance_timeout_iters, c.adp_balance_wait_iters);
+    ctx.batch_wait = rt.batch_wait_over(c.batch_wait_timeout_iters, c.batch_wait_max_tokens_ratio);
     Ok((ctx, model.name))
 }
 

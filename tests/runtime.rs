@@ -967,6 +967,78 @@ fn adp_balance_flag_profile_and_inputs_agree() {
     std::fs::remove_dir_all(dir).ok();
 }
 
+/// TensorRT-LLM's batch waiting (`--batch-wait T:R`, docs/methodology.md §7.3): a replica
+/// without attention DP holds new prompts for an iteration's worth of tokens; the flag, a profile
+/// file and the JSON inputs agree, only the first token moves, and malformed values are usage
+/// errors that say what is allowed.
+#[test]
+fn batch_wait_flag_profile_and_inputs_agree() {
+    let base = [
+        "estimate",
+        "-m",
+        "deepseek-v3",
+        "-g",
+        "b200",
+        "--dtype",
+        "fp8",
+        "--tp",
+        "8",
+        "--batch",
+        "64",
+        "--input-len",
+        "922",
+        "--output-len",
+        "922",
+        "--prefill-chunk",
+        "8192",
+        "--output-len-dist",
+        "range-0.8",
+        "--format",
+        "json",
+    ];
+    let run = |extra: &[&str]| {
+        let j = json_with(&base, extra);
+        let r = &j["results"][0];
+        (
+            r["ttft_s"].as_f64().unwrap(),
+            r["tpot_s"].as_f64().unwrap(),
+            j["inputs"]["batch_wait"].clone(),
+        )
+    };
+    let (ttft, tpot, rule) = run(&[]);
+    assert!(rule.is_null(), "{rule}");
+    let (held, held_tpot, rule) = run(&["--batch-wait", "40:0.8"]);
+    assert_eq!(rule["timeout_iters"].as_u64(), Some(40));
+    assert_eq!(rule["max_tokens_ratio"].as_f64(), Some(0.8));
+    assert!((held_tpot - tpot).abs() <= 1e-12 * tpot);
+    // Eight prompts to fill 80% of the budget, one every ~14 iterations: most wait for the
+    // 40-iteration timeout, the first the whole of it.
+    let extra_iters = (held - ttft) / tpot;
+    assert!((10.0..40.0).contains(&extra_iters), "{extra_iters}");
+    let (dir, path) = runtime_file(
+        "batch-wait",
+        "waiting.toml",
+        "[runtime.serving]\nbatch_wait_timeout_iters = 40\nbatch_wait_max_tokens_ratio = 0.8\n[runtime.overheads]\nrequest_latency_us = 76500.0\n",
+    );
+    assert_eq!(run(&["--runtime", &path]).0, held);
+    // Attention DP takes the balancing rule instead: batch waiting holds nothing there.
+    let dp = |extra: &[&str]| {
+        let mut args = base.to_vec();
+        args[8] = "1";
+        let j = json_with(&[&args[..], &["--dp", "8", "--ep", "8"]].concat(), extra);
+        j["results"][0]["ttft_s"].as_f64().unwrap()
+    };
+    assert_eq!(dp(&[]), dp(&["--batch-wait", "40:0.8"]));
+    for bad in ["40", "0:0.8", "40:0", "40:1.5", "x:0.8"] {
+        let (_, err) = run_cli(&[&base[..], &["--batch-wait", bad]].concat(), 2);
+        assert!(
+            err.contains("TIMEOUT:RATIO") && err.contains("40:0.8"),
+            "{err}"
+        );
+    }
+    std::fs::remove_dir_all(dir).ok();
+}
+
 /// Block-scaled fp8 experts on Blackwell have two measured kernels (docs/methodology.md §4.4):
 /// at a decode batch `fastest` is TRTLLM-gen (`--moe-backend trtllm` gives the same step) and
 /// `deepgemm` is slower; a profile file names either, and the JSON inputs carry it.

@@ -49,7 +49,8 @@ struct SweepInputs<'a> {
     shared_expert_overlap: bool,
     moe_backend: crate::perf::MoeBackend,
     scheduler_recv_interval: u64,
-    adp_balance: Option<crate::perf::balance::AdpBalance>,
+    adp_balance: Option<crate::perf::admission::AdpBalance>,
+    batch_wait: Option<crate::perf::admission::BatchWait>,
     batch: &'a [u64],
     input_len: &'a [u64],
     output_len: &'a [u64],
@@ -86,7 +87,8 @@ struct Software {
     shared_expert_overlap: bool,
     moe_backend: crate::perf::MoeBackend,
     scheduler_recv_interval: u64,
-    adp_balance: Option<crate::perf::balance::AdpBalance>,
+    adp_balance: Option<crate::perf::admission::AdpBalance>,
+    batch_wait: Option<crate::perf::admission::BatchWait>,
 }
 
 impl Software {
@@ -106,13 +108,14 @@ impl Software {
                 .scheduler_recv_interval
                 .unwrap_or_else(|| rt.scheduler_recv_interval()),
             adp_balance: rt.adp_balance_over(s.adp_balance, s.adp_balance_wait),
+            batch_wait: rt.batch_wait_over(s.batch_wait.map(|w| w.0), s.batch_wait.map(|w| w.1)),
         }
     }
 
     /// The settings as `--explain` prints them (a flag wins over the profile's line above).
     fn summary(&self) -> String {
         format!(
-            "batching {}, sequence-parallel {}, moe-dispatch {}, moe-overlap {}, shared-expert-overlap {}, moe-backend {}, scheduler-recv-interval {}, adp-balance {}",
+            "batching {}, sequence-parallel {}, moe-dispatch {}, moe-overlap {}, shared-expert-overlap {}, moe-backend {}, scheduler-recv-interval {}, adp-balance {}, batch-wait {}",
             self.batching.name(),
             self.sequence_parallel,
             self.moe_dispatch.name(),
@@ -120,7 +123,8 @@ impl Software {
             self.shared_expert_overlap,
             self.moe_backend.name(),
             self.scheduler_recv_interval,
-            crate::perf::balance::AdpBalance::describe(self.adp_balance)
+            crate::perf::admission::AdpBalance::describe(self.adp_balance),
+            crate::perf::admission::BatchWait::describe(self.batch_wait)
         )
     }
 
@@ -130,6 +134,7 @@ impl Software {
         ctx.moe_backend = self.moe_backend;
         ctx.scheduler_recv_interval = self.scheduler_recv_interval;
         ctx.adp_balance = self.adp_balance;
+        ctx.batch_wait = self.batch_wait;
     }
 }
 
@@ -382,6 +387,7 @@ pub fn sweep(a: SweepArgs) -> Result<u8> {
         moe_backend: soft.moe_backend,
         scheduler_recv_interval: soft.scheduler_recv_interval,
         adp_balance: soft.adp_balance,
+        batch_wait: soft.batch_wait,
         batch: &axes.batch,
         input_len: &axes.input_len,
         output_len: &axes.output_len,
@@ -880,7 +886,8 @@ struct EstimateInputs<'a> {
     shared_expert_overlap: bool,
     moe_backend: crate::perf::MoeBackend,
     scheduler_recv_interval: u64,
-    adp_balance: Option<crate::perf::balance::AdpBalance>,
+    adp_balance: Option<crate::perf::admission::AdpBalance>,
+    batch_wait: Option<crate::perf::admission::BatchWait>,
     kv_sharding: crate::perf::KvSharding,
     sequence_parallel: bool,
     redundant_experts: u64,
@@ -935,6 +942,7 @@ pub fn estimate(a: EstimateArgs) -> Result<u8> {
         moe_backend: soft.moe_backend,
         scheduler_recv_interval: soft.scheduler_recv_interval,
         adp_balance: soft.adp_balance,
+        batch_wait: soft.batch_wait,
         kv_sharding: a.serving.kv_sharding,
         sequence_parallel: soft.sequence_parallel,
         redundant_experts: c.redundant_experts,

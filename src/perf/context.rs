@@ -52,10 +52,14 @@ pub struct Context {
     /// Decode iterations between the serving scheduler's polls for new requests (the runtime
     /// profile's `scheduler_recv_interval`; default 1, every iteration).
     pub scheduler_recv_interval: u64,
-    /// TensorRT-LLM's attention-DP admission rule, when on (the runtime profile's
+    /// TensorRT-LLM's attention-DP balancing, when on (the runtime profile's
     /// `adp_balance_timeout_iters`; default off): new prompts wait for every attention group to
-    /// have one (`balance`).
-    pub adp_balance: Option<super::balance::AdpBalance>,
+    /// have one (`admission`).
+    pub adp_balance: Option<super::admission::AdpBalance>,
+    /// TensorRT-LLM's batch waiting, when on (the runtime profile's `batch_wait_timeout_iters`
+    /// and `batch_wait_max_tokens_ratio`; default off): without attention DP, new prompts wait
+    /// for an iteration's worth of tokens (`admission`).
+    pub batch_wait: Option<super::admission::BatchWait>,
     /// The stages of every pipeline depth from 1 to `layers` (at most `TABLED_DEPTHS`), as runs
     /// (index `pp − 1`).
     stage_runs: Vec<StageRuns>,
@@ -191,6 +195,7 @@ impl Context {
             moe_backend: super::MoeBackend::Fastest,
             scheduler_recv_interval: 1,
             adp_balance: None,
+            batch_wait: None,
             stage_runs: (1..=model.layers.min(TABLED_DEPTHS))
                 .map(|pp| StageRuns::new(model.layers, dense_layers, pp))
                 .collect(),

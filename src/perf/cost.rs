@@ -33,9 +33,9 @@ pub struct Serving {
 /// requests that each spend `request_latency_s` in the serving front end (continuous batching:
 /// a server's requests; a static batch is an offline benchmark's and pays none).
 /// `paced_step_s` is the step at the decode pool's occupancy when a disaggregated loop's prefill
-/// pool is the slower (`estimate::paced_decode`), else `decode_step_s`. `balance_wait_iters` is
-/// the mean number of iterations TensorRT-LLM's attention-DP admission rule holds a new prompt
-/// (`balance::mean_wait_iters`; 0 when off).
+/// pool is the slower (`estimate::paced_decode`), else `decode_step_s`. `held_s` is the
+/// mean time TensorRT-LLM's attention-DP balancing or batch waiting holds a new prompt
+/// (`admission::held`; 0 when neither applies).
 #[allow(clippy::too_many_arguments)]
 pub fn serving(
     c: &Config,
@@ -46,7 +46,7 @@ pub fn serving(
     request_latency_s: f64,
     tokens_per_step: f64,
     recv_interval: u64,
-    balance_wait_iters: f64,
+    held_s: f64,
 ) -> Serving {
     let batch = c.batch as f64;
     let (s_in, n_out) = (c.input_len as f64, c.output_len as f64);
@@ -110,12 +110,10 @@ pub fn serving(
             // iteration yields, when others are running. A scheduler that polls for new
             // requests every K decode iterations (SGLang's --scheduler-recv-interval) takes it
             // at the next poll: 1 to K iterations after its arrival, (K + 1)/2 on average.
-            // TensorRT-LLM's attention-DP balancing then holds the prompt until every attention
-            // group has one or its timeout passes (`balance`): `balance_wait_iters` more.
+            // TensorRT-LLM's attention-DP balancing or batch waiting then holds the prompt for
+            // others (`admission`): `held_s` more.
             let wait_s = if batch > 1.0 {
-                ((recv_interval.max(1) as f64 + 1.0) / 2.0 + balance_wait_iters)
-                    * t
-                    * tokens_per_step
+                (recv_interval.max(1) as f64 + 1.0) / 2.0 * t * tokens_per_step + held_s
             } else {
                 0.0
             };

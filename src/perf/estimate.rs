@@ -73,9 +73,12 @@ pub struct Breakdown {
     /// the closed loop); under TensorRT-LLM's attention-DP admission rule also the iterations
     /// it holds the prompt.
     pub ttft_wait_s: f64,
-    /// Of those, the mean iterations the attention-DP admission rule holds a new prompt
-    /// (`balance`; 0 when off).
-    pub balance_wait_iters: f64,
+    /// Of those, the mean iterations TensorRT-LLM's attention-DP balancing or batch waiting
+    /// holds a new prompt (`admission`; 0 when neither applies).
+    pub held_iters: f64,
+    /// Their seconds: every held iteration decodes, and the releases the request sits through
+    /// also prefill others' prompts.
+    pub held_s: f64,
     /// Memory of the heaviest prefill GPU (disaggregated with its own layout; else `memory`).
     pub prefill_memory: Memory,
     /// Memory of the heaviest GPU.
@@ -412,24 +415,29 @@ pub fn estimate_in_unit(
     }
 }
 
-/// Mean iterations TensorRT-LLM's attention-DP admission rule holds a new prompt of `c` (0 unless
-/// the rule is on and a continuously batched replica has several attention groups): the replica's
-/// closed loop replayed under the rule (`balance`).
-fn balance_wait_iters(ctx: &Context, c: &Config, tokens_per_step: f64) -> f64 {
-    match ctx.adp_balance {
-        Some(b) if c.dp > 1 && c.disaggregate.is_none() && c.batching == Batching::Continuous => {
-            let l = super::balance::Loop {
-                groups: c.dp,
-                per_group: c.batch.div_ceil(c.dp),
-                input_len: c.input_len,
-                output_iters: c.output_len as f64 / tokens_per_step.max(1.0),
-                dist: c.output_dist,
-                budget_tokens: ctx.prefill_chunk_tokens,
-            };
-            super::balance::mean_wait_iters(&l, b)
-        }
-        _ => 0.0,
+/// How long TensorRT-LLM holds a new prompt of `c` on purpose (nothing unless a continuously
+/// batched, aggregated replica runs a rule that applies to it: attention-DP balancing with
+/// several attention groups, batch waiting with one): the replica's closed loop replayed under
+/// the rule (`admission`).
+fn held(ctx: &Context, c: &Config, tokens_per_step: f64) -> super::admission::Held {
+    use super::admission::{Held, Loop, Rule, held};
+    if c.disaggregate.is_some() || c.batching != Batching::Continuous || c.batch <= 1 {
+        return Held::default();
     }
+    let rule = match (ctx.adp_balance, ctx.batch_wait) {
+        (Some(b), _) if c.dp > 1 => Rule::Balance(b),
+        (_, Some(w)) if c.dp == 1 => Rule::BatchWait(w),
+        _ => return Held::default(),
+    };
+    let l = Loop {
+        groups: c.dp,
+        per_group: c.batch.div_ceil(c.dp),
+        input_len: c.input_len,
+        output_iters: c.output_len as f64 / tokens_per_step.max(1.0),
+        dist: c.output_dist,
+        budget_tokens: ctx.prefill_chunk_tokens,
+    };
+    held(&l, rule)
 }
 
 /// The estimate from the rates (`r`; `pr` for the prefill layout), the prefill and the decode
@@ -451,7 +459,11 @@ fn finish<const FULL: bool>(
         .disaggregate
         .map_or(0.0, |_| kv_transfer_s(ctx, c, c.input_len as f64));
     let ttft_s = pre.ttft_s + transfer_s;
-    let balance_wait_iters = balance_wait_iters(ctx, c, dec.tokens_per_step);
+    let held = held(ctx, c, dec.tokens_per_step);
+    // Every held iteration decodes; the releases sat through also prefill, a group's prompts at
+    // its share of the replica's prefill rate.
+    let held_s = held.iters * dec.step_s * dec.tokens_per_step
+        + held.prefills * c.input_len as f64 * c.dp as f64 / pre.tokens_per_s;
     let served = serving(
         c,
         dec.step_s,
@@ -461,7 +473,7 @@ fn finish<const FULL: bool>(
         ctx.hw.request_latency_s,
         dec.tokens_per_step,
         ctx.scheduler_recv_interval,
-        balance_wait_iters,
+        held_s,
     );
     let cost = prices(
         ctx,
@@ -584,7 +596,8 @@ fn finish<const FULL: bool>(
                 kv_transfer_s: transfer_s,
                 request_latency_s: served.latency_s,
                 ttft_wait_s: served.wait_s,
-                balance_wait_iters,
+                held_iters: held.iters,
+                held_s,
                 prefill_memory: prefill_mem,
                 memory: mem,
                 mean_weights_bytes_per_gpu: mean_weights_bytes,

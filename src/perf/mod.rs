@@ -6,11 +6,11 @@
 //! roofline in `roofline`, the MoE routing statistics in `moe`, the token exchange in
 //! `dispatch`, the collectives in `comm`, the activation bytes in `activations`), one step
 //! through the pipeline (`pipeline`), decode (`decode`), prefill (`prefill`), memory
-//! (`memory`), serving and cost (`cost`, with TensorRT-LLM's attention-DP admission rule in
-//! `balance`), all assembled by `estimate`.
+//! (`memory`), serving and cost (`cost`, with TensorRT-LLM's rules for holding new prompts in
+//! `admission`), all assembled by `estimate`.
 
 pub mod activations;
-pub mod balance;
+pub mod admission;
 pub mod comm;
 pub mod config;
 pub mod context;

@@ -462,22 +462,28 @@ pub fn explain(ctx: &Context, model: &str, gpu: &str, e: &Estimate) -> String {
                     human(capacity_per_s),
                 )
             }
-            None if b.balance_wait_iters > 0.0 => {
+            None if b.held_iters > 0.0 => {
                 let poll = (ctx.scheduler_recv_interval.max(1) as f64 + 1.0) / 2.0;
-                let iteration_s = b.ttft_wait_s / (poll + b.balance_wait_iters);
-                let rule = ctx.adp_balance.unwrap_or(crate::perf::balance::AdpBalance {
-                    timeout_iters: 0,
-                    wait_iters: 0,
-                });
+                let why = match (ctx.adp_balance, ctx.batch_wait) {
+                    (Some(rule), _) if c.dp > 1 => format!(
+                        "TensorRT-LLM's attention-DP balancing holds a new prompt until each of the {} attention groups has one or {} iterations pass, gathering {}",
+                        c.dp, rule.timeout_iters, rule.wait_iters
+                    ),
+                    (_, Some(rule)) => format!(
+                        "TensorRT-LLM's batch waiting holds new prompts until they and the decoding sequences fill {}% of the {}-token iteration budget or {} iterations pass",
+                        human(100.0 * rule.max_tokens_ratio),
+                        ctx.prefill_chunk_tokens,
+                        rule.timeout_iters
+                    ),
+                    _ => String::new(),
+                };
                 format!(
-                    " + wait {} ms ({} iterations of {} ms in flight or until the scheduler's poll, then {} more on average: TensorRT-LLM's attention-DP balancing holds a new prompt until each of the {} attention groups has one or {} iterations pass, gathering {}; replayed over the closed loop)",
+                    " + wait {} ms ({} ms for the iteration in flight or the scheduler's poll, {} iterations on average, then {} ms for {} iterations more on average, decoding and prefilling the prompts released before it: {why}; replayed over the closed loop)",
                     human(crate::units::s_to_ms(b.ttft_wait_s)),
+                    human(crate::units::s_to_ms(b.ttft_wait_s - b.held_s)),
                     human(poll),
-                    human(crate::units::s_to_ms(iteration_s)),
-                    human(b.balance_wait_iters),
-                    c.dp,
-                    rule.timeout_iters,
-                    rule.wait_iters,
+                    human(crate::units::s_to_ms(b.held_s)),
+                    human(b.held_iters),
                 )
             }
             None if b.ttft_wait_s > 0.0 && ctx.scheduler_recv_interval > 1 => format!(
