@@ -106,6 +106,25 @@ fn bench(c: &mut Criterion) {
             .unwrap()
         })
     });
+    // One replay of TensorRT-LLM's attention-DP balancing (`--adp-balance`): 8 groups of 32
+    // sequences, InferenceX's 1k/8k lengths (docs/performance.md, "Fortieth session").
+    let l = gpt4calc::perf::admission::Loop {
+        groups: 8,
+        per_group: 32,
+        input_len: 922,
+        output_iters: 7373.0,
+        dist: gpt4calc::perf::lengths::LengthDist::Range08,
+        budget_tokens: 1344,
+    };
+    let rule = gpt4calc::perf::admission::Rule::Balance(gpt4calc::perf::admission::AdpBalance {
+        timeout_iters: 60,
+        wait_iters: 0,
+    });
+    g.throughput(Throughput::Elements(1));
+    g.sample_size(20);
+    g.bench_function("admission_replay_dp8_256_users", |b| {
+        b.iter(|| gpt4calc::perf::admission::replay(black_box(&l), rule))
+    });
     g.finish();
 }
 

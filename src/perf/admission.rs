@@ -187,8 +187,8 @@ fn fitting(l: &Loop, waiting: usize, running: u64) -> usize {
     waiting.min(room.max(1) as usize)
 }
 
-/// The replay behind `held`.
-fn replay(l: &Loop, rule: Rule) -> Held {
+/// The replay behind `held`, without its memory (benches/sweep.rs times it).
+pub fn replay(l: &Loop, rule: Rule) -> Held {
     let groups = l.groups.min(u32::MAX as u64) as usize;
     let mut rng = Rng::new(SEED);
     let mean_iters = l.output_iters.max(1.0);
