@@ -110,11 +110,12 @@ fn bench(c: &mut Criterion) {
     // sequences, InferenceX's 1k/8k lengths (docs/performance.md, "Fortieth session").
     let l = gpt4calc::perf::admission::Loop {
         groups: 8,
-        per_group: 32,
+        sequences: 256,
         input_len: 922,
         output_iters: 7373.0,
         dist: gpt4calc::perf::lengths::LengthDist::Range08,
         budget_tokens: 1344,
+        decode_tokens: 1,
     };
     let rule = gpt4calc::perf::admission::Rule::Balance(gpt4calc::perf::admission::AdpBalance {
         timeout_iters: 60,

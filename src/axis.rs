@@ -152,12 +152,16 @@ pub fn count_up_to(max: u64) -> impl Fn(&str) -> Result<u64, String> + Clone + S
 }
 
 /// `--batch-wait TIMEOUT:RATIO` for clap's `value_parser`: TensorRT-LLM's batch waiting, a
-/// timeout of 1 to `MAX_BALANCE_ITERS` iterations and a share of the token budget in (0, 1].
+/// timeout of 1 to `MAX_BALANCE_ITERS` iterations and a share of the token budget in (0, 1], or
+/// `off` (0 and 0).
 pub fn batch_wait(text: &str) -> Result<(u64, f64), String> {
     let allowed = format!(
-        "allowed: TIMEOUT:RATIO, a timeout from 1 to {} iterations and a ratio above 0 and at most 1, e.g. 40:0.8",
+        "allowed: TIMEOUT:RATIO, a timeout from 1 to {} iterations and a ratio above 0 and at most 1, e.g. 40:0.8, or off",
         crate::limits::grouped(crate::limits::MAX_BALANCE_ITERS)
     );
+    if text.trim() == "off" {
+        return Ok((0, 0.0));
+    }
     let Some((t, r)) = text.trim().split_once(':') else {
         return Err(format!("`{text}`: {allowed}"));
     };

@@ -200,14 +200,14 @@ pub struct Serving {
     /// Decode iterations between the scheduler's polls for new requests (SGLang's --scheduler-recv-interval): a request arriving at a busy replica waits (N + 1)/2 iterations on average before its prefill, not one. 1 to 1000. Default: the runtime profile's (modern: 1).
     #[arg(allow_negative_numbers = true, long, value_name = "N", value_parser = crate::axis::count_up_to(crate::limits::MAX_RECV_INTERVAL))]
     pub scheduler_recv_interval: Option<u64>,
-    /// TensorRT-LLM's attention-DP admission rule (attention_dp_config enable_balance with timeout_iters N): with --dp > 1 a new prompt waits until every attention group has one, or N iterations since the last release; its mean wait, from a replay of the replica's closed loop, joins the TTFT (the --rate simulation does not replay it). 1 to 1000 (TensorRT-LLM's default timeout is 50; InferenceX's DeepSeek-R1 scripts set 60). Default: the runtime profile's (modern: off).
-    #[arg(allow_negative_numbers = true, long, value_name = "TIMEOUT_ITERS", conflicts_with = "rate", value_parser = crate::axis::count_up_to(crate::limits::MAX_BALANCE_ITERS))]
+    /// TensorRT-LLM's attention-DP admission rule (attention_dp_config enable_balance with timeout_iters N): with --dp > 1 a new prompt waits until every attention group has one, or N iterations since the last release; its mean wait, from a replay of the replica's closed loop, joins the TTFT (the --rate simulation does not replay it: not with --rate). 1 to 1000 (TensorRT-LLM's default timeout is 50; InferenceX's DeepSeek-R1 scripts set 60); 0 turns off a profile's. Default: the runtime profile's (modern: off).
+    #[arg(allow_negative_numbers = true, long, value_name = "TIMEOUT_ITERS", value_parser = crate::axis::whole_up_to(crate::limits::MAX_BALANCE_ITERS))]
     pub adp_balance: Option<u64>,
     /// Iterations the attention groups keep gathering prompts once every one has one (TensorRT-LLM's attention_dp_config batching_wait_iters). 0 to 1000. Default: the runtime profile's, else TensorRT-LLM's 10.
     #[arg(allow_negative_numbers = true, long, value_name = "ITERS", value_parser = crate::axis::whole_up_to(crate::limits::MAX_BALANCE_ITERS))]
     pub adp_balance_wait: Option<u64>,
-    /// TensorRT-LLM's batch waiting (batch_wait_timeout_iters T with batch_wait_max_tokens_ratio R): with --dp 1 and sequences decoding, new prompts wait until they and the decoding sequences fill R of the iteration's token budget (--prefill-chunk), or T iterations; the mean wait, from a replay of the closed loop, joins the TTFT (the --rate simulation does not replay it). T from 1 to 1000, R in (0, 1] (InferenceX's DeepSeek-R1 FP8 B200 script: 40:0.8 at 1k/1k from 64 users). Default: the runtime profile's (modern: off).
-    #[arg(long, value_name = "TIMEOUT:RATIO", conflicts_with = "rate", value_parser = crate::axis::batch_wait)]
+    /// TensorRT-LLM's batch waiting (batch_wait_timeout_iters T with batch_wait_max_tokens_ratio R): with --dp 1 and sequences decoding, new prompts wait until they and the decoding sequences fill R of the iteration's token budget (--prefill-chunk), or T iterations; the mean wait, from a replay of the closed loop, joins the TTFT (the --rate simulation does not replay it: not with --rate). T from 1 to 1000, R in (0, 1] (InferenceX's DeepSeek-R1 FP8 B200 script: 40:0.8 at 1k/1k from 64 users); `off` turns off a profile's. Default: the runtime profile's (modern: off).
+    #[arg(long, value_name = "TIMEOUT:RATIO", value_parser = crate::axis::batch_wait)]
     pub batch_wait: Option<(u64, f64)>,
     /// Layout of the disaggregated prefill pool: tensor-parallel degree (default: the decode layout's).
     #[arg(allow_negative_numbers = true,

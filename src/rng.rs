@@ -1,5 +1,5 @@
-//! A tiny deterministic random-number generator for the simulations (`sim`, the attention-DP
-//! balancing wait in `perf::balance`): splitmix64 (Steele, Lea & Flood 2014), the same stream for
+//! A tiny deterministic random-number generator for the simulations (`sim`, TensorRT-LLM's
+//! held prompts in `perf::admission`): splitmix64 (Steele, Lea & Flood 2014), the same stream for
 //! a seed on every platform.
 
 /// splitmix64: a tiny, well-mixed deterministic generator.

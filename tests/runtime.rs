@@ -924,6 +924,16 @@ fn adp_balance_flag_profile_and_inputs_agree() {
         "[runtime.serving]\nadp_balance_timeout_iters = 60\nadp_balance_wait_iters = 0\n[runtime.overheads]\nrequest_latency_us = 76500.0\n",
     );
     assert_eq!(run(&["--runtime", &path]).0, held);
+    // 0 turns a profile's rule off; with a rule on, --rate is refused (the simulation does not
+    // replay it), from a flag or from the profile.
+    assert_eq!(run(&["--runtime", &path, "--adp-balance", "0"]).0, ttft);
+    for extra in [&["--adp-balance", "60"][..], &["--runtime", &path]] {
+        let (_, err) = run_cli(&[&base[..], extra, &["--rate", "1"]].concat(), 1);
+        assert!(
+            err.contains("--rate") && err.contains("--adp-balance 0"),
+            "{err}"
+        );
+    }
     // One attention group has nothing to balance.
     let one = |extra: &[&str]| {
         let j = json_with(
@@ -961,7 +971,7 @@ fn adp_balance_flag_profile_and_inputs_agree() {
     );
     refuses_out_of_range(
         &base,
-        ("--adp-balance", "0", "1 to 1,000"),
+        ("--adp-balance", "1001", "0 to 1,000"),
         "adp_balance_wait_iters",
     );
     std::fs::remove_dir_all(dir).ok();
@@ -1021,6 +1031,7 @@ fn batch_wait_flag_profile_and_inputs_agree() {
         "[runtime.serving]\nbatch_wait_timeout_iters = 40\nbatch_wait_max_tokens_ratio = 0.8\n[runtime.overheads]\nrequest_latency_us = 76500.0\n",
     );
     assert_eq!(run(&["--runtime", &path]).0, held);
+    assert_eq!(run(&["--runtime", &path, "--batch-wait", "off"]).0, ttft);
     // Attention DP takes the balancing rule instead: batch waiting holds nothing there.
     let dp = |extra: &[&str]| {
         let mut args = base.to_vec();

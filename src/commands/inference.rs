@@ -92,6 +92,19 @@ struct Software {
 }
 
 impl Software {
+    /// The settings in force; an error when `--rate` would simulate a run the runtime profile
+    /// holds prompts back in (the simulation does not replay TensorRT-LLM's rules, so its TTFT
+    /// would silently leave the wait out).
+    fn resolve_checked(s: &crate::cli::Serving, rt: &crate::runtime::Runtime) -> Result<Self> {
+        let soft = Self::resolve(s, rt);
+        if s.rate.is_some() && (soft.adp_balance.is_some() || soft.batch_wait.is_some()) {
+            anyhow::bail!(
+                "--rate: TensorRT-LLM's held prompts (--adp-balance or --batch-wait, or the runtime profile's) are not replayed by the simulation; turn them off (--adp-balance 0, --batch-wait off) or drop --rate"
+            );
+        }
+        Ok(soft)
+    }
+
     fn resolve(s: &crate::cli::Serving, rt: &crate::runtime::Runtime) -> Self {
         Software {
             batching: s.batching.unwrap_or_else(|| rt.batching()),
@@ -290,7 +303,7 @@ pub fn sweep(a: SweepArgs) -> Result<u8> {
     }
     let mut systems = super::load_all(&a.selection, a.serving.prefill_chunk)?;
     // One runtime profile for every system of the run.
-    let soft = Software::resolve(&a.serving, &systems[0].runtime.runtime);
+    let soft = Software::resolve_checked(&a.serving, &systems[0].runtime.runtime)?;
     for l in &mut systems {
         soft.apply(&mut l.ctx);
     }
@@ -900,7 +913,7 @@ struct EstimateInputs<'a> {
 pub fn estimate(a: EstimateArgs) -> Result<u8> {
     let mut l = load(&a.selection, a.serving.prefill_chunk)?;
     let (speculation, mut draft) = super::speculation(&a.serving, &l.gpu)?;
-    let soft = Software::resolve(&a.serving, &l.runtime.runtime);
+    let soft = Software::resolve_checked(&a.serving, &l.runtime.runtime)?;
     soft.apply(&mut l.ctx);
     if let Some(d) = draft.as_mut() {
         soft.apply(d);

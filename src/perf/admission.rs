@@ -19,9 +19,12 @@
 //! (`max_num_tokens` less one token per decoding sequence), so a prompt that does not fit waits
 //! for the next release. The wait depends on when requests finish, which a closed form does not
 //! follow: this module replays the rule over a closed loop of the replica's requests (each
-//! finished request replaced by a new one sent to the group with the fewest, as TensorRT-LLM
-//! assigns them), iteration by iteration, skipping the iterations in which nothing changes.
-//! Deterministic (a fixed seed); a few milliseconds a call, remembered per loop.
+//! finished request replaced by a new one on the same group: TensorRT-LLM sends a new request to
+//! the group holding the fewest, which in a closed loop is the one a request just left),
+//! iteration by iteration, skipping the iterations in which nothing changes, and takes away what
+//! the same loop waits with no rule (a token budget too small for the arrivals queues prompts
+//! whatever the rule). Deterministic (a fixed seed); about 2 ms a call at a few hundred
+//! sequences, remembered per loop.
 
 use super::lengths::LengthDist;
 use crate::rng::Rng;
@@ -106,6 +109,8 @@ pub enum Rule {
     Balance(AdpBalance),
     /// Batch waiting on one group.
     BatchWait(BatchWait),
+    /// None: every iteration admits what fits (the baseline a rule's wait is measured against).
+    Free,
 }
 
 /// The closed loop whose admissions the rule paces.
@@ -113,8 +118,9 @@ pub enum Rule {
 pub struct Loop {
     /// Attention groups of the replica.
     pub groups: u64,
-    /// Sequences each group holds (the closed loop's requests over the groups).
-    pub per_group: u64,
+    /// Sequences the replica holds (the closed loop's requests), spread over the groups as
+    /// evenly as they go.
+    pub sequences: u64,
     /// Prompt tokens per request.
     pub input_len: u64,
     /// Mean iterations a request decodes for (its output tokens over the tokens a step yields).
@@ -123,11 +129,17 @@ pub struct Loop {
     pub dist: LengthDist,
     /// Tokens a group's iteration may carry (`max_num_tokens`, per group under attention DP).
     pub budget_tokens: u64,
+    /// Tokens a decoding sequence puts in an iteration: 1, or 1 plus its draft tokens under
+    /// speculative decoding (TensorRT-LLM counts both against the budget).
+    pub decode_tokens: u64,
 }
 
 /// Requests replaced before the wait is measured: twice the loop, so the starting phases are
-/// forgotten.
+/// forgotten, at most `MAX_WARM_UP` (the phases start drawn from the steady state anyway).
 const WARM_UP_LOOPS: u64 = 2;
+
+/// The most requests replaced before the wait is measured (bounds a large loop's replay).
+const MAX_WARM_UP: u64 = 50_000;
 
 /// Admissions averaged: the mean wait's sampling error is under 1% of the timeout.
 const SAMPLES: u64 = 20_000;
@@ -149,100 +161,166 @@ pub struct Held {
 }
 
 /// How long a new request waits for `rule` to release its prompt, beyond the iteration in
-/// flight (nothing when nothing waits: one attention group under balancing, several under batch
-/// waiting, which TensorRT-LLM applies only without attention DP).
+/// flight and beyond what the same loop waits with no rule (nothing when the rule cannot hold
+/// anything: one attention group under balancing, several under batch waiting, which
+/// TensorRT-LLM applies only without attention DP).
 pub fn held(l: &Loop, rule: Rule) -> Held {
     let applies = match rule {
         Rule::Balance(b) => l.groups > 1 && b.timeout_iters > 0,
         Rule::BatchWait(w) => l.groups == 1 && w.timeout_iters > 0 && w.max_tokens_ratio > 0.0,
+        Rule::Free => false,
     };
-    if !applies || l.per_group == 0 {
+    if !applies || l.sequences == 0 {
         return Held::default();
     }
     let (kind, a, b) = match rule {
         Rule::Balance(b) => (0u8, b.timeout_iters, b.wait_iters),
         Rule::BatchWait(w) => (1u8, w.timeout_iters, w.max_tokens_ratio.to_bits()),
+        Rule::Free => (2u8, 0, 0),
     };
-    type Key = (u64, u64, u64, u64, u8, u64, (u8, u64, u64));
+    type Key = (u64, u64, u64, u64, u8, u64, u64, (u8, u64, u64));
     thread_local! {
         static CACHE: crate::memo::Cache<Key, Held> = Default::default();
     }
     let key = (
         l.groups,
-        l.per_group,
+        l.sequences,
         l.input_len,
         l.output_iters.to_bits(),
         l.dist as u8,
         l.budget_tokens,
+        l.decode_tokens,
         (kind, a, b),
     );
-    crate::memo::remember(&CACHE, key, || replay(l, rule))
+    crate::memo::remember(&CACHE, key, || {
+        let (with, without) = (replay(l, rule), replay(l, Rule::Free));
+        Held {
+            iters: (with.iters - without.iters).max(0.0),
+            prefills: (with.prefills - without.prefills).max(0.0),
+        }
+    })
 }
 
 /// The prompts at the head of a group's queue that fit its iteration's token budget with
 /// `running` sequences decoding (at least one: a prompt larger than the budget goes in alone,
 /// chunked over iterations).
 fn fitting(l: &Loop, waiting: usize, running: u64) -> usize {
-    let room = l.budget_tokens.saturating_sub(running) / l.input_len.max(1);
+    let room = l
+        .budget_tokens
+        .saturating_sub(running.saturating_mul(l.decode_tokens))
+        / l.input_len.max(1);
     waiting.min(room.max(1) as usize)
 }
 
-/// The replay behind `held`, without its memory (benches/sweep.rs times it).
+/// The replica's groups as the replay follows them.
+struct Groups {
+    running: Vec<u64>,
+    /// Each waiting request's arrival: its iteration, and the releases' prefills before it.
+    waiting: Vec<VecDeque<(u64, u64)>>,
+    /// Groups with a prompt waiting, and with nothing decoding.
+    with_prompt: usize,
+    idle: usize,
+    waiting_total: u64,
+}
+
+impl Groups {
+    fn every_prompt(&self) -> bool {
+        self.with_prompt == self.running.len()
+    }
+    fn every_decode(&self) -> bool {
+        self.idle == 0
+    }
+    fn finish(&mut self, g: usize, now: u64, prefilled: u64) {
+        self.running[g] -= 1;
+        if self.running[g] == 0 {
+            self.idle += 1;
+        }
+        if self.waiting[g].is_empty() {
+            self.with_prompt += 1;
+        }
+        self.waiting[g].push_back((now, prefilled));
+        self.waiting_total += 1;
+    }
+    fn admit(&mut self, g: usize) -> Option<(u64, u64)> {
+        let head = self.waiting[g].pop_front()?;
+        self.waiting_total -= 1;
+        if self.waiting[g].is_empty() {
+            self.with_prompt -= 1;
+        }
+        if self.running[g] == 0 {
+            self.idle -= 1;
+        }
+        self.running[g] += 1;
+        Some(head)
+    }
+    /// Batch waiting's test on the one group: the prompts that fit and the decoding sequences
+    /// fill the share of the budget.
+    fn full_enough(&self, l: &Loop, w: BatchWait) -> bool {
+        let prompts = fitting(l, self.waiting[0].len(), self.running[0]) as u64;
+        let tokens = prompts * l.input_len + self.running[0] * l.decode_tokens;
+        tokens as f64 >= w.max_tokens_ratio * l.budget_tokens as f64
+    }
+}
+
+/// The replay behind `held` (with no baseline taken away), without its memory (benches/sweep.rs
+/// times it).
 pub fn replay(l: &Loop, rule: Rule) -> Held {
-    let groups = l.groups.min(u32::MAX as u64) as usize;
+    replay_stepping(l, rule, false)
+}
+
+/// `replay`, stepping through every iteration when `every_iteration` (the tests check that the
+/// skips change nothing).
+fn replay_stepping(l: &Loop, rule: Rule, every_iteration: bool) -> Held {
+    let groups = l.groups.clamp(1, u32::MAX as u64) as usize;
     let mut rng = Rng::new(SEED);
     let mean_iters = l.output_iters.max(1.0);
     let draw = |rng: &mut Rng| l.dist.draw(mean_iters, rng.next_f64()).max(1);
     // Iteration at which each decoding sequence finishes, and its group.
     let mut finishing: BinaryHeap<Reverse<(u64, usize)>> = BinaryHeap::new();
-    let mut running = vec![0u64; groups];
-    // Each waiting request's arrival: its iteration, and the releases' prefills before it.
-    let mut waiting: Vec<VecDeque<(u64, u64)>> = vec![VecDeque::new(); groups];
-    // The busiest group's prompts in every release so far.
-    let mut prefilled = 0u64;
+    let mut s = Groups {
+        running: vec![0; groups],
+        waiting: vec![VecDeque::new(); groups],
+        with_prompt: 0,
+        idle: 0,
+        waiting_total: 0,
+    };
     // Start in the steady state's phases: each sequence somewhere in its decode.
-    for (g, n) in running.iter_mut().enumerate() {
-        for _ in 0..l.per_group {
+    let base = l.sequences / l.groups.max(1);
+    let extra = l.sequences % l.groups.max(1);
+    for (g, n) in s.running.iter_mut().enumerate() {
+        *n = base + u64::from((g as u64) < extra);
+        for _ in 0..*n {
             let len = draw(&mut rng);
             finishing.push(Reverse((1 + (rng.next_f64() * len as f64) as u64, g)));
-            *n += 1;
         }
     }
-    let warm_up = WARM_UP_LOOPS.saturating_mul(l.groups.saturating_mul(l.per_group));
+    s.idle = s.running.iter().filter(|&&n| n == 0).count();
+    let warm_up = WARM_UP_LOOPS.saturating_mul(l.sequences).min(MAX_WARM_UP);
+    // The busiest group's prompts in every release so far.
+    let mut prefilled = 0u64;
     let (mut finished, mut samples, mut waited, mut sat) = (0u64, 0u64, 0u64, 0u64);
     // The rule's counters: balancing's timeout and gathering, batch waiting's timeout.
     let (mut counter, mut gathering) = (0u64, 0u64);
-    let mut waiting_total = 0u64;
     let mut now = 0u64;
     for _ in 0..MAX_EVENTS {
-        // The sequences that finish now; each is replaced by a new request, sent to the group
-        // with the fewest (ties at random).
+        // The sequences that finish now, each replaced by a new request on its group.
         while let Some(&Reverse((at, g))) = finishing.peek() {
             if at > now {
                 break;
             }
             finishing.pop();
-            running[g] -= 1;
             finished += 1;
-            let active = |i: usize| running[i] + waiting[i].len() as u64;
-            let fewest = (0..groups).map(active).min().unwrap_or(0);
-            let ties = (0..groups).filter(|&i| active(i) == fewest).count();
-            let pick = rng.below(ties);
-            let to = (0..groups)
-                .filter(|&i| active(i) == fewest)
-                .nth(pick)
-                .unwrap_or(0);
-            waiting[to].push_back((now, prefilled));
-            waiting_total += 1;
+            s.finish(g, now, prefilled);
         }
         // The rule.
-        let every_prompt = waiting.iter().all(|w| !w.is_empty());
-        let every_decode = running.iter().all(|&n| n > 0);
         let release = match rule {
+            Rule::Free => s.waiting_total > 0,
             Rule::Balance(b) => {
-                if every_prompt {
+                if s.every_prompt() {
                     counter = 0;
-                    if every_decode && gathering < b.wait_iters {
+                    if !s.every_decode() {
+                        true
+                    } else if gathering < b.wait_iters {
                         gathering += 1;
                         false
                     } else {
@@ -251,7 +329,7 @@ pub fn replay(l: &Loop, rule: Rule) -> Held {
                     }
                 } else {
                     counter += 1;
-                    if counter >= b.timeout_iters || !every_decode {
+                    if counter >= b.timeout_iters || !s.every_decode() {
                         counter = 0;
                         true
                     } else {
@@ -260,40 +338,32 @@ pub fn replay(l: &Loop, rule: Rule) -> Held {
                 }
             }
             Rule::BatchWait(w) => {
-                if waiting_total == 0 || !every_decode {
+                if s.waiting_total == 0 || !s.every_decode() {
                     // Nothing to hold, or nothing decoding to wait beside: no waiting.
-                    waiting_total > 0
+                    s.waiting_total > 0
+                } else if counter >= w.timeout_iters || s.full_enough(l, w) {
+                    counter = 0;
+                    true
                 } else {
-                    let prompts = fitting(l, waiting[0].len(), running[0]) as u64;
-                    let tokens = (prompts * l.input_len + running[0]) as f64;
-                    if counter >= w.timeout_iters
-                        || tokens >= w.max_tokens_ratio * l.budget_tokens as f64
-                    {
-                        counter = 0;
-                        true
-                    } else {
-                        counter += 1;
-                        false
-                    }
+                    counter += 1;
+                    false
                 }
             }
         };
         if release {
             let mut busiest = 0u64;
             for g in 0..groups {
-                let admit = fitting(l, waiting[g].len(), running[g]);
+                let admit = fitting(l, s.waiting[g].len(), s.running[g]);
                 busiest = busiest.max(admit as u64);
                 for _ in 0..admit {
-                    let Some((arrived, before)) = waiting[g].pop_front() else {
+                    let Some((arrived, before)) = s.admit(g) else {
                         break;
                     };
-                    waiting_total -= 1;
                     if finished > warm_up {
                         waited += now - arrived;
                         sat += prefilled - before;
                         samples += 1;
                     }
-                    running[g] += 1;
                     finishing.push(Reverse((now + draw(&mut rng), g)));
                 }
             }
@@ -302,40 +372,40 @@ pub fn replay(l: &Loop, rule: Rule) -> Held {
                 break;
             }
         }
-        // Skip to the next iteration at which something can change: a sequence finishes, the
-        // timeout releases what waits, or the gathering ends. The iterations skipped advance the
-        // counters as the rule would, releasing nothing.
+        // Skip to the next iteration at which the rule can release or a sequence finishes; the
+        // iterations skipped advance the counters as the rule would, releasing nothing.
         let next_finish = finishing.peek().map_or(now + 1, |r| r.0.0).max(now + 1);
         let next = match rule {
+            _ if s.waiting_total == 0 => next_finish,
+            Rule::Free => now + 1,
+            Rule::Balance(_) if !s.every_decode() => now + 1,
+            Rule::Balance(b) if s.every_prompt() => {
+                next_finish.min(now + 1 + b.wait_iters.saturating_sub(gathering))
+            }
             Rule::Balance(b) => {
-                let every_prompt = waiting.iter().all(|w| !w.is_empty());
-                let next = if waiting_total == 0 {
-                    next_finish
-                } else if every_prompt {
-                    next_finish.min(now + 1 + b.wait_iters.saturating_sub(gathering))
-                } else {
-                    next_finish.min(now + b.timeout_iters.saturating_sub(counter).max(1))
-                };
-                let idle = next - now - 1;
-                if waiting_total == 0 {
-                    counter = (counter + idle) % b.timeout_iters;
-                } else if every_prompt {
-                    gathering += idle;
-                } else {
-                    counter += idle;
-                }
-                next
+                next_finish.min(now + b.timeout_iters.saturating_sub(counter).max(1))
             }
             Rule::BatchWait(w) => {
-                if waiting_total == 0 {
-                    next_finish
+                if !s.every_decode() || counter >= w.timeout_iters || s.full_enough(l, w) {
+                    now + 1
                 } else {
-                    let next = next_finish.min(now + 1 + w.timeout_iters.saturating_sub(counter));
-                    counter += next - now - 1;
-                    next
+                    next_finish.min(now + 1 + (w.timeout_iters - counter))
                 }
             }
         };
+        let next = if every_iteration { now + 1 } else { next };
+        let idle = next - now - 1;
+        match rule {
+            // The balancing counter runs whether or not anything waits.
+            Rule::Balance(b) if s.waiting_total == 0 => {
+                counter = (counter + idle) % b.timeout_iters;
+            }
+            Rule::Balance(_) if s.every_prompt() => gathering += idle,
+            Rule::Balance(_) => counter += idle,
+            // Batch waiting's only while prompts wait.
+            Rule::BatchWait(_) if s.waiting_total > 0 => counter += idle,
+            _ => {}
+        }
         now = next;
     }
     if samples == 0 {
@@ -355,11 +425,12 @@ mod tests {
     fn inferencex(groups: u64, per_group: u64, input_len: u64, output_len: u64) -> Loop {
         Loop {
             groups,
-            per_group,
+            sequences: groups * per_group,
             input_len,
             output_iters: output_len as f64,
             dist: LengthDist::Range08,
             budget_tokens: 1344,
+            decode_tokens: 1,
         }
     }
 
@@ -424,11 +495,12 @@ mod tests {
         // mostly releases them: the first waits 40, later ones less.
         let l = Loop {
             groups: 1,
-            per_group: 64,
+            sequences: 64,
             input_len: 922,
             output_iters: 922.0,
             dist: LengthDist::Range08,
             budget_tokens: 8192,
+            decode_tokens: 1,
         };
         let rule = |timeout_iters, max_tokens_ratio| {
             Rule::BatchWait(BatchWait {
@@ -448,6 +520,50 @@ mod tests {
         assert_eq!(held(&dp, rule(40, 0.8)), Held::default());
         assert_eq!(BatchWait::enabled(40, 0.0), None);
         assert_eq!(BatchWait::enabled(0, 0.8), None);
+    }
+
+    #[test]
+    fn skipping_idle_iterations_changes_nothing() {
+        // The replay jumps over iterations in which nothing can change; stepping through each
+        // must give the same waits, for both rules, with leftovers (a budget for one prompt),
+        // gathering, uneven groups, groups without sequences, speculative decoding's tokens and
+        // ratios the decoding sequences alone reach.
+        let mut checked = 0;
+        for (groups, sequences) in [(1, 1), (1, 24), (3, 7), (4, 2), (8, 64)] {
+            for (input_len, budget_tokens) in [(300, 400), (300, 2000), (50, 60)] {
+                for decode_tokens in [1, 3] {
+                    let l = Loop {
+                        groups,
+                        sequences,
+                        input_len,
+                        output_iters: 40.0,
+                        dist: LengthDist::Range08,
+                        budget_tokens,
+                        decode_tokens,
+                    };
+                    let mut rules = vec![Rule::Free];
+                    for (t, w) in [(1, 0), (7, 0), (7, 3)] {
+                        rules.push(Rule::Balance(AdpBalance {
+                            timeout_iters: t,
+                            wait_iters: w,
+                        }));
+                    }
+                    for (t, r) in [(1, 0.5), (9, 0.3), (9, 0.9), (9, 0.01)] {
+                        rules.push(Rule::BatchWait(BatchWait {
+                            timeout_iters: t,
+                            max_tokens_ratio: r,
+                        }));
+                    }
+                    for rule in rules {
+                        let fast = replay_stepping(&l, rule, false);
+                        let slow = replay_stepping(&l, rule, true);
+                        assert_eq!(fast, slow, "{l:?} {rule:?}");
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        assert_eq!(checked, 5 * 3 * 2 * 8);
     }
 
     #[test]

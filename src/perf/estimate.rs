@@ -431,11 +431,12 @@ fn held(ctx: &Context, c: &Config, tokens_per_step: f64) -> super::admission::He
     };
     let l = Loop {
         groups: c.dp,
-        per_group: c.batch.div_ceil(c.dp),
+        sequences: c.batch,
         input_len: c.input_len,
         output_iters: c.output_len as f64 / tokens_per_step.max(1.0),
         dist: c.output_dist,
         budget_tokens: ctx.prefill_chunk_tokens,
+        decode_tokens: 1 + c.speculation.map_or(0, |sp| sp.gamma),
     };
     held(&l, rule)
 }
