@@ -772,6 +772,20 @@ fn context_for(c: &Case, extra: &[Override], rt: &Runtime) -> Result<(Context, S
         .unwrap_or_else(|| rt.scheduler_recv_interval());
     ctx.adp_balance = rt.adp_balance_over(c.adp_balance_timeout_iters, c.adp_balance_wait_iters);
     ctx.batch_wait = rt.batch_wait_over(c.batch_wait_timeout_iters, c.batch_wait_max_tokens_ratio);
+    // Half a batch-waiting rule would silently hold nothing: a case that turns it on names both.
+    let on = c.batch_wait_timeout_iters.is_some_and(|t| t > 0)
+        || c.batch_wait_max_tokens_ratio.is_some_and(|r| r > 0.0);
+    if on && ctx.batch_wait.is_none() {
+        bail!(
+            "batch_wait_timeout_iters = {}, batch_wait_max_tokens_ratio = {}: batch waiting needs both above 0 (from the case or its runtime profile), or either 0 to leave it off",
+            c.batch_wait_timeout_iters
+                .or(rt.serving.batch_wait_timeout_iters)
+                .map_or("unset".to_string(), |v| v.to_string()),
+            c.batch_wait_max_tokens_ratio
+                .or(rt.serving.batch_wait_max_tokens_ratio)
+                .map_or("unset".to_string(), crate::limits::short)
+        );
+    }
     Ok((ctx, model.name))
 }
 

@@ -1269,3 +1269,31 @@ fn a_finite_run_holds_no_more_requests_than_its_engine_s_max_batch() {
     let why = reason_of(&steady);
     assert!(why.contains("state `requests`"), "{why}");
 }
+
+/// A case that turns TensorRT-LLM's batch waiting on with one of its two settings would hold
+/// nothing (docs/methodology.md §7.3): it is left unevaluated with the reason, while both, or
+/// either at 0, evaluate.
+#[test]
+fn a_half_set_batch_wait_rule_is_named_not_ignored() {
+    let case = |fields: &str| llama3_8b_h100_1k1k_case(fields, "fixed", "ttft_s");
+    let reason = reason_of(&case("concurrency = 64\nbatch_wait_timeout_iters = 40"));
+    assert!(
+        reason.contains("batch_wait_timeout_iters = 40")
+            && reason.contains("batch_wait_max_tokens_ratio = unset")
+            && reason.contains("needs both"),
+        "{reason}"
+    );
+    for fields in [
+        "concurrency = 64\nbatch_wait_timeout_iters = 40\nbatch_wait_max_tokens_ratio = 0.8",
+        "concurrency = 64\nbatch_wait_timeout_iters = 0",
+    ] {
+        assert_eq!(reason_of(&case(fields)), "", "{fields}");
+    }
+    let held = predict_one(&case(
+        "concurrency = 64\noutput_len_dist = \"range-0.8\"\nprefill_chunk = 8192\nbatch_wait_timeout_iters = 40\nbatch_wait_max_tokens_ratio = 0.8",
+    ));
+    let free = predict_one(&case(
+        "concurrency = 64\noutput_len_dist = \"range-0.8\"\nprefill_chunk = 8192",
+    ));
+    assert!(held > free, "{held} {free}");
+}
