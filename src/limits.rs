@@ -37,8 +37,9 @@ pub struct FloatRange {
 /// (`--scheduler-recv-interval`; InferenceX's SGLang scripts set 10 and 30).
 pub const MAX_RECV_INTERVAL: u64 = 1000;
 
-/// Most iterations of TensorRT-LLM's attention-DP admission rule (`--adp-balance`,
-/// `--adp-balance-wait`; its defaults are 50 and 10, InferenceX's scripts set 60 and 0).
+/// Most iterations of TensorRT-LLM's rules for holding prompts back (`--adp-balance`,
+/// `--adp-balance-wait`, `--batch-wait`; TensorRT-LLM's balancing defaults are 50 and 10,
+/// InferenceX's scripts set 60 and 0, and 40 for batch waiting).
 pub const MAX_BALANCE_ITERS: u64 = 1000;
 
 const fn int(min: u64, max: u64) -> IntRange {

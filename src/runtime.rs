@@ -142,7 +142,7 @@ pub struct ServingRuntime {
     /// `--scheduler-recv-interval`; default 1, every iteration).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scheduler_recv_interval: Option<u64>,
-    /// TensorRT-LLM's attention-DP admission rule: `attention_dp_config.timeout_iters` with
+    /// TensorRT-LLM's attention-DP balancing: `attention_dp_config.timeout_iters` with
     /// `enable_balance` (default 0, off).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub adp_balance_timeout_iters: Option<u64>,
@@ -264,7 +264,7 @@ impl Runtime {
     pub fn scheduler_recv_interval(&self) -> u64 {
         self.serving.scheduler_recv_interval.unwrap_or(1)
     }
-    /// TensorRT-LLM's attention-DP admission rule, when on (serving).
+    /// TensorRT-LLM's attention-DP balancing, when on (serving).
     pub fn adp_balance(&self) -> Option<crate::perf::admission::AdpBalance> {
         self.adp_balance_over(None, None)
     }

@@ -122,7 +122,7 @@ pub struct Case {
     /// Decode iterations between the scheduler's polls for new requests the run's launch
     /// script set (SGLang's `--scheduler-recv-interval`; default: the runtime profile's).
     pub scheduler_recv_interval: Option<u64>,
-    /// TensorRT-LLM's attention-DP admission rule the run's launch script set
+    /// TensorRT-LLM's attention-DP balancing the run's launch script set
     /// (`attention_dp_config` with `enable_balance`: `timeout_iters`; 0 = off; default: the
     /// runtime profile's).
     pub adp_balance_timeout_iters: Option<u64>,

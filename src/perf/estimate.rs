@@ -70,8 +70,8 @@ pub struct Breakdown {
     /// Seconds a request waits for the GPUs before its prefill: the iteration in flight under
     /// continuous batching, or, disaggregated, a prefill replica when the prefill pool is the
     /// slower or a decode slot when the loop exceeds the decode pool's slots (Little's law over
-    /// the closed loop); under TensorRT-LLM's attention-DP admission rule also the iterations
-    /// it holds the prompt.
+    /// the closed loop); under TensorRT-LLM's attention-DP balancing or batch waiting also the
+    /// time it holds the prompt.
     pub ttft_wait_s: f64,
     /// Of those, the mean iterations TensorRT-LLM's attention-DP balancing or batch waiting
     /// holds a new prompt (`admission`; 0 when neither applies).
