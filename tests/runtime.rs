@@ -959,6 +959,27 @@ fn adp_balance_flag_profile_and_inputs_agree() {
         j["results"][0]["ttft_s"].as_f64().unwrap()
     };
     assert_eq!(one(&[]), one(&flags));
+    // ... and says so rather than pricing the rule at nothing in silence.
+    let (_, err) = run_cli(
+        &[
+            "estimate",
+            "-m",
+            "deepseek-v3",
+            "-g",
+            "b200",
+            "--dtype",
+            "fp8",
+            "--tp",
+            "8",
+            "--adp-balance",
+            "60",
+        ],
+        0,
+    );
+    assert!(
+        err.contains("attention-DP balancing") && err.contains("holds nothing here"),
+        "{err}"
+    );
     let (out, _) = run_cli(
         &[&base[..base.len() - 2], &flags[..], &["--explain"]].concat(),
         0,
@@ -1040,6 +1061,20 @@ fn batch_wait_flag_profile_and_inputs_agree() {
         j["results"][0]["ttft_s"].as_f64().unwrap()
     };
     assert_eq!(dp(&[]), dp(&["--batch-wait", "40:0.8"]));
+    let mut args = base[..base.len() - 2].to_vec();
+    args[8] = "1";
+    let (_, err) = run_cli(
+        &[
+            &args[..],
+            &["--dp", "8", "--ep", "8", "--batch-wait", "40:0.8"],
+        ]
+        .concat(),
+        0,
+    );
+    assert!(
+        err.contains("batch waiting") && err.contains("holds nothing here"),
+        "{err}"
+    );
     for bad in ["40", "0:0.8", "40:0", "40:1.5", "x:0.8"] {
         let (_, err) = run_cli(&[&base[..], &["--batch-wait", bad]].concat(), 2);
         assert!(

@@ -940,6 +940,19 @@ pub fn estimate(a: EstimateArgs) -> Result<u8> {
         kv_sharding: a.serving.kv_sharding,
         sequence_parallel: soft.sequence_parallel,
     };
+    // A rule for holding prompts back that cannot hold this configuration's is said, not
+    // silently priced at nothing.
+    let replica = c.disaggregate.is_none() && c.batching == crate::perf::Batching::Continuous;
+    if soft.adp_balance.is_some() && !(replica && c.dp > 1) {
+        eprintln!(
+            "note: attention-DP balancing (--adp-balance, or the runtime profile's) holds prompts only in a continuously batched replica with attention DP (--dp > 1, not disaggregated); it holds nothing here"
+        );
+    }
+    if soft.batch_wait.is_some() && !(replica && c.dp == 1) {
+        eprintln!(
+            "note: batch waiting (--batch-wait, or the runtime profile's) holds prompts only in a continuously batched replica without attention DP (--dp 1, not disaggregated); it holds nothing here"
+        );
+    }
     let (m, g) = (l.model.name.as_str(), l.gpu.name.as_str());
     let inputs = EstimateInputs {
         model: m,
