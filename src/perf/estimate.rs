@@ -463,8 +463,12 @@ fn finish<const FULL: bool>(
     let held = held(ctx, c, dec.tokens_per_step);
     // Every held iteration decodes; the releases sat through also prefill, a group's prompts at
     // its share of the replica's prefill rate.
-    let held_s = held.iters * dec.step_s * dec.tokens_per_step
-        + held.prefills * c.input_len as f64 * c.dp as f64 / pre.tokens_per_s;
+    let held_prefill_s = if held.prefills > 0.0 {
+        held.prefills * c.input_len as f64 * c.dp as f64 / pre.tokens_per_s
+    } else {
+        0.0
+    };
+    let held_s = held.iters * dec.step_s * dec.tokens_per_step + held_prefill_s;
     let served = serving(
         c,
         dec.step_s,
