@@ -739,7 +739,7 @@ fn the_megatron_bridge_26_08_profile_states_its_recipes_software() {
     // The settings the estimate ran with follow the profile's line: the profile's where no flag
     // names one, the flag's where one does.
     assert!(
-        out.contains("training settings in force: attention flash, sequence-parallel true, dp-overlap 0, grad-reduce auto, ep-dispatcher flex, ep-overlap micro-batch, grad-overlap bucketed,"),
+        out.contains("training settings in force: attention flash, sequence-parallel true, dp-overlap 0, grad-reduce param, ep-dispatcher flex, ep-overlap micro-batch, grad-overlap bucketed,"),
         "{out}"
     );
     let (out, _) = run_cli(
@@ -755,7 +755,7 @@ fn the_megatron_bridge_26_08_profile_states_its_recipes_software() {
         "{out}"
     );
     assert!(
-        out.contains("in force: attention flash, sequence-parallel true, dp-overlap 0, grad-reduce auto, ep-dispatcher flex, ep-overlap none,"),
+        out.contains("in force: attention flash, sequence-parallel true, dp-overlap 0, grad-reduce param, ep-dispatcher flex, ep-overlap none,"),
         "{out}"
     );
 }

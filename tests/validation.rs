@@ -146,9 +146,9 @@ fn megatron_table1_rows_within_15_percent_through_validate() {
 fn moe_suite_holds_its_levels() {
     // validation/moe.toml: MoE serving at production scale (attention DP + EP, wide EP, MLA,
     // fine-grained experts) and MoE training. The target (median ≤ 15%, none off by more
-    // than 1.5×) is met on the median only (three cases past 1.5×, two of them training); the
+    // than 1.5×) is met on the median only (four cases past 1.5×, three of them training); the
     // bounds hold today's levels (inference 13.8%, holdout 13.7%,
-    // worst 1.73×; all 12.7%, training 8.7%; how they got there below), so a change cannot make them worse
+    // worst 1.73×; all 13.1%, training 8.7%; how they got there below), so a change cannot make them worse
     // unnoticed (docs/calibration.md, "MoE at production scale"). The inference median rose from 15.3% when the 13 Blackwell FP4 and 2
     // GB200 serving cases joined (median 27% and 32% on their own); the runtimes' custom
     // all-reduce and the measured small-m GEMM floors took it from 16.2% to 15.2%, gpt-oss's
@@ -221,7 +221,12 @@ fn moe_suite_holds_its_levels() {
     // row (+43%): 102 cases, all 14.01% → 14.07%, training 16.8%. The thirty-first session set
     // the host's time per eager MoE operator to its least-squares value over the calibration
     // rows the host bounds (31 µs on every preset, from 13.48 on x86 and 37.08 on Grace): all
-    // 14.07% → 12.7%, training 16.8% → 8.7%, cases past 1.5× 6 → 3.
+    // 14.07% → 12.7%, training 16.8% → 8.7%, cases past 1.5× 6 → 3. The forty-first session
+    // stated the bf16 gradient reduction every Megatron-Bridge performance script sets
+    // (`grad_reduce_in_fp32 = False`) on the 19 rows that ran them: the training median stays
+    // 8.7%, but gpt-oss-120b on B200 at EP 8 loses half its priced gradient traffic and both its
+    // rows go further over (25.11 +60% → +112%, 26.02.01 +34% → +55%): cases past 1.5× 3 → 4,
+    // and the H100 gpt-oss row (+12.3% → +13.3%) crosses the median: all 12.65% → 13.13%.
     let rs = run_cases(
         &load_suite(None, Suite::Moe).expect("built-in MoE cases parse"),
         &[],
@@ -250,7 +255,7 @@ fn moe_suite_holds_its_levels() {
     let h = holdout.median_abs_error.unwrap();
     assert!(h <= 0.14, "MoE inference holdout median {h:.3}");
     let all = stats(&rs).median_abs_error.unwrap();
-    assert!(all <= 0.128, "MoE suite median {all:.3}");
+    assert!(all <= 0.132, "MoE suite median {all:.3}");
     let training = stats(rs.iter().filter(|r| r.kind == "training"));
     let t = training.median_abs_error.unwrap();
     assert!(t <= 0.09, "MoE training median {t:.3}");
@@ -268,7 +273,7 @@ fn moe_suite_holds_its_levels() {
                 .is_some_and(|e| (1.0 + e).max(1.0 / (1.0 + e)) > 1.5)
         })
         .count();
-    assert!(past <= 3, "{past} MoE cases past 1.5×");
+    assert!(past <= 4, "{past} MoE cases past 1.5×");
 }
 
 #[test]
