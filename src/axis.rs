@@ -151,6 +151,19 @@ pub fn count_up_to(max: u64) -> impl Fn(&str) -> Result<u64, String> + Clone + S
     }
 }
 
+/// A number flag for clap's `value_parser`, in the range `limits::float_flag_range` gives the
+/// flag (`--decode-admission-iters`): finite, within its bounds.
+pub fn number_in(flag: &'static str) -> impl Fn(&str) -> Result<f64, String> + Clone + Send + Sync {
+    move |text: &str| {
+        let range = crate::limits::float_flag_range(flag);
+        match text.trim().parse::<f64>() {
+            Ok(v) if v.is_finite() && v >= range.min && v <= range.max => Ok(v),
+            Ok(_) => Err(format!("`{text}`: {}", range.allowed())),
+            Err(_) => Err(format!("`{text}`: not a number; {}", range.allowed())),
+        }
+    }
+}
+
 /// `--batch-wait TIMEOUT:RATIO` for clap's `value_parser`: TensorRT-LLM's batch waiting, a
 /// timeout of 1 to `MAX_BALANCE_ITERS` iterations and a share of the token budget in (0, 1], or
 /// `off` (0 and 0).

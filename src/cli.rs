@@ -200,6 +200,9 @@ pub struct Serving {
     /// Decode iterations between the scheduler's polls for new requests (SGLang's --scheduler-recv-interval): a request arriving at a busy replica waits (N + 1)/2 iterations on average before its prefill, not one. 1 to 1000. Default: the runtime profile's (modern: 1).
     #[arg(allow_negative_numbers = true, long, value_name = "N", value_parser = crate::axis::count_up_to(crate::limits::MAX_RECV_INTERVAL))]
     pub scheduler_recv_interval: Option<u64>,
+    /// Decode iterations a prefilled request spends at a disaggregated decode worker before its first token leaves (taken in at the worker's next iteration, its KV cache received, admitted to a batch; with --scheduler-recv-interval K, (K - 1)/2 more): with --disaggregate, the TTFT gains that many decode steps while the worker is busy. 0 to 1000. Default: the runtime profile's (modern: 5.35, measured on InferenceX's disaggregated runs; docs/methodology.md §7.5).
+    #[arg(allow_negative_numbers = true, long, value_name = "ITERS", value_parser = crate::axis::number_in("decode-admission-iters"))]
+    pub decode_admission_iters: Option<f64>,
     /// TensorRT-LLM's attention-DP balancing (attention_dp_config enable_balance with timeout_iters N): with --dp > 1 a new prompt waits until every attention group has one, or N iterations since the last release; its mean wait, from a replay of the replica's closed loop, joins the TTFT (the --rate simulation does not replay it: not with --rate). 1 to 1000 (TensorRT-LLM's default timeout is 50; InferenceX's DeepSeek-R1 scripts set 60); 0 turns off a profile's. Default: the runtime profile's (modern: off).
     #[arg(allow_negative_numbers = true, long, value_name = "TIMEOUT_ITERS", value_parser = crate::axis::whole_up_to(crate::limits::MAX_BALANCE_ITERS))]
     pub adp_balance: Option<u64>,

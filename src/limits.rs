@@ -42,6 +42,10 @@ pub const MAX_RECV_INTERVAL: u64 = 1000;
 /// InferenceX's scripts set 60 and 0, and 40 for batch waiting).
 pub const MAX_BALANCE_ITERS: u64 = 1000;
 
+/// Most decode iterations a prefilled request may spend at a disaggregated decode worker before
+/// its first token (`--decode-admission-iters`; the built-in 5.35, docs/methodology.md §7.5).
+pub const MAX_ADMISSION_ITERS: f64 = 1000.0;
+
 const fn int(min: u64, max: u64) -> IntRange {
     IntRange { min, max }
 }
@@ -86,6 +90,7 @@ pub fn float_flag_range(flag: &str) -> FloatRange {
         "gpu-mtbf-hours" => float(1e-3, 1e9),
         "checkpoint-interval-s" => float(1e-3, 1e9),
         "checkpoint-write-s" | "restart-s" => float(0.0, 1e9),
+        "decode-admission-iters" => float(0.0, MAX_ADMISSION_ITERS),
         _ => float(f64::MIN, f64::MAX),
     }
 }

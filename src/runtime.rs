@@ -156,6 +156,11 @@ pub struct ServingRuntime {
     /// Its `batch_wait_max_tokens_ratio` (default 0, off).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batch_wait_max_tokens_ratio: Option<f64>,
+    /// Decode iterations a prefilled request spends at a disaggregated decode worker before its
+    /// first token leaves (taken in, its KV cache received, admitted to a batch; default
+    /// `perf::DECODE_ADMISSION_ITERS`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decode_admission_iters: Option<f64>,
 }
 
 /// Where a per-tensor fp8 GEMM's activation scale comes from (docs/methodology.md §4.2).
@@ -263,6 +268,13 @@ impl Runtime {
     /// Decode iterations between the scheduler's polls for new requests (serving).
     pub fn scheduler_recv_interval(&self) -> u64 {
         self.serving.scheduler_recv_interval.unwrap_or(1)
+    }
+    /// Decode iterations a prefilled request spends at a disaggregated decode worker before its
+    /// first token (serving).
+    pub fn decode_admission_iters(&self) -> f64 {
+        self.serving
+            .decode_admission_iters
+            .unwrap_or(crate::perf::DECODE_ADMISSION_ITERS)
     }
     /// TensorRT-LLM's attention-DP balancing, when on (serving).
     pub fn adp_balance(&self) -> Option<crate::perf::admission::AdpBalance> {
@@ -408,6 +420,11 @@ impl Runtime {
             "serving.batch_wait_max_tokens_ratio",
             self.serving.batch_wait_max_tokens_ratio,
         )?;
+        if let Some(j) = self.serving.decode_admission_iters {
+            crate::limits::float_flag_range("decode-admission-iters")
+                .check("runtime.serving.decode_admission_iters =", j)
+                .map_err(anyhow::Error::msg)?;
+        }
         if let Some(k) = self.serving.scheduler_recv_interval {
             crate::limits::flag_range("scheduler-recv-interval")
                 .check("runtime.serving.scheduler_recv_interval =", k)
@@ -512,6 +529,10 @@ impl RuntimePreset {
         push(
             "batch-wait-ratio",
             s.batch_wait_max_tokens_ratio.map(|v| v.to_string()),
+        );
+        push(
+            "decode-admission-iters",
+            s.decode_admission_iters.map(|v| v.to_string()),
         );
         push("per-layer µs", o.per_layer_us.map(|v| v.to_string()));
         push("per-request µs", o.per_request_us.map(|v| v.to_string()));
@@ -634,6 +655,10 @@ mod tests {
         assert_eq!(m.moe_overlap(), d.moe_overlap());
         assert_eq!(m.fp8_activation_scales(), d.fp8_activation_scales());
         assert_eq!(m.serving.fp8_activation_scales, Some(Fp8Scales::Static));
+        assert_eq!(
+            m.serving.decode_admission_iters,
+            Some(d.decode_admission_iters())
+        );
         // The one fixed cost it states: the serving front end's, which no GPU preset holds.
         assert_eq!(
             m.overheads,

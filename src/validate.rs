@@ -122,6 +122,9 @@ pub struct Case {
     /// Decode iterations between the scheduler's polls for new requests the run's launch
     /// script set (SGLang's `--scheduler-recv-interval`; default: the runtime profile's).
     pub scheduler_recv_interval: Option<u64>,
+    /// Decode iterations a prefilled request spends at a disaggregated decode worker before its
+    /// first token (default: the runtime profile's).
+    pub decode_admission_iters: Option<f64>,
     /// TensorRT-LLM's attention-DP balancing the run's launch script set
     /// (`attention_dp_config` with `enable_balance`: `timeout_iters`; 0 = off; default: the
     /// runtime profile's).
@@ -487,6 +490,11 @@ fn check_case_ranges(c: &Case) -> Result<()> {
         ),
         ("acceptance", "acceptance", c.acceptance),
         (
+            "decode_admission_iters",
+            "decode-admission-iters",
+            c.decode_admission_iters,
+        ),
+        (
             "batch_wait_max_tokens_ratio",
             "batch-wait-ratio",
             c.batch_wait_max_tokens_ratio,
@@ -599,6 +607,7 @@ fn check_fields_in_use(c: &Case) -> Result<()> {
             "adp_balance_timeout_iters",
         ),
         set(c.adp_balance_wait_iters.is_some(), "adp_balance_wait_iters"),
+        set(c.decode_admission_iters.is_some(), "decode_admission_iters"),
         set(
             c.batch_wait_timeout_iters.is_some(),
             "batch_wait_timeout_iters",
@@ -770,6 +779,9 @@ fn context_for(c: &Case, extra: &[Override], rt: &Runtime) -> Result<(Context, S
     ctx.scheduler_recv_interval = c
         .scheduler_recv_interval
         .unwrap_or_else(|| rt.scheduler_recv_interval());
+    ctx.decode_admission_iters = c
+        .decode_admission_iters
+        .unwrap_or_else(|| rt.decode_admission_iters());
     ctx.adp_balance = rt.adp_balance_over(c.adp_balance_timeout_iters, c.adp_balance_wait_iters);
     ctx.batch_wait = rt.batch_wait_over(c.batch_wait_timeout_iters, c.batch_wait_max_tokens_ratio);
     // Half a batch-waiting rule would silently hold nothing: a case that turns it on names both.

@@ -31,6 +31,17 @@ fn json_with(base: &[&str], extra: &[&str]) -> serde_json::Value {
     json(&[base, extra].concat())
 }
 
+/// The first row's TTFT and TPOT and the JSON inputs' `key`, for `base` plus `extra`.
+fn ttft_tpot_and_input(base: &[&str], extra: &[&str], key: &str) -> (f64, f64, serde_json::Value) {
+    let j = json_with(base, extra);
+    let r = &j["results"][0];
+    (
+        r["ttft_s"].as_f64().unwrap(),
+        r["tpot_s"].as_f64().unwrap(),
+        j["inputs"][key].clone(),
+    )
+}
+
 /// The first row's TPOT and the MoE backend the JSON inputs report, for `base` plus `extra`.
 fn tpot_and_moe_backend(base: &[&str], extra: &[&str]) -> (f64, String) {
     let j = json_with(base, extra);
@@ -809,13 +820,8 @@ fn scheduler_recv_interval_flag_profile_and_inputs_agree() {
         "json",
     ];
     let run = |extra: &[&str]| {
-        let j = json_with(&base, extra);
-        let r = &j["results"][0];
-        (
-            r["ttft_s"].as_f64().unwrap(),
-            r["tpot_s"].as_f64().unwrap(),
-            j["inputs"]["scheduler_recv_interval"].as_u64().unwrap(),
-        )
+        let (ttft, tpot, k) = ttft_tpot_and_input(&base, extra, "scheduler_recv_interval");
+        (ttft, tpot, k.as_u64().unwrap())
     };
     let (ttft, tpot, k) = run(&[]);
     assert_eq!(k, 1);
@@ -895,15 +901,7 @@ fn adp_balance_flag_profile_and_inputs_agree() {
         "--format",
         "json",
     ];
-    let run = |extra: &[&str]| {
-        let j = json_with(&base, extra);
-        let r = &j["results"][0];
-        (
-            r["ttft_s"].as_f64().unwrap(),
-            r["tpot_s"].as_f64().unwrap(),
-            j["inputs"]["adp_balance"].clone(),
-        )
-    };
+    let run = |extra: &[&str]| ttft_tpot_and_input(&base, extra, "adp_balance");
     let (ttft, tpot, rule) = run(&[]);
     assert!(rule.is_null(), "{rule}");
     let flags = ["--adp-balance", "60", "--adp-balance-wait", "0"];
@@ -1027,15 +1025,7 @@ fn batch_wait_flag_profile_and_inputs_agree() {
         "--format",
         "json",
     ];
-    let run = |extra: &[&str]| {
-        let j = json_with(&base, extra);
-        let r = &j["results"][0];
-        (
-            r["ttft_s"].as_f64().unwrap(),
-            r["tpot_s"].as_f64().unwrap(),
-            j["inputs"]["batch_wait"].clone(),
-        )
-    };
+    let run = |extra: &[&str]| ttft_tpot_and_input(&base, extra, "batch_wait");
     let (ttft, tpot, rule) = run(&[]);
     assert!(rule.is_null(), "{rule}");
     let (held, held_tpot, rule) = run(&["--batch-wait", "40:0.8"]);
@@ -1134,4 +1124,104 @@ fn block_fp8_moe_backends_trtllm_and_deepgemm() {
         text.contains("routed experts on TRTLLM-gen's fused MoE, faster than DeepGEMM's"),
         "{text}"
     );
+}
+
+/// A disaggregated decode worker's admission (docs/methodology.md §7.5): the flag, a profile
+/// file and the JSON inputs agree; only a disaggregated first token moves, by the iterations
+/// given (and (K − 1)/2 more under a scheduler that polls every K); `--explain` names it;
+/// out-of-range values are one-line errors naming the flag or the profile key.
+#[test]
+fn decode_admission_flag_profile_and_inputs_agree() {
+    let base = [
+        "estimate",
+        "-m",
+        "llama3-70b",
+        "-g",
+        "h100",
+        "--dtype",
+        "fp8",
+        "--tp",
+        "8",
+        "--batch",
+        "64",
+        "--input-len",
+        "1024",
+        "--output-len",
+        "256",
+        "--disaggregate",
+        "4:1",
+        "--format",
+        "json",
+    ];
+    let run = |extra: &[&str]| {
+        let (ttft, tpot, j) = ttft_tpot_and_input(&base, extra, "decode_admission_iters");
+        (ttft, tpot, j.as_f64().unwrap())
+    };
+    let (ttft, tpot, j) = run(&[]);
+    assert!((j - gpt4calc::perf::DECODE_ADMISSION_ITERS).abs() < 1e-12);
+    let (none, none_tpot, j0) = run(&["--decode-admission-iters", "0"]);
+    assert!(j0.abs() < 1e-12);
+    assert!((none_tpot - tpot).abs() <= 1e-12 * tpot);
+    // Four prefill replicas for one decode replica: the prompts barely queue, so the first token
+    // moves by the admission alone (the queue's share of the longer cycle is a hair).
+    let want = none + gpt4calc::perf::DECODE_ADMISSION_ITERS * tpot;
+    assert!(
+        (ttft - want).abs() <= 1e-3 * (ttft - none),
+        "{ttft} vs {want}"
+    );
+    let (polled, _, _) = run(&[
+        "--decode-admission-iters",
+        "3",
+        "--scheduler-recv-interval",
+        "10",
+    ]);
+    let want = none + 7.5 * tpot;
+    assert!(
+        (polled - want).abs() <= 1e-3 * (polled - none),
+        "{polled} vs {want}"
+    );
+    let (dir, path) = runtime_file(
+        "admission",
+        "admission.toml",
+        "[runtime.serving]\ndecode_admission_iters = 3\n[runtime.overheads]\nrequest_latency_us = 76500.0\n",
+    );
+    let three = run(&["--decode-admission-iters", "3"]);
+    assert_eq!(run(&["--runtime", &path]), three);
+    // The flag wins over the profile.
+    assert_eq!(
+        run(&["--runtime", &path, "--decode-admission-iters", "0"]),
+        (none, none_tpot, 0.0)
+    );
+    // A co-located replica's first token does not leave a decode worker of its own.
+    let colocated = |extra: &[&str]| {
+        let args: Vec<&str> = base
+            .iter()
+            .copied()
+            .filter(|a| *a != "--disaggregate" && *a != "4:1")
+            .collect();
+        json_with(&args, extra)["results"][0]["ttft_s"]
+            .as_f64()
+            .unwrap()
+    };
+    assert_eq!(
+        colocated(&["--decode-admission-iters", "0"]),
+        colocated(&["--decode-admission-iters", "20"])
+    );
+    let args: Vec<&str> = base
+        .iter()
+        .copied()
+        .filter(|a| *a != "--format" && *a != "json")
+        .chain(["--explain"])
+        .collect();
+    let (out, _) = run_cli(&args, 0);
+    assert!(
+        out.contains("decode worker's admission") && out.contains("decode-admission-iters 5.35"),
+        "{out}"
+    );
+    refuses_out_of_range(
+        &base,
+        ("--decode-admission-iters", "2000", "0 to 1000"),
+        "decode_admission_iters",
+    );
+    std::fs::remove_dir_all(dir).ok();
 }

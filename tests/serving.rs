@@ -307,14 +307,19 @@ fn disaggregation_trades_gpus_for_a_clean_decode() {
     // Below saturation a prompt also queues behind the others' (mean-value analysis in
     // Schweitzer's form, by hand): 128 requests each needing 2048 / (2 · rate) s of the pool
     // and spending the rest of their cycle outside it.
+    // The decode worker then takes the prefilled request in, receives its KV cache and admits
+    // it: `DECODE_ADMISSION_ITERS` of its iterations (one token each here), at the full batch's
+    // step (the paced pool's shorter one would let a longer prompt shorten the first token).
+    let admission_s = gpt4calc::perf::DECODE_ADMISSION_ITERS * dis.breakdown.decode_step_s;
+    assert_close(dis.breakdown.decode_admission_s, admission_s, 1e-12);
     let (n, d) = (128.0, 2048.0 / (2.0 * dis.breakdown.prefill_tokens_per_s));
-    let z = service_s + kv + dis.breakdown.request_latency_s + 255.0 * dis.tpot_s;
+    let z = service_s + kv + admission_s + dis.breakdown.request_latency_s + 255.0 * dis.tpot_s;
     let a = d * (n - 1.0) / n;
     let b = d + z - n * a;
     let queue_s = a * (-b + (b * b + 4.0 * a * n * d).sqrt()) / (2.0 * a);
     assert_close(
         dis.ttft_s - dis.breakdown.request_latency_s,
-        (service_s + kv + queue_s).max(wait_s),
+        (service_s + kv + admission_s + queue_s).max(wait_s),
         1e-9,
     );
     assert_close(dis.breakdown.kv_transfer_s, kv, 1e-12);
@@ -378,7 +383,16 @@ fn a_saturated_prefill_pool_makes_the_first_token_wait() {
             ..c
         },
     );
-    assert!(fed.ttft_s < 2.0 * service_s, "TTFT {} s", fed.ttft_s);
+    assert!(
+        fed.ttft_s - fed.breakdown.decode_admission_s < 2.0 * service_s,
+        "TTFT {} s",
+        fed.ttft_s
+    );
+    assert_close(
+        fed.breakdown.decode_admission_s,
+        gpt4calc::perf::DECODE_ADMISSION_ITERS * fed.breakdown.decode_step_s,
+        1e-12,
+    );
 }
 
 /// A decode pool fed by a slower prefill pool cannot hold more sequences than the prefill pool
@@ -824,4 +838,46 @@ fn a_draft_model_holds_its_weights_and_kv_cache_beside_the_target() {
     let e =
         gpt4calc::perf::estimate_with_draft(&ctx, Some(&huge), &gpt4(64, spec(DraftCost::Model)));
     assert!(!e.fits, "a 1T draft beside GPT-4 on 128 H100s");
+}
+
+/// The decode worker's admission (docs/methodology.md §7.5) is the busy worker's: `DECODE_ADMISSION_ITERS`
+/// of its iterations at the full batch's step, (K − 1)/2 more when it polls every K; none for a
+/// lone sequence (an idle worker takes it at once) or a static batch (no worker between
+/// requests).
+#[test]
+fn a_disaggregated_first_token_waits_for_the_decode_workers_admission() {
+    use gpt4calc::perf::{DECODE_ADMISSION_ITERS, Disaggregation};
+    let mut ctx = context("llama3-70b", "h100", &[]);
+    let c = Config {
+        disaggregate: Some(Disaggregation {
+            prefill_replicas: 4,
+            decode_replicas: 1,
+            prefill: Default::default(),
+            queued: 0,
+        }),
+        ..Config::new(8, 1, 64, 1024, 256, Dtype::Fp8)
+    };
+    let e = run(&ctx, &c);
+    assert_close(
+        e.breakdown.decode_admission_s,
+        DECODE_ADMISSION_ITERS * e.breakdown.decode_step_s,
+        1e-12,
+    );
+    ctx.scheduler_recv_interval = 10;
+    let polled = run(&ctx, &c);
+    assert_close(
+        polled.breakdown.decode_admission_s,
+        (DECODE_ADMISSION_ITERS + 4.5) * polled.breakdown.decode_step_s,
+        1e-12,
+    );
+    let lone = run(&ctx, &Config { batch: 1, ..c });
+    assert!(lone.breakdown.decode_admission_s.abs() < 1e-15);
+    let wave = run(
+        &ctx,
+        &Config {
+            batching: Batching::Static,
+            ..c
+        },
+    );
+    assert!(wave.breakdown.decode_admission_s.abs() < 1e-15);
 }

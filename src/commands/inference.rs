@@ -49,6 +49,7 @@ struct SweepInputs<'a> {
     shared_expert_overlap: bool,
     moe_backend: crate::perf::MoeBackend,
     scheduler_recv_interval: u64,
+    decode_admission_iters: f64,
     adp_balance: Option<crate::perf::admission::AdpBalance>,
     batch_wait: Option<crate::perf::admission::BatchWait>,
     batch: &'a [u64],
@@ -87,6 +88,7 @@ struct Software {
     shared_expert_overlap: bool,
     moe_backend: crate::perf::MoeBackend,
     scheduler_recv_interval: u64,
+    decode_admission_iters: f64,
     adp_balance: Option<crate::perf::admission::AdpBalance>,
     batch_wait: Option<crate::perf::admission::BatchWait>,
 }
@@ -120,6 +122,9 @@ impl Software {
             scheduler_recv_interval: s
                 .scheduler_recv_interval
                 .unwrap_or_else(|| rt.scheduler_recv_interval()),
+            decode_admission_iters: s
+                .decode_admission_iters
+                .unwrap_or_else(|| rt.decode_admission_iters()),
             adp_balance: rt.adp_balance_over(s.adp_balance, s.adp_balance_wait),
             batch_wait: rt.batch_wait_over(s.batch_wait.map(|w| w.0), s.batch_wait.map(|w| w.1)),
         }
@@ -128,7 +133,7 @@ impl Software {
     /// The settings as `--explain` prints them (a flag wins over the profile's line above).
     fn summary(&self) -> String {
         format!(
-            "batching {}, sequence-parallel {}, moe-dispatch {}, moe-overlap {}, shared-expert-overlap {}, moe-backend {}, scheduler-recv-interval {}, adp-balance {}, batch-wait {}",
+            "batching {}, sequence-parallel {}, moe-dispatch {}, moe-overlap {}, shared-expert-overlap {}, moe-backend {}, scheduler-recv-interval {}, decode-admission-iters {}, adp-balance {}, batch-wait {}",
             self.batching.name(),
             self.sequence_parallel,
             self.moe_dispatch.name(),
@@ -136,6 +141,7 @@ impl Software {
             self.shared_expert_overlap,
             self.moe_backend.name(),
             self.scheduler_recv_interval,
+            self.decode_admission_iters,
             crate::perf::admission::AdpBalance::describe(self.adp_balance),
             crate::perf::admission::BatchWait::describe(self.batch_wait)
         )
@@ -146,6 +152,7 @@ impl Software {
         ctx.shared_expert_overlap = self.shared_expert_overlap;
         ctx.moe_backend = self.moe_backend;
         ctx.scheduler_recv_interval = self.scheduler_recv_interval;
+        ctx.decode_admission_iters = self.decode_admission_iters;
         ctx.adp_balance = self.adp_balance;
         ctx.batch_wait = self.batch_wait;
     }
@@ -399,6 +406,7 @@ pub fn sweep(a: SweepArgs) -> Result<u8> {
         shared_expert_overlap: soft.shared_expert_overlap,
         moe_backend: soft.moe_backend,
         scheduler_recv_interval: soft.scheduler_recv_interval,
+        decode_admission_iters: soft.decode_admission_iters,
         adp_balance: soft.adp_balance,
         batch_wait: soft.batch_wait,
         batch: &axes.batch,
@@ -899,6 +907,7 @@ struct EstimateInputs<'a> {
     shared_expert_overlap: bool,
     moe_backend: crate::perf::MoeBackend,
     scheduler_recv_interval: u64,
+    decode_admission_iters: f64,
     adp_balance: Option<crate::perf::admission::AdpBalance>,
     batch_wait: Option<crate::perf::admission::BatchWait>,
     kv_sharding: crate::perf::KvSharding,
@@ -967,6 +976,7 @@ pub fn estimate(a: EstimateArgs) -> Result<u8> {
         shared_expert_overlap: soft.shared_expert_overlap,
         moe_backend: soft.moe_backend,
         scheduler_recv_interval: soft.scheduler_recv_interval,
+        decode_admission_iters: soft.decode_admission_iters,
         adp_balance: soft.adp_balance,
         batch_wait: soft.batch_wait,
         kv_sharding: a.serving.kv_sharding,

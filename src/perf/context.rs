@@ -52,6 +52,10 @@ pub struct Context {
     /// Decode iterations between the serving scheduler's polls for new requests (the runtime
     /// profile's `scheduler_recv_interval`; default 1, every iteration).
     pub scheduler_recv_interval: u64,
+    /// Decode iterations a prefilled request spends at a disaggregated decode worker before its
+    /// first token (the runtime profile's `decode_admission_iters`; default
+    /// `DECODE_ADMISSION_ITERS`).
+    pub decode_admission_iters: f64,
     /// TensorRT-LLM's attention-DP balancing, when on (the runtime profile's
     /// `adp_balance_timeout_iters`; default off): new prompts wait for every attention group to
     /// have one (`admission`).
@@ -194,6 +198,7 @@ impl Context {
             shared_expert_overlap: true,
             moe_backend: super::MoeBackend::Fastest,
             scheduler_recv_interval: 1,
+            decode_admission_iters: super::cost::DECODE_ADMISSION_ITERS,
             adp_balance: None,
             batch_wait: None,
             stage_runs: (1..=model.layers.min(TABLED_DEPTHS))

@@ -17,6 +17,9 @@ pub struct Serving {
     /// batching), or, disaggregated, for a prefill replica (a prefill pool that is the slower)
     /// or a decode slot (a closed loop larger than the decode pool's slots).
     pub wait_s: f64,
+    /// The part of it a disaggregated decode worker takes to receive and admit the prefilled
+    /// request, s (0 otherwise).
+    pub admission_s: f64,
     /// Time per output token per user, s.
     pub tpot_s: f64,
     /// Request latency, s.
@@ -27,6 +30,20 @@ pub struct Serving {
     pub useful_fraction: f64,
 }
 
+/// Decode iterations a prefilled request spends at a disaggregated decode worker before its first
+/// token leaves, when the worker is busy (docs/methodology.md §7.5). The code paths put a floor
+/// under it: TensorRT-LLM's executor takes the request in at its next iteration, starts the KV
+/// receive there and schedules it, sending the first token, once a later iteration finds the
+/// transfer done (`py_executor.py` `_prepare_disagg_gen_init`, `_check_disagg_gen_transfer_status`,
+/// `_handle_first_token_response`): 1.5 iterations and more; SGLang's decode scheduler
+/// pre-allocates at its next poll, moves the transferred request to a prebuilt batch an iteration
+/// later and streams the token the iteration after (`disaggregation/decode.py`): about 3. The
+/// value is measured: the median, over the calibration half of InferenceX's disaggregated
+/// DeepSeek-R1 runs at concurrency ≤ 16 with at least two requests a decode replica and no more
+/// than its slots, of measured median TTFT less the model's without it, in the model's decode
+/// iterations (docs/calibration.md, "Forty-first session").
+pub const DECODE_ADMISSION_ITERS: f64 = 5.35;
+
 /// Combine a decode step of `decode_step_s` per token (every sequence gains a token; an
 /// iteration yields `tokens_per_step` of them, more than one under speculative decoding), a
 /// prefill of `ttft_s` on an idle replica and a rate of `prefill_tokens_per_s` per replica, for
@@ -35,7 +52,9 @@ pub struct Serving {
 /// `paced_step_s` is the step at the decode pool's occupancy when a disaggregated loop's prefill
 /// pool is the slower (`estimate::paced_decode`), else `decode_step_s`. `held_s` is the
 /// mean time TensorRT-LLM's attention-DP balancing or batch waiting holds a new prompt
-/// (`admission::held`; 0 when neither applies).
+/// (`admission::held`; 0 when neither applies). `admission_iters` are the decode iterations a
+/// disaggregated decode worker takes to receive and admit a prefilled request
+/// (`DECODE_ADMISSION_ITERS` unless the runtime says otherwise).
 #[allow(clippy::too_many_arguments)]
 pub fn serving(
     c: &Config,
@@ -47,6 +66,7 @@ pub fn serving(
     tokens_per_step: f64,
     recv_interval: u64,
     held_s: f64,
+    admission_iters: f64,
 ) -> Serving {
     let batch = c.batch as f64;
     let (s_in, n_out) = (c.input_len as f64, c.output_len as f64);
@@ -62,7 +82,22 @@ pub fn serving(
             let decode_rate = d.decode_replicas as f64 * batch / decode_step_s;
             let prefill_rate = d.prefill_replicas as f64 * prefill_tokens_per_s / s_in * n_out;
             let output_tokens_per_s = decode_rate.min(prefill_rate);
-            let service_s = ttft_s + request_latency_s;
+            // The first token leaves the decode worker, not the prefill pool: a busy worker
+            // takes the prefilled request in at its next poll, receives its KV cache and admits
+            // it to a batch, `admission_iters` iterations (docs/methodology.md §7.5), and a
+            // scheduler that polls every K iterations adds (K − 1)/2 on average. The iterations
+            // are the full batch's: where a slower prefill pool paces the decode pool its steps
+            // are shorter, but there the prefill pool's queue holds the first token back, and a
+            // paced step would let a longer prompt (a slower prefill pool, a lighter decode
+            // pool) shorten the first token.
+            let admission_s = if c.batching == Batching::Continuous && batch > 1.0 {
+                (admission_iters + (recv_interval.max(1) as f64 - 1.0) / 2.0)
+                    * decode_step_s
+                    * tokens_per_step
+            } else {
+                0.0
+            };
+            let service_s = ttft_s + request_latency_s + admission_s;
             // Requests wait when a prefill pool slower than the decode pool keeps them, or when
             // the closed loop holds more than the decode pool's slots (`queued`): either way a
             // request's cycle is the loop's requests over the slower pool's rate (Little's law).
@@ -94,6 +129,7 @@ pub fn serving(
                 ttft_s,
                 latency_s: request_latency_s,
                 wait_s: ttft_s - service_s,
+                admission_s,
                 tpot_s: paced_step_s,
                 e2e_s: ttft_s + (n_out - 1.0) * paced_step_s,
                 output_tokens_per_s,
@@ -122,6 +158,7 @@ pub fn serving(
                 ttft_s,
                 latency_s: request_latency_s,
                 wait_s,
+                admission_s: 0.0,
                 tpot_s: t,
                 e2e_s: ttft_s + (n_out - 1.0) * t,
                 output_tokens_per_s: batch / t,
@@ -137,6 +174,7 @@ pub fn serving(
                 ttft_s,
                 latency_s: 0.0,
                 wait_s: 0.0,
+                admission_s: 0.0,
                 tpot_s: decode_step_s,
                 e2e_s: ttft_s + (mean_n - 1.0) * decode_step_s,
                 output_tokens_per_s: batch * mean_n / batch_s,

@@ -73,6 +73,9 @@ pub struct Breakdown {
     /// the closed loop); under TensorRT-LLM's attention-DP balancing or batch waiting also the
     /// time it holds the prompt.
     pub ttft_wait_s: f64,
+    /// Seconds a disaggregated decode worker takes to receive and admit the prefilled request
+    /// before its first token (0 otherwise; docs/methodology.md §7.5).
+    pub decode_admission_s: f64,
     /// Of those, the mean iterations TensorRT-LLM's attention-DP balancing or batch waiting
     /// holds a new prompt (`admission`; 0 when neither applies).
     pub held_iters: f64,
@@ -145,10 +148,13 @@ pub struct Estimate {
 
 impl Estimate {
     /// The engine's share of the TTFT: the prefill (and a disaggregated KV transfer) alone,
-    /// without the serving front end and the wait for the GPUs. Reads the breakdown, which
-    /// `estimate` fills (a sweep's lean estimates leave it empty).
+    /// without the serving front end, the wait for the GPUs and a decode worker's admission.
+    /// Reads the breakdown, which `estimate` fills (a sweep's lean estimates leave it empty).
     pub fn prefill_ttft_s(&self) -> f64 {
-        self.ttft_s - self.breakdown.request_latency_s - self.breakdown.ttft_wait_s
+        self.ttft_s
+            - self.breakdown.request_latency_s
+            - self.breakdown.ttft_wait_s
+            - self.breakdown.decode_admission_s
     }
 
     /// The first number field that is not finite or is negative, with its value: an impossible
@@ -479,6 +485,7 @@ fn finish<const FULL: bool>(
         dec.tokens_per_step,
         ctx.scheduler_recv_interval,
         held_s,
+        ctx.decode_admission_iters,
     );
     let cost = prices(
         ctx,
@@ -601,6 +608,7 @@ fn finish<const FULL: bool>(
                 kv_transfer_s: transfer_s,
                 request_latency_s: served.latency_s,
                 ttft_wait_s: served.wait_s,
+                decode_admission_s: served.admission_s,
                 held_iters: held.iters,
                 held_s,
                 prefill_memory: prefill_mem,

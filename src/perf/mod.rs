@@ -34,5 +34,6 @@ pub use config::{
     Speculation, expected_tokens,
 };
 pub use context::{Context, Rates};
+pub use cost::DECODE_ADMISSION_ITERS;
 pub use estimate::{Breakdown, Estimate, estimate, estimate_with_draft, kv_transfer_s};
 pub use layout::Layout;

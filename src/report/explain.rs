@@ -440,7 +440,25 @@ pub fn explain(ctx: &Context, model: &str, gpu: &str, e: &Estimate) -> String {
         human(e.prefill_ttft_s()),
         human(b.prefill_tokens_per_s)
     );
-    if b.request_latency_s > 0.0 || b.ttft_wait_s > 0.0 {
+    let admit = if b.decode_admission_s > 0.0 {
+        let polls = if ctx.scheduler_recv_interval > 1 {
+            format!(
+                ", {} more as its scheduler polls every {} iterations",
+                human((ctx.scheduler_recv_interval as f64 - 1.0) / 2.0),
+                ctx.scheduler_recv_interval
+            )
+        } else {
+            String::new()
+        };
+        format!(
+            " + decode worker's admission {} ms ({} iterations to take the request in, receive its KV cache and admit it to a batch{polls})",
+            human(crate::units::s_to_ms(b.decode_admission_s)),
+            human(ctx.decode_admission_iters)
+        )
+    } else {
+        String::new()
+    };
+    if b.request_latency_s > 0.0 || b.ttft_wait_s > 0.0 || b.decode_admission_s > 0.0 {
         let wait = match c.disaggregate {
             Some(d) if b.ttft_wait_s > 0.0 && d.queued > 0 => format!(
                 " + queue {} s (the {} requests in flight, {} beyond the decode pool's slots, complete at {} a second, the slower pool's rate; Little's law over the closed loop)",
@@ -500,7 +518,7 @@ pub fn explain(ctx: &Context, model: &str, gpu: &str, e: &Estimate) -> String {
         };
         let _ = writeln!(
             o,
-            "  TTFT = front end {} ms{wait} + prefill = {} s",
+            "  TTFT = front end {} ms{wait} + prefill{admit} = {} s",
             human(crate::units::s_to_ms(b.request_latency_s)),
             human(e.ttft_s)
         );
