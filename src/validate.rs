@@ -784,6 +784,13 @@ fn context_for(c: &Case, extra: &[Override], rt: &Runtime) -> Result<(Context, S
         .unwrap_or_else(|| rt.decode_admission_iters());
     ctx.adp_balance = rt.adp_balance_over(c.adp_balance_timeout_iters, c.adp_balance_wait_iters);
     ctx.batch_wait = rt.batch_wait_over(c.batch_wait_timeout_iters, c.batch_wait_max_tokens_ratio);
+    // An admission with no decode worker of its own would silently price nothing.
+    if let (Some(j), None) = (c.decode_admission_iters, &c.disaggregate) {
+        bail!(
+            "decode_admission_iters = {}: only a disaggregated case (disaggregate = \"P:D\") has a decode worker that admits its requests; drop it or state the pools",
+            crate::limits::short(j)
+        );
+    }
     // Half a batch-waiting rule would silently hold nothing: a case that turns it on names both.
     let on = c.batch_wait_timeout_iters.is_some_and(|t| t > 0)
         || c.batch_wait_max_tokens_ratio.is_some_and(|r| r > 0.0);

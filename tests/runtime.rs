@@ -1215,9 +1215,19 @@ fn decode_admission_flag_profile_and_inputs_agree() {
         .collect();
     let (out, _) = run_cli(&args, 0);
     assert!(
-        out.contains("decode worker's admission") && out.contains("decode-admission-iters 5.35"),
+        out.contains("decode worker's admission")
+            && out.contains("iterations of")
+            && out.contains("decode-admission-iters 5.35"),
         "{out}"
     );
+    // Given where it cannot apply, the flag says so.
+    let lone: Vec<&str> = args
+        .iter()
+        .map(|a| if *a == "64" { "1" } else { a })
+        .chain(["--decode-admission-iters", "3"])
+        .collect();
+    let (_, err) = run_cli(&lone, 0);
+    assert!(err.contains("adds nothing here"), "{err}");
     refuses_out_of_range(
         &base,
         ("--decode-admission-iters", "2000", "0 to 1000"),

@@ -314,6 +314,11 @@ pub fn sweep(a: SweepArgs) -> Result<u8> {
     for l in &mut systems {
         soft.apply(&mut l.ctx);
     }
+    if a.serving.decode_admission_iters.is_some() && a.serving.disaggregate.is_none() {
+        eprintln!(
+            "note: --decode-admission-iters prices a disaggregated decode worker's admission (with --disaggregate); it adds nothing here"
+        );
+    }
     let mut plans = Vec::with_capacity(systems.len());
     for l in &systems {
         let (speculation, mut draft) = super::speculation(&a.serving, &l.gpu)?;
@@ -955,6 +960,13 @@ pub fn estimate(a: EstimateArgs) -> Result<u8> {
     if soft.adp_balance.is_some() && !(replica && c.dp > 1) {
         eprintln!(
             "note: attention-DP balancing (--adp-balance, or the runtime profile's) holds prompts only in a continuously batched replica with attention DP (--dp > 1, not disaggregated); it holds nothing here"
+        );
+    }
+    let busy_decode_worker =
+        c.disaggregate.is_some() && c.batching == crate::perf::Batching::Continuous && c.batch > 1;
+    if a.serving.decode_admission_iters.is_some() && !busy_decode_worker {
+        eprintln!(
+            "note: --decode-admission-iters prices a busy disaggregated decode worker (--disaggregate, continuous batching, --batch > 1); it adds nothing here"
         );
     }
     if soft.batch_wait.is_some() && !(replica && c.dp == 1) {

@@ -9,7 +9,8 @@ use crate::units;
 /// What a user and the operator see of the two phases together.
 #[derive(Clone, Copy, Debug)]
 pub struct Serving {
-    /// Time to first token, s: the front end's latency, the wait and the prefill.
+    /// Time to first token, s: the front end's latency, the wait, the prefill and, disaggregated,
+    /// the decode worker's admission.
     pub ttft_s: f64,
     /// The part of it spent in the serving front end, s (0 for a static batch).
     pub latency_s: f64,

@@ -450,10 +450,13 @@ pub fn explain(ctx: &Context, model: &str, gpu: &str, e: &Estimate) -> String {
         } else {
             String::new()
         };
+        let iters =
+            ctx.decode_admission_iters + (ctx.scheduler_recv_interval.max(1) as f64 - 1.0) / 2.0;
         format!(
-            " + decode worker's admission {} ms ({} iterations to take the request in, receive its KV cache and admit it to a batch{polls})",
+            " + decode worker's admission {} ms ({} iterations of {} ms, the full batch's, to take the request in, receive its KV cache and admit it to a batch{polls})",
             human(crate::units::s_to_ms(b.decode_admission_s)),
-            human(ctx.decode_admission_iters)
+            human(ctx.decode_admission_iters),
+            human(crate::units::s_to_ms(b.decode_admission_s / iters)),
         )
     } else {
         String::new()
