@@ -40,7 +40,7 @@ pub enum Suite {
     /// unevaluated.
     Frontier,
     /// validation/latency.toml: median TTFT and TPOT at a fixed concurrency (SemiAnalysis
-    /// InferenceX, DeepSeek-R1, aggregated and disaggregated: 766 runs, 1,532 cases). Run on request.
+    /// InferenceX, DeepSeek-R1, aggregated and disaggregated: 762 runs, 1,524 cases). Run on request.
     Latency,
 }
 
