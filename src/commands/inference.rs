@@ -962,9 +962,7 @@ pub fn estimate(a: EstimateArgs) -> Result<u8> {
             "note: attention-DP balancing (--adp-balance, or the runtime profile's) holds prompts only in a continuously batched replica with attention DP (--dp > 1, not disaggregated); it holds nothing here"
         );
     }
-    let busy_decode_worker =
-        c.disaggregate.is_some() && c.batching == crate::perf::Batching::Continuous && c.batch > 1;
-    if a.serving.decode_admission_iters.is_some() && !busy_decode_worker {
+    if a.serving.decode_admission_iters.is_some() && !crate::perf::cost::pays_decode_admission(&c) {
         eprintln!(
             "note: --decode-admission-iters prices a busy disaggregated decode worker (--disaggregate, continuous batching, --batch > 1); it adds nothing here"
         );

@@ -45,6 +45,19 @@ pub struct Serving {
 /// iterations (docs/calibration.md, "Forty-first session").
 pub const DECODE_ADMISSION_ITERS: f64 = 5.35;
 
+/// Whether `c`'s first token pays a decode worker's admission: a disaggregated, continuously
+/// batched decode replica holding more than one sequence (an idle worker takes a request at
+/// once; a static batch has no worker between requests).
+pub fn pays_decode_admission(c: &Config) -> bool {
+    c.disaggregate.is_some() && c.batching == Batching::Continuous && c.batch > 1
+}
+
+/// The decode iterations of that admission: `admission_iters`, and (K − 1)/2 more under a
+/// scheduler that polls every K iterations (`recv_interval`).
+pub fn decode_admission_iterations(admission_iters: f64, recv_interval: u64) -> f64 {
+    admission_iters + (recv_interval.max(1) as f64 - 1.0) / 2.0
+}
+
 /// Combine a decode step of `decode_step_s` per token (every sequence gains a token; an
 /// iteration yields `tokens_per_step` of them, more than one under speculative decoding), a
 /// prefill of `ttft_s` on an idle replica and a rate of `prefill_tokens_per_s` per replica, for
@@ -91,8 +104,8 @@ pub fn serving(
             // are shorter, but there the prefill pool's queue holds the first token back, and a
             // paced step would let a longer prompt (a slower prefill pool, a lighter decode
             // pool) shorten the first token.
-            let admission_s = if c.batching == Batching::Continuous && batch > 1.0 {
-                (admission_iters + (recv_interval.max(1) as f64 - 1.0) / 2.0)
+            let admission_s = if pays_decode_admission(c) {
+                decode_admission_iterations(admission_iters, recv_interval)
                     * decode_step_s
                     * tokens_per_step
             } else {

@@ -450,8 +450,10 @@ pub fn explain(ctx: &Context, model: &str, gpu: &str, e: &Estimate) -> String {
         } else {
             String::new()
         };
-        let iters =
-            ctx.decode_admission_iters + (ctx.scheduler_recv_interval.max(1) as f64 - 1.0) / 2.0;
+        let iters = crate::perf::cost::decode_admission_iterations(
+            ctx.decode_admission_iters,
+            ctx.scheduler_recv_interval,
+        );
         format!(
             " + decode worker's admission {} ms ({} iterations of {} ms, the full batch's, to take the request in, receive its KV cache and admit it to a batch{polls})",
             human(crate::units::s_to_ms(b.decode_admission_s)),
