@@ -227,6 +227,8 @@ fn moe_suite_holds_its_levels() {
     // 8.7%, but gpt-oss-120b on B200 at EP 8 loses half its priced gradient traffic and both its
     // rows go further over (25.11 +60% → +112%, 26.02.01 +34% → +55%): cases past 1.5× 3 → 4,
     // and the H100 gpt-oss row (+12.3% → +13.3%) crosses the median: all 12.65% → 13.13%.
+    // The forty-second session stated the 25.11 B200 gpt-oss row's EP 64 (its release's script;
+    // the table printed EP 8): +112% → +17%, cases past 1.5× 4 → 3, no median moves.
     let rs = run_cases(
         &load_suite(None, Suite::Moe).expect("built-in MoE cases parse"),
         &[],
@@ -273,7 +275,7 @@ fn moe_suite_holds_its_levels() {
                 .is_some_and(|e| (1.0 + e).max(1.0 / (1.0 + e)) > 1.5)
         })
         .count();
-    assert!(past <= 4, "{past} MoE cases past 1.5×");
+    assert!(past <= 3, "{past} MoE cases past 1.5×");
 }
 
 #[test]
