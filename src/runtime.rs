@@ -161,6 +161,12 @@ pub struct ServingRuntime {
     /// `perf::DECODE_ADMISSION_ITERS`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decode_admission_iters: Option<f64>,
+    /// Whether a disaggregated prefill worker's scheduler runs the overlap loop: it forms and
+    /// launches the next batch before it processes the one in flight, so a request arriving
+    /// during a forward also waits for the next (default true: SGLang's
+    /// `event_loop_overlap_disagg_prefill`, TensorRT-LLM's PyTorch executor).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefill_overlap: Option<bool>,
 }
 
 /// Where a per-tensor fp8 GEMM's activation scale comes from (docs/methodology.md §4.2).
@@ -275,6 +281,10 @@ impl Runtime {
         self.serving
             .decode_admission_iters
             .unwrap_or(crate::perf::DECODE_ADMISSION_ITERS)
+    }
+    /// Whether a disaggregated prefill worker runs the overlap loop (serving).
+    pub fn prefill_overlap(&self) -> bool {
+        self.serving.prefill_overlap.unwrap_or(true)
     }
     /// TensorRT-LLM's attention-DP balancing, when on (serving).
     pub fn adp_balance(&self) -> Option<crate::perf::admission::AdpBalance> {
@@ -534,6 +544,7 @@ impl RuntimePreset {
             "decode-admission-iters",
             s.decode_admission_iters.map(|v| v.to_string()),
         );
+        push("prefill-overlap", s.prefill_overlap.map(|v| v.to_string()));
         push("per-layer µs", o.per_layer_us.map(|v| v.to_string()));
         push("per-request µs", o.per_request_us.map(|v| v.to_string()));
         push(
@@ -659,6 +670,7 @@ mod tests {
             m.serving.decode_admission_iters,
             Some(d.decode_admission_iters())
         );
+        assert_eq!(m.serving.prefill_overlap, Some(d.prefill_overlap()));
         // The one fixed cost it states: the serving front end's, which no GPU preset holds.
         assert_eq!(
             m.overheads,

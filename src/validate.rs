@@ -125,6 +125,9 @@ pub struct Case {
     /// Decode iterations a prefilled request spends at a disaggregated decode worker before its
     /// first token (default: the runtime profile's).
     pub decode_admission_iters: Option<f64>,
+    /// Whether the run's disaggregated prefill workers ran the overlap loop (TensorRT-LLM's
+    /// `disable_overlap_scheduler` negated; default: the runtime profile's).
+    pub prefill_overlap: Option<bool>,
     /// TensorRT-LLM's attention-DP balancing the run's launch script set
     /// (`attention_dp_config` with `enable_balance`: `timeout_iters`; 0 = off; default: the
     /// runtime profile's).
@@ -608,6 +611,7 @@ fn check_fields_in_use(c: &Case) -> Result<()> {
         ),
         set(c.adp_balance_wait_iters.is_some(), "adp_balance_wait_iters"),
         set(c.decode_admission_iters.is_some(), "decode_admission_iters"),
+        set(c.prefill_overlap.is_some(), "prefill_overlap"),
         set(
             c.batch_wait_timeout_iters.is_some(),
             "batch_wait_timeout_iters",
@@ -782,6 +786,7 @@ fn context_for(c: &Case, extra: &[Override], rt: &Runtime) -> Result<(Context, S
     ctx.decode_admission_iters = c
         .decode_admission_iters
         .unwrap_or_else(|| rt.decode_admission_iters());
+    ctx.prefill_overlap = c.prefill_overlap.unwrap_or_else(|| rt.prefill_overlap());
     ctx.adp_balance = rt.adp_balance_over(c.adp_balance_timeout_iters, c.adp_balance_wait_iters);
     ctx.batch_wait = rt.batch_wait_over(c.batch_wait_timeout_iters, c.batch_wait_max_tokens_ratio);
     // An admission with no decode worker of its own would silently price nothing.
@@ -789,6 +794,11 @@ fn context_for(c: &Case, extra: &[Override], rt: &Runtime) -> Result<(Context, S
         bail!(
             "decode_admission_iters = {}: only a disaggregated case (disaggregate = \"P:D\") has a decode worker that admits its requests; drop it or state the pools",
             crate::limits::short(j)
+        );
+    }
+    if let (Some(o), None) = (c.prefill_overlap, &c.disaggregate) {
+        bail!(
+            "prefill_overlap = {o}: only a disaggregated case (disaggregate = \"P:D\") has prefill workers of its own; drop it or state the pools"
         );
     }
     // Half a batch-waiting rule would silently hold nothing: a case that turns it on names both.

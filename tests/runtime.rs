@@ -1126,6 +1126,70 @@ fn block_fp8_moe_backends_trtllm_and_deepgemm() {
     );
 }
 
+/// A busy disaggregated prefill worker's overlap loop (docs/methodology.md §7.5): the flag, a
+/// profile file and the JSON inputs agree; only the first token moves; a co-located replica
+/// notes that the flag changes nothing.
+#[test]
+fn prefill_overlap_flag_profile_and_inputs_agree() {
+    // Two prefill replicas for one decode replica of 256 sequences: the prefill workers are
+    // busy most of the time, so the next forward matters.
+    let base = [
+        "estimate",
+        "-m",
+        "llama3-70b",
+        "-g",
+        "h100",
+        "--dtype",
+        "fp8",
+        "--tp",
+        "8",
+        "--batch",
+        "256",
+        "--input-len",
+        "2048",
+        "--output-len",
+        "256",
+        "--disaggregate",
+        "2:1",
+        "--format",
+        "json",
+    ];
+    let run = |extra: &[&str]| {
+        let (ttft, tpot, o) = ttft_tpot_and_input(&base, extra, "prefill_overlap");
+        (ttft, tpot, o.as_bool().unwrap())
+    };
+    let (on, on_tpot, o) = run(&[]);
+    assert!(o, "the modern profile runs the overlap loop");
+    let (off, off_tpot, o) = run(&["--prefill-overlap", "false"]);
+    assert!(!o);
+    assert!((on_tpot - off_tpot).abs() <= 1e-12 * on_tpot);
+    assert!(on > off, "{on} vs {off}");
+    let (dir, path) = runtime_file(
+        "overlap",
+        "overlap.toml",
+        "[runtime.serving]\nprefill_overlap = false\n[runtime.overheads]\nrequest_latency_us = 76500.0\n",
+    );
+    assert_eq!(run(&["--runtime", &path]), (off, off_tpot, false));
+    // The flag wins over the profile.
+    assert_eq!(
+        run(&["--runtime", &path, "--prefill-overlap", "true"]),
+        (on, on_tpot, true)
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+    let colocated: Vec<&str> = base
+        .iter()
+        .copied()
+        .filter(|a| *a != "--disaggregate" && *a != "2:1")
+        .chain(["--prefill-overlap", "false"])
+        .collect();
+    let (_, stderr) = run_cli(&colocated, 0);
+    assert!(
+        stderr
+            .contains("note: --prefill-overlap prices a disaggregated prefill worker's scheduler"),
+        "{stderr}"
+    );
+}
+
 /// A disaggregated decode worker's admission (docs/methodology.md §7.5): the flag, a profile
 /// file and the JSON inputs agree; only a disaggregated first token moves, by the iterations
 /// given (and (K − 1)/2 more under a scheduler that polls every K); `--explain` names it;
@@ -1163,10 +1227,11 @@ fn decode_admission_flag_profile_and_inputs_agree() {
     assert!(j0.abs() < 1e-12);
     assert!((none_tpot - tpot).abs() <= 1e-12 * tpot);
     // Four prefill replicas for one decode replica: the prompts barely queue, so the first token
-    // moves by the admission alone (the queue's share of the longer cycle is a hair).
+    // moves by the admission alone (the queue's and the busy prefill worker's shares of the
+    // longer cycle are a hair).
     let want = none + gpt4calc::perf::DECODE_ADMISSION_ITERS * tpot;
     assert!(
-        (ttft - want).abs() <= 1e-3 * (ttft - none),
+        (ttft - want).abs() <= 1e-2 * (ttft - none),
         "{ttft} vs {want}"
     );
     let (polled, _, _) = run(&[
@@ -1177,7 +1242,7 @@ fn decode_admission_flag_profile_and_inputs_agree() {
     ]);
     let want = none + 7.5 * tpot;
     assert!(
-        (polled - want).abs() <= 1e-3 * (polled - none),
+        (polled - want).abs() <= 1e-2 * (polled - none),
         "{polled} vs {want}"
     );
     let (dir, path) = runtime_file(
@@ -1217,7 +1282,7 @@ fn decode_admission_flag_profile_and_inputs_agree() {
     assert!(
         out.contains("decode worker's admission")
             && out.contains("iterations of")
-            && out.contains("decode-admission-iters 5.35"),
+            && out.contains("decode-admission-iters 5.46"),
         "{out}"
     );
     // Given where it cannot apply, the flag says so.

@@ -50,6 +50,7 @@ struct SweepInputs<'a> {
     moe_backend: crate::perf::MoeBackend,
     scheduler_recv_interval: u64,
     decode_admission_iters: f64,
+    prefill_overlap: bool,
     adp_balance: Option<crate::perf::admission::AdpBalance>,
     batch_wait: Option<crate::perf::admission::BatchWait>,
     batch: &'a [u64],
@@ -89,6 +90,7 @@ struct Software {
     moe_backend: crate::perf::MoeBackend,
     scheduler_recv_interval: u64,
     decode_admission_iters: f64,
+    prefill_overlap: bool,
     adp_balance: Option<crate::perf::admission::AdpBalance>,
     batch_wait: Option<crate::perf::admission::BatchWait>,
 }
@@ -125,6 +127,7 @@ impl Software {
             decode_admission_iters: s
                 .decode_admission_iters
                 .unwrap_or_else(|| rt.decode_admission_iters()),
+            prefill_overlap: s.prefill_overlap.unwrap_or_else(|| rt.prefill_overlap()),
             adp_balance: rt.adp_balance_over(s.adp_balance, s.adp_balance_wait),
             batch_wait: rt.batch_wait_over(s.batch_wait.map(|w| w.0), s.batch_wait.map(|w| w.1)),
         }
@@ -133,7 +136,7 @@ impl Software {
     /// The settings as `--explain` prints them (a flag wins over the profile's line above).
     fn summary(&self) -> String {
         format!(
-            "batching {}, sequence-parallel {}, moe-dispatch {}, moe-overlap {}, shared-expert-overlap {}, moe-backend {}, scheduler-recv-interval {}, decode-admission-iters {}, adp-balance {}, batch-wait {}",
+            "batching {}, sequence-parallel {}, moe-dispatch {}, moe-overlap {}, shared-expert-overlap {}, moe-backend {}, scheduler-recv-interval {}, decode-admission-iters {}, prefill-overlap {}, adp-balance {}, batch-wait {}",
             self.batching.name(),
             self.sequence_parallel,
             self.moe_dispatch.name(),
@@ -142,6 +145,7 @@ impl Software {
             self.moe_backend.name(),
             self.scheduler_recv_interval,
             self.decode_admission_iters,
+            self.prefill_overlap,
             crate::perf::admission::AdpBalance::describe(self.adp_balance),
             crate::perf::admission::BatchWait::describe(self.batch_wait)
         )
@@ -153,6 +157,7 @@ impl Software {
         ctx.moe_backend = self.moe_backend;
         ctx.scheduler_recv_interval = self.scheduler_recv_interval;
         ctx.decode_admission_iters = self.decode_admission_iters;
+        ctx.prefill_overlap = self.prefill_overlap;
         ctx.adp_balance = self.adp_balance;
         ctx.batch_wait = self.batch_wait;
     }
@@ -319,6 +324,11 @@ pub fn sweep(a: SweepArgs) -> Result<u8> {
             "note: --decode-admission-iters prices a disaggregated decode worker's admission (with --disaggregate); it adds nothing here"
         );
     }
+    if a.serving.prefill_overlap.is_some() && a.serving.disaggregate.is_none() {
+        eprintln!(
+            "note: --prefill-overlap prices a disaggregated prefill worker's scheduler (with --disaggregate); it changes nothing here"
+        );
+    }
     let mut plans = Vec::with_capacity(systems.len());
     for l in &systems {
         let (speculation, mut draft) = super::speculation(&a.serving, &l.gpu)?;
@@ -412,6 +422,7 @@ pub fn sweep(a: SweepArgs) -> Result<u8> {
         moe_backend: soft.moe_backend,
         scheduler_recv_interval: soft.scheduler_recv_interval,
         decode_admission_iters: soft.decode_admission_iters,
+        prefill_overlap: soft.prefill_overlap,
         adp_balance: soft.adp_balance,
         batch_wait: soft.batch_wait,
         batch: &axes.batch,
@@ -913,6 +924,7 @@ struct EstimateInputs<'a> {
     moe_backend: crate::perf::MoeBackend,
     scheduler_recv_interval: u64,
     decode_admission_iters: f64,
+    prefill_overlap: bool,
     adp_balance: Option<crate::perf::admission::AdpBalance>,
     batch_wait: Option<crate::perf::admission::BatchWait>,
     kv_sharding: crate::perf::KvSharding,
@@ -962,6 +974,11 @@ pub fn estimate(a: EstimateArgs) -> Result<u8> {
             "note: attention-DP balancing (--adp-balance, or the runtime profile's) holds prompts only in a continuously batched replica with attention DP (--dp > 1, not disaggregated); it holds nothing here"
         );
     }
+    if a.serving.prefill_overlap.is_some() && c.disaggregate.is_none() {
+        eprintln!(
+            "note: --prefill-overlap prices a disaggregated prefill worker's scheduler (with --disaggregate); it changes nothing here"
+        );
+    }
     if a.serving.decode_admission_iters.is_some() && !crate::perf::cost::pays_decode_admission(&c) {
         eprintln!(
             "note: --decode-admission-iters prices a busy disaggregated decode worker (--disaggregate, continuous batching, --batch > 1); it adds nothing here"
@@ -987,6 +1004,7 @@ pub fn estimate(a: EstimateArgs) -> Result<u8> {
         moe_backend: soft.moe_backend,
         scheduler_recv_interval: soft.scheduler_recv_interval,
         decode_admission_iters: soft.decode_admission_iters,
+        prefill_overlap: soft.prefill_overlap,
         adp_balance: soft.adp_balance,
         batch_wait: soft.batch_wait,
         kv_sharding: a.serving.kv_sharding,

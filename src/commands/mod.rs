@@ -128,6 +128,7 @@ pub(crate) fn load_all(sel: &Selection, prefill_chunk: u64) -> Result<Vec<Loaded
             ctx.moe_backend = runtime.runtime.moe_backend();
             ctx.scheduler_recv_interval = runtime.runtime.scheduler_recv_interval();
             ctx.decode_admission_iters = runtime.runtime.decode_admission_iters();
+            ctx.prefill_overlap = runtime.runtime.prefill_overlap();
             ctx.adp_balance = runtime.runtime.adp_balance();
             ctx.batch_wait = runtime.runtime.batch_wait_over(None, None);
             out.push(Loaded {

@@ -56,6 +56,10 @@ pub struct Context {
     /// first token (the runtime profile's `decode_admission_iters`; default
     /// `DECODE_ADMISSION_ITERS`).
     pub decode_admission_iters: f64,
+    /// Whether a disaggregated prefill worker's scheduler runs the overlap loop, forming and
+    /// launching the next batch before it processes the one in flight (the runtime profile's
+    /// `prefill_overlap`; default true: SGLang's and TensorRT-LLM's PyTorch executor's default).
+    pub prefill_overlap: bool,
     /// TensorRT-LLM's attention-DP balancing, when on (the runtime profile's
     /// `adp_balance_timeout_iters`; default off): new prompts wait for every attention group to
     /// have one (`admission`).
@@ -199,6 +203,7 @@ impl Context {
             moe_backend: super::MoeBackend::Fastest,
             scheduler_recv_interval: 1,
             decode_admission_iters: super::cost::DECODE_ADMISSION_ITERS,
+            prefill_overlap: true,
             adp_balance: None,
             batch_wait: None,
             stage_runs: (1..=model.layers.min(TABLED_DEPTHS))

@@ -18,6 +18,9 @@ pub struct Serving {
     /// batching), or, disaggregated, for a prefill replica (a prefill pool that is the slower)
     /// or a decode slot (a closed loop larger than the decode pool's slots).
     pub wait_s: f64,
+    /// Of that wait, disaggregated: the part a busy prefill worker's forwards in flight take
+    /// (`prefill_worker_wait_s`), s.
+    pub worker_wait_s: f64,
     /// The part of it a disaggregated decode worker takes to receive and admit the prefilled
     /// request, s (0 otherwise).
     pub admission_s: f64,
@@ -43,7 +46,7 @@ pub struct Serving {
 /// DeepSeek-R1 runs at concurrency ≤ 16 with at least two requests a decode replica and no more
 /// than its slots, of measured median TTFT less the model's without it, in the model's decode
 /// iterations (docs/calibration.md, "Forty-first session").
-pub const DECODE_ADMISSION_ITERS: f64 = 5.35;
+pub const DECODE_ADMISSION_ITERS: f64 = 5.46;
 
 /// Whether `c`'s first token pays a decode worker's admission: a disaggregated, continuously
 /// batched decode replica holding more than one sequence (an idle worker takes a request at
@@ -81,6 +84,7 @@ pub fn serving(
     recv_interval: u64,
     held_s: f64,
     admission_iters: f64,
+    worker: PrefillWorker,
 ) -> Serving {
     let batch = c.batch as f64;
     let (s_in, n_out) = (c.input_len as f64, c.output_len as f64);
@@ -130,12 +134,28 @@ pub fn serving(
             // Below saturation the prompts of the requests holding slots still queue for the
             // prefill pool: an offline static batch is no closed loop and waits only as Little's
             // law says.
+            let mut worker_wait_s = 0.0;
             let queue_s = match c.batching {
-                Batching::Continuous => prefill_queue_wait_s(
-                    slots,
-                    s_in / (d.prefill_replicas as f64 * prefill_tokens_per_s),
-                    service_s + (n_out - 1.0) * paced_step_s,
-                ),
+                Batching::Continuous => {
+                    // The pool's queue as one station (mean-value analysis), and at each worker
+                    // the forward in flight, which a request never joins (and, under the
+                    // overlap loop, the next one already formed): the worker's requests are
+                    // the loop's over the replicas, at the decode pool's rate at most.
+                    let mva_s = prefill_queue_wait_s(
+                        slots,
+                        s_in / (d.prefill_replicas as f64 * prefill_tokens_per_s),
+                        service_s + (n_out - 1.0) * paced_step_s,
+                    );
+                    let requests_per_s = (slots / (service_s + (n_out - 1.0) * paced_step_s))
+                        .min(output_tokens_per_s / n_out);
+                    worker_wait_s = prefill_worker_wait_s(
+                        requests_per_s / d.prefill_replicas as f64,
+                        worker.request_s,
+                        worker.forward_s,
+                        worker.overlap,
+                    );
+                    mva_s + worker_wait_s
+                }
                 Batching::Static => 0.0,
             };
             let ttft_s = little_s.max(service_s + queue_s);
@@ -143,6 +163,7 @@ pub fn serving(
                 ttft_s,
                 latency_s: request_latency_s,
                 wait_s: ttft_s - service_s,
+                worker_wait_s: worker_wait_s.min(ttft_s - service_s),
                 admission_s,
                 tpot_s: paced_step_s,
                 e2e_s: ttft_s + (n_out - 1.0) * paced_step_s,
@@ -172,6 +193,7 @@ pub fn serving(
                 ttft_s,
                 latency_s: request_latency_s,
                 wait_s,
+                worker_wait_s: 0.0,
                 admission_s: 0.0,
                 tpot_s: t,
                 e2e_s: ttft_s + (n_out - 1.0) * t,
@@ -188,6 +210,7 @@ pub fn serving(
                 ttft_s,
                 latency_s: 0.0,
                 wait_s: 0.0,
+                worker_wait_s: 0.0,
                 admission_s: 0.0,
                 tpot_s: decode_step_s,
                 e2e_s: ttft_s + (mean_n - 1.0) * decode_step_s,
@@ -230,6 +253,54 @@ pub fn prefill_queue_wait_s(in_flight: f64, demand_s: f64, cycle_s: f64) -> f64 
     let b = d + z - n * a;
     let q = (-b + (b * b + 4.0 * a * n * d).sqrt()) / (2.0 * a);
     a * q
+}
+
+/// One disaggregated prefill worker as `serving` sees it: a request's prefill on an idle worker
+/// (`request_s`, all its chunks), one forward pass (`forward_s`, a chunk through the stages) and
+/// whether its scheduler runs the overlap loop (the runtime's `prefill_overlap`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PrefillWorker {
+    /// A lone request's prefill, all its chunks, s.
+    pub request_s: f64,
+    /// One forward pass: a chunk through the stages, s.
+    pub forward_s: f64,
+    /// The scheduler forms the next batch before it processes the one in flight.
+    pub overlap: bool,
+}
+
+/// Mean time a request arriving at one prefill worker of a disaggregated pool waits for the
+/// forward passes in flight (docs/methodology.md §7.5). A worker runs one forward at a time, and
+/// under attention DP its ranks step together: every rank joins each forward (an idle rank with an
+/// idle batch), so a request never joins a forward that has begun, whichever rank it lands on
+/// (SGLang `scheduler_dp_attn_mixin.py`, every iteration's all-gather of the ranks' token
+/// counts). The worker serves in gated batches: it starts a forward whenever a request waits and
+/// takes all that wait. With `rate_per_s` arrivals and `x = rate_per_s · request_s` of work per
+/// second, a forward that finds none waiting leaves the worker idle until the next arrival, so the
+/// worker is busy a fraction `u = x / (x + e^(−x))` of the time (a cycle of one busy period
+/// `request_s` and, with probability e^(−x) that nothing arrived meanwhile, an idle gap of
+/// 1/rate). An arrival that finds it busy waits the forward in flight's residual, `forward_s / 2`.
+/// Under the overlap loop (SGLang's default `event_loop_overlap_disagg_prefill`; TensorRT-LLM's
+/// PyTorch executor without `disable_overlap_scheduler`) the scheduler forms and launches the next
+/// batch before it processes the one in flight, so a request arriving during a forward also waits
+/// for that next batch when it holds work, again with probability `u`:
+///
+/// wait = u · (forward_s / 2 + [overlap] · u · forward_s)
+///
+/// Far below saturation u ≈ x and the wait vanishes; at saturation it tends to 1.5 forwards,
+/// beyond which the pool's own queue (`prefill_queue_wait_s`, Little's law) takes over.
+pub fn prefill_worker_wait_s(
+    rate_per_s: f64,
+    request_s: f64,
+    forward_s: f64,
+    overlap: bool,
+) -> f64 {
+    let x = rate_per_s * request_s;
+    if !(x > 0.0 && x.is_finite() && forward_s > 0.0 && forward_s.is_finite()) {
+        return 0.0;
+    }
+    let u = x / (x + (-x).exp());
+    let next_s = if overlap { u * forward_s } else { 0.0 };
+    u * (forward_s / 2.0 + next_s)
 }
 
 /// GPUs and prices.
@@ -300,12 +371,45 @@ pub fn prices(
 
 #[cfg(test)]
 mod tests {
-    use super::prefill_queue_wait_s;
+    use super::{prefill_queue_wait_s, prefill_worker_wait_s};
     use crate::testutil::assert_close;
 
     /// Schweitzer's mean-value analysis by hand: two requests, each needing 1 s of the pool and
     /// spending 1 s elsewhere. a = 1·(2 − 1)/2 = 0.5, b = 1 + 1 − 2·0.5 = 1, so
     /// 0.5·Q² + Q − 2 = 0, Q = √5 − 1 and the wait a·Q = (√5 − 1)/2 = 0.618 s (exact MVA: 0.5 s).
+    #[test]
+    fn a_busy_prefill_worker_costs_its_forward_in_flight_and_the_next() {
+        // By hand: one request a second of 1 s of prefill (x = 1) keeps a worker busy
+        // u = 1 / (1 + e^-1) = 0.731059 of the time; forwards of 0.5 s cost an arrival
+        // u · 0.25 = 0.182765 s in flight, and u · (0.25 + u · 0.5) = 0.449988 s under the
+        // overlap loop.
+        let u = 1.0 / (1.0 + (-1.0f64).exp());
+        assert_close(u, 0.731_058_578_6, 1e-9);
+        assert_close(prefill_worker_wait_s(1.0, 1.0, 0.5, false), u * 0.25, 1e-12);
+        assert_close(
+            prefill_worker_wait_s(1.0, 1.0, 0.5, true),
+            u * (0.25 + u * 0.5),
+            1e-12,
+        );
+        assert_close(prefill_worker_wait_s(1.0, 1.0, 0.5, true), 0.449_988, 1e-5);
+        // Idle and saturated limits: nothing without arrivals; half a forward, or one and a
+        // half under the overlap loop, when the worker never idles.
+        assert!(prefill_worker_wait_s(0.0, 1.0, 0.5, true) == 0.0);
+        assert!(prefill_worker_wait_s(1e-9, 1.0, 0.5, true) < 1e-9);
+        assert_close(prefill_worker_wait_s(1e3, 1.0, 0.5, false), 0.25, 1e-9);
+        assert_close(prefill_worker_wait_s(1e3, 1.0, 0.5, true), 0.75, 1e-9);
+        // Never a NaN from a degenerate input.
+        assert!(prefill_worker_wait_s(f64::INFINITY, 1.0, 0.5, true) == 0.0);
+        assert!(prefill_worker_wait_s(1.0, 1.0, f64::NAN, true) == 0.0);
+        // It grows with the load.
+        let mut last = 0.0;
+        for k in 1..100 {
+            let w = prefill_worker_wait_s(0.05 * k as f64, 1.0, 0.5, true);
+            assert!(w > last);
+            last = w;
+        }
+    }
+
     #[test]
     fn the_prefill_queue_wait_solves_schweitzers_quadratic() {
         assert_close(

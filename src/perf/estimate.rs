@@ -73,6 +73,9 @@ pub struct Breakdown {
     /// the closed loop); under TensorRT-LLM's attention-DP balancing or batch waiting also the
     /// time it holds the prompt.
     pub ttft_wait_s: f64,
+    /// Of those, disaggregated: the forwards in flight at a busy prefill worker
+    /// (`cost::prefill_worker_wait_s`).
+    pub prefill_worker_wait_s: f64,
     /// Seconds a disaggregated decode worker takes to receive and admit the prefilled request
     /// before its first token (0 otherwise; docs/methodology.md §7.5).
     pub decode_admission_s: f64,
@@ -486,6 +489,11 @@ fn finish<const FULL: bool>(
         ctx.scheduler_recv_interval,
         held_s,
         ctx.decode_admission_iters,
+        super::cost::PrefillWorker {
+            request_s: pre.ttft_s,
+            forward_s: pre.stages_sum_s,
+            overlap: ctx.prefill_overlap,
+        },
     );
     let cost = prices(
         ctx,
@@ -608,6 +616,7 @@ fn finish<const FULL: bool>(
                 kv_transfer_s: transfer_s,
                 request_latency_s: served.latency_s,
                 ttft_wait_s: served.wait_s,
+                prefill_worker_wait_s: served.worker_wait_s,
                 decode_admission_s: served.admission_s,
                 held_iters: held.iters,
                 held_s,

@@ -476,8 +476,21 @@ pub fn explain(ctx: &Context, model: &str, gpu: &str, e: &Estimate) -> String {
                 let requests_per_s = e.output_tokens_per_s / c.output_len as f64;
                 let capacity_per_s =
                     d.prefill_replicas as f64 * b.prefill_tokens_per_s / c.input_len as f64;
+                let worker = if b.prefill_worker_wait_s > 0.0 {
+                    let next = if ctx.prefill_overlap {
+                        " and, under its overlap loop, the next one already formed"
+                    } else {
+                        ""
+                    };
+                    format!(
+                        "; of it {} ms at the request's prefill worker, for the forward in flight{next}",
+                        human(crate::units::s_to_ms(b.prefill_worker_wait_s)),
+                    )
+                } else {
+                    String::new()
+                };
                 format!(
-                    " + wait for the prefill pool {} s (the {} requests in flight complete at {} a second, {}% of the prefill pool's {} a second; mean-value analysis of the closed loop, Little's law once the pool is the slower)",
+                    " + wait for the prefill pool {} s (the {} requests in flight complete at {} a second, {}% of the prefill pool's {} a second; mean-value analysis of the closed loop, Little's law once the pool is the slower{worker})",
                     human(b.ttft_wait_s),
                     d.decode_replicas * c.batch,
                     human(requests_per_s),
