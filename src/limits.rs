@@ -43,7 +43,7 @@ pub const MAX_RECV_INTERVAL: u64 = 1000;
 pub const MAX_BALANCE_ITERS: u64 = 1000;
 
 /// Most decode iterations a prefilled request may spend at a disaggregated decode worker before
-/// its first token (`--decode-admission-iters`; the built-in 5.46, docs/methodology.md §7.5).
+/// its first token (`--decode-admission-iters`; the built-in 5.47, docs/methodology.md §7.5).
 pub const MAX_ADMISSION_ITERS: f64 = 1000.0;
 
 const fn int(min: u64, max: u64) -> IntRange {

@@ -801,6 +801,12 @@ fn context_for(c: &Case, extra: &[Override], rt: &Runtime) -> Result<(Context, S
             "prefill_overlap = {o}: only a disaggregated case (disaggregate = \"P:D\") has prefill workers of its own; drop it or state the pools"
         );
     }
+    let batching = c.batching.unwrap_or_else(|| rt.batching());
+    if let (Some(o), crate::perf::Batching::Static) = (c.prefill_overlap, batching) {
+        bail!(
+            "prefill_overlap = {o}: a static batch prefills once, with no closed loop to keep a prefill worker busy; drop it or use continuous batching"
+        );
+    }
     // Half a batch-waiting rule would silently hold nothing: a case that turns it on names both.
     let on = c.batch_wait_timeout_iters.is_some_and(|t| t > 0)
         || c.batch_wait_max_tokens_ratio.is_some_and(|r| r > 0.0);

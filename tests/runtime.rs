@@ -1184,8 +1184,7 @@ fn prefill_overlap_flag_profile_and_inputs_agree() {
         .collect();
     let (_, stderr) = run_cli(&colocated, 0);
     assert!(
-        stderr
-            .contains("note: --prefill-overlap prices a disaggregated prefill worker's scheduler"),
+        stderr.contains("note: --prefill-overlap prices a busy disaggregated prefill worker"),
         "{stderr}"
     );
 }
@@ -1282,7 +1281,7 @@ fn decode_admission_flag_profile_and_inputs_agree() {
     assert!(
         out.contains("decode worker's admission")
             && out.contains("iterations of")
-            && out.contains("decode-admission-iters 5.46"),
+            && out.contains("decode-admission-iters 5.47"),
         "{out}"
     );
     // Given where it cannot apply, the flag says so.

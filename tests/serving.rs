@@ -319,8 +319,9 @@ fn disaggregation_trades_gpus_for_a_clean_decode() {
     let queue_s = a * (-b + (b * b + 4.0 * a * n * d).sqrt()) / (2.0 * a);
     // And at its prefill worker the forward in flight, which it never joins, and under the
     // overlap loop the next one (`prefill_worker_wait_s`, by hand): each of the two workers gets
-    // half the loop's requests, busy u = x / (x + e^−x) of the time with x = rate · prefill.
-    let rate = (n / z).min(dis.output_tokens_per_s / 256.0);
+    // half the others' requests ((n − 1)/n of the loop's), busy u = x / (x + e^−x) of the time
+    // with x = rate · prefill.
+    let rate = (n / z).min(dis.output_tokens_per_s / 256.0) * (n - 1.0) / n;
     let x = rate / 2.0 * service_s;
     let u = x / (x + (-x).exp());
     let worker_s = u * (service_s / 2.0 + u * service_s);

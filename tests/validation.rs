@@ -878,12 +878,12 @@ fn the_latency_suite_holds_its_levels() {
     // 38.6% before the attention-DP balancing was replayed, 37.7% after (fortieth session);
     // 37.3% before a disaggregated decode worker's admission was priced, 33.4% after (forty-first;
     // 37.5% before on the 762 runs left once a duplicate run was left out); 33.4% before a busy
-    // prefill worker's forwards in flight were priced with the recipes' prompt budgets, 31.7%
+    // prefill worker's forwards in flight were priced with the recipes' prompt budgets, 31.6%
     // after (forty-second).
     assert!(ttft <= 0.32, "TTFT median |error| {ttft}");
     // The disaggregated runs' first tokens (ids name the prefill pool, `-p<workers>x<layout>`):
-    // 50.8% before the admission, 40.8% after (51.25% and 41.25% on the 762 runs); 36.8% with a
-    // busy prefill worker's forwards in flight (forty-second session).
+    // 50.8% before the admission, 40.8% after (51.25% and 41.25% on the 762 runs); 36.1% with a
+    // busy prefill worker's forwards in flight and the recipes' prompt budgets (forty-second).
     let disaggregated = |r: &CaseResult| {
         r.id.split('-')
             .any(|p| p.starts_with('p') && p[1..].starts_with(|c: char| c.is_ascii_digit()))
@@ -1400,4 +1400,29 @@ fn an_admission_without_a_decode_pool_is_named_not_ignored() {
     let admitted = predict_one(&case(&format!("{pools}\ndecode_admission_iters = 9")));
     let direct = predict_one(&case(&format!("{pools}\ndecode_admission_iters = 0")));
     assert!(admitted > direct, "{admitted} {direct}");
+}
+
+/// A prefill worker's scheduler loop on a case without pools of its own, or on a static batch,
+/// would price nothing: the case is left unevaluated with the reason, while a disaggregated,
+/// continuously batched case reads it (the overlap loop's next forward lengthens its first
+/// token).
+#[test]
+fn a_prefill_overlap_without_a_busy_prefill_pool_is_named_not_ignored() {
+    let case = |fields: &str| llama3_8b_h100_1k1k_case(fields, "fixed", "ttft_s");
+    let reason = reason_of(&case("concurrency = 64\nprefill_overlap = false"));
+    assert!(
+        reason.contains("prefill_overlap = false") && reason.contains("disaggregated"),
+        "{reason}"
+    );
+    let reason = reason_of(&case(
+        "batch = 64\ndisaggregate = \"1:1\"\nbatching = \"static\"\nprefill_overlap = true",
+    ));
+    assert!(
+        reason.contains("prefill_overlap = true") && reason.contains("static batch"),
+        "{reason}"
+    );
+    let pools = "concurrency = 64\ndisaggregate = \"1:1\"";
+    let overlapped = predict_one(&case(&format!("{pools}\nprefill_overlap = true")));
+    let plain = predict_one(&case(&format!("{pools}\nprefill_overlap = false")));
+    assert!(overlapped > plain, "{overlapped} {plain}");
 }

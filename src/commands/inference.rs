@@ -324,9 +324,11 @@ pub fn sweep(a: SweepArgs) -> Result<u8> {
             "note: --decode-admission-iters prices a disaggregated decode worker's admission (with --disaggregate); it adds nothing here"
         );
     }
-    if a.serving.prefill_overlap.is_some() && a.serving.disaggregate.is_none() {
+    if a.serving.prefill_overlap.is_some()
+        && (a.serving.disaggregate.is_none() || soft.batching != crate::perf::Batching::Continuous)
+    {
         eprintln!(
-            "note: --prefill-overlap prices a disaggregated prefill worker's scheduler (with --disaggregate); it changes nothing here"
+            "note: --prefill-overlap prices a busy disaggregated prefill worker's scheduler (--disaggregate, continuous batching); it changes nothing here"
         );
     }
     let mut plans = Vec::with_capacity(systems.len());
@@ -974,9 +976,11 @@ pub fn estimate(a: EstimateArgs) -> Result<u8> {
             "note: attention-DP balancing (--adp-balance, or the runtime profile's) holds prompts only in a continuously batched replica with attention DP (--dp > 1, not disaggregated); it holds nothing here"
         );
     }
-    if a.serving.prefill_overlap.is_some() && c.disaggregate.is_none() {
+    if a.serving.prefill_overlap.is_some()
+        && (c.disaggregate.is_none() || c.batching != crate::perf::Batching::Continuous)
+    {
         eprintln!(
-            "note: --prefill-overlap prices a disaggregated prefill worker's scheduler (with --disaggregate); it changes nothing here"
+            "note: --prefill-overlap prices a busy disaggregated prefill worker's scheduler (--disaggregate, continuous batching); it changes nothing here"
         );
     }
     if a.serving.decode_admission_iters.is_some() && !crate::perf::cost::pays_decode_admission(&c) {

@@ -46,7 +46,7 @@ pub struct Serving {
 /// DeepSeek-R1 runs at concurrency ≤ 16 with at least two requests a decode replica and no more
 /// than its slots, of measured median TTFT less the model's without it, in the model's decode
 /// iterations (docs/calibration.md, "Forty-first session").
-pub const DECODE_ADMISSION_ITERS: f64 = 5.46;
+pub const DECODE_ADMISSION_ITERS: f64 = 5.47;
 
 /// Whether `c`'s first token pays a decode worker's admission: a disaggregated, continuously
 /// batched decode replica holding more than one sequence (an idle worker takes a request at
@@ -146,8 +146,12 @@ pub fn serving(
                         s_in / (d.prefill_replicas as f64 * prefill_tokens_per_s),
                         service_s + (n_out - 1.0) * paced_step_s,
                     );
+                    // The others' requests: an arrival does not wait for itself ((n − 1)/n
+                    // of the loop's rate, as in Schweitzer's form above; none for a lone one).
                     let requests_per_s = (slots / (service_s + (n_out - 1.0) * paced_step_s))
-                        .min(output_tokens_per_s / n_out);
+                        .min(output_tokens_per_s / n_out)
+                        * (slots - 1.0).max(0.0)
+                        / slots;
                     worker_wait_s = prefill_worker_wait_s(
                         requests_per_s / d.prefill_replicas as f64,
                         worker.request_s,
@@ -163,7 +167,13 @@ pub fn serving(
                 ttft_s,
                 latency_s: request_latency_s,
                 wait_s: ttft_s - service_s,
-                worker_wait_s: worker_wait_s.min(ttft_s - service_s),
+                // Its share of the wait, when the wait is the one it is part of (not where
+                // Little's law over the slower pool sets the first token).
+                worker_wait_s: if little_s > service_s + queue_s {
+                    0.0
+                } else {
+                    worker_wait_s
+                },
                 admission_s,
                 tpot_s: paced_step_s,
                 e2e_s: ttft_s + (n_out - 1.0) * paced_step_s,
@@ -255,14 +265,15 @@ pub fn prefill_queue_wait_s(in_flight: f64, demand_s: f64, cycle_s: f64) -> f64 
     a * q
 }
 
-/// One disaggregated prefill worker as `serving` sees it: a request's prefill on an idle worker
-/// (`request_s`, all its chunks), one forward pass (`forward_s`, a chunk through the stages) and
-/// whether its scheduler runs the overlap loop (the runtime's `prefill_overlap`).
+/// One disaggregated prefill worker as `serving` sees it: the time a lone request occupies it
+/// (`request_s`: its chunks, each taking the slowest stage once the pipeline is full), one forward
+/// pass (`forward_s`: a chunk through the slowest stage, after which the worker takes the next)
+/// and whether its scheduler runs the overlap loop (the runtime's `prefill_overlap`).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct PrefillWorker {
-    /// A lone request's prefill, all its chunks, s.
+    /// A lone request's occupancy of the worker, all its chunks, s.
     pub request_s: f64,
-    /// One forward pass: a chunk through the stages, s.
+    /// One forward pass: a chunk through the slowest stage, s.
     pub forward_s: f64,
     /// The scheduler forms the next batch before it processes the one in flight.
     pub overlap: bool,
@@ -374,9 +385,6 @@ mod tests {
     use super::{prefill_queue_wait_s, prefill_worker_wait_s};
     use crate::testutil::assert_close;
 
-    /// Schweitzer's mean-value analysis by hand: two requests, each needing 1 s of the pool and
-    /// spending 1 s elsewhere. a = 1·(2 − 1)/2 = 0.5, b = 1 + 1 − 2·0.5 = 1, so
-    /// 0.5·Q² + Q − 2 = 0, Q = √5 − 1 and the wait a·Q = (√5 − 1)/2 = 0.618 s (exact MVA: 0.5 s).
     #[test]
     fn a_busy_prefill_worker_costs_its_forward_in_flight_and_the_next() {
         // By hand: one request a second of 1 s of prefill (x = 1) keeps a worker busy
@@ -410,6 +418,9 @@ mod tests {
         }
     }
 
+    /// Schweitzer's mean-value analysis by hand: two requests, each needing 1 s of the pool and
+    /// spending 1 s elsewhere. a = 1·(2 − 1)/2 = 0.5, b = 1 + 1 − 2·0.5 = 1, so
+    /// 0.5·Q² + Q − 2 = 0, Q = √5 − 1 and the wait a·Q = (√5 − 1)/2 = 0.618 s (exact MVA: 0.5 s).
     #[test]
     fn the_prefill_queue_wait_solves_schweitzers_quadratic() {
         assert_close(

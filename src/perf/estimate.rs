@@ -490,8 +490,8 @@ fn finish<const FULL: bool>(
         held_s,
         ctx.decode_admission_iters,
         super::cost::PrefillWorker {
-            request_s: pre.ttft_s,
-            forward_s: pre.stages_sum_s,
+            request_s: pre.chunks * pre.stage_max_s,
+            forward_s: pre.stage_max_s,
             overlap: ctx.prefill_overlap,
         },
     );
