@@ -134,8 +134,7 @@ pub fn serving(
             // Below saturation the prompts of the requests holding slots still queue for the
             // prefill pool: an offline static batch is no closed loop and waits only as Little's
             // law says.
-            let mut worker_wait_s = 0.0;
-            let queue_s = match c.batching {
+            let (queue_s, worker_wait_s) = match c.batching {
                 Batching::Continuous => {
                     // The pool's queue as one station (mean-value analysis), and at each worker
                     // the forward in flight, which a request never joins (and, under the
@@ -152,15 +151,15 @@ pub fn serving(
                         .min(output_tokens_per_s / n_out)
                         * (slots - 1.0).max(0.0)
                         / slots;
-                    worker_wait_s = prefill_worker_wait_s(
+                    let worker_s = prefill_worker_wait_s(
                         requests_per_s / d.prefill_replicas as f64,
                         worker.request_s,
                         worker.forward_s,
                         worker.overlap,
                     );
-                    mva_s + worker_wait_s
+                    (mva_s + worker_s, worker_s)
                 }
-                Batching::Static => 0.0,
+                Batching::Static => (0.0, 0.0),
             };
             let ttft_s = little_s.max(service_s + queue_s);
             Serving {
