@@ -967,14 +967,21 @@ fn evaluate_inference(c: &Case, ctx: &Context, model: &str, rt: &Runtime) -> Res
             )
         }
         "max-throughput" => {
-            let best = throughput_batches()
-                .filter_map(|b| run(&Config { batch: b, ..base }).ok())
-                .filter(|e| e.fits)
+            // The grid's batches that fit, and the largest integer batch that fits: an engine
+            // admits requests while its KV cache holds them, not on a grid, and where memory
+            // binds the best batch is that one.
+            let fitting = crate::batch_search::largest_meeting(
+                |b| run(&Config { batch: b, ..base }).ok(),
+                |e| e.fits,
+            );
+            let largest = fitting.iter().map(|e| e.config.batch).max();
+            let best = fitting
+                .into_iter()
                 .max_by(|a, b| a.output_tokens_per_s.total_cmp(&b.output_tokens_per_s))
                 .ok_or_else(|| anyhow!("no batch size fits in memory"))?;
             match c.requests {
                 None => best,
-                Some(n) => finite_run(c, ctx, base, best, n, run)?,
+                Some(n) => finite_run(c, ctx, base, best, largest, n, run)?,
             }
         }
         "frontier" => {
@@ -1210,14 +1217,16 @@ const MAX_BATCH_PLACES: &str = "`max_batch` limits a fixed `concurrency` point, 
 /// The best of a max-throughput run of `n` requests submitted at once (`requests`): the
 /// simulation (`crate::sim`) of the whole run under each cap on the requests in flight, from
 /// half the steady state's best batch `best` up to `n` (or to the engine's limit, `max_batch`
-/// per attention group, where the case states one), its output tokens over the time from
-/// the first start to the last end (the ramp, while the first prompts fill, and the drain, as
-/// the last requests finish, included). Only the output throughput is priced so.
+/// per attention group, where the case states one), the grid's caps and the largest batch that
+/// fits (`largest_fitting`, where the KV cache binds the engine), its output tokens over the
+/// time from the first start to the last end (the ramp, while the first prompts fill, and the
+/// drain, as the last requests finish, included). Only the output throughput is priced so.
 fn finite_run(
     c: &Case,
     ctx: &Context,
     base: Config,
     best: crate::perf::Estimate,
+    largest_fitting: Option<u64>,
     n: u64,
     run: impl Fn(&Config) -> Result<crate::perf::Estimate>,
 ) -> Result<crate::perf::Estimate> {
@@ -1244,11 +1253,17 @@ fn finite_run(
         seed: 1,
         step_budget: crate::sim::MAX_STEP_BUDGET,
     };
-    // The engine's batch limit (`max_batch` per attention group), when the case states it.
-    let limit = c.max_batch.map_or(n, |m| m.saturating_mul(base.dp).min(n));
+    // The engine's batch limit per attention group: the case's `max_batch`, else the one
+    // trtllm-bench derives for a tuned quantisation, its KV estimate capped at
+    // `TRTLLM_BENCH_MAX_BATCH` over the pipeline stages (the KV cache itself binds below it).
+    let per_group = c
+        .max_batch
+        .unwrap_or_else(|| (TRTLLM_BENCH_MAX_BATCH / base.pp.max(1)).max(1));
+    let limit = per_group.saturating_mul(base.dp).min(n);
     let from = (best.config.batch / 2).clamp(1, limit);
     let caps = throughput_batches()
         .chain([limit])
+        .chain(largest_fitting)
         .filter(|&b| b >= from && b <= limit)
         .collect::<std::collections::BTreeSet<_>>();
     let mut out: Option<crate::perf::Estimate> = None;
@@ -1292,6 +1307,12 @@ fn finite_run(
         }
     })
 }
+
+/// trtllm-bench's cap on the batch it builds an engine for: `finetune_setting` takes the requests
+/// its KV estimate holds, at most 4,096, over the pipeline stages ("Cap total batch size to avoid
+/// decoder buffer size becoming too large", `bench/build/tuning.py`). A case's `max_batch`
+/// replaces it (the LLM API's default 2,048 where trtllm-bench does not tune the quantisation).
+const TRTLLM_BENCH_MAX_BATCH: u64 = 4096;
 
 /// The iteration token budget (`max_num_tokens`, per attention group) that trtllm-bench sets
 /// when a run names none, for a replica that holds `cap` requests: from the requests the KV cache

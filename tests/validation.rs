@@ -114,9 +114,10 @@ fn training_and_overall_errors_do_not_regress() {
         tp.within_25pct
     );
     // Dense models hold their levels (medians within a point of the calibration's: throughput
-    // 10.5%, TTFT 10.9%, latency 6.8%, training 9.6% since the tenth session).
+    // 10.5%, TTFT 10.9%, latency 6.8%, training 9.6% since the tenth session; throughput 7.4%
+    // since the forty-third, which prices a max-throughput run at the largest batch that fits).
     for (family, level) in [
-        ("throughput", 0.115),
+        ("throughput", 0.085),
         ("ttft", 0.119),
         ("latency", 0.078),
         ("training", 0.106),
@@ -229,6 +230,12 @@ fn moe_suite_holds_its_levels() {
     // and the H100 gpt-oss row (+12.3% → +13.3%) crosses the median: all 12.65% → 13.13%.
     // The forty-second session stated the 25.11 B200 gpt-oss row's EP 64 (its release's script;
     // the table printed EP 8): +112% → +17%, cases past 1.5× 4 → 3, no median moves.
+    // The forty-third priced a max-throughput run at the largest batch whose KV cache fits (an
+    // engine admits requests while its KV blocks are free, not on the 1.5× grid) and stated the
+    // CUTLASS fused MoE, trtllm-bench's default, on the five Blackwell FP4 rows that set no
+    // backend: suite 13.13% → 12.97%, inference 13.81% → 13.74%, but the two gpt-oss 1k/1k
+    // rows on H100, whose large-batch gap predates it, now run the engine's full batch
+    // (+47% → +66%, +46% → +51%) and Maverick 1k/8k +73% → +78%: past 1.5× 3 → 5.
     let rs = run_cases(
         &load_suite(None, Suite::Moe).expect("built-in MoE cases parse"),
         &[],
@@ -246,7 +253,7 @@ fn moe_suite_holds_its_levels() {
     let m = inference.median_abs_error.unwrap();
     assert!(m <= 0.14, "MoE inference median {m:.3}");
     assert!(
-        inference.worst_factor.unwrap() < 1.78,
+        inference.worst_factor.unwrap() < 1.79,
         "{:?}",
         inference.worst_factor
     );
@@ -275,7 +282,7 @@ fn moe_suite_holds_its_levels() {
                 .is_some_and(|e| (1.0 + e).max(1.0 / (1.0 + e)) > 1.5)
         })
         .count();
-    assert!(past <= 3, "{past} MoE cases past 1.5×");
+    assert!(past <= 5, "{past} MoE cases past 1.5×");
 }
 
 #[test]
@@ -1425,4 +1432,106 @@ fn a_prefill_overlap_without_a_busy_prefill_pool_is_named_not_ignored() {
     let overlapped = predict_one(&case(&format!("{pools}\nprefill_overlap = true")));
     let plain = predict_one(&case(&format!("{pools}\nprefill_overlap = false")));
     assert!(overlapped > plain, "{overlapped} {plain}");
+}
+
+/// Whether Llama-3-70B in fp8 on one H200 holds `batch` sequences of 128 + 2,048 tokens.
+fn llama70b_h200_fits(batch: u64) -> bool {
+    use gpt4calc::dtype::Dtype;
+    use gpt4calc::perf::{Config, Context, DEFAULT_PREFILL_CHUNK_TOKENS, estimate};
+    let m = gpt4calc::presets::load_model("llama3-70b", &[])
+        .unwrap()
+        .model;
+    let g = gpt4calc::presets::load_gpu("h200", &[]).unwrap().gpu;
+    let ctx = Context::new(&m, &g, DEFAULT_PREFILL_CHUNK_TOKENS);
+    let c = Config {
+        kv_dtype: Dtype::Fp8,
+        ..Config::new(1, 1, batch, 128, 2048, Dtype::Fp8)
+    };
+    ctx.check(&c).is_ok() && estimate(&ctx, &c).fits
+}
+
+#[test]
+fn a_max_throughput_run_holds_the_largest_batch_that_fits() {
+    // TensorRT-LLM admits a request while its KV blocks for the whole input and output are free
+    // (GUARANTEED_NO_EVICT), not on the search grid's 1.5× steps: a memory-bound engine whose KV
+    // cache holds between two grid batches runs the larger number. Llama-3-70B in fp8 on one H200
+    // at 128/2,048 holds about 190 sequences (the grid has 128 and 192), and its decode step, a
+    // weight stream, barely grows with the batch: the case chooses the largest batch that fits,
+    // in the steady state and in a finite run of 3,000 requests alike.
+    for requests in ["", "requests = 3000\n"] {
+        let text = format!(
+            r#"
+[[case]]
+id = "kv-bound"
+source = "a test"
+kind = "inference"
+model = "llama3-70b"
+gpu = "h200"
+dtype = "fp8"
+kv_dtype = "fp8"
+tp = 1
+input_len = 128
+output_len = 2048
+{requests}mode = "max-throughput"
+metric = "output_tokens_per_s"
+value = 4336.0
+"#
+        );
+        let cases = gpt4calc::validate::parse_cases("test", &text).unwrap();
+        let r = run_cases(&cases, &[]).remove(0);
+        let chosen = r.configuration.expect("a configuration");
+        let batch: u64 = chosen
+            .strip_prefix("TP1, batch ")
+            .unwrap_or_else(|| panic!("{chosen}"))
+            .parse()
+            .unwrap();
+        assert!(
+            llama70b_h200_fits(batch) && !llama70b_h200_fits(batch + 1),
+            "{requests}{chosen}"
+        );
+        assert!(
+            !gpt4calc::batch_search::grid().any(|b| b == batch),
+            "{chosen}"
+        );
+    }
+}
+
+#[test]
+fn a_trtllm_bench_run_stops_at_its_engine_batch_limit() {
+    // trtllm-bench builds its engine for at most 4,096 requests (`finetune_setting`, "Cap total
+    // batch size to avoid decoder buffer size becoming too large"): Llama-3.1-8B in fp8 on an
+    // H200 at 128/128 holds about 7,500 sequences in its KV cache, but a run of 30,000 requests
+    // runs at most 4,096 at once. A stated `max_batch` replaces the limit.
+    let case = |extra: &str| {
+        format!(
+            r#"
+[[case]]
+id = "engine-limit"
+source = "a test"
+kind = "inference"
+model = "llama3.1-8b"
+gpu = "h200"
+dtype = "fp8"
+kv_dtype = "fp8"
+tp = 1
+input_len = 128
+output_len = 128
+requests = 30000
+{extra}mode = "max-throughput"
+metric = "output_tokens_per_s"
+value = 27911.0
+"#
+        )
+    };
+    let batch = |text: &str| -> u64 {
+        let cases = gpt4calc::validate::parse_cases("test", text).unwrap();
+        let chosen = run_cases(&cases, &[]).remove(0).configuration.unwrap();
+        chosen
+            .strip_prefix("TP1, batch ")
+            .unwrap_or_else(|| panic!("{chosen}"))
+            .parse()
+            .unwrap()
+    };
+    assert!(batch(&case("")) <= 4096);
+    assert!(batch(&case("max_batch = 1000\n")) <= 1000);
 }
