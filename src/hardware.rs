@@ -43,6 +43,10 @@ pub struct GpuSpec {
     /// fused-MoE layers (optional; absent precisions fall back, see `FusedMoe`).
     #[serde(default, skip_serializing_if = "FusedMoe::is_empty")]
     pub fused_moe: FusedMoe,
+    /// The low-precision GEMMs' time by shape, fitted on measured GEMMs (optional; serving only,
+    /// docs/methodology.md §4.1): absent, the flat `efficiency.matmul_*` and `overheads.gemm_*_us`.
+    #[serde(default, skip_serializing_if = "GemmShapes::is_empty")]
+    pub gemm_shape: GemmShapes,
     /// Measured shape of the all-reduce inside one node, per group size (optional).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub all_reduce_shape: Vec<AllReduceShape>,
@@ -111,6 +115,49 @@ pub struct RoutingSkew {
     pub tokens_per_expert: Vec<f64>,
     /// Skewed over balanced layer time at each.
     pub over_balanced: Vec<f64>,
+}
+
+/// A low-precision GEMM's time by its shape (docs/methodology.md §4.1): for `m × k` inputs and
+/// `k × n` weights with m ≥ 1,024, `t = 2mnk / (peak · efficiency) + (m·k·input_bytes +
+/// m·n·output_bytes) / peak bandwidth + fixed_us`. The input term is the activation's
+/// quantisation pass (its scale and its cast to 8 or 4 bits, which the measured operator runs
+/// apart), the output term the 16-bit result: a per-tensor fp8 GEMM's matrix multiply runs at a
+/// 16-bit one's efficiency, and what makes it slower is proportional to its input, so it depends
+/// on the shape (a large n amortises it).
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct GemmShapeFit {
+    /// The multiply's FLOP rate as a fraction of the precision's dense peak.
+    pub efficiency: f64,
+    /// Bytes moved per input element, at the peak HBM bandwidth.
+    pub input_bytes: f64,
+    /// Bytes moved per output element, at the peak HBM bandwidth.
+    pub output_bytes: f64,
+    /// Fixed time of one GEMM, µs.
+    pub fixed_us: f64,
+}
+
+/// `GemmShapeFit`s per low-precision GEMM kind: `fp8` (per-tensor scales), `fp8_block` (128×128
+/// block scales), `fp4` (NVFP4). A kind without one keeps the flat fit.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct GemmShapes {
+    /// Per-tensor fp8.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fp8: Option<GemmShapeFit>,
+    /// fp8 with 128×128 block scales.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fp8_block: Option<GemmShapeFit>,
+    /// NVFP4.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fp4: Option<GemmShapeFit>,
+}
+
+impl GemmShapes {
+    /// Whether no kind has a fit.
+    pub fn is_empty(&self) -> bool {
+        *self == GemmShapes::default()
+    }
 }
 
 /// A fused-MoE layer's rates on one GPU for one weight precision (docs/methodology.md §4.4).
@@ -651,6 +698,27 @@ impl GpuSpec {
                     .map_err(anyhow::Error::msg)?;
             }
         }
+        for (name, fit) in [
+            ("fp8", self.gemm_shape.fp8),
+            ("fp8_block", self.gemm_shape.fp8_block),
+            ("fp4", self.gemm_shape.fp4),
+        ] {
+            let Some(f) = fit else { continue };
+            limits::FRACTION
+                .check(&format!("gpu.gemm_shape.{name}.efficiency ="), f.efficiency)
+                .map_err(anyhow::Error::msg)?;
+            for (field, v) in [
+                ("input_bytes", f.input_bytes),
+                ("output_bytes", f.output_bytes),
+            ] {
+                limits::BYTES_PER_ELEMENT
+                    .check(&format!("gpu.gemm_shape.{name}.{field} ="), v)
+                    .map_err(anyhow::Error::msg)?;
+            }
+            limits::FIXED_TIME
+                .check(&format!("gpu.gemm_shape.{name}.fixed_us ="), f.fixed_us)
+                .map_err(anyhow::Error::msg)?;
+        }
         for (i, sh) in self.all_reduce_shape.iter().enumerate() {
             let name = format!("gpu.all_reduce_shape[{i}]");
             limits::model_int("gpu.all_reduce_shape.gpus")
@@ -747,6 +815,40 @@ impl GpuSpec {
             Dtype::Int8 => self.tflops.int8,
             Dtype::Int4 => None,
             Dtype::Nvfp4 | Dtype::Mxfp4 => self.tflops.fp4,
+        }
+    }
+}
+
+/// A low-precision GEMM's time by shape in SI (`GemmShapeFit`, `Hardware::gemm_shape`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct GemmShape {
+    /// The multiply's FLOP rate as a fraction of the precision's dense peak.
+    pub efficiency: f64,
+    /// Seconds per input element (its quantisation pass).
+    pub input_s_per_elem: f64,
+    /// Seconds per output element.
+    pub output_s_per_elem: f64,
+    /// Fixed time of one GEMM, seconds.
+    pub fixed_s: f64,
+}
+
+impl GemmShape {
+    /// The FLOP rate of a group of GEMMs at large m, per row: `flops` FLOPs over `inputs` input
+    /// and `outputs` output elements, on a precision of peak `peak_flops_per_s`.
+    pub fn rate_flops_per_s(
+        &self,
+        peak_flops_per_s: f64,
+        flops: f64,
+        inputs: f64,
+        outputs: f64,
+    ) -> f64 {
+        let t = flops / (peak_flops_per_s * self.efficiency)
+            + inputs * self.input_s_per_elem
+            + outputs * self.output_s_per_elem;
+        if t > 0.0 {
+            flops / t
+        } else {
+            peak_flops_per_s * self.efficiency
         }
     }
 }
@@ -895,6 +997,9 @@ pub struct Hardware {
     /// Fused-MoE rates per weight precision, in SI: [16-bit, 8-bit, 4-bit, 8-bit block-scaled, FP4,
     /// FP4 with the CUTLASS kernel alone, 8-bit block-scaled on DeepGEMM].
     fused_moe: [MoeKernel; 7],
+    /// Low-precision GEMM time by shape, in SI (`GemmShapeFit`): [per-tensor fp8, block-scaled
+    /// fp8, FP4]; `None` keeps the flat fit.
+    gemm_shape: [Option<GemmShape>; 3],
     /// Compute/memory overlap inside an operator.
     pub overlap: f64,
     /// GPUs in one host (sharing its CPUs and NICs).
@@ -999,6 +1104,21 @@ impl Hardware {
                         .unwrap_or(g.overheads.attention_pair_ns),
                 ),
             ],
+            gemm_shape: {
+                let si = |f: Option<GemmShapeFit>| {
+                    f.map(|f| GemmShape {
+                        efficiency: f.efficiency,
+                        input_s_per_elem: f.input_bytes / bw,
+                        output_s_per_elem: f.output_bytes / bw,
+                        fixed_s: units::us_to_s(f.fixed_us),
+                    })
+                };
+                [
+                    si(g.gemm_shape.fp8),
+                    si(g.gemm_shape.fp8_block),
+                    si(g.gemm_shape.fp4),
+                ]
+            },
             fused_moe: {
                 let dense = MoeKernel {
                     compute: 0.0,
@@ -1294,6 +1414,17 @@ impl Hardware {
             self.gemm_overhead_s(dtype),
             m,
         )
+    }
+
+    /// The shape fit of GEMMs whose math runs in `math` (`block_scaled`: fp8 with 128×128 block
+    /// scales), if the preset has one (per-tensor fp8, block-scaled fp8, FP4).
+    pub fn gemm_shape(&self, math: Dtype, block_scaled: bool) -> Option<GemmShape> {
+        match math {
+            Dtype::Fp8 if block_scaled => self.gemm_shape[1],
+            Dtype::Fp8 => self.gemm_shape[0],
+            Dtype::Nvfp4 | Dtype::Mxfp4 => self.gemm_shape[2],
+            _ => None,
+        }
     }
 
     /// The fused-MoE kernel for weights in `dtype` whose matmuls run in `math`: its compute

@@ -137,6 +137,8 @@ pub const GPU_INTS: &[(&str, IntRange)] = &[
 
 /// Efficiencies and fractions: (0, 1], at least 0.001 so that no rate divides to infinity.
 pub const FRACTION: FloatRange = float(0.001, 1.0);
+/// Bytes moved per element of a GEMM's input or output: 0 to 100.
+pub const BYTES_PER_ELEMENT: FloatRange = float(0.0, 100.0);
 /// Fixed times in µs or ns: 0 to 1 s (1e6 µs).
 pub const FIXED_TIME: FloatRange = float(0.0, 1e6);
 /// A context length in tokens given as a number: 0 to 1e9.

@@ -166,3 +166,48 @@ fn mla_absorbed_decode_writes_its_per_head_latents() {
         assert_close(extra, 43.0 * 7168.0 * 1024.0 / tp as f64, 1e-9);
     }
 }
+
+#[test]
+fn a_low_precision_linear_runs_at_the_rate_its_shapes_give() {
+    // Llama-3-70B in per-tensor fp8 on one H200 (docs/methodology.md §4.1, `[gpu.gemm_shape.fp8]`:
+    // efficiency 0.775, 10.06 bytes a input element and 1.88 an output element at 4.8 TB/s).
+    // Per token, the attention projections are QKV (8,192 in, 8,192 + 2·1,024 out) and the
+    // output projection (8,192 in, 8,192 out): 2·(8,192·10,240 + 8,192²) FLOPs; the FFN is gate
+    // and up (8,192 in, 2·28,672 out) and down (28,672 in, 8,192 out).
+    use gpt4calc::dtype::Dtype;
+    use gpt4calc::perf::{Config, Context, DEFAULT_PREFILL_CHUNK_TOKENS};
+    let m = gpt4calc::presets::load_model("llama3-70b", &[])
+        .unwrap()
+        .model;
+    let g = gpt4calc::presets::load_gpu("h200", &[]).unwrap().gpu;
+    let ctx = Context::new(&m, &g, DEFAULT_PREFILL_CHUNK_TOKENS);
+    let rate = |flops: f64, inputs: f64, outputs: f64| {
+        let peak = 1978.9e12;
+        let t = flops / (peak * 0.775) + (inputs * 10.06 + outputs * 1.88) / 4.8e12;
+        flops / t
+    };
+    let r = ctx.rates(&Config::new(1, 1, 1, 2048, 128, Dtype::Fp8));
+    let attn = rate(
+        2.0 * (8192.0 * 10240.0 + 8192.0 * 8192.0),
+        8192.0 + 8192.0,
+        10240.0 + 8192.0,
+    );
+    assert_close(r.dense.matmul_flops_per_s, attn, 1e-9);
+    let ffn = rate(
+        2.0 * 3.0 * 8192.0 * 28672.0,
+        8192.0 + 28672.0,
+        2.0 * 28672.0 + 8192.0,
+    );
+    assert_close(r.mlp.matmul_flops_per_s, ffn, 1e-9);
+    // Both above the flat fit's 0.570 of the peak (these shapes are large), the FFN the more.
+    assert!(attn > 0.62 * 1978.9e12 && ffn > attn);
+    // The fixed time is the shape fit's, less the dynamic-scale reduction a static-scale
+    // checkpoint skips (10.80 − 7.27 µs).
+    assert_close(r.dense.gemm_s, (10.80 - 7.27) * 1e-6, 1e-9);
+    // At TP 8 the per-GPU GEMMs are narrower and the quantisation pass weighs more.
+    let tp8 = ctx.rates(&Config::new(8, 1, 1, 2048, 128, Dtype::Fp8));
+    assert!(tp8.mlp.matmul_flops_per_s < r.mlp.matmul_flops_per_s);
+    // 16-bit linears keep the flat fit.
+    let bf16 = ctx.rates(&Config::new(1, 1, 1, 2048, 128, Dtype::Bf16));
+    assert_close(bf16.dense.matmul_flops_per_s, 989.4e12 * 0.776, 1e-9);
+}

@@ -6,7 +6,7 @@ pub mod params;
 use anyhow::{Result, bail, ensure};
 use serde::{Deserialize, Serialize};
 
-pub use params::ModelCounts;
+pub use params::{LinearWidths, ModelCounts};
 
 /// A model preset file: metadata plus the architecture.
 #[derive(Clone, Debug, Deserialize, Serialize)]

@@ -19,6 +19,42 @@ pub struct RoutingGroups {
     pub per_token: f64,
 }
 
+/// Σ of the input and of the output widths of a layer's linear projections, each apart by whether
+/// a tensor-parallel split divides it (`*_split`) or not (`*_full`): what a GEMM's activation
+/// traffic scales with, per token (`LinearWidths::on_gpu`).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct LinearWidths {
+    /// Input widths a TP split keeps whole (column-parallel and replicated projections).
+    pub in_full: f64,
+    /// Input widths a TP split divides (row-parallel projections).
+    pub in_split: f64,
+    /// Output widths a TP split keeps whole (row-parallel and replicated projections).
+    pub out_full: f64,
+    /// Output widths a TP split divides (column-parallel projections).
+    pub out_split: f64,
+}
+
+impl LinearWidths {
+    /// (inputs, outputs) per token on one GPU of a TP group of `tp`.
+    pub fn on_gpu(&self, tp: f64) -> (f64, f64) {
+        (
+            self.in_full + self.in_split / tp,
+            self.out_full + self.out_split / tp,
+        )
+    }
+
+    /// An FFN of inner width `inner` with `up` up-projection matrices (2 gated): up (d in,
+    /// up·inner out, column-parallel) and down (inner in, d out, row-parallel).
+    pub fn ffn(d: f64, up: f64, inner: f64) -> Self {
+        LinearWidths {
+            in_full: d,
+            in_split: inner,
+            out_full: d,
+            out_split: up * inner,
+        }
+    }
+}
+
 /// Everything about a model that does not depend on hardware or parallelism, as f64 counts.
 #[derive(Clone, Copy, Debug)]
 pub struct ModelCounts {
@@ -62,6 +98,8 @@ pub struct ModelCounts {
     /// Σ (input width + output width) over the attention projections of a layer (QKV and output;
     /// MLA's down- and up-projections): what an fp8 training step quantises per token.
     pub attn_linear_io_per_layer: f64,
+    /// The attention projections' input and output widths, apart by what a TP split divides.
+    pub attn_widths: LinearWidths,
     /// FFN parameters of one expert in one MoE layer (or of the FFN of a dense layer).
     pub ffn_params_per_expert_per_layer: f64,
     /// Inner width of one expert's FFN (`ffn_dim`).
@@ -185,6 +223,46 @@ impl ModelCounts {
                 )
             }
         };
+        // The attention projections' input and output widths, apart by whether a TP split
+        // divides them: a column-parallel projection keeps its input and splits its output, a
+        // row-parallel one (the output projection) the reverse; MLA's down-projections run
+        // replicated. Standard attention: QKV (d in, q + 2·kv out), output (q in, d out).
+        let attn_widths = match (m.attention, &m.mla) {
+            (AttentionKind::Mla, Some(mla)) => {
+                let h = m.heads as f64;
+                let qk = (mla.qk_nope_head_dim + mla.qk_rope_head_dim) as f64;
+                let v = mla.v_head_dim as f64;
+                let dc = mla.kv_lora_rank as f64;
+                let dr = mla.qk_rope_head_dim as f64;
+                let dcq = mla.q_lora_rank as f64;
+                // With a query latent, q_a and kv_a run as one GEMM on the hidden state
+                // (d → dcq + dc + dr, TensorRT-LLM's `fused_a`, SGLang's
+                // `fused_qkv_a_proj_with_mqa`), then q_b (dcq → h·qk); without, q (d → h·qk)
+                // and kv_a (d → dc + dr) each read it. Then kv_b (dc → h·(nope + v)) and the
+                // output (h·v → d).
+                let (q_in, q_out) = if mla.q_lora_rank > 0 {
+                    (dcq, dcq)
+                } else {
+                    (d, 0.0)
+                };
+                LinearWidths {
+                    in_full: q_in + d + dc,
+                    in_split: h * v,
+                    out_full: q_out + dc + dr + d,
+                    out_split: h * qk + h * (mla.qk_nope_head_dim as f64 + v),
+                }
+            }
+            _ => {
+                let attn_width = (m.heads * m.head_dim) as f64;
+                let kv_width = (m.kv_heads * m.head_dim) as f64;
+                LinearWidths {
+                    in_full: d,
+                    in_split: attn_width,
+                    out_full: d,
+                    out_split: attn_width + 2.0 * kv_width,
+                }
+            }
+        };
         let attn_replicated = match (m.attention, &m.mla) {
             (AttentionKind::Mla, Some(mla)) => {
                 d * (mla.q_lora_rank + mla.kv_lora_rank + mla.qk_rope_head_dim) as f64
@@ -232,6 +310,7 @@ impl ModelCounts {
                     .map_or(computed_attn, |v| v as f64),
             ),
             attn_linear_io_per_layer: attn_io,
+            attn_widths,
             ffn_params_per_expert_per_layer: ffn_mats * d * m.ffn_dim as f64,
             ffn_dim: m.ffn_dim as f64,
             ffn_up_matrices: ffn_mats - 1.0,

@@ -515,9 +515,14 @@ impl Context {
         let slots = (self.experts + c.redundant_experts) as f64;
         // fp8 weights with 128×128 block scales run the block-scaled GEMMs, measured apart
         // (DeepSeek's checkpoints; docs/methodology.md §4.2).
-        let linear = |dtype: Dtype| {
+        // A group of linear layers in `dtype` with `flops` FLOPs, `inputs` input and `outputs`
+        // output elements per token on one GPU: low-precision GEMMs with a shape fit run at the
+        // rate their shapes give (the quantisation pass and the 16-bit output beside the
+        // multiply, docs/methodology.md §4.1), others at the flat fit's.
+        let linear = |dtype: Dtype, (flops, inputs, outputs): (f64, f64, f64)| {
             let (math, peak) = self.math[dtype_index(dtype)].unwrap_or((Dtype::Bf16, f64::NAN));
             let block = self.model.fp8_block_scaled && dtype == Dtype::Fp8 && math == Dtype::Fp8;
+            let shape = self.hw.gemm_shape(math, block);
             // Per-tensor fp8 GEMMs were measured computing their activation's scale at run time;
             // serving with static (calibrated) scales skips that reduction, down to no less than
             // the 16-bit GEMM's fixed time (docs/methodology.md §4.2).
@@ -528,18 +533,30 @@ impl Context {
                     fp8_s
                 }
             };
+            let flat_gemm_s = if block {
+                self.hw.gemm_fp8_block_s
+            } else {
+                self.hw.gemm_overhead_s(math)
+            };
             LinearRates {
                 weight_bytes: dtype.bytes(),
-                matmul_flops_per_s: peak
-                    * if block {
-                        self.hw.matmul_fp8_block_efficiency
+                matmul_flops_per_s: match shape {
+                    Some(f) if flops > 0.0 => f.rate_flops_per_s(peak, flops, inputs, outputs),
+                    _ => {
+                        peak * if block {
+                            self.hw.matmul_fp8_block_efficiency
+                        } else {
+                            self.hw.matmul_efficiency_for(math)
+                        }
+                    }
+                },
+                gemm_s: {
+                    let fixed_s = shape.map_or(flat_gemm_s, |f| f.fixed_s);
+                    if block {
+                        fixed_s
                     } else {
-                        self.hw.matmul_efficiency_for(math)
-                    },
-                gemm_s: if block {
-                    self.hw.gemm_fp8_block_s
-                } else {
-                    static_scale(self.hw.gemm_overhead_s(math), self.hw.gemm_s)
+                        static_scale(fixed_s, self.hw.gemm_s)
+                    }
                 },
                 // Timed alone, less what running back to back in the step's graph hides
                 // (`gemm_memory_step_share`, docs/methodology.md §4.1).
@@ -552,11 +569,41 @@ impl Context {
                 stream_bytes_per_s: self.hw.stream_bytes_per_s(math),
             }
         };
-        let experts = linear(c.dtype);
-        let dense = match c.dense_dtype {
-            Some(d) if d != c.dtype => linear(d),
-            _ => experts,
+        // Per token on one GPU: the attention projections (less the output projection where it
+        // runs in a precision of its own), the output projection, and the FFN of the dense layers
+        // or the shared experts.
+        let m = &self.model;
+        let (attn_in, attn_out_elems) = m.attn_widths.on_gpu(tp);
+        let out_apart = matches!(c.attn_out_dtype, Some(d) if d != c.dense_dtype());
+        let o_proj = (
+            2.0 * m.attn_out_params_per_layer / tp,
+            m.attn_widths.in_split / tp,
+            m.d_model,
+        );
+        let attn_all = (2.0 * m.attn_params_per_gpu(tp), attn_in, attn_out_elems);
+        let attn_shape = if out_apart {
+            (
+                attn_all.0 - o_proj.0,
+                attn_all.1 - o_proj.1,
+                attn_all.2 - o_proj.2,
+            )
+        } else {
+            attn_all
         };
+        let up = m.ffn_up_matrices;
+        let ffn_inner = if m.experts > 1.0 && m.shared_experts > 0.0 {
+            m.ffn_dim * m.shared_experts
+        } else {
+            m.dense_ffn_params_per_layer / ((up + 1.0) * m.d_model)
+        } / tp;
+        let ffn = crate::model::LinearWidths::ffn(m.d_model, up, ffn_inner);
+        let ffn_shape = (
+            2.0 * (up + 1.0) * m.d_model * ffn_inner,
+            ffn.in_full + ffn.in_split,
+            ffn.out_full + ffn.out_split,
+        );
+        let experts = linear(c.dtype, ffn_shape);
+        let dense = linear(c.dense_dtype(), attn_shape);
         Rates {
             tp: l.tp,
             dp: l.dp,
@@ -598,7 +645,7 @@ impl Context {
             mem_bytes_per_s: self.hw.eff_mem_bw_bytes_per_s,
             dense,
             attn_out: match c.attn_out_dtype {
-                Some(d) if d != c.dense_dtype() => linear(d),
+                Some(d) if out_apart => linear(d, o_proj),
                 _ => dense,
             },
             mlp: experts,
