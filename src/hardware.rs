@@ -118,8 +118,8 @@ pub struct RoutingSkew {
 }
 
 /// A low-precision GEMM's time by its shape (docs/methodology.md §4.1): for `m × k` inputs and
-/// `k × n` weights with m ≥ 1,024, `t = 2mnk / (peak · efficiency) + (m·k·input_bytes +
-/// m·n·output_bytes) / peak bandwidth + fixed_us`. The input term is the activation's
+/// `k × n` weights with m ≥ 1,024, `t = 2mnk / (peak · efficiency) + (m·k·input_bytes_per_elem +
+/// m·n·output_bytes_per_elem) / peak bandwidth + fixed_us`. The input term is the activation's
 /// quantisation pass (its scale and its cast to 8 or 4 bits, which the measured operator runs
 /// apart), the output term the 16-bit result: a per-tensor fp8 GEMM's matrix multiply runs at a
 /// 16-bit one's efficiency, and what makes it slower is proportional to its input, so it depends
@@ -130,9 +130,9 @@ pub struct GemmShapeFit {
     /// The multiply's FLOP rate as a fraction of the precision's dense peak.
     pub efficiency: f64,
     /// Bytes moved per input element, at the peak HBM bandwidth.
-    pub input_bytes: f64,
+    pub input_bytes_per_elem: f64,
     /// Bytes moved per output element, at the peak HBM bandwidth.
-    pub output_bytes: f64,
+    pub output_bytes_per_elem: f64,
     /// Fixed time of one GEMM, µs.
     pub fixed_us: f64,
 }
@@ -708,8 +708,8 @@ impl GpuSpec {
                 .check(&format!("gpu.gemm_shape.{name}.efficiency ="), f.efficiency)
                 .map_err(anyhow::Error::msg)?;
             for (field, v) in [
-                ("input_bytes", f.input_bytes),
-                ("output_bytes", f.output_bytes),
+                ("input_bytes_per_elem", f.input_bytes_per_elem),
+                ("output_bytes_per_elem", f.output_bytes_per_elem),
             ] {
                 limits::BYTES_PER_ELEMENT
                     .check(&format!("gpu.gemm_shape.{name}.{field} ="), v)
@@ -1108,8 +1108,8 @@ impl Hardware {
                 let si = |f: Option<GemmShapeFit>| {
                     f.map(|f| GemmShape {
                         efficiency: f.efficiency,
-                        input_s_per_elem: f.input_bytes / bw,
-                        output_s_per_elem: f.output_bytes / bw,
+                        input_s_per_elem: f.input_bytes_per_elem / bw,
+                        output_s_per_elem: f.output_bytes_per_elem / bw,
                         fixed_s: units::us_to_s(f.fixed_us),
                     })
                 };

@@ -1216,11 +1216,12 @@ const MAX_BATCH_PLACES: &str = "`max_batch` limits a fixed `concurrency` point, 
 
 /// The best of a max-throughput run of `n` requests submitted at once (`requests`): the
 /// simulation (`crate::sim`) of the whole run under each cap on the requests in flight, from
-/// half the steady state's best batch `best` up to `n` (or to the engine's limit, `max_batch`
-/// per attention group, where the case states one), the grid's caps and the largest batch that
-/// fits (`largest_fitting`, where the KV cache binds the engine), its output tokens over the
-/// time from the first start to the last end (the ramp, while the first prompts fill, and the
-/// drain, as the last requests finish, included). Only the output throughput is priced so.
+/// half the steady state's best batch `best` up to `n` or the engine's limit per attention group
+/// (the case's `max_batch`, else trtllm-bench's, `trtllm_bench_max_batch`), over the grid's caps,
+/// that limit and the largest batch that fits (`largest_fitting`, where the KV cache binds the
+/// engine), its output tokens over the time from the first start to the last end (the ramp,
+/// while the first prompts fill, and the drain, as the last requests finish, included). Only
+/// the output throughput is priced so.
 fn finite_run(
     c: &Case,
     ctx: &Context,
@@ -1258,7 +1259,7 @@ fn finite_run(
     // `TRTLLM_BENCH_MAX_BATCH` over the pipeline stages (the KV cache itself binds below it).
     let per_group = c
         .max_batch
-        .unwrap_or_else(|| (TRTLLM_BENCH_MAX_BATCH / base.pp.max(1)).max(1));
+        .unwrap_or_else(|| trtllm_bench_max_batch(base.pp));
     let limit = per_group.saturating_mul(base.dp).min(n);
     let from = (best.config.batch / 2).clamp(1, limit);
     let caps = throughput_batches()
@@ -1314,6 +1315,21 @@ fn finite_run(
 /// replaces it (the LLM API's default 2,048 where trtllm-bench does not tune the quantisation).
 const TRTLLM_BENCH_MAX_BATCH: u64 = 4096;
 
+/// trtllm-bench's `max_batch_size` where its KV estimate holds more than `TRTLLM_BENCH_MAX_BATCH`
+/// requests, for `pp` pipeline stages: 4,096/pp rounded up as `finetune_setting` rounds (to 32,
+/// at least 64, below 256; to 128 below 1,024; to 256 above). The KV cache itself binds below it.
+fn trtllm_bench_max_batch(pp: u64) -> u64 {
+    let raw = TRTLLM_BENCH_MAX_BATCH as f64 / pp.max(1) as f64;
+    let round_up = |step: f64| (step * (raw / step).ceil()) as u64;
+    if raw < 256.0 {
+        round_up(32.0).max(64)
+    } else if raw < 1024.0 {
+        round_up(128.0)
+    } else {
+        round_up(256.0)
+    }
+}
+
 /// The iteration token budget (`max_num_tokens`, per attention group) that trtllm-bench sets
 /// when a run names none, for a replica that holds `cap` requests: from the requests the KV cache
 /// holds, `raw = min(cap / pp × (1 + ISL/OSL), 32,768)`, rounded up to a multiple of 256 (at
@@ -1333,6 +1349,22 @@ fn trtllm_bench_max_num_tokens(cap: u64, pp: u64, input_len: u64, output_len: u6
         round_up(1024.0)
     } as u64;
     tuned.max(input_len.saturating_add(per_stage.ceil() as u64))
+}
+
+#[cfg(test)]
+mod trtllm_bench_tests {
+    use super::trtllm_bench_max_batch;
+
+    #[test]
+    fn the_engine_limit_rounds_as_trtllm_bench_does() {
+        // `finetune_setting` on a KV estimate above 4,096 requests: 4,096/pp, rounded up.
+        assert_eq!(trtllm_bench_max_batch(1), 4096);
+        assert_eq!(trtllm_bench_max_batch(2), 2048);
+        assert_eq!(trtllm_bench_max_batch(3), 1536); // 1,365.3 → 256 · 6
+        assert_eq!(trtllm_bench_max_batch(5), 896); // 819.2 → 128 · 7
+        assert_eq!(trtllm_bench_max_batch(32), 128);
+        assert_eq!(trtllm_bench_max_batch(100), 64); // 41 → at least 64
+    }
 }
 
 /// How a `concurrency` point maps onto the model: the requests its busiest replicas hold beyond

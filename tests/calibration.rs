@@ -2044,12 +2044,13 @@ fn shape_fit(
 #[test]
 fn low_precision_gemm_shape_fits_are_the_least_squares_fit() {
     // `[gpu.gemm_shape.*]` (docs/methodology.md §4.1): NVIDIA's measured fp8, block-scaled fp8
-    // and NVFP4 GEMMs (validation/kernels/gemm.csv) against t = 2mnk/(peak·e) + (m·k·input_bytes +
-    // m·n·output_bytes)/bandwidth + t0. The flat fit (t = F/(peak·e) + t0, the presets'
+    // and NVFP4 GEMMs (validation/kernels/gemm.csv) against t = 2mnk/(peak·e) + (m·k·input_bytes_per_elem +
+    // m·n·output_bytes_per_elem)/bandwidth + t0. The flat fit (t = F/(peak·e) + t0, the presets'
     // `efficiency.matmul_fp8` and `overheads.gemm_fp8_us`) misses them by a third in rms log
     // error, since what makes a low-precision GEMM slower than a 16-bit one scales with its input
     // (the activation's quantisation pass); with the input and output terms the fp8 multiply runs
-    // at the 16-bit efficiency (H100 and H200: 0.776, 0.775 against bf16's 0.797, 0.792) and the
+    // at the 16-bit efficiency (H100 and H200: 0.776, 0.775 against 0.797, 0.792 for bf16 GEMMs under
+    // the same four-term fit) and the
     // rms log error falls to 0.05-0.12.
     let rows = read("gemm.csv");
     for (kgpu, preset) in [
@@ -2077,11 +2078,11 @@ fn low_precision_gemm_shape_fits_are_the_least_squares_fit() {
                 "{preset} {dtype}: e {e:.3}"
             );
             assert!(
-                (input - f.input_bytes).abs() <= 0.02,
+                (input - f.input_bytes_per_elem).abs() <= 0.02,
                 "{preset} {dtype}: in {input:.2}"
             );
             assert!(
-                (output - f.output_bytes).abs() <= 0.02,
+                (output - f.output_bytes_per_elem).abs() <= 0.02,
                 "{preset} {dtype}: out {output:.2}"
             );
             assert!(

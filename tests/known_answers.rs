@@ -211,3 +211,30 @@ fn a_low_precision_linear_runs_at_the_rate_its_shapes_give() {
     let bf16 = ctx.rates(&Config::new(1, 1, 1, 2048, 128, Dtype::Bf16));
     assert_close(bf16.dense.matmul_flops_per_s, 989.4e12 * 0.776, 1e-9);
 }
+
+#[test]
+fn mla_and_shared_expert_linears_take_their_own_widths() {
+    // DeepSeek-V3: MLA's fused down-projection reads the hidden state once (q_a and kv_a as one
+    // GEMM, d → 1,536 + 512 + 64), so the projections' input and output widths sum to the
+    // fp8-training I/O count less one d; the three dense layers' FFN (18,432 wide) runs its
+    // block-scaled GEMMs faster than the 2,048-wide shared expert at the same TP.
+    use gpt4calc::dtype::Dtype;
+    use gpt4calc::perf::{Config, Context, DEFAULT_PREFILL_CHUNK_TOKENS};
+    let spec = gpt4calc::presets::load_model("deepseek-v3", &[])
+        .unwrap()
+        .model;
+    let counts = gpt4calc::model::ModelCounts::new(&spec);
+    let (inputs, outputs) = counts.attn_widths.on_gpu(1.0);
+    assert_close(
+        inputs + outputs,
+        counts.attn_linear_io_per_layer - counts.d_model,
+        1e-12,
+    );
+    let g = gpt4calc::presets::load_gpu("h200", &[]).unwrap().gpu;
+    let ctx = Context::new(&spec, &g, DEFAULT_PREFILL_CHUNK_TOKENS);
+    let r = ctx.rates(&Config::new(8, 1, 1, 2048, 128, Dtype::Fp8));
+    assert!(r.dense_ffn.matmul_flops_per_s > 1.5 * r.mlp.matmul_flops_per_s);
+    // Both below the block-scaled multiply's own rate: the quantisation pass weighs on them.
+    let peak_rate = 1978.9e12 * g.gemm_shape.fp8_block.unwrap().efficiency;
+    assert!(r.dense_ffn.matmul_flops_per_s < peak_rate);
+}

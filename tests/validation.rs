@@ -898,9 +898,9 @@ fn the_latency_suite_holds_its_levels() {
             .any(|p| p.starts_with('p') && p[1..].starts_with(|c: char| c.is_ascii_digit()))
     };
     let split = median(&|r| r.metric == "ttft_s" && disaggregated(r));
-    // 38.4% with the low-precision GEMMs priced by shape (forty-third): the H200 DeepSeek-R1
-    // prefill pools' small TP 8 block-scaled GEMMs run slower, and those runs were already slow.
-    assert!(split <= 0.385, "disaggregated TTFT median |error| {split}");
+    // 36.7% with the low-precision GEMMs priced by shape (forty-third): the H200 DeepSeek-R1
+    // prefill pools' narrow TP 8 block-scaled GEMMs run slower, and those runs were already slow.
+    assert!(split <= 0.37, "disaggregated TTFT median |error| {split}");
     // The B200/B300 SGLang runs whose scripts poll for requests every 10 or 30 iterations
     // (67% before the poll was priced, twenty-fifth session; 34.2% → 37.3% when SGLang's front
     // end was re-derived at 86.1 ms with its MI300-series runs at their build's per-layer cost,

@@ -167,9 +167,12 @@ pub struct Rates {
     pub dense: LinearRates,
     /// The attention output projection (`Config::attn_out_dtype`), else `dense`.
     pub attn_out: LinearRates,
-    /// The MLPs outside the routed experts (shared experts, the dense FFN layers): the experts'
-    /// precision.
+    /// The MLPs outside the routed experts (an MoE layer's shared experts; a dense model's
+    /// FFN): the experts' precision.
     pub mlp: LinearRates,
+    /// The dense layers' FFN, in the experts' precision (`mlp` but for its shape: low-precision
+    /// GEMMs run at the rate their own widths give).
+    pub dense_ffn: LinearRates,
 }
 
 impl Context {
@@ -590,19 +593,21 @@ impl Context {
         } else {
             attn_all
         };
+        // An FFN of inner width `inner` (the whole layer's, split over the TP group).
         let up = m.ffn_up_matrices;
-        let ffn_inner = if m.experts > 1.0 && m.shared_experts > 0.0 {
-            m.ffn_dim * m.shared_experts
+        let ffn_shape = |inner: f64| {
+            let (inputs, outputs) =
+                crate::model::LinearWidths::ffn(m.d_model, up, inner).on_gpu(tp);
+            (2.0 * (up + 1.0) * m.d_model * inner / tp, inputs, outputs)
+        };
+        let dense_inner = m.dense_ffn_params_per_layer / ((up + 1.0) * m.d_model);
+        let dense_ffn = linear(c.dtype, ffn_shape(dense_inner));
+        // The MoE layers' MLP outside the routed experts: their shared experts.
+        let experts = if m.experts > 1.0 && m.shared_experts > 0.0 {
+            linear(c.dtype, ffn_shape(m.ffn_dim * m.shared_experts))
         } else {
-            m.dense_ffn_params_per_layer / ((up + 1.0) * m.d_model)
-        } / tp;
-        let ffn = crate::model::LinearWidths::ffn(m.d_model, up, ffn_inner);
-        let ffn_shape = (
-            2.0 * (up + 1.0) * m.d_model * ffn_inner,
-            ffn.in_full + ffn.in_split,
-            ffn.out_full + ffn.out_split,
-        );
-        let experts = linear(c.dtype, ffn_shape);
+            dense_ffn
+        };
         let dense = linear(c.dense_dtype(), attn_shape);
         Rates {
             tp: l.tp,
@@ -649,6 +654,7 @@ impl Context {
                 _ => dense,
             },
             mlp: experts,
+            dense_ffn,
         }
     }
 }

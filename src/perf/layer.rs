@@ -267,7 +267,8 @@ fn layer_step_once(ctx: &Context, r: &Rates, shape: StepShape, moe: bool) -> Lay
         let pe = m.ffn_params_per_expert_per_layer;
         // Shared experts follow the attention group; the router scores every token. The shared
         // experts are MLPs in the experts' precision, the router a linear layer in the dense
-        // layers' (one operator when the two precisions agree).
+        // layers' (one operator when the two rates agree; where low-precision GEMMs run at their
+        // own shapes' rates, the router runs apart at the attention projections' rate).
         let shared_flops = 2.0 * b * m.shared_experts * pe / tp;
         let shared_params = m.shared_experts * pe / tp;
         let router_flops = 2.0 * b * m.router_params_per_layer;
@@ -331,13 +332,13 @@ fn layer_step_once(ctx: &Context, r: &Rates, shape: StepShape, moe: bool) -> Lay
         let p = m.dense_ffn_params_per_layer;
         let op = Op {
             flops: 2.0 * b * p / tp,
-            bytes: r.mlp.weight_bytes * p / tp,
+            bytes: r.dense_ffn.weight_bytes * p / tp,
         };
         (
             roofline(
                 op,
-                r.mlp.matmul_flops_per_s,
-                r.mlp.stream_bytes_per_s,
+                r.dense_ffn.matmul_flops_per_s,
+                r.dense_ffn.stream_bytes_per_s,
                 ctx.hw.overlap,
             ),
             OpTime::default(),
