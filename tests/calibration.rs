@@ -2049,9 +2049,8 @@ fn low_precision_gemm_shape_fits_are_the_least_squares_fit() {
     // `efficiency.matmul_fp8` and `overheads.gemm_fp8_us`) misses them by a third in rms log
     // error, since what makes a low-precision GEMM slower than a 16-bit one scales with its input
     // (the activation's quantisation pass); with the input and output terms the fp8 multiply runs
-    // at the 16-bit efficiency (H100 and H200: 0.776, 0.775 against 0.797, 0.792 for bf16 GEMMs under
-    // the same four-term fit) and the
-    // rms log error falls to 0.05-0.12.
+    // at the 16-bit efficiency (H100 and H200: 0.776, 0.775 against 0.797, 0.792 for bf16 GEMMs
+    // under the same four-term fit) and the rms log error falls to 0.05-0.12.
     let rows = read("gemm.csv");
     for (kgpu, preset) in [
         ("h100_sxm", "h100"),

@@ -167,9 +167,14 @@ impl ModelCounts {
     pub fn new(m: &ModelSpec) -> Self {
         let d = m.d_model as f64;
         let ffn_mats = if m.ffn_gated { 3.0 } else { 2.0 };
+        // The attention projections' input and output widths (`attn_widths`), apart by whether a
+        // TP split divides them: a column-parallel projection keeps its input and splits its
+        // output, a row-parallel one (the output projection) the reverse; MLA's down-projections
+        // run replicated.
         let (
             (computed_attn, score_width, decode_width, kv_elems, kv_heads, attn_width, q_gemms),
             attn_io,
+            attn_widths,
         ) = match (m.attention, &m.mla) {
             (AttentionKind::Mla, Some(mla)) => {
                 let h = m.heads as f64;
@@ -192,6 +197,17 @@ impl ModelCounts {
                     d + h * qk
                 };
                 let kv_io = d + 2.0 * dc + dr + h * (mla.qk_nope_head_dim as f64 + v);
+                // With a query latent, q_a and kv_a run as one GEMM on the hidden state
+                // (d → dcq + dc + dr, TensorRT-LLM's `fused_a`, SGLang's
+                // `fused_qkv_a_proj_with_mqa`), then q_b (dcq → h·qk); without, q (d → h·qk)
+                // and kv_a (d → dc + dr) each read it. Then kv_b (dc → h·(nope + v)) and the
+                // output (h·v → d).
+                let dcq = mla.q_lora_rank as f64;
+                let (q_in, q_out) = if mla.q_lora_rank > 0 {
+                    (dcq, dcq)
+                } else {
+                    (d, 0.0)
+                };
                 (
                     (
                         q + kv + o,
@@ -203,6 +219,12 @@ impl ModelCounts {
                         if mla.q_lora_rank > 0 { 2.0 } else { 1.0 },
                     ),
                     q_io + kv_io + h * v + d,
+                    LinearWidths {
+                        in_full: q_in + d + dc,
+                        in_split: h * v,
+                        out_full: q_out + dc + dr + d,
+                        out_split: h * qk + h * (mla.qk_nope_head_dim as f64 + v),
+                    },
                 )
             }
             _ => {
@@ -220,47 +242,13 @@ impl ModelCounts {
                     ),
                     // QKV (d in, q + 2·kv out) and the output projection.
                     2.0 * d + 2.0 * attn_width + 2.0 * kv_width,
+                    LinearWidths {
+                        in_full: d,
+                        in_split: attn_width,
+                        out_full: d,
+                        out_split: attn_width + 2.0 * kv_width,
+                    },
                 )
-            }
-        };
-        // The attention projections' input and output widths, apart by whether a TP split
-        // divides them: a column-parallel projection keeps its input and splits its output, a
-        // row-parallel one (the output projection) the reverse; MLA's down-projections run
-        // replicated. Standard attention: QKV (d in, q + 2·kv out), output (q in, d out).
-        let attn_widths = match (m.attention, &m.mla) {
-            (AttentionKind::Mla, Some(mla)) => {
-                let h = m.heads as f64;
-                let qk = (mla.qk_nope_head_dim + mla.qk_rope_head_dim) as f64;
-                let v = mla.v_head_dim as f64;
-                let dc = mla.kv_lora_rank as f64;
-                let dr = mla.qk_rope_head_dim as f64;
-                let dcq = mla.q_lora_rank as f64;
-                // With a query latent, q_a and kv_a run as one GEMM on the hidden state
-                // (d → dcq + dc + dr, TensorRT-LLM's `fused_a`, SGLang's
-                // `fused_qkv_a_proj_with_mqa`), then q_b (dcq → h·qk); without, q (d → h·qk)
-                // and kv_a (d → dc + dr) each read it. Then kv_b (dc → h·(nope + v)) and the
-                // output (h·v → d).
-                let (q_in, q_out) = if mla.q_lora_rank > 0 {
-                    (dcq, dcq)
-                } else {
-                    (d, 0.0)
-                };
-                LinearWidths {
-                    in_full: q_in + d + dc,
-                    in_split: h * v,
-                    out_full: q_out + dc + dr + d,
-                    out_split: h * qk + h * (mla.qk_nope_head_dim as f64 + v),
-                }
-            }
-            _ => {
-                let attn_width = (m.heads * m.head_dim) as f64;
-                let kv_width = (m.kv_heads * m.head_dim) as f64;
-                LinearWidths {
-                    in_full: d,
-                    in_split: attn_width,
-                    out_full: d,
-                    out_split: attn_width + 2.0 * kv_width,
-                }
             }
         };
         let attn_replicated = match (m.attention, &m.mla) {
