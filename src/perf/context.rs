@@ -525,7 +525,8 @@ impl Context {
         let linear = |dtype: Dtype, (flops, inputs, outputs): (f64, f64, f64)| {
             let (math, peak) = self.math[dtype_index(dtype)].unwrap_or((Dtype::Bf16, f64::NAN));
             let block = self.model.fp8_block_scaled && dtype == Dtype::Fp8 && math == Dtype::Fp8;
-            let shape = self.hw.gemm_shape(math, block);
+            // A group without FLOPs (an override leaving no attention parameters) has no shape.
+            let shape = self.hw.gemm_shape(math, block).filter(|_| flops > 0.0);
             // Per-tensor fp8 GEMMs were measured computing their activation's scale at run time;
             // serving with static (calibrated) scales skips that reduction, down to no less than
             // the 16-bit GEMM's fixed time (docs/methodology.md §4.2).
@@ -544,7 +545,7 @@ impl Context {
             LinearRates {
                 weight_bytes: dtype.bytes(),
                 matmul_flops_per_s: match shape {
-                    Some(f) if flops > 0.0 => f.rate_flops_per_s(peak, flops, inputs, outputs),
+                    Some(f) => f.rate_flops_per_s(peak, flops, inputs, outputs),
                     _ => {
                         peak * if block {
                             self.hw.matmul_fp8_block_efficiency
