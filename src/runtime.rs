@@ -138,6 +138,10 @@ pub struct ServingRuntime {
     /// The fused-MoE kernels the runtime runs (default the faster measured kernel).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub moe_backend: Option<crate::perf::MoeBackend>,
+    /// The decode batches the runtime captures CUDA graphs for, padding a step to the next
+    /// (default none: a graph at every batch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cuda_graph_batch_sizes: Option<Vec<u64>>,
     /// Decode iterations between the scheduler's polls for new requests (SGLang's
     /// `--scheduler-recv-interval`; default 1, every iteration).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -270,6 +274,13 @@ impl Runtime {
     /// The fused-MoE kernels in force (serving).
     pub fn moe_backend(&self) -> crate::perf::MoeBackend {
         self.serving.moe_backend.unwrap_or_default()
+    }
+    /// The decode batches captured as CUDA graphs, with padding (serving; empty: none).
+    pub fn cuda_graph_batch_sizes(&self) -> Vec<u64> {
+        self.serving
+            .cuda_graph_batch_sizes
+            .clone()
+            .unwrap_or_default()
     }
     /// Decode iterations between the scheduler's polls for new requests (serving).
     pub fn scheduler_recv_interval(&self) -> u64 {
@@ -520,6 +531,12 @@ impl RuntimePreset {
             s.shared_expert_overlap.map(|v| v.to_string()),
         );
         push("moe-backend", s.moe_backend.as_ref().map(value_name));
+        push(
+            "cuda-graph-batch-sizes",
+            s.cuda_graph_batch_sizes
+                .as_ref()
+                .map(|v| v.iter().map(u64::to_string).collect::<Vec<_>>().join(",")),
+        );
         push(
             "scheduler-recv-interval",
             s.scheduler_recv_interval.map(|v| v.to_string()),

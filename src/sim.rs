@@ -255,14 +255,27 @@ pub fn simulate_with_progress(
         Batching::Continuous => ctx.hw.request_latency_s,
         Batching::Static => 0.0,
     };
-    let mut decode_step = |b: u64| -> f64 {
-        *step_cache.entry(b).or_insert_with(|| {
+    // A decode-only iteration is replayed from a CUDA graph (padded to its captured batch); one
+    // that carries a prompt runs eagerly (TensorRT-LLM; under attention DP every rank then does):
+    // each priced as such, not at the steady state's mean share.
+    let mut graph_ctx = ctx.clone();
+    graph_ctx.decode_graph_share = Some(1.0);
+    let mut eager_ctx = ctx.clone();
+    eager_ctx.decode_graph_share = Some(0.0);
+    let mut graph_cache: IntMap<f64> = IntMap::default();
+    let mut decode_step = |b: u64, with_prompt: bool| -> f64 {
+        let (cache, cx) = if with_prompt {
+            (&mut step_cache, &eager_ctx)
+        } else {
+            (&mut graph_cache, &graph_ctx)
+        };
+        *cache.entry(b).or_insert_with(|| {
             let cfg = Config {
                 batch: b.max(1),
                 speculation: c.speculation,
                 ..*c
             };
-            estimate(ctx, &cfg).breakdown.decode_step_s
+            estimate(cx, &cfg).breakdown.decode_step_s
         })
     };
 
@@ -408,7 +421,7 @@ pub fn simulate_with_progress(
             fill_s = 0.0;
         }
         let t = if n_decoding > 0 {
-            decode_step(n_decoding)
+            decode_step(n_decoding, prefill_tokens > 0)
         } else {
             0.0
         } + prefill_s;

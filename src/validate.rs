@@ -119,6 +119,9 @@ pub struct Case {
     pub shared_expert_overlap: Option<bool>,
     /// The fused-MoE kernels the run used (default: the runtime profile's).
     pub moe_backend: Option<crate::perf::MoeBackend>,
+    /// The decode batches the run captured CUDA graphs for, with padding (TensorRT-LLM's
+    /// `cuda_graph_config.batch_sizes` with `enable_padding`; default: the runtime profile's).
+    pub cuda_graph_batch_sizes: Option<Vec<u64>>,
     /// Decode iterations between the scheduler's polls for new requests the run's launch
     /// script set (SGLang's `--scheduler-recv-interval`; default: the runtime profile's).
     pub scheduler_recv_interval: Option<u64>,
@@ -631,6 +634,7 @@ fn check_fields_in_use(c: &Case) -> Result<()> {
         set(c.dense_dtype.is_some(), "dense_dtype"),
         set(c.attn_out_dtype.is_some(), "attn_out_dtype"),
         set(c.shared_expert_overlap.is_some(), "shared_expert_overlap"),
+        set(c.cuda_graph_batch_sizes.is_some(), "cuda_graph_batch_sizes"),
         set(c.acceptance.is_some(), "acceptance"),
         set(c.draft.is_some(), "draft"),
     ];
@@ -780,6 +784,13 @@ fn context_for(c: &Case, extra: &[Override], rt: &Runtime) -> Result<(Context, S
         .shared_expert_overlap
         .unwrap_or_else(|| rt.shared_expert_overlap());
     ctx.moe_backend = c.moe_backend.unwrap_or_else(|| rt.moe_backend());
+    ctx.cuda_graph_batch_sizes = crate::perf::decode::captured_batch_sizes(
+        &c.cuda_graph_batch_sizes
+            .clone()
+            .unwrap_or_else(|| rt.cuda_graph_batch_sizes()),
+        c.max_batch.unwrap_or(u64::MAX),
+        ctx.prefill_chunk_tokens,
+    );
     ctx.scheduler_recv_interval = c
         .scheduler_recv_interval
         .unwrap_or_else(|| rt.scheduler_recv_interval());
@@ -981,7 +992,13 @@ fn evaluate_inference(c: &Case, ctx: &Context, model: &str, rt: &Runtime) -> Res
                 .ok_or_else(|| anyhow!("no batch size fits in memory"))?;
             match c.requests {
                 None => best,
-                Some(n) => finite_run(c, ctx, base, best, largest, n, run)?,
+                Some(n) => {
+                    let graphs = c
+                        .cuda_graph_batch_sizes
+                        .clone()
+                        .unwrap_or_else(|| rt.cuda_graph_batch_sizes());
+                    finite_run(c, ctx, base, largest, n, &graphs, run)?
+                }
             }
         }
         "frontier" => {
@@ -1214,21 +1231,23 @@ const MAX_BATCH_PLACES: &str = "`max_batch` limits a fixed `concurrency` point, 
      the requests in flight of a max-throughput run of `requests`: use mode = \"fixed\" or \
      \"frontier\", or state `requests`";
 
-/// The best of a max-throughput run of `n` requests submitted at once (`requests`): the
-/// simulation (`crate::sim`) of the whole run under each cap on the requests in flight, from
-/// half the steady state's best batch `best` up to `n` or the engine's limit per attention group
-/// (the case's `max_batch`, else trtllm-bench's, `trtllm_bench_max_batch`), over the grid's caps,
-/// that limit and the largest batch that fits (`largest_fitting`, where the KV cache binds the
-/// engine), its output tokens over the time from the first start to the last end (the ramp,
-/// while the first prompts fill, and the drain, as the last requests finish, included). Only
+/// A max-throughput run of `n` requests submitted at once (`requests`): the simulation
+/// (`crate::sim`) of the whole run at the engine's own batch, every request it has room for: `n`,
+/// the engine's limit per attention group (the case's `max_batch`, else trtllm-bench's from its
+/// KV estimate, `trtllm_bench_max_batch`) or the largest batch that fits (`largest_fitting`,
+/// where the KV cache binds), whichever is least; a smaller cap of the grid (down to half of it)
+/// only where that one does not fit or run to the end. Its output tokens over the time from the
+/// first start to the last end (the ramp, while the first prompts fill, and the drain, as the
+/// last requests finish, included). Decode-only iterations replay the CUDA graphs the engine
+/// captured from `cuda_graph_batch_sizes`, padded (`perf::decode::captured_batch_sizes`). Only
 /// the output throughput is priced so.
 fn finite_run(
     c: &Case,
     ctx: &Context,
     base: Config,
-    best: crate::perf::Estimate,
     largest_fitting: Option<u64>,
     n: u64,
+    cuda_graph_batch_sizes: &[u64],
     run: impl Fn(&Config) -> Result<crate::perf::Estimate>,
 ) -> Result<crate::perf::Estimate> {
     if !["output_tokens_per_s", "output_tokens_per_s_per_gpu"].contains(&c.metric.as_str()) {
@@ -1255,13 +1274,18 @@ fn finite_run(
         step_budget: crate::sim::MAX_STEP_BUDGET,
     };
     // The engine's batch limit per attention group: the case's `max_batch`, else the one
-    // trtllm-bench derives for a tuned quantisation, its KV estimate capped at
-    // `TRTLLM_BENCH_MAX_BATCH` over the pipeline stages (the KV cache itself binds below it).
+    // trtllm-bench derives for a tuned quantisation from its KV estimate (the replica's requests,
+    // the model's own capacity standing in for it), capped at `TRTLLM_BENCH_MAX_BATCH` over the
+    // pipeline stages and rounded up; the KV cache itself binds below it.
+    let kv_requests = largest_fitting.map_or(f64::INFINITY, |b| b as f64);
     let per_group = c
         .max_batch
-        .unwrap_or_else(|| trtllm_bench_max_batch(base.pp));
+        .unwrap_or_else(|| trtllm_bench_max_batch(kv_requests, base.pp));
     let limit = per_group.saturating_mul(base.dp).min(n);
-    let from = (best.config.batch / 2).clamp(1, limit);
+    let top = largest_fitting.map_or(limit, |f| f.min(limit));
+    let from = (top / 2).max(1);
+    // The engine runs every request it has room for: its own batch, the largest cap, priced
+    // first; a smaller one only where that one does not fit or run to the end.
     let caps = throughput_batches()
         .chain([limit])
         .chain(largest_fitting)
@@ -1269,7 +1293,7 @@ fn finite_run(
         .collect::<std::collections::BTreeSet<_>>();
     let mut out: Option<crate::perf::Estimate> = None;
     let mut cut_short = false;
-    for b in caps {
+    for b in caps.into_iter().rev() {
         let cfg = Config { batch: b, ..base };
         let Ok(mut e) = run(&cfg) else { continue };
         if !e.fits {
@@ -1279,6 +1303,13 @@ fn finite_run(
         sim_ctx.prefill_chunk_tokens = c.prefill_chunk.unwrap_or_else(|| {
             trtllm_bench_max_num_tokens(b, base.pp, base.input_len, base.output_len)
         });
+        // The CUDA graphs the engine captured: the case's list up to its batch limit and token
+        // budget (`perf::decode::captured_batch_sizes`).
+        sim_ctx.cuda_graph_batch_sizes = crate::perf::decode::captured_batch_sizes(
+            cuda_graph_batch_sizes,
+            per_group,
+            sim_ctx.prefill_chunk_tokens,
+        );
         let s = crate::sim::simulate(&sim_ctx, &cfg, &workload);
         if s.completed < n {
             cut_short = true;
@@ -1286,12 +1317,8 @@ fn finite_run(
         }
         e.output_tokens_per_s = s.output_tokens_per_s;
         e.output_tokens_per_s_per_gpu = s.output_tokens_per_s / e.gpus as f64;
-        if out
-            .as_ref()
-            .is_none_or(|o| e.output_tokens_per_s > o.output_tokens_per_s)
-        {
-            out = Some(e);
-        }
+        out = Some(e);
+        break;
     }
     out.ok_or_else(|| {
         if cut_short {
@@ -1315,11 +1342,12 @@ fn finite_run(
 /// replaces it (the LLM API's default 2,048 where trtllm-bench does not tune the quantisation).
 const TRTLLM_BENCH_MAX_BATCH: u64 = 4096;
 
-/// trtllm-bench's `max_batch_size` where its KV estimate holds more than `TRTLLM_BENCH_MAX_BATCH`
-/// requests, for `pp` pipeline stages: 4,096/pp rounded up as `finetune_setting` rounds (to 32,
-/// at least 64, below 256; to 128 below 1,024; to 256 above). The KV cache itself binds below it.
-fn trtllm_bench_max_batch(pp: u64) -> u64 {
-    let raw = TRTLLM_BENCH_MAX_BATCH as f64 / pp.max(1) as f64;
+/// trtllm-bench's `max_batch_size` for a KV estimate of `kv_requests` requests and `pp` pipeline
+/// stages: `min(kv_requests, TRTLLM_BENCH_MAX_BATCH)/pp` rounded up as `finetune_setting` rounds
+/// (to 32, at least 64, below 256; to 128 below 1,024; to 256 above). The KV cache itself binds
+/// below it; its rounding is the largest batch a CUDA-graph list pads to.
+fn trtllm_bench_max_batch(kv_requests: f64, pp: u64) -> u64 {
+    let raw = kv_requests.min(TRTLLM_BENCH_MAX_BATCH as f64) / pp.max(1) as f64;
     let round_up = |step: f64| (step * (raw / step).ceil()) as u64;
     if raw < 256.0 {
         round_up(32.0).max(64)
@@ -1358,12 +1386,20 @@ mod trtllm_bench_tests {
     #[test]
     fn the_engine_limit_rounds_as_trtllm_bench_does() {
         // `finetune_setting` on a KV estimate above 4,096 requests: 4,096/pp, rounded up.
-        assert_eq!(trtllm_bench_max_batch(1), 4096);
-        assert_eq!(trtllm_bench_max_batch(2), 2048);
-        assert_eq!(trtllm_bench_max_batch(3), 1536); // 1,365.3 → 256 · 6
-        assert_eq!(trtllm_bench_max_batch(5), 896); // 819.2 → 128 · 7
-        assert_eq!(trtllm_bench_max_batch(32), 128);
-        assert_eq!(trtllm_bench_max_batch(100), 64); // 41 → at least 64
+        let many = f64::INFINITY;
+        assert_eq!(trtllm_bench_max_batch(many, 1), 4096);
+        assert_eq!(trtllm_bench_max_batch(many, 2), 2048);
+        assert_eq!(trtllm_bench_max_batch(many, 3), 1536); // 1,365.3 → 256 · 6
+        assert_eq!(trtllm_bench_max_batch(many, 5), 896); // 819.2 → 128 · 7
+        assert_eq!(trtllm_bench_max_batch(many, 32), 128);
+        assert_eq!(trtllm_bench_max_batch(many, 100), 64); // 41 → at least 64
+        // Below the cap the estimate itself, rounded up: `calc_engine_setting` for Llama-3.1-405B
+        // fp8 (fp8 KV) on 8 H200 at 128 + 2,048 tokens estimates (8 · 131.3 GiB − 377.9 GiB) ·
+        // 0.95 / (2 · 126 · 8 · 128 B · 2,176) = 1,222 requests: 256 · 5 = 1,280.
+        assert_eq!(trtllm_bench_max_batch(1222.0, 1), 1280);
+        assert_eq!(trtllm_bench_max_batch(375.0, 1), 384); // 128 · 3
+        assert_eq!(trtllm_bench_max_batch(117.0, 1), 128); // 32 · 4
+        assert_eq!(trtllm_bench_max_batch(40.0, 1), 64);
     }
 }
 

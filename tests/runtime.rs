@@ -549,6 +549,72 @@ fn shared_expert_overlap_flag_profile_and_inputs_agree() {
     std::fs::remove_dir_all(dir).ok();
 }
 
+/// CUDA graphs with padding (docs/methodology.md §7.6): none by default; `--cuda-graph-batch-sizes`
+/// pads a decode step with no prompt in it to the next listed batch (its dummy rows running the
+/// GEMMs and the head), a list that holds the batch itself pads nothing, a profile file states
+/// it too, and the JSON inputs carry the list in force. gpt-oss-20b on an H200 at 1,176
+/// sequences replayed as 2,048 is slower; sizes past the token budget count as that budget.
+#[test]
+fn cuda_graph_padding_flag_profile_and_inputs_agree() {
+    let base = [
+        "estimate",
+        "-m",
+        "gpt-oss-20b",
+        "-g",
+        "h200",
+        "--dtype",
+        "int4",
+        "--dense-dtype",
+        "bf16",
+        "--batch",
+        "1176",
+        "--input-len",
+        "1024",
+        "--output-len",
+        "1024",
+        "--prefill-chunk",
+        "8192",
+        "--format",
+        "json",
+    ];
+    let run = |extra: &[&str]| {
+        let j = json_with(&base, extra);
+        (
+            j["results"][0]["tpot_s"].as_f64().unwrap(),
+            j["inputs"]["cuda_graph_batch_sizes"]
+                .as_array()
+                .unwrap()
+                .len(),
+        )
+    };
+    let (plain, none) = run(&[]);
+    assert_eq!(none, 0);
+    let list = "1,2,4,8,16,32,64,128,256,384,512,1024,2048,4096,8192";
+    let (padded, listed) = run(&["--cuda-graph-batch-sizes", list]);
+    assert_eq!(listed, 15);
+    assert!(padded > plain * 1.03, "{padded} vs {plain}");
+    // The batch itself captured: nothing to pad.
+    assert_eq!(
+        run(&["--cuda-graph-batch-sizes", "1024,1176,2048"]).0,
+        plain
+    );
+    let (dir, path) = runtime_file(
+        "cuda-graphs",
+        "padded.toml",
+        "[runtime.serving]\ncuda_graph_batch_sizes = [1024, 2048]\n",
+    );
+    assert_eq!(run(&["--runtime", &path]).0, padded);
+    std::fs::remove_dir_all(dir).ok();
+    // A batch of 0 is a usage error naming the flag and what it allows.
+    let mut bad = base.to_vec();
+    bad.extend(["--cuda-graph-batch-sizes", "1,0"]);
+    let (_, err) = run_cli(&bad, 2);
+    assert!(
+        err.contains("--cuda-graph-batch-sizes") && err.contains("from 1 to"),
+        "{err}"
+    );
+}
+
 /// The fused-MoE kernels (docs/methodology.md §4.4): `modern` takes the faster kernel (B200's
 /// NVFP4 experts on the TRTLLM-gen fit); `--moe-backend cutlass` (TensorRT-LLM's default backend alone) prices B200's
 /// NVFP4 experts on the CUTLASS fit, slower at a few tokens; a profile file says the same; the

@@ -48,6 +48,7 @@ struct SweepInputs<'a> {
     moe_overlap: crate::perf::MoeOverlap,
     shared_expert_overlap: bool,
     moe_backend: crate::perf::MoeBackend,
+    cuda_graph_batch_sizes: Vec<u64>,
     scheduler_recv_interval: u64,
     decode_admission_iters: f64,
     prefill_overlap: bool,
@@ -88,6 +89,7 @@ struct Software {
     moe_overlap: crate::perf::MoeOverlap,
     shared_expert_overlap: bool,
     moe_backend: crate::perf::MoeBackend,
+    cuda_graph_batch_sizes: Vec<u64>,
     scheduler_recv_interval: u64,
     decode_admission_iters: f64,
     prefill_overlap: bool,
@@ -121,6 +123,10 @@ impl Software {
                 .shared_expert_overlap
                 .unwrap_or_else(|| rt.shared_expert_overlap()),
             moe_backend: s.moe_backend.unwrap_or_else(|| rt.moe_backend()),
+            cuda_graph_batch_sizes: s
+                .cuda_graph_batch_sizes
+                .clone()
+                .unwrap_or_else(|| rt.cuda_graph_batch_sizes()),
             scheduler_recv_interval: s
                 .scheduler_recv_interval
                 .unwrap_or_else(|| rt.scheduler_recv_interval()),
@@ -136,13 +142,22 @@ impl Software {
     /// The settings as `--explain` prints them (a flag wins over the profile's line above).
     fn summary(&self) -> String {
         format!(
-            "batching {}, sequence-parallel {}, moe-dispatch {}, moe-overlap {}, shared-expert-overlap {}, moe-backend {}, scheduler-recv-interval {}, decode-admission-iters {}, prefill-overlap {}, adp-balance {}, batch-wait {}",
+            "batching {}, sequence-parallel {}, moe-dispatch {}, moe-overlap {}, shared-expert-overlap {}, moe-backend {}, cuda-graph-batch-sizes {}, scheduler-recv-interval {}, decode-admission-iters {}, prefill-overlap {}, adp-balance {}, batch-wait {}",
             self.batching.name(),
             self.sequence_parallel,
             self.moe_dispatch.name(),
             self.moe_overlap.name(),
             self.shared_expert_overlap,
             self.moe_backend.name(),
+            if self.cuda_graph_batch_sizes.is_empty() {
+                "none".to_string()
+            } else {
+                self.cuda_graph_batch_sizes
+                    .iter()
+                    .map(u64::to_string)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            },
             self.scheduler_recv_interval,
             self.decode_admission_iters,
             self.prefill_overlap,
@@ -155,6 +170,13 @@ impl Software {
     fn apply(&self, ctx: &mut crate::perf::Context) {
         ctx.shared_expert_overlap = self.shared_expert_overlap;
         ctx.moe_backend = self.moe_backend;
+        // The engine's largest decode-only batch is its token budget (its batch limit being the
+        // batch asked for): a larger listed size pads to that budget.
+        ctx.cuda_graph_batch_sizes = crate::perf::decode::captured_batch_sizes(
+            &self.cuda_graph_batch_sizes,
+            u64::MAX,
+            ctx.prefill_chunk_tokens,
+        );
         ctx.scheduler_recv_interval = self.scheduler_recv_interval;
         ctx.decode_admission_iters = self.decode_admission_iters;
         ctx.prefill_overlap = self.prefill_overlap;
@@ -422,6 +444,7 @@ pub fn sweep(a: SweepArgs) -> Result<u8> {
         moe_overlap: axes.moe_overlap,
         shared_expert_overlap: soft.shared_expert_overlap,
         moe_backend: soft.moe_backend,
+        cuda_graph_batch_sizes: soft.cuda_graph_batch_sizes.clone(),
         scheduler_recv_interval: soft.scheduler_recv_interval,
         decode_admission_iters: soft.decode_admission_iters,
         prefill_overlap: soft.prefill_overlap,
@@ -924,6 +947,7 @@ struct EstimateInputs<'a> {
     moe_overlap: crate::perf::MoeOverlap,
     shared_expert_overlap: bool,
     moe_backend: crate::perf::MoeBackend,
+    cuda_graph_batch_sizes: Vec<u64>,
     scheduler_recv_interval: u64,
     decode_admission_iters: f64,
     prefill_overlap: bool,
@@ -1006,6 +1030,7 @@ pub fn estimate(a: EstimateArgs) -> Result<u8> {
         moe_overlap: soft.moe_overlap,
         shared_expert_overlap: soft.shared_expert_overlap,
         moe_backend: soft.moe_backend,
+        cuda_graph_batch_sizes: soft.cuda_graph_batch_sizes.clone(),
         scheduler_recv_interval: soft.scheduler_recv_interval,
         decode_admission_iters: soft.decode_admission_iters,
         prefill_overlap: soft.prefill_overlap,

@@ -49,6 +49,14 @@ pub struct Context {
     /// The fused-MoE kernels the serving runtime runs (the runtime profile's `moe_backend`;
     /// default the faster measured kernel).
     pub moe_backend: super::MoeBackend,
+    /// The decode batches (sequences per attention group) the runtime captured CUDA graphs for,
+    /// ascending, with padding: a graph-replayed decode step of `b` sequences runs as the smallest
+    /// of them ≥ `b` (`captured_batch_sizes`; TensorRT-LLM's `cuda_graph_config` with
+    /// `enable_padding`). Empty: a graph at every batch, no padding.
+    pub cuda_graph_batch_sizes: Vec<u64>,
+    /// The share of decode steps replayed from a CUDA graph where the caller knows it (a simulated
+    /// iteration with or without a prompt in it); `None` derives it from the batch.
+    pub decode_graph_share: Option<f64>,
     /// Decode iterations between the serving scheduler's polls for new requests (the runtime
     /// profile's `scheduler_recv_interval`; default 1, every iteration).
     pub scheduler_recv_interval: u64,
@@ -204,6 +212,8 @@ impl Context {
             prefill_chunk_tokens: prefill_chunk_tokens.max(1),
             shared_expert_overlap: true,
             moe_backend: super::MoeBackend::Fastest,
+            cuda_graph_batch_sizes: Vec::new(),
+            decode_graph_share: None,
             scheduler_recv_interval: 1,
             decode_admission_iters: super::cost::DECODE_ADMISSION_ITERS,
             prefill_overlap: true,

@@ -86,20 +86,25 @@ fn decode_with_share(
     // batching a step admits B·τ/N prompts on average (one per sequence that finished, τ tokens
     // a step with speculation), so a share e^(−B·τ/N) of the steps admits none (TensorRT-LLM runs
     // a step that carries a prompt eagerly, and under attention DP every rank then does).
-    let graph_share = share.unwrap_or_else(|| {
+    let graph_share = share.or(ctx.decode_graph_share).unwrap_or_else(|| {
         if c.batching == Batching::Static || c.disaggregate.is_some() {
             1.0
         } else {
             (-batch * tokens_per_step(c) / n_out.max(1.0)).exp()
         }
     });
+    // The rows a step's GEMMs, experts and head run: a graph-replayed step pads its `b`
+    // sequences to the captured batch (dummy requests that read no KV cache), an eager one runs
+    // them as they are; the mean over the steps.
+    let rows = graph_share * padded_rows(&ctx.cuda_graph_batch_sizes, b) + (1.0 - graph_share) * b;
     // One step of `per_seq` tokens per sequence through the pipeline, and its cycle time.
     let mut step = |per_seq: f64, p: &mut Pass| {
         let shape = StepShape {
-            tokens: b * per_seq,
+            tokens: rows * per_seq,
             // The stage's sequences of one micro-batch over all its attention groups: `b` on
-            // each, or the whole batch when it is smaller (idle groups send none).
-            moe_tokens: per_seq * (b * dp).min(batch),
+            // each, or the whole batch when it is smaller (idle groups send none); padded as
+            // the groups' GEMMs are.
+            moe_tokens: per_seq * (b * dp).min(batch) * rows / b,
             kv_tokens_read: b * ctx.model.attended(mean_context),
             attn_pairs: b * per_seq * ctx.model.attended(mean_context),
             sequences: b,
@@ -209,5 +214,75 @@ pub fn bound(split: [f64; 4]) -> DecodeBound {
         DecodeBound::Compute
     } else {
         DecodeBound::Memory
+    }
+}
+
+/// The rows a CUDA-graph-replayed decode step of `b` sequences runs: the smallest captured batch
+/// ≥ `b`, or `b` itself where none is (the step runs eagerly) or nothing is captured (a graph at
+/// every batch).
+pub fn padded_rows(captured: &[u64], b: f64) -> f64 {
+    captured
+        .iter()
+        .map(|&s| s as f64)
+        .find(|&s| s >= b)
+        .unwrap_or(b)
+}
+
+/// The decode batches a TensorRT-LLM engine captures from a `cuda_graph_config.batch_sizes` list
+/// with `enable_padding`: the sizes up to `min(max_batch_size, max_num_tokens)` (the largest
+/// decode-only batch; no draft tokens), and that bound itself when the list goes past it, since a
+/// user who pads to a larger batch pads to it too (`_filter_cuda_graph_batch_sizes`,
+/// tensorrt_llm/_torch/pyexecutor/model_engine.py). Ascending, without repeats.
+pub fn captured_batch_sizes(list: &[u64], max_batch: u64, max_num_tokens: u64) -> Vec<u64> {
+    let bound = max_batch.min(max_num_tokens).max(1);
+    let mut out: Vec<u64> = list
+        .iter()
+        .map(|&s| s.min(bound))
+        .filter(|&s| s > 0)
+        .collect();
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{captured_batch_sizes, padded_rows};
+    use crate::testutil::assert_close;
+
+    /// TensorRT-LLM's perf-overview list (`llm_options.yml`).
+    const PERF_OVERVIEW: [u64; 15] = [
+        1, 2, 4, 8, 16, 32, 64, 128, 256, 384, 512, 1024, 2048, 4096, 8192,
+    ];
+
+    #[test]
+    fn an_engine_captures_its_list_up_to_its_largest_decode_batch() {
+        // `_filter_cuda_graph_batch_sizes`: the sizes up to min(max_batch_size, max_num_tokens),
+        // and that bound when the list goes past it.
+        let gpt_oss = captured_batch_sizes(&PERF_OVERVIEW, 2048, 8192);
+        assert_eq!(gpt_oss.last(), Some(&2048));
+        assert_eq!(gpt_oss.len(), 13);
+        let tuned = captured_batch_sizes(&PERF_OVERVIEW, 1280, 2048);
+        assert_eq!(&tuned[10..], &[512, 1024, 1280]);
+        // The token budget binds below the batch limit.
+        assert_eq!(
+            captured_batch_sizes(&PERF_OVERVIEW, 4096, 3000).last(),
+            Some(&3000)
+        );
+        // A list that stops below the bound is not extended.
+        assert_eq!(captured_batch_sizes(&[1, 2, 4], 2048, 8192), vec![1, 2, 4]);
+        assert!(captured_batch_sizes(&[], 2048, 8192).is_empty());
+    }
+
+    #[test]
+    fn a_replayed_step_runs_the_next_captured_batch() {
+        let gpt_oss = captured_batch_sizes(&PERF_OVERVIEW, 2048, 8192);
+        assert_close(padded_rows(&gpt_oss, 1176.0), 2048.0, 1e-12);
+        assert_close(padded_rows(&gpt_oss, 384.0), 384.0, 1e-12);
+        assert_close(padded_rows(&gpt_oss, 385.0), 512.0, 1e-12);
+        // Past the largest captured batch the step runs eagerly, as it is; nothing captured
+        // means a graph at every batch.
+        assert_close(padded_rows(&[1, 2, 4], 5.0), 5.0, 1e-12);
+        assert_close(padded_rows(&[], 1176.0), 1176.0, 1e-12);
     }
 }

@@ -200,6 +200,14 @@ pub fn explain(ctx: &Context, model: &str, gpu: &str, e: &Estimate) -> String {
         b.micro_batches,
         c.input_len as f64 + c.output_len as f64 / 2.0
     );
+    let padded = crate::perf::decode::padded_rows(&ctx.cuda_graph_batch_sizes, b.micro_batch);
+    if padded > b.micro_batch {
+        let _ = writeln!(
+            o,
+            "  a decode step with no prompt in it replays the CUDA graph captured for {padded} sequences: its GEMMs, experts and head run {} padding rows (methodology §7.6)",
+            padded - b.micro_batch
+        );
+    }
     if moe {
         let slots = if c.redundant_experts > 0 {
             format!(
