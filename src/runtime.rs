@@ -446,6 +446,11 @@ impl Runtime {
                 .check("runtime.serving.decode_admission_iters =", j)
                 .map_err(anyhow::Error::msg)?;
         }
+        for &b in self.serving.cuda_graph_batch_sizes.iter().flatten() {
+            crate::limits::flag_range("batch")
+                .check("runtime.serving.cuda_graph_batch_sizes =", b)
+                .map_err(anyhow::Error::msg)?;
+        }
         if let Some(k) = self.serving.scheduler_recv_interval {
             crate::limits::flag_range("scheduler-recv-interval")
                 .check("runtime.serving.scheduler_recv_interval =", k)

@@ -487,6 +487,11 @@ fn check_case_ranges(c: &Case) -> Result<()> {
                 .map_err(anyhow::Error::msg)?;
         }
     }
+    for &v in c.cuda_graph_batch_sizes.iter().flatten() {
+        flag_range("batch")
+            .check("cuda_graph_batch_sizes =", v)
+            .map_err(anyhow::Error::msg)?;
+    }
     let floats = [
         ("tokens", "tokens", c.tokens),
         (

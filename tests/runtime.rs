@@ -605,6 +605,19 @@ fn cuda_graph_padding_flag_profile_and_inputs_agree() {
     );
     assert_eq!(run(&["--runtime", &path]).0, padded);
     std::fs::remove_dir_all(dir).ok();
+    // A profile's list is range-checked as the flag is.
+    let (dir, path) = runtime_file(
+        "cuda-graphs-bad",
+        "zero.toml",
+        "[runtime.serving]\ncuda_graph_batch_sizes = [0, 2048]\n",
+    );
+    let mut with_bad_profile = base.to_vec();
+    with_bad_profile.extend(["--runtime", &path]);
+    fails_cli(
+        &with_bad_profile,
+        &["runtime.serving.cuda_graph_batch_sizes = 0", "1 to"],
+    );
+    std::fs::remove_dir_all(dir).ok();
     // A batch of 0 is a usage error naming the flag and what it allows.
     let mut bad = base.to_vec();
     bad.extend(["--cuda-graph-batch-sizes", "1,0"]);

@@ -1548,7 +1548,7 @@ fn a_trtllm_bench_run_replays_padded_cuda_graphs() {
     // trtllm-bench tunes). gpt-oss-20b on one H200 at 1,024/1,024 runs the 1,176 requests its
     // KV cache holds (the engine's own batch, not a smaller cap that would dodge the padding),
     // and each decode-only iteration replays the 2,048 graph: every GEMM, expert and the head on
-    // 2,048 rows. Measured (forty-fourth session): 19,555 → 16,588 output tokens/s per GPU
+    // 2,048 rows. Measured (forty-fourth session): 19,555 → 16,332 output tokens/s per GPU
     // (published 14,719).
     let case = |extra: &str| {
         format!(
@@ -1592,6 +1592,11 @@ value = 14719.0
     assert!((1025..2048).contains(&batch), "batch {batch}");
     let ratio = padded.predicted.unwrap() / plain.predicted.unwrap();
     assert!((0.80..0.90).contains(&ratio), "padded/plain {ratio:.3}");
+    // A batch of 0, or past the batch limit, refuses the file with the field named.
+    let bad = gpt4calc::validate::parse_cases("test", &case("cuda_graph_batch_sizes = [0]\n"))
+        .unwrap_err()
+        .to_string();
+    assert!(bad.contains("cuda_graph_batch_sizes = 0"), "{bad}");
 }
 
 #[test]

@@ -170,8 +170,8 @@ impl Software {
     fn apply(&self, ctx: &mut crate::perf::Context) {
         ctx.shared_expert_overlap = self.shared_expert_overlap;
         ctx.moe_backend = self.moe_backend;
-        // The engine's largest decode-only batch is its token budget (its batch limit being the
-        // batch asked for): a larger listed size pads to that budget.
+        // The engine's largest decode-only batch is its token budget (its batch limit is not
+        // known here, so it does not bound the list): a larger listed size pads to that budget.
         ctx.cuda_graph_batch_sizes = crate::perf::decode::captured_batch_sizes(
             &self.cuda_graph_batch_sizes,
             u64::MAX,

@@ -95,8 +95,11 @@ fn decode_with_share(
     });
     // The rows a step's GEMMs, experts and head run: a graph-replayed step pads its `b`
     // sequences to the captured batch (dummy requests that read no KV cache), an eager one runs
-    // them as they are; the mean over the steps.
-    let rows = graph_share * padded_rows(&ctx.cuda_graph_batch_sizes, b) + (1.0 - graph_share) * b;
+    // them as they are; the mean over the steps. A speculating step's requests each take γ + 1
+    // tokens of the budget, so the largest decode-only batch is the budget over that.
+    let graph_bound = ctx.prefill_chunk_tokens / (1 + c.speculation.map_or(0, |sp| sp.gamma));
+    let padded = padded_rows_within(&ctx.cuda_graph_batch_sizes, b, graph_bound);
+    let rows = b + graph_share * (padded - b);
     // One step of `per_seq` tokens per sequence through the pipeline, and its cycle time.
     let mut step = |per_seq: f64, p: &mut Pass| {
         let shape = StepShape {
@@ -112,8 +115,8 @@ fn decode_with_share(
             graph_share,
         };
         match memo.as_deref_mut() {
-            Some(m) => pass_memo_into(ctx, r, c.pp, shape, b * per_seq, m, p),
-            None => pass_into(ctx, r, c.pp, shape, b * per_seq, p),
+            Some(m) => pass_memo_into(ctx, r, c.pp, shape, rows * per_seq, m, p),
+            None => pass_into(ctx, r, c.pp, shape, rows * per_seq, p),
         }
     };
     let cycle_s = |p: &Pass| (p.sum_s + (pp - 1.0) * p.hop_s).max(n_mb * p.max_s);
@@ -221,17 +224,25 @@ pub fn bound(split: [f64; 4]) -> DecodeBound {
 /// ≥ `b`, or `b` itself where none is (the step runs eagerly) or nothing is captured (a graph at
 /// every batch).
 pub fn padded_rows(captured: &[u64], b: f64) -> f64 {
+    padded_rows_within(captured, b, u64::MAX)
+}
+
+/// `padded_rows` with the captured batches at most `bound` (a larger one pads to `bound`, as
+/// `captured_batch_sizes` would have kept it): the list of an engine whose largest decode-only
+/// batch is smaller than the one it was captured for, a speculating one's.
+pub fn padded_rows_within(captured: &[u64], b: f64, bound: u64) -> f64 {
     captured
         .iter()
-        .map(|&s| s as f64)
+        .map(|&s| s.min(bound) as f64)
         .find(|&s| s >= b)
         .unwrap_or(b)
 }
 
 /// The decode batches a TensorRT-LLM engine captures from a `cuda_graph_config.batch_sizes` list
 /// with `enable_padding`: the sizes up to `min(max_batch_size, max_num_tokens)` (the largest
-/// decode-only batch; no draft tokens), and that bound itself when the list goes past it, since a
-/// user who pads to a larger batch pads to it too (`_filter_cuda_graph_batch_sizes`,
+/// decode-only batch without draft tokens; a speculating step divides the budget by γ + 1 on top,
+/// `padded_rows_within`), and that bound itself when the list goes past it, since a user who pads
+/// to a larger batch pads to it too (`_filter_cuda_graph_batch_sizes`,
 /// tensorrt_llm/_torch/pyexecutor/model_engine.py). Ascending, without repeats.
 pub fn captured_batch_sizes(list: &[u64], max_batch: u64, max_num_tokens: u64) -> Vec<u64> {
     let bound = max_batch.min(max_num_tokens).max(1);
@@ -247,7 +258,7 @@ pub fn captured_batch_sizes(list: &[u64], max_batch: u64, max_num_tokens: u64) -
 
 #[cfg(test)]
 mod tests {
-    use super::{captured_batch_sizes, padded_rows};
+    use super::{captured_batch_sizes, padded_rows, padded_rows_within};
     use crate::testutil::assert_close;
 
     /// TensorRT-LLM's perf-overview list (`llm_options.yml`).
@@ -284,5 +295,9 @@ mod tests {
         // means a graph at every batch.
         assert_close(padded_rows(&[1, 2, 4], 5.0), 5.0, 1e-12);
         assert_close(padded_rows(&[], 1176.0), 1176.0, 1e-12);
+        // Three draft tokens a request on a budget of 2,048: the largest decode-only batch is
+        // 512, so 600 sequences run eagerly and 500 pad to 512, not 1,024.
+        assert_close(padded_rows_within(&gpt_oss, 600.0, 512), 600.0, 1e-12);
+        assert_close(padded_rows_within(&gpt_oss, 500.0, 512), 512.0, 1e-12);
     }
 }
