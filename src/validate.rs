@@ -789,6 +789,7 @@ fn context_for(c: &Case, extra: &[Override], rt: &Runtime) -> Result<(Context, S
         .shared_expert_overlap
         .unwrap_or_else(|| rt.shared_expert_overlap());
     ctx.moe_backend = c.moe_backend.unwrap_or_else(|| rt.moe_backend());
+    ctx.fp8_fused_input = rt.fp8_activation_scales() == crate::runtime::Fp8Scales::Static;
     ctx.cuda_graph_batch_sizes = crate::perf::decode::captured_batch_sizes(
         &c.cuda_graph_batch_sizes
             .clone()

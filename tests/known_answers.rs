@@ -170,7 +170,9 @@ fn mla_absorbed_decode_writes_its_per_head_latents() {
 #[test]
 fn a_low_precision_linear_runs_at_the_rate_its_shapes_give() {
     // Llama-3-70B in per-tensor fp8 on one H200 (docs/methodology.md §4.1, `[gpu.gemm_shape.fp8]`:
-    // efficiency 0.775, 10.06 bytes a input element and 1.88 an output element at 4.8 TB/s).
+    // efficiency 0.775, 10.06 bytes a input element and 1.88 an output element at 4.8 TB/s; with
+    // static scales, the default, the input is written in fp8 by the kernel before the GEMM,
+    // which reads one byte an element).
     // Per token, the attention projections are QKV (8,192 in, 8,192 + 2·1,024 out) and the
     // output projection (8,192 in, 8,192 out): 2·(8,192·10,240 + 8,192²) FLOPs; the FFN is gate
     // and up (8,192 in, 2·28,672 out) and down (28,672 in, 8,192 out).
@@ -180,12 +182,15 @@ fn a_low_precision_linear_runs_at_the_rate_its_shapes_give() {
         .unwrap()
         .model;
     let g = gpt4calc::presets::load_gpu("h200", &[]).unwrap().gpu;
-    let ctx = Context::new(&m, &g, DEFAULT_PREFILL_CHUNK_TOKENS);
-    let rate = |flops: f64, inputs: f64, outputs: f64| {
-        let peak = 1978.9e12;
-        let t = flops / (peak * 0.775) + (inputs * 10.06 + outputs * 1.88) / 4.8e12;
-        flops / t
+    let mut ctx = Context::new(&m, &g, DEFAULT_PREFILL_CHUNK_TOKENS);
+    let rate_at = |input_bytes: f64| {
+        move |flops: f64, inputs: f64, outputs: f64| {
+            let peak = 1978.9e12;
+            let t = flops / (peak * 0.775) + (inputs * input_bytes + outputs * 1.88) / 4.8e12;
+            flops / t
+        }
     };
+    let rate = rate_at(1.0);
     let r = ctx.rates(&Config::new(1, 1, 1, 2048, 128, Dtype::Fp8));
     let attn = rate(
         2.0 * (8192.0 * 10240.0 + 8192.0 * 8192.0),
@@ -210,6 +215,16 @@ fn a_low_precision_linear_runs_at_the_rate_its_shapes_give() {
     // 16-bit linears keep the flat fit.
     let bf16 = ctx.rates(&Config::new(1, 1, 1, 2048, 128, Dtype::Bf16));
     assert_close(bf16.dense.matmul_flops_per_s, 989.4e12 * 0.776, 1e-9);
+    // Dynamic scales: the GEMM quantises its own input, as measured (the fit's 10.06 bytes).
+    ctx.fp8_fused_input = false;
+    let dynamic = ctx.rates(&Config::new(1, 1, 1, 2048, 128, Dtype::Fp8));
+    let ffn_dynamic = rate_at(10.06)(
+        2.0 * 3.0 * 8192.0 * 28672.0,
+        8192.0 + 28672.0,
+        2.0 * 28672.0 + 8192.0,
+    );
+    assert_close(dynamic.mlp.matmul_flops_per_s, ffn_dynamic, 1e-9);
+    assert!(ffn_dynamic < ffn);
 }
 
 #[test]

@@ -117,9 +117,10 @@ fn training_and_overall_errors_do_not_regress() {
     // 10.5%, TTFT 10.9%, latency 6.8%, training 9.6% since the tenth session; throughput 7.4%
     // since the forty-third, which prices a max-throughput run at the largest batch that fits,
     // and 4.1% once serving's low-precision GEMMs took their rate by shape; 8.2% over the 95
-    // rows of TensorRT-LLM 1.0's perf overview the same session added, 8.4% on those alone).
+    // rows of TensorRT-LLM 1.0's perf overview the same session added, 8.4% on those alone; 7.8%
+    // in the forty-fourth, with TensorRT-LLM's padded CUDA graphs and static fp8's fused input).
     for (family, level) in [
-        ("throughput", 0.092),
+        ("throughput", 0.088),
         ("ttft", 0.119),
         ("latency", 0.078),
         ("training", 0.106),
@@ -253,9 +254,11 @@ fn moe_suite_holds_its_levels() {
     }
     let inference = stats(rs.iter().filter(|r| r.kind == "inference"));
     let m = inference.median_abs_error.unwrap();
-    assert!(m <= 0.14, "MoE inference median {m:.3}");
+    assert!(m <= 0.135, "MoE inference median {m:.3}");
+    // Forty-fourth session (padded CUDA graphs, static fp8's fused input): worst 1.79× → 1.72×,
+    // past 1.5× 5 → 4 (trtA gpt-oss-20b H100 1k/1k +51% → +47%).
     assert!(
-        inference.worst_factor.unwrap() < 1.79,
+        inference.worst_factor.unwrap() < 1.73,
         "{:?}",
         inference.worst_factor
     );
@@ -266,7 +269,7 @@ fn moe_suite_holds_its_levels() {
     let h = holdout.median_abs_error.unwrap();
     assert!(h <= 0.14, "MoE inference holdout median {h:.3}");
     let all = stats(&rs).median_abs_error.unwrap();
-    assert!(all <= 0.132, "MoE suite median {all:.3}");
+    assert!(all <= 0.115, "MoE suite median {all:.3}");
     let training = stats(rs.iter().filter(|r| r.kind == "training"));
     let t = training.median_abs_error.unwrap();
     assert!(t <= 0.09, "MoE training median {t:.3}");
@@ -284,7 +287,7 @@ fn moe_suite_holds_its_levels() {
                 .is_some_and(|e| (1.0 + e).max(1.0 / (1.0 + e)) > 1.5)
         })
         .count();
-    assert!(past <= 5, "{past} MoE cases past 1.5×");
+    assert!(past <= 4, "{past} MoE cases past 1.5×");
 }
 
 #[test]
@@ -1605,7 +1608,8 @@ fn the_tensorrt_llm_1_0_perf_overview_dense_rows_hold_their_level() {
     // revision): Llama-3.1-8B, Llama-3.3-70B and Llama-3.1-405B on H100, H200, B200 and GB200 at
     // ten length pairs, each a trtllm-bench run of the page's request count. Measured in the
     // forty-third session: median |error| 8.4%, signed median −8% (the model slower), none past
-    // ±25% (the worst, the 8B's 20k/2k on H200, −21%).
+    // ±25% (the worst, the 8B's 20k/2k on H200, −21%); forty-fourth (the page's padded CUDA
+    // graphs and static fp8's fused input): 8.05%, signed −7.7%, none past ±25%.
     let rs = results();
     let rows: Vec<&CaseResult> = rs.iter().filter(|r| r.id.starts_with("trt10-")).collect();
     assert_eq!(rows.len(), 100);

@@ -90,6 +90,7 @@ struct Software {
     shared_expert_overlap: bool,
     moe_backend: crate::perf::MoeBackend,
     cuda_graph_batch_sizes: Vec<u64>,
+    fp8_fused_input: bool,
     scheduler_recv_interval: u64,
     decode_admission_iters: f64,
     prefill_overlap: bool,
@@ -127,6 +128,7 @@ impl Software {
                 .cuda_graph_batch_sizes
                 .clone()
                 .unwrap_or_else(|| rt.cuda_graph_batch_sizes()),
+            fp8_fused_input: rt.fp8_activation_scales() == crate::runtime::Fp8Scales::Static,
             scheduler_recv_interval: s
                 .scheduler_recv_interval
                 .unwrap_or_else(|| rt.scheduler_recv_interval()),
@@ -170,6 +172,7 @@ impl Software {
     fn apply(&self, ctx: &mut crate::perf::Context) {
         ctx.shared_expert_overlap = self.shared_expert_overlap;
         ctx.moe_backend = self.moe_backend;
+        ctx.fp8_fused_input = self.fp8_fused_input;
         // The engine's largest decode-only batch is its token budget (its batch limit is not
         // known here, so it does not bound the list): a larger listed size pads to that budget.
         ctx.cuda_graph_batch_sizes = crate::perf::decode::captured_batch_sizes(
