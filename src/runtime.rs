@@ -275,6 +275,11 @@ impl Runtime {
     pub fn moe_backend(&self) -> crate::perf::MoeBackend {
         self.serving.moe_backend.unwrap_or_default()
     }
+    /// Whether per-tensor fp8 GEMMs read an input the kernel before them quantised (static
+    /// scales; `Context::fp8_fused_input`).
+    pub fn fp8_fused_input(&self) -> bool {
+        self.fp8_activation_scales() == Fp8Scales::Static
+    }
     /// The decode batches captured as CUDA graphs, with padding (serving; empty: none).
     pub fn cuda_graph_batch_sizes(&self) -> Vec<u64> {
         self.serving

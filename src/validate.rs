@@ -789,11 +789,9 @@ fn context_for(c: &Case, extra: &[Override], rt: &Runtime) -> Result<(Context, S
         .shared_expert_overlap
         .unwrap_or_else(|| rt.shared_expert_overlap());
     ctx.moe_backend = c.moe_backend.unwrap_or_else(|| rt.moe_backend());
-    ctx.fp8_fused_input = rt.fp8_activation_scales() == crate::runtime::Fp8Scales::Static;
+    ctx.fp8_fused_input = rt.fp8_fused_input();
     ctx.cuda_graph_batch_sizes = crate::perf::decode::captured_batch_sizes(
-        &c.cuda_graph_batch_sizes
-            .clone()
-            .unwrap_or_else(|| rt.cuda_graph_batch_sizes()),
+        &graph_list(c, rt),
         c.max_batch.unwrap_or(u64::MAX),
         ctx.prefill_chunk_tokens,
     );
@@ -998,13 +996,7 @@ fn evaluate_inference(c: &Case, ctx: &Context, model: &str, rt: &Runtime) -> Res
                 .ok_or_else(|| anyhow!("no batch size fits in memory"))?;
             match c.requests {
                 None => best,
-                Some(n) => {
-                    let graphs = c
-                        .cuda_graph_batch_sizes
-                        .clone()
-                        .unwrap_or_else(|| rt.cuda_graph_batch_sizes());
-                    finite_run(c, ctx, base, largest, n, &graphs, run)?
-                }
+                Some(n) => finite_run(c, ctx, base, largest, n, &graph_list(c, rt), run)?,
             }
         }
         "frontier" => {
@@ -1340,6 +1332,13 @@ fn finite_run(
             )
         }
     })
+}
+
+/// The CUDA-graph batch list a case's run captured: its own, else its runtime profile's.
+fn graph_list(c: &Case, rt: &Runtime) -> Vec<u64> {
+    c.cuda_graph_batch_sizes
+        .clone()
+        .unwrap_or_else(|| rt.cuda_graph_batch_sizes())
 }
 
 /// trtllm-bench's cap on the batch it builds an engine for: `finetune_setting` takes the requests

@@ -128,7 +128,7 @@ impl Software {
                 .cuda_graph_batch_sizes
                 .clone()
                 .unwrap_or_else(|| rt.cuda_graph_batch_sizes()),
-            fp8_fused_input: rt.fp8_activation_scales() == crate::runtime::Fp8Scales::Static,
+            fp8_fused_input: rt.fp8_fused_input(),
             scheduler_recv_interval: s
                 .scheduler_recv_interval
                 .unwrap_or_else(|| rt.scheduler_recv_interval()),

@@ -95,11 +95,8 @@ fn decode_with_share(
     });
     // The rows a step's GEMMs, experts and head run: a graph-replayed step pads its `b`
     // sequences to the captured batch (dummy requests that read no KV cache), an eager one runs
-    // them as they are; the mean over the steps. A speculating step's requests each take γ + 1
-    // tokens of the budget, so the largest decode-only batch is the budget over that.
-    let graph_bound = ctx.prefill_chunk_tokens / (1 + c.speculation.map_or(0, |sp| sp.gamma));
-    let padded = padded_rows_within(&ctx.cuda_graph_batch_sizes, b, graph_bound);
-    let rows = b + graph_share * (padded - b);
+    // them as they are; the mean over the steps (`replayed_rows`).
+    let rows = b + graph_share * (replayed_rows(ctx, c, b) - b);
     // One step of `per_seq` tokens per sequence through the pipeline, and its cycle time.
     let mut step = |per_seq: f64, p: &mut Pass| {
         let shape = StepShape {
@@ -218,6 +215,14 @@ pub fn bound(split: [f64; 4]) -> DecodeBound {
     } else {
         DecodeBound::Memory
     }
+}
+
+/// The rows a CUDA-graph-replayed decode step of `b` sequences per attention group runs under
+/// `ctx`'s captured batches, for `c`'s speculation: a speculating step's requests each take
+/// γ + 1 tokens of the budget, so its largest decode-only batch is the budget over that.
+pub fn replayed_rows(ctx: &Context, c: &Config, b: f64) -> f64 {
+    let bound = ctx.prefill_chunk_tokens / (1 + c.speculation.map_or(0, |sp| sp.gamma));
+    padded_rows_within(&ctx.cuda_graph_batch_sizes, b, bound)
 }
 
 /// The rows a CUDA-graph-replayed decode step of `b` sequences runs: the smallest captured batch

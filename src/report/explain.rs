@@ -200,7 +200,7 @@ pub fn explain(ctx: &Context, model: &str, gpu: &str, e: &Estimate) -> String {
         b.micro_batches,
         c.input_len as f64 + c.output_len as f64 / 2.0
     );
-    let padded = crate::perf::decode::padded_rows(&ctx.cuda_graph_batch_sizes, b.micro_batch);
+    let padded = crate::perf::decode::replayed_rows(ctx, c, b.micro_batch);
     if padded > b.micro_batch {
         let _ = writeln!(
             o,
