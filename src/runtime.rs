@@ -275,9 +275,9 @@ impl Runtime {
     pub fn moe_backend(&self) -> crate::perf::MoeBackend {
         self.serving.moe_backend.unwrap_or_default()
     }
-    /// Whether per-tensor fp8 GEMMs read an input the kernel before them quantised (static
-    /// scales; `Context::fp8_fused_input`).
-    pub fn fp8_fused_input(&self) -> bool {
+    /// Whether per-tensor fp8 and FP4 GEMMs read an input the kernel before them quantised
+    /// (static scales; `Context::fused_input_quant`).
+    pub fn fused_input_quant(&self) -> bool {
         self.fp8_activation_scales() == Fp8Scales::Static
     }
     /// The decode batches captured as CUDA graphs, with padding (serving; empty: none).

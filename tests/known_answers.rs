@@ -216,7 +216,7 @@ fn a_low_precision_linear_runs_at_the_rate_its_shapes_give() {
     let bf16 = ctx.rates(&Config::new(1, 1, 1, 2048, 128, Dtype::Bf16));
     assert_close(bf16.dense.matmul_flops_per_s, 989.4e12 * 0.776, 1e-9);
     // Dynamic scales: the GEMM quantises its own input, as measured (the fit's 10.06 bytes).
-    ctx.fp8_fused_input = false;
+    ctx.fused_input_quant = false;
     let dynamic = ctx.rates(&Config::new(1, 1, 1, 2048, 128, Dtype::Fp8));
     let ffn_dynamic = rate_at(10.06)(
         2.0 * 3.0 * 8192.0 * 28672.0,
@@ -225,6 +225,38 @@ fn a_low_precision_linear_runs_at_the_rate_its_shapes_give() {
     );
     assert_close(dynamic.mlp.matmul_flops_per_s, ffn_dynamic, 1e-9);
     assert!(ffn_dynamic < ffn);
+}
+
+#[test]
+fn an_nvfp4_linear_reads_the_input_its_producer_quantised() {
+    // Llama-3-70B's FFN in NVFP4 on one B200 (docs/methodology.md §4.1, `[gpu.gemm_shape.fp4]`:
+    // efficiency 0.506 of the 9,000 TFLOP/s FP4 peak, 5.86 bytes an input element and 2.03 an
+    // output element at 8.0 TB/s). With static scales (the default) the input arrives in NVFP4
+    // from the kernel before the GEMM (TensorRT-LLM's RMSNorm with quantize_type "nvfp4", its
+    // all-reduce with RESIDUAL_RMS_NORM_QUANT_NVFP4): 4.5 bits an element, 0.5625 bytes.
+    // Per token the FFN is gate and up (8,192 in, 2·28,672 out) and down (28,672 in, 8,192 out).
+    use gpt4calc::dtype::Dtype;
+    use gpt4calc::perf::{Config, Context, DEFAULT_PREFILL_CHUNK_TOKENS};
+    let m = gpt4calc::presets::load_model("llama3-70b", &[])
+        .unwrap()
+        .model;
+    let g = gpt4calc::presets::load_gpu("b200", &[]).unwrap().gpu;
+    let mut ctx = Context::new(&m, &g, DEFAULT_PREFILL_CHUNK_TOKENS);
+    let ffn_at = |input_bytes: f64| {
+        let (flops, inputs, outputs) = (
+            2.0 * 3.0 * 8192.0 * 28672.0,
+            8192.0 + 28672.0,
+            2.0 * 28672.0 + 8192.0,
+        );
+        flops / (flops / (9000e12 * 0.506) + (inputs * input_bytes + outputs * 2.03) / 8.0e12)
+    };
+    let cfg = Config::new(1, 1, 1, 2048, 128, Dtype::Nvfp4);
+    assert_close(ctx.rates(&cfg).mlp.matmul_flops_per_s, ffn_at(0.5625), 1e-9);
+    // Dynamic scales: the GEMM quantises its own bf16 input, as measured.
+    ctx.fused_input_quant = false;
+    let dynamic = ctx.rates(&cfg).mlp.matmul_flops_per_s;
+    assert_close(dynamic, ffn_at(5.86), 1e-9);
+    assert!(dynamic < ffn_at(0.5625));
 }
 
 #[test]

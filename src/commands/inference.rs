@@ -90,7 +90,7 @@ struct Software {
     shared_expert_overlap: bool,
     moe_backend: crate::perf::MoeBackend,
     cuda_graph_batch_sizes: Vec<u64>,
-    fp8_fused_input: bool,
+    fused_input_quant: bool,
     scheduler_recv_interval: u64,
     decode_admission_iters: f64,
     prefill_overlap: bool,
@@ -128,7 +128,7 @@ impl Software {
                 .cuda_graph_batch_sizes
                 .clone()
                 .unwrap_or_else(|| rt.cuda_graph_batch_sizes()),
-            fp8_fused_input: rt.fp8_fused_input(),
+            fused_input_quant: rt.fused_input_quant(),
             scheduler_recv_interval: s
                 .scheduler_recv_interval
                 .unwrap_or_else(|| rt.scheduler_recv_interval()),
@@ -172,7 +172,7 @@ impl Software {
     fn apply(&self, ctx: &mut crate::perf::Context) {
         ctx.shared_expert_overlap = self.shared_expert_overlap;
         ctx.moe_backend = self.moe_backend;
-        ctx.fp8_fused_input = self.fp8_fused_input;
+        ctx.fused_input_quant = self.fused_input_quant;
         // The engine's largest decode-only batch is its token budget (its batch limit is not
         // known here, so it does not bound the list): a larger listed size pads to that budget.
         ctx.cuda_graph_batch_sizes = crate::perf::decode::captured_batch_sizes(

@@ -54,12 +54,13 @@ pub struct Context {
     /// of them ≥ `b` (`captured_batch_sizes`; TensorRT-LLM's `cuda_graph_config` with
     /// `enable_padding`). Empty: a graph at every batch, no padding.
     pub cuda_graph_batch_sizes: Vec<u64>,
-    /// Per-tensor fp8 activation scales are static (calibrated): the serving runtime writes a
-    /// GEMM's fp8 input in the kernel that produces it (TensorRT-LLM's all-reduce with
-    /// `RESIDUAL_RMS_NORM_QUANT_FP8`), so the GEMM reads one byte an input element, not the
-    /// measured GEMM's own quantisation pass (the runtime profile's `fp8_activation_scales`;
-    /// default static).
-    pub fp8_fused_input: bool,
+    /// Activation scales are static (calibrated): the serving runtime writes a per-tensor fp8 or
+    /// an FP4 GEMM's input in the kernel that produces it (TensorRT-LLM's all-reduce with
+    /// `RESIDUAL_RMS_NORM_QUANT_FP8` / `_NVFP4`, its RMSNorm with `quantize_type = "nvfp4"`), so
+    /// the GEMM reads its input once in its own format (1 byte an element for fp8, 4.5 bits for
+    /// NVFP4), not the measured GEMM's own quantisation pass (the runtime profile's
+    /// `fp8_activation_scales`; default static; docs/methodology.md §4.1).
+    pub fused_input_quant: bool,
     /// The share of decode steps replayed from a CUDA graph where the caller knows it (a simulated
     /// iteration with or without a prompt in it); `None` derives it from the batch.
     pub decode_graph_share: Option<f64>,
@@ -219,7 +220,7 @@ impl Context {
             shared_expert_overlap: true,
             moe_backend: super::MoeBackend::Fastest,
             cuda_graph_batch_sizes: Vec::new(),
-            fp8_fused_input: true,
+            fused_input_quant: true,
             decode_graph_share: None,
             scheduler_recv_interval: 1,
             decode_admission_iters: super::cost::DECODE_ADMISSION_ITERS,
@@ -543,16 +544,17 @@ impl Context {
             let (math, peak) = self.math[dtype_index(dtype)].unwrap_or((Dtype::Bf16, f64::NAN));
             let block = self.model.fp8_block_scaled && dtype == Dtype::Fp8 && math == Dtype::Fp8;
             // A group without FLOPs (an override leaving no attention parameters) has no shape.
-            // With static per-tensor scales the GEMM reads its fp8 input once, written by the
-            // kernel before it, in place of the measured GEMM's own quantisation pass.
+            // With static scales a per-tensor fp8 or an FP4 GEMM reads its input once, written in
+            // its format by the kernel before it, in place of the measured GEMM's own
+            // quantisation pass (block-scaled fp8 keeps it: its per-token scales are dynamic).
             let shape = self
                 .hw
                 .gemm_shape(math, block)
                 .filter(|_| flops > 0.0)
                 .map(|f| {
-                    if math == Dtype::Fp8 && !block && self.fp8_fused_input {
+                    if (math == Dtype::Fp8 && !block || math.is_fp4()) && self.fused_input_quant {
                         crate::hardware::GemmShape {
-                            input_s_per_elem: Dtype::Fp8.bytes() / self.hw.mem_bw_bytes_per_s,
+                            input_s_per_elem: math.bytes() / self.hw.mem_bw_bytes_per_s,
                             ..f
                         }
                     } else {
