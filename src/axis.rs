@@ -48,6 +48,18 @@ pub fn parse_u64_axis(flag: &str, text: &str) -> Result<Vec<u64>, String> {
     Ok(out)
 }
 
+/// The values of an axis the user names one by one (`8` in `1..4,8`), not through a range:
+/// those a command keeps even where the model cannot take them, for the check to report.
+pub fn named_values(flag: &str, text: &str) -> Result<Vec<u64>, String> {
+    let mut out = Vec::new();
+    for part in text.split(',').map(str::trim) {
+        if !part.is_empty() && !part.contains("..") {
+            out.extend(parse_u64_axis(flag, part)?);
+        }
+    }
+    Ok(out)
+}
+
 /// The syntax of an integer axis, for clap's `value_parser` (a word where a number belongs is a
 /// usage error, exit 2): every comma-separated item is a number (`8`, `2k`, `1m`) or a range of
 /// two (`1..64`), and no item is empty; or `auto`. Returns the text unchanged; the values'
@@ -317,6 +329,14 @@ pub fn token_count(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn named_values_are_the_items_outside_ranges() {
+        assert_eq!(super::named_values("tp", "1..8,12"), Ok(vec![12]));
+        assert_eq!(super::named_values("tp", "1..8"), Ok(vec![]));
+        assert_eq!(super::named_values("tp", "2k, 4"), Ok(vec![2048, 4]));
+        assert!(super::named_values("tp", "0").is_err());
+    }
+
     #[test]
     fn token_counts_take_decimal_suffixes() {
         let p = super::token_count("tokens");

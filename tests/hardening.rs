@@ -580,6 +580,93 @@ fn default_degrees_the_model_cannot_take_are_left_out_with_a_note() {
 }
 
 #[test]
+fn a_range_explores_the_degrees_the_model_takes_and_a_named_one_is_checked() {
+    // Llama-4 Maverick has 40 attention heads and 128 experts. `--tp 1..16` (1, 2, 4, 8, 16) used
+    // to stop the whole sweep at 16; a range now leaves it out with a note, as the defaults do.
+    let (stdout, stderr) = run(
+        &[
+            "sweep",
+            "-m",
+            "llama4-maverick",
+            "-g",
+            "h200",
+            "--dtype",
+            "fp8",
+            "--tp",
+            "1..16",
+            "--ep",
+            "1..256",
+            "--batch",
+            "64",
+            "--format",
+            "csv",
+        ],
+        0,
+    );
+    assert!(
+        stderr.contains("note: --tp 16 left out: must divide llama4-maverick's 40 attention heads"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("note: --ep 256 left out: must divide llama4-maverick's 128 expert slots"),
+        "{stderr}"
+    );
+    let mut lines = stdout.lines();
+    let header: Vec<&str> = lines.next().expect("header").split(',').collect();
+    let tp = header.iter().position(|h| *h == "tp").expect("tp column");
+    let tps: std::collections::BTreeSet<String> = lines
+        .map(|l| l.split(',').nth(tp).expect("tp").to_string())
+        .collect();
+    assert_eq!(tps, ["1", "2", "4", "8"].map(String::from).into());
+    // Training explores its ranges the same way.
+    let (_, stderr) = run(
+        &[
+            "train",
+            "-m",
+            "llama4-maverick",
+            "-g",
+            "h100",
+            "--dtype",
+            "bf16",
+            "--gpus",
+            "256",
+            "--tp",
+            "1..16",
+            "--ep",
+            "1..256",
+            "--tokens",
+            "1e12",
+            "--format",
+            "json",
+        ],
+        0,
+    );
+    assert!(stderr.contains("note: --tp 16 left out"), "{stderr}");
+    assert!(
+        stderr.contains("note: --ep 256 left out: must divide llama4-maverick's 128 experts"),
+        "{stderr}"
+    );
+    // A degree named alone, or beside a range, is still an error; so is a range none of whose
+    // degrees the model takes.
+    for tp in ["16", "1..8,16", "16..32"] {
+        common::fails_cli(
+            &[
+                "sweep",
+                "-m",
+                "llama4-maverick",
+                "-g",
+                "h200",
+                "--dtype",
+                "fp8",
+                "--tp",
+                tp,
+            ],
+            &["--tp 16", "must divide the model's 40 attention heads"],
+        );
+    }
+}
+
+#[test]
 fn a_sweep_whose_every_configuration_is_skipped_says_so_not_to_add_gpus() {
     // GPT-3's 2,048-token context cannot hold the default 2,048 + 256 tokens: every configuration
     // is skipped, and the closing line used to blame memory and suggest more GPUs.

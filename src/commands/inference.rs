@@ -307,7 +307,23 @@ fn axes_for(
         pp,
         ep: match a.ep.trim() {
             "auto" => EpAxis::Auto,
-            t => EpAxis::List(parse_u64_axis("ep", t).map_err(|e| anyhow!(e))?),
+            t => {
+                let slots = ctx
+                    .experts
+                    .max(1)
+                    .saturating_add(a.serving.redundant_experts);
+                EpAxis::List(super::default_fitting(
+                    "ep",
+                    t,
+                    "auto",
+                    |e| slots % e == 0,
+                    &if moe {
+                        format!("must divide {model}'s {slots} expert slots")
+                    } else {
+                        format!("{model} is dense (no routed experts)")
+                    },
+                )?)
+            }
         },
         expert_slots: ctx.experts.saturating_add(a.serving.redundant_experts),
         redundant_experts: a.serving.redundant_experts,

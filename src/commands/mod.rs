@@ -237,9 +237,11 @@ pub(crate) fn rows_to_show(top: Option<u64>, format: Format) -> Option<usize> {
     }
 }
 
-/// The degrees of axis `flag` given as `text`. When `text` is the axis's default, the degrees
-/// `fits` rejects are dropped, with a note on stderr saying why (`why`); degrees the user names
-/// are kept, for the configuration check to report.
+/// The degrees of axis `flag` given as `text`. Degrees `fits` rejects are dropped, with a note on
+/// stderr saying why (`why`), where they come from the axis's default or only from a range
+/// (`1..16` explores the powers of two up to 16; a model with 40 heads takes 1, 2, 4 and 8 of
+/// them); a degree the user names alone (`--tp 16`, `--tp 4,16`) is kept, for the configuration
+/// check to report, and so is every degree when none fits.
 pub(crate) fn default_fitting(
     flag: &str,
     text: &str,
@@ -248,19 +250,24 @@ pub(crate) fn default_fitting(
     why: &str,
 ) -> Result<Vec<u64>> {
     let mut v = crate::axis::parse_u64_axis(flag, text).map_err(|e| anyhow!(e))?;
-    if text == default {
-        let dropped: Vec<String> = v
-            .iter()
-            .filter(|&&x| !fits(x))
-            .map(ToString::to_string)
-            .collect();
-        if !dropped.is_empty() {
-            v.retain(|&x| fits(x));
-            eprintln!(
-                "note: default --{flag} {} left out: {why}",
-                dropped.join(",")
-            );
-        }
+    let named = if text == default {
+        Vec::new()
+    } else {
+        crate::axis::named_values(flag, text).map_err(|e| anyhow!(e))?
+    };
+    let droppable = |x: u64| !fits(x) && !named.contains(&x);
+    let dropped: Vec<String> = v
+        .iter()
+        .filter(|&&x| droppable(x))
+        .map(ToString::to_string)
+        .collect();
+    if !dropped.is_empty() && v.iter().any(|&x| !droppable(x)) {
+        v.retain(|&x| !droppable(x));
+        let whose = if text == default { "default " } else { "" };
+        eprintln!(
+            "note: {whose}--{flag} {} left out: {why}",
+            dropped.join(",")
+        );
     }
     Ok(v)
 }

@@ -547,8 +547,20 @@ pub fn train(a: TrainArgs) -> Result<u8> {
             |p| p <= l.ctx.layers,
             &format!("must be at most {m}'s {} layers", l.ctx.layers),
         )?;
+        let experts = l.ctx.experts.max(1);
+        let model_eps = super::default_fitting(
+            "ep",
+            &a.ep,
+            "1",
+            |e| experts % e == 0,
+            &if experts > 1 {
+                format!("must divide {m}'s {experts} experts")
+            } else {
+                format!("{m} is dense (no routed experts)")
+            },
+        )?;
         // Every point of the axes, virtual stages innermost (their choices depend on pp).
-        let (ps, es, ms, zs, rs) = (&pps, &eps, &mbs, &zeros, &recomputes);
+        let (ps, es, ms, zs, rs) = (&pps, &model_eps, &mbs, &zeros, &recomputes);
         let points = tps.iter().flat_map(|&tp| {
             ps.iter().flat_map(move |&pp| {
                 es.iter().flat_map(move |&ep| {
