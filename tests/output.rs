@@ -45,9 +45,28 @@ fn a_closed_stdout_ends_quietly_with_exit_0_in_every_format() {
         assert!(!stderr.contains("error"), "{format}: {stderr}");
         assert!(!stderr.contains("panicked"), "{format}: {stderr}");
     }
+    // Training rows that fit (exit 0 had the reader stayed) and far more of them than a pipe
+    // holds (1.5 MB): the 37 kB of an earlier command here could be written whole before the
+    // reader left, and its exit code was then the run's own 3 (nothing fit), not the closed
+    // pipe's 0.
     let (code, stderr) = read_then_close(
         &[
-            "train", "--gpus", "4096", "--tp", "1..8", "--pp", "1..16", "--all", "--format", "json",
+            "train",
+            "--gpus",
+            "1024",
+            "--tp",
+            "1..8",
+            "--pp",
+            "1..16",
+            "--micro-batch",
+            "1..4",
+            "--zero",
+            "0..3",
+            "--recompute",
+            "none,selective,full",
+            "--all",
+            "--format",
+            "json",
         ],
         3,
     );
