@@ -259,6 +259,16 @@ fn first_names(loaded: &[(Kind, Vec<String>)], kind: Kind) -> Vec<String> {
     v
 }
 
+/// Whether a preset argument names a file rather than a built-in preset: it has a directory
+/// separator or a `.toml`/`.json` ending, or a file of that name exists.
+pub fn looks_like_path(name_or_path: &str) -> bool {
+    name_or_path.contains('/')
+        || name_or_path.contains('\\')
+        || name_or_path.ends_with(".toml")
+        || name_or_path.ends_with(".json")
+        || Path::new(name_or_path).exists()
+}
+
 /// Read a preset's TOML text: a built-in name, or a path to a file. Returns (origin, text).
 pub fn read_source(kind: Kind, name_or_path: &str) -> Result<(String, String)> {
     if let Some((_, text)) = kind.builtins().iter().find(|(n, _)| *n == name_or_path) {
@@ -267,12 +277,7 @@ pub fn read_source(kind: Kind, name_or_path: &str) -> Result<(String, String)> {
             (*text).to_string(),
         ));
     }
-    let looks_like_path = name_or_path.contains('/')
-        || name_or_path.contains('\\')
-        || name_or_path.ends_with(".toml")
-        || name_or_path.ends_with(".json")
-        || Path::new(name_or_path).exists();
-    if looks_like_path {
+    if looks_like_path(name_or_path) {
         let text = read_file(name_or_path, &format!("{} preset", kind.table()))?;
         // A Hugging Face config.json, recognised by its content: read as the equivalent preset.
         if crate::hf_config::is_json(&text) {

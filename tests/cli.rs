@@ -248,6 +248,34 @@ fn unknown_preset_suggests_the_nearest_names() {
         &["sweep", "--gpu", "h10"],
         &["unknown gpu preset `h10`", "h100"],
     );
+    fails(
+        &["presets", "show", "h10"],
+        &["unknown preset `h10`", "did you mean h100"],
+    );
+}
+
+#[test]
+fn a_missing_preset_file_is_named_as_a_file_not_an_unknown_name() {
+    // `presets show ~/models/X/config.json` with a wrong path used to answer "unknown preset"
+    // and list every built-in name; a path is read as `--preset` reads it.
+    for (cmd, what) in [
+        (
+            &["presets", "show", "no-such-dir/config.json"][..],
+            "preset",
+        ),
+        (
+            &["sweep", "--preset", "no-such-dir/config.json"][..],
+            "model preset",
+        ),
+    ] {
+        fails(
+            cmd,
+            &[
+                &format!("cannot read {what} file `no-such-dir/config.json`"),
+                "No such file",
+            ],
+        );
+    }
 }
 
 #[test]

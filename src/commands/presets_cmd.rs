@@ -65,7 +65,7 @@ fn kind_of(name: &str) -> Result<Kind> {
     if presets::GPUS.iter().any(|(n, _)| *n == name) {
         return Ok(Kind::Gpu);
     }
-    if std::path::Path::new(name).exists() {
+    if presets::looks_like_path(name) {
         let text = presets::read_file(name, "preset")?;
         return Ok(
             if text.lines().any(|l| l.trim_start().starts_with("[gpu")) {
