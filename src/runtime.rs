@@ -127,7 +127,8 @@ pub struct ServingRuntime {
     /// MoE exchange overlap (default none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub moe_overlap: Option<MoeOverlap>,
-    /// How per-tensor fp8 GEMMs get their activation scale (default static).
+    /// How per-tensor fp8 and NVFP4 GEMMs get their activation scale (default static): static
+    /// scales also let the kernel before the GEMM write its quantised input.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fp8_activation_scales: Option<Fp8Scales>,
     /// The shared experts run beside the routed experts (a second CUDA stream in decode steps
@@ -275,7 +276,7 @@ impl Runtime {
     pub fn moe_backend(&self) -> crate::perf::MoeBackend {
         self.serving.moe_backend.unwrap_or_default()
     }
-    /// Whether per-tensor fp8 and FP4 GEMMs read an input the kernel before them quantised
+    /// Whether per-tensor fp8 and NVFP4 GEMMs read an input the kernel before them quantised
     /// (static scales; `Context::fused_input_quant`).
     pub fn fused_input_quant(&self) -> bool {
         self.fp8_activation_scales() == Fp8Scales::Static

@@ -664,6 +664,66 @@ fn a_range_explores_the_degrees_the_model_takes_and_a_named_one_is_checked() {
             &["--tp 16", "must divide the model's 40 attention heads"],
         );
     }
+    let maverick = |axis: &'static str, v: &'static str| {
+        [
+            "sweep",
+            "-m",
+            "llama4-maverick",
+            "-g",
+            "h200",
+            "--dtype",
+            "fp8",
+            axis,
+            v,
+        ]
+    };
+    common::fails_cli(
+        &maverick("--ep", "3"),
+        &["--ep 3", "must divide the model's 128 experts"],
+    );
+    // A named degree that fails is the answer alone: no note about the range beside it.
+    let (_, stderr) = run(&maverick("--tp", "3,1..16"), 1);
+    assert!(stderr.contains("--tp 3: must divide"), "{stderr}");
+    assert!(!stderr.contains("left out"), "{stderr}");
+    // A dense model explores an --ep range at 1 only, and names a larger one as dense.
+    let (_, stderr) = run(
+        &[
+            "sweep",
+            "-m",
+            "llama3-8b",
+            "-g",
+            "h100",
+            "--tp",
+            "1",
+            "--ep",
+            "1..8",
+            "--batch",
+            "8",
+        ],
+        0,
+    );
+    assert!(
+        stderr.contains("note: --ep 2,4,8 left out: llama3-8b is dense (no routed experts)"),
+        "{stderr}"
+    );
+    for cmd in [
+        &["sweep", "-m", "llama3-8b", "-g", "h100", "--ep", "2"][..],
+        &[
+            "train",
+            "-m",
+            "llama3-8b",
+            "-g",
+            "h100",
+            "--gpus",
+            "64",
+            "--ep",
+            "2",
+            "--tokens",
+            "1e12",
+        ],
+    ] {
+        common::fails_cli(cmd, &["--ep 2", "the model is dense"]);
+    }
 }
 
 #[test]

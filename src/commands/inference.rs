@@ -278,19 +278,20 @@ fn axes_for(
     soft: &Software,
 ) -> Result<Axes> {
     let moe = ctx.experts > 1;
-    // Default degrees the model cannot take are dropped with a note; named ones are checked.
+    // Degrees of the defaults or of a range that the model cannot take are dropped with a note;
+    // named ones are checked (`fitting_degrees`).
     let (width, what) = match a.serving.kv_sharding {
         crate::perf::KvSharding::Heads => (ctx.heads, "attention heads"),
         crate::perf::KvSharding::Batch => (ctx.attn_width, "query width"),
     };
-    let tp = super::default_fitting(
+    let tp = super::fitting_degrees(
         "tp",
         &a.tp,
         crate::cli::DEFAULT_TP,
         |t| width % t == 0,
         &format!("must divide {model}'s {width} {what}"),
     )?;
-    let pp = super::default_fitting(
+    let pp = super::fitting_degrees(
         "pp",
         &a.pp,
         crate::cli::DEFAULT_PP,
@@ -312,7 +313,8 @@ fn axes_for(
                     .experts
                     .max(1)
                     .saturating_add(a.serving.redundant_experts);
-                EpAxis::List(super::default_fitting(
+                // `auto` (the default) is the arm above: the text here is the user's own.
+                EpAxis::List(super::fitting_degrees(
                     "ep",
                     t,
                     "auto",

@@ -240,9 +240,10 @@ pub(crate) fn rows_to_show(top: Option<u64>, format: Format) -> Option<usize> {
 /// The degrees of axis `flag` given as `text`. Degrees `fits` rejects are dropped, with a note on
 /// stderr saying why (`why`), where they come from the axis's default or only from a range
 /// (`1..16` explores the powers of two up to 16; a model with 40 heads takes 1, 2, 4 and 8 of
-/// them); a degree the user names alone (`--tp 16`, `--tp 4,16`) is kept, for the configuration
-/// check to report, and so is every degree when none fits.
-pub(crate) fn default_fitting(
+/// them). A degree the user names alone (`--tp 16`, `--tp 4,16`) is kept, for the configuration
+/// check to report; so is every degree when none fits, or when a named one does not (its error
+/// is the answer, without a note about the others).
+pub(crate) fn fitting_degrees(
     flag: &str,
     text: &str,
     default: &str,
@@ -255,6 +256,9 @@ pub(crate) fn default_fitting(
     } else {
         crate::axis::named_values(flag, text).map_err(|e| anyhow!(e))?
     };
+    if named.iter().any(|&x| !fits(x)) {
+        return Ok(v);
+    }
     let droppable = |x: u64| !fits(x) && !named.contains(&x);
     let dropped: Vec<String> = v
         .iter()

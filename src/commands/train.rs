@@ -532,15 +532,16 @@ pub fn train(a: TrainArgs) -> Result<u8> {
         let mut mine: Vec<TrainRow> = Vec::new();
         let mut skipped = crate::sweep::SkipNotes::default();
         let mut idle = crate::sweep::SkipNotes::default();
-        // Default degrees this model cannot take are left out with a note; named ones are checked.
-        let tps = super::default_fitting(
+        // Degrees of the defaults or of a range that this model cannot take are left out with a
+        // note; named ones are checked (`fitting_degrees`).
+        let tps = super::fitting_degrees(
             "tp",
             &a.tp,
             crate::cli::DEFAULT_TP,
             |t| l.ctx.heads % t == 0,
             &format!("must divide {m}'s {} attention heads", l.ctx.heads),
         )?;
-        let pps = super::default_fitting(
+        let pps = super::fitting_degrees(
             "pp",
             &a.pp,
             crate::cli::DEFAULT_PP,
@@ -548,7 +549,7 @@ pub fn train(a: TrainArgs) -> Result<u8> {
             &format!("must be at most {m}'s {} layers", l.ctx.layers),
         )?;
         let experts = l.ctx.experts.max(1);
-        let model_eps = super::default_fitting(
+        let model_eps = super::fitting_degrees(
             "ep",
             &a.ep,
             "1",

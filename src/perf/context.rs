@@ -55,7 +55,7 @@ pub struct Context {
     /// `enable_padding`). Empty: a graph at every batch, no padding.
     pub cuda_graph_batch_sizes: Vec<u64>,
     /// Activation scales are static (calibrated): the serving runtime writes a per-tensor fp8 or
-    /// an FP4 GEMM's input in the kernel that produces it (TensorRT-LLM's all-reduce with
+    /// an NVFP4 GEMM's input in the kernel that produces it (TensorRT-LLM's all-reduce with
     /// `RESIDUAL_RMS_NORM_QUANT_FP8` / `_NVFP4`, its RMSNorm with `quantize_type = "nvfp4"`), so
     /// the GEMM reads its input once in its own format (1 byte an element for fp8, 4.5 bits for
     /// NVFP4), not the measured GEMM's own quantisation pass (the runtime profile's
@@ -544,15 +544,18 @@ impl Context {
             let (math, peak) = self.math[dtype_index(dtype)].unwrap_or((Dtype::Bf16, f64::NAN));
             let block = self.model.fp8_block_scaled && dtype == Dtype::Fp8 && math == Dtype::Fp8;
             // A group without FLOPs (an override leaving no attention parameters) has no shape.
-            // With static scales a per-tensor fp8 or an FP4 GEMM reads its input once, written in
-            // its format by the kernel before it, in place of the measured GEMM's own
-            // quantisation pass (block-scaled fp8 keeps it: its per-token scales are dynamic).
+            // With static scales a per-tensor fp8 or an NVFP4 GEMM reads its input once, written
+            // in its format by the kernel before it, in place of the measured GEMM's own
+            // quantisation pass (block-scaled fp8 keeps it: its per-token scales are dynamic;
+            // MXFP4 math, whose activation scales are all computed at run time, too).
             let shape = self
                 .hw
                 .gemm_shape(math, block)
                 .filter(|_| flops > 0.0)
                 .map(|f| {
-                    if (math == Dtype::Fp8 && !block || math.is_fp4()) && self.fused_input_quant {
+                    if (math == Dtype::Fp8 && !block || math == Dtype::Nvfp4)
+                        && self.fused_input_quant
+                    {
                         crate::hardware::GemmShape {
                             input_s_per_elem: math.bytes() / self.hw.mem_bw_bytes_per_s,
                             ..f

@@ -563,6 +563,12 @@ pub fn check(ctx: &Context, c: &TrainConfig) -> Result<(), Reject> {
             c.pp, ctx.layers
         ));
     }
+    if ctx.experts <= 1 && c.ep > 1 {
+        return invalid(format!(
+            "--ep {}: the model is dense (no routed experts), so expert parallelism must be 1",
+            c.ep
+        ));
+    }
     if ctx.experts % c.ep != 0 {
         return invalid(format!(
             "--ep {}: must divide the model's {} experts",
