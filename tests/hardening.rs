@@ -681,6 +681,26 @@ fn a_range_explores_the_degrees_the_model_takes_and_a_named_one_is_checked() {
         &maverick("--ep", "3"),
         &["--ep 3", "must divide the model's 128 experts"],
     );
+    // Two GPUs, one model: the note once.
+    let (_, stderr) = run(
+        &[
+            "sweep",
+            "-m",
+            "llama4-maverick",
+            "-g",
+            "h200,b200",
+            "--dtype",
+            "fp8",
+            "--tp",
+            "1..16",
+            "--batch",
+            "64",
+            "--top",
+            "1",
+        ],
+        0,
+    );
+    assert_eq!(stderr.matches("--tp 16 left out").count(), 1, "{stderr}");
     // A named degree that fails is the answer alone: no note about the range beside it.
     let (_, stderr) = run(&maverick("--tp", "3,1..16"), 1);
     assert!(stderr.contains("--tp 3: must divide"), "{stderr}");

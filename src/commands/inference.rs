@@ -276,6 +276,7 @@ fn axes_for(
     ctx: &crate::perf::Context,
     speculation: Option<crate::perf::Speculation>,
     soft: &Software,
+    noted: &mut std::collections::BTreeSet<String>,
 ) -> Result<Axes> {
     let moe = ctx.experts > 1;
     // Degrees of the defaults or of a range that the model cannot take are dropped with a note;
@@ -290,6 +291,7 @@ fn axes_for(
         crate::cli::DEFAULT_TP,
         |t| width % t == 0,
         &format!("must divide {model}'s {width} {what}"),
+        noted,
     )?;
     let pp = super::fitting_degrees(
         "pp",
@@ -297,6 +299,7 @@ fn axes_for(
         crate::cli::DEFAULT_PP,
         |p| p <= ctx.layers,
         &format!("must be at most {model}'s {} layers", ctx.layers),
+        noted,
     )?;
     Ok(Axes {
         tp,
@@ -324,6 +327,7 @@ fn axes_for(
                     } else {
                         format!("{model} is dense (no routed experts)")
                     },
+                    noted,
                 )?)
             }
         },
@@ -375,12 +379,13 @@ pub fn sweep(a: SweepArgs) -> Result<u8> {
         );
     }
     let mut plans = Vec::with_capacity(systems.len());
+    let mut noted = std::collections::BTreeSet::new();
     for l in &systems {
         let (speculation, mut draft) = super::speculation(&a.serving, &l.gpu)?;
         if let Some(d) = draft.as_mut() {
             soft.apply(d);
         }
-        let axes = axes_for(&a, &l.model.name, &l.ctx, speculation, &soft)?;
+        let axes = axes_for(&a, &l.model.name, &l.ctx, speculation, &soft, &mut noted)?;
         plans.push((axes, draft));
     }
     // `--sort none`: the configurations' order.

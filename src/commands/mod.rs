@@ -242,13 +242,15 @@ pub(crate) fn rows_to_show(top: Option<u64>, format: Format) -> Option<usize> {
 /// (`1..16` explores the powers of two up to 16; a model with 40 heads takes 1, 2, 4 and 8 of
 /// them). A degree the user names alone (`--tp 16`, `--tp 4,16`) is kept, for the configuration
 /// check to report; so is every degree when none fits, or when a named one does not (its error
-/// is the answer, without a note about the others).
+/// is the answer, without a note about the others). A note already in `noted` (the same model on
+/// another GPU) is not printed again.
 pub(crate) fn fitting_degrees(
     flag: &str,
     text: &str,
     default: &str,
     fits: impl Fn(u64) -> bool,
     why: &str,
+    noted: &mut std::collections::BTreeSet<String>,
 ) -> Result<Vec<u64>> {
     let mut v = crate::axis::parse_u64_axis(flag, text).map_err(|e| anyhow!(e))?;
     let named = if text == default {
@@ -268,10 +270,14 @@ pub(crate) fn fitting_degrees(
     if !dropped.is_empty() && v.iter().any(|&x| !droppable(x)) {
         v.retain(|&x| !droppable(x));
         let whose = if text == default { "default " } else { "" };
-        eprintln!(
+        let note = format!(
             "note: {whose}--{flag} {} left out: {why}",
             dropped.join(",")
         );
+        if !noted.contains(&note) {
+            eprintln!("{note}");
+            noted.insert(note);
+        }
     }
     Ok(v)
 }

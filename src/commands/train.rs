@@ -508,6 +508,7 @@ pub fn train(a: TrainArgs) -> Result<u8> {
     // The first row evaluated: a run of one configuration shows it whether it fits or not.
     let mut lone: Option<TrainRow> = None;
     let mut seq = 0u64;
+    let mut noted = std::collections::BTreeSet::new();
     for l in &systems {
         let (m, g) = (l.model.name.as_str(), l.gpu.name.as_str());
         let seq_len = seq_len_for(l);
@@ -540,6 +541,7 @@ pub fn train(a: TrainArgs) -> Result<u8> {
             crate::cli::DEFAULT_TP,
             |t| l.ctx.heads % t == 0,
             &format!("must divide {m}'s {} attention heads", l.ctx.heads),
+            &mut noted,
         )?;
         let pps = super::fitting_degrees(
             "pp",
@@ -547,6 +549,7 @@ pub fn train(a: TrainArgs) -> Result<u8> {
             crate::cli::DEFAULT_PP,
             |p| p <= l.ctx.layers,
             &format!("must be at most {m}'s {} layers", l.ctx.layers),
+            &mut noted,
         )?;
         let experts = l.ctx.experts.max(1);
         let model_eps = super::fitting_degrees(
@@ -559,6 +562,7 @@ pub fn train(a: TrainArgs) -> Result<u8> {
             } else {
                 format!("{m} is dense (no routed experts)")
             },
+            &mut noted,
         )?;
         // Every point of the axes, virtual stages innermost (their choices depend on pp).
         let (ps, es, ms, zs, rs) = (&pps, &model_eps, &mbs, &zeros, &recomputes);
