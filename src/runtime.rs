@@ -172,6 +172,13 @@ pub struct ServingRuntime {
     /// `event_loop_overlap_disagg_prefill`, TensorRT-LLM's PyTorch executor).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefill_overlap: Option<bool>,
+    /// Whether an iteration's decode tokens count against its token budget (`max_num_tokens`),
+    /// leaving the rest to prompts: TensorRT-LLM's micro-batch scheduler and vLLM's scheduler
+    /// share one budget (default true); SGLang bounds its prefill batches alone
+    /// (`--chunked-prefill-size`). Priced by the simulation (`estimate --requests`, a
+    /// `requests` case).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decode_shares_budget: Option<bool>,
 }
 
 /// Where a per-tensor fp8 GEMM's activation scale comes from (docs/methodology.md §4.2).
@@ -302,6 +309,10 @@ impl Runtime {
     /// Whether a disaggregated prefill worker runs the overlap loop (serving).
     pub fn prefill_overlap(&self) -> bool {
         self.serving.prefill_overlap.unwrap_or(true)
+    }
+    /// Whether decode tokens count against an iteration's token budget (serving).
+    pub fn decode_shares_budget(&self) -> bool {
+        self.serving.decode_shares_budget.unwrap_or(true)
     }
     /// TensorRT-LLM's attention-DP balancing, when on (serving).
     pub fn adp_balance(&self) -> Option<crate::perf::admission::AdpBalance> {
@@ -553,6 +564,10 @@ impl RuntimePreset {
             s.scheduler_recv_interval.map(|v| v.to_string()),
         );
         push(
+            "decode-shares-budget",
+            s.decode_shares_budget.map(|v| v.to_string()),
+        );
+        push(
             "adp-balance",
             s.adp_balance_timeout_iters.map(|v| v.to_string()),
         );
@@ -699,6 +714,10 @@ mod tests {
             Some(d.decode_admission_iters())
         );
         assert_eq!(m.serving.prefill_overlap, Some(d.prefill_overlap()));
+        assert_eq!(
+            m.serving.decode_shares_budget,
+            Some(d.decode_shares_budget())
+        );
         // The one fixed cost it states: the serving front end's, which no GPU preset holds.
         assert_eq!(
             m.overheads,

@@ -377,8 +377,17 @@ pub fn simulate_with_progress(
         }
         // One iteration: prefill up to the token budget (all prompts at once when static), then
         // one decode token for every request whose prompt was already done.
+        // Under a shared budget (TensorRT-LLM, vLLM) the decoding sequences' tokens come out of
+        // it first; a prompt alone always has room (trtllm-bench sizes the budget to the longest
+        // prompt plus the batch).
         let chunk_cap = if c.batching == Batching::Static {
             u64::MAX
+        } else if ctx.decode_shares_budget {
+            let decode_tokens =
+                decoding.len() as u64 * (1 + c.speculation.map_or(0, |sp| sp.gamma));
+            replica_budget
+                .saturating_sub(decode_tokens)
+                .max(budget.min(prompt))
         } else {
             replica_budget
         };

@@ -91,6 +91,7 @@ struct Software {
     moe_backend: crate::perf::MoeBackend,
     cuda_graph_batch_sizes: Vec<u64>,
     fused_input_quant: bool,
+    decode_shares_budget: bool,
     scheduler_recv_interval: u64,
     decode_admission_iters: f64,
     prefill_overlap: bool,
@@ -129,6 +130,7 @@ impl Software {
                 .clone()
                 .unwrap_or_else(|| rt.cuda_graph_batch_sizes()),
             fused_input_quant: rt.fused_input_quant(),
+            decode_shares_budget: rt.decode_shares_budget(),
             scheduler_recv_interval: s
                 .scheduler_recv_interval
                 .unwrap_or_else(|| rt.scheduler_recv_interval()),
@@ -144,7 +146,7 @@ impl Software {
     /// The settings as `--explain` prints them (a flag wins over the profile's line above).
     fn summary(&self) -> String {
         format!(
-            "batching {}, sequence-parallel {}, moe-dispatch {}, moe-overlap {}, shared-expert-overlap {}, moe-backend {}, cuda-graph-batch-sizes {}, scheduler-recv-interval {}, decode-admission-iters {}, prefill-overlap {}, adp-balance {}, batch-wait {}",
+            "batching {}, sequence-parallel {}, moe-dispatch {}, moe-overlap {}, shared-expert-overlap {}, moe-backend {}, cuda-graph-batch-sizes {}, scheduler-recv-interval {}, decode-admission-iters {}, prefill-overlap {}, decode-shares-budget {}, adp-balance {}, batch-wait {}",
             self.batching.name(),
             self.sequence_parallel,
             self.moe_dispatch.name(),
@@ -163,6 +165,7 @@ impl Software {
             self.scheduler_recv_interval,
             self.decode_admission_iters,
             self.prefill_overlap,
+            self.decode_shares_budget,
             crate::perf::admission::AdpBalance::describe(self.adp_balance),
             crate::perf::admission::BatchWait::describe(self.batch_wait)
         )
@@ -173,6 +176,7 @@ impl Software {
         ctx.shared_expert_overlap = self.shared_expert_overlap;
         ctx.moe_backend = self.moe_backend;
         ctx.fused_input_quant = self.fused_input_quant;
+        ctx.decode_shares_budget = self.decode_shares_budget;
         // The engine's largest decode-only batch is its token budget (its batch limit is not
         // known here, so it does not bound the list): a larger listed size pads to that budget.
         ctx.cuda_graph_batch_sizes = crate::perf::decode::captured_batch_sizes(

@@ -75,6 +75,10 @@ pub struct Context {
     /// launching the next batch before it processes the one in flight (the runtime profile's
     /// `prefill_overlap`; default true: SGLang's and TensorRT-LLM's PyTorch executor's default).
     pub prefill_overlap: bool,
+    /// Whether an iteration's decode tokens count against its token budget, leaving the rest to
+    /// prompts (the runtime profile's `decode_shares_budget`; default true: TensorRT-LLM, vLLM).
+    /// The simulation prices it.
+    pub decode_shares_budget: bool,
     /// TensorRT-LLM's attention-DP balancing, when on (the runtime profile's
     /// `adp_balance_timeout_iters`; default off): new prompts wait for every attention group to
     /// have one (`admission`).
@@ -225,6 +229,7 @@ impl Context {
             scheduler_recv_interval: 1,
             decode_admission_iters: super::cost::DECODE_ADMISSION_ITERS,
             prefill_overlap: true,
+            decode_shares_budget: true,
             adp_balance: None,
             batch_wait: None,
             stage_runs: (1..=model.layers.min(TABLED_DEPTHS))
