@@ -702,9 +702,11 @@ fn a_range_explores_the_degrees_the_model_takes_and_a_named_one_is_checked() {
     );
     assert_eq!(stderr.matches("--tp 16 left out").count(), 1, "{stderr}");
     // A named degree that fails is the answer alone: no note about the range beside it.
-    let (_, stderr) = run(&maverick("--tp", "3,1..16"), 1);
-    assert!(stderr.contains("--tp 3: must divide"), "{stderr}");
-    assert!(!stderr.contains("left out"), "{stderr}");
+    for (tp, named) in [("3,1..16", "--tp 3:"), ("1..16,24", "--tp 24:")] {
+        let (_, stderr) = run(&maverick("--tp", tp), 1);
+        assert!(stderr.contains(named), "{tp}: {stderr}");
+        assert!(!stderr.contains("left out"), "{tp}: {stderr}");
+    }
     // A dense model explores an --ep range at 1 only, and names a larger one as dense.
     let (_, stderr) = run(
         &[

@@ -242,8 +242,8 @@ pub(crate) fn rows_to_show(top: Option<u64>, format: Format) -> Option<usize> {
 /// stderr saying why (`why`), where they come from the axis's default or only from a range
 /// (`1..16` explores the powers of two up to 16; a model with 40 heads takes 1, 2, 4 and 8 of
 /// them). A degree the user names alone (`--tp 16`, `--tp 4,16`) is kept, for the configuration
-/// check to report; so is every degree when none fits, or when a named one does not (its error
-/// is the answer, without a note about the others). A note already in `noted` (the same model on
+/// check to report, and so is every degree when none fits; when a named one does not fit, the
+/// range's misfits go without a note, its error being the answer. A note already in `noted` (the same model on
 /// another GPU) is not printed again.
 pub(crate) fn fitting_degrees(
     flag: &str,
@@ -259,10 +259,13 @@ pub(crate) fn fitting_degrees(
     } else {
         crate::axis::named_values(flag, text).map_err(|e| anyhow!(e))?
     };
+    let droppable = |x: u64| !fits(x) && !named.contains(&x);
     if named.iter().any(|&x| !fits(x)) {
+        // The named degree's error answers: the range's own misfits go quietly, so that it is
+        // the one the check meets.
+        v.retain(|&x| !droppable(x));
         return Ok(v);
     }
-    let droppable = |x: u64| !fits(x) && !named.contains(&x);
     let dropped: Vec<String> = v
         .iter()
         .filter(|&&x| droppable(x))
