@@ -583,8 +583,8 @@ fn default_degrees_the_model_cannot_take_are_left_out_with_a_note() {
 fn a_range_explores_the_degrees_the_model_takes_and_a_named_one_is_checked() {
     // Llama-4 Maverick has 40 attention heads and 128 experts. `--tp 1..16` (1, 2, 4, 8, 16) used
     // to stop the whole sweep at 16; a range now leaves it out with a note, as the defaults do.
-    let (stdout, stderr) = run(
-        &[
+    let maverick = |axis: &'static str, v: &'static str| {
+        [
             "sweep",
             "-m",
             "llama4-maverick",
@@ -592,17 +592,16 @@ fn a_range_explores_the_degrees_the_model_takes_and_a_named_one_is_checked() {
             "h200",
             "--dtype",
             "fp8",
-            "--tp",
-            "1..16",
-            "--ep",
-            "1..256",
-            "--batch",
-            "64",
-            "--format",
-            "csv",
-        ],
-        0,
-    );
+            axis,
+            v,
+        ]
+    };
+    let sweep = [
+        &maverick("--tp", "1..16")[..],
+        &["--ep", "1..256", "--batch", "64", "--format", "csv"],
+    ]
+    .concat();
+    let (stdout, stderr) = run(&sweep, 0);
     assert!(
         stderr.contains("note: --tp 16 left out: must divide llama4-maverick's 40 attention heads"),
         "{stderr}"
@@ -650,33 +649,10 @@ fn a_range_explores_the_degrees_the_model_takes_and_a_named_one_is_checked() {
     // degrees the model takes.
     for tp in ["16", "1..8,16", "16..32"] {
         common::fails_cli(
-            &[
-                "sweep",
-                "-m",
-                "llama4-maverick",
-                "-g",
-                "h200",
-                "--dtype",
-                "fp8",
-                "--tp",
-                tp,
-            ],
+            &maverick("--tp", tp),
             &["--tp 16", "must divide the model's 40 attention heads"],
         );
     }
-    let maverick = |axis: &'static str, v: &'static str| {
-        [
-            "sweep",
-            "-m",
-            "llama4-maverick",
-            "-g",
-            "h200",
-            "--dtype",
-            "fp8",
-            axis,
-            v,
-        ]
-    };
     common::fails_cli(
         &maverick("--ep", "3"),
         &["--ep 3", "must divide the model's 128 experts"],
