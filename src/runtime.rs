@@ -179,6 +179,12 @@ pub struct ServingRuntime {
     /// `requests` case).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decode_shares_budget: Option<bool>,
+    /// Whether, under static scales, the kernel before an NVFP4 GEMM writes its input in NVFP4
+    /// (TensorRT-LLM's RMSNorm with `quantize_type = "nvfp4"` and its fused all-reduce; default
+    /// true), or the linear quantises its bf16 input itself (SGLang's and vLLM's
+    /// `ModelOptFp4LinearMethod`: `scaled_fp4_quant` before the GEMM).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nvfp4_fused_input: Option<bool>,
 }
 
 /// Where a per-tensor fp8 GEMM's activation scale comes from (docs/methodology.md §4.2).
@@ -283,8 +289,8 @@ impl Runtime {
     pub fn moe_backend(&self) -> crate::perf::MoeBackend {
         self.serving.moe_backend.unwrap_or_default()
     }
-    /// Whether per-tensor fp8 and NVFP4 GEMMs read an input the kernel before them quantised
-    /// (static scales; `Context::fused_input_quant`).
+    /// Whether per-tensor fp8 GEMMs read an input the kernel before them quantised (static
+    /// scales; `Context::fused_input_quant`).
     pub fn fused_input_quant(&self) -> bool {
         self.fp8_activation_scales() == Fp8Scales::Static
     }
@@ -313,6 +319,11 @@ impl Runtime {
     /// Whether decode tokens count against an iteration's token budget (serving).
     pub fn decode_shares_budget(&self) -> bool {
         self.serving.decode_shares_budget.unwrap_or(true)
+    }
+    /// Whether NVFP4 GEMMs read an input the kernel before them quantised (static scales and
+    /// `nvfp4_fused_input`; `Context::nvfp4_fused_input`).
+    pub fn nvfp4_fused_input(&self) -> bool {
+        self.fused_input_quant() && self.serving.nvfp4_fused_input.unwrap_or(true)
     }
     /// TensorRT-LLM's attention-DP balancing, when on (serving).
     pub fn adp_balance(&self) -> Option<crate::perf::admission::AdpBalance> {
@@ -568,6 +579,10 @@ impl RuntimePreset {
             s.decode_shares_budget.map(|v| v.to_string()),
         );
         push(
+            "nvfp4-fused-input",
+            s.nvfp4_fused_input.map(|v| v.to_string()),
+        );
+        push(
             "adp-balance",
             s.adp_balance_timeout_iters.map(|v| v.to_string()),
         );
@@ -718,6 +733,7 @@ mod tests {
             m.serving.decode_shares_budget,
             Some(d.decode_shares_budget())
         );
+        assert_eq!(m.serving.nvfp4_fused_input, Some(d.nvfp4_fused_input()));
         // The one fixed cost it states: the serving front end's, which no GPU preset holds.
         assert_eq!(
             m.overheads,

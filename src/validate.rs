@@ -790,6 +790,7 @@ fn context_for(c: &Case, extra: &[Override], rt: &Runtime) -> Result<(Context, S
         .unwrap_or_else(|| rt.shared_expert_overlap());
     ctx.moe_backend = c.moe_backend.unwrap_or_else(|| rt.moe_backend());
     ctx.fused_input_quant = rt.fused_input_quant();
+    ctx.nvfp4_fused_input = rt.nvfp4_fused_input();
     ctx.decode_shares_budget = rt.decode_shares_budget();
     ctx.cuda_graph_batch_sizes = crate::perf::decode::captured_batch_sizes(
         &graph_list(c, rt),

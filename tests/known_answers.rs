@@ -233,7 +233,8 @@ fn an_nvfp4_linear_reads_the_input_its_producer_quantised() {
     // efficiency 0.506 of the 9,000 TFLOP/s FP4 peak, 5.86 bytes an input element and 2.03 an
     // output element at 8.0 TB/s). With static scales (the default) the input arrives in NVFP4
     // from the kernel before the GEMM (TensorRT-LLM's RMSNorm with quantize_type "nvfp4", its
-    // all-reduce with RESIDUAL_RMS_NORM_QUANT_NVFP4): 4.5 bits an element, 0.5625 bytes.
+    // all-reduce with RESIDUAL_RMS_NORM_QUANT_NVFP4; the profile's nvfp4_fused_input): 4.5 bits
+    // an element, 0.5625 bytes.
     // Per token the FFN is gate and up (8,192 in, 2·28,672 out) and down (28,672 in, 8,192 out).
     use gpt4calc::dtype::Dtype;
     use gpt4calc::perf::{Config, Context, DEFAULT_PREFILL_CHUNK_TOKENS};
@@ -252,11 +253,21 @@ fn an_nvfp4_linear_reads_the_input_its_producer_quantised() {
     };
     let cfg = Config::new(1, 1, 1, 2048, 128, Dtype::Nvfp4);
     assert_close(ctx.rates(&cfg).mlp.matmul_flops_per_s, ffn_at(0.5625), 1e-9);
-    // Dynamic scales: the GEMM quantises its own bf16 input, as measured.
-    ctx.fused_input_quant = false;
-    let dynamic = ctx.rates(&cfg).mlp.matmul_flops_per_s;
-    assert_close(dynamic, ffn_at(5.86), 1e-9);
-    assert!(dynamic < ffn_at(0.5625));
+    // A runtime whose linear quantises its own bf16 input (SGLang's and vLLM's
+    // ModelOptFp4LinearMethod: scaled_fp4_quant before the GEMM) pays the measured pass.
+    ctx.nvfp4_fused_input = false;
+    let own = ctx.rates(&cfg).mlp.matmul_flops_per_s;
+    assert_close(own, ffn_at(5.86), 1e-9);
+    assert!(own < ffn_at(0.5625));
+    for (profile, fused) in [
+        ("modern", true),
+        ("trtllm-1.2", true),
+        ("sglang-0.5", false),
+        ("vllm-0.8", false),
+    ] {
+        let rt = gpt4calc::runtime::load(profile).unwrap().runtime;
+        assert_eq!(rt.nvfp4_fused_input(), fused, "{profile}");
+    }
 }
 
 #[test]

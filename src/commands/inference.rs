@@ -91,6 +91,7 @@ struct Software {
     moe_backend: crate::perf::MoeBackend,
     cuda_graph_batch_sizes: Vec<u64>,
     fused_input_quant: bool,
+    nvfp4_fused_input: bool,
     decode_shares_budget: bool,
     scheduler_recv_interval: u64,
     decode_admission_iters: f64,
@@ -130,6 +131,7 @@ impl Software {
                 .clone()
                 .unwrap_or_else(|| rt.cuda_graph_batch_sizes()),
             fused_input_quant: rt.fused_input_quant(),
+            nvfp4_fused_input: rt.nvfp4_fused_input(),
             decode_shares_budget: rt.decode_shares_budget(),
             scheduler_recv_interval: s
                 .scheduler_recv_interval
@@ -176,6 +178,7 @@ impl Software {
         ctx.shared_expert_overlap = self.shared_expert_overlap;
         ctx.moe_backend = self.moe_backend;
         ctx.fused_input_quant = self.fused_input_quant;
+        ctx.nvfp4_fused_input = self.nvfp4_fused_input;
         ctx.decode_shares_budget = self.decode_shares_budget;
         // The engine's largest decode-only batch is its token budget (its batch limit is not
         // known here, so it does not bound the list): a larger listed size pads to that budget.

@@ -127,6 +127,7 @@ pub(crate) fn load_all(sel: &Selection, prefill_chunk: u64) -> Result<Vec<Loaded
             ctx.shared_expert_overlap = runtime.runtime.shared_expert_overlap();
             ctx.moe_backend = runtime.runtime.moe_backend();
             ctx.fused_input_quant = runtime.runtime.fused_input_quant();
+            ctx.nvfp4_fused_input = runtime.runtime.nvfp4_fused_input();
             ctx.decode_shares_budget = runtime.runtime.decode_shares_budget();
             ctx.scheduler_recv_interval = runtime.runtime.scheduler_recv_interval();
             ctx.decode_admission_iters = runtime.runtime.decode_admission_iters();

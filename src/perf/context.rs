@@ -54,13 +54,17 @@ pub struct Context {
     /// of them ≥ `b` (`captured_batch_sizes`; TensorRT-LLM's `cuda_graph_config` with
     /// `enable_padding`). Empty: a graph at every batch, no padding.
     pub cuda_graph_batch_sizes: Vec<u64>,
-    /// Activation scales are static (calibrated): the serving runtime writes a per-tensor fp8 or
-    /// an NVFP4 GEMM's input in the kernel that produces it (TensorRT-LLM's all-reduce with
-    /// `RESIDUAL_RMS_NORM_QUANT_FP8` / `_NVFP4`, its RMSNorm with `quantize_type = "nvfp4"`), so
-    /// the GEMM reads its input once in its own format (1 byte an element for fp8, 4.5 bits for
-    /// NVFP4), not the measured GEMM's own quantisation pass (the runtime profile's
-    /// `fp8_activation_scales`; default static; docs/methodology.md §4.1).
+    /// Activation scales are static (calibrated): the serving runtime writes a per-tensor fp8
+    /// GEMM's input in the kernel that produces it (TensorRT-LLM's all-reduce with
+    /// `RESIDUAL_RMS_NORM_QUANT_FP8`), so the GEMM reads one byte an input element, not the
+    /// measured GEMM's own quantisation pass (the runtime profile's `fp8_activation_scales`;
+    /// default static; docs/methodology.md §4.1).
     pub fused_input_quant: bool,
+    /// The same for NVFP4 GEMMs, 4.5 bits an input element (TensorRT-LLM's RMSNorm with
+    /// `quantize_type = "nvfp4"`, its all-reduce with `RESIDUAL_RMS_NORM_QUANT_NVFP4`): static
+    /// scales and the profile's `nvfp4_fused_input` (default true; false where the linear
+    /// quantises its own input, SGLang and vLLM).
+    pub nvfp4_fused_input: bool,
     /// The share of decode steps replayed from a CUDA graph where the caller knows it (a simulated
     /// iteration with or without a prompt in it); `None` derives it from the batch.
     pub decode_graph_share: Option<f64>,
@@ -225,6 +229,7 @@ impl Context {
             moe_backend: super::MoeBackend::Fastest,
             cuda_graph_batch_sizes: Vec::new(),
             fused_input_quant: true,
+            nvfp4_fused_input: true,
             decode_graph_share: None,
             scheduler_recv_interval: 1,
             decode_admission_iters: super::cost::DECODE_ADMISSION_ITERS,
@@ -558,8 +563,8 @@ impl Context {
                 .gemm_shape(math, block)
                 .filter(|_| flops > 0.0)
                 .map(|f| {
-                    if (math == Dtype::Fp8 && !block || math == Dtype::Nvfp4)
-                        && self.fused_input_quant
+                    if math == Dtype::Fp8 && !block && self.fused_input_quant
+                        || math == Dtype::Nvfp4 && self.nvfp4_fused_input
                     {
                         crate::hardware::GemmShape {
                             input_s_per_elem: math.bytes() / self.hw.mem_bw_bytes_per_s,
