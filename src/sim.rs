@@ -226,9 +226,13 @@ pub fn simulate_with_progress(
     // replica of `dp` groups takes `dp` budgets. A prompt stays on its group: with at least `dp`
     // prompts in an iteration they spread evenly (the runtimes balance attention data
     // parallelism) and every group prefills at once; with fewer, the largest chunk sets the time.
+    // A pipeline of `pp` stages runs `pp` micro-batches in an iteration (one round of the
+    // pipeline), each formed under the budget: TensorRT-LLM schedules each of its `pp`
+    // micro-batches against max_num_tokens (`trtGptModelInflightBatching.cpp`,
+    // `mNumMicroBatches = pp`), and a round prices its prompts one slowest stage a chunk.
     let groups = c.dp.max(1);
     let budget = ctx.prefill_chunk_tokens;
-    let replica_budget = budget.saturating_mul(groups);
+    let replica_budget = budget.saturating_mul(groups).saturating_mul(c.pp.max(1));
     let mut step_cache: IntMap<f64> = IntMap::default();
     let mut prefill_cache: IntMap<(f64, f64)> = IntMap::default();
     // Prefill of `n` prompt tokens in one iteration: (what it adds to the iteration, the extra
@@ -277,6 +281,30 @@ pub fn simulate_with_progress(
             };
             estimate(cx, &cfg).breakdown.decode_step_s
         })
+    };
+
+    // Context-generation fusion: where the decode tokens come out of the prompts' budget the
+    // runtime runs both in one forward (`perf::fused`), and an iteration that carries a prompt
+    // chunk saves the linear layers' second pass. `pp` micro-batches a round, each with its
+    // decode rows and at most one chunk of the budget; the slowest stage saves its share.
+    let fuse = ctx.fused_iterations && c.batching == Batching::Continuous;
+    let pp = c.pp.max(1);
+    let fused_rates = ctx.rates(c);
+    let mut fused_cache: IntMap<f64> = IntMap::default();
+    let mut fused_saving = |decode_rows: u64, chunk: u64, on: u64, chunks: u64| -> f64 {
+        let price = || {
+            use crate::perf::fused::{linear, marginal, saving_s};
+            let (rows, tokens, on) = (decode_rows as f64, chunk as f64, on as f64);
+            let dec = linear(ctx, &fused_rates, rows, on, true);
+            let per_row = marginal(ctx, &fused_rates, tokens, on);
+            saving_s(ctx, dec, per_row, rows) * chunks.min(pp) as f64 / pp as f64
+        };
+        if decode_rows >= 1 << 24 || chunk >= 1 << 24 || on >= 1 << 10 || chunks >= 1 << 6 {
+            return price();
+        }
+        *fused_cache
+            .entry(decode_rows << 40 | chunk << 16 | on << 6 | chunks)
+            .or_insert_with(price)
     };
 
     // Arrivals, drawn one at a time.
@@ -429,11 +457,28 @@ pub fn simulate_with_progress(
             prefill_s += fill_s;
             fill_s = 0.0;
         }
+        // The prompt tokens a group carries, and the groups that carry them.
+        let (group_prefill, on) = if groups == 1 {
+            (prefill_tokens, 1)
+        } else if prompts >= groups {
+            (prefill_tokens.div_ceil(groups), groups)
+        } else {
+            (largest, prompts)
+        };
+        let saved_s = if fuse && n_decoding > 0 && prefill_tokens > 0 {
+            let per_seq = 1 + c.speculation.map_or(0, |sp| sp.gamma);
+            let rows = n_decoding.div_ceil(groups).div_ceil(pp) * per_seq;
+            let chunk = group_prefill.min(budget);
+            fused_saving(rows, chunk, on, group_prefill.div_ceil(budget.max(1)))
+        } else {
+            0.0
+        };
         let t = if n_decoding > 0 {
             decode_step(n_decoding, prefill_tokens > 0)
         } else {
             0.0
-        } + prefill_s;
+        } + prefill_s
+            - saved_s;
         now += t.max(1e-6);
         steps += 1;
         // A prefill (weight 1,000 in SGLang's count) makes the next iteration read; a decode-only

@@ -23,6 +23,8 @@ pub const MOE_CASES: &str = include_str!("../validation/moe.toml");
 pub const FRONTIER_CASES: &str = include_str!("../validation/frontier.toml");
 /// The built-in latency cases (validation/latency.toml).
 pub const LATENCY_CASES: &str = include_str!("../validation/latency.toml");
+/// MLPerf Inference Offline results (validation/mlperf.toml): an independent check.
+pub const MLPERF_CASES: &str = include_str!("../validation/mlperf.toml");
 
 /// Which built-in cases `validate` runs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -42,6 +44,10 @@ pub enum Suite {
     /// validation/latency.toml: median TTFT and TPOT at a fixed concurrency (SemiAnalysis
     /// InferenceX, DeepSeek-R1, aggregated and disaggregated: 762 runs, 1,524 cases). Run on request.
     Latency,
+    /// validation/mlperf.toml: MLPerf Inference Offline results of NVIDIA's submissions (v4.1 to
+    /// v6.0: Llama-2-70B, Mixtral-8x7B, Llama-3.1-405B and 8B, DeepSeek-R1) at their shipped
+    /// configurations. An independent check, no constant fitted on it; run on request.
+    Mlperf,
 }
 
 /// A case file.
@@ -792,6 +798,7 @@ fn context_for(c: &Case, extra: &[Override], rt: &Runtime) -> Result<(Context, S
     ctx.fused_input_quant = rt.fused_input_quant();
     ctx.nvfp4_fused_input = rt.nvfp4_fused_input();
     ctx.decode_shares_budget = rt.decode_shares_budget();
+    ctx.fused_iterations = ctx.decode_shares_budget;
     ctx.cuda_graph_batch_sizes = crate::perf::decode::captured_batch_sizes(
         &graph_list(c, rt),
         c.max_batch.unwrap_or(u64::MAX),
@@ -1281,7 +1288,14 @@ fn finite_run(
     let per_group = c
         .max_batch
         .unwrap_or_else(|| trtllm_bench_max_batch(kv_requests, base.pp));
-    let limit = per_group.saturating_mul(base.dp).min(n);
+    // A pipeline of `pp` stages keeps `pp` micro-batches in flight, each up to the engine's batch
+    // limit: TensorRT-LLM's capacity scheduler admits `max_batch_size × pp` requests
+    // (`trtGptModelInflightBatching.cpp`, `CapacityScheduler(getMaxBatchSize() * mNumMicroBatches)`,
+    // `mNumMicroBatches = pp`).
+    let limit = per_group
+        .saturating_mul(base.dp)
+        .saturating_mul(base.pp.max(1))
+        .min(n);
     let top = largest_fitting.map_or(limit, |f| f.min(limit));
     let from = (top / 2).max(1);
     // The engine runs every request it has room for: its own batch, the largest cap, priced
@@ -1704,6 +1718,7 @@ pub fn load_suite(path: Option<&str>, suite: Suite) -> Result<Vec<Case>> {
         (None, Suite::Moe) => tagged("moe", MOE_CASES),
         (None, Suite::Frontier) => tagged("frontier", FRONTIER_CASES),
         (None, Suite::Latency) => tagged("latency", LATENCY_CASES),
+        (None, Suite::Mlperf) => tagged("mlperf", MLPERF_CASES),
         (None, Suite::All) => {
             let mut cases = tagged("public", PUBLIC_CASES)?;
             cases.extend(tagged("moe", MOE_CASES)?);

@@ -157,14 +157,15 @@ fn the_simulation_saturates_at_the_closed_form_throughput_with_attention_data_pa
 #[test]
 fn overload_is_judged_by_what_is_served_not_by_the_queue_for_a_slot() {
     // Batch 256 admits every request at once, so none waits for a slot, but prefills starve:
-    // 1024 output tok/s offered, about 650 served, TTFT in tens of seconds.
+    // 1024 output tok/s offered, about 850 served (650 before the decode rows rode the prompts'
+    // chunks), TTFT in tens of seconds.
     let d = estimate_json(
         "estimate -m llama3-70b --tp 8 --batch 256 --dtype fp8 --input-len 7000 --output-len 256 --rate 4 --requests 500 --format json",
         0,
     );
     let s = &d["summary"]["simulation"];
     assert_eq!(s["overloaded"], true, "{s}");
-    assert!(s["served_output_tokens_per_s"].as_f64().unwrap() < 0.8 * 1024.0);
+    assert!(s["served_output_tokens_per_s"].as_f64().unwrap() < 0.9 * 1024.0);
     // Half the rate is served in full.
     let d = estimate_json(
         "estimate -m llama3-70b --tp 8 --batch 256 --dtype fp8 --input-len 7000 --output-len 256 --rate 2 --requests 500 --format json",
@@ -264,12 +265,16 @@ mod consistency {
 
     #[test]
     fn tpot_is_the_decode_step_plus_the_interleaved_prefills() {
-        // The terms --explain prints add up to the TPOT it prints.
+        // The terms --explain prints add up to the TPOT it prints: the decode step, the
+        // replacements' prefills, less what context-generation fusion saves (the default
+        // runtime runs a step's decode rows and prompt chunk as one forward).
         let ctx = context("llama3-70b", "h100", &[]);
         let c = Config::new(8, 2, 64, 2048, 256, Dtype::Fp8);
         let e = run(&ctx, &c);
         let b = &e.breakdown;
-        let sum = b.decode_step_s + 64.0 / 256.0 * 2048.0 / b.prefill_tokens_per_s;
+        assert!(b.fused_saving_s > 0.0, "{}", b.fused_saving_s);
+        let sum =
+            b.decode_step_s + 64.0 / 256.0 * 2048.0 / b.prefill_tokens_per_s - b.fused_saving_s;
         assert!(
             (sum / e.tpot_s - 1.0).abs() < 1e-12,
             "{sum} vs {}",

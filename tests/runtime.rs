@@ -1174,6 +1174,10 @@ fn block_fp8_moe_backends_trtllm_and_deepgemm() {
         "8",
         "--batch",
         "4",
+        // A static batch's TPOT is its decode step alone: under continuous batching it also
+        // carries the prompts' chunks, whose kernels the backend picks at their own sizes.
+        "--batching",
+        "static",
         "--format",
         "json",
     ];

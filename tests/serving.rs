@@ -906,6 +906,8 @@ fn decode_tokens_come_out_of_a_shared_iteration_budget() {
     // (measured: 7,658 output tokens/s against 7,777, 1.5% fewer).
     let mut ctx = context("llama3-8b", "h100", &[]);
     ctx.prefill_chunk_tokens = 2048;
+    // The budget alone: the fused forward that comes with it is `a_fused_iteration_...`'s.
+    ctx.fused_iterations = false;
     let run_of = |ctx: &gpt4calc::perf::Context, batch: u64| {
         let c = Config::new(1, 1, batch, 1000, 200, Dtype::Fp8);
         let w = gpt4calc::sim::Workload {
@@ -942,4 +944,80 @@ fn decode_tokens_come_out_of_a_shared_iteration_budget() {
         let rt = gpt4calc::runtime::load(profile).unwrap().runtime;
         assert_eq!(rt.decode_shares_budget(), shares, "{profile}");
     }
+}
+
+#[test]
+fn a_fused_iteration_runs_the_decode_rows_with_the_prompt_chunk() {
+    // TensorRT-LLM (in-flight fused batching, `mCtxGenFusion`) and vLLM run an iteration's
+    // decode rows and prompt chunk as one forward: the linear layers stream their weights once
+    // for both. Llama-3-70B in fp8 on two H100s, 64 sequences of 2,048 + 256 tokens: the decode
+    // step streams the weights for 32 rows a GPU, and in the steps that carry a prompt chunk
+    // (64/256 prompts of 2,048 tokens a step, in 2,048-token chunks: a quarter of the steps)
+    // those rows ride the chunk's compute-bound GEMMs at their FLOPs' cost.
+    let mut ctx = context("llama3-70b", "h100", &[]);
+    let c = Config::new(2, 1, 64, 2048, 256, Dtype::Fp8);
+    let fused = run(&ctx, &c);
+    ctx.fused_iterations = false;
+    let apart = run(&ctx, &c);
+    let b = &fused.breakdown;
+    assert!(apart.breakdown.fused_saving_s.abs() < 1e-300);
+    assert_close(apart.tpot_s - fused.tpot_s, b.fused_saving_s, 1e-9);
+    // What a fused step saves is the decode's own weight streaming and fixed times: at most the
+    // decode layers' linear part, and most of it at 32 rows a GPU.
+    let layer = &b.decode_layer;
+    let linear_s = layer.time_s()
+        - layer.attn_core.time_s()
+        - layer.elementwise.time_s()
+        - layer.kv_all_to_all_s;
+    let per_step_s = b.fused_saving_s * b.tokens_per_step / (64.0 / 256.0 * 2048.0 / 2048.0);
+    let model_linear_s = 80.0 * linear_s;
+    assert!(
+        per_step_s <= model_linear_s && per_step_s >= 0.8 * model_linear_s,
+        "{per_step_s} saved of {model_linear_s}"
+    );
+    // Cost follows: the output tokens pay for the cheaper steps.
+    assert!(fused.usd_per_1m_output_tokens < apart.usd_per_1m_output_tokens);
+    assert_close(
+        fused.usd_per_1m_input_tokens,
+        apart.usd_per_1m_input_tokens,
+        1e-12,
+    );
+    // Nothing to fuse in a static batch (it prefills before it decodes) or in a disaggregated
+    // decode pool (its steps carry no prompt).
+    ctx.fused_iterations = true;
+    for other in [
+        Config {
+            batching: Batching::Static,
+            ..c
+        },
+        Config {
+            disaggregate: Some(gpt4calc::perf::Disaggregation {
+                prefill_replicas: 1,
+                decode_replicas: 1,
+                prefill: Default::default(),
+                queued: 0,
+            }),
+            ..c
+        },
+    ] {
+        assert!(run(&ctx, &other).breakdown.fused_saving_s.abs() < 1e-300);
+    }
+    // The simulation prices each mixed iteration so too: a finite run of 512 requests finishes
+    // sooner fused.
+    let finite = |ctx: &gpt4calc::perf::Context| {
+        let w = gpt4calc::sim::Workload {
+            rate_per_s: f64::INFINITY,
+            requests: 512,
+            seed: 1,
+            step_budget: gpt4calc::sim::MAX_STEP_BUDGET,
+        };
+        gpt4calc::sim::simulate(ctx, &c, &w).output_tokens_per_s
+    };
+    let fused_run = finite(&ctx);
+    ctx.fused_iterations = false;
+    let apart_run = finite(&ctx);
+    assert!(
+        fused_run > 1.03 * apart_run,
+        "{fused_run} against {apart_run}"
+    );
 }

@@ -255,12 +255,16 @@ fn moe_suite_holds_its_levels() {
     }
     let inference = stats(rs.iter().filter(|r| r.kind == "inference"));
     let m = inference.median_abs_error.unwrap();
-    // 12.9% in the forty-fourth session, 11.9% in the forty-fifth (NVFP4's fused input).
-    assert!(m <= 0.125, "MoE inference median {m:.3}");
+    // 12.9% in the forty-fourth session, 11.9% in the forty-fifth (NVFP4's fused input), 13.4%
+    // in the forty-sixth: context-generation fusion (a step's decode rows ride its prompt chunk,
+    // one forward) speeds every TensorRT-LLM row, and the MoE rows were already too fast at
+    // large batch (signed median +6.1% → +7.4%; the dense rows and the MLPerf check improve).
+    assert!(m <= 0.135, "MoE inference median {m:.3}");
     // Forty-fourth session (padded CUDA graphs, static fp8's fused input): worst 1.79× → 1.72×,
-    // past 1.5× 5 → 4 (trtA gpt-oss-20b H100 1k/1k +51% → +47%).
+    // past 1.5× 5 → 4 (trtA gpt-oss-20b H100 1k/1k +51% → +47%); forty-sixth (fusion) 1.73×,
+    // past 1.5× 4 → 6 (that row +51%, Qwen3-235B DEP8 H100 1k/1k +49% → +53%).
     assert!(
-        inference.worst_factor.unwrap() < 1.73,
+        inference.worst_factor.unwrap() < 1.74,
         "{:?}",
         inference.worst_factor
     );
@@ -271,7 +275,7 @@ fn moe_suite_holds_its_levels() {
     let h = holdout.median_abs_error.unwrap();
     assert!(h <= 0.14, "MoE inference holdout median {h:.3}");
     let all = stats(&rs).median_abs_error.unwrap();
-    assert!(all <= 0.115, "MoE suite median {all:.3}");
+    assert!(all <= 0.12, "MoE suite median {all:.3}");
     let training = stats(rs.iter().filter(|r| r.kind == "training"));
     let t = training.median_abs_error.unwrap();
     assert!(t <= 0.09, "MoE training median {t:.3}");
@@ -289,7 +293,7 @@ fn moe_suite_holds_its_levels() {
                 .is_some_and(|e| (1.0 + e).max(1.0 / (1.0 + e)) > 1.5)
         })
         .count();
-    assert!(past <= 4, "{past} MoE cases past 1.5×");
+    assert!(past <= 6, "{past} MoE cases past 1.5×");
 }
 
 #[test]
@@ -855,6 +859,30 @@ fn the_frontier_suite_holds_its_levels() {
 }
 
 #[test]
+fn the_mlperf_suite_holds_its_levels() {
+    // validation/mlperf.toml: NVIDIA's MLPerf Inference Offline results, v4.1 to v6.0, at their
+    // shipped configurations; an independent check, no constant fitted on it (docs/calibration.md,
+    // "Forty-sixth session"). Every case evaluates; as added, 16.2% median and one row 2.82×
+    // off (Llama-3.1-405B at TP1 PP4 on GB200, 512-token budget: one micro-batch's budget a
+    // round); with TensorRT-LLM's PP micro-batches each taking the budget and the batch limit
+    // (`max_batch_size × pp`) 14.7%, worst 1.60×; with context-generation fusion 11.6%, worst
+    // 1.38× (DeepSeek-R1 on B300 under 6.0's CuTe DSL MoE, −27%).
+    let rs = run_cases(
+        &load_suite(None, Suite::Mlperf).expect("built-in MLPerf cases parse"),
+        &[],
+    );
+    assert!(rs.len() >= 28, "{}", rs.len());
+    let s = stats(&rs);
+    assert_eq!(s.evaluated, rs.len(), "every MLPerf case evaluates");
+    assert!(
+        s.median_abs_error.unwrap() <= 0.12,
+        "{:?}",
+        s.median_abs_error
+    );
+    assert!(s.worst_factor.unwrap() < 1.4, "{:?}", s.worst_factor);
+}
+
+#[test]
 fn the_latency_suite_holds_its_levels() {
     // validation/latency.toml (InferenceX, DeepSeek-R1): median TTFT and TPOT at a fixed
     // concurrency. Every case evaluates. TPOT lands near 8%; TTFT near 33% overall, about 26%
@@ -1164,7 +1192,7 @@ fn each_release_profiles_per_layer_cost_is_its_calibration_fit() {
     };
     // (profile, fitted µs, grid end µs, calibration runs, holdout runs)
     for (profile, fitted_us, grid_end, calibration, holdout) in [
-        ("trtllm-1.3", 12.0, 60, 5, 5),
+        ("trtllm-1.3", 14.0, 60, 5, 5),
         ("sglang-0.5.12", 18.0, 60, 8, 7),
         ("sglang-0.5.9-rocm-mi30x", 282.0, 400, 17, 13),
         ("sglang-0.5.12-rocm-mi30x", 154.0, 400, 2, 3),

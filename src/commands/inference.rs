@@ -180,6 +180,7 @@ impl Software {
         ctx.fused_input_quant = self.fused_input_quant;
         ctx.nvfp4_fused_input = self.nvfp4_fused_input;
         ctx.decode_shares_budget = self.decode_shares_budget;
+        ctx.fused_iterations = ctx.decode_shares_budget;
         // The engine's largest decode-only batch is its token budget (its batch limit is not
         // known here, so it does not bound the list): a larger listed size pads to that budget.
         ctx.cuda_graph_batch_sizes = crate::perf::decode::captured_batch_sizes(

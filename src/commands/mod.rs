@@ -129,6 +129,7 @@ pub(crate) fn load_all(sel: &Selection, prefill_chunk: u64) -> Result<Vec<Loaded
             ctx.fused_input_quant = runtime.runtime.fused_input_quant();
             ctx.nvfp4_fused_input = runtime.runtime.nvfp4_fused_input();
             ctx.decode_shares_budget = runtime.runtime.decode_shares_budget();
+            ctx.fused_iterations = ctx.decode_shares_budget;
             ctx.scheduler_recv_interval = runtime.runtime.scheduler_recv_interval();
             ctx.decode_admission_iters = runtime.runtime.decode_admission_iters();
             ctx.prefill_overlap = runtime.runtime.prefill_overlap();

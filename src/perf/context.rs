@@ -83,6 +83,10 @@ pub struct Context {
     /// prompts (the runtime profile's `decode_shares_budget`; default true: TensorRT-LLM, vLLM).
     /// The simulation prices it.
     pub decode_shares_budget: bool,
+    /// Whether an iteration runs its decode rows and its prompt chunk as one forward
+    /// (context-generation fusion, `perf::fused`): the same software fact as a shared budget
+    /// (the runtime profile's `decode_shares_budget`), kept apart so each can be studied alone.
+    pub fused_iterations: bool,
     /// TensorRT-LLM's attention-DP balancing, when on (the runtime profile's
     /// `adp_balance_timeout_iters`; default off): new prompts wait for every attention group to
     /// have one (`admission`).
@@ -235,6 +239,7 @@ impl Context {
             decode_admission_iters: super::cost::DECODE_ADMISSION_ITERS,
             prefill_overlap: true,
             decode_shares_budget: true,
+            fused_iterations: true,
             adp_balance: None,
             batch_wait: None,
             stage_runs: (1..=model.layers.min(TABLED_DEPTHS))

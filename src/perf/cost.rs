@@ -76,6 +76,7 @@ pub fn decode_admission_iterations(admission_iters: f64, recv_interval: u64) -> 
 pub fn serving(
     c: &Config,
     decode_step_s: f64,
+    fused_saving_s: f64,
     paced_step_s: f64,
     ttft_s: f64,
     prefill_tokens_per_s: f64,
@@ -183,7 +184,11 @@ pub fn serving(
         (None, Batching::Continuous) => {
             // Every request's prompt costs the replica s_in / prefill rate seconds; B/N requests
             // finish and are replaced per decode step, so each step also carries their prefills.
-            let t = decode_step_s + batch / n_out * s_in / prefill_tokens_per_s;
+            // Where the runtime runs a step's decode rows and prompt chunk as one forward,
+            // the chunk's linear pass rides the decode step's (`fused_saving_s` a token,
+            // `estimate::fused_saving_per_token_s`); a step never takes less than its decode.
+            let t = (decode_step_s + batch / n_out * s_in / prefill_tokens_per_s - fused_saving_s)
+                .max(decode_step_s);
             // A request arriving at a busy replica waits for the iteration in flight (a closed
             // loop's next request follows the end of the previous one's last iteration, when
             // the next has begun): one iteration, on average `t` per token times the tokens an

@@ -63,6 +63,10 @@ pub struct Breakdown {
     pub prefill_stages_sum_s: f64,
     /// Prefill throughput of one prefill replica with its pipeline full, tokens/s.
     pub prefill_tokens_per_s: f64,
+    /// What context-generation fusion saves per generated token: the decode rows ride the
+    /// replacements' prompt chunks (`fused_saving_per_token_s`; 0 where the runtime runs them
+    /// apart, in a static batch or a disaggregated pool).
+    pub fused_saving_s: f64,
     /// Seconds to ship one prompt's KV cache to a decode replica (0 when co-located).
     pub kv_transfer_s: f64,
     /// Seconds a request's first token spends in the serving front end (0 for static batches).
@@ -270,7 +274,7 @@ pub fn estimate_with_draft(ctx: &Context, draft: Option<&Context>, c: &Config) -
     let pre = prefill(ctx, c, pr, prefill_layout, None);
     let dec = decode_memo(ctx, draft, c, &r, None);
     let paced = paced_decode(ctx, draft, c, &r, pre.tokens_per_s, dec.step_s, None);
-    finish::<true>(ctx, draft, c, &r, pr, &pre, &dec, paced)
+    finish::<true>(ctx, draft, c, &r, pr, &pre, &dec, paced, &mut None)
 }
 
 /// The decode pool's occupancy and step (per token) in a disaggregated closed loop.
@@ -368,7 +372,12 @@ pub struct UnitMemo {
     /// The decode phase of the configuration at hand (written whole each time; kept to fill in
     /// place).
     decode: super::decode::Decode,
+    /// The linear cost per row of the unit's busy prompt chunk, for context-generation fusion.
+    fused_chunk: Option<FusedChunk>,
 }
+
+/// A busy chunk's (tokens, groups) bits and its linear cost per row (`fused::marginal`).
+type FusedChunk = ((u64, u64), super::fused::Linear);
 
 impl UnitMemo {
     /// Forget the unit.
@@ -377,6 +386,7 @@ impl UnitMemo {
         self.rates = None;
         self.passes.clear();
         self.layers.clear();
+        self.fused_chunk = None;
     }
 }
 
@@ -418,9 +428,29 @@ pub fn estimate_in_unit(
         Some(&mut memo.layers),
     );
     if full {
-        finish::<true>(ctx, draft, c, r, pr, &pre, dec, paced)
+        finish::<true>(
+            ctx,
+            draft,
+            c,
+            r,
+            pr,
+            &pre,
+            dec,
+            paced,
+            &mut memo.fused_chunk,
+        )
     } else {
-        finish::<false>(ctx, draft, c, r, pr, &pre, dec, paced)
+        finish::<false>(
+            ctx,
+            draft,
+            c,
+            r,
+            pr,
+            &pre,
+            dec,
+            paced,
+            &mut memo.fused_chunk,
+        )
     }
 }
 
@@ -450,6 +480,49 @@ fn held(ctx: &Context, c: &Config, tokens_per_step: f64) -> super::admission::He
     held(&l, rule)
 }
 
+/// What context-generation fusion (`fused`) saves a continuously batched, aggregated replica per
+/// generated token: every decode step admits `B·τ/N` prompts of `S` tokens (τ tokens a step),
+/// `x = (B/dp)·τ·S/N / chunk` busy chunks a group, each riding in one of the round's `pp`
+/// micro-batches with its decode rows, so a round saves `min(pp, x)` chunks' linear passes at
+/// the slowest stage (`1/pp` of the model's layers each). Nothing where the runtime forms the
+/// two batches apart (`decode_shares_budget` false: SGLang), in a static batch or in a
+/// disaggregated decode pool, whose steps carry no prompt.
+fn fused_saving_per_token_s(
+    ctx: &Context,
+    c: &Config,
+    r: &Rates,
+    pre: &Prefill,
+    dec: &super::decode::Decode,
+    chunk_memo: &mut Option<FusedChunk>,
+) -> f64 {
+    if !ctx.fused_iterations
+        || c.batching != Batching::Continuous
+        || c.disaggregate.is_some()
+        || c.batch <= 1
+    {
+        return 0.0;
+    }
+    let (dp, pp) = (c.dp as f64, c.pp as f64);
+    let prompt_tokens_per_group = c.batch as f64 / dp * dec.tokens_per_step * c.input_len as f64
+        / (c.output_len as f64).max(1.0);
+    let chunks = (prompt_tokens_per_group / pre.busy_chunk).min(pp);
+    // The decode step's own linear part (its pass, as the step was priced); the chunk's cost per
+    // row from the unit's memo: the busy chunk stops growing with the batch once it fills the
+    // budget.
+    let key = (pre.busy_chunk.to_bits(), dp.to_bits());
+    let per_row = match chunk_memo {
+        Some(m) if m.0 == key => m.1,
+        _ => {
+            let l = super::fused::marginal(ctx, r, pre.busy_chunk, dp);
+            *chunk_memo = Some((key, l));
+            l
+        }
+    };
+    let dec_linear = super::fused::Linear::of_pass(&dec.pass);
+    let one = super::fused::saving_s(ctx, dec_linear, per_row, dec.micro_batch);
+    chunks * one / pp / dec.tokens_per_step
+}
+
 /// The estimate from the rates (`r`; `pr` for the prefill layout), the prefill and the decode
 /// phases; the breakdown only when `FULL` (else its matmul precision alone).
 #[allow(clippy::too_many_arguments)]
@@ -462,6 +535,7 @@ fn finish<const FULL: bool>(
     pre: &Prefill,
     dec: &super::decode::Decode,
     paced: Paced,
+    fused_chunk: &mut Option<FusedChunk>,
 ) -> Estimate {
     let m = &ctx.model;
     let prefill_layout = c.prefill_layout();
@@ -478,9 +552,11 @@ fn finish<const FULL: bool>(
         0.0
     };
     let held_s = held.iters * dec.step_s * dec.tokens_per_step + held_prefill_s;
+    let fused_s = fused_saving_per_token_s(ctx, c, r, pre, dec, fused_chunk);
     let served = serving(
         c,
         dec.step_s,
+        fused_s,
         paced.step_s,
         ttft_s,
         pre.tokens_per_s,
@@ -495,10 +571,20 @@ fn finish<const FULL: bool>(
             overlap: ctx.prefill_overlap,
         },
     );
+    // Output tokens pay for the decode steps less what the fused iterations save them (the
+    // decode rows ride the prompts' chunks), input tokens for the prefill: together every second
+    // of the replica.
+    let priced_step_s = if fused_s > 0.0 {
+        served.tpot_s
+            - c.batch as f64 / (c.output_len as f64).max(1.0) * c.input_len as f64
+                / pre.tokens_per_s
+    } else {
+        dec.step_s
+    };
     let cost = prices(
         ctx,
         c,
-        dec.step_s,
+        priced_step_s,
         served.useful_fraction,
         served.output_tokens_per_s,
         pre.tokens_per_s,
@@ -613,6 +699,7 @@ fn finish<const FULL: bool>(
                 prefill_stage_max_s: pre.stage_max_s,
                 prefill_stages_sum_s: pre.stages_sum_s,
                 prefill_tokens_per_s: pre.tokens_per_s,
+                fused_saving_s: fused_s,
                 kv_transfer_s: transfer_s,
                 request_latency_s: served.latency_s,
                 ttft_wait_s: served.wait_s,

@@ -19,6 +19,7 @@ pub mod decode;
 pub mod dispatch;
 pub mod estimate;
 pub mod experts;
+pub mod fused;
 pub mod layer;
 pub mod layout;
 pub mod lengths;
