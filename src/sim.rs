@@ -286,24 +286,25 @@ pub fn simulate_with_progress(
     // Context-generation fusion: where the decode tokens come out of the prompts' budget the
     // runtime runs both in one forward (`perf::fused`), and an iteration that carries a prompt
     // chunk saves the linear layers' second pass. `pp` micro-batches a round, each with its
-    // decode rows and at most one chunk of the budget; the slowest stage saves its share.
+    // decode rows (every group's) and at most one chunk of the budget (on the groups that have
+    // prompts); the slowest stage saves its share for each micro-batch that carries both.
     let fuse = ctx.fused_iterations && c.batching == Batching::Continuous;
     let pp = c.pp.max(1);
     let fused_rates = ctx.rates(c);
     let mut fused_cache: IntMap<f64> = IntMap::default();
-    let mut fused_saving = |decode_rows: u64, chunk: u64, on: u64, chunks: u64| -> f64 {
+    let mut fused_saving = |decode_rows: u64, chunk: u64, on: u64, carried: u64| -> f64 {
         let price = || {
-            use crate::perf::fused::{linear, marginal, saving_s};
-            let (rows, tokens, on) = (decode_rows as f64, chunk as f64, on as f64);
-            let dec = linear(ctx, &fused_rates, rows, on, true);
-            let per_row = marginal(ctx, &fused_rates, tokens, on);
-            saving_s(ctx, dec, per_row, rows) * chunks.min(pp) as f64 / pp as f64
+            use crate::perf::fused::{chunk as chunk_of, linear, saving_s};
+            let (rows, tokens) = (decode_rows as f64, chunk as f64);
+            let dec = linear(ctx, &fused_rates, rows, groups as f64, true);
+            let pre = chunk_of(ctx, &fused_rates, tokens, on as f64);
+            saving_s(ctx, dec, pre, rows) * carried.min(pp) as f64 / pp as f64
         };
-        if decode_rows >= 1 << 24 || chunk >= 1 << 24 || on >= 1 << 10 || chunks >= 1 << 6 {
+        if decode_rows >= 1 << 24 || chunk >= 1 << 24 || on >= 1 << 10 || carried >= 1 << 6 {
             return price();
         }
         *fused_cache
-            .entry(decode_rows << 40 | chunk << 16 | on << 6 | chunks)
+            .entry(decode_rows << 40 | chunk << 16 | on << 6 | carried)
             .or_insert_with(price)
     };
 
@@ -426,8 +427,10 @@ pub fn simulate_with_progress(
             if prefill_tokens >= chunk_cap {
                 break;
             }
+            // A prompt stays on its group, and in one micro-batch of a pipeline's round
+            // (TensorRT-LLM schedules a request into one micro-batch): one budget an iteration.
             let take = (prompt - *done).min(chunk_cap - prefill_tokens).min(
-                if groups > 1 && c.batching == Batching::Continuous {
+                if (groups > 1 || pp > 1) && c.batching == Batching::Continuous {
                     budget
                 } else {
                     u64::MAX
@@ -467,18 +470,24 @@ pub fn simulate_with_progress(
         };
         let saved_s = if fuse && n_decoding > 0 && prefill_tokens > 0 {
             let per_seq = 1 + c.speculation.map_or(0, |sp| sp.gamma);
-            let rows = n_decoding.div_ceil(groups).div_ceil(pp) * per_seq;
+            let per_group = n_decoding.div_ceil(groups);
+            let seqs = per_group.div_ceil(pp);
             let chunk = group_prefill.min(budget);
-            fused_saving(rows, chunk, on, group_prefill.div_ceil(budget.max(1)))
+            // Micro-batches that carry both decode rows and a chunk.
+            let carried = group_prefill
+                .div_ceil(budget.max(1))
+                .min(per_group.div_ceil(seqs));
+            fused_saving(seqs * per_seq, chunk, on, carried)
         } else {
             0.0
         };
-        let t = if n_decoding > 0 {
+        let decode_s = if n_decoding > 0 {
             decode_step(n_decoding, prefill_tokens > 0)
         } else {
             0.0
-        } + prefill_s
-            - saved_s;
+        };
+        // A fused iteration never takes less than its decode alone.
+        let t = (decode_s + prefill_s - saved_s).max(decode_s);
         now += t.max(1e-6);
         steps += 1;
         // A prefill (weight 1,000 in SGLang's count) makes the next iteration read; a decode-only

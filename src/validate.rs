@@ -23,7 +23,7 @@ pub const MOE_CASES: &str = include_str!("../validation/moe.toml");
 pub const FRONTIER_CASES: &str = include_str!("../validation/frontier.toml");
 /// The built-in latency cases (validation/latency.toml).
 pub const LATENCY_CASES: &str = include_str!("../validation/latency.toml");
-/// MLPerf Inference Offline results (validation/mlperf.toml): an independent check.
+/// MLPerf Inference Offline results (validation/mlperf.toml): a check no constant is fitted on.
 pub const MLPERF_CASES: &str = include_str!("../validation/mlperf.toml");
 
 /// Which built-in cases `validate` runs.
@@ -46,7 +46,7 @@ pub enum Suite {
     Latency,
     /// validation/mlperf.toml: MLPerf Inference Offline results of NVIDIA's submissions (v4.1 to
     /// v6.0: Llama-2-70B, Mixtral-8x7B, Llama-3.1-405B and 8B, DeepSeek-R1) at their shipped
-    /// configurations. An independent check, no constant fitted on it; run on request.
+    /// configurations. A check no constant is fitted on; run on request.
     Mlperf,
 }
 

@@ -308,6 +308,20 @@ fn throughput_equals_batch_over_tpot_and_cost_follows() {
                 e.tpot_s >= e.breakdown.decode_step_s,
                 "{model}: prefill interleaving cannot speed decode"
             );
+            // The terms --explain prints add up: decode step, the replacements' prefills, less
+            // what context-generation fusion saves (as applied: never more than the prefills).
+            let b = &e.breakdown;
+            let prefills_s = c.batch as f64 / n_out * n_in / b.prefill_tokens_per_s;
+            assert!(
+                b.fused_saving_s >= 0.0 && b.fused_saving_s <= prefills_s * (1.0 + 1e-12),
+                "{model}: saving {} against prefills {prefills_s}",
+                b.fused_saving_s
+            );
+            gpt4calc::testutil::assert_close(
+                e.tpot_s,
+                b.decode_step_s + prefills_s - b.fused_saving_s,
+                1e-9,
+            );
             gpt4calc::testutil::assert_close(
                 e.e2e_s,
                 e.ttft_s + (c.output_len as f64 - 1.0) * e.tpot_s,

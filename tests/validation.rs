@@ -861,12 +861,12 @@ fn the_frontier_suite_holds_its_levels() {
 #[test]
 fn the_mlperf_suite_holds_its_levels() {
     // validation/mlperf.toml: NVIDIA's MLPerf Inference Offline results, v4.1 to v6.0, at their
-    // shipped configurations; an independent check, no constant fitted on it (docs/calibration.md,
-    // "Forty-sixth session"). Every case evaluates; as added, 16.2% median and one row 2.82×
-    // off (Llama-3.1-405B at TP1 PP4 on GB200, 512-token budget: one micro-batch's budget a
-    // round); with TensorRT-LLM's PP micro-batches each taking the budget and the batch limit
+    // shipped configurations; no constant fitted on it (docs/calibration.md, "Forty-sixth
+    // session"). Every case evaluates; as added, 16.2% median and one row 2.82× off
+    // (Llama-3.1-405B at TP1 PP4 on GB200, 512-token budget: one micro-batch's budget a round);
+    // with TensorRT-LLM's PP micro-batches each taking the budget and the batch limit
     // (`max_batch_size × pp`) 14.7%, worst 1.60×; with context-generation fusion 11.6%, worst
-    // 1.38× (DeepSeek-R1 on B300 under 6.0's CuTe DSL MoE, −27%).
+    // 1.33× (DeepSeek-R1 on B300 under 6.0's CuTe DSL MoE, −25%).
     let rs = run_cases(
         &load_suite(None, Suite::Mlperf).expect("built-in MLPerf cases parse"),
         &[],
@@ -879,7 +879,7 @@ fn the_mlperf_suite_holds_its_levels() {
         "{:?}",
         s.median_abs_error
     );
-    assert!(s.worst_factor.unwrap() < 1.4, "{:?}", s.worst_factor);
+    assert!(s.worst_factor.unwrap() < 1.35, "{:?}", s.worst_factor);
 }
 
 #[test]

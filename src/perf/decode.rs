@@ -21,6 +21,9 @@ pub struct Decode {
     pub mean_context: f64,
     /// The target step through every stage (a verification of γ + 1 tokens when speculating).
     pub pass: Pass,
+    /// The rows `pass` runs per attention group and micro-batch: its sequences (padded as its
+    /// mean graph-replayed step pads them) times the tokens it scores of each.
+    pub rows: f64,
     /// One plain cycle: a token of every sequence, no speculation.
     pub plain_step_s: f64,
     /// One target cycle: the plain one, or the verification.
@@ -123,6 +126,7 @@ fn decode_with_share(
     out.micro_batches = n_mb;
     out.mean_context = mean_context;
     step(1.0, &mut out.pass);
+    out.rows = rows;
     let plain_step_s = cycle_s(&out.pass);
     // An MTP draft token: one more layer like the model's and the output head, at the plain shape.
     let mtp_layer_and_head_s = out.pass.layer.time_s() + out.pass.head.time_s();
@@ -130,6 +134,7 @@ fn decode_with_share(
         // The verify step scores γ+1 tokens of every sequence: more distinct experts, same KV.
         Some(sp) => {
             step(sp.gamma as f64 + 1.0, &mut out.pass);
+            out.rows = rows * (sp.gamma as f64 + 1.0);
             cycle_s(&out.pass)
         }
         None => plain_step_s,

@@ -372,12 +372,13 @@ pub struct UnitMemo {
     /// The decode phase of the configuration at hand (written whole each time; kept to fill in
     /// place).
     decode: super::decode::Decode,
-    /// The linear cost per row of the unit's busy prompt chunk, for context-generation fusion.
+    /// The linear part and cost per row of the unit's busy prompt chunk, for context-generation
+    /// fusion.
     fused_chunk: Option<FusedChunk>,
 }
 
-/// A busy chunk's (tokens, groups) bits and its linear cost per row (`fused::marginal`).
-type FusedChunk = ((u64, u64), super::fused::Linear);
+/// A busy chunk's (tokens, groups) bits and its linear part and cost per row (`fused::chunk`).
+type FusedChunk = ((u64, u64), super::fused::Chunk);
 
 impl UnitMemo {
     /// Forget the unit.
@@ -505,21 +506,23 @@ fn fused_saving_per_token_s(
     let (dp, pp) = (c.dp as f64, c.pp as f64);
     let prompt_tokens_per_group = c.batch as f64 / dp * dec.tokens_per_step * c.input_len as f64
         / (c.output_len as f64).max(1.0);
-    let chunks = (prompt_tokens_per_group / pre.busy_chunk).min(pp);
-    // The decode step's own linear part (its pass, as the step was priced); the chunk's cost per
-    // row from the unit's memo: the busy chunk stops growing with the batch once it fills the
-    // budget.
+    // Chunks a round carries: as many as the prompts need, at most one for each micro-batch
+    // that has decode rows.
+    let chunks = (prompt_tokens_per_group / pre.busy_chunk).min(dec.micro_batches);
+    // The decode step's own linear part and rows (its pass, as the step was priced: the
+    // verification's γ + 1 tokens a sequence when speculating); the chunk's from the unit's
+    // memo: the busy chunk stops growing with the batch once it fills the budget.
     let key = (pre.busy_chunk.to_bits(), dp.to_bits());
-    let per_row = match chunk_memo {
+    let chunk = match chunk_memo {
         Some(m) if m.0 == key => m.1,
         _ => {
-            let l = super::fused::marginal(ctx, r, pre.busy_chunk, dp);
+            let l = super::fused::chunk(ctx, r, pre.busy_chunk, dp);
             *chunk_memo = Some((key, l));
             l
         }
     };
     let dec_linear = super::fused::Linear::of_pass(&dec.pass);
-    let one = super::fused::saving_s(ctx, dec_linear, per_row, dec.micro_batch);
+    let one = super::fused::saving_s(ctx, dec_linear, chunk, dec.rows);
     chunks * one / pp / dec.tokens_per_step
 }
 
@@ -574,13 +577,15 @@ fn finish<const FULL: bool>(
     // Output tokens pay for the decode steps less what the fused iterations save them (the
     // decode rows ride the prompts' chunks), input tokens for the prefill: together every second
     // of the replica.
-    let priced_step_s = if fused_s > 0.0 {
-        served.tpot_s
-            - c.batch as f64 / (c.output_len as f64).max(1.0) * c.input_len as f64
-                / pre.tokens_per_s
+    // The saving as applied: a step never takes less than its decode (`cost::serving`).
+    let fused_s = if fused_s > 0.0 {
+        let prefills_s =
+            c.batch as f64 / c.output_len as f64 * c.input_len as f64 / pre.tokens_per_s;
+        (dec.step_s + prefills_s - served.tpot_s).max(0.0)
     } else {
-        dec.step_s
+        0.0
     };
+    let priced_step_s = dec.step_s - fused_s;
     let cost = prices(
         ctx,
         c,

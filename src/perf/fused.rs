@@ -79,27 +79,45 @@ pub fn linear(ctx: &Context, r: &Rates, tokens: f64, groups: f64, decode: bool) 
     }
 }
 
-/// The linear part one more row adds to a prompt chunk of `chunk_tokens` tokens per attention
-/// group (`groups` stepping together): the chunk's growth from one chunk to two, per row. A
-/// chunk whose GEMMs are compute-bound grows by each row's FLOPs; one still streaming its weights
-/// barely grows until it turns compute-bound.
-pub fn marginal(ctx: &Context, r: &Rates, chunk_tokens: f64, groups: f64) -> Linear {
+/// A prompt chunk's linear part and what one more row adds to it (`chunk`).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Chunk {
+    /// The chunk's own linear part.
+    pub linear: Linear,
+    /// The linear part one more row adds: the chunk's growth from one chunk to two, per row. A
+    /// chunk whose GEMMs are compute-bound grows by each row's FLOPs; one still streaming its
+    /// weights barely grows until it turns compute-bound.
+    pub per_row: Linear,
+}
+
+/// The linear part of a prompt chunk of `chunk_tokens` tokens per attention group (`groups`
+/// stepping together) and its cost per added row.
+pub fn chunk(ctx: &Context, r: &Rates, chunk_tokens: f64, groups: f64) -> Chunk {
     let one = linear(ctx, r, chunk_tokens, groups, false);
     let two = linear(ctx, r, 2.0 * chunk_tokens, groups, false);
-    Linear {
-        moe_s: ((two.moe_s - one.moe_s) / chunk_tokens).max(0.0),
-        dense_s: ((two.dense_s - one.dense_s) / chunk_tokens).max(0.0),
+    Chunk {
+        linear: one,
+        per_row: Linear {
+            moe_s: ((two.moe_s - one.moe_s) / chunk_tokens).max(0.0),
+            dense_s: ((two.dense_s - one.dense_s) / chunk_tokens).max(0.0),
+        },
     }
 }
 
-/// The time one fused iteration saves over a decode step whose linear part is `dec` and a prompt
-/// chunk priced apart: the decode's `decode_rows` rows ride the chunk's pass at its marginal
-/// cost per row (`marginal`) instead of a pass of their own, over every layer of the model
-/// (never negative). A pipeline stage saves its own layers' share (the caller divides by the
-/// stages).
-pub fn saving_s(ctx: &Context, dec: Linear, per_row: Linear, decode_rows: f64) -> f64 {
+/// The time one fused iteration saves over a decode step whose linear part is `dec`, over its
+/// `decode_rows` rows, and a prompt chunk priced apart, over every layer of the model: the decode
+/// rows ride the chunk's pass at its cost per row (`Chunk::per_row`) instead of a pass of their
+/// own, `lin(dec) − rows · ∂lin/∂row`; never more than the smaller of the two passes (one step of
+/// both rows costs at least the larger: where the rows outnumber a memory-bound chunk it is the
+/// chunk that rides), never negative. A pipeline stage saves its own layers' share (the caller
+/// divides by the stages).
+pub fn saving_s(ctx: &Context, dec: Linear, chunk: Chunk, decode_rows: f64) -> f64 {
     if decode_rows <= 0.0 {
         return 0.0;
     }
-    (dec.model_s(ctx) - decode_rows * per_row.model_s(ctx)).max(0.0)
+    let (dec_s, chunk_s) = (dec.model_s(ctx), chunk.linear.model_s(ctx));
+    (dec_s - decode_rows * chunk.per_row.model_s(ctx))
+        .min(dec_s)
+        .min(chunk_s)
+        .max(0.0)
 }
