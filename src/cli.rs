@@ -663,7 +663,7 @@ pub struct ValidateArgs {
     /// A TOML file of [[case]] tables (default: the built-in suite).
     #[arg(long, value_name = "FILE")]
     pub cases: Option<String>,
-    /// Built-in cases: all (public and moe), public (dense and coarse MoE, training, the article), moe (MoE serving and training), frontier (best tokens/s per GPU at an interactivity floor, InferenceX; not part of all), latency (median TTFT and TPOT at a fixed concurrency, InferenceX; not part of all) or mlperf (MLPerf Inference Offline results of NVIDIA's submissions; not part of all).
+    /// Built-in cases: all (public and moe), public (dense and coarse MoE, training, the article), moe (MoE serving and training), frontier (best tokens/s per GPU at an interactivity floor, InferenceX; not part of all), latency (median TTFT and TPOT at a fixed concurrency, InferenceX; not part of all) or mlperf (MLPerf Inference results of NVIDIA's submissions; not part of all).
     #[arg(long, value_enum, default_value_t = crate::validate::Suite::All, conflicts_with = "cases")]
     pub suite: crate::validate::Suite,
     /// table, json, csv or markdown.

@@ -871,15 +871,38 @@ fn the_mlperf_suite_holds_its_levels() {
         &load_suite(None, Suite::Mlperf).expect("built-in MLPerf cases parse"),
         &[],
     );
-    assert!(rs.len() >= 28, "{}", rs.len());
-    let s = stats(&rs);
-    assert_eq!(s.evaluated, rs.len(), "every MLPerf case evaluates");
-    assert!(
-        s.median_abs_error.unwrap() <= 0.12,
-        "{:?}",
-        s.median_abs_error
+    assert!(rs.len() >= 40, "{}", rs.len());
+    assert_eq!(
+        stats(&rs).evaluated,
+        rs.len(),
+        "every MLPerf case evaluates"
     );
-    assert!(s.worst_factor.unwrap() < 1.35, "{:?}", s.worst_factor);
+    let offline = stats(rs.iter().filter(|r| r.family == "throughput"));
+    assert_eq!(offline.cases, 28);
+    assert!(
+        offline.median_abs_error.unwrap() <= 0.12,
+        "{:?}",
+        offline.median_abs_error
+    );
+    assert!(
+        offline.worst_factor.unwrap() < 1.35,
+        "{:?}",
+        offline.worst_factor
+    );
+    // The 12 Server rows' mean TPOT, read at the requests each run held in flight: 16.6%, the
+    // model's steps faster than a Poisson stream's (worst DeepSeek-R1 on B200, v5.1, −37%).
+    let server = stats(rs.iter().filter(|r| r.family == "latency"));
+    assert_eq!(server.cases, 12);
+    assert!(
+        server.median_abs_error.unwrap() <= 0.18,
+        "{:?}",
+        server.median_abs_error
+    );
+    assert!(
+        server.worst_factor.unwrap() < 1.65,
+        "{:?}",
+        server.worst_factor
+    );
 }
 
 #[test]
