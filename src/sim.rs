@@ -445,22 +445,9 @@ pub fn simulate_with_progress(
             }
         }
         let n_decoding = decoding.len() as u64;
-        let (mut prefill_s, mut fill_s) = if groups == 1 {
-            prefill(prefill_tokens, 1)
-        } else if prompts >= groups {
-            prefill(prefill_tokens.div_ceil(groups), groups)
-        } else {
-            // Fewer prompts than groups: each on a group of its own, the largest setting the
-            // pace, the others' tokens meeting it in the experts.
-            prefill(largest, prompts)
-        };
-        // A static batch starts decoding only once its prompts' first tokens leave the last
-        // stage, and nothing else runs beside that fill: the replica spends it.
-        if c.batching == Batching::Static {
-            prefill_s += fill_s;
-            fill_s = 0.0;
-        }
-        // The prompt tokens a group carries, and the groups that carry them.
+        // The prompt tokens a group carries, and the groups that carry them. Fewer prompts than
+        // groups: each on a group of its own, the largest setting the pace, the others' tokens
+        // meeting it in the experts.
         let (group_prefill, on) = if groups == 1 {
             (prefill_tokens, 1)
         } else if prompts >= groups {
@@ -468,6 +455,13 @@ pub fn simulate_with_progress(
         } else {
             (largest, prompts)
         };
+        let (mut prefill_s, mut fill_s) = prefill(group_prefill, on);
+        // A static batch starts decoding only once its prompts' first tokens leave the last
+        // stage, and nothing else runs beside that fill: the replica spends it.
+        if c.batching == Batching::Static {
+            prefill_s += fill_s;
+            fill_s = 0.0;
+        }
         let saved_s = if fuse && n_decoding > 0 && prefill_tokens > 0 {
             let per_seq = 1 + c.speculation.map_or(0, |sp| sp.gamma);
             let per_group = n_decoding.div_ceil(groups);
