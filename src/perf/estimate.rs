@@ -428,30 +428,11 @@ pub fn estimate_in_unit(
         dec.step_s,
         Some(&mut memo.layers),
     );
+    let fc = &mut memo.fused_chunk;
     if full {
-        finish::<true>(
-            ctx,
-            draft,
-            c,
-            r,
-            pr,
-            &pre,
-            dec,
-            paced,
-            &mut memo.fused_chunk,
-        )
+        finish::<true>(ctx, draft, c, r, pr, &pre, dec, paced, fc)
     } else {
-        finish::<false>(
-            ctx,
-            draft,
-            c,
-            r,
-            pr,
-            &pre,
-            dec,
-            paced,
-            &mut memo.fused_chunk,
-        )
+        finish::<false>(ctx, draft, c, r, pr, &pre, dec, paced, fc)
     }
 }
 

@@ -302,36 +302,29 @@ pub fn explain(ctx: &Context, model: &str, gpu: &str, e: &Estimate) -> String {
         }
     );
     let interleaved = c.disaggregate.is_none() && c.batching == crate::perf::Batching::Continuous;
-    if interleaved && b.fused_saving_s > 0.0 {
-        let prefills_s =
-            c.batch as f64 / c.output_len as f64 * c.input_len as f64 / b.prefill_tokens_per_s;
+    if interleaved {
+        // The replacements' prefills, and what context-generation fusion takes off them (as
+        // applied: the breakdown's saving never makes a step shorter than its decode).
+        let saved_s = b.fused_saving_s;
+        let prefills_s = e.tpot_s - b.decode_step_s + saved_s;
+        let (rule, less) = if saved_s > 0.0 {
+            (
+                ", less what running each with the decode rows in one forward saves (context-generation fusion: the rows ride the chunk's linear layers)",
+                format!(" − {}", human(s_to_ms(saved_s))),
+            )
+        } else {
+            ("", String::new())
+        };
         let _ = writeln!(
             o,
-            "  TPOT = decode step + the replacements' prefills between steps, (B/N)·S/P, less what running each with the decode rows in one forward saves (context-generation fusion: the rows ride the chunk's linear layers) = {} + ({}/{})·{}/{} tok/s − {} = {} + {} − {} = {} ms → {} tok/s per user; decode is {}-bound",
+            "  TPOT = decode step + the replacements' prefills between steps, (B/N)·S/P{rule} = {} + ({}/{})·{}/{} tok/s{less} = {} + {}{less} = {} ms → {} tok/s per user; decode is {}-bound",
             human(s_to_ms(b.decode_step_s)),
             c.batch,
             c.output_len,
             c.input_len,
             human(b.prefill_tokens_per_s),
-            human(s_to_ms(b.fused_saving_s)),
             human(s_to_ms(b.decode_step_s)),
             human(s_to_ms(prefills_s)),
-            human(s_to_ms(b.fused_saving_s)),
-            human(s_to_ms(e.tpot_s)),
-            human(e.output_tokens_per_s_per_user),
-            e.decode_bound.name()
-        );
-    } else if interleaved {
-        let _ = writeln!(
-            o,
-            "  TPOT = decode step + the replacements' prefills between steps, (B/N)·S/P = {} + ({}/{})·{}/{} tok/s = {} + {} = {} ms → {} tok/s per user; decode is {}-bound",
-            human(s_to_ms(b.decode_step_s)),
-            c.batch,
-            c.output_len,
-            c.input_len,
-            human(b.prefill_tokens_per_s),
-            human(s_to_ms(b.decode_step_s)),
-            human(s_to_ms(e.tpot_s - b.decode_step_s)),
             human(s_to_ms(e.tpot_s)),
             human(e.output_tokens_per_s_per_user),
             e.decode_bound.name()
