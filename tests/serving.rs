@@ -15,6 +15,16 @@ fn gpt4(batch: u64, speculation: Option<Speculation>) -> Config {
     }
 }
 
+/// `requests` requests all queued at the start (a benchmark's finite run, as trtllm-bench).
+fn all_at_once(requests: u64) -> gpt4calc::sim::Workload {
+    gpt4calc::sim::Workload {
+        rate_per_s: f64::INFINITY,
+        requests,
+        seed: 1,
+        step_budget: gpt4calc::sim::MAX_STEP_BUDGET,
+    }
+}
+
 #[test]
 fn expected_tokens_per_verification() {
     // Leviathan et al. 2023: (1 − α^(γ+1)) / (1 − α); model-spec §11 table, ±0.01.
@@ -910,13 +920,7 @@ fn decode_tokens_come_out_of_a_shared_iteration_budget() {
     ctx.fused_iterations = false;
     let run_of = |ctx: &gpt4calc::perf::Context, batch: u64| {
         let c = Config::new(1, 1, batch, 1000, 200, Dtype::Fp8);
-        let w = gpt4calc::sim::Workload {
-            rate_per_s: f64::INFINITY,
-            requests: 4 * batch,
-            seed: 1,
-            step_budget: gpt4calc::sim::MAX_STEP_BUDGET,
-        };
-        let s = gpt4calc::sim::simulate(ctx, &c, &w);
+        let s = gpt4calc::sim::simulate(ctx, &c, &all_at_once(4 * batch));
         assert_eq!(s.completed, 4 * batch);
         s.output_tokens_per_s
     };
@@ -1004,15 +1008,9 @@ fn a_fused_iteration_runs_the_decode_rows_with_the_prompt_chunk() {
     }
     // The simulation prices each mixed iteration so too: a finite run of 512 requests finishes
     // sooner fused.
-    let finite = |ctx: &gpt4calc::perf::Context| {
-        let w = gpt4calc::sim::Workload {
-            rate_per_s: f64::INFINITY,
-            requests: 512,
-            seed: 1,
-            step_budget: gpt4calc::sim::MAX_STEP_BUDGET,
-        };
-        gpt4calc::sim::simulate(ctx, &c, &w).output_tokens_per_s
-    };
+    let w = all_at_once(512);
+    let finite =
+        |ctx: &gpt4calc::perf::Context| gpt4calc::sim::simulate(ctx, &c, &w).output_tokens_per_s;
     let fused_run = finite(&ctx);
     ctx.fused_iterations = false;
     let apart_run = finite(&ctx);
@@ -1030,12 +1028,6 @@ fn a_fused_iteration_runs_the_decode_rows_with_the_prompt_chunk() {
             draft: DraftCost::Ratio(0.0),
         }),
         ..c
-    };
-    let w = gpt4calc::sim::Workload {
-        rate_per_s: f64::INFINITY,
-        requests: 512,
-        seed: 1,
-        step_budget: gpt4calc::sim::MAX_STEP_BUDGET,
     };
     let closed_apart = run(&ctx, &spec).tpot_s;
     let sim_apart = gpt4calc::sim::simulate(&ctx, &spec, &w).output_tokens_per_s;

@@ -32,6 +32,9 @@ pub struct Serving {
     pub output_tokens_per_s: f64,
     /// Share of a static batch's slot-steps that produce tokens (1 for continuous batching).
     pub useful_fraction: f64,
+    /// What context-generation fusion took off a token's time, as applied (a step never shorter
+    /// than its decode), s; 0 where nothing fuses.
+    pub fused_saving_s: f64,
 }
 
 /// Decode iterations a prefilled request spends at a disaggregated decode worker before its first
@@ -179,6 +182,7 @@ pub fn serving(
                 e2e_s: ttft_s + (n_out - 1.0) * paced_step_s,
                 output_tokens_per_s,
                 useful_fraction: 1.0,
+                fused_saving_s: 0.0,
             }
         }
         (None, Batching::Continuous) => {
@@ -187,8 +191,8 @@ pub fn serving(
             // Where the runtime runs a step's decode rows and prompt chunk as one forward,
             // the chunk's linear pass rides the decode step's (`fused_saving_s` a token,
             // `estimate::fused_saving_per_token_s`); a step never takes less than its decode.
-            let t = (decode_step_s + batch / n_out * s_in / prefill_tokens_per_s - fused_saving_s)
-                .max(decode_step_s);
+            let unfused_s = decode_step_s + batch / n_out * s_in / prefill_tokens_per_s;
+            let t = (unfused_s - fused_saving_s).max(decode_step_s);
             // A request arriving at a busy replica waits for the iteration in flight (a closed
             // loop's next request follows the end of the previous one's last iteration, when
             // the next has begun): one iteration, on average `t` per token times the tokens an
@@ -213,6 +217,7 @@ pub fn serving(
                 e2e_s: ttft_s + (n_out - 1.0) * t,
                 output_tokens_per_s: batch / t,
                 useful_fraction: 1.0,
+                fused_saving_s: unfused_s - t,
             }
         }
         (None, Batching::Static) => {
@@ -230,6 +235,7 @@ pub fn serving(
                 e2e_s: ttft_s + (mean_n - 1.0) * decode_step_s,
                 output_tokens_per_s: batch * mean_n / batch_s,
                 useful_fraction: mean_n / max_n,
+                fused_saving_s: 0.0,
             }
         }
     }

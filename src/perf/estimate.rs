@@ -556,16 +556,9 @@ fn finish<const FULL: bool>(
         },
     );
     // Output tokens pay for the decode steps less what the fused iterations save them (the
-    // decode rows ride the prompts' chunks), input tokens for the prefill: together every second
-    // of the replica.
-    // The saving as applied: a step never takes less than its decode (`cost::serving`).
-    let fused_s = if fused_s > 0.0 {
-        let prefills_s =
-            c.batch as f64 / c.output_len as f64 * c.input_len as f64 / pre.tokens_per_s;
-        (dec.step_s + prefills_s - served.tpot_s).max(0.0)
-    } else {
-        0.0
-    };
+    // decode rows ride the prompts' chunks: the saving as applied), input tokens for the
+    // prefill: together every second of the replica.
+    let fused_s = served.fused_saving_s;
     let priced_step_s = dec.step_s - fused_s;
     let cost = prices(
         ctx,
