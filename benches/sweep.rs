@@ -42,6 +42,7 @@ pub fn axes_60k() -> Axes {
         kv_dtype: vec![],
         dense_dtype: None,
         attn_out_dtype: None,
+        act_dtype: None,
         batching: gpt4calc::perf::Batching::Continuous,
         speculation: None,
         output_dist: Default::default(),

@@ -172,6 +172,9 @@ pub struct Serving {
     /// Precision of the attention output projection when the checkpoint quantises it apart from the rest of the attention, e.g. --dtype nvfp4 --dense-dtype bf16 --attn-out-dtype nvfp4 for NVIDIA's -v2 NVFP4 DeepSeek-R1 checkpoints (default: --dense-dtype).
     #[arg(long, value_name = "DTYPE")]
     pub attn_out_dtype: Option<crate::dtype::Dtype>,
+    /// Precision the --dtype layers' activations are quantised to, which their matmuls then run in, where the runtime runs them wider than the weights: e.g. --dtype mxfp4 --dense-dtype bf16 --act-dtype fp8 for gpt-oss on Blackwell under TensorRT-LLM (MXFP4 weights with MXFP8 activations, W4A8). At least as wide as --dtype (default: the weights' own math where the GPU has it, else 16-bit).
+    #[arg(long, value_name = "DTYPE")]
+    pub act_dtype: Option<crate::dtype::Dtype>,
     /// Sequence parallelism: activations stay sharded over TP between layers (reduce-scatter + all-gather instead of all-reduce). Default: the runtime profile's (modern: false).
     #[arg(long, action = clap::ArgAction::Set, value_name = "BOOL")]
     pub sequence_parallel: Option<bool>,

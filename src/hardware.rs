@@ -176,8 +176,9 @@ pub struct FusedMoeRates {
 
 /// Fused-MoE rates per weight precision: `bf16` (16- and 32-bit weights), `fp8` (8-bit weights and
 /// math), `int4` (4-bit weights, 16-bit math), `fp8_block` (8-bit with 128×128 block scales),
-/// `fp4` (NVFP4/MXFP4 weights with FP4 math). A missing precision takes `bf16`'s (`fp8_block` and
-/// `fp4` take `fp8`'s); without `bf16`, the dense GEMM efficiencies and no fixed time.
+/// `fp4` (NVFP4/MXFP4 weights with FP4 math), `w4a8` (4-bit weights with fp8 math). A missing
+/// precision takes `bf16`'s (`fp8_block`, `fp4` and `w4a8` take `fp8`'s); without `bf16`, the
+/// dense GEMM efficiencies and no fixed time.
 #[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct FusedMoe {
@@ -207,6 +208,10 @@ pub struct FusedMoe {
     /// `fp8_block`'s.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fp8_block_deepgemm: Option<FusedMoeRates>,
+    /// 4-bit weights with 8-bit activations and fp8-rate math (W4A8: MXFP4 weights with MXFP8
+    /// activations, TensorRT-LLM's gpt-oss MoE on Blackwell, `--act-dtype fp8`); absent, `fp8`'s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub w4a8: Option<FusedMoeRates>,
 }
 
 /// The family of fused-MoE kernels a runtime runs, as far as the measured tables tell them apart
@@ -685,6 +690,7 @@ impl GpuSpec {
             ("fp4", self.fused_moe.fp4),
             ("fp4_cutlass", self.fused_moe.fp4_cutlass),
             ("fp8_block_deepgemm", self.fused_moe.fp8_block_deepgemm),
+            ("w4a8", self.fused_moe.w4a8),
         ] {
             let Some(r) = rates else { continue };
             for (field, v) in [("compute", r.compute), ("memory", r.memory)] {
@@ -995,8 +1001,9 @@ pub struct Hardware {
     /// [16-bit KV cache, 8-bit KV cache].
     pub attention_pair_s: [f64; 2],
     /// Fused-MoE rates per weight precision, in SI: [16-bit, 8-bit, 4-bit, 8-bit block-scaled, FP4,
-    /// FP4 with the CUTLASS kernel alone, 8-bit block-scaled on DeepGEMM].
-    fused_moe: [MoeKernel; 7],
+    /// FP4 with the CUTLASS kernel alone, 8-bit block-scaled on DeepGEMM, 4-bit weights with fp8
+    /// math].
+    fused_moe: [MoeKernel; 8],
     /// Low-precision GEMM time by shape, in SI (`GemmShapeFit`): [per-tensor fp8, block-scaled
     /// fp8, FP4]; `None` keeps the flat fit.
     gemm_shape: [Option<GemmShape>; 3],
@@ -1144,6 +1151,7 @@ impl Hardware {
                     four,
                     g.fused_moe.fp4_cutlass.map_or(four, si),
                     g.fused_moe.fp8_block_deepgemm.map_or(block, si),
+                    g.fused_moe.w4a8.map_or(eight, si),
                 ]
             },
             overlap: g.efficiency.overlap.unwrap_or(1.0),
@@ -1449,6 +1457,7 @@ impl Hardware {
             Dtype::Fp8 | Dtype::Int8 => 1,
             Dtype::Nvfp4 if math.is_fp4() && cutlass => 5,
             Dtype::Nvfp4 | Dtype::Mxfp4 if math.is_fp4() => 4,
+            Dtype::Int4 | Dtype::Nvfp4 | Dtype::Mxfp4 if math == Dtype::Fp8 => 7,
             Dtype::Int4 | Dtype::Nvfp4 | Dtype::Mxfp4 => 2,
             _ => 0,
         }];

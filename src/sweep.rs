@@ -114,6 +114,8 @@ pub struct Axes {
     pub dense_dtype: Option<Dtype>,
     /// Precision of the attention output projection; None = the dense layers'.
     pub attn_out_dtype: Option<Dtype>,
+    /// Precision of the weight dtype's activations (its matmuls' math); None = the weights' own.
+    pub act_dtype: Option<Dtype>,
     /// How requests are batched.
     pub batching: Batching,
     /// Speculative decoding.
@@ -185,6 +187,7 @@ impl Axes {
                                                 dtype,
                                                 dense_dtype: self.dense_dtype,
                                                 attn_out_dtype: self.attn_out_dtype,
+                                                act_dtype: self.act_dtype,
                                                 kv_dtype,
                                                 batching: self.batching,
                                                 speculation: self.speculation,
@@ -603,6 +606,7 @@ impl Grid<'_> {
             dtype: unit.dtype,
             dense_dtype: axes.dense_dtype,
             attn_out_dtype: axes.attn_out_dtype,
+            act_dtype: axes.act_dtype,
             kv_dtype: unit.kv_dtype,
             batching: axes.batching,
             speculation: axes.speculation,
@@ -1076,6 +1080,7 @@ mod tests {
             kv_dtype: vec![],
             dense_dtype: None,
             attn_out_dtype: None,
+            act_dtype: None,
             batching: crate::perf::Batching::Continuous,
             speculation: None,
             output_dist: Default::default(),

@@ -115,6 +115,8 @@ pub struct Case {
     pub dense_dtype: Option<Dtype>,
     /// Precision of the attention output projection when it differs from `dense_dtype`.
     pub attn_out_dtype: Option<Dtype>,
+    /// Precision the `dtype` layers' activations run in when wider than the weights (W4A8).
+    pub act_dtype: Option<Dtype>,
     pub tp: Option<u64>,
     pub pp: Option<u64>,
     pub ep: Option<u64>,
@@ -645,6 +647,7 @@ fn check_fields_in_use(c: &Case) -> Result<()> {
         set(c.kv_dtype.is_some(), "kv_dtype"),
         set(c.dense_dtype.is_some(), "dense_dtype"),
         set(c.attn_out_dtype.is_some(), "attn_out_dtype"),
+        set(c.act_dtype.is_some(), "act_dtype"),
         set(c.shared_expert_overlap.is_some(), "shared_expert_overlap"),
         set(c.cuda_graph_batch_sizes.is_some(), "cuda_graph_batch_sizes"),
         set(c.acceptance.is_some(), "acceptance"),
@@ -952,6 +955,7 @@ fn evaluate_inference(c: &Case, ctx: &Context, model: &str, rt: &Runtime) -> Res
         dtype: c.dtype,
         dense_dtype: c.dense_dtype,
         attn_out_dtype: c.attn_out_dtype,
+        act_dtype: c.act_dtype,
         kv_dtype: c.kv_dtype.unwrap_or(c.dtype.default_kv()),
         batching: c.batching.unwrap_or_else(|| rt.batching()),
         speculation: speculation(c)?,

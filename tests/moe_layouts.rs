@@ -11,7 +11,7 @@ use gpt4calc::perf::dispatch::{
     miss_probability, sends_per_token,
 };
 use gpt4calc::perf::moe::busiest_rank_factor;
-use gpt4calc::perf::{Config, Layout, MoeDispatch};
+use gpt4calc::perf::{Config, Layout, MoeDispatch, Reject};
 use gpt4calc::testutil::assert_close;
 
 /// A 16-expert top-2 model small enough to follow by hand (GPT-4's routing, d = 4096).
@@ -405,6 +405,84 @@ fn fp4_weights_run_fp4_math_only_where_the_tensor_cores_have_it() {
     assert_close(r.weight_bytes, 0.5625, 1e-12);
 }
 
+#[test]
+fn mxfp4_weights_with_fp8_activations_multiply_at_the_fp8_rate() {
+    // W4A8 (`act_dtype = fp8`): gpt-oss's MXFP4 experts with MXFP8 activations, what TensorRT-LLM
+    // runs on Blackwell (examples/models/core/gpt_oss/README.md). The weights keep 4.25 bits a
+    // value; the math runs at B200's fp8 peak (4.5 PF dense) on the W4A8 fused-MoE kernel
+    // (`[gpu.fused_moe.w4a8]`: compute 0.49, memory 0.53, 24.4 µs, 1.68 ns). Its compute share is
+    // the FP4 kernel's (both 0.49), so the same experts' grouped-GEMM compute takes exactly twice
+    // the FP4-math time (9 PF over 4.5 PF) at a prefill-sized load.
+    use gpt4calc::perf::experts::{ExpertLoad, expert_kernels};
+    let ctx = context("gpt-oss-120b", "b200", &[]);
+    let fp4 = Config {
+        dense_dtype: Some(Dtype::Bf16),
+        ..Config::new(1, 1, 1, 1024, 1024, Dtype::Mxfp4)
+    };
+    let w4a8 = Config {
+        act_dtype: Some(Dtype::Fp8),
+        ..fp4
+    };
+    let (a, b) = (ctx.rates(&fp4), ctx.rates(&w4a8));
+    assert_eq!((a.math_dtype, b.math_dtype), (Dtype::Mxfp4, Dtype::Fp8));
+    assert_close(b.peak_flops_per_s, 4500e12, 1e-12);
+    assert_close(a.weight_bytes, 4.25 / 8.0, 1e-12);
+    assert_close(b.weight_bytes, a.weight_bytes, 0.0);
+    let k = ctx.fused_moe(&b);
+    assert_close(k.compute, 0.49, 0.0);
+    assert_close(k.fixed_s, 24.4e-6, 1e-12);
+    assert_close(k.routing_s, 1.68e-9, 1e-12);
+    let load = ExpertLoad {
+        stage_tokens: 8192.0,
+        rows: 8192.0,
+    };
+    let compute_s = |r| {
+        let e = expert_kernels(&ctx, r, load);
+        e.up.compute_s + e.down.compute_s
+    };
+    assert_close(compute_s(&b) / compute_s(&a), 2.0, 1e-12);
+    // Whole deployments: the same weights in memory, slower prefill.
+    let (ea, eb) = (run(&ctx, &fp4), run(&ctx, &w4a8));
+    assert_close(eb.weights_bytes_per_gpu, ea.weights_bytes_per_gpu, 0.0);
+    assert!(eb.ttft_s > ea.ttft_s && eb.usd_per_1m_input_tokens > ea.usd_per_1m_input_tokens);
+    // Activations narrower than the weights do not apply (a sweep skips them); a GPU without
+    // the precision's rate is an error naming the flag.
+    let narrow = Config {
+        act_dtype: Some(Dtype::Mxfp4),
+        ..Config::new(1, 1, 1, 1024, 1024, Dtype::Fp8)
+    };
+    assert!(matches!(ctx.check(&narrow), Err(Reject::Skip(m)) if m.contains("--act-dtype mxfp4")));
+    // The table names the math after the weights, `×`; an A100 has no fp8 to run it in.
+    let args = [
+        "estimate",
+        "-m",
+        "gpt-oss-120b",
+        "-g",
+        "b200",
+        "--dtype",
+        "mxfp4",
+        "--dense-dtype",
+        "bf16",
+        "--act-dtype",
+        "fp8",
+    ];
+    let (out, _) = run_cli(&args, 0);
+    assert!(out.contains("mxfp4×fp8+bf16"), "{out}");
+    let (_, err) = run_cli(&[&args[..4], &["a100-80g"], &args[5..]].concat(), 1);
+    assert!(
+        err.contains("--act-dtype fp8") && err.contains("gpu.tflops.fp8"),
+        "{err}"
+    );
+    let a100 = context("gpt-oss-120b", "a100-80g", &[]);
+    let no_fp8 = Config {
+        act_dtype: Some(Dtype::Fp8),
+        ..Config::new(1, 1, 1, 1024, 1024, Dtype::Int4)
+    };
+    assert!(
+        matches!(a100.check(&no_fp8), Err(Reject::Invalid(m)) if m.contains("--act-dtype fp8") && m.contains("gpu.tflops.fp8"))
+    );
+}
+
 /// DeepSeek-V3 on one HGX B200 node, TP 8 × EP 8, with the routed experts in `dtype` and the
 /// other linear layers in `dense`.
 fn quantised(dtype: Dtype, dense: Option<Dtype>, batch: u64) -> Config {
@@ -530,7 +608,7 @@ fn dense_dtype_on_the_command_line() {
         "{err}"
     );
     // An unknown precision is a usage error naming the flag.
-    for flag in ["--dense-dtype", "--attn-out-dtype"] {
+    for flag in ["--dense-dtype", "--attn-out-dtype", "--act-dtype"] {
         let (_, err) = run_cli(
             &["estimate", "-m", "deepseek-v3", "-g", "b200", flag, "fp3"],
             2,

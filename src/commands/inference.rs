@@ -65,6 +65,9 @@ struct SweepInputs<'a> {
     /// The attention output projection's precision when it differs (`--attn-out-dtype`).
     #[serde(skip_serializing_if = "Option::is_none")]
     attn_out_dtype: Option<&'static str>,
+    /// The activations' (and so the MLP matmuls') precision when set (`--act-dtype`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    act_dtype: Option<&'static str>,
     sort: &'a str,
     top: Option<usize>,
     all: bool,
@@ -353,6 +356,7 @@ fn axes_for(
         },
         dense_dtype: a.serving.dense_dtype,
         attn_out_dtype: a.serving.attn_out_dtype,
+        act_dtype: a.serving.act_dtype,
         batching: soft.batching,
         speculation,
         output_dist: a.serving.output_len_dist,
@@ -491,6 +495,7 @@ pub fn sweep(a: SweepArgs) -> Result<u8> {
         kv_dtype: names(&axes.kv_dtype),
         dense_dtype: axes.dense_dtype.map(|d| d.name()),
         attn_out_dtype: axes.attn_out_dtype.map(|d| d.name()),
+        act_dtype: axes.act_dtype.map(|d| d.name()),
         sort: &a.sort,
         top,
         all: a.all,
@@ -1018,6 +1023,7 @@ pub fn estimate(a: EstimateArgs) -> Result<u8> {
         dtype: a.dtype,
         dense_dtype: a.serving.dense_dtype,
         attn_out_dtype: a.serving.attn_out_dtype,
+        act_dtype: a.serving.act_dtype,
         kv_dtype: a.kv_dtype.unwrap_or(a.dtype.default_kv()),
         batching: soft.batching,
         speculation,

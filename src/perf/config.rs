@@ -45,6 +45,11 @@ pub struct Config {
     /// it apart from the rest of the attention (NVIDIA's `-v2` NVFP4 DeepSeek-R1 checkpoints
     /// "additionally quantize the wo module"). None: `dense_dtype`.
     pub attn_out_dtype: Option<Dtype>,
+    /// Precision the `dtype` layers' activations are quantised to, and so their matmuls' math,
+    /// where the runtime runs them wider than the weights' own format (W4A8: MXFP4 weights with
+    /// MXFP8 activations, TensorRT-LLM's gpt-oss MoE on Blackwell). None: the weights' own math
+    /// where the GPU has it, else 16 bits (docs/methodology.md §4.2).
+    pub act_dtype: Option<Dtype>,
     /// KV-cache precision.
     pub kv_dtype: Dtype,
     /// How requests share the replica.
@@ -315,6 +320,7 @@ impl Config {
             dtype,
             dense_dtype: None,
             attn_out_dtype: None,
+            act_dtype: None,
             kv_dtype: dtype.default_kv(),
             batching: Batching::Continuous,
             speculation: None,

@@ -350,6 +350,20 @@ impl Context {
                 "--attn-out-dtype {d}: this GPU has no {d} matmul rate (gpu.tflops.{d} is not set)"
             )));
         }
+        if let Some(a) = c.act_dtype {
+            if self.math[dtype_index(a)].is_none_or(|(m, _)| m != a) {
+                return Err(Reject::Invalid(format!(
+                    "--act-dtype {a}: this GPU has no {a} matmul rate (gpu.tflops.{a} is not set), so it cannot run the matmuls in {a}"
+                )));
+            }
+            // A combination of a dtype axis that does not apply (a sweep skips it with a note).
+            if a.bytes() < c.dtype.bytes() {
+                return Err(Reject::Skip(format!(
+                    "--act-dtype {a}: narrower than the weights (--dtype {}); the activations run at least as wide as the weights (e.g. --dtype mxfp4 --act-dtype fp8)",
+                    c.dtype
+                )));
+            }
+        }
         if c.redundant_experts > 0 && self.experts <= 1 {
             return Err(Reject::Invalid(format!(
                 "--redundant-experts {}: the model has no routed experts to replicate",
@@ -542,9 +556,18 @@ impl Context {
         self.rates_for(c, c.layout())
     }
 
+    /// The precision the matmuls of `c`'s weights in `dtype` run in, and its dense peak: the
+    /// activations' (`act_dtype`) for the layers in `c.dtype`, else the weights' own (`math`).
+    fn math_of(&self, c: &Config, dtype: Dtype) -> Option<(Dtype, f64)> {
+        match c.act_dtype {
+            Some(a) if dtype == c.dtype => self.math(a),
+            _ => self.math(dtype),
+        }
+    }
+
     /// Rates for a configuration's precisions and options on layout `l`.
     pub fn rates_for(&self, c: &Config, l: Layout) -> Rates {
-        let (math_dtype, peak) = self.math[dtype_index(c.dtype)].unwrap_or((Dtype::Bf16, f64::NAN));
+        let (math_dtype, peak) = self.math_of(c, c.dtype).unwrap_or((Dtype::Bf16, f64::NAN));
         let tp = l.tp as f64;
         let (kv_heads, heads) = (self.model.kv_heads, self.model.heads);
         let act_bytes = if c.dtype == Dtype::Fp32 { 4.0 } else { 2.0 };
@@ -556,7 +579,7 @@ impl Context {
         // rate their shapes give (the quantisation pass and the 16-bit output beside the
         // multiply, docs/methodology.md §4.1), others at the flat fit's.
         let linear = |dtype: Dtype, (flops, inputs, outputs): (f64, f64, f64)| {
-            let (math, peak) = self.math[dtype_index(dtype)].unwrap_or((Dtype::Bf16, f64::NAN));
+            let (math, peak) = self.math_of(c, dtype).unwrap_or((Dtype::Bf16, f64::NAN));
             let block = self.model.fp8_block_scaled && dtype == Dtype::Fp8 && math == Dtype::Fp8;
             // A group without FLOPs (an override leaving no attention parameters) has no shape.
             // With static scales a per-tensor fp8 or an NVFP4 GEMM reads its input once, written

@@ -427,12 +427,11 @@ pub fn human(x: f64) -> String {
     }
 }
 
-/// An 8-bit weight dtype run as weight-only quantisation with 16-bit math (no 8-bit rate on the
-/// GPU): the table says so next to the dtype.
 /// 8-bit or FP4 weights whose matmuls run in 16 bits on this GPU (no native rate): the table
 /// marks them `w-only`. (int4 always runs so and is not marked.)
 fn weight_only(r: &Row) -> bool {
-    matches!(r.dtype, "fp8" | "int8" | "nvfp4" | "mxfp4") && r.matmul_dtype != r.dtype
+    matches!(r.dtype, "fp8" | "int8" | "nvfp4" | "mxfp4")
+        && matches!(r.matmul_dtype, "bf16" | "fp16")
 }
 
 /// A column of the main table: its header, whether it is left-aligned, and its rank among the
@@ -447,6 +446,9 @@ struct Col {
 fn dtype_cell(r: &Row) -> String {
     let mut w = if weight_only(r) {
         format!("{} w-only", r.dtype)
+    } else if !matches!(r.matmul_dtype, "" | "bf16" | "fp16") && r.matmul_dtype != r.dtype {
+        // Activations wider than the weights (`--act-dtype`): the math's precision after a `×`.
+        format!("{}×{}", r.dtype, r.matmul_dtype)
     } else {
         r.dtype.to_string()
     };
