@@ -448,10 +448,10 @@ fn mxfp4_weights_with_fp8_activations_multiply_at_the_fp8_rate() {
     // Activations narrower than the weights do not apply (a sweep skips them); a GPU without
     // the precision's rate is an error naming the flag.
     let narrow = Config {
-        act_dtype: Some(Dtype::Mxfp4),
-        ..Config::new(1, 1, 1, 1024, 1024, Dtype::Fp8)
+        act_dtype: Some(Dtype::Fp8),
+        ..Config::new(1, 1, 1, 1024, 1024, Dtype::Bf16)
     };
-    assert!(matches!(ctx.check(&narrow), Err(Reject::Skip(m)) if m.contains("--act-dtype mxfp4")));
+    assert!(matches!(ctx.check(&narrow), Err(Reject::Skip(m)) if m.contains("--act-dtype fp8")));
     // The table names the math after the weights, `×`; an A100 has no fp8 to run it in.
     let args = [
         "estimate",
@@ -472,6 +472,14 @@ fn mxfp4_weights_with_fp8_activations_multiply_at_the_fp8_rate() {
     assert!(
         err.contains("--act-dtype fp8") && err.contains("gpu.tflops.fp8"),
         "{err}"
+    );
+    // Activations are 16- or 8-bit floating point.
+    let int4_acts = Config {
+        act_dtype: Some(Dtype::Int4),
+        ..fp4
+    };
+    assert!(
+        matches!(ctx.check(&int4_acts), Err(Reject::Invalid(m)) if m.contains("bf16, fp16 or fp8"))
     );
     let a100 = context("gpt-oss-120b", "a100-80g", &[]);
     let no_fp8 = Config {

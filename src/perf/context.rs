@@ -351,6 +351,11 @@ impl Context {
             )));
         }
         if let Some(a) = c.act_dtype {
+            if !matches!(a, Dtype::Bf16 | Dtype::Fp16 | Dtype::Fp8) {
+                return Err(Reject::Invalid(format!(
+                    "--act-dtype {a}: activations run in bf16, fp16 or fp8 (e.g. --dtype mxfp4 --act-dtype fp8)"
+                )));
+            }
             if self.math[dtype_index(a)].is_none_or(|(m, _)| m != a) {
                 return Err(Reject::Invalid(format!(
                     "--act-dtype {a}: this GPU has no {a} matmul rate (gpu.tflops.{a} is not set), so it cannot run the matmuls in {a}"
@@ -585,13 +590,14 @@ impl Context {
             // With static scales a per-tensor fp8 or an NVFP4 GEMM reads its input once, written
             // in its format by the kernel before it, in place of the measured GEMM's own
             // quantisation pass (block-scaled fp8 keeps it: its per-token scales are dynamic;
-            // MXFP4 math, whose activation scales are all computed at run time, too).
+            // MXFP4 math, whose activation scales are all computed at run time, too, and 4-bit
+            // weights under fp8 activations, `act_dtype`: MXFP8's block scales are dynamic).
             let shape = self
                 .hw
                 .gemm_shape(math, block)
                 .filter(|_| flops > 0.0)
                 .map(|f| {
-                    if math == Dtype::Fp8 && !block && self.fused_input_quant
+                    if dtype == Dtype::Fp8 && math == Dtype::Fp8 && !block && self.fused_input_quant
                         || math == Dtype::Nvfp4 && self.nvfp4_fused_input
                     {
                         crate::hardware::GemmShape {
@@ -606,7 +612,7 @@ impl Context {
             // serving with static (calibrated) scales skips that reduction, down to no less than
             // the 16-bit GEMM's fixed time (docs/methodology.md §4.2).
             let static_scale = |fp8_s: f64, bf16_s: f64| {
-                if math == Dtype::Fp8 && !block {
+                if dtype == Dtype::Fp8 && math == Dtype::Fp8 && !block {
                     (fp8_s - self.hw.fp8_dynamic_scale_s).max(bf16_s.min(fp8_s))
                 } else {
                     fp8_s
