@@ -1018,6 +1018,9 @@ pub struct Hardware {
     pub fabric: String,
     /// What the efficiencies are borrowed from, when nothing was measured on this accelerator.
     pub uncalibrated: Option<String>,
+    /// Whether the preset has its own W4A8 fused-MoE rates (`[gpu.fused_moe.w4a8]`); without
+    /// them 4-bit weights under fp8 activations take its fp8 kernel's.
+    pub w4a8_moe_measured: bool,
     /// Scale-up link.
     pub scaleup: Link,
     /// Scale-out link.
@@ -1163,6 +1166,7 @@ impl Hardware {
                 .clone()
                 .unwrap_or_else(|| "NVLink".to_string()),
             uncalibrated: g.uncalibrated.clone(),
+            w4a8_moe_measured: g.fused_moe.w4a8.is_some(),
             scaleup: Link {
                 bytes_per_s: units::gb_per_s_to_bytes_per_s(g.node.scaleup_gb_s)
                     * g.efficiency.scaleup,

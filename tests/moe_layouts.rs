@@ -468,6 +468,15 @@ fn mxfp4_weights_with_fp8_activations_multiply_at_the_fp8_rate() {
     ];
     let (out, _) = run_cli(&args, 0);
     assert!(out.contains("mxfp4×fp8+bf16"), "{out}");
+    // --explain says when a GPU has no W4A8 kernel of its own (H100 takes its fp8 kernel's).
+    let explain = |gpu: &str| {
+        let (out, _) = run_cli(
+            &[&args[..4], &[gpu], &args[5..], &["--explain"]].concat(),
+            0,
+        );
+        out.contains("no measured W4A8 fused-MoE kernel")
+    };
+    assert!(!explain("b200") && explain("h100"));
     let (_, err) = run_cli(&[&args[..4], &["a100-80g"], &args[5..]].concat(), 1);
     assert!(
         err.contains("--act-dtype fp8") && err.contains("gpu.tflops.fp8"),

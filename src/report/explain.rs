@@ -118,6 +118,17 @@ pub fn explain(ctx: &Context, model: &str, gpu: &str, e: &Estimate) -> String {
     if let Some(note) = &ctx.hw.uncalibrated {
         let _ = writeln!(o, "{gpu} is uncalibrated: {note}");
     }
+    // 4-bit weights under fp8 activations (W4A8) on a GPU with no such kernel measured.
+    if c.act_dtype == Some(crate::dtype::Dtype::Fp8)
+        && c.dtype.bytes() < 1.0
+        && ctx.model.experts > 1.0
+        && !ctx.hw.w4a8_moe_measured
+    {
+        let _ = writeln!(
+            o,
+            "{gpu} has no measured W4A8 fused-MoE kernel: the routed experts take its fp8 kernel's rates ([gpu.fused_moe.fp8]; docs/methodology.md §4.4)"
+        );
+    }
     if c.tp > 1
         && !c.sequence_parallel
         && c.tp <= ctx.hw.scaleup_gpus
