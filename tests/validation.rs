@@ -261,8 +261,10 @@ fn moe_suite_holds_its_levels() {
     // large batch (signed median +6.1% → +7.4%; the dense rows and the MLPerf check improve).
     // Forty-seventh: W4A8 on the two B200 gpt-oss rows (13.4% → 12.9%), then the developer
     // guide's other 26 gpt-oss cells on B200, GB200 and H100 (their median 16.2%, worst +47%,
-    // none past 1.5×): 12.9% → 13.4%.
-    assert!(m <= 0.135, "MoE inference median {m:.3}");
+    // none past 1.5×): 12.9% → 13.4%; then the eight 1000/1000 rows as the 3,000-request runs
+    // trtllm-bench makes (closed form before): 13.4% → 13.6%, past 1.5× 6 → 4 (H100 gpt-oss-20b
+    // +51% → +30%, Qwen3-235B DEP8 +53% → +37%), B200 Maverick DEP4 +3% → −20%.
+    assert!(m <= 0.14, "MoE inference median {m:.3}");
     // Forty-fourth session (padded CUDA graphs, static fp8's fused input): worst 1.79× → 1.72×,
     // past 1.5× 5 → 4 (trtA gpt-oss-20b H100 1k/1k +51% → +47%); forty-sixth (fusion) 1.73×,
     // past 1.5× 4 → 6 (that row +51%, Qwen3-235B DEP8 H100 1k/1k +49% → +53%).
@@ -298,7 +300,8 @@ fn moe_suite_holds_its_levels() {
                 .is_some_and(|e| (1.0 + e).max(1.0 / (1.0 + e)) > 1.5)
         })
         .count();
-    assert!(past <= 6, "{past} MoE cases past 1.5×");
+    // Four since the forty-seventh session (six before: the two 1000/1000 rows above).
+    assert!(past <= 4, "{past} MoE cases past 1.5×");
 }
 
 #[test]
