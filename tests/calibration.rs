@@ -1431,6 +1431,19 @@ fn the_block_scaled_fp8_moe_rate_is_the_least_squares_fit() {
     }
 }
 
+/// B200's shipped rates in one fused-MoE slot (`slot` names it, `pick` reads it).
+fn b200_moe_rates(
+    slot: &str,
+    pick: fn(&gpt4calc::hardware::FusedMoe) -> Option<gpt4calc::hardware::FusedMoeRates>,
+) -> gpt4calc::hardware::FusedMoeRates {
+    pick(&load_gpu("b200", &[]).unwrap().gpu.fused_moe).unwrap_or_else(|| panic!("{slot} rates"))
+}
+
+/// A fused-MoE slot's four constants, in `assert_moe_fit`'s order.
+fn constants(k: gpt4calc::hardware::FusedMoeRates) -> [f64; 4] {
+    [k.compute, k.memory, k.fixed_us, k.routing_ns]
+}
+
 /// Checks that `shipped` = [compute, memory, fixed_us, routing_ns], put in B200's fused-MoE
 /// slot `slot` (`fp4` or `fp8_block`), minimise Σ ln²(model / measured) over `rows` against a
 /// step either way in each (`steps`; a zero step skips its constant), and that the rms log error
@@ -1495,17 +1508,12 @@ fn the_fp4_moe_rates_are_the_least_squares_fit() {
     let rows = read("moe_trtllm_nvfp4_min_latency.csv");
     assert!(rows.len() > 12_000, "{} rows", rows.len());
     let loads: Vec<(f64, f64)> = rows.iter().map(min_latency_rank0_load).collect();
-    let k = load_gpu("b200", &[])
-        .unwrap()
-        .gpu
-        .fused_moe
-        .fp4
-        .expect("fp4 rates");
+    let k = b200_moe_rates("fp4", |f| f.fp4);
     assert_moe_fit(
         "fp4",
         "fp4",
         &rows,
-        [k.compute, k.memory, k.fixed_us, k.routing_ns],
+        constants(k),
         [0.03, 0.03, 2.0, 0.3],
         0.31,
         |i, gpu| fused_moe_min_latency_model_s(&rows[i], gpu, loads[i]),
@@ -1767,18 +1775,13 @@ fn the_fp4_cutlass_moe_rates_are_the_least_squares_fit() {
         rows.iter()
             .all(|r| r["kernel_source"] != "moe_torch_flow_min_latency")
     );
-    let k = load_gpu("b200", &[])
-        .unwrap()
-        .gpu
-        .fused_moe
-        .fp4_cutlass
-        .expect("fp4_cutlass rates");
+    let k = b200_moe_rates("fp4_cutlass", |f| f.fp4_cutlass);
     // The model's fused-MoE operator with these constants in the FP4 slot.
     assert_moe_fit(
         "fp4",
         "fp4_cutlass",
         &rows,
-        [k.compute, k.memory, k.fixed_us, k.routing_ns],
+        constants(k),
         [0.01, 0.01, 0.5, 0.05],
         0.27,
         |i, gpu| fused_moe_model_on_s(&rows[i], gpu),
@@ -1895,17 +1898,12 @@ fn the_trtllm_gen_fp8_block_moe_rates_are_the_least_squares_fit() {
             balanced_rank0_load(r, deepseek)
         })
         .collect();
-    let k = load_gpu("b200", &[])
-        .unwrap()
-        .gpu
-        .fused_moe
-        .fp8_block
-        .expect("fp8_block rates");
+    let k = b200_moe_rates("fp8_block", |f| f.fp8_block);
     assert_moe_fit(
         "fp8_block",
         "fp8_block",
         &rows,
-        [k.compute, k.memory, k.fixed_us, k.routing_ns],
+        constants(k),
         [0.01, 0.02, 1.0, 0.2],
         0.22,
         |i, gpu| fused_moe_model_at_s(&rows[i], gpu, MoeBackend::Trtllm, loads[i]),
@@ -1927,17 +1925,12 @@ fn the_deepgemm_fp8_block_moe_rates_are_the_least_squares_fit() {
     let rows = read("moe_trtllm_deepgemm_fp8_block.csv");
     assert!(rows.len() > 7_000, "{} rows", rows.len());
     let loads: Vec<(f64, f64)> = rows.iter().map(|r| balanced_rank0_load(r, false)).collect();
-    let k = load_gpu("b200", &[])
-        .unwrap()
-        .gpu
-        .fused_moe
-        .fp8_block_deepgemm
-        .expect("fp8_block_deepgemm rates");
+    let k = b200_moe_rates("fp8_block_deepgemm", |f| f.fp8_block_deepgemm);
     assert_moe_fit(
         "fp8_block_deepgemm",
         "fp8_block_deepgemm",
         &rows,
-        [k.compute, k.memory, k.fixed_us, k.routing_ns],
+        constants(k),
         [0.01, 0.01, 1.0, 0.05],
         0.24,
         |i, gpu| fused_moe_model_at_s(&rows[i], gpu, MoeBackend::DeepGemm, loads[i]),
@@ -2116,20 +2109,15 @@ fn the_w4a8_moe_rates_are_the_least_squares_fit() {
     let rows = read("moe_trtllm_w4a8_mxfp4.csv");
     assert!(rows.len() > 700, "{} rows", rows.len());
     assert!(rows.iter().all(|r| r["moe_dtype"] == "w4a8_mxfp4_mxfp8"));
-    let k = load_gpu("b200", &[])
-        .unwrap()
-        .gpu
-        .fused_moe
-        .w4a8
-        .expect("w4a8 rates");
-    let fp8 = load_gpu("b200", &[]).unwrap().gpu.fused_moe.fp8.unwrap();
+    let k = b200_moe_rates("w4a8", |f| f.w4a8);
+    let fp8 = b200_moe_rates("fp8", |f| f.fp8);
     // Compute is the per-tensor fp8 kernel's.
     gpt4calc::testutil::assert_close(k.compute, fp8.compute, 0.0);
     assert_moe_fit(
         "w4a8",
         "w4a8",
         &rows,
-        [k.compute, k.memory, k.fixed_us, k.routing_ns],
+        constants(k),
         [0.0, 0.01, 0.2, 0.01],
         0.32,
         |i, gpu| fused_moe_model_on_s(&rows[i], gpu),

@@ -885,32 +885,18 @@ fn the_mlperf_suite_holds_its_levels() {
         rs.len(),
         "every MLPerf case evaluates"
     );
-    let offline = stats(rs.iter().filter(|r| r.family == "throughput"));
-    assert_eq!(offline.cases, 28);
-    assert!(
-        offline.median_abs_error.unwrap() <= 0.12,
-        "{:?}",
-        offline.median_abs_error
-    );
-    assert!(
-        offline.worst_factor.unwrap() < 1.35,
-        "{:?}",
-        offline.worst_factor
-    );
+    // A family's case count, and its median and worst against their limits.
+    let family = |name: &str, cases: usize, median: f64, worst: f64| {
+        let s = stats(rs.iter().filter(|r| r.family == name));
+        assert_eq!(s.cases, cases, "{name}");
+        let (m, w) = (s.median_abs_error.unwrap(), s.worst_factor.unwrap());
+        assert!(m <= median, "{name} median {m:.3}");
+        assert!(w < worst, "{name} worst {w:.3}");
+    };
+    family("throughput", 28, 0.12, 1.35);
     // The 12 Server rows' mean TPOT, read at the requests each run held in flight: 16.6%, the
     // model's steps faster than a Poisson stream's (worst DeepSeek-R1 on B200, v5.1, −37%).
-    let server = stats(rs.iter().filter(|r| r.family == "latency"));
-    assert_eq!(server.cases, 12);
-    assert!(
-        server.median_abs_error.unwrap() <= 0.18,
-        "{:?}",
-        server.median_abs_error
-    );
-    assert!(
-        server.worst_factor.unwrap() < 1.65,
-        "{:?}",
-        server.worst_factor
-    );
+    family("latency", 12, 0.18, 1.65);
 }
 
 #[test]
