@@ -512,6 +512,19 @@ pub struct TrainArgs {
         value_parser = crate::train::RecomputeModules::parse
     )]
     pub recompute_modules: crate::train::RecomputeModules,
+    /// Parts of each layer replayed from Transformer Engine CUDA graphs, as Megatron-Core's
+    /// `cuda_graph_scope` with `cuda_graph_impl = transformer_engine` (comma list): attn,
+    /// moe_router, moe_preprocess, or none (eager). Their operators cost the host one replay
+    /// instead of a call each; the routed experts stay eager. A whole step from one graph is
+    /// --runtime megatron-bridge-26.08 (host_op_scale 0)
+    #[arg(
+        long,
+        help_heading = "Training",
+        default_value = "none",
+        value_name = "LIST",
+        value_parser = crate::train::CudaGraphScope::parse
+    )]
+    pub cuda_graph_scope: crate::train::CudaGraphScope,
     /// Training tokens (e.g. 13e12 or 13T).
     #[arg(
         allow_negative_numbers = true,

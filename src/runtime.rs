@@ -105,8 +105,8 @@ pub struct TrainingRuntime {
     /// ZeRO-3 parameter-gather granularity (default block).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub zero3_fetch: Option<Zero3Fetch>,
-    /// Multiplier of the GPU preset's `host_op_us` (the host bound of a training MoE layer);
-    /// 0 = no host bound (full CUDA graphs, XLA). Default 1.
+    /// Multiplier of the GPU preset's `host_op_us` (the host time added to a training MoE layer);
+    /// 0 = no host time (full CUDA graphs, XLA). Default 1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host_op_scale: Option<f64>,
 }

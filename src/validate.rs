@@ -202,6 +202,9 @@ pub struct Case {
     pub recompute: Option<String>,
     /// Megatron-Core `recompute_modules` beside the attention core, e.g. `["layernorm", "moe_act"]`.
     pub recompute_modules: Option<Vec<String>>,
+    /// Megatron-Core `cuda_graph_scope` of a run with Transformer Engine CUDA graphs, e.g.
+    /// `["attn", "moe_router", "moe_preprocess"]` (absent: eager).
+    pub cuda_graph_scope: Option<Vec<String>>,
     pub tokens: Option<f64>,
     pub attention: Option<String>,
     pub sequence_parallel: Option<bool>,
@@ -572,6 +575,10 @@ fn check_case_ranges(c: &Case) -> Result<()> {
         crate::train::RecomputeModules::parse(&list.join(","))
             .map_err(|e| anyhow!("recompute_modules: {e}"))?;
     }
+    if let Some(list) = &c.cuda_graph_scope {
+        crate::train::CudaGraphScope::parse(&list.join(","))
+            .map_err(|e| anyhow!("cuda_graph_scope: {e}"))?;
+    }
     // Which fields the case reads first: a training case's `acceptance` is a serving field, not
     // a speculation without `speculate`.
     check_fields_in_use(c)?;
@@ -591,6 +598,7 @@ fn check_fields_in_use(c: &Case) -> Result<()> {
         set(c.seq_len.is_some(), "seq_len"),
         set(c.recompute.is_some(), "recompute"),
         set(c.recompute_modules.is_some(), "recompute_modules"),
+        set(c.cuda_graph_scope.is_some(), "cuda_graph_scope"),
         set(c.tokens.is_some(), "tokens"),
         set(c.attention.is_some(), "attention"),
         set(c.interleave.is_some(), "interleave"),
@@ -1576,6 +1584,11 @@ fn evaluate_training(c: &Case, ctx: &Context, model: &str, rt: &Runtime) -> Resu
         Some(list) => crate::train::RecomputeModules::parse(&list.join(","))
             .map_err(|e| anyhow!("recompute_modules {e}"))?,
     };
+    let cuda_graph_scope = match &c.cuda_graph_scope {
+        None => crate::train::CudaGraphScope::default(),
+        Some(list) => crate::train::CudaGraphScope::parse(&list.join(","))
+            .map_err(|e| anyhow!("cuda_graph_scope {e}"))?,
+    };
     if recompute == Recompute::Full && !recompute_modules.is_empty() {
         bail!(
             "recompute_modules apply beside recompute none or selective (full re-runs every module)"
@@ -1598,6 +1611,7 @@ fn evaluate_training(c: &Case, ctx: &Context, model: &str, rt: &Runtime) -> Resu
         zero: c.zero.unwrap_or(1),
         recompute,
         recompute_modules,
+        cuda_graph_scope,
         dtype: c.dtype,
         tokens: c.tokens.unwrap_or(1e12),
         interleave: c.interleave.unwrap_or(1),

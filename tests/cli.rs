@@ -923,6 +923,11 @@ fn a_case_field_out_of_range_refuses_the_file_naming_case_field_and_range() {
             &["recompute_modules:", "zzz"],
         ),
         (
+            "batch = 1\ncuda_graph_scope = [\"attn\"]",
+            "0.01",
+            &["`cuda_graph_scope` is a training case's field"],
+        ),
+        (
             "batch = 1\nsplit = \"x\"",
             "0.01",
             &["split = \"x\"", "calibration or holdout"],
@@ -1032,6 +1037,14 @@ fn a_case_field_out_of_range_refuses_the_file_naming_case_field_and_range() {
         (
             "recompute = \"full\"\nrecompute_modules = [\"moe_act\"]",
             &["recompute_modules apply beside recompute none or selective"],
+        ),
+        (
+            "cuda_graph_scope = [\"attn\", \"experts\"]",
+            &["cuda_graph_scope:", "`experts`: not a scope"],
+        ),
+        (
+            "cuda_graph_scope = [\"full_iteration\"]",
+            &["cuda_graph_scope:", "host_op_scale = 0"],
         ),
     ] {
         let mut f = temp_toml();

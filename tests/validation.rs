@@ -281,18 +281,30 @@ fn moe_suite_holds_its_levels() {
     assert!(h <= 0.14, "MoE inference holdout median {h:.3}");
     let all = stats(&rs).median_abs_error.unwrap();
     // 11.7% in the forty-sixth session; the forty-seventh's W4A8 11.4%, its 26 added gpt-oss
-    // cells 13.2% (102 → 128 cases; the training rows, 8.7%, are a smaller share).
-    assert!(all <= 0.135, "MoE suite median {all:.3}");
+    // cells 13.2% (102 → 128 cases; the training rows, 8.7%, are a smaller share). Forty-eighth
+    // (the host's time serialised with the GPU's at the measured 13.48 µs an operator, the
+    // recipes' CUDA graph scopes stated): 13.3% → 12.8%.
+    assert!(all <= 0.13, "MoE suite median {all:.3}");
     let training = stats(rs.iter().filter(|r| r.kind == "training"));
     let t = training.median_abs_error.unwrap();
-    assert!(t <= 0.09, "MoE training median {t:.3}");
-    // The training rows' holdout half, never used to fit the host's time, holds as well.
+    // 8.7% with the fitted 31 µs under max(GPU, host); 10.6% serialised at the measured 13.48 µs
+    // (the H100 rows +13…+25% → −8…+7%, the Blackwell MXFP8 rows ≈0 → −4…−22%, the two gpt-oss
+    // BF16 Blackwell rows +58%/+67% → +29%/+48%; docs/calibration.md, forty-eighth session).
+    assert!(t <= 0.11, "MoE training median {t:.3}");
+    // The training rows' holdout half: 7.3% → 10.1% the same way.
     let training_holdout = stats(
         rs.iter()
             .filter(|r| r.kind == "training" && r.split.as_deref() == Some("holdout")),
     );
     let th = training_holdout.median_abs_error.unwrap();
-    assert!(th <= 0.10, "MoE training holdout median {th:.3}");
+    assert!(th <= 0.11, "MoE training holdout median {th:.3}");
+    // No training row past 1.5× since the forty-eighth session (the two gpt-oss BF16 rows on
+    // B200 and GB200 were +58% and +67%).
+    let training_worst = training.worst_factor.unwrap();
+    assert!(
+        training_worst < 1.5,
+        "MoE training worst {training_worst:.3}×"
+    );
     let past = rs
         .iter()
         .filter(|r| {
@@ -300,8 +312,9 @@ fn moe_suite_holds_its_levels() {
                 .is_some_and(|e| (1.0 + e).max(1.0 / (1.0 + e)) > 1.5)
         })
         .count();
-    // Four since the forty-seventh session (six before: the two 1000/1000 rows above).
-    assert!(past <= 4, "{past} MoE cases past 1.5×");
+    // Four since the forty-seventh session (six before: the two 1000/1000 rows above); two
+    // since the forty-eighth (the gpt-oss BF16 training rows on B200 and GB200 came in).
+    assert!(past <= 2, "{past} MoE cases past 1.5×");
 }
 
 #[test]

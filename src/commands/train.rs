@@ -81,6 +81,7 @@ struct TrainInputs<'a> {
     zero: &'a [u8],
     recompute: Vec<&'static str>,
     recompute_modules: String,
+    cuda_graph_scope: String,
     tokens: f64,
     global_batch_tokens: f64,
     seq_len: u64,
@@ -480,6 +481,7 @@ pub fn train(a: TrainArgs) -> Result<u8> {
         zero,
         recompute,
         recompute_modules: a.recompute_modules,
+        cuda_graph_scope: a.cuda_graph_scope,
         dtype: a.dtype,
         tokens: a.tokens,
         interleave,
@@ -720,6 +722,7 @@ pub fn train(a: TrainArgs) -> Result<u8> {
         zero: &zeros,
         recompute: recomputes.iter().map(|r| r.name()).collect(),
         recompute_modules: a.recompute_modules.name(),
+        cuda_graph_scope: a.cuda_graph_scope.name(),
         tokens: a.tokens,
         global_batch_tokens: a.global_batch_tokens,
         seq_len: seq_len_for(&systems[0]),
@@ -787,7 +790,7 @@ pub fn train(a: TrainArgs) -> Result<u8> {
         use crate::runtime::value_name as name;
         writeln!(
             out,
-            "training settings in force: attention {}, sequence-parallel {}, dp-overlap {}, grad-reduce {}, ep-dispatcher {}, ep-overlap {}, grad-overlap {}, tp-overlap {}, zero3-fetch {}",
+            "training settings in force: attention {}, sequence-parallel {}, dp-overlap {}, grad-reduce {}, ep-dispatcher {}, ep-overlap {}, grad-overlap {}, tp-overlap {}, zero3-fetch {}, cuda-graph-scope {}",
             name(&attention),
             sequence_parallel,
             dp_overlap,
@@ -797,6 +800,7 @@ pub fn train(a: TrainArgs) -> Result<u8> {
             name(&grad_overlap),
             name(&tp_overlap),
             name(&zero3_fetch),
+            a.cuda_graph_scope.name(),
         )?;
     }
     out.flush()?;

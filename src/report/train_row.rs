@@ -254,7 +254,7 @@ pub fn explain(r: &TrainRow, usable_hbm_bytes: f64) -> String {
         ("pipeline sends", r.pp_comm_s),
         ("data-parallel sync, exposed", r.dp_comm_s),
         ("expert-parallel all-to-all, exposed", r.ep_comm_s),
-        ("host-bound MoE layers (GPU waiting for the CPU)", r.host_s),
+        ("MoE layers' host time (GPU waiting for the CPU)", r.host_s),
         ("optimizer update", r.optimizer_s),
     ] {
         let _ = writeln!(
@@ -344,9 +344,8 @@ pub fn explain_moe_layer(t: &crate::train::step::LayerTime, tokens: u64) -> Stri
     );
     let host = if t.host_issue_s > 0.0 {
         format!(
-            "the host issues its {} operators in {} ms; the GPU waits for it",
-            human(t.host_ops),
-            ms(t.host_issue_s)
+            "behind the layer's sync the host issues {} eager operators; the GPU waits",
+            human(t.host_ops)
         )
     } else {
         // A runtime that replays the step from CUDA graphs (host_op_scale 0), or a host priced

@@ -64,29 +64,18 @@ impl RecomputeModules {
 
     /// A comma list of module names; `none` or nothing for none.
     pub fn parse(text: &str) -> Result<Self, String> {
-        let mut m = RecomputeModules::default();
-        for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            match part {
-                "none" => {}
-                "layernorm" => m.layernorm = true,
-                "moe_act" => m.moe_act = true,
-                "mla_up_proj" => m.mla_up_proj = true,
-                "mlp" => m.mlp = true,
-                "core_attn" => {
-                    return Err(
-                        "`core_attn`: the attention core is `--recompute selective`".to_string()
-                    );
-                }
-                other => {
-                    return Err(format!(
-                        "`{}`: not a module (allowed: {}, or none)",
-                        crate::limits::clip(other),
-                        Self::NAMES.join(", ")
-                    ));
-                }
-            }
-        }
-        Ok(m)
+        let [layernorm, moe_act, mla_up_proj, mlp] = parse_name_list(
+            text,
+            Self::NAMES,
+            "module",
+            &[("core_attn", "the attention core is `--recompute selective`")],
+        )?;
+        Ok(RecomputeModules {
+            layernorm,
+            moe_act,
+            mla_up_proj,
+            mlp,
+        })
     }
 
     /// No module.
@@ -96,18 +85,112 @@ impl RecomputeModules {
 
     /// The modules as a comma list, or `none`.
     pub fn name(self) -> String {
-        let on = [self.layernorm, self.moe_act, self.mla_up_proj, self.mlp];
-        let names: Vec<&str> = Self::NAMES
-            .iter()
-            .zip(on)
-            .filter(|(_, on)| *on)
-            .map(|(n, _)| *n)
-            .collect();
-        if names.is_empty() {
-            "none".to_string()
-        } else {
-            names.join(",")
+        name_list(
+            Self::NAMES,
+            [self.layernorm, self.moe_act, self.mla_up_proj, self.mlp],
+        )
+    }
+}
+
+/// A comma list of `names` (`none` or nothing for none) as one flag each; a name of `refused`
+/// gets its own message, any other unknown name the list of allowed ones (`what` names a member).
+fn parse_name_list<const N: usize>(
+    text: &str,
+    names: [&str; N],
+    what: &str,
+    refused: &[(&str, &str)],
+) -> Result<[bool; N], String> {
+    let mut on = [false; N];
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        if part == "none" {
+            continue;
         }
+        if let Some(i) = names.iter().position(|n| *n == part) {
+            on[i] = true;
+        } else if let Some((name, why)) = refused.iter().find(|(n, _)| *n == part) {
+            return Err(format!("`{name}`: {why}"));
+        } else {
+            return Err(format!(
+                "`{}`: not a {what} (allowed: {}, or none)",
+                crate::limits::clip(part),
+                names.join(", ")
+            ));
+        }
+    }
+    Ok(on)
+}
+
+/// The flags that are on, as a comma list of their names, or `none`.
+fn name_list<const N: usize>(names: [&str; N], on: [bool; N]) -> String {
+    let set: Vec<&str> = names
+        .iter()
+        .zip(on)
+        .filter(|(_, on)| *on)
+        .map(|(n, _)| *n)
+        .collect();
+    if set.is_empty() {
+        "none".to_string()
+    } else {
+        set.join(",")
+    }
+}
+
+/// Transformer Engine CUDA graphs over parts of every layer (Megatron-Core `cuda_graph_impl =
+/// "transformer_engine"` with `cuda_graph_scope`, as Megatron-Bridge's performance recipes set
+/// them): each captured module runs forward and backward from one graph replay, so the host
+/// issues one call for it instead of its operators. The routed experts, whose token counts change
+/// every step, stay eager. A whole step replayed from one graph (`full_iteration`) is the runtime
+/// profile's `host_op_scale = 0`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CudaGraphScope {
+    /// The attention block: norm, QKV and output projections, rotary, attention, residual.
+    pub attn: bool,
+    /// The router: its GEMM, scores, top-k and auxiliary loss.
+    pub moe_router: bool,
+    /// The token dispatcher's preprocessing: token counts, split sizes and the routing map.
+    pub moe_preprocess: bool,
+}
+
+impl CudaGraphScope {
+    /// The scope names, as Megatron-Core spells them.
+    pub const NAMES: [&'static str; 3] = ["attn", "moe_router", "moe_preprocess"];
+
+    /// A comma list of scope names; `none` or nothing for none (an eager layer).
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let [attn, moe_router, moe_preprocess] = parse_name_list(
+            text,
+            Self::NAMES,
+            "scope",
+            &[(
+                "full_iteration",
+                "a step replayed from one graph is a runtime profile's `host_op_scale = 0` (e.g. --runtime megatron-bridge-26.08)",
+            )],
+        )?;
+        Ok(CudaGraphScope {
+            attn,
+            moe_router,
+            moe_preprocess,
+        })
+    }
+
+    /// No scope: every operator is issued eagerly.
+    pub fn is_empty(self) -> bool {
+        self == CudaGraphScope::default()
+    }
+
+    /// The scopes as a comma list, or `none`.
+    pub fn name(self) -> String {
+        name_list(
+            Self::NAMES,
+            [self.attn, self.moe_router, self.moe_preprocess],
+        )
+    }
+}
+
+impl std::str::FromStr for CudaGraphScope {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::parse(s)
     }
 }
 
@@ -256,6 +339,8 @@ pub struct TrainConfig {
     pub recompute: Recompute,
     /// Submodules recomputed beside `recompute` (Megatron-Core `recompute_modules`).
     pub recompute_modules: RecomputeModules,
+    /// The layer's modules replayed from Transformer Engine CUDA graphs (none: eager).
+    pub cuda_graph_scope: CudaGraphScope,
     /// Matmul precision (mixed precision: bf16 weights and grads, fp32 optimizer states).
     pub dtype: Dtype,
     /// Tokens in the whole run.
@@ -329,6 +414,7 @@ impl TrainConfig {
             zero: 1,
             recompute: Recompute::Selective,
             recompute_modules: RecomputeModules::default(),
+            cuda_graph_scope: CudaGraphScope::default(),
             dtype,
             tokens,
             interleave: 1,

@@ -23,10 +23,12 @@
 //!   unpermute (Megatron's `moe_permute_fusion` kernels) are memory traffic, forward and again
 //!   backward.
 //! - **Host.** Megatron's dropless dispatch needs the token counts on the host (to size the
-//!   all-to-all and the experts' GEMMs), so the CPU waits for the GPU once a layer and cannot run
-//!   ahead: a layer takes at least the time the host needs to issue its operators, one eager
-//!   PyTorch call each (`host_s`). Transformer Engine's grouped linear issues one GEMM per local
-//!   expert, so fine-grained experts at a small micro-batch are host-bound.
+//!   all-to-all and the experts' GEMMs), so the CPU waits for the GPU's queue to drain every layer
+//!   and cannot run ahead: behind the sync the GPU runs each operator as the host issues it, and
+//!   an eager layer takes its GPU time plus the host's time to issue its operators, one call each
+//!   (`host_s`). Transformer Engine CUDA graphs (`cuda_graph_scope`) replay the attention block,
+//!   the router and the dispatcher's preprocessing in one call each; the routed experts stay
+//!   eager, and Transformer Engine's grouped linear issues one GEMM per local expert.
 //! - **Overlap.** With `EpOverlap::MicroBatch` (Megatron's `--overlap-moe-expert-parallel-comm`
 //!   with `--delay-wgrad-compute`, DualPipe) one micro-batch's all-to-alls run under another's
 //!   compute in Megatron-Core's combined 1F1B order (`super::overlap`): each hides under the
@@ -59,6 +61,17 @@ pub const HOST_OPS_FORWARD: f64 = 40.0;
 /// The same for the backward pass: autograd issues each forward operator's gradient, some of
 /// them fused, about 1.5× the forward's count.
 pub const HOST_OPS_BACKWARD: f64 = 60.0;
+
+/// Of `HOST_OPS_FORWARD` and `HOST_OPS_BACKWARD`, the attention block's operators (forward,
+/// backward): what a Transformer Engine CUDA graph of scope `attn` replays in one call a pass.
+pub const HOST_OPS_ATTN: [f64; 2] = [10.0, 15.0];
+
+/// The router's (scope `moe_router`).
+pub const HOST_OPS_ROUTER: [f64; 2] = [8.0, 12.0];
+
+/// The dispatcher's preprocessing, forward only (scope `moe_preprocess`): the token counts and
+/// split sizes and their device-to-host copies (integer metadata: no gradient).
+pub const HOST_OPS_PREPROCESS: f64 = 8.0;
 
 /// Host operators per local expert and grouped-linear call (the up and the down projection),
 /// beside its GEMMs and quantisations: Transformer Engine's `GroupedLinear` splits the input and
@@ -114,10 +127,21 @@ pub fn local_experts(m: &ModelCounts, c: &TrainConfig) -> f64 {
 pub fn host_ops(m: &ModelCounts, c: &TrainConfig) -> f64 {
     let local_experts = local_experts(m, c);
     let quant = if c.dtype.bytes() < 2.0 { 1.0 } else { 0.0 };
-    let mut forward =
-        HOST_OPS_FORWARD + local_experts * 2.0 * (1.0 + quant + HOST_OPS_PER_EXPERT_CALL);
-    let mut backward =
-        HOST_OPS_BACKWARD + local_experts * 2.0 * (2.0 + quant + HOST_OPS_PER_EXPERT_CALL);
+    // Each captured scope costs one replay a pass instead of its operators.
+    let g = c.cuda_graph_scope;
+    let captured =
+        |on: bool, [fwd, bwd]: [f64; 2]| if on { [fwd - 1.0, bwd - 1.0] } else { [0.0; 2] };
+    let [attn_f, attn_b] = captured(g.attn, HOST_OPS_ATTN);
+    let [router_f, router_b] = captured(g.moe_router, HOST_OPS_ROUTER);
+    let preprocess_f = if g.moe_preprocess {
+        HOST_OPS_PREPROCESS - 1.0
+    } else {
+        0.0
+    };
+    let mut forward = HOST_OPS_FORWARD - attn_f - router_f - preprocess_f
+        + local_experts * 2.0 * (1.0 + quant + HOST_OPS_PER_EXPERT_CALL);
+    let mut backward = HOST_OPS_BACKWARD - attn_b - router_b
+        + local_experts * 2.0 * (2.0 + quant + HOST_OPS_PER_EXPERT_CALL);
     if m.expert_bias {
         let [fixed_fwd, per_expert_fwd, fixed_bwd, per_expert_bwd] = EXPERT_BIAS_HOST_OPS;
         forward += fixed_fwd + per_expert_fwd * local_experts;
@@ -146,8 +170,8 @@ pub fn host_ops(m: &ModelCounts, c: &TrainConfig) -> f64 {
     forward_passes(c) * forward + backward
 }
 
-/// Host time to issue one MoE layer's operators for one micro-batch, seconds: the floor under
-/// the layer's GPU time.
+/// Host time to issue one MoE layer's eager operators for one micro-batch, seconds: added to the
+/// layer's GPU time (the per-layer sync serialises the two).
 pub fn host_s(ctx: &Context, c: &TrainConfig) -> f64 {
     host_ops(&ctx.model, c) * ctx.hw.host_op_s
 }
@@ -409,6 +433,7 @@ mod tests {
     use crate::dtype::Dtype;
     use crate::presets::{load_gpu, load_model};
     use crate::testutil::assert_close;
+    use crate::train::CudaGraphScope;
 
     /// DeepSeek-V3 on H100 nodes (NVLink 450 GB/s × 0.7 measured all-to-all, α 7.2 µs; one
     /// 400 Gb/s NIC per GPU × 0.85, α 20 µs), one 4096-token sequence per micro-batch, TP 1.
@@ -613,26 +638,57 @@ mod tests {
     }
 
     #[test]
-    fn a_moe_layer_lasts_at_least_as_long_as_its_host_takes_to_issue_it() {
-        use crate::train::step::step_time;
-        // No host cost: nothing host-bound.
+    fn cuda_graph_scopes_replay_their_operators_in_one_call_a_pass() {
+        // DeepSeek-V3 at EP 8 in fp8: 296 forward and 380 backward operators eager (above).
+        // Graphed attention replays its 10 forward and 15 backward operators in one call each,
+        // the router its 8 and 12, the preprocessing its 8 forward (integer metadata, no
+        // backward): 296 − 9 − 7 − 7 = 273 and 380 − 14 − 11 = 355.
+        let (ctx, c) = dsv3_host("h100", 13.48, Dtype::Fp8);
+        let all = CudaGraphScope::parse("attn,moe_router,moe_preprocess").unwrap();
+        let graphed = TrainConfig {
+            cuda_graph_scope: all,
+            ..c
+        };
+        assert_close(host_ops(&ctx.model, &graphed), 273.0 + 355.0, 1e-12);
+        let router = TrainConfig {
+            cuda_graph_scope: CudaGraphScope::parse("moe_router").unwrap(),
+            ..c
+        };
+        assert_close(host_ops(&ctx.model, &router), 289.0 + 369.0, 1e-12);
+        // The routed experts stay eager: their 10 operators an expert remain.
+        let wide = TrainConfig { ep: 64, ..graphed };
+        assert_close(
+            host_ops(&ctx.model, &wide),
+            (40.0 - 23.0) + 4.0 * 8.0 + (60.0 - 25.0) + 4.0 * 10.0,
+            1e-12,
+        );
+    }
+
+    #[test]
+    fn the_host_time_of_a_moe_layer_adds_to_its_gpu_time() {
+        use crate::train::step::{layer_time, step_time};
+        // No host cost: no host time.
         let (ctx, c) = dsv3_host("b200", 0.0, Dtype::Fp8);
         let free = step_time(&ctx, &c, 8.0);
         assert_close(free.host_s, 0.0, 0.0);
-        // A slow host (1 ms an operator: 676 ms a layer) binds: each of the 8 micro-batches'
-        // 58 MoE layers (3 of DeepSeek-V3's 61 are dense) lasts the host's time.
-        let (ctx, c) = dsv3_host("b200", 1000.0, Dtype::Fp8);
-        let slow = step_time(&ctx, &c, 8.0);
-        assert!(slow.host_s > 0.0);
-        let gpu_s = free.compute_s + free.tp_comm_s + free.ep_comm_s;
-        let layers_s = 8.0 * 58.0 * host_s(&ctx, &c);
+        // At 13.48 µs an operator the layer's sync serialises the host's 676 operators with the
+        // GPU's work: the layer takes both, whichever is longer.
+        let (ctx, c) = dsv3_host("b200", 13.48, Dtype::Fp8);
+        let t = layer_time(&ctx, &c, true);
+        assert_close(t.host_issue_s, 676.0 * 13.48e-6, 1e-9);
+        assert_close(t.host_s, t.host_issue_s, 0.0);
         assert!(
-            slow.compute_s + slow.tp_comm_s + slow.ep_comm_s + slow.host_s >= layers_s,
-            "{} < {layers_s}",
-            slow.total_s()
+            t.compute_s > t.host_issue_s,
+            "the GPU's work is the longer here"
         );
-        assert!(slow.total_s() > free.total_s());
-        assert!(gpu_s < layers_s);
+        // Each of the 8 micro-batches' 58 MoE layers (3 of DeepSeek-V3's 61 are dense) adds it.
+        let timed = step_time(&ctx, &c, 8.0);
+        assert_close(timed.host_s, 8.0 * 58.0 * t.host_issue_s, 1e-9);
+        assert_close(
+            timed.total_s() - free.total_s(),
+            8.0 * 58.0 * t.host_issue_s,
+            1e-6,
+        );
     }
 
     #[test]

@@ -277,12 +277,14 @@ pub fn layer_time(ctx: &Context, c: &TrainConfig, moe: bool) -> LayerTime {
         t.routing_s = layer.routing_s;
         t.all_to_all_s = layer.all_to_all_s;
         t.ep_comm_s = layer.exposed_all_to_all_s();
-        // The dropless dispatch's device-to-host sync keeps the CPU from running ahead: the layer
-        // lasts at least as long as the host takes to issue it (`moe::host_s`). Dense layers
-        // have no sync, and the CPU runs ahead of them.
+        // The dropless dispatch's device-to-host syncs keep the CPU from running ahead: the layer
+        // takes its GPU time plus the host's time to issue its eager operators (`moe::host_s`).
+        // Dense layers have no sync, and the CPU runs ahead of them.
         t.host_ops = moe::host_ops(&ctx.model, c);
         t.host_issue_s = moe::host_s(ctx, c);
-        t.host_s = (t.host_issue_s - (compute + tp_comm + t.ep_comm_s)).max(0.0);
+        // The host's issue time does not hide under the GPU's: the sync leaves the GPU's queue
+        // empty, and behind it the GPU runs each operator as the host issues it (serialised).
+        t.host_s = t.host_issue_s;
     }
     t.compute_s = compute;
     t
