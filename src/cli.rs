@@ -513,10 +513,10 @@ pub struct TrainArgs {
     )]
     pub recompute_modules: crate::train::RecomputeModules,
     /// Parts of each layer replayed from Transformer Engine CUDA graphs, as Megatron-Core's
-    /// `cuda_graph_scope` with `cuda_graph_impl = transformer_engine` (comma list): attn,
-    /// moe_router, moe_preprocess, or none (eager). Their operators cost the host one replay
-    /// instead of a call each; the routed experts stay eager. A whole step from one graph is
-    /// --runtime megatron-bridge-26.08 (host_op_scale 0)
+    /// `cuda_graph_scope` with `cuda_graph_impl = transformer_engine` (comma list): attn, mlp,
+    /// moe_router, moe_preprocess (with moe_router), or none (eager). Their operators cost the
+    /// host one replay instead of a call each; the routed experts stay eager. Ignored under
+    /// --recompute full. A whole step from one graph is --runtime megatron-bridge-26.08
     #[arg(
         long,
         help_heading = "Training",

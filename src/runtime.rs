@@ -430,7 +430,7 @@ impl Runtime {
             Some(1.0) => {}
             Some(0.0) => push(HOST_OP_KEY, 0.0)?,
             Some(k) => bail!(
-                "runtime.training.host_op_scale = {k}: reproduce takes 0 (no host bound) or 1 (the GPU preset's)"
+                "runtime.training.host_op_scale = {k}: reproduce takes 0 (no host time) or 1 (the GPU preset's)"
             ),
         }
         if self.fp8_activation_scales() == Fp8Scales::Dynamic {

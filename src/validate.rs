@@ -682,6 +682,15 @@ fn check_fields_in_use(c: &Case) -> Result<()> {
                 "recompute_modules apply beside recompute none or selective (full re-runs every module)"
             );
         }
+        let scope = c
+            .cuda_graph_scope
+            .as_ref()
+            .map(|l| crate::train::CudaGraphScope::parse(&l.join(",")).unwrap_or_default());
+        if c.recompute.as_deref() == Some("full") && scope.is_some_and(|g| !g.is_empty()) {
+            bail!(
+                "cuda_graph_scope applies beside recompute none or selective (Megatron-Core runs full recomputation only without partial CUDA graphs)"
+            );
+        }
         return Ok(());
     }
     let mode = c.mode.as_deref().unwrap_or("fixed");
@@ -1587,7 +1596,7 @@ fn evaluate_training(c: &Case, ctx: &Context, model: &str, rt: &Runtime) -> Resu
     let cuda_graph_scope = match &c.cuda_graph_scope {
         None => crate::train::CudaGraphScope::default(),
         Some(list) => crate::train::CudaGraphScope::parse(&list.join(","))
-            .map_err(|e| anyhow!("cuda_graph_scope {e}"))?,
+            .map_err(|e| anyhow!("cuda_graph_scope: {e}"))?,
     };
     if recompute == Recompute::Full && !recompute_modules.is_empty() {
         bail!(

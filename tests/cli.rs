@@ -1046,6 +1046,10 @@ fn a_case_field_out_of_range_refuses_the_file_naming_case_field_and_range() {
             "cuda_graph_scope = [\"full_iteration\"]",
             &["cuda_graph_scope:", "host_op_scale = 0"],
         ),
+        (
+            "recompute = \"full\"\ncuda_graph_scope = [\"moe_router\"]",
+            &["cuda_graph_scope applies beside recompute none or selective"],
+        ),
     ] {
         let mut f = temp_toml();
         writeln!(f.1, "{train}{extra}").unwrap();

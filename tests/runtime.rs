@@ -765,8 +765,8 @@ fn a_draft_model_runs_under_the_same_shared_expert_setting() {
 #[test]
 fn the_megatron_bridge_26_08_profile_states_its_recipes_software() {
     // Megatron-Bridge 26.08's MoE recipes (v0.6.0 perf_recipes): the whole step replayed from one
-    // CUDA graph (no host bound), HybridEP (`flex`) dispatch, the all-to-alls overlapped across
-    // micro-batches. Qwen3-30B on one B200 node at micro-batch 1 is host-bound when eager (the
+    // CUDA graph (no host time), HybridEP (`flex`) dispatch, the all-to-alls overlapped across
+    // micro-batches. Qwen3-30B on one B200 node at micro-batch 1 waits on its host when eager (the
     // modern profile: one device-to-host sync a MoE layer, 16 local experts), not under the
     // profile; the profile's step is faster, and an explicit flag still wins over it.
     let base = [

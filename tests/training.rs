@@ -1133,11 +1133,38 @@ fn cuda_graph_scopes_take_their_operators_off_the_host() {
         out.contains("cuda-graph-scope attn,moe_router,moe_preprocess"),
         "{out}"
     );
-    // A whole step in one graph is a runtime profile, and an unknown scope is refused: usage
+    // The dense layers' MLP is accepted and changes nothing here (Qwen3-30B has no dense layer).
+    let mlp = row(&["--cuda-graph-scope", "attn,mlp,moe_router,moe_preprocess"]);
+    let all = row(&["--cuda-graph-scope", "attn,moe_router,moe_preprocess"]);
+    assert_close(host(&mlp), host(&all), 0.0);
+    // Under full recomputation the scope is not in force (Megatron-Core runs it without partial
+    // graphs): the row says none, with a note.
+    let (out, err) = common::run_cli(
+        &[
+            &base[..],
+            &[
+                "--recompute",
+                "full",
+                "--cuda-graph-scope",
+                "moe_router",
+                "--format",
+                "json",
+            ],
+        ]
+        .concat(),
+        0,
+    );
+    let full: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(full["results"][0]["cuda_graph_scope"], "none");
+    assert!(err.contains("ignored under --recompute full"), "{err}");
+    // A whole step in one graph is a runtime profile, a token-dropping MoE graph is not priced,
+    // the preprocessing is captured with the router, and an unknown scope is refused: usage
     // errors naming the flag.
     for (bad, says) in [
         ("full_iteration", "host_op_scale = 0"),
-        ("attn,mlp", "`mlp`: not a scope"),
+        ("moe", "token-dropping"),
+        ("moe_preprocess", "needs `moe_router`"),
+        ("attn,experts", "`experts`: not a scope"),
     ] {
         let (_, err) = common::run_cli(&[&base[..], &["--cuda-graph-scope", bad]].concat(), 2);
         assert!(

@@ -415,6 +415,20 @@ pub fn train(a: TrainArgs) -> Result<u8> {
         );
     }
     let tp_overlap = a.tp_overlap.unwrap_or_else(|| rt.tp_overlap());
+    if !a.cuda_graph_scope.is_empty() {
+        let no_host = systems
+            .iter()
+            .all(|l| l.ctx.model.experts <= 1.0 || l.ctx.hw.host_op_s == 0.0);
+        if no_host {
+            eprintln!(
+                "note: --cuda-graph-scope changes nothing here: only MoE layers are priced host time, and none is (a dense model, or a runtime or GPU with host_op_us 0)"
+            );
+        } else if recomputes.contains(&Recompute::Full) {
+            eprintln!(
+                "note: --cuda-graph-scope is ignored under --recompute full (Megatron-Core runs full recomputation only without partial CUDA graphs)"
+            );
+        }
+    }
     let (write_s, restart_s) = (
         a.checkpoint_write_s.unwrap_or(DEFAULT_CHECKPOINT_WRITE_S),
         a.restart_s.unwrap_or(DEFAULT_RESTART_S),

@@ -39,6 +39,7 @@ crate::record! {
         micro_batches: f64,
         interleave: u64,
         recompute_modules: String,
+        cuda_graph_scope: String,
         attention_flops: f64,
         compute_s: f64,
         bubble_s: f64,
@@ -99,6 +100,7 @@ impl TrainRow {
             micro_batches: e.micro_batches,
             interleave: c.interleave,
             recompute_modules: c.effective_recompute_modules().name(),
+            cuda_graph_scope: c.effective_cuda_graph_scope().name(),
             attention_flops: e.attention_flops,
             compute_s: s.compute_s,
             bubble_s: s.bubble_s,
@@ -350,7 +352,7 @@ pub fn explain_moe_layer(t: &crate::train::step::LayerTime, tokens: u64) -> Stri
     } else {
         // A runtime that replays the step from CUDA graphs (host_op_scale 0), or a host priced
         // at no time per operator.
-        "no host bound (the layer replays from a CUDA graph); the GPU waits".to_string()
+        "no host time (the layer replays from a CUDA graph); the GPU waits".to_string()
     };
     let _ = writeln!(o, "  {host:<76} {:>8} ms", ms(t.host_s));
     let _ = writeln!(

@@ -140,34 +140,52 @@ fn name_list<const N: usize>(names: [&str; N], on: [bool; N]) -> String {
 /// them): each captured module runs forward and backward from one graph replay, so the host
 /// issues one call for it instead of its operators. The routed experts, whose token counts change
 /// every step, stay eager. A whole step replayed from one graph (`full_iteration`) is the runtime
-/// profile's `host_op_scale = 0`.
+/// profile's `host_op_scale = 0`; token-dropping MoE graphs (`moe`) are not priced here (the
+/// model's dispatch is dropless).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CudaGraphScope {
-    /// The attention block: norm, QKV and output projections, rotary, attention, residual.
+    /// The attention block: input norm, QKV and output projections, rotary, attention, residual.
     pub attn: bool,
-    /// The router: its GEMM, scores, top-k and auxiliary loss.
+    /// The dense layers' MLP. The model prices no host time for dense layers (no sync: the CPU
+    /// runs ahead of them), so it changes nothing; accepted as recipes name it.
+    pub mlp: bool,
+    /// The pre-MLP norm and the router: its GEMM, scores, top-k and auxiliary loss.
     pub moe_router: bool,
-    /// The token dispatcher's preprocessing: token counts, split sizes and the routing map.
+    /// The token dispatcher's preprocessing: token counts, split sizes and the routing map
+    /// (captured with the router: Megatron-Core requires `moe_router` beside it).
     pub moe_preprocess: bool,
 }
 
 impl CudaGraphScope {
     /// The scope names, as Megatron-Core spells them.
-    pub const NAMES: [&'static str; 3] = ["attn", "moe_router", "moe_preprocess"];
+    pub const NAMES: [&'static str; 4] = ["attn", "mlp", "moe_router", "moe_preprocess"];
 
     /// A comma list of scope names; `none` or nothing for none (an eager layer).
     pub fn parse(text: &str) -> Result<Self, String> {
-        let [attn, moe_router, moe_preprocess] = parse_name_list(
+        let [attn, mlp, moe_router, moe_preprocess] = parse_name_list(
             text,
             Self::NAMES,
             "scope",
-            &[(
-                "full_iteration",
-                "a step replayed from one graph is a runtime profile's `host_op_scale = 0` (e.g. --runtime megatron-bridge-26.08)",
-            )],
+            &[
+                (
+                    "full_iteration",
+                    "a step replayed from one graph is a runtime profile's `host_op_scale = 0` (e.g. --runtime megatron-bridge-26.08)",
+                ),
+                (
+                    "moe",
+                    "graphs a token-dropping MoE layer (static shapes); the model prices dropless dispatch, whose experts stay eager (use moe_router,moe_preprocess)",
+                ),
+            ],
         )?;
+        if moe_preprocess && !moe_router {
+            return Err(
+                "`moe_preprocess` needs `moe_router` beside it (Megatron-Core captures the preprocessing with the router)"
+                    .to_string(),
+            );
+        }
         Ok(CudaGraphScope {
             attn,
+            mlp,
             moe_router,
             moe_preprocess,
         })
@@ -182,15 +200,8 @@ impl CudaGraphScope {
     pub fn name(self) -> String {
         name_list(
             Self::NAMES,
-            [self.attn, self.moe_router, self.moe_preprocess],
+            [self.attn, self.mlp, self.moe_router, self.moe_preprocess],
         )
-    }
-}
-
-impl std::str::FromStr for CudaGraphScope {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        Self::parse(s)
     }
 }
 
@@ -380,6 +391,16 @@ pub struct TrainConfig {
 }
 
 impl TrainConfig {
+    /// The CUDA graph scopes in force: none under full recomputation, which Megatron-Core runs
+    /// only without partial graphs (a layer graphed whole is a runtime profile).
+    pub fn effective_cuda_graph_scope(&self) -> CudaGraphScope {
+        if self.recompute == Recompute::Full {
+            CudaGraphScope::default()
+        } else {
+            self.cuda_graph_scope
+        }
+    }
+
     /// The recomputed modules that cost anything: none under full recomputation, which re-runs
     /// every module anyway.
     pub fn effective_recompute_modules(&self) -> RecomputeModules {

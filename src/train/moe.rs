@@ -128,7 +128,7 @@ pub fn host_ops(m: &ModelCounts, c: &TrainConfig) -> f64 {
     let local_experts = local_experts(m, c);
     let quant = if c.dtype.bytes() < 2.0 { 1.0 } else { 0.0 };
     // Each captured scope costs one replay a pass instead of its operators.
-    let g = c.cuda_graph_scope;
+    let g = c.effective_cuda_graph_scope();
     let captured =
         |on: bool, [fwd, bwd]: [f64; 2]| if on { [fwd - 1.0, bwd - 1.0] } else { [0.0; 2] };
     let [attn_f, attn_b] = captured(g.attn, HOST_OPS_ATTN);
@@ -161,10 +161,13 @@ pub fn host_ops(m: &ModelCounts, c: &TrainConfig) -> f64 {
                 0.0
             };
     }
+    // A recomputed module inside a graphed part re-runs inside its replay: the input norm and
+    // MLA's up-projections in `attn`, the pre-MLP norm in `moe_router`.
     if rm.layernorm {
-        backward += norms;
+        let eager = f64::from(u8::from(!g.attn)) + f64::from(u8::from(!g.moe_router));
+        backward += norms * eager / 2.0;
     }
-    if rm.mla_up_proj && m.mla_up_params_per_layer > 0.0 {
+    if rm.mla_up_proj && m.mla_up_params_per_layer > 0.0 && !g.attn {
         backward += mla;
     }
     forward_passes(c) * forward + backward
@@ -433,7 +436,7 @@ mod tests {
     use crate::dtype::Dtype;
     use crate::presets::{load_gpu, load_model};
     use crate::testutil::assert_close;
-    use crate::train::CudaGraphScope;
+    use crate::train::{CudaGraphScope, RecomputeModules};
 
     /// DeepSeek-V3 on H100 nodes (NVLink 450 GB/s × 0.7 measured all-to-all, α 7.2 µs; one
     /// 400 Gb/s NIC per GPU × 0.85, α 20 µs), one 4096-token sequence per micro-batch, TP 1.
@@ -655,6 +658,36 @@ mod tests {
             ..c
         };
         assert_close(host_ops(&ctx.model, &router), 289.0 + 369.0, 1e-12);
+        // Full recomputation runs without partial graphs: all eager, the forward twice.
+        let full = TrainConfig {
+            recompute: Recompute::Full,
+            ..graphed
+        };
+        assert_close(host_ops(&ctx.model, &full), 2.0 * 296.0 + 380.0, 1e-12);
+        // Recomputed modules inside a graphed part re-run in its replay: MLA's up-projections
+        // (4 backward operators) and the input norm inside `attn`, the pre-MLP norm inside
+        // `moe_router` (the two norms are 2).
+        let rm = RecomputeModules::parse("layernorm,mla_up_proj").unwrap();
+        let eager_rm = TrainConfig {
+            recompute_modules: rm,
+            ..c
+        };
+        assert_close(
+            host_ops(&ctx.model, &eager_rm),
+            296.0 + 380.0 + 2.0 + 4.0,
+            1e-12,
+        );
+        let attn_rm = TrainConfig {
+            recompute_modules: rm,
+            cuda_graph_scope: CudaGraphScope::parse("attn").unwrap(),
+            ..c
+        };
+        assert_close(host_ops(&ctx.model, &attn_rm), 287.0 + 366.0 + 1.0, 1e-12);
+        let all_rm = TrainConfig {
+            recompute_modules: rm,
+            ..graphed
+        };
+        assert_close(host_ops(&ctx.model, &all_rm), 273.0 + 355.0, 1e-12);
         // The routed experts stay eager: their 10 operators an expert remain.
         let wide = TrainConfig { ep: 64, ..graphed };
         assert_close(
@@ -672,7 +705,7 @@ mod tests {
         let free = step_time(&ctx, &c, 8.0);
         assert_close(free.host_s, 0.0, 0.0);
         // At 13.48 µs an operator the layer's sync serialises the host's 676 operators with the
-        // GPU's work: the layer takes both, whichever is longer.
+        // GPU's work: the layer takes the sum, though the GPU's part alone is the longer.
         let (ctx, c) = dsv3_host("b200", 13.48, Dtype::Fp8);
         let t = layer_time(&ctx, &c, true);
         assert_close(t.host_issue_s, 676.0 * 13.48e-6, 1e-9);

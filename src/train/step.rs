@@ -144,7 +144,8 @@ pub struct LayerTime {
     pub host_ops: f64,
     /// The host's time to issue them (`moe::host_s`).
     pub host_issue_s: f64,
-    /// The GPU waiting for the host beyond its own time.
+    /// The GPU waiting for the host: all of `host_issue_s` under the serialised rule
+    /// (docs/methodology.md §16.1); kept apart so a rule that hides part of it has its place.
     pub host_s: f64,
 }
 
