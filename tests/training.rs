@@ -1031,11 +1031,11 @@ fn one_moe_configuration_explains_its_moe_layer_and_the_parts_add_up_to_the_step
         0.005,
     );
     // Behind the layer's sync the GPU waits while the host issues the eager operators: the
-    // row's host time. Qwen3-30B in bf16 at EP 16 holds 8 experts a GPU: 40 + 8 · 2 · 3 forward
-    // and 60 + 8 · 2 · 4 backward operators (docs/methodology.md §16.1), 13.48 µs each on H100.
-    assert!(out.contains("the host issues 212 eager operators"), "{out}");
+    // row's host time. Qwen3-30B in bf16 at EP 16 holds 8 experts a GPU: 60 + 8 · 2 forward and
+    // 53 + 8 · 4 backward operators (docs/methodology.md §16.1), 13.48 µs each on H100.
+    assert!(out.contains("the host issues 161 eager operators"), "{out}");
     let host_wait_ms = ms("behind the layer's sync");
-    assert_close(host_wait_ms, 212.0 * 13.48e-3, 0.005);
+    assert_close(host_wait_ms, 161.0 * 13.48e-3, 0.005);
     assert_close(
         host_wait_ms * per_step,
         r["host_s"].as_f64().unwrap(),
@@ -1080,9 +1080,9 @@ fn one_moe_configuration_explains_its_moe_layer_and_the_parts_add_up_to_the_step
 #[test]
 fn cuda_graph_scopes_take_their_operators_off_the_host() {
     // Megatron-Bridge's 16×H100 Qwen3-30B recipe graphs the router and the dispatcher's
-    // preprocessing (`cuda_graph_impl = "transformer_engine"`). At EP 16, bf16: 40 + 8·2·3 = 88
-    // forward and 60 + 8·2·4 = 124 backward operators eager; graphed, the router's 8 and 12
-    // and the preprocessing's 8 forward become one call each: 88 − 7 − 7 = 74, 124 − 11 = 113.
+    // preprocessing (`cuda_graph_impl = "transformer_engine"`). At EP 16, bf16: 60 + 8·2 = 76
+    // forward and 53 + 8·4 = 85 backward operators eager; graphed, the router's 10 and 15 and
+    // the preprocessing's 10 forward become one call each: 76 − 9 − 9 = 58, 85 − 14 = 71.
     let base = [
         "train",
         "-m",
@@ -1118,8 +1118,8 @@ fn cuda_graph_scopes_take_their_operators_off_the_host() {
         "moe_router,moe_preprocess"
     );
     let host = |v: &serde_json::Value| v["results"][0]["host_s"].as_f64().unwrap();
-    // The step's host time scales with the eager operators: 187/212 of the eager run's.
-    assert_close(host(&graphed) / host(&eager), 187.0 / 212.0, 1e-9);
+    // The step's host time scales with the eager operators: 129/161 of the eager run's.
+    assert_close(host(&graphed) / host(&eager), 129.0 / 161.0, 1e-9);
     // The table's explain names the scope in force.
     let (out, _) = common::run_cli(
         &[

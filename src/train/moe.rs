@@ -51,32 +51,38 @@ pub const ROUTER_BYTES_PER_EXPERT: f64 = 13.0;
 /// Bytes of one activation value the EP all-to-alls move (bf16).
 pub const DISPATCH_ELEM_BYTES: f64 = 2.0;
 
-/// Operators the host issues for one MoE layer's forward pass outside its experts: the attention
-/// block (norms, QKV and output projections, rotary, attention, residual: ~10), the router
-/// (GEMM, scores, top-k, auxiliary loss: ~8), the dispatcher (token counts and split sizes, their
-/// device-to-host copies, permute, all-to-all, chunk sort: ~14), unpermute and combine (~6) and
-/// the residual (~2). Counted from Megatron-Core 0.16's MoE layer (docs/methodology.md §16.1).
-pub const HOST_OPS_FORWARD: f64 = 40.0;
+/// Operators the host issues for one MoE layer's forward pass outside its experts' GEMMs:
+/// counted from Megatron-Core 0.16.1's MoE layer (tag `core_v0.16.1`, Transformer Engine 2.12 for
+/// what a call issues inside; docs/calibration.md, thirtieth session): 49 Python-level calls
+/// (attention block, router, the dispatcher's counts, copies, permute, all-to-all and sort, the
+/// grouped linears' splits and allocations, unpermute, combine, residual) and about half of the
+/// ~23 Triton launches and allocations inside Transformer Engine's calls (docs/methodology.md
+/// §16.1).
+pub const HOST_OPS_FORWARD: f64 = 60.0;
 
-/// The same for the backward pass: autograd issues each forward operator's gradient, some of
-/// them fused, about 1.5× the forward's count.
-pub const HOST_OPS_BACKWARD: f64 = 60.0;
+/// The same for the backward pass: 38–44 gradient calls autograd issues and the other half of
+/// the launches and allocations inside Transformer Engine's calls.
+pub const HOST_OPS_BACKWARD: f64 = 53.0;
 
 /// Of `HOST_OPS_FORWARD` and `HOST_OPS_BACKWARD`, the attention block's operators (forward,
 /// backward): what a Transformer Engine CUDA graph of scope `attn` replays in one call a pass.
-pub const HOST_OPS_ATTN: [f64; 2] = [10.0, 15.0];
+/// With `attn`, `moe_router` and `moe_preprocess` graphed, 27 forward and 19 backward fixed
+/// operators stay eager in Megatron-Core 0.16.1's layer (the host copies, the sync, the
+/// all-to-alls and the expert side): the three scopes take 33 and 34, shared here in the
+/// proportion of their modules' calls.
+pub const HOST_OPS_ATTN: [f64; 2] = [13.0, 19.0];
 
-/// The router's (scope `moe_router`).
-pub const HOST_OPS_ROUTER: [f64; 2] = [8.0, 12.0];
+/// The pre-MLP norm's and the router's (scope `moe_router`).
+pub const HOST_OPS_ROUTER: [f64; 2] = [10.0, 15.0];
 
-/// The dispatcher's preprocessing, forward only (scope `moe_preprocess`): the token counts and
-/// split sizes and their device-to-host copies (integer metadata: no gradient).
-pub const HOST_OPS_PREPROCESS: f64 = 8.0;
+/// The dispatcher's preprocessing, forward only (scope `moe_preprocess`): the token counts, their
+/// all-gather and the permute (integer metadata and a gather: no gradient of its own here).
+pub const HOST_OPS_PREPROCESS: f64 = 10.0;
 
-/// Host operators per local expert and grouped-linear call (the up and the down projection),
-/// beside its GEMMs and quantisations: Transformer Engine's `GroupedLinear` splits the input and
-/// allocates the output per expert (two calls per GEMM, TransformerEngine issue #1499).
-pub const HOST_OPS_PER_EXPERT_CALL: f64 = 2.0;
+/// Host operators of 8-bit precisions per grouped linear and pass: Transformer Engine quantises
+/// a grouped linear's inputs (forward) and output gradients (backward) in one fused call for all
+/// its experts (`split_quantize`; the per-expert kernels launch from C++).
+pub const HOST_OPS_QUANTISE_PER_LINEAR: f64 = 1.0;
 
 /// Bytes per element of the routed experts' output (one token-expert assignment × d) that
 /// Megatron-Core 0.16 moves to add a biased expert's output bias (`TEGroupedMLP._apply_bias`:
@@ -126,7 +132,12 @@ pub fn local_experts(m: &ModelCounts, c: &TrainConfig) -> f64 {
 /// current-scaling fp8 quantise expert by expert), and the per-expert splits and allocations.
 pub fn host_ops(m: &ModelCounts, c: &TrainConfig) -> f64 {
     let local_experts = local_experts(m, c);
-    let quant = if c.dtype.bytes() < 2.0 { 1.0 } else { 0.0 };
+    // The two grouped linears (up and down projections) quantise once a pass in 8-bit.
+    let quant = if c.dtype.bytes() < 2.0 {
+        2.0 * HOST_OPS_QUANTISE_PER_LINEAR
+    } else {
+        0.0
+    };
     // Each captured scope costs one replay a pass instead of its operators.
     let g = c.effective_cuda_graph_scope();
     let captured =
@@ -138,10 +149,11 @@ pub fn host_ops(m: &ModelCounts, c: &TrainConfig) -> f64 {
     } else {
         0.0
     };
-    let mut forward = HOST_OPS_FORWARD - attn_f - router_f - preprocess_f
-        + local_experts * 2.0 * (1.0 + quant + HOST_OPS_PER_EXPERT_CALL);
-    let mut backward = HOST_OPS_BACKWARD - attn_b - router_b
-        + local_experts * 2.0 * (2.0 + quant + HOST_OPS_PER_EXPERT_CALL);
+    // Transformer Engine's grouped linear issues one GEMM per local expert from Python: one
+    // forward, two backward (data and weight gradients), for each of the two linears.
+    let mut forward =
+        HOST_OPS_FORWARD + quant - attn_f - router_f - preprocess_f + local_experts * 2.0;
+    let mut backward = HOST_OPS_BACKWARD + quant - attn_b - router_b + local_experts * 4.0;
     if m.expert_bias {
         let [fixed_fwd, per_expert_fwd, fixed_bwd, per_expert_bwd] = EXPERT_BIAS_HOST_OPS;
         forward += fixed_fwd + per_expert_fwd * local_experts;
@@ -614,56 +626,57 @@ mod tests {
     }
 
     #[test]
-    fn the_host_issues_the_fixed_operators_and_ten_per_local_expert_in_fp8() {
-        // 256 experts over EP 8: 32 local. Forward: 40 + 32 · 2 · (GEMM + quantise + split and
-        // allocate: 4) = 296; backward: 60 + 32 · 2 · (two GEMMs + quantise + 2: 5) = 380.
+    fn the_host_issues_the_fixed_operators_and_one_gemm_per_local_expert_and_linear() {
+        // 256 experts over EP 8: 32 local. Forward: 60 fixed + 2 quantisations (one fused call
+        // per grouped linear in fp8) + 32 · 2 GEMMs = 126; backward: 53 + 2 + 32 · 4 (data and
+        // weight gradients) = 183.
         let (ctx, c) = dsv3_host("h100", 13.48, Dtype::Fp8);
-        assert_close(host_ops(&ctx.model, &c), 296.0 + 380.0, 1e-12);
+        assert_close(host_ops(&ctx.model, &c), 126.0 + 183.0, 1e-12);
         // At 13.48 µs an operator (one torch.nn.Linear on an x86 host, TransformerEngine issue
-        // #2053): 9.11 ms.
-        assert_close(host_s(&ctx, &c), 676.0 * 13.48e-6, 1e-9);
-        // bf16 quantises nothing: 40 + 32·6 and 60 + 32·8.
+        // #2053): 4.17 ms.
+        assert_close(host_s(&ctx, &c), 309.0 * 13.48e-6, 1e-9);
+        // bf16 quantises nothing: 60 + 32·2 and 53 + 32·4.
         let (ctx, bf16) = dsv3_host("h100", 13.48, Dtype::Bf16);
-        assert_close(host_ops(&ctx.model, &bf16), 232.0 + 316.0, 1e-12);
+        assert_close(host_ops(&ctx.model, &bf16), 124.0 + 181.0, 1e-12);
         // Full recomputation issues the forward pass twice.
         let full = TrainConfig {
             recompute: Recompute::Full,
             ..c
         };
-        assert_close(host_ops(&ctx.model, &full), 2.0 * 296.0 + 380.0, 1e-12);
+        assert_close(host_ops(&ctx.model, &full), 2.0 * 126.0 + 183.0, 1e-12);
         // Wider EP, fewer local experts: EP 64 holds 4.
         let wide = TrainConfig { ep: 64, ..c };
         assert_close(
             host_ops(&ctx.model, &wide),
-            40.0 + 4.0 * 8.0 + 60.0 + 4.0 * 10.0,
+            62.0 + 4.0 * 2.0 + 55.0 + 4.0 * 4.0,
             1e-12,
         );
     }
 
     #[test]
     fn cuda_graph_scopes_replay_their_operators_in_one_call_a_pass() {
-        // DeepSeek-V3 at EP 8 in fp8: 296 forward and 380 backward operators eager (above).
-        // Graphed attention replays its 10 forward and 15 backward operators in one call each,
-        // the router its 8 and 12, the preprocessing its 8 forward (integer metadata, no
-        // backward): 296 − 9 − 7 − 7 = 273 and 380 − 14 − 11 = 355.
+        // DeepSeek-V3 at EP 8 in fp8: 126 forward and 183 backward operators eager (above).
+        // Graphed attention replays its 13 forward and 19 backward operators in one call each,
+        // the router its 10 and 15, the preprocessing its 10 forward (no backward of its own):
+        // 126 − 12 − 9 − 9 = 96 and 183 − 18 − 14 = 151.
         let (ctx, c) = dsv3_host("h100", 13.48, Dtype::Fp8);
         let all = CudaGraphScope::parse("attn,moe_router,moe_preprocess").unwrap();
         let graphed = TrainConfig {
             cuda_graph_scope: all,
             ..c
         };
-        assert_close(host_ops(&ctx.model, &graphed), 273.0 + 355.0, 1e-12);
+        assert_close(host_ops(&ctx.model, &graphed), 96.0 + 151.0, 1e-12);
         let router = TrainConfig {
             cuda_graph_scope: CudaGraphScope::parse("moe_router").unwrap(),
             ..c
         };
-        assert_close(host_ops(&ctx.model, &router), 289.0 + 369.0, 1e-12);
+        assert_close(host_ops(&ctx.model, &router), 117.0 + 169.0, 1e-12);
         // Full recomputation runs without partial graphs: all eager, the forward twice.
         let full = TrainConfig {
             recompute: Recompute::Full,
             ..graphed
         };
-        assert_close(host_ops(&ctx.model, &full), 2.0 * 296.0 + 380.0, 1e-12);
+        assert_close(host_ops(&ctx.model, &full), 2.0 * 126.0 + 183.0, 1e-12);
         // Recomputed modules inside a graphed part re-run in its replay: MLA's up-projections
         // (4 backward operators) and the input norm inside `attn`, the pre-MLP norm inside
         // `moe_router` (the two norms are 2).
@@ -674,7 +687,7 @@ mod tests {
         };
         assert_close(
             host_ops(&ctx.model, &eager_rm),
-            296.0 + 380.0 + 2.0 + 4.0,
+            126.0 + 183.0 + 2.0 + 4.0,
             1e-12,
         );
         let attn_rm = TrainConfig {
@@ -682,17 +695,17 @@ mod tests {
             cuda_graph_scope: CudaGraphScope::parse("attn").unwrap(),
             ..c
         };
-        assert_close(host_ops(&ctx.model, &attn_rm), 287.0 + 366.0 + 1.0, 1e-12);
+        assert_close(host_ops(&ctx.model, &attn_rm), 114.0 + 165.0 + 1.0, 1e-12);
         let all_rm = TrainConfig {
             recompute_modules: rm,
             ..graphed
         };
-        assert_close(host_ops(&ctx.model, &all_rm), 273.0 + 355.0, 1e-12);
-        // The routed experts stay eager: their 10 operators an expert remain.
+        assert_close(host_ops(&ctx.model, &all_rm), 96.0 + 151.0, 1e-12);
+        // The routed experts stay eager: their 6 GEMMs an expert remain.
         let wide = TrainConfig { ep: 64, ..graphed };
         assert_close(
             host_ops(&ctx.model, &wide),
-            (40.0 - 23.0) + 4.0 * 8.0 + (60.0 - 25.0) + 4.0 * 10.0,
+            (62.0 - 30.0) + 4.0 * 2.0 + (55.0 - 32.0) + 4.0 * 4.0,
             1e-12,
         );
     }
@@ -704,11 +717,11 @@ mod tests {
         let (ctx, c) = dsv3_host("b200", 0.0, Dtype::Fp8);
         let free = step_time(&ctx, &c, 8.0);
         assert_close(free.host_s, 0.0, 0.0);
-        // At 13.48 µs an operator the layer's sync serialises the host's 676 operators with the
+        // At 13.48 µs an operator the layer's sync serialises the host's 309 operators with the
         // GPU's work: the layer takes the sum, though the GPU's part alone is the longer.
         let (ctx, c) = dsv3_host("b200", 13.48, Dtype::Fp8);
         let t = layer_time(&ctx, &c, true);
-        assert_close(t.host_issue_s, 676.0 * 13.48e-6, 1e-9);
+        assert_close(t.host_issue_s, 309.0 * 13.48e-6, 1e-9);
         assert_close(t.host_s, t.host_issue_s, 0.0);
         assert!(
             t.compute_s > t.host_issue_s,
