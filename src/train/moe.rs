@@ -127,9 +127,10 @@ pub fn local_experts(m: &ModelCounts, c: &TrainConfig) -> f64 {
 }
 
 /// Operators the host issues for one MoE layer and micro-batch on one GPU, all passes: the fixed
-/// ones plus, per local expert and for each of the two grouped linears, one GEMM forward and two
-/// backward (data and weight gradients), one quantisation each way in 8-bit precisions (MXFP8 and
-/// current-scaling fp8 quantise expert by expert), and the per-expert splits and allocations.
+/// ones less what the graphed scopes replay, one fused quantisation per grouped linear and pass
+/// in 8-bit precisions, and per local expert and for each of the two grouped linears one GEMM
+/// forward and two backward (data and weight gradients); the expert bias's and the clamps'
+/// operators and the recomputed modules outside the graphs on top.
 pub fn host_ops(m: &ModelCounts, c: &TrainConfig) -> f64 {
     let local_experts = local_experts(m, c);
     // The two grouped linears (up and down projections) quantise once a pass in 8-bit.
