@@ -139,42 +139,18 @@ fn kv_capacity_matches_tensorrt_llm_measured_concurrency() {
 fn kv_capacity_follows_the_memory_fraction_and_the_sequence_length() {
     // An invariant the measurements show: capacity grows with the fraction and TP, and falls as
     // the reservation grows.
-    let base = modelled_capacity(
-        "meta-llama/Meta-Llama-3.1-8B",
-        "h100_sxm",
-        1,
-        2048,
-        2048,
-        0.8,
-    );
-    assert!(
+    let llama = |tp, isl, osl, fraction| {
         modelled_capacity(
             "meta-llama/Meta-Llama-3.1-8B",
             "h100_sxm",
-            1,
-            2048,
-            2048,
-            0.9
-        ) > base
-    );
-    assert!(
-        modelled_capacity(
-            "meta-llama/Meta-Llama-3.1-8B",
-            "h100_sxm",
-            2,
-            2048,
-            2048,
-            0.8
-        ) > base
-    );
-    assert!(
-        modelled_capacity(
-            "meta-llama/Meta-Llama-3.1-8B",
-            "h100_sxm",
-            1,
-            4096,
-            4096,
-            0.8
-        ) < base
-    );
+            tp,
+            isl,
+            osl,
+            fraction,
+        )
+    };
+    let base = llama(1, 2048, 2048, 0.8);
+    assert!(llama(1, 2048, 2048, 0.9) > base);
+    assert!(llama(2, 2048, 2048, 0.8) > base);
+    assert!(llama(1, 4096, 4096, 0.8) < base);
 }
