@@ -121,7 +121,8 @@ fn kv_capacity_matches_tensorrt_llm_measured_concurrency() {
     for r in &rows {
         // Measured (forty-ninth session): every run within 7.1% (the H100 Qwen3-32B-FP8 runs
         // +2.4…+7.1%: the checkpoint keeps its embeddings and head in bf16, which the model stores
-        // in fp8; GB300 −1.2…−3.4%; Llama-3.1-8B on H100 −1.8…+2.3%).
+        // in fp8; Llama-3.1-8B on H100 −1.8…+2.3%; GB300 +0.4…+2.8% at nvidia-smi's 284,208 MiB,
+        // −1.2…−3.4% at the 288 GB nominal the preset held before).
         let err = r.modelled / r.measured - 1.0;
         assert!(
             err.abs() <= 0.08,
@@ -134,11 +135,11 @@ fn kv_capacity_matches_tensorrt_llm_measured_concurrency() {
     }
     errors.sort_by(f64::total_cmp);
     let median = (errors[35] + errors[36]) / 2.0;
-    // Measured: 2.3%.
-    assert!(median <= 0.03, "median |error| {:.1}%", 100.0 * median);
+    // Measured: 1.6% (2.3% with GB300 at its nominal 288 GB).
+    assert!(median <= 0.025, "median |error| {:.1}%", 100.0 * median);
     // Each GPU and model on its own (18 runs each): the signed median, where a memory term off
-    // by a few GiB on one GPU shows. Measured: H100 Qwen3-32B +3.6%, Llama-3.1-8B +1.1%;
-    // GB300 −1.9% and −2.6%.
+    // by a few GiB on one GPU shows. Measured: H100 Qwen3-32B +3.8%, Llama-3.1-8B +1.1%;
+    // GB300 +1.7% and +0.9%.
     let mut groups: std::collections::BTreeMap<&str, Vec<f64>> = Default::default();
     for r in &rows {
         groups
