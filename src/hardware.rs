@@ -172,6 +172,40 @@ pub struct FusedMoeRates {
     pub fixed_us: f64,
     /// Routing, sort and scatter time per token-expert assignment handled, ns.
     pub routing_ns: f64,
+    /// How the kernel tiles each expert's token rows, where the tile is padded (absent: the
+    /// grouped GEMMs multiply the exact rows).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub row_tile: Option<RowTile>,
+}
+
+/// The row tile a fused-MoE kernel pads each expert's tokens to (docs/methodology.md §4.4).
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+pub enum RowTile {
+    /// OpenAI's `triton_kernels` `matmul_ogs` (TensorRT-LLM's Triton MoE backend: MXFP4 experts
+    /// on Hopper): the tile height `block_m` follows from the rows the kernel receives over its
+    /// local experts, `t = max(1, ⌊rows·k / local experts⌋)`: the next power of two of `2t`
+    /// within 16–64 for `t ≤ 64`, of `t` within 16–128 above (`opt_flags.py`,
+    /// `make_default_opt_flags_nvidia`), and every expert's rows run in whole tiles.
+    #[serde(rename = "triton-ogs")]
+    TritonOgs,
+}
+
+impl RowTile {
+    /// Tile height for a kernel that receives `rows` token rows of `top_k` picks each over
+    /// `local_experts` experts.
+    pub fn block_rows(self, rows: f64, top_k: f64, local_experts: f64) -> f64 {
+        match self {
+            RowTile::TritonOgs => {
+                let t = (rows * top_k / local_experts.max(1.0)).floor().max(1.0);
+                let pow2 = |x: f64| 2f64.powf(x.log2().ceil());
+                if t <= 64.0 {
+                    pow2(2.0 * t).clamp(16.0, 64.0)
+                } else {
+                    pow2(t).clamp(16.0, 128.0)
+                }
+            }
+        }
+    }
 }
 
 /// Fused-MoE rates per weight precision: `bf16` (16- and 32-bit weights), `fp8` (8-bit weights and
@@ -870,6 +904,8 @@ pub struct MoeKernel {
     pub fixed_s: f64,
     /// Routing time per token-expert assignment, seconds.
     pub routing_s: f64,
+    /// The tile each expert's rows are padded to (`None`: exact rows).
+    pub row_tile: Option<RowTile>,
 }
 
 /// A link's achievable rate and start-up latency.
@@ -1135,12 +1171,14 @@ impl Hardware {
                     mem_bytes_per_s: bw * g.efficiency.memory,
                     fixed_s: 0.0,
                     routing_s: 0.0,
+                    row_tile: None,
                 };
                 let si = |r: FusedMoeRates| MoeKernel {
                     compute: r.compute,
                     mem_bytes_per_s: bw * r.memory,
                     fixed_s: units::us_to_s(r.fixed_us),
                     routing_s: units::ns_to_s(r.routing_ns),
+                    row_tile: r.row_tile,
                 };
                 let sixteen = g.fused_moe.bf16.map_or(dense, si);
                 let eight = g.fused_moe.fp8.map_or(sixteen, si);
@@ -1522,6 +1560,25 @@ fn all_reduce_alpha_beta_s(bytes: f64, n: u64, link: Link) -> f64 {
 mod tests {
     use super::*;
     use crate::testutil::assert_close;
+
+    #[test]
+    fn the_triton_row_tile_follows_matmul_ogs_heuristic() {
+        // triton_kernels opt_flags.py (make_default_opt_flags_nvidia): t = max(1, ⌊m / experts⌋);
+        // t ≤ 64: next_pow2(2t) within 16–64; above: next_pow2(t) within 16–128. gpt-oss-120b's
+        // top-4 of 128 on EP 4 (32 local experts), rows = tokens gathered to the rank.
+        let tile = RowTile::TritonOgs;
+        for (rows, want) in [
+            (1.0, 16.0),    // t = max(1, 0) = 1 → 2 → 16
+            (64.0, 16.0),   // t = 8 → 16
+            (128.0, 32.0),  // t = 16 → 32
+            (160.0, 64.0),  // t = 20 → 64 (the measured 0.25 → 0.32 ms step)
+            (512.0, 64.0),  // t = 64 → 128, held at 64
+            (768.0, 128.0), // t = 96 → 128 (the measured 0.33 → 0.61 ms step)
+            (16384.0, 128.0),
+        ] {
+            assert_close(tile.block_rows(rows, 4.0, 32.0), want, 0.0);
+        }
+    }
 
     #[test]
     fn the_shape_interpolates_between_sizes_and_holds_its_ends() {

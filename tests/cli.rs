@@ -152,6 +152,32 @@ fn estimate_explains_where_time_and_memory_go() {
 }
 
 #[test]
+fn explain_shows_the_triton_kernels_row_tiles() {
+    // gpt-oss-120b's MXFP4 experts on Hopper run on the Triton kernel, which multiplies whole
+    // tiles (methodology §4.4): DEP4 at 375 sequences a rank gathers 1,500 tokens, 6,000 picks
+    // over 32 local experts, so a tile of 128 rows; 32 experts × 128 rows = 4,096 multiplied.
+    // B200 runs them on TRTLLM-gen, which states no tile.
+    let explain = |gpu: &str| {
+        run_words(
+            &format!(
+                "estimate -m gpt-oss-120b -g {gpu} --tp 1 --dp 4 --ep 4 --pp 1 --dtype int4 \
+                 --dense-dtype bf16 --kv-dtype bf16 --input-len 1000 --output-len 1000 \
+                 --batch 1500 --explain"
+            ),
+            0,
+        )
+        .0
+    };
+    let hopper = explain("h100");
+    assert!(
+        hopper.contains("multiplies whole tiles of 128 rows: 4096 rows"),
+        "{hopper}"
+    );
+    let blackwell = explain("b200");
+    assert!(!blackwell.contains("whole tiles"), "{blackwell}");
+}
+
+#[test]
 fn explain_says_when_the_tp_group_spans_nodes() {
     let across = explain_gpt4_on_h100("--tp 16 --pp 8 --batch 64");
     assert!(

@@ -49,6 +49,19 @@ pub struct ExpertKernels {
     pub picked_deepgemm: Option<bool>,
     /// Distinct expert slots the stage touches.
     pub touched: f64,
+    /// Where the kernel multiplies whole row tiles (`RowTile`): the tile and the rows multiplied.
+    pub tiled: Option<TiledRows>,
+}
+
+/// The rows a tiling fused-MoE kernel multiplies on the busiest rank (`RowTile`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TiledRows {
+    /// Tile height (`block_m`), rows.
+    pub block_rows: f64,
+    /// Rows the grouped GEMMs multiply: each touched expert's rows rounded up to whole tiles.
+    pub multiplied_rows: f64,
+    /// The token-expert assignments the rank receives (the real rows).
+    pub assignments: f64,
 }
 
 impl ExpertKernels {
@@ -151,12 +164,27 @@ fn kernels_on(
     let peak = r.peak_flops_per_s * kernel.compute;
     let bw = kernel.mem_bytes_per_s;
     let gemm = |flops: f64, bytes: f64| roofline(Op { flops, bytes }, peak, bw, hw.overlap);
+    // The rows the GEMMs multiply: each touched expert's in whole tiles where the kernel pads.
+    let tiled = match kernel.row_tile {
+        Some(tile) if touched_local > 0.0 => {
+            let block = tile.block_rows(rows, m.top_k, r.expert_slots / r.ep as f64);
+            Some(TiledRows {
+                block_rows: block,
+                multiplied_rows: touched_local
+                    * (assignments / touched_local / block).ceil()
+                    * block,
+                assignments,
+            })
+        }
+        _ => None,
+    };
+    let mma_rows = tiled.map_or(assignments, |t| t.multiplied_rows);
     let up = gemm(
-        2.0 * assignments * d * g * inner,
+        2.0 * mma_rows * d * g * inner,
         touched_local * g * inner * d * w + assignments * d * a + assignments * g * inner * out,
     );
     let down = gemm(
-        2.0 * assignments * inner * d,
+        2.0 * mma_rows * inner * d,
         touched_local * inner * d * w + assignments * inner * a + assignments * d * out,
     );
     // Permute (read, write quantized), activation (read g·I, write I), finalize (read the
@@ -174,6 +202,7 @@ fn kernels_on(
         kernel_fixed_s: kernel.fixed_s,
         picked_deepgemm: None,
         touched: touched_local,
+        tiled,
     }
 }
 

@@ -238,6 +238,9 @@ pub fn explain(ctx: &Context, model: &str, gpu: &str, e: &Estimate) -> String {
         if let Some(deepgemm) = b.decode_layer.picked_deepgemm {
             let _ = writeln!(o, "  {}", kernel_pick(deepgemm));
         }
+        if let Some(t) = b.decode_layer.experts_tiled {
+            let _ = writeln!(o, "  {}", tile_note(t));
+        }
         if b.decode_layer.experts_skew > 1.0 {
             let _ = writeln!(
                 o,
@@ -439,6 +442,9 @@ pub fn explain(ctx: &Context, model: &str, gpu: &str, e: &Estimate) -> String {
     );
     if let Some(deepgemm) = b.prefill_layer.picked_deepgemm {
         let _ = writeln!(o, "  {}", kernel_pick(deepgemm));
+    }
+    if let Some(t) = b.prefill_layer.experts_tiled {
+        let _ = writeln!(o, "  {}", tile_note(t));
     }
     layer_block(
         &mut o,
@@ -718,4 +724,15 @@ fn kernel_pick(deepgemm: bool) -> &'static str {
     } else {
         "routed experts on TRTLLM-gen's fused MoE, faster than DeepGEMM's grouped GEMMs at this load (moe-backend fastest; docs/methodology.md §4.4)"
     }
+}
+
+/// The line on a fused-MoE kernel that multiplies whole row tiles (`RowTile`).
+fn tile_note(t: crate::perf::experts::TiledRows) -> String {
+    format!(
+        "the experts' Triton kernel multiplies whole tiles of {:.0} rows: {:.0} rows for the busiest rank's {:.0} token-expert assignments ({:.2}×; methodology §4.4)",
+        t.block_rows,
+        t.multiplied_rows,
+        t.assignments,
+        t.multiplied_rows / t.assignments.max(1e-300)
+    )
 }
