@@ -236,126 +236,125 @@ fn layer_step_once(ctx: &Context, r: &Rates, shape: StepShape, moe: bool) -> Lay
         attn_proj = attn_proj.then(out);
     }
     let by_sequence = shape.decode && r.kv_sharding == KvSharding::Batch;
-    let (ffn, experts, experts_read, stream_hidden_s, experts_skew, picked_deepgemm, experts_tiled) =
-        if moe {
-            // Routed experts: the stage's tokens spread over the expert slots of `ep` ranks; the busiest
-            // rank runs the fused-MoE kernel on its share (`experts`).
-            let t = shape.moe_tokens;
-            let all_to_all = r.dp > 1
-                && r.moe_dispatch.resolve(r.tp * r.dp, ctx.hw.gpus_per_node)
-                    == MoeDispatch::AllToAll;
-            let rows = if all_to_all {
-                t * busiest_rank_factor(r.expert_slots, m.top_k, t, r.ep) / r.ep as f64
-            } else {
-                t
-            };
-            let kernels = expert_kernels(
-                ctx,
-                r,
-                ExpertLoad {
-                    stage_tokens: t,
-                    rows,
-                },
-            );
-            let (mut experts, touched) = (kernels.op(), kernels.touched);
-            // Served traffic loads some experts more than others, and the busiest expert-parallel
-            // rank sets the layer's pace: the measured skewed-over-balanced layer time at this load
-            // (`Hardware::routing_skew`). Redundant experts (EPLB) replicate the hot ones to even the
-            // ranks out, so a layout with them keeps the balanced time (docs/methodology.md §4.4).
-            let skew = if r.expert_slots <= m.experts {
-                ctx.hw.routing_skew(r.ep, t * m.top_k / m.experts)
-            } else {
-                1.0
-            };
-            experts.compute_s *= skew;
-            experts.memory_s *= skew;
-            experts.fixed_s *= skew;
-            let pe = m.ffn_params_per_expert_per_layer;
-            // Shared experts follow the attention group; the router scores every token. The shared
-            // experts are MLPs in the experts' precision, the router a linear layer in the dense
-            // layers' (one operator when the two rates agree; where low-precision GEMMs run at their
-            // own shapes' rates, the router runs apart at the attention projections' rate).
-            let shared_flops = 2.0 * b * m.shared_experts * pe / tp;
-            let shared_params = m.shared_experts * pe / tp;
-            let router_flops = 2.0 * b * m.router_params_per_layer;
-            let router_params = m.router_params_per_layer;
-            let price = |flops: f64, params: f64, l: &super::context::LinearRates| {
-                roofline(
-                    Op {
-                        flops,
-                        bytes: l.weight_bytes * params,
-                    },
-                    l.matmul_flops_per_s,
-                    l.stream_bytes_per_s,
-                    ctx.hw.overlap,
-                )
-            };
-            let shared_fixed_s = if m.shared_experts > 0.0 {
-                2.0 * r.mlp.gemm_fixed_s(b)
-            } else {
-                0.0
-            };
-            let mut shared = price(shared_flops, shared_params, &r.mlp);
-            shared.fixed_s = shared_fixed_s;
-            let router = price(router_flops, router_params, &r.dense);
-            let ffn = if r.mlp == r.dense {
-                let mut ffn = price(
-                    shared_flops + router_flops,
-                    shared_params + router_params,
-                    &r.mlp,
-                );
-                ffn.fixed_s = shared_fixed_s;
-                ffn
-            } else {
-                shared.then(router)
-            };
-            // Today's runtimes run the shared experts beside the router and the routed experts in
-            // the decode steps they replay from a CUDA graph (TensorRT-LLM's second stream,
-            // `maybe_execute_in_parallel`; SGLang fuses them into the routed kernel): their fixed
-            // times overlap, their work does not (docs/methodology.md §4.4).
-            let stream_hidden_s =
-                if shape.decode && m.shared_experts > 0.0 && ctx.shared_expert_overlap {
-                    let routed_s = router.time_s() + experts.time_s();
-                    concurrent_hidden_s(
-                        shared.time_s(),
-                        shared.fixed_s,
-                        routed_s,
-                        router.fixed_s + kernels.kernel_fixed_s,
-                    )
-                    .min(ffn.time_s())
-                } else {
-                    0.0
-                };
-            (
-                ffn,
-                experts,
-                touched,
-                stream_hidden_s,
-                skew,
-                kernels.picked_deepgemm,
-                kernels.tiled,
-            )
+    // Set by the routed experts where their kernel multiplies whole row tiles.
+    let mut experts_tiled = None;
+    let (ffn, experts, experts_read, stream_hidden_s, experts_skew, picked_deepgemm) = if moe {
+        // Routed experts: the stage's tokens spread over the expert slots of `ep` ranks; the busiest
+        // rank runs the fused-MoE kernel on its share (`experts`).
+        let t = shape.moe_tokens;
+        let all_to_all = r.dp > 1
+            && r.moe_dispatch.resolve(r.tp * r.dp, ctx.hw.gpus_per_node) == MoeDispatch::AllToAll;
+        let rows = if all_to_all {
+            t * busiest_rank_factor(r.expert_slots, m.top_k, t, r.ep) / r.ep as f64
         } else {
-            let p = m.dense_ffn_params_per_layer;
-            let op = Op {
-                flops: 2.0 * b * p / tp,
-                bytes: r.dense_ffn.weight_bytes * p / tp,
-            };
-            (
-                roofline(
-                    op,
-                    r.dense_ffn.matmul_flops_per_s,
-                    r.dense_ffn.stream_bytes_per_s,
-                    ctx.hw.overlap,
-                ),
-                OpTime::default(),
-                1.0,
-                0.0,
-                1.0,
-                None,
-                None,
+            t
+        };
+        let kernels = expert_kernels(
+            ctx,
+            r,
+            ExpertLoad {
+                stage_tokens: t,
+                rows,
+            },
+        );
+        let (mut experts, touched) = (kernels.op(), kernels.touched);
+        experts_tiled = kernels.tiled;
+        // Served traffic loads some experts more than others, and the busiest expert-parallel
+        // rank sets the layer's pace: the measured skewed-over-balanced layer time at this load
+        // (`Hardware::routing_skew`). Redundant experts (EPLB) replicate the hot ones to even the
+        // ranks out, so a layout with them keeps the balanced time (docs/methodology.md §4.4).
+        let skew = if r.expert_slots <= m.experts {
+            ctx.hw.routing_skew(r.ep, t * m.top_k / m.experts)
+        } else {
+            1.0
+        };
+        experts.compute_s *= skew;
+        experts.memory_s *= skew;
+        experts.fixed_s *= skew;
+        let pe = m.ffn_params_per_expert_per_layer;
+        // Shared experts follow the attention group; the router scores every token. The shared
+        // experts are MLPs in the experts' precision, the router a linear layer in the dense
+        // layers' (one operator when the two rates agree; where low-precision GEMMs run at their
+        // own shapes' rates, the router runs apart at the attention projections' rate).
+        let shared_flops = 2.0 * b * m.shared_experts * pe / tp;
+        let shared_params = m.shared_experts * pe / tp;
+        let router_flops = 2.0 * b * m.router_params_per_layer;
+        let router_params = m.router_params_per_layer;
+        let price = |flops: f64, params: f64, l: &super::context::LinearRates| {
+            roofline(
+                Op {
+                    flops,
+                    bytes: l.weight_bytes * params,
+                },
+                l.matmul_flops_per_s,
+                l.stream_bytes_per_s,
+                ctx.hw.overlap,
             )
         };
+        let shared_fixed_s = if m.shared_experts > 0.0 {
+            2.0 * r.mlp.gemm_fixed_s(b)
+        } else {
+            0.0
+        };
+        let mut shared = price(shared_flops, shared_params, &r.mlp);
+        shared.fixed_s = shared_fixed_s;
+        let router = price(router_flops, router_params, &r.dense);
+        let ffn = if r.mlp == r.dense {
+            let mut ffn = price(
+                shared_flops + router_flops,
+                shared_params + router_params,
+                &r.mlp,
+            );
+            ffn.fixed_s = shared_fixed_s;
+            ffn
+        } else {
+            shared.then(router)
+        };
+        // Today's runtimes run the shared experts beside the router and the routed experts in
+        // the decode steps they replay from a CUDA graph (TensorRT-LLM's second stream,
+        // `maybe_execute_in_parallel`; SGLang fuses them into the routed kernel): their fixed
+        // times overlap, their work does not (docs/methodology.md §4.4).
+        let stream_hidden_s = if shape.decode && m.shared_experts > 0.0 && ctx.shared_expert_overlap
+        {
+            let routed_s = router.time_s() + experts.time_s();
+            concurrent_hidden_s(
+                shared.time_s(),
+                shared.fixed_s,
+                routed_s,
+                router.fixed_s + kernels.kernel_fixed_s,
+            )
+            .min(ffn.time_s())
+        } else {
+            0.0
+        };
+        (
+            ffn,
+            experts,
+            touched,
+            stream_hidden_s,
+            skew,
+            kernels.picked_deepgemm,
+        )
+    } else {
+        let p = m.dense_ffn_params_per_layer;
+        let op = Op {
+            flops: 2.0 * b * p / tp,
+            bytes: r.dense_ffn.weight_bytes * p / tp,
+        };
+        (
+            roofline(
+                op,
+                r.dense_ffn.matmul_flops_per_s,
+                r.dense_ffn.stream_bytes_per_s,
+                ctx.hw.overlap,
+            ),
+            OpTime::default(),
+            1.0,
+            0.0,
+            1.0,
+            None,
+        )
+    };
     // Every activation is written once and read once by the next operator (inference engines
     // replicate the norms across TP unless activations stay sharded: sequence parallelism). The
     // routed experts' own traffic is in `experts`.
