@@ -58,11 +58,42 @@ pub struct GpuSpec {
     /// (optional; docs/methodology.md §4.4): serving prices its busiest rank with it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub routing_skew: Vec<RoutingSkew>,
+    /// How the serving runtime's decode attention runs a chunked-attention layer (Llama 4) on
+    /// this accelerator (optional; default `grouped`, the grouped-query kernel of every other
+    /// layer; docs/methodology.md §4.5).
+    #[serde(default, skip_serializing_if = "ChunkedDecode::is_grouped")]
+    pub chunked_decode: ChunkedDecode,
     /// Set when not every kernel and collective has been measured on this accelerator: what is
     /// measured and what is borrowed (and from which preset). `--explain` and the JSON inputs
     /// print it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uncalibrated: Option<String>,
+}
+
+/// The decode-attention kernel a serving runtime runs over a chunked-attention layer.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum ChunkedDecode {
+    /// The grouped-query kernel that runs the other layers: each KV head's cache read once for
+    /// all the query heads that share it.
+    #[default]
+    Grouped,
+    /// A kernel with a thread block per query head, each streaming its KV head's cache on its
+    /// own, so the cache is read once per query head. TensorRT-LLM before Blackwell: its XQA
+    /// kernels refuse chunked attention (`supportConfigCommon`: "chunked attention is not
+    /// supported yet"), and the generation phase falls back to masked multi-head attention
+    /// (`decoderMaskedMultiheadAttention`, grid of query heads × sequences, `hi_kv = hi /
+    /// qhead_per_kv`), "slower" (PR #6306); it keeps the grouped kernel while the sequences are
+    /// shorter than the chunk (`max_seq_len < attention_chunk_size` turns chunking off) and
+    /// turns chunking off under speculative decoding.
+    PerQueryHead,
+}
+
+impl ChunkedDecode {
+    /// Whether this is the default, grouped kernel.
+    pub fn is_grouped(&self) -> bool {
+        *self == ChunkedDecode::Grouped
+    }
 }
 
 impl GpuSpec {
@@ -1054,6 +1085,8 @@ pub struct Hardware {
     pub fabric: String,
     /// What the efficiencies are borrowed from, when nothing was measured on this accelerator.
     pub uncalibrated: Option<String>,
+    /// The decode-attention kernel over chunked-attention layers (`gpu.chunked_decode`).
+    pub chunked_decode: ChunkedDecode,
     /// Whether the preset has its own W4A8 fused-MoE rates (`[gpu.fused_moe.w4a8]`); without
     /// them 4-bit weights under fp8 activations take its fp8 kernel's.
     pub w4a8_moe_measured: bool,
@@ -1142,6 +1175,7 @@ impl Hardware {
             attention_mem_bytes_per_s: bw
                 * g.efficiency.attention_memory.unwrap_or(g.efficiency.memory),
             attention_s: units::us_to_s(g.overheads.attention_us),
+            chunked_decode: g.chunked_decode,
             attention_pair_s: [
                 units::ns_to_s(g.overheads.attention_pair_ns),
                 units::ns_to_s(

@@ -241,6 +241,8 @@ fn spec(c: &Common, ffn_dim: u64) -> ModelSpec {
         routing_groups_per_token: None,
         sliding_window: None,
         sliding_window_layers: None,
+        attention_chunk: None,
+        attention_chunk_layers: None,
         fp8_block_scaled: false,
         expert_bias: false,
         swiglu_limit: None,
@@ -459,8 +461,8 @@ fn map(f: &Fields) -> Result<ModelSpec> {
             m.shared_experts = u64::from(m.experts > 1);
             // Chunked attention on the RoPE layers (no_rope_layers[i] = 1); by default three in
             // four, every fourth layer attends globally without RoPE.
-            m.sliding_window = window(f.opt_int("attention_chunk_size")?, c.max_context);
-            if m.sliding_window.is_some() {
+            m.attention_chunk = window(f.opt_int("attention_chunk_size")?, c.max_context);
+            if m.attention_chunk.is_some() {
                 let listed = f.int_list("no_rope_layers")?;
                 let chunked = if listed.is_empty() {
                     let interval = f.step_or("no_rope_layer_interval", 4)?;
@@ -468,7 +470,7 @@ fn map(f: &Fields) -> Result<ModelSpec> {
                 } else {
                     listed.iter().filter(|&&x| x == 1).count() as u64
                 };
-                m.sliding_window_layers = Some(chunked);
+                m.attention_chunk_layers = Some(chunked);
             }
             m
         }

@@ -119,6 +119,8 @@ pub const MODEL_INTS: &[(&str, IntRange)] = &[
     ("model.routing_groups_per_token", int(1, MAX_DEGREE)),
     ("model.sliding_window", int(1, MAX_TOKENS)),
     ("model.sliding_window_layers", int(0, MAX_DEGREE)),
+    ("model.attention_chunk", int(1, MAX_TOKENS)),
+    ("model.attention_chunk_layers", int(0, MAX_DEGREE)),
     ("model.mla.q_lora_rank", int(0, 1_048_576)),
     ("model.mla.kv_lora_rank", int(1, 1_048_576)),
     ("model.mla.qk_nope_head_dim", int(1, MAX_DEGREE)),

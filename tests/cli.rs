@@ -178,6 +178,35 @@ fn explain_shows_the_triton_kernels_row_tiles() {
 }
 
 #[test]
+fn explain_shows_what_llama4s_chunked_layers_read() {
+    // Maverick at 1,024/8,192: its 36 chunked layers attend to 4,096 keys on average, 4,352 over
+    // all 48 (methodology §4.5). TensorRT-LLM decodes them on a per-query-head kernel on Hopper
+    // (5 query heads a KV head: 16,640 keys streamed), on its grouped kernel on Blackwell.
+    let explain = |gpu: &str| {
+        run_words(
+            &format!(
+                "estimate -m llama4-maverick -g {gpu} --tp 1 --dp 8 --ep 8 --dtype fp8 \
+                 --kv-dtype fp8 --input-len 1024 --output-len 8192 --batch 512 --explain"
+            ),
+            0,
+        )
+        .0
+    };
+    let hopper = explain("h200");
+    assert!(
+        hopper.contains("36 of 48 layers attend within their 8192-token chunk, 4096 keys"),
+        "{hopper}"
+    );
+    assert!(
+        hopper.contains("read 5× there: 16640 keys streamed a sequence"),
+        "{hopper}"
+    );
+    let blackwell = explain("b200");
+    assert!(blackwell.contains("4352 keys a sequence"), "{blackwell}");
+    assert!(!blackwell.contains("streamed"), "{blackwell}");
+}
+
+#[test]
 fn explain_says_when_the_tp_group_spans_nodes() {
     let across = explain_gpt4_on_h100("--tp 16 --pp 8 --batch 64");
     assert!(

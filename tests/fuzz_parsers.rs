@@ -170,6 +170,7 @@ proptest! {
                 "model.ffn_dim", "model.vocab", "model.experts", "model.top_k",
                 "model.shared_experts", "model.max_context", "model.dense_layers",
                 "model.sliding_window", "model.attention_params_per_layer",
+                "model.attention_chunk", "model.attention_chunk_layers",
             ],
             &[
                 "gpu.memory_gib", "gpu.memory_bw_tb_s", "gpu.tflops.bf16", "gpu.tflops.fp8",

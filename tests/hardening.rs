@@ -1350,3 +1350,27 @@ fn a_number_past_what_a_field_holds_gets_the_fields_range() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_model_takes_a_window_or_chunks_but_not_both() {
+    // gpt-oss has a 128-token sliding window; chunked attention on top of it is refused in one
+    // line naming both fields, and a chunk count without a chunk is too.
+    fails(
+        "estimate -m gpt-oss-120b -g h100 --set model.attention_chunk=8192",
+        &["model.attention_chunk = 8192", "model.sliding_window = 128"],
+    );
+    fails(
+        "estimate -m llama3-8b -g h100 --set model.attention_chunk_layers=4",
+        &[
+            "model.attention_chunk_layers = 4",
+            "needs model.attention_chunk",
+        ],
+    );
+    fails(
+        "estimate -m llama4-maverick -g h100 --set model.attention_chunk_layers=49",
+        &[
+            "model.attention_chunk_layers = 49",
+            "at most model.layers = 48",
+        ],
+    );
+}

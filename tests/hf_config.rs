@@ -163,7 +163,11 @@ fn llama4_maverick_has_400b_total_and_17b_active() {
         ),
         (128, 1, 24)
     );
-    assert_eq!(m.model.sliding_window_layers, Some(36));
+    assert_eq!(
+        (m.model.attention_chunk, m.model.attention_chunk_layers),
+        (Some(8192), Some(36))
+    );
+    assert_eq!(m.model.sliding_window, None);
     let c = ModelCounts::new(&m.model);
     assert_close(c.total_params(), 400e9, 0.005);
     assert_close(c.active_params(), 17e9, rounding_tol(17e9, 1e9));

@@ -1039,3 +1039,82 @@ fn a_fused_iteration_runs_the_decode_rows_with_the_prompt_chunk() {
         "closed form {closed}, simulation {simulated}"
     );
 }
+
+/// Llama 4 Maverick at DP 8, EP 8 (attention TP 1): `input_len` + `output_len` tokens in fp8.
+fn maverick_dep8(input_len: u64, output_len: u64, speculation: Option<Speculation>) -> Config {
+    Config {
+        dp: 8,
+        ep: 8,
+        speculation,
+        kv_dtype: Dtype::Fp8,
+        ..Config::new(1, 1, 512, input_len, output_len, Dtype::Fp8)
+    }
+}
+
+#[test]
+fn a_chunked_layer_attends_to_its_own_chunk() {
+    // Llama 4 Maverick: 8,192-token chunks on 36 of 48 layers. Decoding positions 1,024..9,216,
+    // a full layer attends to 5,120 keys on average; a chunked one to p mod 8192: the mean of
+    // 1,024..8,192 and 0..1,024 weighted by their 7,168 and 1,024 positions, (7,168·4,608 +
+    // 1,024·512)/8,192 = 4,096. Over the layers: 12/48·5,120 + 36/48·4,096 = 4,352. Positions
+    // 8,192..9,216 (an 8k prompt's output) sit in a new chunk: 512 keys. Inside the first chunk
+    // the two agree.
+    let m = common::counts("llama4-maverick", &[]);
+    assert_close(m.chunked_over(1024.0, 9216.0), 0.75 * 4096.0, 1e-12);
+    assert_close(m.attended_over(1024.0, 9216.0), 4352.0, 1e-12);
+    assert_close(m.chunked_over(8192.0, 9216.0), 0.75 * 512.0, 1e-12);
+    assert_close(m.attended_over(1000.0, 2000.0), 1500.0, 1e-12);
+    // Over many chunks the mean tends to half a chunk: 1,024..33,792 gives 3,920.
+    let long = m.chunked_over(1024.0, 33792.0) / 0.75;
+    assert!((3900.0..4100.0).contains(&long), "{long}");
+    // The KV cache keeps every token (TensorRT-LLM): the same bytes as full attention.
+    let full = common::counts("llama4-maverick", &["model.attention_chunk_layers=0"]);
+    assert_close(
+        m.kv_bytes_per_token(1.0),
+        full.kv_bytes_per_token(1.0),
+        1e-12,
+    );
+    assert_close(m.attended(9216.0), 9216.0, 1e-12);
+}
+
+#[test]
+fn a_per_query_head_kernel_streams_the_chunked_layers_once_per_query_head() {
+    // TensorRT-LLM on Hopper decodes the chunked layers on masked multi-head attention (XQA
+    // refuses chunked attention): each of a KV head's 40/8 = 5 query heads streams its cache.
+    // At 1,024/8,192 the chunked layers attend to 3,072 of the mean 4,352 keys, so the kernels
+    // stream 4,352 + 4·3,072 = 16,640 keys a sequence and step; B200's grouped kernel 4,352.
+    use gpt4calc::perf::decode::decode_keys;
+    let h200 = context("llama4-maverick", "h200", &[]);
+    let b200 = context("llama4-maverick", "b200", &[]);
+    let c = maverick_dep8(1024, 8192, None);
+    let keys = decode_keys(&h200, &c, &h200.rates(&c));
+    assert_close(keys.attended, 4352.0, 1e-12);
+    assert_close(keys.streamed, 16640.0, 1e-12);
+    assert_close(keys.chunked_reads, 5.0, 1e-12);
+    let grouped = decode_keys(&b200, &c, &b200.rates(&c));
+    assert_close(grouped.streamed, 4352.0, 1e-12);
+    // Sequences that never leave their first chunk (max_seq_len < 8,192): chunking off, XQA.
+    let short = maverick_dep8(1000, 1000, None);
+    let k = decode_keys(&h200, &short, &h200.rates(&short));
+    assert_close(k.streamed, k.attended, 1e-12);
+    // Speculative decoding on Hopper turns chunking off: the whole context, on XQA.
+    let spec = Speculation {
+        gamma: 3,
+        acceptance: 0.7,
+        draft: DraftCost::Ratio(0.05),
+    };
+    let c = maverick_dep8(1024, 8192, Some(spec));
+    let k = decode_keys(&h200, &c, &h200.rates(&c));
+    assert_close(k.attended, 5120.0, 1e-12);
+    assert_close(k.streamed, 5120.0, 1e-12);
+    // The step follows: slower on H200 than with a grouped kernel, by the extra reads.
+    let plain = run(&h200, &maverick_dep8(1024, 8192, None));
+    let grouped_h200 = context("llama4-maverick", "h200", &["gpu.chunked_decode=grouped"]);
+    let faster = run(&grouped_h200, &maverick_dep8(1024, 8192, None));
+    assert!(
+        plain.breakdown.decode_step_s > 1.3 * faster.breakdown.decode_step_s,
+        "{} vs {}",
+        plain.breakdown.decode_step_s,
+        faster.breakdown.decode_step_s
+    );
+}

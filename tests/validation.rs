@@ -151,9 +151,9 @@ fn megatron_table1_rows_within_15_percent_through_validate() {
 fn moe_suite_holds_its_levels() {
     // validation/moe.toml: MoE serving at production scale (attention DP + EP, wide EP, MLA,
     // fine-grained experts) and MoE training. The target (median ≤ 15%, none off by more
-    // than 1.5×) is met on the median only (four cases past 1.5×, three of them training); the
-    // bounds hold today's levels (inference 13.8%, holdout 13.7%,
-    // worst 1.73×; all 13.1%, training 8.7%; how they got there below), so a change cannot make them worse
+    // than 1.5×) is met since the fifty-first session; the
+    // bounds hold today's levels (inference 13.4%, holdout 13.7%,
+    // worst 1.49×; all 10.6%, training 8.0%; how they got there below), so a change cannot make them worse
     // unnoticed (docs/calibration.md, "MoE at production scale"). The inference median rose from 15.3% when the 13 Blackwell FP4 and 2
     // GB200 serving cases joined (median 27% and 32% on their own); the runtimes' custom
     // all-reduce and the measured small-m GEMM floors took it from 16.2% to 15.2%, gpt-oss's
@@ -264,12 +264,17 @@ fn moe_suite_holds_its_levels() {
     // none past 1.5×): 12.9% → 13.4%; then the eight 1000/1000 rows as the 3,000-request runs
     // trtllm-bench makes (closed form before): 13.4% → 13.6%, past 1.5× 6 → 4 (H100 gpt-oss-20b
     // +51% → +30%, Qwen3-235B DEP8 +53% → +37%), B200 Maverick DEP4 +3% → −20%.
+    // Fifty-first session (Llama 4's chunks, decoded on TensorRT-LLM's per-query-head kernel on
+    // Hopper): 13.6% → 13.4%.
     assert!(m <= 0.14, "MoE inference median {m:.3}");
     // Forty-fourth session (padded CUDA graphs, static fp8's fused input): worst 1.79× → 1.72×,
     // past 1.5× 5 → 4 (trtA gpt-oss-20b H100 1k/1k +51% → +47%); forty-sixth (fusion) 1.73×,
     // past 1.5× 4 → 6 (that row +51%, Qwen3-235B DEP8 H100 1k/1k +49% → +53%).
+    // Fiftieth: 1.73× (Maverick H200 1k/8k, the one case past 1.5×); fifty-first, with Llama
+    // 4's chunked layers decoded on the kernel TensorRT-LLM runs them on (+73% → +2%): 1.49×
+    // (gpt-oss-120b H100 DEP4 1000/1000, on a wave edge): the 1.5×.
     assert!(
-        inference.worst_factor.unwrap() < 1.74,
+        inference.worst_factor.unwrap() < 1.5,
         "{:?}",
         inference.worst_factor
     );
@@ -281,14 +286,16 @@ fn moe_suite_holds_its_levels() {
     // Fiftieth session: the Triton MXFP4 experts' row tile and refit on Hopper (every case past
     // 1.5× but one back inside; the suite 11.7% → 11.4%) take the holdout half 13.7% → 14.1%:
     // gpt-oss-120b H100 DEP4 32k/1k +13% → +18% crosses its median.
-    assert!(h <= 0.145, "MoE inference holdout median {h:.3}");
+    // Fifty-first: 14.1% → 13.7% (the Maverick H200 1k/8k and 1k/32k rows are holdout).
+    assert!(h <= 0.14, "MoE inference holdout median {h:.3}");
     let all = stats(&rs).median_abs_error.unwrap();
     // 11.7% in the forty-sixth session; the forty-seventh's W4A8 11.4%, its 26 added gpt-oss
     // cells 13.2% (102 → 128 cases; the training rows, 8.7%, are a smaller share). Forty-eighth
     // (the host's time serialised with the GPU's at the measured 13.48 µs an operator, the
     // recipes' CUDA graph scopes stated, the operators recounted from Megatron-Core 0.16.1):
     // 13.3% → 11.7%.
-    assert!(all <= 0.125, "MoE suite median {all:.3}");
+    // Fiftieth 11.4%; fifty-first 10.6% (Llama 4's chunks).
+    assert!(all <= 0.11, "MoE suite median {all:.3}");
     let training = stats(rs.iter().filter(|r| r.kind == "training"));
     let t = training.median_abs_error.unwrap();
     // 8.7% with the fitted 31 µs under max(GPU, host); 10.6% serialised at the measured 13.48 µs
@@ -318,8 +325,10 @@ fn moe_suite_holds_its_levels() {
         })
         .count();
     // Four since the forty-seventh session (six before: the two 1000/1000 rows above); two
-    // since the forty-eighth (the gpt-oss BF16 training rows on B200 and GB200 came in).
-    assert!(past <= 2, "{past} MoE cases past 1.5×");
+    // since the forty-eighth (the gpt-oss BF16 training rows on B200 and GB200 came in), one
+    // since the fiftieth (the Triton MXFP4 tile), none since the fifty-first (Llama 4's chunked
+    // decode): the target.
+    assert_eq!(past, 0, "MoE cases past 1.5×");
 }
 
 #[test]

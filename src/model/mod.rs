@@ -117,6 +117,17 @@ pub struct ModelSpec {
     /// How many of the layers use the window (default: all of them; gpt-oss alternates, 18 of 36).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sliding_window_layers: Option<u64>,
+    /// Chunked attention (Llama 4's `attention_chunk_size`): the chunked layers split the sequence
+    /// into aligned chunks of this many tokens, and a token attends only to the tokens of its own
+    /// chunk before it (position p sees the `p mod attention_chunk` keys since its chunk began,
+    /// not the last `attention_chunk`). The KV cache still holds every token: TensorRT-LLM keeps
+    /// them (docs/methodology.md §4.5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attention_chunk: Option<u64>,
+    /// How many of the layers are chunked (default: all of them; Llama 4 chunks its RoPE layers,
+    /// 36 of 48, and every fourth layer attends to the whole sequence).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attention_chunk_layers: Option<u64>,
     /// The checkpoint's fp8 weights carry one scale per 128×128 block (DeepSeek-V3 §3.3.2), not
     /// one per tensor: run in fp8, its routed experts take the block-scaled fused-MoE kernel
     /// (`[gpu.fused_moe.fp8_block]`).
@@ -167,6 +178,8 @@ impl ModelSpec {
             ),
             ("model.sliding_window", self.sliding_window),
             ("model.sliding_window_layers", self.sliding_window_layers),
+            ("model.attention_chunk", self.attention_chunk),
+            ("model.attention_chunk_layers", self.attention_chunk_layers),
             ("model.mla.q_lora_rank", mla.map(|m| m.q_lora_rank)),
             ("model.mla.kv_lora_rank", mla.map(|m| m.kv_lora_rank)),
             (
@@ -228,6 +241,23 @@ impl ModelSpec {
                 n <= self.layers,
                 "model.sliding_window_layers = {n}: must be at most model.layers = {}",
                 self.layers
+            );
+        }
+        if let Some(n) = self.attention_chunk_layers {
+            ensure!(
+                self.attention_chunk.is_some(),
+                "model.attention_chunk_layers = {n}: needs model.attention_chunk"
+            );
+            ensure!(
+                n <= self.layers,
+                "model.attention_chunk_layers = {n}: must be at most model.layers = {}",
+                self.layers
+            );
+        }
+        if let (Some(w), Some(k)) = (self.sliding_window, self.attention_chunk) {
+            bail!(
+                "model.attention_chunk = {k}: a model takes a sliding window or chunked attention, \
+                 not both (model.sliding_window = {w})"
             );
         }
         if let Some(v) = self.swiglu_limit {

@@ -149,6 +149,10 @@ pub struct ModelCounts {
     pub window_tokens: f64,
     /// Share of the layers that use the window.
     pub windowed_share: f64,
+    /// Attention chunk, tokens (infinite without chunked attention).
+    pub chunk_tokens: f64,
+    /// Share of the layers that attend within their chunk.
+    pub chunked_share: f64,
     /// fp8 weights scaled per 128×128 block (`ModelSpec::fp8_block_scaled`).
     pub fp8_block_scaled: bool,
     /// Biased routed experts (`ModelSpec::expert_bias`).
@@ -332,6 +336,10 @@ impl ModelCounts {
             windowed_share: m.sliding_window.map_or(0.0, |_| {
                 m.sliding_window_layers.unwrap_or(m.layers) as f64 / m.layers as f64
             }),
+            chunk_tokens: m.attention_chunk.map_or(f64::INFINITY, |k| k as f64),
+            chunked_share: m.attention_chunk.map_or(0.0, |_| {
+                m.attention_chunk_layers.unwrap_or(m.layers) as f64 / m.layers as f64
+            }),
             fp8_block_scaled: m.fp8_block_scaled,
             expert_bias: m.expert_bias,
             swiglu_clamped: m.swiglu_limit.is_some(),
@@ -408,11 +416,45 @@ impl ModelCounts {
         self.layers * self.attn_score_flops_per_ctx_per_layer * self.attended(ctx_tokens)
     }
 
-    /// The context one layer attends to and caches, averaged over the layers: `ctx` for a
-    /// full-attention layer, `min(ctx, window)` for a windowed one.
+    /// The context one layer caches, averaged over the layers: `ctx` for a full-attention or a
+    /// chunked layer (the cache keeps every token), `min(ctx, window)` for a windowed one. Also
+    /// what a query at `ctx` attends to where the runtime runs chunked layers over the whole
+    /// sequence.
     pub fn attended(&self, ctx_tokens: f64) -> f64 {
         ctx_tokens * (1.0 - self.windowed_share)
             + ctx_tokens.min(self.window_tokens) * self.windowed_share
+    }
+
+    /// The keys one layer attends to, averaged over the layers and over queries spread evenly
+    /// over the positions `from..to`: the mean position for a full layer, the window's part of
+    /// it for a windowed one (`attended` at the mean), and for a chunked one the exact mean of
+    /// `p mod chunk`, the keys since the query's chunk began (`chunked_over`).
+    pub fn attended_over(&self, from: f64, to: f64) -> f64 {
+        let mid = (from + to) / 2.0;
+        // A model has a window or chunks, never both (`ModelSpec::validate`).
+        self.attended(mid) * (1.0 - self.chunked_share) + self.chunked_over(from, to)
+    }
+
+    /// The chunked layers' part of `attended_over`: their share of the layers times the mean of
+    /// `p mod chunk` over `from..to` (0 without chunked attention).
+    pub fn chunked_over(&self, from: f64, to: f64) -> f64 {
+        if self.chunked_share <= 0.0 {
+            return 0.0;
+        }
+        let k = self.chunk_tokens;
+        // ∫₀ˣ (p mod k) dp: k²/2 for every whole chunk, r²/2 for the part of the last.
+        let integral = |x: f64| {
+            let whole = (x / k).floor();
+            let r = x - whole * k;
+            whole * k * k / 2.0 + r * r / 2.0
+        };
+        let mean = if to > from {
+            (integral(to) - integral(from)) / (to - from)
+        } else {
+            from - (from / k).floor() * k
+        };
+        // Within [0, chunk) by construction; the clamp keeps rounding of two large integrals there.
+        self.chunked_share * mean.clamp(0.0, k)
     }
 
     /// KV-cache bytes per token over all layers at `kv_bytes_per_elem` bytes per element.

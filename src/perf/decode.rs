@@ -9,6 +9,7 @@ use super::context::{Context, Rates};
 use super::layer::LayerMemo;
 use super::layer::StepShape;
 use super::pipeline::{Pass, pass_into, pass_memo_into};
+use crate::hardware::ChunkedDecode;
 
 /// The decode phase of one configuration.
 #[derive(Clone, Copy, Debug, Default)]
@@ -19,6 +20,8 @@ pub struct Decode {
     pub micro_batches: f64,
     /// Mean context a decode step reads, tokens.
     pub mean_context: f64,
+    /// The keys a decode query attends to and streams (`decode_keys`).
+    pub keys: DecodeKeys,
     /// The target step through every stage (a verification of γ + 1 tokens when speculating).
     pub pass: Pass,
     /// The rows `pass` runs per attention group and micro-batch: its sequences (padded as its
@@ -34,6 +37,59 @@ pub struct Decode {
     pub tokens_per_step: f64,
     /// Time per generated token of every sequence in steady decode, without prefills.
     pub step_s: f64,
+}
+
+/// The keys of one decode query, per sequence and averaged over the layers and the run's
+/// positions (`s_in` to `s_in + n_out`).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct DecodeKeys {
+    /// Keys it attends to (`ModelCounts::attended_over`: a chunked layer's own chunk).
+    pub attended: f64,
+    /// Keys its attention kernels stream from memory: `attended`, or more where the runtime runs
+    /// chunked layers on a kernel that reads each KV head once per query head.
+    pub streamed: f64,
+    /// The chunked layers' part of `attended` (their share times their mean keys; 0 without
+    /// chunks, or where the runtime turns chunking off).
+    pub chunked: f64,
+    /// Query heads that read each KV head's cache on the chunked layers: 1 for the grouped
+    /// kernel, the GPU's query heads over its KV heads for a per-query-head kernel.
+    pub chunked_reads: f64,
+}
+
+/// Where the keys of a decode query go (docs/methodology.md §4.5). A chunked layer attends to the
+/// tokens since its chunk began (`chunked_over`); on a GPU whose runtime runs such layers on a
+/// per-query-head kernel (`ChunkedDecode::PerQueryHead`: TensorRT-LLM before Blackwell) each of
+/// a KV head's query heads streams its cache, so the layer reads `heads/kv_heads` times what it
+/// attends to. That runtime keeps its grouped kernel where a sequence never leaves its first
+/// chunk (`max_seq_len < attention_chunk_size` turns chunking off: the same keys), and turns
+/// chunking off under speculative decoding (the layers then attend to the whole sequence, on
+/// the grouped kernel).
+pub fn decode_keys(ctx: &Context, c: &Config, r: &Rates) -> DecodeKeys {
+    let m = &ctx.model;
+    let (from, to) = (c.input_len as f64, c.input_len as f64 + c.output_len as f64);
+    let plain = |attended: f64, chunked: f64| DecodeKeys {
+        attended,
+        streamed: attended,
+        chunked,
+        chunked_reads: 1.0,
+    };
+    let runs_chunks = m.chunked_share > 0.0 && to >= m.chunk_tokens;
+    if !runs_chunks || ctx.hw.chunked_decode == ChunkedDecode::Grouped {
+        return plain(m.attended_over(from, to), m.chunked_over(from, to));
+    }
+    if c.speculation.is_some() {
+        return plain(m.attended((from + to) / 2.0), 0.0);
+    }
+    let attended = m.attended_over(from, to);
+    let chunked = m.chunked_over(from, to);
+    // The query heads over the KV heads one GPU holds (KV heads replicated when TP exceeds them).
+    let reads = (m.heads * r.head_share / (m.kv_heads * r.kv_head_share)).max(1.0);
+    DecodeKeys {
+        attended,
+        streamed: attended + chunked * (reads - 1.0),
+        chunked,
+        chunked_reads: reads,
+    }
 }
 
 /// The decode phase of `c` on its own layout (rates `r`); `draft` prices a draft model.
@@ -84,6 +140,7 @@ fn decode_with_share(
     let b = (per_group / pp).ceil();
     let n_mb = (per_group / b).ceil();
     let mean_context = s_in + n_out / 2.0;
+    let keys = decode_keys(ctx, c, r);
     // The share of decode steps with no prompt in them, which a runtime replays from a CUDA
     // graph: all of them in a static batch or a disaggregated decode pool; under continuous
     // batching a step admits B·τ/N prompts on average (one per sequence that finished, τ tokens
@@ -108,8 +165,8 @@ fn decode_with_share(
             // each, or the whole batch when it is smaller (idle groups send none); padded as
             // the groups' GEMMs are.
             moe_tokens: per_seq * (b * dp).min(batch) * rows / b,
-            kv_tokens_read: b * ctx.model.attended(mean_context),
-            attn_pairs: b * per_seq * ctx.model.attended(mean_context),
+            kv_tokens_read: b * keys.streamed,
+            attn_pairs: b * per_seq * keys.attended,
             sequences: b,
             decode: true,
             graph_share,
@@ -125,6 +182,7 @@ fn decode_with_share(
     out.micro_batch = b;
     out.micro_batches = n_mb;
     out.mean_context = mean_context;
+    out.keys = keys;
     step(1.0, &mut out.pass);
     out.rows = rows;
     let plain_step_s = cycle_s(&out.pass);

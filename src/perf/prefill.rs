@@ -169,8 +169,8 @@ fn chunk_pass(ctx: &Context, r: &Rates, l: Layout, s_in: f64, chunk: f64, groups
     let shape = StepShape {
         tokens: chunk,
         moe_tokens: chunk * groups,
-        kv_tokens_read: ctx.model.attended(s_in / 2.0) + chunk,
-        attn_pairs: chunk * ctx.model.attended((s_in / 2.0).max(chunk.min(s_in) / 2.0)),
+        kv_tokens_read: ctx.model.attended_over(0.0, s_in) + chunk,
+        attn_pairs: chunk * ctx.model.attended_over(0.0, s_in),
         sequences: 1.0,
         decode: false,
         graph_share: 0.0,

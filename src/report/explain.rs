@@ -74,6 +74,43 @@ fn layer_block(out: &mut String, title: &str, l: &LayerStep) {
     let _ = writeln!(out, "    {:<22} {:>54}", "layer total", us(l.time_s()));
 }
 
+/// The decode step's chunked-attention lines (docs/methodology.md §4.5): what the chunked layers
+/// attend to, and what a per-query-head kernel streams for it. None without chunked layers.
+fn chunk_note(ctx: &Context, c: &crate::perf::Config) -> Option<String> {
+    let m = &ctx.model;
+    if m.chunked_share <= 0.0 {
+        return None;
+    }
+    let keys = crate::perf::decode::decode_keys(ctx, c, &ctx.rates(c));
+    let chunked_layers = (m.chunked_share * m.layers).round();
+    if keys.chunked <= 0.0 {
+        return Some(format!(
+            "  chunked attention: the runtime turns it off under speculative decoding on this GPU (TensorRT-LLM before Blackwell), so its {chunked_layers} chunked layers attend to the whole context, {} keys a sequence",
+            human(keys.attended)
+        ));
+    }
+    let mut note = format!(
+        "  chunked attention: {chunked_layers} of {} layers attend within their {}-token chunk, {} keys on average over the run; {} keys a sequence over all layers",
+        m.layers,
+        m.chunk_tokens,
+        human(keys.chunked / m.chunked_share),
+        human(keys.attended)
+    );
+    if keys.streamed > keys.attended {
+        let _ = write!(
+            note,
+            "\n  the chunked layers decode on a kernel with a block per query head (TensorRT-LLM before Blackwell: masked multi-head attention, as XQA refuses chunked attention), so each KV head's cache is read {}× there: {} keys streamed a sequence",
+            if keys.chunked_reads.fract() == 0.0 {
+                format!("{}", keys.chunked_reads)
+            } else {
+                human(keys.chunked_reads)
+            },
+            human(keys.streamed)
+        );
+    }
+    Some(note)
+}
+
 /// The explanation text for one estimate.
 pub fn explain(ctx: &Context, model: &str, gpu: &str, e: &Estimate) -> String {
     let c = &e.config;
@@ -211,6 +248,9 @@ pub fn explain(ctx: &Context, model: &str, gpu: &str, e: &Estimate) -> String {
         b.micro_batches,
         c.input_len as f64 + c.output_len as f64 / 2.0
     );
+    if let Some(note) = chunk_note(ctx, c) {
+        let _ = writeln!(o, "{note}");
+    }
     let padded = crate::perf::decode::replayed_rows(ctx, c, b.micro_batch);
     if padded > b.micro_batch {
         let _ = writeln!(

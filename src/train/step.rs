@@ -83,6 +83,16 @@ pub fn attention_context(c: &TrainConfig) -> f64 {
     }
 }
 
+/// Keys each query's attention scores, averaged over the layers: FlashAttention skips what a
+/// windowed or chunked layer masks, so it attends to at most its window, or to its own chunk
+/// (`ModelCounts::attended_over`); eager attention computes every score and masks them.
+pub fn scored_keys(m: &crate::model::ModelCounts, c: &TrainConfig) -> f64 {
+    match c.attention {
+        AttentionImpl::Flash => m.attended_over(0.0, c.seq_len as f64),
+        AttentionImpl::Eager => attention_context(c),
+    }
+}
+
 /// Where one optimizer step's time goes on the critical GPU, seconds.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct StepTime {
@@ -186,13 +196,7 @@ pub fn layer_time(ctx: &Context, c: &TrainConfig, moe: bool) -> LayerTime {
     let quant = fp8_quant_s(ctx, c, tokens / tp, m.attn_linear_io_per_layer + ffn_io);
     let matmul_fwd = (2.0 * tokens * m.attn_params_per_layer / tp + ffn_flops) / matmul_rate
         + gemms * ctx.hw.gemm_overhead_s(c.dtype);
-    // FlashAttention skips what a windowed layer masks: it attends to at most its window
-    // (`ModelCounts::attended`, as the FLOP count does). Eager attention computes every score and
-    // masks them.
-    let scored = match c.attention {
-        AttentionImpl::Flash => m.attended(attention_context(c)),
-        AttentionImpl::Eager => attention_context(c),
-    };
+    let scored = scored_keys(m, c);
     let attn_flops = tokens * scored * m.attn_score_flops_per_ctx_per_layer / tp;
     // FlashAttention at the measured attention-kernel rate with its fixed time per call, the
     // backward pass 2.5× the forward's FLOPs at the measured backward rate
