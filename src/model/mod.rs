@@ -110,8 +110,9 @@ pub struct ModelSpec {
     /// Groups one token may route to (`topk_group`; required with `routing_groups`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub routing_groups_per_token: Option<u64>,
-    /// Sliding-window attention (Mistral, gpt-oss, Gemma): the windowed layers attend to, and keep
-    /// in their KV cache, only the last `sliding_window` tokens.
+    /// Sliding-window attention (Mistral, gpt-oss, Gemma): the windowed layers attend to only the
+    /// last `sliding_window` tokens (their KV cache is still reserved for the whole context, as
+    /// TensorRT-LLM does unless given per-layer windows; docs/methodology.md §4.1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sliding_window: Option<u64>,
     /// How many of the layers use the window (default: all of them; gpt-oss alternates, 18 of 36).
