@@ -413,7 +413,13 @@ impl ModelCounts {
     /// Attention-score FLOP per token at context `ctx_tokens` over all layers (`4·L·c·n_h·d_h`;
     /// windowed layers see at most their window).
     pub fn attention_flops_per_token(&self, ctx_tokens: f64) -> f64 {
-        self.layers * self.attn_score_flops_per_ctx_per_layer * self.attended(ctx_tokens)
+        self.attention_flops_for_keys(self.attended(ctx_tokens))
+    }
+
+    /// Attention-score FLOP per token over all layers when a query attends to `keys` keys,
+    /// averaged over the layers (`attended_over`'s).
+    pub fn attention_flops_for_keys(&self, keys: f64) -> f64 {
+        self.layers * self.attn_score_flops_per_ctx_per_layer * keys
     }
 
     /// The context one layer caches, averaged over the layers: `ctx` for a full-attention or a

@@ -618,8 +618,7 @@ fn finish<const FULL: bool>(
     let fits = memory::fits(&ctx.hw, &mem) && memory::fits(&ctx.hw, &prefill_mem);
 
     let split = time_split_s(ctx, c.pp, &dec.pass);
-    let flops_per_token =
-        m.flops_per_token() + m.layers * m.attn_score_flops_per_ctx_per_layer * dec.keys.attended;
+    let flops_per_token = m.flops_per_token() + m.attention_flops_for_keys(dec.keys.attended);
     let bytes_per_gpu_step = dec.pass.bytes / c.pp as f64;
     let moe_model = ctx.dense_layers != ctx.layers;
     Estimate {

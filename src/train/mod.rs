@@ -756,8 +756,7 @@ pub fn estimate(ctx: &Context, c: &TrainConfig) -> TrainEstimate {
     let steps = c.tokens / c.global_batch_tokens;
 
     let model_flops_per_token = 3.0 * m.flops_per_token();
-    let attn_flops_per_token =
-        3.0 * m.layers * m.attn_score_flops_per_ctx_per_layer * step::scored_keys(m, c);
+    let attn_flops_per_token = 3.0 * m.attention_flops_for_keys(step::scored_keys(m, c));
     let recompute_flops_per_token = match c.recompute {
         Recompute::None => 0.0,
         Recompute::Selective => attn_flops_per_token / 3.0,
